@@ -1,0 +1,69 @@
+# lstm — make builds build/lstm, build/liblstm.a, build/liblstm.so;
+# make test builds and runs the tests (and the live PyTorch cross-check when
+# /usr/bin/python3 can import torch); make asan runs them under ASan+UBSan.
+CC      ?= cc
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Iinclude -Isrc -fPIC -pthread -D_GNU_SOURCE
+LDFLAGS ?=
+LDLIBS  += -lm -pthread
+BUILD   ?= build
+PREFIX  ?= /usr/local
+VERSION  = 0.1.0
+
+SRC      = $(wildcard src/*.c)
+OBJ      = $(SRC:src/%.c=$(BUILD)/obj/%.o)
+CLI_SRC  = $(wildcard cli/*.c)
+CLI_OBJ  = $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o)
+TEST_SRC = $(wildcard tests/test_*.c)
+TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+HDR      = include/lstm.h $(wildcard src/*.h) $(wildcard cli/*.h)
+
+.PHONY: all test asan fuzz install clean crosscheck
+all: $(BUILD)/lstm $(BUILD)/liblstm.a $(BUILD)/liblstm.so
+
+$(BUILD)/obj/%.o: src/%.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/cli/%.o: cli/%.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/liblstm.a: $(OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/liblstm.so: $(OBJ)
+	$(CC) -shared -Wl,-soname,liblstm.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/lstm: $(CLI_OBJ) $(BUILD)/liblstm.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblstm.a $(LDLIBS)
+$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/liblstm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
+
+# Unit and fixture tests, then the CLI tests, then the live PyTorch cross-check.
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+
+crosscheck: all
+	/usr/bin/python3 tools/crosscheck.py --lstm $(BUILD)/lstm
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" test
+
+FUZZ_TARGETS = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+fuzz: $(FUZZ_TARGETS)
+$(BUILD)/fuzz/%: fuzz/%.c $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -g -O1 -Iinclude -Isrc -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC) -lm -pthread
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/lstm $(DESTDIR)$(PREFIX)/bin/lstm
+	install -m 644 $(BUILD)/liblstm.a $(DESTDIR)$(PREFIX)/lib/liblstm.a
+	install -m 755 $(BUILD)/liblstm.so $(DESTDIR)$(PREFIX)/lib/liblstm.so.0
+	ln -sf liblstm.so.0 $(DESTDIR)$(PREFIX)/lib/liblstm.so
+	install -m 644 include/lstm.h $(DESTDIR)$(PREFIX)/include/lstm.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' lstm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lstm.pc
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,132 @@
+/* lstm_net.c — the configuration, the flat parameter/gradient buffers and
+ * their named views (PyTorch state_dict order), initialization. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+uint64_t lstm__rng_next(uint64_t *s) {
+    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+float lstm__rng_uniform(uint64_t *s) { return (float)(lstm__rng_next(s) >> 40) * (1.0f / 16777216.0f); }
+
+/* Walks the tensors of cfg in state_dict order; fills out (may be NULL). */
+static int net_layout(const lstm_config *cfg, lstm_tensor_info *out, size_t *total) {
+    int D = cfg->bidirectional ? 2 : 1, H = cfg->hidden_size;
+    int Hout = cfg->proj_size ? cfg->proj_size : H;
+    int n = 0;
+    size_t off = 0;
+    for (int l = 0; l < cfg->num_layers; l++) {
+        for (int d = 0; d < D; d++) {
+            int in = l == 0 ? cfg->input_size : D * Hout;
+            const char *sfx = d ? "_reverse" : "";
+            struct { const char *base; int ndim; int64_t r, c; int on; } t[5] = {
+                {"weight_ih", 2, 4 * H, in, 1},
+                {"weight_hh", 2, 4 * H, Hout, 1},
+                {"bias_ih", 1, 4 * H, 0, cfg->bias},
+                {"bias_hh", 1, 4 * H, 0, cfg->bias},
+                {"weight_hr", 2, cfg->proj_size, H, cfg->proj_size > 0},
+            };
+            for (int k = 0; k < 5; k++) {
+                if (!t[k].on) continue;
+                size_t numel = (size_t)t[k].r * (size_t)(t[k].ndim == 2 ? t[k].c : 1);
+                if (out) {
+                    lstm_tensor_info *ti = &out[n];
+                    snprintf(ti->name, sizeof ti->name, "%s_l%d%s", t[k].base, l, sfx);
+                    ti->ndim = t[k].ndim;
+                    ti->shape[0] = t[k].r;
+                    ti->shape[1] = t[k].ndim == 2 ? t[k].c : 0;
+                    ti->offset = off;
+                    ti->numel = numel;
+                }
+                off += numel;
+                n++;
+            }
+        }
+    }
+    if (total) *total = off;
+    return n;
+}
+
+int lstm_net_tensors(const lstm_net *net, lstm_tensor_info *out) { return net_layout(&net->cfg, out, NULL); }
+
+static void set_views(lstm_weights *w, float *base, const lstm_net *net) {
+    int n = net_layout(&net->cfg, NULL, NULL);
+    lstm_tensor_info *ti = malloc((size_t)n * sizeof *ti);
+    if (!ti) return; /* cannot happen after init's check; views stay NULL */
+    net_layout(&net->cfg, ti, NULL);
+    int k = 0;
+    for (int l = 0; l < net->cfg.num_layers; l++)
+        for (int d = 0; d < net->D; d++) {
+            lstm_weights *v = &w[l * net->D + d];
+            memset(v, 0, sizeof *v);
+            v->in = l == 0 ? net->cfg.input_size : net->D * net->Hout;
+            v->w_ih = base + ti[k++].offset;
+            v->w_hh = base + ti[k++].offset;
+            if (net->cfg.bias) {
+                v->b_ih = base + ti[k++].offset;
+                v->b_hh = base + ti[k++].offset;
+            }
+            if (net->cfg.proj_size) v->w_hr = base + ti[k++].offset;
+        }
+    free(ti);
+}
+
+lstm_status lstm_net_init(lstm_net *net, const lstm_config *cfg) {
+    memset(net, 0, sizeof *net);
+    if (cfg->input_size < 1 || cfg->hidden_size < 1 || cfg->num_layers < 1)
+        return lstm__fail(LSTM_ERR_ARG, "invalid config: input_size %d, hidden_size %d, num_layers %d (all must be >= 1)",
+                          cfg->input_size, cfg->hidden_size, cfg->num_layers);
+    if (cfg->proj_size < 0 || (cfg->proj_size && cfg->proj_size >= cfg->hidden_size))
+        return lstm__fail(LSTM_ERR_ARG, "invalid config: proj_size %d must be 0 or in [1, hidden_size %d)",
+                          cfg->proj_size, cfg->hidden_size);
+    if (cfg->input_size > (1 << 24) || cfg->hidden_size > (1 << 22) || cfg->num_layers > 1024)
+        return lstm__fail(LSTM_ERR_ARG, "invalid config: sizes too large");
+    net->cfg = *cfg;
+    net->cfg.bias = cfg->bias ? 1 : 0;
+    net->cfg.bidirectional = cfg->bidirectional ? 1 : 0;
+    net->D = cfg->bidirectional ? 2 : 1;
+    net->H = cfg->hidden_size;
+    net->Hout = cfg->proj_size ? cfg->proj_size : cfg->hidden_size;
+    int n = net_layout(&net->cfg, NULL, &net->n_params);
+    net->params = calloc(net->n_params, sizeof(float));
+    net->grads = calloc(net->n_params, sizeof(float));
+    size_t nv = (size_t)cfg->num_layers * (size_t)net->D;
+    net->w = calloc(nv, sizeof *net->w);
+    net->g = calloc(nv, sizeof *net->g);
+    lstm_tensor_info *probe = malloc((size_t)n * sizeof *probe);
+    if (!net->params || !net->grads || !net->w || !net->g || !probe) {
+        free(probe);
+        lstm_net_free(net);
+        return lstm__fail(LSTM_ERR_NOMEM, "out of memory allocating %zu parameters", net->n_params);
+    }
+    free(probe);
+    set_views(net->w, net->params, net);
+    set_views(net->g, net->grads, net);
+    return LSTM_OK;
+}
+
+void lstm_net_free(lstm_net *net) {
+    if (!net) return;
+    free(net->params);
+    free(net->grads);
+    free(net->w);
+    free(net->g);
+    memset(net, 0, sizeof *net);
+}
+
+void lstm_net_init_uniform(lstm_net *net, uint64_t seed) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    float k = 1.0f / sqrtf((float)net->H);
+    for (size_t i = 0; i < net->n_params; i++) net->params[i] = (2.0f * lstm__rng_uniform(&s) - 1.0f) * k;
+}
+
+void lstm_net_zero_grad(lstm_net *net) { memset(net->grads, 0, net->n_params * sizeof(float)); }

@@ -1,0 +1,35 @@
+/* test.h — a tiny test harness: CHECK(cond, fmt...) and a closing report.
+ * Each test binary ends with TEST_REPORT(), which prints "N passed, M failed"
+ * and returns non-zero on any failure. */
+#ifndef LSTM_TEST_H
+#define LSTM_TEST_H
+#include <stdio.h>
+
+static int test_pass_, test_fail_;
+
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (cond) {                                                            \
+            test_pass_++;                                                      \
+        } else {                                                               \
+            test_fail_++;                                                      \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                        \
+            printf(__VA_ARGS__);                                               \
+            printf("\n");                                                      \
+        }                                                                      \
+    } while (0)
+
+/* Like CHECK but also prints the line when it passes (for reported errors). */
+#define CHECK_V(cond, ...)                                                     \
+    do {                                                                       \
+        printf("%s ", (cond) ? "ok  " : "FAIL");                               \
+        printf(__VA_ARGS__);                                                   \
+        printf("\n");                                                          \
+        if (cond) test_pass_++; else test_fail_++;                             \
+    } while (0)
+
+#define TEST_REPORT()                                                          \
+    (printf("%s: %d passed, %d failed\n", __FILE__, test_pass_, test_fail_),   \
+     test_fail_ ? 1 : 0)
+
+#endif
