@@ -1,0 +1,35 @@
+/* cli.h — the lstm command line: subcommands and shared option parsing.
+ * Only the CLI prints and exits: exit 1 for failures, 2 for usage errors. */
+#ifndef LSTM_CLI_H
+#define LSTM_CLI_H
+#include <stdnoreturn.h>
+
+#include "lstm.h"
+
+/* Each subcommand gets argv with argv[0] = its name. Returns the exit status. */
+int lstm_cmd_forward(int argc, char **argv);
+int lstm_cmd_grad(int argc, char **argv);
+int lstm_cmd_info(int argc, char **argv);
+
+/* Option scanning: for (a.i = 1; a.i < a.argc; a.i++) { if (cli_opt_str(&a, "--model", &m)) continue; ...
+ * cli_usage(&a, "unknown option '%s'", a.argv[a.i]); }  A value that is missing or
+ * does not parse (or is out of [min, max]) is a usage error (exit 2). */
+typedef struct {
+    int argc;
+    char **argv;
+    int i;
+    const char *cmd;
+} cli_args;
+
+int cli_opt_str(cli_args *a, const char *name, const char **val);
+int cli_opt_long(cli_args *a, const char *name, long *val, long min, long max);
+int cli_opt_double(cli_args *a, const char *name, double *val, double min, double max);
+int cli_opt_flag(cli_args *a, const char *name, int *val);
+/* "lstm CMD: message" on stderr, exit 2. */
+noreturn void cli_usage(const cli_args *a, const char *fmt, ...);
+/* "lstm: message" on stderr, exit 1. */
+noreturn void cli_fail(const char *fmt, ...);
+/* Prints lstm_last_error() (or the status name) and exits 1. */
+noreturn void cli_fail_status(lstm_status s);
+
+#endif
