@@ -1,11 +1,12 @@
 /* cmd_bench.c — `lstm bench`: times forward, train (forward + backward) or
  * step-by-step streaming on one shape with random weights and inputs.
  *
- * Method: warm-up iterations, then timed iterations until at least
- * --min-iters have run and --budget seconds have passed (never more than
- * twice the budget once one timed iteration exists); the median is reported.
- * An iteration whose warm-up alone exceeds the budget is reported from that
- * single run (warmup = 0, iters = 1), so very slow shapes cost one run.
+ * Method: --warmup iterations (default 1), then timed iterations until at
+ * least --min-iters (5) have run and --budget seconds (2) have passed; no
+ * timed iteration starts that would end past --max-seconds (10) of timing,
+ * but at least one always runs.  The median is reported.  A warm-up that
+ * alone exceeds --max-seconds is reported as the single measurement
+ * (warmup = 0, iters = 1), so a very slow shape costs one run.
  *
  * FLOPs: 2·T·B·4H·(I_l + H) per layer (I_l the layer's input size), three
  * times that for train (forward, dX/dH, dW).  Step mode counts as forward. */
@@ -80,14 +81,17 @@ static double current_rss_mb(void) { /* VmRSS from /proc/self/status; -1 if unkn
 static noreturn void bench_help(void) {
     puts("usage: lstm bench --input-size I --hidden H [--layers L] [--batch B] [--seq T]\n"
          "                  [--mode forward|train|step] [--threads N] [--json]\n"
-         "                  [--warmup N] [--min-iters N] [--max-iters N] [--budget SECONDS] [--seed S]\n"
+         "                  [--warmup N] [--min-iters N] [--max-iters N] [--budget SECONDS]\n"
+         "                  [--max-seconds SECONDS] [--seed S]\n"
          "Times one shape with random weights (PyTorch's init law) and random inputs.\n"
          "  forward  inference over the whole sequence (lstm_forward)\n"
          "  train    lstm_forward + lstm_backward with gradients of all parameters and of the input\n"
          "  step     the sequence fed one time step per call through lstm_stream\n"
          "Reports the median time per iteration (one whole sequence) over at least --min-iters\n"
          "(default 5) timed iterations after --warmup (default 1), running for about --budget\n"
-         "seconds (default 2).  FLOPs: 2*T*B*4H*(I_l+H) per layer, x3 for train.\n"
+         "seconds (default 2) and starting none that would end past --max-seconds (default 10;\n"
+         "at least one always runs; a warm-up longer than that is the measurement).\n"
+         "FLOPs: 2*T*B*4H*(I_l+H) per layer, x3 for train.\n"
          "--json prints one line: {\"ms\": ..., \"gflops\": ..., ...}.");
     exit(0);
 }
@@ -128,7 +132,7 @@ int lstm_cmd_bench(int argc, char **argv) {
     cli_args a = {argc, argv, 1, "bench"};
     long I = 0, H = 0, L = 1, B = 1, T = 1, threads = 1, warmup = 1, min_iters = 5;
     long max_iters = 100000, seed = 1;
-    double budget = 2.0;
+    double budget = 2.0, max_seconds = 10.0;
     const char *mode_s = "forward";
     int json = 0, help = 0;
     for (; a.i < a.argc; a.i++) {
@@ -143,6 +147,7 @@ int lstm_cmd_bench(int argc, char **argv) {
         if (cli_opt_long(&a, "--min-iters", &min_iters, 1, 1000000)) continue;
         if (cli_opt_long(&a, "--max-iters", &max_iters, 1, 100000000)) continue;
         if (cli_opt_double(&a, "--budget", &budget, 0.0, 1e6)) continue;
+        if (cli_opt_double(&a, "--max-seconds", &max_seconds, 0.0, 1e6)) continue;
         if (cli_opt_long(&a, "--seed", &seed, 1, 0x7fffffffL)) continue;
         if (cli_opt_flag(&a, "--json", &json)) continue;
         if (cli_opt_flag(&a, "--help", &help) || cli_opt_flag(&a, "-h", &help)) bench_help();
@@ -197,7 +202,7 @@ int lstm_cmd_bench(int argc, char **argv) {
         if (s != LSTM_OK) cli_fail_status(s);
     }
 
-    /* warm-up; a single warm-up longer than the budget becomes the measurement */
+    /* warm-up; one that alone exceeds --max-seconds becomes the measurement */
     double *times = malloc((size_t)max_iters * sizeof(double));
     if (!times) cli_fail("bench: out of memory");
     long n = 0, warm_done = 0;
@@ -206,7 +211,7 @@ int lstm_cmd_bench(int argc, char **argv) {
         run_once(&c);
         double dt = now_s() - t0;
         warm_done++;
-        if (dt >= budget) {
+        if (dt >= max_seconds) {
             if (warm_done == 1) {
                 times[n++] = dt;
                 warm_done = 0;
@@ -224,7 +229,7 @@ int lstm_cmd_bench(int argc, char **argv) {
             double el = t1 - start;
             if (n >= max_iters) break;
             if (n >= min_iters && el >= budget) break;
-            if (el >= 2.0 * budget) break;
+            if (el + (t1 - t0) > max_seconds) break; /* the next one would pass the cap */
         }
     }
     qsort(times, (size_t)n, sizeof(double), cmp_double);
