@@ -18,6 +18,9 @@
  * --max-iters, --budget, --max-seconds with the same meaning and defaults.
  *
  * Build: make bench-onednn   (needs libdnnl-dev; never part of the default build) */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime */
+#endif
 #include <dnnl.h>
 #include <omp.h>
 #include <math.h>
