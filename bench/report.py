@@ -42,7 +42,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--results", required=True)
     for k in ["label", "date", "machine", "command", "git", "gcc", "torch", "onednn", "env",
-              "load", "elapsed"]:
+              "load", "cpus", "elapsed"]:
         p.add_argument("--" + k, default="")
     p.add_argument("--write", default="")
     a = p.parse_args()
@@ -69,6 +69,16 @@ def main():
     out.append("- compilers/libraries: %s; PyTorch %s; oneDNN %s" %
                (a.gcc, a.torch or "n/a", a.onednn or "n/a"))
     out.append("- load average (1/5/15 min) before -> after: %s" % a.load)
+    try:
+        l1 = [float(part.split()[0]) for part in a.load.split("->")]
+        if max(l1) >= 0.5:
+            out.append("- **warning: the machine was busy with other work during this run "
+                       "(1-minute load average up to %.2f on %s CPUs); multi-threaded rows, "
+                       "oneDNN's and PyTorch's OpenMP threads especially, can be much slower "
+                       "than on an idle machine. Compare only rows from quiet runs.**"
+                       % (max(l1), a.cpus or "?"))
+    except (ValueError, IndexError):
+        pass
     if a.env:
         out.append("- environment that can affect numpy/torch/oneDNN: `%s`" % a.env)
     else:

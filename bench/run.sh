@@ -16,7 +16,10 @@ cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 TIMEOUT=${LSTM_BENCH_TIMEOUT:-600}
 LABEL="" ONLY="" IMPLS="ours,onednn,pytorch" BUDGET=2 MAXS=10 WRITE=1 OUT=BENCHMARKS.md
-CMDLINE="sh bench/run.sh $*"
+CMDLINE="sh bench/run.sh"
+for arg in "$@"; do
+    case $arg in *" "*|"") CMDLINE="$CMDLINE '$arg'" ;; *) CMDLINE="$CMDLINE $arg" ;; esac
+done
 while [ $# -gt 0 ]; do
     case $1 in
     --label) LABEL=$2; shift 2 ;;
@@ -108,6 +111,6 @@ ELAPSED=$(( $(date +%s) - T_START ))
 set -- --results "$RES" --label "$LABEL" --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
     --machine "$MODEL, $CPUS CPUs ($FLAGS)" --command "$CMDLINE" --git "$GIT" --gcc "$GCC" \
     --torch "$TORCHV" --onednn "$DNNLV" --env "${ENVNOTE# }" \
-    --load "$LOAD_START -> $LOAD_END" --elapsed "$ELAPSED"
+    --load "$LOAD_START -> $LOAD_END" --cpus "$CPUS" --elapsed "$ELAPSED"
 if [ $WRITE = 1 ]; then set -- "$@" --write "$OUT"; fi
 python3 bench/report.py "$@"
