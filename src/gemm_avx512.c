@@ -1,0 +1,65 @@
+/* gemm_avx512.c — the AVX-512 micro-kernel (see gemm_impl.h): a tile of
+ * MR x 32 floats kept in 2*MR zmm accumulators; per k one fused multiply-add
+ * per accumulator (broadcast a[k][i] times the 32 b values of row k). */
+#include "gemm_impl.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f,avx512vl,fma")))
+#define MR 8
+#define NV 2 /* zmm vectors per row: nr = 16 * NV */
+
+static inline TGT __attribute__((always_inline)) void
+tile(const int mr, int kc, const float *a, const float *b, ptrdiff_t rsb, float *c,
+     ptrdiff_t ldc, int n, int load_c) {
+    __m512 acc[MR][NV];
+    __mmask16 mk[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        int r = n - 16 * v;
+        mk[v] = r >= 16 ? (__mmask16)0xffff : r <= 0 ? (__mmask16)0 : (__mmask16)((1u << r) - 1);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = load_c ? _mm512_maskz_loadu_ps(mk[v], c + i * ldc + 16 * v)
+                               : _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
+#pragma GCC unroll 16
+        for (int i = 0; i < mr; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+        a += MR;
+        b += rsb;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mk[v], acc[i][v]);
+}
+
+static TGT void kern(int kc, const float *a, const float *b, ptrdiff_t rsb, float *c,
+                     ptrdiff_t ldc, int m, int n, int load_c) {
+    switch (m) {
+    case 1: tile(1, kc, a, b, rsb, c, ldc, n, load_c); break;
+    case 2: tile(2, kc, a, b, rsb, c, ldc, n, load_c); break;
+    case 3: tile(3, kc, a, b, rsb, c, ldc, n, load_c); break;
+    case 4: tile(4, kc, a, b, rsb, c, ldc, n, load_c); break;
+    case 5: tile(5, kc, a, b, rsb, c, ldc, n, load_c); break;
+    case 6: tile(6, kc, a, b, rsb, c, ldc, n, load_c); break;
+    case 7: tile(7, kc, a, b, rsb, c, ldc, n, load_c); break;
+    default: tile(MR, kc, a, b, rsb, c, ldc, n, load_c); break;
+    }
+}
+
+const lstm__gemm_kdesc lstm__gemm_kd_avx512 = {"avx512", MR, 16 * NV, kern};
+#else
+const lstm__gemm_kdesc lstm__gemm_kd_avx512 = {"avx512", 0, 0, 0};
+#endif
