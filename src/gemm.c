@@ -75,7 +75,7 @@ static void kern_generic(int kc, const float *a, const float *b, ptrdiff_t rsb, 
         for (int j = 0; j < n; j++) c[i * ldc + j] = acc[i][j];
 }
 
-static const lstm__gemm_kdesc kd_generic = {"generic", GMR, GNR, kern_generic};
+static const lstm__gemm_kdesc kd_generic = {"generic", GMR, GNR, kern_generic, NULL};
 
 /* ---------------------------------------------------------------- dispatch */
 
@@ -149,17 +149,27 @@ typedef struct {
 } gemm_job;
 
 /* A[m0..m0+mc, k0..k0+kc] -> panels of mr rows: dst[p*kc*mr + k*mr + i], zero-padded. */
-static void pack_a_block(float *dst, const gemm_job *g, int m0, int mc, int k0, int kc, int mr) {
+static void pack_a_block(float *dst, const gemm_job *g, int m0, int mc, int k0, int kc,
+                         const lstm__gemm_kdesc *kd) {
+    const int mr = kd->mr;
     for (int p = 0; p < mc; p += mr) {
         int rows = mc - p < mr ? mc - p : mr;
         float *d = dst + (ptrdiff_t)p * kc;
         const float *s = g->A + (ptrdiff_t)(m0 + p) * g->am + (ptrdiff_t)k0 * g->ak;
         if (g->ak == 1) {
+            if (kd->pack_t8 && mr <= 8) {
+                kd->pack_t8(d, mr, s, g->am, rows, kc);
+                continue;
+            }
             for (int i = 0; i < rows; i++) {
                 const float *si = s + i * g->am;
                 for (int k = 0; k < kc; k++) d[k * mr + i] = si[k];
             }
-        } else { /* am == 1: each k reads rows contiguous values */
+        } else if (rows == 8 && mr == 8) { /* am == 1: each k reads rows contiguous values */
+            for (int k = 0; k < kc; k++) memcpy(d + k * 8, s + k * g->ak, 8 * sizeof(float));
+        } else if (rows == 6 && mr == 6) {
+            for (int k = 0; k < kc; k++) memcpy(d + k * 6, s + k * g->ak, 6 * sizeof(float));
+        } else {
             for (int k = 0; k < kc; k++) {
                 const float *sk = s + k * g->ak;
                 for (int i = 0; i < rows; i++) d[k * mr + i] = sk[i];
@@ -174,7 +184,8 @@ static void pack_a_block(float *dst, const gemm_job *g, int m0, int mc, int k0, 
 /* (k, n) of B at B[k*bk + n*bn], k0..k0+kc, n0..n0+nc -> panels of nr columns:
  * dst[q*kc*nr + k*nr + j], zero-padded; rsk is the panel's k stride (kc or K). */
 static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn, int k0, int kc,
-                         int n0, int nc, int nr, ptrdiff_t panel_stride) {
+                         int n0, int nc, const lstm__gemm_kdesc *kd, ptrdiff_t panel_stride) {
+    const int nr = kd->nr;
     for (int q = 0; q < nc; q += nr) {
         int cols = nc - q < nr ? nc - q : nr;
         float *d = dst + (ptrdiff_t)(q / nr) * panel_stride;
@@ -184,7 +195,10 @@ static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn,
                 memcpy(d + k * nr, s + k * bk, (size_t)cols * sizeof(float));
                 for (int j = cols; j < nr; j++) d[k * nr + j] = 0.0f;
             }
-        } else { /* bk == 1: column j of the panel is row n0+q+j of B, contiguous in k */
+        } else if (kd->pack_t8) { /* bk == 1: column j is row n0+q+j of B, contiguous in k */
+            for (int j = 0; j < nr; j += 8)
+                kd->pack_t8(d + j, nr, j < cols ? s + j * bn : s, bn, j >= cols ? 0 : cols - j > 8 ? 8 : cols - j, kc);
+        } else {
             for (int j = 0; j < cols; j++) {
                 const float *sj = s + j * bn;
                 for (int k = 0; k < kc; k++) d[k * nr + j] = sj[k];
@@ -220,12 +234,12 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
                 bblk = g->P + (ptrdiff_t)(jc / nr) * pstride + (ptrdiff_t)pc * nr;
             } else {
                 pstride = (ptrdiff_t)kc * nr;
-                pack_b_block(pb, g->B, g->bk, g->bn, pc, kc, jc, nc, nr, pstride);
+                pack_b_block(pb, g->B, g->bk, g->bn, pc, kc, jc, nc, kd, pstride);
                 bblk = pb;
             }
             for (int ic = m0; ic < m1; ic += mcmax) {
                 int mc = m1 - ic < mcmax ? m1 - ic : mcmax;
-                pack_a_block(pa, g, ic, mc, pc, kc, mr);
+                pack_a_block(pa, g, ic, mc, pc, kc, kd);
                 for (int ir = 0; ir < mc; ir += mr) {
                     const float *ap = pa + (ptrdiff_t)ir * kc;
                     int m = mc - ir < mr ? mc - ir : mr;
@@ -346,8 +360,8 @@ static void pack_any(float *P, int N, int K, const float *B, ptrdiff_t bk, ptrdi
             for (int n = 0; n < N; n++) d[(ptrdiff_t)kk * N + n] = B[kk * bk + n * bn];
         return;
     }
-    int nr = kdesc(k)->nr;
-    pack_b_block(d, B, bk, bn, 0, K, 0, N, nr, (ptrdiff_t)K * nr);
+    const lstm__gemm_kdesc *kd = kdesc(k);
+    pack_b_block(d, B, bk, bn, 0, K, 0, N, kd, (ptrdiff_t)K * kd->nr);
 }
 
 void lstm_gemm_pack_nt(float *P, int N, int K, const float *B, int ldb) {

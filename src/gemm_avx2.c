@@ -64,7 +64,44 @@ static TGT void kern(int kc, const float *a, const float *b, ptrdiff_t rsb, floa
     }
 }
 
-const lstm__gemm_kdesc lstm__gemm_kd_avx2 = {"avx2", MR, 8 * NV, kern};
+/* In-register transpose of 8 rows of 8 floats: r[k] becomes column k. */
+static inline TGT __attribute__((always_inline)) void tr8x8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int h = 0; h < 8; h += 4) {
+        u[h + 0] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);
+        u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE);
+        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
+        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+TGT void lstm__pack_t8_avx2(float *d, ptrdiff_t ds, const float *s, ptrdiff_t ss, int rows,
+                            int kc) {
+    int w = ds < 8 ? (int)ds : 8, k = 0;
+    __m256i wm = lane_mask(w);
+    for (; k + 8 <= kc; k += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; i++)
+            r[i] = i < rows ? _mm256_loadu_ps(s + i * ss + k) : _mm256_setzero_ps();
+        tr8x8(r);
+        if (w == 8)
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + (k + j) * ds, r[j]);
+        else
+            for (int j = 0; j < 8; j++) _mm256_maskstore_ps(d + (k + j) * ds, wm, r[j]);
+    }
+    for (; k < kc; k++)
+        for (int i = 0; i < w; i++) d[k * ds + i] = i < rows ? s[i * ss + k] : 0.0f;
+}
+
+const lstm__gemm_kdesc lstm__gemm_kd_avx2 = {"avx2", MR, 8 * NV, kern, lstm__pack_t8_avx2};
 #else
-const lstm__gemm_kdesc lstm__gemm_kd_avx2 = {"avx2", 0, 0, 0};
+const lstm__gemm_kdesc lstm__gemm_kd_avx2 = {"avx2", 0, 0, 0, 0};
 #endif

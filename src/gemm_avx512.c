@@ -7,8 +7,12 @@
 #include <immintrin.h>
 
 #define TGT __attribute__((target("avx512f,avx512vl,fma")))
+#ifndef MR
 #define MR 8
+#endif
+#ifndef NV
 #define NV 2 /* zmm vectors per row: nr = 16 * NV */
+#endif
 
 static inline TGT __attribute__((always_inline)) void
 tile(const int mr, int kc, const float *a, const float *b, ptrdiff_t rsb, float *c,
@@ -47,19 +51,15 @@ tile(const int mr, int kc, const float *a, const float *b, ptrdiff_t rsb, float 
 
 static TGT void kern(int kc, const float *a, const float *b, ptrdiff_t rsb, float *c,
                      ptrdiff_t ldc, int m, int n, int load_c) {
-    switch (m) {
-    case 1: tile(1, kc, a, b, rsb, c, ldc, n, load_c); break;
-    case 2: tile(2, kc, a, b, rsb, c, ldc, n, load_c); break;
-    case 3: tile(3, kc, a, b, rsb, c, ldc, n, load_c); break;
-    case 4: tile(4, kc, a, b, rsb, c, ldc, n, load_c); break;
-    case 5: tile(5, kc, a, b, rsb, c, ldc, n, load_c); break;
-    case 6: tile(6, kc, a, b, rsb, c, ldc, n, load_c); break;
-    case 7: tile(7, kc, a, b, rsb, c, ldc, n, load_c); break;
-    default: tile(MR, kc, a, b, rsb, c, ldc, n, load_c); break;
-    }
+    /* One instantiation per row count, so that the accumulators stay in registers. */
+#define ROWS(r) if (r < MR && m == r) { tile(r < MR ? r : MR, kc, a, b, rsb, c, ldc, n, load_c); return; }
+    ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8)
+    ROWS(9) ROWS(10) ROWS(11) ROWS(12) ROWS(13) ROWS(14) ROWS(15)
+#undef ROWS
+    tile(MR, kc, a, b, rsb, c, ldc, n, load_c);
 }
 
-const lstm__gemm_kdesc lstm__gemm_kd_avx512 = {"avx512", MR, 16 * NV, kern};
+const lstm__gemm_kdesc lstm__gemm_kd_avx512 = {"avx512", MR, 16 * NV, kern, lstm__pack_t8_avx2};
 #else
-const lstm__gemm_kdesc lstm__gemm_kd_avx512 = {"avx512", 0, 0, 0};
+const lstm__gemm_kdesc lstm__gemm_kd_avx512 = {"avx512", 0, 0, 0, 0};
 #endif

@@ -20,11 +20,19 @@
 typedef void (*lstm__ukernel)(int kc, const float *a, const float *b, ptrdiff_t rsb,
                               float *c, ptrdiff_t ldc, int m, int n, int load_c);
 
+/* Transposing copy used for packing: d[k*ds + i] = s[i*ss + k] for i < rows,
+ * k < kc, and d[k*ds + i] = 0 for rows <= i < min(8, ds).  rows <= 8. */
+typedef void (*lstm__pack_t8)(float *d, ptrdiff_t ds, const float *s, ptrdiff_t ss, int rows,
+                              int kc);
+
 typedef struct {
     const char *name;
     int mr, nr;          /* tile: mr <= 16, nr <= 64, nr a multiple of 16 */
     lstm__ukernel kern;
+    lstm__pack_t8 pack_t8; /* NULL: portable loops */
 } lstm__gemm_kdesc;
+
+void lstm__pack_t8_avx2(float *d, ptrdiff_t ds, const float *s, ptrdiff_t ss, int rows, int kc);
 
 extern const lstm__gemm_kdesc lstm__gemm_kd_avx2;
 extern const lstm__gemm_kdesc lstm__gemm_kd_avx512;
