@@ -19,6 +19,12 @@
 #define KC 256 /* depth block */
 #define NC 512 /* column block (multiple of every nr) */
 #define MC 384 /* row block (multiple of every mr used: 4, 6, 8, 12, 16) */
+#ifndef MT_TASKS
+#define MT_TASKS 2 /* tasks per thread in the _mt calls */
+#endif
+#ifndef DIRECT_M
+#define DIRECT_M 128 /* nn with at most this many rows reads B in place */
+#endif
 
 /* ---------------------------------------------------------------- reference */
 
@@ -55,8 +61,9 @@ void lstm_gemm_tn_ref(int M, int N, int K, const float *A, int lda, const float 
 #define GNR 16
 
 /* Separate multiply and add (the same rounding as gemm_ref). */
-static void kern_generic(int kc, const float *a, const float *b, ptrdiff_t rsb, float *c,
-                         ptrdiff_t ldc, int m, int n, int load_c) {
+static void kern_generic(int kc, const float *a, const float *b, ptrdiff_t rsb,
+                         ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n, int load_c) {
+    (void)pstride;
     float acc[GMR][GNR];
     for (int i = 0; i < GMR; i++)
         for (int j = 0; j < GNR; j++)
@@ -75,7 +82,7 @@ static void kern_generic(int kc, const float *a, const float *b, ptrdiff_t rsb, 
         for (int j = 0; j < n; j++) c[i * ldc + j] = acc[i][j];
 }
 
-static const lstm__gemm_kdesc kd_generic = {"generic", GMR, GNR, kern_generic, NULL};
+static const lstm__gemm_kdesc kd_generic = {"generic", GMR, GNR, 0, kern_generic, NULL};
 
 /* ---------------------------------------------------------------- dispatch */
 
@@ -228,10 +235,15 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
             int kc = g->K - pc < KC ? g->K - pc : KC;
             int load_c = g->beta || pc > 0;
             const float *bblk;
-            ptrdiff_t pstride;
+            ptrdiff_t pstride, rsb = nr;
             if (g->P) {
                 pstride = (ptrdiff_t)g->K * nr;
                 bblk = g->P + (ptrdiff_t)(jc / nr) * pstride + (ptrdiff_t)pc * nr;
+            } else if (g->bn == 1 && nc % nr == 0 && m1 - m0 <= DIRECT_M) {
+                /* Few rows: read B [K, N] in place, panels of nr columns. */
+                pstride = nr;
+                rsb = g->bk;
+                bblk = g->B + (ptrdiff_t)pc * g->bk + jc;
             } else {
                 pstride = (ptrdiff_t)kc * nr;
                 pack_b_block(pb, g->B, g->bk, g->bn, pc, kc, jc, nc, kd, pstride);
@@ -243,11 +255,12 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
                 for (int ir = 0; ir < mc; ir += mr) {
                     const float *ap = pa + (ptrdiff_t)ir * kc;
                     int m = mc - ir < mr ? mc - ir : mr;
+                    int w = (m <= kd->wide_m ? 4 : 1) * nr;
                     float *crow = g->C + (ptrdiff_t)(ic + ir) * g->ldc + jc;
-                    for (int jr = 0; jr < nc; jr += nr) {
-                        int n = nc - jr < nr ? nc - jr : nr;
-                        kd->kern(kc, ap, bblk + (ptrdiff_t)(jr / nr) * pstride, nr, crow + jr,
-                                 g->ldc, m, n, load_c);
+                    for (int jr = 0; jr < nc; jr += w) {
+                        int n = nc - jr < w ? nc - jr : w;
+                        kd->kern(kc, ap, bblk + (ptrdiff_t)(jr / nr) * pstride, rsb, pstride,
+                                 crow + jr, g->ldc, m, n, load_c);
                     }
                 }
             }
@@ -284,17 +297,23 @@ static void mt_worker(void *argp, int tid, int n) {
 }
 
 static void run_job(lstm__team *team, const gemm_job *g) {
-    int nt = team ? lstm__team_size(team) : 1;
+    int nt = lstm__team_size(team);
     if (g->M <= 0 || g->N <= 0) return;
     if (nt <= 1) {
         gemm_block(g, 0, g->M, 0, g->N);
         return;
     }
-    mt_arg arg = {g, 1, g->kd->nr};
+    mt_arg arg = {g, 1, 64 > g->kd->nr ? 64 : g->kd->nr};
+    int total = g->N;
     /* Columns in units of 64 (a multiple of every nr); rows when N is too narrow. */
-    if (g->N >= 64 * nt || g->N >= g->M) arg.unit = 64 > g->kd->nr ? 64 : g->kd->nr;
-    else { arg.split_n = 0; arg.unit = g->kd->mr; }
-    lstm__team_run(team, mt_worker, &arg);
+    if (!(g->N >= 64 * nt || g->N >= g->M)) {
+        arg.split_n = 0;
+        arg.unit = g->kd->mr;
+        total = g->M;
+    }
+    int units = (total + arg.unit - 1) / arg.unit;
+    int ntasks = units < MT_TASKS * nt ? units : MT_TASKS * nt;
+    lstm__team_run_tasks(team, ntasks, mt_worker, &arg);
 }
 
 /* ---------------------------------------------------------------- entry points */

@@ -60,21 +60,30 @@ void lstm_gemm_packed(int M, int N, int K, const float *A, int lda, const float 
                       float *C, int ldc, float beta);
 
 /* ---- persistent thread team (src/threads.c) ----
- * lstm__team_create(n): n >= 1 threads in all, the caller being thread 0 (so
- * n-1 workers are started); NULL on failure.  lstm__team_run calls
- * fn(arg, tid, n) on every thread tid in 0..n-1 and returns when all are done
- * (workers spin briefly, then sleep on a futex).  One run at a time per team;
- * not re-entrant.  lstm__team_free(NULL) is a no-op. */
+ * lstm__team_create(n): n >= 1 threads in all, the caller being one of them
+ * (n-1 workers are started); NULL on failure.
+ * lstm__team_run_tasks(team, ntasks, fn, arg) calls fn(arg, task, ntasks) exactly
+ * once for each task in 0..ntasks-1 and returns when all are done.  Tasks go to
+ * whichever thread takes them first (the caller too): a worker that is late,
+ * e.g. descheduled on a busy machine, takes fewer tasks and never holds up the
+ * run unless it has started one.  So fn must not depend on which thread runs a
+ * task (thread-local scratch is fine); use more tasks than threads to balance.
+ * lstm__team_run(team, fn, arg) = run_tasks with ntasks = team size.
+ * Waiting threads spin briefly, then sleep on a futex.  One run at a time per
+ * team; not re-entrant.  A NULL team runs the tasks in order on the caller.
+ * lstm__team_free(NULL) is a no-op. */
 typedef struct lstm__team lstm__team;
 lstm__team *lstm__team_create(int n);
-int lstm__team_size(const lstm__team *team);
+int lstm__team_size(const lstm__team *team); /* 1 for NULL */
+void lstm__team_run_tasks(lstm__team *team, int ntasks,
+                          void (*fn)(void *arg, int task, int ntasks), void *arg);
 void lstm__team_run(lstm__team *team, void (*fn)(void *arg, int tid, int n), void *arg);
 void lstm__team_free(lstm__team *team);
 
 /* Multi-threaded GEMMs: same arguments as above after team (NULL or a team of
- * 1 = the single-threaded call).  Work is split over disjoint blocks of C
- * (columns of N, or rows of M when N is small), so the results are bit-identical
- * to the single-threaded call for any team size. */
+ * 1 = the single-threaded call).  Work is split into tasks over disjoint blocks
+ * of C (columns of N in multiples of 64, or rows of M when N is small), so the
+ * results are bit-identical to the single-threaded call for any team size. */
 void lstm_gemm_nt_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float *C, int ldc, float beta);
 void lstm_gemm_nn_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,

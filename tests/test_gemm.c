@@ -21,7 +21,7 @@ static const shape shapes[] = {
     {1, 1, 1},    {1, 1, 7},     {2, 3, 1},     {7, 13, 29},  {3, 5, 1},    {1, 17, 33},
     {5, 16, 16},  {6, 32, 8},    {8, 31, 17},   {9, 33, 40},  {13, 47, 65}, {2, 33, 257},
     {1, 2048, 64}, {1, 100, 300}, {100, 1, 50}, {17, 2, 600}, {13, 600, 7}, {385, 70, 300},
-    {64, 96, 513}, {16, 64, 64}, {0, 5, 5},     {5, 0, 5},    {5, 5, 0},    {1, 1, 0},
+    {64, 96, 513}, {16, 64, 64}, {2, 70, 9},   {2, 50, 3},   {1, 64, 5},   {0, 5, 5},     {5, 0, 5},    {5, 5, 0},    {1, 1, 0},
 };
 
 static uint64_t rng = 0x1234567ull;
@@ -191,14 +191,37 @@ static void count_fn(void *arg, int tid, int n) {
     __atomic_add_fetch(&hits[tid], n, __ATOMIC_RELAXED);
 }
 
+static void task_fn(void *arg, int task, int ntasks) {
+    int *hits = arg;
+    if (task >= 0 && task < ntasks) __atomic_add_fetch(&hits[task], 1, __ATOMIC_RELAXED);
+    else __atomic_add_fetch(&hits[64], 1, __ATOMIC_RELAXED); /* out of range */
+}
+
 int main(void) {
     /* The team itself: every thread runs once per run, many runs in a row. */
     lstm__team *team = lstm__team_create(2);
     CHECK(team != NULL && lstm__team_size(team) == 2, "lstm__team_create(2)");
-    int hits[2] = {0, 0};
+    int hits[65] = {0};
     for (int r = 0; r < 1000; r++) lstm__team_run(team, count_fn, hits);
     CHECK_V(hits[0] == 2000 && hits[1] == 2000, "team of 2: 1000 runs, per-thread hits %d %d",
             hits[0], hits[1]);
+    /* Tasks: each of 0..ntasks-1 exactly once per run, for teams of 1, 2 and 3. */
+    for (int nth = 1; nth <= 3; nth++) {
+        lstm__team *t = nth == 2 ? team : lstm__team_create(nth);
+        int th[65] = {0}, ok = 1, runs = 0;
+        for (int nt = 1; nt <= 64; nt += 9)
+            for (int r = 0; r < 100; r++, runs++) lstm__team_run_tasks(t, nt, task_fn, th);
+        for (int i = 0; i < 64; i++) { /* task i exists in runs with nt > i */
+            int want = 0;
+            for (int nt = 1; nt <= 64; nt += 9) want += nt > i ? 100 : 0;
+            ok &= th[i] == want;
+        }
+        CHECK_V(ok && th[64] == 0, "team of %d: %d runs of 1..64 tasks, each task once per run",
+                nth, runs);
+        if (t != team) lstm__team_free(t);
+    }
+    lstm__team_run_tasks(NULL, 3, task_fn, hits); /* NULL team: on the caller */
+    CHECK(hits[0] == 2001 && hits[1] == 2001 && hits[2] == 1, "NULL team runs every task");
 
     int initial = lstm_gemm_kernel();
     CHECK(lstm_gemm_kernel_available(initial), "default kernel %s available",
