@@ -38,6 +38,13 @@ void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c
  * act, c, c_prev (NULL = zeros) as saved by forward; writes dG [B,4H] = dL/d pre-activation. */
 void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
                           const float *c, const float *c_prev, int B, int H);
+/* The scalar oracles and the AVX-512 versions behind the dispatch above. */
+void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
+void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act,
+                              const float *c, const float *c_prev, int B, int H);
+void lstm__gates_forward_avx512(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
+void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm, const float *act,
+                                 const float *c, const float *c_prev, int B, int H);
 
 /* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
 uint64_t lstm__rng_next(uint64_t *s);
