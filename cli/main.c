@@ -20,7 +20,7 @@ static const lstm_command commands[] = {
     {"info", lstm_cmd_info, "print a model's inferred configuration and parameter count"},
 };
 
-static void usage(FILE *fp) {
+static void usage(FILE *fp) { /* --help */
     fprintf(fp, "usage: lstm COMMAND [OPTIONS]   (lstm COMMAND --help for its options)\n\ncommands:\n");
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         fprintf(fp, "  %-9s %s\n", commands[k].name, commands[k].help);
@@ -29,7 +29,7 @@ static void usage(FILE *fp) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "lstm: missing command (see 'lstm --help')\n");
         return 2;
     }
     const char *cmd = argv[1];
