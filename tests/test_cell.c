@@ -52,7 +52,7 @@ static void fixture_case(const char *dir, const char *fname) {
         all &= t[k] && n == want[k];
     }
     size_t BH = (size_t)B * H, G = (size_t)4 * H;
-    float *h1 = malloc(BH * 4), *c1 = malloc(BH * 4), *act = malloc(BH * 16), *scratch = malloc(BH * 16);
+    float *h1 = malloc(BH * 4), *c1 = malloc(BH * 4), *act = malloc(BH * 16), *scratch = malloc(BH * 20); /* scratch [B, 5H] */
     float *dx = malloc((size_t)B * I * 4), *dh = malloc(BH * 4), *dc = malloc(BH * 4);
     float *dwih = calloc(G * I, 4), *dwhh = calloc(G * H, 4), *dbih = calloc(G, 4), *dbhh = calloc(G, 4);
     if (all && h1 && c1 && act && scratch && dx && dh && dc && dwih && dwhh && dbih && dbhh) {
@@ -129,7 +129,7 @@ static void chain_case(int I, int H, int B, int T, int bias) {
     float *dx = malloc((size_t)T * BI * 4), *dh0 = malloc(BH * 4), *dc0 = malloc(BH * 4);
     /* cell chain state: h[t], c[t] for t = 0..T, act per step */
     float *hs = malloc((size_t)(T + 1) * BH * 4), *cs = malloc((size_t)(T + 1) * BH * 4);
-    float *acts = malloc((size_t)T * BH * 16), *scr = malloc(BH * 16);
+    float *acts = malloc((size_t)T * BH * 16), *scr = malloc(BH * 20);
     float *cdx = malloc((size_t)T * BI * 4), *dh = malloc(BH * 4), *dc = malloc(BH * 4), *dh_in = malloc(BH * 4);
     float *dc_in = malloc(BH * 4);
     float *gw = calloc(net.n_params, 4);
@@ -182,6 +182,16 @@ static void chain_case(int I, int H, int B, int T, int bias) {
             "cell chain I=%d H=%d B=%d T=%d bias=%d: backward vs lstm_backward: dx %.2e dh0 %.2e dc0 %.2e dW %.2e", I,
             H, B, T, bias, edx, edh, edc, egw);
 done:
+    /* h = c = NULL means zeros */
+    if (st == LSTM_OK) {
+        memset(h0, 0, BH * 4);
+        memset(c0, 0, BH * 4);
+        lstm_cell_forward(hs, cs, acts, x, h0, c0, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
+        lstm_cell_forward(hn, cn, scr, x, NULL, NULL, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
+        double e0 = fmax(rel_diff(hn, hs, BH), rel_diff(cn, cs, BH));
+        CHECK_V(e0 <= 1e-6, "cell I=%d H=%d B=%d bias=%d: h = c = NULL equals zeros: max rel diff %.2e", I, H, B,
+                bias, e0);
+    }
     lstm_workspace_free(ws);
     free(x); free(h0); free(c0); free(gy); free(ghn); free(gcn); free(y); free(hn); free(cn);
     free(dx); free(dh0); free(dc0); free(hs); free(cs); free(acts); free(scr); free(cdx);
