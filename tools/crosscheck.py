@@ -162,7 +162,7 @@ def main():
     a = ap.parse_args()
     lstm = os.path.abspath(a.lstm)
     if not check(os.access(lstm, os.X_OK), "lstm binary %s is executable" % lstm):
-        print("%d passed, %d failed" % tuple(PASS))
+        print("crosscheck.py: %d passed, %d failed" % tuple(PASS))
         return 1
     torch.set_num_threads(1)
     t0 = time.time()
@@ -180,7 +180,7 @@ def main():
         run_case(lstm, tmp, by["bidir"], a.seed + 10, dtype="BF16")
         run_case(lstm, tmp, by["proj"], a.seed + 11, dtype="F64", prefix="rnn.")
     print("crosscheck took %.1f s" % (time.time() - t0))
-    print("%d passed, %d failed" % tuple(PASS))
+    print("crosscheck.py: %d passed, %d failed" % tuple(PASS))
     return 1 if PASS[1] else 0
 
 
