@@ -4,9 +4,9 @@
 CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -Wall -Wextra -Iinclude -Isrc -fPIC -pthread -D_GNU_SOURCE
+override CFLAGS += -std=c11 -Wall -Wextra -Iinclude -Isrc -fPIC -pthread -D_GNU_SOURCE
 LDFLAGS ?=
-LDLIBS  += -lm -pthread
+override LDLIBS += -lm -pthread
 BUILD   ?= build
 PREFIX  ?= /usr/local
 VERSION  = 0.1.0

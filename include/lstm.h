@@ -232,7 +232,8 @@ lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
                           float *dx, float *dh0, float *dc0);
 
 /* ---- the cell: one step of torch.nn.LSTMCell on a batch ----
- *   x [B, I], h [B, H], c [B, H]; w_ih [4H, I], w_hh [4H, H], b_ih, b_hh [4H] or NULL
+ *   x [B, I], h [B, H] or NULL (zeros), c [B, H] or NULL (zeros); w_ih [4H, I], w_hh [4H, H],
+ *   b_ih, b_hh [4H] or both NULL
  *   out: h1 [B, H], c1 [B, H], act [B, 4H] (σ(i), σ(f), tanh(g), σ(o), kept for backward) */
 void lstm_cell_forward(float *h1, float *c1, float *act,
                        const float *x, const float *h, const float *c,
@@ -240,7 +241,7 @@ void lstm_cell_forward(float *h1, float *c1, float *act,
                        const float *b_ih, const float *b_hh, int B, int I, int H);
 /* Given dh1, dc1 [B, H] (dc1 may be NULL), writes dx [B, I], dh [B, H], dc [B, H]
  * (each may be NULL) and accumulates dw_ih [4H, I], dw_hh [4H, H], db_ih, db_hh [4H]
- * (db_* may be NULL).  scratch: [B, 4H]. */
+ * (db_* may be NULL).  scratch: [B, 5H]. */
 void lstm_cell_backward(float *dx, float *dh, float *dc,
                         float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
                         const float *dh1, const float *dc1, const float *act,

@@ -1,0 +1,2 @@
+#include <stdio.h>
+int main(void) { puts("placeholder until the formats branch lands"); return 0; }
