@@ -229,7 +229,7 @@ int lstm_cmd_train(int argc, char **argv) {
         {"--steps", O_LONG, &steps, 1, 1e15, 1, 0},
         {"--epochs", O_LONG, &epochs, 1, 1e9, 1, 0},
         {"--time", O_DOUBLE, &time_limit, 0, 1e9, 0, 0},
-        {"--lr", O_DOUBLE, &lr, 0, 1e9, 1, 0},
+        {"--lr", O_DOUBLE, &lr, 0, 1e38, 1, 0},
         {"--optimizer", O_STR, &optimizer, 0, 0, 1, 0},
         {"--clip", O_DOUBLE, &clip, 0, 1e30, 1, 0},
         {"--dropout", O_DOUBLE, &dropout, 0, 0.999, 1, 0},

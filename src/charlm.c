@@ -251,7 +251,7 @@ lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, const cha
     const char *vs = lstm_st_meta(f, "vocab");
     if (!vs) return lstm__fail(LSTM_ERR_FORMAT, "%s: metadata 'vocab' is missing (not a char model file?)", path);
     unsigned char vocab[256];
-    int V;
+    int V = 0;
     lstm_status st = parse_vocab(vs, path, vocab, &V);
     if (st) return st;
     lstm_net net;
