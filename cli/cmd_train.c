@@ -428,7 +428,7 @@ int lstm_cmd_train(int argc, char **argv) {
     signal(SIGTERM, on_signal);
     const uint8_t *val_ids = ids + n_train;
     double t0 = now_s(), train_time = 0.0, last_val = NAN, loss_ema = NAN;
-    int64_t done_steps = 0;
+    int64_t done_steps = 0, last_ckpt = resume_path ? start_step : -1;
     int status = 0;
     lstm_step_info info = {0};
     if (resume_path)
@@ -444,8 +444,12 @@ int lstm_cmd_train(int argc, char **argv) {
         st = lstm_trainer_step(&tr, &info);
         if (st == LSTM_ERR_NONFINITE) {
             if (pg.tty) fputc('\n', stderr);
-            fprintf(stderr, "lstm: %s: stopping; the weights and the last good checkpoint %s are kept unchanged\n",
-                    lstm_last_error(), ckpt_path);
+            if (last_ckpt >= 0)
+                fprintf(stderr, "lstm: %s: stopping; the last good checkpoint is %s (step %" PRId64 ")\n",
+                        lstm_last_error(), ckpt_path, last_ckpt);
+            else
+                fprintf(stderr, "lstm: %s: stopping; no checkpoint was written (lower --lr or raise --clip)\n",
+                        lstm_last_error());
             status = 1;
             goto out;
         }
@@ -477,8 +481,10 @@ int lstm_cmd_train(int argc, char **argv) {
             char etas[32], tot[32] = "";
             fmt_eta(etas, sizeof etas, eta);
             if (total) snprintf(tot, sizeof tot, "/%" PRId64, total);
-            fprintf(stderr, "%sstep %" PRId64 "%s  epoch %" PRId64 "  loss %.4f  val %.4f  lr %.2e  %.0f tok/s  ETA %s%s",
-                    pg.tty ? "\r\033[K" : "", info.step, tot, info.epoch, loss_ema, last_val, info.lr, tps, etas,
+            char vals_s[32] = "-";
+            if (!isnan(last_val)) snprintf(vals_s, sizeof vals_s, "%.4f", last_val);
+            fprintf(stderr, "%sstep %" PRId64 "%s  epoch %" PRId64 "  loss %.4f  val %s  lr %.2e  %.0f tok/s  ETA %s%s",
+                    pg.tty ? "\r\033[K" : "", info.step, tot, info.epoch, loss_ema, vals_s, info.lr, tps, etas,
                     pg.tty ? "" : "\n");
             pg.last_print = t;
         }
@@ -487,6 +493,7 @@ int lstm_cmd_train(int argc, char **argv) {
                 if (pg.tty) fputc('\n', stderr);
                 cli_fail("checkpoint not written: %s (the previous checkpoint is intact)", lstm_last_error());
             }
+            last_ckpt = tr.step;
         }
     }
     if (pg.tty) fputc('\n', stderr);
@@ -500,8 +507,10 @@ int lstm_cmd_train(int argc, char **argv) {
         status = 130;
         goto out;
     }
-    fprintf(stderr, "trained %" PRId64 " steps (to step %" PRId64 ", epoch %.2f) in %.1f s: loss %.4f, validation loss %.4f (%.4f bits/char), %.0f tokens/s; wrote %s\n",
-            done_steps, tr.step, (double)tr.step / (double)spe, now_s() - t0, loss_ema, last_val, last_val / log(2.0),
+    char val_s[96] = "";
+    if (n_val) snprintf(val_s, sizeof val_s, ", validation loss %.4f (%.4f bits/char)", last_val, last_val / log(2.0));
+    fprintf(stderr, "trained %" PRId64 " steps (to step %" PRId64 ", epoch %.2f) in %.1f s: loss %.4f%s, %.0f tokens/s; wrote %s\n",
+            done_steps, tr.step, (double)tr.step / (double)spe, now_s() - t0, loss_ema, val_s,
             (double)done_steps * batch * bptt / (train_time > 0 ? train_time : 1e-9), out_path);
     if (sample_n > 0) {
         unsigned char *buf = malloc((size_t)sample_n);
