@@ -19,7 +19,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HDR      = include/lstm.h $(wildcard src/*.h) $(wildcard cli/*.h)
 
-.PHONY: all test asan fuzz install clean crosscheck
+.PHONY: all test asan fuzz install clean crosscheck bench-gemm
 all: $(BUILD)/lstm $(BUILD)/liblstm.a $(BUILD)/liblstm.so
 
 $(BUILD)/obj/%.o: src/%.c $(HDR)
@@ -49,6 +49,11 @@ asan:
 	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" test
+
+# GEMM micro-benchmark (not a test): GFLOP/s per kernel on the LSTM's shapes.
+bench-gemm: $(BUILD)/bench_gemm
+$(BUILD)/bench_gemm: tools/bench_gemm.c $(BUILD)/liblstm.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS) -ldl
 
 FUZZ_TARGETS = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 fuzz: $(FUZZ_TARGETS)

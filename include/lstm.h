@@ -200,6 +200,10 @@ lstm_status lstm_npy_read(lstm_array *a, const char *path);
 lstm_status lstm_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
 void lstm_array_free(lstm_array *a);
 
+/* Like lstm_net_load, from an already-parsed safetensors file (for files that
+ * hold more than the LSTM); path is only used in error messages. */
+lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, const char *path, const char *prefix);
+
 /* ---------------------------------------------------------------- compute */
 
 /* Scratch for one (T, B): gate activations, cell states and layer outputs.

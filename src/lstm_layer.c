@@ -37,7 +37,7 @@ struct lstm_workspace {
     float *dh;    /* [B,Hout] running dL/dh_prev */
     float *dm;    /* [B,H] */
     float *dc;    /* [B,H] running dL/dc */
-    float *bsum;  /* [4H] */
+    float *bsum;  /* [2][4H]: bias-gradient sum and block sum */
 };
 
 static float *alloc_f(size_t n, int *ok) {
@@ -81,7 +81,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->dh = alloc_f(bho, &ok);
         ws->dm = alloc_f(bh, &ok);
         ws->dc = alloc_f(bh, &ok);
-        ws->bsum = alloc_f((size_t)4 * ws->H, &ok);
+        ws->bsum = alloc_f((size_t)8 * ws->H, &ok); /* sum and block sum, [4H] each */
         if (ws->L > 1) {
             ws->xdrop = alloc_f((size_t)(ws->L - 1) * ws->tby, &ok);
             ws->mask = alloc_f((size_t)(ws->L - 1) * ws->tby, &ok);
@@ -263,10 +263,18 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
         lstm_gemm_tn(G, Hout, B, dG + (size_t)t0 * B * G, G, h0, Hout, g->w_hh, Hout, 1.0f);
     }
     if (g->b_ih) {
-        float *bs = ws->bsum;
+        /* Two-level sum over the T·B rows: blocks of 64 rows into blk, blocks
+         * into bs.  A plain running sum over thousands of rows loses ~8x more
+         * than PyTorch's float32 (T=50, B=128: 2.5e-4 vs 2.6e-5 max error). */
+        float *bs = ws->bsum, *blk = ws->bsum + G;
         memset(bs, 0, (size_t)G * sizeof(float));
-        for (size_t r = 0; r < rows; r++)
-            for (int k = 0; k < G; k++) bs[k] += dG[r * G + k];
+        for (size_t r0 = 0; r0 < rows; r0 += 64) {
+            size_t r1 = rows - r0 < 64 ? rows : r0 + 64;
+            memcpy(blk, dG + r0 * G, (size_t)G * sizeof(float));
+            for (size_t r = r0 + 1; r < r1; r++)
+                for (int k = 0; k < G; k++) blk[k] += dG[r * G + k];
+            for (int k = 0; k < G; k++) bs[k] += blk[k];
+        }
         for (int k = 0; k < G; k++) {
             g->b_ih[k] += bs[k];
             g->b_hh[k] += bs[k];
