@@ -5,7 +5,7 @@
 # files; a full destination keeps the previous checkpoint; a non-finite loss
 # stops cleanly.  Uses tiny models (seconds).
 LSTM=${LSTM:-build/lstm}
-DATA=tests/fixtures/train_data.txt
+DATA=tests/fixtures/train/data.txt
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
@@ -97,7 +97,7 @@ cp "$T/f.ckpt" "$T/f.ckpt.orig"
 rc=$?
 check '[ $rc -eq 1 ] && grep -q "checkpoint not written" "$T/f.err" && cmp -s "$T/f.ckpt" "$T/f.ckpt.orig"' \
     "full destination: expected exit 1, a clear error and the previous checkpoint intact (rc $rc: $(tail -n 1 "$T/f.err"))"
-check '[ -z "$(ls "$T" | grep "tmp")" ]' "full destination: a temporary file was left behind: $(ls "$T")"
+check '[ -z "$(ls "$T" | grep "^f\.ckpt\.tmp")" ]' "full destination: a temporary file was left behind: $(ls "$T" | grep tmp)"
 check '[ "$(grep -c "^lstm:" "$T/f.err")" -eq 1 ] && tail -n 1 "$T/f.err" | grep -q "^lstm: checkpoint not written: .*f.ckpt: .*previous checkpoint is intact"' \
     "full destination: expected one error line naming the file, got $(cat "$T/f.err")"
 
@@ -107,12 +107,12 @@ $LSTM train --resume "$T/g.ckpt" --out "$T/g.st" --optimizer sgd --lr 1e38 --cli
 rc=$?
 # (--optimizer differs from the checkpoint's adam: must be refused, state is not transferable)
 check '[ $rc -ne 0 ] && grep -q "another optimizer" "$T/g.err"' "resume with another optimizer: $(tail -n 1 "$T/g.err")"
-$LSTM train $SMALL --optimizer sgd --lr 1e38 --clip 0 --momentum 0 --steps 100000 --checkpoint-every 1 --out "$T/n.st" --checkpoint "$T/n.ckpt" 2> "$T/n.err"
+$LSTM train $SMALL --optimizer sgd --lr 1e38 --weight-decay 1 --clip 0 --momentum 0 --steps 100 --checkpoint-every 1 --out "$T/n.st" --checkpoint "$T/n.ckpt" 2> "$T/n.err"
 rc=$?
 check '[ $rc -eq 1 ] && grep -Eq "loss at step [0-9]+ is (inf|nan|-nan)" "$T/n.err" && grep -q "stopping; the last good checkpoint is .*n.ckpt (step [0-9]*)" "$T/n.err"' \
     "non-finite loss: expected exit 1 and a clear message (rc $rc: $(tail -n 1 "$T/n.err"))"
 check '$LSTM sample --model "$T/n.ckpt" --length 3 > /dev/null 2>&1' "non-finite loss: the last checkpoint is not readable"
 check '[ ! -f "$T/n.st" ]' "non-finite loss: a model was written from diverged weights"
 
-echo "$pass passed, $fail failed"
+echo "cli_train.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

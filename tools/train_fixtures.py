@@ -2,14 +2,14 @@
 """train_fixtures.py — writes the PyTorch training fixtures that `make test` checks
 (tests/test_train.c) without torch.
 
-  /usr/bin/python3 tools/train_fixtures.py --out tests/fixtures
+  /usr/bin/python3 tools/train_fixtures.py --out tests/fixtures/train
 
-Writes train_data.txt (a short text) and, per case, train_<case>.safetensors holding
+Writes data.txt (a short text) and, per case, <case>.safetensors holding
   the initial model          embedding.weight, lstm.*, head.weight, head.bias + "vocab"
   "args"                     the lstm train flags of the case (dropout 0, no validation)
   ref.losses [steps]         PyTorch's per-step losses (F64) from tools/train_ref.py
   ref.final.<name>           PyTorch's weights after the last step
-  ref.eval_loss [1]          the initial model's eval loss on train_data.txt (one stream)
+  ref.eval_loss [1]          the initial model's eval loss on data.txt (one stream, blocks of 64)
   "ref.greedy_prime", "ref.greedy"  byte arrays (JSON): greedy decoding of 60 bytes by
                              the initial model with every weight times "ref.greedy_scale"
 """
@@ -47,10 +47,10 @@ GREEDY_SCALE = 4.0
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="tests/fixtures")
+    ap.add_argument("--out", default="tests/fixtures/train")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    data_path = os.path.join(a.out, "train_data.txt")
+    data_path = os.path.join(a.out, "data.txt")
     with open(data_path, "wb") as f:
         f.write(DATA)
     vocab = sorted(set(DATA))
@@ -58,7 +58,7 @@ def main():
         torch.manual_seed(100 + i)
         m = R.CharLSTM(len(vocab), E, H, L, proj=P)
         init = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
-        init_path = os.path.join(a.out, f"train_{name}.init.tmp")
+        init_path = os.path.join(a.out, f"{name}.init.tmp")
         R.save_model(m, vocab, init_path)
         args = flags + " --val-fraction 0"
         ra = R.finish_args(R.parser().parse_args(["--data", data_path, "--init", init_path] + args.split()))
@@ -81,7 +81,7 @@ def main():
                 "ref.greedy_prime": json.dumps(list(PRIME)), "ref.greedy": json.dumps(list(gen)),
                 "ref.greedy_scale": repr(GREEDY_SCALE),
                 "torch": torch.__version__}
-        R.write_st(os.path.join(a.out, f"train_{name}.safetensors"), tensors, meta)
+        R.write_st(os.path.join(a.out, f"{name}.safetensors"), tensors, meta)
         print(f"{name}: losses {losses[0]:.4f} .. {losses[-1]:.4f}, eval {eval_loss:.4f}, greedy {gen[:30]!r}")
 
 
