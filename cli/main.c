@@ -18,6 +18,9 @@ static const lstm_command commands[] = {
     {"forward", lstm_cmd_forward, "run a model over a sequence (.npy in, .npy out)"},
     {"grad", lstm_cmd_grad, "gradients of sum(Y*GY) (+ hn, cn terms) w.r.t. parameters and inputs"},
     {"info", lstm_cmd_info, "print a model's inferred configuration and parameter count"},
+    {"train", lstm_cmd_train, "train a char-level language model (truncated BPTT, checkpoints, resume)"},
+    {"eval", lstm_cmd_eval, "a char model's loss (nats and bits per char) on a file"},
+    {"sample", lstm_cmd_sample, "generate text from a char model"},
 };
 
 static void usage(FILE *fp) { /* --help */
