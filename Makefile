@@ -34,7 +34,7 @@ $(BUILD)/liblstm.so: $(OBJ)
 	$(CC) -shared -Wl,-soname,liblstm.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/lstm: $(CLI_OBJ) $(BUILD)/liblstm.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblstm.a $(LDLIBS)
-$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/liblstm.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/liblstm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
 
