@@ -4,9 +4,9 @@
 CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -Wall -Wextra -Iinclude -Isrc -fPIC -pthread -D_GNU_SOURCE
+override CFLAGS += -std=c11 -Wall -Wextra -Iinclude -Isrc -fPIC -pthread -D_GNU_SOURCE
 LDFLAGS ?=
-LDLIBS  += -lm -pthread
+override LDLIBS += -lm -pthread
 BUILD   ?= build
 PREFIX  ?= /usr/local
 VERSION  = 0.1.0
@@ -34,13 +34,13 @@ $(BUILD)/liblstm.so: $(OBJ)
 	$(CC) -shared -Wl,-soname,liblstm.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/lstm: $(CLI_OBJ) $(BUILD)/liblstm.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblstm.a $(LDLIBS)
-$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/liblstm.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/liblstm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
 
 # Unit and fixture tests, then the CLI tests, then the live PyTorch cross-check.
 test: all $(TEST_BIN)
-	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+	@BUILD=$(BUILD) CC="$(CC)" LINKFLAGS="$(LDFLAGS)" sh tests/run.sh $(TEST_BIN)
 
 crosscheck: all
 	/usr/bin/python3 tools/crosscheck.py --lstm $(BUILD)/lstm

@@ -95,14 +95,19 @@ void lstm_gemm_packed_mt(lstm__team *team, int M, int N, int K, const float *A, 
 
 /* ---- point-wise gate math (src/lstm_cell.c) ----
  * act [B,4H]: in: pre-activations (i,f,g,o); out: σ(i), σ(f), tanh(g), σ(o).
- * c_prev [B,H] (NULL = zeros) -> c [B,H], m [B,H] = σ(o)·tanh(c). */
-void lstm__gates_forward(float *act, float *c, float *m, const float *c_prev, int B, int H);
-/* dm [B,H]: dL/dm; dc [B,H]: in dL/dc from later steps (NULL = zeros), out dL/dc_prev.
+ * c_prev [B,H] (NULL = zeros) -> c [B,H], m [B, ldm] = σ(o)·tanh(c). */
+void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
+/* dm [B, ldm]: dL/dm.  dc [B,H]: in dL/dc from later steps, out dL/dc_prev.
  * act, c, c_prev (NULL = zeros) as saved by forward; writes dG [B,4H] = dL/d pre-activation. */
-void lstm__gates_backward(float *dG, float *dc, const float *dm, const float *act,
+void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
                           const float *c, const float *c_prev, int B, int H);
-
-
+/* The scalar oracles and the AVX-512 versions behind the dispatch above. */
+void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
+void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act,
+                              const float *c, const float *c_prev, int B, int H);
+void lstm__gates_forward_avx512(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
+void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm, const float *act,
+                                 const float *c, const float *c_prev, int B, int H);
 
 /* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
 uint64_t lstm__rng_next(uint64_t *s);

@@ -1,0 +1,283 @@
+/* test_core.c — the sequence engine against an independent float64 reference
+ * written here from the equations (no PyTorch needed):
+ *   - forward y, hn, cn of deep / bidirectional / projected / bias-free nets;
+ *   - backward: every parameter, x, h0, c0 against central differences of the
+ *     float64 reference (eps 1e-6, so the reference gradient is exact to ~1e-9);
+ *   - streaming in pieces gives the same bits as the whole sequence;
+ *   - the cell equals one step of a one-layer net. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lstm.h"
+#include "test.h"
+
+static uint64_t rs = 88172645463325252ull;
+static double urand(void) { /* [-1, 1) */
+    rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17;
+    return (double)(rs >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+static void fill(float *p, size_t n, double scale) { for (size_t i = 0; i < n; i++) p[i] = (float)(urand() * scale); }
+static double sig(double v) { return 1.0 / (1.0 + exp(-v)); }
+
+/* float64 reference of torch.nn.LSTM.  params as floats (net layout), x [T,B,I],
+ * h0/c0 may be NULL.  Writes y [T,B,D*Hout], hn, cn (double). */
+static void ref_forward(const lstm_net *net, const double *P, int T, int B, const double *x,
+                        const double *h0, const double *c0, double *y, double *hn, double *cn) {
+    int L = net->cfg.num_layers, D = net->D, H = net->H, Ho = net->Hout;
+    double *in = malloc(sizeof(double) * (size_t)T * B * (net->cfg.input_size > D * Ho ? net->cfg.input_size : D * Ho));
+    double *out = malloc(sizeof(double) * (size_t)T * B * D * Ho);
+    double *h = malloc(sizeof(double) * Ho), *c = malloc(sizeof(double) * H), *m = malloc(sizeof(double) * H);
+    double *gt = malloc(sizeof(double) * 4 * H);
+    int insz = net->cfg.input_size;
+    memcpy(in, x, sizeof(double) * (size_t)T * B * insz);
+    for (int l = 0; l < L; l++) {
+        for (int d = 0; d < D; d++) {
+            const lstm_weights *w = &net->w[l * D + d];
+            size_t o_ih = (size_t)(w->w_ih - net->params), o_hh = (size_t)(w->w_hh - net->params);
+            for (int b = 0; b < B; b++) {
+                size_t k = (size_t)(l * D + d) * B + b;
+                for (int j = 0; j < Ho; j++) h[j] = h0 ? h0[k * Ho + j] : 0.0;
+                for (int j = 0; j < H; j++) c[j] = c0 ? c0[k * H + j] : 0.0;
+                for (int s = 0; s < T; s++) {
+                    int t = d ? T - 1 - s : s;
+                    const double *xt = in + ((size_t)t * B + b) * insz;
+                    for (int r = 0; r < 4 * H; r++) {
+                        double a = 0.0;
+                        for (int q = 0; q < insz; q++) a += P[o_ih + (size_t)r * insz + q] * xt[q];
+                        for (int q = 0; q < Ho; q++) a += P[o_hh + (size_t)r * Ho + q] * h[q];
+                        if (w->b_ih) a += P[w->b_ih - net->params + r] + P[w->b_hh - net->params + r];
+                        gt[r] = a;
+                    }
+                    for (int j = 0; j < H; j++) {
+                        double i = sig(gt[j]), f = sig(gt[H + j]), g = tanh(gt[2 * H + j]), o = sig(gt[3 * H + j]);
+                        c[j] = f * c[j] + i * g;
+                        m[j] = o * tanh(c[j]);
+                    }
+                    if (w->w_hr) {
+                        size_t o_hr = (size_t)(w->w_hr - net->params);
+                        for (int p = 0; p < Ho; p++) {
+                            double a = 0.0;
+                            for (int j = 0; j < H; j++) a += P[o_hr + (size_t)p * H + j] * m[j];
+                            h[p] = a;
+                        }
+                    } else {
+                        memcpy(h, m, sizeof(double) * H);
+                    }
+                    memcpy(out + ((size_t)t * B + b) * D * Ho + (size_t)d * Ho, h, sizeof(double) * Ho);
+                }
+                memcpy(hn + k * Ho, h, sizeof(double) * Ho);
+                memcpy(cn + k * H, c, sizeof(double) * H);
+            }
+        }
+        insz = D * Ho;
+        memcpy(in, out, sizeof(double) * (size_t)T * B * insz);
+    }
+    memcpy(y, out, sizeof(double) * (size_t)T * B * D * Ho);
+    free(in); free(out); free(h); free(c); free(m); free(gt);
+}
+
+static double maxdiff(const float *a, const double *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) { double e = fabs((double)a[i] - b[i]); if (!(e <= m)) m = e; }
+    return m;
+}
+
+typedef struct { const char *name; lstm_config cfg; int T, B, states; } core_case;
+
+static void run_case(const core_case *cc) {
+    lstm_net net;
+    lstm_status st = lstm_net_init(&net, &cc->cfg);
+    CHECK(st == LSTM_OK, "%s: init: %s", cc->name, lstm_last_error());
+    if (st) return;
+    lstm_net_init_uniform(&net, 7);
+    int T = cc->T, B = cc->B, L = cc->cfg.num_layers, D = net.D, H = net.H, Ho = net.Hout, I = cc->cfg.input_size;
+    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * D * Ho, nh = (size_t)L * D * B * Ho, nc = (size_t)L * D * B * H;
+    float *x = malloc(nx * 4), *h0 = malloc(nh * 4), *c0 = malloc(nc * 4), *y = malloc(ny * 4);
+    float *hn = malloc(nh * 4), *cn = malloc(nc * 4), *gy = malloc(ny * 4), *ghn = malloc(nh * 4), *gcn = malloc(nc * 4);
+    float *dx = malloc(nx * 4), *dh0 = malloc(nh * 4), *dc0 = malloc(nc * 4);
+    fill(x, nx, 1.0); fill(h0, nh, 0.5); fill(c0, nc, 0.5); fill(gy, ny, 1.0); fill(ghn, nh, 1.0); fill(gcn, nc, 1.0);
+    double *P = malloc(sizeof(double) * net.n_params), *xd = malloc(sizeof(double) * nx);
+    double *h0d = malloc(sizeof(double) * nh), *c0d = malloc(sizeof(double) * nc);
+    double *yd = malloc(sizeof(double) * ny), *hnd = malloc(sizeof(double) * nh), *cnd = malloc(sizeof(double) * nc);
+    for (size_t i = 0; i < net.n_params; i++) P[i] = net.params[i];
+    for (size_t i = 0; i < nx; i++) xd[i] = x[i];
+    for (size_t i = 0; i < nh; i++) h0d[i] = h0[i];
+    for (size_t i = 0; i < nc; i++) c0d[i] = c0[i];
+    const float *H0 = cc->states ? h0 : NULL, *C0 = cc->states ? c0 : NULL;
+    const double *H0d = cc->states ? h0d : NULL, *C0d = cc->states ? c0d : NULL;
+
+    /* forward, inference and training workspaces */
+    ref_forward(&net, P, T, B, xd, H0d, C0d, yd, hnd, cnd);
+    for (int train = 0; train < 2; train++) {
+        lstm_workspace *ws;
+        CHECK(lstm_workspace_init(&ws, &net, T, B, train ? LSTM_WS_TRAIN : 0) == LSTM_OK, "ws");
+        CHECK(lstm_forward(&net, ws, T, B, x, H0, C0, y, hn, cn) == LSTM_OK, "forward");
+        double ey = maxdiff(y, yd, ny), eh = maxdiff(hn, hnd, nh), ec = maxdiff(cn, cnd, nc);
+        CHECK_V(ey < 2e-5 && eh < 2e-5 && ec < 2e-5, "%-22s forward(%s) vs float64: y %.2e hn %.2e cn %.2e",
+                cc->name, train ? "train" : "infer", ey, eh, ec);
+        lstm_workspace_free(ws);
+    }
+
+    /* backward vs float64 central differences of L = Σ y·gy + Σ hn·ghn + Σ cn·gcn */
+    lstm_workspace *ws;
+    lstm_workspace_init(&ws, &net, T, B, LSTM_WS_TRAIN);
+    lstm_net_zero_grad(&net);
+    lstm_forward(&net, ws, T, B, x, H0, C0, y, hn, cn);
+    CHECK(lstm_backward(&net, ws, gy, ghn, gcn, dx, cc->states ? dh0 : NULL, cc->states ? dc0 : NULL) == LSTM_OK, "backward");
+    double worst = 0.0;
+    const double eps = 1e-6;
+    /* probe a spread of entries in every buffer: params, x, h0, c0 */
+    struct { double *v; const float *g; size_t n; const char *what; } probes[4] = {
+        {P, net.grads, net.n_params, "params"}, {xd, dx, nx, "x"}, {h0d, dh0, nh, "h0"}, {c0d, dc0, nc, "c0"}};
+    int nprobe = cc->states ? 4 : 2;
+    for (int pi = 0; pi < nprobe; pi++) {
+        size_t n = probes[pi].n, stepk = n / 23 + 1;
+        double werr = 0.0;
+        for (size_t i = 0; i < n; i += stepk) {
+            double keep = probes[pi].v[i];
+            double lp, lm, s;
+            probes[pi].v[i] = keep + eps;
+            ref_forward(&net, P, T, B, xd, H0d, C0d, yd, hnd, cnd);
+            s = 0; for (size_t q = 0; q < ny; q++) s += yd[q] * gy[q];
+            for (size_t q = 0; q < nh; q++) s += hnd[q] * ghn[q];
+            for (size_t q = 0; q < nc; q++) s += cnd[q] * gcn[q];
+            lp = s;
+            probes[pi].v[i] = keep - eps;
+            ref_forward(&net, P, T, B, xd, H0d, C0d, yd, hnd, cnd);
+            s = 0; for (size_t q = 0; q < ny; q++) s += yd[q] * gy[q];
+            for (size_t q = 0; q < nh; q++) s += hnd[q] * ghn[q];
+            for (size_t q = 0; q < nc; q++) s += cnd[q] * gcn[q];
+            lm = s;
+            probes[pi].v[i] = keep;
+            double fd = (lp - lm) / (2 * eps);
+            double e = fabs(fd - probes[pi].g[i]) / (1.0 + fabs(fd));
+            if (e > werr) werr = e;
+        }
+        if (werr > worst) worst = werr;
+        CHECK_V(werr < 1e-4, "%-22s backward d%-6s vs float64 finite differences: max rel err %.2e", cc->name,
+                probes[pi].what, werr);
+    }
+
+    /* streaming: pieces of 1, 2, 3, ... steps give the same bits as one call */
+    if (D == 1) {
+        lstm_workspace *wsi;
+        lstm_workspace_init(&wsi, &net, T, B, 0);
+        lstm_forward(&net, wsi, T, B, x, H0, C0, y, hn, cn);
+        lstm_state s;
+        lstm_state_init(&s, &net, B);
+        if (cc->states) { memcpy(s.h, h0, nh * 4); memcpy(s.c, c0, nc * 4); }
+        float *ys = malloc(ny * 4);
+        int t = 0, piece = 1;
+        while (t < T) {
+            int n = piece < T - t ? piece : T - t;
+            CHECK(lstm_stream(&net, wsi, &s, n, x + (size_t)t * B * I, ys + (size_t)t * B * Ho) == LSTM_OK, "stream");
+            t += n;
+            piece++;
+        }
+        CHECK_V(memcmp(ys, y, ny * 4) == 0 && memcmp(s.h, hn, nh * 4) == 0 && memcmp(s.c, cn, nc * 4) == 0,
+                "%-22s streaming in pieces is bit-identical to one call", cc->name);
+        free(ys);
+        lstm_state_free(&s);
+        lstm_workspace_free(wsi);
+    }
+    lstm_workspace_free(ws);
+    free(x); free(h0); free(c0); free(y); free(hn); free(cn); free(gy); free(ghn); free(gcn);
+    free(dx); free(dh0); free(dc0); free(P); free(xd); free(h0d); free(c0d); free(yd); free(hnd); free(cnd);
+    lstm_net_free(&net);
+}
+
+static void test_cell(void) {
+    lstm_config cfg = {.input_size = 5, .hidden_size = 7, .num_layers = 1, .bias = 1};
+    lstm_net net;
+    lstm_net_init(&net, &cfg);
+    lstm_net_init_uniform(&net, 3);
+    int B = 3, I = 5, H = 7;
+    float x[15], h[21], c[21], h1[21], c1[21], act[84], y[21], hn[21], cn[21];
+    fill(x, 15, 1); fill(h, 21, 1); fill(c, 21, 1);
+    const lstm_weights *w = &net.w[0];
+    lstm_cell_forward(h1, c1, act, x, h, c, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
+    lstm_workspace *ws;
+    lstm_workspace_init(&ws, &net, 1, B, 0);
+    lstm_forward(&net, ws, 1, B, x, h, c, y, hn, cn);
+    double e = 0;
+    for (int i = 0; i < 21; i++) e = fmax(e, fmax(fabs(h1[i] - y[i]), fabs(c1[i] - cn[i])));
+    CHECK_V(e == 0.0, "cell forward equals one step of lstm_forward (max diff %.1e)", e);
+    /* cell backward vs the sequence backward on the same step */
+    float gh[21], gc[21], dx[15], dh[21], dc[21], scratch[105], dx2[15], dh2[21], dc2[21];
+    fill(gh, 21, 1); fill(gc, 21, 1);
+    lstm_net_zero_grad(&net);
+    float *dw = calloc(net.n_params, 4);
+    const lstm_weights *g = &net.g[0];
+    lstm_cell_backward(dx, dh, dc, dw + (g->w_ih - net.grads), dw + (g->w_hh - net.grads), dw + (g->b_ih - net.grads),
+                       dw + (g->b_hh - net.grads), gh, gc, act, x, h, c, c1, w->w_ih, w->w_hh, scratch, B, I, H);
+    lstm_workspace *wt;
+    lstm_workspace_init(&wt, &net, 1, B, LSTM_WS_TRAIN);
+    lstm_forward(&net, wt, 1, B, x, h, c, y, hn, cn);
+    lstm_backward(&net, wt, NULL, gh, gc, dx2, dh2, dc2);
+    e = 0;
+    for (int i = 0; i < 15; i++) e = fmax(e, fabs(dx[i] - dx2[i]));
+    for (int i = 0; i < 21; i++) e = fmax(e, fmax(fabs(dh[i] - dh2[i]), fabs(dc[i] - dc2[i])));
+    for (size_t i = 0; i < net.n_params; i++) e = fmax(e, fabs(dw[i] - net.grads[i]));
+    CHECK_V(e < 1e-6, "cell backward equals one step of lstm_backward (max diff %.1e)", e);
+    free(dw);
+    lstm_workspace_free(ws);
+    lstm_workspace_free(wt);
+    lstm_net_free(&net);
+}
+
+/* forward + backward with n threads: results must be identical bit for bit. */
+static void test_threads(const core_case *cc) {
+    lstm_net net;
+    lstm_net_init(&net, &cc->cfg);
+    lstm_net_init_uniform(&net, 11);
+    int T = cc->T, B = cc->B, D = net.D, I = cc->cfg.input_size;
+    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * D * net.Hout;
+    float *x = malloc(nx * 4), *gy = malloc(ny * 4), *y[3], *dx[3], *g[3];
+    fill(x, nx, 1.0);
+    fill(gy, ny, 1.0);
+    for (int n = 1; n <= 3; n++) {
+        y[n - 1] = malloc(ny * 4);
+        dx[n - 1] = malloc(nx * 4);
+        g[n - 1] = malloc(net.n_params * 4);
+        lstm_workspace *ws;
+        lstm_workspace_init(&ws, &net, T, B, LSTM_WS_TRAIN);
+        CHECK(lstm_workspace_set_threads(ws, n) == LSTM_OK, "set_threads(%d): %s", n, lstm_last_error());
+        lstm_net_zero_grad(&net);
+        lstm_forward(&net, ws, T, B, x, NULL, NULL, y[n - 1], NULL, NULL);
+        lstm_backward(&net, ws, gy, NULL, NULL, dx[n - 1], NULL, NULL);
+        memcpy(g[n - 1], net.grads, net.n_params * 4);
+        lstm_workspace_free(ws);
+    }
+    for (int n = 2; n <= 3; n++)
+        CHECK_V(memcmp(y[0], y[n - 1], ny * 4) == 0 && memcmp(dx[0], dx[n - 1], nx * 4) == 0 &&
+                    memcmp(g[0], g[n - 1], net.n_params * 4) == 0,
+                "%-22s T=%d B=%d: 1 and %d threads give identical y, dx and parameter gradients", cc->name, T, B, n);
+    for (int n = 0; n < 3; n++) { free(y[n]); free(dx[n]); free(g[n]); }
+    free(x); free(gy);
+    lstm_net_free(&net);
+}
+
+int main(void) {
+    core_case cases[] = {
+        {"1x1x1x1", {1, 1, 1, 0, 1, 0}, 1, 1, 0},
+        {"small states", {3, 4, 1, 0, 1, 0}, 5, 2, 1},
+        {"odd sizes", {13, 37, 1, 0, 1, 0}, 7, 5, 1},
+        {"three layers", {6, 8, 3, 0, 1, 0}, 6, 3, 1},
+        {"bidirectional x2", {5, 6, 2, 0, 1, 1}, 5, 2, 1},
+        {"projected", {5, 9, 1, 4, 1, 0}, 6, 2, 1},
+        {"projected deep bidir", {4, 7, 2, 3, 1, 1}, 5, 2, 1},
+        {"no bias", {5, 6, 2, 0, 0, 0}, 4, 3, 1},
+        {"no bias zero state", {5, 6, 1, 0, 0, 1}, 4, 3, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
+    test_cell();
+    core_case big[] = {
+        {"threads deep bidir", {24, 40, 2, 0, 1, 1}, 9, 7, 0},
+        {"threads projected", {16, 96, 2, 32, 1, 0}, 12, 33, 0},
+        {"threads long batch", {20, 100, 1, 0, 1, 0}, 40, 64, 0},
+    };
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++) test_threads(&big[i]);
+    return TEST_REPORT();
+}
