@@ -188,12 +188,12 @@ static const char train_usage[] =
     DEFAULT_CORPUS_DIR ") by truncated BPTT over B streams of T-step blocks.\n"
     "  --data FILE        training text; its last F (--val-fraction, default 0.1) is validation\n"
     "  --init M0          start from this model (architecture and vocabulary from it)\n"
-    "  --hidden/--layers/--embed/--proj   a new model's sizes (default 256, 2, 64, 0)\n"
+    "  --hidden/--layers/--embed/--proj   a new model's sizes (default 128, 2, 64, 0)\n"
     "  --batch, --bptt    B streams (32), T steps per block (64)\n"
     "  --steps N          stop after step N (counted from the start, also on --resume);\n"
     "  --epochs N         or after N epochs; --time S: or after S seconds (default 60 s\n"
     "                     when none of the three is given)\n"
-    "  --lr (2e-3), --optimizer (adam), --clip (1; 0 = off), --weight-decay (0; adamw 0.01),\n"
+    "  --lr (3e-3), --optimizer (adam), --clip (1; 0 = off), --weight-decay (0; adamw 0.01),\n"
     "  --momentum (0.9, sgd), --nesterov, --schedule (constant; cosine decays to --lr-min\n"
     "  at the last step after --warmup linear steps), --dropout between layers (0)\n"
     "  --eval-every K     validation loss every K steps (100; 0 = only at the end)\n"
@@ -212,9 +212,9 @@ typedef struct {
 int lstm_cmd_train(int argc, char **argv) {
     const char *data_path = NULL, *init_path = NULL, *resume_path = NULL, *ckpt_path = NULL;
     const char *log_path = NULL, *out_path = NULL, *optimizer = "adam", *schedule = "constant";
-    long hidden = 256, layers = 2, embed = 64, proj = 0, batch = 32, bptt = 64, steps = 0, epochs = 0;
+    long hidden = 128, layers = 2, embed = 64, proj = 0, batch = 32, bptt = 64, steps = 0, epochs = 0;
     long warmup = 0, eval_every = 100, seed = 1, threads = 0, ckpt_every = 200, sample_n = 0;
-    double time_limit = 0, lr = 2e-3, clip = 1.0, dropout = 0.0, wd = -1.0, momentum = 0.9, lr_min = 0.0;
+    double time_limit = 0, lr = 3e-3, clip = 1.0, dropout = 0.0, wd = -1.0, momentum = 0.9, lr_min = 0.0;
     double val_fraction = 0.1;
     int nesterov = 0, help = 0;
     opt opts[] = {

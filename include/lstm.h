@@ -393,7 +393,7 @@ typedef struct {
     uint64_t seed;             /* dropout generator */
 } lstm_train_config;
 
-/* Fills the defaults above (Adam, lr 2e-3, clip 1, B 32, T 64). */
+/* Fills the defaults above (Adam, lr 3e-3, clip 1, B 32, T 64). */
 void lstm_train_config_default(lstm_train_config *c);
 /* Learning rate of (0-based) step s. */
 double lstm_train_lr(const lstm_train_config *c, int64_t s);
