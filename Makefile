@@ -34,13 +34,13 @@ $(BUILD)/liblstm.so: $(OBJ)
 	$(CC) -shared -Wl,-soname,liblstm.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/lstm: $(CLI_OBJ) $(BUILD)/liblstm.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblstm.a $(LDLIBS)
-$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/liblstm.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/liblstm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
 
 # Unit and fixture tests, then the CLI tests, then the live PyTorch cross-check.
 test: all $(TEST_BIN)
-	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+	@BUILD=$(BUILD) CC="$(CC)" LINKFLAGS="$(LDFLAGS)" sh tests/run.sh $(TEST_BIN)
 
 crosscheck: all
 	/usr/bin/python3 tools/crosscheck.py --lstm $(BUILD)/lstm

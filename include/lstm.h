@@ -218,6 +218,13 @@ void lstm_workspace_free(lstm_workspace *ws);
  * lstm_forward on a LSTM_WS_TRAIN workspace (PyTorch's train-mode dropout);
  * *rng is a xorshift state advanced by each forward.  p = 0 turns it off. */
 void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng);
+/* Runs forward/backward on n threads (n = 1: the calling thread only).  The
+ * threads live as long as ws; results are bit-identical for every n. */
+lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n);
+/* lstm_stream keeps a repacked copy of the recurrent weights in ws between
+ * calls; call this after changing net->params in place (lstm_forward always
+ * repacks, so it needs no such call). */
+void lstm_workspace_weights_changed(lstm_workspace *ws);
 
 /* Full-sequence forward, torch.nn.LSTM semantics.
  *   x  [T, B, I]                    (T <= ws T, B == ws B)

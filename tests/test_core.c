@@ -227,6 +227,38 @@ static void test_cell(void) {
     lstm_net_free(&net);
 }
 
+/* forward + backward with n threads: results must be identical bit for bit. */
+static void test_threads(const core_case *cc) {
+    lstm_net net;
+    lstm_net_init(&net, &cc->cfg);
+    lstm_net_init_uniform(&net, 11);
+    int T = cc->T, B = cc->B, D = net.D, I = cc->cfg.input_size;
+    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * D * net.Hout;
+    float *x = malloc(nx * 4), *gy = malloc(ny * 4), *y[3], *dx[3], *g[3];
+    fill(x, nx, 1.0);
+    fill(gy, ny, 1.0);
+    for (int n = 1; n <= 3; n++) {
+        y[n - 1] = malloc(ny * 4);
+        dx[n - 1] = malloc(nx * 4);
+        g[n - 1] = malloc(net.n_params * 4);
+        lstm_workspace *ws;
+        lstm_workspace_init(&ws, &net, T, B, LSTM_WS_TRAIN);
+        CHECK(lstm_workspace_set_threads(ws, n) == LSTM_OK, "set_threads(%d): %s", n, lstm_last_error());
+        lstm_net_zero_grad(&net);
+        lstm_forward(&net, ws, T, B, x, NULL, NULL, y[n - 1], NULL, NULL);
+        lstm_backward(&net, ws, gy, NULL, NULL, dx[n - 1], NULL, NULL);
+        memcpy(g[n - 1], net.grads, net.n_params * 4);
+        lstm_workspace_free(ws);
+    }
+    for (int n = 2; n <= 3; n++)
+        CHECK_V(memcmp(y[0], y[n - 1], ny * 4) == 0 && memcmp(dx[0], dx[n - 1], nx * 4) == 0 &&
+                    memcmp(g[0], g[n - 1], net.n_params * 4) == 0,
+                "%-22s T=%d B=%d: 1 and %d threads give identical y, dx and parameter gradients", cc->name, T, B, n);
+    for (int n = 0; n < 3; n++) { free(y[n]); free(dx[n]); free(g[n]); }
+    free(x); free(gy);
+    lstm_net_free(&net);
+}
+
 int main(void) {
     core_case cases[] = {
         {"1x1x1x1", {1, 1, 1, 0, 1, 0}, 1, 1, 0},
@@ -241,5 +273,11 @@ int main(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
     test_cell();
+    core_case big[] = {
+        {"threads deep bidir", {24, 40, 2, 0, 1, 1}, 9, 7, 0},
+        {"threads projected", {16, 96, 2, 32, 1, 0}, 12, 33, 0},
+        {"threads long batch", {20, 100, 1, 0, 1, 0}, 40, 64, 0},
+    };
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++) test_threads(&big[i]);
     return TEST_REPORT();
 }

@@ -120,17 +120,23 @@ def _run(model, inputs, double):
     return res
 
 
-def make_case(spec, seed):
+def make_case(spec, seed, param_transform=None):
     """Builds a case.  Returns dict with: spec, model (float32 nn.LSTM),
     state_dict (name -> float32 numpy), inputs (name -> float32 numpy, in the
     user's layout; h0/c0 absent for zero state), refs (name -> float64 numpy,
-    names without the 'ref.' prefix), torch_err (name -> float)."""
+    names without the 'ref.' prefix), torch_err (name -> float).
+    param_transform: optional function state_dict (numpy) -> state_dict applied
+    to the initial parameters (e.g. rounding them to float16 values)."""
     s = full_spec(spec)
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = torch.nn.LSTM(s["I"], s["H"], num_layers=s["L"], bias=s["bias"],
                           batch_first=s["batch_first"], bidirectional=s["bidir"],
                           proj_size=s["P"])
+    if param_transform:
+        sd0 = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+                               for k, v in param_transform(sd0).items()})
     D = 2 if s["bidir"] else 1
     Hout = s["P"] or s["H"]
     T, B, I, H, L = s["T"], s["B"], s["I"], s["H"], s["L"]
