@@ -139,7 +139,7 @@ def main():
         while same < min(len(out), len(want)) and out[same] == want[same]:
             same += 1
         report(rc == 0 and out == want, f"greedy sample ({label}): {same - len(prime)} of 200 bytes equal PyTorch's")
-    print(f"{passed} passed, {failed} failed")
+    print(f"crosscheck_train.py: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
