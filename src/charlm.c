@@ -400,6 +400,10 @@ void lstm_charlm_ws_set_dropout(lstm_charlm_ws *ws, float p, uint64_t *rng) {
     lstm_workspace_set_dropout(ws->lws, p, rng);
 }
 
+lstm_status lstm_charlm_ws_set_threads(lstm_charlm_ws *ws, int n) {
+    return lstm_workspace_set_threads(ws->lws, n < 1 ? 1 : n);
+}
+
 const float *lstm_charlm_logits(const lstm_charlm_ws *ws) { return ws->logits; }
 
 /* ids, targets [T, B]; h [L, B, Hout], c [L, B, H] in/out -> logits [T, B, V], *loss */
@@ -449,7 +453,7 @@ lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws) {
 }
 
 lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n, int B, int T,
-                             double *loss, size_t *count) {
+                             int threads, double *loss, size_t *count) {
     if (B < 1 || T < 1)
         return lstm__fail(LSTM_ERR_ARG, "eval: expected B >= 1 and T >= 1, got B %d, T %d", B, T);
     if (n < (size_t)B + 1)
@@ -459,6 +463,10 @@ lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n,
     lstm_charlm_ws *ws;
     lstm_status st = lstm_charlm_ws_init(&ws, m, T, B, 0);
     if (st) return st;
+    if (threads > 1 && (st = lstm_charlm_ws_set_threads(ws, threads))) {
+        lstm_charlm_ws_free(ws);
+        return st;
+    }
     size_t L = (size_t)m->net.cfg.num_layers;
     float *h = calloc(L * B * m->net.Hout, sizeof(float)), *c = calloc(L * B * m->net.H, sizeof(float));
     uint8_t *x = malloc((size_t)T * B), *y = malloc((size_t)T * B);

@@ -60,7 +60,7 @@ void lstm__scale(float *g, size_t n, float s) {
 
 void lstm_train_config_default(lstm_train_config *c) {
     *c = (lstm_train_config){
-        .batch = 32, .bptt = 64, .optimizer = LSTM_OPT_ADAM, .lr = 2e-3,
+        .batch = 32, .bptt = 64, .optimizer = LSTM_OPT_ADAM, .lr = 3e-3,
         .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0, .momentum = 0.9,
         .nesterov = 0, .clip = 1.0, .schedule = LSTM_SCHED_CONSTANT, .warmup = 0,
         .total_steps = 0, .lr_min = 0.0, .dropout = 0.0, .seed = 1,

@@ -60,6 +60,8 @@ lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train
     return LSTM_OK;
 }
 
+lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n) { return lstm_charlm_ws_set_threads(tr->ws, n); }
+
 /* Moments are laid out as [LSTM params | embedding, head params]. */
 static void optim_update(lstm_trainer *tr, float *p, const float *g, size_t n, size_t off, int64_t t, double lr) {
     const lstm_train_config *c = &tr->cfg;

@@ -98,7 +98,7 @@ static void fixture_case(const char *name, const unsigned char *data, size_t n) 
     float *ref_eval = read_ref(&f, "ref.eval_loss", &nr);
     double ev;
     size_t cnt;
-    CHECK(lstm_charlm_eval(&m, ids, n, 1, 64, &ev, &cnt) == LSTM_OK, "%s: eval: %s", name, lstm_last_error());
+    CHECK(lstm_charlm_eval(&m, ids, n, 1, 64, 1, &ev, &cnt) == LSTM_OK, "%s: eval: %s", name, lstm_last_error());
     CHECK_V(ref_eval && fabs(ev - ref_eval[0]) < 1e-5 && cnt == n - 1,
             "train %s: eval loss %.7f vs torch %.7f, |diff| %.2e (tol 1e-5), %zu predictions", name, ev,
             ref_eval ? ref_eval[0] : NAN, ref_eval ? fabs(ev - ref_eval[0]) : NAN, cnt);
@@ -194,6 +194,7 @@ static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt,
     memcpy(b.params, a.params, a.n_params * sizeof(float));
     memcpy(b.net.params, a.net.params, a.net.n_params * sizeof(float));
     lstm_trainer_init(&t1, &b, &c, ids, n);
+    CHECK(lstm_trainer_set_threads(&t1, 2) == LSTM_OK, "threads: %s", lstm_last_error()); /* same bits for any n */
     for (int k = 0; k < 25; k++) lstm_trainer_step(&t1, NULL);
     /* the interrupted run: 11 steps, checkpoint, a fresh process state */
     lstm_trainer t2;
@@ -213,7 +214,7 @@ static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt,
     for (int k = 11; k < 25; k++) lstm_trainer_step(&t2, NULL);
     int same = !memcmp(a.params, b.params, a.n_params * sizeof(float)) &&
                !memcmp(a.net.params, b.net.params, a.net.n_params * sizeof(float));
-    CHECK_V(same, "resume (%s, dropout %.1f): 11 steps + checkpoint + 14 steps == 25 steps, bit for bit",
+    CHECK_V(same, "resume (%s, dropout %.1f): 11 steps + checkpoint + 14 steps == 25 steps on 2 threads, bit for bit",
             opt == LSTM_OPT_SGD ? "sgd" : "adam", dropout);
     /* a checkpoint from the other optimizer is refused */
     lstm_trainer t3;
