@@ -109,6 +109,19 @@ void lstm__gates_forward_avx512(float *act, float *c, float *m, int ldm, const f
 void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm, const float *act,
                                  const float *c, const float *c_prev, int B, int H);
 
+/* ---- fused recurrent step (src/step_avx512.c) ----
+ * lstm__pack_units: W [4H, K] (row stride ldw, gates i,f,g,o stacked) into the
+ * unit-interleaved layout of lstm__pack_units_size(H, K) floats.
+ * lstm__step_avx512: one time step for batch rows [0,B) and unit blocks
+ * [u0,u1) of 16 units: pre = (x ? x·W_ihᵀ + bsum : act) + h·W_hhᵀ (h NULL =
+ * zeros), then act [B,4H] = activations, c [B,H], m [B,ldm] = σ(o)·tanh(c).
+ * Same bits as lstm_gemm_* (AVX2/AVX-512 kernels) followed by lstm__gates_forward_avx512. */
+size_t lstm__pack_units_size(int H, int K);
+void lstm__pack_units(float *P, int H, int K, const float *W, int ldw);
+void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
+                       const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
+                       const float *c_prev, float *c, float *m, int ldm);
+
 /* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
 uint64_t lstm__rng_next(uint64_t *s);
 float lstm__rng_uniform(uint64_t *s); /* [0, 1), 24 random bits */
