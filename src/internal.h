@@ -70,7 +70,8 @@ void lstm_gemm_packed(int M, int N, int K, const float *A, int lda, const float 
  * task (thread-local scratch is fine); use more tasks than threads to balance.
  * lstm__team_run(team, fn, arg) = run_tasks with ntasks = team size.
  * Waiting threads spin briefly, then sleep on a futex.  One run at a time per
- * team; not re-entrant.  A NULL team runs the tasks in order on the caller.
+ * team; not re-entrant.  A NULL team (or ntasks > 65535) runs the tasks in
+ * order on the caller.
  * lstm__team_free(NULL) is a no-op. */
 typedef struct lstm__team lstm__team;
 lstm__team *lstm__team_create(int n);
