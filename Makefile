@@ -19,7 +19,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HDR      = include/lstm.h $(wildcard src/*.h) $(wildcard cli/*.h)
 
-.PHONY: all test asan fuzz install clean crosscheck bench-gemm
+.PHONY: all test asan fuzz install clean crosscheck bench-gemm bench bench-onednn
 all: $(BUILD)/lstm $(BUILD)/liblstm.a $(BUILD)/liblstm.so
 
 $(BUILD)/obj/%.o: src/%.c $(HDR)
@@ -60,6 +60,14 @@ fuzz: $(FUZZ_TARGETS)
 $(BUILD)/fuzz/%: fuzz/%.c $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -g -O1 -Iinclude -Isrc -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC) -lm -pthread
+
+# Benchmarks (bench/run.sh); oneDNN is only needed for bench-onednn, never for all/test.
+bench-onednn: $(BUILD)/bench/onednn_lstm
+$(BUILD)/bench/onednn_lstm: bench/onednn_lstm.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -fopenmp -D_GNU_SOURCE -o $@ $< -ldnnl -lm
+bench: all
+	sh bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include

@@ -14,6 +14,7 @@ int lstm_cmd_info(int argc, char **argv);
 int lstm_cmd_train(int argc, char **argv);
 int lstm_cmd_eval(int argc, char **argv);
 int lstm_cmd_sample(int argc, char **argv);
+int lstm_cmd_bench(int argc, char **argv);
 
 /* Option scanning: for (a.i = 1; a.i < a.argc; a.i++) { if (cli_opt_str(&a, "--model", &m)) continue; ...
  * cli_usage(&a, "unknown option '%s'", a.argv[a.i]); }  A value that is missing or

@@ -21,6 +21,7 @@ static const lstm_command commands[] = {
     {"train", lstm_cmd_train, "train a char-level language model (truncated BPTT, checkpoints, resume)"},
     {"eval", lstm_cmd_eval, "a char model's loss (nats and bits per char) on a file"},
     {"sample", lstm_cmd_sample, "generate text from a char model"},
+    {"bench", lstm_cmd_bench, "time forward, training or step-by-step streaming on random data"},
 };
 
 static void usage(FILE *fp) { /* --help */

@@ -16,8 +16,12 @@
 #include "gemm_impl.h"
 #include "internal.h"
 
+#ifndef KC
 #define KC 256 /* depth block */
+#endif
+#ifndef NC
 #define NC 512 /* column block (multiple of every nr) */
+#endif
 #define MC 384 /* row block (multiple of every mr used: 4, 6, 8, 12, 16) */
 #ifndef MT_TASKS
 #define MT_TASKS 2 /* tasks per thread in the _mt calls */

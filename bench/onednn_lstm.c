@@ -1,0 +1,399 @@
+/* onednn_lstm.c — the oneDNN side of bench/run.sh: the same shapes, modes,
+ * timing method and JSON line as `lstm bench`, on oneDNN's LSTM primitive
+ * (dnnl_vanilla_lstm through dnnl_lstm_*_desc_init, oneDNN 2.x C API).
+ *
+ *   forward  forward_inference over the whole sequence
+ *   train    forward_training + backward (diff of weights, bias and input)
+ *   step     a T=1 forward_inference primitive called once per time step,
+ *            with the hidden and cell state carried in src_iter/dst_iter
+ *
+ * A net whose layer 0 input size differs from H is built as two stacked
+ * primitives (layer 0, then layers 1..L-1), because one oneDNN RNN primitive
+ * needs the same input size in every layer.  Weights are random, created in
+ * the user layout ldigo and reordered once, outside the timing, into the
+ * layout each primitive prefers (for train: the forward and the backward
+ * layouts), i.e. the best case for oneDNN.  Threads: omp_set_num_threads.
+ *
+ * Timing as in `lstm bench` (cli/cmd_bench.c): --warmup, --min-iters,
+ * --max-iters, --budget, --max-seconds with the same meaning and defaults.
+ *
+ * Build: make bench-onednn   (needs libdnnl-dev; never part of the default build) */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime */
+#endif
+#include <dnnl.h>
+#include <omp.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define CHECK_DNNL(call)                                                                   \
+    do {                                                                                   \
+        dnnl_status_t st_ = (call);                                                        \
+        if (st_ != dnnl_success) {                                                         \
+            fprintf(stderr, "onednn_lstm: %s failed (status %d) at line %d\n", #call,      \
+                    (int)st_, __LINE__);                                                   \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+
+enum { MODE_FORWARD, MODE_TRAIN, MODE_STEP };
+static const char *const mode_names[] = {"forward", "train", "step"};
+
+static dnnl_engine_t eng;
+static dnnl_stream_t strm;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
+static float rnd(void) { /* xorshift64*, U(-1, 1) */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (float)((rng_state * 2685821657736338717ULL) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double current_rss_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1.0;
+    char line[256];
+    double mb = -1.0;
+    while (fgets(line, sizeof line, f)) {
+        long kb;
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) {
+            mb = (double)kb / 1024.0;
+            break;
+        }
+    }
+    fclose(f);
+    return mb;
+}
+
+static dnnl_memory_desc_t md_tag(int nd, const dnnl_dims_t dims, dnnl_format_tag_t tag) {
+    dnnl_memory_desc_t md;
+    CHECK_DNNL(dnnl_memory_desc_init_by_tag(&md, nd, dims, dnnl_f32, tag));
+    return md;
+}
+
+static dnnl_memory_t mem_new(const dnnl_memory_desc_t *md) {
+    dnnl_memory_t m;
+    CHECK_DNNL(dnnl_memory_create(&m, md, eng, DNNL_MEMORY_ALLOCATE));
+    return m;
+}
+
+static float *mem_ptr(dnnl_memory_t m) {
+    void *p;
+    CHECK_DNNL(dnnl_memory_get_data_handle(m, &p));
+    return p;
+}
+
+static void mem_fill(dnnl_memory_t m, float scale) { /* plain layouts only */
+    const dnnl_memory_desc_t *md;
+    CHECK_DNNL(dnnl_memory_get_memory_desc(m, &md));
+    size_t n = dnnl_memory_desc_get_size(md) / sizeof(float);
+    float *p = mem_ptr(m);
+    for (size_t i = 0; i < n; i++) p[i] = scale * rnd();
+}
+
+static const dnnl_memory_desc_t *pd_md(const_dnnl_primitive_desc_t pd, int arg) {
+    return dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg);
+}
+
+/* Returns src reordered into md (a new memory), or src itself when the layouts match. */
+static dnnl_memory_t reorder_to(dnnl_memory_t src, const dnnl_memory_desc_t *md) {
+    const dnnl_memory_desc_t *smd;
+    CHECK_DNNL(dnnl_memory_get_memory_desc(src, &smd));
+    if (dnnl_memory_desc_equal(smd, md)) return src;
+    dnnl_memory_t dst = mem_new(md);
+    dnnl_primitive_desc_t rpd;
+    dnnl_primitive_t r;
+    CHECK_DNNL(dnnl_reorder_primitive_desc_create(&rpd, smd, eng, md, eng, NULL));
+    CHECK_DNNL(dnnl_primitive_create(&r, rpd));
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+    CHECK_DNNL(dnnl_primitive_execute(r, strm, 2, args));
+    CHECK_DNNL(dnnl_stream_wait(strm));
+    dnnl_primitive_destroy(r);
+    dnnl_primitive_desc_destroy(rpd);
+    return dst;
+}
+
+/* One oneDNN LSTM primitive over nl layers of equal input size `in`. */
+typedef struct {
+    int nl, in, H, T, B;
+    dnnl_memory_t wl_user, wi_user, bias;     /* ldigo, ldigo, ldgo */
+    dnnl_memory_t wl, wi;                     /* forward layout */
+    dnnl_primitive_desc_t fpd;
+    dnnl_primitive_t fwd;
+    dnnl_memory_t src, dst;                   /* tnc; src is the previous block's dst */
+    dnnl_memory_t ws;                         /* train: workspace */
+    /* train */
+    dnnl_primitive_desc_t bpd;
+    dnnl_primitive_t bwd;
+    dnnl_memory_t wl_b, wi_b, dwl, dwi, dbias, dsrc, ddst; /* ddst: the next block's dsrc */
+    /* step */
+    dnnl_memory_t h[2], c[2];                 /* ldnc [nl, 1, B, H], ping-pong */
+} block;
+
+static void block_init(block *k, int nl, int in, int H, int T, int B, int mode, dnnl_memory_t src) {
+    memset(k, 0, sizeof *k);
+    k->nl = nl;
+    k->in = in;
+    k->H = H;
+    k->T = T;
+    k->B = B;
+    int Tp = mode == MODE_STEP ? 1 : T;
+    dnnl_dims_t d_src = {Tp, B, in}, d_dst = {Tp, B, H};
+    dnnl_dims_t d_wl = {nl, 1, in, 4, H}, d_wi = {nl, 1, H, 4, H}, d_b = {nl, 1, 4, H};
+    dnnl_dims_t d_iter = {nl, 1, B, H};
+    dnnl_memory_desc_t m_src = md_tag(3, d_src, dnnl_tnc), m_dst = md_tag(3, d_dst, dnnl_tnc);
+    dnnl_memory_desc_t m_wl_any = md_tag(5, d_wl, dnnl_format_tag_any);
+    dnnl_memory_desc_t m_wi_any = md_tag(5, d_wi, dnnl_format_tag_any);
+    dnnl_memory_desc_t m_b = md_tag(4, d_b, dnnl_ldgo);
+    dnnl_memory_desc_t m_iter = md_tag(4, d_iter, dnnl_ldnc);
+    dnnl_memory_desc_t m_wl_user = md_tag(5, d_wl, dnnl_ldigo), m_wi_user = md_tag(5, d_wi, dnnl_ldigo);
+
+    k->wl_user = mem_new(&m_wl_user);
+    k->wi_user = mem_new(&m_wi_user);
+    k->bias = mem_new(&m_b);
+    float sc = 1.0f / sqrtf((float)H);
+    mem_fill(k->wl_user, sc);
+    mem_fill(k->wi_user, sc);
+    mem_fill(k->bias, sc);
+
+    dnnl_rnn_desc_t fd;
+    const dnnl_memory_desc_t *iter = mode == MODE_STEP ? &m_iter : NULL;
+    CHECK_DNNL(dnnl_lstm_forward_desc_init(
+        &fd, mode == MODE_TRAIN ? dnnl_forward_training : dnnl_forward_inference,
+        dnnl_unidirectional_left2right, &m_src, iter, iter, &m_wl_any, &m_wi_any, &m_b, &m_dst,
+        iter, iter, 0));
+    CHECK_DNNL(dnnl_primitive_desc_create(&k->fpd, &fd, NULL, eng, NULL));
+    CHECK_DNNL(dnnl_primitive_create(&k->fwd, k->fpd));
+    k->wl = reorder_to(k->wl_user, pd_md(k->fpd, DNNL_ARG_WEIGHTS_LAYER));
+    k->wi = reorder_to(k->wi_user, pd_md(k->fpd, DNNL_ARG_WEIGHTS_ITER));
+    k->src = src;
+    k->dst = mem_new(&m_dst);
+    if (mode == MODE_STEP)
+        for (int i = 0; i < 2; i++) {
+            k->h[i] = mem_new(&m_iter);
+            k->c[i] = mem_new(&m_iter);
+        }
+    if (mode != MODE_TRAIN) return;
+
+    k->ws = mem_new(dnnl_primitive_desc_query_md(k->fpd, dnnl_query_workspace_md, 0));
+    dnnl_rnn_desc_t bd;
+    CHECK_DNNL(dnnl_lstm_backward_desc_init(
+        &bd, dnnl_backward, dnnl_unidirectional_left2right, &m_src, NULL, NULL, &m_wl_any,
+        &m_wi_any, &m_b, &m_dst, NULL, NULL, &m_src, NULL, NULL, &m_wl_any, &m_wi_any, &m_b,
+        &m_dst, NULL, NULL, 0));
+    CHECK_DNNL(dnnl_primitive_desc_create(&k->bpd, &bd, NULL, eng, k->fpd));
+    CHECK_DNNL(dnnl_primitive_create(&k->bwd, k->bpd));
+    k->wl_b = reorder_to(k->wl_user, pd_md(k->bpd, DNNL_ARG_WEIGHTS_LAYER));
+    k->wi_b = reorder_to(k->wi_user, pd_md(k->bpd, DNNL_ARG_WEIGHTS_ITER));
+    k->dwl = mem_new(pd_md(k->bpd, DNNL_ARG_DIFF_WEIGHTS_LAYER));
+    k->dwi = mem_new(pd_md(k->bpd, DNNL_ARG_DIFF_WEIGHTS_ITER));
+    k->dbias = mem_new(pd_md(k->bpd, DNNL_ARG_DIFF_BIAS));
+    k->dsrc = mem_new(&m_src);
+}
+
+static void block_forward(block *k, int mode) {
+    dnnl_exec_arg_t a[8] = {
+        {DNNL_ARG_SRC_LAYER, k->src}, {DNNL_ARG_WEIGHTS_LAYER, k->wl},
+        {DNNL_ARG_WEIGHTS_ITER, k->wi}, {DNNL_ARG_BIAS, k->bias}, {DNNL_ARG_DST_LAYER, k->dst},
+        {DNNL_ARG_WORKSPACE, k->ws}};
+    CHECK_DNNL(dnnl_primitive_execute(k->fwd, strm, mode == MODE_TRAIN ? 6 : 5, a));
+}
+
+static void block_backward(block *k) {
+    dnnl_exec_arg_t a[] = {
+        {DNNL_ARG_SRC_LAYER, k->src},          {DNNL_ARG_WEIGHTS_LAYER, k->wl_b},
+        {DNNL_ARG_WEIGHTS_ITER, k->wi_b},      {DNNL_ARG_BIAS, k->bias},
+        {DNNL_ARG_DST_LAYER, k->dst},          {DNNL_ARG_WORKSPACE, k->ws},
+        {DNNL_ARG_DIFF_SRC_LAYER, k->dsrc},    {DNNL_ARG_DIFF_WEIGHTS_LAYER, k->dwl},
+        {DNNL_ARG_DIFF_WEIGHTS_ITER, k->dwi},  {DNNL_ARG_DIFF_BIAS, k->dbias},
+        {DNNL_ARG_DIFF_DST_LAYER, k->ddst}};
+    CHECK_DNNL(dnnl_primitive_execute(k->bwd, strm, (int)(sizeof a / sizeof a[0]), a));
+}
+
+/* step mode: src/dst hold one step; x/y are the whole sequence */
+static void run_steps(block *k, int nk, const float *x, float *y, int T, int B, int I, int H) {
+    for (int j = 0; j < nk; j++) { /* zero state */
+        memset(mem_ptr(k[j].h[0]), 0, (size_t)k[j].nl * B * H * sizeof(float));
+        memset(mem_ptr(k[j].c[0]), 0, (size_t)k[j].nl * B * H * sizeof(float));
+    }
+    for (int t = 0; t < T; t++) {
+        int p = t & 1;
+        memcpy(mem_ptr(k[0].src), x + (size_t)t * B * I, (size_t)B * I * sizeof(float));
+        for (int j = 0; j < nk; j++) {
+            dnnl_exec_arg_t a[] = {
+                {DNNL_ARG_SRC_LAYER, k[j].src},  {DNNL_ARG_SRC_ITER, k[j].h[p]},
+                {DNNL_ARG_SRC_ITER_C, k[j].c[p]}, {DNNL_ARG_WEIGHTS_LAYER, k[j].wl},
+                {DNNL_ARG_WEIGHTS_ITER, k[j].wi}, {DNNL_ARG_BIAS, k[j].bias},
+                {DNNL_ARG_DST_LAYER, k[j].dst},  {DNNL_ARG_DST_ITER, k[j].h[p ^ 1]},
+                {DNNL_ARG_DST_ITER_C, k[j].c[p ^ 1]}};
+            CHECK_DNNL(dnnl_primitive_execute(k[j].fwd, strm, 9, a));
+        }
+        CHECK_DNNL(dnnl_stream_wait(strm));
+        memcpy(y + (size_t)t * B * H, mem_ptr(k[nk - 1].dst), (size_t)B * H * sizeof(float));
+    }
+}
+
+static long arg_long(int argc, char **argv, int *i, long lo, long hi) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "onednn_lstm: %s needs a value\n", argv[*i]);
+        exit(2);
+    }
+    char *end;
+    long v = strtol(argv[++*i], &end, 10);
+    if (*end || v < lo || v > hi) {
+        fprintf(stderr, "onednn_lstm: %s: expected an integer in [%ld, %ld], got '%s'\n",
+                argv[*i - 1], lo, hi, argv[*i]);
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv) {
+    long I = 0, H = 0, L = 1, B = 1, T = 1, threads = 1, warmup = 1, min_iters = 5,
+         max_iters = 100000;
+    double budget = 2.0, max_seconds = 10.0;
+    int mode = MODE_FORWARD;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        if (!strcmp(o, "--input-size")) I = arg_long(argc, argv, &i, 1, 1 << 20);
+        else if (!strcmp(o, "--hidden")) H = arg_long(argc, argv, &i, 1, 1 << 20);
+        else if (!strcmp(o, "--layers")) L = arg_long(argc, argv, &i, 1, 1024);
+        else if (!strcmp(o, "--batch")) B = arg_long(argc, argv, &i, 1, 1 << 20);
+        else if (!strcmp(o, "--seq")) T = arg_long(argc, argv, &i, 1, 1 << 26);
+        else if (!strcmp(o, "--threads")) threads = arg_long(argc, argv, &i, 1, 1024);
+        else if (!strcmp(o, "--warmup")) warmup = arg_long(argc, argv, &i, 0, 1000000);
+        else if (!strcmp(o, "--min-iters")) min_iters = arg_long(argc, argv, &i, 1, 1000000);
+        else if (!strcmp(o, "--max-iters")) max_iters = arg_long(argc, argv, &i, 1, 100000000);
+        else if (!strcmp(o, "--json")) continue; /* always JSON */
+        else if (!strcmp(o, "--budget") && i + 1 < argc) budget = atof(argv[++i]);
+        else if (!strcmp(o, "--max-seconds") && i + 1 < argc) max_seconds = atof(argv[++i]);
+        else if (!strcmp(o, "--mode") && i + 1 < argc) {
+            const char *m = argv[++i];
+            mode = -1;
+            for (int j = 0; j < 3; j++)
+                if (!strcmp(m, mode_names[j])) mode = j;
+            if (mode < 0) {
+                fprintf(stderr, "onednn_lstm: --mode: expected forward, train or step, got '%s'\n", m);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "onednn_lstm: unknown option '%s'\n", o);
+            return 2;
+        }
+    }
+    if (!I || !H) {
+        fprintf(stderr, "onednn_lstm: --input-size and --hidden are required\n");
+        return 2;
+    }
+    if (max_iters < min_iters) max_iters = min_iters;
+    omp_set_num_threads((int)threads);
+    double rss_base = current_rss_mb();
+
+    CHECK_DNNL(dnnl_engine_create(&eng, dnnl_cpu, 0));
+    CHECK_DNNL(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
+
+    /* blocks: [layer 0] [layers 1..L-1] when I != H, else one block of L layers */
+    block k[2];
+    int nk = 0;
+    int Tp = mode == MODE_STEP ? 1 : (int)T;
+    dnnl_dims_t d_x = {Tp, B, I};
+    dnnl_memory_desc_t m_x = md_tag(3, d_x, dnnl_tnc);
+    dnnl_memory_t xmem = mem_new(&m_x);
+    if (I == H) {
+        block_init(&k[nk++], (int)L, (int)I, (int)H, (int)T, (int)B, mode, xmem);
+    } else {
+        block_init(&k[nk++], 1, (int)I, (int)H, (int)T, (int)B, mode, xmem);
+        if (L > 1) block_init(&k[nk++], (int)L - 1, (int)H, (int)H, (int)T, (int)B, mode, k[0].dst);
+    }
+    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * H;
+    float *x = NULL, *y = NULL;
+    if (mode == MODE_STEP) {
+        x = malloc(nx * sizeof(float));
+        y = malloc(ny * sizeof(float));
+        if (!x || !y) return 1;
+        for (size_t i = 0; i < nx; i++) x[i] = rnd();
+    } else {
+        mem_fill(xmem, 1.0f);
+    }
+    dnnl_memory_t dy = NULL;
+    if (mode == MODE_TRAIN) {
+        dnnl_dims_t d_y = {T, B, H};
+        dnnl_memory_desc_t m_y = md_tag(3, d_y, dnnl_tnc);
+        dy = mem_new(&m_y);
+        mem_fill(dy, 1.0f);
+        for (int j = 0; j < nk; j++) k[j].ddst = j + 1 < nk ? k[j + 1].dsrc : dy;
+    }
+
+    double *times = malloc((size_t)max_iters * sizeof(double));
+    if (!times) return 1;
+    long n = 0, warm_done = 0;
+    double start = 0.0;
+    for (long it = -warmup;; it++) {
+        double t0 = now_s();
+        if (mode == MODE_STEP) {
+            run_steps(k, nk, x, y, (int)T, (int)B, (int)I, (int)H);
+        } else {
+            for (int j = 0; j < nk; j++) block_forward(&k[j], mode);
+            if (mode == MODE_TRAIN)
+                for (int j = nk - 1; j >= 0; j--) block_backward(&k[j]);
+            CHECK_DNNL(dnnl_stream_wait(strm));
+        }
+        double dt = now_s() - t0;
+        if (it < 0) { /* warm-up; a first one longer than max_seconds is the measurement */
+            warm_done++;
+            if (dt >= max_seconds) {
+                if (warm_done == 1) {
+                    times[n++] = dt;
+                    warm_done = 0;
+                }
+                break;
+            }
+            continue;
+        }
+        if (n == 0) start = t0;
+        times[n++] = dt;
+        double el = now_s() - start;
+        if (n >= max_iters || (n >= min_iters && el >= budget) || el + dt > max_seconds) break;
+    }
+    qsort(times, (size_t)n, sizeof(double), cmp_double);
+    double med = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+    double flop = 0.0;
+    for (int l = 0; l < L; l++) flop += 2.0 * (double)T * B * 4.0 * H * ((l ? H : I) + H);
+    if (mode == MODE_TRAIN) flop *= 3.0;
+
+    double checksum = 0.0;
+    const float *out = mode == MODE_STEP ? y : mem_ptr(k[nk - 1].dst);
+    for (size_t i = 0; i < ny; i++) checksum += out[i];
+    if (mode == MODE_TRAIN) {
+        const float *dx = mem_ptr(k[0].dsrc);
+        for (size_t i = 0; i < nx; i++) checksum += dx[i];
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"impl\": \"onednn\", \"input_size\": %ld, \"hidden\": %ld, \"layers\": %ld, "
+           "\"batch\": %ld, \"seq\": %ld, \"mode\": \"%s\", \"threads\": %ld, \"ms\": %.6g, "
+           "\"gflops\": %.6g",
+           I, H, L, B, T, mode_names[mode], threads, med * 1e3, flop / med * 1e-9);
+    if (mode == MODE_STEP) printf(", \"us_per_step\": %.6g", med * 1e6 / (double)T);
+    printf(", \"iters\": %ld, \"warmup\": %ld, \"ms_min\": %.6g, \"ms_max\": %.6g, "
+           "\"peak_rss_mb\": %.1f, \"base_rss_mb\": %.1f, \"checksum\": %.6g}\n",
+           n, warm_done, times[0] * 1e3, times[n - 1] * 1e3, (double)ru.ru_maxrss / 1024.0,
+           rss_base, checksum);
+    return isfinite(checksum) ? 0 : 1;
+}

@@ -1,0 +1,283 @@
+/* cmd_bench.c — `lstm bench`: times forward, train (forward + backward) or
+ * step-by-step streaming on one shape with random weights and inputs.
+ *
+ * Method: --warmup iterations (default 1), then timed iterations until at
+ * least --min-iters (5) have run and --budget seconds (2) have passed; no
+ * timed iteration starts that would end past --max-seconds (10) of timing,
+ * but at least one always runs.  The median is reported.  A warm-up that
+ * alone exceeds --max-seconds is reported as the single measurement
+ * (warmup = 0, iters = 1), so a very slow shape costs one run.
+ *
+ * FLOPs: 2·T·B·4H·(I_l + H) per layer (I_l the layer's input size), three
+ * times that for train (forward, dX/dH, dW).  Step mode counts as forward. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cli.h"
+
+/* The engine takes a thread count once lstm_workspace_set_threads exists.
+ * Until then this weak reference is NULL and the count is only recorded
+ * ("threads_applied": false in the output).  Once the function is in
+ * include/lstm.h and src/, replace this with a direct call. */
+extern lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n) __attribute__((weak));
+
+enum { MODE_FORWARD, MODE_TRAIN, MODE_STEP };
+static const char *const mode_names[] = {"forward", "train", "step"};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng_next(uint64_t *s) { /* xorshift64* */
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ULL;
+}
+
+static void fill_uniform(float *p, size_t n, uint64_t *s) { /* U(-1, 1) */
+    for (size_t i = 0; i < n; i++) p[i] = (float)(rng_next(s) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+}
+
+static float *alloc_or_die(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (!p) cli_fail("bench: out of memory allocating %zu floats", n);
+    return p;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1.0;
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
+}
+
+static double current_rss_mb(void) { /* VmRSS from /proc/self/status; -1 if unknown */
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1.0;
+    char line[256];
+    double mb = -1.0;
+    while (fgets(line, sizeof line, f)) {
+        long kb;
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) {
+            mb = (double)kb / 1024.0;
+            break;
+        }
+    }
+    fclose(f);
+    return mb;
+}
+
+static noreturn void bench_help(void) {
+    puts("usage: lstm bench --input-size I --hidden H [--layers L] [--batch B] [--seq T]\n"
+         "                  [--mode forward|train|step] [--threads N] [--json]\n"
+         "                  [--warmup N] [--min-iters N] [--max-iters N] [--budget SECONDS]\n"
+         "                  [--max-seconds SECONDS] [--seed S]\n"
+         "Times one shape with random weights (PyTorch's init law) and random inputs.\n"
+         "  forward  inference over the whole sequence (lstm_forward)\n"
+         "  train    lstm_forward + lstm_backward with gradients of all parameters and of the input\n"
+         "  step     the sequence fed one time step per call through lstm_stream\n"
+         "Reports the median time per iteration (one whole sequence) over at least --min-iters\n"
+         "(default 5) timed iterations after --warmup (default 1), running for about --budget\n"
+         "seconds (default 2) and starting none that would end past --max-seconds (default 10;\n"
+         "at least one always runs; a warm-up longer than that is the measurement).\n"
+         "FLOPs: 2*T*B*4H*(I_l+H) per layer, x3 for train.\n"
+         "--json prints one line: {\"ms\": ..., \"gflops\": ..., ...}.");
+    exit(0);
+}
+
+typedef struct {
+    int mode, T, B, train_ws;
+    lstm_net *net;
+    lstm_workspace *ws;
+    lstm_state st;
+    const float *x, *dy;
+    float *y, *dx;
+    int I, Hout;
+} bench_ctx;
+
+static void run_once(bench_ctx *c) {
+    lstm_status s = LSTM_OK;
+    switch (c->mode) {
+    case MODE_FORWARD:
+        s = lstm_forward(c->net, c->ws, c->T, c->B, c->x, NULL, NULL, c->y, NULL, NULL);
+        break;
+    case MODE_TRAIN:
+        lstm_net_zero_grad(c->net);
+        s = lstm_forward(c->net, c->ws, c->T, c->B, c->x, NULL, NULL, c->y, NULL, NULL);
+        if (s == LSTM_OK) s = lstm_backward(c->net, c->ws, c->dy, NULL, NULL, c->dx, NULL, NULL);
+        break;
+    case MODE_STEP: {
+        lstm_state_reset(&c->st);
+        size_t xs = (size_t)c->B * c->I, ys = (size_t)c->B * c->Hout;
+        for (int t = 0; t < c->T && s == LSTM_OK; t++)
+            s = lstm_stream(c->net, c->ws, &c->st, 1, c->x + t * xs, c->y + t * ys);
+        break;
+    }
+    }
+    if (s != LSTM_OK) cli_fail_status(s);
+}
+
+int lstm_cmd_bench(int argc, char **argv) {
+    cli_args a = {argc, argv, 1, "bench"};
+    long I = 0, H = 0, L = 1, B = 1, T = 1, threads = 1, warmup = 1, min_iters = 5;
+    long max_iters = 100000, seed = 1;
+    double budget = 2.0, max_seconds = 10.0;
+    const char *mode_s = "forward";
+    int json = 0, help = 0;
+    for (; a.i < a.argc; a.i++) {
+        if (cli_opt_long(&a, "--input-size", &I, 1, 1 << 20)) continue;
+        if (cli_opt_long(&a, "--hidden", &H, 1, 1 << 20)) continue;
+        if (cli_opt_long(&a, "--layers", &L, 1, 1024)) continue;
+        if (cli_opt_long(&a, "--batch", &B, 1, 1 << 20)) continue;
+        if (cli_opt_long(&a, "--seq", &T, 1, 1 << 26)) continue;
+        if (cli_opt_str(&a, "--mode", &mode_s)) continue;
+        if (cli_opt_long(&a, "--threads", &threads, 1, 1024)) continue;
+        if (cli_opt_long(&a, "--warmup", &warmup, 0, 1000000)) continue;
+        if (cli_opt_long(&a, "--min-iters", &min_iters, 1, 1000000)) continue;
+        if (cli_opt_long(&a, "--max-iters", &max_iters, 1, 100000000)) continue;
+        if (cli_opt_double(&a, "--budget", &budget, 0.0, 1e6)) continue;
+        if (cli_opt_double(&a, "--max-seconds", &max_seconds, 0.0, 1e6)) continue;
+        if (cli_opt_long(&a, "--seed", &seed, 1, 0x7fffffffL)) continue;
+        if (cli_opt_flag(&a, "--json", &json)) continue;
+        if (cli_opt_flag(&a, "--help", &help) || cli_opt_flag(&a, "-h", &help)) bench_help();
+        cli_usage(&a, "unknown option '%s'", a.argv[a.i]);
+    }
+    if (!I) cli_usage(&a, "--input-size is required");
+    if (!H) cli_usage(&a, "--hidden is required");
+    int mode = -1;
+    for (int m = 0; m < 3; m++)
+        if (strcmp(mode_s, mode_names[m]) == 0) mode = m;
+    if (mode < 0) cli_usage(&a, "--mode: expected forward, train or step, got '%s'", mode_s);
+    if (max_iters < min_iters) max_iters = min_iters;
+
+    double rss_base = current_rss_mb();
+    lstm_config cfg = {(int)I, (int)H, (int)L, 0, 1, 0};
+    lstm_net net;
+    lstm_status s = lstm_net_init(&net, &cfg);
+    if (s != LSTM_OK) cli_fail_status(s);
+    lstm_net_init_uniform(&net, (uint64_t)seed);
+
+    bench_ctx c = {0};
+    c.mode = mode;
+    c.T = (int)T;
+    c.B = (int)B;
+    c.net = &net;
+    c.I = (int)I;
+    c.Hout = net.Hout;
+    uint64_t rs = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
+    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * net.D * net.Hout;
+    float *x = alloc_or_die(nx), *y = alloc_or_die(ny), *dy = NULL, *dx = NULL;
+    fill_uniform(x, nx, &rs);
+    c.x = x;
+    c.y = y;
+    if (mode == MODE_TRAIN) {
+        dy = alloc_or_die(ny);
+        dx = alloc_or_die(nx);
+        fill_uniform(dy, ny, &rs);
+        c.dy = dy;
+        c.dx = dx;
+    }
+    s = lstm_workspace_init(&c.ws, &net, mode == MODE_STEP ? 1 : (int)T, (int)B,
+                            mode == MODE_TRAIN ? LSTM_WS_TRAIN : 0);
+    if (s != LSTM_OK) cli_fail_status(s);
+    int threads_applied = 0;
+    if (lstm_workspace_set_threads) {
+        s = lstm_workspace_set_threads(c.ws, (int)threads);
+        if (s != LSTM_OK) cli_fail_status(s);
+        threads_applied = 1;
+    }
+    if (mode == MODE_STEP) {
+        s = lstm_state_init(&c.st, &net, (int)B);
+        if (s != LSTM_OK) cli_fail_status(s);
+    }
+
+    /* warm-up; one that alone exceeds --max-seconds becomes the measurement */
+    double *times = malloc((size_t)max_iters * sizeof(double));
+    if (!times) cli_fail("bench: out of memory");
+    long n = 0, warm_done = 0;
+    for (long w = 0; w < warmup; w++) {
+        double t0 = now_s();
+        run_once(&c);
+        double dt = now_s() - t0;
+        warm_done++;
+        if (dt >= max_seconds) {
+            if (warm_done == 1) {
+                times[n++] = dt;
+                warm_done = 0;
+            }
+            break;
+        }
+    }
+    if (n == 0) {
+        double start = now_s();
+        for (;;) {
+            double t0 = now_s();
+            run_once(&c);
+            double t1 = now_s();
+            times[n++] = t1 - t0;
+            double el = t1 - start;
+            if (n >= max_iters) break;
+            if (n >= min_iters && el >= budget) break;
+            if (el + (t1 - t0) > max_seconds) break; /* the next one would pass the cap */
+        }
+    }
+    qsort(times, (size_t)n, sizeof(double), cmp_double);
+    double med = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+
+    double flop = 0.0;
+    for (int l = 0; l < L; l++) {
+        double in = l == 0 ? (double)I : (double)net.D * net.Hout;
+        flop += 2.0 * (double)T * B * 4.0 * H * (in + H);
+    }
+    if (mode == MODE_TRAIN) flop *= 3.0;
+    double ms = med * 1e3, gflops = flop / med * 1e-9;
+    double us_step = mode == MODE_STEP ? med * 1e6 / (double)T : 0.0;
+
+    double checksum = 0.0; /* keeps the outputs observable; also a sanity signal */
+    for (size_t i = 0; i < ny; i++) checksum += y[i];
+    if (dx)
+        for (size_t i = 0; i < nx; i++) checksum += dx[i];
+    if (!isfinite(checksum)) cli_fail("bench: non-finite outputs");
+    double rss = peak_rss_mb();
+
+    if (json) {
+        printf("{\"impl\": \"lstm\", \"input_size\": %ld, \"hidden\": %ld, \"layers\": %ld, "
+               "\"batch\": %ld, \"seq\": %ld, \"mode\": \"%s\", \"threads\": %ld, "
+               "\"threads_applied\": %s, \"ms\": %.6g, \"gflops\": %.6g",
+               I, H, L, B, T, mode_names[mode], threads, threads_applied ? "true" : "false", ms,
+               gflops);
+        if (mode == MODE_STEP) printf(", \"us_per_step\": %.6g", us_step);
+        printf(", \"iters\": %ld, \"warmup\": %ld, \"ms_min\": %.6g, \"ms_max\": %.6g, "
+               "\"peak_rss_mb\": %.1f, \"base_rss_mb\": %.1f, \"checksum\": %.6g}\n",
+               n, warm_done, times[0] * 1e3, times[n - 1] * 1e3, rss, rss_base, checksum);
+    } else {
+        printf("bench %s: I=%ld H=%ld L=%ld B=%ld T=%ld threads=%ld%s\n", mode_names[mode], I, H,
+               L, B, T, threads, threads_applied ? "" : " (not applied: engine has no thread option)");
+        printf("  %.3f ms per iteration (median of %ld after %ld warm-up; min %.3f, max %.3f)\n", ms,
+               n, warm_done, times[0] * 1e3, times[n - 1] * 1e3);
+        printf("  %.2f GFLOP/s", gflops);
+        if (mode == MODE_STEP) printf(", %.3f us per step", us_step);
+        printf(", peak RSS %.1f MB\n", rss);
+    }
+
+    free(times);
+    lstm_state_free(&c.st);
+    lstm_workspace_free(c.ws);
+    free(x);
+    free(y);
+    free(dy);
+    free(dx);
+    lstm_net_free(&net);
+    return 0;
+}

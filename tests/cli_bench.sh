@@ -1,0 +1,82 @@
+#!/bin/sh
+# cli_bench.sh — `lstm bench`: JSON fields, FLOP count, timing controls, usage errors.
+# Run by tests/run.sh with $LSTM = the lstm binary.
+LSTM=${LSTM:-build/lstm}
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL cli_bench: $*"; fail=$((fail + 1)); }
+field() { echo "$1" | sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" | tr -d '"'; }
+# near A B REL: |A - B| <= REL * |B|
+near() { awk -v a="$1" -v b="$2" -v r="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = b < 0 ? -b : b; exit !(d <= r * m) }'; }
+
+SHAPE="--input-size 5 --hidden 7 --layers 2 --batch 3 --seq 11"
+# flops of one forward: 2*T*B*4H*(I_l+H) summed over layers: I_0 = 5, I_1 = 7
+FWD_FLOP=$(awk 'BEGIN { print 2*11*3*4*7*((5+7) + (7+7)) }')
+
+for mode in forward train step; do
+    out=$("$LSTM" bench $SHAPE --mode $mode --json --budget 0.05 --threads 2 2>&1)
+    rc=$?
+    [ $rc -eq 0 ] && ok || bad "$mode: exit $rc: $out"
+    [ "$(echo "$out" | wc -l)" -eq 1 ] && ok || bad "$mode: expected one line, got: $out"
+    case $out in "{"*"}") ok ;; *) bad "$mode: not a JSON object: $out" ;; esac
+    for f in input_size hidden layers batch seq mode threads ms gflops iters warmup peak_rss_mb checksum; do
+        [ -n "$(field "$out" $f)" ] && ok || bad "$mode: field $f missing in $out"
+    done
+    [ "$(field "$out" mode)" = "$mode" ] && ok || bad "$mode: mode field is $(field "$out" mode)"
+    [ "$(field "$out" threads)" = 2 ] && ok || bad "$mode: threads field not 2: $out"
+    [ "$(field "$out" layers)" = 2 ] && [ "$(field "$out" seq)" = 11 ] && ok || bad "$mode: shape fields wrong: $out"
+    ms=$(field "$out" ms) gf=$(field "$out" gflops)
+    flop=$FWD_FLOP
+    [ $mode = train ] && flop=$((FWD_FLOP * 3))
+    # gflops * ms * 1e6 must equal the FLOP count (to the printed precision)
+    near "$(awk -v g="$gf" -v m="$ms" 'BEGIN { print g * m * 1e6 }')" "$flop" 0.001 && ok ||
+        bad "$mode: gflops $gf * ms $ms does not give $flop FLOPs"
+    iters=$(field "$out" iters)
+    [ "$iters" -ge 5 ] && ok || bad "$mode: expected >= 5 timed iterations, got $iters"
+    [ "$(field "$out" warmup)" -ge 1 ] && ok || bad "$mode: expected a warm-up: $out"
+    awk -v r="$(field "$out" peak_rss_mb)" 'BEGIN { exit !(r > 0) }' && ok || bad "$mode: peak_rss_mb not positive"
+    if [ $mode = step ]; then
+        us=$(field "$out" us_per_step)
+        near "$us" "$(awk -v m="$ms" 'BEGIN { print m * 1000 / 11 }')" 0.001 && ok ||
+            bad "step: us_per_step $us is not ms*1000/T"
+        step_sum=$(field "$out" checksum)
+    elif [ $mode = forward ]; then
+        fwd_sum=$(field "$out" checksum)
+    fi
+done
+# streaming one step per call sees the same weights and inputs as the full forward
+near "$step_sum" "$fwd_sum" 0.0001 && ok || bad "step checksum $step_sum != forward checksum $fwd_sum"
+
+# timing controls: exact iteration count, and the single-run path
+out=$("$LSTM" bench $SHAPE --json --budget 0 --min-iters 7)
+[ "$(field "$out" iters)" = 7 ] && ok || bad "--min-iters 7 --budget 0: iters $(field "$out" iters)"
+out=$("$LSTM" bench $SHAPE --json --max-seconds 0)
+[ "$(field "$out" iters)" = 1 ] && [ "$(field "$out" warmup)" = 0 ] && ok ||
+    bad "--max-seconds 0: expected iters 1 warmup 0: $out"
+out=$("$LSTM" bench $SHAPE --json --warmup 0 --min-iters 1 --max-iters 1)
+[ "$(field "$out" iters)" = 1 ] && [ "$(field "$out" warmup)" = 0 ] && ok ||
+    bad "--warmup 0 --max-iters 1: $out"
+# human-readable form
+out=$("$LSTM" bench $SHAPE --mode step --budget 0)
+echo "$out" | grep -q "ms per iteration" && echo "$out" | grep -q "us per step" && ok ||
+    bad "text output: $out"
+"$LSTM" bench --help | grep -q -- "--mode" && ok || bad "--help does not describe --mode"
+
+# usage errors exit 2 with a message naming the problem
+usage() { # expected-substring args...
+    want=$1; shift
+    err=$("$LSTM" bench "$@" 2>&1 >/dev/null)
+    rc=$?
+    [ $rc -eq 2 ] && ok || bad "bench $*: exit $rc, expected 2"
+    echo "$err" | grep -q -- "$want" && ok || bad "bench $*: message '$err' lacks '$want'"
+}
+usage "--hidden is required" --input-size 4
+usage "--input-size is required" --hidden 4
+usage "expected forward, train or step" --input-size 4 --hidden 4 --mode fast
+usage "--batch" --input-size 4 --hidden 4 --batch 0
+usage "--seq" --input-size 4 --hidden 4 --seq x
+usage "unknown option" --input-size 4 --hidden 4 --bogus
+usage "needs a value" --input-size 4 --hidden
+
+echo "cli_bench: $pass passed, $fail failed"
+[ $fail -eq 0 ]
