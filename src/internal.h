@@ -70,7 +70,8 @@ void lstm_gemm_packed(int M, int N, int K, const float *A, int lda, const float 
  * task (thread-local scratch is fine); use more tasks than threads to balance.
  * lstm__team_run(team, fn, arg) = run_tasks with ntasks = team size.
  * Waiting threads spin briefly, then sleep on a futex.  One run at a time per
- * team; not re-entrant.  A NULL team runs the tasks in order on the caller.
+ * team; not re-entrant.  A NULL team (or ntasks > 65535) runs the tasks in
+ * order on the caller.
  * lstm__team_free(NULL) is a no-op. */
 typedef struct lstm__team lstm__team;
 lstm__team *lstm__team_create(int n);
@@ -108,6 +109,19 @@ void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, co
 void lstm__gates_forward_avx512(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
 void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm, const float *act,
                                  const float *c, const float *c_prev, int B, int H);
+
+/* ---- fused recurrent step (src/step_avx512.c) ----
+ * lstm__pack_units: W [4H, K] (row stride ldw, gates i,f,g,o stacked) into the
+ * unit-interleaved layout of lstm__pack_units_size(H, K) floats.
+ * lstm__step_avx512: one time step for batch rows [0,B) and unit blocks
+ * [u0,u1) of 16 units: pre = (x ? x·W_ihᵀ + bsum : act) + h·W_hhᵀ (h NULL =
+ * zeros), then act [B,4H] = activations, c [B,H], m [B,ldm] = σ(o)·tanh(c).
+ * Same bits as lstm_gemm_* (AVX2/AVX-512 kernels) followed by lstm__gates_forward_avx512. */
+size_t lstm__pack_units_size(int H, int K);
+void lstm__pack_units(float *P, int H, int K, const float *W, int ldw);
+void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
+                       const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
+                       const float *c_prev, float *c, float *m, int ldm);
 
 /* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
 uint64_t lstm__rng_next(uint64_t *s);

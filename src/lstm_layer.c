@@ -44,7 +44,24 @@ struct lstm_workspace {
     size_t pk_size;
     const float *pk_src; /* params the packs were made from (lstm_stream reuses them) */
     lstm__team *team;    /* NULL: one thread */
+    /* fused step (AVX-512): unit-interleaved W_hh and W_ih per (l,d), b_ih + b_hh */
+    int fused;
+    float *pu, *pui, *bs;
+    size_t pu_size, pui_size;
 };
+
+/* The fused step reproduces the FMA-chain GEMM kernels bit for bit, so it is
+ * used exactly when those kernels are (LSTM_KERNEL=ref|generic turns it off). */
+static int fused_available(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    int k = lstm_gemm_kernel();
+    const char *env = getenv("LSTM_FUSED"); /* LSTM_FUSED=0: off, for tests and benchmarks */
+    if (env && strcmp(env, "0") == 0) return 0;
+    return __builtin_cpu_supports("avx512f") && (k == LSTM_GEMM_AVX512 || k == LSTM_GEMM_AVX2);
+#else
+    return 0;
+#endif
+}
 
 static float *alloc_f(size_t n, int *ok) {
     float *p = calloc(n ? n : 1, sizeof(float));
@@ -100,6 +117,16 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (ws->P) ws->ms = alloc_f(bh, &ok);
         ws->ys = alloc_f(ws->L > 1 ? 2 * ws->tby : 1, &ok);
     }
+    ws->fused = fused_available();
+    if (ws->fused) {
+        size_t in_max = (size_t)(ws->I > ws->D * ws->Hout ? ws->I : ws->D * ws->Hout);
+        ws->pu_size = (lstm__pack_units_size(ws->H, ws->Hout) + 15) / 16 * 16;
+        ws->pui_size = (lstm__pack_units_size(ws->H, (int)in_max) + 15) / 16 * 16;
+        ws->pu = aligned_alloc(64, LD * ws->pu_size * sizeof(float));
+        ws->pui = aligned_alloc(64, LD * ws->pui_size * sizeof(float));
+        ws->bs = alloc_f(LD * 4 * ws->H, &ok);
+        if (!ws->pu || !ws->pui) ok = 0;
+    }
     ws->pk_size = lstm_gemm_packed_size(4 * ws->H, ws->Hout);
     ws->pk_size = (ws->pk_size + 15) / 16 * 16; /* each pack on a 64-byte boundary */
     ws->pk = aligned_alloc(64, LD * ws->pk_size * sizeof(float));
@@ -116,7 +143,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dG,  ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->bsum,
-                     ws->wtmp, ws->pk};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bs};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -133,11 +160,39 @@ lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n) {
 
 void lstm_workspace_weights_changed(lstm_workspace *ws) { ws->pk_src = NULL; }
 
-/* Repacks every W_hh into ws->pk (the layout of the per-step product). */
+/* Repacks every W_hh (and, for the fused step, W_ih and b_ih + b_hh) into the
+ * layouts of the per-step products. */
 static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
-    for (int k = 0; k < ws->L * ws->D; k++)
-        lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size, 4 * ws->H, ws->Hout, net->w[k].w_hh, ws->Hout);
+    const int H = ws->H, G = 4 * H;
+    for (int k = 0; k < ws->L * ws->D; k++) {
+        const lstm_weights *w = &net->w[k];
+        if (ws->fused) {
+            lstm__pack_units(ws->pu + (size_t)k * ws->pu_size, H, ws->Hout, w->w_hh, ws->Hout);
+            lstm__pack_units(ws->pui + (size_t)k * ws->pui_size, H, w->in, w->w_ih, w->in);
+            if (w->b_ih)
+                for (int q = 0; q < G; q++) ws->bs[(size_t)k * G + q] = w->b_ih[q] + w->b_hh[q];
+        } else {
+            lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size, G, ws->Hout, w->w_hh, ws->Hout);
+        }
+    }
     ws->pk_src = net->params;
+}
+
+/* One fused step on the team: tasks own disjoint ranges of unit blocks. */
+typedef struct {
+    int B, H, Hout, in, nub;
+    float *act;
+    const float *x, *pih, *bsum, *h, *phh, *c_prev;
+    int ldx, ldh, ldm;
+    float *c, *m;
+} step_job;
+
+static void step_task(void *arg, int task, int ntasks) {
+    const step_job *j = arg;
+    int u0 = (int)((long)j->nub * task / ntasks), u1 = (int)((long)j->nub * (task + 1) / ntasks);
+    if (u0 < u1)
+        lstm__step_avx512(j->B, j->H, j->Hout, j->in, u0, u1, j->act, j->x, j->ldx, j->pih, j->bsum, j->h, j->ldh,
+                          j->phh, j->c_prev, j->c, j->m, j->ldm);
 }
 
 /* C[M,N] += A[K,M]ᵀ·B[K,N] with K summed in blocks of KBLOCK rows whose partial
@@ -171,31 +226,61 @@ void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
  *   act [T,B,4H] (out: activations); cs: [T,B,H] when keeping all cell states,
  *   else NULL and cbuf [2][B,H]; ms (proj): [T,B,H] if ms_all else [B,H]
  *   Y [T,B,D·Hout]: writes columns [d·Hout, (d+1)·Hout); hn [B,Hout], cn [B,H] or NULL. */
-static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk, int d, int T, int B,
-                        int H, int Hout, int D, const float *X, const float *h0, const float *c0,
+/* fz: the fused-step packs of this (l,d), or NULL for GEMM + gate kernel. */
+typedef struct {
+    const float *pu, *pui, *bs;
+} fused_packs;
+
+static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk, const fused_packs *fz, int d,
+                        int T, int B, int H, int Hout, int D, const float *X, const float *h0, const float *c0,
                         float *act, float *cs, float *cbuf, float *ms, int ms_all, float *Y,
                         float *hn, float *cn) {
     const int in = w->in, G = 4 * H, ldy = D * Hout;
     const size_t rows = (size_t)T * B;
-    lstm_gemm_nt_mt(team, (int)rows, G, in, X, in, w->w_ih, in, act, G, 0.0f);
-    if (w->b_ih)
-        for (size_t r = 0; r < rows; r++) {
-            float *a = act + r * G;
-            for (int k = 0; k < G; k++) a[k] += w->b_ih[k] + w->b_hh[k];
-        }
+    /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
+    const int x_in_step = fz && T == 1;
+    if (!x_in_step) {
+        lstm_gemm_nt_mt(team, (int)rows, G, in, X, in, w->w_ih, in, act, G, 0.0f);
+        if (w->b_ih)
+            for (size_t r = 0; r < rows; r++) {
+                float *a = act + r * G;
+                for (int k = 0; k < G; k++) a[k] += w->b_ih[k] + w->b_hh[k];
+            }
+    }
+    step_job sj = {.B = B, .H = H, .Hout = Hout, .in = in, .nub = (H + 15) / 16};
+    int ntasks = team ? lstm__team_size(team) : 1;
+    if (ntasks > sj.nub) ntasks = sj.nub;
     const float *hp = h0, *cp = c0;
     int ldh = Hout;
     for (int s = 0; s < T; s++) {
         int t = d ? T - 1 - s : s;
         float *a = act + (size_t)t * B * G;
-        if (hp) lstm_gemm_packed_mt(team, B, G, Hout, hp, ldh, pk, a, G, 1.0f);
         float *c = cs ? cs + (size_t)t * B * H : cbuf + (size_t)(s & 1) * B * H;
         float *yrow = Y + (size_t)t * B * ldy + (size_t)d * Hout;
-        if (w->w_hr) {
+        if (fz) {
+            float *m = w->w_hr ? (ms_all ? ms + (size_t)t * B * H : ms) : yrow;
+            sj.act = a;
+            sj.x = x_in_step ? X + (size_t)t * B * in : NULL;
+            sj.ldx = in;
+            sj.pih = fz->pui;
+            sj.bsum = w->b_ih ? fz->bs : NULL;
+            sj.h = hp;
+            sj.ldh = ldh;
+            sj.phh = fz->pu;
+            sj.c_prev = cp;
+            sj.c = c;
+            sj.m = m;
+            sj.ldm = w->w_hr ? H : ldy;
+            if (ntasks > 1) lstm__team_run_tasks(team, ntasks, step_task, &sj);
+            else step_task(&sj, 0, 1);
+            if (w->w_hr) lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
+        } else if (w->w_hr) {
+            if (hp) lstm_gemm_packed_mt(team, B, G, Hout, hp, ldh, pk, a, G, 1.0f);
             float *m = ms_all ? ms + (size_t)t * B * H : ms;
             lstm__gates_forward(a, c, m, H, cp, B, H);
             lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
         } else {
+            if (hp) lstm_gemm_packed_mt(team, B, G, Hout, hp, ldh, pk, a, G, 1.0f);
             lstm__gates_forward(a, c, yrow, ldy, cp, B, H);
         }
         hp = yrow;
@@ -248,12 +333,19 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             const float *h0k = ws->train ? (ws->has_h0 ? ws->h0 + k * bho : NULL) : (h0 ? h0 + k * bho : NULL);
             const float *c0k = ws->train ? (ws->has_c0 ? ws->c0 + k * bh : NULL) : (c0 ? c0 + k * bh : NULL);
             const float *pk = ws->pk + k * ws->pk_size;
+            fused_packs fzk = {0}, *fz = NULL;
+            if (ws->fused) {
+                fzk.pu = ws->pu + k * ws->pu_size;
+                fzk.pui = ws->pui + k * ws->pui_size;
+                fzk.bs = ws->bs + k * 4 * H;
+                fz = &fzk;
+            }
             if (ws->train)
-                dir_forward(&net->w[k], ws->team, pk, d, T, B, H, Hout, D, in, h0k, c0k, ws->act + k * ws->tbg,
+                dir_forward(&net->w[k], ws->team, pk, fz, d, T, B, H, Hout, D, in, h0k, c0k, ws->act + k * ws->tbg,
                             ws->cs + k * ws->tbh, NULL, ws->ms ? ws->ms + k * ws->tbh : NULL, 1, out,
                             hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
             else
-                dir_forward(&net->w[k], ws->team, pk, d, T, B, H, Hout, D, in, h0k, c0k, ws->act, NULL, ws->cs, ws->ms, 0,
+                dir_forward(&net->w[k], ws->team, pk, fz, d, T, B, H, Hout, D, in, h0k, c0k, ws->act, NULL, ws->cs, ws->ms, 0,
                             out, hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
         }
         in = out;

@@ -24,8 +24,7 @@ struct lstm__team {
     pthread_t *th;
     void (*fn)(void *, int, int);
     void *arg;
-    int ntasks;
-    uint64_t ticket; /* generation << 32 | next task to hand out */
+    uint64_t ticket; /* generation << 32 | ntasks << 16 | next task to hand out */
     int gen;         /* futex word: bumped for each run (and for quit) */
     int done;        /* futex word: tasks finished in this run */
     int sleepers;    /* 1 when a worker may sleep on gen */
@@ -56,17 +55,24 @@ static void futex_wake(int *addr) {
 #endif
 }
 
+/* The ticket: generation << 32 | ntasks << 16 | next task.  Checking the
+ * generation and the task count in the same word as the task taken means a
+ * late worker can never take a task of a run other than the one it saw. */
+#define TICKET(g, nt) ((uint64_t)(uint32_t)(g) << 32 | (uint64_t)(uint32_t)(nt) << 16)
+
 /* Takes and runs tasks of generation g until none is left. */
 static void take_tasks(lstm__team *t, uint32_t g) {
     uint64_t v = __atomic_load_n(&t->ticket, __ATOMIC_ACQUIRE);
     for (;;) {
-        if ((uint32_t)(v >> 32) != g || (uint32_t)v >= (uint32_t)t->ntasks) return;
+        int ntasks = (int)(v >> 16 & 0xffff), task = (int)(v & 0xffff);
+        if ((uint32_t)(v >> 32) != g || task >= ntasks) return;
         if (!__atomic_compare_exchange_n(&t->ticket, &v, v + 1, 0, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE))
             continue; /* v was reloaded */
-        /* The run cannot end before this task does, so fn, arg, ntasks are g's. */
-        t->fn(t->arg, (int)(uint32_t)v, t->ntasks);
-        if (__atomic_add_fetch(&t->done, 1, __ATOMIC_SEQ_CST) == t->ntasks &&
+        /* Run g cannot end before this task does, so fn and arg are still g's. */
+        void (*fn)(void *, int, int) = __atomic_load_n(&t->fn, __ATOMIC_RELAXED);
+        fn(__atomic_load_n(&t->arg, __ATOMIC_RELAXED), task, ntasks);
+        if (__atomic_add_fetch(&t->done, 1, __ATOMIC_SEQ_CST) == ntasks &&
             __atomic_load_n(&t->waiting, __ATOMIC_SEQ_CST))
             futex_wake(&t->done);
         v = __atomic_load_n(&t->ticket, __ATOMIC_ACQUIRE);
@@ -95,10 +101,10 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
-/* Publishes a new generation and wakes sleeping workers. */
-static int release_workers(lstm__team *t) {
+/* Publishes a new generation of ntasks tasks and wakes sleeping workers. */
+static int release_workers(lstm__team *t, int ntasks) {
     int g = __atomic_load_n(&t->gen, __ATOMIC_RELAXED) + 1;
-    __atomic_store_n(&t->ticket, (uint64_t)(uint32_t)g << 32, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&t->ticket, TICKET(g, ntasks), __ATOMIC_SEQ_CST);
     __atomic_store_n(&t->gen, g, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST)) {
         __atomic_store_n(&t->sleepers, 0, __ATOMIC_SEQ_CST);
@@ -108,9 +114,8 @@ static int release_workers(lstm__team *t) {
 }
 
 static void join_workers(lstm__team *t, int started) {
-    t->ntasks = 0;
     __atomic_store_n(&t->quit, 1, __ATOMIC_RELEASE);
-    release_workers(t);
+    release_workers(t, 0);
     for (int i = 0; i < started; i++) pthread_join(t->th[i], NULL);
 }
 
@@ -136,15 +141,14 @@ int lstm__team_size(const lstm__team *t) { return t ? t->n : 1; }
 void lstm__team_run_tasks(lstm__team *t, int ntasks, void (*fn)(void *arg, int task, int ntasks),
                           void *arg) {
     if (ntasks <= 0) return;
-    if (!t || t->n == 1) {
+    if (!t || t->n == 1 || ntasks > 0xffff) { /* (the ticket holds 16 bits of count) */
         for (int i = 0; i < ntasks; i++) fn(arg, i, ntasks);
         return;
     }
-    t->fn = fn;
-    t->arg = arg;
-    t->ntasks = ntasks;
+    __atomic_store_n(&t->fn, fn, __ATOMIC_RELAXED); /* published by the ticket */
+    __atomic_store_n(&t->arg, arg, __ATOMIC_RELAXED);
     __atomic_store_n(&t->done, 0, __ATOMIC_RELAXED);
-    int g = release_workers(t);
+    int g = release_workers(t, ntasks);
     take_tasks(t, (uint32_t)g);
     /* Wait for tasks that workers have started. */
     int d = __atomic_load_n(&t->done, __ATOMIC_ACQUIRE);
