@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """train_vs_torch.py — `lstm train` against the same model trained by PyTorch, side by side.
 
-Both runs start from the same initial weights (one CharLSTM initialized by torch and
-saved; both load it with --init), use the same flags and data, and train for the same
-wall-clock time on this machine, one after the other; each then reports its validation
-loss (the last --val-fraction of the text, evaluated once at the end) and its training
-throughput.
+The runs start from the same initial weights (one CharLSTM initialized by torch and
+saved; all load it with --init), use the same flags and data, and train for the same
+wall-clock time on this machine, one after the other: ours with --threads N, PyTorch with N
+threads and (when N > 1) with one.  Each reports its validation loss (the last tenth of the
+text, evaluated once at the end) and its training throughput (tokens per second of training,
+evaluation excluded).
 
 The text (>= 1 MB, built in a temporary directory) is the license texts under
 /usr/share/common-licenses, this project's sources, and Python's standard library
@@ -91,16 +92,23 @@ def main():
                                                      "--checkpoint-every", "0"], check=True,
                        stderr=subprocess.DEVNULL)
         r, steps = last_record(log)
-        rows.append(("lstm (this project)", steps, r["tokens_per_s"], r["loss"], r["val_loss"]))
+        rows.append((f"lstm, {a.threads} thr", steps, r["tokens_per_s"], r["loss"], r["val_loss"]))
     if a.only != "ours":
-        log = os.path.join(tmp, "torch.jsonl")
-        subprocess.run([sys.executable, os.path.join(ROOT, "tools/train_ref.py")] + flags + ["--log", log],
-                       check=True, stderr=subprocess.DEVNULL)
-        r, steps = last_record(log)
-        rows.append((f"PyTorch {torch.__version__}", steps, r["tokens_per_s"], r["loss"], r["val_loss"]))
-    print(f"{'':22} {'steps':>7} {'tokens/s':>10} {'last loss':>10} {'val loss':>9} {'val bpc':>8}")
+        # PyTorch with the same thread count and, when that is above 1, also with one thread:
+        # its OpenMP threads spin while waiting, which on a busy machine can cost more than
+        # they gain (OMP_WAIT_POLICY=PASSIVE is set unless given, which helps it there).
+        env = dict(os.environ)
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        for th in sorted({a.threads, 1}, reverse=True):
+            log = os.path.join(tmp, f"torch{th}.jsonl")
+            tf = [f if f != str(a.threads) or flags[i - 1] != "--threads" else str(th) for i, f in enumerate(flags)]
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools/train_ref.py")] + tf + ["--log", log],
+                           check=True, stderr=subprocess.DEVNULL, env=env)
+            r, steps = last_record(log)
+            rows.append((f"PyTorch {torch.__version__}, {th} thr", steps, r["tokens_per_s"], r["loss"], r["val_loss"]))
+    print(f"{'':26} {'steps':>7} {'tokens/s':>10} {'last loss':>10} {'val loss':>9} {'val bpc':>8}")
     for name, steps, tps, loss, val in rows:
-        print(f"{name:22} {steps:7d} {tps:10.0f} {loss:10.4f} {val:9.4f} {val / 0.6931471805599453:8.4f}")
+        print(f"{name:26} {steps:7d} {tps:10.0f} {loss:10.4f} {val:9.4f} {val / 0.6931471805599453:8.4f}")
 
 
 if __name__ == "__main__":

@@ -480,6 +480,7 @@ int lstm_cmd_train(int argc, char **argv) {
             double eta = NAN, el = t - t0;
             if (total) eta = (double)(total - tr.step) * el / (double)done_steps;
             if (time_limit > 0 && (isnan(eta) || time_limit - el < eta)) eta = time_limit - el;
+            if (eta < 0) eta = 0;
             char etas[32], tot[32] = "";
             fmt_eta(etas, sizeof etas, eta);
             if (total) snprintf(tot, sizeof tot, "/%" PRId64, total);

@@ -22,11 +22,14 @@ $LSTM train $FLAGS --out "$T/a.st" --checkpoint "$T/a.ckpt" 2> "$T/a.err"
 check '[ $? -eq 0 ] && [ -s "$T/a.st" ]' "uninterrupted run failed: $(tail -n 1 "$T/a.err")"
 
 # ---- kill -9 mid-run, then --resume (all flags come from the checkpoint)
-$LSTM train $FLAGS --out "$T/b.st" --checkpoint "$T/b.ckpt" 2> "$T/b.err" &
+# wait until the run has logged 300 steps (a few checkpoints exist), then kill it
+wait_steps() { # log, steps
+    i=0
+    while [ "$( (wc -l < "$1") 2>/dev/null || echo 0)" -lt "$2" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+}
+$LSTM train $FLAGS --out "$T/b.st" --checkpoint "$T/b.ckpt" --log "$T/b.log" 2> "$T/b.err" &
 pid=$!
-i=0
-while [ ! -f "$T/b.ckpt" ] && [ $i -lt 200 ]; do sleep 0.02; i=$((i + 1)); done
-sleep 0.4
+wait_steps "$T/b.log" 300
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 rc=$?
@@ -40,9 +43,7 @@ echo "kill -9 at step ${resumed_at:-?} of 2000 (last checkpoint), resumed: final
 # ---- Ctrl-C (SIGINT) saves a checkpoint and exits; resuming it finishes identically
 $LSTM train $FLAGS --out "$T/c.st" --checkpoint "$T/c.ckpt" --log "$T/c.log" 2> "$T/c.err" &
 pid=$!
-i=0
-while [ ! -f "$T/c.ckpt" ] && [ $i -lt 200 ]; do sleep 0.02; i=$((i + 1)); done
-sleep 0.3
+wait_steps "$T/c.log" 300
 kill -INT $pid
 wait $pid
 rc=$?
