@@ -19,7 +19,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HDR      = include/lstm.h $(wildcard src/*.h) $(wildcard cli/*.h)
 
-.PHONY: all test asan fuzz install clean crosscheck bench bench-onednn
+.PHONY: all test asan fuzz install clean crosscheck bench-gemm bench bench-onednn
 all: $(BUILD)/lstm $(BUILD)/liblstm.a $(BUILD)/liblstm.so
 
 $(BUILD)/obj/%.o: src/%.c $(HDR)
@@ -34,13 +34,13 @@ $(BUILD)/liblstm.so: $(OBJ)
 	$(CC) -shared -Wl,-soname,liblstm.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/lstm: $(CLI_OBJ) $(BUILD)/liblstm.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblstm.a $(LDLIBS)
-$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/liblstm.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/liblstm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
 
 # Unit and fixture tests, then the CLI tests, then the live PyTorch cross-check.
 test: all $(TEST_BIN)
-	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+	@BUILD=$(BUILD) CC="$(CC)" LINKFLAGS="$(LDFLAGS)" sh tests/run.sh $(TEST_BIN)
 
 crosscheck: all
 	/usr/bin/python3 tools/crosscheck.py --lstm $(BUILD)/lstm
@@ -49,6 +49,11 @@ asan:
 	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" test
+
+# GEMM micro-benchmark (not a test): GFLOP/s per kernel on the LSTM's shapes.
+bench-gemm: $(BUILD)/bench_gemm
+$(BUILD)/bench_gemm: tools/bench_gemm.c $(BUILD)/liblstm.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS) -ldl
 
 FUZZ_TARGETS = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 fuzz: $(FUZZ_TARGETS)

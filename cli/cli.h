@@ -10,6 +10,10 @@
 int lstm_cmd_forward(int argc, char **argv);
 int lstm_cmd_grad(int argc, char **argv);
 int lstm_cmd_info(int argc, char **argv);
+/* cli/cmd_train.c: the char-level language model */
+int lstm_cmd_train(int argc, char **argv);
+int lstm_cmd_eval(int argc, char **argv);
+int lstm_cmd_sample(int argc, char **argv);
 int lstm_cmd_bench(int argc, char **argv);
 
 /* Option scanning: for (a.i = 1; a.i < a.argc; a.i++) { if (cli_opt_str(&a, "--model", &m)) continue; ...

@@ -1,12 +1,52 @@
-/* main.c — TEMPORARY entry point until the formats branch lands its
- * dispatch table; only `lstm bench` is wired here. */
+/* main.c — the lstm command: dispatches to the subcommands in the table. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 
+#ifndef LSTM_VERSION
+#define LSTM_VERSION "0.1.0"
+#endif
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help; /* one line */
+} lstm_command;
+
+static const lstm_command commands[] = {
+    {"forward", lstm_cmd_forward, "run a model over a sequence (.npy in, .npy out)"},
+    {"grad", lstm_cmd_grad, "gradients of sum(Y*GY) (+ hn, cn terms) w.r.t. parameters and inputs"},
+    {"info", lstm_cmd_info, "print a model's inferred configuration and parameter count"},
+    {"train", lstm_cmd_train, "train a char-level language model (truncated BPTT, checkpoints, resume)"},
+    {"eval", lstm_cmd_eval, "a char model's loss (nats and bits per char) on a file"},
+    {"sample", lstm_cmd_sample, "generate text from a char model"},
+    {"bench", lstm_cmd_bench, "time forward, training or step-by-step streaming on random data"},
+};
+
+static void usage(FILE *fp) { /* --help */
+    fprintf(fp, "usage: lstm COMMAND [OPTIONS]   (lstm COMMAND --help for its options)\n\ncommands:\n");
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        fprintf(fp, "  %-9s %s\n", commands[k].name, commands[k].help);
+    fprintf(fp, "\n  --help    this text\n  --version print the version\n");
+}
+
 int main(int argc, char **argv) {
-    if (argc >= 2 && strcmp(argv[1], "bench") == 0) return lstm_cmd_bench(argc - 1, argv + 1);
-    fprintf(stderr, "usage: lstm bench ... (other commands arrive with the formats branch)\n");
+    if (argc < 2) {
+        fprintf(stderr, "lstm: missing command (see 'lstm --help')\n");
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("lstm %s\n", LSTM_VERSION);
+        return 0;
+    }
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (strcmp(cmd, commands[k].name) == 0) return commands[k].fn(argc - 1, argv + 1);
+    fprintf(stderr, "lstm: unknown command '%s' (see 'lstm --help')\n", cmd);
     return 2;
 }

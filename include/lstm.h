@@ -200,6 +200,10 @@ lstm_status lstm_npy_read(lstm_array *a, const char *path);
 lstm_status lstm_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
 void lstm_array_free(lstm_array *a);
 
+/* Like lstm_net_load, from an already-parsed safetensors file (for files that
+ * hold more than the LSTM); path is only used in error messages. */
+lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, const char *path, const char *prefix);
+
 /* ---------------------------------------------------------------- compute */
 
 /* Scratch for one (T, B): gate activations, cell states and layer outputs.
@@ -214,6 +218,13 @@ void lstm_workspace_free(lstm_workspace *ws);
  * lstm_forward on a LSTM_WS_TRAIN workspace (PyTorch's train-mode dropout);
  * *rng is a xorshift state advanced by each forward.  p = 0 turns it off. */
 void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng);
+/* Runs forward/backward on n threads (n = 1: the calling thread only).  The
+ * threads live as long as ws; results are bit-identical for every n. */
+lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n);
+/* lstm_stream keeps a repacked copy of the recurrent weights in ws between
+ * calls; call this after changing net->params in place (lstm_forward always
+ * repacks, so it needs no such call). */
+void lstm_workspace_weights_changed(lstm_workspace *ws);
 
 /* Full-sequence forward, torch.nn.LSTM semantics.
  *   x  [T, B, I]                    (T <= ws T, B == ws B)
@@ -266,6 +277,177 @@ void lstm_state_free(lstm_state *s);
  * pieces gives the same bits as feeding it at once. */
 lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s,
                         int T, const float *x, float *y);
+
+/* ---------------------------------------------------------------- char-level language model
+ *
+ * Embedding(V, E) -> LSTM(E, H, L, proj P, dropout between layers) -> Linear(Hout, V),
+ * softmax cross-entropy in nats.  Files use the state_dict names of
+ *     class CharLSTM(nn.Module):
+ *         def __init__(self, V, E, H, L, dropout=0.0, proj=0):
+ *             self.embedding = nn.Embedding(V, E)
+ *             self.lstm = nn.LSTM(E, H, L, dropout=dropout, proj_size=proj)
+ *             self.head = nn.Linear(proj or H, V)
+ * i.e. "embedding.weight" [V,E], "lstm.<nn.LSTM names>", "head.weight" [V,Hout],
+ * "head.bias" [V], plus __metadata__ "vocab": a JSON array of the byte of each
+ * token id.  Token sequences are time-major: ids[t*B + b]. */
+typedef struct {
+    int V;                     /* vocabulary size, 1..256 */
+    int E;                     /* embedding size */
+    unsigned char vocab[256];  /* vocab[id] = byte */
+    int16_t id[256];           /* id[byte] = token id, or -1 when not in the vocabulary */
+    lstm_net net;              /* the LSTM (input_size E, unidirectional, bias) */
+    size_t n_params;           /* floats in params/grads (the LSTM's are in net) */
+    float *params;             /* [n_params]: embedding.weight, head.weight, head.bias */
+    float *grads;              /* [n_params], same layout */
+    float *emb, *head_w, *head_b;       /* views into params: [V,E], [V,Hout], [V] */
+    float *d_emb, *d_head_w, *d_head_b; /* views into grads */
+} lstm_charlm;
+
+/* One parameter tensor of the whole model, in state_dict order. */
+typedef struct {
+    char name[64];
+    int ndim;
+    int64_t shape[2];
+    size_t numel;
+    float *param, *grad;       /* into m->params/grads or m->net.params/grads */
+} lstm_charlm_tensor;
+
+/* vocab[0..V) must be distinct bytes; cfg: the LSTM (input_size must be E,
+ * bias 1, unidirectional).  Parameters and grads are zeroed. */
+lstm_status lstm_charlm_init(lstm_charlm *m, const unsigned char *vocab, int V, int E,
+                             const lstm_config *cfg);
+void lstm_charlm_free(lstm_charlm *m);
+/* PyTorch's default laws from our own seeded generator: embedding ~ N(0, 1),
+ * LSTM ~ U(-1/sqrt(H), 1/sqrt(H)), head weight and bias ~ U(-1/sqrt(Hout), 1/sqrt(Hout)). */
+void lstm_charlm_init_params(lstm_charlm *m, uint64_t seed);
+void lstm_charlm_zero_grad(lstm_charlm *m);
+/* Fills out[0..n) (out may be NULL), returns n. */
+int lstm_charlm_tensors(lstm_charlm *m, lstm_charlm_tensor *out);
+/* The sorted distinct bytes of data[0..n): vocab[256], *V.  n = 0 is an error. */
+lstm_status lstm_charlm_vocab_of(const unsigned char *data, size_t n, unsigned char *vocab, int *V);
+/* Maps bytes to token ids; a byte outside the vocabulary is LSTM_ERR_ARG,
+ * with a message "<what>: byte 0xNN at offset K is not in the model's vocabulary". */
+lstm_status lstm_charlm_encode(const lstm_charlm *m, const unsigned char *bytes, size_t n,
+                               uint8_t *ids, const char *what);
+/* Loads a model written by lstm_charlm_save or by PyTorch (tensors other
+ * than the model's are ignored, so a training checkpoint loads too). */
+lstm_status lstm_charlm_load(lstm_charlm *m, const char *path);
+lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, const char *path);
+/* Writes the model as F32 safetensors with "vocab" metadata plus meta_kv
+ * (key, value, ..., NULL; may be NULL); atomic. */
+lstm_status lstm_charlm_save(lstm_charlm *m, const char *path, const char *const *meta_kv);
+
+/* Scratch for blocks of up to T steps of B streams; LSTM_WS_TRAIN keeps what
+ * lstm_charlm_backward needs.  Allocated once; forward/backward never allocate. */
+typedef struct lstm_charlm_ws lstm_charlm_ws;
+lstm_status lstm_charlm_ws_init(lstm_charlm_ws **ws, const lstm_charlm *m, int T, int B, int flags);
+void lstm_charlm_ws_free(lstm_charlm_ws *ws);
+/* Dropout between LSTM layers (train workspaces only); see lstm_workspace_set_dropout. */
+void lstm_charlm_ws_set_dropout(lstm_charlm_ws *ws, float p, uint64_t *rng);
+/* The LSTM's forward/backward on n threads (lstm_workspace_set_threads): same bits for every n. */
+lstm_status lstm_charlm_ws_set_threads(lstm_charlm_ws *ws, int n);
+/* Runs T (<= ws T) steps:
+ *   ids [T, B] token ids in, targets [T, B] (NULL: logits only)
+ *   h [L, B, Hout], c [L, B, H]: initial state in (NULL: zeros), final state out
+ *   *loss (may be NULL): mean cross-entropy over the T*B targets, in nats.
+ * The logits [T, B, V] stay in the workspace (lstm_charlm_logits). */
+lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
+                                const uint8_t *ids, const uint8_t *targets,
+                                float *h, float *c, double *loss);
+/* After a forward with targets on a train workspace: grads += d(mean loss)/dθ
+ * (embedding, LSTM and head). */
+lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws);
+const float *lstm_charlm_logits(const lstm_charlm_ws *ws);
+/* Mean cross-entropy of the next-token predictions of ids[0..n) read as B
+ * streams of S = (n-1) div B steps (stream b reads ids[b*S + j], predicts
+ * ids[b*S + j + 1]), in blocks of T from zero state.  B = 1 is one stream over
+ * all n - 1 predictions; threads as lstm_charlm_ws_set_threads (<= 1: one).
+ * *count: predictions scored (B*S). */
+lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n, int B, int T,
+                             int threads, double *loss, size_t *count);
+/* Feeds prime[0..np) (np >= 1; bytes must be in the vocabulary) from zero
+ * state, then writes n generated bytes to out[n]: temperature 0 takes the
+ * argmax (the first maximum); otherwise a draw from softmax(logits /
+ * temperature) over the top_k largest logits (0: all), seeded by seed. */
+lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prime, size_t np,
+                                 unsigned char *out, size_t n, double temperature, int top_k,
+                                 uint64_t seed);
+
+/* ---------------------------------------------------------------- training
+ *
+ * Truncated BPTT over B streams (the contract that a PyTorch loop reproduces):
+ * with training tokens t[0..n), S = (n-1) div B; stream b reads inputs
+ * t[b*S + j] and targets t[b*S + j + 1], j in [0, S).  An epoch has S div T
+ * steps; step k of an epoch uses j in [k*T, (k+1)*T).  h and c start at zero
+ * at each epoch and carry, detached, between steps.  The loss is the mean
+ * cross-entropy over the T*B targets; gradients are clipped to a global norm
+ * (torch.nn.utils.clip_grad_norm_) and one optimizer step follows
+ * (torch.optim.Adam / AdamW / SGD semantics, PyTorch 1.13). */
+typedef enum { LSTM_OPT_ADAM, LSTM_OPT_ADAMW, LSTM_OPT_SGD } lstm_optimizer;
+typedef enum { LSTM_SCHED_CONSTANT, LSTM_SCHED_COSINE } lstm_schedule;
+
+typedef struct {
+    int batch, bptt;           /* B, T */
+    lstm_optimizer optimizer;
+    double lr;                 /* peak learning rate */
+    double beta1, beta2, eps;  /* Adam/AdamW: 0.9, 0.999, 1e-8 */
+    double weight_decay;       /* Adam/SGD: L2 added to the gradient; AdamW: decoupled */
+    double momentum;           /* SGD */
+    int nesterov;              /* SGD */
+    double clip;               /* max global gradient norm; 0 = off */
+    lstm_schedule schedule;
+    int64_t warmup;            /* steps of linear warmup: lr*(s+1)/warmup for s < warmup */
+    int64_t total_steps;       /* cosine: decays from lr to lr_min at step total_steps */
+    double lr_min;
+    double dropout;            /* between LSTM layers */
+    uint64_t seed;             /* dropout generator */
+} lstm_train_config;
+
+/* Fills the defaults above (Adam, lr 3e-3, clip 1, B 32, T 64). */
+void lstm_train_config_default(lstm_train_config *c);
+/* Learning rate of (0-based) step s. */
+double lstm_train_lr(const lstm_train_config *c, int64_t s);
+
+typedef struct {
+    lstm_train_config cfg;
+    lstm_charlm *model;        /* borrowed */
+    const uint8_t *ids;        /* training token ids, borrowed */
+    size_t n;
+    size_t S;                  /* steps of each stream: (n-1) div B */
+    int64_t steps_per_epoch;   /* S div T */
+    int64_t step;              /* optimizer steps done */
+    uint64_t rng;              /* dropout generator state */
+    float *h, *c;              /* carried state [L, B, Hout], [L, B, H] */
+    size_t n_state;            /* floats per moment buffer: net + emb/head */
+    float *m1, *m2;            /* Adam exp_avg / exp_avg_sq, SGD momentum_buffer (m1) */
+    uint8_t *x, *y;            /* [T, B] */
+    lstm_charlm_ws *ws;
+} lstm_trainer;
+
+typedef struct {
+    int64_t step;              /* 1-based number of the step just taken */
+    int64_t epoch;             /* 0-based epoch it belongs to */
+    double loss;               /* its loss, before the update */
+    double lr;
+    double grad_norm;          /* before clipping */
+} lstm_step_info;
+
+/* ids[0..n) must hold at least B*T + 1 tokens. */
+lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train_config *cfg,
+                              const uint8_t *ids, size_t n);
+void lstm_trainer_free(lstm_trainer *tr);
+/* Runs the LSTM on n threads; results are the same bits for every n. */
+lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n);
+/* One TBPTT step.  A non-finite loss or gradient norm is LSTM_ERR_NONFINITE
+ * and leaves the parameters and optimizer state untouched. */
+lstm_status lstm_trainer_step(lstm_trainer *tr, lstm_step_info *info);
+/* Checkpoint: the model, "optim.exp_avg.<name>" / "optim.exp_avg_sq.<name>"
+ * (or "optim.momentum_buffer.<name>"), "state.h", "state.c", and metadata
+ * train.step, train.rng, train.epoch, train.pos plus meta_kv; atomic. */
+lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *const *meta_kv);
+/* Restores step, generator, carried state and optimizer moments from a
+ * checkpoint whose model was loaded into tr->model (same B and optimizer). */
+lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *f, const char *path);
 
 #ifdef __cplusplus
 }

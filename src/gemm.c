@@ -1,33 +1,415 @@
-/* gemm.c — TEMPORARY naive matrix products; replaced by the gemm branch. */
+/* gemm.c — the matrix products of the LSTM engine: naive reference loops, a
+ * cache-blocked driver with packed panels, a portable micro-kernel, and the
+ * run-time choice among it and the SIMD kernels (gemm_avx2.c, gemm_avx512.c).
+ *
+ * Blocking (BLIS order): for each column block jc of NC, for each depth block
+ * pc of KC, pack B[pc.., jc..] into nr-wide panels (unless prepacked), then for
+ * each row block ic of MC pack A[ic.., pc..] into mr-tall panels and run the
+ * micro-kernel over the tiles, A panel outer (it stays in L1), B panels inner
+ * (the B block stays in L2).  The first depth block starts from beta*C, later
+ * ones from C, so each C element is a single in-order sum over k. */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm_impl.h"
 #include "internal.h"
+
+#ifndef KC
+#define KC 256 /* depth block */
+#endif
+#ifndef NC
+#define NC 512 /* column block (multiple of every nr) */
+#endif
+#define MC 384 /* row block (multiple of every mr used: 4, 6, 8, 12, 16) */
+#ifndef MT_TASKS
+#define MT_TASKS 2 /* tasks per thread in the _mt calls */
+#endif
+#ifndef DIRECT_M
+#define DIRECT_M 128 /* nn with at most this many rows reads B in place */
+#endif
+
+/* ---------------------------------------------------------------- reference */
+
+/* Element (m, k) of A at A[m*am + k*ak]; (k, n) of B at B[k*bk + n*bn]. */
+static void gemm_ref(int M, int N, int K, const float *A, ptrdiff_t am, ptrdiff_t ak,
+                     const float *B, ptrdiff_t bk, ptrdiff_t bn, float *C, int ldc, float beta) {
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            float acc = beta != 0.0f ? C[(ptrdiff_t)m * ldc + n] : 0.0f;
+            for (int k = 0; k < K; k++) {
+                float p = A[m * am + k * ak] * B[k * bk + n * bn];
+                acc = acc + p;
+            }
+            C[(ptrdiff_t)m * ldc + n] = acc;
+        }
+}
 
 void lstm_gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc, float beta) {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float s = 0.0f;
-            for (int k = 0; k < K; k++) s += A[(size_t)i * lda + k] * B[(size_t)j * ldb + k];
-            C[(size_t)i * ldc + j] = (beta != 0.0f ? C[(size_t)i * ldc + j] : 0.0f) + s;
-        }
+    gemm_ref(M, N, K, A, lda, 1, B, 1, ldb, C, ldc, beta);
 }
 void lstm_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc, float beta) {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float s = 0.0f;
-            for (int k = 0; k < K; k++) s += A[(size_t)i * lda + k] * B[(size_t)k * ldb + j];
-            C[(size_t)i * ldc + j] = (beta != 0.0f ? C[(size_t)i * ldc + j] : 0.0f) + s;
-        }
+    gemm_ref(M, N, K, A, lda, 1, B, ldb, 1, C, ldc, beta);
 }
 void lstm_gemm_tn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc, float beta) {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float s = 0.0f;
-            for (int k = 0; k < K; k++) s += A[(size_t)k * lda + i] * B[(size_t)k * ldb + j];
-            C[(size_t)i * ldc + j] = (beta != 0.0f ? C[(size_t)i * ldc + j] : 0.0f) + s;
-        }
+    gemm_ref(M, N, K, A, 1, lda, B, ldb, 1, C, ldc, beta);
 }
-void lstm_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, float beta) { lstm_gemm_nt_ref(M, N, K, A, lda, B, ldb, C, ldc, beta); }
-void lstm_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, float beta) { lstm_gemm_nn_ref(M, N, K, A, lda, B, ldb, C, ldc, beta); }
-void lstm_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, float beta) { lstm_gemm_tn_ref(M, N, K, A, lda, B, ldb, C, ldc, beta); }
+
+/* ---------------------------------------------------------------- portable kernel */
+
+#define GMR 4
+#define GNR 16
+
+/* Separate multiply and add (the same rounding as gemm_ref). */
+static void kern_generic(int kc, const float *a, const float *b, ptrdiff_t rsb,
+                         ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n, int load_c) {
+    (void)pstride;
+    float acc[GMR][GNR];
+    for (int i = 0; i < GMR; i++)
+        for (int j = 0; j < GNR; j++)
+            acc[i][j] = (load_c && i < m && j < n) ? c[i * ldc + j] : 0.0f;
+    for (int k = 0; k < kc; k++) {
+        const float *bk = b + k * rsb, *ak = a + k * GMR;
+        for (int i = 0; i < GMR; i++) {
+            float ai = ak[i];
+            for (int j = 0; j < GNR; j++) {
+                float p = ai * bk[j];
+                acc[i][j] = acc[i][j] + p;
+            }
+        }
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) c[i * ldc + j] = acc[i][j];
+}
+
+static const lstm__gemm_kdesc kd_generic = {"generic", GMR, GNR, 0, kern_generic, NULL};
+
+/* ---------------------------------------------------------------- dispatch */
+
+static int kernel_choice = -1; /* -1: not resolved yet */
+
+int lstm_gemm_kernel_available(int k) {
+    switch (k) {
+    case LSTM_GEMM_REF:
+    case LSTM_GEMM_GENERIC: return 1;
+#if defined(__x86_64__) || defined(__i386__)
+    case LSTM_GEMM_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case LSTM_GEMM_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("fma");
+#endif
+    default: return 0;
+    }
+}
+
+static const char *const kernel_names[LSTM_GEMM_NKERNELS] = {"ref", "generic", "avx2", "avx512"};
+
+const char *lstm_gemm_kernel_name(int k) {
+    return k >= 0 && k < LSTM_GEMM_NKERNELS ? kernel_names[k] : "?";
+}
+
+int lstm_gemm_kernel(void) {
+    int k = __atomic_load_n(&kernel_choice, __ATOMIC_RELAXED);
+    if (k >= 0) return k;
+    k = LSTM_GEMM_GENERIC;
+    for (int c = LSTM_GEMM_AVX512; c > LSTM_GEMM_GENERIC; c--)
+        if (lstm_gemm_kernel_available(c)) { k = c; break; }
+    const char *env = getenv("LSTM_KERNEL");
+    if (env)
+        for (int c = 0; c < LSTM_GEMM_NKERNELS; c++)
+            if (!strcmp(env, kernel_names[c]) && lstm_gemm_kernel_available(c)) k = c;
+    __atomic_store_n(&kernel_choice, k, __ATOMIC_RELAXED);
+    return k;
+}
+
+int lstm_gemm_set_kernel(int k) {
+    if (!lstm_gemm_kernel_available(k)) return -1;
+    __atomic_store_n(&kernel_choice, k, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static const lstm__gemm_kdesc *kdesc(int k) {
+    switch (k) {
+    case LSTM_GEMM_AVX2: return &lstm__gemm_kd_avx2;
+    case LSTM_GEMM_AVX512: return &lstm__gemm_kd_avx512;
+    default: return &kd_generic;
+    }
+}
+
+/* ---------------------------------------------------------------- driver */
+
+/* Per-thread packing buffers, allocated with the thread (no per-call allocation). */
+static _Thread_local float pack_a[MC * KC] __attribute__((aligned(64)));
+static _Thread_local float pack_b[KC * NC] __attribute__((aligned(64)));
+
+typedef struct {
+    int M, N, K;
+    const float *A; ptrdiff_t am, ak;
+    const float *B; ptrdiff_t bk, bn; /* NULL when prepacked */
+    const float *P;                  /* prepacked panels [ceil(N/nr)][K][nr], or NULL */
+    float *C; ptrdiff_t ldc;
+    int beta;
+    const lstm__gemm_kdesc *kd;
+} gemm_job;
+
+/* A[m0..m0+mc, k0..k0+kc] -> panels of mr rows: dst[p*kc*mr + k*mr + i], zero-padded. */
+static void pack_a_block(float *dst, const gemm_job *g, int m0, int mc, int k0, int kc,
+                         const lstm__gemm_kdesc *kd) {
+    const int mr = kd->mr;
+    for (int p = 0; p < mc; p += mr) {
+        int rows = mc - p < mr ? mc - p : mr;
+        float *d = dst + (ptrdiff_t)p * kc;
+        const float *s = g->A + (ptrdiff_t)(m0 + p) * g->am + (ptrdiff_t)k0 * g->ak;
+        if (g->ak == 1) {
+            if (kd->pack_t8 && mr <= 8) {
+                kd->pack_t8(d, mr, s, g->am, rows, kc);
+                continue;
+            }
+            for (int i = 0; i < rows; i++) {
+                const float *si = s + i * g->am;
+                for (int k = 0; k < kc; k++) d[k * mr + i] = si[k];
+            }
+        } else if (rows == 8 && mr == 8) { /* am == 1: each k reads rows contiguous values */
+            for (int k = 0; k < kc; k++) memcpy(d + k * 8, s + k * g->ak, 8 * sizeof(float));
+        } else if (rows == 6 && mr == 6) {
+            for (int k = 0; k < kc; k++) memcpy(d + k * 6, s + k * g->ak, 6 * sizeof(float));
+        } else {
+            for (int k = 0; k < kc; k++) {
+                const float *sk = s + k * g->ak;
+                for (int i = 0; i < rows; i++) d[k * mr + i] = sk[i];
+            }
+        }
+        if (rows < mr)
+            for (int k = 0; k < kc; k++)
+                for (int i = rows; i < mr; i++) d[k * mr + i] = 0.0f;
+    }
+}
+
+/* (k, n) of B at B[k*bk + n*bn], k0..k0+kc, n0..n0+nc -> panels of nr columns:
+ * dst[q*kc*nr + k*nr + j], zero-padded; rsk is the panel's k stride (kc or K). */
+static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn, int k0, int kc,
+                         int n0, int nc, const lstm__gemm_kdesc *kd, ptrdiff_t panel_stride) {
+    const int nr = kd->nr;
+    for (int q = 0; q < nc; q += nr) {
+        int cols = nc - q < nr ? nc - q : nr;
+        float *d = dst + (ptrdiff_t)(q / nr) * panel_stride;
+        const float *s = B + (ptrdiff_t)k0 * bk + (ptrdiff_t)(n0 + q) * bn;
+        if (bn == 1) {
+            for (int k = 0; k < kc; k++) {
+                memcpy(d + k * nr, s + k * bk, (size_t)cols * sizeof(float));
+                for (int j = cols; j < nr; j++) d[k * nr + j] = 0.0f;
+            }
+        } else if (kd->pack_t8) { /* bk == 1: column j is row n0+q+j of B, contiguous in k */
+            for (int j = 0; j < nr; j += 8)
+                kd->pack_t8(d + j, nr, j < cols ? s + j * bn : s, bn, j >= cols ? 0 : cols - j > 8 ? 8 : cols - j, kc);
+        } else {
+            for (int j = 0; j < cols; j++) {
+                const float *sj = s + j * bn;
+                for (int k = 0; k < kc; k++) d[k * nr + j] = sj[k];
+            }
+            if (cols < nr)
+                for (int k = 0; k < kc; k++)
+                    for (int j = cols; j < nr; j++) d[k * nr + j] = 0.0f;
+        }
+    }
+}
+
+/* Computes the block C[m0..m1, n0..n1] of the job (n0 a multiple of nr when prepacked). */
+static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
+    const lstm__gemm_kdesc *kd = g->kd;
+    const int mr = kd->mr, nr = kd->nr, mcmax = MC / mr * mr;
+    float *pa = pack_a, *pb = pack_b;
+    if (m0 >= m1 || n0 >= n1) return;
+    if (g->K == 0) {
+        if (!g->beta)
+            for (int m = m0; m < m1; m++)
+                memset(g->C + m * g->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        return;
+    }
+    for (int jc = n0; jc < n1; jc += NC) {
+        int nc = n1 - jc < NC ? n1 - jc : NC;
+        for (int pc = 0; pc < g->K; pc += KC) {
+            int kc = g->K - pc < KC ? g->K - pc : KC;
+            int load_c = g->beta || pc > 0;
+            const float *bblk;
+            ptrdiff_t pstride, rsb = nr;
+            if (g->P) {
+                pstride = (ptrdiff_t)g->K * nr;
+                bblk = g->P + (ptrdiff_t)(jc / nr) * pstride + (ptrdiff_t)pc * nr;
+            } else if (g->bn == 1 && nc % nr == 0 && m1 - m0 <= DIRECT_M) {
+                /* Few rows: read B [K, N] in place, panels of nr columns. */
+                pstride = nr;
+                rsb = g->bk;
+                bblk = g->B + (ptrdiff_t)pc * g->bk + jc;
+            } else {
+                pstride = (ptrdiff_t)kc * nr;
+                pack_b_block(pb, g->B, g->bk, g->bn, pc, kc, jc, nc, kd, pstride);
+                bblk = pb;
+            }
+            for (int ic = m0; ic < m1; ic += mcmax) {
+                int mc = m1 - ic < mcmax ? m1 - ic : mcmax;
+                pack_a_block(pa, g, ic, mc, pc, kc, kd);
+                for (int ir = 0; ir < mc; ir += mr) {
+                    const float *ap = pa + (ptrdiff_t)ir * kc;
+                    int m = mc - ir < mr ? mc - ir : mr;
+                    int w = (m <= kd->wide_m ? 4 : 1) * nr;
+                    float *crow = g->C + (ptrdiff_t)(ic + ir) * g->ldc + jc;
+                    for (int jr = 0; jr < nc; jr += w) {
+                        int n = nc - jr < w ? nc - jr : w;
+                        kd->kern(kc, ap, bblk + (ptrdiff_t)(jr / nr) * pstride, rsb, pstride,
+                                 crow + jr, g->ldc, m, n, load_c);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- threads */
+
+typedef struct {
+    const gemm_job *g;
+    int split_n; /* 1: split columns, 0: rows */
+    int unit;    /* granularity of the split */
+} mt_arg;
+
+static void range_of(int total, int unit, int tid, int n, int *lo, int *hi) {
+    int units = (total + unit - 1) / unit;
+    int a = (int)((long)units * tid / n), b = (int)((long)units * (tid + 1) / n);
+    *lo = a * unit < total ? a * unit : total;
+    *hi = b * unit < total ? b * unit : total;
+}
+
+static void mt_worker(void *argp, int tid, int n) {
+    const mt_arg *arg = argp;
+    const gemm_job *g = arg->g;
+    int lo, hi;
+    if (arg->split_n) {
+        range_of(g->N, arg->unit, tid, n, &lo, &hi);
+        gemm_block(g, 0, g->M, lo, hi);
+    } else {
+        range_of(g->M, arg->unit, tid, n, &lo, &hi);
+        gemm_block(g, lo, hi, 0, g->N);
+    }
+}
+
+static void run_job(lstm__team *team, const gemm_job *g) {
+    int nt = lstm__team_size(team);
+    if (g->M <= 0 || g->N <= 0) return;
+    if (nt <= 1) {
+        gemm_block(g, 0, g->M, 0, g->N);
+        return;
+    }
+    mt_arg arg = {g, 1, 64 > g->kd->nr ? 64 : g->kd->nr};
+    int total = g->N;
+    /* Columns in units of 64 (a multiple of every nr); rows when N is too narrow. */
+    if (!(g->N >= 64 * nt || g->N >= g->M)) {
+        arg.split_n = 0;
+        arg.unit = g->kd->mr;
+        total = g->M;
+    }
+    int units = (total + arg.unit - 1) / arg.unit;
+    int ntasks = units < MT_TASKS * nt ? units : MT_TASKS * nt;
+    lstm__team_run_tasks(team, ntasks, mt_worker, &arg);
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+static void gemm_any(lstm__team *team, int M, int N, int K, const float *A, ptrdiff_t am,
+                     ptrdiff_t ak, const float *B, ptrdiff_t bk, ptrdiff_t bn, float *C, int ldc,
+                     float beta) {
+    int k = lstm_gemm_kernel();
+    if (k == LSTM_GEMM_REF) {
+        gemm_ref(M, N, K, A, am, ak, B, bk, bn, C, ldc, beta);
+        return;
+    }
+    gemm_job g = {M, N, K, A, am, ak, B, bk, bn, NULL, C, ldc, beta != 0.0f, kdesc(k)};
+    run_job(team, &g);
+}
+
+void lstm_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  float *C, int ldc, float beta) {
+    gemm_any(NULL, M, N, K, A, lda, 1, B, 1, ldb, C, ldc, beta);
+}
+void lstm_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  float *C, int ldc, float beta) {
+    gemm_any(NULL, M, N, K, A, lda, 1, B, ldb, 1, C, ldc, beta);
+}
+void lstm_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  float *C, int ldc, float beta) {
+    gemm_any(NULL, M, N, K, A, 1, lda, B, ldb, 1, C, ldc, beta);
+}
+void lstm_gemm_nt_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc, float beta) {
+    gemm_any(team, M, N, K, A, lda, 1, B, 1, ldb, C, ldc, beta);
+}
+void lstm_gemm_nn_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc, float beta) {
+    gemm_any(team, M, N, K, A, lda, 1, B, ldb, 1, C, ldc, beta);
+}
+void lstm_gemm_tn_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc, float beta) {
+    gemm_any(team, M, N, K, A, 1, lda, B, ldb, 1, C, ldc, beta);
+}
+
+/* ---------------------------------------------------------------- prepacked B */
+
+/* Header (16 floats, keeps the panels 64-byte aligned when P is):
+ * int32 magic, kernel, N, K. */
+#define PK_HDR 16
+#define PK_MAGIC 0x4b50474c /* "LGPK" */
+
+size_t lstm_gemm_packed_size(int N, int K) {
+    size_t n64 = (size_t)(N + 63) / 64 * 64;
+    return PK_HDR + n64 * (size_t)K;
+}
+
+static void pack_any(float *P, int N, int K, const float *B, ptrdiff_t bk, ptrdiff_t bn) {
+    int k = lstm_gemm_kernel();
+    int32_t hdr[4] = {PK_MAGIC, k, N, K};
+    memset(P, 0, PK_HDR * sizeof(float));
+    memcpy(P, hdr, sizeof hdr);
+    float *d = P + PK_HDR;
+    if (N <= 0 || K <= 0) return;
+    if (k == LSTM_GEMM_REF) { /* plain B [K, N] */
+        for (int kk = 0; kk < K; kk++)
+            for (int n = 0; n < N; n++) d[(ptrdiff_t)kk * N + n] = B[kk * bk + n * bn];
+        return;
+    }
+    const lstm__gemm_kdesc *kd = kdesc(k);
+    pack_b_block(d, B, bk, bn, 0, K, 0, N, kd, (ptrdiff_t)K * kd->nr);
+}
+
+void lstm_gemm_pack_nt(float *P, int N, int K, const float *B, int ldb) {
+    pack_any(P, N, K, B, 1, ldb);
+}
+void lstm_gemm_pack_nn(float *P, int N, int K, const float *B, int ldb) {
+    pack_any(P, N, K, B, ldb, 1);
+}
+
+void lstm_gemm_packed_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
+                         const float *P, float *C, int ldc, float beta) {
+    int32_t hdr[4];
+    memcpy(hdr, P, sizeof hdr);
+    /* Programmer error: P was not packed for these N, K. */
+    assert(hdr[0] == PK_MAGIC && hdr[2] == N && hdr[3] == K);
+    int k = hdr[1];
+    if (k == LSTM_GEMM_REF) {
+        gemm_ref(M, N, K, A, lda, 1, P + PK_HDR, N, 1, C, ldc, beta);
+        return;
+    }
+    gemm_job g = {M, N, K, A, lda, 1, NULL, 0, 0, P + PK_HDR, C, ldc, beta != 0.0f, kdesc(k)};
+    run_job(team, &g);
+}
+
+void lstm_gemm_packed(int M, int N, int K, const float *A, int lda, const float *P, float *C,
+                      int ldc, float beta) {
+    lstm_gemm_packed_mt(NULL, M, N, K, A, lda, P, C, ldc, beta);
+}

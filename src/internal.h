@@ -30,6 +30,70 @@ void lstm_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float 
 void lstm_gemm_tn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc, float beta);
 
+/* Kernel choice, process-wide.  The default is the best the CPU supports
+ * (avx512 > avx2 > generic), or LSTM_KERNEL=ref|generic|avx2|avx512 from the
+ * environment (read once; an unavailable choice falls back to the default).
+ * lstm_gemm_set_kernel is for tests and benchmarks: it returns 0, or -1 when
+ * the kernel is not available on this CPU (the choice is then unchanged).
+ * For a given kernel, C[m,n] depends only on row m of A, column n of op(B),
+ * C[m,n] and beta: not on M, N, the blocking or the threads.  generic gives
+ * the same bits as the _ref loops; avx2 and avx512 use one fused multiply-add
+ * per k (so they agree with each other bit for bit). */
+enum { LSTM_GEMM_REF, LSTM_GEMM_GENERIC, LSTM_GEMM_AVX2, LSTM_GEMM_AVX512, LSTM_GEMM_NKERNELS };
+int lstm_gemm_kernel(void);
+int lstm_gemm_kernel_available(int kernel);
+int lstm_gemm_set_kernel(int kernel);
+const char *lstm_gemm_kernel_name(int kernel); /* "ref", "generic", "avx2", "avx512" */
+
+/* Prepacked B, for a weight matrix used many times (the recurrence W_hh):
+ * pack once outside the time loop, then lstm_gemm_packed per step.
+ *   P: lstm_gemm_packed_size(N, K) floats, caller-owned (64-byte alignment is best).
+ *   lstm_gemm_pack_nt: B [N, K] (as in lstm_gemm_nt, e.g. W_hh for the forward step)
+ *   lstm_gemm_pack_nn: B [K, N] (as in lstm_gemm_nn, e.g. W_hh for the backward step)
+ *   lstm_gemm_packed:  C[M,N] = beta*C + A[M,K] · op(B); N and K must be those packed.
+ * P records the kernel that packed it and is always used with that kernel, so
+ * lstm_gemm_packed gives the same bits as lstm_gemm_nt/nn with that kernel. */
+size_t lstm_gemm_packed_size(int N, int K);
+void lstm_gemm_pack_nt(float *P, int N, int K, const float *B, int ldb);
+void lstm_gemm_pack_nn(float *P, int N, int K, const float *B, int ldb);
+void lstm_gemm_packed(int M, int N, int K, const float *A, int lda, const float *P,
+                      float *C, int ldc, float beta);
+
+/* ---- persistent thread team (src/threads.c) ----
+ * lstm__team_create(n): n >= 1 threads in all, the caller being one of them
+ * (n-1 workers are started); NULL on failure.
+ * lstm__team_run_tasks(team, ntasks, fn, arg) calls fn(arg, task, ntasks) exactly
+ * once for each task in 0..ntasks-1 and returns when all are done.  Tasks go to
+ * whichever thread takes them first (the caller too): a worker that is late,
+ * e.g. descheduled on a busy machine, takes fewer tasks and never holds up the
+ * run unless it has started one.  So fn must not depend on which thread runs a
+ * task (thread-local scratch is fine); use more tasks than threads to balance.
+ * lstm__team_run(team, fn, arg) = run_tasks with ntasks = team size.
+ * Waiting threads spin briefly, then sleep on a futex.  One run at a time per
+ * team; not re-entrant.  A NULL team (or ntasks > 65535) runs the tasks in
+ * order on the caller.
+ * lstm__team_free(NULL) is a no-op. */
+typedef struct lstm__team lstm__team;
+lstm__team *lstm__team_create(int n);
+int lstm__team_size(const lstm__team *team); /* 1 for NULL */
+void lstm__team_run_tasks(lstm__team *team, int ntasks,
+                          void (*fn)(void *arg, int task, int ntasks), void *arg);
+void lstm__team_run(lstm__team *team, void (*fn)(void *arg, int tid, int n), void *arg);
+void lstm__team_free(lstm__team *team);
+
+/* Multi-threaded GEMMs: same arguments as above after team (NULL or a team of
+ * 1 = the single-threaded call).  Work is split into tasks over disjoint blocks
+ * of C (columns of N in multiples of 64, or rows of M when N is small), so the
+ * results are bit-identical to the single-threaded call for any team size. */
+void lstm_gemm_nt_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc, float beta);
+void lstm_gemm_nn_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc, float beta);
+void lstm_gemm_tn_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc, float beta);
+void lstm_gemm_packed_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
+                         const float *P, float *C, int ldc, float beta);
+
 /* ---- point-wise gate math (src/lstm_cell.c) ----
  * act [B,4H]: in: pre-activations (i,f,g,o); out: σ(i), σ(f), tanh(g), σ(o).
  * c_prev [B,H] (NULL = zeros) -> c [B,H], m [B, ldm] = σ(o)·tanh(c). */
@@ -38,6 +102,26 @@ void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c
  * act, c, c_prev (NULL = zeros) as saved by forward; writes dG [B,4H] = dL/d pre-activation. */
 void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
                           const float *c, const float *c_prev, int B, int H);
+/* The scalar oracles and the AVX-512 versions behind the dispatch above. */
+void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
+void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act,
+                              const float *c, const float *c_prev, int B, int H);
+void lstm__gates_forward_avx512(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
+void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm, const float *act,
+                                 const float *c, const float *c_prev, int B, int H);
+
+/* ---- fused recurrent step (src/step_avx512.c) ----
+ * lstm__pack_units: W [4H, K] (row stride ldw, gates i,f,g,o stacked) into the
+ * unit-interleaved layout of lstm__pack_units_size(H, K) floats.
+ * lstm__step_avx512: one time step for batch rows [0,B) and unit blocks
+ * [u0,u1) of 16 units: pre = (x ? x·W_ihᵀ + bsum : act) + h·W_hhᵀ (h NULL =
+ * zeros), then act [B,4H] = activations, c [B,H], m [B,ldm] = σ(o)·tanh(c).
+ * Same bits as lstm_gemm_* (AVX2/AVX-512 kernels) followed by lstm__gates_forward_avx512. */
+size_t lstm__pack_units_size(int H, int K);
+void lstm__pack_units(float *P, int H, int K, const float *W, int ldw);
+void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
+                       const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
+                       const float *c_prev, float *c, float *m, int ldm);
 
 /* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
 uint64_t lstm__rng_next(uint64_t *s);

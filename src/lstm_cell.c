@@ -2,14 +2,17 @@
  * the sequence code) and the one-step torch.nn.LSTMCell API built on it.
  * Gate order i, f, g, o as in torch.nn.LSTM. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* act [B,4H] pre-activations -> activations; c = f·c_prev + i·g; m = o·tanh(c). */
-void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
+/* act [B,4H] pre-activations -> activations; c = f·c_prev + i·g; m = o·tanh(c).
+ * The scalar loops below are the oracle; lstm__gates_forward/backward dispatch
+ * to the AVX-512 versions (gates_avx512.c) when the CPU has them. */
+void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
     for (int b = 0; b < B; b++) {
         float *a = act + (size_t)b * 4 * H;
         float *cb = c + (size_t)b * H;
@@ -34,7 +37,7 @@ void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c
 /* With t = tanh(c):  do = dm·t;  dc_tot = dc + dm·o·(1−t²);
  * di = dc_tot·g;  df = dc_tot·c_prev;  dg = dc_tot·i;  dc_prev = dc_tot·f;
  * through the activations: σ' = σ(1−σ), tanh' = 1−tanh². */
-void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
+void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act,
                           const float *c, const float *c_prev, int B, int H) {
     for (int b = 0; b < B; b++) {
         const float *a = act + (size_t)b * 4 * H;
@@ -55,6 +58,42 @@ void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const 
             dcb[j] = dct * f;
         }
     }
+}
+
+static int use_avx512(void) {
+    static int choice = -1;
+    if (choice < 0) {
+        const char *k = getenv("LSTM_KERNEL");
+        int want = !(k && (strcmp(k, "ref") == 0 || strcmp(k, "generic") == 0 || strcmp(k, "avx2") == 0));
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        choice = want && __builtin_cpu_supports("avx512f");
+#else
+        (void)want;
+        choice = 0;
+#endif
+    }
+    return choice;
+}
+
+void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (use_avx512()) {
+        lstm__gates_forward_avx512(act, c, m, ldm, c_prev, B, H);
+        return;
+    }
+#endif
+    lstm__gates_forward_ref(act, c, m, ldm, c_prev, B, H);
+}
+
+void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
+                          const float *c, const float *c_prev, int B, int H) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (use_avx512()) {
+        lstm__gates_backward_avx512(dG, dc, dm, ldm, act, c, c_prev, B, H);
+        return;
+    }
+#endif
+    lstm__gates_backward_ref(dG, dc, dm, ldm, act, c, c_prev, B, H);
 }
 
 /* gates [B,4H] = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh, then the gate math. */

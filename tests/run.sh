@@ -6,8 +6,8 @@ BUILD=${BUILD:-build}
 pass=0 fail=0
 tally() { # parse "... N passed, M failed" from the last such line of $1
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
-    p=$(echo "$line" | sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\1/')
-    f=$(echo "$line" | sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\2/')
+    p=$(echo "$line" | sed -E 's/^(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\2/')
+    f=$(echo "$line" | sed -E 's/^(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\3/')
     [ -n "$p" ] || { p=0; f=1; }
     pass=$((pass + p)); fail=$((fail + f))
 }

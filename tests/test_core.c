@@ -227,6 +227,78 @@ static void test_cell(void) {
     lstm_net_free(&net);
 }
 
+/* forward + backward with n threads: results must be identical bit for bit. */
+static void test_threads(const core_case *cc) {
+    lstm_net net;
+    lstm_net_init(&net, &cc->cfg);
+    lstm_net_init_uniform(&net, 11);
+    int T = cc->T, B = cc->B, D = net.D, I = cc->cfg.input_size;
+    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * D * net.Hout;
+    float *x = malloc(nx * 4), *gy = malloc(ny * 4), *y[3], *dx[3], *g[3];
+    fill(x, nx, 1.0);
+    fill(gy, ny, 1.0);
+    for (int n = 1; n <= 3; n++) {
+        y[n - 1] = malloc(ny * 4);
+        dx[n - 1] = malloc(nx * 4);
+        g[n - 1] = malloc(net.n_params * 4);
+        lstm_workspace *ws;
+        lstm_workspace_init(&ws, &net, T, B, LSTM_WS_TRAIN);
+        CHECK(lstm_workspace_set_threads(ws, n) == LSTM_OK, "set_threads(%d): %s", n, lstm_last_error());
+        lstm_net_zero_grad(&net);
+        lstm_forward(&net, ws, T, B, x, NULL, NULL, y[n - 1], NULL, NULL);
+        lstm_backward(&net, ws, gy, NULL, NULL, dx[n - 1], NULL, NULL);
+        memcpy(g[n - 1], net.grads, net.n_params * 4);
+        lstm_workspace_free(ws);
+    }
+    for (int n = 2; n <= 3; n++)
+        CHECK_V(memcmp(y[0], y[n - 1], ny * 4) == 0 && memcmp(dx[0], dx[n - 1], nx * 4) == 0 &&
+                    memcmp(g[0], g[n - 1], net.n_params * 4) == 0,
+                "%-22s T=%d B=%d: 1 and %d threads give identical y, dx and parameter gradients", cc->name, T, B, n);
+    for (int n = 0; n < 3; n++) { free(y[n]); free(dx[n]); free(g[n]); }
+    free(x); free(gy);
+    lstm_net_free(&net);
+}
+
+/* The fused AVX-512 step (when the CPU has it) against GEMM + gate kernel:
+ * the same bits, for every tile shape (B = 1, 2, 3, 5, 9) and partial unit
+ * blocks, over whole sequences and one step at a time. */
+static void test_fused(void) {
+    const int Bs[] = {1, 2, 3, 5, 9}, Hs[] = {7, 37, 64};
+    int all_same = 1, runs = 0;
+    for (size_t bi = 0; bi < sizeof Bs / sizeof *Bs; bi++)
+        for (size_t hi = 0; hi < sizeof Hs / sizeof *Hs; hi++) {
+            lstm_config cfg = {.input_size = 11, .hidden_size = Hs[hi], .num_layers = 2, .bias = 1,
+                               .proj_size = Hs[hi] == 37 ? 5 : 0};
+            lstm_net net;
+            lstm_net_init(&net, &cfg);
+            lstm_net_init_uniform(&net, 5);
+            int T = 6, B = Bs[bi];
+            size_t nx = (size_t)T * B * 11, ny = (size_t)T * B * net.Hout, nh = (size_t)2 * B * net.Hout;
+            float *x = malloc(nx * 4), *y[2], *ys[2], *hn[2];
+            fill(x, nx, 1.0);
+            for (int f = 0; f < 2; f++) {
+                setenv("LSTM_FUSED", f ? "1" : "0", 1);
+                y[f] = malloc(ny * 4); ys[f] = malloc(ny * 4); hn[f] = malloc(nh * 4);
+                lstm_workspace *ws;
+                lstm_workspace_init(&ws, &net, T, B, 0);
+                lstm_forward(&net, ws, T, B, x, NULL, NULL, y[f], hn[f], NULL);
+                lstm_state st;
+                lstm_state_init(&st, &net, B);
+                for (int t = 0; t < T; t++) lstm_stream(&net, ws, &st, 1, x + (size_t)t * B * 11, ys[f] + (size_t)t * B * net.Hout);
+                lstm_state_free(&st);
+                lstm_workspace_free(ws);
+            }
+            unsetenv("LSTM_FUSED");
+            all_same &= memcmp(y[0], y[1], ny * 4) == 0 && memcmp(ys[0], ys[1], ny * 4) == 0 &&
+                        memcmp(hn[0], hn[1], nh * 4) == 0 && memcmp(y[1], ys[1], ny * 4) == 0;
+            runs++;
+            for (int f = 0; f < 2; f++) { free(y[f]); free(ys[f]); free(hn[f]); }
+            free(x);
+            lstm_net_free(&net);
+        }
+    CHECK_V(all_same, "fused step == GEMM + gate kernel, bit for bit (%d shapes, whole and step by step)", runs);
+}
+
 int main(void) {
     core_case cases[] = {
         {"1x1x1x1", {1, 1, 1, 0, 1, 0}, 1, 1, 0},
@@ -241,5 +313,12 @@ int main(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
     test_cell();
+    test_fused();
+    core_case big[] = {
+        {"threads deep bidir", {24, 40, 2, 0, 1, 1}, 9, 7, 0},
+        {"threads projected", {16, 96, 2, 32, 1, 0}, 12, 33, 0},
+        {"threads long batch", {20, 100, 1, 0, 1, 0}, 40, 64, 0},
+    };
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++) test_threads(&big[i]);
     return TEST_REPORT();
 }

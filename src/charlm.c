@@ -1,0 +1,570 @@
+/* charlm.c — the char-level language model: Embedding(V, E) -> LSTM ->
+ * Linear(Hout, V) -> softmax cross-entropy; its layers forward and backward,
+ * initialization, files, and evaluation over token streams. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train_internal.h"
+
+/* ================================================================ layers */
+
+/* ids [N] -> x [N, E] */
+void lstm__embedding_forward(float *x, const float *emb, const uint8_t *ids, int N, int E) {
+    for (int n = 0; n < N; n++) memcpy(x + (size_t)n * E, emb + (size_t)ids[n] * E, (size_t)E * sizeof(float));
+}
+
+/* dx [N, E] -> d_emb [V, E] += (in n order, as index_add does on CPU) */
+void lstm__embedding_backward(float *d_emb, const float *dx, const uint8_t *ids, int N, int E) {
+    for (int n = 0; n < N; n++) {
+        float *d = d_emb + (size_t)ids[n] * E;
+        const float *s = dx + (size_t)n * E;
+        for (int e = 0; e < E; e++) d[e] += s[e];
+    }
+}
+
+/* y [N, K] -> out [N, M] = y wᵀ + b */
+void lstm__linear_forward(float *out, const float *y, const float *w, const float *b, int N, int K, int M) {
+    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * M, b, (size_t)M * sizeof(float));
+    lstm_gemm_nt(N, M, K, y, K, w, K, out, M, 1.0f);
+}
+
+/* dout [N, M] -> dw [M, K] += doutᵀ y, db [M] += Σ_n dout, dy [N, K] = dout w */
+void lstm__linear_backward(float *dy, float *dw, float *db, const float *dout, const float *y,
+                           const float *w, int N, int K, int M) {
+    lstm_gemm_tn(M, K, N, dout, M, y, K, dw, K, 1.0f);
+    for (int n = 0; n < N; n++) {
+        const float *r = dout + (size_t)n * M;
+        for (int m = 0; m < M; m++) db[m] += r[m];
+    }
+    if (dy) lstm_gemm_nn(N, K, M, dout, M, w, K, dy, K, 0.0f);
+}
+
+static float row_max(const float *r, int V) {
+    float mx = r[0];
+    for (int v = 1; v < V; v++) mx = r[v] > mx ? r[v] : mx;
+    return mx;
+}
+
+/* logits [N, V], targets [N] -> Σ_n (logsumexp(row n) - row n[target]) */
+double lstm__xent_forward(const float *logits, const uint8_t *targets, int N, int V) {
+    double total = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *r = logits + (size_t)n * V;
+        float mx = row_max(r, V);
+        double s = 0.0;
+        for (int v = 0; v < V; v++) s += expf(r[v] - mx);
+        total += (double)mx + log(s) - (double)r[targets[n]];
+    }
+    return total;
+}
+
+/* dlogits [N, V] = (softmax(logits) - onehot(targets)) * scale; may alias logits */
+void lstm__xent_backward(float *dlogits, const float *logits, const uint8_t *targets, int N, int V,
+                         float scale) {
+    for (int n = 0; n < N; n++) {
+        const float *r = logits + (size_t)n * V;
+        float *d = dlogits + (size_t)n * V;
+        float mx = row_max(r, V);
+        double s = 0.0;
+        for (int v = 0; v < V; v++) s += expf(r[v] - mx);
+        float inv = (float)(1.0 / s);
+        for (int v = 0; v < V; v++) d[v] = expf(r[v] - mx) * inv * scale;
+        d[targets[n]] -= scale;
+    }
+}
+
+/* ================================================================ the model */
+
+lstm_status lstm_charlm_init(lstm_charlm *m, const unsigned char *vocab, int V, int E,
+                             const lstm_config *cfg) {
+    memset(m, 0, sizeof *m);
+    if (V < 1 || V > 256)
+        return lstm__fail(LSTM_ERR_ARG, "char model: vocabulary size expected in [1, 256], got %d", V);
+    if (E < 1 || E > (1 << 20))
+        return lstm__fail(LSTM_ERR_ARG, "char model: embedding size expected in [1, 2^20], got %d", E);
+    if (cfg->input_size != E || !cfg->bias || cfg->bidirectional)
+        return lstm__fail(LSTM_ERR_ARG,
+                          "char model: expected a unidirectional LSTM with bias and input size %d, got input %d bias %d bidirectional %d",
+                          E, cfg->input_size, cfg->bias, cfg->bidirectional);
+    for (int b = 0; b < 256; b++) m->id[b] = -1;
+    for (int v = 0; v < V; v++) {
+        if (m->id[vocab[v]] >= 0)
+            return lstm__fail(LSTM_ERR_ARG, "char model: vocabulary lists byte %d twice", vocab[v]);
+        m->id[vocab[v]] = (int16_t)v;
+        m->vocab[v] = vocab[v];
+    }
+    lstm_status st = lstm_net_init(&m->net, cfg);
+    if (st) { memset(m, 0, sizeof *m); return st; }
+    m->V = V;
+    m->E = E;
+    int Hout = m->net.Hout;
+    m->n_params = (size_t)V * E + (size_t)V * Hout + (size_t)V;
+    m->params = calloc(m->n_params, sizeof(float));
+    m->grads = calloc(m->n_params, sizeof(float));
+    if (!m->params || !m->grads) {
+        lstm_charlm_free(m);
+        return lstm__fail(LSTM_ERR_NOMEM, "char model: out of memory for %zu parameters", m->n_params);
+    }
+    m->emb = m->params;
+    m->head_w = m->emb + (size_t)V * E;
+    m->head_b = m->head_w + (size_t)V * Hout;
+    m->d_emb = m->grads;
+    m->d_head_w = m->d_emb + (size_t)V * E;
+    m->d_head_b = m->d_head_w + (size_t)V * Hout;
+    return LSTM_OK;
+}
+
+void lstm_charlm_free(lstm_charlm *m) {
+    if (!m) return;
+    lstm_net_free(&m->net);
+    free(m->params);
+    free(m->grads);
+    memset(m, 0, sizeof *m);
+}
+
+void lstm_charlm_zero_grad(lstm_charlm *m) {
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    lstm_net_zero_grad(&m->net);
+}
+
+void lstm_charlm_init_params(lstm_charlm *m, uint64_t seed) {
+    uint64_t s = seed * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull;
+    size_t ne = (size_t)m->V * m->E;
+    for (size_t i = 0; i < ne; i += 2) { /* Box-Muller: two N(0,1) per pair of uniforms */
+        double u1 = (lstm__rng_next(&s) >> 11) * 0x1.0p-53, u2 = (lstm__rng_next(&s) >> 11) * 0x1.0p-53;
+        double r = sqrt(-2.0 * log(1.0 - u1)), a = 6.283185307179586 * u2;
+        m->emb[i] = (float)(r * cos(a));
+        if (i + 1 < ne) m->emb[i + 1] = (float)(r * sin(a));
+    }
+    lstm_net_init_uniform(&m->net, seed ^ 0x5851F42D4C957F2Dull);
+    float k = 1.0f / sqrtf((float)m->net.Hout);
+    size_t nh = (size_t)m->V * m->net.Hout + (size_t)m->V; /* head.weight then head.bias */
+    for (size_t i = 0; i < nh; i++) m->head_w[i] = (2.0f * lstm__rng_uniform(&s) - 1.0f) * k;
+}
+
+int lstm_charlm_tensors(lstm_charlm *m, lstm_charlm_tensor *out) {
+    int nn = lstm_net_tensors(&m->net, NULL);
+    if (out) {
+        lstm_tensor_info *ti = malloc((size_t)nn * sizeof *ti);
+        if (!ti) return -1;
+        lstm_net_tensors(&m->net, ti);
+        lstm_charlm_tensor *o = out;
+        *o = (lstm_charlm_tensor){.name = "embedding.weight", .ndim = 2, .shape = {m->V, m->E},
+                                  .numel = (size_t)m->V * m->E, .param = m->emb, .grad = m->d_emb};
+        o++;
+        for (int k = 0; k < nn; k++, o++) {
+            memset(o, 0, sizeof *o);
+            snprintf(o->name, sizeof o->name, "lstm.%s", ti[k].name);
+            o->ndim = ti[k].ndim;
+            o->shape[0] = ti[k].shape[0];
+            o->shape[1] = ti[k].shape[1];
+            o->numel = ti[k].numel;
+            o->param = m->net.params + ti[k].offset;
+            o->grad = m->net.grads + ti[k].offset;
+        }
+        *o++ = (lstm_charlm_tensor){.name = "head.weight", .ndim = 2, .shape = {m->V, m->net.Hout},
+                                    .numel = (size_t)m->V * m->net.Hout, .param = m->head_w, .grad = m->d_head_w};
+        *o++ = (lstm_charlm_tensor){.name = "head.bias", .ndim = 1, .shape = {m->V, 0},
+                                    .numel = (size_t)m->V, .param = m->head_b, .grad = m->d_head_b};
+        free(ti);
+    }
+    return nn + 3;
+}
+
+lstm_status lstm_charlm_vocab_of(const unsigned char *data, size_t n, unsigned char *vocab, int *V) {
+    if (n == 0) return lstm__fail(LSTM_ERR_ARG, "no data: cannot build a vocabulary from 0 bytes");
+    unsigned char seen[256] = {0};
+    for (size_t i = 0; i < n; i++) seen[data[i]] = 1;
+    int v = 0;
+    for (int b = 0; b < 256; b++)
+        if (seen[b]) vocab[v++] = (unsigned char)b;
+    *V = v;
+    return LSTM_OK;
+}
+
+lstm_status lstm_charlm_encode(const lstm_charlm *m, const unsigned char *bytes, size_t n,
+                               uint8_t *ids, const char *what) {
+    for (size_t i = 0; i < n; i++) {
+        int id = m->id[bytes[i]];
+        if (id < 0)
+            return lstm__fail(LSTM_ERR_ARG, "%s: byte 0x%02x at offset %zu is not in the model's vocabulary (%d bytes)",
+                              what, bytes[i], i, m->V);
+        ids[i] = (uint8_t)id;
+    }
+    return LSTM_OK;
+}
+
+/* ---- files ---- */
+
+/* Parses the "vocab" metadata: a JSON array of distinct integers in [0, 255]. */
+static lstm_status parse_vocab(const char *s, const char *path, unsigned char *vocab, int *V) {
+    const char *p = s;
+    int n = 0;
+    unsigned char seen[256] = {0};
+    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+    if (*p++ != '[') goto bad;
+    for (;;) {
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+        if (*p == ']' && n == 0) { p++; break; }
+        if (*p < '0' || *p > '9') goto bad;
+        int v = 0;
+        while (*p >= '0' && *p <= '9') {
+            v = v * 10 + (*p++ - '0');
+            if (v > 255) goto bad;
+        }
+        if (seen[v] || n >= 256) goto bad;
+        seen[v] = 1;
+        vocab[n++] = (unsigned char)v;
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+        if (*p == ',') { p++; continue; }
+        if (*p == ']') { p++; break; }
+        goto bad;
+    }
+    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+    if (*p || n == 0) goto bad;
+    *V = n;
+    return LSTM_OK;
+bad:
+    return lstm__fail(LSTM_ERR_FORMAT,
+                      "%s: metadata 'vocab': expected a JSON array of distinct byte values 0..255, got '%.40s'", path, s);
+}
+
+static lstm_status load_tensor(const lstm_st_file *f, const char *path, const char *name, int ndim,
+                               int64_t d0, int64_t d1, float *out) {
+    const lstm_st_tensor *t = lstm_st_find(f, name);
+    if (!t) return lstm__fail(LSTM_ERR_MISSING, "%s: tensor '%s' is missing", path, name);
+    int ok = t->ndim == ndim && t->shape[0] == d0 && (ndim == 1 || t->shape[1] == d1);
+    if (!ok) {
+        if (ndim == 2)
+            return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected shape [%lld, %lld], got %d dims [%lld, ...]",
+                              path, name, (long long)d0, (long long)d1, t->ndim, (long long)(t->ndim ? t->shape[0] : 0));
+        return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected shape [%lld], got %d dims [%lld, ...]", path,
+                          name, (long long)d0, t->ndim, (long long)(t->ndim ? t->shape[0] : 0));
+    }
+    return lstm_st_to_f32(f, t, out);
+}
+
+lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, const char *path) {
+    memset(m, 0, sizeof *m);
+    const char *vs = lstm_st_meta(f, "vocab");
+    if (!vs) return lstm__fail(LSTM_ERR_FORMAT, "%s: metadata 'vocab' is missing (not a char model file?)", path);
+    unsigned char vocab[256];
+    int V = 0;
+    lstm_status st = parse_vocab(vs, path, vocab, &V);
+    if (st) return st;
+    lstm_net net;
+    st = lstm_net_from_st(&net, f, path, "lstm.");
+    if (st) return st;
+    if (net.cfg.bidirectional || !net.cfg.bias) {
+        lstm_net_free(&net);
+        return lstm__fail(LSTM_ERR_ARG, "%s: char model: expected a unidirectional LSTM with biases", path);
+    }
+    const lstm_st_tensor *te = lstm_st_find(f, "embedding.weight");
+    if (!te) { lstm_net_free(&net); return lstm__fail(LSTM_ERR_MISSING, "%s: tensor 'embedding.weight' is missing", path); }
+    if (te->ndim != 2 || te->shape[0] != V || te->shape[1] != net.cfg.input_size) {
+        lstm_net_free(&net);
+        return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor 'embedding.weight': expected shape [%d, %d] (vocab size, LSTM input size), got %d dims [%lld, %lld]",
+                          path, V, net.cfg.input_size, te->ndim, (long long)(te->ndim > 0 ? te->shape[0] : 0),
+                          (long long)(te->ndim > 1 ? te->shape[1] : 0));
+    }
+    st = lstm_charlm_init(m, vocab, V, net.cfg.input_size, &net.cfg);
+    if (st) { lstm_net_free(&net); return st; }
+    memcpy(m->net.params, net.params, net.n_params * sizeof(float));
+    lstm_net_free(&net);
+    if ((st = load_tensor(f, path, "embedding.weight", 2, V, m->E, m->emb)) ||
+        (st = load_tensor(f, path, "head.weight", 2, V, m->net.Hout, m->head_w)) ||
+        (st = load_tensor(f, path, "head.bias", 1, V, 0, m->head_b))) {
+        lstm_charlm_free(m);
+        return st;
+    }
+    return LSTM_OK;
+}
+
+lstm_status lstm_charlm_load(lstm_charlm *m, const char *path) {
+    memset(m, 0, sizeof *m);
+    lstm_st_file f;
+    lstm_status st = lstm_st_read(&f, path);
+    if (st) return st;
+    st = lstm_charlm_load_st(m, &f, path);
+    lstm_st_free(&f);
+    return st;
+}
+
+/* Writes "[b0,b1,...]" into out (at least 4*256+3 bytes). */
+static void vocab_json(const lstm_charlm *m, char *out) {
+    char *p = out;
+    *p++ = '[';
+    for (int v = 0; v < m->V; v++) p += sprintf(p, v ? ",%d" : "%d", m->vocab[v]);
+    *p++ = ']';
+    *p = 0;
+}
+
+lstm_status lstm_charlm_save(lstm_charlm *m, const char *path, const char *const *meta_kv) {
+    int n = lstm_charlm_tensors(m, NULL);
+    lstm_charlm_tensor *t = malloc((size_t)n * sizeof *t);
+    lstm_st_entry *e = malloc((size_t)n * sizeof *e);
+    int nm = 0;
+    while (meta_kv && meta_kv[nm]) nm += 2;
+    const char **kv = malloc((size_t)(nm + 3) * sizeof *kv);
+    char *vj = malloc(4 * 256 + 3);
+    lstm_status st;
+    if (!t || !e || !kv || !vj || lstm_charlm_tensors(m, t) != n) {
+        st = lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (int k = 0; k < n; k++) {
+        memset(&e[k], 0, sizeof e[k]);
+        e[k].name = t[k].name;
+        e[k].ndim = t[k].ndim;
+        e[k].shape[0] = t[k].shape[0];
+        e[k].shape[1] = t[k].shape[1];
+        e[k].data = t[k].param;
+    }
+    vocab_json(m, vj);
+    kv[0] = "vocab";
+    kv[1] = vj;
+    for (int k = 0; k < nm; k++) kv[2 + k] = meta_kv[k];
+    kv[2 + nm] = NULL;
+    st = lstm_st_write(path, e, n, kv);
+done:
+    free(t);
+    free(e);
+    free(kv);
+    free(vj);
+    return st;
+}
+
+/* ================================================================ forward / backward */
+
+struct lstm_charlm_ws {
+    int T, B, train, Tlast, has_h0;
+    lstm_workspace *lws;
+    float *x;       /* [T, B, E]    embeddings */
+    float *y;       /* [T, B, Hout] LSTM outputs */
+    float *logits;  /* [T, B, V]    (dlogits after backward) */
+    float *dy;      /* [T, B, Hout] (train) */
+    float *dx;      /* [T, B, E]    (train) */
+    float *h0, *c0; /* [L, B, Hout], [L, B, H] state the last forward started from */
+    float *hn, *cn;
+    uint8_t *ids, *tg; /* [T, B] of the last forward */
+    double loss;
+};
+
+void lstm_charlm_ws_free(lstm_charlm_ws *ws) {
+    if (!ws) return;
+    lstm_workspace_free(ws->lws);
+    free(ws->x); free(ws->y); free(ws->logits); free(ws->dy); free(ws->dx);
+    free(ws->h0); free(ws->c0); free(ws->hn); free(ws->cn);
+    free(ws->ids); free(ws->tg);
+    free(ws);
+}
+
+lstm_status lstm_charlm_ws_init(lstm_charlm_ws **out, const lstm_charlm *m, int T, int B, int flags) {
+    *out = NULL;
+    if (T < 1 || B < 1)
+        return lstm__fail(LSTM_ERR_ARG, "char model workspace: expected T >= 1 and B >= 1, got T %d, B %d", T, B);
+    lstm_charlm_ws *ws = calloc(1, sizeof *ws);
+    if (!ws) return lstm__fail(LSTM_ERR_NOMEM, "char model workspace: out of memory");
+    ws->T = T;
+    ws->B = B;
+    ws->train = (flags & LSTM_WS_TRAIN) != 0;
+    lstm_status st = lstm_workspace_init(&ws->lws, &m->net, T, B, flags);
+    if (st) { free(ws); return st; }
+    size_t N = (size_t)T * B, L = (size_t)m->net.cfg.num_layers;
+    size_t Hout = (size_t)m->net.Hout, H = (size_t)m->net.H;
+    ws->x = malloc(N * m->E * sizeof(float));
+    ws->y = malloc(N * Hout * sizeof(float));
+    ws->logits = malloc(N * m->V * sizeof(float));
+    ws->h0 = calloc(L * B * Hout, sizeof(float));
+    ws->c0 = calloc(L * B * H, sizeof(float));
+    ws->hn = malloc(L * B * Hout * sizeof(float));
+    ws->cn = malloc(L * B * H * sizeof(float));
+    ws->ids = malloc(N);
+    ws->tg = malloc(N);
+    if (ws->train) {
+        ws->dy = malloc(N * Hout * sizeof(float));
+        ws->dx = malloc(N * m->E * sizeof(float));
+    }
+    if (!ws->x || !ws->y || !ws->logits || !ws->h0 || !ws->c0 || !ws->hn || !ws->cn || !ws->ids || !ws->tg ||
+        (ws->train && (!ws->dy || !ws->dx))) {
+        lstm_charlm_ws_free(ws);
+        return lstm__fail(LSTM_ERR_NOMEM, "char model workspace: out of memory for T %d, B %d", T, B);
+    }
+    *out = ws;
+    return LSTM_OK;
+}
+
+void lstm_charlm_ws_set_dropout(lstm_charlm_ws *ws, float p, uint64_t *rng) {
+    lstm_workspace_set_dropout(ws->lws, p, rng);
+}
+
+lstm_status lstm_charlm_ws_set_threads(lstm_charlm_ws *ws, int n) {
+    return lstm_workspace_set_threads(ws->lws, n < 1 ? 1 : n);
+}
+
+const float *lstm_charlm_logits(const lstm_charlm_ws *ws) { return ws->logits; }
+
+/* ids, targets [T, B]; h [L, B, Hout], c [L, B, H] in/out -> logits [T, B, V], *loss */
+lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
+                                const uint8_t *ids, const uint8_t *targets,
+                                float *h, float *c, double *loss) {
+    int B = ws->B, V = m->V, E = m->E, Hout = m->net.Hout;
+    if (T < 1 || T > ws->T)
+        return lstm__fail(LSTM_ERR_ARG, "char model forward: expected 1 <= T <= %d, got %d", ws->T, T);
+    int N = T * B;
+    size_t nh = (size_t)m->net.cfg.num_layers * B * Hout, nc = (size_t)m->net.cfg.num_layers * B * m->net.H;
+    for (int n = 0; n < N; n++)
+        if (ids[n] >= V || (targets && targets[n] >= V))
+            return lstm__fail(LSTM_ERR_ARG, "char model forward: token id %d at %d: expected < %d",
+                              ids[n] >= V ? ids[n] : targets[n], n, V);
+    memcpy(ws->ids, ids, (size_t)N);
+    if (targets) memcpy(ws->tg, targets, (size_t)N);
+    ws->has_h0 = h != NULL;
+    if (h) memcpy(ws->h0, h, nh * sizeof(float));
+    if (c) memcpy(ws->c0, c, nc * sizeof(float));
+    else memset(ws->c0, 0, nc * sizeof(float));
+    if (!h) memset(ws->h0, 0, nh * sizeof(float));
+    lstm__embedding_forward(ws->x, m->emb, ids, N, E);
+    lstm_status st = lstm_forward(&m->net, ws->lws, T, B, ws->x, ws->h0, ws->c0, ws->y, ws->hn, ws->cn);
+    if (st) return st;
+    if (h) memcpy(h, ws->hn, nh * sizeof(float));
+    if (c) memcpy(c, ws->cn, nc * sizeof(float));
+    lstm__linear_forward(ws->logits, ws->y, m->head_w, m->head_b, N, Hout, V);
+    ws->Tlast = T;
+    ws->loss = targets ? lstm__xent_forward(ws->logits, targets, N, V) / N : 0.0;
+    if (loss) *loss = ws->loss;
+    return LSTM_OK;
+}
+
+lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws) {
+    if (!ws->train || ws->Tlast < 1)
+        return lstm__fail(LSTM_ERR_ARG, "char model backward: needs a forward with targets on a train workspace first");
+    int N = ws->Tlast * ws->B, V = m->V, Hout = m->net.Hout;
+    /* dlogits = (softmax - onehot) / N, in place */
+    lstm__xent_backward(ws->logits, ws->logits, ws->tg, N, V, 1.0f / (float)N);
+    lstm__linear_backward(ws->dy, m->d_head_w, m->d_head_b, ws->logits, ws->y, m->head_w, N, Hout, V);
+    lstm_status st = lstm_backward(&m->net, ws->lws, ws->dy, NULL, NULL, ws->dx, NULL, NULL);
+    if (st) return st;
+    lstm__embedding_backward(m->d_emb, ws->dx, ws->ids, N, m->E);
+    ws->Tlast = 0;
+    return LSTM_OK;
+}
+
+lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n, int B, int T,
+                             int threads, double *loss, size_t *count) {
+    if (B < 1 || T < 1)
+        return lstm__fail(LSTM_ERR_ARG, "eval: expected B >= 1 and T >= 1, got B %d, T %d", B, T);
+    if (n < (size_t)B + 1)
+        return lstm__fail(LSTM_ERR_ARG, "eval: expected at least %d tokens for %d streams, got %zu", B + 1, B, n);
+    size_t S = (n - 1) / (size_t)B;
+    if ((size_t)T > S) T = (int)S;
+    lstm_charlm_ws *ws;
+    lstm_status st = lstm_charlm_ws_init(&ws, m, T, B, 0);
+    if (st) return st;
+    if (threads > 1 && (st = lstm_charlm_ws_set_threads(ws, threads))) {
+        lstm_charlm_ws_free(ws);
+        return st;
+    }
+    size_t L = (size_t)m->net.cfg.num_layers;
+    float *h = calloc(L * B * m->net.Hout, sizeof(float)), *c = calloc(L * B * m->net.H, sizeof(float));
+    uint8_t *x = malloc((size_t)T * B), *y = malloc((size_t)T * B);
+    double total = 0.0;
+    if (!h || !c || !x || !y) {
+        st = lstm__fail(LSTM_ERR_NOMEM, "eval: out of memory");
+        goto done;
+    }
+    for (size_t j0 = 0; j0 < S; j0 += (size_t)T) {
+        int Tb = (int)(S - j0 < (size_t)T ? S - j0 : (size_t)T);
+        for (int t = 0; t < Tb; t++)
+            for (int b = 0; b < B; b++) {
+                size_t i = (size_t)b * S + j0 + (size_t)t;
+                x[t * B + b] = ids[i];
+                y[t * B + b] = ids[i + 1];
+            }
+        double l;
+        if ((st = lstm_charlm_forward(m, ws, Tb, x, y, h, c, &l))) goto done;
+        total += l * (double)Tb * B;
+    }
+    *loss = total / ((double)S * B);
+    if (count) *count = S * (size_t)B;
+done:
+    free(h); free(c); free(x); free(y);
+    lstm_charlm_ws_free(ws);
+    return st;
+}
+
+/* ================================================================ generation */
+
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prime, size_t np,
+                                 unsigned char *out, size_t n, double temperature, int top_k,
+                                 uint64_t seed) {
+    if (np == 0) return lstm__fail(LSTM_ERR_ARG, "sample: expected a prime of at least one byte");
+    if (!(temperature >= 0.0)) return lstm__fail(LSTM_ERR_ARG, "sample: expected temperature >= 0, got %g", temperature);
+    enum { TB = 64 };
+    int V = m->V;
+    lstm_charlm_ws *ws;
+    lstm_status st = lstm_charlm_ws_init(&ws, m, TB, 1, 0);
+    if (st) return st;
+    size_t L = (size_t)m->net.cfg.num_layers;
+    float *h = calloc(L * m->net.Hout, sizeof(float)), *c = calloc(L * m->net.H, sizeof(float));
+    float *p = malloc((size_t)V * sizeof(float)), *sorted = malloc((size_t)V * sizeof(float));
+    uint8_t *ids = malloc(np);
+    uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 0xD6E8FEB86659FD93ull;
+    if (!h || !c || !p || !sorted || !ids) {
+        st = lstm__fail(LSTM_ERR_NOMEM, "sample: out of memory");
+        goto done;
+    }
+    if ((st = lstm_charlm_encode(m, prime, np, ids, "prime"))) goto done;
+    int last = 0;
+    for (size_t i = 0; i < np; i += TB) {
+        int T = (int)(np - i < TB ? np - i : TB);
+        if ((st = lstm_charlm_forward(m, ws, T, ids + i, NULL, h, c, NULL))) goto done;
+        last = T - 1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const float *lg = lstm_charlm_logits(ws) + (size_t)last * V;
+        int pick = 0;
+        if (temperature == 0.0) { /* argmax, first maximum */
+            for (int v = 1; v < V; v++)
+                if (lg[v] > lg[pick]) pick = v;
+        } else {
+            float thr = -INFINITY;
+            if (top_k > 0 && top_k < V) {
+                memcpy(sorted, lg, (size_t)V * sizeof(float));
+                qsort(sorted, (size_t)V, sizeof(float), cmp_desc);
+                thr = sorted[top_k - 1];
+            }
+            float mx = -INFINITY;
+            for (int v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+            double s = 0.0;
+            for (int v = 0; v < V; v++) {
+                p[v] = lg[v] >= thr ? (float)exp((double)(lg[v] - mx) / temperature) : 0.0f;
+                s += p[v];
+            }
+            double u = (double)(lstm__rng_next(&rng) >> 11) * 0x1.0p-53 * s, acc = 0.0;
+            pick = -1;
+            for (int v = 0; v < V; v++) {
+                if (p[v] <= 0.0f) continue;
+                acc += p[v];
+                pick = v;
+                if (u < acc) break;
+            }
+            if (pick < 0) pick = 0;
+        }
+        out[k] = m->vocab[pick];
+        uint8_t id = (uint8_t)pick;
+        if (k + 1 < n && (st = lstm_charlm_forward(m, ws, 1, &id, NULL, h, c, NULL))) goto done;
+        last = 0;
+    }
+done:
+    free(h); free(c); free(p); free(sorted); free(ids);
+    lstm_charlm_ws_free(ws);
+    return st;
+}

@@ -1,0 +1,178 @@
+/* threads.c — a persistent thread team.  lstm__team_run_tasks(team, ntasks,
+ * fn, arg) runs fn(arg, task, ntasks) once for every task in 0..ntasks-1 and
+ * returns when all are done.  Tasks are handed out through one atomic ticket
+ * (generation << 32 | next task) that the workers and the caller both draw
+ * from, so a worker that is late (descheduled on a busy machine) simply takes
+ * fewer tasks, or none: the caller never waits for a worker that has not
+ * started a task.  Waiting threads spin briefly, then sleep on a futex. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "internal.h"
+
+#define SPIN 4000
+
+struct lstm__team {
+    int n;
+    pthread_t *th;
+    void (*fn)(void *, int, int);
+    void *arg;
+    uint64_t ticket; /* generation << 32 | ntasks << 16 | next task to hand out */
+    int gen;         /* futex word: bumped for each run (and for quit) */
+    int done;        /* futex word: tasks finished in this run */
+    int sleepers;    /* 1 when a worker may sleep on gen */
+    int waiting;     /* 1 while the caller may sleep on done */
+    int quit;
+};
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void futex_wait(int *addr, int val) {
+#if defined(__linux__)
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+#else
+    (void)addr, (void)val;
+    sched_yield();
+#endif
+}
+
+static void futex_wake(int *addr) {
+#if defined(__linux__)
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+#else
+    (void)addr;
+#endif
+}
+
+/* The ticket: generation << 32 | ntasks << 16 | next task.  Checking the
+ * generation and the task count in the same word as the task taken means a
+ * late worker can never take a task of a run other than the one it saw. */
+#define TICKET(g, nt) ((uint64_t)(uint32_t)(g) << 32 | (uint64_t)(uint32_t)(nt) << 16)
+
+/* Takes and runs tasks of generation g until none is left. */
+static void take_tasks(lstm__team *t, uint32_t g) {
+    uint64_t v = __atomic_load_n(&t->ticket, __ATOMIC_ACQUIRE);
+    for (;;) {
+        int ntasks = (int)(v >> 16 & 0xffff), task = (int)(v & 0xffff);
+        if ((uint32_t)(v >> 32) != g || task >= ntasks) return;
+        if (!__atomic_compare_exchange_n(&t->ticket, &v, v + 1, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            continue; /* v was reloaded */
+        /* Run g cannot end before this task does, so fn and arg are still g's. */
+        void (*fn)(void *, int, int) = __atomic_load_n(&t->fn, __ATOMIC_RELAXED);
+        fn(__atomic_load_n(&t->arg, __ATOMIC_RELAXED), task, ntasks);
+        if (__atomic_add_fetch(&t->done, 1, __ATOMIC_SEQ_CST) == ntasks &&
+            __atomic_load_n(&t->waiting, __ATOMIC_SEQ_CST))
+            futex_wake(&t->done);
+        v = __atomic_load_n(&t->ticket, __ATOMIC_ACQUIRE);
+    }
+}
+
+static void *worker_main(void *p) {
+    lstm__team *t = p;
+    int seen = 0;
+    for (;;) {
+        int g;
+        for (int i = 0; i < SPIN; i++) {
+            if ((g = __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE)) != seen) goto run;
+            cpu_relax();
+        }
+        for (;;) {
+            __atomic_store_n(&t->sleepers, 1, __ATOMIC_SEQ_CST);
+            if ((g = __atomic_load_n(&t->gen, __ATOMIC_SEQ_CST)) != seen) break;
+            futex_wait(&t->gen, seen);
+        }
+    run:
+        seen = g;
+        if (__atomic_load_n(&t->quit, __ATOMIC_ACQUIRE)) break;
+        take_tasks(t, (uint32_t)g);
+    }
+    return NULL;
+}
+
+/* Publishes a new generation of ntasks tasks and wakes sleeping workers. */
+static int release_workers(lstm__team *t, int ntasks) {
+    int g = __atomic_load_n(&t->gen, __ATOMIC_RELAXED) + 1;
+    __atomic_store_n(&t->ticket, TICKET(g, ntasks), __ATOMIC_SEQ_CST);
+    __atomic_store_n(&t->gen, g, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&t->sleepers, 0, __ATOMIC_SEQ_CST);
+        futex_wake(&t->gen);
+    }
+    return g;
+}
+
+static void join_workers(lstm__team *t, int started) {
+    __atomic_store_n(&t->quit, 1, __ATOMIC_RELEASE);
+    release_workers(t, 0);
+    for (int i = 0; i < started; i++) pthread_join(t->th[i], NULL);
+}
+
+lstm__team *lstm__team_create(int n) {
+    if (n < 1) return NULL;
+    lstm__team *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->n = n;
+    t->th = calloc((size_t)n, sizeof *t->th);
+    if (!t->th) { free(t); return NULL; }
+    for (int i = 1; i < n; i++)
+        if (pthread_create(&t->th[i - 1], NULL, worker_main, t) != 0) {
+            join_workers(t, i - 1);
+            free(t->th);
+            free(t);
+            return NULL;
+        }
+    return t;
+}
+
+int lstm__team_size(const lstm__team *t) { return t ? t->n : 1; }
+
+void lstm__team_run_tasks(lstm__team *t, int ntasks, void (*fn)(void *arg, int task, int ntasks),
+                          void *arg) {
+    if (ntasks <= 0) return;
+    if (!t || t->n == 1 || ntasks > 0xffff) { /* (the ticket holds 16 bits of count) */
+        for (int i = 0; i < ntasks; i++) fn(arg, i, ntasks);
+        return;
+    }
+    __atomic_store_n(&t->fn, fn, __ATOMIC_RELAXED); /* published by the ticket */
+    __atomic_store_n(&t->arg, arg, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->done, 0, __ATOMIC_RELAXED);
+    int g = release_workers(t, ntasks);
+    take_tasks(t, (uint32_t)g);
+    /* Wait for tasks that workers have started. */
+    int d = __atomic_load_n(&t->done, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < SPIN && d != ntasks; i++) {
+        cpu_relax();
+        d = __atomic_load_n(&t->done, __ATOMIC_ACQUIRE);
+    }
+    while (d != ntasks) {
+        __atomic_store_n(&t->waiting, 1, __ATOMIC_SEQ_CST);
+        d = __atomic_load_n(&t->done, __ATOMIC_SEQ_CST);
+        if (d == ntasks) break;
+        futex_wait(&t->done, d);
+        d = __atomic_load_n(&t->done, __ATOMIC_ACQUIRE);
+    }
+    __atomic_store_n(&t->waiting, 0, __ATOMIC_RELAXED);
+}
+
+void lstm__team_run(lstm__team *t, void (*fn)(void *arg, int tid, int n), void *arg) {
+    lstm__team_run_tasks(t, lstm__team_size(t), fn, arg);
+}
+
+void lstm__team_free(lstm__team *t) {
+    if (!t) return;
+    join_workers(t, t->n - 1);
+    free(t->th);
+    free(t);
+}

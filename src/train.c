@@ -1,0 +1,260 @@
+/* train.c — truncated BPTT training of the char model: the B data streams,
+ * one step (forward, backward, clipping, optimizer), checkpoints. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train_internal.h"
+
+static size_t state_h_floats(const lstm_charlm *m, int B) {
+    return (size_t)m->net.cfg.num_layers * (size_t)B * (size_t)m->net.Hout;
+}
+static size_t state_c_floats(const lstm_charlm *m, int B) {
+    return (size_t)m->net.cfg.num_layers * (size_t)B * (size_t)m->net.H;
+}
+
+void lstm_trainer_free(lstm_trainer *tr) {
+    if (!tr) return;
+    free(tr->h); free(tr->c); free(tr->m1); free(tr->m2); free(tr->x); free(tr->y);
+    lstm_charlm_ws_free(tr->ws);
+    memset(tr, 0, sizeof *tr);
+}
+
+lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train_config *cfg,
+                              const uint8_t *ids, size_t n) {
+    memset(tr, 0, sizeof *tr);
+    int B = cfg->batch, T = cfg->bptt;
+    if (B < 1 || T < 1)
+        return lstm__fail(LSTM_ERR_ARG, "training: expected batch >= 1 and bptt >= 1, got %d and %d", B, T);
+    if (!(cfg->lr >= 0.0) || !(cfg->clip >= 0.0) || !(cfg->dropout >= 0.0 && cfg->dropout < 1.0))
+        return lstm__fail(LSTM_ERR_ARG, "training: expected lr >= 0, clip >= 0, dropout in [0, 1)");
+    if (cfg->schedule == LSTM_SCHED_COSINE && cfg->total_steps <= cfg->warmup)
+        return lstm__fail(LSTM_ERR_ARG, "training: the cosine schedule needs a total step count above the warmup (%" PRId64 "), got %" PRId64,
+                          cfg->warmup, cfg->total_steps);
+    if (n < (size_t)B * (size_t)T + 1)
+        return lstm__fail(LSTM_ERR_ARG, "training data: expected at least B*T+1 = %zu bytes for batch %d, bptt %d, got %zu",
+                          (size_t)B * (size_t)T + 1, B, T, n);
+    tr->cfg = *cfg;
+    tr->model = m;
+    tr->ids = ids;
+    tr->n = n;
+    tr->S = (n - 1) / (size_t)B;
+    tr->steps_per_epoch = (int64_t)(tr->S / (size_t)T);
+    tr->rng = cfg->seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+    tr->n_state = m->net.n_params + m->n_params;
+    tr->h = calloc(state_h_floats(m, B), sizeof(float));
+    tr->c = calloc(state_c_floats(m, B), sizeof(float));
+    tr->m1 = calloc(tr->n_state, sizeof(float));
+    tr->m2 = cfg->optimizer == LSTM_OPT_SGD ? NULL : calloc(tr->n_state, sizeof(float));
+    tr->x = malloc((size_t)T * B);
+    tr->y = malloc((size_t)T * B);
+    if (!tr->h || !tr->c || !tr->m1 || (cfg->optimizer != LSTM_OPT_SGD && !tr->m2) || !tr->x || !tr->y) {
+        lstm_trainer_free(tr);
+        return lstm__fail(LSTM_ERR_NOMEM, "training: out of memory");
+    }
+    lstm_status st = lstm_charlm_ws_init(&tr->ws, m, T, B, LSTM_WS_TRAIN);
+    if (st) { lstm_trainer_free(tr); return st; }
+    if (cfg->dropout > 0.0) lstm_charlm_ws_set_dropout(tr->ws, (float)cfg->dropout, &tr->rng);
+    return LSTM_OK;
+}
+
+lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n) { return lstm_charlm_ws_set_threads(tr->ws, n); }
+
+/* Moments are laid out as [LSTM params | embedding, head params]. */
+static void optim_update(lstm_trainer *tr, float *p, const float *g, size_t n, size_t off, int64_t t, double lr) {
+    const lstm_train_config *c = &tr->cfg;
+    if (c->optimizer == LSTM_OPT_SGD)
+        lstm__sgd_update(p, g, tr->m1 + off, n, t, lr, c->momentum, c->weight_decay, c->nesterov);
+    else
+        lstm__adam_update(p, g, tr->m1 + off, tr->m2 + off, n, t, lr, c->beta1, c->beta2, c->eps,
+                          c->weight_decay, c->optimizer == LSTM_OPT_ADAMW);
+}
+
+lstm_status lstm_trainer_step(lstm_trainer *tr, lstm_step_info *info) {
+    lstm_charlm *m = tr->model;
+    int B = tr->cfg.batch, T = tr->cfg.bptt;
+    int64_t g = tr->step, epoch = g / tr->steps_per_epoch, k = g % tr->steps_per_epoch;
+    if (k == 0) { /* each epoch starts from zero state */
+        memset(tr->h, 0, state_h_floats(m, B) * sizeof(float));
+        memset(tr->c, 0, state_c_floats(m, B) * sizeof(float));
+    }
+    /* x [T, B]: stream b at j = k*T + t reads ids[b*S + j], predicts ids[b*S + j + 1] */
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            size_t i = (size_t)b * tr->S + (size_t)k * T + (size_t)t;
+            tr->x[t * B + b] = tr->ids[i];
+            tr->y[t * B + b] = tr->ids[i + 1];
+        }
+    lstm_charlm_zero_grad(m);
+    double loss;
+    lstm_status st = lstm_charlm_forward(m, tr->ws, T, tr->x, tr->y, tr->h, tr->c, &loss);
+    if (st) return st;
+    if (info) {
+        info->step = g + 1;
+        info->epoch = epoch;
+        info->loss = loss;
+        info->lr = lstm_train_lr(&tr->cfg, g);
+        info->grad_norm = NAN;
+    }
+    if (!isfinite(loss))
+        return lstm__fail(LSTM_ERR_NONFINITE, "training: the loss at step %" PRId64 " is %g", g + 1, loss);
+    if ((st = lstm_charlm_backward(m, tr->ws))) return st;
+    double norm = sqrt(lstm__sumsq(m->grads, m->n_params) + lstm__sumsq(m->net.grads, m->net.n_params));
+    if (info) info->grad_norm = norm;
+    if (!isfinite(norm))
+        return lstm__fail(LSTM_ERR_NONFINITE, "training: the gradient norm at step %" PRId64 " is %g", g + 1, norm);
+    if (tr->cfg.clip > 0.0) {
+        float coef = lstm__clip_coef(norm, tr->cfg.clip);
+        if (coef < 1.0f) {
+            lstm__scale(m->grads, m->n_params, coef);
+            lstm__scale(m->net.grads, m->net.n_params, coef);
+        }
+    }
+    double lr = lstm_train_lr(&tr->cfg, g);
+    optim_update(tr, m->net.params, m->net.grads, m->net.n_params, 0, g + 1, lr);
+    optim_update(tr, m->params, m->grads, m->n_params, m->net.n_params, g + 1, lr);
+    tr->step = g + 1;
+    return LSTM_OK;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+/* Offset of tensor k's moments: LSTM tensors first (net order), then the rest. */
+static size_t moment_offset(const lstm_charlm *m, const lstm_charlm_tensor *t) {
+    if (t->param >= m->net.params && t->param < m->net.params + m->net.n_params)
+        return (size_t)(t->param - m->net.params);
+    return m->net.n_params + (size_t)(t->param - m->params);
+}
+
+static const char *moment_name(const lstm_trainer *tr, int which) {
+    if (tr->cfg.optimizer == LSTM_OPT_SGD) return "optim.momentum_buffer.";
+    return which == 0 ? "optim.exp_avg." : "optim.exp_avg_sq.";
+}
+
+lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *const *meta_kv) {
+    lstm_charlm *m = tr->model;
+    int nt = lstm_charlm_tensors(m, NULL);
+    int nmom = tr->cfg.optimizer == LSTM_OPT_SGD ? 1 : 2;
+    int ne = nt * (1 + nmom) + 2;
+    lstm_charlm_tensor *t = malloc((size_t)nt * sizeof *t);
+    lstm_st_entry *e = calloc((size_t)ne, sizeof *e);
+    char (*names)[96] = malloc((size_t)nt * nmom * sizeof *names);
+    int nm = 0;
+    while (meta_kv && meta_kv[nm]) nm += 2;
+    const char **kv = malloc((size_t)(nm + 11) * sizeof *kv);
+    char vocab[4 * 256 + 3], sstep[32], srng[32], sepoch[32], spos[32];
+    lstm_status st;
+    if (!t || !e || !names || !kv || lstm_charlm_tensors(m, t) != nt) {
+        st = lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    int k = 0;
+    for (int i = 0; i < nt; i++, k++) {
+        e[k].name = t[i].name;
+        e[k].ndim = t[i].ndim;
+        e[k].shape[0] = t[i].shape[0];
+        e[k].shape[1] = t[i].shape[1];
+        e[k].data = t[i].param;
+    }
+    for (int w = 0; w < nmom; w++)
+        for (int i = 0; i < nt; i++, k++) {
+            char *nmw = names[w * nt + i];
+            snprintf(nmw, sizeof names[0], "%s%s", moment_name(tr, w), t[i].name);
+            e[k].name = nmw;
+            e[k].ndim = t[i].ndim;
+            e[k].shape[0] = t[i].shape[0];
+            e[k].shape[1] = t[i].shape[1];
+            e[k].data = (w == 0 ? tr->m1 : tr->m2) + moment_offset(m, &t[i]);
+        }
+    int L = m->net.cfg.num_layers, B = tr->cfg.batch;
+    e[k++] = (lstm_st_entry){.name = "state.h", .ndim = 3, .shape = {L, B, m->net.Hout}, .data = tr->h};
+    e[k++] = (lstm_st_entry){.name = "state.c", .ndim = 3, .shape = {L, B, m->net.H}, .data = tr->c};
+    {
+        char *p = vocab;
+        *p++ = '[';
+        for (int v = 0; v < m->V; v++) p += sprintf(p, v ? ",%d" : "%d", m->vocab[v]);
+        strcpy(p, "]");
+    }
+    snprintf(sstep, sizeof sstep, "%" PRId64, tr->step);
+    snprintf(srng, sizeof srng, "%016" PRIx64, tr->rng);
+    snprintf(sepoch, sizeof sepoch, "%" PRId64, tr->step / tr->steps_per_epoch);
+    snprintf(spos, sizeof spos, "%" PRId64, tr->step % tr->steps_per_epoch);
+    int q = 0;
+    kv[q++] = "vocab"; kv[q++] = vocab;
+    kv[q++] = "train.step"; kv[q++] = sstep;
+    kv[q++] = "train.rng"; kv[q++] = srng;
+    kv[q++] = "train.epoch"; kv[q++] = sepoch;
+    kv[q++] = "train.pos"; kv[q++] = spos;
+    for (int i = 0; i < nm; i++) kv[q++] = meta_kv[i];
+    kv[q] = NULL;
+    st = lstm_st_write(path, e, k, kv);
+done:
+    free(t); free(e); free(names); free(kv);
+    return st;
+}
+
+static lstm_status read_exact(const lstm_st_file *f, const char *path, const char *name, int ndim,
+                              const int64_t *shape, float *out) {
+    const lstm_st_tensor *t = lstm_st_find(f, name);
+    if (!t) return lstm__fail(LSTM_ERR_MISSING, "%s: checkpoint tensor '%s' is missing", path, name);
+    int ok = t->ndim == ndim;
+    for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == shape[d];
+    if (!ok)
+        return lstm__fail(LSTM_ERR_SHAPE, "%s: checkpoint tensor '%s': expected %d dims [%lld, %lld, ...], got %d dims [%lld, ...]",
+                          path, name, ndim, (long long)shape[0], (long long)(ndim > 1 ? shape[1] : 0), t->ndim,
+                          (long long)(t->ndim ? t->shape[0] : 0));
+    if (t->dtype != LSTM_DT_F32)
+        return lstm__fail(LSTM_ERR_DTYPE, "%s: checkpoint tensor '%s': expected F32, got %s", path, name, t->dtype_str);
+    return lstm_st_to_f32(f, t, out);
+}
+
+static lstm_status meta_u64(const lstm_st_file *f, const char *path, const char *key, int base, uint64_t *v) {
+    const char *s = lstm_st_meta(f, key);
+    if (!s) return lstm__fail(LSTM_ERR_FORMAT, "%s: checkpoint metadata '%s' is missing", path, key);
+    char *end;
+    unsigned long long x = strtoull(s, &end, base);
+    if (end == s || *end) return lstm__fail(LSTM_ERR_FORMAT, "%s: checkpoint metadata '%s': expected an integer, got '%.40s'", path, key, s);
+    *v = x;
+    return LSTM_OK;
+}
+
+lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *f, const char *path) {
+    lstm_charlm *m = tr->model;
+    uint64_t step, rng;
+    lstm_status st;
+    if ((st = meta_u64(f, path, "train.step", 10, &step)) || (st = meta_u64(f, path, "train.rng", 16, &rng))) return st;
+    int nt = lstm_charlm_tensors(m, NULL), nmom = tr->cfg.optimizer == LSTM_OPT_SGD ? 1 : 2;
+    const char *other = tr->cfg.optimizer == LSTM_OPT_SGD ? "optim.exp_avg.embedding.weight" : "optim.momentum_buffer.embedding.weight";
+    if (lstm_st_find(f, other))
+        return lstm__fail(LSTM_ERR_ARG, "%s: checkpoint was written by another optimizer (it has '%s')", path, other);
+    lstm_charlm_tensor *t = malloc((size_t)nt * sizeof *t);
+    float *m1 = malloc(tr->n_state * sizeof(float)), *m2 = malloc(tr->n_state * sizeof(float));
+    size_t nh = state_h_floats(m, tr->cfg.batch), nc = state_c_floats(m, tr->cfg.batch);
+    float *h = malloc(nh * sizeof(float)), *c = malloc(nc * sizeof(float));
+    if (!t || !m1 || !m2 || !h || !c || lstm_charlm_tensors(m, t) != nt) {
+        st = lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    char name[128];
+    for (int w = 0; w < nmom; w++)
+        for (int i = 0; i < nt; i++) {
+            snprintf(name, sizeof name, "%s%s", moment_name(tr, w), t[i].name);
+            if ((st = read_exact(f, path, name, t[i].ndim, t[i].shape, (w == 0 ? m1 : m2) + moment_offset(m, &t[i]))))
+                goto done;
+        }
+    int64_t sh[3] = {m->net.cfg.num_layers, tr->cfg.batch, m->net.Hout};
+    if ((st = read_exact(f, path, "state.h", 3, sh, h))) goto done;
+    sh[2] = m->net.H;
+    if ((st = read_exact(f, path, "state.c", 3, sh, c))) goto done;
+    memcpy(tr->m1, m1, tr->n_state * sizeof(float));
+    if (tr->m2) memcpy(tr->m2, m2, tr->n_state * sizeof(float));
+    memcpy(tr->h, h, nh * sizeof(float));
+    memcpy(tr->c, c, nc * sizeof(float));
+    tr->step = (int64_t)step;
+    tr->rng = rng;
+done:
+    free(t); free(m1); free(m2); free(h); free(c);
+    return st;
+}

@@ -1,0 +1,170 @@
+#!/bin/sh
+# cli_errors.sh — the lstm CLI on good and bad inputs: usage errors exit 2,
+# failures exit 1 with ONE line on stderr naming the offending file, and no
+# output file is created (or an existing one changed) on error.  Fixtures are
+# crafted with printf/head only, so this runs without Python.
+LSTM=${LSTM:-build/lstm}
+case $LSTM in /*) ;; *) LSTM=$(pwd)/$LSTM ;; esac
+pass=0 fail=0
+dir=$(mktemp -d "${TMPDIR:-/tmp}/lstm_cli_errors.XXXXXX") || exit 1
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+
+# le N BYTES: N as BYTES little-endian bytes, as printf octal escapes
+le() {
+    n=$1 k=0 s=""
+    while [ $k -lt "$2" ]; do
+        s="$s$(printf '\\%03o' $((n % 256)))"
+        n=$((n / 256)); k=$((k + 1))
+    done
+    printf '%s' "$s"
+}
+# mk_st FILE JSON NDATA: a safetensors file with NDATA zero data bytes
+mk_st() {
+    { printf "$(le ${#2} 8)"; printf '%s' "$2"; head -c "$3" /dev/zero; } > "$1"
+}
+# mk_npy FILE DICT NDATA [VERSION_BYTE]: a .npy file (v1.0) with NDATA zero bytes
+mk_npy() {
+    h="$2"
+    while [ $(( (10 + ${#h} + 1) % 16 )) -ne 0 ]; do h="$h "; done
+    { printf '\223NUMPY\001\000'; printf "$(le $((${#h} + 1)) 2)"; printf '%s\n' "$h"; head -c "$3" /dev/zero; } > "$1"
+}
+npy() { mk_npy "$1" "{'descr': '<f4', 'fortran_order': False, 'shape': ($2), }" "$3"; }
+T() { printf '{"dtype":"%s","shape":[%s],"data_offsets":[%s,%s]}' "$1" "$2" "$3" "$4"; }
+
+# expect CODE FILE_IN_MESSAGE OUTPUTS -- ARGS...: runs lstm ARGS, checks the exit
+# code, that stderr is one line naming FILE (unless "-"), and that OUTPUTS
+# (space-separated) do not exist afterwards.
+expect() {
+    code=$1 name=$2 outs=$3
+    shift 4
+    "$LSTM" "$@" > out.txt 2> err.txt
+    rc=$?
+    what="lstm $*"
+    [ $rc -eq "$code" ] || { bad "$what: exit $rc, expected $code: $(cat err.txt)"; return; }
+    [ "$(wc -l < err.txt)" -eq 1 ] || { bad "$what: stderr is not one line: $(cat err.txt)"; return; }
+    if [ "$name" != - ] && ! grep -qF -- "$name" err.txt; then bad "$what: message lacks '$name': $(cat err.txt)"; return; fi
+    for o in $outs; do [ ! -e "$o" ] || { bad "$what: output $o exists after an error"; rm -f "$o"; return; }; done
+    if ls ./*.tmp.* > /dev/null 2>&1; then bad "$what: temporary files left: $(ls ./*.tmp.*)"; rm -f ./*.tmp.*; return; fi
+    ok
+}
+
+# ---- fixtures: I=2, H=1, L=1 with bias (80 data bytes)
+ih=$(T F32 4,2 0 32) hh=$(T F32 4,1 32 48) bi=$(T F32 4 48 64) bh=$(T F32 4 64 80)
+mk_st m.safetensors "{\"weight_ih_l0\":$ih,\"weight_hh_l0\":$hh,\"bias_ih_l0\":$bi,\"bias_hh_l0\":$bh}" 80
+mk_st p.safetensors "{\"__metadata__\":{\"format\":\"pt\"},\"enc.weight_ih_l0\":$ih,\"enc.weight_hh_l0\":$hh,\"enc.bias_ih_l0\":$bi,\"enc.bias_hh_l0\":$bh,\"head\":$(T F32 1 80 84)}" 84
+mk_st shape.safetensors "{\"weight_ih_l0\":$ih,\"weight_hh_l0\":$(T F32 4,2 32 64),\"bias_ih_l0\":$(T F32 4 64 80),\"bias_hh_l0\":$(T F32 4 80 96)}" 96
+mk_st extra.safetensors "{\"weight_ih_l0\":$ih,\"weight_hh_l0\":$hh,\"bias_ih_l0\":$bi,\"bias_hh_l0\":$bh,\"step\":$(T I64 1 80 88)}" 88
+mk_st missing.safetensors "{\"weight_ih_l0\":$ih,\"weight_hh_l0\":$hh,\"bias_ih_l0\":$bi}" 64
+mk_st dtype.safetensors "{\"weight_ih_l0\":$(T I32 4,2 0 32),\"weight_hh_l0\":$hh,\"bias_ih_l0\":$bi,\"bias_hh_l0\":$bh}" 80
+mk_st offsets.safetensors "{\"weight_ih_l0\":$(T F32 4,2 0 36),\"weight_hh_l0\":$hh,\"bias_ih_l0\":$bi,\"bias_hh_l0\":$bh}" 80
+mk_st overlap.safetensors "{\"weight_ih_l0\":$ih,\"weight_hh_l0\":$(T F32 4,1 16 32),\"bias_ih_l0\":$bi,\"bias_hh_l0\":$bh}" 80
+mk_st json.safetensors "{\"weight_ih_l0\":$ih,}" 32
+printf '\377\000\000\000\000\000\000\000{}' > hlen.safetensors
+printf 'abc' > short.safetensors
+npy x.npy "3, 2, 2" 48          # T=3, B=2, I=2
+npy xbf.npy "2, 3, 2" 48        # B=2, T=3 (batch-first)
+npy xu.npy "3, 2" 24            # unbatched
+npy h0.npy "1, 2, 1" 8
+npy c0.npy "1, 2, 1" 8
+npy hu.npy "1, 1" 4
+npy gy.npy "3, 2, 1" 24
+npy ghn.npy "1, 2, 1" 8
+npy wrongI.npy "3, 2, 3" 72
+npy oned.npy "6," 24
+npy empty.npy "0, 2, 2" 0
+npy h0bad.npy "1, 2, 2" 16
+npy h03.npy "1, 3, 1" 12
+npy c0bad.npy "2, 2, 1" 16
+npy gybad.npy "3, 2, 2" 48
+mk_npy big.npy "{'descr': '>f4', 'fortran_order': False, 'shape': (3, 2, 2), }" 48
+mk_npy ints.npy "{'descr': '<i8', 'fortran_order': False, 'shape': (3, 2, 2), }" 96
+mk_npy fort.npy "{'descr': '<f4', 'fortran_order': True, 'shape': (3, 2, 2), }" 48
+npy trunc.npy "3, 2, 2" 47
+printf 'not an array' > junk.npy
+
+# ---- the good paths
+F="--model m.safetensors --input x.npy"
+"$LSTM" forward $F --output y.npy --hn hn.npy --cn cn.npy > /dev/null 2> err.txt &&
+    [ -s y.npy ] && [ -s hn.npy ] && [ -s cn.npy ] && grep -q "'shape': (3, 2, 1)" y.npy && grep -q "'shape': (1, 2, 1)" cn.npy &&
+    ok || bad "forward on good inputs: $(cat err.txt)"
+"$LSTM" forward --model p.safetensors --prefix enc. --input xbf.npy --batch-first --h0 h0.npy --c0 c0.npy --output ybf.npy 2> err.txt &&
+    grep -q "'shape': (2, 3, 1)" ybf.npy && ok || bad "forward --batch-first --prefix: $(cat err.txt)"
+"$LSTM" forward $F --input xu.npy --h0 hu.npy --c0 hu.npy --output yu.npy --hn hnu.npy 2> err.txt &&
+    grep -q "'shape': (3, 1)" yu.npy && grep -q "'shape': (1, 1)" hnu.npy && ok || bad "forward unbatched: $(cat err.txt)"
+"$LSTM" grad $F --h0 h0.npy --c0 c0.npy --grad-output gy.npy --grad-hn ghn.npy --output g.safetensors 2> err.txt &&
+    grep -q '"input"' g.safetensors && grep -q '"c0"' g.safetensors && grep -q '"bias_hh_l0"' g.safetensors &&
+    ok || bad "grad on good inputs: $(cat err.txt)"
+"$LSTM" info --model p.safetensors --prefix enc. > out.txt 2> err.txt && grep -q 'hidden_size *1$' out.txt &&
+    grep -q 'parameters *20$' out.txt && ok || bad "info: $(cat out.txt err.txt)"
+"$LSTM" info --model m.safetensors --json > out.txt && grep -q '"input_size": 2,' out.txt && ok || bad "info --json"
+for c in "--help" "forward --help" "grad --help" "info --help" "--version"; do
+    "$LSTM" $c > out.txt 2> err.txt && [ -s out.txt ] && [ ! -s err.txt ] && ok || bad "lstm $c"
+done
+rm -f y.npy hn.npy cn.npy ybf.npy yu.npy hnu.npy g.safetensors
+
+# ---- usage errors: exit 2
+expect 2 "lstm --help" "" --
+expect 2 "frobnicate" "" -- frobnicate
+expect 2 "--bogus" "y.npy" -- forward $F --output y.npy --bogus
+expect 2 "--model" "y.npy" -- forward --input x.npy --output y.npy
+expect 2 "--input" "y.npy" -- forward --model m.safetensors --output y.npy
+expect 2 "--output" "" -- forward $F
+expect 2 "--output" "" -- forward $F --output
+expect 2 "--c0" "y.npy" -- forward $F --h0 h0.npy --output y.npy
+expect 2 "--c0" "y.npy" -- forward $F --c0 c0.npy --output y.npy
+expect 2 "--grad-output" "g.st" -- grad $F --output g.st
+expect 2 "--grad-output" "y.npy" -- forward $F --grad-output gy.npy --output y.npy
+expect 2 "--hn" "g.st" -- grad $F --grad-output gy.npy --hn hn.npy --output g.st
+expect 2 "y.npy" "" -- forward $F --output y.npy --hn y.npy
+expect 2 "--model" "" -- info
+expect 2 "--json" "" -- info --model m.safetensors --json=1
+
+# ---- bad models: exit 1, naming the file
+for m in nothere shape extra missing dtype offsets overlap json hlen short; do
+    expect 1 "$m.safetensors" "y.npy hn.npy" -- forward --model $m.safetensors --input x.npy --output y.npy --hn hn.npy
+done
+expect 1 "weight_hh_l0': expected shape [4, 1], got [4, 2]" "y.npy" -- forward --model shape.safetensors --input x.npy --output y.npy
+expect 1 "unexpected tensor 'step'" "y.npy" -- forward --model extra.safetensors --input x.npy --output y.npy
+expect 1 "'bias_hh_l0' not found" "y.npy" -- forward --model missing.safetensors --input x.npy --output y.npy
+expect 1 "dtype I32" "y.npy" -- forward --model dtype.safetensors --input x.npy --output y.npy
+expect 1 "do not match shape [4, 2] of F32 (expected 32 bytes)" "y.npy" -- forward --model offsets.safetensors --input x.npy --output y.npy
+expect 1 "overlap" "y.npy" -- forward --model overlap.safetensors --input x.npy --output y.npy
+expect 1 "not valid JSON" "y.npy" -- forward --model json.safetensors --input x.npy --output y.npy
+expect 1 "no LSTM under prefix 'dec.'" "y.npy" -- forward --model p.safetensors --prefix dec. --input x.npy --output y.npy
+expect 1 "weight_ih_l0' not found (no LSTM under prefix '')" "y.npy" -- forward --model p.safetensors --input x.npy --output y.npy
+expect 1 "shape.safetensors" "" -- info --model shape.safetensors
+expect 1 "extra.safetensors" "g.st" -- grad --model extra.safetensors --input x.npy --grad-output gy.npy --output g.st
+
+# ---- bad arrays
+for a in nothere junk big ints fort trunc wrongI oned empty; do
+    expect 1 "$a.npy" "y.npy" -- forward $F --input $a.npy --output y.npy
+done
+expect 1 "big-endian" "y.npy" -- forward $F --input big.npy --output y.npy
+expect 1 "truncated" "y.npy" -- forward $F --input trunc.npy --output y.npy
+expect 1 "expected shape [3, 2, 2] (input_size 2 of the model), got [3, 2, 3]" "y.npy" -- forward $F --input wrongI.npy --output y.npy
+expect 1 "h0bad.npy: expected shape [1, 2, 1]" "y.npy" -- forward $F --h0 h0bad.npy --c0 c0.npy --output y.npy
+expect 1 "c0bad.npy: expected shape [1, 2, 1]" "y.npy" -- forward $F --h0 h0.npy --c0 c0bad.npy --output y.npy
+expect 1 "hu.npy: expected shape [1, 2, 1]" "y.npy" -- forward $F --h0 hu.npy --c0 hu.npy --output y.npy
+expect 1 "h0.npy: expected shape [1, 1]" "y.npy" -- forward $F --input xu.npy --h0 h0.npy --c0 c0.npy --output y.npy
+expect 1 "h03.npy: expected shape [1, 2, 1]" "y.npy hn.npy" -- forward $F --input xbf.npy --batch-first --h0 h03.npy --c0 h03.npy --output y.npy --hn hn.npy
+expect 1 "gybad.npy: expected shape [3, 2, 1]" "g.st" -- grad $F --grad-output gybad.npy --output g.st
+expect 1 "gy.npy: expected shape [2, 3, 1]" "g.st" -- grad $F --input xbf.npy --batch-first --grad-output gy.npy --output g.st
+expect 1 "h0bad.npy: expected shape [1, 2, 1]" "g.st" -- grad $F --grad-output gy.npy --grad-hn h0bad.npy --output g.st
+expect 1 "gy.npy: expected shape [1, 2, 1]" "g.st" -- grad $F --grad-output gy.npy --grad-cn gy.npy --output g.st
+# an unwritable output: nothing is left behind, an earlier output is removed again
+expect 1 "nodir/y.npy" "nodir/y.npy" -- forward $F --output nodir/y.npy
+expect 1 "nodir/hn.npy" "y.npy" -- forward $F --output y.npy --hn nodir/hn.npy
+expect 1 "nodir/g.st" "" -- grad $F --grad-output gy.npy --output nodir/g.st
+# an existing output is left untouched by a failing run
+printf 'old' > y.npy
+"$LSTM" forward $F --input wrongI.npy --output y.npy 2> /dev/null
+[ "$(cat y.npy)" = old ] && ok || bad "a failing run changed an existing output"
+# stdin / directories as inputs
+expect 1 "$dir" "y2.npy" -- forward $F --input "$dir" --output y2.npy
+
+echo "cli_errors.sh: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,346 @@
+/* test_train.c — the char model and its training against PyTorch fixtures
+ * (tools/train_fixtures.py, tests/fixtures/train/): per-step losses and final weights of 12-step runs
+ * with Adam + clipping, AdamW + warmup/cosine + projection, SGD + Nesterov;
+ * eval loss and greedy decoding; resume from a checkpoint bit for bit; the
+ * schedule, clipping and optimizer formulas; bad inputs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "train_internal.h"
+
+static unsigned char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len + 1);
+    *n = fread(b, 1, (size_t)len, f);
+    fclose(f);
+    return b;
+}
+
+/* Parses the fixture's "args" (lstm train flags) into c; returns the step count. */
+static long parse_args(const char *args, lstm_train_config *c) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", args);
+    lstm_train_config_default(c);
+    c->clip = 1.0;
+    long steps = 0;
+    int wd_given = 0;
+    char *save, *tok = strtok_r(buf, " ", &save);
+    while (tok) {
+        if (!strcmp(tok, "--nesterov")) { c->nesterov = 1; tok = strtok_r(NULL, " ", &save); continue; }
+        char *v = strtok_r(NULL, " ", &save);
+        if (!v) break;
+        if (!strcmp(tok, "--batch")) c->batch = atoi(v);
+        else if (!strcmp(tok, "--bptt")) c->bptt = atoi(v);
+        else if (!strcmp(tok, "--steps")) steps = atol(v);
+        else if (!strcmp(tok, "--lr")) c->lr = atof(v);
+        else if (!strcmp(tok, "--clip")) c->clip = atof(v);
+        else if (!strcmp(tok, "--weight-decay")) { c->weight_decay = atof(v); wd_given = 1; }
+        else if (!strcmp(tok, "--momentum")) c->momentum = atof(v);
+        else if (!strcmp(tok, "--warmup")) c->warmup = atol(v);
+        else if (!strcmp(tok, "--lr-min")) c->lr_min = atof(v);
+        else if (!strcmp(tok, "--schedule")) c->schedule = !strcmp(v, "cosine") ? LSTM_SCHED_COSINE : LSTM_SCHED_CONSTANT;
+        else if (!strcmp(tok, "--optimizer"))
+            c->optimizer = !strcmp(v, "sgd") ? LSTM_OPT_SGD : !strcmp(v, "adamw") ? LSTM_OPT_ADAMW : LSTM_OPT_ADAM;
+        tok = strtok_r(NULL, " ", &save);
+    }
+    if (!wd_given && c->optimizer == LSTM_OPT_ADAMW) c->weight_decay = 0.01;
+    c->total_steps = steps;
+    return steps;
+}
+
+static float *read_ref(const lstm_st_file *f, const char *name, size_t *numel) {
+    const lstm_st_tensor *t = lstm_st_find(f, name);
+    if (!t) return NULL;
+    float *out = malloc(t->numel * sizeof(float));
+    if (lstm_st_to_f32(f, t, out)) { free(out); return NULL; }
+    if (numel) *numel = t->numel;
+    return out;
+}
+
+static int parse_bytes(const char *json, unsigned char *out, int cap) {
+    int n = 0;
+    for (const char *p = json; *p && n < cap;) {
+        if (*p >= '0' && *p <= '9') {
+            out[n++] = (unsigned char)strtol(p, (char **)&p, 10);
+        } else {
+            p++;
+        }
+    }
+    return n;
+}
+
+static void fixture_case(const char *name, const unsigned char *data, size_t n) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/fixtures/train/%s.safetensors", name);
+    lstm_st_file f;
+    lstm_status st = lstm_st_read(&f, path);
+    CHECK(st == LSTM_OK, "%s: %s", path, lstm_last_error());
+    if (st) return;
+    lstm_charlm m;
+    st = lstm_charlm_load_st(&m, &f, path);
+    CHECK(st == LSTM_OK, "%s: load: %s", name, lstm_last_error());
+    if (st) { lstm_st_free(&f); return; }
+    lstm_train_config c;
+    long steps = parse_args(lstm_st_meta(&f, "args"), &c);
+    uint8_t *ids = malloc(n);
+    CHECK(lstm_charlm_encode(&m, data, n, ids, "data") == LSTM_OK, "%s: encode: %s", name, lstm_last_error());
+
+    /* eval of the initial model: one stream, blocks of 64 (PyTorch: same) */
+    size_t nr;
+    float *ref_eval = read_ref(&f, "ref.eval_loss", &nr);
+    double ev;
+    size_t cnt;
+    CHECK(lstm_charlm_eval(&m, ids, n, 1, 64, 1, &ev, &cnt) == LSTM_OK, "%s: eval: %s", name, lstm_last_error());
+    CHECK_V(ref_eval && fabs(ev - ref_eval[0]) < 1e-5 && cnt == n - 1,
+            "train %s: eval loss %.7f vs torch %.7f, |diff| %.2e (tol 1e-5), %zu predictions", name, ev,
+            ref_eval ? ref_eval[0] : NAN, ref_eval ? fabs(ev - ref_eval[0]) : NAN, cnt);
+    free(ref_eval);
+
+    /* greedy decoding of the initial model with its weights scaled */
+    {
+        lstm_charlm g;
+        CHECK(lstm_charlm_load_st(&g, &f, path) == LSTM_OK, "%s: reload", name);
+        float s = (float)atof(lstm_st_meta(&f, "ref.greedy_scale"));
+        for (size_t i = 0; i < g.n_params; i++) g.params[i] *= s;
+        for (size_t i = 0; i < g.net.n_params; i++) g.net.params[i] *= s;
+        unsigned char prime[256], want[256], got[256];
+        int np = parse_bytes(lstm_st_meta(&f, "ref.greedy_prime"), prime, 256);
+        int nw = parse_bytes(lstm_st_meta(&f, "ref.greedy"), want, 256);
+        CHECK(lstm_charlm_generate(&g, prime, (size_t)np, got, (size_t)nw, 0.0, 0, 1) == LSTM_OK, "%s: generate: %s",
+              name, lstm_last_error());
+        int same = 0;
+        while (same < nw && got[same] == want[same]) same++;
+        CHECK_V(same == nw, "train %s: greedy decoding: %d of %d bytes equal PyTorch's", name, same, nw);
+        lstm_charlm_free(&g);
+    }
+
+    /* training: per-step losses and final weights */
+    lstm_trainer tr;
+    st = lstm_trainer_init(&tr, &m, &c, ids, n);
+    CHECK(st == LSTM_OK, "%s: trainer: %s", name, lstm_last_error());
+    float *ref = read_ref(&f, "ref.losses", &nr);
+    CHECK(ref && (long)nr == steps, "%s: ref.losses", name);
+    double maxd = 0;
+    for (long k = 0; k < steps && ref && !st; k++) {
+        lstm_step_info info;
+        st = lstm_trainer_step(&tr, &info);
+        CHECK(st == LSTM_OK, "%s: step %ld: %s", name, k + 1, lstm_last_error());
+        double d = fabs(info.loss - ref[k]);
+        if (d > maxd) maxd = d;
+    }
+    CHECK_V(maxd < 1e-4, "train %s: %ld steps, max |loss - torch| %.2e (tol 1e-4)", name, steps, maxd);
+    free(ref);
+    int nt = lstm_charlm_tensors(&m, NULL);
+    lstm_charlm_tensor *t = malloc((size_t)nt * sizeof *t);
+    lstm_charlm_tensors(&m, t);
+    double wmax = 0, wscale = 0;
+    const char *worst = "";
+    for (int k = 0; k < nt; k++) {
+        char rn[128];
+        snprintf(rn, sizeof rn, "ref.final.%s", t[k].name);
+        float *w = read_ref(&f, rn, &nr);
+        CHECK(w && nr == t[k].numel, "%s: %s", name, rn);
+        if (!w) continue;
+        for (size_t i = 0; i < nr; i++) {
+            double d = fabs((double)t[k].param[i] - w[i]);
+            if (d > wmax) { wmax = d; worst = t[k].name; }
+            if (fabs(w[i]) > wscale) wscale = fabs(w[i]);
+        }
+        free(w);
+    }
+    CHECK_V(wmax < 2e-5, "train %s: final weights: max |w - torch| %.2e in %s (tol 2e-5; max |w| %.2f)", name, wmax,
+            worst, wscale);
+    free(t);
+    lstm_trainer_free(&tr);
+    free(ids);
+    lstm_charlm_free(&m);
+    lstm_st_free(&f);
+}
+
+/* Trains steps_a steps, checkpoints, restores into a fresh model + trainer and
+ * finishes; the weights must equal those of an uninterrupted run bit for bit. */
+static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt, double dropout) {
+    unsigned char vocab[256];
+    int V;
+    lstm_charlm_vocab_of(data, n, vocab, &V);
+    lstm_config cfg = {.input_size = 6, .hidden_size = 12, .num_layers = 2, .proj_size = 0, .bias = 1};
+    lstm_charlm a, b;
+    lstm_charlm_init(&a, vocab, V, 6, &cfg);
+    lstm_charlm_init_params(&a, 7);
+    uint8_t *ids = malloc(n);
+    lstm_charlm_encode(&a, data, n, ids, "data");
+    lstm_train_config c;
+    lstm_train_config_default(&c);
+    c.batch = 3;
+    c.bptt = 7;
+    c.optimizer = opt;
+    c.dropout = dropout;
+    c.lr = 0.01;
+    c.seed = 5;
+    char path[] = "/tmp/lstm_test_train_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    /* the reference: 25 steps straight (crosses epochs: 17 steps each) */
+    lstm_trainer t1;
+    lstm_charlm_init(&b, vocab, V, 6, &cfg);
+    memcpy(b.params, a.params, a.n_params * sizeof(float));
+    memcpy(b.net.params, a.net.params, a.net.n_params * sizeof(float));
+    lstm_trainer_init(&t1, &b, &c, ids, n);
+    CHECK(lstm_trainer_set_threads(&t1, 2) == LSTM_OK, "threads: %s", lstm_last_error()); /* same bits for any n */
+    for (int k = 0; k < 25; k++) lstm_trainer_step(&t1, NULL);
+    /* the interrupted run: 11 steps, checkpoint, a fresh process state */
+    lstm_trainer t2;
+    lstm_trainer_init(&t2, &a, &c, ids, n);
+    for (int k = 0; k < 11; k++) lstm_trainer_step(&t2, NULL);
+    lstm_status st = lstm_trainer_save(&t2, path, NULL);
+    CHECK(st == LSTM_OK, "save: %s", lstm_last_error());
+    lstm_trainer_free(&t2);
+    lstm_charlm_free(&a);
+    lstm_st_file f;
+    CHECK(lstm_st_read(&f, path) == LSTM_OK, "read checkpoint: %s", lstm_last_error());
+    CHECK(lstm_charlm_load_st(&a, &f, path) == LSTM_OK, "load checkpoint: %s", lstm_last_error());
+    lstm_trainer_init(&t2, &a, &c, ids, n);
+    st = lstm_trainer_restore(&t2, &f, path);
+    CHECK(st == LSTM_OK, "restore: %s", lstm_last_error());
+    CHECK(t2.step == 11, "restored step %lld, expected 11", (long long)t2.step);
+    for (int k = 11; k < 25; k++) lstm_trainer_step(&t2, NULL);
+    int same = !memcmp(a.params, b.params, a.n_params * sizeof(float)) &&
+               !memcmp(a.net.params, b.net.params, a.net.n_params * sizeof(float));
+    CHECK_V(same, "resume (%s, dropout %.1f): 11 steps + checkpoint + 14 steps == 25 steps on 2 threads, bit for bit",
+            opt == LSTM_OPT_SGD ? "sgd" : "adam", dropout);
+    /* a checkpoint from the other optimizer is refused */
+    lstm_trainer t3;
+    lstm_train_config c3 = c;
+    c3.optimizer = opt == LSTM_OPT_SGD ? LSTM_OPT_ADAM : LSTM_OPT_SGD;
+    lstm_trainer_init(&t3, &a, &c3, ids, n);
+    CHECK(lstm_trainer_restore(&t3, &f, path) == LSTM_ERR_ARG, "restore with another optimizer must fail");
+    lstm_trainer_free(&t3);
+    lstm_st_free(&f);
+    unlink(path);
+    lstm_trainer_free(&t1);
+    lstm_trainer_free(&t2);
+    lstm_charlm_free(&a);
+    lstm_charlm_free(&b);
+    free(ids);
+}
+
+static void formulas(void) {
+    lstm_train_config c;
+    lstm_train_config_default(&c);
+    c.lr = 1.0;
+    c.warmup = 4;
+    c.schedule = LSTM_SCHED_COSINE;
+    c.total_steps = 14;
+    c.lr_min = 0.1;
+    CHECK(fabs(lstm_train_lr(&c, 0) - 0.25) < 1e-15 && fabs(lstm_train_lr(&c, 3) - 1.0) < 1e-15,
+          "warmup: lr(0) %g lr(3) %g", lstm_train_lr(&c, 0), lstm_train_lr(&c, 3));
+    CHECK(fabs(lstm_train_lr(&c, 4) - 1.0) < 1e-15 && fabs(lstm_train_lr(&c, 9) - 0.55) < 1e-12 &&
+              fabs(lstm_train_lr(&c, 14) - 0.1) < 1e-15,
+          "cosine: lr(4) %g lr(9) %g lr(14) %g", lstm_train_lr(&c, 4), lstm_train_lr(&c, 9), lstm_train_lr(&c, 14));
+    c.schedule = LSTM_SCHED_CONSTANT;
+    CHECK(lstm_train_lr(&c, 100) == 1.0, "constant lr");
+    CHECK(lstm__clip_coef(2.0, 1.0) < 0.5f && lstm__clip_coef(2.0, 1.0) > 0.4999f, "clip coef %g", lstm__clip_coef(2.0, 1.0));
+    CHECK(lstm__clip_coef(0.5, 1.0) == 1.0f, "no clipping below the norm");
+    /* Adam's first step moves every parameter by lr against the gradient's sign (|g| >> eps) */
+    float p[3] = {1, 1, 1}, g[3] = {0.5f, -2.0f, 0.0f}, m1[3] = {0}, m2[3] = {0};
+    lstm__adam_update(p, g, m1, m2, 3, 1, 0.1, 0.9, 0.999, 1e-8, 0.0, 0);
+    CHECK(fabsf(p[0] - 0.9f) < 1e-6f && fabsf(p[1] - 1.1f) < 1e-6f && p[2] == 1.0f, "adam step 1: %g %g %g", p[0],
+          p[1], p[2]);
+    /* SGD momentum: first step uses g, the second mu*g + g */
+    float q[1] = {0}, gq[1] = {1}, buf[1] = {0};
+    lstm__sgd_update(q, gq, buf, 1, 1, 1.0, 0.5, 0.0, 0);
+    lstm__sgd_update(q, gq, buf, 1, 2, 1.0, 0.5, 0.0, 0);
+    CHECK(q[0] == -2.5f, "sgd momentum: %g, expected -2.5", q[0]);
+    /* cross-entropy: uniform logits give log V, and the gradient rows sum to 0 */
+    float lg[2 * 4] = {0, 0, 0, 0, 1, 2, 3, 4}, d[8];
+    uint8_t tg[2] = {1, 3};
+    double l = lstm__xent_forward(lg, tg, 2, 4);
+    double want = log(4.0) + (4 + log(exp(-3.0) + exp(-2.0) + exp(-1.0) + 1.0) - 4);
+    CHECK(fabs(l - want) < 1e-6, "xent %g, expected %g", l, want);
+    lstm__xent_backward(d, lg, tg, 2, 4, 1.0f);
+    CHECK(fabsf(d[0] + d[1] + d[2] + d[3]) < 1e-6f && fabsf(d[1] - (0.25f - 1)) < 1e-6f, "xent grad");
+}
+
+static void bad_inputs(const unsigned char *data, size_t n) {
+    unsigned char vocab[256];
+    int V;
+    CHECK(lstm_charlm_vocab_of(data, 0, vocab, &V) == LSTM_ERR_ARG, "empty data must fail");
+    lstm_charlm_vocab_of((const unsigned char *)"abc", 3, vocab, &V);
+    lstm_config cfg = {.input_size = 4, .hidden_size = 5, .num_layers = 1, .bias = 1};
+    lstm_charlm m;
+    CHECK(lstm_charlm_init(&m, vocab, V, 4, &cfg) == LSTM_OK, "init");
+    uint8_t ids[8];
+    lstm_status st = lstm_charlm_encode(&m, (const unsigned char *)"abxc", 4, ids, "f.txt");
+    CHECK(st == LSTM_ERR_ARG && strstr(lstm_last_error(), "0x78") && strstr(lstm_last_error(), "offset 2"),
+          "byte outside the vocabulary: %s", lstm_last_error());
+    lstm_train_config c;
+    lstm_train_config_default(&c);
+    c.batch = 2;
+    c.bptt = 3;
+    lstm_trainer tr;
+    memset(ids, 0, sizeof ids);
+    st = lstm_trainer_init(&tr, &m, &c, ids, 6);
+    CHECK(st == LSTM_ERR_ARG && strstr(lstm_last_error(), "B*T+1 = 7"), "short data: %s", lstm_last_error());
+    CHECK(lstm_trainer_init(&tr, &m, &c, ids, 7) == LSTM_OK, "B*T+1 tokens are enough");
+    lstm_trainer_free(&tr);
+    lstm_charlm_free(&m);
+    (void)data; (void)n;
+}
+
+/* A diverging SGD run must stop with LSTM_ERR_NONFINITE and keep its last weights. */
+static void nonfinite(const unsigned char *data, size_t n) {
+    unsigned char vocab[256];
+    int V;
+    lstm_charlm_vocab_of(data, n, vocab, &V);
+    lstm_config cfg = {.input_size = 4, .hidden_size = 8, .num_layers = 1, .bias = 1};
+    lstm_charlm m;
+    lstm_charlm_init(&m, vocab, V, 4, &cfg);
+    lstm_charlm_init_params(&m, 3);
+    uint8_t *ids = malloc(n);
+    lstm_charlm_encode(&m, data, n, ids, "data");
+    lstm_train_config c;
+    lstm_train_config_default(&c);
+    c.batch = 2; c.bptt = 5; c.optimizer = LSTM_OPT_SGD; c.lr = 1e38; c.clip = 0; c.momentum = 0;
+    c.weight_decay = 1.0; /* p <- p (1 - 1e38) - 1e38 g: overflows by the second step */
+    lstm_trainer tr;
+    lstm_trainer_init(&tr, &m, &c, ids, n);
+    lstm_status st = LSTM_OK;
+    float *before = malloc(m.net.n_params * sizeof(float));
+    int k;
+    for (k = 0; k < 10 && st == LSTM_OK; k++) {
+        memcpy(before, m.net.params, m.net.n_params * sizeof(float));
+        st = lstm_trainer_step(&tr, NULL);
+    }
+    CHECK(st == LSTM_ERR_NONFINITE, "a diverging run must report a non-finite loss, got %d", st);
+    CHECK(!memcmp(before, m.net.params, m.net.n_params * sizeof(float)), "the failing step must not change weights");
+    CHECK(strstr(lstm_last_error(), "step") != NULL, "message: %s", lstm_last_error());
+    free(before); free(ids);
+    lstm_trainer_free(&tr);
+    lstm_charlm_free(&m);
+}
+
+int main(void) {
+    size_t n;
+    unsigned char *data = slurp("tests/fixtures/train/data.txt", &n);
+    CHECK(data != NULL, "tests/fixtures/train/data.txt missing");
+    if (!data) return TEST_REPORT();
+    formulas();
+    bad_inputs(data, n);
+    fixture_case("adam_clip", data, n);
+    fixture_case("adamw_cosine_proj", data, n);
+    fixture_case("sgd_nesterov", data, n);
+    resume_case(data, n, LSTM_OPT_ADAM, 0.0);
+    resume_case(data, n, LSTM_OPT_ADAM, 0.3);
+    resume_case(data, n, LSTM_OPT_SGD, 0.0);
+    nonfinite(data, n);
+    free(data);
+    return TEST_REPORT();
+}
