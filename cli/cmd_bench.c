@@ -19,12 +19,6 @@
 
 #include "cli.h"
 
-/* The engine takes a thread count once lstm_workspace_set_threads exists.
- * Until then this weak reference is NULL and the count is only recorded
- * ("threads_applied": false in the output).  Once the function is in
- * include/lstm.h and src/, replace this with a direct call. */
-extern lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n) __attribute__((weak));
-
 enum { MODE_FORWARD, MODE_TRAIN, MODE_STEP };
 static const char *const mode_names[] = {"forward", "train", "step"};
 
@@ -191,12 +185,8 @@ int lstm_cmd_bench(int argc, char **argv) {
     s = lstm_workspace_init(&c.ws, &net, mode == MODE_STEP ? 1 : (int)T, (int)B,
                             mode == MODE_TRAIN ? LSTM_WS_TRAIN : 0);
     if (s != LSTM_OK) cli_fail_status(s);
-    int threads_applied = 0;
-    if (lstm_workspace_set_threads) {
-        s = lstm_workspace_set_threads(c.ws, (int)threads);
-        if (s != LSTM_OK) cli_fail_status(s);
-        threads_applied = 1;
-    }
+    s = lstm_workspace_set_threads(c.ws, (int)threads);
+    if (s != LSTM_OK) cli_fail_status(s);
     if (mode == MODE_STEP) {
         s = lstm_state_init(&c.st, &net, (int)B);
         if (s != LSTM_OK) cli_fail_status(s);
@@ -254,16 +244,16 @@ int lstm_cmd_bench(int argc, char **argv) {
     if (json) {
         printf("{\"impl\": \"lstm\", \"input_size\": %ld, \"hidden\": %ld, \"layers\": %ld, "
                "\"batch\": %ld, \"seq\": %ld, \"mode\": \"%s\", \"threads\": %ld, "
-               "\"threads_applied\": %s, \"ms\": %.6g, \"gflops\": %.6g",
-               I, H, L, B, T, mode_names[mode], threads, threads_applied ? "true" : "false", ms,
+               "\"threads_applied\": true, \"ms\": %.6g, \"gflops\": %.6g",
+               I, H, L, B, T, mode_names[mode], threads, ms,
                gflops);
         if (mode == MODE_STEP) printf(", \"us_per_step\": %.6g", us_step);
         printf(", \"iters\": %ld, \"warmup\": %ld, \"ms_min\": %.6g, \"ms_max\": %.6g, "
                "\"peak_rss_mb\": %.1f, \"base_rss_mb\": %.1f, \"checksum\": %.6g}\n",
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3, rss, rss_base, checksum);
     } else {
-        printf("bench %s: I=%ld H=%ld L=%ld B=%ld T=%ld threads=%ld%s\n", mode_names[mode], I, H,
-               L, B, T, threads, threads_applied ? "" : " (not applied: engine has no thread option)");
+        printf("bench %s: I=%ld H=%ld L=%ld B=%ld T=%ld threads=%ld\n", mode_names[mode], I, H,
+               L, B, T, threads);
         printf("  %.3f ms per iteration (median of %ld after %ld warm-up; min %.3f, max %.3f)\n", ms,
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3);
         printf("  %.2f GFLOP/s", gflops);

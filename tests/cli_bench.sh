@@ -24,6 +24,7 @@ for mode in forward train step; do
     done
     [ "$(field "$out" mode)" = "$mode" ] && ok || bad "$mode: mode field is $(field "$out" mode)"
     [ "$(field "$out" threads)" = 2 ] && ok || bad "$mode: threads field not 2: $out"
+    [ "$(field "$out" threads_applied)" = true ] && ok || bad "$mode: threads not applied: $out"
     [ "$(field "$out" layers)" = 2 ] && [ "$(field "$out" seq)" = 11 ] && ok || bad "$mode: shape fields wrong: $out"
     ms=$(field "$out" ms) gf=$(field "$out" gflops)
     flop=$FWD_FLOP
