@@ -45,7 +45,17 @@ void lstm__pack_units(float *P, int H, int K, const float *W, int ldw) {
  * accumulators).  NR and NU are constants at every call: the loops unroll
  * and acc lives in registers.  Several unit blocks per tile keep 16 chains of
  * fused multiply-adds in flight when the batch is 1 or 2. */
-__attribute__((target("avx512f,fma"), always_inline)) static inline void
+/* Sanitizers stay out of this kernel: their checks on the fully unrolled
+ * register tiles take clang minutes to compile.  Its accesses are bounded by
+ * lanes16(), nr and nu, and tests/test_core.c checks it bit for bit against
+ * the sanitized GEMM + gate path. */
+#if defined(__clang__)
+#define NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
+#else
+#define NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize_undefined))
+#endif
+
+__attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
 tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, const float *x, int ldx,
      const float *pih, const float *bsum, const float *h, int ldh, const float *phh, const float *c_prev,
      float *c, float *m, int ldm) {
@@ -99,7 +109,7 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
         }
 }
 
-__attribute__((target("avx512f,fma"))) void
+__attribute__((target("avx512f,fma"))) NO_SANITIZE void
 lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
                   const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                   const float *c_prev, float *c, float *m, int ldm) {
