@@ -195,25 +195,65 @@ static void step_task(void *arg, int task, int ntasks) {
                           j->phh, j->c_prev, j->c, j->m, j->ldm);
 }
 
-/* C[M,N] += A[K,M]ᵀ·B[K,N] with K summed in blocks of KBLOCK rows whose partial
- * sums are added to C: float32 error then grows with KBLOCK + K/KBLOCK terms
- * rather than K (K = T·B reaches thousands).  tmp: [M·N]. */
+/* Large products split over row blocks of C: each task runs the single-thread
+ * GEMM on its rows, so it packs only its own rows of A (a column split would
+ * make every thread pack all of A).  Element values do not depend on the split.
+ *
+ * TN_ACC: C[M,N] += A[K,M]ᵀ·B[K,N] with K summed in blocks of KBLOCK rows whose
+ * partial sums are added to C: float32 error then grows with KBLOCK + K/KBLOCK
+ * terms rather than K (K = T·B reaches thousands).  tmp: [M·N].
+ * NN: C[M,N] = beta·C + A[M,K]·B[K,N]. */
 #define KBLOCK 256
-static void gemm_tn_acc(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
-                        int ldb, float *C, int ldc, float *tmp) {
-    if (K <= KBLOCK) {
-        lstm_gemm_tn_mt(team, M, N, K, A, lda, B, ldb, C, ldc, 1.0f);
+enum { ROWS_TN_ACC, ROWS_NN };
+typedef struct {
+    int kind, M, N, K, lda, ldb, ldc;
+    const float *A, *B;
+    float *C, *tmp;
+    float beta;
+} rows_job;
+
+static void rows_task(void *arg, int task, int ntasks) {
+    const rows_job *j = arg;
+    int m0 = (int)((long)j->M * task / ntasks), m1 = (int)((long)j->M * (task + 1) / ntasks);
+    m0 = m0 / 16 * 16; /* 16-row aligned blocks (the last one takes the rest) */
+    m1 = task == ntasks - 1 ? j->M : m1 / 16 * 16;
+    int mb = m1 - m0;
+    if (mb <= 0) return;
+    if (j->kind == ROWS_NN) {
+        lstm_gemm_nn(mb, j->N, j->K, j->A + (size_t)m0 * j->lda, j->lda, j->B, j->ldb, j->C + (size_t)m0 * j->ldc,
+                     j->ldc, j->beta);
         return;
     }
-    for (int k0 = 0; k0 < K; k0 += KBLOCK) {
-        int kb = K - k0 < KBLOCK ? K - k0 : KBLOCK;
-        lstm_gemm_tn_mt(team, M, N, kb, A + (size_t)k0 * lda, lda, B + (size_t)k0 * ldb, ldb, tmp, N, 0.0f);
-        for (int i = 0; i < M; i++) {
-            float *c = C + (size_t)i * ldc;
-            const float *t = tmp + (size_t)i * N;
-            for (int j = 0; j < N; j++) c[j] += t[j];
+    for (int k0 = 0; k0 < j->K; k0 += KBLOCK) {
+        int kb = j->K - k0 < KBLOCK ? j->K - k0 : KBLOCK;
+        float *t = j->tmp + (size_t)m0 * j->N;
+        lstm_gemm_tn(mb, j->N, kb, j->A + (size_t)k0 * j->lda + m0, j->lda, j->B + (size_t)k0 * j->ldb, j->ldb, t,
+                     j->N, 0.0f);
+        for (int i = 0; i < mb; i++) {
+            float *c = j->C + (size_t)(m0 + i) * j->ldc;
+            const float *ti = t + (size_t)i * j->N;
+            for (int n = 0; n < j->N; n++) c[n] += ti[n];
         }
     }
+}
+
+static void run_rows(lstm__team *team, const rows_job *j) {
+    int n = team ? 2 * lstm__team_size(team) : 1;
+    while (n > 1 && j->M / n < 16) n--;
+    if (n > 1) lstm__team_run_tasks(team, n, rows_task, (void *)j);
+    else rows_task((void *)j, 0, 1);
+}
+
+static void gemm_tn_acc(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
+                        int ldb, float *C, int ldc, float *tmp) {
+    rows_job j = {ROWS_TN_ACC, M, N, K, lda, ldb, ldc, A, B, C, tmp, 1.0f};
+    run_rows(team, &j);
+}
+
+static void gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                         float *C, int ldc, float beta) {
+    rows_job j = {ROWS_NN, M, N, K, lda, ldb, ldc, A, B, C, NULL, beta};
+    run_rows(team, &j);
 }
 
 void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
@@ -225,8 +265,8 @@ void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
  *   X [T,B,in]; h0 [B,Hout] or NULL; c0 [B,H] or NULL
  *   act [T,B,4H] (out: activations); cs: [T,B,H] when keeping all cell states,
  *   else NULL and cbuf [2][B,H]; ms (proj): [T,B,H] if ms_all else [B,H]
- *   Y [T,B,D·Hout]: writes columns [d·Hout, (d+1)·Hout); hn [B,Hout], cn [B,H] or NULL. */
-/* fz: the fused-step packs of this (l,d), or NULL for GEMM + gate kernel. */
+ *   Y [T,B,D·Hout]: writes columns [d·Hout, (d+1)·Hout); hn [B,Hout], cn [B,H] or NULL.
+ * fz: the fused-step packs of this (l,d), or NULL for GEMM + gate kernel. */
 typedef struct {
     const float *pu, *pui, *bs;
 } fused_packs;
@@ -369,6 +409,33 @@ lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
  * layer output (this direction's columns are read); dhn [B,Hout], dcn [B,H] or NULL.
  * Accumulates into g; writes dX [T,B,in] (= beta·dX + ...) when dX is not NULL,
  * and dh0 [B,Hout], dc0 [B,H] when not NULL. */
+/* The point-wise part of one backward step for batch rows [b0, b1). */
+typedef struct {
+    int B, H, Hout, P, ldy;
+    const float *w_hr, *dyt, *dh, *act, *c, *c_prev;
+    float *dht, *dm, *dG, *dc;
+} step_bwd_job;
+
+static void step_bwd_task(void *arg, int task, int ntasks) {
+    const step_bwd_job *j = arg;
+    int b0 = (int)((long)j->B * task / ntasks), b1 = (int)((long)j->B * (task + 1) / ntasks), nb = b1 - b0;
+    if (nb <= 0) return;
+    const int H = j->H, Hout = j->Hout;
+    float *dht = j->dht + (size_t)b0 * Hout;
+    for (int b = 0; b < nb; b++) {
+        const float *dy = j->dyt + (size_t)(b0 + b) * j->ldy, *dh = j->dh + (size_t)(b0 + b) * Hout;
+        float *o = dht + (size_t)b * Hout;
+        for (int q = 0; q < Hout; q++) o[q] = dy[q] + dh[q];
+    }
+    const float *dm = dht;
+    if (j->P) {
+        lstm_gemm_nn(nb, H, j->P, dht, j->P, j->w_hr, H, j->dm + (size_t)b0 * H, H, 0.0f);
+        dm = j->dm + (size_t)b0 * H;
+    }
+    lstm__gates_backward(j->dG + (size_t)b0 * 4 * H, j->dc + (size_t)b0 * H, dm, H, j->act + (size_t)b0 * 4 * H,
+                         j->c + (size_t)b0 * H, j->c_prev ? j->c_prev + (size_t)b0 * H : NULL, nb, H);
+}
+
 static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace *ws, int d, int T,
                          const float *X, const float *h0, const float *c0, const float *act,
                          const float *cs, const float *ms, const float *Y, const float *dY,
@@ -382,23 +449,21 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
     else memset(dh, 0, bho * sizeof(float));
     if (dcn) memcpy(dc, dcn, bh * sizeof(float));
     else memset(dc, 0, bh * sizeof(float));
+    int nt = ws->team ? lstm__team_size(ws->team) : 1;
+    if (nt > B) nt = B;
     for (int s = T - 1; s >= 0; s--) {
         int t = d ? T - 1 - s : s;
         int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
-        /* dh_t = dY_t (this direction's columns) + dL/dh_t from step t+1 */
-        float *dht = P ? ws->dH + (size_t)t * B * P : ws->dH;
-        const float *dyt = dY + (size_t)t * B * ldy + (size_t)d * Hout;
-        for (int b = 0; b < B; b++)
-            for (int j = 0; j < Hout; j++)
-                dht[(size_t)b * Hout + j] = dyt[(size_t)b * ldy + j] + dh[(size_t)b * Hout + j];
-        const float *dm = dht;
-        if (P) {
-            lstm_gemm_nn_mt(ws->team, B, H, P, dht, P, w->w_hr, H, ws->dm, H, 0.0f);
-            dm = ws->dm;
-        }
-        const float *cprev = s > 0 ? cs + (size_t)tp * bh : c0;
-        float *dGt = dG + (size_t)t * B * G;
-        lstm__gates_backward(dGt, dc, dm, H, act + (size_t)t * B * G, cs + (size_t)t * bh, cprev, B, H);
+        /* per batch row, in parallel: dh_t = dY_t (this direction's columns) + dL/dh_t
+         * from step t+1; (LSTMP: dm = dh_t·W_hr); gate backward -> dG_t, dc */
+        step_bwd_job sj = {.B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = w->w_hr,
+                           .dht = P ? ws->dH + (size_t)t * B * P : ws->dH,
+                           .dyt = dY + (size_t)t * B * ldy + (size_t)d * Hout, .dh = dh, .dm = ws->dm,
+                           .dG = dG + (size_t)t * B * G, .dc = dc, .act = act + (size_t)t * B * G,
+                           .c = cs + (size_t)t * bh, .c_prev = s > 0 ? cs + (size_t)tp * bh : c0};
+        if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
+        else step_bwd_task(&sj, 0, 1);
+        float *dGt = sj.dG;
         if (s > 0 || dh0) lstm_gemm_nn_mt(ws->team, B, Hout, G, dGt, G, w->w_hh, Hout, dh, Hout, 0.0f);
     }
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
@@ -437,7 +502,7 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
         }
     }
     if (P) gemm_tn_acc(team, P, H, (int)rows, ws->dH, P, ms, H, g->w_hr, H, ws->wtmp);
-    if (dX) lstm_gemm_nn_mt(team, (int)rows, in, G, dG, G, w->w_ih, in, dX, in, dx_beta);
+    if (dX) gemm_nn_rows(team, (int)rows, in, G, dG, G, w->w_ih, in, dX, in, dx_beta);
 }
 
 lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
