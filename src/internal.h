@@ -114,7 +114,7 @@ void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm,
  * lstm__pack_units: W [4H, K] (row stride ldw, gates i,f,g,o stacked) into the
  * unit-interleaved layout of lstm__pack_units_size(H, K) floats.
  * lstm__step_avx512: one time step for batch rows [0,B) and unit blocks
- * [u0,u1) of 16 units: pre = (x ? x·W_ihᵀ + bsum : act) + h·W_hhᵀ (h NULL =
+ * [u0,u1) of 16 units: pre = (x ? bsum + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
  * zeros), then act [B,4H] = activations, c [B,H], m [B,ldm] = σ(o)·tanh(c).
  * Same bits as lstm_gemm_* (AVX2/AVX-512 kernels) followed by lstm__gates_forward_avx512. */
 size_t lstm__pack_units_size(int H, int K);

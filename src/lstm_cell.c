@@ -101,11 +101,11 @@ void lstm_cell_forward(float *h1, float *c1, float *act,
                        const float *x, const float *h, const float *c,
                        const float *w_ih, const float *w_hh,
                        const float *b_ih, const float *b_hh, int B, int I, int H) {
-    /* same order of sums as the sequence code, so one step agrees bit for bit */
-    lstm_gemm_nt(B, 4 * H, I, x, I, w_ih, I, act, 4 * H, 0.0f);
-    if (b_ih && b_hh)
-        for (int b = 0; b < B; b++)
-            for (int k = 0; k < 4 * H; k++) act[(size_t)b * 4 * H + k] += b_ih[k] + b_hh[k];
+    /* same order of sums as the sequence code, so one step agrees bit for bit:
+     * (b_ih + b_hh), then + x·W_ihᵀ, then + h·W_hhᵀ */
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < 4 * H; k++) act[(size_t)b * 4 * H + k] = b_ih && b_hh ? b_ih[k] + b_hh[k] : 0.0f;
+    lstm_gemm_nt(B, 4 * H, I, x, I, w_ih, I, act, 4 * H, 1.0f);
     if (h) lstm_gemm_nt(B, 4 * H, H, h, H, w_hh, H, act, 4 * H, 1.0f);
     lstm__gates_forward(act, c1, h1, H, c, B, H);
 }

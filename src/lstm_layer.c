@@ -124,9 +124,9 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->pui_size = (lstm__pack_units_size(ws->H, (int)in_max) + 15) / 16 * 16;
         ws->pu = aligned_alloc(64, LD * ws->pu_size * sizeof(float));
         ws->pui = aligned_alloc(64, LD * ws->pui_size * sizeof(float));
-        ws->bs = alloc_f(LD * 4 * ws->H, &ok);
         if (!ws->pu || !ws->pui) ok = 0;
     }
+    ws->bs = alloc_f(LD * 4 * ws->H, &ok);
     ws->pk_size = lstm_gemm_packed_size(4 * ws->H, ws->Hout);
     ws->pk_size = (ws->pk_size + 15) / 16 * 16; /* each pack on a 64-byte boundary */
     ws->pk = aligned_alloc(64, LD * ws->pk_size * sizeof(float));
@@ -166,11 +166,11 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     const int H = ws->H, G = 4 * H;
     for (int k = 0; k < ws->L * ws->D; k++) {
         const lstm_weights *w = &net->w[k];
+        if (w->b_ih)
+            for (int q = 0; q < G; q++) ws->bs[(size_t)k * G + q] = w->b_ih[q] + w->b_hh[q];
         if (ws->fused) {
             lstm__pack_units(ws->pu + (size_t)k * ws->pu_size, H, ws->Hout, w->w_hh, ws->Hout);
             lstm__pack_units(ws->pui + (size_t)k * ws->pui_size, H, w->in, w->w_ih, w->in);
-            if (w->b_ih)
-                for (int q = 0; q < G; q++) ws->bs[(size_t)k * G + q] = w->b_ih[q] + w->b_hh[q];
         } else {
             lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size, G, ws->Hout, w->w_hh, ws->Hout);
         }
@@ -266,12 +266,27 @@ void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
  *   act [T,B,4H] (out: activations); cs: [T,B,H] when keeping all cell states,
  *   else NULL and cbuf [2][B,H]; ms (proj): [T,B,H] if ms_all else [B,H]
  *   Y [T,B,D·Hout]: writes columns [d·Hout, (d+1)·Hout); hn [B,Hout], cn [B,H] or NULL.
- * fz: the fused-step packs of this (l,d), or NULL for GEMM + gate kernel. */
+ * fz: the fused-step packs of this (l,d), or NULL for GEMM + gate kernel;
+ * bsum: b_ih + b_hh [4H]. */
 typedef struct {
-    const float *pu, *pui, *bs;
+    const float *pu, *pui;
 } fused_packs;
 
-static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk, const fused_packs *fz, int d,
+/* dst [rows, n] = src [n] in every row (tasks take row ranges). */
+typedef struct {
+    float *dst;
+    const float *src;
+    int rows, n;
+} fill_job;
+
+static void fill_task(void *arg, int task, int ntasks) {
+    const fill_job *j = arg;
+    int r0 = (int)((long)j->rows * task / ntasks), r1 = (int)((long)j->rows * (task + 1) / ntasks);
+    for (int r = r0; r < r1; r++) memcpy(j->dst + (size_t)r * j->n, j->src, (size_t)j->n * sizeof(float));
+}
+
+static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk, const fused_packs *fz,
+                        const float *bsum, int d,
                         int T, int B, int H, int Hout, int D, const float *X, const float *h0, const float *c0,
                         float *act, float *cs, float *cbuf, float *ms, int ms_all, float *Y,
                         float *hn, float *cn) {
@@ -279,13 +294,13 @@ static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk
     const size_t rows = (size_t)T * B;
     /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
     const int x_in_step = fz && T == 1;
-    if (!x_in_step) {
-        lstm_gemm_nt_mt(team, (int)rows, G, in, X, in, w->w_ih, in, act, G, 0.0f);
-        if (w->b_ih)
-            for (size_t r = 0; r < rows; r++) {
-                float *a = act + r * G;
-                for (int k = 0; k < G; k++) a[k] += w->b_ih[k] + w->b_hh[k];
-            }
+    if (!x_in_step) { /* act = (b_ih + b_hh) + X·W_ihᵀ, the sum in that order */
+        if (w->b_ih) {
+            fill_job fj = {act, bsum, (int)rows, G};
+            if (team) lstm__team_run_tasks(team, 2 * lstm__team_size(team), fill_task, &fj);
+            else fill_task(&fj, 0, 1);
+        }
+        lstm_gemm_nt_mt(team, (int)rows, G, in, X, in, w->w_ih, in, act, G, w->b_ih ? 1.0f : 0.0f);
     }
     step_job sj = {.B = B, .H = H, .Hout = Hout, .in = in, .nub = (H + 15) / 16};
     int ntasks = team ? lstm__team_size(team) : 1;
@@ -303,7 +318,7 @@ static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk
             sj.x = x_in_step ? X + (size_t)t * B * in : NULL;
             sj.ldx = in;
             sj.pih = fz->pui;
-            sj.bsum = w->b_ih ? fz->bs : NULL;
+            sj.bsum = w->b_ih ? bsum : NULL;
             sj.h = hp;
             sj.ldh = ldh;
             sj.phh = fz->pu;
@@ -377,15 +392,14 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             if (ws->fused) {
                 fzk.pu = ws->pu + k * ws->pu_size;
                 fzk.pui = ws->pui + k * ws->pui_size;
-                fzk.bs = ws->bs + k * 4 * H;
                 fz = &fzk;
             }
             if (ws->train)
-                dir_forward(&net->w[k], ws->team, pk, fz, d, T, B, H, Hout, D, in, h0k, c0k, ws->act + k * ws->tbg,
+                dir_forward(&net->w[k], ws->team, pk, fz, ws->bs + k * 4 * H, d, T, B, H, Hout, D, in, h0k, c0k, ws->act + k * ws->tbg,
                             ws->cs + k * ws->tbh, NULL, ws->ms ? ws->ms + k * ws->tbh : NULL, 1, out,
                             hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
             else
-                dir_forward(&net->w[k], ws->team, pk, fz, d, T, B, H, Hout, D, in, h0k, c0k, ws->act, NULL, ws->cs, ws->ms, 0,
+                dir_forward(&net->w[k], ws->team, pk, fz, ws->bs + k * 4 * H, d, T, B, H, Hout, D, in, h0k, c0k, ws->act, NULL, ws->cs, ws->ms, 0,
                             out, hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
         }
         in = out;

@@ -10,7 +10,7 @@
  * Per depth k the four gates of a block are 64 contiguous floats.
  *
  * Rounding: each pre-activation is one in-order chain of fused multiply-adds
- * starting from 0 over x then (after adding b_ih + b_hh) continuing over h,
+ * starting from b_ih + b_hh (or 0) over x, then continuing over h,
  * exactly like the AVX2/AVX-512 GEMM kernels, and the gate math is that of
  * gates_avx512.c: the fused step gives the same bits as GEMM + gate kernel. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -64,9 +64,10 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
     UNROLL for (int r = 0; r < NR; r++)
         UNROLL for (int v = 0; v < NU; v++)
             UNROLL for (int q = 0; q < 4; q++)
-                acc[r * NU + v][q] = x ? _mm512_setzero_ps()
-                                       : _mm512_maskz_loadu_ps(lanes16(H - 16 * (u + v)),
-                                                               act + (size_t)r * G + q * H + 16 * (u + v));
+                acc[r * NU + v][q] =
+                    !x ? _mm512_maskz_loadu_ps(lanes16(H - 16 * (u + v)), act + (size_t)r * G + q * H + 16 * (u + v))
+                    : bsum ? _mm512_maskz_loadu_ps(lanes16(H - 16 * (u + v)), bsum + q * H + 16 * (u + v))
+                           : _mm512_setzero_ps();
     /* acc[r,v][q] += A[r][k] · P_{u+v}[k][q] for k in [0, K) */
 #define ACCUMULATE(A, lda, P, K)                                                                       \
     for (int k = 0; k < (K); k++) {                                                                    \
@@ -79,15 +80,7 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
                 UNROLL for (int q = 0; q < 4; q++) acc[r * NU + v][q] = _mm512_fmadd_ps(a, w[v][q], acc[r * NU + v][q]); \
         }                                                                                              \
     }
-    if (x) {
-        ACCUMULATE(x, ldx, pih, in)
-        if (bsum)
-            UNROLL for (int r = 0; r < NR; r++)
-                UNROLL for (int v = 0; v < NU; v++)
-                    UNROLL for (int q = 0; q < 4; q++)
-                        acc[r * NU + v][q] = _mm512_add_ps(
-                            acc[r * NU + v][q], _mm512_maskz_loadu_ps(lanes16(H - 16 * (u + v)), bsum + q * H + 16 * (u + v)));
-    }
+    if (x) ACCUMULATE(x, ldx, pih, in)
     if (h) ACCUMULATE(h, ldh, phh, Hout)
 #undef ACCUMULATE
     UNROLL for (int r = 0; r < NR; r++)
