@@ -203,7 +203,7 @@ static void step_task(void *arg, int task, int ntasks) {
  * partial sums are added to C: float32 error then grows with KBLOCK + K/KBLOCK
  * terms rather than K (K = T·B reaches thousands).  tmp: [M·N].
  * NN: C[M,N] = beta·C + A[M,K]·B[K,N]. */
-#define KBLOCK 256
+#define KBLOCK 512
 enum { ROWS_TN_ACC, ROWS_NN };
 typedef struct {
     int kind, M, N, K, lda, ldb, ldc;
