@@ -43,6 +43,7 @@ struct lstm_workspace {
     float *pk;
     size_t pk_size;
     const float *pk_src; /* params the packs were made from (lstm_stream reuses them) */
+    int pui_ok;          /* pui holds the current W_ih (packed only when one-step calls need it) */
     lstm__team *team;    /* NULL: one thread */
     /* fused step (AVX-512): unit-interleaved W_hh and W_ih per (l,d), b_ih + b_hh */
     int fused;
@@ -160,7 +161,7 @@ lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n) {
 
 void lstm_workspace_weights_changed(lstm_workspace *ws) { ws->pk_src = NULL; }
 
-/* Repacks every W_hh (and, for the fused step, W_ih and b_ih + b_hh) into the
+/* Repacks every W_hh (and sums b_ih + b_hh) into the
  * layouts of the per-step products. */
 static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     const int H = ws->H, G = 4 * H;
@@ -170,12 +171,19 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
             for (int q = 0; q < G; q++) ws->bs[(size_t)k * G + q] = w->b_ih[q] + w->b_hh[q];
         if (ws->fused) {
             lstm__pack_units(ws->pu + (size_t)k * ws->pu_size, H, ws->Hout, w->w_hh, ws->Hout);
-            lstm__pack_units(ws->pui + (size_t)k * ws->pui_size, H, w->in, w->w_ih, w->in);
         } else {
             lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size, G, ws->Hout, w->w_hh, ws->Hout);
         }
     }
     ws->pk_src = net->params;
+    ws->pui_ok = 0;
+}
+
+/* The fused one-step path (T = 1) also packs W_ih: once per set of weights. */
+static void pack_input(const lstm_net *net, lstm_workspace *ws) {
+    for (int k = 0; k < ws->L * ws->D; k++)
+        lstm__pack_units(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
+    ws->pui_ok = 1;
 }
 
 /* One fused step on the team: tasks own disjoint ranges of unit blocks. */
@@ -378,6 +386,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             return lstm__fail(LSTM_ERR_ARG, "forward: dropout set without a random state");
     }
     if (!stream || ws->pk_src != net->params) pack_recurrent(net, ws);
+    if (ws->fused && T == 1 && !ws->pui_ok) pack_input(net, ws);
     const float *in = ws->train ? ws->x0 : x;
     for (int l = 0; l < L; l++) {
         float *out;
