@@ -102,6 +102,9 @@ void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c
  * act, c, c_prev (NULL = zeros) as saved by forward; writes dG [B,4H] = dL/d pre-activation. */
 void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
                           const float *c, const float *c_prev, int B, int H);
+/* 1 when the dispatch above runs the AVX-512 versions: the CPU has AVX-512F and
+ * LSTM_KERNEL does not ask for ref, generic or avx2 (which stand for a CPU without it). */
+int lstm__gates_avx512(void);
 /* The scalar oracles and the AVX-512 versions behind the dispatch above. */
 void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
 void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act,

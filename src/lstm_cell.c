@@ -60,7 +60,7 @@ void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, co
     }
 }
 
-static int use_avx512(void) {
+int lstm__gates_avx512(void) {
     static int choice = -1;
     if (choice < 0) {
         const char *k = getenv("LSTM_KERNEL");
@@ -77,7 +77,7 @@ static int use_avx512(void) {
 
 void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (use_avx512()) {
+    if (lstm__gates_avx512()) {
         lstm__gates_forward_avx512(act, c, m, ldm, c_prev, B, H);
         return;
     }
@@ -88,7 +88,7 @@ void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c
 void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
                           const float *c, const float *c_prev, int B, int H) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (use_avx512()) {
+    if (lstm__gates_avx512()) {
         lstm__gates_backward_avx512(dG, dc, dm, ldm, act, c, c_prev, B, H);
         return;
     }

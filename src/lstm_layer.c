@@ -51,14 +51,15 @@ struct lstm_workspace {
     size_t pu_size, pui_size;
 };
 
-/* The fused step reproduces the FMA-chain GEMM kernels bit for bit, so it is
- * used exactly when those kernels are (LSTM_KERNEL=ref|generic turns it off). */
+/* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
+ * kernel bit for bit, so it is used exactly when both are (LSTM_KERNEL=ref,
+ * generic or avx2 turns it off). */
 static int fused_available(void) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     int k = lstm_gemm_kernel();
     const char *env = getenv("LSTM_FUSED"); /* LSTM_FUSED=0: off, for tests and benchmarks */
     if (env && strcmp(env, "0") == 0) return 0;
-    return __builtin_cpu_supports("avx512f") && (k == LSTM_GEMM_AVX512 || k == LSTM_GEMM_AVX2);
+    return lstm__gates_avx512() && (k == LSTM_GEMM_AVX512 || k == LSTM_GEMM_AVX2);
 #else
     return 0;
 #endif

@@ -1,0 +1,19 @@
+#!/bin/sh
+# The engine tests again with the kernels another x86-64 would choose:
+# LSTM_KERNEL=avx2 (a CPU without AVX-512: AVX2 GEMM, scalar gates, no fused
+# step) and LSTM_KERNEL=generic (portable C).  Each binary must pass as is.
+bin=$(dirname "$LSTM")/tests
+pass=0 fail=0
+for k in avx2 generic; do
+    for t in test_core test_torch_fixtures test_cell test_gradcheck; do
+        if out=$(LSTM_KERNEL=$k "$bin/$t" 2>&1); then
+            pass=$((pass + 1))
+        else
+            fail=$((fail + 1))
+            echo "FAIL LSTM_KERNEL=$k $t:"
+            echo "$out" | grep FAIL | head -5
+        fi
+    done
+done
+echo "cli_kernels.sh: $pass passed, $fail failed"
+[ $fail -eq 0 ]
