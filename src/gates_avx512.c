@@ -15,7 +15,7 @@ T512 void lstm__gates_forward_avx512(float *act, float *c, float *m, int ldm, co
         float *mb = m + (size_t)b * ldm;
         const float *cp = c_prev ? c_prev + (size_t)b * H : NULL;
         for (int j = 0; j < H; j += 16) {
-            __mmask16 k = H - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (H - j)) - 1);
+            __mmask16 k = lanes16(H - j);
             __m512 i = sigmoid512(_mm512_maskz_loadu_ps(k, a + j));
             __m512 f = sigmoid512(_mm512_maskz_loadu_ps(k, a + H + j));
             __m512 g = tanh512(_mm512_maskz_loadu_ps(k, a + 2 * H + j));
@@ -44,7 +44,7 @@ T512 void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int
         const float *cb = c + (size_t)b * H;
         const float *cp = c_prev ? c_prev + (size_t)b * H : NULL;
         for (int j = 0; j < H; j += 16) {
-            __mmask16 k = H - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (H - j)) - 1);
+            __mmask16 k = lanes16(H - j);
             __m512 i = _mm512_maskz_loadu_ps(k, a + j), f = _mm512_maskz_loadu_ps(k, a + H + j);
             __m512 g = _mm512_maskz_loadu_ps(k, a + 2 * H + j), o = _mm512_maskz_loadu_ps(k, a + 3 * H + j);
             __m512 t = tanh512(_mm512_maskz_loadu_ps(k, cb + j));
