@@ -24,6 +24,15 @@
  * Ownership
  *   *_init / *_load allocate; the matching *_free releases and accepts NULL or
  *   zeroed structs.  Pointers passed in are borrowed for the duration of the call.
+ *   A workspace serves one call at a time (it holds the thread team and scratch);
+ *   use one workspace per calling thread.
+ *
+ * Kernels and determinism
+ *   The CPU picks the kernels at run time: AVX-512, else AVX2+FMA, else portable C.
+ *   LSTM_KERNEL=ref|generic|avx2|avx512 in the environment forces one (avx2 and
+ *   below also turn off the fused AVX-512 step; LSTM_FUSED=0 turns off only that).
+ *   For a given kernel the results are the same bits for any thread count, and
+ *   a sequence fed through lstm_stream in pieces gives the bits of one call.
  *
  * Example (inference)
  *   lstm_net net;
@@ -212,6 +221,8 @@ lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, const char *p
 typedef struct lstm_workspace lstm_workspace;
 enum { LSTM_WS_TRAIN = 1 };
 
+/* T >= 1 steps (calls may use fewer), B >= 1 streams; flags 0 or LSTM_WS_TRAIN.
+ * One thread until lstm_workspace_set_threads.  *ws is NULL on failure. */
 lstm_status lstm_workspace_init(lstm_workspace **ws, const lstm_net *net, int T, int B, int flags);
 void lstm_workspace_free(lstm_workspace *ws);
 /* Dropout p on the outputs of every layer but the last, applied by
