@@ -245,7 +245,9 @@ lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
                          const float *x, const float *h0, const float *c0,
                          float *y, float *hn, float *cn);
 
-/* Backward through time after lstm_forward on the same LSTM_WS_TRAIN workspace.
+/* Backward through time after lstm_forward on the same LSTM_WS_TRAIN workspace;
+ * it consumes what the forward saved (one backward per forward: a second call
+ * returns LSTM_ERR_ARG).
  *   dy [T, B, D*Hout] or NULL (zeros)  dhn [L*D, B, Hout] or NULL  dcn [L*D, B, H] or NULL
  * Accumulates parameter gradients into net->grads (+=).  Writes (overwrites)
  *   dx [T, B, I], dh0 [L*D, B, Hout], dc0 [L*D, B, H]; each may be NULL. */

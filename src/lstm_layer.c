@@ -31,15 +31,14 @@ struct lstm_workspace {
     float *mask;  /* dropout: [L-1][T,B,D·Hout] 0 or 1/(1-p) */
     float dropout;
     uint64_t *rng;
-    float *dG;    /* [T,B,4H] */
-    float *dY[2]; /* [T,B,D·Hout] ping-pong for gradients between layers */
+    float *dY[2]; /* [T,B,D·Hout] gradients between layers (2 buffers for L >= 3, 1 for L = 2) */
     float *dH;    /* proj: [T,B,P] (kept for dW_hr); else [B,Hout] */
     float *dh;    /* [B,Hout] running dL/dh_prev */
     float *dm;    /* [B,H] */
     float *dc;    /* [B,H] running dL/dc */
     float *bsum;  /* [2][4H]: bias-gradient sum and block sum */
     float *wtmp;  /* [max(4H·max(in, Hout), P·H)] partial sums of weight gradients */
-    /* recurrent weights W_hh repacked for the per-step product, one per (l,d) */
+    /* GEMM path: W_hh repacked for the per-step product, one per (l,d) */
     float *pk;
     size_t pk_size;
     const float *pk_src; /* params the packs were made from (lstm_stream reuses them) */
@@ -99,9 +98,8 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->x0 = alloc_f(tb * ws->I, &ok);
         ws->h0 = alloc_f(LD * bho, &ok);
         ws->c0 = alloc_f(LD * bh, &ok);
-        ws->dG = alloc_f(ws->tbg, &ok);
-        ws->dY[0] = alloc_f(ws->tby, &ok);
-        ws->dY[1] = alloc_f(ws->tby, &ok);
+        if (ws->L >= 2) ws->dY[0] = alloc_f(ws->tby, &ok);
+        if (ws->L >= 3) ws->dY[1] = alloc_f(ws->tby, &ok);
         ws->dH = alloc_f(ws->P ? tb * ws->P : bho, &ok);
         ws->dh = alloc_f(bho, &ok);
         ws->dm = alloc_f(bh, &ok);
@@ -129,10 +127,12 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (!ws->pu || !ws->pui) ok = 0;
     }
     ws->bs = alloc_f(LD * 4 * ws->H, &ok);
-    ws->pk_size = lstm_gemm_packed_size(4 * ws->H, ws->Hout);
-    ws->pk_size = (ws->pk_size + 15) / 16 * 16; /* each pack on a 64-byte boundary */
-    ws->pk = aligned_alloc(64, LD * ws->pk_size * sizeof(float));
-    if (!ws->pk) ok = 0;
+    if (!ws->fused) { /* the GEMM path's packs; the fused step has its own */
+        ws->pk_size = lstm_gemm_packed_size(4 * ws->H, ws->Hout);
+        ws->pk_size = (ws->pk_size + 15) / 16 * 16; /* each pack on a 64-byte boundary */
+        ws->pk = aligned_alloc(64, LD * ws->pk_size * sizeof(float));
+        if (!ws->pk) ok = 0;
+    }
     if (!ok) {
         lstm_workspace_free(ws);
         return lstm__fail(LSTM_ERR_NOMEM, "workspace: out of memory for T=%d, B=%d", T, B);
@@ -144,7 +144,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
 void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
-                     ws->dG,  ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->bsum,
+                     ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->bsum,
                      ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bs};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
@@ -397,7 +397,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             size_t k = (size_t)l * D + d;
             const float *h0k = ws->train ? (ws->has_h0 ? ws->h0 + k * bho : NULL) : (h0 ? h0 + k * bho : NULL);
             const float *c0k = ws->train ? (ws->has_c0 ? ws->c0 + k * bh : NULL) : (c0 ? c0 + k * bh : NULL);
-            const float *pk = ws->pk + k * ws->pk_size;
+            const float *pk = ws->pk ? ws->pk + k * ws->pk_size : NULL;
             fused_packs fzk = {0}, *fz = NULL;
             if (ws->fused) {
                 fzk.pu = ws->pu + k * ws->pu_size;
@@ -447,9 +447,14 @@ static void step_bwd_task(void *arg, int task, int ntasks) {
     const int H = j->H, Hout = j->Hout;
     float *dht = j->dht + (size_t)b0 * Hout;
     for (int b = 0; b < nb; b++) {
-        const float *dy = j->dyt + (size_t)(b0 + b) * j->ldy, *dh = j->dh + (size_t)(b0 + b) * Hout;
+        const float *dh = j->dh + (size_t)(b0 + b) * Hout;
         float *o = dht + (size_t)b * Hout;
-        for (int q = 0; q < Hout; q++) o[q] = dy[q] + dh[q];
+        if (j->dyt) {
+            const float *dy = j->dyt + (size_t)(b0 + b) * j->ldy;
+            for (int q = 0; q < Hout; q++) o[q] = dy[q] + dh[q];
+        } else {
+            memcpy(o, dh, (size_t)Hout * sizeof(float));
+        }
     }
     const float *dm = dht;
     if (j->P) {
@@ -461,14 +466,16 @@ static void step_bwd_task(void *arg, int task, int ntasks) {
 }
 
 static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace *ws, int d, int T,
-                         const float *X, const float *h0, const float *c0, const float *act,
+                         const float *X, const float *h0, const float *c0, float *act,
                          const float *cs, const float *ms, const float *Y, const float *dY,
                          const float *dhn, const float *dcn, float *dX, float dx_beta,
                          float *dh0, float *dc0) {
     const int B = ws->B, H = ws->H, Hout = ws->Hout, D = ws->D, P = ws->P, G = 4 * H;
     const int in = w->in, ldy = D * Hout;
     const size_t bh = (size_t)B * H, bho = (size_t)B * Hout, rows = (size_t)T * B;
-    float *dG = ws->dG, *dh = ws->dh, *dc = ws->dc;
+    /* dG_t overwrites act_t in place: the gate backward reads a step's activations
+     * before it writes that step's gradients, and nothing reads them later. */
+    float *dG = act, *dh = ws->dh, *dc = ws->dc;
     if (dhn) memcpy(dh, dhn, bho * sizeof(float));
     else memset(dh, 0, bho * sizeof(float));
     if (dcn) memcpy(dc, dcn, bh * sizeof(float));
@@ -482,7 +489,7 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
          * from step t+1; (LSTMP: dm = dh_t·W_hr); gate backward -> dG_t, dc */
         step_bwd_job sj = {.B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = w->w_hr,
                            .dht = P ? ws->dH + (size_t)t * B * P : ws->dH,
-                           .dyt = dY + (size_t)t * B * ldy + (size_t)d * Hout, .dh = dh, .dm = ws->dm,
+                           .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = dh, .dm = ws->dm,
                            .dG = dG + (size_t)t * B * G, .dc = dc, .act = act + (size_t)t * B * G,
                            .c = cs + (size_t)t * bh, .c_prev = s > 0 ? cs + (size_t)tp * bh : c0};
         if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
@@ -537,16 +544,12 @@ lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
     const int L = ws->L, D = ws->D, T = ws->fwd_T, B = ws->B;
     const size_t bh = (size_t)B * ws->H, bho = (size_t)B * ws->Hout;
     const size_t tby = (size_t)T * B * D * ws->Hout;
-    const float *dYl = dy;
-    if (!dYl) {
-        memset(ws->dY[L & 1], 0, tby * sizeof(float));
-        dYl = ws->dY[L & 1];
-    }
+    const float *dYl = dy; /* NULL: zeros */
     for (int l = L - 1; l >= 0; l--) {
         const float *X = l == 0 ? ws->x0
                          : ws->dropout > 0.0f ? ws->xdrop + (size_t)(l - 1) * ws->tby
                                               : ws->ys + (size_t)(l - 1) * ws->tby;
-        float *dX = l == 0 ? dx : ws->dY[l & 1];
+        float *dX = l == 0 ? dx : ws->dY[(L - 1 - l) & 1];
         for (int d = 0; d < D; d++) {
             size_t k = (size_t)l * D + d;
             dir_backward(&net->w[k], &net->g[k], ws, d, T, X, ws->has_h0 ? ws->h0 + k * bho : NULL,
@@ -563,6 +566,7 @@ lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
             dYl = dX;
         }
     }
+    ws->fwd_T = 0; /* the saved activations now hold gradients */
     return LSTM_OK;
 }
 

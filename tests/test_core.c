@@ -221,6 +221,8 @@ static void test_cell(void) {
     for (int i = 0; i < 21; i++) e = fmax(e, fmax(fabs(dh[i] - dh2[i]), fabs(dc[i] - dc2[i])));
     for (size_t i = 0; i < net.n_params; i++) e = fmax(e, fabs(dw[i] - net.grads[i]));
     CHECK_V(e < 1e-6, "cell backward equals one step of lstm_backward (max diff %.1e)", e);
+    CHECK_V(lstm_backward(&net, wt, NULL, gh, gc, dx2, dh2, dc2) == LSTM_ERR_ARG,
+            "a second lstm_backward without a new forward is refused (the saved state was consumed)");
     free(dw);
     lstm_workspace_free(ws);
     lstm_workspace_free(wt);
