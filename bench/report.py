@@ -13,6 +13,8 @@ TARGET_ONEDNN = {"stream-256": 2.0}
 TARGET_TORCH = 4.0
 TARGET_US_STEP = {"audio-step": 1.0}
 BEGIN, END, HIST = "<!-- latest:begin -->", "<!-- latest:end -->", "<!-- history -->"
+# A hand-written block between these markers (a summary over several runs) is kept as it is.
+SUM_BEGIN, SUM_END = "<!-- summary:begin -->", "<!-- summary:end -->"
 
 
 def fmt_ms(r):
@@ -167,9 +169,12 @@ def main():
     print(text, end="")
 
     if a.write:
-        old_latest, old_hist = "", ""
+        old_latest, old_hist, summary = "", "", []
         if os.path.exists(a.write):
             old = open(a.write, encoding="utf-8").read()
+            m = re.search(re.escape(SUM_BEGIN) + r".*?" + re.escape(SUM_END), old, re.S)
+            if m:
+                summary = [m.group(0), ""]
             m = re.search(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), old, re.S)
             if m:
                 old_latest = m.group(1).strip() + "\n"
@@ -188,7 +193,7 @@ def main():
                "oneDNN gets its weights reordered to its preferred layouts once, outside the "
                "timing (its best case); its step mode calls a T = 1 primitive per step with "
                "src_iter/dst_iter carried; PyTorch's step mode calls nn.LSTM per step with the "
-               "state carried under no_grad.", "",
+               "state carried under no_grad.", ""] + summary + [
                "## Latest run", "", BEGIN, text.rstrip("\n"), END, "",
                "## Earlier runs", "", HIST]
         body = "\n".join(doc) + "\n"
