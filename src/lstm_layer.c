@@ -36,7 +36,7 @@ struct lstm_workspace {
     float *dh;    /* [B,Hout] running dL/dh_prev */
     float *dm;    /* [B,H] */
     float *dc;    /* [B,H] running dL/dc */
-    float *bsum;  /* [2][4H]: bias-gradient sum and block sum */
+    float *dbias; /* [2][4H]: bias-gradient sum and block sum */
     float *wtmp;  /* [max(4H·max(in, Hout), P·H)] partial sums of weight gradients */
     /* GEMM path: W_hh repacked for the per-step product, one per (l,d) */
     float *pk;
@@ -44,9 +44,10 @@ struct lstm_workspace {
     const float *pk_src; /* params the packs were made from (lstm_stream reuses them) */
     int pui_ok;          /* pui holds the current W_ih (packed only when one-step calls need it) */
     lstm__team *team;    /* NULL: one thread */
-    /* fused step (AVX-512): unit-interleaved W_hh and W_ih per (l,d), b_ih + b_hh */
+    /* fused step (AVX-512): unit-interleaved W_hh and W_ih per (l,d) */
     int fused;
-    float *pu, *pui, *bs;
+    float *pu, *pui;
+    float *bias;         /* [L·D][4H]: b_ih + b_hh, summed once per set of weights */
     size_t pu_size, pui_size;
 };
 
@@ -89,6 +90,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     ws->tbh = tb * ws->H;
     ws->tby = tb * ws->D * ws->Hout;
     size_t bh = (size_t)B * ws->H, bho = (size_t)B * ws->Hout;
+    size_t in_max = (size_t)(ws->I > ws->D * ws->Hout ? ws->I : ws->D * ws->Hout); /* widest layer input */
     int ok = 1;
     if (ws->train) {
         ws->act = alloc_f(LD * ws->tbg, &ok);
@@ -104,8 +106,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->dh = alloc_f(bho, &ok);
         ws->dm = alloc_f(bh, &ok);
         ws->dc = alloc_f(bh, &ok);
-        ws->bsum = alloc_f((size_t)8 * ws->H, &ok); /* sum and block sum, [4H] each */
-        size_t in_max = (size_t)(ws->I > ws->D * ws->Hout ? ws->I : ws->D * ws->Hout);
+        ws->dbias = alloc_f((size_t)8 * ws->H, &ok); /* sum and block sum, [4H] each */
         ws->wtmp = alloc_f((size_t)4 * ws->H * in_max, &ok); /* >= 4H·Hout and P·H too */
         if (ws->L > 1) {
             ws->xdrop = alloc_f((size_t)(ws->L - 1) * ws->tby, &ok);
@@ -119,14 +120,13 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     }
     ws->fused = fused_available();
     if (ws->fused) {
-        size_t in_max = (size_t)(ws->I > ws->D * ws->Hout ? ws->I : ws->D * ws->Hout);
         ws->pu_size = (lstm__pack_units_size(ws->H, ws->Hout) + 15) / 16 * 16;
         ws->pui_size = (lstm__pack_units_size(ws->H, (int)in_max) + 15) / 16 * 16;
         ws->pu = aligned_alloc(64, LD * ws->pu_size * sizeof(float));
         ws->pui = aligned_alloc(64, LD * ws->pui_size * sizeof(float));
         if (!ws->pu || !ws->pui) ok = 0;
     }
-    ws->bs = alloc_f(LD * 4 * ws->H, &ok);
+    ws->bias = alloc_f(LD * 4 * ws->H, &ok);
     if (!ws->fused) { /* the GEMM path's packs; the fused step has its own */
         ws->pk_size = lstm_gemm_packed_size(4 * ws->H, ws->Hout);
         ws->pk_size = (ws->pk_size + 15) / 16 * 16; /* each pack on a 64-byte boundary */
@@ -144,8 +144,8 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
 void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
-                     ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->bsum,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bs};
+                     ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->dbias,
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -169,7 +169,7 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     for (int k = 0; k < ws->L * ws->D; k++) {
         const lstm_weights *w = &net->w[k];
         if (w->b_ih)
-            for (int q = 0; q < G; q++) ws->bs[(size_t)k * G + q] = w->b_ih[q] + w->b_hh[q];
+            for (int q = 0; q < G; q++) ws->bias[(size_t)k * G + q] = w->b_ih[q] + w->b_hh[q];
         if (ws->fused) {
             lstm__pack_units(ws->pu + (size_t)k * ws->pu_size, H, ws->Hout, w->w_hh, ws->Hout);
         } else {
@@ -270,13 +270,7 @@ void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
     ws->rng = rng;
 }
 
-/* One direction of one layer over the sequence.
- *   X [T,B,in]; h0 [B,Hout] or NULL; c0 [B,H] or NULL
- *   act [T,B,4H] (out: activations); cs: [T,B,H] when keeping all cell states,
- *   else NULL and cbuf [2][B,H]; ms (proj): [T,B,H] if ms_all else [B,H]
- *   Y [T,B,D·Hout]: writes columns [d·Hout, (d+1)·Hout); hn [B,Hout], cn [B,H] or NULL.
- * fz: the fused-step packs of this (l,d), or NULL for GEMM + gate kernel;
- * bsum: b_ih + b_hh [4H]. */
+/* The fused-step packs of one (l,d). */
 typedef struct {
     const float *pu, *pui;
 } fused_packs;
@@ -294,6 +288,13 @@ static void fill_task(void *arg, int task, int ntasks) {
     for (int r = r0; r < r1; r++) memcpy(j->dst + (size_t)r * j->n, j->src, (size_t)j->n * sizeof(float));
 }
 
+/* One direction of one layer over the sequence.
+ *   X [T,B,in]; h0 [B,Hout] or NULL; c0 [B,H] or NULL
+ *   act [T,B,4H] (out: activations); cs: [T,B,H] when keeping all cell states,
+ *   else NULL and cbuf [2][B,H]; ms (proj): [T,B,H] if ms_all else [B,H]
+ *   Y [T,B,D·Hout]: writes columns [d·Hout, (d+1)·Hout); hn [B,Hout], cn [B,H] or NULL.
+ * fz: the fused-step packs of this (l,d), or NULL for GEMM + gate kernel;
+ * bsum: b_ih + b_hh [4H]. */
 static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk, const fused_packs *fz,
                         const float *bsum, int d,
                         int T, int B, int H, int Hout, int D, const float *X, const float *h0, const float *c0,
@@ -338,14 +339,15 @@ static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk
             if (ntasks > 1) lstm__team_run_tasks(team, ntasks, step_task, &sj);
             else step_task(&sj, 0, 1);
             if (w->w_hr) lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
-        } else if (w->w_hr) {
-            if (hp) lstm_gemm_packed_mt(team, B, G, Hout, hp, ldh, pk, a, G, 1.0f);
-            float *m = ms_all ? ms + (size_t)t * B * H : ms;
-            lstm__gates_forward(a, c, m, H, cp, B, H);
-            lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
         } else {
             if (hp) lstm_gemm_packed_mt(team, B, G, Hout, hp, ldh, pk, a, G, 1.0f);
-            lstm__gates_forward(a, c, yrow, ldy, cp, B, H);
+            if (w->w_hr) {
+                float *m = ms_all ? ms + (size_t)t * B * H : ms;
+                lstm__gates_forward(a, c, m, H, cp, B, H);
+                lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
+            } else {
+                lstm__gates_forward(a, c, yrow, ldy, cp, B, H);
+            }
         }
         hp = yrow;
         ldh = ldy;
@@ -376,6 +378,8 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
     const int L = ws->L, D = ws->D, H = ws->H, Hout = ws->Hout;
     const size_t bh = (size_t)B * H, bho = (size_t)B * Hout;
     const size_t tby = (size_t)T * B * D * Hout;
+    if (ws->train && ws->dropout > 0.0f && !ws->rng)
+        return lstm__fail(LSTM_ERR_ARG, "forward: dropout set without a random state");
     if (ws->train) {
         memcpy(ws->x0, x, (size_t)T * B * ws->I * sizeof(float));
         ws->has_h0 = h0 != NULL;
@@ -383,8 +387,6 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         if (h0) memcpy(ws->h0, h0, (size_t)L * D * bho * sizeof(float));
         if (c0) memcpy(ws->c0, c0, (size_t)L * D * bh * sizeof(float));
         ws->fwd_T = T;
-        if (ws->dropout > 0.0f && !ws->rng)
-            return lstm__fail(LSTM_ERR_ARG, "forward: dropout set without a random state");
     }
     if (!stream || ws->pk_src != net->params) pack_recurrent(net, ws);
     if (ws->fused && T == 1 && !ws->pui_ok) pack_input(net, ws);
@@ -404,13 +406,13 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
                 fzk.pui = ws->pui + k * ws->pui_size;
                 fz = &fzk;
             }
-            if (ws->train)
-                dir_forward(&net->w[k], ws->team, pk, fz, ws->bs + k * 4 * H, d, T, B, H, Hout, D, in, h0k, c0k, ws->act + k * ws->tbg,
-                            ws->cs + k * ws->tbh, NULL, ws->ms ? ws->ms + k * ws->tbh : NULL, 1, out,
-                            hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
-            else
-                dir_forward(&net->w[k], ws->team, pk, fz, ws->bs + k * 4 * H, d, T, B, H, Hout, D, in, h0k, c0k, ws->act, NULL, ws->cs, ws->ms, 0,
-                            out, hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
+            /* training keeps every step of every (l,d); inference reuses one scratch */
+            const int tr = ws->train;
+            float *act = tr ? ws->act + k * ws->tbg : ws->act;
+            float *cs = tr ? ws->cs + k * ws->tbh : NULL, *cbuf = tr ? NULL : ws->cs;
+            float *ms = ws->ms && tr ? ws->ms + k * ws->tbh : ws->ms;
+            dir_forward(&net->w[k], ws->team, pk, fz, ws->bias + k * 4 * H, d, T, B, H, Hout, D, in, h0k, c0k, act,
+                        cs, cbuf, ms, tr, out, hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
         }
         in = out;
         if (ws->train && l < L - 1 && ws->dropout > 0.0f) {
@@ -429,10 +431,6 @@ lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
     return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0);
 }
 
-/* Backward of dir_forward (training storage).  dY [T,B,D·Hout] is dL/dY for the
- * layer output (this direction's columns are read); dhn [B,Hout], dcn [B,H] or NULL.
- * Accumulates into g; writes dX [T,B,in] (= beta·dX + ...) when dX is not NULL,
- * and dh0 [B,Hout], dc0 [B,H] when not NULL. */
 /* The point-wise part of one backward step for batch rows [b0, b1). */
 typedef struct {
     int B, H, Hout, P, ldy;
@@ -465,6 +463,10 @@ static void step_bwd_task(void *arg, int task, int ntasks) {
                          j->c + (size_t)b0 * H, j->c_prev ? j->c_prev + (size_t)b0 * H : NULL, nb, H);
 }
 
+/* Backward of dir_forward (training storage).  dY [T,B,D·Hout] (NULL: zeros) is dL/dY for the
+ * layer output (this direction's columns are read); dhn [B,Hout], dcn [B,H] or NULL.
+ * Accumulates into g; writes dX [T,B,in] (= beta·dX + ...) when dX is not NULL,
+ * and dh0 [B,Hout], dc0 [B,H] when not NULL. */
 static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace *ws, int d, int T,
                          const float *X, const float *h0, const float *c0, float *act,
                          const float *cs, const float *ms, const float *Y, const float *dY,
@@ -518,7 +520,7 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
         /* Two-level sum over the T·B rows: blocks of 64 rows into blk, blocks
          * into bs.  A plain running sum over thousands of rows loses ~8x more
          * than PyTorch's float32 (T=50, B=128: 2.5e-4 vs 2.6e-5 max error). */
-        float *bs = ws->bsum, *blk = ws->bsum + G;
+        float *bs = ws->dbias, *blk = ws->dbias + G;
         memset(bs, 0, (size_t)G * sizeof(float));
         for (size_t r0 = 0; r0 < rows; r0 += 64) {
             size_t r1 = rows - r0 < 64 ? rows : r0 + 64;

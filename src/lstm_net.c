@@ -58,11 +58,8 @@ static int net_layout(const lstm_config *cfg, lstm_tensor_info *out, size_t *tot
 
 int lstm_net_tensors(const lstm_net *net, lstm_tensor_info *out) { return net_layout(&net->cfg, out, NULL); }
 
-static void set_views(lstm_weights *w, float *base, const lstm_net *net) {
-    int n = net_layout(&net->cfg, NULL, NULL);
-    lstm_tensor_info *ti = malloc((size_t)n * sizeof *ti);
-    if (!ti) return; /* cannot happen after init's check; views stay NULL */
-    net_layout(&net->cfg, ti, NULL);
+/* Points w[l*D + d] into base, following the layout ti (net_layout's order). */
+static void set_views(lstm_weights *w, float *base, const lstm_net *net, const lstm_tensor_info *ti) {
     int k = 0;
     for (int l = 0; l < net->cfg.num_layers; l++)
         for (int d = 0; d < net->D; d++) {
@@ -77,7 +74,6 @@ static void set_views(lstm_weights *w, float *base, const lstm_net *net) {
             }
             if (net->cfg.proj_size) v->w_hr = base + ti[k++].offset;
         }
-    free(ti);
 }
 
 lstm_status lstm_net_init(lstm_net *net, const lstm_config *cfg) {
@@ -102,15 +98,16 @@ lstm_status lstm_net_init(lstm_net *net, const lstm_config *cfg) {
     size_t nv = (size_t)cfg->num_layers * (size_t)net->D;
     net->w = calloc(nv, sizeof *net->w);
     net->g = calloc(nv, sizeof *net->g);
-    lstm_tensor_info *probe = malloc((size_t)n * sizeof *probe);
-    if (!net->params || !net->grads || !net->w || !net->g || !probe) {
-        free(probe);
+    lstm_tensor_info *ti = malloc((size_t)n * sizeof *ti);
+    if (!net->params || !net->grads || !net->w || !net->g || !ti) {
+        free(ti);
         lstm_net_free(net);
         return lstm__fail(LSTM_ERR_NOMEM, "out of memory allocating %zu parameters", net->n_params);
     }
-    free(probe);
-    set_views(net->w, net->params, net);
-    set_views(net->g, net->grads, net);
+    net_layout(&net->cfg, ti, NULL);
+    set_views(net->w, net->params, net, ti);
+    set_views(net->g, net->grads, net, ti);
+    free(ti);
     return LSTM_OK;
 }
 
