@@ -61,7 +61,8 @@ void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, co
 }
 
 int lstm__gates_avx512(void) {
-    static int choice = -1;
+    static int cached = -1; /* read and written atomically: the first calls may race */
+    int choice = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (choice < 0) {
         const char *k = getenv("LSTM_KERNEL");
         int want = !(k && (strcmp(k, "ref") == 0 || strcmp(k, "generic") == 0 || strcmp(k, "avx2") == 0));
@@ -71,6 +72,7 @@ int lstm__gates_avx512(void) {
         (void)want;
         choice = 0;
 #endif
+        __atomic_store_n(&cached, choice, __ATOMIC_RELAXED);
     }
     return choice;
 }
