@@ -6,10 +6,12 @@
  * Every input is read and checked before anything runs; outputs are written
  * only after everything succeeded, each atomically, and are removed again if
  * a later one cannot be written. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -118,15 +120,25 @@ typedef struct {
     int64_t shape[3];
 } npy_out;
 
-/* Writes each output; if one fails, removes those already written. */
+/* Writes every output to PATH.partial.PID first and renames them into place
+ * only when all were written, so a failure leaves every existing output as it was. */
 static void write_outputs(const npy_out *o, int n) {
+    char tmp[3][4200];
     for (int k = 0; k < n; k++) {
-        lstm_status s = lstm_npy_write(o[k].path, o[k].data, o[k].ndim, o[k].shape);
+        if ((size_t)snprintf(tmp[k], sizeof tmp[k], "%s.partial.%ld", o[k].path, (long)getpid()) >= sizeof tmp[k])
+            cli_fail("%s: path too long", o[k].path);
+        lstm_status s = lstm_npy_write(tmp[k], o[k].data, o[k].ndim, o[k].shape);
         if (s != LSTM_OK) {
-            for (int q = 0; q < k; q++) remove(o[q].path);
-            cli_fail_status(s);
+            for (int q = 0; q < k; q++) remove(tmp[q]);
+            cli_fail("%s: %s", o[k].path, lstm_last_error());
         }
     }
+    for (int k = 0; k < n; k++)
+        if (rename(tmp[k], o[k].path) != 0) {
+            int e = errno;
+            for (int q = k; q < n; q++) remove(tmp[q]);
+            cli_fail("%s: cannot write: %s", o[k].path, strerror(e));
+        }
 }
 
 static int run(int argc, char **argv, int grad) {

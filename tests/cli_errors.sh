@@ -155,14 +155,18 @@ expect 1 "gybad.npy: expected shape [3, 2, 1]" "g.st" -- grad $F --grad-output g
 expect 1 "gy.npy: expected shape [2, 3, 1]" "g.st" -- grad $F --input xbf.npy --batch-first --grad-output gy.npy --output g.st
 expect 1 "h0bad.npy: expected shape [1, 2, 1]" "g.st" -- grad $F --grad-output gy.npy --grad-hn h0bad.npy --output g.st
 expect 1 "gy.npy: expected shape [1, 2, 1]" "g.st" -- grad $F --grad-output gy.npy --grad-cn gy.npy --output g.st
-# an unwritable output: nothing is left behind, an earlier output is removed again
+# an unwritable output: nothing is left behind (no output, no partial file)
 expect 1 "nodir/y.npy" "nodir/y.npy" -- forward $F --output nodir/y.npy
 expect 1 "nodir/hn.npy" "y.npy" -- forward $F --output y.npy --hn nodir/hn.npy
 expect 1 "nodir/g.st" "" -- grad $F --grad-output gy.npy --output nodir/g.st
-# an existing output is left untouched by a failing run
+# an existing output is left untouched by a failing run: a bad input, and an
+# output that cannot be written after another one could
 printf 'old' > y.npy
 "$LSTM" forward $F --input wrongI.npy --output y.npy 2> /dev/null
-[ "$(cat y.npy)" = old ] && ok || bad "a failing run changed an existing output"
+[ $? -eq 1 ] && [ "$(cat y.npy)" = old ] && ok || bad "a failing run (bad input) changed an existing output"
+"$LSTM" forward $F --output y.npy --hn nodir/hn.npy 2> /dev/null
+[ $? -eq 1 ] && [ "$(cat y.npy)" = old ] && ok || bad "a failing run (unwritable --hn) changed an existing --output"
+[ -z "$(ls | grep partial)" ] && ok || bad "partial output files left behind: $(ls | grep partial)"
 # stdin / directories as inputs
 expect 1 "$dir" "y2.npy" -- forward $F --input "$dir" --output y2.npy
 
