@@ -50,7 +50,7 @@ lstm_status lstm__read_file(const char *path, unsigned char **buf, size_t *size)
         n += got;
         if (got == 0) break;
     }
-    int err = ferror(fp) ? errno : 0;
+    int err = ferror(fp) ? (errno ? errno : EIO) : 0;
     fclose(fp);
     if (err) {
         free(b);

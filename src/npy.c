@@ -190,10 +190,9 @@ static lstm_status npy_parse_named(lstm_array *a, const unsigned char *buf, size
 }
 
 lstm_status lstm_npy_parse(lstm_array *a, const unsigned char *buf, size_t size) {
-    if (!buf && size) return lstm__fail(LSTM_ERR_ARG, "<buffer>: no buffer");
-    if (!buf) {
+    if (!buf && size) {
         memset(a, 0, sizeof *a);
-        return lstm__fail(LSTM_ERR_FORMAT, "<buffer>: not a .npy file (bad magic)");
+        return lstm__fail(LSTM_ERR_ARG, "<buffer>: no buffer");
     }
     return npy_parse_named(a, buf, size, "<buffer>");
 }

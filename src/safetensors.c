@@ -7,6 +7,7 @@
  * itself (strictly, RFC 8259, nesting depth <= 64), key sets, duplicate
  * names, dtype sizes against the offsets, and that the tensors tile the data
  * section exactly (sorted by offset: no overlap, no hole, nothing after). */
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ static void jws(jparser *p) {
 
 static int jnew(jparser *p, int type) {
     if (p->nn == p->cap) {
-        int nc = p->cap ? p->cap * 2 : 64;
+        int nc = p->cap == 0 ? 64 : p->cap <= INT_MAX / 2 ? p->cap * 2 : 0;
         jnode *nb = nc > 0 ? realloc(p->nodes, (size_t)nc * sizeof *nb) : NULL;
         if (!nb) {
             p->nomem = 1;
@@ -757,8 +758,18 @@ lstm_status lstm_st_write(const char *path, const lstm_st_entry *t, int n, const
         if (st != LSTM_OK) break;
         nbytes[k] = numel * 4;
         if (numel && !t[k].data) st = lstm__fail(LSTM_ERR_ARG, "%s: tensor '%s': no data", path, nm);
-        for (int q = 0; q < k && st == LSTM_OK; q++)
-            if (strcmp(t[q].name, t[k].name) == 0) st = lstm__fail(LSTM_ERR_ARG, "%s: duplicate tensor name '%s'", path, nm);
+    }
+    /* the reader refuses repeated names and metadata keys: never write them */
+    const char *dup = NULL;
+    int nmeta = 0;
+    while (meta_kv && meta_kv[2 * nmeta] && meta_kv[2 * nmeta + 1]) nmeta++;
+    if (st == LSTM_OK) {
+        int r = n > 0 ? find_duplicate((const char *const *)&t[0].name, n, sizeof *t, &dup) : 0;
+        if (r == 1)
+            st = lstm__fail(LSTM_ERR_ARG, "%s: duplicate tensor name '%s'", path, lstm__printable(nm, sizeof nm, dup));
+        else if (r == 0 && (r = find_duplicate(meta_kv, nmeta, 2 * sizeof *meta_kv, &dup)) == 1)
+            st = lstm__fail(LSTM_ERR_ARG, "%s: duplicate metadata key '%s'", path, lstm__printable(nm, sizeof nm, dup));
+        if (r < 0) st = lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
     }
     if (st != LSTM_OK) {
         free(nbytes);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lstm.h"
@@ -114,10 +115,20 @@ static void test_st_roundtrip(void) {
     CHECK(lstm_st_write(p, bad, 1, NULL) == LSTM_ERR_ARG, "__metadata__ as a name must fail");
     CHECK(lstm_st_write(tpath("nodir/x.safetensors"), e2, 1, NULL) == LSTM_ERR_IO, "write into a missing dir");
     CHECK(strstr(lstm_last_error(), "nodir/x.safetensors") != NULL, "message names the path: %s", lstm_last_error());
+    /* repeated metadata keys would make a file the reader refuses */
+    const char *dupmeta[] = {"a", "x", "a", "y", NULL};
+    CHECK(lstm_st_write(p, e2, 1, dupmeta) == LSTM_ERR_ARG, "duplicate metadata keys must fail");
     CHECK(no_tmp_files(), "temporary files left behind");
     s = lstm_st_read(&f, p);
     CHECK(s == LSTM_OK && f.n_tensors == 1 && lstm_st_find(&f, "only"), "previous file intact");
     if (s == LSTM_OK) lstm_st_free(&f);
+    /* a failure after the temporary file was written: the rename onto a directory
+     * (tpath reuses a few buffers, so p is not used past this point) */
+    CHECK(mkdir(tpath("isdir.safetensors"), 0700) == 0, "mkdir");
+    CHECK(lstm_st_write(tpath("isdir.safetensors"), e2, 1, NULL) == LSTM_ERR_IO, "rename onto a directory must fail");
+    CHECK(lstm_npy_write(tpath("isdir.safetensors"), b, 1, (const int64_t[]){2}) == LSTM_ERR_IO,
+          "npy rename onto a directory must fail");
+    CHECK(no_tmp_files(), "temporary files left behind");
 
     /* reading errors name the path */
     s = lstm_st_read(&f, tpath("absent.safetensors"));
