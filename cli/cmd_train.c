@@ -498,6 +498,7 @@ int lstm_cmd_train(int argc, char **argv) {
             }
             last_ckpt = tr.step;
         }
+        if (last) break; /* decided once: the final evaluation above was for this step */
     }
     if (pg.tty) fputc('\n', stderr);
     if ((st = lstm_trainer_save(&tr, ckpt_path, kv)))

@@ -19,7 +19,8 @@ FLAGS="--data $DATA --hidden 16 --layers 2 --embed 8 --batch 4 --bptt 8 --dropou
 
 # ---- the uninterrupted run
 $LSTM train $FLAGS --out "$T/a.st" --checkpoint "$T/a.ckpt" 2> "$T/a.err"
-check '[ $? -eq 0 ] && [ -s "$T/a.st" ]' "uninterrupted run failed: $(tail -n 1 "$T/a.err")"
+rc=$?  # taken at once: the message below runs commands of its own
+check '[ $rc -eq 0 ] && [ -s "$T/a.st" ]' "uninterrupted run failed: $(tail -n 1 "$T/a.err")"
 
 # ---- kill -9 mid-run, then --resume (all flags come from the checkpoint)
 # wait until the run has logged 300 steps (a few checkpoints exist), then kill it
@@ -35,7 +36,8 @@ wait $pid 2>/dev/null
 rc=$?
 check '[ $rc -eq 137 ] && [ ! -f "$T/b.st" ]' "the run was not killed mid-way (rc $rc; it finished before the kill?)"
 $LSTM train --resume "$T/b.ckpt" 2> "$T/b2.err"
-check '[ $? -eq 0 ]' "resume failed: $(tail -n 1 "$T/b2.err")"
+rc=$?  # taken at once: the message below runs commands of its own
+check '[ $rc -eq 0 ]' "resume failed: $(tail -n 1 "$T/b2.err")"
 resumed_at=$(sed -n 's/^resuming .* at step \([0-9]*\).*/\1/p' "$T/b2.err")
 check 'cmp -s "$T/a.st" "$T/b.st"' "killed at step ~$resumed_at and resumed: final weights differ from the uninterrupted run"
 echo "kill -9 at step ${resumed_at:-?} of 2000 (last checkpoint), resumed: final model file identical to the uninterrupted run's"
@@ -52,21 +54,25 @@ check '[ $rc -eq 130 ] && grep -q "interrupted at step" "$T/c.err" && [ -s "$T/c
 int_at=$(sed -n 's/^interrupted at step \([0-9]*\).*/\1/p' "$T/c.err")
 check '[ "$(tail -n 1 "$T/c.log" | sed -n "s/.*\"step\":\([0-9]*\).*/\1/p")" = "$int_at" ]' "SIGINT: the log's last step is not the saved step $int_at"
 $LSTM train --resume "$T/c.ckpt" 2> "$T/c2.err"
-check '[ $? -eq 0 ] && cmp -s "$T/a.st" "$T/c.st"' "SIGINT at step $int_at + resume: final weights differ from the uninterrupted run"
+rc=$?  # taken at once: the message below runs commands of its own
+check '[ $rc -eq 0 ] && cmp -s "$T/a.st" "$T/c.st"' "SIGINT at step $int_at + resume: final weights differ from the uninterrupted run"
 check '[ "$(lines "$T/c.log")" -eq 2000 ]' "resumed log should hold 2000 records, has $(lines "$T/c.log")"
 
 # ---- eval and sample
 $LSTM eval --model "$T/a.st" --data $DATA --json > "$T/e.out" 2> "$T/e.err"
-check '[ $? -eq 0 ] && tail -n 1 "$T/e.out" | grep -Eq "^\{\"loss\": [0-9.e+-]+, \"bpc\": [0-9.e+-]+, \"chars\": 376\}$"' \
+rc=$?  # taken at once: the message below runs commands of its own
+check '[ $rc -eq 0 ] && tail -n 1 "$T/e.out" | grep -Eq "^\{\"loss\": [0-9.e+-]+, \"bpc\": [0-9.e+-]+, \"chars\": 376\}$"' \
     "eval --json: $(cat "$T/e.out" "$T/e.err")"
 $LSTM sample --model "$T/a.st" --prime "The " --length 40 --temperature 0 > "$T/s1"
 $LSTM sample --model "$T/a.st" --prime "The " --length 40 --temperature 0 > "$T/s2"
 check '[ "$(head -c 4 "$T/s1")" = "The " ] && [ "$(wc -c < "$T/s1" | tr -d " ")" -eq 44 ] && cmp -s "$T/s1" "$T/s2"' \
     "greedy sample: expected the prime + 40 bytes, the same twice"
 $LSTM sample --model "$T/a.st" --length 200 --temperature 1 --top-k 5 --seed 9 > "$T/s3"
-check '[ $? -eq 0 ] && [ "$(wc -c < "$T/s3" | tr -d " ")" -eq 201 ]' "sampling with temperature and top-k"
+rc=$?  # taken at once: the message below runs commands of its own
+check '[ $rc -eq 0 ] && [ "$(wc -c < "$T/s3" | tr -d " ")" -eq 201 ]' "sampling with temperature and top-k"
 $LSTM sample --model "$T/a.st" --prime "Zq#" --length 5 > /dev/null 2> "$T/p.err"
-check '[ $? -eq 1 ] && [ "$(lines "$T/p.err")" -eq 1 ] && grep -q "byte 0x" "$T/p.err"' "prime outside the vocabulary: $(cat "$T/p.err")"
+rc=$?  # taken at once: the message below runs commands of its own
+check '[ $rc -eq 1 ] && [ "$(lines "$T/p.err")" -eq 1 ] && grep -q "byte 0x" "$T/p.err"' "prime outside the vocabulary: $(cat "$T/p.err")"
 
 # ---- bad inputs: one-line errors, exit 1, no files written
 expect_error() { # name, grep pattern, command...
