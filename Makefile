@@ -36,7 +36,7 @@ $(BUILD)/lstm: $(CLI_OBJ) $(BUILD)/liblstm.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblstm.a $(LDLIBS)
 $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/liblstm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
 
 # Unit and fixture tests, then the CLI tests, then the live PyTorch cross-check.
 test: all $(TEST_BIN)
@@ -53,7 +53,7 @@ asan:
 # GEMM micro-benchmark (not a test): GFLOP/s per kernel on the LSTM's shapes.
 bench-gemm: $(BUILD)/bench_gemm
 $(BUILD)/bench_gemm: tools/bench_gemm.c $(BUILD)/liblstm.a
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS) -ldl
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS) -ldl
 
 FUZZ_TARGETS = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 fuzz: $(FUZZ_TARGETS)

@@ -62,14 +62,15 @@ if has_impl pytorch; then
 fi
 
 RES=$(mktemp); ERR=$(mktemp)
-trap 'rm -f "$RES" "$ERR"' EXIT
+trap 'rm -f "$RES" "$ERR" "$ERR.out"' EXIT
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 T_START=$(date +%s)
 
 run_one() { # impl name cmd...: appends {"row": name, ...} or an error record
     impl=$1 name=$2; shift 2
-    line=$(timeout "$TIMEOUT" "$@" --json 2>"$ERR" | tail -n 1)
+    timeout "$TIMEOUT" "$@" --json >"$ERR.out" 2>"$ERR"
     rc=$?
+    line=$(tail -n 1 "$ERR.out")
     case $line in
     "{"*) echo "{\"row\": \"$name\", ${line#\{}" >> "$RES" ;;
     *) msg=$(tail -n 1 "$ERR" | tr -d '"\\' | cut -c1-120)

@@ -96,7 +96,7 @@ int lstm_gemm_kernel_available(int k) {
     switch (k) {
     case LSTM_GEMM_REF:
     case LSTM_GEMM_GENERIC: return 1;
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) /* where the SIMD kernels are built */
     case LSTM_GEMM_AVX2:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");

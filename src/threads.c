@@ -103,7 +103,8 @@ static void *worker_main(void *p) {
 
 /* Publishes a new generation of ntasks tasks and wakes sleeping workers. */
 static int release_workers(lstm__team *t, int ntasks) {
-    int g = __atomic_load_n(&t->gen, __ATOMIC_RELAXED) + 1;
+    /* wraps after 2^32 runs: unsigned arithmetic (the futex word is 32 bits anyway) */
+    int g = (int)((unsigned)__atomic_load_n(&t->gen, __ATOMIC_RELAXED) + 1u);
     __atomic_store_n(&t->ticket, TICKET(g, ntasks), __ATOMIC_SEQ_CST);
     __atomic_store_n(&t->gen, g, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST)) {

@@ -75,17 +75,24 @@ static void run_case(const char *dir, const char *fname) {
     int D = net.D, Hout = net.Hout, LD = L * D, Y = D * Hout;
     size_t nx = (size_t)T * B * I, ny = (size_t)T * B * Y, nh = (size_t)LD * B * Hout, nc = (size_t)LD * B * H;
     size_t n;
+    int sizes_ok = 1; /* a wrong size is reported, then the case stops (no reads past a short tensor) */
     float *x_u = fx_tensor(&f, "x", &n);
+    sizes_ok &= x_u && n == nx;
     CHECK(x_u && n == nx, "%s: tensor 'x': expected %zu floats, got %zu", path, nx, x_u ? n : 0);
     float *gy_u = fx_tensor(&f, "gy", &n);
+    sizes_ok &= gy_u && n == ny;
     CHECK(gy_u && n == ny, "%s: tensor 'gy': expected %zu floats, got %zu", path, ny, gy_u ? n : 0);
     float *ghn = fx_tensor(&f, "ghn", &n);
+    sizes_ok &= ghn && n == nh;
     CHECK(ghn && n == nh, "%s: tensor 'ghn': expected %zu floats", path, nh);
     float *gcn = fx_tensor(&f, "gcn", &n);
+    sizes_ok &= gcn && n == nc;
     CHECK(gcn && n == nc, "%s: tensor 'gcn': expected %zu floats", path, nc);
     float *h0 = fx_tensor(&f, "h0", &n); /* absent: zero initial state */
+    sizes_ok &= !h0 || n == nh;
     CHECK(!h0 || n == nh, "%s: tensor 'h0': expected %zu floats", path, nh);
     float *c0 = fx_tensor(&f, "c0", &n);
+    sizes_ok &= !c0 || n == nc;
     CHECK(!c0 || n == nc, "%s: tensor 'c0': expected %zu floats", path, nc);
     CHECK(!h0 == !c0, "%s: h0 and c0 must be both present or both absent", path);
 
@@ -94,7 +101,8 @@ static void run_case(const char *dir, const char *fname) {
     float *dx_u = malloc(nx * sizeof *dx), *hn = malloc(nh * sizeof *hn), *cn = malloc(nc * sizeof *cn);
     float *dh0 = malloc(nh * sizeof *dh0), *dc0 = malloc(nc * sizeof *dc0);
     lstm_workspace *ws = NULL, *wsi = NULL;
-    if (!(x_u && gy_u && ghn && gcn && x && gy && y && y_u && y_inf && dx && dx_u && hn && cn && dh0 && dc0))
+    if (!sizes_ok || !h0 != !c0 ||
+        !(x_u && gy_u && ghn && gcn && x && gy && y && y_u && y_inf && dx && dx_u && hn && cn && dh0 && dc0))
         goto done;
 
     /* user layout -> time-major [T, B, .] (unbatched [T, I] is [T, 1, I] already) */
