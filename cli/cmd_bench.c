@@ -91,7 +91,7 @@ static noreturn void bench_help(void) {
 }
 
 typedef struct {
-    int mode, T, B, train_ws;
+    int mode, T, B;
     lstm_net *net;
     lstm_workspace *ws;
     lstm_state st;

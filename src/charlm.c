@@ -339,7 +339,7 @@ done:
 /* ================================================================ forward / backward */
 
 struct lstm_charlm_ws {
-    int T, B, train, Tlast, has_h0;
+    int T, B, train, Tlast;
     lstm_workspace *lws;
     float *x;       /* [T, B, E]    embeddings */
     float *y;       /* [T, B, Hout] LSTM outputs */
@@ -421,7 +421,6 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
                               ids[n] >= V ? ids[n] : targets[n], n, V);
     memcpy(ws->ids, ids, (size_t)N);
     if (targets) memcpy(ws->tg, targets, (size_t)N);
-    ws->has_h0 = h != NULL;
     if (h) memcpy(ws->h0, h, nh * sizeof(float));
     if (c) memcpy(ws->c0, c, nc * sizeof(float));
     else memset(ws->c0, 0, nc * sizeof(float));
