@@ -293,7 +293,7 @@ lstm_status lstm_charlm_load(lstm_charlm *m, const char *path) {
 }
 
 /* Writes "[b0,b1,...]" into out (at least 4*256+3 bytes). */
-static void vocab_json(const lstm_charlm *m, char *out) {
+void lstm__vocab_json(const lstm_charlm *m, char *out) {
     char *p = out;
     *p++ = '[';
     for (int v = 0; v < m->V; v++) p += sprintf(p, v ? ",%d" : "%d", m->vocab[v]);
@@ -322,7 +322,7 @@ lstm_status lstm_charlm_save(lstm_charlm *m, const char *path, const char *const
         e[k].shape[1] = t[k].shape[1];
         e[k].data = t[k].param;
     }
-    vocab_json(m, vj);
+    lstm__vocab_json(m, vj);
     kv[0] = "vocab";
     kv[1] = vj;
     for (int k = 0; k < nm; k++) kv[2 + k] = meta_kv[k];

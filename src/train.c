@@ -171,12 +171,7 @@ lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *co
     int L = m->net.cfg.num_layers, B = tr->cfg.batch;
     e[k++] = (lstm_st_entry){.name = "state.h", .ndim = 3, .shape = {L, B, m->net.Hout}, .data = tr->h};
     e[k++] = (lstm_st_entry){.name = "state.c", .ndim = 3, .shape = {L, B, m->net.H}, .data = tr->c};
-    {
-        char *p = vocab;
-        *p++ = '[';
-        for (int v = 0; v < m->V; v++) p += sprintf(p, v ? ",%d" : "%d", m->vocab[v]);
-        strcpy(p, "]");
-    }
+    lstm__vocab_json(m, vocab);
     snprintf(sstep, sizeof sstep, "%" PRId64, tr->step);
     snprintf(srng, sizeof srng, "%016" PRIx64, tr->rng);
     snprintf(sepoch, sizeof sepoch, "%" PRId64, tr->step / tr->steps_per_epoch);

@@ -7,6 +7,8 @@
 #include "internal.h"
 
 /* ---- embedding: ids [N] -> x [N, E] (rows of emb [V, E]) ---- */
+/* The "vocab" metadata: "[b0,b1,...]" into out (at least 4*256+3 bytes). */
+void lstm__vocab_json(const lstm_charlm *m, char *out);
 void lstm__embedding_forward(float *x, const float *emb, const uint8_t *ids, int N, int E);
 /* d_emb [V, E] += scatter of dx [N, E] by ids, in order n = 0..N-1 */
 void lstm__embedding_backward(float *d_emb, const float *dx, const uint8_t *ids, int N, int E);
