@@ -11,13 +11,13 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 VERSION  = 0.1.0
 
-SRC      = $(wildcard src/*.c)
+SRC      = $(wildcard src/*.c src/*/*.c)
 OBJ      = $(SRC:src/%.c=$(BUILD)/obj/%.o)
 CLI_SRC  = $(wildcard cli/*.c)
 CLI_OBJ  = $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HDR      = include/lstm.h $(wildcard src/*.h) $(wildcard cli/*.h)
+HDR      = include/lstm.h $(wildcard src/*.h src/*/*.h) $(wildcard cli/*.h)
 
 .PHONY: all test asan fuzz install clean crosscheck bench-gemm bench bench-onednn
 all: $(BUILD)/lstm $(BUILD)/liblstm.a $(BUILD)/liblstm.so

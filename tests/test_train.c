@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "train_internal.h"
+#include "train/train_internal.h"
 
 static unsigned char *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");

@@ -56,7 +56,7 @@ def report(ok, msg):
 def corpus():
     """About 6 kB of text: the project's own sources (always present)."""
     out = b""
-    for p in ["include/lstm.h", "src/charlm.c", "src/train.c"]:
+    for p in ["include/lstm.h", "src/train/charlm.c", "src/train/train.c"]:
         with open(os.path.join(ROOT, p), "rb") as f:
             out += f.read()
     return out[:6000]
