@@ -113,6 +113,21 @@ void lstm__gates_forward_avx512(float *act, float *c, float *m, int ldm, const f
 void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm, const float *act,
                                  const float *c, const float *c_prev, int B, int H);
 
+/* ---- GRU point-wise gate math (src/rnn/gru_cell.c: scalar oracle) ----
+ * act [B,4H], row stride 4H.  In: columns [0,H) pre_r, [H,2H) pre_z (each one FMA chain
+ * b_ih + b_hh, then x·W_ihᵀ, then h·W_hhᵀ), [2H,3H) xn = b_in + x·W_inᵀ,
+ * [3H,4H) hn = b_hn + h·W_hnᵀ.  Out: r, z, n, hn (hn kept for backward).
+ * h [B, ldh] = (h_prev − n)·z + n;  h_prev [B, ldhp] (NULL = zeros).
+ * n = tanh(xn + r·hn), the product and the sum rounded separately (no FMA). */
+void lstm__gru_gates_forward_ref(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
+/* dh [B, lddh] = dL/dh' (all of it, later steps included); act, h_prev as in forward.
+ * Writes dgx [B, ldgx] = dL/d(pre_r, pre_z, xn)   (3H columns; may alias act with ldgx = 4H:
+ *        each element is read before the same element is written),
+ *        dgh [B, 3H]  = dL/d(pre_r, pre_z, hn)    (= dgx with the n block times r),
+ *        dh_prev [B, H] = dh·z, the direct part (the caller adds dgh·W_hh). */
+void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
+                                  const float *act, const float *h_prev, int ldhp, int B, int H);
+
 /* ---- fused recurrent step (src/step_avx512.c) ----
  * lstm__pack_units: W [4H, K] (row stride ldw, gates i,f,g,o stacked) into the
  * unit-interleaved layout of lstm__pack_units_size(H, K) floats.

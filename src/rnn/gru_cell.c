@@ -1,0 +1,65 @@
+/* gru_cell.c — the GRU cell's point-wise gate math (torch.nn.GRU, gates r, z, n),
+ * scalar oracle.  Fast versions live in src/kernels/ and must match these
+ * operation for operation (see internal.h for the layouts).
+ *
+ *   r = σ(pre_r)            pre_r = b_ir + b_hr + x·W_irᵀ + h·W_hrᵀ   (one FMA chain)
+ *   z = σ(pre_z)            pre_z likewise
+ *   n = tanh(xn + r·hn)     xn = b_in + x·W_inᵀ,  hn = b_hn + h·W_hnᵀ
+ *   h' = (h − n)·z + n      (ATen's order: (hidden - new_gate) * z + new_gate)
+ */
+#include <math.h>
+
+#include "internal.h"
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void lstm__gru_gates_forward_ref(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H) {
+    for (int b = 0; b < B; b++) {
+        float *a = act + (size_t)b * 4 * H;
+        float *hb = h + (size_t)b * ldh;
+        const float *hp = h_prev ? h_prev + (size_t)b * ldhp : NULL;
+        for (int j = 0; j < H; j++) {
+            float r = sigmoidf(a[j]);
+            float z = sigmoidf(a[H + j]);
+            float hn = a[3 * H + j];
+            float n = tanhf(a[2 * H + j] + r * hn);
+            float hpj = hp ? hp[j] : 0.0f;
+            a[j] = r;
+            a[H + j] = z;
+            a[2 * H + j] = n;
+            hb[j] = (hpj - n) * z + n;
+        }
+    }
+}
+
+/* With dh = dL/dh':  dz = dh·(h − n);  dn = dh − dh·z;  dh_prev(direct) = dh·z;
+ * da_n = dn·(1 − n²);  d hn = da_n·r;  dr = da_n·hn;
+ * da_r = dr·r·(1 − r);  da_z = dz·z·(1 − z). */
+void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
+                                  const float *act, const float *h_prev, int ldhp, int B, int H) {
+    for (int b = 0; b < B; b++) {
+        const float *a = act + (size_t)b * 4 * H;
+        const float *dhb = dh + (size_t)b * lddh;
+        const float *hp = h_prev ? h_prev + (size_t)b * ldhp : NULL;
+        float *gx = dgx + (size_t)b * ldgx;
+        float *gh = dgh + (size_t)b * 3 * H;
+        float *dp = dh_prev + (size_t)b * H;
+        for (int j = 0; j < H; j++) {
+            float r = a[j], z = a[H + j], n = a[2 * H + j], hn = a[3 * H + j];
+            float d = dhb[j];
+            float hpj = hp ? hp[j] : 0.0f;
+            float dz = d * (hpj - n);
+            float dn = d - d * z;
+            float dan = dn * (1.0f - n * n);
+            float dar = dan * hn * r * (1.0f - r);
+            float daz = dz * z * (1.0f - z);
+            dp[j] = d * z;
+            gx[j] = dar;
+            gx[H + j] = daz;
+            gx[2 * H + j] = dan;
+            gh[j] = dar;
+            gh[H + j] = daz;
+            gh[2 * H + j] = dan * r;
+        }
+    }
+}
