@@ -156,7 +156,7 @@ int lstm_cmd_bench(int argc, char **argv) {
     if (max_iters < min_iters) max_iters = min_iters;
 
     double rss_base = current_rss_mb();
-    lstm_config cfg = {(int)I, (int)H, (int)L, 0, 1, 0};
+    lstm_config cfg = {(int)I, (int)H, (int)L, 0, 1, 0, LSTM_CELL_LSTM};
     lstm_net net;
     lstm_status s = lstm_net_init(&net, &cfg);
     if (s != LSTM_OK) cli_fail_status(s);

@@ -1,5 +1,5 @@
 /*
- * lstm.h — LSTM networks in C, with torch.nn.LSTM's semantics.
+ * lstm.h — LSTM and GRU networks in C, with torch.nn.LSTM's and nn.GRU's semantics.
  *
  * Overview
  *   An lstm_net holds the parameters of a (possibly deep, bidirectional,
@@ -83,21 +83,30 @@ const char *lstm_last_error(void);
 
 /* ---------------------------------------------------------------- model */
 
+/* The recurrent cell of every layer.  LSTM_CELL_GRU is torch.nn.GRU (gates r, z, n):
+ *   r = σ(x W_irᵀ + b_ir + h W_hrᵀ + b_hr)     z = σ(x W_izᵀ + b_iz + h W_hzᵀ + b_hz)
+ *   n = tanh(x W_inᵀ + b_in + r·(h W_hnᵀ + b_hn))      h' = (1 − z)·n + z·h
+ * A GRU has no cell state c and no projection: every c0/cn/dcn/dc0 argument
+ * below must be NULL for it (LSTM_ERR_ARG otherwise), and lstm_state.c is NULL. */
+typedef enum { LSTM_CELL_LSTM = 0, LSTM_CELL_GRU = 1 } lstm_cell_kind;
+
 typedef struct {
     int input_size;    /* I */
     int hidden_size;   /* H */
     int num_layers;    /* L >= 1 */
-    int proj_size;     /* P: 0 = no projection; else 0 < P < H and h has size P */
+    int proj_size;     /* P: 0 = no projection; else 0 < P < H and h has size P (LSTM only) */
     int bias;          /* 1: b_ih and b_hh present (PyTorch's default) */
     int bidirectional; /* 1: two directions, outputs concatenated [fwd, bwd] */
+    int cell;          /* lstm_cell_kind: LSTM_CELL_LSTM (0, the default) or LSTM_CELL_GRU */
 } lstm_config;
 
-/* Views of one (layer, direction) into the flat buffer. */
+/* Views of one (layer, direction) into the flat buffer.  G = 4 gates (i, f, g, o)
+ * for the LSTM, 3 (r, z, n) for the GRU: nn.LSTM's / nn.GRU's shapes. */
 typedef struct {
-    float *w_ih; /* [4H, in]                         */
-    float *w_hh; /* [4H, Hout]                       */
-    float *b_ih; /* [4H] or NULL when bias = 0       */
-    float *b_hh; /* [4H] or NULL when bias = 0       */
+    float *w_ih; /* [G*H, in]                        */
+    float *w_hh; /* [G*H, Hout]                      */
+    float *b_ih; /* [G*H] or NULL when bias = 0      */
+    float *b_hh; /* [G*H] or NULL when bias = 0      */
     float *w_hr; /* [P, H] or NULL when proj_size = 0 */
     int in;      /* this layer's input size: I for layer 0, D*Hout above */
 } lstm_weights;
@@ -107,15 +116,26 @@ typedef struct {
     int D;            /* directions: 1 or 2 */
     int H;            /* hidden size (size of c) */
     int Hout;         /* size of h: P if projected, else H */
+    int G;            /* gates per unit: 4 (LSTM) or 3 (GRU) */
     size_t n_params;  /* floats in params (and in grads) */
     float *params;    /* [n_params], state_dict order: for l, for d: w_ih w_hh b_ih b_hh w_hr */
     float *grads;     /* [n_params], same layout; accumulated by lstm_backward */
     lstm_weights *w;  /* [L*D] views into params, index l*D + d */
     lstm_weights *g;  /* [L*D] views into grads */
+    int external;     /* 1: params and grads belong to the caller (lstm_net_init_external) */
 } lstm_net;
 
-/* Validates cfg, allocates params and grads (zeroed). */
+/* Validates cfg, allocates params and grads (zeroed).  Tensor names are those
+ * of nn.LSTM / nn.GRU's state_dict (weight_ih_l0, ..., weight_hh_l1_reverse). */
 lstm_status lstm_net_init(lstm_net *net, const lstm_config *cfg);
+/* For an owner that keeps the net inside its own buffers (e.g. one flat model
+ * buffer embedding | recurrent | head): lstm_net_size validates cfg and gives
+ * the floats the net needs in params (and, the same count, in grads);
+ * lstm_net_init_external then lays the views over params[n_params] and
+ * grads[n_params] (both non-NULL, borrowed, contents left as they are).
+ * lstm_net_free releases only the views, never the caller's buffers. */
+lstm_status lstm_net_size(const lstm_config *cfg, size_t *n_params);
+lstm_status lstm_net_init_external(lstm_net *net, const lstm_config *cfg, float *params, float *grads);
 void lstm_net_free(lstm_net *net);
 /* PyTorch's default init law: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)),
  * drawn from our own seeded generator (not PyTorch's bit stream). */
@@ -136,9 +156,10 @@ int lstm_net_tensors(const lstm_net *net, lstm_tensor_info *out);
 
 /* ---------------------------------------------------------------- files */
 
-/* Loads an nn.LSTM state_dict from a safetensors file.  Tensor names are
- * prefix + PyTorch's names; the configuration is inferred from names and
- * shapes.  Tensors outside the prefix are ignored; a missing tensor, an extra
+/* Loads an nn.LSTM or nn.GRU state_dict from a safetensors file.  Tensor names
+ * are prefix + PyTorch's names; the configuration is inferred from names and
+ * shapes (the cell from the rows of weight_hh_l0: 4H LSTM, 3H GRU; weight_hr
+ * tensors make it an LSTM).  Tensors outside the prefix are ignored; a missing tensor, an extra
  * one under the prefix, or an inconsistent shape is an error.  F32, F64, F16
  * and BF16 are converted to float.  On failure *net is zeroed. */
 lstm_status lstm_net_load(lstm_net *net, const char *path, const char *prefix);
@@ -273,11 +294,23 @@ void lstm_cell_backward(float *dx, float *dh, float *dc,
                         const float *w_ih, const float *w_hh, float *scratch,
                         int B, int I, int H);
 
+/* ---- the GRU cell: one step of torch.nn.GRUCell on a batch ----
+ *   x [B, I], h [B, H] or NULL (zeros); w_ih [3H, I], w_hh [3H, H], b_ih, b_hh [3H] or both NULL
+ *   out: h1 [B, H], act [B, 4H] (r, z, n, h·W_hnᵀ + b_hn, kept for backward) */
+void lstm_gru_cell_forward(float *h1, float *act, const float *x, const float *h,
+                           const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                           int B, int I, int H);
+/* Given dh1 [B, H], writes dx [B, I], dh [B, H] (each may be NULL) and accumulates
+ * dw_ih [3H, I], dw_hh [3H, H], db_ih, db_hh [3H] (db_* may be NULL).  scratch: [B, 8H]. */
+void lstm_gru_cell_backward(float *dx, float *dh, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                            const float *dh1, const float *act, const float *x, const float *h,
+                            const float *w_ih, const float *w_hh, float *scratch, int B, int I, int H);
+
 /* ---- streaming: feed a unidirectional net a step (or a block) at a time ---- */
 typedef struct {
     int L, D, B, H, Hout;
     float *h; /* [L*D, B, Hout] */
-    float *c; /* [L*D, B, H]    */
+    float *c; /* [L*D, B, H]; NULL for a GRU */
 } lstm_state;
 
 lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B); /* zeros */

@@ -128,6 +128,77 @@ void lstm__gru_gates_forward_ref(float *act, float *h, int ldh, const float *h_p
 void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
                                   const float *act, const float *h_prev, int ldhp, int B, int H);
 
+/* GRU gate dispatch: the AVX-512 versions when lstm__kernel_gates_avx512(), else the _ref. */
+void lstm__gru_gates_forward(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
+void lstm__gru_gates_backward(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
+                              const float *act, const float *h_prev, int ldhp, int B, int H);
+
+/* ---- the cell table (src/rnn/cell.c) ----
+ * What the recurrent-layer driver (lstm_layer.c) and the cell API need to know
+ * about a cell.  A cell has G gates per unit (rows of W_ih and W_hh: G·H) and
+ * A·H activation columns per batch row (act [B, A·H]).  Each activation column
+ * block of H columns receives the product of at most one W_ih block and one
+ * W_hh block; "runs" list them, in units of H:
+ *   ih[k]: W_ih rows [w·H, (w+n)·H) -> act columns [a·H, (a+n)·H)
+ *   hh[k]: W_hh rows likewise.
+ * LSTM: ih = hh = {(0,0,4)} (i, f, g, o).  GRU: ih = {(0,0,3)},
+ * hh = {(0,0,2), (2,3,1)}: act = (pre_r, pre_z, xn, hn).
+ * Pre-activations are one FMA chain per column: bias (b_ih + b_hh where both
+ * feed the column, else the one that does), then x·W_ihᵀ, then h·W_hhᵀ.
+ *
+ * One step's point-wise work on batch rows [0, B) (pointers already offset):
+ *   forward:  act in: pre-activations, out: what backward needs; writes h [B, ldh]
+ *             (LSTM: m = o·tanh(c), and c from c_prev)
+ *   backward: dh [B, lddh] = dL/dh_t (LSTM: dL/dm); overwrites act with the
+ *             gradient of each act column's pre-activation (so the W_ih / W_hh
+ *             products and bias sums use the runs above); LSTM: dc in/out;
+ *             when direct_dh, writes dh_prev [B, H] = the part of dL/dh_prev
+ *             that does not go through W_hh (the driver then adds dG·W_hh). */
+typedef struct {
+    int B, H;
+    float *act;
+    const float *h_prev; int ldhp;  /* NULL = zeros */
+    float *h; int ldh;              /* forward output */
+    const float *c_prev; float *c;  /* LSTM: [B, H] (c_prev NULL = zeros) */
+    const float *dh; int lddh;      /* backward input */
+    float *dc;                      /* LSTM: [B, H] */
+    float *dh_prev;                 /* direct_dh: [B, H] */
+    float *scratch;                 /* backward: [B, scratch_units·H] */
+} lstm__cell_step;
+
+typedef struct { int w, a, n; } lstm__run;
+
+/* Fused recurrent step (x86 AVX-512; NULL where absent): see step_avx512.c. */
+typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x,
+                                    int ldx, const float *pih, const float *bsum, const float *h, int ldh,
+                                    const float *phh, const float *c_prev, float *c, float *m, int ldm);
+
+typedef struct {
+    const char *name;     /* "lstm", "gru" */
+    int G, A;             /* gates per unit; act columns per unit */
+    int has_c;            /* a cell state c beside h */
+    int direct_dh;        /* backward writes dh_prev's direct part */
+    int scratch_units;    /* backward scratch per batch row, in units of H */
+    int n_ih, n_hh;
+    lstm__run ih[2], hh[2];
+    void (*forward)(const lstm__cell_step *s);
+    void (*backward)(const lstm__cell_step *s);
+    /* optional fused step: packs W [G·H, K] for it, and runs it (NULL: GEMM + forward) */
+    size_t (*fused_pack_size)(int H, int K);
+    void (*fused_pack)(float *P, int H, int K, const float *W, int ldw);
+    lstm__fused_step_fn fused_step;
+} lstm__cell;
+
+extern const lstm__cell lstm__cell_lstm; /* src/rnn/lstm_cell.c */
+extern const lstm__cell lstm__cell_gru;  /* src/rnn/gru_cell.c */
+/* The entry of a cell kind; NULL for an unknown kind. */
+const lstm__cell *lstm__cell_of(int kind);
+/* bias [A·H] of one (l,d) from b_ih, b_hh (both NULL: zeros), by the runs. */
+void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_ih, const float *b_hh);
+/* act [B, A·H] (+)= X [B, in]·W_ihᵀ by the ih runs (beta as in lstm_gemm_*). */
+void lstm__cell_gemm_ih(const lstm__cell *cell, lstm__team *team, int B, int H, int in, const float *X, int ldx,
+                        const float *w_ih, float *act, float beta);
+
 /* ---- fused recurrent step (src/step_avx512.c) ----
  * lstm__pack_units: W [4H, K] (row stride ldw, gates i,f,g,o stacked) into the
  * unit-interleaved layout of lstm__pack_units_size(H, K) floats.
