@@ -134,8 +134,8 @@ expect 1 "dtype I32" "y.npy" -- forward --model dtype.safetensors --input x.npy 
 expect 1 "do not match shape [4, 2] of F32 (expected 32 bytes)" "y.npy" -- forward --model offsets.safetensors --input x.npy --output y.npy
 expect 1 "overlap" "y.npy" -- forward --model overlap.safetensors --input x.npy --output y.npy
 expect 1 "not valid JSON" "y.npy" -- forward --model json.safetensors --input x.npy --output y.npy
-expect 1 "no LSTM under prefix 'dec.'" "y.npy" -- forward --model p.safetensors --prefix dec. --input x.npy --output y.npy
-expect 1 "weight_ih_l0' not found (no LSTM under prefix '')" "y.npy" -- forward --model p.safetensors --input x.npy --output y.npy
+expect 1 "no LSTM or GRU under prefix 'dec.'" "y.npy" -- forward --model p.safetensors --prefix dec. --input x.npy --output y.npy
+expect 1 "weight_ih_l0' not found (no LSTM or GRU under prefix '')" "y.npy" -- forward --model p.safetensors --input x.npy --output y.npy
 expect 1 "shape.safetensors" "" -- info --model shape.safetensors
 expect 1 "extra.safetensors" "g.st" -- grad --model extra.safetensors --input x.npy --grad-output gy.npy --output g.st
 

@@ -607,8 +607,8 @@ static void test_models(void) {
     /* tensors outside the prefix are ignored */
     save_variant(p, &net, "lstm.", NULL, NULL, 0, 0, &other, 1);
     LOAD_BAD(p, "lstm.", LSTM_OK, NULL);
-    LOAD_BAD(p, "", LSTM_ERR_MISSING, "tensor 'weight_ih_l0' not found (no LSTM under prefix '')");
-    LOAD_BAD(p, "rnn.", LSTM_ERR_MISSING, "no LSTM under prefix 'rnn.'");
+    LOAD_BAD(p, "", LSTM_ERR_MISSING, "tensor 'weight_ih_l0' not found (no LSTM or GRU under prefix '')");
+    LOAD_BAD(p, "rnn.", LSTM_ERR_MISSING, "no LSTM or GRU under prefix 'rnn.'");
     /* from an already-parsed file */
     {
         lstm_st_file f;
