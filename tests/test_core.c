@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lstm.h"
 #include "test.h"
@@ -347,6 +348,18 @@ static void test_config(void) {
             "a GRU forward with c0 is LSTM_ERR_ARG (%s)", lstm_last_error());
     CHECK_V(lstm_forward(&net, ws, 2, 1, x, h0, NULL, y, NULL, NULL) == LSTM_OK, "a GRU forward without c0 runs");
     lstm_workspace_free(ws);
+    /* save and load back: nn.GRU names, told from an LSTM by the shapes */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/lstm_test_gru_%d.safetensors", (int)getpid());
+    lstm_net_init_uniform(&net, 9);
+    lstm_net back;
+    CHECK(lstm_net_save(&net, path, "gru.") == LSTM_OK, "save: %s", lstm_last_error());
+    lstm_status ls = lstm_net_load(&back, path, "gru.");
+    CHECK_V(ls == LSTM_OK && back.cfg.cell == LSTM_CELL_GRU && back.cfg.bidirectional && back.cfg.num_layers == 2 &&
+                back.n_params == n && memcmp(back.params, net.params, n * 4) == 0,
+            "a saved GRU loads back as the same GRU (%s)", ls ? lstm_last_error() : "ok");
+    lstm_net_free(&back);
+    remove(path);
     lstm_net_free(&net); /* must not free buf */
     CHECK_V(buf[0] == 0.0f, "lstm_net_free leaves the caller's buffers");
     free(buf);
