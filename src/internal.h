@@ -4,6 +4,15 @@
 
 #include "lstm.h"
 
+/* LSTM_X86: the x86-64 SIMD kernels are built (gcc/clang on x86-64, unless
+ * -DLSTM_NO_X86, i.e. make NO_X86_KERNELS=1, leaves them out as a stand-in
+ * for another CPU).  Code that calls them is guarded by #if LSTM_X86. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LSTM_NO_X86)
+#define LSTM_X86 1
+#else
+#define LSTM_X86 0
+#endif
+
 /* Records a one-line reason for the calling thread and returns s.
  * Used as: return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected ..., got ...", ...); */
 #if defined(__GNUC__)
@@ -30,7 +39,24 @@ void lstm_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float 
 void lstm_gemm_tn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc, float beta);
 
-/* Kernel choice, process-wide.  The default is the best the CPU supports
+/* ---- kernel choice (src/kernels/dispatch.c): the one place that decides ----
+ * lstm__cpu_has(k): this build and CPU can run LSTM_GEMM_* kernel k.
+ * lstm__kernel_gemm_default(): the GEMM kernel to use unless a test sets one.
+ * lstm__kernel_gates_avx512(): 1 when the gate math of every cell runs its
+ *   AVX-512 version (the CPU has AVX-512F and LSTM_KERNEL does not ask for
+ *   ref, generic or avx2, which stand for a CPU without it).
+ * lstm__kernel_fused(): 1 when a cell's fused recurrent step may run (AVX-512
+ *   gates, an FMA-chain GEMM kernel, LSTM_FUSED not "0").
+ * lstm__kernel_set_fused(on): tests and benchmarks; -1 returns to LSTM_FUSED.
+ * The environment and the CPU are read once. */
+int lstm__cpu_has(int kernel);
+const char *lstm__kernel_name(int kernel);
+int lstm__kernel_gemm_default(void);
+int lstm__kernel_gates_avx512(void);
+int lstm__kernel_fused(void);
+void lstm__kernel_set_fused(int on);
+
+/* Kernel choice, process-wide (the decision is dispatch.c's).  The default is the best the CPU supports
  * (avx512 > avx2 > generic), or LSTM_KERNEL=ref|generic|avx2|avx512 from the
  * environment (read once; an unavailable choice falls back to the default).
  * lstm_gemm_set_kernel is for tests and benchmarks: it returns 0, or -1 when
@@ -102,9 +128,6 @@ void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c
  * act, c, c_prev (NULL = zeros) as saved by forward; writes dG [B,4H] = dL/d pre-activation. */
 void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
                           const float *c, const float *c_prev, int B, int H);
-/* 1 when the dispatch above runs the AVX-512 versions: the CPU has AVX-512F and
- * LSTM_KERNEL does not ask for ref, generic or avx2 (which stand for a CPU without it). */
-int lstm__gates_avx512(void);
 /* The scalar oracles and the AVX-512 versions behind the dispatch above. */
 void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
 void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act,
@@ -128,7 +151,8 @@ void lstm__gru_gates_forward_ref(float *act, float *h, int ldh, const float *h_p
 void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
                                   const float *act, const float *h_prev, int ldhp, int B, int H);
 
-/* GRU gate dispatch: the AVX-512 versions when lstm__kernel_gates_avx512(), else the _ref. */
+/* GRU gate dispatch (the AVX-512 versions, lstm__gru_gates_*_avx512 with the
+ * _ref signatures, go behind lstm__kernel_gates_avx512() when they exist). */
 void lstm__gru_gates_forward(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
 void lstm__gru_gates_backward(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
                               const float *act, const float *h_prev, int ldhp, int B, int H);

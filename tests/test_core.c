@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h" /* lstm__kernel_set_fused */
 #include "lstm.h"
 #include "test.h"
 
@@ -299,7 +300,7 @@ static void test_fused(void) {
             float *x = malloc(nx * 4), *y[2], *ys[2], *hn[2];
             fill(x, nx, 1.0);
             for (int f = 0; f < 2; f++) {
-                setenv("LSTM_FUSED", f ? "1" : "0", 1);
+                lstm__kernel_set_fused(f);
                 y[f] = malloc(ny * 4); ys[f] = malloc(ny * 4); hn[f] = malloc(nh * 4);
                 lstm_workspace *ws;
                 lstm_workspace_init(&ws, &net, T, B, 0);
@@ -310,7 +311,7 @@ static void test_fused(void) {
                 lstm_state_free(&st);
                 lstm_workspace_free(ws);
             }
-            unsetenv("LSTM_FUSED");
+            lstm__kernel_set_fused(-1);
             all_same &= memcmp(y[0], y[1], ny * 4) == 0 && memcmp(ys[0], ys[1], ny * 4) == 0 &&
                         memcmp(hn[0], hn[1], nh * 4) == 0 && memcmp(y[1], ys[1], ny * 4) == 0;
             runs++;

@@ -60,26 +60,9 @@ void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, co
     }
 }
 
-int lstm__gates_avx512(void) {
-    static int cached = -1; /* read and written atomically: the first calls may race */
-    int choice = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (choice < 0) {
-        const char *k = getenv("LSTM_KERNEL");
-        int want = !(k && (strcmp(k, "ref") == 0 || strcmp(k, "generic") == 0 || strcmp(k, "avx2") == 0));
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        choice = want && __builtin_cpu_supports("avx512f");
-#else
-        (void)want;
-        choice = 0;
-#endif
-        __atomic_store_n(&cached, choice, __ATOMIC_RELAXED);
-    }
-    return choice;
-}
-
 void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (lstm__gates_avx512()) {
+#if LSTM_X86
+    if (lstm__kernel_gates_avx512()) {
         lstm__gates_forward_avx512(act, c, m, ldm, c_prev, B, H);
         return;
     }
@@ -89,8 +72,8 @@ void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c
 
 void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
                           const float *c, const float *c_prev, int B, int H) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (lstm__gates_avx512()) {
+#if LSTM_X86
+    if (lstm__kernel_gates_avx512()) {
         lstm__gates_backward_avx512(dG, dc, dm, ldm, act, c, c_prev, B, H);
         return;
     }
@@ -111,7 +94,7 @@ const lstm__cell lstm__cell_lstm = {
     .name = "lstm", .G = 4, .A = 4, .has_c = 1, .direct_dh = 0, .scratch_units = 0,
     .n_ih = 1, .n_hh = 1, .ih = {{0, 0, 4}}, .hh = {{0, 0, 4}},
     .forward = lstm_step_forward, .backward = lstm_step_backward,
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if LSTM_X86
     .fused_pack_size = lstm__pack_units_size, .fused_pack = lstm__pack_units, .fused_step = lstm__step_avx512,
 #endif
 };

@@ -60,17 +60,7 @@ struct lstm_workspace {
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
  * kernel bit for bit, so it is used exactly when both are (LSTM_KERNEL=ref,
  * generic or avx2 turns it off). */
-static int fused_available(const lstm__cell *cell) {
-    if (!cell->fused_step) return 0;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    int k = lstm_gemm_kernel();
-    const char *env = getenv("LSTM_FUSED"); /* LSTM_FUSED=0: off, for tests and benchmarks */
-    if (env && strcmp(env, "0") == 0) return 0;
-    return lstm__gates_avx512() && (k == LSTM_GEMM_AVX512 || k == LSTM_GEMM_AVX2);
-#else
-    return 0;
-#endif
-}
+static int fused_available(const lstm__cell *cell) { return cell->fused_step && lstm__kernel_fused(); }
 
 static float *alloc_f(size_t n, int *ok) {
     float *p = calloc(n ? n : 1, sizeof(float));
