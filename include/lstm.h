@@ -10,7 +10,8 @@
  *   product, then the recurrence runs step by step; a deep net runs each layer
  *   over the whole sequence before the next one starts.
  *
- *   Gates, in PyTorch's order i, f, g, o:
+ *   The cell is an LSTM (below) or, with lstm_config.cell = LSTM_CELL_GRU, a GRU
+ *   (nn.GRU's gates r, z, n; see lstm_cell_kind).  LSTM gates, in PyTorch's order i, f, g, o:
  *     gates = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh            [B, 4H]
  *     i = σ(gates_i)  f = σ(gates_f)  g = tanh(gates_g)  o = σ(gates_o)
  *     c' = f·c + i·g      h' = o·tanh(c')   (LSTMP: h' = (o·tanh(c')) W_hrᵀ)
@@ -266,7 +267,8 @@ LSTM_API lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n);
  * repacks, so it needs no such call). */
 LSTM_API void lstm_workspace_weights_changed(lstm_workspace *ws);
 
-/* Full-sequence forward, torch.nn.LSTM semantics.
+/* Full-sequence forward, torch.nn.LSTM semantics (torch.nn.GRU for a GRU net:
+ * c0 and cn must be NULL).
  *   x  [T, B, I]                    (T <= ws T, B == ws B)
  *   h0 [L*D, B, Hout] or NULL (zeros)   c0 [L*D, B, H] or NULL (zeros)
  *   y  [T, B, D*Hout]   hn [L*D, B, Hout] or NULL   cn [L*D, B, H] or NULL */
@@ -279,7 +281,8 @@ LSTM_API lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T
  * returns LSTM_ERR_ARG).
  *   dy [T, B, D*Hout] or NULL (zeros)  dhn [L*D, B, Hout] or NULL  dcn [L*D, B, H] or NULL
  * Accumulates parameter gradients into net->grads (+=).  Writes (overwrites)
- *   dx [T, B, I], dh0 [L*D, B, Hout], dc0 [L*D, B, H]; each may be NULL. */
+ *   dx [T, B, I], dh0 [L*D, B, Hout], dc0 [L*D, B, H]; each may be NULL.
+ * A GRU: dcn and dc0 must be NULL. */
 LSTM_API lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
                           const float *dy, const float *dhn, const float *dcn,
                           float *dx, float *dh0, float *dc0);
@@ -321,7 +324,7 @@ typedef struct {
     float *c; /* [L*D, B, H]; NULL for a GRU */
 } lstm_state;
 
-LSTM_API lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B); /* zeros */
+LSTM_API lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B); /* zeros; c only for an LSTM */
 LSTM_API void lstm_state_reset(lstm_state *s);                                   /* back to zeros */
 LSTM_API lstm_status lstm_state_copy(lstm_state *dst, const lstm_state *src);    /* same shapes */
 LSTM_API void lstm_state_free(lstm_state *s);
