@@ -41,6 +41,7 @@ typedef struct {
     int zero_state;         /* forward with h0 = c0 = NULL */
     int no_dy, no_dhn, no_dcn; /* pass NULL for that upstream gradient */
     int gru;                /* LSTM_CELL_GRU: no c (c0, cn, gcn, dc0 NULL) */
+    int drop;               /* dropout between layers, percent (the same mask for every forward) */
 } gc_case;
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
@@ -58,10 +59,12 @@ typedef struct {
     int T, B;
     float *x, *h0, *c0, *y, *hn, *cn, *gy, *ghn, *gcn;
     size_t ny, nh, nc; /* nc = 0: a GRU */
+    uint64_t rng;      /* dropout state, reset before every forward */
 } gc_ctx;
 
 /* L in double from a float forward; h0/c0 passed only when pass_state. */
 static double loss(gc_ctx *c, int pass_state) {
+    c->rng = 0x5DEECE66Dull; /* the same dropout mask each time */
     lstm_status st = lstm_forward(c->net, c->ws, c->T, c->B, c->x, pass_state ? c->h0 : NULL,
                                   pass_state && c->nc ? c->c0 : NULL, c->y, c->hn, c->nc ? c->cn : NULL);
     if (st != LSTM_OK) return NAN;
@@ -125,7 +128,7 @@ static void run_case(const gc_case *gc) {
     if (st != LSTM_OK) return;
     lstm_net_init_uniform(&net, 1234 + (uint64_t)gc->H);
     int D = net.D, Hout = net.Hout, LD = gc->L * D, T = gc->T, B = gc->B;
-    gc_ctx c = {&net, NULL, T, B, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    gc_ctx c = {&net, NULL, T, B, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     size_t nx = (size_t)T * B * gc->I;
     c.ny = (size_t)T * B * D * Hout;
     c.nh = (size_t)LD * B * Hout;
@@ -159,6 +162,7 @@ static void run_case(const gc_case *gc) {
     st = lstm_workspace_init(&c.ws, &net, T, B, LSTM_WS_TRAIN);
     CHECK(st == LSTM_OK, "%s: lstm_workspace_init: %s", gc->name, lstm_last_error());
     if (st != LSTM_OK) goto done;
+    if (gc->drop) lstm_workspace_set_dropout(c.ws, (float)gc->drop / 100.0f, &c.rng);
     int pass_state = !gc->zero_state;
     lstm_net_zero_grad(&net);
     double l0 = loss(&c, pass_state);
@@ -207,23 +211,26 @@ done:
 int main(void) {
     static const gc_case cases[] = {
         /* name                 I  H  L  P bias bidir T  B  zero noDy noDhn noDcn */
-        {"basic",               3, 4, 1, 0, 1, 0,   5, 2, 0, 0, 0, 0, 0},
-        {"bidirectional",       3, 4, 1, 0, 1, 1,   4, 2, 0, 0, 0, 0, 0},
-        {"projected",           3, 5, 1, 3, 1, 0,   4, 2, 0, 0, 0, 0, 0},
-        {"two_layers",          2, 4, 2, 0, 1, 0,   4, 2, 0, 0, 0, 0, 0},
-        {"bias_off",            3, 4, 1, 0, 0, 0,   4, 2, 0, 0, 0, 0, 0},
-        {"deep_bidir_proj",     3, 5, 2, 2, 1, 1,   3, 2, 0, 0, 0, 0, 0},
-        {"zero_state",          2, 3, 2, 0, 1, 1,   3, 1, 1, 0, 0, 0, 0},
-        {"only_dy",             3, 4, 2, 0, 1, 0,   4, 2, 0, 0, 1, 1, 0},
-        {"only_dhn_dcn",        3, 4, 2, 0, 1, 1,   4, 2, 0, 1, 0, 0, 0},
+        {"basic",               3, 4, 1, 0, 1, 0,   5, 2, 0, 0, 0, 0, 0, 0},
+        {"bidirectional",       3, 4, 1, 0, 1, 1,   4, 2, 0, 0, 0, 0, 0, 0},
+        {"projected",           3, 5, 1, 3, 1, 0,   4, 2, 0, 0, 0, 0, 0, 0},
+        {"two_layers",          2, 4, 2, 0, 1, 0,   4, 2, 0, 0, 0, 0, 0, 0},
+        {"bias_off",            3, 4, 1, 0, 0, 0,   4, 2, 0, 0, 0, 0, 0, 0},
+        {"deep_bidir_proj",     3, 5, 2, 2, 1, 1,   3, 2, 0, 0, 0, 0, 0, 0},
+        {"zero_state",          2, 3, 2, 0, 1, 1,   3, 1, 1, 0, 0, 0, 0, 0},
+        {"only_dy",             3, 4, 2, 0, 1, 0,   4, 2, 0, 0, 1, 1, 0, 0},
+        {"only_dhn_dcn",        3, 4, 2, 0, 1, 1,   4, 2, 0, 1, 0, 0, 0, 0},
         /* GRU                  I  H  L  P bias bidir T  B  zero noDy noDhn noDcn gru */
-        {"gru_basic",           3, 4, 1, 0, 1, 0,   5, 2, 0, 0, 0, 0, 1},
-        {"gru_bidirectional",   3, 4, 1, 0, 1, 1,   4, 2, 0, 0, 0, 0, 1},
-        {"gru_two_layers",      2, 4, 2, 0, 1, 0,   4, 2, 0, 0, 0, 0, 1},
-        {"gru_bias_off",        3, 4, 1, 0, 0, 0,   4, 2, 0, 0, 0, 0, 1},
-        {"gru_zero_state",      2, 3, 2, 0, 1, 1,   3, 1, 1, 0, 0, 0, 1},
-        {"gru_only_dy",         3, 4, 2, 0, 1, 0,   4, 2, 0, 0, 1, 1, 1},
-        {"gru_only_dhn",        3, 4, 2, 0, 1, 1,   4, 2, 0, 1, 0, 1, 1},
+        {"gru_basic",           3, 4, 1, 0, 1, 0,   5, 2, 0, 0, 0, 0, 1, 0},
+        {"gru_bidirectional",   3, 4, 1, 0, 1, 1,   4, 2, 0, 0, 0, 0, 1, 0},
+        {"gru_two_layers",      2, 4, 2, 0, 1, 0,   4, 2, 0, 0, 0, 0, 1, 0},
+        {"gru_bias_off",        3, 4, 1, 0, 0, 0,   4, 2, 0, 0, 0, 0, 1, 0},
+        {"gru_zero_state",      2, 3, 2, 0, 1, 1,   3, 1, 1, 0, 0, 0, 1, 0},
+        {"gru_only_dy",         3, 4, 2, 0, 1, 0,   4, 2, 0, 0, 1, 1, 1, 0},
+        {"gru_only_dhn",        3, 4, 2, 0, 1, 1,   4, 2, 0, 1, 0, 1, 1, 0},
+        /* dropout 30% between layers (fixed mask) */
+        {"dropout",             3, 4, 3, 0, 1, 0,   4, 2, 0, 0, 0, 0, 0, 30},
+        {"gru_dropout_bidir",   3, 4, 2, 0, 1, 1,   4, 2, 0, 0, 0, 0, 1, 30},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
     return TEST_REPORT();
