@@ -333,6 +333,28 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     return op;
 }
 
+/* The cell's point-wise forward of one step, tasks taking batch rows (rows are
+ * independent: the same bits for any split). */
+typedef struct {
+    const lstm__cell *cell;
+    lstm__cell_step s;
+} step_fwd_job;
+
+static void step_fwd_task(void *arg, int task, int ntasks) {
+    const step_fwd_job *j = arg;
+    const lstm__cell_step *s = &j->s;
+    int b0 = (int)((long)s->B * task / ntasks), b1 = (int)((long)s->B * (task + 1) / ntasks);
+    if (b0 >= b1) return;
+    lstm__cell_step r = *s;
+    r.B = b1 - b0;
+    r.act += (size_t)b0 * j->cell->A * s->H;
+    r.h += (size_t)b0 * s->ldh;
+    if (r.h_prev) r.h_prev += (size_t)b0 * s->ldhp;
+    if (r.c) r.c += (size_t)b0 * s->H;
+    if (r.c_prev) r.c_prev += (size_t)b0 * s->H;
+    j->cell->forward(&r);
+}
+
 /* One direction of one layer over the sequence; hn [B,Hout], cn [B,H] or NULL. */
 static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const lstm__cell *cell = op->cell;
@@ -384,9 +406,12 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
             for (int k = 0; hp && k < cell->n_hh; k++)
                 lstm_gemm_packed_mt(team, B, cell->hh[k].n * H, Hout, hp, ldh, op->pk[k], a + (size_t)cell->hh[k].a * H,
                                     AH, 1.0f);
-            lstm__cell_step st = {.B = B, .H = H, .act = a, .h_prev = hp, .ldhp = ldh, .h = m,
-                                  .ldh = w->w_hr ? H : ldy, .c_prev = cp, .c = c};
-            cell->forward(&st);
+            step_fwd_job fj = {cell, {.B = B, .H = H, .act = a, .h_prev = hp, .ldhp = ldh, .h = m,
+                                      .ldh = w->w_hr ? H : ldy, .c_prev = cp, .c = c}};
+            int nt = team ? lstm__team_size(team) : 1;
+            if (nt > B) nt = B;
+            if (nt > 1) lstm__team_run_tasks(team, nt, step_fwd_task, &fj);
+            else step_fwd_task(&fj, 0, 1);
         }
         if (w->w_hr) lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
         hp = yrow;
