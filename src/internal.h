@@ -50,7 +50,6 @@ void lstm_gemm_tn_ref(int M, int N, int K, const float *A, int lda, const float 
  * lstm__kernel_set_fused(on): tests and benchmarks; -1 returns to LSTM_FUSED.
  * The environment and the CPU are read once. */
 int lstm__cpu_has(int kernel);
-const char *lstm__kernel_name(int kernel);
 int lstm__kernel_gemm_default(void);
 int lstm__kernel_gates_avx512(void);
 int lstm__kernel_fused(void);
@@ -192,7 +191,14 @@ typedef struct {
 
 typedef struct { int w, a, n; } lstm__run;
 
-/* Fused recurrent step (x86 AVX-512; NULL where absent): see step_avx512.c. */
+/* Fused recurrent step (x86 AVX-512; NULL where absent): see step_avx512.c.  Called
+ * per step for batch rows [0,B) and unit blocks [u0,u1) of 16 units, with
+ * pih/phh = fused_pack(W_ih)/fused_pack(W_hh) and, when x is NULL, act already
+ * holding bias + X·W_ihᵀ (bias alone in act columns no W_ih block feeds: the
+ * GRU's hn); when x is given (one-step streaming), bsum [A·H] = lstm__cell_bias
+ * (NULL without bias) and x [B, ldx].  It continues each column's FMA chain
+ * with h·W_hhᵀ (h NULL = zeros), runs the point-wise forward and writes act as
+ * the cell's forward does, h into m [B, ldm], and c (cells with c; NULL else). */
 typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x,
                                     int ldx, const float *pih, const float *bsum, const float *h, int ldh,
                                     const float *phh, const float *c_prev, float *c, float *m, int ldm);

@@ -16,8 +16,6 @@
 
 #include "internal.h"
 
-static const char *const names[LSTM_GEMM_NKERNELS] = {"ref", "generic", "avx2", "avx512"};
-
 int lstm__cpu_has(int kernel) {
     switch (kernel) {
     case LSTM_GEMM_REF:
@@ -35,10 +33,6 @@ int lstm__cpu_has(int kernel) {
     }
 }
 
-const char *lstm__kernel_name(int kernel) {
-    return kernel >= 0 && kernel < LSTM_GEMM_NKERNELS ? names[kernel] : "?";
-}
-
 /* Resolved once; the first calls may come from several threads, which all
  * compute the same values (atomic loads and stores, no lock needed). */
 static int gemm_default = -1, gates512 = -1, fused_env = -1, fused_override = -1;
@@ -52,7 +46,7 @@ int lstm__kernel_gemm_default(void) {
     const char *env = getenv("LSTM_KERNEL");
     if (env)
         for (int c = 0; c < LSTM_GEMM_NKERNELS; c++)
-            if (!strcmp(env, names[c]) && lstm__cpu_has(c)) k = c;
+            if (!strcmp(env, lstm_gemm_kernel_name(c)) && lstm__cpu_has(c)) k = c;
     __atomic_store_n(&gemm_default, k, __ATOMIC_RELAXED);
     return k;
 }
