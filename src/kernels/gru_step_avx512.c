@@ -14,6 +14,7 @@
 
 #include "gru_kernels.h"
 #include "gru_simd_avx512.h"
+#include "step_tiles.h"
 
 size_t lstm__pack_gate_units_size(int G, int H, int K) { return (size_t)((H + 15) / 16) * (size_t)K * 16 * G; }
 
@@ -30,21 +31,11 @@ void lstm__pack_gate_units(float *P, int G, int H, int K, const float *W, int ld
             }
 }
 
-#if defined(__clang__)
-#define UNROLL _Pragma("clang loop unroll(full)")
-#define NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
-#else
-#define UNROLL _Pragma("GCC unroll 4")
-#define NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize_undefined))
-#endif
-
 /* One tile: NR batch rows × NU unit blocks (NR·NU <= 4: 16 accumulators, 12
  * weight vectors and a broadcast fit the 32 registers).  NR and NU are
  * constants at every call, so the loops unroll and acc stays in registers.
- * Sanitizers stay out of it as in step_avx512.c (clang takes minutes on the
- * instrumented unrolled tiles); its accesses are bounded by lanes16(), NR and
- * NU, and tests/test_gru_kernels.c checks it bit for bit against the
- * sanitized GEMM + gate kernel path.
+ * NO_SANITIZE: see step_tiles.h; tests/test_gru_kernels.c checks the tiles
+ * bit for bit against the sanitized GEMM + gate kernel path.
  * acc[r·NU + v][s]: s = 0 pre_r, 1 pre_z, 2 xn, 3 hn. */
 __attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
 tile(const int NR, const int NU, int H, int in, int u, float *act, const float *x, int ldx, const float *pih,
@@ -101,26 +92,10 @@ __attribute__((target("avx512f,fma"))) NO_SANITIZE void
 lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, float *act, const float *x, int ldx, const float *pih,
                       const float *bias, const float *h, int ldh, const float *phh, float *h_out, int ldho) {
     const int G4 = 4 * H;
-    const int NU = B >= 3 ? 1 : B == 2 ? 2 : 4; /* unit blocks per tile */
-    for (int u = u0; u < u1; u += NU) {
-        int nu = u1 - u < NU ? u1 - u : NU;
-        for (int b = 0; b < B; b += 4) {
-            int nr = B - b < 4 ? B - b : 4;
-            float *ab = act + (size_t)b * G4, *ob = h_out + (size_t)b * ldho;
-            const float *xb = x ? x + (size_t)b * ldx : NULL, *hb = h ? h + (size_t)b * ldh : NULL;
-#define TILE(NR, NU_) tile(NR, NU_, H, in, u, ab, xb, ldx, pih, bias, hb, ldh, phh, ob, ldho)
-            switch (nr * 8 + nu) {
-            case 4 * 8 + 1: TILE(4, 1); break;
-            case 3 * 8 + 1: TILE(3, 1); break;
-            case 2 * 8 + 2: TILE(2, 2); break;
-            case 2 * 8 + 1: TILE(2, 1); break;
-            case 1 * 8 + 4: TILE(1, 4); break;
-            case 1 * 8 + 3: TILE(1, 3); break;
-            case 1 * 8 + 2: TILE(1, 2); break;
-            default: TILE(1, 1); break;
-            }
+#define TILE(b, u, NR, NU)                                                                                \
+    tile(NR, NU, H, in, u, act + (size_t)(b) * G4, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bias,         \
+         h ? h + (size_t)(b) * ldh : NULL, ldh, phh, h_out + (size_t)(b) * ldho, ldho)
+    STEP_FOR_TILES(B, u0, u1, TILE);
 #undef TILE
-        }
-    }
 }
 #endif
