@@ -45,14 +45,6 @@ static long ulps(float a, float b) {
     return d < 0 ? -d : d;
 }
 static int same_bits(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
-static double maxabs(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= m)) m = e;
-    }
-    return m;
-}
 static const float PAD = -12345.5f; /* the padding of strided rows must keep this */
 static int pad_kept(const float *p, int B, int ld, int n) {
     for (int b = 0; b < B; b++)
@@ -103,7 +95,7 @@ static void test_gates(void) {
                         arith_ok &= bits(hh) == bits(h2[(size_t)b * ldh + j]);
                         hn_ok &= bits(o2[3 * H + j]) == bits(in[3 * H + j]);
                     }
-                double e = maxabs(h1, h2, (size_t)B * ldh);
+                double e = test_maxabs(h1, h2, (size_t)B * ldh);
                 if (e > max_err_h) max_err_h = e;
                 pad_ok &= pad_kept(h2, B, ldh, H);
                 /* backward on the oracle's saved activations: bit for bit */
@@ -234,7 +226,7 @@ static void test_step(void) {
             int same = same_bits(a1, a2, (size_t)B * G4) && same_bits(o1, o2, (size_t)B * ldho);
             if (!same)
                 printf("     step differs: B=%d H=%d I=%d x=%d h=%d bias=%d split=%d (max |diff| h %.1e)\n", B, H, I,
-                       mode & 1, (mode >> 1) & 1, (mode >> 2) & 1, (mode >> 3) & 1, maxabs(o1, o2, (size_t)B * ldho));
+                       mode & 1, (mode >> 1) & 1, (mode >> 2) & 1, (mode >> 3) & 1, test_maxabs(o1, o2, (size_t)B * ldho));
             ok &= same;
             runs++;
         }
