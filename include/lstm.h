@@ -191,7 +191,8 @@ typedef struct {
 } lstm_st_entry;
 
 /* Writes F32 tensors and metadata (meta_kv: key, value, key, value, ..., NULL;
- * may be NULL) to path atomically: path.tmp.PID, fsync, rename. */
+ * may be NULL) to path atomically (a temporary beside it, fsync, rename; a
+ * device or FIFO is written directly). */
 lstm_status lstm_st_write(const char *path, const lstm_st_entry *t, int n,
                           const char *const *meta_kv);
 
