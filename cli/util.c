@@ -73,3 +73,9 @@ int cli_opt_flag(cli_args *a, const char *name, int *val) {
     *val = 1;
     return 1;
 }
+
+void cli_finish_stdout(void) {
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    if (bad) cli_fail("writing to standard output failed: %s", strerror(errno ? errno : EIO));
+}

@@ -100,9 +100,10 @@ lstm_status lstm_net_init(lstm_net *net, const lstm_config *cfg) {
     net->g = calloc(nv, sizeof *net->g);
     lstm_tensor_info *ti = malloc((size_t)n * sizeof *ti);
     if (!net->params || !net->grads || !net->w || !net->g || !ti) {
+        size_t np = net->n_params; /* read before the free below zeroes net */
         free(ti);
         lstm_net_free(net);
-        return lstm__fail(LSTM_ERR_NOMEM, "out of memory allocating %zu parameters", net->n_params);
+        return lstm__fail(LSTM_ERR_NOMEM, "out of memory allocating %zu parameters", np);
     }
     net_layout(&net->cfg, ti, NULL);
     set_views(net->w, net->params, net, ti);
