@@ -72,11 +72,14 @@ static void parse_opts(int argc, char **argv, int grad, opts *o) {
     if (!o->output) cli_usage(&a, "--output is required");
     if (grad && !o->gy) cli_usage(&a, "--grad-output is required");
     if (!o->h0 != !o->c0) cli_usage(&a, "--h0 and --c0 must be given together");
-    const char *outs[3] = {o->output, o->hn, o->cn};
-    for (int i = 0; i < 3; i++)
-        for (int j = i + 1; j < 3; j++)
-            if (outs[i] && outs[j] && strcmp(outs[i], outs[j]) == 0)
-                cli_usage(&a, "two outputs go to the same file '%s'", outs[i]);
+    /* every output is checked, and compared by identity with the others and the inputs, before any work */
+    cli_path paths[] = {
+        {"--output", o->output, 1, NULL}, {"--hn", o->hn, 1, NULL},     {"--cn", o->cn, 1, NULL},
+        {"--model", o->model, 0, NULL},   {"--input", o->input, 0, NULL}, {"--h0", o->h0, 0, NULL},
+        {"--c0", o->c0, 0, NULL},         {"--grad-output", o->gy, 0, NULL}, {"--grad-hn", o->ghn, 0, NULL},
+        {"--grad-cn", o->gcn, 0, NULL},
+    };
+    cli_check_paths(&a, paths, (int)(sizeof paths / sizeof paths[0]));
 }
 
 static void fmt_shape(char *out, size_t cap, int ndim, const int64_t *shape) {

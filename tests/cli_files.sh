@@ -78,5 +78,52 @@ fwd --output s.npy 2> err
 check '[ ! -e ".s.npy.lstm-tmp.$dead.0123456789abcdef" ] && [ -e ".s.npy.lstm-tmp.$$.0123456789abcdef" ]' "stale temporary of dead pid $dead not removed (or a live one removed)"
 check '[ -z "$(ls -A | grep -e "tmp" -e partial | grep -v "lstm-tmp.$$")" ]' "temporaries left behind: $(ls -A | grep -e tmp -e partial)"
 
+# ---- every destination is checked before any work; collisions by identity, not spelling
+cp "$FIX/train/data.txt" data.txt
+cp data.txt data.orig
+TR="--data data.txt --hidden 8 --layers 1 --embed 4 --batch 2 --bptt 4 --val-fraction 0 --steps 300"
+# expect_refused CODE PATTERN NAME -- ARGS: exit CODE, one line matching PATTERN, nothing trained
+expect_refused() {
+    code=$1 pat=$2 name=$3; shift 3
+    rm -f t.log
+    "$LSTM" "$@" > out.txt 2> err
+    rc=$?
+    check '[ $rc -eq $code ] && [ $(wc -l < err) -eq 1 ] && grep -q -e "$pat" err && { [ ! -s t.log ] || [ "$(wc -l < t.log)" -eq 0 ]; }' \
+        "$name: expected exit $code and one line matching '$pat' before any step; got rc $rc, $( [ -f t.log ] && wc -l < t.log || echo 0) log records: $(tail -n 1 err)"
+}
+mkdir adir
+expect_refused 1 "is a directory" "train --checkpoint DIR" train $TR --log t.log --out m.st --checkpoint adir
+expect_refused 1 "is a directory" "train --out DIR" train $TR --log t.log --out adir
+expect_refused 2 "empty" "train --out ''" train $TR --log t.log --out ""
+expect_refused 2 "same file" "train --checkpoint X --out X" train $TR --log t.log --out m.st --checkpoint ./m.st
+expect_refused 2 "same file" "train --log = --data" train $TR --log data.txt --out m.st
+expect_refused 2 "same file" "train --out = --data (other spelling)" train $TR --log t.log --out ../"$(basename "$T")"/data.txt
+ln -s data.txt data.link
+expect_refused 2 "same file" "train --out = a symlink to --data" train $TR --log t.log --out data.link
+check 'cmp -s data.txt data.orig' "the training data was changed by a refused run"
+expect_refused 2 "same file" "forward --output o.npy --hn ./o.npy" forward --model "$FIX/lstm_tiny.safetensors" --prefix model. --input x.npy --output o.npy --hn ./o.npy
+check '[ ! -e o.npy ]' "forward --output o.npy --hn ./o.npy wrote o.npy"
+expect_refused 2 "same file" "forward --output = --input" forward --model "$FIX/lstm_tiny.safetensors" --prefix model. --input x.npy --output ./x.npy
+expect_refused 1 "is a directory" "forward --hn DIR" forward --model "$FIX/lstm_tiny.safetensors" --prefix model. --input x.npy --output o.npy --hn adir
+expect_refused 2 "empty" "grad --output ''" grad --model "$FIX/lstm_tiny.safetensors" --prefix model. --input x.npy --grad-output x.npy --output ""
+if [ "$(id -u)" != 0 ]; then # root writes anywhere
+    mkdir ro && chmod 555 ro
+    expect_refused 1 "cannot write" "train --checkpoint in a read-only directory" train $TR --log t.log --out m.st --checkpoint ro/c.ckpt
+fi
+
+# ---- two runs on one --out: the second refuses at once; the first finishes untouched
+"$LSTM" train $TR --steps 100000 --time 20 --log r1.log --out r.st 2> r1.err &
+pid=$!
+i=0; while [ ! -s r1.log ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i + 1)); done
+"$LSTM" train $TR --log r2.log --out r.st --checkpoint other.ckpt 2> r2.err
+rc=$?
+"$LSTM" train $TR --log r3.log --out other.st --checkpoint r.st.ckpt 2> r3.err
+rc3=$?
+kill -INT $pid; wait $pid
+rc1=$?
+check '[ $rc -eq 1 ] && grep -q "another lstm run" r2.err && [ ! -s r2.log ] && [ ! -e other.ckpt ]' "a second train on the same --out: rc $rc, $(cat r2.err)"
+check '[ $rc3 -eq 1 ] && grep -q "another lstm run" r3.err && [ ! -e other.st ]' "a second train on the same checkpoint: rc $rc3, $(cat r3.err)"
+check '[ $rc1 -eq 130 ] && [ -s r.st ] && [ -z "$(ls -A | grep "\.lock$")" ]' "the first run (rc $rc1) did not finish cleanly, or its lock files stayed: $(ls -A | grep lock)"
+
 echo "cli_files: $pass passed, $fail failed"
 [ $fail -eq 0 ]
