@@ -312,6 +312,7 @@ const char *const *lstm_train_run_meta(lstm_train_run *r) {
         if (keys[k].kind == K_I64 && (!strcmp(keys[k].key, "steps") || !strcmp(keys[k].key, "epochs")) &&
             *(const int64_t *)p == 0)
             continue; /* not set */
+        if (keys[k].kind == K_REAL && *(const double *)p < 0) continue; /* weight-decay's "the optimizer's default" */
         if (!val) val = keys[k].kind == K_PATH || keys[k].kind == K_DEST ? NULL : strdup(v);
         size_t kl = strlen(keys[k].key) + 7;
         char *key = malloc(kl);
