@@ -2,6 +2,7 @@
  * Only the CLI prints and exits: exit 1 for failures, 2 for usage errors. */
 #ifndef LSTM_CLI_H
 #define LSTM_CLI_H
+#include <stddef.h>
 #include <stdnoreturn.h>
 
 #include "lstm.h"
@@ -54,7 +55,10 @@ void cli_check_paths(const cli_args *a, const cli_path *p, int n);
  * for the rest of the process, or exits 1 when another process holds it.
  * Devices and FIFOs are not locked.  The lock file is removed at exit. */
 void cli_lock(const char *path, const char *flag);
-/* Flushes stdout; a write error anywhere on it (ENOSPC, EFBIG) exits 1. */
+/* Flushes stdout; a write error anywhere on it (ENOSPC, EFBIG) exits 1.
+ * main calls it after every command. */
 void cli_finish_stdout(void);
+/* fwrite to stdout; a failure exits 1 with "writing WHAT to standard output failed: reason". */
+void cli_write_stdout(const void *p, size_t n, const char *what);
 
 #endif

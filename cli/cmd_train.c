@@ -448,8 +448,8 @@ int lstm_cmd_train(int argc, char **argv) {
         if (!buf) cli_fail("out of memory");
         if ((st = lstm_charlm_generate(&model, &prime, 1, buf, (size_t)sample_n, 0.8, 0, run.cfg.seed)))
             cli_fail_status(st);
-        fwrite(buf, 1, (size_t)sample_n, stdout);
-        fputc('\n', stdout);
+        cli_write_stdout(buf, (size_t)sample_n, "the sample");
+        cli_write_stdout("\n", 1, "the sample");
         free(buf);
     }
 out:
@@ -540,9 +540,8 @@ int lstm_cmd_sample(int argc, char **argv) {
     if (!out) cli_fail("out of memory for --length %ld", length);
     if ((st = lstm_charlm_generate(&m, p, np, out, (size_t)length, temperature, (int)top_k, (uint64_t)seed)))
         cli_fail_status(st);
-    fwrite(p, 1, np, stdout);
-    fwrite(out, 1, (size_t)length, stdout);
-    if (fflush(stdout)) cli_fail("writing the sample: %s", strerror(errno));
+    cli_write_stdout(p, np, "the sample");
+    cli_write_stdout(out, (size_t)length, "the sample");
     free(out);
     lstm_charlm_free(&m);
     return 0;

@@ -27,8 +27,12 @@ fwd --output ref.npy 2> err || bad "forward failed: $(cat err)"
 # ---- devices stay devices; /dev/full is an error.  Private nodes when we may
 # make them (as root, a broken build would otherwise replace the real
 # /dev/null); else links to the real ones, which a user cannot replace.
-mknod null c 1 3 2> /dev/null || ln -s /dev/null null
-mknod full c 1 7 2> /dev/null || ln -s /dev/full full
+mkdevs() {
+    rm -f null full
+    mknod null c 1 3 2> /dev/null || ln -s /dev/null null
+    mknod full c 1 7 2> /dev/null || ln -s /dev/full full
+}
+mkdevs
 fwd --output null 2> err
 rc=$?
 check '[ $rc -eq 0 ] && [ -c null ]' "forward --output /dev/null: rc $rc, or it is no longer a device: $(cat err)"
@@ -124,6 +128,35 @@ rc1=$?
 check '[ $rc -eq 1 ] && grep -q "another lstm run" r2.err && [ ! -s r2.log ] && [ ! -e other.ckpt ]' "a second train on the same --out: rc $rc, $(cat r2.err)"
 check '[ $rc3 -eq 1 ] && grep -q "another lstm run" r3.err && [ ! -e other.st ]' "a second train on the same checkpoint: rc $rc3, $(cat r3.err)"
 check '[ $rc1 -eq 130 ] && [ -s r.st ] && [ -z "$(ls -A | grep "\.lock$")" ]' "the first run (rc $rc1) did not finish cleanly, or its lock files stayed: $(ls -A | grep lock)"
+
+# ---- every write is checked: stdout on a full device or past `ulimit -f`, a log that fails
+mkdevs
+"$LSTM" train $TR --steps 30 --out w.st 2> /dev/null || bad "training a model for the write tests failed"
+# on_full NAME -- ARGS: stdout to the full device: exit 1 and a one-line message
+on_full() {
+    name=$1; shift
+    "$LSTM" "$@" > full 2> err
+    rc=$?
+    check '[ $rc -eq 1 ] && [ $(wc -l < err) -ge 1 ] && tail -n 1 err | grep -q -e "^lstm: .*No space left on device" -e "^lstm: writing to stdout failed"' \
+        "$name > /dev/full: expected exit 1 and a message, got rc $rc: $(tail -n 1 err)"
+}
+on_full "sample --length 100000" sample --model w.st --length 100000
+on_full "sample --length 10" sample --model w.st --length 10
+on_full "eval" eval --model w.st --data data.txt
+on_full "eval --json" eval --model w.st --data data.txt --json
+on_full "info" info --model "$FIX/lstm_tiny.safetensors" --prefix model.
+on_full "bench" bench --input-size 4 --hidden 4 --seq 2 --min-iters 1 --budget 0.01
+on_full "train --sample" train $TR --steps 5 --out ws.st --sample 50
+(ulimit -f 8; exec "$LSTM" sample --model w.st --length 100000 > big.txt) 2> err
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "^lstm: .*File too large" err' "sample past ulimit -f: expected exit 1 and a message, got rc $rc: $(cat err)"
+# a log on a full device: training stops at the first lost record, with a checkpoint to resume from
+"$LSTM" train $TR --steps 200 --log full --out lf.st 2> err
+rc=$?
+check '[ $rc -eq 1 ] && tail -n 1 err | grep -q "full: writing the log failed at step [0-9]*: No space left on device; stopped with a checkpoint: lf.st.ckpt" && [ ! -e lf.st ]' \
+    "--log on a full device: expected exit 1, a message and a checkpoint, got rc $rc: $(tail -n 1 err)"
+"$LSTM" train --resume lf.st.ckpt --out lf.st --steps 200 2> err
+check '[ $? -eq 0 ] && [ -s lf.st ]' "the checkpoint written when the log failed does not resume: $(tail -n 1 err)"
 
 echo "cli_files: $pass passed, $fail failed"
 [ $fail -eq 0 ]
