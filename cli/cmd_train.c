@@ -472,7 +472,7 @@ int lstm_cmd_eval(int argc, char **argv) {
     for (a.i = 1; a.i < argc; a.i++) {
         if (cli_opt_str(&a, "--model", &model_path) || cli_opt_str(&a, "--data", &data_path) ||
             cli_opt_flag(&a, "--json", &json) || cli_opt_long(&a, "--bptt", &bptt, 1, 1 << 20) ||
-            cli_opt_long(&a, "--threads", &threads, 0, 4096) || cli_opt_flag(&a, "--help", &help))
+            cli_opt_long(&a, "--threads", &threads, 0, LSTM_MAX_THREADS) || cli_opt_flag(&a, "--help", &help))
             continue;
         cli_usage(&a, "unknown option '%s'", argv[a.i]);
     }
@@ -496,8 +496,12 @@ int lstm_cmd_eval(int argc, char **argv) {
     size_t count;
     if ((st = lstm_charlm_eval(&m, ids, n, 1, (int)bptt, (int)threads, &loss, &count))) cli_fail_status(st);
     double bpc = loss / log(2.0);
-    printf("%s: %.6f nats/char, %.6f bits/char over %zu predictions\n", data_path, loss, bpc, count);
-    if (json) printf("{\"loss\": %.9g, \"bpc\": %.9g, \"chars\": %zu}\n", loss, bpc, count);
+    if (json && isfinite(loss)) /* stdout is the JSON alone */
+        printf("{\"loss\": %.9g, \"bpc\": %.9g, \"chars\": %zu}\n", loss, bpc, count);
+    else if (json) /* JSON has no NaN or Inf */
+        printf("{\"loss\": null, \"bpc\": null, \"chars\": %zu}\n", count);
+    else
+        printf("%s: %.6f nats/char, %.6f bits/char over %zu predictions\n", data_path, loss, bpc, count);
     free(ids); free(bytes);
     lstm_charlm_free(&m);
     return 0;
@@ -516,7 +520,7 @@ int lstm_cmd_sample(int argc, char **argv) {
             cli_opt_long(&a, "--length", &length, 0, 1L << 40) ||
             cli_opt_double(&a, "--temperature", &temperature, 0, 1e6) ||
             cli_opt_long(&a, "--top-k", &top_k, 0, 256) || cli_opt_long(&a, "--seed", &seed, 0, 9007199254740991L) ||
-            cli_opt_long(&a, "--threads", &threads, 0, 4096) || cli_opt_flag(&a, "--help", &help))
+            cli_opt_long(&a, "--threads", &threads, 0, LSTM_MAX_THREADS) || cli_opt_flag(&a, "--help", &help))
             continue;
         cli_usage(&a, "unknown option '%s'", argv[a.i]);
     }

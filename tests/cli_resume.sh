@@ -79,5 +79,29 @@ done
 check '[ $caught -eq $flips ]' "checkpoint byte flips: $caught of $flips refused with one line"
 echo "byte flips in a checkpoint: $caught of $flips refused with a one-line error"
 
+# ---- smaller ones: usage errors exit 2; --json is the JSON alone; one --threads range
+usage2() { # name pattern -- args
+    name=$1 pat=$2; shift 2
+    "$LSTM" "$@" > u.out 2> u.err
+    rc=$?
+    check '[ $rc -eq 2 ] && [ $(wc -l < u.err) -eq 1 ] && grep -q -e "$pat" u.err' "$name: expected usage error (2) matching '$pat', got rc $rc: $(cat u.err)"
+}
+usage2 "--proj 8 --hidden 8" "--proj 8 must be below --hidden 8" train $SMALL --proj 8 --steps 5 --out p.st
+usage2 "cosine with warmup >= steps" "--warmup 10 must be below" train $SMALL --schedule cosine --warmup 10 --steps 10 --out p.st
+for cmd in "train $SMALL --steps 5 --out p.st" "eval --model o.st --data $DATA" "sample --model o.st" "bench --input-size 4 --hidden 4"; do
+    usage2 "$cmd --threads 300" "--threads: expected an integer in \[[01], 256\]" $cmd --threads 300
+done
+"$LSTM" eval --model o.st --data "$DATA" --json > j.out 2> j.err
+rc=$?
+check '[ $rc -eq 0 ] && [ "$(wc -l < j.out)" -eq 1 ] && grep -Eq "^\{\"loss\": [0-9.e+-]+, \"bpc\": [0-9.e+-]+, \"chars\": [0-9]+\}$" j.out' \
+    "eval --json: stdout must be the JSON alone, got: $(cat j.out)"
+# a divergence before any checkpoint of this run names the file resumed, which exists
+"$LSTM" train $SMALL --optimizer sgd --lr 0.01 --steps 10 --out s.st 2> /dev/null
+cp s.st.ckpt s-copy.ckpt && rm -f s.st.ckpt
+"$LSTM" train --resume s-copy.ckpt --out s2.st --lr 1e38 --weight-decay 1 --clip 0 --momentum 0 --steps 100 --checkpoint-every 0 2> d.err
+rc=$?
+named=$(sed -n 's/.*the last good checkpoint is \(.*\) (step [0-9]*)$/\1/p' d.err)
+check '[ $rc -eq 1 ] && [ -n "$named" ] && [ -f "$named" ]' "divergence: the message must name a checkpoint that exists, got rc $rc: $(tail -n 1 d.err)"
+
 echo "cli_resume: $pass passed, $fail failed"
 [ $fail -eq 0 ]

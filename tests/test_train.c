@@ -442,6 +442,28 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
         }
     }
     CHECK_V(flips > 100 && caught == flips, "checkpoint byte flips caught: %d of %d", caught, flips);
+
+    /* a wrong embedding shape: the message gives the model's sizes (read before the free) */
+    {
+        lstm_charlm_tensor t[32];
+        int nt = lstm_charlm_tensors(&m, t);
+        lstm_st_entry e[32];
+        float *big = calloc((size_t)V * 5, sizeof(float));
+        for (int i = 0; i < nt; i++) {
+            e[i] = (lstm_st_entry){.name = t[i].name, .ndim = t[i].ndim, .shape = {t[i].shape[0], t[i].shape[1]}, .data = t[i].param};
+            if (!strcmp(t[i].name, "embedding.weight")) e[i].shape[1] = 5, e[i].data = big;
+        }
+        char vj[4 * 256 + 3];
+        lstm__vocab_json(&m, vj);
+        const char *kv[] = {"vocab", vj, NULL};
+        CHECK(lstm_st_write(path, e, nt, kv) == LSTM_OK, "write: %s", lstm_last_error());
+        lstm_charlm g;
+        char want[64];
+        snprintf(want, sizeof want, "expected shape [%d, 4]", V);
+        CHECK_V(lstm_charlm_load(&g, path) == LSTM_ERR_SHAPE && strstr(lstm_last_error(), want),
+                "embedding [V, 5] for an LSTM of input 4: %s", lstm_last_error());
+        free(big);
+    }
     free(img);
     lstm_train_run_free(&r);
     lstm_trainer_free(&tr);
