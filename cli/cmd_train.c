@@ -241,7 +241,7 @@ int lstm_cmd_train(int argc, char **argv) {
     }
     if (!run.out) {
         if (resume_path)
-            cli_usage(&a, "--out M.safetensors is required: %s is not the checkpoint its run wrote (a copy?), so that run's files are not used",
+            cli_usage(&a, "--out M.safetensors is required: %s is not the checkpoint its run wrote (a copy?), or one of --checkpoint, --log was given, so that run's files are not used",
                       resume_path);
         cli_usage(&a, "--out M.safetensors is required");
     }
