@@ -4,16 +4,7 @@
 # planted at a guessable name redirects nothing), devices and FIFOs written
 # directly (never replaced by a file), symlinks written through, write errors
 # reported (/dev/full), stale temporaries of killed runs removed.
-LSTM=${LSTM:-build/lstm}
-case $LSTM in /*) ;; *) LSTM=$(pwd)/$LSTM ;; esac
-FIX=$(pwd)/tests/fixtures
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/lstm_cli_files.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
+. tests/harness.sh
 
 # x.npy: a [2, 1, 1] float32 input for the 1-unit fixture model
 printf '\223NUMPY\001\000\166\000' > x.npy

@@ -3,16 +3,8 @@
 # data path that is not UTF-8, 600 bytes long, survives a kill -9 and a
 # resume bit for bit; resuming a COPY of a checkpoint never writes the
 # original run's files; damaged or crafted checkpoints give one-line errors.
-LSTM=${LSTM:-build/lstm}
-case $LSTM in /*) ;; *) LSTM=$(pwd)/$LSTM ;; esac
 DATA=$(pwd)/tests/fixtures/train/data.txt
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/lstm_cli_resume.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
+. tests/harness.sh
 
 # ---- a non-UTF-8 name in a directory 600+ bytes deep: kill -9, resume with no flags
 deep=.

@@ -167,18 +167,24 @@ static void fixture_case(const char *name, const unsigned char *data, size_t n) 
     lstm_st_free(&f);
 }
 
-/* Trains steps_a steps, checkpoints, restores into a fresh model + trainer and
- * finishes; the weights must equal those of an uninterrupted run bit for bit. */
-static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt, double dropout) {
+/* A small char model over data's bytes (seeded) and data encoded with it (malloc'd). */
+static uint8_t *tiny_model(lstm_charlm *m, const unsigned char *data, size_t n, int E, int H, int L, uint64_t seed) {
     unsigned char vocab[256];
     int V;
     lstm_charlm_vocab_of(data, n, vocab, &V);
-    lstm_config cfg = {.input_size = 6, .hidden_size = 12, .num_layers = 2, .proj_size = 0, .bias = 1};
-    lstm_charlm a, b;
-    lstm_charlm_init(&a, vocab, V, 6, &cfg);
-    lstm_charlm_init_params(&a, 7);
+    lstm_config cfg = {.input_size = E, .hidden_size = H, .num_layers = L, .proj_size = 0, .bias = 1};
+    lstm_charlm_init(m, vocab, V, E, &cfg);
+    lstm_charlm_init_params(m, seed);
     uint8_t *ids = malloc(n);
-    lstm_charlm_encode(&a, data, n, ids, "data");
+    lstm_charlm_encode(m, data, n, ids, "data");
+    return ids;
+}
+
+/* Trains steps_a steps, checkpoints, restores into a fresh model + trainer and
+ * finishes; the weights must equal those of an uninterrupted run bit for bit. */
+static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt, double dropout) {
+    lstm_charlm a, b;
+    uint8_t *ids = tiny_model(&a, data, n, 6, 12, 2, 7);
     lstm_train_config c;
     lstm_train_config_default(&c);
     c.batch = 3;
@@ -192,7 +198,7 @@ static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt,
     close(fd);
     /* the reference: 25 steps straight (crosses epochs: 17 steps each) */
     lstm_trainer t1;
-    lstm_charlm_init(&b, vocab, V, 6, &cfg);
+    lstm_charlm_init(&b, a.vocab, a.V, 6, &a.net.cfg);
     memcpy(b.params, a.params, a.n_params * sizeof(float));
     memcpy(b.net.params, a.net.params, a.net.n_params * sizeof(float));
     lstm_trainer_init(&t1, &b, &c, ids, n);
@@ -333,15 +339,9 @@ static void nonfinite(const unsigned char *data, size_t n) {
  * range check and a bad one is named by file and key; paths of any bytes and
  * any length round-trip; a checksum catches byte flips. */
 static void untrusted_checkpoints(const unsigned char *data, size_t n) {
-    unsigned char vocab[256];
-    int V;
-    lstm_charlm_vocab_of(data, n, vocab, &V);
     lstm_charlm m;
-    lstm_config cfg = {.input_size = 4, .hidden_size = 5, .num_layers = 1, .bias = 1};
-    lstm_charlm_init(&m, vocab, V, 4, &cfg);
-    lstm_charlm_init_params(&m, 3);
-    uint8_t *ids = malloc(n);
-    lstm_charlm_encode(&m, data, n, ids, "data");
+    uint8_t *ids = tiny_model(&m, data, n, 4, 5, 1, 3);
+    const int V = m.V;
     lstm_train_config c;
     lstm_train_config_default(&c);
     c.batch = 3;
