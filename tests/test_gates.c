@@ -26,7 +26,7 @@ static double maxabs(const float *a, const float *b, size_t n) {
 }
 
 int main(void) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if LSTM_X86
     if (!__builtin_cpu_supports("avx512f")) {
         CHECK_V(1, "no AVX-512F on this CPU: only the scalar path runs (nothing to compare)");
         return TEST_REPORT();
