@@ -139,7 +139,7 @@ int lstm_cmd_bench(int argc, char **argv) {
         if (cli_opt_long(&a, "--seq", &T, 1, 1 << 26)) continue;
         if (cli_opt_str(&a, "--mode", &mode_s)) continue;
         if (cli_opt_str(&a, "--cell", &cell_s)) continue;
-        if (cli_opt_long(&a, "--threads", &threads, 1, 1024)) continue;
+        if (cli_opt_long(&a, "--threads", &threads, 1, LSTM_MAX_THREADS)) continue;
         if (cli_opt_long(&a, "--warmup", &warmup, 0, 1000000)) continue;
         if (cli_opt_long(&a, "--min-iters", &min_iters, 1, 1000000)) continue;
         if (cli_opt_long(&a, "--max-iters", &max_iters, 1, 100000000)) continue;

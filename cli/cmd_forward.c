@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "io/fileio.h"
 
 static const char forward_usage[] =
     "usage: lstm forward --model M.safetensors --input X.npy [--h0 H0.npy --c0 C0.npy]\n"
@@ -75,11 +76,14 @@ static void parse_opts(int argc, char **argv, int grad, opts *o) {
     if (!o->output) cli_usage(&a, "--output is required");
     if (grad && !o->gy) cli_usage(&a, "--grad-output is required");
     /* --h0 without --c0 is checked once the model (LSTM or GRU) is known */
-    const char *outs[3] = {o->output, o->hn, o->cn};
-    for (int i = 0; i < 3; i++)
-        for (int j = i + 1; j < 3; j++)
-            if (outs[i] && outs[j] && strcmp(outs[i], outs[j]) == 0)
-                cli_usage(&a, "two outputs go to the same file '%s'", outs[i]);
+    /* every output is checked, and compared by identity with the others and the inputs, before any work */
+    cli_path paths[] = {
+        {"--output", o->output, 1, NULL}, {"--hn", o->hn, 1, NULL},     {"--cn", o->cn, 1, NULL},
+        {"--model", o->model, 0, NULL},   {"--input", o->input, 0, NULL}, {"--h0", o->h0, 0, NULL},
+        {"--c0", o->c0, 0, NULL},         {"--grad-output", o->gy, 0, NULL}, {"--grad-hn", o->ghn, 0, NULL},
+        {"--grad-cn", o->gcn, 0, NULL},
+    };
+    cli_check_paths(&a, paths, (int)(sizeof paths / sizeof paths[0]));
 }
 
 static void fmt_shape(char *out, size_t cap, int ndim, const int64_t *shape) {
@@ -124,25 +128,23 @@ typedef struct {
     int64_t shape[3];
 } npy_out;
 
-/* Writes every output to PATH.partial.PID first and renames them into place
- * only when all were written, so a failure leaves every existing output as it was. */
+/* Writes every output to a temporary file beside it and renames them into
+ * place only when all were written, so a failure leaves every existing output
+ * as it was (devices and FIFOs are written directly: lstm__afile). */
 static void write_outputs(const npy_out *o, int n) {
-    char tmp[3][4200];
-    for (int k = 0; k < n; k++) {
-        if ((size_t)snprintf(tmp[k], sizeof tmp[k], "%s.partial.%ld", o[k].path, (long)getpid()) >= sizeof tmp[k])
-            cli_fail("%s: path too long", o[k].path);
-        lstm_status s = lstm_npy_write(tmp[k], o[k].data, o[k].ndim, o[k].shape);
-        if (s != LSTM_OK) {
-            for (int q = 0; q < k; q++) remove(tmp[q]);
-            cli_fail("%s: %s", o[k].path, lstm_last_error());
-        }
+    lstm__afile f[3];
+    lstm_status s = LSTM_OK;
+    int k = 0;
+    for (; k < n && !s; k++) {
+        s = lstm__afile_open(&f[k], o[k].path);
+        if (!s) s = lstm__npy_put(&f[k], o[k].data, o[k].ndim, o[k].shape);
+        if (!s) s = lstm__afile_close(&f[k]);
     }
-    for (int k = 0; k < n; k++)
-        if (rename(tmp[k], o[k].path) != 0) {
-            int e = errno;
-            for (int q = k; q < n; q++) remove(tmp[q]);
-            cli_fail("%s: cannot write: %s", o[k].path, strerror(e));
-        }
+    for (int q = 0; q < n && !s; q++) s = lstm__afile_rename(&f[q]);
+    if (s) {
+        for (int q = 0; q < k; q++) lstm__afile_abort(&f[q]); /* idempotent; renamed ones are done */
+        cli_fail_status(s);
+    }
 }
 
 static int run(int argc, char **argv, int grad) {

@@ -221,7 +221,8 @@ typedef struct {
 } lstm_st_entry;
 
 /* Writes F32 tensors and metadata (meta_kv: key, value, key, value, ..., NULL;
- * may be NULL) to path atomically: path.tmp.PID, fsync, rename. */
+ * may be NULL) to path atomically (a temporary beside it, fsync, rename; a
+ * device or FIFO is written directly). */
 LSTM_API lstm_status lstm_st_write(const char *path, const lstm_st_entry *t, int n,
                           const char *const *meta_kv);
 
@@ -259,8 +260,10 @@ LSTM_API void lstm_workspace_free(lstm_workspace *ws);
  * lstm_forward on a LSTM_WS_TRAIN workspace (PyTorch's train-mode dropout);
  * *rng is a xorshift state advanced by each forward.  p = 0 turns it off. */
 LSTM_API void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng);
-/* Runs forward/backward on n threads (n = 1: the calling thread only).  The
- * threads live as long as ws; results are bit-identical for every n. */
+/* Runs forward/backward on n threads (n = 1: the calling thread only; at most
+ * LSTM_MAX_THREADS).  The threads live as long as ws; results are
+ * bit-identical for every n. */
+enum { LSTM_MAX_THREADS = 256 };
 LSTM_API lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n);
 /* lstm_stream keeps a repacked copy of the recurrent weights in ws between
  * calls; call this after changing net->params in place (lstm_forward always
@@ -500,11 +503,53 @@ LSTM_API lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n);
 LSTM_API lstm_status lstm_trainer_step(lstm_trainer *tr, lstm_step_info *info);
 /* Checkpoint: the model, "optim.exp_avg.<name>" / "optim.exp_avg_sq.<name>"
  * (or "optim.momentum_buffer.<name>"), "state.h", "state.c", and metadata
- * train.step, train.rng, train.epoch, train.pos plus meta_kv; atomic. */
+ * train.step, train.rng, train.epoch, train.pos plus meta_kv, and
+ * train.checksum (64-bit FNV-1a over every tensor and every other metadata
+ * entry, checked by lstm_trainer_restore); atomic. */
 LSTM_API lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *const *meta_kv);
 /* Restores step, generator, carried state and optimizer moments from a
- * checkpoint whose model was loaded into tr->model (same B and optimizer). */
+ * checkpoint whose model was loaded into tr->model (same B and optimizer).
+ * The checksum must match; every value is range-checked. */
 LSTM_API lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *f, const char *path);
+
+/* ---- the settings of a training run ----
+ * The flags of `lstm train` and the "train.<key>" metadata of its checkpoints
+ * are one table with one set of rules (src/train/run.c): keys data, batch,
+ * bptt, steps, epochs, lr, optimizer, clip, dropout, weight-decay, momentum,
+ * nesterov, schedule, warmup, lr-min, val-fraction, eval-every, seed,
+ * checkpoint-every, and the destinations checkpoint, log, out.  Paths are
+ * stored so that any byte string round-trips (bytes that are not UTF-8, and
+ * '\\', as \\xNN). */
+typedef struct {
+    lstm_train_config cfg;      /* batch .. seed; total_steps set by lstm_train_run_total */
+    int64_t steps, epochs;      /* stop after step N or after N epochs (0: not set) */
+    int64_t eval_every, checkpoint_every;
+    double val_fraction;
+    char *data;                 /* NULL: the default corpus */
+    char *checkpoint, *log, *out;
+    unsigned char given[32];    /* per key: set by a flag (lstm_train_run_set with src NULL) */
+    char **meta;                /* lstm_train_run_meta's list, owned */
+} lstm_train_run;
+
+LSTM_API void lstm_train_run_init(lstm_train_run *r); /* the defaults */
+LSTM_API void lstm_train_run_free(lstm_train_run *r);
+/* Sets key from text with its range check.  src NULL: a flag (messages name
+ * "--key", and the key counts as given); else the checkpoint file src
+ * (messages name "src: checkpoint metadata 'train.key'").  A bad value is
+ * LSTM_ERR_ARG, an unknown key LSTM_ERR_MISSING. */
+LSTM_API lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, const char *value, const char *src);
+/* Takes every key not given from the checkpoint's metadata, checked as the
+ * flags are.  The destinations (checkpoint, log, out) are taken only when path
+ * is the checkpoint its run wrote (the same file by device and inode): a
+ * copy never writes the original run's files. */
+LSTM_API lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_file *f, const char *path);
+/* The rules between keys, once the steps per epoch are known: sets
+ * cfg.total_steps from steps or epochs, resolves the weight decay default
+ * (adamw 0.01, else 0), and refuses cosine without a total above the warmup. */
+LSTM_API lstm_status lstm_train_run_total(lstm_train_run *r, int64_t steps_per_epoch);
+/* "train.<key>", value, ..., NULL for lstm_trainer_save (owned by r; valid
+ * until the next call or lstm_train_run_free).  NULL when out of memory. */
+LSTM_API const char *const *lstm_train_run_meta(lstm_train_run *r);
 
 #ifdef __cplusplus
 }

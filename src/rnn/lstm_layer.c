@@ -156,7 +156,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
 }
 
 lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n) {
-    if (n < 1 || n > 256) return lstm__fail(LSTM_ERR_ARG, "threads: %d must be in [1, 256]", n);
+    if (n < 1 || n > LSTM_MAX_THREADS) return lstm__fail(LSTM_ERR_ARG, "threads: %d must be in [1, %d]", n, LSTM_MAX_THREADS);
     lstm__team_free(ws->team);
     ws->team = NULL;
     if (n > 1 && !(ws->team = lstm__team_create(n)))
