@@ -353,7 +353,7 @@ int lstm_cmd_train(int argc, char **argv) {
         fprintf(stderr, "resuming %s at step %" PRId64 " (epoch %" PRId64 ")\n", resume_path, tr.step, tr.step / spe);
     fprintf(stderr, "model: V %d, E %d, H %d, L %d, P %d: %zu parameters; data %s: %zu training + %zu validation bytes, %" PRId64 " steps/epoch\n",
             model.V, model.E, model.net.H, model.net.cfg.num_layers, model.net.cfg.proj_size,
-            model.n_params + model.net.n_params, data_name, n_train, n_val, spe);
+            model.n_params, data_name, n_train, n_val, spe);
     for (;;) {
         if (total && tr.step >= total) break;
         if (time_limit > 0 && now_s() - t0 >= time_limit) break;

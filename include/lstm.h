@@ -340,8 +340,9 @@ LSTM_API lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_s
 
 /* ---------------------------------------------------------------- char-level language model
  *
- * Embedding(V, E) -> LSTM(E, H, L, proj P, dropout between layers) -> Linear(Hout, V),
- * softmax cross-entropy in nats.  Files use the state_dict names of
+ * Embedding(V, E) -> LSTM(E, H, L, proj P, dropout between layers) or
+ * GRU(E, H, L, dropout) -> Linear(Hout, V), softmax cross-entropy in nats.
+ * Files use the state_dict names of
  *     class CharLSTM(nn.Module):
  *         def __init__(self, V, E, H, L, dropout=0.0, proj=0):
  *             self.embedding = nn.Embedding(V, E)
@@ -349,15 +350,24 @@ LSTM_API lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_s
  *             self.head = nn.Linear(proj or H, V)
  * i.e. "embedding.weight" [V,E], "lstm.<nn.LSTM names>", "head.weight" [V,Hout],
  * "head.bias" [V], plus __metadata__ "vocab": a JSON array of the byte of each
- * token id.  Token sequences are time-major: ids[t*B + b]. */
+ * token id.  The GRU model is the same module with self.gru = nn.GRU(E, H, L,
+ * dropout=dropout): "gru.<nn.GRU names>"; loading tells the cell from the
+ * names.  A GRU model has no cell state: every c argument below is ignored
+ * for it (pass NULL).  Token sequences are time-major: ids[t*B + b].
+ *
+ * The model is ONE flat buffer, params = embedding.weight | the recurrent net
+ * (its state_dict order) | head.weight, head.bias, with grads (and a
+ * trainer's optimizer moments) laid out the same way; net lives inside it
+ * (lstm_net_init_external), so clipping and the optimizer run once over
+ * params[0..n_params). */
 typedef struct {
     int V;                     /* vocabulary size, 1..256 */
     int E;                     /* embedding size */
     unsigned char vocab[256];  /* vocab[id] = byte */
     int16_t id[256];           /* id[byte] = token id, or -1 when not in the vocabulary */
-    lstm_net net;              /* the LSTM (input_size E, unidirectional, bias) */
-    size_t n_params;           /* floats in params/grads (the LSTM's are in net) */
-    float *params;             /* [n_params]: embedding.weight, head.weight, head.bias */
+    lstm_net net;              /* the LSTM or GRU (input_size E, unidirectional, bias), views into params/grads */
+    size_t n_params;           /* floats in params/grads: the whole model */
+    float *params;             /* [n_params]: embedding.weight | net.params | head.weight, head.bias */
     float *grads;              /* [n_params], same layout */
     float *emb, *head_w, *head_b;       /* views into params: [V,E], [V,Hout], [V] */
     float *d_emb, *d_head_w, *d_head_b; /* views into grads */
@@ -369,16 +379,16 @@ typedef struct {
     int ndim;
     int64_t shape[2];
     size_t numel;
-    float *param, *grad;       /* into m->params/grads or m->net.params/grads */
+    float *param, *grad;       /* into m->params / m->grads */
 } lstm_charlm_tensor;
 
-/* vocab[0..V) must be distinct bytes; cfg: the LSTM (input_size must be E,
- * bias 1, unidirectional).  Parameters and grads are zeroed. */
+/* vocab[0..V) must be distinct bytes; cfg: the LSTM or GRU (cfg.cell;
+ * input_size must be E, bias 1, unidirectional).  Parameters and grads are zeroed. */
 LSTM_API lstm_status lstm_charlm_init(lstm_charlm *m, const unsigned char *vocab, int V, int E,
                              const lstm_config *cfg);
 LSTM_API void lstm_charlm_free(lstm_charlm *m);
 /* PyTorch's default laws from our own seeded generator: embedding ~ N(0, 1),
- * LSTM ~ U(-1/sqrt(H), 1/sqrt(H)), head weight and bias ~ U(-1/sqrt(Hout), 1/sqrt(Hout)). */
+ * LSTM/GRU ~ U(-1/sqrt(H), 1/sqrt(H)), head weight and bias ~ U(-1/sqrt(Hout), 1/sqrt(Hout)). */
 LSTM_API void lstm_charlm_init_params(lstm_charlm *m, uint64_t seed);
 LSTM_API void lstm_charlm_zero_grad(lstm_charlm *m);
 /* Fills out[0..n) (out may be NULL), returns n. */
@@ -409,13 +419,14 @@ LSTM_API lstm_status lstm_charlm_ws_set_threads(lstm_charlm_ws *ws, int n);
 /* Runs T (<= ws T) steps:
  *   ids [T, B] token ids in, targets [T, B] (NULL: logits only)
  *   h [L, B, Hout], c [L, B, H]: initial state in (NULL: zeros), final state out
+ *   (c: ignored for a GRU)
  *   *loss (may be NULL): mean cross-entropy over the T*B targets, in nats.
  * The logits [T, B, V] stay in the workspace (lstm_charlm_logits). */
 LSTM_API lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
                                 const uint8_t *ids, const uint8_t *targets,
                                 float *h, float *c, double *loss);
 /* After a forward with targets on a train workspace: grads += d(mean loss)/dθ
- * (embedding, LSTM and head). */
+ * (embedding, recurrent net and head). */
 LSTM_API lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws);
 LSTM_API const float *lstm_charlm_logits(const lstm_charlm_ws *ws);
 /* Mean cross-entropy of the next-token predictions of ids[0..n) read as B
@@ -477,8 +488,8 @@ typedef struct {
     int64_t steps_per_epoch;   /* S div T */
     int64_t step;              /* optimizer steps done */
     uint64_t rng;              /* dropout generator state */
-    float *h, *c;              /* carried state [L, B, Hout], [L, B, H] */
-    size_t n_state;            /* floats per moment buffer: net + emb/head */
+    float *h, *c;              /* carried state [L, B, Hout], [L, B, H] (c NULL for a GRU) */
+    size_t n_state;            /* floats per moment buffer: the model's n_params, same layout */
     float *m1, *m2;            /* Adam exp_avg / exp_avg_sq, SGD momentum_buffer (m1) */
     uint8_t *x, *y;            /* [T, B] */
     lstm_charlm_ws *ws;
@@ -502,7 +513,7 @@ LSTM_API lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n);
  * and leaves the parameters and optimizer state untouched. */
 LSTM_API lstm_status lstm_trainer_step(lstm_trainer *tr, lstm_step_info *info);
 /* Checkpoint: the model, "optim.exp_avg.<name>" / "optim.exp_avg_sq.<name>"
- * (or "optim.momentum_buffer.<name>"), "state.h", "state.c", and metadata
+ * (or "optim.momentum_buffer.<name>"), "state.h", "state.c" (LSTM only), and metadata
  * train.step, train.rng, train.epoch, train.pos plus meta_kv, and
  * train.checksum (64-bit FNV-1a over every tensor and every other metadata
  * entry, checked by lstm_trainer_restore); atomic. */

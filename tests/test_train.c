@@ -109,8 +109,7 @@ static void fixture_case(const char *name, const unsigned char *data, size_t n) 
         lstm_charlm g;
         CHECK(lstm_charlm_load_st(&g, &f, path) == LSTM_OK, "%s: reload", name);
         float s = (float)atof(lstm_st_meta(&f, "ref.greedy_scale"));
-        for (size_t i = 0; i < g.n_params; i++) g.params[i] *= s;
-        for (size_t i = 0; i < g.net.n_params; i++) g.net.params[i] *= s;
+        for (size_t i = 0; i < g.n_params; i++) g.params[i] *= s; /* the whole model: one buffer */
         unsigned char prime[256], want[256], got[256];
         int np = parse_bytes(lstm_st_meta(&f, "ref.greedy_prime"), prime, 256);
         int nw = parse_bytes(lstm_st_meta(&f, "ref.greedy"), want, 256);
@@ -200,7 +199,6 @@ static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt,
     lstm_trainer t1;
     lstm_charlm_init(&b, a.vocab, a.V, 6, &a.net.cfg);
     memcpy(b.params, a.params, a.n_params * sizeof(float));
-    memcpy(b.net.params, a.net.params, a.net.n_params * sizeof(float));
     lstm_trainer_init(&t1, &b, &c, ids, n);
     CHECK(lstm_trainer_set_threads(&t1, 2) == LSTM_OK, "threads: %s", lstm_last_error()); /* same bits for any n */
     for (int k = 0; k < 25; k++) lstm_trainer_step(&t1, NULL);
@@ -220,8 +218,7 @@ static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt,
     CHECK(st == LSTM_OK, "restore: %s", lstm_last_error());
     CHECK(t2.step == 11, "restored step %lld, expected 11", (long long)t2.step);
     for (int k = 11; k < 25; k++) lstm_trainer_step(&t2, NULL);
-    int same = !memcmp(a.params, b.params, a.n_params * sizeof(float)) &&
-               !memcmp(a.net.params, b.net.params, a.net.n_params * sizeof(float));
+    int same = !memcmp(a.params, b.params, a.n_params * sizeof(float));
     CHECK_V(same, "resume (%s, dropout %.1f): 11 steps + checkpoint + 14 steps == 25 steps on 2 threads, bit for bit",
             opt == LSTM_OPT_SGD ? "sgd" : "adam", dropout);
     /* a checkpoint from the other optimizer is refused */
@@ -321,14 +318,14 @@ static void nonfinite(const unsigned char *data, size_t n) {
     lstm_trainer tr;
     lstm_trainer_init(&tr, &m, &c, ids, n);
     lstm_status st = LSTM_OK;
-    float *before = malloc(m.net.n_params * sizeof(float));
+    float *before = malloc(m.n_params * sizeof(float));
     int k;
     for (k = 0; k < 10 && st == LSTM_OK; k++) {
-        memcpy(before, m.net.params, m.net.n_params * sizeof(float));
+        memcpy(before, m.params, m.n_params * sizeof(float));
         st = lstm_trainer_step(&tr, NULL);
     }
     CHECK(st == LSTM_ERR_NONFINITE, "a diverging run must report a non-finite loss, got %d", st);
-    CHECK(!memcmp(before, m.net.params, m.net.n_params * sizeof(float)), "the failing step must not change weights");
+    CHECK(!memcmp(before, m.params, m.n_params * sizeof(float)), "the failing step must not change weights");
     CHECK(strstr(lstm_last_error(), "step") != NULL, "message: %s", lstm_last_error());
     free(before); free(ids);
     lstm_trainer_free(&tr);

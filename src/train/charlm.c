@@ -77,6 +77,9 @@ void lstm__xent_backward(float *dlogits, const float *logits, const uint8_t *tar
 
 /* ================================================================ the model */
 
+/* The recurrent module's name in the state_dict: "lstm." or "gru.". */
+static const char *rnn_prefix(int cell) { return cell == LSTM_CELL_GRU ? "gru." : "lstm."; }
+
 lstm_status lstm_charlm_init(lstm_charlm *m, const unsigned char *vocab, int V, int E,
                              const lstm_config *cfg) {
     memset(m, 0, sizeof *m);
@@ -86,7 +89,7 @@ lstm_status lstm_charlm_init(lstm_charlm *m, const unsigned char *vocab, int V, 
         return lstm__fail(LSTM_ERR_ARG, "char model: embedding size expected in [1, 2^20], got %d", E);
     if (cfg->input_size != E || !cfg->bias || cfg->bidirectional)
         return lstm__fail(LSTM_ERR_ARG,
-                          "char model: expected a unidirectional LSTM with bias and input size %d, got input %d bias %d bidirectional %d",
+                          "char model: expected a unidirectional LSTM or GRU with bias and input size %d, got input %d bias %d bidirectional %d",
                           E, cfg->input_size, cfg->bias, cfg->bidirectional);
     for (int b = 0; b < 256; b++) m->id[b] = -1;
     for (int v = 0; v < V; v++) {
@@ -95,39 +98,43 @@ lstm_status lstm_charlm_init(lstm_charlm *m, const unsigned char *vocab, int V, 
         m->id[vocab[v]] = (int16_t)v;
         m->vocab[v] = vocab[v];
     }
-    lstm_status st = lstm_net_init(&m->net, cfg);
+    size_t n_rnn;
+    lstm_status st = lstm_net_size(cfg, &n_rnn);
     if (st) { memset(m, 0, sizeof *m); return st; }
+    size_t Hout = (size_t)(cfg->proj_size ? cfg->proj_size : cfg->hidden_size);
     m->V = V;
     m->E = E;
-    int Hout = m->net.Hout;
-    m->n_params = (size_t)V * E + (size_t)V * Hout + (size_t)V;
+    /* one buffer: embedding.weight [V,E] | the recurrent net | head.weight [V,Hout], head.bias [V] */
+    m->n_params = (size_t)V * E + n_rnn + (size_t)V * Hout + (size_t)V;
     m->params = calloc(m->n_params, sizeof(float));
     m->grads = calloc(m->n_params, sizeof(float));
     if (!m->params || !m->grads) {
         lstm_charlm_free(m);
         return lstm__fail(LSTM_ERR_NOMEM, "char model: out of memory for %zu parameters", m->n_params);
     }
+    size_t o_rnn = (size_t)V * E, o_head = o_rnn + n_rnn;
+    if ((st = lstm_net_init_external(&m->net, cfg, m->params + o_rnn, m->grads + o_rnn))) {
+        lstm_charlm_free(m);
+        return st;
+    }
     m->emb = m->params;
-    m->head_w = m->emb + (size_t)V * E;
+    m->head_w = m->params + o_head;
     m->head_b = m->head_w + (size_t)V * Hout;
     m->d_emb = m->grads;
-    m->d_head_w = m->d_emb + (size_t)V * E;
+    m->d_head_w = m->grads + o_head;
     m->d_head_b = m->d_head_w + (size_t)V * Hout;
     return LSTM_OK;
 }
 
 void lstm_charlm_free(lstm_charlm *m) {
     if (!m) return;
-    lstm_net_free(&m->net);
+    lstm_net_free(&m->net); /* the views only: the net lives in m->params / m->grads */
     free(m->params);
     free(m->grads);
     memset(m, 0, sizeof *m);
 }
 
-void lstm_charlm_zero_grad(lstm_charlm *m) {
-    memset(m->grads, 0, m->n_params * sizeof(float));
-    lstm_net_zero_grad(&m->net);
-}
+void lstm_charlm_zero_grad(lstm_charlm *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
 void lstm_charlm_init_params(lstm_charlm *m, uint64_t seed) {
     uint64_t s = seed * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull;
@@ -156,7 +163,7 @@ int lstm_charlm_tensors(lstm_charlm *m, lstm_charlm_tensor *out) {
         o++;
         for (int k = 0; k < nn; k++, o++) {
             memset(o, 0, sizeof *o);
-            snprintf(o->name, sizeof o->name, "lstm.%s", ti[k].name);
+            snprintf(o->name, sizeof o->name, "%s%s", rnn_prefix(m->net.cfg.cell), ti[k].name);
             o->ndim = ti[k].ndim;
             o->shape[0] = ti[k].shape[0];
             o->shape[1] = ti[k].shape[1];
@@ -254,19 +261,30 @@ lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, const cha
     int V = 0;
     lstm_status st = parse_vocab(vs, path, vocab, &V);
     if (st) return st;
+    /* the cell from the names: the recurrent module is "gru" or "lstm" */
+    int cell = lstm_st_find(f, "gru.weight_ih_l0") ? LSTM_CELL_GRU : LSTM_CELL_LSTM;
+    if (cell == LSTM_CELL_GRU && lstm_st_find(f, "lstm.weight_ih_l0"))
+        return lstm__fail(LSTM_ERR_FORMAT, "%s: char model: holds both 'lstm.*' and 'gru.*' tensors", path);
     lstm_net net;
-    st = lstm_net_from_st(&net, f, path, "lstm.");
+    st = lstm_net_from_st(&net, f, path, rnn_prefix(cell));
     if (st) return st;
+    if (net.cfg.cell != cell) {
+        lstm_net_free(&net);
+        return lstm__fail(LSTM_ERR_SHAPE, "%s: char model: the tensors named '%s*' have the shapes of %s (%s rows)",
+                          path, rnn_prefix(cell), cell == LSTM_CELL_GRU ? "an LSTM" : "a GRU",
+                          cell == LSTM_CELL_GRU ? "4H" : "3H");
+    }
     if (net.cfg.bidirectional || !net.cfg.bias) {
         lstm_net_free(&net);
-        return lstm__fail(LSTM_ERR_ARG, "%s: char model: expected a unidirectional LSTM with biases", path);
+        return lstm__fail(LSTM_ERR_ARG, "%s: char model: expected a unidirectional %s with biases", path,
+                          cell == LSTM_CELL_GRU ? "GRU" : "LSTM");
     }
     const lstm_st_tensor *te = lstm_st_find(f, "embedding.weight");
     if (!te) { lstm_net_free(&net); return lstm__fail(LSTM_ERR_MISSING, "%s: tensor 'embedding.weight' is missing", path); }
     if (te->ndim != 2 || te->shape[0] != V || te->shape[1] != net.cfg.input_size) {
         int I = net.cfg.input_size; /* read before the free below zeroes net */
         lstm_net_free(&net);
-        return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor 'embedding.weight': expected shape [%d, %d] (vocab size, LSTM input size), got %d dims [%lld, %lld]",
+        return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor 'embedding.weight': expected shape [%d, %d] (vocab size, recurrent input size), got %d dims [%lld, %lld]",
                           path, V, I, te->ndim, (long long)(te->ndim > 0 ? te->shape[0] : 0),
                           (long long)(te->ndim > 1 ? te->shape[1] : 0));
     }
@@ -339,6 +357,13 @@ done:
 
 /* ================================================================ forward / backward */
 
+size_t lstm__charlm_h_floats(const lstm_charlm *m, int B) {
+    return (size_t)m->net.cfg.num_layers * (size_t)B * (size_t)m->net.Hout;
+}
+size_t lstm__charlm_c_floats(const lstm_charlm *m, int B) {
+    return m->net.cfg.cell == LSTM_CELL_GRU ? 0 : (size_t)m->net.cfg.num_layers * (size_t)B * (size_t)m->net.H;
+}
+
 struct lstm_charlm_ws {
     int T, B, train, Tlast;
     lstm_workspace *lws;
@@ -347,7 +372,7 @@ struct lstm_charlm_ws {
     float *logits;  /* [T, B, V]    (dlogits after backward) */
     float *dy;      /* [T, B, Hout] (train) */
     float *dx;      /* [T, B, E]    (train) */
-    float *h0, *c0; /* [L, B, Hout], [L, B, H] state the last forward started from */
+    float *h0, *c0; /* [L, B, Hout], [L, B, H] state the last forward started from (c0, cn: NULL for a GRU) */
     float *hn, *cn;
     uint8_t *ids, *tg; /* [T, B] of the last forward */
     double loss;
@@ -373,22 +398,24 @@ lstm_status lstm_charlm_ws_init(lstm_charlm_ws **out, const lstm_charlm *m, int 
     ws->train = (flags & LSTM_WS_TRAIN) != 0;
     lstm_status st = lstm_workspace_init(&ws->lws, &m->net, T, B, flags);
     if (st) { free(ws); return st; }
-    size_t N = (size_t)T * B, L = (size_t)m->net.cfg.num_layers;
-    size_t Hout = (size_t)m->net.Hout, H = (size_t)m->net.H;
+    size_t N = (size_t)T * B, Hout = (size_t)m->net.Hout;
+    size_t nh = lstm__charlm_h_floats(m, B), nc = lstm__charlm_c_floats(m, B);
     ws->x = malloc(N * m->E * sizeof(float));
     ws->y = malloc(N * Hout * sizeof(float));
     ws->logits = malloc(N * m->V * sizeof(float));
-    ws->h0 = calloc(L * B * Hout, sizeof(float));
-    ws->c0 = calloc(L * B * H, sizeof(float));
-    ws->hn = malloc(L * B * Hout * sizeof(float));
-    ws->cn = malloc(L * B * H * sizeof(float));
+    ws->h0 = calloc(nh, sizeof(float));
+    ws->hn = malloc(nh * sizeof(float));
+    if (nc) {
+        ws->c0 = calloc(nc, sizeof(float));
+        ws->cn = malloc(nc * sizeof(float));
+    }
     ws->ids = malloc(N);
     ws->tg = malloc(N);
     if (ws->train) {
         ws->dy = malloc(N * Hout * sizeof(float));
         ws->dx = malloc(N * m->E * sizeof(float));
     }
-    if (!ws->x || !ws->y || !ws->logits || !ws->h0 || !ws->c0 || !ws->hn || !ws->cn || !ws->ids || !ws->tg ||
+    if (!ws->x || !ws->y || !ws->logits || !ws->h0 || !ws->hn || (nc && (!ws->c0 || !ws->cn)) || !ws->ids || !ws->tg ||
         (ws->train && (!ws->dy || !ws->dx))) {
         lstm_charlm_ws_free(ws);
         return lstm__fail(LSTM_ERR_NOMEM, "char model workspace: out of memory for T %d, B %d", T, B);
@@ -415,7 +442,7 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
     if (T < 1 || T > ws->T)
         return lstm__fail(LSTM_ERR_ARG, "char model forward: expected 1 <= T <= %d, got %d", ws->T, T);
     int N = T * B;
-    size_t nh = (size_t)m->net.cfg.num_layers * B * Hout, nc = (size_t)m->net.cfg.num_layers * B * m->net.H;
+    size_t nh = lstm__charlm_h_floats(m, B), nc = lstm__charlm_c_floats(m, B);
     for (int n = 0; n < N; n++)
         if (ids[n] >= V || (targets && targets[n] >= V))
             return lstm__fail(LSTM_ERR_ARG, "char model forward: token id %d at %d: expected < %d",
@@ -423,14 +450,14 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
     memcpy(ws->ids, ids, (size_t)N);
     if (targets) memcpy(ws->tg, targets, (size_t)N);
     if (h) memcpy(ws->h0, h, nh * sizeof(float));
-    if (c) memcpy(ws->c0, c, nc * sizeof(float));
-    else memset(ws->c0, 0, nc * sizeof(float));
+    if (c && nc) memcpy(ws->c0, c, nc * sizeof(float));
+    else if (nc) memset(ws->c0, 0, nc * sizeof(float));
     if (!h) memset(ws->h0, 0, nh * sizeof(float));
     lstm__embedding_forward(ws->x, m->emb, ids, N, E);
     lstm_status st = lstm_forward(&m->net, ws->lws, T, B, ws->x, ws->h0, ws->c0, ws->y, ws->hn, ws->cn);
     if (st) return st;
     if (h) memcpy(h, ws->hn, nh * sizeof(float));
-    if (c) memcpy(c, ws->cn, nc * sizeof(float));
+    if (c && nc) memcpy(c, ws->cn, nc * sizeof(float));
     lstm__linear_forward(ws->logits, ws->y, m->head_w, m->head_b, N, Hout, V);
     ws->Tlast = T;
     ws->loss = targets ? lstm__xent_forward(ws->logits, targets, N, V) / N : 0.0;
@@ -467,11 +494,11 @@ lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n,
         lstm_charlm_ws_free(ws);
         return st;
     }
-    size_t L = (size_t)m->net.cfg.num_layers;
-    float *h = calloc(L * B * m->net.Hout, sizeof(float)), *c = calloc(L * B * m->net.H, sizeof(float));
+    size_t nc = lstm__charlm_c_floats(m, B);
+    float *h = calloc(lstm__charlm_h_floats(m, B), sizeof(float)), *c = nc ? calloc(nc, sizeof(float)) : NULL;
     uint8_t *x = malloc((size_t)T * B), *y = malloc((size_t)T * B);
     double total = 0.0;
-    if (!h || !c || !x || !y) {
+    if (!h || (nc && !c) || !x || !y) {
         st = lstm__fail(LSTM_ERR_NOMEM, "eval: out of memory");
         goto done;
     }
@@ -512,12 +539,12 @@ lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prim
     lstm_charlm_ws *ws;
     lstm_status st = lstm_charlm_ws_init(&ws, m, TB, 1, 0);
     if (st) return st;
-    size_t L = (size_t)m->net.cfg.num_layers;
-    float *h = calloc(L * m->net.Hout, sizeof(float)), *c = calloc(L * m->net.H, sizeof(float));
+    size_t nc = lstm__charlm_c_floats(m, 1);
+    float *h = calloc(lstm__charlm_h_floats(m, 1), sizeof(float)), *c = nc ? calloc(nc, sizeof(float)) : NULL;
     float *p = malloc((size_t)V * sizeof(float)), *sorted = malloc((size_t)V * sizeof(float));
     uint8_t *ids = malloc(np);
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 0xD6E8FEB86659FD93ull;
-    if (!h || !c || !p || !sorted || !ids) {
+    if (!h || (nc && !c) || !p || !sorted || !ids) {
         st = lstm__fail(LSTM_ERR_NOMEM, "sample: out of memory");
         goto done;
     }

@@ -10,12 +10,6 @@
 #include "io/fileio.h"
 #include "train_internal.h"
 
-static size_t state_h_floats(const lstm_charlm *m, int B) {
-    return (size_t)m->net.cfg.num_layers * (size_t)B * (size_t)m->net.Hout;
-}
-static size_t state_c_floats(const lstm_charlm *m, int B) {
-    return (size_t)m->net.cfg.num_layers * (size_t)B * (size_t)m->net.H;
-}
 
 void lstm_trainer_free(lstm_trainer *tr) {
     if (!tr) return;
@@ -45,14 +39,15 @@ lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train
     tr->S = (n - 1) / (size_t)B;
     tr->steps_per_epoch = (int64_t)(tr->S / (size_t)T);
     tr->rng = cfg->seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
-    tr->n_state = m->net.n_params + m->n_params;
-    tr->h = calloc(state_h_floats(m, B), sizeof(float));
-    tr->c = calloc(state_c_floats(m, B), sizeof(float));
+    tr->n_state = m->n_params;
+    size_t nc = lstm__charlm_c_floats(m, B);
+    tr->h = calloc(lstm__charlm_h_floats(m, B), sizeof(float));
+    tr->c = nc ? calloc(nc, sizeof(float)) : NULL; /* a GRU carries no c */
     tr->m1 = calloc(tr->n_state, sizeof(float));
     tr->m2 = cfg->optimizer == LSTM_OPT_SGD ? NULL : calloc(tr->n_state, sizeof(float));
     tr->x = malloc((size_t)T * B);
     tr->y = malloc((size_t)T * B);
-    if (!tr->h || !tr->c || !tr->m1 || (cfg->optimizer != LSTM_OPT_SGD && !tr->m2) || !tr->x || !tr->y) {
+    if (!tr->h || (nc && !tr->c) || !tr->m1 || (cfg->optimizer != LSTM_OPT_SGD && !tr->m2) || !tr->x || !tr->y) {
         lstm_trainer_free(tr);
         return lstm__fail(LSTM_ERR_NOMEM, "training: out of memory");
     }
@@ -64,13 +59,14 @@ lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train
 
 lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n) { return lstm_charlm_ws_set_threads(tr->ws, n); }
 
-/* Moments are laid out as [LSTM params | embedding, head params]. */
-static void optim_update(lstm_trainer *tr, float *p, const float *g, size_t n, size_t off, int64_t t, double lr) {
+/* One update of the whole model: moments are laid out as its params. */
+static void optim_update(lstm_trainer *tr, int64_t t, double lr) {
     const lstm_train_config *c = &tr->cfg;
+    lstm_charlm *m = tr->model;
     if (c->optimizer == LSTM_OPT_SGD)
-        lstm__sgd_update(p, g, tr->m1 + off, n, t, lr, c->momentum, c->weight_decay, c->nesterov);
+        lstm__sgd_update(m->params, m->grads, tr->m1, m->n_params, t, lr, c->momentum, c->weight_decay, c->nesterov);
     else
-        lstm__adam_update(p, g, tr->m1 + off, tr->m2 + off, n, t, lr, c->beta1, c->beta2, c->eps,
+        lstm__adam_update(m->params, m->grads, tr->m1, tr->m2, m->n_params, t, lr, c->beta1, c->beta2, c->eps,
                           c->weight_decay, c->optimizer == LSTM_OPT_ADAMW);
 }
 
@@ -79,8 +75,8 @@ lstm_status lstm_trainer_step(lstm_trainer *tr, lstm_step_info *info) {
     int B = tr->cfg.batch, T = tr->cfg.bptt;
     int64_t g = tr->step, epoch = g / tr->steps_per_epoch, k = g % tr->steps_per_epoch;
     if (k == 0) { /* each epoch starts from zero state */
-        memset(tr->h, 0, state_h_floats(m, B) * sizeof(float));
-        memset(tr->c, 0, state_c_floats(m, B) * sizeof(float));
+        memset(tr->h, 0, lstm__charlm_h_floats(m, B) * sizeof(float));
+        if (tr->c) memset(tr->c, 0, lstm__charlm_c_floats(m, B) * sizeof(float));
     }
     /* x [T, B]: stream b at j = k*T + t reads ids[b*S + j], predicts ids[b*S + j + 1] */
     for (int t = 0; t < T; t++)
@@ -103,32 +99,24 @@ lstm_status lstm_trainer_step(lstm_trainer *tr, lstm_step_info *info) {
     if (!isfinite(loss))
         return lstm__fail(LSTM_ERR_NONFINITE, "training: the loss at step %" PRId64 " is %g", g + 1, loss);
     if ((st = lstm_charlm_backward(m, tr->ws))) return st;
-    double norm = sqrt(lstm__sumsq(m->grads, m->n_params) + lstm__sumsq(m->net.grads, m->net.n_params));
+    double norm = sqrt(lstm__sumsq(m->grads, m->n_params));
     if (info) info->grad_norm = norm;
     if (!isfinite(norm))
         return lstm__fail(LSTM_ERR_NONFINITE, "training: the gradient norm at step %" PRId64 " is %g", g + 1, norm);
     if (tr->cfg.clip > 0.0) {
         float coef = lstm__clip_coef(norm, tr->cfg.clip);
-        if (coef < 1.0f) {
-            lstm__scale(m->grads, m->n_params, coef);
-            lstm__scale(m->net.grads, m->net.n_params, coef);
-        }
+        if (coef < 1.0f) lstm__scale(m->grads, m->n_params, coef);
     }
     double lr = lstm_train_lr(&tr->cfg, g);
-    optim_update(tr, m->net.params, m->net.grads, m->net.n_params, 0, g + 1, lr);
-    optim_update(tr, m->params, m->grads, m->n_params, m->net.n_params, g + 1, lr);
+    optim_update(tr, g + 1, lr);
     tr->step = g + 1;
     return LSTM_OK;
 }
 
 /* ---------------------------------------------------------------- checkpoints */
 
-/* Offset of tensor k's moments: LSTM tensors first (net order), then the rest. */
-static size_t moment_offset(const lstm_charlm *m, const lstm_charlm_tensor *t) {
-    if (t->param >= m->net.params && t->param < m->net.params + m->net.n_params)
-        return (size_t)(t->param - m->net.params);
-    return m->net.n_params + (size_t)(t->param - m->params);
-}
+/* Offset of a tensor's moments: that of its params in the model's buffer. */
+static size_t moment_offset(const lstm_charlm *m, const lstm_charlm_tensor *t) { return (size_t)(t->param - m->params); }
 
 static const char *moment_name(const lstm_trainer *tr, int which) {
     if (tr->cfg.optimizer == LSTM_OPT_SGD) return "optim.momentum_buffer.";
@@ -269,7 +257,7 @@ lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *co
         }
     int L = m->net.cfg.num_layers, B = tr->cfg.batch;
     e[k++] = (lstm_st_entry){.name = "state.h", .ndim = 3, .shape = {L, B, m->net.Hout}, .data = tr->h};
-    e[k++] = (lstm_st_entry){.name = "state.c", .ndim = 3, .shape = {L, B, m->net.H}, .data = tr->c};
+    if (tr->c) e[k++] = (lstm_st_entry){.name = "state.c", .ndim = 3, .shape = {L, B, m->net.H}, .data = tr->c};
     lstm__vocab_json(m, vocab);
     snprintf(sstep, sizeof sstep, "%" PRId64, tr->step);
     snprintf(srng, sizeof srng, "%016" PRIx64, tr->rng);
@@ -340,9 +328,9 @@ lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *f, const 
         return lstm__fail(LSTM_ERR_ARG, "%s: checkpoint was written by another optimizer (it has '%s')", path, other);
     lstm_charlm_tensor *t = malloc((size_t)nt * sizeof *t);
     float *m1 = malloc(tr->n_state * sizeof(float)), *m2 = malloc(tr->n_state * sizeof(float));
-    size_t nh = state_h_floats(m, tr->cfg.batch), nc = state_c_floats(m, tr->cfg.batch);
-    float *h = malloc(nh * sizeof(float)), *c = malloc(nc * sizeof(float));
-    if (!t || !m1 || !m2 || !h || !c || lstm_charlm_tensors(m, t) != nt) {
+    size_t nh = lstm__charlm_h_floats(m, tr->cfg.batch), nc = lstm__charlm_c_floats(m, tr->cfg.batch);
+    float *h = malloc(nh * sizeof(float)), *c = nc ? malloc(nc * sizeof(float)) : NULL;
+    if (!t || !m1 || !m2 || !h || (nc && !c) || lstm_charlm_tensors(m, t) != nt) {
         st = lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
@@ -356,11 +344,15 @@ lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *f, const 
     int64_t sh[3] = {m->net.cfg.num_layers, tr->cfg.batch, m->net.Hout};
     if ((st = read_exact(f, path, "state.h", 3, sh, h))) goto done;
     sh[2] = m->net.H;
-    if ((st = read_exact(f, path, "state.c", 3, sh, c))) goto done;
+    if (nc && (st = read_exact(f, path, "state.c", 3, sh, c))) goto done;
+    if (!nc && lstm_st_find(f, "state.c")) {
+        st = lstm__fail(LSTM_ERR_SHAPE, "%s: checkpoint tensor 'state.c': a GRU carries no cell state", path);
+        goto done;
+    }
     memcpy(tr->m1, m1, tr->n_state * sizeof(float));
     if (tr->m2) memcpy(tr->m2, m2, tr->n_state * sizeof(float));
     memcpy(tr->h, h, nh * sizeof(float));
-    memcpy(tr->c, c, nc * sizeof(float));
+    if (nc) memcpy(tr->c, c, nc * sizeof(float));
     tr->step = (int64_t)step;
     tr->rng = rng;
 done:

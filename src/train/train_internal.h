@@ -27,6 +27,10 @@ double lstm__xent_forward(const float *logits, const uint8_t *targets, int N, in
 void lstm__xent_backward(float *dlogits, const float *logits, const uint8_t *targets, int N, int V,
                          float scale);
 
+/* ---- the carried state of B streams: h [L, B, Hout], c [L, B, H] (0 floats for a GRU) ---- */
+size_t lstm__charlm_h_floats(const lstm_charlm *m, int B);
+size_t lstm__charlm_c_floats(const lstm_charlm *m, int B);
+
 /* ---- optimizers over flat arrays (torch.optim semantics, PyTorch 1.13) ----
  * t is the 1-based step number of this update (the same for every array of
  * one step); lr is this step's learning rate.  m1, m2: state of the same
