@@ -93,17 +93,18 @@ static void on_signal(int sig) {
 /* ---------------------------------------------------------------- train */
 
 static const char train_usage[] =
-    "usage: lstm train [--data FILE] [--init M0.safetensors] [--hidden H] [--layers L] [--embed E]\n"
-    "                  [--proj P] [--batch B] [--bptt T] [--steps N | --epochs N] [--time SECONDS]\n"
+    "usage: lstm train [--data FILE] [--init M0.safetensors] [--cell lstm|gru] [--hidden H] [--layers L]\n"
+    "                  [--embed E] [--proj P] [--batch B] [--bptt T] [--steps N | --epochs N] [--time SECONDS]\n"
     "                  [--lr LR] [--optimizer adam|adamw|sgd] [--clip C] [--dropout D]\n"
     "                  [--weight-decay W] [--momentum M] [--nesterov] [--schedule constant|cosine]\n"
     "                  [--warmup K] [--lr-min X] [--val-fraction F] [--eval-every K] [--seed S]\n"
     "                  [--threads N] [--checkpoint FILE] [--checkpoint-every K] [--resume FILE]\n"
     "                  [--log LOG.jsonl] [--sample N] --out M.safetensors\n"
-    "Trains Embedding -> LSTM -> Linear on the bytes of FILE (default: the texts under\n"
+    "Trains Embedding -> LSTM (or GRU) -> Linear on the bytes of FILE (default: the texts under\n"
     DEFAULT_CORPUS_DIR ") by truncated BPTT over B streams of T-step blocks.\n"
     "  --data FILE        training text; its last F (--val-fraction, default 0.1) is validation\n"
     "  --init M0          start from this model (architecture and vocabulary from it)\n"
+    "  --cell lstm|gru    the recurrent cell (default lstm; a GRU has no --proj)\n"
     "  --hidden/--layers/--embed/--proj   a new model's sizes (default 128, 2, 64, 0)\n"
     "  --batch, --bptt    B streams (32), T steps per block (64)\n"
     "  --steps N          stop after step N (counted from the start, also on --resume);\n"
@@ -119,7 +120,7 @@ static const char train_usage[] =
     "                     and so are --out, --checkpoint and --log unless one of them is\n"
     "                     given or FILE is not the checkpoint its run wrote (a copy)\n"
     "  --log LOG.jsonl    one JSON object per step\n"
-    "  --threads N        threads for the LSTM (default: the CPUs, at most 8; same bits for any N)\n"
+    "  --threads N        threads for the LSTM/GRU (default: the CPUs, at most 8; same bits for any N)\n"
     "  --sample N         print N sampled bytes to stdout when done\n"
     "Two runs may not write the same files: each holds a lock beside them.\n";
 
@@ -228,14 +229,27 @@ int lstm_cmd_train(int argc, char **argv) {
         if ((st = lstm_charlm_load(&model, init_path))) cli_fail_status(st);
         have_model = 1;
     }
+    const int cell_given = lstm_train_run_given(&run, "cell");
     if (have_model) { /* architecture flags must agree with the file */
         const char *src = resume_path ? resume_path : init_path;
+        int cell = model.net.cfg.cell;
+        if (run.cell != cell) {
+            if (cell_given)
+                cli_usage(&a, "--cell %s conflicts with %s, which holds a%s model", run.cell ? "gru" : "lstm", src,
+                          cell ? " GRU" : "n LSTM");
+            if (resume_path)
+                cli_fail("%s: checkpoint metadata 'train.cell' says %s, but its tensors are a%s model", src,
+                         run.cell ? "gru" : "lstm", cell ? " GRU" : "n LSTM");
+            run.cell = cell; /* --init: the file's cell */
+        }
         long have[4] = {model.net.H, model.net.cfg.num_layers, model.E, model.net.cfg.proj_size};
         long want[4] = {hidden, layers, embed, proj};
         const char *nm[4] = {"--hidden", "--layers", "--embed", "--proj"};
         for (int k = 0; k < 4; k++)
             if (arch_given[k] && want[k] != have[k])
                 cli_usage(&a, "%s %ld conflicts with %s, which has %ld", nm[k], want[k], src, have[k]);
+    } else if (proj && run.cell == LSTM_CELL_GRU) {
+        cli_usage(&a, "--proj %ld: a GRU has no projection (--proj needs --cell lstm)", proj);
     } else if (proj && proj >= hidden) {
         cli_usage(&a, "--proj %ld must be below --hidden %ld (or 0 for none)", proj, hidden);
     }
@@ -300,7 +314,7 @@ int lstm_cmd_train(int argc, char **argv) {
         int V;
         if ((st = lstm_charlm_vocab_of(bytes, n_all, vocab, &V))) cli_fail_status(st);
         lstm_config cfg = {.input_size = (int)embed, .hidden_size = (int)hidden, .num_layers = (int)layers,
-                           .proj_size = (int)proj, .bias = 1, .bidirectional = 0};
+                           .proj_size = (int)proj, .bias = 1, .bidirectional = 0, .cell = run.cell};
         if ((st = lstm_charlm_init(&model, vocab, V, (int)embed, &cfg))) cli_fail_status(st);
         lstm_charlm_init_params(&model, run.cfg.seed);
     }
@@ -351,8 +365,8 @@ int lstm_cmd_train(int argc, char **argv) {
     lstm_step_info info = {0};
     if (resume_path)
         fprintf(stderr, "resuming %s at step %" PRId64 " (epoch %" PRId64 ")\n", resume_path, tr.step, tr.step / spe);
-    fprintf(stderr, "model: V %d, E %d, H %d, L %d, P %d: %zu parameters; data %s: %zu training + %zu validation bytes, %" PRId64 " steps/epoch\n",
-            model.V, model.E, model.net.H, model.net.cfg.num_layers, model.net.cfg.proj_size,
+    fprintf(stderr, "model: %s, V %d, E %d, H %d, L %d, P %d: %zu parameters; data %s: %zu training + %zu validation bytes, %" PRId64 " steps/epoch\n",
+            model.net.cfg.cell == LSTM_CELL_GRU ? "GRU" : "LSTM", model.V, model.E, model.net.H, model.net.cfg.num_layers, model.net.cfg.proj_size,
             model.n_params, data_name, n_train, n_val, spe);
     for (;;) {
         if (total && tr.step >= total) break;

@@ -525,7 +525,7 @@ LSTM_API lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *
 
 /* ---- the settings of a training run ----
  * The flags of `lstm train` and the "train.<key>" metadata of its checkpoints
- * are one table with one set of rules (src/train/run.c): keys data, batch,
+ * are one table with one set of rules (src/train/run.c): keys data, cell, batch,
  * bptt, steps, epochs, lr, optimizer, clip, dropout, weight-decay, momentum,
  * nesterov, schedule, warmup, lr-min, val-fraction, eval-every, seed,
  * checkpoint-every, and the destinations checkpoint, log, out.  Paths are
@@ -536,6 +536,7 @@ typedef struct {
     int64_t steps, epochs;      /* stop after step N or after N epochs (0: not set) */
     int64_t eval_every, checkpoint_every;
     double val_fraction;
+    int cell;                   /* lstm_cell_kind of the char model: "lstm" (default) or "gru" */
     char *data;                 /* NULL: the default corpus */
     char *checkpoint, *log, *out;
     unsigned char given[32];    /* per key: set by a flag (lstm_train_run_set with src NULL) */
@@ -549,6 +550,8 @@ LSTM_API void lstm_train_run_free(lstm_train_run *r);
  * (messages name "src: checkpoint metadata 'train.key'").  A bad value is
  * LSTM_ERR_ARG, an unknown key LSTM_ERR_MISSING. */
 LSTM_API lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, const char *value, const char *src);
+/* 1 when key was set by a flag (lstm_train_run_set with src NULL), else 0. */
+LSTM_API int lstm_train_run_given(const lstm_train_run *r, const char *key);
 /* Takes every key not given from the checkpoint's metadata, checked as the
  * flags are.  The destinations (checkpoint, log, out) are taken only when path
  * is the checkpoint its run wrote (the same file by device and inode): a

@@ -17,46 +17,82 @@ lines() { wc -l < "$1" | tr -d ' '; }
 # the dropout generator's state must be restored too.
 FLAGS="--data $DATA --hidden 16 --layers 2 --embed 8 --batch 4 --bptt 8 --dropout 0.2 --steps 2000 --val-fraction 0.1 --eval-every 500 --checkpoint-every 40 --seed 3 --lr 0.003"
 
-# ---- the uninterrupted run
-$LSTM train $FLAGS --out "$T/a.st" --checkpoint "$T/a.ckpt" 2> "$T/a.err"
-rc=$?  # taken at once: the message below runs commands of its own
-check '[ $rc -eq 0 ] && [ -s "$T/a.st" ]' "uninterrupted run failed: $(tail -n 1 "$T/a.err")"
-
-# ---- kill -9 mid-run, then --resume (all flags come from the checkpoint)
-# wait until the run has logged 300 steps (a few checkpoints exist), then kill it
+# wait until a run has logged N steps (a few checkpoints exist)
 wait_steps() { # log, steps
     i=0
     while [ "$( (wc -l < "$1") 2>/dev/null || echo 0)" -lt "$2" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
 }
-$LSTM train $FLAGS --out "$T/b.st" --checkpoint "$T/b.ckpt" --log "$T/b.log" 2> "$T/b.err" &
-pid=$!
-wait_steps "$T/b.log" 300
-kill -9 $pid 2>/dev/null
-wait $pid 2>/dev/null
-rc=$?
-check '[ $rc -eq 137 ] && [ ! -f "$T/b.st" ]' "the run was not killed mid-way (rc $rc; it finished before the kill?)"
-$LSTM train --resume "$T/b.ckpt" 2> "$T/b2.err"
-rc=$?  # taken at once: the message below runs commands of its own
-check '[ $rc -eq 0 ]' "resume failed: $(tail -n 1 "$T/b2.err")"
-resumed_at=$(sed -n 's/^resuming .* at step \([0-9]*\).*/\1/p' "$T/b2.err")
-check 'cmp -s "$T/a.st" "$T/b.st"' "killed at step ~$resumed_at and resumed: final weights differ from the uninterrupted run"
-echo "kill -9 at step ${resumed_at:-?} of 2000 (last checkpoint), resumed: final model file identical to the uninterrupted run's"
 
-# ---- Ctrl-C (SIGINT) saves a checkpoint and exits; resuming it finishes identically
-$LSTM train $FLAGS --out "$T/c.st" --checkpoint "$T/c.ckpt" --log "$T/c.log" 2> "$T/c.err" &
-pid=$!
-wait_steps "$T/c.log" 300
-kill -INT $pid
-wait $pid
+# interrupted CELL P: the uninterrupted run ($T/Pa.st); a run killed with
+# SIGKILL and one stopped with SIGINT (which saves), both resumed from their
+# checkpoints with no flags, must end with the same bytes.
+interrupted() {
+    cell=$1 p=$2
+    $LSTM train $FLAGS --cell $cell --out "$T/${p}a.st" --checkpoint "$T/${p}a.ckpt" 2> "$T/${p}a.err"
+    rc=$?  # taken at once: the message below runs commands of its own
+    check '[ $rc -eq 0 ] && [ -s "$T/${p}a.st" ] && grep -q "^model: $(echo $cell | tr a-z A-Z)," "$T/${p}a.err"' \
+        "$cell: uninterrupted run failed: $(tail -n 1 "$T/${p}a.err")"
+
+    # ---- kill -9 mid-run, then --resume (all flags come from the checkpoint)
+    $LSTM train $FLAGS --cell $cell --out "$T/${p}b.st" --checkpoint "$T/${p}b.ckpt" --log "$T/${p}b.log" 2> "$T/${p}b.err" &
+    pid=$!
+    wait_steps "$T/${p}b.log" 300
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    rc=$?
+    check '[ $rc -eq 137 ] && [ ! -f "$T/${p}b.st" ]' "$cell: the run was not killed mid-way (rc $rc; it finished before the kill?)"
+    $LSTM train --resume "$T/${p}b.ckpt" 2> "$T/${p}b2.err"
+    rc=$?  # taken at once: the message below runs commands of its own
+    check '[ $rc -eq 0 ]' "$cell: resume failed: $(tail -n 1 "$T/${p}b2.err")"
+    resumed_at=$(sed -n 's/^resuming .* at step \([0-9]*\).*/\1/p' "$T/${p}b2.err")
+    check 'cmp -s "$T/${p}a.st" "$T/${p}b.st"' "$cell: killed at step ~$resumed_at and resumed: final weights differ from the uninterrupted run"
+    echo "$cell: kill -9 at step ${resumed_at:-?} of 2000 (last checkpoint), resumed: final model file identical to the uninterrupted run's"
+
+    # ---- Ctrl-C (SIGINT) saves a checkpoint and exits; resuming it finishes identically
+    $LSTM train $FLAGS --cell $cell --out "$T/${p}c.st" --checkpoint "$T/${p}c.ckpt" --log "$T/${p}c.log" 2> "$T/${p}c.err" &
+    pid=$!
+    wait_steps "$T/${p}c.log" 300
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    check '[ $rc -eq 130 ] && grep -q "interrupted at step" "$T/${p}c.err" && [ -s "$T/${p}c.st" ]' \
+        "$cell: SIGINT: expected exit 130, a message and a saved model (rc $rc: $(tail -n 1 "$T/${p}c.err"))"
+    int_at=$(sed -n 's/^interrupted at step \([0-9]*\).*/\1/p' "$T/${p}c.err")
+    check '[ "$(tail -n 1 "$T/${p}c.log" | sed -n "s/.*\"step\":\([0-9]*\).*/\1/p")" = "$int_at" ]' "$cell: SIGINT: the log's last step is not the saved step $int_at"
+    $LSTM train --resume "$T/${p}c.ckpt" 2> "$T/${p}c2.err"
+    rc=$?  # taken at once: the message below runs commands of its own
+    check '[ $rc -eq 0 ] && cmp -s "$T/${p}a.st" "$T/${p}c.st"' "$cell: SIGINT at step $int_at + resume: final weights differ from the uninterrupted run"
+    check '[ "$(lines "$T/${p}c.log")" -eq 2000 ]' "$cell: resumed log should hold 2000 records, has $(lines "$T/${p}c.log")"
+}
+interrupted lstm ""
+interrupted gru g
+
+# ---- the GRU char model: nn.GRU names under "gru.", no carried c, the cell from the file
+check 'grep -aq "\"gru.weight_hh_l1\"" "$T/ga.st" && ! grep -aq "\"lstm\." "$T/ga.st"' "GRU model file: expected gru.* tensor names"
+check 'grep -aq "\"state.h\"" "$T/ga.ckpt" && ! grep -aq "\"state.c\"" "$T/ga.ckpt" && grep -aq "\"train.cell\":\"gru\"" "$T/ga.ckpt"' \
+    "GRU checkpoint: expected state.h, no state.c, train.cell gru"
+check '! cmp -s "$T/a.st" "$T/ga.st"' "the GRU and LSTM runs wrote the same file"
+$LSTM eval --model "$T/ga.st" --data $DATA --json > "$T/ge.out" 2> "$T/ge.err"
 rc=$?
-check '[ $rc -eq 130 ] && grep -q "interrupted at step" "$T/c.err" && [ -s "$T/c.st" ]' \
-    "SIGINT: expected exit 130, a message and a saved model (rc $rc: $(tail -n 1 "$T/c.err"))"
-int_at=$(sed -n 's/^interrupted at step \([0-9]*\).*/\1/p' "$T/c.err")
-check '[ "$(tail -n 1 "$T/c.log" | sed -n "s/.*\"step\":\([0-9]*\).*/\1/p")" = "$int_at" ]' "SIGINT: the log's last step is not the saved step $int_at"
-$LSTM train --resume "$T/c.ckpt" 2> "$T/c2.err"
-rc=$?  # taken at once: the message below runs commands of its own
-check '[ $rc -eq 0 ] && cmp -s "$T/a.st" "$T/c.st"' "SIGINT at step $int_at + resume: final weights differ from the uninterrupted run"
-check '[ "$(lines "$T/c.log")" -eq 2000 ]' "resumed log should hold 2000 records, has $(lines "$T/c.log")"
+check '[ $rc -eq 0 ] && grep -Eq "^\{\"loss\": [0-9.e+-]+, \"bpc\": [0-9.e+-]+, \"chars\": 376\}$" "$T/ge.out"' "GRU eval --json: $(cat "$T/ge.out" "$T/ge.err")"
+$LSTM sample --model "$T/ga.st" --prime "The " --length 40 --temperature 0 > "$T/gs1" 2> "$T/gs.err"
+rc=$?
+check '[ $rc -eq 0 ] && [ "$(wc -c < "$T/gs1" | tr -d " ")" -eq 44 ]' "GRU sample: rc $rc, $(cat "$T/gs.err")"
+$LSTM train --init "$T/ga.st" --data $DATA --steps 3 --batch 2 --bptt 4 --out "$T/gi.st" 2> "$T/gi.err"
+rc=$?
+check '[ $rc -eq 0 ] && grep -q "^model: GRU," "$T/gi.err"' "--init with a GRU model: the cell comes from the file: rc $rc, $(tail -n 1 "$T/gi.err")"
+usage_error() { # name, grep pattern, command...
+    name=$1 pat=$2; shift 2
+    "$@" > /dev/null 2> "$T/u.err"
+    rc=$?
+    check '[ $rc -eq 2 ] && [ "$(lines "$T/u.err")" -eq 1 ] && grep -q -e "$pat" "$T/u.err"' "$name: expected usage error (2) matching '$pat', got rc $rc: $(cat "$T/u.err")"
+}
+usage_error "--cell gru --proj 4" "a GRU has no projection" $LSTM train --data $DATA --cell gru --proj 4 --out "$T/u.st"
+usage_error "--cell rnn" "--cell: expected lstm or gru, got 'rnn'" $LSTM train --data $DATA --cell rnn --out "$T/u.st"
+usage_error "--resume a GRU run with --cell lstm" "--cell lstm conflicts with .*ga.ckpt, which holds a GRU model" \
+    $LSTM train --resume "$T/ga.ckpt" --cell lstm --steps 2100
+usage_error "--init an LSTM model with --cell gru" "--cell gru conflicts with .*a.st, which holds an LSTM model" \
+    $LSTM train --init "$T/a.st" --cell gru --data $DATA --out "$T/u.st"
 
 # ---- eval and sample
 $LSTM eval --model "$T/a.st" --data $DATA --json > "$T/e.out" 2> "$T/e.err"

@@ -15,7 +15,7 @@
 #include "io/fileio.h"
 #include "train_internal.h"
 
-typedef enum { K_INT, K_I64, K_U64, K_REAL, K_BOOL, K_OPTIM, K_SCHED, K_PATH, K_DEST } key_kind;
+typedef enum { K_INT, K_I64, K_U64, K_REAL, K_BOOL, K_OPTIM, K_SCHED, K_CELL, K_PATH, K_DEST } key_kind;
 
 typedef struct {
     const char *key;
@@ -27,6 +27,7 @@ typedef struct {
 #define F(field) offsetof(lstm_train_run, field)
 static const run_key keys[] = {
     {"data", K_PATH, 0, 0, F(data)},
+    {"cell", K_CELL, 0, 0, F(cell)},
     {"batch", K_INT, 1, 1 << 20, F(cfg.batch)},
     {"bptt", K_INT, 1, 1 << 20, F(cfg.bptt)},
     {"steps", K_I64, 1, 1e15, F(steps)},
@@ -53,6 +54,7 @@ static const run_key keys[] = {
 enum { NKEYS = sizeof keys / sizeof keys[0] };
 static const char *const optim_names[] = {"adam", "adamw", "sgd"};
 static const char *const sched_names[] = {"constant", "cosine"};
+static const char *const cell_names[] = {"lstm", "gru"}; /* by lstm_cell_kind */
 
 void lstm_train_run_init(lstm_train_run *r) {
     memset(r, 0, sizeof *r);
@@ -167,7 +169,11 @@ static lstm_status parse_name(const run_key *k, const char *src, const char *val
             *out = i;
             return LSTM_OK;
         }
-    return bad_value(k, src, value, n == 3 ? "adam, adamw or sgd" : "constant or cosine");
+    char expected[64] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%s",
+                 i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+    return bad_value(k, src, value, expected);
 }
 
 lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, const char *value, const char *src) {
@@ -211,6 +217,12 @@ lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, const char *v
         *(lstm_schedule *)p = (lstm_schedule)i;
         break;
     }
+    case K_CELL: {
+        lstm_status st = parse_name(k, src, value, cell_names, 2, &i);
+        if (st) return st;
+        *(int *)p = i;
+        break;
+    }
     case K_PATH: case K_DEST: {
         char *v;
         if (src) {
@@ -232,6 +244,11 @@ lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, const char *v
     }
     if (!src) r->given[index] = 1;
     return LSTM_OK;
+}
+
+int lstm_train_run_given(const lstm_train_run *r, const char *key) {
+    int k = key_index(key);
+    return k >= 0 && r->given[k];
 }
 
 /* ---------------------------------------------------------------- restore */
@@ -304,6 +321,7 @@ const char *const *lstm_train_run_meta(lstm_train_run *r) {
         case K_REAL: snprintf(v, sizeof v, "%.17g", *(const double *)p); break;
         case K_OPTIM: snprintf(v, sizeof v, "%s", optim_names[*(const lstm_optimizer *)p]); break;
         case K_SCHED: snprintf(v, sizeof v, "%s", sched_names[*(const lstm_schedule *)p]); break;
+        case K_CELL: snprintf(v, sizeof v, "%s", cell_names[*(const int *)p]); break;
         case K_PATH: case K_DEST:
             if (!*(char *const *)p) continue;
             val = escape_path(*(char *const *)p);
