@@ -88,6 +88,8 @@ static void fixture_case(const char *name, const unsigned char *data, size_t n) 
     st = lstm_charlm_load_st(&m, &f, path);
     CHECK(st == LSTM_OK, "%s: load: %s", name, lstm_last_error());
     if (st) { lstm_st_free(&f); return; }
+    int want_cell = strncmp(name, "gru_", 4) == 0 ? LSTM_CELL_GRU : LSTM_CELL_LSTM; /* told from the names */
+    CHECK(m.net.cfg.cell == want_cell, "%s: loaded as cell %d, expected %d", name, m.net.cfg.cell, want_cell);
     lstm_train_config c;
     long steps = parse_args(lstm_st_meta(&f, "args"), &c);
     uint8_t *ids = malloc(n);
@@ -167,11 +169,12 @@ static void fixture_case(const char *name, const unsigned char *data, size_t n) 
 }
 
 /* A small char model over data's bytes (seeded) and data encoded with it (malloc'd). */
-static uint8_t *tiny_model(lstm_charlm *m, const unsigned char *data, size_t n, int E, int H, int L, uint64_t seed) {
+static uint8_t *tiny_model(lstm_charlm *m, const unsigned char *data, size_t n, int E, int H, int L, uint64_t seed,
+                           int cell) {
     unsigned char vocab[256];
     int V;
     lstm_charlm_vocab_of(data, n, vocab, &V);
-    lstm_config cfg = {.input_size = E, .hidden_size = H, .num_layers = L, .proj_size = 0, .bias = 1};
+    lstm_config cfg = {.input_size = E, .hidden_size = H, .num_layers = L, .proj_size = 0, .bias = 1, .cell = cell};
     lstm_charlm_init(m, vocab, V, E, &cfg);
     lstm_charlm_init_params(m, seed);
     uint8_t *ids = malloc(n);
@@ -181,9 +184,9 @@ static uint8_t *tiny_model(lstm_charlm *m, const unsigned char *data, size_t n, 
 
 /* Trains steps_a steps, checkpoints, restores into a fresh model + trainer and
  * finishes; the weights must equal those of an uninterrupted run bit for bit. */
-static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt, double dropout) {
+static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt, double dropout, int cell) {
     lstm_charlm a, b;
-    uint8_t *ids = tiny_model(&a, data, n, 6, 12, 2, 7);
+    uint8_t *ids = tiny_model(&a, data, n, 6, 12, 2, 7, cell);
     lstm_train_config c;
     lstm_train_config_default(&c);
     c.batch = 3;
@@ -219,8 +222,13 @@ static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt,
     CHECK(t2.step == 11, "restored step %lld, expected 11", (long long)t2.step);
     for (int k = 11; k < 25; k++) lstm_trainer_step(&t2, NULL);
     int same = !memcmp(a.params, b.params, a.n_params * sizeof(float));
-    CHECK_V(same, "resume (%s, dropout %.1f): 11 steps + checkpoint + 14 steps == 25 steps on 2 threads, bit for bit",
-            opt == LSTM_OPT_SGD ? "sgd" : "adam", dropout);
+    CHECK_V(same, "resume (%s, %s, dropout %.1f): 11 steps + checkpoint + 14 steps == 25 steps on 2 threads, bit for bit",
+            cell == LSTM_CELL_GRU ? "gru" : "lstm", opt == LSTM_OPT_SGD ? "sgd" : "adam", dropout);
+    const char *moment = opt == LSTM_OPT_SGD ? (cell == LSTM_CELL_GRU ? "optim.momentum_buffer.gru.weight_hh_l1" : "optim.momentum_buffer.lstm.weight_hh_l1")
+                                             : (cell == LSTM_CELL_GRU ? "optim.exp_avg_sq.gru.weight_hh_l1" : "optim.exp_avg_sq.lstm.weight_hh_l1");
+    CHECK(a.net.cfg.cell == cell && (cell == LSTM_CELL_GRU) == (lstm_st_find(&f, "state.c") == NULL) &&
+              lstm_st_find(&f, moment) != NULL,
+          "checkpoint of a %s run: the cell's names (%s), state.c only for an LSTM", cell == LSTM_CELL_GRU ? "GRU" : "LSTM", moment);
     /* a checkpoint from the other optimizer is refused */
     lstm_trainer t3;
     lstm_train_config c3 = c;
@@ -235,6 +243,31 @@ static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt,
     lstm_charlm_free(&a);
     lstm_charlm_free(&b);
     free(ids);
+}
+
+/* The model is one buffer embedding | recurrent | head: the net's params and
+ * grads, and every tensor, lie inside it in state_dict order, back to back. */
+static void one_buffer(const unsigned char *data, size_t n, int cell) {
+    lstm_charlm m;
+    uint8_t *ids = tiny_model(&m, data, n, 5, 7, 2, 11, cell);
+    size_t ve = (size_t)m.V * m.E;
+    int ok = m.net.params == m.params + ve && m.net.grads == m.grads + ve && m.head_w == m.net.params + m.net.n_params &&
+             m.head_b == m.head_w + (size_t)m.V * m.net.Hout && m.head_b + m.V == m.params + m.n_params &&
+             m.d_head_w == m.grads + (m.head_w - m.params);
+    int nt = lstm_charlm_tensors(&m, NULL);
+    lstm_charlm_tensor *t = malloc((size_t)nt * sizeof *t);
+    lstm_charlm_tensors(&m, t);
+    size_t off = 0;
+    for (int k = 0; k < nt; k++) {
+        ok &= t[k].param == m.params + off && t[k].grad == m.grads + off;
+        off += t[k].numel;
+    }
+    ok &= off == m.n_params && !strncmp(t[1].name, cell == LSTM_CELL_GRU ? "gru.weight_ih_l0" : "lstm.weight_ih_l0", 20);
+    CHECK_V(ok, "%s char model: one buffer of %zu floats, tensors back to back (embedding | %s | head)",
+            cell == LSTM_CELL_GRU ? "GRU" : "LSTM", m.n_params, t[1].name);
+    free(t);
+    free(ids);
+    lstm_charlm_free(&m);
 }
 
 static void formulas(void) {
@@ -337,7 +370,7 @@ static void nonfinite(const unsigned char *data, size_t n) {
  * any length round-trip; a checksum catches byte flips. */
 static void untrusted_checkpoints(const unsigned char *data, size_t n) {
     lstm_charlm m;
-    uint8_t *ids = tiny_model(&m, data, n, 4, 5, 1, 3);
+    uint8_t *ids = tiny_model(&m, data, n, 4, 5, 1, 3, LSTM_CELL_LSTM);
     const int V = m.V;
     lstm_train_config c;
     lstm_train_config_default(&c);
@@ -479,9 +512,16 @@ int main(void) {
     fixture_case("adam_clip", data, n);
     fixture_case("adamw_cosine_proj", data, n);
     fixture_case("sgd_nesterov", data, n);
-    resume_case(data, n, LSTM_OPT_ADAM, 0.0);
-    resume_case(data, n, LSTM_OPT_ADAM, 0.3);
-    resume_case(data, n, LSTM_OPT_SGD, 0.0);
+    fixture_case("gru_adam_clip", data, n);
+    fixture_case("gru_adamw_cosine", data, n);
+    fixture_case("gru_sgd_nesterov", data, n);
+    one_buffer(data, n, LSTM_CELL_LSTM);
+    one_buffer(data, n, LSTM_CELL_GRU);
+    resume_case(data, n, LSTM_OPT_ADAM, 0.0, LSTM_CELL_LSTM);
+    resume_case(data, n, LSTM_OPT_ADAM, 0.3, LSTM_CELL_LSTM);
+    resume_case(data, n, LSTM_OPT_SGD, 0.0, LSTM_CELL_LSTM);
+    resume_case(data, n, LSTM_OPT_ADAM, 0.3, LSTM_CELL_GRU);
+    resume_case(data, n, LSTM_OPT_SGD, 0.0, LSTM_CELL_GRU);
     nonfinite(data, n);
     untrusted_checkpoints(data, n);
     free(data);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """crosscheck_train.py — live check of `lstm train / eval / sample` against PyTorch.
 
-For each case a CharLSTM is initialized by torch (seeded) and saved; `lstm train --init`
+For each case a CharLSTM (or its GRU twin, --cell gru) is initialized by torch (seeded) and saved; `lstm train --init`
 and tools/train_ref.py then train it on the same text with the same flags (dropout 0).
 Checked: the per-step losses (from --log) within 1e-4, the final weights (read back by
 PyTorch from our file) within 1e-4, `lstm eval` against PyTorch's loss on a file, and
@@ -25,18 +25,31 @@ import train_ref as R  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# name, (E, H, L, P), flags
+# name, (E, H, L, P, cell), flags
 CASES = [
-    ("adam_clip_2layers", (16, 32, 2, 0),
+    ("adam_clip_2layers", (16, 32, 2, 0, "lstm"),
      "--batch 8 --bptt 16 --steps 12 --optimizer adam --lr 0.003 --clip 0.5"),
-    ("adam_epochs", (8, 24, 1, 0),
+    ("adam_epochs", (8, 24, 1, 0, "lstm"),
      "--batch 16 --bptt 20 --steps 40 --optimizer adam --lr 0.002 --clip 1"),
-    ("adamw_cosine_proj", (12, 32, 2, 10),
+    ("adamw_cosine_proj", (12, 32, 2, 10, "lstm"),
      "--batch 6 --bptt 12 --steps 15 --optimizer adamw --lr 0.01 --weight-decay 0.05 "
      "--schedule cosine --warmup 4 --lr-min 0.0005 --clip 2"),
-    ("sgd_momentum", (8, 20, 3, 0),
+    ("sgd_momentum", (8, 20, 3, 0, "lstm"),
      "--batch 5 --bptt 9 --steps 12 --optimizer sgd --lr 0.8 --momentum 0.9 --clip 0"),
-    ("sgd_nesterov_wd_val", (8, 16, 1, 0),
+    ("sgd_nesterov_wd_val", (8, 16, 1, 0, "lstm"),
+     "--batch 4 --bptt 10 --steps 12 --optimizer sgd --lr 0.3 --momentum 0.5 --nesterov "
+     "--weight-decay 0.01 --clip 0.25 --val-fraction 0.2 --eval-every 4"),
+    # the GRU twin: nn.GRU as module `gru`, same contract
+    ("gru_adam_clip_2layers", (16, 32, 2, 0, "gru"),
+     "--batch 8 --bptt 16 --steps 12 --optimizer adam --lr 0.003 --clip 0.5"),
+    ("gru_adam_epochs", (8, 24, 1, 0, "gru"),
+     "--batch 16 --bptt 20 --steps 40 --optimizer adam --lr 0.002 --clip 1"),
+    ("gru_adamw_cosine", (12, 32, 2, 0, "gru"),
+     "--batch 6 --bptt 12 --steps 15 --optimizer adamw --lr 0.01 --weight-decay 0.05 "
+     "--schedule cosine --warmup 4 --lr-min 0.0005 --clip 2"),
+    ("gru_sgd_momentum_3layers", (8, 20, 3, 0, "gru"),
+     "--batch 5 --bptt 9 --steps 12 --optimizer sgd --lr 0.8 --momentum 0.9 --clip 0"),
+    ("gru_sgd_nesterov_wd_val", (8, 16, 1, 0, "gru"),
      "--batch 4 --bptt 10 --steps 12 --optimizer sgd --lr 0.3 --momentum 0.5 --nesterov "
      "--weight-decay 0.01 --clip 0.25 --val-fraction 0.2 --eval-every 4"),
 ]
@@ -78,9 +91,10 @@ def main():
     with open(data_path, "wb") as f:
         f.write(data)
     vocab = sorted(set(data))
-    for i, (name, (E, H, L, P), flags) in enumerate(CASES):
+    for i, (name, (E, H, L, P, cell), flags) in enumerate(CASES):
         torch.manual_seed(1000 + i)
-        m = R.CharLSTM(len(vocab), E, H, L, proj=P)
+        m = R.CharLSTM(len(vocab), E, H, L, proj=P, cell=cell)
+        flags += f" --cell {cell}"
         init = os.path.join(tmp, f"{name}.init.safetensors")
         R.save_model(m, vocab, init)
         if "--val-fraction" not in flags:
@@ -107,8 +121,15 @@ def main():
         dw = max(float((v - ref[k]).abs().max()) for k, v in mo.state_dict().items())
         report(vo == vocab and dw < 1e-4, f"{name}: final weights read back by PyTorch: max |w - torch| {dw:.2e} (tol 1e-4)")
 
-    # eval: the whole file as one stream from zero state
-    model = os.path.join(tmp, "adam_epochs.ours.safetensors")
+    for cell, pre in [("lstm", ""), ("gru", "gru_")]:
+        check_eval_sample(a, tmp, data, data_path, vocab, cell, os.path.join(tmp, f"{pre}adam_epochs.ours.safetensors"))
+    print(f"crosscheck_train.py: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def check_eval_sample(a, tmp, data, data_path, vocab, cell, model):
+    """lstm eval (the whole file as one stream from zero state) and greedy lstm sample
+    (a trained model and a sharpened random one) against PyTorch."""
     mo, _ = R.model_from_file(model)
     rc, out, err = run([a.lstm, "eval", "--model", model, "--data", data_path, "--json"])
     if rc == 0:
@@ -116,19 +137,17 @@ def main():
         want = R.evaluate(mo, R.encode(data, vocab, "data"), 1, 256)
         report(abs(got["loss"] - want) < 1e-5 and got["chars"] == len(data) - 1 and
                abs(got["bpc"] - want / np.log(2)) < 2e-5,
-               f"eval: {got['loss']:.6f} nats/char vs torch {want:.6f}, |diff| {abs(got['loss'] - want):.2e} (tol 1e-5)")
+               f"{cell} eval: {got['loss']:.6f} nats/char vs torch {want:.6f}, |diff| {abs(got['loss'] - want):.2e} (tol 1e-5)")
     else:
-        report(False, f"eval failed: {err.strip()}")
-
-    # greedy sampling: a trained model and a sharpened random one
+        report(False, f"{cell} eval failed: {err.strip()}")
     for label, path in [("trained", model), ("sharp", None)]:
         if path is None:
             torch.manual_seed(7)
-            ms = R.CharLSTM(len(vocab), 16, 48, 2)
+            ms = R.CharLSTM(len(vocab), 16, 48, 2, cell=cell)
             with torch.no_grad():
                 for p in ms.parameters():
                     p.mul_(3.0)
-            path = os.path.join(tmp, "sharp.safetensors")
+            path = os.path.join(tmp, f"{cell}_sharp.safetensors")
             R.save_model(ms, vocab, path)
         mo, _ = R.model_from_file(path)
         prime = b"lstm_status "
@@ -138,9 +157,7 @@ def main():
         same = 0
         while same < min(len(out), len(want)) and out[same] == want[same]:
             same += 1
-        report(rc == 0 and out == want, f"greedy sample ({label}): {same - len(prime)} of 200 bytes equal PyTorch's")
-    print(f"crosscheck_train.py: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+        report(rc == 0 and out == want, f"{cell} greedy sample ({label}): {same - len(prime)} of 200 bytes equal PyTorch's")
 
 
 if __name__ == "__main__":

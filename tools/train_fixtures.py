@@ -5,7 +5,8 @@
   /usr/bin/python3 tools/train_fixtures.py --out tests/fixtures/train
 
 Writes data.txt (a short text) and, per case, <case>.safetensors holding
-  the initial model          embedding.weight, lstm.*, head.weight, head.bias + "vocab"
+  the initial model          embedding.weight, lstm.* (gru_* cases: gru.*), head.weight,
+                             head.bias + "vocab"
   "args"                     the lstm train flags of the case (dropout 0, no validation)
   ref.losses [steps]         PyTorch's per-step losses (F64) from tools/train_ref.py
   ref.final.<name>           PyTorch's weights after the last step
@@ -30,14 +31,23 @@ DATA = (b"A small recurrent network reads this text one byte at a time and tries
         b"state carries what it has seen from one block to the next, so the model can learn\n"
         b"that a period is followed by a space and a capital letter.\n")
 
-# name, model (E, H, L, P), flags
+# name, model (E, H, L, P, cell), flags
 CASES = [
-    ("adam_clip", (8, 16, 2, 0),
+    ("adam_clip", (8, 16, 2, 0, "lstm"),
      "--batch 4 --bptt 8 --steps 12 --optimizer adam --lr 0.003 --clip 0.5"),
-    ("adamw_cosine_proj", (6, 12, 2, 5),
+    ("adamw_cosine_proj", (6, 12, 2, 5, "lstm"),
      "--batch 3 --bptt 10 --steps 12 --optimizer adamw --lr 0.01 --weight-decay 0.1 "
      "--schedule cosine --warmup 3 --lr-min 0.0001 --clip 1"),
-    ("sgd_nesterov", (5, 10, 1, 0),
+    ("sgd_nesterov", (5, 10, 1, 0, "lstm"),
+     "--batch 5 --bptt 6 --steps 12 --optimizer sgd --lr 0.5 --momentum 0.9 --nesterov "
+     "--weight-decay 0.001 --clip 0"),
+    # the GRU twin (nn.GRU as module `gru`), same training contract
+    ("gru_adam_clip", (8, 16, 2, 0, "gru"),
+     "--batch 4 --bptt 8 --steps 12 --optimizer adam --lr 0.003 --clip 0.5"),
+    ("gru_adamw_cosine", (6, 12, 2, 0, "gru"),
+     "--batch 3 --bptt 10 --steps 12 --optimizer adamw --lr 0.01 --weight-decay 0.1 "
+     "--schedule cosine --warmup 3 --lr-min 0.0001 --clip 1"),
+    ("gru_sgd_nesterov", (5, 10, 1, 0, "gru"),
      "--batch 5 --bptt 6 --steps 12 --optimizer sgd --lr 0.5 --momentum 0.9 --nesterov "
      "--weight-decay 0.001 --clip 0"),
 ]
@@ -54,9 +64,9 @@ def main():
     with open(data_path, "wb") as f:
         f.write(DATA)
     vocab = sorted(set(DATA))
-    for i, (name, (E, H, L, P), flags) in enumerate(CASES):
+    for i, (name, (E, H, L, P, cell), flags) in enumerate(CASES):
         torch.manual_seed(100 + i)
-        m = R.CharLSTM(len(vocab), E, H, L, proj=P)
+        m = R.CharLSTM(len(vocab), E, H, L, proj=P, cell=cell)
         init = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
         init_path = os.path.join(a.out, f"{name}.init.tmp")
         R.save_model(m, vocab, init_path)

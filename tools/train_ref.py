@@ -2,14 +2,16 @@
 """train_ref.py — the PyTorch reference for `lstm train`, written to the same contract.
 
 Model: CharLSTM = Embedding(V, E) -> nn.LSTM(E, H, L, dropout, proj_size) -> Linear(Hout, V),
-softmax cross-entropy (nats).  Files are safetensors with the module's state_dict names and
-__metadata__ "vocab" (JSON array of the byte of each token id).
+or with --cell gru its twin Embedding(V, E) -> nn.GRU(E, H, L, dropout) -> Linear(H, V) (the
+recurrent module named `gru`), softmax cross-entropy (nats).  Files are safetensors with the
+module's state_dict names and __metadata__ "vocab" (JSON array of the byte of each token id).
 
 Batching / truncated BPTT (exactly as lstm train):
   training tokens t[0..n) are the first n_total - floor(F * n_total) bytes of the data file
   (F = --val-fraction; validation is the rest); S = (n - 1) // B; stream b reads inputs
   t[b*S + j] and targets t[b*S + j + 1], j in [0, S); an epoch has S // T steps; step k of an
-  epoch uses j in [k*T, (k+1)*T); h and c start at zero each epoch and carry, detached.
+  epoch uses j in [k*T, (k+1)*T); h and c (a GRU: h alone) start at zero each epoch and carry,
+  detached.
   The loss is the mean cross-entropy over the T*B targets.  Gradients are clipped with
   clip_grad_norm_ (--clip 0: off), then torch.optim.Adam / AdamW / SGD steps with the
   learning rate of the schedule (lr_at below).
@@ -18,7 +20,7 @@ zero state, model.eval(); mean cross-entropy over the B * ((n_val - 1) // B) pre
 
 Usage (the flags mean what they mean for lstm train):
   /usr/bin/python3 tools/train_ref.py --data FILE [--init M0.safetensors | --hidden H --layers L
-      --embed E --proj P --seed S] --batch B --bptt T (--steps N | --epochs N) [--time SEC]
+      --embed E --proj P --cell lstm|gru --seed S] --batch B --bptt T (--steps N | --epochs N) [--time SEC]
       [--lr LR] [--optimizer adam|adamw|sgd] [--clip C] [--weight-decay W] [--momentum M]
       [--nesterov] [--schedule constant|cosine] [--warmup K] [--lr-min X] [--dropout D]
       [--val-fraction F] [--eval-every K] [--threads N] [--out M.safetensors] [--log LOG.jsonl]
@@ -39,14 +41,27 @@ import torch.nn.functional as F
 
 
 class CharLSTM(nn.Module):
-    def __init__(self, V, E, H, L, dropout=0.0, proj=0):
+    """cell "lstm": Embedding -> nn.LSTM (module `lstm`) -> Linear; cell "gru": Embedding ->
+    nn.GRU (module `gru`, no projection) -> Linear.  The state is (h, c) for the LSTM, h for the GRU."""
+
+    def __init__(self, V, E, H, L, dropout=0.0, proj=0, cell="lstm"):
         super().__init__()
         self.embedding = nn.Embedding(V, E)
-        self.lstm = nn.LSTM(E, H, L, dropout=dropout, proj_size=proj)
+        if cell == "gru":
+            if proj:
+                raise ValueError("a GRU has no projection")
+            self.gru = nn.GRU(E, H, L, dropout=dropout)
+        else:
+            self.lstm = nn.LSTM(E, H, L, dropout=dropout, proj_size=proj)
+        self.cell = cell
         self.head = nn.Linear(proj or H, V)
 
+    @property
+    def rnn(self):
+        return self.gru if self.cell == "gru" else self.lstm
+
     def forward(self, x, state):  # x [T, B] token ids -> logits [T, B, V], state
-        y, state = self.lstm(self.embedding(x), state)
+        y, state = self.rnn(self.embedding(x), state)
         return self.head(y), state
 
 
@@ -104,12 +119,13 @@ def model_from_file(path, dropout=0.0):
     t, meta = read_st(path)
     vocab = json.loads(meta["vocab"])
     V, E = t["embedding.weight"].shape
+    cell = "gru" if "gru.weight_ih_l0" in t else "lstm"  # the cell from the names
     L = 0
-    while f"lstm.weight_ih_l{L}" in t:
+    while f"{cell}.weight_ih_l{L}" in t:
         L += 1
-    H = t["lstm.weight_hh_l0"].shape[0] // 4
+    H = t[f"{cell}.weight_hh_l0"].shape[0] // (3 if cell == "gru" else 4)
     P = t["lstm.weight_hr_l0"].shape[0] if "lstm.weight_hr_l0" in t else 0
-    m = CharLSTM(V, E, H, L, dropout=dropout, proj=P)
+    m = CharLSTM(V, E, H, L, dropout=dropout, proj=P, cell=cell)
     sd = {k: torch.from_numpy(np.asarray(t[k], dtype=np.float32)) for k in m.state_dict()}
     m.load_state_dict(sd)
     return m, vocab
@@ -152,8 +168,14 @@ def streams(ids, B):
 
 
 def zero_state(m, B):
-    L, H, P = m.lstm.num_layers, m.lstm.hidden_size, m.lstm.proj_size
-    return torch.zeros(L, B, P or H), torch.zeros(L, B, H)
+    L, H = m.rnn.num_layers, m.rnn.hidden_size
+    if m.cell == "gru":
+        return torch.zeros(L, B, H)
+    return torch.zeros(L, B, m.lstm.proj_size or H), torch.zeros(L, B, H)
+
+
+def detach(state):
+    return state.detach() if torch.is_tensor(state) else tuple(s.detach() for s in state)
 
 
 @torch.no_grad()
@@ -213,7 +235,7 @@ def train(a, log=None):
     else:
         vocab = sorted(set(data))
         torch.manual_seed(a.seed)
-        m = CharLSTM(len(vocab), a.embed, a.hidden, a.layers, dropout=a.dropout, proj=a.proj)
+        m = CharLSTM(len(vocab), a.embed, a.hidden, a.layers, dropout=a.dropout, proj=a.proj, cell=a.cell)
     tr_bytes, val_bytes = split(data, a.val_fraction)
     ids = encode(tr_bytes, vocab, a.data)
     val_ids = encode(val_bytes, vocab, a.data) if len(val_bytes) else None
@@ -238,7 +260,7 @@ def train(a, log=None):
             state = zero_state(m, B)
         x, y = X[:, k * T:(k + 1) * T].t(), Y[:, k * T:(k + 1) * T].t()
         logits, state = m(x, state)
-        state = (state[0].detach(), state[1].detach())
+        state = detach(state)
         loss = F.cross_entropy(logits.reshape(-1, len(vocab)), y.reshape(-1))
         lv = loss.item()
         if not math.isfinite(lv):
@@ -272,6 +294,7 @@ def parser():
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--embed", type=int, default=64)
     p.add_argument("--proj", type=int, default=0)
+    p.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--bptt", type=int, default=64)
