@@ -115,12 +115,6 @@ static float *alloc_floats(size_t n) {
     return p;
 }
 
-/* src [A, Bn, C] -> dst [Bn, A, C] */
-static void swap01(float *dst, const float *src, size_t A, size_t Bn, size_t C) {
-    for (size_t a = 0; a < A; a++)
-        for (size_t b = 0; b < Bn; b++) memcpy(dst + (b * A + a) * C, src + (a * Bn + b) * C, C * sizeof(float));
-}
-
 typedef struct {
     const char *path;
     const float *data;
@@ -222,56 +216,31 @@ static int run(int argc, char **argv, int grad) {
         }
     }
 
-    /* ---- compute, time-major */
+    /* ---- compute: the library takes batch-first arrays (LSTM_WS_BATCH_FIRST) */
     const size_t TB = (size_t)T * (size_t)B, ny = TB * (size_t)DHout;
     const size_t nh = (size_t)LD * B * Hout, nc = (size_t)LD * B * H;
-    const float *xt = x.data;
-    float *xbuf = NULL;
-    if (bf) {
-        xbuf = alloc_floats(TB * (size_t)I);
-        swap01(xbuf, x.data, (size_t)B, (size_t)T, (size_t)I);
-        xt = xbuf;
-    }
     float *y = alloc_floats(ny), *hn = alloc_floats(nh), *cn = alloc_floats(nc);
     lstm_workspace *ws;
-    s = lstm_workspace_init(&ws, &net, T, B, grad ? LSTM_WS_TRAIN : 0);
+    s = lstm_workspace_init(&ws, &net, T, B, (grad ? LSTM_WS_TRAIN : 0) | (bf ? LSTM_WS_BATCH_FIRST : 0));
     if (s != LSTM_OK) cli_fail_status(s);
     if (grad) lstm_net_zero_grad(&net);
-    s = lstm_forward(&net, ws, T, B, xt, o.h0 ? h0.data : NULL, o.c0 ? c0.data : NULL, y, hn, gru ? NULL : cn);
+    s = lstm_forward(&net, ws, T, B, x.data, o.h0 ? h0.data : NULL, o.c0 ? c0.data : NULL, y, hn, gru ? NULL : cn);
     if (s != LSTM_OK) cli_fail_status(s);
 
     if (!grad) {
-        float *yu = y;
-        if (bf) {
-            yu = alloc_floats(ny);
-            swap01(yu, y, (size_t)T, (size_t)B, (size_t)DHout);
-        }
         npy_out out[3];
         int n = 0;
-        out[n] = (npy_out){o.output, yu, yd, {yshape[0], yshape[1], yshape[2]}};
+        out[n] = (npy_out){o.output, y, yd, {yshape[0], yshape[1], yshape[2]}};
         n++;
         if (o.hn) out[n++] = (npy_out){o.hn, hn, hd, {hshape[0], hshape[1], hshape[2]}};
         if (o.cn) out[n++] = (npy_out){o.cn, cn, hd, {cshape[0], cshape[1], cshape[2]}};
         write_outputs(out, n);
-        if (yu != y) free(yu);
     } else {
-        const float *dy = gy.data;
-        float *dybuf = NULL;
-        if (bf) {
-            dybuf = alloc_floats(ny);
-            swap01(dybuf, gy.data, (size_t)B, (size_t)T, (size_t)DHout);
-            dy = dybuf;
-        }
         float *dx = alloc_floats(TB * (size_t)I), *dh0 = NULL, *dc0 = NULL;
         if (o.h0) dh0 = alloc_floats(nh);
         if (o.c0) dc0 = alloc_floats(nc);
-        s = lstm_backward(&net, ws, dy, o.ghn ? ghn.data : NULL, o.gcn ? gcn.data : NULL, dx, dh0, dc0);
+        s = lstm_backward(&net, ws, gy.data, o.ghn ? ghn.data : NULL, o.gcn ? gcn.data : NULL, dx, dh0, dc0);
         if (s != LSTM_OK) cli_fail_status(s);
-        float *dxu = dx;
-        if (bf) {
-            dxu = alloc_floats(TB * (size_t)I);
-            swap01(dxu, dx, (size_t)T, (size_t)B, (size_t)I);
-        }
         int np = lstm_net_tensors(&net, NULL);
         lstm_tensor_info *ti = malloc((size_t)np * sizeof *ti);
         lstm_st_entry *e = calloc((size_t)np + 3, sizeof *e);
@@ -293,7 +262,7 @@ static int run(int argc, char **argv, int grad) {
         e[n].name = "input";
         e[n].ndim = x.ndim;
         memcpy(e[n].shape, x.shape, sizeof x.shape);
-        e[n++].data = dxu;
+        e[n++].data = dx;
         if (o.h0) {
             e[n].name = "h0";
             e[n].ndim = h0.ndim;
@@ -311,17 +280,14 @@ static int run(int argc, char **argv, int grad) {
         free(ti);
         free(e);
         free(names);
-        if (dxu != dx) free(dxu);
         free(dx);
         free(dh0);
         free(dc0);
-        free(dybuf);
     }
     lstm_workspace_free(ws);
     free(y);
     free(hn);
     free(cn);
-    free(xbuf);
     lstm_array_free(&x);
     lstm_array_free(&h0);
     lstm_array_free(&c0);

@@ -250,9 +250,16 @@ LSTM_API lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, cons
  * With LSTM_WS_TRAIN it keeps what lstm_backward needs and has room for the
  * backward pass.  Allocated once; forward/backward never allocate. */
 typedef struct lstm_workspace lstm_workspace;
-enum { LSTM_WS_TRAIN = 1 };
+/* LSTM_WS_BATCH_FIRST: torch's batch_first=True.  lstm_forward and
+ * lstm_backward on this workspace take x, dx [B, T, I] and y, dy [B, T, D*Hout]
+ * instead of [T, B, ...] (the states h0, c0, hn, cn, dhn, dcn, dh0, dc0 keep
+ * their [L*D, B, ...] shapes, as in PyTorch); the results are the same bits as
+ * the time-major call on transposed arrays.  The workspace holds the
+ * time-major copies (T*B*(I + D*Hout) floats more).  lstm_stream refuses it. */
+enum { LSTM_WS_TRAIN = 1, LSTM_WS_BATCH_FIRST = 2 };
 
-/* T >= 1 steps (calls may use fewer), B >= 1 streams; flags 0 or LSTM_WS_TRAIN.
+/* T >= 1 steps (calls may use fewer), B >= 1 streams; flags 0 or LSTM_WS_TRAIN,
+ * or-ed with LSTM_WS_BATCH_FIRST.
  * One thread until lstm_workspace_set_threads.  *ws is NULL on failure. */
 LSTM_API lstm_status lstm_workspace_init(lstm_workspace **ws, const lstm_net *net, int T, int B, int flags);
 LSTM_API void lstm_workspace_free(lstm_workspace *ws);

@@ -55,6 +55,10 @@ struct lstm_workspace {
     float *pu, *pui;
     float *bias;         /* [L·D][A·H]: the bias of each act column (lstm__cell_bias), once per set of weights */
     size_t pu_size, pui_size;
+    /* LSTM_WS_BATCH_FIRST: the caller's [B,T,·] arrays in time-major order */
+    int bf;
+    float *bfx;          /* [T,B,I]: x, then dx */
+    float *bfy;          /* [T,B,D·Hout]: y, then dy */
 };
 
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
@@ -76,6 +80,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     ws->T = T;
     ws->B = B;
     ws->train = (flags & LSTM_WS_TRAIN) != 0;
+    ws->bf = (flags & LSTM_WS_BATCH_FIRST) != 0;
     ws->L = net->cfg.num_layers;
     ws->D = net->D;
     ws->H = net->H;
@@ -129,6 +134,10 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (!ws->pu || !ws->pui) ok = 0;
     }
     ws->bias = alloc_f(LD * ws->AH, &ok);
+    if (ws->bf) {
+        ws->bfx = alloc_f(tb * ws->I, &ok);
+        ws->bfy = alloc_f(ws->tby, &ok);
+    }
     if (!ws->fused) { /* the GEMM path's packs; the fused step has its own */
         for (int k = 0; k < cell->n_hh; k++) { /* each pack on a 64-byte boundary */
             ws->pk_off[k] = ws->pk_size;
@@ -149,7 +158,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->bfx, ws->bfy};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -480,10 +489,22 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
     return LSTM_OK;
 }
 
+/* src [n0, n1, m] -> dst [n1, n0, m] */
+static void swap01(float *dst, const float *src, size_t n0, size_t n1, size_t m) {
+    for (size_t a = 0; a < n0; a++)
+        for (size_t b = 0; b < n1; b++) memcpy(dst + (b * n0 + a) * m, src + (a * n1 + b) * m, m * sizeof(float));
+}
+
 lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
                          const float *x, const float *h0, const float *c0,
                          float *y, float *hn, float *cn) {
-    return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0);
+    if (!ws->bf || T < 1 || T > ws->T || B != ws->B) /* (a bad T or B: forward says so) */
+        return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0);
+    /* batch_first: x [B,T,I] -> [T,B,I]; y [T,B,D·Hout] -> [B,T,D·Hout] */
+    swap01(ws->bfx, x, (size_t)B, (size_t)T, (size_t)ws->I);
+    lstm_status st = forward(net, ws, T, B, ws->bfx, h0, c0, ws->bfy, hn, cn, 0);
+    if (st == LSTM_OK) swap01(y, ws->bfy, (size_t)T, (size_t)B, (size_t)ws->D * ws->Hout);
+    return st;
 }
 
 /* The point-wise part of one backward step for batch rows [b0, b1):
@@ -621,9 +642,9 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     }
 }
 
-lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
-                          const float *dy, const float *dhn, const float *dcn,
-                          float *dx, float *dh0, float *dc0) {
+static lstm_status backward(lstm_net *net, lstm_workspace *ws,
+                            const float *dy, const float *dhn, const float *dcn,
+                            float *dx, float *dh0, float *dc0) {
     if (!ws->train || ws->fwd_T < 1)
         return lstm__fail(LSTM_ERR_ARG, "backward: needs a training workspace after lstm_forward");
     if (!ws->cell->has_c && (dcn || dc0))
@@ -654,6 +675,18 @@ lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
     }
     ws->fwd_T = 0; /* the saved activations now hold gradients */
     return LSTM_OK;
+}
+
+lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
+                          const float *dy, const float *dhn, const float *dcn,
+                          float *dx, float *dh0, float *dc0) {
+    const int T = ws->fwd_T, B = ws->B;
+    if (!ws->bf || !ws->train || T < 1) return backward(net, ws, dy, dhn, dcn, dx, dh0, dc0);
+    /* batch_first: dy [B,T,D·Hout] -> [T,B,D·Hout]; dx [T,B,I] -> [B,T,I] (x0 holds the input) */
+    if (dy) swap01(ws->bfy, dy, (size_t)B, (size_t)T, (size_t)ws->D * ws->Hout);
+    lstm_status st = backward(net, ws, dy ? ws->bfy : NULL, dhn, dcn, dx ? ws->bfx : NULL, dh0, dc0);
+    if (st == LSTM_OK && dx) swap01(dx, ws->bfx, (size_t)T, (size_t)B, (size_t)ws->I);
+    return st;
 }
 
 /* ---------------------------------------------------------------- streaming */
@@ -701,6 +734,7 @@ void lstm_state_free(lstm_state *s) {
 }
 
 lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int T, const float *x, float *y) {
+    if (ws->bf) return lstm__fail(LSTM_ERR_ARG, "stream: runs time-major: the workspace must not be LSTM_WS_BATCH_FIRST");
     if (net->D != 1) return lstm__fail(LSTM_ERR_ARG, "stream: a bidirectional network cannot run step by step");
     if (s->L != net->cfg.num_layers || s->D != net->D || s->H != net->H || s->Hout != net->Hout || s->B != ws->B ||
         !s->c != !lstm__cell_of(net->cfg.cell)->has_c)
