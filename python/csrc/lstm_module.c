@@ -1032,7 +1032,7 @@ static PyObject *trainer_get(TrainerObject *t, void *which) {
 }
 
 static PyGetSetDef trainer_getset[] = {
-    {"step", (getter)trainer_get, NULL, "optimizer steps done", (void *)0},
+    {"steps_done", (getter)trainer_get, NULL, "optimizer steps done", (void *)0},
     {"steps_per_epoch", (getter)trainer_get, NULL, "S div T", (void *)1},
     {"S", (getter)trainer_get, NULL, "steps of each stream", (void *)2},
     {NULL, NULL, NULL, NULL, NULL},

@@ -346,7 +346,7 @@ def train(data=None, out=None, callback=None, verbose=False, **options):
     threads = o["threads"]
     if threads > 1:
         tr.set_threads(threads)
-    start_step = tr.step
+    start_step = tr.steps_done
 
     # ---- outputs: checkpoint metadata as the CLI writes it
     ckpt = o["checkpoint"] or o["out"] + ".ckpt"
@@ -380,7 +380,7 @@ def train(data=None, out=None, callback=None, verbose=False, **options):
     stop = False
     try:
         while True:
-            if total and tr.step >= total:
+            if total and tr.steps_done >= total:
                 break
             if o["time"] > 0 and time.monotonic() - t0 >= o["time"]:
                 break
@@ -399,8 +399,8 @@ def train(data=None, out=None, callback=None, verbose=False, **options):
             rec = {"step": step, "epoch": epoch, "loss": loss, "lr": lr, "grad_norm": gnorm,
                    "tokens_per_s": done * B * T / (train_time if train_time > 0 else 1e-9),
                    "time": time.monotonic() - t0}
-            last = bool((total and tr.step >= total) or (o["time"] > 0 and time.monotonic() - t0 >= o["time"]))
-            if n_val and ((o["eval_every"] and tr.step % o["eval_every"] == 0) or last):
+            last = bool((total and tr.steps_done >= total) or (o["time"] > 0 and time.monotonic() - t0 >= o["time"]))
+            if n_val and ((o["eval_every"] and tr.steps_done % o["eval_every"] == 0) or last):
                 last_val, _ = model.eval(val_ids, B, T, threads)
                 rec["val_loss"] = last_val
             if callback is not None and callback(dict(rec)) is True:
@@ -415,9 +415,9 @@ def train(data=None, out=None, callback=None, verbose=False, **options):
             if verbose and ("val_loss" in rec or last):
                 print(f"step {step}  epoch {epoch}  loss {loss_ema:.4f}  val {last_val:.4f}  lr {lr:.2e}  "
                       f"{rec['tokens_per_s']:.0f} tok/s", file=sys.stderr)
-            if o["checkpoint_every"] and tr.step % o["checkpoint_every"] == 0 and not last:
+            if o["checkpoint_every"] and tr.steps_done % o["checkpoint_every"] == 0 and not last:
                 tr.save(ckpt, kv)
-                last_ckpt = tr.step
+                last_ckpt = tr.steps_done
             if last:
                 break
     except KeyboardInterrupt:
@@ -429,7 +429,7 @@ def train(data=None, out=None, callback=None, verbose=False, **options):
             log.close()
     tr.save(ckpt, kv)
     model.save(o["out"], None)
-    result = {"model": CharModel(model), "steps": done, "step": tr.step, "loss": loss_ema,
+    result = {"model": CharModel(model), "steps": done, "step": tr.steps_done, "loss": loss_ema,
               "val_loss": None if math.isnan(last_val) else last_val,
               "tokens_per_s": done * B * T / (train_time if train_time > 0 else 1e-9),
               "out": o["out"], "checkpoint": ckpt}

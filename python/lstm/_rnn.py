@@ -179,6 +179,13 @@ class _RNNBase:
 
     def _time_major(self, x):
         """x as a float32 [T, B, I] array; also whether it was unbatched."""
+        if x is not None and not isinstance(x, (str, bytes)):
+            try:  # refuse impossible shapes before converting (a broadcast view could be huge)
+                shape = tuple(np.shape(x))
+            except (ValueError, TypeError):
+                shape = ()
+            if any(d > _INT_MAX for d in shape):
+                raise ValueError(f"{self._mode}: input shape {list(shape)} too large")
         x = as_f32(x, "input")
         if x.ndim == 2:
             unbatched, x3 = True, x.reshape(x.shape[0], 1, x.shape[1])
