@@ -17,6 +17,7 @@ from setuptools import Command, Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+os.chdir(HERE)  # paths below are relative to python/, wherever setup.py is run from
 
 
 def source_root():
@@ -51,6 +52,40 @@ class Vendor(Command):
         print("copied", root, "include/ and src/ to", dst)
 
 
+class LinkUser(Command):
+    """For a Python without pip (Debian's /usr/bin/python3): builds the extension
+    in place and puts a lstm.pth naming this directory into the user's
+    site-packages, so `import lstm` works from any directory.  --remove undoes it."""
+    description = "build in place and link this directory into the user's site-packages"
+    user_options = [("remove", None, "remove the link instead")]
+    boolean_options = ["remove"]
+
+    def initialize_options(self):
+        self.remove = 0
+
+    def finalize_options(self):
+        pass
+
+    def run(self):
+        import site
+        pth = os.path.join(site.getusersitepackages(), "lstm.pth")
+        if self.remove:
+            if os.path.exists(pth):
+                os.remove(pth)
+                print("removed", pth)
+            return
+        if not site.ENABLE_USER_SITE:
+            sys.exit("lstm: this Python does not read the user's site-packages (a virtual environment?); "
+                     "use pip install there instead")
+        cmd = self.reinitialize_command("build_ext", inplace=1)
+        self.run_command("build_ext")
+        del cmd
+        os.makedirs(os.path.dirname(pth), exist_ok=True)
+        with open(pth, "w") as f:
+            f.write(HERE + "\n")
+        print("wrote", pth, "->", HERE)
+
+
 class BuildExt(build_ext):
     """build_ext compiling the library's files in parallel (they are independent)."""
 
@@ -77,7 +112,8 @@ def extension():
 
 
 # `setup.py vendor` and `clean` need no compiler and must work before the sources are copied
-needs_ext = not (len(sys.argv) > 1 and sys.argv[1] in ("vendor", "clean", "--help", "--version"))
+needs_ext = not (len(sys.argv) > 1 and (sys.argv[1] in ("vendor", "clean", "--help", "--version")
+                                        or sys.argv[1:] == ["link_user", "--remove"]))
 
 setup(
     name="lstm",
@@ -86,7 +122,7 @@ setup(
     packages=["lstm"],
     package_dir={"lstm": "lstm"},
     ext_modules=[extension()] if needs_ext else [],
-    cmdclass={"build_ext": BuildExt, "vendor": Vendor},
+    cmdclass={"build_ext": BuildExt, "vendor": Vendor, "link_user": LinkUser},
     python_requires=">=3.9",
     install_requires=[],  # numpy is needed at run time; Debian: python3-numpy (not checked here: offline installs)
     zip_safe=False,

@@ -19,7 +19,7 @@ except ImportError:  # the torch checks then report themselves skipped
 def lstm_bin():
     """The CLI built by make (LSTM_BIN overrides); None when absent."""
     p = os.environ.get("LSTM_BIN") or os.path.join(REPO, os.environ.get("BUILD", "build"), "lstm")
-    return p if os.path.isfile(p) and os.access(p, os.X_OK) else None
+    return os.path.abspath(p) if os.path.isfile(p) and os.access(p, os.X_OK) else None
 
 
 def run_cli(*args):
@@ -63,3 +63,11 @@ def close_as_torch(ours, t32, t64, what):
     if not e_ours <= 8 * e_torch + 1e-6:
         raise AssertionError(f"{what}: our relative error {e_ours:.3g} vs PyTorch float32's {e_torch:.3g}")
     return e_ours, e_torch
+
+
+def sub_env():
+    """The environment for a child Python that must import this same lstm package."""
+    import lstm
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(lstm.__file__)))
+    old = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=pkg_parent + (os.pathsep + old if old else ""))

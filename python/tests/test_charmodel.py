@@ -14,7 +14,7 @@ import numpy as np
 
 import lstm
 from lstm._charlm import _log_line
-from _util import TempDir, lstm_bin, run_cli
+from _util import TempDir, lstm_bin, run_cli, sub_env
 
 OPTS = ["--hidden", "24", "--layers", "2", "--embed", "8", "--batch", "4", "--bptt", "16", "--eval-every", "10",
         "--checkpoint-every", "20", "--seed", "3", "--threads", "1", "--lr", "0.01"]
@@ -156,7 +156,7 @@ class CharModelVsCLI(unittest.TestCase):
     def test_plot(self):
         png = os.path.join(self.d, "loss.png")
         r = subprocess.run([sys.executable, "-m", "lstm.plot", os.path.join(self.d, "cli.jsonl"), "-o", png],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env=sub_env())
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(png, "rb") as f:
             head = f.read()
@@ -165,7 +165,7 @@ class CharModelVsCLI(unittest.TestCase):
         bad = os.path.join(self.d, "bad.jsonl")
         with open(bad, "w") as f:
             f.write('{"step": 1, "loss": 2}\nnot json\n')
-        r = subprocess.run([sys.executable, "-m", "lstm.plot", bad, "-o", png], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-m", "lstm.plot", bad, "-o", png], capture_output=True, text=True, env=sub_env())
         self.assertEqual(r.returncode, 1)
         self.assertIn("bad.jsonl:2", r.stderr)
 
