@@ -103,9 +103,11 @@ def extension():
     return Extension(
         "lstm._lstm",
         sources=["csrc/lstm_module.c"] + srcs,
+        depends=sorted(glob.glob(os.path.join(root, "include", "*.h")) + glob.glob(os.path.join(root, "src", "*.h"))
+                       + glob.glob(os.path.join(root, "src", "*", "*.h"))),
         include_dirs=[os.path.join(root, "include"), os.path.join(root, "src")],
         define_macros=[("_GNU_SOURCE", "1")],
-        extra_compile_args=["-std=c11", "-O2", "-pthread", "-Wno-missing-field-initializers"],
+        extra_compile_args=["-std=c11", "-O2", "-pthread"],
         extra_link_args=["-pthread"],
         libraries=["m"],
     )

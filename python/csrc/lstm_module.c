@@ -831,8 +831,11 @@ static const char **meta_array(PyObject *list) {
     return kv;
 }
 
-/* save(path, meta list or None) */
-static PyObject *charlm_save(CharLMObject *c, PyObject *args) {
+/* A library save call: obj, path, NULL-terminated key/value metadata (or NULL). */
+typedef lstm_status (*save_fn)(void *obj, const char *path, const char *const *meta_kv);
+
+/* Parses (path, meta list or None) and runs save under lock without the GIL. */
+static PyObject *save_with_meta(PyObject *args, PyThread_type_lock lock, save_fn save, void *obj) {
     PyObject *path_o, *meta;
     if (!PyArg_ParseTuple(args, "O&O", PyUnicode_FSConverter, &path_o, &meta)) return NULL;
     const char **kv = meta_array(meta);
@@ -842,11 +845,20 @@ static PyObject *charlm_save(CharLMObject *c, PyObject *args) {
     }
     lstm_status st;
     const char *path = PyBytes_AS_STRING(path_o);
-    LOCKED_NOGIL(c->lock, st = lstm_charlm_save(&c->m, path, kv));
+    LOCKED_NOGIL(lock, st = save(obj, path, kv));
     PyMem_Free(kv);
     Py_DECREF(path_o);
     if (st) return raise_status(st);
     Py_RETURN_NONE;
+}
+
+static lstm_status charlm_save_fn(void *m, const char *path, const char *const *kv) {
+    return lstm_charlm_save(m, path, kv);
+}
+
+/* save(path, meta list or None) */
+static PyObject *charlm_save(CharLMObject *c, PyObject *args) {
+    return save_with_meta(args, c->lock, charlm_save_fn, &c->m);
 }
 
 static PyMethodDef charlm_methods[] = {
@@ -988,21 +1000,12 @@ static PyObject *trainer_step(TrainerObject *t, PyObject *unused) {
     return Py_BuildValue("(LLddd)", (long long)info.step, (long long)info.epoch, info.loss, info.lr, info.grad_norm);
 }
 
+static lstm_status trainer_save_fn(void *tr, const char *path, const char *const *kv) {
+    return lstm_trainer_save(tr, path, kv);
+}
+
 static PyObject *trainer_save(TrainerObject *t, PyObject *args) {
-    PyObject *path_o, *meta;
-    if (!PyArg_ParseTuple(args, "O&O", PyUnicode_FSConverter, &path_o, &meta)) return NULL;
-    const char **kv = meta_array(meta);
-    if (!kv && PyErr_Occurred()) {
-        Py_DECREF(path_o);
-        return NULL;
-    }
-    lstm_status st;
-    const char *path = PyBytes_AS_STRING(path_o);
-    LOCKED_NOGIL(t->model->lock, st = lstm_trainer_save(&t->tr, path, kv));
-    PyMem_Free(kv);
-    Py_DECREF(path_o);
-    if (st) return raise_status(st);
-    Py_RETURN_NONE;
+    return save_with_meta(args, t->model->lock, trainer_save_fn, &t->tr);
 }
 
 /* restore(path): step, generator, carried state and moments from a checkpoint. */

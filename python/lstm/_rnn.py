@@ -2,8 +2,19 @@
 
 The library is time-major ([T, B, I]); this file converts PyTorch's layouts
 (batch_first, unbatched 2-D input) and shapes, and names the tensors.  Shapes
-and names come from the library (Net.config, Net.tensors), so a new cell type
-(GRU) needs only its own return structure: see _RNNBase._unpack_state.
+and names come from the library (Net.config, Net.tensors), so everything but
+the call signatures lives in _RNNBase.
+
+GRU, once include/lstm.h has it (a `cell` field in lstm_config): Net() in
+csrc/lstm_module.c takes the cell and passes it on; then
+
+    class GRU(_RNNBase):
+        _mode = "GRU"
+        def _state_sizes(self): return [("h0", self.hidden_size)]
+        def forward(self, x, hx=None): y, (hn,), ub = self._run_forward(x, (hx,)); ...  # y, hn
+        def backward(self, dy, dhn=None): dx, (dh0,) = self._run_backward(dy, (dhn,)); ...  # dx, dh0
+
+with Workspace.forward/backward taking c0/cn as None (the library's GRU has no c).
 """
 import collections
 import os
