@@ -3,6 +3,7 @@ conversions, errors (the library's one-line messages, the right exception
 types), nothing crashing on bad arguments, threads, train/eval, streaming."""
 import importlib
 import unittest
+import warnings
 
 import numpy as np
 
@@ -249,6 +250,51 @@ class Errors(unittest.TestCase):
                 with self.assertRaises((TypeError, ValueError, RuntimeError, OverflowError, BufferError)):
                     f()
         ws.backward(None, None, None, None, None, None)  # the good forward is still usable
+
+    def test_fuzz_public_calls(self):
+        """Junk in every argument position of the public calls: exceptions only
+        (a crash would take the test process down)."""
+        junk = [None, -1, 0, 2**31, 2**64, -2**63, 1e308, float("nan"), float("inf"), "x", b"\xff", [], {},
+                object(), np.zeros((0,), np.float32), np.zeros((2, 2), np.int8), rand(1, 1, 1), True]
+        m = lstm.LSTM(3, 4, num_layers=2)
+
+        def small(a):  # valid but huge lengths and step counts would only take long
+            return 7 if isinstance(a, int) and a > 1000 else a
+
+        with TempDir() as d:
+            lstm.train(data=b"abcdefgh" * 200, out=d + "/c.safetensors", steps=1, hidden=8, layers=1, embed=4,
+                       batch=2, bptt=8, threads=1)
+            c = lstm.CharModel.load(d + "/c.safetensors")
+            calls = [
+                lambda a: lstm.LSTM(a, 4), lambda a: lstm.LSTM(3, a), lambda a: lstm.LSTM(3, 4, num_layers=a),
+                lambda a: lstm.LSTM(3, 4, proj_size=a), lambda a: lstm.LSTM(3, 4, dropout=a),
+                lambda a: lstm.LSTM(3, 4, seed=a), lambda a: m(a), lambda a: m(rand(2, 1, 3), a),
+                lambda a: m(rand(2, 1, 3), (a, a)), lambda a: m.backward(a), lambda a: m.backward(None, a),
+                lambda a: m.load_state_dict(a), lambda a: m.load_state_dict({"weight_ih_l0": a}),
+                lambda a: m.save(a), lambda a: lstm.load(a), lambda a: lstm.load(d + "/c.safetensors", a),
+                lambda a: m.stream(a), lambda a: m.stream(1)(a), lambda a: lstm.set_num_threads(a),
+                lambda a: lstm.CharModel.load(a), lambda a: c.generate(prime=a, length=3),
+                lambda a: c.generate(length=small(a)), lambda a: c.generate(length=3, temperature=a),
+                lambda a: c.generate(length=3, top_k=a), lambda a: c.generate(length=3, seed=a),
+                lambda a: c.evaluate(a), lambda a: c.evaluate(b"abcabc", bptt=a),
+                lambda a: lstm.train(data=a, out=d + "/f.safetensors", steps=1),
+                lambda a: lstm.train(data=b"abcdefgh" * 200, out=d + "/f.safetensors", steps=1, batch=2, bptt=8,
+                                     hidden=a, layers=1, embed=4, threads=1),
+                lambda a: lstm.train(data=b"abcdefgh" * 200, out=d + "/f.safetensors", steps=small(a), batch=2,
+                                     bptt=8, hidden=4, layers=1, embed=4, threads=1, lr=a),
+            ]
+            for i, f in enumerate(calls):
+                for a in junk:
+                    try:
+                        with np.errstate(all="ignore"), warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            f(a)
+                    except (TypeError, ValueError, OSError, MemoryError, RuntimeError, OverflowError):
+                        pass
+                    m.train()
+            lstm.set_num_threads(1)
+            y, _ = m(rand(4, 2, 3))  # still works
+            self.assertEqual(y.shape, (4, 2, 4))
 
     def test_messages_are_one_line(self):
         with TempDir() as d:
