@@ -2,6 +2,7 @@
  * Only the CLI prints and exits: exit 1 for failures, 2 for usage errors. */
 #ifndef LSTM_CLI_H
 #define LSTM_CLI_H
+#include <stddef.h>
 #include <stdnoreturn.h>
 
 #include "lstm.h"
@@ -36,5 +37,28 @@ noreturn void cli_usage(const cli_args *a, const char *fmt, ...);
 noreturn void cli_fail(const char *fmt, ...);
 /* Prints lstm_last_error() (or the status name) and exits 1. */
 noreturn void cli_fail_status(lstm_status s);
+
+/* cli/paths.c: every file a command names, checked before any work.  For a
+ * destination (dest 1): "" is a usage error; a directory, a dangling symlink
+ * or a place it cannot be written is a failure (exit 1).  Two paths of which
+ * one is a destination and that name the same file (device and inode, or the
+ * same name in the same directory when not there yet; symlinks followed) are
+ * a usage error unless allow_same names the other's flag. */
+typedef struct {
+    const char *flag;       /* "--out" */
+    const char *path;       /* NULL: not given */
+    int dest;
+    const char *allow_same; /* a flag this one may equal (e.g. --checkpoint may be --resume) */
+} cli_path;
+void cli_check_paths(const cli_args *a, const cli_path *p, int n);
+/* Takes an exclusive flock on DIR/.NAME.lock beside path (symlinks followed)
+ * for the rest of the process, or exits 1 when another process holds it.
+ * Devices and FIFOs are not locked.  The lock file is removed at exit. */
+void cli_lock(const char *path, const char *flag);
+/* Flushes stdout; a write error anywhere on it (ENOSPC, EFBIG) exits 1.
+ * main calls it after every command. */
+void cli_finish_stdout(void);
+/* fwrite to stdout; a failure exits 1 with "writing WHAT to standard output failed: reason". */
+void cli_write_stdout(const void *p, size_t n, const char *what);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "io/fileio.h"
 
 #define DEFAULT_CORPUS_DIR "/usr/share/common-licenses"
 
@@ -27,20 +28,9 @@ static double now_s(void) {
 
 /* Reads a whole file; exits with a one-line error on failure. */
 static unsigned char *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) cli_fail("%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) cli_fail("%s: out of memory", path);
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-        if (len == cap) buf = realloc(buf, cap *= 2);
-    }
-    if (ferror(f)) cli_fail("%s: read error: %s", path, strerror(errno));
-    fclose(f);
-    *n = len;
+    unsigned char *buf;
+    lstm_status st = lstm__read_file(path, &buf, n);
+    if (st) cli_fail_status(st);
     return buf;
 }
 
@@ -92,86 +82,12 @@ static void fmt_eta(char *out, size_t cap, double s) {
     else snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
-/* Fails early (before any training) when the directory of path is not writable. */
-static void check_writable(const char *path) {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    if (access(dir, W_OK) != 0) cli_fail("%s: cannot write into %s: %s", path, dir, strerror(errno));
-}
-
 /* ---------------------------------------------------------------- signals */
 
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) {
     stop_signal = sig;
     signal(sig, SIG_DFL); /* a second Ctrl-C kills at once; the last checkpoint stays good */
-}
-
-/* ---------------------------------------------------------------- options */
-
-typedef enum { O_LONG, O_DOUBLE, O_STR, O_FLAG } okind;
-typedef struct {
-    const char *name; /* "--lr" */
-    okind kind;
-    void *p;
-    double lo, hi;
-    int saved;        /* recorded in checkpoints and taken from one on --resume */
-    int given;
-} opt;
-
-static int parse_opt(cli_args *a, opt *o) {
-    long l;
-    switch (o->kind) {
-    case O_LONG:
-        if (!cli_opt_long(a, o->name, &l, (long)o->lo, (long)o->hi)) return 0;
-        *(long *)o->p = l;
-        break;
-    case O_DOUBLE:
-        if (!cli_opt_double(a, o->name, (double *)o->p, o->lo, o->hi)) return 0;
-        break;
-    case O_STR:
-        if (!cli_opt_str(a, o->name, (const char **)o->p)) return 0;
-        break;
-    case O_FLAG:
-        if (!cli_opt_flag(a, o->name, (int *)o->p)) return 0;
-        break;
-    }
-    o->given = 1;
-    return 1;
-}
-
-static void opt_value(const opt *o, char *out, size_t cap) {
-    switch (o->kind) {
-    case O_LONG: snprintf(out, cap, "%ld", *(long *)o->p); break;
-    case O_DOUBLE: snprintf(out, cap, "%.17g", *(double *)o->p); break;
-    case O_STR: snprintf(out, cap, "%s", *(const char **)o->p ? *(const char **)o->p : ""); break;
-    case O_FLAG: snprintf(out, cap, "%d", *(int *)o->p); break;
-    }
-}
-
-/* Takes the option's value from checkpoint metadata "train.<name>". */
-static void opt_restore(opt *o, const lstm_st_file *f, const char *path) {
-    char key[64];
-    snprintf(key, sizeof key, "train.%s", o->name + 2);
-    const char *v = lstm_st_meta(f, key);
-    if (!v) return;
-    char *end = NULL;
-    switch (o->kind) {
-    case O_LONG: *(long *)o->p = strtol(v, &end, 10); break;
-    case O_DOUBLE: *(double *)o->p = strtod(v, &end); break;
-    case O_STR: *(const char **)o->p = *v ? v : NULL; return;
-    case O_FLAG: *(int *)o->p = (int)strtol(v, &end, 10); break;
-    }
-    if (!end || end == v || *end) cli_fail("%s: checkpoint metadata '%s': cannot parse '%.40s'", path, key, v);
-}
-
-static opt *find_opt(opt *o, int n, const char *name) {
-    for (int i = 0; i < n; i++)
-        if (strcmp(o[i].name, name) == 0) return &o[i];
-    return NULL;
 }
 
 /* ---------------------------------------------------------------- train */
@@ -199,66 +115,86 @@ static const char train_usage[] =
     "  --eval-every K     validation loss every K steps (100; 0 = only at the end)\n"
     "  --checkpoint FILE  (default OUT.ckpt) written every --checkpoint-every K steps (200),\n"
     "                     at the end and on Ctrl-C; atomically (tmp, fsync, rename)\n"
-    "  --resume FILE      continue from a checkpoint; flags not given are taken from it\n"
+    "  --resume FILE      continue from a checkpoint; settings not given are taken from it,\n"
+    "                     and so are --out, --checkpoint and --log unless one of them is\n"
+    "                     given or FILE is not the checkpoint its run wrote (a copy)\n"
     "  --log LOG.jsonl    one JSON object per step\n"
     "  --threads N        threads for the LSTM (default: the CPUs, at most 8; same bits for any N)\n"
-    "  --sample N         print N sampled bytes to stdout when done\n";
+    "  --sample N         print N sampled bytes to stdout when done\n"
+    "Two runs may not write the same files: each holds a lock beside them.\n";
 
 typedef struct {
     FILE *log;
+    const char *log_path;
     int tty;
     double last_print;
 } progress;
 
+/* Opens the log; on --resume keeps its records up to the resumed step. */
+static FILE *open_log(const char *path, int resuming, int64_t start_step) {
+    char *keep = NULL;
+    size_t keep_len = 0;
+    if (resuming) {
+        unsigned char *old;
+        size_t n;
+        if (lstm__read_file(path, &old, &n) == LSTM_OK) {
+            FILE *mem = open_memstream(&keep, &keep_len);
+            if (!mem) cli_fail("out of memory");
+            for (size_t i = 0; i < n;) {
+                const unsigned char *nl = memchr(old + i, '\n', n - i);
+                size_t len = nl ? (size_t)(nl - (old + i)) + 1 : n - i;
+                const char *p = memmem(old + i, len, "\"step\":", 7);
+                if (nl && p && strtoll(p + 7, NULL, 10) <= start_step) fwrite(old + i, 1, len, mem);
+                i += len;
+            }
+            fclose(mem);
+            free(old);
+        }
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) cli_fail("%s: cannot open the log: %s", path, strerror(errno));
+    if (keep_len && (fwrite(keep, 1, keep_len, f) != keep_len || fflush(f) != 0))
+        cli_fail("%s: cannot write the log: %s", path, strerror(errno));
+    free(keep);
+    return f;
+}
+
+/* Sets the run's setting "--key VALUE" (a usage error when the value is bad). */
+static int parse_run_opt(cli_args *a, lstm_train_run *run) {
+    const char *arg = a->argv[a->i];
+    if (strncmp(arg, "--", 2) != 0) return 0;
+    if (!strcmp(arg, "--nesterov")) return lstm_train_run_set(run, "nesterov", "1", NULL) == LSTM_OK;
+    const char *v = a->i + 1 < a->argc ? a->argv[a->i + 1] : NULL;
+    lstm_status st = lstm_train_run_set(run, arg + 2, v ? v : "", NULL);
+    if (st == LSTM_ERR_MISSING) return 0; /* not a setting of the run */
+    if (!v) cli_usage(a, "option %s needs a value", arg);
+    if (st) cli_usage(a, "%s", lstm_last_error());
+    a->i++;
+    return 1;
+}
+
 int lstm_cmd_train(int argc, char **argv) {
-    const char *data_path = NULL, *init_path = NULL, *resume_path = NULL, *ckpt_path = NULL;
-    const char *log_path = NULL, *out_path = NULL, *optimizer = "adam", *schedule = "constant";
-    long hidden = 128, layers = 2, embed = 64, proj = 0, batch = 32, bptt = 64, steps = 0, epochs = 0;
-    long warmup = 0, eval_every = 100, seed = 1, ckpt_every = 200, sample_n = 0;
-    long threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? (sysconf(_SC_NPROCESSORS_ONLN) < 8 ? sysconf(_SC_NPROCESSORS_ONLN) : 8) : 1;
-    double time_limit = 0, lr = 3e-3, clip = 1.0, dropout = 0.0, wd = -1.0, momentum = 0.9, lr_min = 0.0;
-    double val_fraction = 0.1;
-    int nesterov = 0, help = 0;
-    opt opts[] = {
-        {"--data", O_STR, &data_path, 0, 0, 1, 0},
-        {"--init", O_STR, &init_path, 0, 0, 0, 0},
-        {"--hidden", O_LONG, &hidden, 1, 1 << 20, 0, 0},
-        {"--layers", O_LONG, &layers, 1, 1024, 0, 0},
-        {"--embed", O_LONG, &embed, 1, 1 << 20, 0, 0},
-        {"--proj", O_LONG, &proj, 0, 1 << 20, 0, 0},
-        {"--batch", O_LONG, &batch, 1, 1 << 20, 1, 0},
-        {"--bptt", O_LONG, &bptt, 1, 1 << 20, 1, 0},
-        {"--steps", O_LONG, &steps, 1, 1e15, 1, 0},
-        {"--epochs", O_LONG, &epochs, 1, 1e9, 1, 0},
-        {"--time", O_DOUBLE, &time_limit, 0, 1e9, 0, 0},
-        {"--lr", O_DOUBLE, &lr, 0, 1e38, 1, 0},
-        {"--optimizer", O_STR, &optimizer, 0, 0, 1, 0},
-        {"--clip", O_DOUBLE, &clip, 0, 1e30, 1, 0},
-        {"--dropout", O_DOUBLE, &dropout, 0, 0.999, 1, 0},
-        {"--weight-decay", O_DOUBLE, &wd, 0, 1e9, 1, 0},
-        {"--momentum", O_DOUBLE, &momentum, 0, 1, 1, 0},
-        {"--nesterov", O_FLAG, &nesterov, 0, 0, 1, 0},
-        {"--schedule", O_STR, &schedule, 0, 0, 1, 0},
-        {"--warmup", O_LONG, &warmup, 0, 1e15, 1, 0},
-        {"--lr-min", O_DOUBLE, &lr_min, 0, 1e9, 1, 0},
-        {"--val-fraction", O_DOUBLE, &val_fraction, 0, 0.9, 1, 0},
-        {"--eval-every", O_LONG, &eval_every, 0, 1e15, 1, 0},
-        {"--seed", O_LONG, &seed, 0, 9007199254740991.0, 1, 0},
-        {"--threads", O_LONG, &threads, 0, 4096, 0, 0},
-        {"--checkpoint", O_STR, &ckpt_path, 0, 0, 1, 0},
-        {"--checkpoint-every", O_LONG, &ckpt_every, 0, 1e15, 1, 0},
-        {"--resume", O_STR, &resume_path, 0, 0, 0, 0},
-        {"--log", O_STR, &log_path, 0, 0, 1, 0},
-        {"--out", O_STR, &out_path, 0, 0, 1, 0},
-        {"--sample", O_LONG, &sample_n, 0, 1 << 30, 0, 0},
-        {"--help", O_FLAG, &help, 0, 0, 0, 0},
-    };
-    int nopt = (int)(sizeof opts / sizeof opts[0]);
+    const char *init_path = NULL, *resume_path = NULL;
+    long hidden = 128, layers = 2, embed = 64, proj = 0, sample_n = 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN), threads = ncpu > 1 ? (ncpu < 8 ? ncpu : 8) : 1;
+    double time_limit = 0;
+    int help = 0, arch_given[4] = {0};
+    lstm_train_run run;
+    lstm_train_run_init(&run);
     cli_args a = {argc, argv, 0, "train"};
     for (a.i = 1; a.i < argc; a.i++) {
-        int hit = 0;
-        for (int k = 0; k < nopt && !hit; k++) hit = parse_opt(&a, &opts[k]);
-        if (!hit) cli_usage(&a, "unknown option '%s'", argv[a.i]);
+        const char *arg = argv[a.i];
+        if (cli_opt_str(&a, "--init", &init_path) || cli_opt_str(&a, "--resume", &resume_path) ||
+            cli_opt_double(&a, "--time", &time_limit, 0, 1e9) ||
+            cli_opt_long(&a, "--threads", &threads, 0, LSTM_MAX_THREADS) ||
+            cli_opt_long(&a, "--sample", &sample_n, 0, 1 << 30) || cli_opt_flag(&a, "--help", &help))
+            continue;
+        if (cli_opt_long(&a, "--hidden", &hidden, 1, 1 << 20)) { arch_given[0] = 1; continue; }
+        if (cli_opt_long(&a, "--layers", &layers, 1, 1024)) { arch_given[1] = 1; continue; }
+        if (cli_opt_long(&a, "--embed", &embed, 1, 1 << 20)) { arch_given[2] = 1; continue; }
+        if (cli_opt_long(&a, "--proj", &proj, 0, 1 << 20)) { arch_given[3] = 1; continue; }
+        if (parse_run_opt(&a, &run)) continue;
+        cli_usage(&a, "unknown option '%s'", arg);
     }
     if (help) { fputs(train_usage, stdout); return 0; }
 
@@ -273,8 +209,19 @@ int lstm_cmd_train(int argc, char **argv) {
         if ((st = lstm_st_read(&ckpt, resume_path))) cli_fail_status(st);
         if (!lstm_st_meta(&ckpt, "train.step"))
             cli_fail("%s: not a training checkpoint (no 'train.step' metadata)", resume_path);
-        for (int k = 0; k < nopt; k++)
-            if (opts[k].saved && !opts[k].given) opt_restore(&opts[k], &ckpt, resume_path);
+        if ((st = lstm_train_run_restore(&run, &ckpt, resume_path))) cli_fail_status(st);
+        /* the carried state and the stream layout fix B and T for the whole run: a
+         * value that differs from the file's after the restore came from a flag */
+        lstm_train_run saved;
+        lstm_train_run_init(&saved);
+        if ((st = lstm_train_run_restore(&saved, &ckpt, resume_path))) cli_fail_status(st);
+        if (run.cfg.batch != saved.cfg.batch)
+            cli_usage(&a, "--batch %d conflicts with %s, which was trained with batch %d (it cannot change on --resume)",
+                      run.cfg.batch, resume_path, saved.cfg.batch);
+        if (run.cfg.bptt != saved.cfg.bptt)
+            cli_usage(&a, "--bptt %d conflicts with %s, which was trained with bptt %d (it cannot change on --resume)",
+                      run.cfg.bptt, resume_path, saved.cfg.bptt);
+        lstm_train_run_free(&saved);
         if ((st = lstm_charlm_load_st(&model, &ckpt, resume_path))) cli_fail_status(st);
         have_model = 1;
     } else if (init_path) {
@@ -284,33 +231,48 @@ int lstm_cmd_train(int argc, char **argv) {
     if (have_model) { /* architecture flags must agree with the file */
         const char *src = resume_path ? resume_path : init_path;
         long have[4] = {model.net.H, model.net.cfg.num_layers, model.E, model.net.cfg.proj_size};
+        long want[4] = {hidden, layers, embed, proj};
         const char *nm[4] = {"--hidden", "--layers", "--embed", "--proj"};
-        for (int k = 0; k < 4; k++) {
-            opt *o = find_opt(opts, nopt, nm[k]);
-            if (o->given && *(long *)o->p != have[k])
-                cli_usage(&a, "%s %ld conflicts with %s, which has %ld", nm[k], *(long *)o->p, src, have[k]);
-        }
+        for (int k = 0; k < 4; k++)
+            if (arch_given[k] && want[k] != have[k])
+                cli_usage(&a, "%s %ld conflicts with %s, which has %ld", nm[k], want[k], src, have[k]);
+    } else if (proj && proj >= hidden) {
+        cli_usage(&a, "--proj %ld must be below --hidden %ld (or 0 for none)", proj, hidden);
     }
-    if (!out_path) cli_usage(&a, "--out M.safetensors is required");
-    lstm_optimizer okind;
-    if (!strcmp(optimizer, "adam")) okind = LSTM_OPT_ADAM;
-    else if (!strcmp(optimizer, "adamw")) okind = LSTM_OPT_ADAMW;
-    else if (!strcmp(optimizer, "sgd")) okind = LSTM_OPT_SGD;
-    else cli_usage(&a, "--optimizer: expected adam, adamw or sgd, got '%s'", optimizer);
-    lstm_schedule skind;
-    if (!strcmp(schedule, "constant")) skind = LSTM_SCHED_CONSTANT;
-    else if (!strcmp(schedule, "cosine")) skind = LSTM_SCHED_COSINE;
-    else cli_usage(&a, "--schedule: expected constant or cosine, got '%s'", schedule);
-    if (wd < 0) wd = okind == LSTM_OPT_ADAMW ? 0.01 : 0.0;
-    if (find_opt(opts, nopt, "--steps")->given && find_opt(opts, nopt, "--epochs")->given)
-        cli_usage(&a, "--steps and --epochs exclude each other");
-    if (find_opt(opts, nopt, "--steps")->given) epochs = 0;
-    if (find_opt(opts, nopt, "--epochs")->given) steps = 0;
-    if (!steps && !epochs && !(time_limit > 0)) time_limit = 60;
+    if (!run.out) {
+        if (resume_path)
+            cli_usage(&a, "--out M.safetensors is required: %s is not the checkpoint its run wrote (a copy?), or one of --checkpoint, --log was given, so that run's files are not used",
+                      resume_path);
+        cli_usage(&a, "--out M.safetensors is required");
+    }
+    if (!run.checkpoint) { /* beside --out, never the path recorded in a resumed file */
+        size_t n = strlen(run.out) + 6;
+        char *c = malloc(n);
+        if (!c) cli_fail("out of memory");
+        snprintf(c, n, "%s.ckpt", run.out);
+        run.checkpoint = c;
+    }
+    const char *ckpt_path = run.checkpoint, *out_path = run.out, *log_path = run.log, *data_path = run.data;
+
+    /* ---- every file, before any work: destinations, collisions, locks ---- */
+    cli_path paths[] = {
+        {"--out", out_path, 1, NULL},
+        {"--checkpoint", ckpt_path, 1, "--resume"},
+        {"--log", log_path, 1, NULL},
+        {"--data", data_path, 0, NULL},
+        {"--resume", resume_path, 0, "--checkpoint"},
+    };
+    cli_check_paths(&a, paths, (int)(sizeof paths / sizeof paths[0]));
+    cli_lock(ckpt_path, "--checkpoint");
+    cli_lock(out_path, "--out");
+    if (log_path) cli_lock(log_path, "--log");
+    if (!run.steps && !run.epochs && !(time_limit > 0)) time_limit = 60;
 
     /* ---- data ---- */
     size_t n_all;
-    unsigned char *bytes = data_path ? read_all(data_path, &n_all) : read_default_corpus(&n_all);
+    unsigned char *bytes = NULL;
+    if (data_path && (st = lstm__read_file(data_path, &bytes, &n_all))) cli_fail_status(st);
+    if (!data_path) bytes = read_default_corpus(&n_all);
     const char *data_name = data_path ? data_path : DEFAULT_CORPUS_DIR;
     if (n_all == 0) cli_fail("%s: the data is empty", data_name);
     uint64_t hash = fnv1a(bytes, n_all);
@@ -319,10 +281,11 @@ int lstm_cmd_train(int argc, char **argv) {
     if (resume_path) {
         const char *h = lstm_st_meta(&ckpt, "train.data_hash");
         if (h && strcmp(h, hash_s) != 0)
-            cli_fail("%s: this checkpoint was trained on other data (hash %s), but %s has hash %s", resume_path, h,
+            cli_fail("%s: this checkpoint was trained on other data (hash %.16s), but %s has hash %s", resume_path, h,
                      data_name, hash_s);
     }
-    size_t n_val = (size_t)(val_fraction * (double)n_all), n_train = n_all - n_val;
+    const long batch = run.cfg.batch, bptt = run.cfg.bptt;
+    size_t n_val = (size_t)(run.val_fraction * (double)n_all), n_train = n_all - n_val;
     if (n_train < (size_t)batch * (size_t)bptt + 1)
         cli_fail("%s: %zu bytes of training data%s; --batch %ld --bptt %ld need at least B*T+1 = %zu",
                  data_name, n_train, n_val ? " (after holding out --val-fraction for validation)" : "", batch, bptt,
@@ -330,6 +293,8 @@ int lstm_cmd_train(int argc, char **argv) {
     if (n_val && n_val < (size_t)batch + 1)
         cli_fail("%s: the validation part has %zu bytes; it needs at least B+1 = %ld (raise --val-fraction, or 0 for none)",
                  data_name, n_val, batch + 1);
+    int64_t spe = (int64_t)((n_train - 1) / (size_t)batch / (size_t)bptt);
+    if ((st = lstm_train_run_total(&run, spe))) cli_usage(&a, "%s", lstm_last_error());
     if (!have_model) {
         unsigned char vocab[256];
         int V;
@@ -337,93 +302,43 @@ int lstm_cmd_train(int argc, char **argv) {
         lstm_config cfg = {.input_size = (int)embed, .hidden_size = (int)hidden, .num_layers = (int)layers,
                            .proj_size = (int)proj, .bias = 1, .bidirectional = 0};
         if ((st = lstm_charlm_init(&model, vocab, V, (int)embed, &cfg))) cli_fail_status(st);
-        lstm_charlm_init_params(&model, (uint64_t)seed);
+        lstm_charlm_init_params(&model, run.cfg.seed);
     }
     uint8_t *ids = malloc(n_all);
     if (!ids) cli_fail("out of memory");
     if ((st = lstm_charlm_encode(&model, bytes, n_all, ids, data_name))) cli_fail_status(st);
 
     /* ---- trainer ---- */
-    lstm_train_config tc;
-    lstm_train_config_default(&tc);
-    tc.batch = (int)batch;
-    tc.bptt = (int)bptt;
-    tc.optimizer = okind;
-    tc.lr = lr;
-    tc.weight_decay = wd;
-    tc.momentum = momentum;
-    tc.nesterov = nesterov;
-    tc.clip = clip;
-    tc.schedule = skind;
-    tc.warmup = warmup;
-    tc.lr_min = lr_min;
-    tc.dropout = dropout;
-    tc.seed = (uint64_t)seed;
-    size_t S = (n_train - 1) / (size_t)batch;
-    int64_t spe = (int64_t)(S / (size_t)bptt);
-    int64_t total = steps ? steps : epochs ? epochs * spe : 0;
-    tc.total_steps = total;
-    if (skind == LSTM_SCHED_COSINE && !total) cli_usage(&a, "--schedule cosine needs --steps or --epochs");
+    const int64_t total = run.cfg.total_steps;
+    const long eval_every = (long)run.eval_every, ckpt_every = (long)run.checkpoint_every;
     lstm_trainer tr;
-    if ((st = lstm_trainer_init(&tr, &model, &tc, ids, n_train))) cli_fail_status(st);
-    if (resume_path) {
-        if ((st = lstm_trainer_restore(&tr, &ckpt, resume_path))) cli_fail_status(st);
-    }
+    if ((st = lstm_trainer_init(&tr, &model, &run.cfg, ids, n_train))) cli_fail_status(st);
+    if (resume_path && (st = lstm_trainer_restore(&tr, &ckpt, resume_path))) cli_fail_status(st);
     if (threads > 1 && (st = lstm_trainer_set_threads(&tr, (int)threads))) cli_fail_status(st);
     int64_t start_step = tr.step;
-
-    /* ---- outputs ---- */
-    char *ckpt_default = NULL;
-    if (!ckpt_path) {
-        ckpt_default = malloc(strlen(out_path) + 6);
-        sprintf(ckpt_default, "%s.ckpt", out_path);
-        ckpt_path = ckpt_default;
+    if (total && start_step >= total) {
+        fprintf(stderr, "nothing to train: %s is at step %" PRId64 ", and the run stops at step %" PRId64
+                        " (raise --steps or --epochs to continue); no file written\n",
+                resume_path, start_step, total);
+        lstm_trainer_free(&tr);
+        lstm_charlm_free(&model);
+        lstm_st_free(&ckpt);
+        lstm_train_run_free(&run);
+        free(ids); free(bytes);
+        return 0;
     }
-    /* metadata recorded in checkpoints: every saved flag, the data hash */
+    /* metadata recorded in checkpoints: every setting of the run, the data hash */
+    const char *const *rkv = lstm_train_run_meta(&run);
     int nkv = 0;
-    const char **kv = calloc((size_t)(2 * nopt + 4), sizeof *kv);
-    char (*vals)[512] = calloc((size_t)nopt, sizeof *vals);
-    char (*keys)[64] = calloc((size_t)nopt, sizeof *keys);
-    if (!kv || !vals || !keys) cli_fail("out of memory");
-    for (int k = 0; k < nopt; k++) {
-        if (!opts[k].saved) continue;
-        if (opts[k].kind == O_STR && !*(const char **)opts[k].p) continue;
-        snprintf(keys[k], sizeof keys[k], "train.%s", opts[k].name + 2);
-        if (!strcmp(opts[k].name, "--checkpoint")) snprintf(vals[k], sizeof vals[k], "%s", ckpt_path);
-        else opt_value(&opts[k], vals[k], sizeof vals[k]);
-        kv[nkv++] = keys[k];
-        kv[nkv++] = vals[k];
-    }
+    while (rkv && rkv[nkv]) nkv++;
+    const char **kv = calloc((size_t)nkv + 3, sizeof *kv);
+    if (!rkv || !kv) cli_fail("out of memory");
+    memcpy(kv, rkv, (size_t)nkv * sizeof *kv);
     kv[nkv++] = "train.data_hash";
     kv[nkv++] = hash_s;
     kv[nkv] = NULL;
-    progress pg = {NULL, isatty(2), -1e9};
-    if (log_path) {
-        if (resume_path) { /* keep the records up to the resumed step, drop the rest */
-            FILE *old = fopen(log_path, "rb");
-            char *keep = NULL;
-            size_t keep_len = 0;
-            if (old) {
-                char line[4096];
-                FILE *mem = open_memstream(&keep, &keep_len);
-                while (fgets(line, sizeof line, old)) {
-                    const char *p = strstr(line, "\"step\":");
-                    if (p && strtoll(p + 7, NULL, 10) <= start_step) fputs(line, mem);
-                }
-                fclose(mem);
-                fclose(old);
-            }
-            pg.log = fopen(log_path, "wb");
-            if (pg.log && keep_len) fwrite(keep, 1, keep_len, pg.log);
-            free(keep);
-        } else {
-            pg.log = fopen(log_path, "wb");
-        }
-        if (!pg.log) cli_fail("%s: cannot open the log: %s", log_path, strerror(errno));
-    }
-
-    check_writable(out_path);
-    check_writable(ckpt_path);
+    progress pg = {NULL, log_path, isatty(2), -1e9};
+    if (log_path) pg.log = open_log(log_path, resume_path != NULL, start_step);
 
     /* ---- the loop ---- */
     signal(SIGINT, on_signal);
@@ -431,6 +346,7 @@ int lstm_cmd_train(int argc, char **argv) {
     const uint8_t *val_ids = ids + n_train;
     double t0 = now_s(), train_time = 0.0, last_val = NAN, loss_ema = NAN;
     int64_t done_steps = 0, last_ckpt = resume_path ? start_step : -1;
+    const char *last_ckpt_path = resume_path; /* the last good checkpoint on disk */
     int status = 0;
     lstm_step_info info = {0};
     if (resume_path)
@@ -448,7 +364,7 @@ int lstm_cmd_train(int argc, char **argv) {
             if (pg.tty) fputc('\n', stderr);
             if (last_ckpt >= 0)
                 fprintf(stderr, "lstm: %s: stopping; the last good checkpoint is %s (step %" PRId64 ")\n",
-                        lstm_last_error(), ckpt_path, last_ckpt);
+                        lstm_last_error(), last_ckpt_path, last_ckpt);
             else
                 fprintf(stderr, "lstm: %s: stopping; no checkpoint was written (lower --lr or raise --clip)\n",
                         lstm_last_error());
@@ -473,7 +389,16 @@ int lstm_cmd_train(int argc, char **argv) {
                     info.step, info.epoch, info.loss, info.lr, info.grad_norm, tps, now_s() - t0);
             if (evaluated) fprintf(pg.log, ",\"val_loss\":%.9g", last_val);
             fputs("}\n", pg.log);
-            fflush(pg.log);
+            errno = 0;
+            if (fflush(pg.log) != 0 || ferror(pg.log)) { /* a lost record: stop with a checkpoint */
+                int e = errno ? errno : EIO;
+                if (pg.tty) fputc('\n', stderr);
+                if ((st = lstm_trainer_save(&tr, ckpt_path, kv)))
+                    cli_fail("%s: writing the log failed: %s; and the checkpoint was not written: %s", log_path,
+                             strerror(e), lstm_last_error());
+                cli_fail("%s: writing the log failed at step %" PRId64 ": %s; stopped with a checkpoint: %s", log_path,
+                         tr.step, strerror(e), ckpt_path);
+            }
         }
         double t = now_s();
         if (evaluated || last || t - pg.last_print >= (pg.tty ? 0.2 : 5.0)) {
@@ -497,6 +422,7 @@ int lstm_cmd_train(int argc, char **argv) {
                 cli_fail("checkpoint not written: %s (the previous checkpoint is intact)", lstm_last_error());
             }
             last_ckpt = tr.step;
+            last_ckpt_path = ckpt_path;
         }
         if (last) break; /* decided once: the final evaluation above was for this step */
     }
@@ -520,18 +446,19 @@ int lstm_cmd_train(int argc, char **argv) {
         unsigned char *buf = malloc((size_t)sample_n);
         unsigned char prime = model.id['\n'] >= 0 ? '\n' : model.vocab[0];
         if (!buf) cli_fail("out of memory");
-        if ((st = lstm_charlm_generate(&model, &prime, 1, buf, (size_t)sample_n, 0.8, 0, (uint64_t)seed)))
+        if ((st = lstm_charlm_generate(&model, &prime, 1, buf, (size_t)sample_n, 0.8, 0, run.cfg.seed)))
             cli_fail_status(st);
-        fwrite(buf, 1, (size_t)sample_n, stdout);
-        fputc('\n', stdout);
+        cli_write_stdout(buf, (size_t)sample_n, "the sample");
+        cli_write_stdout("\n", 1, "the sample");
         free(buf);
     }
 out:
-    if (pg.log) fclose(pg.log);
+    if (pg.log && fclose(pg.log) != 0 && !status) cli_fail("%s: writing the log failed: %s", log_path, strerror(errno));
     lstm_trainer_free(&tr);
     lstm_charlm_free(&model);
     lstm_st_free(&ckpt);
-    free(ids); free(bytes); free(kv); free(vals); free(keys); free(ckpt_default);
+    lstm_train_run_free(&run);
+    free(ids); free(bytes); free(kv);
     return status;
 }
 
@@ -545,7 +472,7 @@ int lstm_cmd_eval(int argc, char **argv) {
     for (a.i = 1; a.i < argc; a.i++) {
         if (cli_opt_str(&a, "--model", &model_path) || cli_opt_str(&a, "--data", &data_path) ||
             cli_opt_flag(&a, "--json", &json) || cli_opt_long(&a, "--bptt", &bptt, 1, 1 << 20) ||
-            cli_opt_long(&a, "--threads", &threads, 0, 4096) || cli_opt_flag(&a, "--help", &help))
+            cli_opt_long(&a, "--threads", &threads, 0, LSTM_MAX_THREADS) || cli_opt_flag(&a, "--help", &help))
             continue;
         cli_usage(&a, "unknown option '%s'", argv[a.i]);
     }
@@ -569,8 +496,12 @@ int lstm_cmd_eval(int argc, char **argv) {
     size_t count;
     if ((st = lstm_charlm_eval(&m, ids, n, 1, (int)bptt, (int)threads, &loss, &count))) cli_fail_status(st);
     double bpc = loss / log(2.0);
-    printf("%s: %.6f nats/char, %.6f bits/char over %zu predictions\n", data_path, loss, bpc, count);
-    if (json) printf("{\"loss\": %.9g, \"bpc\": %.9g, \"chars\": %zu}\n", loss, bpc, count);
+    if (json && isfinite(loss)) /* stdout is the JSON alone */
+        printf("{\"loss\": %.9g, \"bpc\": %.9g, \"chars\": %zu}\n", loss, bpc, count);
+    else if (json) /* JSON has no NaN or Inf */
+        printf("{\"loss\": null, \"bpc\": null, \"chars\": %zu}\n", count);
+    else
+        printf("%s: %.6f nats/char, %.6f bits/char over %zu predictions\n", data_path, loss, bpc, count);
     free(ids); free(bytes);
     lstm_charlm_free(&m);
     return 0;
@@ -589,7 +520,7 @@ int lstm_cmd_sample(int argc, char **argv) {
             cli_opt_long(&a, "--length", &length, 0, 1L << 40) ||
             cli_opt_double(&a, "--temperature", &temperature, 0, 1e6) ||
             cli_opt_long(&a, "--top-k", &top_k, 0, 256) || cli_opt_long(&a, "--seed", &seed, 0, 9007199254740991L) ||
-            cli_opt_long(&a, "--threads", &threads, 0, 4096) || cli_opt_flag(&a, "--help", &help))
+            cli_opt_long(&a, "--threads", &threads, 0, LSTM_MAX_THREADS) || cli_opt_flag(&a, "--help", &help))
             continue;
         cli_usage(&a, "unknown option '%s'", argv[a.i]);
     }
@@ -613,9 +544,8 @@ int lstm_cmd_sample(int argc, char **argv) {
     if (!out) cli_fail("out of memory for --length %ld", length);
     if ((st = lstm_charlm_generate(&m, p, np, out, (size_t)length, temperature, (int)top_k, (uint64_t)seed)))
         cli_fail_status(st);
-    fwrite(p, 1, np, stdout);
-    fwrite(out, 1, (size_t)length, stdout);
-    if (fflush(stdout)) cli_fail("writing the sample: %s", strerror(errno));
+    cli_write_stdout(p, np, "the sample");
+    cli_write_stdout(out, (size_t)length, "the sample");
     free(out);
     lstm_charlm_free(&m);
     return 0;

@@ -1,4 +1,5 @@
 /* main.c — the lstm command: dispatches to the subcommands in the table. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,9 +37,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "lstm: missing command (see 'lstm --help')\n");
         return 2;
     }
+    /* a file over `ulimit -f` makes writes fail with EFBIG (reported) rather than kill us */
+    signal(SIGXFSZ, SIG_IGN);
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
+        cli_finish_stdout();
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
@@ -46,7 +50,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
-        if (strcmp(cmd, commands[k].name) == 0) return commands[k].fn(argc - 1, argv + 1);
+        if (strcmp(cmd, commands[k].name) == 0) {
+            int rc = commands[k].fn(argc - 1, argv + 1);
+            cli_finish_stdout(); /* every command's stdout is checked, once, here */
+            return rc;
+        }
     fprintf(stderr, "lstm: unknown command '%s' (see 'lstm --help')\n", cmd);
     return 2;
 }

@@ -73,3 +73,14 @@ int cli_opt_flag(cli_args *a, const char *name, int *val) {
     *val = 1;
     return 1;
 }
+
+void cli_finish_stdout(void) {
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    if (bad && errno) cli_fail("writing to standard output failed: %s", strerror(errno));
+    if (bad) cli_fail("writing to standard output failed");
+}
+
+void cli_write_stdout(const void *p, size_t n, const char *what) {
+    if (n && fwrite(p, 1, n, stdout) != n) cli_fail("writing %s to standard output failed: %s", what, strerror(errno));
+}

@@ -107,7 +107,7 @@ def extension():
                        + glob.glob(os.path.join(root, "src", "*", "*.h"))),
         include_dirs=[os.path.join(root, "include"), os.path.join(root, "src")],
         define_macros=[("_GNU_SOURCE", "1")],
-        extra_compile_args=["-std=c11", "-O2", "-pthread"],
+        extra_compile_args=["-std=c11", "-O2", "-pthread", "-fvisibility=hidden"],  # exports PyInit__lstm only
         extra_link_args=["-pthread"],
         libraries=["m"],
     )

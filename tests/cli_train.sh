@@ -104,7 +104,7 @@ cp "$T/f.ckpt" "$T/f.ckpt.orig"
 rc=$?
 check '[ $rc -eq 1 ] && grep -q "checkpoint not written" "$T/f.err" && cmp -s "$T/f.ckpt" "$T/f.ckpt.orig"' \
     "full destination: expected exit 1, a clear error and the previous checkpoint intact (rc $rc: $(tail -n 1 "$T/f.err"))"
-check '[ -z "$(ls "$T" | grep "^f\.ckpt\.tmp")" ]' "full destination: a temporary file was left behind: $(ls "$T" | grep tmp)"
+check '[ -z "$(ls -A "$T" | grep -e "^f\.ckpt\.tmp" -e "^\.f\.ckpt\.lstm-tmp")" ]' "full destination: a temporary file was left behind: $(ls -A "$T" | grep tmp)"
 check '[ "$(grep -c "^lstm:" "$T/f.err")" -eq 1 ] && tail -n 1 "$T/f.err" | grep -q "^lstm: checkpoint not written: .*f.ckpt: .*previous checkpoint is intact"' \
     "full destination: expected one error line naming the file, got $(cat "$T/f.err")"
 

@@ -167,18 +167,24 @@ static void fixture_case(const char *name, const unsigned char *data, size_t n) 
     lstm_st_free(&f);
 }
 
-/* Trains steps_a steps, checkpoints, restores into a fresh model + trainer and
- * finishes; the weights must equal those of an uninterrupted run bit for bit. */
-static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt, double dropout) {
+/* A small char model over data's bytes (seeded) and data encoded with it (malloc'd). */
+static uint8_t *tiny_model(lstm_charlm *m, const unsigned char *data, size_t n, int E, int H, int L, uint64_t seed) {
     unsigned char vocab[256];
     int V;
     lstm_charlm_vocab_of(data, n, vocab, &V);
-    lstm_config cfg = {.input_size = 6, .hidden_size = 12, .num_layers = 2, .proj_size = 0, .bias = 1};
-    lstm_charlm a, b;
-    lstm_charlm_init(&a, vocab, V, 6, &cfg);
-    lstm_charlm_init_params(&a, 7);
+    lstm_config cfg = {.input_size = E, .hidden_size = H, .num_layers = L, .proj_size = 0, .bias = 1};
+    lstm_charlm_init(m, vocab, V, E, &cfg);
+    lstm_charlm_init_params(m, seed);
     uint8_t *ids = malloc(n);
-    lstm_charlm_encode(&a, data, n, ids, "data");
+    lstm_charlm_encode(m, data, n, ids, "data");
+    return ids;
+}
+
+/* Trains steps_a steps, checkpoints, restores into a fresh model + trainer and
+ * finishes; the weights must equal those of an uninterrupted run bit for bit. */
+static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt, double dropout) {
+    lstm_charlm a, b;
+    uint8_t *ids = tiny_model(&a, data, n, 6, 12, 2, 7);
     lstm_train_config c;
     lstm_train_config_default(&c);
     c.batch = 3;
@@ -192,7 +198,7 @@ static void resume_case(const unsigned char *data, size_t n, lstm_optimizer opt,
     close(fd);
     /* the reference: 25 steps straight (crosses epochs: 17 steps each) */
     lstm_trainer t1;
-    lstm_charlm_init(&b, vocab, V, 6, &cfg);
+    lstm_charlm_init(&b, a.vocab, a.V, 6, &a.net.cfg);
     memcpy(b.params, a.params, a.n_params * sizeof(float));
     memcpy(b.net.params, a.net.params, a.net.n_params * sizeof(float));
     lstm_trainer_init(&t1, &b, &c, ids, n);
@@ -329,6 +335,143 @@ static void nonfinite(const unsigned char *data, size_t n) {
     lstm_charlm_free(&m);
 }
 
+/* Checkpoint contents are untrusted: every setting read back passes the flag's
+ * range check and a bad one is named by file and key; paths of any bytes and
+ * any length round-trip; a checksum catches byte flips. */
+static void untrusted_checkpoints(const unsigned char *data, size_t n) {
+    lstm_charlm m;
+    uint8_t *ids = tiny_model(&m, data, n, 4, 5, 1, 3);
+    const int V = m.V;
+    lstm_train_config c;
+    lstm_train_config_default(&c);
+    c.batch = 3;
+    c.bptt = 7;
+    lstm_trainer tr;
+    lstm_trainer_init(&tr, &m, &c, ids, n);
+    for (int k = 0; k < 3; k++) lstm_trainer_step(&tr, NULL);
+    char path[] = "/tmp/lstm_test_ckpt_XXXXXX";
+    close(mkstemp(path));
+    lstm_st_file f;
+
+    /* the settings: a flag error names the flag, a checkpoint error the file and key */
+    lstm_train_run r;
+    lstm_train_run_init(&r);
+    CHECK(lstm_train_run_set(&r, "batch", "0", NULL) == LSTM_ERR_ARG && strstr(lstm_last_error(), "--batch"),
+          "--batch 0: %s", lstm_last_error());
+    CHECK(lstm_train_run_set(&r, "no-such", "1", NULL) == LSTM_ERR_MISSING, "unknown key");
+    static const char *const bad[][2] = {
+        {"train.batch", "0"}, {"train.bptt", "0"}, {"train.val-fraction", "-0.5"}, {"train.optimizer", "adcm"},
+        {"train.steps", "-5"}, {"train.steps", "18446744073709551615"}, {"train.lr", "nan"},
+        {"train.schedule", "cosinE"}, {"train.nesterov", "2"}, {"train.seed", "-1"}, {"train.batch", " 4"},
+        {"train.data", "a\\x00b"}, {"train.data", "a\\q"}, {"train.dropout", "1"}, {"train.epochs", "0"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *kv[] = {bad[i][0], bad[i][1], NULL};
+        CHECK(lstm_trainer_save(&tr, path, kv) == LSTM_OK, "save: %s", lstm_last_error());
+        CHECK(lstm_st_read(&f, path) == LSTM_OK, "read: %s", lstm_last_error());
+        lstm_train_run_free(&r);
+        lstm_train_run_init(&r);
+        lstm_status st = lstm_train_run_restore(&r, &f, path);
+        char want[64];
+        snprintf(want, sizeof want, "'%s'", bad[i][0]);
+        CHECK_V(st == LSTM_ERR_ARG && strstr(lstm_last_error(), path) && strstr(lstm_last_error(), want),
+                "checkpoint %s = \"%s\" refused: %s", bad[i][0], bad[i][1], lstm_last_error());
+        lstm_st_free(&f);
+    }
+    /* the trainer's own state: step out of range */
+    int64_t steps[2] = {-5, INT64_MAX};
+    for (int i = 0; i < 2; i++) {
+        int64_t keep = tr.step;
+        tr.step = steps[i];
+        CHECK(lstm_trainer_save(&tr, path, NULL) == LSTM_OK, "save: %s", lstm_last_error());
+        tr.step = keep;
+        CHECK(lstm_st_read(&f, path) == LSTM_OK, "read: %s", lstm_last_error());
+        lstm_trainer t2;
+        lstm_trainer_init(&t2, &m, &c, ids, n);
+        lstm_status st = lstm_trainer_restore(&t2, &f, path);
+        CHECK_V(st != LSTM_OK && strstr(lstm_last_error(), "'train.step'") && t2.step == 0,
+                "checkpoint train.step = %lld refused: %s", (long long)steps[i], lstm_last_error());
+        lstm_trainer_free(&t2);
+        lstm_st_free(&f);
+    }
+
+    /* paths: bytes that are not UTF-8, backslashes, 600+ bytes */
+    char longp[700] = "d\xe9j\xe0/\\x41\\\\/";
+    size_t ln = strlen(longp);
+    for (; ln < 650; ln++) longp[ln] = (char)('a' + ln % 26);
+    memcpy(longp + ln, "/donn\xe9\x65s.txt\xff\xc3", 15);
+    lstm_train_run_free(&r);
+    lstm_train_run_init(&r);
+    lstm_train_run_set(&r, "data", longp, NULL);
+    lstm_train_run_set(&r, "out", "caf\xc3\xa9.st", NULL);
+    const char *const *meta = lstm_train_run_meta(&r);
+    CHECK(meta != NULL && lstm_trainer_save(&tr, path, meta) == LSTM_OK, "save with paths: %s", lstm_last_error());
+    CHECK(lstm_st_read(&f, path) == LSTM_OK, "a checkpoint with a non-UTF-8 path must read back: %s", lstm_last_error());
+    lstm_train_run r2;
+    lstm_train_run_init(&r2);
+    CHECK(lstm_train_run_restore(&r2, &f, path) == LSTM_OK, "restore: %s", lstm_last_error());
+    CHECK_V(r2.data && strcmp(r2.data, longp) == 0, "a %zu-byte path with non-UTF-8 bytes and backslashes round-trips",
+            strlen(longp));
+    CHECK(r2.out == NULL, "the destinations of a file that is not its run's checkpoint are not taken");
+    lstm_train_run_free(&r2);
+    lstm_st_free(&f);
+
+    /* byte flips anywhere are caught: by the reader or by the checksum */
+    CHECK(lstm_trainer_save(&tr, path, meta) == LSTM_OK, "save: %s", lstm_last_error());
+    size_t size;
+    unsigned char *img = slurp(path, &size);
+    int flips = 0, caught = 0;
+    for (size_t pos = 0; img && pos < size; pos += 1 + pos % 53) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            unsigned char *b = malloc(size);
+            memcpy(b, img, size);
+            b[pos] ^= (unsigned char)(1u << bit);
+            flips++;
+            if (lstm_st_parse(&f, b, size) != LSTM_OK) {
+                caught++;
+                continue;
+            }
+            lstm_train_run_init(&r2);
+            lstm_trainer t2;
+            lstm_trainer_init(&t2, &m, &c, ids, n);
+            if (lstm_train_run_restore(&r2, &f, path) != LSTM_OK || lstm_trainer_restore(&t2, &f, path) != LSTM_OK)
+                caught++;
+            lstm_trainer_free(&t2);
+            lstm_train_run_free(&r2);
+            lstm_st_free(&f);
+        }
+    }
+    CHECK_V(flips > 100 && caught == flips, "checkpoint byte flips caught: %d of %d", caught, flips);
+
+    /* a wrong embedding shape: the message gives the model's sizes (read before the free) */
+    {
+        lstm_charlm_tensor t[32];
+        int nt = lstm_charlm_tensors(&m, t);
+        lstm_st_entry e[32];
+        float *big = calloc((size_t)V * 5, sizeof(float));
+        for (int i = 0; i < nt; i++) {
+            e[i] = (lstm_st_entry){.name = t[i].name, .ndim = t[i].ndim, .shape = {t[i].shape[0], t[i].shape[1]}, .data = t[i].param};
+            if (!strcmp(t[i].name, "embedding.weight")) e[i].shape[1] = 5, e[i].data = big;
+        }
+        char vj[4 * 256 + 3];
+        lstm__vocab_json(&m, vj);
+        const char *kv[] = {"vocab", vj, NULL};
+        CHECK(lstm_st_write(path, e, nt, kv) == LSTM_OK, "write: %s", lstm_last_error());
+        lstm_charlm g;
+        char want[64];
+        snprintf(want, sizeof want, "expected shape [%d, 4]", V);
+        CHECK_V(lstm_charlm_load(&g, path) == LSTM_ERR_SHAPE && strstr(lstm_last_error(), want),
+                "embedding [V, 5] for an LSTM of input 4: %s", lstm_last_error());
+        free(big);
+    }
+    free(img);
+    lstm_train_run_free(&r);
+    lstm_trainer_free(&tr);
+    lstm_charlm_free(&m);
+    free(ids);
+    unlink(path);
+}
+
 int main(void) {
     size_t n;
     unsigned char *data = slurp("tests/fixtures/train/data.txt", &n);
@@ -343,6 +486,7 @@ int main(void) {
     resume_case(data, n, LSTM_OPT_ADAM, 0.3);
     resume_case(data, n, LSTM_OPT_SGD, 0.0);
     nonfinite(data, n);
+    untrusted_checkpoints(data, n);
     free(data);
     return TEST_REPORT();
 }

@@ -112,7 +112,7 @@ static PyObject *floatbuf_new(PyObject *owner, float *p, size_t n) {
     Py_INCREF(owner);
     b->owner = owner;
     b->p = p;
-    b->n = (Py_ssize_t)n;
+    b->n = p ? (Py_ssize_t)n : 0; /* e.g. a GRU's state has no c */
     b->stride = sizeof(float);
     return (PyObject *)b;
 }
@@ -179,16 +179,17 @@ static void net_dealloc(NetObject *n) {
     PyObject_Free(n);
 }
 
-/* Net(input_size, hidden_size, num_layers, proj_size, bias, bidirectional): zeroed parameters. */
+/* Net(input_size, hidden_size, num_layers, proj_size, bias, bidirectional[, cell]): zeroed parameters. */
 static PyObject *net_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     (void)type;
     lstm_config c;
+    memset(&c, 0, sizeof c);
     if (kw && PyDict_Size(kw)) {
         PyErr_SetString(PyExc_TypeError, "Net takes positional arguments only");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "iiiipp", &c.input_size, &c.hidden_size, &c.num_layers, &c.proj_size, &c.bias,
-                          &c.bidirectional))
+    if (!PyArg_ParseTuple(args, "iiiipp|i", &c.input_size, &c.hidden_size, &c.num_layers, &c.proj_size, &c.bias,
+                          &c.bidirectional, &c.cell))
         return NULL;
     NetObject *n = net_alloc();
     if (!n) return NULL;
@@ -294,10 +295,10 @@ static PyObject *net_grads(NetObject *n, PyObject *unused) {
 }
 
 static PyObject *config_dict(const lstm_net *net) {
-    return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:n}", "input_size", net->cfg.input_size, "hidden_size",
-                         net->cfg.hidden_size, "num_layers", net->cfg.num_layers, "proj_size", net->cfg.proj_size,
-                         "bias", net->cfg.bias, "bidirectional", net->cfg.bidirectional, "D", net->D, "Hout",
-                         net->Hout, "n_params", (Py_ssize_t)net->n_params);
+    return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:n}", "input_size", net->cfg.input_size,
+                         "hidden_size", net->cfg.hidden_size, "num_layers", net->cfg.num_layers, "proj_size",
+                         net->cfg.proj_size, "bias", net->cfg.bias, "bidirectional", net->cfg.bidirectional, "cell",
+                         net->cfg.cell, "D", net->D, "Hout", net->Hout, "n_params", (Py_ssize_t)net->n_params);
 }
 
 static PyObject *net_config(NetObject *n, PyObject *unused) {
@@ -323,7 +324,7 @@ static PyTypeObject NetType = {
     .tp_basicsize = sizeof(NetObject),
     .tp_dealloc = (destructor)net_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Net(input_size, hidden_size, num_layers, proj_size, bias, bidirectional): an lstm_net.",
+    .tp_doc = "Net(input_size, hidden_size, num_layers, proj_size, bias, bidirectional[, cell]): an lstm_net.",
     .tp_methods = net_methods,
     .tp_new = net_new,
 };
@@ -883,6 +884,120 @@ static PyTypeObject CharLMType = {
     .tp_methods = charlm_methods,
 };
 
+/* ---------------------------------------------------------------- Run: the settings of a training run */
+
+typedef struct {
+    PyObject_HEAD
+    lstm_train_run r;
+} RunObject;
+
+static PyTypeObject RunType;
+
+static PyObject *run_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    (void)type;
+    if (!PyArg_ParseTuple(args, "") || (kw && PyDict_Size(kw))) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "Run() takes no arguments");
+        return NULL;
+    }
+    RunObject *r = PyObject_New(RunObject, &RunType);
+    if (!r) return NULL;
+    lstm_train_run_init(&r->r);
+    return (PyObject *)r;
+}
+
+static void run_dealloc(RunObject *r) {
+    lstm_train_run_free(&r->r);
+    PyObject_Free(r);
+}
+
+/* set(key, value, src=None) -> False when key is not a setting of the run */
+static PyObject *run_set(RunObject *r, PyObject *args) {
+    const char *key, *src = NULL;
+    PyObject *vo;
+    if (!PyArg_ParseTuple(args, "sO&|z", &key, PyUnicode_FSConverter, &vo, &src)) return NULL;
+    lstm_status st = lstm_train_run_set(&r->r, key, PyBytes_AS_STRING(vo), src);
+    Py_DECREF(vo);
+    if (st == LSTM_ERR_MISSING) Py_RETURN_FALSE;
+    if (st) return raise_status(st);
+    Py_RETURN_TRUE;
+}
+
+/* restore(path): every setting not given, from a checkpoint's metadata */
+static PyObject *run_restore(RunObject *r, PyObject *args) {
+    PyObject *path_o;
+    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_o)) return NULL;
+    const char *path = PyBytes_AS_STRING(path_o);
+    lstm_st_file f;
+    memset(&f, 0, sizeof f);
+    lstm_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lstm_st_read(&f, path);
+    Py_END_ALLOW_THREADS
+    if (!st) st = lstm_train_run_restore(&r->r, &f, path);
+    lstm_st_free(&f);
+    Py_DECREF(path_o);
+    if (st) return raise_status(st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *run_total(RunObject *r, PyObject *arg) {
+    long long spe = PyLong_AsLongLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    lstm_status st = lstm_train_run_total(&r->r, spe);
+    if (st) return raise_status(st);
+    Py_RETURN_NONE;
+}
+
+/* meta() -> ["train.<key>", value, ...] for checkpoints */
+static PyObject *run_meta(RunObject *r, PyObject *unused) {
+    (void)unused;
+    const char *const *kv = lstm_train_run_meta(&r->r);
+    if (!kv) return PyErr_NoMemory();
+    PyObject *list = PyList_New(0);
+    for (int i = 0; list && kv[i]; i++) {
+        PyObject *v = PyUnicode_DecodeFSDefault(kv[i]);
+        if (!v || PyList_Append(list, v) < 0) Py_CLEAR(list);
+        Py_XDECREF(v);
+    }
+    return list;
+}
+
+static PyObject *opt_str(const char *s) {
+    if (!s) Py_RETURN_NONE;
+    return PyUnicode_DecodeFSDefault(s);
+}
+
+static PyObject *run_info(RunObject *r, PyObject *unused) {
+    (void)unused;
+    const lstm_train_run *x = &r->r;
+    return Py_BuildValue("{s:i,s:i,s:L,s:L,s:L,s:L,s:d,s:K,s:L,s:N,s:N,s:N,s:N}", "batch", x->cfg.batch, "bptt",
+                         x->cfg.bptt, "steps", (long long)x->steps, "epochs", (long long)x->epochs, "eval_every",
+                         (long long)x->eval_every, "checkpoint_every", (long long)x->checkpoint_every, "val_fraction",
+                         x->val_fraction, "seed", (unsigned long long)x->cfg.seed, "total_steps",
+                         (long long)x->cfg.total_steps, "data", opt_str(x->data), "checkpoint", opt_str(x->checkpoint),
+                         "log", opt_str(x->log), "out", opt_str(x->out));
+}
+
+static PyMethodDef run_methods[] = {
+    {"set", (PyCFunction)run_set, METH_VARARGS, "set(key, value, src=None) -> bool (lstm_train_run_set)"},
+    {"restore", (PyCFunction)run_restore, METH_VARARGS, "restore(path) (lstm_train_run_restore)"},
+    {"total", (PyCFunction)run_total, METH_O, "total(steps_per_epoch) (lstm_train_run_total)"},
+    {"meta", (PyCFunction)run_meta, METH_NOARGS, "meta() -> [key, value, ...] (lstm_train_run_meta)"},
+    {"info", (PyCFunction)run_info, METH_NOARGS, "info() -> dict of the settings"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RunType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lstm._lstm.Run",
+    .tp_basicsize = sizeof(RunObject),
+    .tp_dealloc = (destructor)run_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Run(): an lstm_train_run (the settings of lstm train).",
+    .tp_methods = run_methods,
+    .tp_new = run_new,
+};
+
 /* ---------------------------------------------------------------- Trainer */
 
 typedef struct {
@@ -895,54 +1010,15 @@ typedef struct {
 
 static PyTypeObject TrainerType;
 
-static int cfg_double(PyObject *d, const char *k, double *v) {
-    PyObject *o = PyDict_GetItemString(d, k);
-    if (!o) return 1;
-    *v = PyFloat_AsDouble(o);
-    return !PyErr_Occurred();
-}
-
-static int cfg_long(PyObject *d, const char *k, long long *v) {
-    PyObject *o = PyDict_GetItemString(d, k);
-    if (!o) return 1;
-    *v = PyLong_AsLongLong(o);
-    return !PyErr_Occurred();
-}
-
-/* Trainer(model, ids bytes, cfg dict): keys as lstm_train_config's fields;
- * optimizer 0 adam, 1 adamw, 2 sgd; schedule 0 constant, 1 cosine. */
+/* Trainer(model, ids bytes, run): lstm_trainer_init with the run's configuration. */
 static PyObject *trainer_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     (void)type;
     (void)kw;
     CharLMObject *m;
-    PyObject *ids, *d;
-    if (!PyArg_ParseTuple(args, "O!O!O!", &CharLMType, &m, &PyBytes_Type, &ids, &PyDict_Type, &d)) return NULL;
-    lstm_train_config c;
-    lstm_train_config_default(&c);
-    long long batch = c.batch, bptt = c.bptt, opt = c.optimizer, nesterov = c.nesterov, sched = c.schedule;
-    long long warmup = c.warmup, total = c.total_steps, seed = (long long)c.seed;
-    if (!cfg_long(d, "batch", &batch) || !cfg_long(d, "bptt", &bptt) || !cfg_long(d, "optimizer", &opt) ||
-        !cfg_long(d, "nesterov", &nesterov) || !cfg_long(d, "schedule", &sched) || !cfg_long(d, "warmup", &warmup) ||
-        !cfg_long(d, "total_steps", &total) || !cfg_long(d, "seed", &seed) || !cfg_double(d, "lr", &c.lr) ||
-        !cfg_double(d, "beta1", &c.beta1) || !cfg_double(d, "beta2", &c.beta2) || !cfg_double(d, "eps", &c.eps) ||
-        !cfg_double(d, "weight_decay", &c.weight_decay) || !cfg_double(d, "momentum", &c.momentum) ||
-        !cfg_double(d, "clip", &c.clip) || !cfg_double(d, "lr_min", &c.lr_min) ||
-        !cfg_double(d, "dropout", &c.dropout))
-        return NULL;
-    if (batch < 1 || batch > INT32_MAX || bptt < 1 || bptt > INT32_MAX || opt < 0 || opt > 2 || sched < 0 ||
-        sched > 1 || warmup < 0 || total < 0 || seed < 0) {
-        PyErr_SetString(PyExc_ValueError, "training: batch/bptt in [1, 2^31), optimizer 0..2, schedule 0..1, "
-                                          "warmup, total_steps, seed >= 0");
-        return NULL;
-    }
-    c.batch = (int)batch;
-    c.bptt = (int)bptt;
-    c.optimizer = (lstm_optimizer)opt;
-    c.nesterov = nesterov != 0;
-    c.schedule = (lstm_schedule)sched;
-    c.warmup = warmup;
-    c.total_steps = total;
-    c.seed = (uint64_t)seed;
+    PyObject *ids;
+    RunObject *run;
+    if (!PyArg_ParseTuple(args, "O!O!O!", &CharLMType, &m, &PyBytes_Type, &ids, &RunType, &run)) return NULL;
+    lstm_train_config c = run->r.cfg;
     const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(ids);
     Py_ssize_t n = PyBytes_GET_SIZE(ids);
     for (Py_ssize_t i = 0; i < n; i++)
@@ -1055,7 +1131,7 @@ static PyTypeObject TrainerType = {
     .tp_basicsize = sizeof(TrainerObject),
     .tp_dealloc = (destructor)trainer_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Trainer(model, ids, cfg): an lstm_trainer.",
+    .tp_doc = "Trainer(model, ids, run): an lstm_trainer.",
     .tp_methods = trainer_methods,
     .tp_getset = trainer_getset,
     .tp_new = trainer_new,
@@ -1112,8 +1188,8 @@ static struct PyModuleDef module_def = {
 };
 
 PyMODINIT_FUNC PyInit__lstm(void) {
-    PyTypeObject *types[] = {&FloatBufType, &NetType, &StateType, &WorkspaceType, &CharLMType, &TrainerType};
-    const char *names[] = {"FloatBuf", "Net", "State", "Workspace", "CharLM", "Trainer"};
+    PyTypeObject *types[] = {&FloatBufType, &NetType, &StateType, &WorkspaceType, &CharLMType, &RunType, &TrainerType};
+    const char *names[] = {"FloatBuf", "Net", "State", "Workspace", "CharLM", "Run", "Trainer"};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         if (PyType_Ready(types[i]) < 0) return NULL;
     PyObject *m = PyModule_Create(&module_def);

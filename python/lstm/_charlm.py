@@ -108,83 +108,9 @@ class CharModel:
 
 # ---------------------------------------------------------------- train
 
-# name: (kind, default, lo, hi, saved in checkpoints) as in cli/cmd_train.c
-_OPTIONS = {
-    "data": ("str", None, 0, 0, True),
-    "init": ("str", None, 0, 0, False),
-    "hidden": ("int", 128, 1, 1 << 20, False),
-    "layers": ("int", 2, 1, 1024, False),
-    "embed": ("int", 64, 1, 1 << 20, False),
-    "proj": ("int", 0, 0, 1 << 20, False),
-    "batch": ("int", 32, 1, 1 << 20, True),
-    "bptt": ("int", 64, 1, 1 << 20, True),
-    "steps": ("int", 0, 1, 10**15, True),
-    "epochs": ("int", 0, 1, 10**9, True),
-    "time": ("float", 0.0, 0, 1e9, False),
-    "lr": ("float", 3e-3, 0, 1e38, True),
-    "optimizer": ("str", "adam", 0, 0, True),
-    "clip": ("float", 1.0, 0, 1e30, True),
-    "dropout": ("float", 0.0, 0, 0.999, True),
-    "weight_decay": ("float", -1.0, 0, 1e9, True),
-    "momentum": ("float", 0.9, 0, 1, True),
-    "nesterov": ("flag", False, 0, 0, True),
-    "schedule": ("str", "constant", 0, 0, True),
-    "warmup": ("int", 0, 0, 10**15, True),
-    "lr_min": ("float", 0.0, 0, 1e9, True),
-    "val_fraction": ("float", 0.1, 0, 0.9, True),
-    "eval_every": ("int", 100, 0, 10**15, True),
-    "seed": ("int", 1, 0, 9007199254740991, True),
-    "threads": ("int", None, 0, 4096, False),
-    "checkpoint": ("str", None, 0, 0, True),
-    "checkpoint_every": ("int", 200, 0, 10**15, True),
-    "resume": ("str", None, 0, 0, False),
-    "log": ("str", None, 0, 0, True),
-    "out": ("str", None, 0, 0, True),
-    "sample": ("int", 0, 0, 1 << 30, False),
-}
-
-
-def _check_option(name, v):
-    kind, _, lo, hi, _ = _OPTIONS[name]
-    if kind == "int":
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
-            raise ValueError(f"{name}: expected an integer in [{lo}, {hi}], got {v!r}")
-        return int(v)
-    if kind == "float":
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not lo <= v <= hi:
-            raise ValueError(f"{name}: expected a number in [{lo:g}, {hi:g}], got {v!r}")
-        return float(v)
-    if kind == "flag":
-        return bool(v)
-    if v is None:
-        return None
-    if not isinstance(v, (str, os.PathLike)):
-        raise TypeError(f"{name}: expected a str or path, got {type(v).__name__}")
-    return os.fspath(v)
-
-
-def _cli_value(kind, v):
-    """An option's value as the CLI writes it into checkpoint metadata."""
-    if kind == "int":
-        return "%d" % v
-    if kind == "float":
-        return "%.17g" % v
-    if kind == "flag":
-        return "1" if v else "0"
-    return v or ""
-
-
-def _parse_cli_value(kind, s, key, path):
-    try:
-        if kind == "int":
-            return int(s, 10)
-        if kind == "float":
-            return float(s)
-        if kind == "flag":
-            return int(s, 10) != 0
-    except ValueError:
-        raise ValueError(f"{path}: checkpoint metadata '{key}': cannot parse '{s[:40]}'") from None
-    return s or None
+# `lstm train`'s options that are not settings of the run (lstm_train_run): name: (default, lo, hi)
+_CLI_ONLY = {"hidden": (128, 1, 1 << 20), "layers": (2, 1, 1024), "embed": (64, 1, 1 << 20), "proj": (0, 0, 1 << 20),
+             "time": (0.0, 0, 1e9), "threads": (None, 0, 256), "sample": (0, 0, 1 << 30)}
 
 
 def _fnv1a(b):
@@ -207,19 +133,55 @@ def _read_default_corpus():
     return out
 
 
-def train(data=None, out=None, callback=None, verbose=False, **options):
+def _setting_text(name, v):
+    """A keyword's value as the text `lstm train --name VALUE` would pass."""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, np.integer)):
+        return "%d" % v
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, (str, os.PathLike)):
+        return os.fspath(v)
+    raise TypeError(f"{name}: expected a number, a str or a path, got {type(v).__name__}")
+
+
+def _open_log(path, resuming, start_step):
+    """The log, keeping on resume the records up to the resumed step (as the CLI)."""
+    keep = b""
+    if resuming and os.path.exists(path):
+        with open(path, "rb") as f:
+            for line in f:
+                i = line.find(b'"step":')
+                if line.endswith(b"\n") and i >= 0:
+                    digits = line[i + 7:].lstrip()
+                    j = 0
+                    while j < len(digits) and (digits[j:j + 1].isdigit() or (j == 0 and digits[:1] == b"-")):
+                        j += 1
+                    if j and int(digits[:j]) <= start_step:
+                        keep += line
+    f = open(path, "wb")
+    f.write(keep)
+    f.flush()
+    return f
+
+
+def train(data=None, out=None, callback=None, verbose=False, init=None, resume=None, **options):
     """Trains a char-level model by truncated BPTT: `lstm train` as a function.
 
     data: a file path, or the training bytes (bytes/str); None reads the
     default corpus (/usr/share/common-licenses) as `lstm train` does.  out: the
-    model file to write (required).  Every other option of `lstm train` is a
-    keyword, with '-' spelled '_': init, hidden, layers, embed, proj, batch,
+    model file to write.  Every other option of `lstm train` is a keyword,
+    with '-' spelled '_': init, resume, hidden, layers, embed, proj, batch,
     bptt, steps, epochs, time, lr, optimizer ('adam', 'adamw', 'sgd'), clip,
     dropout, weight_decay, momentum, nesterov, schedule ('constant', 'cosine'),
     warmup, lr_min, val_fraction, eval_every, seed, threads, checkpoint,
-    checkpoint_every, resume, log, sample.  Defaults, validation and files
-    (checkpoints, JSONL log) are the CLI's, so the same options give the same
-    model file bit for bit.
+    checkpoint_every, log, sample.  The run's settings go through the
+    library's own table (lstm_train_run: the same defaults, range checks,
+    checkpoint metadata and resume rules), so the same options give the same
+    model and checkpoint files, bit for bit, and either side resumes the
+    other's checkpoints.  (The CLI's file locks and path checks are not
+    repeated here.)
 
     callback(record) is called after every step with the log record (a dict:
     step, epoch, loss, lr, grad_norm, tokens_per_s, time, and val_loss when
@@ -233,90 +195,91 @@ def train(data=None, out=None, callback=None, verbose=False, **options):
     which the last checkpoint is intact), OSError for files.  KeyboardInterrupt
     saves the checkpoint and the model, then propagates."""
     import sys
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise TypeError(f"train: unknown option(s) {', '.join(unknown)}; see help(lstm.train)")
-    o = {k: v[1] for k, v in _OPTIONS.items()}
-    given = set()
+    o = {k: v[0] for k, v in _CLI_ONLY.items()}
+    run = _lstm.Run()
     for k, v in options.items():
-        o[k] = _check_option(k, v)
-        given.add(k)
+        if k in _CLI_ONLY:
+            dflt, lo, hi = _CLI_ONLY[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not lo <= v <= hi \
+                    or (isinstance(dflt, int) and not isinstance(v, (int, np.integer))):
+                raise ValueError(f"{k}: expected a number in [{lo}, {hi}], got {v!r}")
+            o[k] = v
+        elif not run.set(k.replace("_", "-"), _setting_text(k, v)):
+            raise TypeError(f"train: unknown option {k!r}; see help(lstm.train)")
+    given = set(options)
     data_bytes = None
     if data is not None:
-        if isinstance(data, (str, os.PathLike)) and not isinstance(data, bytes):
-            o["data"] = os.fspath(data)
-            given.add("data")
+        if isinstance(data, (str, os.PathLike)):
+            run.set("data", os.fspath(data))
         else:
             data_bytes = _as_bytes(data, "data")
     if out is not None:
-        o["out"] = _check_option("out", out)
-        given.add("out")
+        run.set("out", _setting_text("out", out))
     if o["threads"] is None:
         o["threads"] = max(1, min(os.cpu_count() or 1, 8))
 
     # ---- the model: from a checkpoint, an init file, or new
-    if o["resume"] and o["init"]:
+    if resume is not None and init is not None:
         raise ValueError("resume and init exclude each other")
     model = None
-    if o["resume"]:
-        meta = _lstm.read_meta(o["resume"])
-        if "train.step" not in meta:
-            raise ValueError(f"{o['resume']}: not a training checkpoint (no 'train.step' metadata)")
-        for k, (kind, _, _, _, saved) in _OPTIONS.items():
-            key = "train." + k.replace("_", "-")
-            if saved and k not in given and key in meta:
-                o[k] = _parse_cli_value(kind, meta[key], key, o["resume"])
-        if data is not None and data_bytes is None:
-            o["data"] = os.fspath(data)
-        model = _lstm.CharLM.load(o["resume"])
-    elif o["init"]:
-        model = _lstm.CharLM.load(o["init"])
+    if resume is not None:
+        resume = os.fspath(resume)
+        if "train.step" not in _lstm.read_meta(resume):
+            raise ValueError(f"{resume}: not a training checkpoint (no 'train.step' metadata)")
+        run.restore(resume)
+        saved = _lstm.Run()
+        saved.restore(resume)
+        for k in ("batch", "bptt"):
+            if run.info()[k] != saved.info()[k]:
+                raise ValueError(f"{k} {run.info()[k]} conflicts with {resume}, which was trained with {k} "
+                                 f"{saved.info()[k]} (it cannot change on resume)")
+        model = _lstm.CharLM.load(resume)
+    elif init is not None:
+        model = _lstm.CharLM.load(os.fspath(init))
     if model is not None:
         info = model.info()
-        src = o["resume"] or o["init"]
         have = {"hidden": info["lstm"]["hidden_size"], "layers": info["lstm"]["num_layers"], "embed": info["E"],
                 "proj": info["lstm"]["proj_size"]}
         for k, v in have.items():
             if k in given and o[k] != v:
-                raise ValueError(f"{k} {o[k]} conflicts with {src}, which has {v}")
-    if not o["out"]:
-        raise ValueError("out: the model file to write is required")
-    optimizers = {"adam": 0, "adamw": 1, "sgd": 2}
-    schedules = {"constant": 0, "cosine": 1}
-    if o["optimizer"] not in optimizers:
-        raise ValueError(f"optimizer: expected adam, adamw or sgd, got '{o['optimizer']}'")
-    if o["schedule"] not in schedules:
-        raise ValueError(f"schedule: expected constant or cosine, got '{o['schedule']}'")
-    if o["weight_decay"] < 0:
-        o["weight_decay"] = 0.01 if o["optimizer"] == "adamw" else 0.0
-    if "steps" in given and "epochs" in given:
-        raise ValueError("steps and epochs exclude each other")
-    if "steps" in given:
-        o["epochs"] = 0
-    if "epochs" in given:
-        o["steps"] = 0
-    if not o["steps"] and not o["epochs"] and not o["time"] > 0:
+                raise ValueError(f"{k} {o[k]} conflicts with {resume or init}, which has {v}")
+    elif o["proj"] and o["proj"] >= o["hidden"]:
+        raise ValueError(f"proj {o['proj']} must be below hidden {o['hidden']} (or 0 for none)")
+    ri = run.info()
+    if not ri["out"]:
+        raise ValueError("out: the model file to write is required"
+                         + (f" ({resume} is not the checkpoint its run wrote, or checkpoint/log was given)"
+                            if resume else ""))
+    if not ri["checkpoint"]:
+        run.set("checkpoint", ri["out"] + ".ckpt")
+        ri = run.info()
+    out_path, ckpt, log_path = ri["out"], ri["checkpoint"], ri["log"]
+    for p in (out_path, ckpt) + ((log_path,) if log_path else ()):
+        d = os.path.dirname(p) or "."
+        if not os.access(d, os.W_OK):
+            raise OSError(f"{p}: cannot write into {d}")
+    if not ri["steps"] and not ri["epochs"] and not o["time"] > 0:
         o["time"] = 60.0
 
     # ---- data
     if data_bytes is None:
-        if o["data"]:
-            with open(o["data"], "rb") as f:
+        if ri["data"]:
+            with open(ri["data"], "rb") as f:
                 data_bytes = f.read()
         else:
             data_bytes = _read_default_corpus()
-    data_name = o["data"] or ("data" if data is not None else DEFAULT_CORPUS_DIR)
+    data_name = ri["data"] or ("data" if data is not None else DEFAULT_CORPUS_DIR)
     if not data_bytes:
         raise ValueError(f"{data_name}: the data is empty")
     hash_s = "%016x" % _fnv1a(data_bytes)
-    if o["resume"]:
-        h = meta.get("train.data_hash")
+    if resume is not None:
+        h = _lstm.read_meta(resume).get("train.data_hash")
         if h and h != hash_s:
-            raise ValueError(f"{o['resume']}: this checkpoint was trained on other data (hash {h}), "
+            raise ValueError(f"{resume}: this checkpoint was trained on other data (hash {h[:16]}), "
                              f"but {data_name} has hash {hash_s}")
     n_all = len(data_bytes)
-    B, T = o["batch"], o["bptt"]
-    n_val = int(o["val_fraction"] * n_all)
+    B, T = ri["batch"], ri["bptt"]
+    n_val = int(ri["val_fraction"] * n_all)
     n_train = n_all - n_val
     if n_train < B * T + 1:
         raise ValueError(f"{data_name}: {n_train} bytes of training data"
@@ -325,58 +288,35 @@ def train(data=None, out=None, callback=None, verbose=False, **options):
     if n_val and n_val < B + 1:
         raise ValueError(f"{data_name}: the validation part has {n_val} bytes; it needs at least B+1 = {B + 1} "
                          "(raise val_fraction, or 0 for none)")
+    spe = (n_train - 1) // B // T
+    run.total(spe)
+    ri = run.info()
     if model is None:
         vocab = _lstm.vocab_of(data_bytes)
-        model = _lstm.CharLM.new(vocab, o["embed"], o["hidden"], o["layers"], o["proj"], o["seed"])
+        model = _lstm.CharLM.new(vocab, o["embed"], o["hidden"], o["layers"], o["proj"], ri["seed"])
     ids = model.encode(data_bytes, data_name)
 
     # ---- trainer
-    S = (n_train - 1) // B
-    spe = S // T
-    total = o["steps"] or (o["epochs"] * spe if o["epochs"] else 0)
-    if o["schedule"] == "cosine" and not total:
-        raise ValueError("schedule cosine needs steps or epochs")
-    cfg = {"batch": B, "bptt": T, "optimizer": optimizers[o["optimizer"]], "lr": o["lr"],
-           "weight_decay": o["weight_decay"], "momentum": o["momentum"], "nesterov": int(o["nesterov"]),
-           "clip": o["clip"], "schedule": schedules[o["schedule"]], "warmup": o["warmup"], "lr_min": o["lr_min"],
-           "dropout": o["dropout"], "seed": o["seed"], "total_steps": total}
-    tr = _lstm.Trainer(model, ids[:n_train], cfg)
-    if o["resume"]:
-        tr.restore(o["resume"])
+    total, eval_every, ckpt_every = ri["total_steps"], ri["eval_every"], ri["checkpoint_every"]
+    tr = _lstm.Trainer(model, ids[:n_train], run)
+    if resume is not None:
+        tr.restore(resume)
     threads = o["threads"]
     if threads > 1:
         tr.set_threads(threads)
     start_step = tr.steps_done
+    result = {"model": CharModel(model), "steps": 0, "step": start_step, "loss": None, "val_loss": None,
+              "tokens_per_s": 0.0, "out": out_path, "checkpoint": ckpt}
+    if total and start_step >= total:  # nothing to train; no file written
+        return result
+    kv = run.meta() + ["train.data_hash", hash_s]
+    log = _open_log(log_path, resume is not None, start_step) if log_path else None
 
-    # ---- outputs: checkpoint metadata as the CLI writes it
-    ckpt = o["checkpoint"] or o["out"] + ".ckpt"
-    kv = []
-    for k, (kind, _, _, _, saved) in _OPTIONS.items():
-        if not saved or (kind == "str" and not o[k] and k != "checkpoint"):
-            continue
-        kv += ["train." + k.replace("_", "-"), ckpt if k == "checkpoint" else _cli_value(kind, o[k])]
-    kv += ["train.data_hash", hash_s]
-    log = None
-    if o["log"]:
-        keep = b""
-        if o["resume"] and os.path.exists(o["log"]):
-            with open(o["log"], "rb") as f:
-                for line in f:
-                    i = line.find(b'"step":')
-                    if i >= 0 and int(line[i + 7:].split(b",")[0].split(b"}")[0]) <= start_step:
-                        keep += line
-        log = open(o["log"], "wb")
-        log.write(keep)
-    for p in (o["out"], ckpt):
-        d = os.path.dirname(p) or "."
-        if not os.access(d, os.W_OK):
-            raise OSError(f"{p}: cannot write into {d}")
-
-    # ---- the loop
+    # ---- the loop (cli/cmd_train.c's)
     val_ids = ids[n_train:]
     t0 = time.monotonic()
     train_time, last_val, loss_ema, done = 0.0, math.nan, math.nan, 0
-    last_ckpt = start_step if o["resume"] else -1
+    last_ckpt, last_ckpt_path = (start_step, resume) if resume is not None else (-1, None)
     stop = False
     try:
         while True:
@@ -390,7 +330,7 @@ def train(data=None, out=None, callback=None, verbose=False, **options):
             try:
                 step, epoch, loss, lr, gnorm = tr.step()
             except ValueError as e:
-                where = (f"the last good checkpoint is {ckpt} (step {last_ckpt})" if last_ckpt >= 0
+                where = (f"the last good checkpoint is {last_ckpt_path} (step {last_ckpt})" if last_ckpt >= 0
                          else "no checkpoint was written (lower lr or raise clip)")
                 raise ValueError(f"{e}: stopping; {where}") from None
             train_time += time.monotonic() - ts
@@ -400,7 +340,7 @@ def train(data=None, out=None, callback=None, verbose=False, **options):
                    "tokens_per_s": done * B * T / (train_time if train_time > 0 else 1e-9),
                    "time": time.monotonic() - t0}
             last = bool((total and tr.steps_done >= total) or (o["time"] > 0 and time.monotonic() - t0 >= o["time"]))
-            if n_val and ((o["eval_every"] and tr.steps_done % o["eval_every"] == 0) or last):
+            if n_val and ((eval_every and tr.steps_done % eval_every == 0) or last):
                 last_val, _ = model.eval(val_ids, B, T, threads)
                 rec["val_loss"] = last_val
             if callback is not None and callback(dict(rec)) is True:
@@ -415,27 +355,25 @@ def train(data=None, out=None, callback=None, verbose=False, **options):
             if verbose and ("val_loss" in rec or last):
                 print(f"step {step}  epoch {epoch}  loss {loss_ema:.4f}  val {last_val:.4f}  lr {lr:.2e}  "
                       f"{rec['tokens_per_s']:.0f} tok/s", file=sys.stderr)
-            if o["checkpoint_every"] and tr.steps_done % o["checkpoint_every"] == 0 and not last:
+            if ckpt_every and tr.steps_done % ckpt_every == 0 and not last:
                 tr.save(ckpt, kv)
-                last_ckpt = tr.steps_done
+                last_ckpt, last_ckpt_path = tr.steps_done, ckpt
             if last:
                 break
     except KeyboardInterrupt:
         tr.save(ckpt, kv)
-        model.save(o["out"], None)
+        model.save(out_path, None)
         raise
     finally:
         if log:
             log.close()
     tr.save(ckpt, kv)
-    model.save(o["out"], None)
-    result = {"model": CharModel(model), "steps": done, "step": tr.steps_done, "loss": loss_ema,
-              "val_loss": None if math.isnan(last_val) else last_val,
-              "tokens_per_s": done * B * T / (train_time if train_time > 0 else 1e-9),
-              "out": o["out"], "checkpoint": ckpt}
+    model.save(out_path, None)
+    result.update(steps=done, step=tr.steps_done, loss=loss_ema, val_loss=None if math.isnan(last_val) else last_val,
+                  tokens_per_s=done * B * T / (train_time if train_time > 0 else 1e-9))
     if o["sample"] > 0:
         prime = b"\n" if b"\n"[0] in model.info()["vocab"] else model.info()["vocab"][:1]
-        result["sample"] = model.generate(prime, o["sample"], 0.8, 0, o["seed"])
+        result["sample"] = model.generate(prime, o["sample"], 0.8, 0, ri["seed"])
     return result
 
 

@@ -2,6 +2,7 @@
 conversions, errors (the library's one-line messages, the right exception
 types), nothing crashing on bad arguments, threads, train/eval, streaming."""
 import importlib
+import os
 import unittest
 import warnings
 
@@ -283,6 +284,19 @@ class Errors(unittest.TestCase):
                 lambda a: lstm.train(data=b"abcdefgh" * 200, out=d + "/f.safetensors", steps=small(a), batch=2,
                                      bptt=8, hidden=4, layers=1, embed=4, threads=1, lr=a),
             ]
+            cwd = os.getcwd()
+            os.chdir(d)  # a junk name that is a valid path ("x") is written here
+            try:
+                self.fuzz(calls, junk, m)
+            finally:
+                os.chdir(cwd)
+            lstm.set_num_threads(1)
+            y, _ = m(rand(4, 2, 3))  # still works
+            self.assertEqual(y.shape, (4, 2, 4))
+
+    @staticmethod
+    def fuzz(calls, junk, m):
+        if True:
             for i, f in enumerate(calls):
                 for a in junk:
                     try:
@@ -292,9 +306,6 @@ class Errors(unittest.TestCase):
                     except (TypeError, ValueError, OSError, MemoryError, RuntimeError, OverflowError):
                         pass
                     m.train()
-            lstm.set_num_threads(1)
-            y, _ = m(rand(4, 2, 3))  # still works
-            self.assertEqual(y.shape, (4, 2, 4))
 
     def test_messages_are_one_line(self):
         with TempDir() as d:

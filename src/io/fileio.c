@@ -1,12 +1,16 @@
-/* fileio.c — whole-file reads, atomic writes (tmp + fsync + rename) and
- * printable names for error messages.  See fileio.h. */
+/* fileio.c — whole-file reads, atomic writes (tmp + fsync + rename; devices
+ * and FIFOs written directly) and printable names for error messages.  See fileio.h. */
 #include "fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 lstm_status lstm__read_file(const char *path, unsigned char **buf, size_t *size) {
@@ -61,31 +65,152 @@ lstm_status lstm__read_file(const char *path, unsigned char **buf, size_t *size)
     return LSTM_OK;
 }
 
+/* Output files: a temporary file beside the target, then rename.  See fileio.h. */
+typedef struct {
+    char *target;       /* resolved path (a symlink's target), malloc'd */
+    struct stat st;     /* of target, when exists */
+    int exists;
+} dest_info;
+
+/* Resolves path to the file a write must change.  A symlink is followed to
+ * its target (realpath); a dangling one is refused, as GNU cp does. */
+static lstm_status resolve_dest(const char *path, dest_info *d) {
+    memset(d, 0, sizeof *d);
+    if (!*path) return lstm__fail(LSTM_ERR_ARG, "an output path is empty");
+    struct stat lst;
+    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        d->target = realpath(path, NULL);
+        if (!d->target)
+            return lstm__fail(LSTM_ERR_IO, "%s: a symbolic link whose target cannot be resolved (%s): not written through",
+                              path, strerror(errno));
+    } else {
+        d->target = strdup(path);
+        if (!d->target) return lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (stat(d->target, &d->st) == 0) {
+        d->exists = 1;
+        if (S_ISDIR(d->st.st_mode)) {
+            free(d->target);
+            d->target = NULL;
+            return lstm__fail(LSTM_ERR_IO, "%s: is a directory", path);
+        }
+    }
+    return LSTM_OK;
+}
+
+/* Splits path into its directory (malloc'd; "." when none) and its last name. */
+static char *dir_of(const char *path, const char **base) {
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    return slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+}
+
+/* Temporary names: DIR/.NAME.lstm-tmp.PID.RANDOM (NAME cut to TMP_BASE bytes so
+ * the whole stays under NAME_MAX). */
+#define TMP_BASE 200
+#define TMP_TAG ".lstm-tmp."
+
+/* Removes DIR/.NAME.lstm-tmp.PID.* files that this user owns and whose
+ * process is gone (a run killed before it could clean up). */
+static void remove_stale(const char *dir, const char *base) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char prefix[TMP_BASE + 32];
+    int np = snprintf(prefix, sizeof prefix, ".%.*s" TMP_TAG, TMP_BASE, base);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, (size_t)np) != 0) continue;
+        char *end;
+        long pid = strtol(e->d_name + np, &end, 10);
+        if (end == e->d_name + np || *end != '.' || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (or not ours to judge) */
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            st.st_uid == geteuid())
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+static uint64_t tmp_random(void) {
+    static uint64_t counter;
+    uint64_t r = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, &r, sizeof r) != (ssize_t)sizeof r) r = 0;
+        close(fd);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r ^= ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (++counter * 0x9E3779B97F4A7C15ull);
+    r ^= r >> 31;
+    r *= 0xBF58476D1CE4E5B9ull;
+    return r ^ (r >> 29);
+}
+
 lstm_status lstm__afile_open(lstm__afile *a, const char *path) {
-    a->fp = NULL;
+    memset(a, 0, sizeof *a);
     a->path = path;
-    size_t len = strlen(path) + 48;
-    a->tmp = malloc(len);
-    if (!a->tmp) return lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(a->tmp, len, "%s.tmp.%ld", path, (long)getpid());
-    /* O_EXCL would refuse a stale tmp from a crashed run with the same pid;
-     * truncating it is fine since the name is ours. */
-    a->fp = fopen(a->tmp, "wb");
+    dest_info d;
+    lstm_status st = resolve_dest(path, &d);
+    if (st) return st;
+    a->target = d.target;
+    int fd = -1;
+    if (d.exists && !S_ISREG(d.st.st_mode)) {
+        /* a device or FIFO: write into it; a rename would replace it by a file */
+        fd = open(a->target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            lstm__afile_abort(a);
+            return lstm__fail(LSTM_ERR_IO, "%s: cannot open for writing: %s", path, strerror(e));
+        }
+    } else {
+        const char *base;
+        char *dir = dir_of(a->target, &base);
+        size_t cap = strlen(a->target) + TMP_BASE + 64;
+        a->tmp = malloc(cap);
+        if (!dir || !a->tmp) {
+            free(dir);
+            lstm__afile_abort(a);
+            return lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
+        }
+        remove_stale(dir, base);
+        int e = 0;
+        for (int tries = 0; tries < 100 && fd < 0; tries++) {
+            snprintf(a->tmp, cap, "%s/.%.*s" TMP_TAG "%ld.%016" PRIx64, dir, TMP_BASE, base, (long)getpid(),
+                     tmp_random());
+            /* O_EXCL | O_NOFOLLOW: a file or link planted at the name is never followed or reused */
+            fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+            e = errno;
+            if (fd < 0 && e != EEXIST) break;
+        }
+        free(dir);
+        if (fd < 0) {
+            free(a->tmp);
+            a->tmp = NULL;
+            lstm__afile_abort(a);
+            return lstm__fail(LSTM_ERR_IO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
+        }
+        if (d.exists) (void)fchmod(fd, d.st.st_mode & 07777); /* replacing a file keeps its permissions */
+    }
+    a->fp = fdopen(fd, "wb");
     if (!a->fp) {
         int e = errno;
-        free(a->tmp);
-        a->tmp = NULL;
-        return lstm__fail(LSTM_ERR_IO, "%s: cannot create temporary file: %s", path, strerror(e));
+        close(fd);
+        lstm__afile_abort(a);
+        return lstm__fail(LSTM_ERR_IO, "%s: %s", path, strerror(e));
     }
     return LSTM_OK;
 }
 
 void lstm__afile_abort(lstm__afile *a) {
     if (a->fp) fclose(a->fp);
-    if (a->tmp) remove(a->tmp);
+    if (a->tmp) unlink(a->tmp);
     free(a->tmp);
+    free(a->target);
     a->fp = NULL;
     a->tmp = NULL;
+    a->target = NULL;
 }
 
 lstm_status lstm__afile_write(lstm__afile *a, const void *p, size_t n) {
@@ -98,10 +223,10 @@ lstm_status lstm__afile_write(lstm__afile *a, const void *p, size_t n) {
 }
 
 static void sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    const char *base;
+    char *dir = dir_of(path, &base);
     if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         (void)fsync(fd); /* best effort: some file systems refuse it */
         close(fd);
@@ -109,23 +234,40 @@ static void sync_parent_dir(const char *path) {
     free(dir);
 }
 
-lstm_status lstm__afile_commit(lstm__afile *a) {
+lstm_status lstm__afile_close(lstm__afile *a) {
     const char *what = NULL;
     int e = 0;
-    if (fflush(a->fp) != 0) what = "write failed", e = errno;
-    else if (fsync(fileno(a->fp)) != 0) what = "fsync failed", e = errno;
+    if (fflush(a->fp) != 0 || ferror(a->fp)) what = "write failed", e = errno ? errno : EIO;
+    else if (a->tmp && fsync(fileno(a->fp)) != 0) what = "fsync failed", e = errno;
     int rc = fclose(a->fp);
     a->fp = NULL;
     if (!what && rc != 0) what = "close failed", e = errno;
-    if (!what && rename(a->tmp, a->path) != 0) what = "rename failed", e = errno;
     if (what) {
         lstm__afile_abort(a);
         return lstm__fail(LSTM_ERR_IO, "%s: %s: %s", a->path, what, strerror(e));
     }
-    free(a->tmp);
-    a->tmp = NULL;
-    sync_parent_dir(a->path);
     return LSTM_OK;
+}
+
+lstm_status lstm__afile_rename(lstm__afile *a) {
+    if (a->tmp) {
+        if (rename(a->tmp, a->target) != 0) {
+            int e = errno;
+            lstm__afile_abort(a);
+            return lstm__fail(LSTM_ERR_IO, "%s: rename failed: %s", a->path, strerror(e));
+        }
+        free(a->tmp);
+        a->tmp = NULL;
+        sync_parent_dir(a->target);
+    }
+    free(a->target);
+    a->target = NULL;
+    return LSTM_OK;
+}
+
+lstm_status lstm__afile_commit(lstm__afile *a) {
+    lstm_status st = lstm__afile_close(a);
+    return st ? st : lstm__afile_rename(a);
 }
 
 const char *lstm__printable(char *out, size_t cap, const char *s) {

@@ -215,14 +215,31 @@ void lstm_array_free(lstm_array *a) {
 }
 
 lstm_status lstm_npy_write(const char *path, const float *data, int ndim, const int64_t *shape) {
-    if (ndim < 0 || ndim > 8) return lstm__fail(LSTM_ERR_ARG, "%s: ndim %d (expected 0..8)", path, ndim);
+    lstm__afile a;
+    lstm_status st = lstm__afile_open(&a, path);
+    if (st == LSTM_OK) st = lstm__npy_put(&a, data, ndim, shape);
+    if (st == LSTM_OK) st = lstm__afile_commit(&a);
+    return st;
+}
+
+lstm_status lstm__npy_put(lstm__afile *a, const float *data, int ndim, const int64_t *shape) {
+    const char *path = a->path;
+    lstm_status st = LSTM_OK;
+    if (ndim < 0 || ndim > 8) {
+        lstm__afile_abort(a);
+        return lstm__fail(LSTM_ERR_ARG, "%s: ndim %d (expected 0..8)", path, ndim);
+    }
     char hdr[512];
     int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     size_t numel = 1;
     for (int k = 0; k < ndim; k++) {
-        if (shape[k] < 0) return lstm__fail(LSTM_ERR_ARG, "%s: negative dimension %lld", path, (long long)shape[k]);
-        if (shape[k] && numel > SIZE_MAX / 4 / (uint64_t)shape[k])
-            return lstm__fail(LSTM_ERR_ARG, "%s: array too large", path);
+        if (shape[k] < 0) st = lstm__fail(LSTM_ERR_ARG, "%s: negative dimension %lld", path, (long long)shape[k]);
+        else if (shape[k] && numel > SIZE_MAX / 4 / (uint64_t)shape[k])
+            st = lstm__fail(LSTM_ERR_ARG, "%s: array too large", path);
+        if (st) {
+            lstm__afile_abort(a);
+            return st;
+        }
         numel *= (size_t)shape[k];
         n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%s%lld%s", k ? " " : "", (long long)shape[k],
                       (k + 1 < ndim || ndim == 1) ? "," : "");
@@ -234,12 +251,13 @@ lstm_status lstm_npy_write(const char *path, const float *data, int ndim, const 
     memset(hdr + n, ' ', pad);
     n += (int)pad;
     hdr[n++] = '\n';
-    if (numel && !data) return lstm__fail(LSTM_ERR_ARG, "%s: no data", path);
+    if (numel && !data) {
+        lstm__afile_abort(a);
+        return lstm__fail(LSTM_ERR_ARG, "%s: no data", path);
+    }
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(n & 0xFF), (unsigned char)(n >> 8)};
-    lstm__afile a;
-    lstm_status st = lstm__afile_open(&a, path);
-    if (st == LSTM_OK) st = lstm__afile_write(&a, pre, sizeof pre);
-    if (st == LSTM_OK) st = lstm__afile_write(&a, hdr, (size_t)n);
+    st = lstm__afile_write(a, pre, sizeof pre);
+    if (st == LSTM_OK) st = lstm__afile_write(a, hdr, (size_t)n);
     unsigned char chunk[4096];
     for (size_t i = 0; i < numel && st == LSTM_OK;) {
         size_t m = numel - i < sizeof chunk / 4 ? numel - i : sizeof chunk / 4;
@@ -251,9 +269,8 @@ lstm_status lstm_npy_write(const char *path, const float *data, int ndim, const 
             chunk[4 * j + 2] = (unsigned char)(u >> 16);
             chunk[4 * j + 3] = (unsigned char)(u >> 24);
         }
-        st = lstm__afile_write(&a, chunk, 4 * m);
+        st = lstm__afile_write(a, chunk, 4 * m);
         i += m;
     }
-    if (st == LSTM_OK) st = lstm__afile_commit(&a);
     return st;
 }

@@ -264,9 +264,10 @@ lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, const cha
     const lstm_st_tensor *te = lstm_st_find(f, "embedding.weight");
     if (!te) { lstm_net_free(&net); return lstm__fail(LSTM_ERR_MISSING, "%s: tensor 'embedding.weight' is missing", path); }
     if (te->ndim != 2 || te->shape[0] != V || te->shape[1] != net.cfg.input_size) {
+        int I = net.cfg.input_size; /* read before the free below zeroes net */
         lstm_net_free(&net);
         return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor 'embedding.weight': expected shape [%d, %d] (vocab size, LSTM input size), got %d dims [%lld, %lld]",
-                          path, V, net.cfg.input_size, te->ndim, (long long)(te->ndim > 0 ? te->shape[0] : 0),
+                          path, V, I, te->ndim, (long long)(te->ndim > 0 ? te->shape[0] : 0),
                           (long long)(te->ndim > 1 ? te->shape[1] : 0));
     }
     st = lstm_charlm_init(m, vocab, V, net.cfg.input_size, &net.cfg);

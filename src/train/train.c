@@ -1,11 +1,13 @@
 /* train.c — truncated BPTT training of the char model: the B data streams,
  * one step (forward, backward, clipping, optimizer), checkpoints. */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/fileio.h"
 #include "train_internal.h"
 
 static size_t state_h_floats(const lstm_charlm *m, int B) {
@@ -133,6 +135,103 @@ static const char *moment_name(const lstm_trainer *tr, int which) {
     return which == 0 ? "optim.exp_avg." : "optim.exp_avg_sq.";
 }
 
+/* ---- the checksum (train_internal.h): FNV-1a 64 over a canonical listing */
+typedef struct {
+    uint64_t h;
+} fnv;
+static void fnv_bytes(fnv *f, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) f->h = (f->h ^ b[i]) * 0x100000001b3ull;
+}
+static void fnv_str(fnv *f, const char *s) { fnv_bytes(f, s, strlen(s) + 1); }
+static void fnv_u64(fnv *f, uint64_t v) {
+    unsigned char b[8];
+    for (int k = 0; k < 8; k++) b[k] = (unsigned char)(v >> (8 * k));
+    fnv_bytes(f, b, 8);
+}
+static void fnv_tensor_head(fnv *f, const char *name, const char *dtype, int ndim, const int64_t *shape) {
+    fnv_str(f, name);
+    fnv_str(f, dtype);
+    fnv_u64(f, (uint64_t)ndim);
+    for (int d = 0; d < ndim; d++) fnv_u64(f, (uint64_t)shape[d]);
+}
+
+static const char *const *sort_base;
+static size_t sort_stride;
+static int cmp_index(const void *a, const void *b) { /* strings at sort_base[i * sort_stride] */
+    return strcmp(*(const char *const *)((const char *)sort_base + *(const int *)a * sort_stride),
+                  *(const char *const *)((const char *)sort_base + *(const int *)b * sort_stride));
+}
+/* order[0..n) = indices of the n strings at base, stride bytes apart, sorted.  Not thread safe. */
+static int *sorted_order(const void *base, int n, size_t stride) {
+    int *order = malloc((n ? (size_t)n : 1) * sizeof *order);
+    if (!order) return NULL;
+    for (int i = 0; i < n; i++) order[i] = i;
+    sort_base = base;
+    sort_stride = stride;
+    qsort(order, (size_t)n, sizeof *order, cmp_index);
+    return order;
+}
+
+static void fnv_meta(fnv *f, const char *key, const char *val) {
+    if (strcmp(key, "train.checksum") == 0) return;
+    fnv_str(f, key);
+    fnv_str(f, val);
+}
+
+/* The checksum of what lstm_st_write will store for e[0..n) and kv. */
+static lstm_status checksum_of_entries(const lstm_st_entry *e, int n, const char *const *kv, uint64_t *out) {
+    int nkv = 0;
+    while (kv[2 * nkv]) nkv++;
+    int *te = sorted_order(&e[0].name, n, sizeof *e), *tk = sorted_order(kv, nkv, 2 * sizeof *kv);
+    if (!te || !tk) {
+        free(te); free(tk);
+        return lstm__fail(LSTM_ERR_NOMEM, "checkpoint: out of memory");
+    }
+    fnv f = {0xcbf29ce484222325ull};
+    for (int i = 0; i < n; i++) {
+        const lstm_st_entry *t = &e[te[i]];
+        fnv_tensor_head(&f, t->name, "F32", t->ndim, t->shape);
+        size_t numel = 1;
+        for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->shape[d];
+        for (size_t j = 0; j < numel; j++) { /* as stored: little-endian */
+            uint32_t u;
+            memcpy(&u, &t->data[j], 4);
+            unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16), (unsigned char)(u >> 24)};
+            fnv_bytes(&f, b, 4);
+        }
+    }
+    for (int i = 0; i < nkv; i++) fnv_meta(&f, kv[2 * tk[i]], kv[2 * tk[i] + 1]);
+    free(te); free(tk);
+    *out = f.h;
+    return LSTM_OK;
+}
+
+lstm_status lstm__checkpoint_verify(const lstm_st_file *f, const char *path) {
+    const char *want = lstm_st_meta(f, "train.checksum");
+    if (!want) return lstm__fail(LSTM_ERR_FORMAT, "%s: checkpoint metadata 'train.checksum' is missing", path);
+    int *te = sorted_order(&f->tensors[0].name, f->n_tensors, sizeof *f->tensors);
+    int *tk = sorted_order(f->meta_keys, f->n_meta, sizeof *f->meta_keys);
+    if (!te || !tk) {
+        free(te); free(tk);
+        return lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
+    }
+    fnv h = {0xcbf29ce484222325ull};
+    for (int i = 0; i < f->n_tensors; i++) {
+        const lstm_st_tensor *t = &f->tensors[te[i]];
+        fnv_tensor_head(&h, t->name, t->dtype_str, t->ndim, t->shape);
+        fnv_bytes(&h, f->data + t->offset, t->nbytes);
+    }
+    for (int i = 0; i < f->n_meta; i++) fnv_meta(&h, f->meta_keys[tk[i]], f->meta_vals[tk[i]]);
+    free(te); free(tk);
+    char got[32];
+    snprintf(got, sizeof got, "%016" PRIx64, h.h);
+    if (strcmp(got, want) != 0)
+        return lstm__fail(LSTM_ERR_FORMAT, "%s: checkpoint metadata 'train.checksum': the file's contents do not match it (expected %.20s, computed %s): the file is damaged",
+                          path, want, got);
+    return LSTM_OK;
+}
+
 lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *const *meta_kv) {
     lstm_charlm *m = tr->model;
     int nt = lstm_charlm_tensors(m, NULL);
@@ -143,8 +242,8 @@ lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *co
     char (*names)[96] = malloc((size_t)nt * nmom * sizeof *names);
     int nm = 0;
     while (meta_kv && meta_kv[nm]) nm += 2;
-    const char **kv = malloc((size_t)(nm + 11) * sizeof *kv);
-    char vocab[4 * 256 + 3], sstep[32], srng[32], sepoch[32], spos[32];
+    const char **kv = malloc((size_t)(nm + 13) * sizeof *kv);
+    char vocab[4 * 256 + 3], sstep[32], srng[32], sepoch[32], spos[32], ssum[32];
     lstm_status st;
     if (!t || !e || !names || !kv || lstm_charlm_tensors(m, t) != nt) {
         st = lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
@@ -184,6 +283,12 @@ lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *co
     kv[q++] = "train.pos"; kv[q++] = spos;
     for (int i = 0; i < nm; i++) kv[q++] = meta_kv[i];
     kv[q] = NULL;
+    uint64_t sum = 0;
+    if ((st = checksum_of_entries(e, k, kv, &sum))) goto done;
+    snprintf(ssum, sizeof ssum, "%016" PRIx64, sum);
+    kv[q++] = "train.checksum";
+    kv[q++] = ssum;
+    kv[q] = NULL;
     st = lstm_st_write(path, e, k, kv);
 done:
     free(t); free(e); free(names); free(kv);
@@ -205,12 +310,18 @@ static lstm_status read_exact(const lstm_st_file *f, const char *path, const cha
     return lstm_st_to_f32(f, t, out);
 }
 
-static lstm_status meta_u64(const lstm_st_file *f, const char *path, const char *key, int base, uint64_t *v) {
+/* An unsigned integer in [0, max] (base 10 or 16; digits only). */
+static lstm_status meta_u64(const lstm_st_file *f, const char *path, const char *key, int base, uint64_t max,
+                            uint64_t *v) {
     const char *s = lstm_st_meta(f, key);
     if (!s) return lstm__fail(LSTM_ERR_FORMAT, "%s: checkpoint metadata '%s' is missing", path, key);
-    char *end;
+    char *end, shown[64];
+    errno = 0;
     unsigned long long x = strtoull(s, &end, base);
-    if (end == s || *end) return lstm__fail(LSTM_ERR_FORMAT, "%s: checkpoint metadata '%s': expected an integer, got '%.40s'", path, key, s);
+    int digit = (*s >= '0' && *s <= '9') || (base == 16 && ((*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')));
+    if (!digit || errno || end == s || *end || x > max)
+        return lstm__fail(LSTM_ERR_FORMAT, "%s: checkpoint metadata '%s': expected %s integer in [0, %" PRIu64 "], got '%s'", path,
+                          key, base == 16 ? "a hexadecimal" : "an", max, lstm__printable(shown, sizeof shown, s));
     *v = x;
     return LSTM_OK;
 }
@@ -219,7 +330,10 @@ lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *f, const 
     lstm_charlm *m = tr->model;
     uint64_t step, rng;
     lstm_status st;
-    if ((st = meta_u64(f, path, "train.step", 10, &step)) || (st = meta_u64(f, path, "train.rng", 16, &rng))) return st;
+    if ((st = lstm__checkpoint_verify(f, path))) return st;
+    if ((st = meta_u64(f, path, "train.step", 10, (uint64_t)1 << 62, &step)) ||
+        (st = meta_u64(f, path, "train.rng", 16, UINT64_MAX, &rng)))
+        return st;
     int nt = lstm_charlm_tensors(m, NULL), nmom = tr->cfg.optimizer == LSTM_OPT_SGD ? 1 : 2;
     const char *other = tr->cfg.optimizer == LSTM_OPT_SGD ? "optim.exp_avg.embedding.weight" : "optim.momentum_buffer.embedding.weight";
     if (lstm_st_find(f, other))

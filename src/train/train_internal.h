@@ -37,6 +37,12 @@ void lstm__adam_update(float *p, const float *g, float *m1, float *m2, size_t n,
 void lstm__sgd_update(float *p, const float *g, float *buf, size_t n, int64_t t, double lr,
                       double momentum, double weight_decay, int nesterov);
 
+/* ---- checkpoints (src/train/train.c) ----
+ * "train.checksum": 64-bit FNV-1a, as 16 hex digits, over the tensors sorted
+ * by name (name, dtype, shape, the stored bytes) and the other metadata
+ * entries sorted by key.  verify: LSTM_ERR_FORMAT naming path when it is
+ * missing or does not match. */
+lstm_status lstm__checkpoint_verify(const lstm_st_file *f, const char *path);
 /* Sum of squares of g[0..n), in double. */
 double lstm__sumsq(const float *g, size_t n);
 /* clip_grad_norm_'s coefficient for a total norm: min(1, max_norm / (norm + 1e-6))

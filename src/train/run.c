@@ -1,0 +1,330 @@
+/* run.c — the settings of a training run: one table of keys, ranges and
+ * types shared by the `lstm train` flags and the checkpoint metadata
+ * "train.<key>", so a value from a checkpoint passes the same checks as the
+ * flag.  Paths are escaped so that any byte string round-trips through the
+ * JSON header (which must be UTF-8). */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/fileio.h"
+#include "train_internal.h"
+
+typedef enum { K_INT, K_I64, K_U64, K_REAL, K_BOOL, K_OPTIM, K_SCHED, K_PATH, K_DEST } key_kind;
+
+typedef struct {
+    const char *key;
+    key_kind kind;
+    double lo, hi;
+    size_t off;
+} run_key;
+
+#define F(field) offsetof(lstm_train_run, field)
+static const run_key keys[] = {
+    {"data", K_PATH, 0, 0, F(data)},
+    {"batch", K_INT, 1, 1 << 20, F(cfg.batch)},
+    {"bptt", K_INT, 1, 1 << 20, F(cfg.bptt)},
+    {"steps", K_I64, 1, 1e15, F(steps)},
+    {"epochs", K_I64, 1, 1e9, F(epochs)},
+    {"lr", K_REAL, 0, 1e38, F(cfg.lr)},
+    {"optimizer", K_OPTIM, 0, 0, F(cfg.optimizer)},
+    {"clip", K_REAL, 0, 1e30, F(cfg.clip)},
+    {"dropout", K_REAL, 0, 0.999, F(cfg.dropout)},
+    {"weight-decay", K_REAL, 0, 1e9, F(cfg.weight_decay)},
+    {"momentum", K_REAL, 0, 1, F(cfg.momentum)},
+    {"nesterov", K_BOOL, 0, 1, F(cfg.nesterov)},
+    {"schedule", K_SCHED, 0, 0, F(cfg.schedule)},
+    {"warmup", K_I64, 0, 1e15, F(cfg.warmup)},
+    {"lr-min", K_REAL, 0, 1e9, F(cfg.lr_min)},
+    {"val-fraction", K_REAL, 0, 0.9, F(val_fraction)},
+    {"eval-every", K_I64, 0, 1e15, F(eval_every)},
+    {"seed", K_U64, 0, 9007199254740991.0, F(cfg.seed)},
+    {"checkpoint-every", K_I64, 0, 1e15, F(checkpoint_every)},
+    {"checkpoint", K_DEST, 0, 0, F(checkpoint)},
+    {"log", K_DEST, 0, 0, F(log)},
+    {"out", K_DEST, 0, 0, F(out)},
+};
+#undef F
+enum { NKEYS = sizeof keys / sizeof keys[0] };
+static const char *const optim_names[] = {"adam", "adamw", "sgd"};
+static const char *const sched_names[] = {"constant", "cosine"};
+
+void lstm_train_run_init(lstm_train_run *r) {
+    memset(r, 0, sizeof *r);
+    lstm_train_config_default(&r->cfg);
+    r->cfg.weight_decay = -1.0; /* resolved by lstm_train_run_total: adamw 0.01, else 0 */
+    r->eval_every = 100;
+    r->checkpoint_every = 200;
+    r->val_fraction = 0.1;
+}
+
+static void free_meta(lstm_train_run *r) {
+    if (r->meta)
+        for (char **p = r->meta; *p; p++) free(*p);
+    free(r->meta);
+    r->meta = NULL;
+}
+
+void lstm_train_run_free(lstm_train_run *r) {
+    free(r->data); free(r->checkpoint); free(r->log); free(r->out);
+    free_meta(r);
+    memset(r, 0, sizeof *r);
+}
+
+static int key_index(const char *key) { /* -1 when unknown */
+    for (int k = 0; k < NKEYS; k++)
+        if (strcmp(keys[k].key, key) == 0) return k;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- path escaping
+ * Valid UTF-8 is kept; '\' and every byte outside a valid UTF-8 sequence
+ * become \xNN.  unescape inverts it exactly. */
+
+static size_t utf8_len(const unsigned char *s) { /* length of a valid sequence at s, or 0 */
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? (c <= 0xEF ? 3 : 0) : c >= 0xC2 ? 2 : 0;
+    if (!n) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    unsigned c1 = s[1];
+    if (c == 0xE0 && c1 < 0xA0) return 0;  /* overlong */
+    if (c == 0xED && c1 > 0x9F) return 0;  /* surrogates */
+    if (c == 0xF0 && c1 < 0x90) return 0;  /* overlong */
+    if (c == 0xF4 && c1 > 0x8F) return 0;  /* above U+10FFFF */
+    return n;
+}
+
+static char *escape_path(const char *p) {
+    static const char hex[] = "0123456789abcdef";
+    char *out = malloc(4 * strlen(p) + 1), *o = out;
+    if (!out) return NULL;
+    const unsigned char *s = (const unsigned char *)p;
+    while (*s) {
+        size_t n = *s == '\\' ? 0 : utf8_len(s);
+        if (n) {
+            memcpy(o, s, n);
+            o += n;
+            s += n;
+        } else {
+            *o++ = '\\';
+            *o++ = 'x';
+            *o++ = hex[*s >> 4];
+            *o++ = hex[*s & 15];
+            s++;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+static int hexval(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* NULL with *bad set when s holds a '\' not followed by xNN (or an escaped NUL). */
+static char *unescape_path(const char *s, int *bad) {
+    char *out = malloc(strlen(s) + 1), *o = out;
+    *bad = 0;
+    if (!out) return NULL;
+    for (; *s; s++) {
+        if (*s != '\\') {
+            *o++ = *s;
+            continue;
+        }
+        int hi = s[1] == 'x' ? hexval(s[2]) : -1, lo = hi >= 0 ? hexval(s[3]) : -1;
+        if (lo < 0 || (hi | lo) == 0) {
+            free(out);
+            *bad = 1;
+            return NULL;
+        }
+        *o++ = (char)(hi * 16 + lo);
+        s += 3;
+    }
+    *o = 0;
+    return out;
+}
+
+/* ---------------------------------------------------------------- set */
+
+static lstm_status bad_value(const run_key *k, const char *src, const char *value, const char *expected) {
+    char v[64];
+    lstm__printable(v, sizeof v, value);
+    if (src) return lstm__fail(LSTM_ERR_ARG, "%s: checkpoint metadata 'train.%s': expected %s, got '%s'", src, k->key, expected, v);
+    return lstm__fail(LSTM_ERR_ARG, "--%s: expected %s, got '%s'", k->key, expected, v);
+}
+
+static lstm_status parse_name(const run_key *k, const char *src, const char *value, const char *const *names,
+                              int n, int *out) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(value, names[i]) == 0) {
+            *out = i;
+            return LSTM_OK;
+        }
+    return bad_value(k, src, value, n == 3 ? "adam, adamw or sgd" : "constant or cosine");
+}
+
+lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, const char *value, const char *src) {
+    int index = key_index(key);
+    if (index < 0) return lstm__fail(LSTM_ERR_MISSING, "training: unknown setting '%s'", key);
+    const run_key *k = &keys[index];
+    void *p = (char *)r + k->off;
+    char expected[96];
+    char *end = NULL;
+    int i = 0;
+    switch (k->kind) {
+    case K_INT: case K_I64: case K_U64: case K_BOOL: {
+        snprintf(expected, sizeof expected, "an integer in [%.0f, %.0f]", k->lo, k->hi);
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        int digits = (*value >= '0' && *value <= '9') || *value == '-'; /* no blanks, no '+' */
+        if (!digits || errno || end == value || *end || !((double)v >= k->lo && (double)v <= k->hi))
+            return bad_value(k, src, value, expected);
+        if (k->kind == K_INT || k->kind == K_BOOL) *(int *)p = (int)v;
+        else if (k->kind == K_I64) *(int64_t *)p = (int64_t)v;
+        else *(uint64_t *)p = (uint64_t)v;
+        break;
+    }
+    case K_REAL: {
+        snprintf(expected, sizeof expected, "a number in [%g, %g]", k->lo, k->hi);
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(v) || v < k->lo || v > k->hi) return bad_value(k, src, value, expected);
+        *(double *)p = v;
+        break;
+    }
+    case K_OPTIM: {
+        lstm_status st = parse_name(k, src, value, optim_names, 3, &i);
+        if (st) return st;
+        *(lstm_optimizer *)p = (lstm_optimizer)i;
+        break;
+    }
+    case K_SCHED: {
+        lstm_status st = parse_name(k, src, value, sched_names, 2, &i);
+        if (st) return st;
+        *(lstm_schedule *)p = (lstm_schedule)i;
+        break;
+    }
+    case K_PATH: case K_DEST: {
+        char *v;
+        if (src) {
+            int bad;
+            v = unescape_path(value, &bad);
+            if (!v && bad) return bad_value(k, src, value, "a path (\\xNN escapes only)");
+        } else {
+            v = strdup(value);
+        }
+        if (!v) return lstm__fail(LSTM_ERR_NOMEM, "training: out of memory");
+        if (!*v) {
+            free(v);
+            return bad_value(k, src, value, "a non-empty path");
+        }
+        free(*(char **)p);
+        *(char **)p = v;
+        break;
+    }
+    }
+    if (!src) r->given[index] = 1;
+    return LSTM_OK;
+}
+
+/* ---------------------------------------------------------------- restore */
+
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_file *f, const char *path) {
+    lstm_status st = lstm__checkpoint_verify(f, path);
+    if (st) return st;
+    int i_steps = key_index("steps"), i_epochs = key_index("epochs");
+    int steps_or_epochs = r->given[i_steps] || r->given[i_epochs]; /* one overrides the other */
+    /* The destinations are the run's own only when this file is the checkpoint that run wrote. */
+    const char *ck = lstm_st_meta(f, "train.checkpoint");
+    char *ckpath = NULL;
+    if (ck) {
+        int bad;
+        ckpath = unescape_path(ck, &bad);
+        if (!ckpath && bad) return bad_value(&keys[key_index("checkpoint")], path, ck, "a path (\\xNN escapes only)");
+    }
+    int own = ckpath && same_file(ckpath, path);
+    free(ckpath);
+    int any_dest_given = 0;
+    for (int k = 0; k < NKEYS; k++) any_dest_given |= keys[k].kind == K_DEST && r->given[k];
+    for (int k = 0; k < NKEYS; k++) {
+        if (r->given[k]) continue;
+        if ((k == i_steps || k == i_epochs) && steps_or_epochs) continue;
+        if (keys[k].kind == K_DEST && (!own || any_dest_given)) continue;
+        char mk[64];
+        snprintf(mk, sizeof mk, "train.%s", keys[k].key);
+        const char *v = lstm_st_meta(f, mk);
+        if (v && (st = lstm_train_run_set(r, keys[k].key, v, path))) return st;
+    }
+    return LSTM_OK;
+}
+
+lstm_status lstm_train_run_total(lstm_train_run *r, int64_t spe) {
+    int idx_steps = key_index("steps"), idx_epochs = key_index("epochs");
+    if (r->given[idx_steps] && r->given[idx_epochs])
+        return lstm__fail(LSTM_ERR_ARG, "--steps and --epochs exclude each other");
+    if (r->given[idx_steps]) r->epochs = 0;
+    if (r->given[idx_epochs]) r->steps = 0;
+    if (r->cfg.weight_decay < 0) r->cfg.weight_decay = r->cfg.optimizer == LSTM_OPT_ADAMW ? 0.01 : 0.0;
+    int64_t total = r->steps ? r->steps : r->epochs ? r->epochs * spe : 0;
+    r->cfg.total_steps = total;
+    if (r->cfg.schedule == LSTM_SCHED_COSINE && !total)
+        return lstm__fail(LSTM_ERR_ARG, "--schedule cosine needs --steps or --epochs");
+    if (r->cfg.schedule == LSTM_SCHED_COSINE && r->cfg.warmup >= total)
+        return lstm__fail(LSTM_ERR_ARG, "--schedule cosine: --warmup %" PRId64 " must be below the total steps (%" PRId64 ")",
+                          r->cfg.warmup, total);
+    return LSTM_OK;
+}
+
+/* ---------------------------------------------------------------- meta */
+
+const char *const *lstm_train_run_meta(lstm_train_run *r) {
+    free_meta(r);
+    r->meta = calloc(2 * NKEYS + 1, sizeof *r->meta);
+    if (!r->meta) return NULL;
+    int n = 0;
+    for (int k = 0; k < NKEYS; k++) {
+        const void *p = (const char *)r + keys[k].off;
+        char v[64], *val = NULL;
+        switch (keys[k].kind) {
+        case K_INT: case K_BOOL: snprintf(v, sizeof v, "%d", *(const int *)p); break;
+        case K_I64: snprintf(v, sizeof v, "%" PRId64, *(const int64_t *)p); break;
+        case K_U64: snprintf(v, sizeof v, "%" PRIu64, *(const uint64_t *)p); break;
+        case K_REAL: snprintf(v, sizeof v, "%.17g", *(const double *)p); break;
+        case K_OPTIM: snprintf(v, sizeof v, "%s", optim_names[*(const lstm_optimizer *)p]); break;
+        case K_SCHED: snprintf(v, sizeof v, "%s", sched_names[*(const lstm_schedule *)p]); break;
+        case K_PATH: case K_DEST:
+            if (!*(char *const *)p) continue;
+            val = escape_path(*(char *const *)p);
+            break;
+        }
+        if (keys[k].kind == K_I64 && (!strcmp(keys[k].key, "steps") || !strcmp(keys[k].key, "epochs")) &&
+            *(const int64_t *)p == 0)
+            continue; /* not set */
+        if (keys[k].kind == K_REAL && *(const double *)p < 0) continue; /* weight-decay's "the optimizer's default" */
+        if (!val) val = keys[k].kind == K_PATH || keys[k].kind == K_DEST ? NULL : strdup(v);
+        size_t kl = strlen(keys[k].key) + 7;
+        char *key = malloc(kl);
+        if (!val || !key) {
+            free(val);
+            free(key);
+            free_meta(r);
+            return NULL;
+        }
+        snprintf(key, kl, "train.%s", keys[k].key);
+        r->meta[n++] = key;
+        r->meta[n++] = val;
+    }
+    return (const char *const *)r->meta;
+}
