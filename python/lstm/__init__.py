@@ -7,7 +7,7 @@
     dx, (dh0, dc0) = m.backward(np.ones_like(y))      # m.grad: name -> gradient
 
 Names:
-    LSTM, load             the network; parameters as PyTorch's state_dict
+    LSTM, GRU, load        the networks; parameters as PyTorch's state_dict
     Stream                 piece-by-piece inference (LSTM.stream)
     CharModel, train       the char-level language model and `lstm train`'s loop
     set_num_threads, get_num_threads
@@ -19,8 +19,8 @@ message: ValueError (shapes, configurations, file contents), OSError (files),
 MemoryError.  The GIL is released while the library computes, so threads
 running different models run in parallel (one model serves one call at a time).
 """
-from ._rnn import LSTM, Stream, get_num_threads, load, set_num_threads
+from ._rnn import GRU, LSTM, Stream, get_num_threads, load, set_num_threads
 from ._charlm import CharModel, train
 
-__all__ = ["LSTM", "Stream", "load", "set_num_threads", "get_num_threads", "CharModel", "train"]
+__all__ = ["LSTM", "GRU", "Stream", "load", "set_num_threads", "get_num_threads", "CharModel", "train"]
 __version__ = "0.1.0"

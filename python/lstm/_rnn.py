@@ -5,16 +5,8 @@ The library is time-major ([T, B, I]); this file converts PyTorch's layouts
 and names come from the library (Net.config, Net.tensors), so everything but
 the call signatures lives in _RNNBase.
 
-GRU, once include/lstm.h has it (a `cell` field in lstm_config): Net() in
-csrc/lstm_module.c takes the cell and passes it on; then
-
-    class GRU(_RNNBase):
-        _mode = "GRU"
-        def _state_sizes(self): return [("h0", self.hidden_size)]
-        def forward(self, x, hx=None): y, (hn,), ub = self._run_forward(x, (hx,)); ...  # y, hn
-        def backward(self, dy, dhn=None): dx, (dh0,) = self._run_backward(dy, (dhn,)); ...  # dx, dh0
-
-with Workspace.forward/backward taking c0/cn as None (the library's GRU has no c).
+GRU (lstm_config.cell = LSTM_CELL_GRU) differs only in its state (h alone: the
+library takes c0/cn as NULL) and its call signatures.
 """
 import collections
 import os
@@ -96,6 +88,7 @@ class _RNNBase:
 
     def _setup(self, net, batch_first, dropout):
         cfg = net.config()
+        self._mode = "GRU" if cfg["cell"] == 1 else "LSTM"
         self._net = net
         self.input_size = cfg["input_size"]
         self.hidden_size = cfg["hidden_size"]
@@ -188,6 +181,18 @@ class _RNNBase:
 
     # ---- layout
 
+    @classmethod
+    def _from_net(cls, net, batch_first=False, dropout=0.0, seed=None):
+        self = cls.__new__(cls)
+        self._seed_value = _seed(seed)
+        self._setup(net, batch_first, dropout)
+        return self
+
+    def stream(self, batch=1):
+        """A Stream feeding this (unidirectional) model a piece of a sequence at
+        a time; batch=None for unbatched 2-D pieces.  See Stream."""
+        return Stream(self, batch)
+
     def _time_major(self, x):
         """x as a float32 [T, B, I] array; also whether it was unbatched."""
         if x is not None and not isinstance(x, (str, bytes)):
@@ -259,7 +264,8 @@ class _RNNBase:
         ws = self._workspace(T, B, train)
         y = np.empty((T, B, self._D * self._Hout), dtype=np.float32)
         outs = [np.empty((self.num_layers * self._D, B, n), dtype=np.float32) for _, n in sizes]
-        ws.forward(T, x3, *ins, y, *outs)
+        pad = [None] * (2 - len(sizes))  # a GRU has no c: the library takes c0, cn as NULL
+        ws.forward(T, x3, *ins, *pad, y, *outs, *pad)
         if train and self.dropout > 0 and self.num_layers > 1:
             self._rng = ws.rng
         self._saved = (ws, T, B, unbatched, x3.shape) if train else None
@@ -284,7 +290,8 @@ class _RNNBase:
         dins = [self._state_in(s, "d" + w.replace("0", "n"), B, n, unbatched) for s, (w, n) in zip(dstates, sizes)]
         dx = np.empty((T, B, self.input_size), dtype=np.float32)
         douts = [np.empty((self.num_layers * self._D, B, n), dtype=np.float32) for _, n in sizes]
-        ws.backward(dy, *dins, dx, *douts)
+        pad = [None] * (2 - len(sizes))
+        ws.backward(dy, *dins, *pad, dx, *douts, *pad)
         self._saved = None
         return self._user_layout(dx, unbatched), [self._state_out(d, unbatched) for d in douts]
 
@@ -342,13 +349,6 @@ class LSTM(_RNNBase):
         net.init_uniform(self._seed_value)
         self._setup(net, batch_first, dropout)
 
-    @classmethod
-    def _from_net(cls, net, batch_first=False, dropout=0.0, seed=None):
-        self = cls.__new__(cls)
-        self._seed_value = _seed(seed)
-        self._setup(net, batch_first, dropout)
-        return self
-
     def _state_sizes(self):
         return [("h0", self._Hout), ("c0", self.hidden_size)]
 
@@ -377,26 +377,64 @@ class LSTM(_RNNBase):
         dx, (dh0, dc0) = self._run_backward(dy, (dhn, dcn))
         return dx, (dh0, dc0)
 
-    def stream(self, batch=1):
-        """A Stream feeding this (unidirectional) model a piece of a sequence at
-        a time; batch=None for unbatched 2-D pieces.  See Stream."""
-        return Stream(self, batch)
+
+
+class GRU(_RNNBase):
+    """A multi-layer GRU with torch.nn.GRU's arguments, shapes and parameter names.
+
+    GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+        dropout=0.0, bidirectional=False, seed=None)
+
+    Gates r, z, n as in PyTorch; parameters drawn from U(-1/sqrt(H), 1/sqrt(H))
+    with the library's generator (seed None: random).
+
+        y, hn = g(x)  or  g(x, h0)      h0, hn [L*D, B, H] ([L*D, H] unbatched)
+        dx, dh0 = g.backward(dy, dhn=None)
+
+    Everything else (layouts, state_dict, save/load, train/eval, grad, stream)
+    is as for LSTM; a GRU's stream carries h only."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, seed=None):
+        args = (_check_int("input_size", input_size, 1), _check_int("hidden_size", hidden_size, 1),
+                _check_int("num_layers", num_layers, 1), 0, bool(bias), bool(bidirectional), 1)
+        self._seed_value = _seed(seed)
+        net = _lstm.Net(*args)
+        net.init_uniform(self._seed_value)
+        self._setup(net, batch_first, dropout)
+
+    def _state_sizes(self):
+        return [("h0", self.hidden_size)]
+
+    def forward(self, x, hx=None):
+        """y, hn = g.forward(x, hx=None): the same as g(x, hx)."""
+        y, (hn,), unbatched = self._run_forward(x, (hx,))
+        return self._user_layout(y, unbatched), self._state_out(hn, unbatched)
+
+    __call__ = forward
+
+    def backward(self, dy, dhn=None):
+        """dx, dh0 = g.backward(dy, dhn=None): as LSTM.backward, without c."""
+        dx, (dh0,) = self._run_backward(dy, (dhn,))
+        return dx, dh0
 
 
 def load(path, prefix="", batch_first=False, dropout=0.0):
-    """Loads an nn.LSTM state_dict saved as safetensors (tensor names prefix +
-    PyTorch's names; the configuration is read from names and shapes; F32, F64,
-    F16 and BF16 are converted) and returns an LSTM.  OSError when the file
+    """Loads an nn.LSTM (or nn.GRU) state_dict saved as safetensors (tensor
+    names prefix + PyTorch's names; the configuration, the cell included, is
+    read from names and shapes; F32, F64, F16 and BF16 are converted) and
+    returns an LSTM or a GRU.  OSError when the file
     cannot be read, ValueError when its contents do not make an LSTM."""
     net = _lstm.Net.load(os.fspath(path), _check_str("prefix", prefix))
-    return LSTM._from_net(net, batch_first=batch_first, dropout=dropout)
+    cls = GRU if net.config()["cell"] == 1 else LSTM
+    return cls._from_net(net, batch_first=batch_first, dropout=dropout)
 
 
 # ---------------------------------------------------------------- streaming
 
 
 class Stream:
-    """Feeds a unidirectional LSTM a sequence piece by piece, carrying h and c.
+    """Feeds a unidirectional LSTM (or GRU) a sequence piece by piece, carrying h and c.
 
         s = m.stream(batch=B)
         y1 = s(x[:10]); y2 = s(x[10:])   # the same bits as m.eval()(x)[0]
@@ -415,7 +453,8 @@ class Stream:
         self._state = _lstm.State(model._net, self.batch)
         L = model.num_layers
         self._h = np.frombuffer(self._state.h(), dtype=np.float32).reshape(L, self.batch, model._Hout)
-        self._c = np.frombuffer(self._state.c(), dtype=np.float32).reshape(L, self.batch, model.hidden_size)
+        self._c = (None if model._mode == "GRU" else
+                   np.frombuffer(self._state.c(), dtype=np.float32).reshape(L, self.batch, model.hidden_size))
         self._ws = None
         self._version = model._version
 
@@ -460,11 +499,15 @@ class Stream:
 
     @property
     def c(self):
-        """The carried cell state [L, B, H] (a copy); assignable."""
+        """The carried cell state [L, B, H] (a copy); assignable.  A GRU has none (AttributeError)."""
+        if self._c is None:
+            raise AttributeError("a GRU has no cell state c")
         return self._get(self._c)
 
     @c.setter
     def c(self, v):
+        if self._c is None:
+            raise AttributeError("a GRU has no cell state c")
         self._set(self._c, v, "c")
 
     def reset(self):

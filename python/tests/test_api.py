@@ -318,9 +318,9 @@ class Errors(unittest.TestCase):
                     self.fail("no exception")
 
     def test_docstrings(self):
-        names = [lstm.LSTM, lstm.load, lstm.Stream, lstm.CharModel, lstm.train, lstm.set_num_threads,
+        names = [lstm.LSTM, lstm.GRU, lstm.load, lstm.Stream, lstm.CharModel, lstm.train, lstm.set_num_threads,
                  lstm.get_num_threads, lstm]
-        for cls in (lstm.LSTM, lstm.Stream, lstm.CharModel):
+        for cls in (lstm.LSTM, lstm.GRU, lstm.Stream, lstm.CharModel):
             names += [getattr(cls, n) for n in dir(cls) if not n.startswith("_")]
         plot = importlib.import_module("lstm.plot")
         names += [plot, plot.main, plot.plot, plot.read_log]

@@ -166,5 +166,66 @@ class TorchLSTM(unittest.TestCase):
         self.assertFalse(np.allclose(y_train1, y_eval))
 
 
+GRU_CONFIGS = [(5, 8, {}), (6, 12, {"num_layers": 2, "bidirectional": True}), (4, 9, {"num_layers": 3, "bias": False}),
+               (3, 8, {"batch_first": True, "num_layers": 2})]
+
+
+@unittest.skipIf(torch is None, "/usr/bin/python3 has no torch (apt-get install python3-torch)")
+class TorchGRU(unittest.TestCase):
+    def run_case(self, I, H, kw, unbatched=False, T=9, B=3):
+        g = lstm.GRU(I, H, seed=12, **kw)
+        LD = g.num_layers * (2 if g.bidirectional else 1)
+        if unbatched:
+            x, h0 = rand(T, I, seed=1), rand(LD, H, seed=2)
+        else:
+            x = rand(B, T, I, seed=1) if g.batch_first else rand(T, B, I, seed=1)
+            h0 = rand(LD, B, H, seed=2)
+        y, hn = g(x, h0)
+        dy, dhn = rand(*y.shape, seed=4), rand(*hn.shape, seed=5)
+        g.zero_grad()
+        dx, dh0 = g.backward(dy, dhn)
+        ours = {"y": y, "hn": hn, "dx": dx, "dh0": dh0, **{"grad." + n: v for n, v in g.grad.items()}}
+        refs = {}
+        for dt in (torch.float32, torch.float64):
+            t = torch.nn.GRU(I, H, **kw).to(dt)
+            t.load_state_dict({k: torch.from_numpy(v).to(dt) for k, v in g.state_dict().items()})
+            xt = torch.tensor(x, dtype=dt, requires_grad=True)
+            ht = torch.tensor(h0, dtype=dt, requires_grad=True)
+            yt, hnt = t(xt, ht)
+            ((yt * torch.tensor(dy, dtype=dt)).sum() + (hnt * torch.tensor(dhn, dtype=dt)).sum()).backward()
+            refs[dt] = {"y": yt, "hn": hnt, "dx": xt.grad, "dh0": ht.grad,
+                        **{"grad." + n: p.grad for n, p in t.named_parameters()}}
+        for k, ref in refs[torch.float64].items():
+            self.assertEqual(ours[k].shape, tuple(ref.shape), k)
+            close_as_torch(ours[k], refs[torch.float32][k].detach().numpy(), ref.detach().numpy(), "GRU " + k)
+
+    def test_forward_backward(self):
+        for I, H, kw in GRU_CONFIGS:
+            with self.subTest(I=I, H=H, **kw):
+                self.run_case(I, H, kw)
+                self.run_case(I, H, kw, unbatched=True)
+
+    def test_stream_file_and_no_c(self):
+        g = lstm.GRU(4, 6, num_layers=2, seed=3).eval()
+        x = rand(20, 2, 4)
+        y, hn = g(x)
+        s = g.stream(batch=2)
+        self.assertTrue(np.array_equal(np.concatenate([s(x[:7]), s(x[7:])]), y))
+        self.assertTrue(np.array_equal(s.h, hn))
+        with self.assertRaises(AttributeError):
+            s.c
+        with TempDir() as d:
+            g.save(d + "/g.safetensors")
+            g2 = lstm.load(d + "/g.safetensors")
+            self.assertIsInstance(g2, lstm.GRU)
+            self.assertTrue(np.array_equal(g2.eval()(x)[0], y))
+        t = torch.nn.GRU(4, 6, 2)
+        g.load_state_dict(t.state_dict())
+        yt, _ = t(torch.from_numpy(x))
+        np.testing.assert_allclose(g(x)[0], yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        with self.assertRaisesRegex(ValueError, "weight_ih_l0"):
+            g.load_state_dict(torch.nn.LSTM(4, 6, 2).state_dict())
+
+
 if __name__ == "__main__":
     unittest.main()
