@@ -31,26 +31,21 @@ DATA = (b"A small recurrent network reads this text one byte at a time and tries
         b"state carries what it has seen from one block to the next, so the model can learn\n"
         b"that a period is followed by a space and a capital letter.\n")
 
-# name, model (E, H, L, P, cell), flags
-CASES = [
-    ("adam_clip", (8, 16, 2, 0, "lstm"),
+# name, model (E, H, L, P), flags
+LSTM_CASES = [
+    ("adam_clip", (8, 16, 2, 0),
      "--batch 4 --bptt 8 --steps 12 --optimizer adam --lr 0.003 --clip 0.5"),
-    ("adamw_cosine_proj", (6, 12, 2, 5, "lstm"),
+    ("adamw_cosine_proj", (6, 12, 2, 5),
      "--batch 3 --bptt 10 --steps 12 --optimizer adamw --lr 0.01 --weight-decay 0.1 "
      "--schedule cosine --warmup 3 --lr-min 0.0001 --clip 1"),
-    ("sgd_nesterov", (5, 10, 1, 0, "lstm"),
-     "--batch 5 --bptt 6 --steps 12 --optimizer sgd --lr 0.5 --momentum 0.9 --nesterov "
-     "--weight-decay 0.001 --clip 0"),
-    # the GRU twin (nn.GRU as module `gru`), same training contract
-    ("gru_adam_clip", (8, 16, 2, 0, "gru"),
-     "--batch 4 --bptt 8 --steps 12 --optimizer adam --lr 0.003 --clip 0.5"),
-    ("gru_adamw_cosine", (6, 12, 2, 0, "gru"),
-     "--batch 3 --bptt 10 --steps 12 --optimizer adamw --lr 0.01 --weight-decay 0.1 "
-     "--schedule cosine --warmup 3 --lr-min 0.0001 --clip 1"),
-    ("gru_sgd_nesterov", (5, 10, 1, 0, "gru"),
+    ("sgd_nesterov", (5, 10, 1, 0),
      "--batch 5 --bptt 6 --steps 12 --optimizer sgd --lr 0.5 --momentum 0.9 --nesterov "
      "--weight-decay 0.001 --clip 0"),
 ]
+# name, model, cell, flags: the LSTM cases, then their GRU twins (nn.GRU as module `gru`, no
+# projection; gru_adam_clip, gru_adamw_cosine, gru_sgd_nesterov) with the same flags
+CASES = [(n, m, "lstm", f) for n, m, f in LSTM_CASES] + \
+        [("gru_" + n.replace("_proj", ""), (E, H, L, 0), "gru", f) for n, (E, H, L, _), f in LSTM_CASES]
 PRIME = b"The cell "
 GREEDY_SCALE = 4.0
 
@@ -64,7 +59,7 @@ def main():
     with open(data_path, "wb") as f:
         f.write(DATA)
     vocab = sorted(set(DATA))
-    for i, (name, (E, H, L, P, cell), flags) in enumerate(CASES):
+    for i, (name, (E, H, L, P), cell, flags) in enumerate(CASES):
         torch.manual_seed(100 + i)
         m = R.CharLSTM(len(vocab), E, H, L, proj=P, cell=cell)
         init = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}

@@ -706,7 +706,7 @@ static PyObject *charlm_info(CharLMObject *c, PyObject *unused) {
     PyObject *cfg = config_dict(&c->m.net);
     if (!cfg) return NULL;
     return Py_BuildValue("{s:i,s:i,s:y#,s:N,s:n}", "V", c->m.V, "E", c->m.E, "vocab", (const char *)c->m.vocab,
-                         (Py_ssize_t)c->m.V, "lstm", cfg, "n_params", (Py_ssize_t)(c->m.n_params + c->m.net.n_params));
+                         (Py_ssize_t)c->m.V, "lstm", cfg, "n_params", (Py_ssize_t)c->m.n_params); /* the whole model: one buffer */
 }
 
 /* [(name, shape, FloatBuf param, FloatBuf grad)] in state_dict order. */
