@@ -270,6 +270,51 @@ static void one_buffer(const unsigned char *data, size_t n, int cell) {
     lstm_charlm_free(&m);
 }
 
+/* Loading tells the cell from the names and checks the shapes agree: a GRU's
+ * tensors named lstm.* (and an LSTM's named gru.*) are refused, and so is a
+ * file holding both. */
+static void cell_from_names(const unsigned char *data, size_t n) {
+    char path[] = "/tmp/lstm_test_cell_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    for (int cell = 0; cell < 2; cell++) {
+        lstm_charlm m;
+        free(tiny_model(&m, data, n, 4, 6, 1, 5, cell));
+        lstm_charlm_tensor t[16];
+        int nt = lstm_charlm_tensors(&m, t);
+        lstm_st_entry e[32];
+        char names[32][80];
+        const char *from = cell ? "gru." : "lstm.", *to = cell ? "lstm." : "gru.";
+        for (int both = 0; both < 2; both++) {
+            int ne = 0;
+            for (int i = 0; i < nt; i++) {
+                snprintf(names[ne], sizeof names[ne], "%.63s", t[i].name);
+                if (!strncmp(t[i].name, from, strlen(from)))
+                    snprintf(names[ne], sizeof names[ne], "%s%.63s", to, t[i].name + strlen(from));
+                e[ne] = (lstm_st_entry){.name = names[ne], .ndim = t[i].ndim, .shape = {t[i].shape[0], t[i].shape[1]}, .data = t[i].param};
+                ne++;
+                if (both && strcmp(names[ne - 1], t[i].name)) { /* the original name too */
+                    e[ne] = e[ne - 1];
+                    e[ne].name = t[i].name;
+                    ne++;
+                }
+            }
+            char vj[4 * 256 + 3];
+            lstm__vocab_json(&m, vj);
+            const char *kv[] = {"vocab", vj, NULL};
+            CHECK(lstm_st_write(path, e, ne, kv) == LSTM_OK, "write: %s", lstm_last_error());
+            lstm_charlm g;
+            lstm_status st = lstm_charlm_load(&g, path);
+            lstm_status want = both ? LSTM_ERR_FORMAT : LSTM_ERR_SHAPE;
+            CHECK_V(st == want, "a %s's tensors named %s*%s: refused (%d): %s", cell ? "GRU" : "LSTM", to,
+                    both ? " beside the right ones" : "", st, lstm_last_error());
+            if (st == LSTM_OK) lstm_charlm_free(&g);
+        }
+        lstm_charlm_free(&m);
+    }
+    unlink(path);
+}
+
 static void formulas(void) {
     lstm_train_config c;
     lstm_train_config_default(&c);
@@ -394,6 +439,7 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
         {"train.steps", "-5"}, {"train.steps", "18446744073709551615"}, {"train.lr", "nan"},
         {"train.schedule", "cosinE"}, {"train.nesterov", "2"}, {"train.seed", "-1"}, {"train.batch", " 4"},
         {"train.data", "a\\x00b"}, {"train.data", "a\\q"}, {"train.dropout", "1"}, {"train.epochs", "0"},
+        {"train.cell", "rnn"}, {"train.cell", "GRU"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *kv[] = {bad[i][0], bad[i][1], NULL};
@@ -515,6 +561,7 @@ int main(void) {
     fixture_case("gru_adam_clip", data, n);
     fixture_case("gru_adamw_cosine", data, n);
     fixture_case("gru_sgd_nesterov", data, n);
+    cell_from_names(data, n);
     one_buffer(data, n, LSTM_CELL_LSTM);
     one_buffer(data, n, LSTM_CELL_GRU);
     resume_case(data, n, LSTM_OPT_ADAM, 0.0, LSTM_CELL_LSTM);
