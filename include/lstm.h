@@ -414,7 +414,8 @@ LSTM_API lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, 
  * (key, value, ..., NULL; may be NULL); atomic. */
 LSTM_API lstm_status lstm_charlm_save(lstm_charlm *m, const char *path, const char *const *meta_kv);
 
-/* Scratch for blocks of up to T steps of B streams; LSTM_WS_TRAIN keeps what
+/* Scratch for blocks of up to T steps of B streams (time-major: LSTM_WS_BATCH_FIRST
+ * is ignored); LSTM_WS_TRAIN keeps what
  * lstm_charlm_backward needs.  Allocated once; forward/backward never allocate. */
 typedef struct lstm_charlm_ws lstm_charlm_ws;
 LSTM_API lstm_status lstm_charlm_ws_init(lstm_charlm_ws **ws, const lstm_charlm *m, int T, int B, int flags);

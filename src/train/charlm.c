@@ -396,7 +396,7 @@ lstm_status lstm_charlm_ws_init(lstm_charlm_ws **out, const lstm_charlm *m, int 
     ws->T = T;
     ws->B = B;
     ws->train = (flags & LSTM_WS_TRAIN) != 0;
-    lstm_status st = lstm_workspace_init(&ws->lws, &m->net, T, B, flags);
+    lstm_status st = lstm_workspace_init(&ws->lws, &m->net, T, B, flags & LSTM_WS_TRAIN); /* time-major */
     if (st) { free(ws); return st; }
     size_t N = (size_t)T * B, Hout = (size_t)m->net.Hout;
     size_t nh = lstm__charlm_h_floats(m, B), nc = lstm__charlm_c_floats(m, B);
