@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist.h"
 
 #define DEFAULT_CORPUS_DIR "/usr/share/common-licenses"
 
@@ -307,6 +308,8 @@ int lstm_cmd_train(int argc, char **argv) {
     if (find_opt(opts, nopt, "--steps")->given) epochs = 0;
     if (find_opt(opts, nopt, "--epochs")->given) steps = 0;
     if (!steps && !epochs && !(time_limit > 0)) time_limit = 60;
+    if (batch % cli_dist_size()) /* under mpirun -np N */
+        cli_usage(&a, "--batch %ld is not divisible by the %d processes", batch, cli_dist_size());
 
     /* ---- data ---- */
     size_t n_all;
@@ -369,6 +372,7 @@ int lstm_cmd_train(int argc, char **argv) {
     if (resume_path) {
         if ((st = lstm_trainer_restore(&tr, &ckpt, resume_path))) cli_fail_status(st);
     }
+    if ((st = lstm_trainer_set_reducer(&tr, cli_dist_reducer()))) cli_fail_status(st); /* this process's streams */
     if (threads > 1 && (st = lstm_trainer_set_threads(&tr, (int)threads))) cli_fail_status(st);
     int64_t start_step = tr.step;
 
@@ -398,7 +402,7 @@ int lstm_cmd_train(int argc, char **argv) {
     kv[nkv++] = hash_s;
     kv[nkv] = NULL;
     progress pg = {NULL, isatty(2), -1e9};
-    if (log_path) {
+    if (log_path && cli_dist_rank() == 0) {
         if (resume_path) { /* keep the records up to the resumed step, drop the rest */
             FILE *old = fopen(log_path, "rb");
             char *keep = NULL;
@@ -440,8 +444,7 @@ int lstm_cmd_train(int argc, char **argv) {
             model.n_params + model.net.n_params, data_name, n_train, n_val, spe);
     for (;;) {
         if (total && tr.step >= total) break;
-        if (time_limit > 0 && now_s() - t0 >= time_limit) break;
-        if (stop_signal) break;
+        if (cli_dist_any((time_limit > 0 && now_s() - t0 >= time_limit) || stop_signal)) break;
         double ts = now_s();
         st = lstm_trainer_step(&tr, &info);
         if (st == LSTM_ERR_NONFINITE) {
@@ -459,12 +462,10 @@ int lstm_cmd_train(int argc, char **argv) {
         train_time += now_s() - ts;
         done_steps++;
         loss_ema = isnan(loss_ema) ? info.loss : 0.95 * loss_ema + 0.05 * info.loss;
-        int last = (total && tr.step >= total) || (time_limit > 0 && now_s() - t0 >= time_limit) || stop_signal;
+        int last = cli_dist_any((total && tr.step >= total) || (time_limit > 0 && now_s() - t0 >= time_limit) || stop_signal);
         int evaluated = 0;
         if (n_val && ((eval_every && tr.step % eval_every == 0) || last)) {
-            size_t cnt;
-            if ((st = lstm_charlm_eval(&model, val_ids, n_val, (int)batch, (int)bptt, (int)threads, &last_val, &cnt)))
-                cli_fail_status(st);
+            if ((st = lstm_trainer_validate(&tr, val_ids, n_val, &last_val))) cli_fail_status(st);
             evaluated = 1;
         }
         double tps = (double)done_steps * batch * bptt / (train_time > 0 ? train_time : 1e-9);
@@ -492,7 +493,7 @@ int lstm_cmd_train(int argc, char **argv) {
             pg.last_print = t;
         }
         if (ckpt_every && tr.step % ckpt_every == 0 && !last) {
-            if ((st = lstm_trainer_save(&tr, ckpt_path, kv))) {
+            if ((st = cli_dist_save(&tr, ckpt_path, kv))) {
                 if (pg.tty) fputc('\n', stderr);
                 cli_fail("checkpoint not written: %s (the previous checkpoint is intact)", lstm_last_error());
             }
@@ -501,9 +502,9 @@ int lstm_cmd_train(int argc, char **argv) {
         if (last) break; /* decided once: the final evaluation above was for this step */
     }
     if (pg.tty) fputc('\n', stderr);
-    if ((st = lstm_trainer_save(&tr, ckpt_path, kv)))
+    if ((st = cli_dist_save(&tr, ckpt_path, kv)))
         cli_fail("checkpoint not written: %s (the previous checkpoint is intact)", lstm_last_error());
-    if ((st = lstm_charlm_save(&model, out_path, NULL)))
+    if (cli_dist_rank() == 0 && (st = lstm_charlm_save(&model, out_path, NULL)))
         cli_fail("model not written: %s", lstm_last_error());
     if (stop_signal) {
         fprintf(stderr, "interrupted at step %" PRId64 ": checkpoint saved to %s; continue with: lstm train --resume %s\n",

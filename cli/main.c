@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 
 #ifndef LSTM_VERSION
 #define LSTM_VERSION "0.1.0"
@@ -32,6 +33,7 @@ static void usage(FILE *fp) { /* --help */
 }
 
 int main(int argc, char **argv) {
+    cli_dist_init(&argc, &argv); /* MPI_Init in build/lstm-mpi; nothing in build/lstm */
     if (argc < 2) {
         fprintf(stderr, "lstm: missing command (see 'lstm --help')\n");
         return 2;
@@ -46,7 +48,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
-        if (strcmp(cmd, commands[k].name) == 0) return commands[k].fn(argc - 1, argv + 1);
+        if (strcmp(cmd, commands[k].name) == 0) {
+            int rc = commands[k].fn(argc - 1, argv + 1);
+            cli_dist_finalize();
+            return rc;
+        }
     fprintf(stderr, "lstm: unknown command '%s' (see 'lstm --help')\n", cmd);
     return 2;
 }

@@ -435,6 +435,7 @@ typedef struct {
     float *m1, *m2;            /* Adam exp_avg / exp_avg_sq, SGD momentum_buffer (m1) */
     uint8_t *x, *y;            /* [T, B] */
     lstm_charlm_ws *ws;
+    struct lstm__exact *exact; /* exact gradient sums, this process's streams (src/train/exact.c) */
 } lstm_trainer;
 
 typedef struct {
@@ -461,6 +462,34 @@ lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *co
 /* Restores step, generator, carried state and optimizer moments from a
  * checkpoint whose model was loaded into tr->model (same B and optimizer). */
 lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *f, const char *path);
+
+/* ---- data-parallel training (src/train/exact.c) ----
+ * A step's gradient is defined as an exact sum over the B streams: each
+ * stream's gradient (its own products over T) is rounded to a fixed-point grid
+ * whose scale comes from a maximum over all streams (per gradient row), and the
+ * integers are added.  Integer sums do not depend on order or grouping, so the
+ * result is the same bits however the streams are split over threads or
+ * processes.  A reducer combines the processes: rank r of size holds streams
+ * [r*B/size, (r+1)*B/size).  Each callback works in place over all ranks
+ * (every rank gets the result) and returns 0 on success:
+ *   max_f32: element-wise maximum; sum_i64: element-wise sum;
+ *   allgather_f32: buf [size * n], rank r's n floats at buf + r*n -> everyone's. */
+typedef struct lstm_reducer {
+    int rank, size;
+    void *ctx;
+    int (*max_f32)(void *ctx, float *buf, size_t n);
+    int (*sum_i64)(void *ctx, int64_t *buf, size_t n);
+    int (*allgather_f32)(void *ctx, float *buf, size_t n);
+} lstm_reducer;
+
+/* Splits the streams over r's ranks (size must divide B); r is borrowed.  Call
+ * after lstm_trainer_init / lstm_trainer_restore and before lstm_trainer_set_threads. */
+lstm_status lstm_trainer_set_reducer(lstm_trainer *tr, const lstm_reducer *r);
+/* Before lstm_trainer_save: gathers every rank's carried state into tr->h, tr->c. */
+lstm_status lstm_trainer_sync_state(lstm_trainer *tr);
+/* Validation loss of ids[0..n) read as B streams in blocks of T from zero
+ * state (each rank its streams), summed exactly: the same bits for any split. */
+lstm_status lstm_trainer_validate(lstm_trainer *tr, const uint8_t *ids, size_t n, double *loss);
 
 #ifdef __cplusplus
 }

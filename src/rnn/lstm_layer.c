@@ -31,8 +31,10 @@ struct lstm_workspace {
     float *mask;  /* dropout: [L-1][T,B,D·Hout] 0 or 1/(1-p) */
     float dropout;
     uint64_t *rng;
+    int drop_btot, drop_b0; /* dropout slice: rows [b0, b0+B) of a batch of btot (0: the whole batch) */
+    int defer_wgrad;        /* backward leaves the weight gradients to the caller (lstm__workspace_saved) */
     float *dY[2]; /* [T,B,D·Hout] gradients between layers (2 buffers for L >= 3, 1 for L = 2) */
-    float *dH;    /* proj: [T,B,P] (kept for dW_hr); else [B,Hout] */
+    float *dH;    /* proj: [L·D][T,B,P] (kept for dW_hr); else [B,Hout] */
     float *dh;    /* [B,Hout] running dL/dh_prev */
     float *dm;    /* [B,H] */
     float *dc;    /* [B,H] running dL/dc */
@@ -102,7 +104,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->c0 = alloc_f(LD * bh, &ok);
         if (ws->L >= 2) ws->dY[0] = alloc_f(ws->tby, &ok);
         if (ws->L >= 3) ws->dY[1] = alloc_f(ws->tby, &ok);
-        ws->dH = alloc_f(ws->P ? tb * ws->P : bho, &ok);
+        ws->dH = alloc_f(ws->P ? LD * tb * ws->P : bho, &ok);
         ws->dh = alloc_f(bho, &ok);
         ws->dm = alloc_f(bh, &ok);
         ws->dc = alloc_f(bh, &ok);
@@ -367,6 +369,48 @@ static void dropout_forward(float *out, float *mask, const float *in, size_t n, 
     }
 }
 
+/* The same on [T, B, w] when B is the slice [b0, b0+B) of a batch of btot:
+ * draws the numbers of all btot rows in order and keeps its own, so each row
+ * gets the mask it would get in the whole batch. */
+static void dropout_forward_slice(float *out, float *mask, const float *in, int T, int B, int w, int btot,
+                                  int b0, float p, uint64_t *rng) {
+    float scale = 1.0f / (1.0f - p);
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < btot; b++) {
+            if (b < b0 || b >= b0 + B) {
+                for (int q = 0; q < w; q++) (void)lstm__rng_uniform(rng);
+                continue;
+            }
+            size_t o = ((size_t)t * B + (size_t)(b - b0)) * (size_t)w;
+            for (int q = 0; q < w; q++) {
+                mask[o + q] = lstm__rng_uniform(rng) < p ? 0.0f : scale;
+                out[o + q] = in[o + q] * mask[o + q];
+            }
+        }
+}
+
+void lstm__workspace_dropout_slice(lstm_workspace *ws, int btot, int b0) {
+    ws->drop_btot = btot;
+    ws->drop_b0 = b0;
+}
+
+void lstm__workspace_defer_wgrad(lstm_workspace *ws, int on) { ws->defer_wgrad = on; }
+
+lstm__team *lstm__workspace_team(lstm_workspace *ws) { return ws->team; }
+
+int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, int d, lstm__saved *sv) {
+    if (!ws->train || l < 0 || l >= ws->L || d < 0 || d >= ws->D) return -1;
+    size_t k = (size_t)l * ws->D + d, tb = (size_t)ws->T * ws->B;
+    sv->in = net->w[k].in;
+    sv->X = l == 0 ? ws->x0 : ws->dropout > 0.0f ? ws->xdrop + (size_t)(l - 1) * ws->tby : ws->ys + (size_t)(l - 1) * ws->tby;
+    sv->Y = ws->ys + (size_t)l * ws->tby;
+    sv->h0 = ws->has_h0 ? ws->h0 + k * (size_t)ws->B * ws->Hout : NULL;
+    sv->dG = ws->act + k * ws->tbg;
+    sv->dH = ws->P ? ws->dH + k * tb * ws->P : NULL;
+    sv->ms = ws->ms ? ws->ms + k * ws->tbh : NULL;
+    return 0;
+}
+
 /* stream: reuse the packed W_hh of an earlier call on the same params. */
 static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B, const float *x,
                            const float *h0, const float *c0, float *y, float *hn, float *cn, int stream) {
@@ -417,7 +461,11 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         in = out;
         if (ws->train && l < L - 1 && ws->dropout > 0.0f) {
             float *xd = ws->xdrop + (size_t)l * ws->tby;
-            dropout_forward(xd, ws->mask + (size_t)l * ws->tby, out, tby, ws->dropout, ws->rng);
+            if (ws->drop_btot > B)
+                dropout_forward_slice(xd, ws->mask + (size_t)l * ws->tby, out, T, B, D * Hout, ws->drop_btot,
+                                      ws->drop_b0, ws->dropout, ws->rng);
+            else
+                dropout_forward(xd, ws->mask + (size_t)l * ws->tby, out, tby, ws->dropout, ws->rng);
             in = xd;
         }
     }
@@ -471,7 +519,7 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
                          const float *X, const float *h0, const float *c0, float *act,
                          const float *cs, const float *ms, const float *Y, const float *dY,
                          const float *dhn, const float *dcn, float *dX, float dx_beta,
-                         float *dh0, float *dc0) {
+                         float *dh0, float *dc0, float *dHk) {
     const int B = ws->B, H = ws->H, Hout = ws->Hout, D = ws->D, P = ws->P, G = 4 * H;
     const int in = w->in, ldy = D * Hout;
     const size_t bh = (size_t)B * H, bho = (size_t)B * Hout, rows = (size_t)T * B;
@@ -490,7 +538,7 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
         /* per batch row, in parallel: dh_t = dY_t (this direction's columns) + dL/dh_t
          * from step t+1; (LSTMP: dm = dh_t·W_hr); gate backward -> dG_t, dc */
         step_bwd_job sj = {.B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = w->w_hr,
-                           .dht = P ? ws->dH + (size_t)t * B * P : ws->dH,
+                           .dht = P ? dHk + (size_t)t * B * P : ws->dH,
                            .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = dh, .dm = ws->dm,
                            .dG = dG + (size_t)t * B * G, .dc = dc, .act = act + (size_t)t * B * G,
                            .c = cs + (size_t)t * bh, .c_prev = s > 0 ? cs + (size_t)tp * bh : c0};
@@ -501,8 +549,12 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
     }
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
     if (dc0) memcpy(dc0, dc, bh * sizeof(float));
-    /* weight gradients: one product each over all steps */
     lstm__team *team = ws->team;
+    if (ws->defer_wgrad) {
+        if (dX) gemm_nn_rows(team, (int)rows, in, G, dG, G, w->w_ih, in, dX, in, dx_beta);
+        return;
+    }
+    /* weight gradients: one product each over all steps */
     gemm_tn_acc(team, G, in, (int)rows, dG, G, X, in, g->w_ih, in, ws->wtmp);
     if (T > 1) {
         if (d == 0) /* h_prev of step t is Y_{t-1}: rows t = 1..T-1 of dG against Y rows 0..T-2 */
@@ -534,7 +586,7 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
             g->b_hh[k] += bs[k];
         }
     }
-    if (P) gemm_tn_acc(team, P, H, (int)rows, ws->dH, P, ms, H, g->w_hr, H, ws->wtmp);
+    if (P) gemm_tn_acc(team, P, H, (int)rows, dHk, P, ms, H, g->w_hr, H, ws->wtmp);
     if (dX) gemm_nn_rows(team, (int)rows, in, G, dG, G, w->w_ih, in, dX, in, dx_beta);
 }
 
@@ -558,7 +610,8 @@ lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
                          ws->has_c0 ? ws->c0 + k * bh : NULL, ws->act + k * ws->tbg, ws->cs + k * ws->tbh,
                          ws->ms ? ws->ms + k * ws->tbh : NULL, ws->ys + (size_t)l * ws->tby, dYl,
                          dhn ? dhn + k * bho : NULL, dcn ? dcn + k * bh : NULL, dX, d ? 1.0f : 0.0f,
-                         dh0 ? dh0 + k * bho : NULL, dc0 ? dc0 + k * bh : NULL);
+                         dh0 ? dh0 + k * bho : NULL, dc0 ? dc0 + k * bh : NULL,
+                         ws->P ? ws->dH + k * (size_t)T * B * ws->P : NULL);
         }
         if (l > 0) {
             if (ws->dropout > 0.0f) {
