@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "corpus.h"
 #include "dist.h"
 
 #define DEFAULT_CORPUS_DIR "/usr/share/common-licenses"
@@ -43,47 +44,6 @@ static unsigned char *read_all(const char *path, size_t *n) {
     fclose(f);
     *n = len;
     return buf;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* The built-in corpus: the regular files (not links) of DEFAULT_CORPUS_DIR, by name. */
-static unsigned char *read_default_corpus(size_t *n) {
-    DIR *d = opendir(DEFAULT_CORPUS_DIR);
-    if (!d) cli_fail("no --data given and the default corpus %s is absent; pass --data FILE", DEFAULT_CORPUS_DIR);
-    char *names[256];
-    int k = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && k < 256) {
-        if (e->d_name[0] == '.') continue;
-        char p[512];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s", DEFAULT_CORPUS_DIR, e->d_name);
-        if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) names[k++] = strdup(p);
-    }
-    closedir(d);
-    qsort(names, (size_t)k, sizeof names[0], cmp_str);
-    unsigned char *all = NULL;
-    size_t len = 0;
-    for (int i = 0; i < k; i++) {
-        size_t m;
-        unsigned char *b = read_all(names[i], &m);
-        all = realloc(all, len + m + 1);
-        if (!all) cli_fail("out of memory reading the default corpus");
-        memcpy(all + len, b, m);
-        len += m;
-        free(b);
-        free(names[i]);
-    }
-    if (!all) cli_fail("no --data given and the default corpus %s is empty; pass --data FILE", DEFAULT_CORPUS_DIR);
-    *n = len;
-    return all;
-}
-
-static uint64_t fnv1a(const unsigned char *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
 }
 
 static void fmt_eta(char *out, size_t cap, double s) {
@@ -184,10 +144,14 @@ static const char train_usage[] =
     "                  [--weight-decay W] [--momentum M] [--nesterov] [--schedule constant|cosine]\n"
     "                  [--warmup K] [--lr-min X] [--val-fraction F] [--eval-every K] [--seed S]\n"
     "                  [--threads N] [--checkpoint FILE] [--checkpoint-every K] [--resume FILE]\n"
-    "                  [--log LOG.jsonl] [--sample N] --out M.safetensors\n"
+    "                  [--log LOG.jsonl] [--keep last|best] [--patience K] [--sample N] --out M.safetensors\n"
     "Trains Embedding -> LSTM -> Linear on the bytes of FILE (default: the texts under\n"
     DEFAULT_CORPUS_DIR ") by truncated BPTT over B streams of T-step blocks.\n"
-    "  --data FILE        training text; its last F (--val-fraction, default 0.1) is validation\n"
+    "  --data FILE        training text; its last F (--val-fraction, default 0.1) is validation;\n"
+    "                     FILE,DIR,...: files and directories (their regular files by name)\n"
+    "                     joined in that order; memory-mapped, any size\n"
+    "  --keep last|best   --out gets the last weights, or those of the best validation loss\n"
+    "  --patience K       stop after K evaluations without a better validation loss (0: never)\n"
     "  --init M0          start from this model (architecture and vocabulary from it)\n"
     "  --hidden/--layers/--embed/--proj   a new model's sizes (default 128, 2, 64, 0)\n"
     "  --batch, --bptt    B streams (32), T steps per block (64)\n"
@@ -215,7 +179,8 @@ int lstm_cmd_train(int argc, char **argv) {
     const char *data_path = NULL, *init_path = NULL, *resume_path = NULL, *ckpt_path = NULL;
     const char *log_path = NULL, *out_path = NULL, *optimizer = "adam", *schedule = "constant";
     long hidden = 128, layers = 2, embed = 64, proj = 0, batch = 32, bptt = 64, steps = 0, epochs = 0;
-    long warmup = 0, eval_every = 100, seed = 1, ckpt_every = 200, sample_n = 0;
+    long warmup = 0, eval_every = 100, seed = 1, ckpt_every = 200, sample_n = 0, patience = 0;
+    const char *keep = "last";
     long threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? (sysconf(_SC_NPROCESSORS_ONLN) < 8 ? sysconf(_SC_NPROCESSORS_ONLN) : 8) : 1;
     double time_limit = 0, lr = 3e-3, clip = 1.0, dropout = 0.0, wd = -1.0, momentum = 0.9, lr_min = 0.0;
     double val_fraction = 0.1;
@@ -250,6 +215,8 @@ int lstm_cmd_train(int argc, char **argv) {
         {"--checkpoint-every", O_LONG, &ckpt_every, 0, 1e15, 1, 0},
         {"--resume", O_STR, &resume_path, 0, 0, 0, 0},
         {"--log", O_STR, &log_path, 0, 0, 1, 0},
+        {"--keep", O_STR, &keep, 0, 0, 1, 0},
+        {"--patience", O_LONG, &patience, 0, 1e15, 1, 0},
         {"--out", O_STR, &out_path, 0, 0, 1, 0},
         {"--sample", O_LONG, &sample_n, 0, 1 << 30, 0, 0},
         {"--help", O_FLAG, &help, 0, 0, 0, 0},
@@ -311,12 +278,17 @@ int lstm_cmd_train(int argc, char **argv) {
     if (batch % cli_dist_size()) /* under mpirun -np N */
         cli_usage(&a, "--batch %ld is not divisible by the %d processes", batch, cli_dist_size());
 
-    /* ---- data ---- */
-    size_t n_all;
-    unsigned char *bytes = data_path ? read_all(data_path, &n_all) : read_default_corpus(&n_all);
+    /* ---- data: memory-mapped, files and directories in a documented order (cli/corpus.c) ---- */
+    if (!data_path && access(DEFAULT_CORPUS_DIR, R_OK) != 0)
+        cli_fail("no --data given and the default corpus %s is absent; pass --data FILE", DEFAULT_CORPUS_DIR);
+    if (strcmp(keep, "last") && strcmp(keep, "best")) cli_usage(&a, "--keep: expected last or best, got '%s'", keep);
+    cli_corpus corpus;
+    cli_corpus_open(&corpus, data_path ? data_path : DEFAULT_CORPUS_DIR);
+    size_t n_all = corpus.n;
+    const unsigned char *bytes = corpus.p;
     const char *data_name = data_path ? data_path : DEFAULT_CORPUS_DIR;
     if (n_all == 0) cli_fail("%s: the data is empty", data_name);
-    uint64_t hash = fnv1a(bytes, n_all);
+    uint64_t hash = corpus.hash; /* FNV-1a, found with the vocabulary in one pass */
     char hash_s[32];
     snprintf(hash_s, sizeof hash_s, "%016" PRIx64, hash);
     if (resume_path) {
@@ -336,15 +308,16 @@ int lstm_cmd_train(int argc, char **argv) {
     if (!have_model) {
         unsigned char vocab[256];
         int V;
-        if ((st = lstm_charlm_vocab_of(bytes, n_all, vocab, &V))) cli_fail_status(st);
+        V = 0;
+        for (int b = 0; b < 256; b++)
+            if (corpus.seen[b]) vocab[V++] = (unsigned char)b;
         lstm_config cfg = {.input_size = (int)embed, .hidden_size = (int)hidden, .num_layers = (int)layers,
                            .proj_size = (int)proj, .bias = 1, .bidirectional = 0};
         if ((st = lstm_charlm_init(&model, vocab, V, (int)embed, &cfg))) cli_fail_status(st);
         lstm_charlm_init_params(&model, (uint64_t)seed);
     }
-    uint8_t *ids = malloc(n_all);
-    if (!ids) cli_fail("out of memory");
-    if ((st = lstm_charlm_encode(&model, bytes, n_all, ids, data_name))) cli_fail_status(st);
+    if (have_model) cli_corpus_check_vocab(&model, bytes, n_all, data_name, corpus.seen); /* a new model's vocabulary has them all */
+    if (!strcmp(keep, "best") && !n_val) cli_usage(&a, "--keep best needs validation data (--val-fraction above 0)");
 
     /* ---- trainer ---- */
     lstm_train_config tc;
@@ -368,7 +341,8 @@ int lstm_cmd_train(int argc, char **argv) {
     tc.total_steps = total;
     if (skind == LSTM_SCHED_COSINE && !total) cli_usage(&a, "--schedule cosine needs --steps or --epochs");
     lstm_trainer tr;
-    if ((st = lstm_trainer_init(&tr, &model, &tc, ids, n_train))) cli_fail_status(st);
+    if ((st = lstm_trainer_init(&tr, &model, &tc, bytes, n_train)) || (st = lstm_trainer_set_bytes(&tr, 1)))
+        cli_fail_status(st);
     if (resume_path) {
         if ((st = lstm_trainer_restore(&tr, &ckpt, resume_path))) cli_fail_status(st);
     }
@@ -400,6 +374,20 @@ int lstm_cmd_train(int argc, char **argv) {
     }
     kv[nkv++] = "train.data_hash";
     kv[nkv++] = hash_s;
+    /* the best validation loss so far and the evaluations since (--keep best, --patience) */
+    double best_val = INFINITY;
+    long bad_evals = 0;
+    char best_s[40] = "inf", bad_s[24] = "0";
+    if (resume_path && lstm_st_meta(&ckpt, "train.best_val")) {
+        best_val = strtod(lstm_st_meta(&ckpt, "train.best_val"), NULL);
+        bad_evals = lstm_st_meta(&ckpt, "train.bad_evals") ? strtol(lstm_st_meta(&ckpt, "train.bad_evals"), NULL, 10) : 0;
+        snprintf(best_s, sizeof best_s, "%.17g", best_val);
+        snprintf(bad_s, sizeof bad_s, "%ld", bad_evals);
+    }
+    kv[nkv++] = "train.best_val";
+    kv[nkv++] = best_s;
+    kv[nkv++] = "train.bad_evals";
+    kv[nkv++] = bad_s;
     kv[nkv] = NULL;
     progress pg = {NULL, isatty(2), -1e9};
     if (log_path && cli_dist_rank() == 0) {
@@ -432,7 +420,7 @@ int lstm_cmd_train(int argc, char **argv) {
     /* ---- the loop ---- */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    const uint8_t *val_ids = ids + n_train;
+    const uint8_t *val_ids = bytes + n_train;
     double t0 = now_s(), train_time = 0.0, last_val = NAN, loss_ema = NAN;
     int64_t done_steps = 0, last_ckpt = resume_path ? start_step : -1;
     int status = 0;
@@ -467,6 +455,17 @@ int lstm_cmd_train(int argc, char **argv) {
         if (n_val && ((eval_every && tr.step % eval_every == 0) || last)) {
             if ((st = lstm_trainer_validate(&tr, val_ids, n_val, &last_val))) cli_fail_status(st);
             evaluated = 1;
+            if (last_val < best_val) { /* the same on every rank: validation sums are exact */
+                best_val = last_val;
+                bad_evals = 0;
+                if (!strcmp(keep, "best") && cli_dist_rank() == 0 && (st = lstm_charlm_save(&model, out_path, NULL)))
+                    cli_fail("model not written: %s", lstm_last_error());
+            } else if (patience && ++bad_evals >= patience) {
+                if (!last) fprintf(stderr, "%sstopping: %ld evaluations without improvement (--patience)\n", pg.tty ? "\n" : "", bad_evals);
+                last = 1;
+            }
+            snprintf(best_s, sizeof best_s, "%.17g", best_val);
+            snprintf(bad_s, sizeof bad_s, "%ld", bad_evals);
         }
         double tps = (double)done_steps * batch * bptt / (train_time > 0 ? train_time : 1e-9);
         if (pg.log) {
@@ -504,7 +503,7 @@ int lstm_cmd_train(int argc, char **argv) {
     if (pg.tty) fputc('\n', stderr);
     if ((st = cli_dist_save(&tr, ckpt_path, kv)))
         cli_fail("checkpoint not written: %s (the previous checkpoint is intact)", lstm_last_error());
-    if (cli_dist_rank() == 0 && (st = lstm_charlm_save(&model, out_path, NULL)))
+    if (cli_dist_rank() == 0 && strcmp(keep, "best") && (st = lstm_charlm_save(&model, out_path, NULL)))
         cli_fail("model not written: %s", lstm_last_error());
     if (stop_signal) {
         fprintf(stderr, "interrupted at step %" PRId64 ": checkpoint saved to %s; continue with: lstm train --resume %s\n",
@@ -532,7 +531,8 @@ out:
     lstm_trainer_free(&tr);
     lstm_charlm_free(&model);
     lstm_st_free(&ckpt);
-    free(ids); free(bytes); free(kv); free(vals); free(keys); free(ckpt_default);
+    cli_corpus_close(&corpus);
+    free(kv); free(vals); free(keys); free(ckpt_default);
     return status;
 }
 

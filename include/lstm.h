@@ -485,6 +485,11 @@ typedef struct lstm_reducer {
 /* Splits the streams over r's ranks (size must divide B); r is borrowed.  Call
  * after lstm_trainer_init / lstm_trainer_restore and before lstm_trainer_set_threads. */
 lstm_status lstm_trainer_set_reducer(lstm_trainer *tr, const lstm_reducer *r);
+/* on: the ids given to lstm_trainer_init (and to lstm_trainer_validate) are
+ * raw bytes, each mapped through the model's vocabulary as it is read, so a
+ * memory-mapped file needs no encoded copy.  The caller checks that every
+ * byte is in the vocabulary (a step that meets one fails with LSTM_ERR_ARG). */
+lstm_status lstm_trainer_set_bytes(lstm_trainer *tr, int on);
 /* Before lstm_trainer_save: gathers every rank's carried state into tr->h, tr->c. */
 lstm_status lstm_trainer_sync_state(lstm_trainer *tr);
 /* Validation loss of ids[0..n) read as B streams in blocks of T from zero

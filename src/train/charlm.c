@@ -499,7 +499,7 @@ lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws) {
 lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n, int B, int T,
                              int threads, double *loss, size_t *count) {
     int64_t q[2] = {0, 0};
-    lstm_status st = lstm__charlm_eval_q(m, ids, n, B, 0, B, T, threads, q);
+    lstm_status st = lstm__charlm_eval_q(m, ids, NULL, n, B, 0, B, T, threads, q);
     if (st) return st;
     size_t S = (n - 1) / (size_t)B;
     *loss = lstm__lossq_value(q) / ((double)S * B);
@@ -508,8 +508,8 @@ lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n,
 }
 
 /* Streams [b0, b0+Bl) of the B-stream reading of ids[0..n): their loss sum into q. */
-lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, size_t n, int Btot, int b0, int B,
-                                int T, int threads, int64_t q[2]) {
+lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, const int16_t *map, size_t n, int Btot,
+                                int b0, int B, int T, int threads, int64_t q[2]) {
     if (Btot < 1 || T < 1 || b0 < 0 || B < 1 || b0 + B > Btot)
         return lstm__fail(LSTM_ERR_ARG, "eval: expected B >= 1 and T >= 1, got B %d, T %d", Btot, T);
     if (n < (size_t)Btot + 1)
@@ -535,8 +535,8 @@ lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, size_t
         for (int t = 0; t < Tb; t++)
             for (int b = 0; b < B; b++) {
                 size_t i = (size_t)(b0 + b) * S + j0 + (size_t)t;
-                x[t * B + b] = ids[i];
-                y[t * B + b] = ids[i + 1];
+                x[t * B + b] = map ? (uint8_t)map[ids[i]] : ids[i];
+                y[t * B + b] = map ? (uint8_t)map[ids[i + 1]] : ids[i + 1];
             }
         if ((st = lstm_charlm_forward(m, ws, Tb, x, y, h, c, NULL))) goto done;
         lstm__lossq_merge(q, ws->lossq);

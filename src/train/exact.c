@@ -36,6 +36,7 @@ typedef struct {
 
 struct lstm__exact {
     int Btot, b0, B, T, threads;
+    int bytes;        /* the data are bytes, mapped through the model's id table as read */
     const lstm_reducer *red;
     int nreg, njob;
     region *reg;
@@ -160,7 +161,7 @@ lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
     int Btot = tr->cfg.batch, T = tr->cfg.bptt, size = r ? r->size : 1, rank = r ? r->rank : 0;
     if (size < 1 || rank < 0 || rank >= size || Btot % size)
         return lstm__fail(LSTM_ERR_ARG, "training: %d processes must divide the batch %d", size, Btot);
-    int threads = tr->exact ? tr->exact->threads : 1;
+    int threads = tr->exact ? tr->exact->threads : 1, bytes = tr->exact ? tr->exact->bytes : 0;
     lstm__exact_free(tr);
     struct lstm__exact *ex = calloc(1, sizeof *ex);
     if (!ex) return lstm__fail(LSTM_ERR_NOMEM, "training: out of memory");
@@ -170,6 +171,7 @@ lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
     ex->b0 = rank * ex->B;
     ex->T = T;
     ex->threads = threads;
+    ex->bytes = bytes;
     ex->red = r && size > 1 ? r : NULL;
     int L = m->net.cfg.num_layers, H = m->net.H, G = 4 * H, P = m->net.cfg.proj_size, V = m->V, B = ex->B;
     size_t maxR = (size_t)(3 * G > V ? 3 * G : V), njob_max = 0;
@@ -217,6 +219,11 @@ lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
 nomem:
     lstm__exact_free(tr);
     return lstm__fail(LSTM_ERR_NOMEM, "training: out of memory for the gradient sums");
+}
+
+lstm_status lstm_trainer_set_bytes(lstm_trainer *tr, int on) {
+    tr->exact->bytes = on != 0; /* a byte outside the vocabulary maps to 255 >= V: the forward refuses it */
+    return LSTM_OK;
 }
 
 void lstm__exact_set_threads(lstm_trainer *tr, int n) {
@@ -396,11 +403,12 @@ lstm_status lstm__exact_grads(lstm_trainer *tr, int64_t k, double *loss, int *ba
     size_t N = (size_t)T * B;
     *bad_grad = 0;
     /* x [T, B]: stream b at j = k*T + t reads ids[b*S + j], predicts ids[b*S + j + 1] */
+    const int16_t *map = ex->bytes ? m->id : NULL;
     for (int t = 0; t < T; t++)
         for (int b = 0; b < B; b++) {
             size_t i = (size_t)(ex->b0 + b) * tr->S + (size_t)k * T + (size_t)t;
-            tr->x[t * B + b] = tr->ids[i];
-            tr->y[t * B + b] = tr->ids[i + 1];
+            tr->x[t * B + b] = map ? (uint8_t)map[tr->ids[i]] : tr->ids[i];
+            tr->y[t * B + b] = map ? (uint8_t)map[tr->ids[i + 1]] : tr->ids[i + 1];
         }
     float *h = tr->h, *c = tr->c;
     if (ex->hl) { /* this process's rows of the carried state */
@@ -475,7 +483,8 @@ lstm_status lstm_trainer_sync_state(lstm_trainer *tr) {
 lstm_status lstm_trainer_validate(lstm_trainer *tr, const uint8_t *ids, size_t n, double *loss) {
     struct lstm__exact *ex = tr->exact;
     int64_t q[2] = {0, 0};
-    lstm_status st = lstm__charlm_eval_q(tr->model, ids, n, ex->Btot, ex->b0, ex->B, ex->T, ex->threads, q);
+    lstm_status st = lstm__charlm_eval_q(tr->model, ids, ex->bytes ? tr->model->id : NULL, n, ex->Btot, ex->b0, ex->B,
+                                         ex->T, ex->threads, q);
     if (st) return st;
     float bad = q[0] == INT64_MIN ? (q[1] ? NAN : INFINITY) : 0.0f;
     if (q[0] == INT64_MIN) q[0] = q[1] = 0;

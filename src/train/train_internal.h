@@ -32,9 +32,10 @@ void lstm__lossq_add(int64_t q[2], double row_loss);
 void lstm__lossq_merge(int64_t q[2], const int64_t r[2]);
 double lstm__lossq_value(const int64_t q[2]);
 /* The loss sum of streams [b0, b0+B) of the Btot-stream reading of ids[0..n)
- * (lstm_charlm_eval's blocks of T), added to q. */
-lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, size_t n, int Btot, int b0, int B,
-                                int T, int threads, int64_t q[2]);
+ * (lstm_charlm_eval's blocks of T), added to q.  map: NULL, or ids are bytes
+ * and map[byte] their token ids (the model's id table). */
+lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, const int16_t *map, size_t n, int Btot,
+                                int b0, int B, int T, int threads, int64_t q[2]);
 void lstm__xent_backward(float *dlogits, const float *logits, const uint8_t *targets, int N, int V,
                          float scale);
 
