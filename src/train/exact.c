@@ -35,7 +35,7 @@ typedef struct {
 } job;
 
 struct lstm__exact {
-    int Btot, b0, B, T, threads;
+    int Btot, b0, B, T, L, threads;
     int bytes;        /* the data are bytes, mapped through the model's id table as read */
     const lstm_reducer *red;
     int nreg, njob;
@@ -46,7 +46,9 @@ struct lstm__exact {
     double *sc;       /* [nrows] 2^F */
     int64_t *q;       /* [nq + 2] integers; the last two: the loss sum */
     float *tmp;       /* [nq] one stream's partial, per region */
-    float *acc, *bm;  /* [max(R, 4H, V)], [T·B] bounds scratch */
+    const float *bm_head, *bm_emb;
+    float *bsum;      /* per stream sums of the bias rows: [L][B][4H], then the head's [B][V] */
+    float *bm;        /* row maxima of the right factors, [T·B] each: per layer X, h_prev (and ms); y; dx */
     float *hl, *cl;   /* local carried state when B < Btot */
     /* this step's tensors */
     lstm__saved *sv;  /* [L] */
@@ -141,7 +143,7 @@ void lstm__exact_free(lstm_trainer *tr) {
     struct lstm__exact *ex = tr->exact;
     if (!ex) return;
     free(ex->reg); free(ex->jobs); free(ex->mx); free(ex->sc); free(ex->q); free(ex->tmp);
-    free(ex->acc); free(ex->bm); free(ex->hl); free(ex->cl); free(ex->sv);
+    free(ex->bm); free(ex->bsum); free(ex->hl); free(ex->cl); free(ex->sv);
     free(ex);
     tr->exact = NULL;
 }
@@ -170,11 +172,12 @@ lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
     ex->B = Btot / size;
     ex->b0 = rank * ex->B;
     ex->T = T;
+    ex->L = m->net.cfg.num_layers;
     ex->threads = threads;
     ex->bytes = bytes;
     ex->red = r && size > 1 ? r : NULL;
     int L = m->net.cfg.num_layers, H = m->net.H, G = 4 * H, P = m->net.cfg.proj_size, V = m->V, B = ex->B;
-    size_t maxR = (size_t)(3 * G > V ? 3 * G : V), njob_max = 0;
+    size_t njob_max = 0;
     njob_max += (size_t)L * (3 * (G / 64 + 1) + (P / 64 + 1)) + 3 * (V / 64 + 1);
     ex->reg = calloc((size_t)L * 4 + 3, sizeof *ex->reg);
     ex->jobs = calloc(njob_max, sizeof *ex->jobs);
@@ -195,9 +198,9 @@ lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
     ex->sc = malloc(ex->nrows * sizeof(double));
     ex->q = malloc((ex->nq + 2) * sizeof(int64_t));
     ex->tmp = malloc(ex->nq * sizeof(float));
-    ex->acc = malloc(maxR * sizeof(float));
-    ex->bm = malloc((size_t)2 * T * B * sizeof(float));
-    if (!ex->mx || !ex->sc || !ex->q || !ex->tmp || !ex->acc || !ex->bm) goto nomem;
+    ex->bm = malloc(((size_t)3 * L + 2) * T * B * sizeof(float));
+    ex->bsum = malloc(((size_t)L * G + V) * B * sizeof(float));
+    if (!ex->mx || !ex->sc || !ex->q || !ex->tmp || !ex->bm || !ex->bsum) goto nomem;
     if (B < Btot) {
         ex->hl = calloc((size_t)L * B * m->net.Hout, sizeof(float));
         ex->cl = calloc((size_t)L * B * H, sizeof(float));
@@ -254,10 +257,12 @@ VECTORIZE static void rowmax_abs(float *restrict out, const float *restrict X, s
     }
 }
 
-/* mx[m] = max(mx[m], max_s Σ_t |A[t,s,m]|·bm[t·B + s]), A row (t,s) at A + (t·B + s)·lda;
- * bm NULL: Σ_t A[t,s,m] itself (a bias: the bound is the value). */
-VECTORIZE static void bound_rows(float *restrict mx, float *restrict acc, const float *restrict A, int lda,
-                       const float *restrict bm, int T, int B, int R) {
+/* mx[m] = max(mx[m], max_s Σ_t |A[t,s,m]|·bm[t·B + s]) for m < R (R <= 64), A row (t,s) at
+ * A + (t·B + s)·lda; bm NULL: Σ_t A[t,s,m] itself (a bias: the bound is the value), kept in
+ * sums[s·lds + m]. */
+VECTORIZE static void bound_rows(float *restrict mx, const float *restrict A, int lda,
+                       const float *restrict bm, int T, int B, int R, float *restrict sums, int lds) {
+    float acc[64];
     for (int s = 0; s < B; s++) {
         memset(acc, 0, (size_t)R * sizeof(float));
         for (int t = 0; t < T; t++) {
@@ -270,67 +275,101 @@ VECTORIZE static void bound_rows(float *restrict mx, float *restrict acc, const 
             }
         }
         for (int m = 0; m < R; m++) mx[m] = nan_max(mx[m], fabsf(acc[m]));
+        if (!bm) memcpy(sums + (size_t)s * lds, acc, (size_t)R * sizeof(float));
     }
 }
 
-/* The three bounds of a layer's gate gradients in one pass over dG [T,B,G]:
- * mx[0..G) for W_ih (bm1), mx[G..2G) for W_hh (bm2), mx[2G..3G) for the bias. */
-VECTORIZE static void bound_gates(float *restrict mx, float *restrict acc, const float *restrict dG,
-                                  const float *restrict bm1, const float *restrict bm2, int T, int B, int G) {
-    float *a1 = acc, *a2 = acc + G, *a3 = acc + 2 * G;
+/* The three bounds of gate rows [m0, m0+R) (R <= 64) in one pass over dG [T,B,G]:
+ * mx[m] for W_ih (bm1), mx[G + m] for W_hh (bm2), mx[2G + m] for the bias, whose
+ * per-stream sums go to bsum [B, G]. */
+VECTORIZE static void bound_gates(float *restrict mx, const float *restrict dG, const float *restrict bm1,
+                                  const float *restrict bm2, int T, int B, int G, int m0, int R,
+                                  float *restrict bsum) {
+    float a1[64], a2[64], a3[64];
     for (int s = 0; s < B; s++) {
-        memset(acc, 0, (size_t)3 * G * sizeof(float));
+        memset(a1, 0, sizeof a1);
+        memset(a2, 0, sizeof a2);
+        memset(a3, 0, sizeof a3);
         for (int t = 0; t < T; t++) {
-            const float *a = dG + ((size_t)t * B + s) * (size_t)G;
+            const float *a = dG + ((size_t)t * B + s) * (size_t)G + m0;
             float w1 = bm1[(size_t)t * B + s], w2 = bm2[(size_t)t * B + s];
-            for (int m = 0; m < G; m++) {
+            for (int m = 0; m < R; m++) {
                 float v = fabsf(a[m]);
                 a1[m] += v * w1;
                 a2[m] += v * w2;
                 a3[m] += a[m];
             }
         }
-        for (int m = 0; m < 3 * G; m++) mx[m] = nan_max(mx[m], fabsf(acc[m]));
+        for (int m = 0; m < R; m++) {
+            mx[m0 + m] = nan_max(mx[m0 + m], fabsf(a1[m]));
+            mx[G + m0 + m] = nan_max(mx[G + m0 + m], fabsf(a2[m]));
+            mx[2 * G + m0 + m] = nan_max(mx[2 * G + m0 + m], fabsf(a3[m]));
+        }
+        memcpy(bsum + (size_t)s * G + m0, a3, (size_t)R * sizeof(float));
     }
 }
 
-static void bounds(struct lstm__exact *ex, const lstm_charlm *m) {
-    int T = ex->T, B = ex->B, Hout = m->net.Hout, H = m->net.H, V = m->V, P = m->net.cfg.proj_size;
+/* The row maxima of every right factor (serial; small next to the bounds). */
+static void factor_maxima(struct lstm__exact *ex, const lstm_charlm *m) {
+    int T = ex->T, B = ex->B, Hout = m->net.Hout, L = m->net.cfg.num_layers;
     size_t N = (size_t)T * B;
-    memset(ex->mx, 0, (ex->nrows + 1) * sizeof(float));
-    for (int k = 0; k < ex->nreg; k++) {
-        const region *rg = &ex->reg[k];
-        float *mx = ex->mx + rg->row0;
-        const lstm__saved *sv = &ex->sv[rg->layer];
-        int G = 4 * H;
-        switch (rg->kind) {
-        case R_WIH: /* with R_WHH and R_BIAS, the next two regions */
-            rowmax_abs(ex->bm, sv->X, N, sv->in, sv->in);
-            /* h_prev of step 0 is h0, of step t the output of step t-1 */
-            if (sv->h0) rowmax_abs(ex->bm + N, sv->h0, (size_t)B, Hout, Hout);
-            else memset(ex->bm + N, 0, (size_t)B * sizeof(float));
-            rowmax_abs(ex->bm + N + B, sv->Y, N - (size_t)B, Hout, Hout);
-            bound_gates(mx, ex->acc, sv->dG, ex->bm, ex->bm + N, T, B, G);
-            break;
-        case R_WHH: case R_BIAS: break;
-        case R_WHR:
-            rowmax_abs(ex->bm, sv->ms, N, H, H);
-            bound_rows(mx, ex->acc, sv->dH, P, ex->bm, T, B, P);
-            break;
-        case R_HEADW:
-            rowmax_abs(ex->bm, ex->cp.y, N, Hout, Hout);
-            bound_rows(mx, ex->acc, ex->cp.logits, V, ex->bm, T, B, V);
-            break;
-        case R_HEADB: bound_rows(mx, ex->acc, ex->cp.logits, V, NULL, T, B, V); break;
-        case R_EMB:
-            rowmax_abs(ex->bm, ex->cp.dx, N, m->E, m->E);
-            for (size_t n = 0; n < N; n++) mx[ex->cp.ids[n]] = nan_max(mx[ex->cp.ids[n]], ex->bm[n]);
-            break;
+    for (int l = 0; l < L; l++) {
+        const lstm__saved *sv = &ex->sv[l];
+        float *bm = ex->bm + (size_t)3 * l * N;
+        rowmax_abs(bm, sv->X, N, sv->in, sv->in);
+        /* h_prev of step 0 is h0, of step t the output of step t-1 */
+        if (sv->h0) rowmax_abs(bm + N, sv->h0, (size_t)B, Hout, Hout);
+        else memset(bm + N, 0, (size_t)B * sizeof(float));
+        rowmax_abs(bm + N + B, sv->Y, N - (size_t)B, Hout, Hout);
+        if (sv->ms) rowmax_abs(bm + 2 * N, sv->ms, N, m->net.H, m->net.H);
+    }
+    rowmax_abs(ex->bm + (size_t)3 * L * N, ex->cp.y, N, Hout, Hout);
+    rowmax_abs(ex->bm + ((size_t)3 * L + 1) * N, ex->cp.dx, N, m->E, m->E);
+}
+
+/* The per-stream bias sums [B, R] of a layer's regions or of the head's bias. */
+static float *bias_sums(struct lstm__exact *ex, const region *rg) {
+    size_t G = (size_t)ex->reg[0].R; /* region 0 is layer 0's W_ih: [4H, in] */
+    if (rg->kind == R_HEADB) return ex->bsum + (size_t)ex->L * G * ex->B;
+    return ex->bsum + (size_t)rg->layer * G * ex->B;
+}
+
+/* The bounds of one job's rows into mx (tasks own disjoint rows). */
+static void bound_task(void *arg, int task, int ntasks) {
+    (void)ntasks;
+    struct lstm__exact *ex = arg;
+    const job *j = &ex->jobs[task];
+    const region *rg = &ex->reg[j->reg];
+    const lstm__saved *sv = &ex->sv[rg->layer];
+    int T = ex->T, B = ex->B, R = j->r1 - j->r0;
+    size_t N = (size_t)T * B;
+    const float *bml = ex->bm + (size_t)3 * rg->layer * N;
+    float *mx = ex->mx + rg->row0;
+    switch (rg->kind) {
+    case R_WIH: /* and the next two regions */
+        bound_gates(mx, sv->dG, bml, bml + N, T, B, rg->R, j->r0, R, bias_sums(ex, rg));
+        break;
+    case R_WHH: case R_BIAS: break;
+    case R_WHR: bound_rows(mx + j->r0, sv->dH + j->r0, rg->R, bml + 2 * N, T, B, R, NULL, 0); break;
+    case R_HEADW: bound_rows(mx + j->r0, ex->cp.logits + j->r0, rg->R, ex->bm_head, T, B, R, NULL, 0); break;
+    case R_HEADB:
+        bound_rows(mx + j->r0, ex->cp.logits + j->r0, rg->R, NULL, T, B, R, bias_sums(ex, rg) + j->r0, rg->R);
+        break;
+    case R_EMB:
+        for (size_t n = 0; n < N; n++) {
+            int v = ex->cp.ids[n];
+            if (v >= j->r0 && v < j->r1) mx[v] = nan_max(mx[v], ex->bm_emb[n]);
         }
+        break;
     }
 }
 
 /* ---------------------------------------------------------------- per-stream sums */
+
+/* q[i] += round(x[i]·sc[i]): one scale per element */
+static void add_fixed_each(int64_t *q, const float *x, int n, const double *sc) {
+    for (int i = 0; i < n; i++) lstm__add_fixed_ref(q + i, x + i, 1, sc[i]);
+}
 
 static void job_task(void *arg, int task, int ntasks) {
     (void)ntasks;
@@ -366,10 +405,9 @@ static void job_task(void *arg, int task, int ntasks) {
     for (int s = 0; s < B; s++) {
         const float *As = A + (size_t)s * lda + j->r0;
         size_t ldA = (size_t)B * lda;
-        if (rg->kind == R_BIAS || rg->kind == R_HEADB) { /* Σ_t of the stream's rows */
-            memset(tmp, 0, (size_t)mb * sizeof(float));
-            for (int t = 0; t < T; t++)
-                for (int i = 0; i < mb; i++) tmp[i] += As[(size_t)t * ldA + i];
+        if (rg->kind == R_BIAS || rg->kind == R_HEADB) { /* Σ_t of the stream's rows: kept by the bounds */
+            add_fixed_each(q, bias_sums(ex, rg) + (size_t)s * rg->R + j->r0, mb, sc);
+            continue;
         } else if (rg->kind == R_WHH) { /* steps 1..T-1 against outputs 0..T-2, then step 0 against h0 */
             float beta = 0.0f;
             if (T > 1) {
@@ -433,7 +471,12 @@ lstm_status lstm__exact_grads(lstm_trainer *tr, int64_t k, double *loss, int *ba
     lstm_gemm_nn((int)N, Hout, V, ex->cp.logits, V, m->head_w, Hout, ex->cp.dy, Hout, 0.0f);
     if ((st = lstm_backward(&m->net, ex->cp.lws, ex->cp.dy, NULL, NULL, ex->cp.dx, NULL, NULL))) return st;
     for (int l = 0; l < L; l++) lstm__workspace_saved(ex->cp.lws, &m->net, l, 0, &ex->sv[l]);
-    bounds(ex, m);
+    memset(ex->mx, 0, (ex->nrows + 1) * sizeof(float));
+    factor_maxima(ex, m);
+    ex->bm_head = ex->bm + (size_t)3 * L * N;
+    ex->bm_emb = ex->bm_head + N;
+    lstm__team *team = lstm__workspace_team(ex->cp.lws);
+    lstm__team_run_tasks(team, ex->njob, bound_task, ex);
     ex->mx[ex->nrows] = lq[0] == INT64_MIN ? (lq[1] ? NAN : INFINITY) : 0.0f;
     if (ex->red && ex->red->max_f32(ex->red->ctx, ex->mx, ex->nrows + 1)) return reduce_fail("maximum");
     if (ex->mx[ex->nrows] != 0.0f) { /* some stream's loss is not finite */
@@ -446,7 +489,6 @@ lstm_status lstm__exact_grads(lstm_trainer *tr, int64_t k, double *loss, int *ba
             if (!isfinite(ex->mx[row])) *bad_grad = 1;
             ex->sc[row] = scale_of(ex->mx[row], ex->reg[r].nb);
         }
-    lstm__team *team = lstm__workspace_team(ex->cp.lws);
     if (!*bad_grad) lstm__team_run_tasks(team, ex->njob, job_task, ex);
     else memset(ex->q, 0, ex->nq * sizeof(int64_t));
     ex->q[ex->nq] = lq[0];
