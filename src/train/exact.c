@@ -423,6 +423,19 @@ static void job_task(void *arg, int task, int ntasks) {
     }
 }
 
+/* The summed integers of one job's rows back to float. */
+static void float_task(void *arg, int task, int ntasks) {
+    (void)ntasks;
+    struct lstm__exact *ex = arg;
+    const job *j = &ex->jobs[task];
+    const region *rg = &ex->reg[j->reg];
+    for (int i = j->r0; i < j->r1; i++) {
+        float *g = rg->g + (size_t)i * rg->C;
+        from_fixed(g, ex->q + rg->q0 + (size_t)i * rg->C, rg->C, 1.0 / ex->sc[rg->row0 + i]);
+        if (rg->g2) memcpy(rg->g2 + (size_t)i * rg->C, g, (size_t)rg->C * sizeof(float));
+    }
+}
+
 /* ---------------------------------------------------------------- the step */
 
 static int reduce_fail(const char *what) {
@@ -494,16 +507,7 @@ lstm_status lstm__exact_grads(lstm_trainer *tr, int64_t k, double *loss, int *ba
     ex->q[ex->nq] = lq[0];
     ex->q[ex->nq + 1] = lq[1];
     if (ex->red && ex->red->sum_i64(ex->red->ctx, ex->q, ex->nq + 2)) return reduce_fail("sum");
-    for (int r = 0; r < ex->nreg; r++) {
-        const region *rg = &ex->reg[r];
-        for (int i = 0; i < rg->R; i++) {
-            double inv = 1.0 / ex->sc[rg->row0 + i];
-            const int64_t *qi = ex->q + rg->q0 + (size_t)i * rg->C;
-            float *g = rg->g + (size_t)i * rg->C;
-            from_fixed(g, qi, rg->C, inv);
-        }
-        if (rg->g2) memcpy(rg->g2, rg->g, (size_t)rg->R * rg->C * sizeof(float));
-    }
+    lstm__team_run_tasks(team, ex->njob, float_task, ex);
     *loss = lstm__lossq_value(ex->q + ex->nq) / ((double)T * Btot);
     return LSTM_OK;
 }
