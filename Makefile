@@ -1,6 +1,9 @@
 # lstm — make builds build/lstm, build/liblstm.a, build/liblstm.so;
 # make test builds and runs the tests (and the live PyTorch cross-check when
 # /usr/bin/python3 can import torch); make asan runs them under ASan+UBSan.
+# make NO_X86_KERNELS=1 leaves every x86 SIMD kernel out (the portable paths
+# only, as on another CPU); make test-portable builds that into build-portable/
+# and runs the tests there.
 CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
@@ -12,6 +15,10 @@ PREFIX  ?= /usr/local
 VERSION  = 0.1.0
 
 SRC      = $(wildcard src/*.c src/*/*.c)
+ifeq ($(NO_X86_KERNELS),1)
+override CFLAGS += -DLSTM_NO_X86
+SRC     := $(filter-out %_avx2.c %_avx512.c,$(SRC))
+endif
 OBJ      = $(SRC:src/%.c=$(BUILD)/obj/%.o)
 CLI_SRC  = $(filter-out cli/dist_mpi.c,$(wildcard cli/*.c))
 CLI_OBJ  = $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o)
@@ -19,12 +26,13 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HDR      = include/lstm.h $(wildcard src/*.h src/*/*.h) $(wildcard cli/*.h)
 
-.PHONY: all test asan fuzz install clean crosscheck bench-gemm bench bench-onednn mpi test-mpi
+.PHONY: all test test-portable asan fuzz install clean crosscheck bench-gemm bench bench-onednn mpi test-mpi
 all: $(BUILD)/lstm $(BUILD)/liblstm.a $(BUILD)/liblstm.so
 
+# The library is built with hidden visibility: only what lstm.h marks LSTM_API is exported.
 $(BUILD)/obj/%.o: src/%.c $(HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -fvisibility=hidden -DLSTM_BUILD -c $< -o $@
 $(BUILD)/cli/%.o: cli/%.c $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -41,6 +49,10 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/liblstm.a
 # Unit and fixture tests, then the CLI tests, then the live PyTorch cross-check.
 test: all $(TEST_BIN)
 	@BUILD=$(BUILD) CC="$(CC)" LINKFLAGS="$(LDFLAGS)" sh tests/run.sh $(TEST_BIN)
+
+# The same tests with the x86 SIMD kernels compiled out (a stand-in for an aarch64 build).
+test-portable:
+	$(MAKE) BUILD=build-portable NO_X86_KERNELS=1 test
 
 crosscheck: all
 	/usr/bin/python3 tools/crosscheck.py --lstm $(BUILD)/lstm
@@ -94,4 +106,4 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' lstm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lstm.pc
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-portable

@@ -8,8 +8,9 @@
  * alone exceeds --max-seconds is reported as the single measurement
  * (warmup = 0, iters = 1), so a very slow shape costs one run.
  *
- * FLOPs: 2·T·B·4H·(I_l + H) per layer (I_l the layer's input size), three
- * times that for train (forward, dX/dH, dW).  Step mode counts as forward. */
+ * FLOPs: 2·T·B·G·H·(I_l + H) per layer (I_l the layer's input size, G = 4
+ * gates for --cell lstm, 3 for gru), three times that for train (forward,
+ * dX/dH, dW).  Step mode counts as forward. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,10 +75,11 @@ static double current_rss_mb(void) { /* VmRSS from /proc/self/status; -1 if unkn
 
 static noreturn void bench_help(void) {
     puts("usage: lstm bench --input-size I --hidden H [--layers L] [--batch B] [--seq T]\n"
-         "                  [--mode forward|train|step] [--threads N] [--json]\n"
+         "                  [--mode forward|train|step] [--cell lstm|gru] [--threads N] [--json]\n"
          "                  [--warmup N] [--min-iters N] [--max-iters N] [--budget SECONDS]\n"
          "                  [--max-seconds SECONDS] [--seed S]\n"
-         "Times one shape with random weights (PyTorch's init law) and random inputs.\n"
+         "Times one shape with random weights (PyTorch's init law) and random inputs;\n"
+         "--cell gru times an nn.GRU of that shape (default lstm).\n"
          "  forward  inference over the whole sequence (lstm_forward)\n"
          "  train    lstm_forward + lstm_backward with gradients of all parameters and of the input\n"
          "  step     the sequence fed one time step per call through lstm_stream\n"
@@ -85,7 +87,7 @@ static noreturn void bench_help(void) {
          "(default 5) timed iterations after --warmup (default 1), running for about --budget\n"
          "seconds (default 2) and starting none that would end past --max-seconds (default 10;\n"
          "at least one always runs; a warm-up longer than that is the measurement).\n"
-         "FLOPs: 2*T*B*4H*(I_l+H) per layer, x3 for train.\n"
+         "FLOPs: 2*T*B*G*H*(I_l+H) per layer (G = 4 gates LSTM, 3 GRU), x3 for train.\n"
          "--json prints one line: {\"ms\": ..., \"gflops\": ..., ...}.");
     exit(0);
 }
@@ -127,7 +129,7 @@ int lstm_cmd_bench(int argc, char **argv) {
     long I = 0, H = 0, L = 1, B = 1, T = 1, threads = 1, warmup = 1, min_iters = 5;
     long max_iters = 100000, seed = 1;
     double budget = 2.0, max_seconds = 10.0;
-    const char *mode_s = "forward";
+    const char *mode_s = "forward", *cell_s = "lstm";
     int json = 0, help = 0;
     for (; a.i < a.argc; a.i++) {
         if (cli_opt_long(&a, "--input-size", &I, 1, 1 << 20)) continue;
@@ -136,6 +138,7 @@ int lstm_cmd_bench(int argc, char **argv) {
         if (cli_opt_long(&a, "--batch", &B, 1, 1 << 20)) continue;
         if (cli_opt_long(&a, "--seq", &T, 1, 1 << 26)) continue;
         if (cli_opt_str(&a, "--mode", &mode_s)) continue;
+        if (cli_opt_str(&a, "--cell", &cell_s)) continue;
         if (cli_opt_long(&a, "--threads", &threads, 1, 1024)) continue;
         if (cli_opt_long(&a, "--warmup", &warmup, 0, 1000000)) continue;
         if (cli_opt_long(&a, "--min-iters", &min_iters, 1, 1000000)) continue;
@@ -154,9 +157,11 @@ int lstm_cmd_bench(int argc, char **argv) {
         if (strcmp(mode_s, mode_names[m]) == 0) mode = m;
     if (mode < 0) cli_usage(&a, "--mode: expected forward, train or step, got '%s'", mode_s);
     if (max_iters < min_iters) max_iters = min_iters;
+    int gru = strcmp(cell_s, "gru") == 0;
+    if (!gru && strcmp(cell_s, "lstm") != 0) cli_usage(&a, "--cell: expected lstm or gru, got '%s'", cell_s);
 
     double rss_base = current_rss_mb();
-    lstm_config cfg = {(int)I, (int)H, (int)L, 0, 1, 0};
+    lstm_config cfg = {(int)I, (int)H, (int)L, 0, 1, 0, gru ? LSTM_CELL_GRU : LSTM_CELL_LSTM};
     lstm_net net;
     lstm_status s = lstm_net_init(&net, &cfg);
     if (s != LSTM_OK) cli_fail_status(s);
@@ -228,7 +233,7 @@ int lstm_cmd_bench(int argc, char **argv) {
     double flop = 0.0;
     for (int l = 0; l < L; l++) {
         double in = l == 0 ? (double)I : (double)net.D * net.Hout;
-        flop += 2.0 * (double)T * B * 4.0 * H * (in + H);
+        flop += 2.0 * (double)T * B * net.G * H * (in + H);
     }
     if (mode == MODE_TRAIN) flop *= 3.0;
     double ms = med * 1e3, gflops = flop / med * 1e-9;
@@ -242,17 +247,17 @@ int lstm_cmd_bench(int argc, char **argv) {
     double rss = peak_rss_mb();
 
     if (json) {
-        printf("{\"impl\": \"lstm\", \"input_size\": %ld, \"hidden\": %ld, \"layers\": %ld, "
+        printf("{\"impl\": \"lstm\", \"cell\": \"%s\", \"input_size\": %ld, \"hidden\": %ld, \"layers\": %ld, "
                "\"batch\": %ld, \"seq\": %ld, \"mode\": \"%s\", \"threads\": %ld, "
                "\"threads_applied\": true, \"ms\": %.6g, \"gflops\": %.6g",
-               I, H, L, B, T, mode_names[mode], threads, ms,
+               cell_s, I, H, L, B, T, mode_names[mode], threads, ms,
                gflops);
         if (mode == MODE_STEP) printf(", \"us_per_step\": %.6g", us_step);
         printf(", \"iters\": %ld, \"warmup\": %ld, \"ms_min\": %.6g, \"ms_max\": %.6g, "
                "\"peak_rss_mb\": %.1f, \"base_rss_mb\": %.1f, \"checksum\": %.6g}\n",
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3, rss, rss_base, checksum);
     } else {
-        printf("bench %s: I=%ld H=%ld L=%ld B=%ld T=%ld threads=%ld\n", mode_names[mode], I, H,
+        printf("bench %s %s: I=%ld H=%ld L=%ld B=%ld T=%ld threads=%ld\n", cell_s, mode_names[mode], I, H,
                L, B, T, threads);
         printf("  %.3f ms per iteration (median of %ld after %ld warm-up; min %.3f, max %.3f)\n", ms,
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3);

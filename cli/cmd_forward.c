@@ -1,6 +1,7 @@
-/* cmd_forward.c — lstm forward and lstm grad: run a model over .npy inputs.
+/* cmd_forward.c — lstm forward and lstm grad: run a model (nn.LSTM or nn.GRU
+ * state_dict) over .npy inputs.
  *
- * Shapes follow torch.nn.LSTM: X [T, B, I] ([B, T, I] with --batch-first) or
+ * Shapes follow torch.nn.LSTM (a GRU has no C0/CN): X [T, B, I] ([B, T, I] with --batch-first) or
  * unbatched [T, I]; H0/HN [L*D, B, Hout], C0/CN [L*D, B, H] (without the B
  * axis for unbatched X; batch_first never applies to them); Y [T, B, D*Hout].
  * Every input is read and checked before anything runs; outputs are written
@@ -19,11 +20,13 @@ static const char forward_usage[] =
     "usage: lstm forward --model M.safetensors --input X.npy [--h0 H0.npy --c0 C0.npy]\n"
     "                    [--batch-first] [--prefix P] --output Y.npy [--hn HN.npy] [--cn CN.npy]\n"
     "\n"
-    "Runs the LSTM stored under prefix P (default '') of M over X, like torch.nn.LSTM:\n"
+    "Runs the LSTM or GRU stored under prefix P (default '') of M over X, like\n"
+    "torch.nn.LSTM / nn.GRU (the cell is told from the tensor shapes):\n"
     "  X [T, B, I] ([B, T, I] with --batch-first) or unbatched [T, I]\n"
     "  H0, HN [L*D, B, Hout]   C0, CN [L*D, B, H]   (no B axis when X is unbatched)\n"
     "  Y [T, B, D*Hout] ([B, T, D*Hout] with --batch-first; [T, D*Hout] unbatched)\n"
-    "H0 and C0 default to zeros and must be given together.  Arrays are .npy\n"
+    "H0 and C0 default to zeros and must be given together (a GRU takes H0 only;\n"
+    "--c0 and --cn with a GRU are usage errors).  Arrays are .npy\n"
     "'<f4' or '<f8' (read) and '<f4' (written).\n";
 
 static const char grad_usage[] =
@@ -35,7 +38,8 @@ static const char grad_usage[] =
     "gradient of L = sum(Y*GY) + sum(HN*GHN) + sum(CN*GCN) with respect to every\n"
     "parameter (named as in M, prefix included) and to the inputs, named 'input',\n"
     "'h0' and 'c0' (the last two only when H0 and C0 are given).  GY has Y's shape,\n"
-    "GHN HN's and GCN CN's.\n";
+    "GHN HN's and GCN CN's.  A GRU: no --c0 or --grad-cn (usage errors), L without\n"
+    "the CN term, and the file holds the parameters, 'input' and 'h0' (if H0 given).\n";
 
 typedef struct {
     const char *model, *input, *h0, *c0, *prefix, *output, *hn, *cn, *gy, *ghn, *gcn;
@@ -70,7 +74,7 @@ static void parse_opts(int argc, char **argv, int grad, opts *o) {
     if (!o->input) cli_usage(&a, "--input is required");
     if (!o->output) cli_usage(&a, "--output is required");
     if (grad && !o->gy) cli_usage(&a, "--grad-output is required");
-    if (!o->h0 != !o->c0) cli_usage(&a, "--h0 and --c0 must be given together");
+    /* --h0 without --c0 is checked once the model (LSTM or GRU) is known */
     const char *outs[3] = {o->output, o->hn, o->cn};
     for (int i = 0; i < 3; i++)
         for (int j = i + 1; j < 3; j++)
@@ -147,6 +151,14 @@ static int run(int argc, char **argv, int grad) {
     lstm_net net;
     lstm_status s = lstm_net_load(&net, o.model, o.prefix);
     if (s != LSTM_OK) cli_fail_status(s);
+    const int gru = net.cfg.cell == LSTM_CELL_GRU;
+    {
+        cli_args a = {argc, argv, 0, grad ? "grad" : "forward"};
+        if (gru && (o.c0 || o.cn || o.gcn))
+            cli_usage(&a, "%s: %s is a GRU model, which has no cell state", o.c0 ? "--c0" : o.cn ? "--cn" : "--grad-cn",
+                      o.model);
+        if (!gru && !o.h0 != !o.c0) cli_usage(&a, "--h0 and --c0 must be given together");
+    }
     const int L = net.cfg.num_layers, D = net.D, H = net.H, Hout = net.Hout, I = net.cfg.input_size;
     const int64_t LD = (int64_t)L * D, DHout = (int64_t)D * Hout;
 
@@ -190,6 +202,8 @@ static int run(int argc, char **argv, int grad) {
     if (o.h0) {
         read_npy(&h0, o.h0);
         expect_shape(o.h0, &h0, hd, hshape, unbatched ? "[L*D, Hout] for unbatched input" : "[L*D, B, Hout]");
+    }
+    if (o.c0) {
         read_npy(&c0, o.c0);
         expect_shape(o.c0, &c0, hd, cshape, unbatched ? "[L*D, H] for unbatched input" : "[L*D, B, H]");
     }
@@ -221,7 +235,7 @@ static int run(int argc, char **argv, int grad) {
     s = lstm_workspace_init(&ws, &net, T, B, grad ? LSTM_WS_TRAIN : 0);
     if (s != LSTM_OK) cli_fail_status(s);
     if (grad) lstm_net_zero_grad(&net);
-    s = lstm_forward(&net, ws, T, B, xt, o.h0 ? h0.data : NULL, o.c0 ? c0.data : NULL, y, hn, cn);
+    s = lstm_forward(&net, ws, T, B, xt, o.h0 ? h0.data : NULL, o.c0 ? c0.data : NULL, y, hn, gru ? NULL : cn);
     if (s != LSTM_OK) cli_fail_status(s);
 
     if (!grad) {
@@ -247,10 +261,8 @@ static int run(int argc, char **argv, int grad) {
             dy = dybuf;
         }
         float *dx = alloc_floats(TB * (size_t)I), *dh0 = NULL, *dc0 = NULL;
-        if (o.h0) {
-            dh0 = alloc_floats(nh);
-            dc0 = alloc_floats(nc);
-        }
+        if (o.h0) dh0 = alloc_floats(nh);
+        if (o.c0) dc0 = alloc_floats(nc);
         s = lstm_backward(&net, ws, dy, o.ghn ? ghn.data : NULL, o.gcn ? gcn.data : NULL, dx, dh0, dc0);
         if (s != LSTM_OK) cli_fail_status(s);
         float *dxu = dx;
@@ -285,6 +297,8 @@ static int run(int argc, char **argv, int grad) {
             e[n].ndim = h0.ndim;
             memcpy(e[n].shape, h0.shape, sizeof h0.shape);
             e[n++].data = dh0;
+        }
+        if (o.c0) {
             e[n].name = "c0";
             e[n].ndim = c0.ndim;
             memcpy(e[n].shape, c0.shape, sizeof c0.shape);

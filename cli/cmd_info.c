@@ -1,4 +1,4 @@
-/* cmd_info.c — lstm info: the configuration inferred from a model file. */
+/* cmd_info.c — lstm info: the cell and configuration inferred from a model file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +9,9 @@ static const char info_usage[] =
     "usage: lstm info --model M.safetensors [--prefix P] [--json]\n"
     "\n"
     "Prints the configuration inferred from the tensor names and shapes under\n"
-    "prefix P (default ''): input_size, hidden_size, num_layers, proj_size, bias,\n"
-    "bidirectional, and the parameter count.  --json prints one JSON object.\n";
+    "prefix P (default ''): the cell (lstm or gru), input_size, hidden_size,\n"
+    "num_layers, proj_size, bias, bidirectional, and the parameter count.\n"
+    "--json prints one JSON object.\n";
 
 /* Writes s as a JSON string. */
 static void json_str(const char *s) {
@@ -43,11 +44,13 @@ int lstm_cmd_info(int argc, char **argv) {
     lstm_status s = lstm_net_load(&net, model, prefix);
     if (s != LSTM_OK) cli_fail_status(s);
     const lstm_config *c = &net.cfg;
+    const char *cell = c->cell == LSTM_CELL_GRU ? "gru" : "lstm";
     if (json) {
         printf("{\"model\": ");
         json_str(model);
         printf(", \"prefix\": ");
         json_str(prefix);
+        printf(", \"cell\": \"%s\"", cell);
         printf(", \"input_size\": %d, \"hidden_size\": %d, \"num_layers\": %d, \"proj_size\": %d, "
                "\"bias\": %s, \"bidirectional\": %s, \"parameters\": %zu}\n",
                c->input_size, c->hidden_size, c->num_layers, c->proj_size, c->bias ? "true" : "false",
@@ -55,6 +58,7 @@ int lstm_cmd_info(int argc, char **argv) {
     } else {
         printf("model          %s\n", model);
         printf("prefix         '%s'\n", prefix);
+        printf("cell           %s\n", cell);
         printf("input_size     %d\n", c->input_size);
         printf("hidden_size    %d\n", c->hidden_size);
         printf("num_layers     %d\n", c->num_layers);

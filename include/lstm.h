@@ -1,5 +1,5 @@
 /*
- * lstm.h — LSTM networks in C, with torch.nn.LSTM's semantics.
+ * lstm.h — LSTM and GRU networks in C, with torch.nn.LSTM's and nn.GRU's semantics.
  *
  * Overview
  *   An lstm_net holds the parameters of a (possibly deep, bidirectional,
@@ -10,7 +10,8 @@
  *   product, then the recurrence runs step by step; a deep net runs each layer
  *   over the whole sequence before the next one starts.
  *
- *   Gates, in PyTorch's order i, f, g, o:
+ *   The cell is an LSTM (below) or, with lstm_config.cell = LSTM_CELL_GRU, a GRU
+ *   (nn.GRU's gates r, z, n; see lstm_cell_kind).  LSTM gates, in PyTorch's order i, f, g, o:
  *     gates = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh            [B, 4H]
  *     i = σ(gates_i)  f = σ(gates_f)  g = tanh(gates_g)  o = σ(gates_o)
  *     c' = f·c + i·g      h' = o·tanh(c')   (LSTMP: h' = (o·tanh(c')) W_hrᵀ)
@@ -61,6 +62,14 @@
 extern "C" {
 #endif
 
+/* Every public function carries LSTM_API: the shared library is built with
+ * hidden visibility and exports exactly these. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LSTM_API __attribute__((visibility("default")))
+#else
+#define LSTM_API
+#endif
+
 /* ---------------------------------------------------------------- errors */
 
 typedef enum {
@@ -77,27 +86,36 @@ typedef enum {
 } lstm_status;
 
 /* Short name of a status ("ok", "out of memory", ...). Never NULL. */
-const char *lstm_status_str(lstm_status s);
+LSTM_API const char *lstm_status_str(lstm_status s);
 /* One-line reason for the last failure in the calling thread ("" if none). */
-const char *lstm_last_error(void);
+LSTM_API const char *lstm_last_error(void);
 
 /* ---------------------------------------------------------------- model */
+
+/* The recurrent cell of every layer.  LSTM_CELL_GRU is torch.nn.GRU (gates r, z, n):
+ *   r = σ(x W_irᵀ + b_ir + h W_hrᵀ + b_hr)     z = σ(x W_izᵀ + b_iz + h W_hzᵀ + b_hz)
+ *   n = tanh(x W_inᵀ + b_in + r·(h W_hnᵀ + b_hn))      h' = (1 − z)·n + z·h
+ * A GRU has no cell state c and no projection: every c0/cn/dcn/dc0 argument
+ * below must be NULL for it (LSTM_ERR_ARG otherwise), and lstm_state.c is NULL. */
+typedef enum { LSTM_CELL_LSTM = 0, LSTM_CELL_GRU = 1 } lstm_cell_kind;
 
 typedef struct {
     int input_size;    /* I */
     int hidden_size;   /* H */
     int num_layers;    /* L >= 1 */
-    int proj_size;     /* P: 0 = no projection; else 0 < P < H and h has size P */
+    int proj_size;     /* P: 0 = no projection; else 0 < P < H and h has size P (LSTM only) */
     int bias;          /* 1: b_ih and b_hh present (PyTorch's default) */
     int bidirectional; /* 1: two directions, outputs concatenated [fwd, bwd] */
+    int cell;          /* lstm_cell_kind: LSTM_CELL_LSTM (0, the default) or LSTM_CELL_GRU */
 } lstm_config;
 
-/* Views of one (layer, direction) into the flat buffer. */
+/* Views of one (layer, direction) into the flat buffer.  G = 4 gates (i, f, g, o)
+ * for the LSTM, 3 (r, z, n) for the GRU: nn.LSTM's / nn.GRU's shapes. */
 typedef struct {
-    float *w_ih; /* [4H, in]                         */
-    float *w_hh; /* [4H, Hout]                       */
-    float *b_ih; /* [4H] or NULL when bias = 0       */
-    float *b_hh; /* [4H] or NULL when bias = 0       */
+    float *w_ih; /* [G*H, in]                        */
+    float *w_hh; /* [G*H, Hout]                      */
+    float *b_ih; /* [G*H] or NULL when bias = 0      */
+    float *b_hh; /* [G*H] or NULL when bias = 0      */
     float *w_hr; /* [P, H] or NULL when proj_size = 0 */
     int in;      /* this layer's input size: I for layer 0, D*Hout above */
 } lstm_weights;
@@ -107,20 +125,31 @@ typedef struct {
     int D;            /* directions: 1 or 2 */
     int H;            /* hidden size (size of c) */
     int Hout;         /* size of h: P if projected, else H */
+    int G;            /* gates per unit: 4 (LSTM) or 3 (GRU) */
     size_t n_params;  /* floats in params (and in grads) */
     float *params;    /* [n_params], state_dict order: for l, for d: w_ih w_hh b_ih b_hh w_hr */
     float *grads;     /* [n_params], same layout; accumulated by lstm_backward */
     lstm_weights *w;  /* [L*D] views into params, index l*D + d */
     lstm_weights *g;  /* [L*D] views into grads */
+    int external;     /* 1: params and grads belong to the caller (lstm_net_init_external) */
 } lstm_net;
 
-/* Validates cfg, allocates params and grads (zeroed). */
-lstm_status lstm_net_init(lstm_net *net, const lstm_config *cfg);
-void lstm_net_free(lstm_net *net);
+/* Validates cfg, allocates params and grads (zeroed).  Tensor names are those
+ * of nn.LSTM / nn.GRU's state_dict (weight_ih_l0, ..., weight_hh_l1_reverse). */
+LSTM_API lstm_status lstm_net_init(lstm_net *net, const lstm_config *cfg);
+/* For an owner that keeps the net inside its own buffers (e.g. one flat model
+ * buffer embedding | recurrent | head): lstm_net_size validates cfg and gives
+ * the floats the net needs in params (and, the same count, in grads);
+ * lstm_net_init_external then lays the views over params[n_params] and
+ * grads[n_params] (both non-NULL, borrowed, contents left as they are).
+ * lstm_net_free releases only the views, never the caller's buffers. */
+LSTM_API lstm_status lstm_net_size(const lstm_config *cfg, size_t *n_params);
+LSTM_API lstm_status lstm_net_init_external(lstm_net *net, const lstm_config *cfg, float *params, float *grads);
+LSTM_API void lstm_net_free(lstm_net *net);
 /* PyTorch's default init law: every parameter ~ U(-1/sqrt(H), 1/sqrt(H)),
  * drawn from our own seeded generator (not PyTorch's bit stream). */
-void lstm_net_init_uniform(lstm_net *net, uint64_t seed);
-void lstm_net_zero_grad(lstm_net *net);
+LSTM_API void lstm_net_init_uniform(lstm_net *net, uint64_t seed);
+LSTM_API void lstm_net_zero_grad(lstm_net *net);
 
 /* One named tensor of the net, e.g. "weight_hh_l1_reverse". */
 typedef struct {
@@ -132,18 +161,19 @@ typedef struct {
 } lstm_tensor_info;
 
 /* Fills out[0..n) (out may be NULL) and returns n, the tensor count. */
-int lstm_net_tensors(const lstm_net *net, lstm_tensor_info *out);
+LSTM_API int lstm_net_tensors(const lstm_net *net, lstm_tensor_info *out);
 
 /* ---------------------------------------------------------------- files */
 
-/* Loads an nn.LSTM state_dict from a safetensors file.  Tensor names are
- * prefix + PyTorch's names; the configuration is inferred from names and
- * shapes.  Tensors outside the prefix are ignored; a missing tensor, an extra
+/* Loads an nn.LSTM or nn.GRU state_dict from a safetensors file.  Tensor names
+ * are prefix + PyTorch's names; the configuration is inferred from names and
+ * shapes (the cell from the rows of weight_hh_l0: 4H LSTM, 3H GRU; weight_hr
+ * tensors make it an LSTM).  Tensors outside the prefix are ignored; a missing tensor, an extra
  * one under the prefix, or an inconsistent shape is an error.  F32, F64, F16
  * and BF16 are converted to float.  On failure *net is zeroed. */
-lstm_status lstm_net_load(lstm_net *net, const char *path, const char *prefix);
+LSTM_API lstm_status lstm_net_load(lstm_net *net, const char *path, const char *prefix);
 /* Saves params as F32 under prefix + state_dict names; atomic (tmp + rename). */
-lstm_status lstm_net_save(const lstm_net *net, const char *path, const char *prefix);
+LSTM_API lstm_status lstm_net_save(const lstm_net *net, const char *path, const char *prefix);
 
 /* ---- safetensors: https://github.com/huggingface/safetensors format ----
  * 8-byte little-endian header length N, N bytes of JSON header, then data. */
@@ -174,14 +204,14 @@ typedef struct {
 
 /* Parses a safetensors image; takes ownership of buf (malloc'd) on success
  * and on failure (it is freed).  Every offset and size is checked. */
-lstm_status lstm_st_parse(lstm_st_file *f, unsigned char *buf, size_t size);
+LSTM_API lstm_status lstm_st_parse(lstm_st_file *f, unsigned char *buf, size_t size);
 /* Reads and parses a file; error messages start with the path. */
-lstm_status lstm_st_read(lstm_st_file *f, const char *path);
-const lstm_st_tensor *lstm_st_find(const lstm_st_file *f, const char *name);
-const char *lstm_st_meta(const lstm_st_file *f, const char *key); /* NULL if absent */
+LSTM_API lstm_status lstm_st_read(lstm_st_file *f, const char *path);
+LSTM_API const lstm_st_tensor *lstm_st_find(const lstm_st_file *f, const char *name);
+LSTM_API const char *lstm_st_meta(const lstm_st_file *f, const char *key); /* NULL if absent */
 /* Converts a float tensor (F32/F64/F16/BF16) to float32 into out[numel]. */
-lstm_status lstm_st_to_f32(const lstm_st_file *f, const lstm_st_tensor *t, float *out);
-void lstm_st_free(lstm_st_file *f);
+LSTM_API lstm_status lstm_st_to_f32(const lstm_st_file *f, const lstm_st_tensor *t, float *out);
+LSTM_API void lstm_st_free(lstm_st_file *f);
 
 typedef struct {
     const char *name;
@@ -192,7 +222,7 @@ typedef struct {
 
 /* Writes F32 tensors and metadata (meta_kv: key, value, key, value, ..., NULL;
  * may be NULL) to path atomically: path.tmp.PID, fsync, rename. */
-lstm_status lstm_st_write(const char *path, const lstm_st_entry *t, int n,
+LSTM_API lstm_status lstm_st_write(const char *path, const lstm_st_entry *t, int n,
                           const char *const *meta_kv);
 
 /* ---- .npy (format 1.0/2.0, little-endian <f4 or <f8, C order) ---- */
@@ -203,15 +233,15 @@ typedef struct {
     float *data;       /* converted to float32, owned */
 } lstm_array;
 
-lstm_status lstm_npy_parse(lstm_array *a, const unsigned char *buf, size_t size);
-lstm_status lstm_npy_read(lstm_array *a, const char *path);
+LSTM_API lstm_status lstm_npy_parse(lstm_array *a, const unsigned char *buf, size_t size);
+LSTM_API lstm_status lstm_npy_read(lstm_array *a, const char *path);
 /* Writes <f4, format 1.0, atomically (tmp + rename). */
-lstm_status lstm_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
-void lstm_array_free(lstm_array *a);
+LSTM_API lstm_status lstm_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
+LSTM_API void lstm_array_free(lstm_array *a);
 
 /* Like lstm_net_load, from an already-parsed safetensors file (for files that
  * hold more than the LSTM); path is only used in error messages. */
-lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, const char *path, const char *prefix);
+LSTM_API lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, const char *path, const char *prefix);
 
 /* ---------------------------------------------------------------- compute */
 
@@ -223,25 +253,26 @@ enum { LSTM_WS_TRAIN = 1 };
 
 /* T >= 1 steps (calls may use fewer), B >= 1 streams; flags 0 or LSTM_WS_TRAIN.
  * One thread until lstm_workspace_set_threads.  *ws is NULL on failure. */
-lstm_status lstm_workspace_init(lstm_workspace **ws, const lstm_net *net, int T, int B, int flags);
-void lstm_workspace_free(lstm_workspace *ws);
+LSTM_API lstm_status lstm_workspace_init(lstm_workspace **ws, const lstm_net *net, int T, int B, int flags);
+LSTM_API void lstm_workspace_free(lstm_workspace *ws);
 /* Dropout p on the outputs of every layer but the last, applied by
  * lstm_forward on a LSTM_WS_TRAIN workspace (PyTorch's train-mode dropout);
  * *rng is a xorshift state advanced by each forward.  p = 0 turns it off. */
-void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng);
+LSTM_API void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng);
 /* Runs forward/backward on n threads (n = 1: the calling thread only).  The
  * threads live as long as ws; results are bit-identical for every n. */
-lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n);
+LSTM_API lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n);
 /* lstm_stream keeps a repacked copy of the recurrent weights in ws between
  * calls; call this after changing net->params in place (lstm_forward always
  * repacks, so it needs no such call). */
-void lstm_workspace_weights_changed(lstm_workspace *ws);
+LSTM_API void lstm_workspace_weights_changed(lstm_workspace *ws);
 
-/* Full-sequence forward, torch.nn.LSTM semantics.
+/* Full-sequence forward, torch.nn.LSTM semantics (torch.nn.GRU for a GRU net:
+ * c0 and cn must be NULL).
  *   x  [T, B, I]                    (T <= ws T, B == ws B)
  *   h0 [L*D, B, Hout] or NULL (zeros)   c0 [L*D, B, H] or NULL (zeros)
  *   y  [T, B, D*Hout]   hn [L*D, B, Hout] or NULL   cn [L*D, B, H] or NULL */
-lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
+LSTM_API lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
                          const float *x, const float *h0, const float *c0,
                          float *y, float *hn, float *cn);
 
@@ -250,8 +281,9 @@ lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
  * returns LSTM_ERR_ARG).
  *   dy [T, B, D*Hout] or NULL (zeros)  dhn [L*D, B, Hout] or NULL  dcn [L*D, B, H] or NULL
  * Accumulates parameter gradients into net->grads (+=).  Writes (overwrites)
- *   dx [T, B, I], dh0 [L*D, B, Hout], dc0 [L*D, B, H]; each may be NULL. */
-lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
+ *   dx [T, B, I], dh0 [L*D, B, Hout], dc0 [L*D, B, H]; each may be NULL.
+ * A GRU: dcn and dc0 must be NULL. */
+LSTM_API lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
                           const float *dy, const float *dhn, const float *dcn,
                           float *dx, float *dh0, float *dc0);
 
@@ -259,36 +291,48 @@ lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
  *   x [B, I], h [B, H] or NULL (zeros), c [B, H] or NULL (zeros); w_ih [4H, I], w_hh [4H, H],
  *   b_ih, b_hh [4H] or both NULL
  *   out: h1 [B, H], c1 [B, H], act [B, 4H] (σ(i), σ(f), tanh(g), σ(o), kept for backward) */
-void lstm_cell_forward(float *h1, float *c1, float *act,
+LSTM_API void lstm_cell_forward(float *h1, float *c1, float *act,
                        const float *x, const float *h, const float *c,
                        const float *w_ih, const float *w_hh,
                        const float *b_ih, const float *b_hh, int B, int I, int H);
 /* Given dh1, dc1 [B, H] (dc1 may be NULL), writes dx [B, I], dh [B, H], dc [B, H]
  * (each may be NULL) and accumulates dw_ih [4H, I], dw_hh [4H, H], db_ih, db_hh [4H]
  * (db_* may be NULL).  scratch: [B, 5H]. */
-void lstm_cell_backward(float *dx, float *dh, float *dc,
+LSTM_API void lstm_cell_backward(float *dx, float *dh, float *dc,
                         float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
                         const float *dh1, const float *dc1, const float *act,
                         const float *x, const float *h, const float *c, const float *c1,
                         const float *w_ih, const float *w_hh, float *scratch,
                         int B, int I, int H);
 
+/* ---- the GRU cell: one step of torch.nn.GRUCell on a batch ----
+ *   x [B, I], h [B, H] or NULL (zeros); w_ih [3H, I], w_hh [3H, H], b_ih, b_hh [3H] or both NULL
+ *   out: h1 [B, H], act [B, 4H] (r, z, n, h·W_hnᵀ + b_hn, kept for backward) */
+LSTM_API void lstm_gru_cell_forward(float *h1, float *act, const float *x, const float *h,
+                           const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                           int B, int I, int H);
+/* Given dh1 [B, H], writes dx [B, I], dh [B, H] (each may be NULL) and accumulates
+ * dw_ih [3H, I], dw_hh [3H, H], db_ih, db_hh [3H] (db_* may be NULL).  scratch: [B, 8H]. */
+LSTM_API void lstm_gru_cell_backward(float *dx, float *dh, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                            const float *dh1, const float *act, const float *x, const float *h,
+                            const float *w_ih, const float *w_hh, float *scratch, int B, int I, int H);
+
 /* ---- streaming: feed a unidirectional net a step (or a block) at a time ---- */
 typedef struct {
     int L, D, B, H, Hout;
     float *h; /* [L*D, B, Hout] */
-    float *c; /* [L*D, B, H]    */
+    float *c; /* [L*D, B, H]; NULL for a GRU */
 } lstm_state;
 
-lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B); /* zeros */
-void lstm_state_reset(lstm_state *s);                                   /* back to zeros */
-lstm_status lstm_state_copy(lstm_state *dst, const lstm_state *src);    /* same shapes */
-void lstm_state_free(lstm_state *s);
+LSTM_API lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B); /* zeros; c only for an LSTM */
+LSTM_API void lstm_state_reset(lstm_state *s);                                   /* back to zeros */
+LSTM_API lstm_status lstm_state_copy(lstm_state *dst, const lstm_state *src);    /* same shapes */
+LSTM_API void lstm_state_free(lstm_state *s);
 /* Runs T steps from the state and leaves the final state in it:
  *   x [T, B, I] -> y [T, B, Hout].  ws: lstm_workspace_init(net, Tmax >= T, B, 0).
  * Bidirectional nets cannot stream (LSTM_ERR_ARG).  Feeding a sequence in
  * pieces gives the same bits as feeding it at once. */
-lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s,
+LSTM_API lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s,
                         int T, const float *x, float *y);
 
 /* ---------------------------------------------------------------- char-level language model
@@ -327,62 +371,62 @@ typedef struct {
 
 /* vocab[0..V) must be distinct bytes; cfg: the LSTM (input_size must be E,
  * bias 1, unidirectional).  Parameters and grads are zeroed. */
-lstm_status lstm_charlm_init(lstm_charlm *m, const unsigned char *vocab, int V, int E,
+LSTM_API lstm_status lstm_charlm_init(lstm_charlm *m, const unsigned char *vocab, int V, int E,
                              const lstm_config *cfg);
-void lstm_charlm_free(lstm_charlm *m);
+LSTM_API void lstm_charlm_free(lstm_charlm *m);
 /* PyTorch's default laws from our own seeded generator: embedding ~ N(0, 1),
  * LSTM ~ U(-1/sqrt(H), 1/sqrt(H)), head weight and bias ~ U(-1/sqrt(Hout), 1/sqrt(Hout)). */
-void lstm_charlm_init_params(lstm_charlm *m, uint64_t seed);
-void lstm_charlm_zero_grad(lstm_charlm *m);
+LSTM_API void lstm_charlm_init_params(lstm_charlm *m, uint64_t seed);
+LSTM_API void lstm_charlm_zero_grad(lstm_charlm *m);
 /* Fills out[0..n) (out may be NULL), returns n. */
-int lstm_charlm_tensors(lstm_charlm *m, lstm_charlm_tensor *out);
+LSTM_API int lstm_charlm_tensors(lstm_charlm *m, lstm_charlm_tensor *out);
 /* The sorted distinct bytes of data[0..n): vocab[256], *V.  n = 0 is an error. */
-lstm_status lstm_charlm_vocab_of(const unsigned char *data, size_t n, unsigned char *vocab, int *V);
+LSTM_API lstm_status lstm_charlm_vocab_of(const unsigned char *data, size_t n, unsigned char *vocab, int *V);
 /* Maps bytes to token ids; a byte outside the vocabulary is LSTM_ERR_ARG,
  * with a message "<what>: byte 0xNN at offset K is not in the model's vocabulary". */
-lstm_status lstm_charlm_encode(const lstm_charlm *m, const unsigned char *bytes, size_t n,
+LSTM_API lstm_status lstm_charlm_encode(const lstm_charlm *m, const unsigned char *bytes, size_t n,
                                uint8_t *ids, const char *what);
 /* Loads a model written by lstm_charlm_save or by PyTorch (tensors other
  * than the model's are ignored, so a training checkpoint loads too). */
-lstm_status lstm_charlm_load(lstm_charlm *m, const char *path);
-lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, const char *path);
+LSTM_API lstm_status lstm_charlm_load(lstm_charlm *m, const char *path);
+LSTM_API lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, const char *path);
 /* Writes the model as F32 safetensors with "vocab" metadata plus meta_kv
  * (key, value, ..., NULL; may be NULL); atomic. */
-lstm_status lstm_charlm_save(lstm_charlm *m, const char *path, const char *const *meta_kv);
+LSTM_API lstm_status lstm_charlm_save(lstm_charlm *m, const char *path, const char *const *meta_kv);
 
 /* Scratch for blocks of up to T steps of B streams; LSTM_WS_TRAIN keeps what
  * lstm_charlm_backward needs.  Allocated once; forward/backward never allocate. */
 typedef struct lstm_charlm_ws lstm_charlm_ws;
-lstm_status lstm_charlm_ws_init(lstm_charlm_ws **ws, const lstm_charlm *m, int T, int B, int flags);
-void lstm_charlm_ws_free(lstm_charlm_ws *ws);
+LSTM_API lstm_status lstm_charlm_ws_init(lstm_charlm_ws **ws, const lstm_charlm *m, int T, int B, int flags);
+LSTM_API void lstm_charlm_ws_free(lstm_charlm_ws *ws);
 /* Dropout between LSTM layers (train workspaces only); see lstm_workspace_set_dropout. */
-void lstm_charlm_ws_set_dropout(lstm_charlm_ws *ws, float p, uint64_t *rng);
+LSTM_API void lstm_charlm_ws_set_dropout(lstm_charlm_ws *ws, float p, uint64_t *rng);
 /* The LSTM's forward/backward on n threads (lstm_workspace_set_threads): same bits for every n. */
-lstm_status lstm_charlm_ws_set_threads(lstm_charlm_ws *ws, int n);
+LSTM_API lstm_status lstm_charlm_ws_set_threads(lstm_charlm_ws *ws, int n);
 /* Runs T (<= ws T) steps:
  *   ids [T, B] token ids in, targets [T, B] (NULL: logits only)
  *   h [L, B, Hout], c [L, B, H]: initial state in (NULL: zeros), final state out
  *   *loss (may be NULL): mean cross-entropy over the T*B targets, in nats.
  * The logits [T, B, V] stay in the workspace (lstm_charlm_logits). */
-lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
+LSTM_API lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
                                 const uint8_t *ids, const uint8_t *targets,
                                 float *h, float *c, double *loss);
 /* After a forward with targets on a train workspace: grads += d(mean loss)/dθ
  * (embedding, LSTM and head). */
-lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws);
-const float *lstm_charlm_logits(const lstm_charlm_ws *ws);
+LSTM_API lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws);
+LSTM_API const float *lstm_charlm_logits(const lstm_charlm_ws *ws);
 /* Mean cross-entropy of the next-token predictions of ids[0..n) read as B
  * streams of S = (n-1) div B steps (stream b reads ids[b*S + j], predicts
  * ids[b*S + j + 1]), in blocks of T from zero state.  B = 1 is one stream over
  * all n - 1 predictions; threads as lstm_charlm_ws_set_threads (<= 1: one).
  * *count: predictions scored (B*S). */
-lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n, int B, int T,
+LSTM_API lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n, int B, int T,
                              int threads, double *loss, size_t *count);
 /* Feeds prime[0..np) (np >= 1; bytes must be in the vocabulary) from zero
  * state, then writes n generated bytes to out[n]: temperature 0 takes the
  * argmax (the first maximum); otherwise a draw from softmax(logits /
  * temperature) over the top_k largest logits (0: all), seeded by seed. */
-lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prime, size_t np,
+LSTM_API lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prime, size_t np,
                                  unsigned char *out, size_t n, double temperature, int top_k,
                                  uint64_t seed);
 
@@ -417,9 +461,9 @@ typedef struct {
 } lstm_train_config;
 
 /* Fills the defaults above (Adam, lr 3e-3, clip 1, B 32, T 64). */
-void lstm_train_config_default(lstm_train_config *c);
+LSTM_API void lstm_train_config_default(lstm_train_config *c);
 /* Learning rate of (0-based) step s. */
-double lstm_train_lr(const lstm_train_config *c, int64_t s);
+LSTM_API double lstm_train_lr(const lstm_train_config *c, int64_t s);
 
 typedef struct {
     lstm_train_config cfg;
@@ -447,21 +491,21 @@ typedef struct {
 } lstm_step_info;
 
 /* ids[0..n) must hold at least B*T + 1 tokens. */
-lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train_config *cfg,
+LSTM_API lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train_config *cfg,
                               const uint8_t *ids, size_t n);
-void lstm_trainer_free(lstm_trainer *tr);
+LSTM_API void lstm_trainer_free(lstm_trainer *tr);
 /* Runs the LSTM on n threads; results are the same bits for every n. */
-lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n);
+LSTM_API lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n);
 /* One TBPTT step.  A non-finite loss or gradient norm is LSTM_ERR_NONFINITE
  * and leaves the parameters and optimizer state untouched. */
-lstm_status lstm_trainer_step(lstm_trainer *tr, lstm_step_info *info);
+LSTM_API lstm_status lstm_trainer_step(lstm_trainer *tr, lstm_step_info *info);
 /* Checkpoint: the model, "optim.exp_avg.<name>" / "optim.exp_avg_sq.<name>"
  * (or "optim.momentum_buffer.<name>"), "state.h", "state.c", and metadata
  * train.step, train.rng, train.epoch, train.pos plus meta_kv; atomic. */
-lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *const *meta_kv);
+LSTM_API lstm_status lstm_trainer_save(lstm_trainer *tr, const char *path, const char *const *meta_kv);
 /* Restores step, generator, carried state and optimizer moments from a
  * checkpoint whose model was loaded into tr->model (same B and optimizer). */
-lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *f, const char *path);
+LSTM_API lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *f, const char *path);
 
 /* ---- data-parallel training (src/train/exact.c) ----
  * A step's gradient is defined as an exact sum over the B streams: each
@@ -484,17 +528,17 @@ typedef struct lstm_reducer {
 
 /* Splits the streams over r's ranks (size must divide B); r is borrowed.  Call
  * after lstm_trainer_init / lstm_trainer_restore and before lstm_trainer_set_threads. */
-lstm_status lstm_trainer_set_reducer(lstm_trainer *tr, const lstm_reducer *r);
+LSTM_API lstm_status lstm_trainer_set_reducer(lstm_trainer *tr, const lstm_reducer *r);
 /* on: the ids given to lstm_trainer_init (and to lstm_trainer_validate) are
  * raw bytes, each mapped through the model's vocabulary as it is read, so a
  * memory-mapped file needs no encoded copy.  The caller checks that every
  * byte is in the vocabulary (a step that meets one fails with LSTM_ERR_ARG). */
-lstm_status lstm_trainer_set_bytes(lstm_trainer *tr, int on);
+LSTM_API lstm_status lstm_trainer_set_bytes(lstm_trainer *tr, int on);
 /* Before lstm_trainer_save: gathers every rank's carried state into tr->h, tr->c. */
-lstm_status lstm_trainer_sync_state(lstm_trainer *tr);
+LSTM_API lstm_status lstm_trainer_sync_state(lstm_trainer *tr);
 /* Validation loss of ids[0..n) read as B streams in blocks of T from zero
  * state (each rank its streams), summed exactly: the same bits for any split. */
-lstm_status lstm_trainer_validate(lstm_trainer *tr, const uint8_t *ids, size_t n, double *loss);
+LSTM_API lstm_status lstm_trainer_validate(lstm_trainer *tr, const uint8_t *ids, size_t n, double *loss);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,15 @@
 
 #include "lstm.h"
 
+/* LSTM_X86: the x86-64 SIMD kernels are built (gcc/clang on x86-64, unless
+ * -DLSTM_NO_X86, i.e. make NO_X86_KERNELS=1, leaves them out as a stand-in
+ * for another CPU).  Code that calls them is guarded by #if LSTM_X86. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LSTM_NO_X86)
+#define LSTM_X86 1
+#else
+#define LSTM_X86 0
+#endif
+
 /* Records a one-line reason for the calling thread and returns s.
  * Used as: return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected ..., got ...", ...); */
 #if defined(__GNUC__)
@@ -30,7 +39,23 @@ void lstm_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float 
 void lstm_gemm_tn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc, float beta);
 
-/* Kernel choice, process-wide.  The default is the best the CPU supports
+/* ---- kernel choice (src/kernels/dispatch.c): the one place that decides ----
+ * lstm__cpu_has(k): this build and CPU can run LSTM_GEMM_* kernel k.
+ * lstm__kernel_gemm_default(): the GEMM kernel to use unless a test sets one.
+ * lstm__kernel_gates_avx512(): 1 when the gate math of every cell runs its
+ *   AVX-512 version (the CPU has AVX-512F and LSTM_KERNEL does not ask for
+ *   ref, generic or avx2, which stand for a CPU without it).
+ * lstm__kernel_fused(): 1 when a cell's fused recurrent step may run (AVX-512
+ *   gates, an FMA-chain GEMM kernel, LSTM_FUSED not "0").
+ * lstm__kernel_set_fused(on): tests and benchmarks; -1 returns to LSTM_FUSED.
+ * The environment and the CPU are read once. */
+int lstm__cpu_has(int kernel);
+int lstm__kernel_gemm_default(void);
+int lstm__kernel_gates_avx512(void);
+int lstm__kernel_fused(void);
+void lstm__kernel_set_fused(int on);
+
+/* Kernel choice, process-wide (the decision is dispatch.c's).  The default is the best the CPU supports
  * (avx512 > avx2 > generic), or LSTM_KERNEL=ref|generic|avx2|avx512 from the
  * environment (read once; an unavailable choice falls back to the default).
  * lstm_gemm_set_kernel is for tests and benchmarks: it returns 0, or -1 when
@@ -102,9 +127,6 @@ void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c
  * act, c, c_prev (NULL = zeros) as saved by forward; writes dG [B,4H] = dL/d pre-activation. */
 void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
                           const float *c, const float *c_prev, int B, int H);
-/* 1 when the dispatch above runs the AVX-512 versions: the CPU has AVX-512F and
- * LSTM_KERNEL does not ask for ref, generic or avx2 (which stand for a CPU without it). */
-int lstm__gates_avx512(void);
 /* The scalar oracles and the AVX-512 versions behind the dispatch above. */
 void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
 void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act,
@@ -127,6 +149,85 @@ void lstm__gru_gates_forward_ref(float *act, float *h, int ldh, const float *h_p
  *        dh_prev [B, H] = dh·z, the direct part (the caller adds dgh·W_hh). */
 void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
                                   const float *act, const float *h_prev, int ldhp, int B, int H);
+
+/* GRU gate dispatch (the AVX-512 versions, lstm__gru_gates_*_avx512 with the
+ * _ref signatures, go behind lstm__kernel_gates_avx512() when they exist). */
+void lstm__gru_gates_forward(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
+void lstm__gru_gates_backward(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
+                              const float *act, const float *h_prev, int ldhp, int B, int H);
+
+/* ---- the cell table (src/rnn/cell.c) ----
+ * What the recurrent-layer driver (lstm_layer.c) and the cell API need to know
+ * about a cell.  A cell has G gates per unit (rows of W_ih and W_hh: G·H) and
+ * A·H activation columns per batch row (act [B, A·H]).  Each activation column
+ * block of H columns receives the product of at most one W_ih block and one
+ * W_hh block; "runs" list them, in units of H:
+ *   ih[k]: W_ih rows [w·H, (w+n)·H) -> act columns [a·H, (a+n)·H)
+ *   hh[k]: W_hh rows likewise.
+ * LSTM: ih = hh = {(0,0,4)} (i, f, g, o).  GRU: ih = {(0,0,3)},
+ * hh = {(0,0,2), (2,3,1)}: act = (pre_r, pre_z, xn, hn).
+ * Pre-activations are one FMA chain per column: bias (b_ih + b_hh where both
+ * feed the column, else the one that does), then x·W_ihᵀ, then h·W_hhᵀ.
+ *
+ * One step's point-wise work on batch rows [0, B) (pointers already offset):
+ *   forward:  act in: pre-activations, out: what backward needs; writes h [B, ldh]
+ *             (LSTM: m = o·tanh(c), and c from c_prev)
+ *   backward: dh [B, lddh] = dL/dh_t (LSTM: dL/dm); overwrites act with the
+ *             gradient of each act column's pre-activation (so the W_ih / W_hh
+ *             products and bias sums use the runs above); LSTM: dc in/out;
+ *             when direct_dh, writes dh_prev [B, H] = the part of dL/dh_prev
+ *             that does not go through W_hh (the driver then adds dG·W_hh). */
+typedef struct {
+    int B, H;
+    float *act;
+    const float *h_prev; int ldhp;  /* NULL = zeros */
+    float *h; int ldh;              /* forward output */
+    const float *c_prev; float *c;  /* LSTM: [B, H] (c_prev NULL = zeros) */
+    const float *dh; int lddh;      /* backward input */
+    float *dc;                      /* LSTM: [B, H] */
+    float *dh_prev;                 /* direct_dh: [B, H] */
+    float *scratch;                 /* backward: [B, scratch_units·H] */
+} lstm__cell_step;
+
+typedef struct { int w, a, n; } lstm__run;
+
+/* Fused recurrent step (x86 AVX-512; NULL where absent): see step_avx512.c.  Called
+ * per step for batch rows [0,B) and unit blocks [u0,u1) of 16 units, with
+ * pih/phh = fused_pack(W_ih)/fused_pack(W_hh) and, when x is NULL, act already
+ * holding bias + X·W_ihᵀ (bias alone in act columns no W_ih block feeds: the
+ * GRU's hn); when x is given (one-step streaming), bsum [A·H] = lstm__cell_bias
+ * (NULL without bias) and x [B, ldx].  It continues each column's FMA chain
+ * with h·W_hhᵀ (h NULL = zeros), runs the point-wise forward and writes act as
+ * the cell's forward does, h into m [B, ldm], and c (cells with c; NULL else). */
+typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x,
+                                    int ldx, const float *pih, const float *bsum, const float *h, int ldh,
+                                    const float *phh, const float *c_prev, float *c, float *m, int ldm);
+
+typedef struct {
+    const char *name;     /* "lstm", "gru" */
+    int G, A;             /* gates per unit; act columns per unit */
+    int has_c;            /* a cell state c beside h */
+    int direct_dh;        /* backward writes dh_prev's direct part */
+    int scratch_units;    /* backward scratch per batch row, in units of H */
+    int n_ih, n_hh;
+    lstm__run ih[2], hh[2];
+    void (*forward)(const lstm__cell_step *s);
+    void (*backward)(const lstm__cell_step *s);
+    /* optional fused step: packs W [G·H, K] for it, and runs it (NULL: GEMM + forward) */
+    size_t (*fused_pack_size)(int H, int K);
+    void (*fused_pack)(float *P, int H, int K, const float *W, int ldw);
+    lstm__fused_step_fn fused_step;
+} lstm__cell;
+
+extern const lstm__cell lstm__cell_lstm; /* src/rnn/lstm_cell.c */
+extern const lstm__cell lstm__cell_gru;  /* src/rnn/gru_cell.c */
+/* The entry of a cell kind; NULL for an unknown kind. */
+const lstm__cell *lstm__cell_of(int kind);
+/* bias [A·H] of one (l,d) from b_ih, b_hh (both NULL: zeros), by the runs. */
+void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_ih, const float *b_hh);
+/* act [B, A·H] (+)= X [B, in]·W_ihᵀ by the ih runs (beta as in lstm_gemm_*). */
+void lstm__cell_gemm_ih(const lstm__cell *cell, lstm__team *team, int B, int H, int in, const float *X, int ldx,
+                        const float *w_ih, float *act, float beta);
 
 /* ---- fused recurrent step (src/step_avx512.c) ----
  * lstm__pack_units: W [4H, K] (row stride ldw, gates i,f,g,o stacked) into the

@@ -78,6 +78,23 @@ usage "--batch" --input-size 4 --hidden 4 --batch 0
 usage "--seq" --input-size 4 --hidden 4 --seq x
 usage "unknown option" --input-size 4 --hidden 4 --bogus
 usage "needs a value" --input-size 4 --hidden
+usage "expected lstm or gru" --input-size 4 --hidden 4 --cell rnn
+
+# --cell gru: an nn.GRU of the same shape, 3 gates (3/4 of the LSTM's FLOPs)
+for mode in forward train step; do
+    out=$("$LSTM" bench $SHAPE --cell gru --mode $mode --json --budget 0 --min-iters 1 --threads 2 2>&1)
+    [ "$(field "$out" cell)" = gru ] && ok || bad "--cell gru $mode: cell field: $out"
+    ms=$(field "$out" ms) gf=$(field "$out" gflops)
+    flop=$((FWD_FLOP * 3 / 4))
+    [ $mode = train ] && flop=$((FWD_FLOP * 9 / 4))
+    near "$(awk -v g="$gf" -v m="$ms" 'BEGIN { print g * m * 1e6 }')" "$flop" 0.001 && ok ||
+        bad "--cell gru $mode: gflops $gf * ms $ms does not give $flop FLOPs"
+    [ $mode = forward ] && gfwd=$(field "$out" checksum)
+    [ $mode = step ] && gstep=$(field "$out" checksum)
+done
+near "$gstep" "$gfwd" 0.0001 && ok || bad "--cell gru: step checksum $gstep != forward checksum $gfwd"
+[ "$gfwd" != "$fwd_sum" ] && ok || bad "--cell gru gives the LSTM's checksum $fwd_sum"
+[ "$(field "$("$LSTM" bench $SHAPE --json --budget 0 --min-iters 1)" cell)" = lstm ] && ok || bad "default cell is not lstm"
 
 echo "cli_bench: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -62,6 +62,8 @@ mk_st missing.safetensors "{\"weight_ih_l0\":$ih,\"weight_hh_l0\":$hh,\"bias_ih_
 mk_st dtype.safetensors "{\"weight_ih_l0\":$(T I32 4,2 0 32),\"weight_hh_l0\":$hh,\"bias_ih_l0\":$bi,\"bias_hh_l0\":$bh}" 80
 mk_st offsets.safetensors "{\"weight_ih_l0\":$(T F32 4,2 0 36),\"weight_hh_l0\":$hh,\"bias_ih_l0\":$bi,\"bias_hh_l0\":$bh}" 80
 mk_st overlap.safetensors "{\"weight_ih_l0\":$ih,\"weight_hh_l0\":$(T F32 4,1 16 32),\"bias_ih_l0\":$bi,\"bias_hh_l0\":$bh}" 80
+# a GRU: I=2, H=1 (weight_ih [3,2], weight_hh [3,1], biases [3]; 60 data bytes)
+mk_st gru.safetensors "{\"weight_ih_l0\":$(T F32 3,2 0 24),\"weight_hh_l0\":$(T F32 3,1 24 36),\"bias_ih_l0\":$(T F32 3 36 48),\"bias_hh_l0\":$(T F32 3 48 60)}" 60
 mk_st json.safetensors "{\"weight_ih_l0\":$ih,}" 32
 printf '\377\000\000\000\000\000\000\000{}' > hlen.safetensors
 printf 'abc' > short.safetensors
@@ -101,6 +103,17 @@ F="--model m.safetensors --input x.npy"
 "$LSTM" info --model p.safetensors --prefix enc. > out.txt 2> err.txt && grep -q 'hidden_size *1$' out.txt &&
     grep -q 'parameters *20$' out.txt && ok || bad "info: $(cat out.txt err.txt)"
 "$LSTM" info --model m.safetensors --json > out.txt && grep -q '"input_size": 2,' out.txt && ok || bad "info --json"
+G="--model gru.safetensors --input x.npy"
+"$LSTM" forward $G --h0 h0.npy --output y.npy --hn hn.npy 2> err.txt && grep -q "'shape': (3, 2, 1)" y.npy &&
+    grep -q "'shape': (1, 2, 1)" hn.npy && ok || bad "forward a GRU: $(cat err.txt)"
+"$LSTM" grad $G --h0 h0.npy --grad-output gy.npy --grad-hn ghn.npy --output g.safetensors 2> err.txt &&
+    grep -q '"input"' g.safetensors && grep -q '"h0"' g.safetensors && ! grep -q '"c0"' g.safetensors &&
+    grep -q '"weight_hh_l0":{"dtype":"F32","shape":\[3,1\]' g.safetensors && ok || bad "grad of a GRU: $(cat err.txt)"
+"$LSTM" info --model gru.safetensors > out.txt 2> err.txt && grep -q '^cell  *gru$' out.txt &&
+    grep -q 'parameters *15$' out.txt && ok || bad "info on a GRU: $(cat out.txt err.txt)"
+"$LSTM" info --model m.safetensors > out.txt 2> err.txt && grep -q '^cell  *lstm$' out.txt && ok || bad "info says lstm"
+"$LSTM" info --model gru.safetensors --json > out.txt && grep -q '"cell": "gru",' out.txt && ok || bad "info --json gru"
+rm -f y.npy hn.npy g.safetensors
 for c in "--help" "forward --help" "grad --help" "info --help" "--version"; do
     "$LSTM" $c > out.txt 2> err.txt && [ -s out.txt ] && [ ! -s err.txt ] && ok || bad "lstm $c"
 done
@@ -117,6 +130,9 @@ expect 2 "--output" "" -- forward $F --output
 expect 2 "--c0" "y.npy" -- forward $F --h0 h0.npy --output y.npy
 expect 2 "--c0" "y.npy" -- forward $F --c0 c0.npy --output y.npy
 expect 2 "--grad-output" "g.st" -- grad $F --output g.st
+expect 2 "--c0: gru.safetensors is a GRU" "y.npy" -- forward $G --h0 h0.npy --c0 c0.npy --output y.npy
+expect 2 "--cn: gru.safetensors is a GRU" "y.npy cn.npy" -- forward $G --output y.npy --cn cn.npy
+expect 2 "--grad-cn: gru.safetensors is a GRU" "g.st" -- grad $G --grad-output gy.npy --grad-cn ghn.npy --output g.st
 expect 2 "--grad-output" "y.npy" -- forward $F --grad-output gy.npy --output y.npy
 expect 2 "--hn" "g.st" -- grad $F --grad-output gy.npy --hn hn.npy --output g.st
 expect 2 "y.npy" "" -- forward $F --output y.npy --hn y.npy
@@ -134,8 +150,8 @@ expect 1 "dtype I32" "y.npy" -- forward --model dtype.safetensors --input x.npy 
 expect 1 "do not match shape [4, 2] of F32 (expected 32 bytes)" "y.npy" -- forward --model offsets.safetensors --input x.npy --output y.npy
 expect 1 "overlap" "y.npy" -- forward --model overlap.safetensors --input x.npy --output y.npy
 expect 1 "not valid JSON" "y.npy" -- forward --model json.safetensors --input x.npy --output y.npy
-expect 1 "no LSTM under prefix 'dec.'" "y.npy" -- forward --model p.safetensors --prefix dec. --input x.npy --output y.npy
-expect 1 "weight_ih_l0' not found (no LSTM under prefix '')" "y.npy" -- forward --model p.safetensors --input x.npy --output y.npy
+expect 1 "no LSTM or GRU under prefix 'dec.'" "y.npy" -- forward --model p.safetensors --prefix dec. --input x.npy --output y.npy
+expect 1 "weight_ih_l0' not found (no LSTM or GRU under prefix '')" "y.npy" -- forward --model p.safetensors --input x.npy --output y.npy
 expect 1 "shape.safetensors" "" -- info --model shape.safetensors
 expect 1 "extra.safetensors" "g.st" -- grad --model extra.safetensors --input x.npy --grad-output gy.npy --output g.st
 

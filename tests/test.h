@@ -3,6 +3,8 @@
  * and returns non-zero on any failure. */
 #ifndef LSTM_TEST_H
 #define LSTM_TEST_H
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 
 static int test_pass_, test_fail_;
@@ -27,6 +29,16 @@ static int test_pass_, test_fail_;
         printf("\n");                                                          \
         if (cond) test_pass_++; else test_fail_++;                             \
     } while (0)
+
+/* max |a[i] - b[i]|; a NaN on either side makes it NaN */
+static inline double test_maxabs(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (!(e <= m)) m = e;
+    }
+    return m;
+}
 
 #define TEST_REPORT()                                                          \
     (printf("%s: %d passed, %d failed\n", __FILE__, test_pass_, test_fail_),   \

@@ -1,4 +1,5 @@
-/* test_cell.c — lstm_cell_forward / lstm_cell_backward.
+/* test_cell.c — lstm_cell_forward / lstm_cell_backward, and the GRU cell
+ * (lstm_gru_cell_*, nn.GRUCell: fixtures cell_gru*, chained like the LSTM's).
  *
  * 1. Against torch.nn.LSTMCell: every tests/fixtures/cell*.safetensors (from
  *    tools/lstm_ref.py) holds w_ih, w_hh, [b_ih, b_hh], x, h, c and upstream
@@ -22,9 +23,11 @@
 #include "lstm.h"
 #include "test.h"
 
+/* cell_gru*.safetensors are nn.GRUCell cases: no c, gc1, ref.c1, ref.grad.c; G = 3 gates. */
 static void fixture_case(const char *dir, const char *fname) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, fname);
+    const int gru = strncmp(fname, "cell_gru", 8) == 0, G4 = gru ? 3 : 4;
     lstm_st_file f;
     lstm_status st = lstm_st_read(&f, path);
     CHECK(st == LSTM_OK, "%s: lstm_st_read: %s", path, lstm_last_error());
@@ -37,13 +40,13 @@ static void fixture_case(const char *dir, const char *fname) {
     if (!ok) { lstm_st_free(&f); return; }
     int I = (int)dI, H = (int)dH, B = (int)dB, bias = dbias != 0;
     const char *names[] = {"w_ih", "w_hh", "b_ih", "b_hh", "x", "h", "c", "gh1", "gc1"};
-    size_t want[] = {(size_t)4 * H * I, (size_t)4 * H * H, (size_t)4 * H, (size_t)4 * H, (size_t)B * I,
+    size_t want[] = {(size_t)G4 * H * I, (size_t)G4 * H * H, (size_t)G4 * H, (size_t)G4 * H, (size_t)B * I,
                      (size_t)B * H, (size_t)B * H, (size_t)B * H, (size_t)B * H};
     float *t[9] = {0};
     int all = 1;
     for (int k = 0; k < 9; k++) {
-        if (!bias && k >= 2 && k <= 3) {
-            CHECK(lstm_st_find(&f, names[k]) == NULL, "%s: bias off but '%s' present", path, names[k]);
+        if ((!bias && k >= 2 && k <= 3) || (gru && (k == 6 || k == 8))) {
+            CHECK(lstm_st_find(&f, names[k]) == NULL, "%s: '%s' present where it should not be", path, names[k]);
             continue;
         }
         size_t n = 0;
@@ -51,46 +54,56 @@ static void fixture_case(const char *dir, const char *fname) {
         CHECK(t[k] && n == want[k], "%s: tensor '%s': expected %zu floats, got %zu", path, names[k], want[k], n);
         all &= t[k] && n == want[k];
     }
-    size_t BH = (size_t)B * H, G = (size_t)4 * H;
-    float *h1 = malloc(BH * 4), *c1 = malloc(BH * 4), *act = malloc(BH * 16), *scratch = malloc(BH * 20); /* scratch [B, 5H] */
+    size_t BH = (size_t)B * H, G = (size_t)G4 * H;
+    float *h1 = malloc(BH * 4), *c1 = malloc(BH * 4), *act = malloc(BH * 16), *scratch = malloc(BH * 32); /* [B, 8H] */
     float *dx = malloc((size_t)B * I * 4), *dh = malloc(BH * 4), *dc = malloc(BH * 4);
     float *dwih = calloc(G * I, 4), *dwhh = calloc(G * H, 4), *dbih = calloc(G, 4), *dbhh = calloc(G, 4);
     if (all && h1 && c1 && act && scratch && dx && dh && dc && dwih && dwhh && dbih && dbhh) {
-        lstm_cell_forward(h1, c1, act, t[4], t[5], t[6], t[0], t[1], t[2], t[3], B, I, H);
-        lstm_cell_backward(dx, dh, dc, dwih, dwhh, bias ? dbih : NULL, bias ? dbhh : NULL, t[7], t[8], act, t[4],
-                           t[5], t[6], c1, t[0], t[1], scratch, B, I, H);
-        struct { const char *ref; const float *v; size_t n; } cmp[] = {
-            {"ref.h1", h1, BH}, {"ref.c1", c1, BH}, {"ref.grad.x", dx, (size_t)B * I},
-            {"ref.grad.h", dh, BH}, {"ref.grad.c", dc, BH}, {"ref.grad.w_ih", dwih, G * I},
-            {"ref.grad.w_hh", dwhh, G * H}, {"ref.grad.b_ih", dbih, G}, {"ref.grad.b_hh", dbhh, G},
-        };
-        int ncmp = bias ? 9 : 7, n_ref = 0;
-        for (int k = 0; k < f.n_tensors; k++) n_ref += strncmp(f.tensors[k].name, "ref.", 4) == 0;
-        CHECK(n_ref == ncmp, "%s: expected %d ref tensors, file has %d", path, ncmp, n_ref);
-        for (int k = 0; k < ncmp; k++) {
-            size_t rn = 0;
-            double *ref = fx_tensor_f64(&f, cmp[k].ref, &rn), terr;
-            int has = fx_json_num(ej, cmp[k].ref, &terr);
-            CHECK(ref && rn == cmp[k].n && has, "%s: '%s' missing, wrong size or without torch_err", path,
-                  cmp[k].ref);
-            if (ref && rn == cmp[k].n && has) {
-                double e = fx_max_err(cmp[k].v, ref, rn);
-                CHECK_V(e <= fx_tol(terr), "%-14s %-16s ours %.3e  torch %.3e  tol %.3e", fname, cmp[k].ref + 4, e,
-                        terr, fx_tol(terr));
-            }
-            free(ref);
-        }
-        /* accumulation: a second backward adds the same gradient again */
+        /* backward twice (the second into NULL outputs) checks that dw_* accumulate (+=) */
         float *w1 = malloc(G * I * 4);
-        if (w1) {
+        for (int rep = 0; rep < 2 && w1; rep++) {
+            float *rdx = rep ? NULL : dx, *rdh = rep ? NULL : dh;
+            if (gru) {
+                if (!rep) lstm_gru_cell_forward(h1, act, t[4], t[5], t[0], t[1], t[2], t[3], B, I, H);
+                lstm_gru_cell_backward(rdx, rdh, dwih, dwhh, bias ? dbih : NULL, bias ? dbhh : NULL, t[7], act, t[4],
+                                       t[5], t[0], t[1], scratch, B, I, H);
+            } else {
+                if (!rep) lstm_cell_forward(h1, c1, act, t[4], t[5], t[6], t[0], t[1], t[2], t[3], B, I, H);
+                lstm_cell_backward(rdx, rdh, rep ? NULL : dc, dwih, dwhh, bias ? dbih : NULL, bias ? dbhh : NULL, t[7],
+                                   t[8], act, t[4], t[5], t[6], c1, t[0], t[1], scratch, B, I, H);
+            }
+            if (rep) {
+                double e = 0;
+                for (size_t i = 0; i < G * I; i++) e = fmax(e, fabs(dwih[i] - 2.0 * w1[i]) / (1 + fabs(w1[i])));
+                CHECK_V(e <= 1e-6, "%-18s dw_ih accumulates (+=): max rel diff %.3e", fname, e);
+                break;
+            }
             memcpy(w1, dwih, G * I * 4);
-            lstm_cell_backward(NULL, NULL, NULL, dwih, dwhh, bias ? dbih : NULL, bias ? dbhh : NULL, t[7], t[8], act,
-                               t[4], t[5], t[6], c1, t[0], t[1], scratch, B, I, H);
-            double e = 0;
-            for (size_t i = 0; i < G * I; i++) e = fmax(e, fabs(dwih[i] - 2.0 * w1[i]) / (1 + fabs(w1[i])));
-            CHECK_V(e <= 1e-6, "%-14s dw_ih accumulates (+=): max rel diff %.3e", fname, e);
-            free(w1);
+            struct { const char *ref; const float *v; size_t n; } cmp[] = {
+                {"ref.h1", h1, BH}, {"ref.grad.x", dx, (size_t)B * I}, {"ref.grad.h", dh, BH},
+                {"ref.grad.w_ih", dwih, G * I}, {"ref.grad.w_hh", dwhh, G * H}, {"ref.c1", c1, BH},
+                {"ref.grad.c", dc, BH}, {"ref.grad.b_ih", dbih, G}, {"ref.grad.b_hh", dbhh, G},
+            };
+            int n_ref = 0, ncmp = 0;
+            for (int k = 0; k < f.n_tensors; k++) n_ref += strncmp(f.tensors[k].name, "ref.", 4) == 0;
+            for (int k = 0; k < 9; k++) {
+                if ((gru && (k == 5 || k == 6)) || (!bias && k >= 7)) continue;
+                ncmp++;
+                size_t rn = 0;
+                double *ref = fx_tensor_f64(&f, cmp[k].ref, &rn), terr;
+                int has = fx_json_num(ej, cmp[k].ref, &terr);
+                CHECK(ref && rn == cmp[k].n && has, "%s: '%s' missing, wrong size or without torch_err", path,
+                      cmp[k].ref);
+                if (ref && rn == cmp[k].n && has) {
+                    double e = fx_max_err(cmp[k].v, ref, rn);
+                    CHECK_V(e <= fx_tol(terr), "%-18s %-16s ours %.3e  torch %.3e  tol %.3e", fname, cmp[k].ref + 4,
+                            e, terr, fx_tol(terr));
+                }
+                free(ref);
+            }
+            CHECK(n_ref == ncmp, "%s: expected %d ref tensors, file has %d", path, ncmp, n_ref);
         }
+        free(w1);
     }
     for (int k = 0; k < 9; k++) free(t[k]);
     free(h1); free(c1); free(act); free(scratch); free(dx); free(dh); free(dc);
@@ -114,8 +127,9 @@ static double rel_diff(const float *a, const float *b, size_t n) {
 }
 
 /* T chained cells vs lstm_forward/lstm_backward of a 1-layer net. */
-static void chain_case(int I, int H, int B, int T, int bias) {
-    lstm_config cfg = {I, H, 1, 0, bias, 0};
+/* gru: the same with lstm_gru_cell_* and an nn.GRU-like net (no c). */
+static void chain_case(int I, int H, int B, int T, int bias, int gru) {
+    lstm_config cfg = {I, H, 1, 0, bias, 0, gru ? LSTM_CELL_GRU : LSTM_CELL_LSTM};
     lstm_net net;
     lstm_status st = lstm_net_init(&net, &cfg);
     CHECK(st == LSTM_OK, "lstm_net_init: %s", lstm_last_error());
@@ -129,7 +143,7 @@ static void chain_case(int I, int H, int B, int T, int bias) {
     float *dx = malloc((size_t)T * BI * 4), *dh0 = malloc(BH * 4), *dc0 = malloc(BH * 4);
     /* cell chain state: h[t], c[t] for t = 0..T, act per step */
     float *hs = malloc((size_t)(T + 1) * BH * 4), *cs = malloc((size_t)(T + 1) * BH * 4);
-    float *acts = malloc((size_t)T * BH * 16), *scr = malloc(BH * 20);
+    float *acts = malloc((size_t)T * BH * 16), *scr = malloc(BH * 32); /* [B, 8H] */
     float *cdx = malloc((size_t)T * BI * 4), *dh = malloc(BH * 4), *dc = malloc(BH * 4), *dh_in = malloc(BH * 4);
     float *dc_in = malloc(BH * 4);
     float *gw = calloc(net.n_params, 4);
@@ -145,23 +159,28 @@ static void chain_case(int I, int H, int B, int T, int bias) {
     CHECK(st == LSTM_OK, "lstm_workspace_init: %s", lstm_last_error());
     if (st != LSTM_OK) goto done;
     lstm_net_zero_grad(&net);
-    st = lstm_forward(&net, ws, T, B, x, h0, c0, y, hn, cn);
+    st = lstm_forward(&net, ws, T, B, x, h0, gru ? NULL : c0, y, hn, gru ? NULL : cn);
     CHECK(st == LSTM_OK, "lstm_forward: %s", lstm_last_error());
     if (st != LSTM_OK) goto done;
-    st = lstm_backward(&net, ws, gy, ghn, gcn, dx, dh0, dc0);
+    st = lstm_backward(&net, ws, gy, ghn, gru ? NULL : gcn, dx, dh0, gru ? NULL : dc0);
     CHECK(st == LSTM_OK, "lstm_backward: %s", lstm_last_error());
     if (st != LSTM_OK) goto done;
 
     memcpy(hs, h0, BH * 4);
     memcpy(cs, c0, BH * 4);
-    for (int t = 0; t < T; t++)
-        lstm_cell_forward(hs + (t + 1) * BH, cs + (t + 1) * BH, acts + t * BH * 4, x + t * BI, hs + t * BH,
-                          cs + t * BH, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
+    for (int t = 0; t < T; t++) {
+        if (gru)
+            lstm_gru_cell_forward(hs + (t + 1) * BH, acts + t * BH * 4, x + t * BI, hs + t * BH, w->w_ih, w->w_hh,
+                                  w->b_ih, w->b_hh, B, I, H);
+        else
+            lstm_cell_forward(hs + (t + 1) * BH, cs + (t + 1) * BH, acts + t * BH * 4, x + t * BI, hs + t * BH,
+                              cs + t * BH, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
+    }
     double ey = rel_diff(hs + BH, y, (size_t)T * BH);
-    double eh = rel_diff(hs + T * BH, hn, BH), ec = rel_diff(cs + T * BH, cn, BH);
+    double eh = rel_diff(hs + T * BH, hn, BH), ec = gru ? 0 : rel_diff(cs + T * BH, cn, BH);
     CHECK_V(ey <= 2e-6 && eh <= 2e-6 && ec <= 2e-6,
-            "cell chain I=%d H=%d B=%d T=%d bias=%d: forward vs lstm_forward: y %.2e hn %.2e cn %.2e", I, H, B, T,
-            bias, ey, eh, ec);
+            "%s chain I=%d H=%d B=%d T=%d bias=%d: forward vs lstm_forward: y %.2e hn %.2e cn %.2e",
+            gru ? "gru cell" : "cell", I, H, B, T, bias, ey, eh, ec);
 
     /* backward through the chain: dh_in = gy[t] + dh from step t+1 */
     lstm_weights gv = net.g[0]; /* offsets of the views, rebased onto gw */
@@ -172,22 +191,33 @@ static void chain_case(int I, int H, int B, int T, int bias) {
     for (int t = T - 1; t >= 0; t--) {
         for (size_t i = 0; i < BH; i++) dh_in[i] = dh[i] + gy[t * BH + i];
         memcpy(dc_in, dc, BH * 4); /* outputs dh, dc must not alias the inputs */
-        lstm_cell_backward(cdx + t * BI, dh, dc, gwih, gwhh, gbih, gbhh, dh_in, dc_in, acts + t * BH * 4,
-                           x + t * BI, hs + t * BH, cs + t * BH, cs + (t + 1) * BH, w->w_ih, w->w_hh, scr, B, I, H);
+        if (gru)
+            lstm_gru_cell_backward(cdx + t * BI, dh, gwih, gwhh, gbih, gbhh, dh_in, acts + t * BH * 4, x + t * BI,
+                                   hs + t * BH, w->w_ih, w->w_hh, scr, B, I, H);
+        else
+            lstm_cell_backward(cdx + t * BI, dh, dc, gwih, gwhh, gbih, gbhh, dh_in, dc_in, acts + t * BH * 4,
+                               x + t * BI, hs + t * BH, cs + t * BH, cs + (t + 1) * BH, w->w_ih, w->w_hh, scr, B, I, H);
     }
-    double edx = rel_diff(cdx, dx, (size_t)T * BI), edh = rel_diff(dh, dh0, BH), edc = rel_diff(dc, dc0, BH);
+    double edx = rel_diff(cdx, dx, (size_t)T * BI), edh = rel_diff(dh, dh0, BH), edc = gru ? 0 : rel_diff(dc, dc0, BH);
     double egw = rel_diff(gw, net.grads, net.n_params);
     /* gradients sum T·B terms: allow a few more ulps */
     CHECK_V(edx <= 4e-6 && edh <= 4e-6 && edc <= 4e-6 && egw <= 1e-5,
-            "cell chain I=%d H=%d B=%d T=%d bias=%d: backward vs lstm_backward: dx %.2e dh0 %.2e dc0 %.2e dW %.2e", I,
-            H, B, T, bias, edx, edh, edc, egw);
+            "%s chain I=%d H=%d B=%d T=%d bias=%d: backward vs lstm_backward: dx %.2e dh0 %.2e dc0 %.2e dW %.2e",
+            gru ? "gru cell" : "cell", I, H, B, T, bias, edx, edh, edc, egw);
 done:
     /* h = c = NULL means zeros */
     if (st == LSTM_OK) {
         memset(h0, 0, BH * 4);
         memset(c0, 0, BH * 4);
-        lstm_cell_forward(hs, cs, acts, x, h0, c0, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
-        lstm_cell_forward(hn, cn, scr, x, NULL, NULL, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
+        if (gru) {
+            lstm_gru_cell_forward(hs, acts, x, h0, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
+            lstm_gru_cell_forward(hn, scr, x, NULL, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
+            memset(cs, 0, BH * 4);
+            memset(cn, 0, BH * 4);
+        } else {
+            lstm_cell_forward(hs, cs, acts, x, h0, c0, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
+            lstm_cell_forward(hn, cn, scr, x, NULL, NULL, w->w_ih, w->w_hh, w->b_ih, w->b_hh, B, I, H);
+        }
         double e0 = fmax(rel_diff(hn, hs, BH), rel_diff(cn, cs, BH));
         CHECK_V(e0 <= 1e-6, "cell I=%d H=%d B=%d bias=%d: h = c = NULL equals zeros: max rel diff %.2e", I, H, B,
                 bias, e0);
@@ -216,9 +246,11 @@ int main(int argc, char **argv) {
         closedir(d);
     }
     CHECK(n > 0, "no cell*.safetensors fixtures in '%s' (run tools/lstm_ref.py --out %s)", dir, dir);
-    chain_case(1, 1, 1, 1, 1);
-    chain_case(13, 37, 5, 6, 1);
-    chain_case(4, 6, 3, 4, 0);
-    chain_case(20, 100, 2, 3, 1);
+    for (int gru = 0; gru < 2; gru++) {
+        chain_case(1, 1, 1, 1, 1, gru);
+        chain_case(13, 37, 5, 6, 1, gru);
+        chain_case(4, 6, 3, 4, 0, gru);
+        chain_case(20, 100, 2, 3, 1, gru);
+    }
     return TEST_REPORT();
 }

@@ -1,6 +1,7 @@
 /* test_core.c — the sequence engine against an independent float64 reference
  * written here from the equations (no PyTorch needed):
- *   - forward y, hn, cn of deep / bidirectional / projected / bias-free nets;
+ *   - forward y, hn, cn of deep / bidirectional / projected / bias-free nets,
+ *     LSTM and GRU;
  *   - backward: every parameter, x, h0, c0 against central differences of the
  *     float64 reference (eps 1e-6, so the reference gradient is exact to ~1e-9);
  *   - streaming in pieces gives the same bits as the whole sequence;
@@ -9,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "internal.h" /* lstm__kernel_set_fused */
 #include "lstm.h"
 #include "test.h"
 
@@ -21,15 +24,16 @@ static double urand(void) { /* [-1, 1) */
 static void fill(float *p, size_t n, double scale) { for (size_t i = 0; i < n; i++) p[i] = (float)(urand() * scale); }
 static double sig(double v) { return 1.0 / (1.0 + exp(-v)); }
 
-/* float64 reference of torch.nn.LSTM.  params as floats (net layout), x [T,B,I],
- * h0/c0 may be NULL.  Writes y [T,B,D*Hout], hn, cn (double). */
+/* float64 reference of torch.nn.LSTM / nn.GRU.  params as floats (net layout), x [T,B,I],
+ * h0/c0 may be NULL.  Writes y [T,B,D*Hout], hn, cn (double; no cn for a GRU). */
 static void ref_forward(const lstm_net *net, const double *P, int T, int B, const double *x,
                         const double *h0, const double *c0, double *y, double *hn, double *cn) {
     int L = net->cfg.num_layers, D = net->D, H = net->H, Ho = net->Hout;
     double *in = malloc(sizeof(double) * (size_t)T * B * (net->cfg.input_size > D * Ho ? net->cfg.input_size : D * Ho));
     double *out = malloc(sizeof(double) * (size_t)T * B * D * Ho);
     double *h = malloc(sizeof(double) * Ho), *c = malloc(sizeof(double) * H), *m = malloc(sizeof(double) * H);
-    double *gt = malloc(sizeof(double) * 4 * H);
+    double *gt = malloc(sizeof(double) * 4 * H), *gh = malloc(sizeof(double) * 4 * H);
+    const int gru = net->cfg.cell == LSTM_CELL_GRU, G = gru ? 3 : 4;
     int insz = net->cfg.input_size;
     memcpy(in, x, sizeof(double) * (size_t)T * B * insz);
     for (int l = 0; l < L; l++) {
@@ -43,14 +47,23 @@ static void ref_forward(const lstm_net *net, const double *P, int T, int B, cons
                 for (int s = 0; s < T; s++) {
                     int t = d ? T - 1 - s : s;
                     const double *xt = in + ((size_t)t * B + b) * insz;
-                    for (int r = 0; r < 4 * H; r++) {
-                        double a = 0.0;
+                    for (int r = 0; r < G * H; r++) { /* gt = W_ih x + b_ih, gh = W_hh h + b_hh */
+                        double a = 0.0, ah = 0.0;
                         for (int q = 0; q < insz; q++) a += P[o_ih + (size_t)r * insz + q] * xt[q];
-                        for (int q = 0; q < Ho; q++) a += P[o_hh + (size_t)r * Ho + q] * h[q];
-                        if (w->b_ih) a += P[w->b_ih - net->params + r] + P[w->b_hh - net->params + r];
-                        gt[r] = a;
+                        for (int q = 0; q < Ho; q++) ah += P[o_hh + (size_t)r * Ho + q] * h[q];
+                        if (w->b_ih) {
+                            a += P[w->b_ih - net->params + r];
+                            ah += P[w->b_hh - net->params + r];
+                        }
+                        gt[r] = gru ? a : a + ah;
+                        gh[r] = ah;
                     }
-                    for (int j = 0; j < H; j++) {
+                    for (int j = 0; gru && j < H; j++) { /* r, z, n; h' = (1 - z)·n + z·h */
+                        double r = sig(gt[j] + gh[j]), z = sig(gt[H + j] + gh[H + j]);
+                        double n = tanh(gt[2 * H + j] + r * gh[2 * H + j]);
+                        m[j] = (1.0 - z) * n + z * h[j];
+                    }
+                    for (int j = 0; !gru && j < H; j++) {
                         double i = sig(gt[j]), f = sig(gt[H + j]), g = tanh(gt[2 * H + j]), o = sig(gt[3 * H + j]);
                         c[j] = f * c[j] + i * g;
                         m[j] = o * tanh(c[j]);
@@ -68,14 +81,14 @@ static void ref_forward(const lstm_net *net, const double *P, int T, int B, cons
                     memcpy(out + ((size_t)t * B + b) * D * Ho + (size_t)d * Ho, h, sizeof(double) * Ho);
                 }
                 memcpy(hn + k * Ho, h, sizeof(double) * Ho);
-                memcpy(cn + k * H, c, sizeof(double) * H);
+                if (!gru) memcpy(cn + k * H, c, sizeof(double) * H);
             }
         }
         insz = D * Ho;
         memcpy(in, out, sizeof(double) * (size_t)T * B * insz);
     }
     memcpy(y, out, sizeof(double) * (size_t)T * B * D * Ho);
-    free(in); free(out); free(h); free(c); free(m); free(gt);
+    free(in); free(out); free(h); free(c); free(m); free(gt); free(gh);
 }
 
 static double maxdiff(const float *a, const double *b, size_t n) {
@@ -93,10 +106,12 @@ static void run_case(const core_case *cc) {
     if (st) return;
     lstm_net_init_uniform(&net, 7);
     int T = cc->T, B = cc->B, L = cc->cfg.num_layers, D = net.D, H = net.H, Ho = net.Hout, I = cc->cfg.input_size;
-    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * D * Ho, nh = (size_t)L * D * B * Ho, nc = (size_t)L * D * B * H;
+    const int gru = cc->cfg.cell == LSTM_CELL_GRU; /* no c: nc = 0, c0/cn/gcn NULL */
+    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * D * Ho, nh = (size_t)L * D * B * Ho;
+    size_t nc = gru ? 0 : (size_t)L * D * B * H;
     float *x = malloc(nx * 4), *h0 = malloc(nh * 4), *c0 = malloc(nc * 4), *y = malloc(ny * 4);
     float *hn = malloc(nh * 4), *cn = malloc(nc * 4), *gy = malloc(ny * 4), *ghn = malloc(nh * 4), *gcn = malloc(nc * 4);
-    float *dx = malloc(nx * 4), *dh0 = malloc(nh * 4), *dc0 = malloc(nc * 4);
+    float *dx = malloc(nx * 4), *dh0 = malloc(nh * 4), *dc0 = malloc(nc * 4 + 4);
     fill(x, nx, 1.0); fill(h0, nh, 0.5); fill(c0, nc, 0.5); fill(gy, ny, 1.0); fill(ghn, nh, 1.0); fill(gcn, nc, 1.0);
     double *P = malloc(sizeof(double) * net.n_params), *xd = malloc(sizeof(double) * nx);
     double *h0d = malloc(sizeof(double) * nh), *c0d = malloc(sizeof(double) * nc);
@@ -105,15 +120,16 @@ static void run_case(const core_case *cc) {
     for (size_t i = 0; i < nx; i++) xd[i] = x[i];
     for (size_t i = 0; i < nh; i++) h0d[i] = h0[i];
     for (size_t i = 0; i < nc; i++) c0d[i] = c0[i];
-    const float *H0 = cc->states ? h0 : NULL, *C0 = cc->states ? c0 : NULL;
-    const double *H0d = cc->states ? h0d : NULL, *C0d = cc->states ? c0d : NULL;
+    const float *H0 = cc->states ? h0 : NULL, *C0 = cc->states && !gru ? c0 : NULL;
+    const double *H0d = cc->states ? h0d : NULL, *C0d = cc->states && !gru ? c0d : NULL;
+    float *CN = gru ? NULL : cn, *GCN = gru ? NULL : gcn, *DC0 = cc->states && !gru ? dc0 : NULL;
 
     /* forward, inference and training workspaces */
     ref_forward(&net, P, T, B, xd, H0d, C0d, yd, hnd, cnd);
     for (int train = 0; train < 2; train++) {
         lstm_workspace *ws;
         CHECK(lstm_workspace_init(&ws, &net, T, B, train ? LSTM_WS_TRAIN : 0) == LSTM_OK, "ws");
-        CHECK(lstm_forward(&net, ws, T, B, x, H0, C0, y, hn, cn) == LSTM_OK, "forward");
+        CHECK(lstm_forward(&net, ws, T, B, x, H0, C0, y, hn, CN) == LSTM_OK, "forward: %s", lstm_last_error());
         double ey = maxdiff(y, yd, ny), eh = maxdiff(hn, hnd, nh), ec = maxdiff(cn, cnd, nc);
         CHECK_V(ey < 2e-5 && eh < 2e-5 && ec < 2e-5, "%-22s forward(%s) vs float64: y %.2e hn %.2e cn %.2e",
                 cc->name, train ? "train" : "infer", ey, eh, ec);
@@ -124,14 +140,15 @@ static void run_case(const core_case *cc) {
     lstm_workspace *ws;
     lstm_workspace_init(&ws, &net, T, B, LSTM_WS_TRAIN);
     lstm_net_zero_grad(&net);
-    lstm_forward(&net, ws, T, B, x, H0, C0, y, hn, cn);
-    CHECK(lstm_backward(&net, ws, gy, ghn, gcn, dx, cc->states ? dh0 : NULL, cc->states ? dc0 : NULL) == LSTM_OK, "backward");
+    lstm_forward(&net, ws, T, B, x, H0, C0, y, hn, CN);
+    CHECK(lstm_backward(&net, ws, gy, ghn, GCN, dx, cc->states ? dh0 : NULL, DC0) == LSTM_OK, "backward: %s",
+          lstm_last_error());
     double worst = 0.0;
     const double eps = 1e-6;
     /* probe a spread of entries in every buffer: params, x, h0, c0 */
     struct { double *v; const float *g; size_t n; const char *what; } probes[4] = {
         {P, net.grads, net.n_params, "params"}, {xd, dx, nx, "x"}, {h0d, dh0, nh, "h0"}, {c0d, dc0, nc, "c0"}};
-    int nprobe = cc->states ? 4 : 2;
+    int nprobe = cc->states ? (gru ? 3 : 4) : 2;
     for (int pi = 0; pi < nprobe; pi++) {
         size_t n = probes[pi].n, stepk = n / 23 + 1;
         double werr = 0.0;
@@ -164,10 +181,14 @@ static void run_case(const core_case *cc) {
     if (D == 1) {
         lstm_workspace *wsi;
         lstm_workspace_init(&wsi, &net, T, B, 0);
-        lstm_forward(&net, wsi, T, B, x, H0, C0, y, hn, cn);
+        lstm_forward(&net, wsi, T, B, x, H0, C0, y, hn, CN);
         lstm_state s;
         lstm_state_init(&s, &net, B);
-        if (cc->states) { memcpy(s.h, h0, nh * 4); memcpy(s.c, c0, nc * 4); }
+        CHECK((s.c == NULL) == gru, "%-22s lstm_state has c exactly for an LSTM", cc->name);
+        if (cc->states) {
+            memcpy(s.h, h0, nh * 4);
+            if (s.c) memcpy(s.c, c0, nc * 4);
+        }
         float *ys = malloc(ny * 4);
         int t = 0, piece = 1;
         while (t < T) {
@@ -176,7 +197,7 @@ static void run_case(const core_case *cc) {
             t += n;
             piece++;
         }
-        CHECK_V(memcmp(ys, y, ny * 4) == 0 && memcmp(s.h, hn, nh * 4) == 0 && memcmp(s.c, cn, nc * 4) == 0,
+        CHECK_V(memcmp(ys, y, ny * 4) == 0 && memcmp(s.h, hn, nh * 4) == 0 && (!s.c || memcmp(s.c, cn, nc * 4) == 0),
                 "%-22s streaming in pieces is bit-identical to one call", cc->name);
         free(ys);
         lstm_state_free(&s);
@@ -279,7 +300,7 @@ static void test_fused(void) {
             float *x = malloc(nx * 4), *y[2], *ys[2], *hn[2];
             fill(x, nx, 1.0);
             for (int f = 0; f < 2; f++) {
-                setenv("LSTM_FUSED", f ? "1" : "0", 1);
+                lstm__kernel_set_fused(f);
                 y[f] = malloc(ny * 4); ys[f] = malloc(ny * 4); hn[f] = malloc(nh * 4);
                 lstm_workspace *ws;
                 lstm_workspace_init(&ws, &net, T, B, 0);
@@ -290,7 +311,7 @@ static void test_fused(void) {
                 lstm_state_free(&st);
                 lstm_workspace_free(ws);
             }
-            unsetenv("LSTM_FUSED");
+            lstm__kernel_set_fused(-1);
             all_same &= memcmp(y[0], y[1], ny * 4) == 0 && memcmp(ys[0], ys[1], ny * 4) == 0 &&
                         memcmp(hn[0], hn[1], nh * 4) == 0 && memcmp(y[1], ys[1], ny * 4) == 0;
             runs++;
@@ -301,25 +322,79 @@ static void test_fused(void) {
     CHECK_V(all_same, "fused step == GEMM + gate kernel, bit for bit (%d shapes, whole and step by step)", runs);
 }
 
+/* GRU argument rules and nets on caller-owned buffers. */
+static void test_config(void) {
+    lstm_config bad = {4, 6, 1, 2, 1, 0, LSTM_CELL_GRU}, odd = {4, 6, 1, 0, 1, 0, 7};
+    lstm_net net;
+    size_t n = 99;
+    CHECK_V(lstm_net_init(&net, &bad) == LSTM_ERR_ARG && strstr(lstm_last_error(), "only an LSTM"),
+            "a GRU with proj_size is LSTM_ERR_ARG (%s)", lstm_last_error());
+    CHECK_V(lstm_net_size(&odd, &n) == LSTM_ERR_ARG && n == 0, "an unknown cell kind is LSTM_ERR_ARG");
+    lstm_config cfg = {4, 6, 2, 0, 1, 1, LSTM_CELL_GRU};
+    CHECK(lstm_net_size(&cfg, &n) == LSTM_OK, "lstm_net_size: %s", lstm_last_error());
+    /* nn.GRU(4, 6, 2, bidirectional): per (l,d) 3H·in + 3H·H + 2·3H */
+    size_t want = 2 * (18 * 4 + 18 * 6 + 36) + 2 * (18 * 12 + 18 * 6 + 36);
+    CHECK_V(n == want, "GRU parameter count %zu (nn.GRU's: %zu)", n, want);
+    float *buf = calloc(2 * n + 8, sizeof(float));
+    CHECK(lstm_net_init_external(&net, &cfg, buf + 4, buf + 4 + n) == LSTM_OK, "init_external: %s", lstm_last_error());
+    lstm_tensor_info ti[16];
+    int nt = lstm_net_tensors(&net, ti);
+    CHECK_V(nt == 16 && net.params == buf + 4 && net.grads == buf + 4 + n && net.w[3].w_hh == buf + 4 + ti[13].offset &&
+                strcmp(ti[13].name, "weight_hh_l1_reverse") == 0 && ti[13].shape[0] == 18 && ti[13].shape[1] == 6,
+            "lstm_net_init_external: views into the caller's buffers, nn.GRU names and shapes");
+    lstm_workspace *ws;
+    float x[2 * 4] = {0}, y[2 * 12], h0[4 * 6] = {0}, c0[4 * 6] = {0};
+    CHECK(lstm_workspace_init(&ws, &net, 2, 1, 0) == LSTM_OK, "ws");
+    CHECK_V(lstm_forward(&net, ws, 2, 1, x, h0, c0, y, NULL, NULL) == LSTM_ERR_ARG,
+            "a GRU forward with c0 is LSTM_ERR_ARG (%s)", lstm_last_error());
+    CHECK_V(lstm_forward(&net, ws, 2, 1, x, h0, NULL, y, NULL, NULL) == LSTM_OK, "a GRU forward without c0 runs");
+    lstm_workspace_free(ws);
+    /* save and load back: nn.GRU names, told from an LSTM by the shapes */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/lstm_test_gru_%d.safetensors", (int)getpid());
+    lstm_net_init_uniform(&net, 9);
+    lstm_net back;
+    CHECK(lstm_net_save(&net, path, "gru.") == LSTM_OK, "save: %s", lstm_last_error());
+    lstm_status ls = lstm_net_load(&back, path, "gru.");
+    CHECK_V(ls == LSTM_OK && back.cfg.cell == LSTM_CELL_GRU && back.cfg.bidirectional && back.cfg.num_layers == 2 &&
+                back.n_params == n && memcmp(back.params, net.params, n * 4) == 0,
+            "a saved GRU loads back as the same GRU (%s)", ls ? lstm_last_error() : "ok");
+    lstm_net_free(&back);
+    remove(path);
+    lstm_net_free(&net); /* must not free buf */
+    CHECK_V(buf[0] == 0.0f, "lstm_net_free leaves the caller's buffers");
+    free(buf);
+}
+
 int main(void) {
+    test_config();
     core_case cases[] = {
-        {"1x1x1x1", {1, 1, 1, 0, 1, 0}, 1, 1, 0},
-        {"small states", {3, 4, 1, 0, 1, 0}, 5, 2, 1},
-        {"odd sizes", {13, 37, 1, 0, 1, 0}, 7, 5, 1},
-        {"three layers", {6, 8, 3, 0, 1, 0}, 6, 3, 1},
-        {"bidirectional x2", {5, 6, 2, 0, 1, 1}, 5, 2, 1},
-        {"projected", {5, 9, 1, 4, 1, 0}, 6, 2, 1},
-        {"projected deep bidir", {4, 7, 2, 3, 1, 1}, 5, 2, 1},
-        {"no bias", {5, 6, 2, 0, 0, 0}, 4, 3, 1},
-        {"no bias zero state", {5, 6, 1, 0, 0, 1}, 4, 3, 0},
+        {"1x1x1x1", {1, 1, 1, 0, 1, 0, 0}, 1, 1, 0},
+        {"small states", {3, 4, 1, 0, 1, 0, 0}, 5, 2, 1},
+        {"odd sizes", {13, 37, 1, 0, 1, 0, 0}, 7, 5, 1},
+        {"three layers", {6, 8, 3, 0, 1, 0, 0}, 6, 3, 1},
+        {"bidirectional x2", {5, 6, 2, 0, 1, 1, 0}, 5, 2, 1},
+        {"projected", {5, 9, 1, 4, 1, 0, 0}, 6, 2, 1},
+        {"projected deep bidir", {4, 7, 2, 3, 1, 1, 0}, 5, 2, 1},
+        {"no bias", {5, 6, 2, 0, 0, 0, 0}, 4, 3, 1},
+        {"no bias zero state", {5, 6, 1, 0, 0, 1, 0}, 4, 3, 0},
+        {"gru 1x1x1x1", {1, 1, 1, 0, 1, 0, 1}, 1, 1, 0},
+        {"gru small states", {3, 4, 1, 0, 1, 0, 1}, 5, 2, 1},
+        {"gru odd sizes", {13, 37, 1, 0, 1, 0, 1}, 7, 5, 1},
+        {"gru three layers", {6, 8, 3, 0, 1, 0, 1}, 6, 3, 1},
+        {"gru bidirectional x2", {5, 6, 2, 0, 1, 1, 1}, 5, 2, 1},
+        {"gru no bias", {5, 6, 2, 0, 0, 0, 1}, 4, 3, 1},
+        {"gru no bias zero st", {5, 6, 1, 0, 0, 1, 1}, 4, 3, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
     test_cell();
     test_fused();
     core_case big[] = {
-        {"threads deep bidir", {24, 40, 2, 0, 1, 1}, 9, 7, 0},
-        {"threads projected", {16, 96, 2, 32, 1, 0}, 12, 33, 0},
-        {"threads long batch", {20, 100, 1, 0, 1, 0}, 40, 64, 0},
+        {"threads deep bidir", {24, 40, 2, 0, 1, 1, 0}, 9, 7, 0},
+        {"threads projected", {16, 96, 2, 32, 1, 0, 0}, 12, 33, 0},
+        {"threads long batch", {20, 100, 1, 0, 1, 0, 0}, 40, 64, 0},
+        {"gru threads deep bidir", {24, 40, 2, 0, 1, 1, 1}, 9, 7, 0},
+        {"gru threads long batch", {20, 100, 1, 0, 1, 0, 1}, 40, 64, 0},
     };
     for (size_t i = 0; i < sizeof big / sizeof *big; i++) test_threads(&big[i]);
     return TEST_REPORT();

@@ -568,7 +568,10 @@ static void load_expect(int line, const char *path, const char *prefix, lstm_sta
 
 static void test_models(void) {
     static const lstm_config cfgs[] = {
-        {3, 5, 1, 0, 1, 0}, {3, 5, 2, 0, 1, 1}, {4, 6, 3, 2, 0, 0}, {2, 5, 2, 3, 1, 1}, {1, 1, 1, 0, 0, 0},
+        {3, 5, 1, 0, 1, 0, 0}, {3, 5, 2, 0, 1, 1, 0}, {4, 6, 3, 2, 0, 0, 0}, {2, 5, 2, 3, 1, 1, 0}, {1, 1, 1, 0, 0, 0, 0},
+        /* GRUs, told from LSTMs by the shapes (H = 4: weight_hh [12, 4], an LSTM's H = 3 has [12, 3]) */
+        {3, 4, 1, 0, 1, 0, LSTM_CELL_GRU}, {3, 5, 2, 0, 1, 1, LSTM_CELL_GRU}, {1, 1, 1, 0, 0, 0, LSTM_CELL_GRU},
+        {4, 3, 2, 0, 1, 0, LSTM_CELL_LSTM},
     };
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
         lstm_net net, back;
@@ -580,9 +583,9 @@ static void test_models(void) {
         lstm_status s = lstm_net_load(&back, p, prefix);
         CHECK(s == LSTM_OK, "load cfg %zu: %s", c, lstm_last_error());
         if (s == LSTM_OK) {
-            CHECK(memcmp(&back.cfg, &net.cfg, sizeof net.cfg) == 0, "cfg %zu inferred: I%d H%d L%d P%d b%d bi%d", c,
-                  back.cfg.input_size, back.cfg.hidden_size, back.cfg.num_layers, back.cfg.proj_size, back.cfg.bias,
-                  back.cfg.bidirectional);
+            CHECK(memcmp(&back.cfg, &net.cfg, sizeof net.cfg) == 0, "cfg %zu inferred: I%d H%d L%d P%d b%d bi%d cell%d",
+                  c, back.cfg.input_size, back.cfg.hidden_size, back.cfg.num_layers, back.cfg.proj_size, back.cfg.bias,
+                  back.cfg.bidirectional, back.cfg.cell);
             CHECK(back.n_params == net.n_params && memcmp(back.params, net.params, net.n_params * 4) == 0,
                   "cfg %zu params round trip", c);
             lstm_net_free(&back);
@@ -596,7 +599,7 @@ static void test_models(void) {
     }
 
     /* the error cases, on a 2-layer bidirectional projected net with bias */
-    lstm_config cfg = {3, 5, 2, 2, 1, 1};
+    lstm_config cfg = {3, 5, 2, 2, 1, 1, LSTM_CELL_LSTM};
     lstm_net net;
     lstm_net_init(&net, &cfg);
     lstm_net_init_uniform(&net, 1);
@@ -607,8 +610,8 @@ static void test_models(void) {
     /* tensors outside the prefix are ignored */
     save_variant(p, &net, "lstm.", NULL, NULL, 0, 0, &other, 1);
     LOAD_BAD(p, "lstm.", LSTM_OK, NULL);
-    LOAD_BAD(p, "", LSTM_ERR_MISSING, "tensor 'weight_ih_l0' not found (no LSTM under prefix '')");
-    LOAD_BAD(p, "rnn.", LSTM_ERR_MISSING, "no LSTM under prefix 'rnn.'");
+    LOAD_BAD(p, "", LSTM_ERR_MISSING, "tensor 'weight_ih_l0' not found (no LSTM or GRU under prefix '')");
+    LOAD_BAD(p, "rnn.", LSTM_ERR_MISSING, "no LSTM or GRU under prefix 'rnn.'");
     /* from an already-parsed file */
     {
         lstm_st_file f;

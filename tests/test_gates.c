@@ -16,17 +16,9 @@ static float frand(float scale) {
     return ((float)(rs >> 40) / 16777216.0f * 2.0f - 1.0f) * scale;
 }
 
-static double maxabs(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= m)) m = e;
-    }
-    return m;
-}
 
 int main(void) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if LSTM_X86
     if (!__builtin_cpu_supports("avx512f")) {
         CHECK_V(1, "no AVX-512F on this CPU: only the scalar path runs (nothing to compare)");
         return TEST_REPORT();
@@ -43,7 +35,7 @@ int main(void) {
             for (size_t i = 0; i < nh; i++) cp[i] = frand(2.0f);
             lstm__gates_forward_ref(a1, c1, m1, ldm, cp, B, H);
             lstm__gates_forward_avx512(a2, c2, m2, ldm, cp, B, H);
-            double ea = maxabs(a1, a2, na), ec = maxabs(c1, c2, nh), em = maxabs(m1, m2, (size_t)B * ldm);
+            double ea = test_maxabs(a1, a2, na), ec = test_maxabs(c1, c2, nh), em = test_maxabs(m1, m2, (size_t)B * ldm);
             CHECK_V(ea < 4e-7 && ec < 8e-7 && em < 4e-7, "forward  H=%3d |x|<%5.1f: act %.1e c %.1e h %.1e", H,
                     scales[si], ea, ec, em);
             float *dm = malloc((size_t)B * ldm * 4), *dc1 = malloc(nh * 4), *dc2 = malloc(nh * 4);
@@ -52,7 +44,7 @@ int main(void) {
             for (size_t i = 0; i < nh; i++) dc1[i] = dc2[i] = frand(1.0f);
             lstm__gates_backward_ref(g1, dc1, dm, ldm, a1, c1, cp, B, H);
             lstm__gates_backward_avx512(g2, dc2, dm, ldm, a1, c1, cp, B, H);
-            double eg = maxabs(g1, g2, na), ed = maxabs(dc1, dc2, nh);
+            double eg = test_maxabs(g1, g2, na), ed = test_maxabs(dc1, dc2, nh);
             CHECK_V(eg < 1e-6 && ed < 1e-6, "backward H=%3d |x|<%5.1f: dG %.1e dc %.1e", H, scales[si], eg, ed);
             /* NULL c_prev means zeros */
             lstm__gates_forward_avx512(a2, c2, m2, ldm, NULL, B, H);

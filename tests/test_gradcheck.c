@@ -24,7 +24,8 @@
  * only where it is near zero.
  *
  * The cases cover bidirectional, projected, 2 layers, bias off, zero initial
- * state (h0 = c0 = NULL, gradient at zeros), and NULL dy / dhn / dcn. */
+ * state (h0 = c0 = NULL, gradient at zeros), and NULL dy / dhn / dcn, for
+ * the LSTM and the GRU (no c). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ typedef struct {
     int I, H, L, P, bias, bidir, T, B;
     int zero_state;         /* forward with h0 = c0 = NULL */
     int no_dy, no_dhn, no_dcn; /* pass NULL for that upstream gradient */
+    int gru;                /* LSTM_CELL_GRU: no c (c0, cn, gcn, dc0 NULL) */
+    int drop;               /* dropout between layers, percent (the same mask for every forward) */
 } gc_case;
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
@@ -55,13 +58,15 @@ typedef struct {
     lstm_workspace *ws;
     int T, B;
     float *x, *h0, *c0, *y, *hn, *cn, *gy, *ghn, *gcn;
-    size_t ny, nh, nc;
+    size_t ny, nh, nc; /* nc = 0: a GRU */
+    uint64_t rng;      /* dropout state, reset before every forward */
 } gc_ctx;
 
 /* L in double from a float forward; h0/c0 passed only when pass_state. */
 static double loss(gc_ctx *c, int pass_state) {
+    c->rng = 0x5DEECE66Dull; /* the same dropout mask each time */
     lstm_status st = lstm_forward(c->net, c->ws, c->T, c->B, c->x, pass_state ? c->h0 : NULL,
-                                  pass_state ? c->c0 : NULL, c->y, c->hn, c->cn);
+                                  pass_state && c->nc ? c->c0 : NULL, c->y, c->hn, c->nc ? c->cn : NULL);
     if (st != LSTM_OK) return NAN;
     double s = 0;
     for (size_t i = 0; i < c->ny; i++) s += (double)c->y[i] * c->gy[i];
@@ -116,29 +121,29 @@ static int sample(size_t *idx, size_t n, int k) {
 }
 
 static void run_case(const gc_case *gc) {
-    lstm_config cfg = {gc->I, gc->H, gc->L, gc->P, gc->bias, gc->bidir};
+    lstm_config cfg = {gc->I, gc->H, gc->L, gc->P, gc->bias, gc->bidir, gc->gru ? LSTM_CELL_GRU : LSTM_CELL_LSTM};
     lstm_net net;
     lstm_status st = lstm_net_init(&net, &cfg);
     CHECK(st == LSTM_OK, "%s: lstm_net_init: %s", gc->name, lstm_last_error());
     if (st != LSTM_OK) return;
     lstm_net_init_uniform(&net, 1234 + (uint64_t)gc->H);
     int D = net.D, Hout = net.Hout, LD = gc->L * D, T = gc->T, B = gc->B;
-    gc_ctx c = {&net, NULL, T, B, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    gc_ctx c = {&net, NULL, T, B, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     size_t nx = (size_t)T * B * gc->I;
     c.ny = (size_t)T * B * D * Hout;
     c.nh = (size_t)LD * B * Hout;
-    c.nc = (size_t)LD * B * gc->H;
+    c.nc = gc->gru ? 0 : (size_t)LD * B * gc->H;
     c.x = malloc(nx * sizeof(float));
     c.h0 = calloc(c.nh, sizeof(float));
-    c.c0 = calloc(c.nc, sizeof(float));
+    c.c0 = calloc(c.nc + 1, sizeof(float));
     c.y = malloc(c.ny * sizeof(float));
     c.hn = malloc(c.nh * sizeof(float));
-    c.cn = malloc(c.nc * sizeof(float));
+    c.cn = malloc((c.nc + 1) * sizeof(float));
     c.gy = calloc(c.ny, sizeof(float));
     c.ghn = calloc(c.nh, sizeof(float));
-    c.gcn = calloc(c.nc, sizeof(float));
+    c.gcn = calloc(c.nc + 1, sizeof(float));
     float *dx = malloc(nx * sizeof(float)), *dh0 = malloc(c.nh * sizeof(float));
-    float *dc0 = malloc(c.nc * sizeof(float));
+    float *dc0 = malloc((c.nc + 1) * sizeof(float));
     size_t idx[16];
     gc_stats s = {0, 0, 0, 0};
     if (!c.x || !c.h0 || !c.c0 || !c.y || !c.hn || !c.cn || !c.gy || !c.ghn || !c.gcn || !dx || !dh0 || !dc0) {
@@ -157,6 +162,7 @@ static void run_case(const gc_case *gc) {
     st = lstm_workspace_init(&c.ws, &net, T, B, LSTM_WS_TRAIN);
     CHECK(st == LSTM_OK, "%s: lstm_workspace_init: %s", gc->name, lstm_last_error());
     if (st != LSTM_OK) goto done;
+    if (gc->drop) lstm_workspace_set_dropout(c.ws, (float)gc->drop / 100.0f, &c.rng);
     int pass_state = !gc->zero_state;
     lstm_net_zero_grad(&net);
     double l0 = loss(&c, pass_state);
@@ -165,8 +171,8 @@ static void run_case(const gc_case *gc) {
     for (size_t i = 0; i < nx; i++) dx[i] = NAN;
     for (size_t i = 0; i < c.nh; i++) dh0[i] = NAN;
     for (size_t i = 0; i < c.nc; i++) dc0[i] = NAN;
-    st = lstm_backward(&net, c.ws, gc->no_dy ? NULL : c.gy, gc->no_dhn ? NULL : c.ghn, gc->no_dcn ? NULL : c.gcn,
-                       dx, dh0, dc0);
+    st = lstm_backward(&net, c.ws, gc->no_dy ? NULL : c.gy, gc->no_dhn ? NULL : c.ghn,
+                       gc->no_dcn || gc->gru ? NULL : c.gcn, dx, dh0, gc->gru ? NULL : dc0);
     CHECK(st == LSTM_OK, "%s: lstm_backward: %s", gc->name, lstm_last_error());
     if (st != LSTM_OK) goto done;
     float *an = malloc(net.n_params * sizeof(float));
@@ -205,15 +211,26 @@ done:
 int main(void) {
     static const gc_case cases[] = {
         /* name                 I  H  L  P bias bidir T  B  zero noDy noDhn noDcn */
-        {"basic",               3, 4, 1, 0, 1, 0,   5, 2, 0, 0, 0, 0},
-        {"bidirectional",       3, 4, 1, 0, 1, 1,   4, 2, 0, 0, 0, 0},
-        {"projected",           3, 5, 1, 3, 1, 0,   4, 2, 0, 0, 0, 0},
-        {"two_layers",          2, 4, 2, 0, 1, 0,   4, 2, 0, 0, 0, 0},
-        {"bias_off",            3, 4, 1, 0, 0, 0,   4, 2, 0, 0, 0, 0},
-        {"deep_bidir_proj",     3, 5, 2, 2, 1, 1,   3, 2, 0, 0, 0, 0},
-        {"zero_state",          2, 3, 2, 0, 1, 1,   3, 1, 1, 0, 0, 0},
-        {"only_dy",             3, 4, 2, 0, 1, 0,   4, 2, 0, 0, 1, 1},
-        {"only_dhn_dcn",        3, 4, 2, 0, 1, 1,   4, 2, 0, 1, 0, 0},
+        {"basic",               3, 4, 1, 0, 1, 0,   5, 2, 0, 0, 0, 0, 0, 0},
+        {"bidirectional",       3, 4, 1, 0, 1, 1,   4, 2, 0, 0, 0, 0, 0, 0},
+        {"projected",           3, 5, 1, 3, 1, 0,   4, 2, 0, 0, 0, 0, 0, 0},
+        {"two_layers",          2, 4, 2, 0, 1, 0,   4, 2, 0, 0, 0, 0, 0, 0},
+        {"bias_off",            3, 4, 1, 0, 0, 0,   4, 2, 0, 0, 0, 0, 0, 0},
+        {"deep_bidir_proj",     3, 5, 2, 2, 1, 1,   3, 2, 0, 0, 0, 0, 0, 0},
+        {"zero_state",          2, 3, 2, 0, 1, 1,   3, 1, 1, 0, 0, 0, 0, 0},
+        {"only_dy",             3, 4, 2, 0, 1, 0,   4, 2, 0, 0, 1, 1, 0, 0},
+        {"only_dhn_dcn",        3, 4, 2, 0, 1, 1,   4, 2, 0, 1, 0, 0, 0, 0},
+        /* GRU                  I  H  L  P bias bidir T  B  zero noDy noDhn noDcn gru */
+        {"gru_basic",           3, 4, 1, 0, 1, 0,   5, 2, 0, 0, 0, 0, 1, 0},
+        {"gru_bidirectional",   3, 4, 1, 0, 1, 1,   4, 2, 0, 0, 0, 0, 1, 0},
+        {"gru_two_layers",      2, 4, 2, 0, 1, 0,   4, 2, 0, 0, 0, 0, 1, 0},
+        {"gru_bias_off",        3, 4, 1, 0, 0, 0,   4, 2, 0, 0, 0, 0, 1, 0},
+        {"gru_zero_state",      2, 3, 2, 0, 1, 1,   3, 1, 1, 0, 0, 0, 1, 0},
+        {"gru_only_dy",         3, 4, 2, 0, 1, 0,   4, 2, 0, 0, 1, 1, 1, 0},
+        {"gru_only_dhn",        3, 4, 2, 0, 1, 1,   4, 2, 0, 1, 0, 1, 1, 0},
+        /* dropout 30% between layers (fixed mask) */
+        {"dropout",             3, 4, 3, 0, 1, 0,   4, 2, 0, 0, 0, 0, 0, 30},
+        {"gru_dropout_bidir",   3, 4, 2, 0, 1, 1,   4, 2, 0, 0, 0, 0, 1, 30},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
     return TEST_REPORT();

@@ -1,6 +1,7 @@
 /* test_torch_fixtures.c — lstm_forward / lstm_backward against PyTorch.
  *
- * For every tests/fixtures/lstm_*.safetensors written by tools/lstm_ref.py:
+ * For every tests/fixtures/lstm_*.safetensors (nn.LSTM) and gru_*.safetensors
+ * (nn.GRU: no c0, gcn, ref.cn, ref.grad.c0) written by tools/lstm_ref.py:
  * build the net from the "model." tensors, run forward + backward on a
  * LSTM_WS_TRAIN workspace with the stored inputs and upstream gradients, and
  * compare every "ref.*" tensor (float64 results of the same model) with ours.
@@ -43,8 +44,9 @@ static int cfg_int(const char *json, const char *key, int *v) {
 static void run_case(const char *dir, const char *fname) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, fname);
+    const int gru = strncmp(fname, "gru_", 4) == 0;
     char cname[256];
-    snprintf(cname, sizeof cname, "%s", fname + 5); /* strip "lstm_" */
+    snprintf(cname, sizeof cname, "%s%s", gru ? "gru:" : "", fname + (gru ? 4 : 5)); /* strip "lstm_" / "gru_" */
     char *dot = strstr(cname, ".safetensors");
     if (dot) *dot = 0;
 
@@ -66,6 +68,8 @@ static void run_case(const char *dir, const char *fname) {
     st = lstm_net_from_st(&net, &f, path, "model.");
     CHECK(st == LSTM_OK, "%s: lstm_net_from_st: %s", path, lstm_last_error());
     if (st != LSTM_OK) { lstm_st_free(&f); return; }
+    CHECK(net.cfg.cell == (gru ? LSTM_CELL_GRU : LSTM_CELL_LSTM), "%s: inferred cell %d, the file name says %s", path,
+          net.cfg.cell, gru ? "GRU" : "LSTM");
     CHECK(net.cfg.input_size == I && net.cfg.hidden_size == H && net.cfg.num_layers == L &&
               net.cfg.proj_size == P && net.cfg.bias == bias && net.cfg.bidirectional == bidir,
           "%s: inferred config (I %d H %d L %d P %d bias %d bidir %d) differs from the metadata's "
@@ -85,24 +89,24 @@ static void run_case(const char *dir, const char *fname) {
     float *ghn = fx_tensor(&f, "ghn", &n);
     sizes_ok &= ghn && n == nh;
     CHECK(ghn && n == nh, "%s: tensor 'ghn': expected %zu floats", path, nh);
-    float *gcn = fx_tensor(&f, "gcn", &n);
-    sizes_ok &= gcn && n == nc;
-    CHECK(gcn && n == nc, "%s: tensor 'gcn': expected %zu floats", path, nc);
+    float *gcn = fx_tensor(&f, "gcn", &n); /* a GRU has no c: absent */
+    sizes_ok &= gru ? !gcn : gcn && n == nc;
+    CHECK(gru ? !gcn : gcn && n == nc, "%s: tensor 'gcn': expected %s", path, gru ? "none (GRU)" : "B*H floats");
     float *h0 = fx_tensor(&f, "h0", &n); /* absent: zero initial state */
     sizes_ok &= !h0 || n == nh;
     CHECK(!h0 || n == nh, "%s: tensor 'h0': expected %zu floats", path, nh);
     float *c0 = fx_tensor(&f, "c0", &n);
     sizes_ok &= !c0 || n == nc;
     CHECK(!c0 || n == nc, "%s: tensor 'c0': expected %zu floats", path, nc);
-    CHECK(!h0 == !c0, "%s: h0 and c0 must be both present or both absent", path);
+    CHECK(gru ? !c0 : !h0 == !c0, "%s: h0 and c0 must be both present or both absent (GRU: no c0)", path);
 
     float *x = malloc(nx * sizeof *x), *gy = malloc(ny * sizeof *gy), *y = malloc(ny * sizeof *y);
     float *y_u = malloc(ny * sizeof *y), *y_inf = malloc(ny * sizeof *y), *dx = malloc(nx * sizeof *dx);
     float *dx_u = malloc(nx * sizeof *dx), *hn = malloc(nh * sizeof *hn), *cn = malloc(nc * sizeof *cn);
     float *dh0 = malloc(nh * sizeof *dh0), *dc0 = malloc(nc * sizeof *dc0);
     lstm_workspace *ws = NULL, *wsi = NULL;
-    if (!sizes_ok || !h0 != !c0 ||
-        !(x_u && gy_u && ghn && gcn && x && gy && y && y_u && y_inf && dx && dx_u && hn && cn && dh0 && dc0))
+    if (!sizes_ok || (gru ? c0 != NULL : !h0 != !c0) ||
+        !(x_u && gy_u && ghn && (gcn || gru) && x && gy && y && y_u && y_inf && dx && dx_u && hn && cn && dh0 && dc0))
         goto done;
 
     /* user layout -> time-major [T, B, .] (unbatched [T, I] is [T, 1, I] already) */
@@ -118,10 +122,10 @@ static void run_case(const char *dir, const char *fname) {
     CHECK(st == LSTM_OK, "%s: lstm_workspace_init: %s", path, lstm_last_error());
     if (st != LSTM_OK) goto done;
     lstm_net_zero_grad(&net);
-    st = lstm_forward(&net, ws, T, B, x, h0, c0, y, hn, cn);
+    st = lstm_forward(&net, ws, T, B, x, h0, c0, y, hn, gru ? NULL : cn);
     CHECK(st == LSTM_OK, "%s: lstm_forward: %s", path, lstm_last_error());
     if (st != LSTM_OK) goto done;
-    st = lstm_backward(&net, ws, gy, ghn, gcn, dx, dh0, dc0);
+    st = lstm_backward(&net, ws, gy, ghn, gcn, dx, dh0, gru ? NULL : dc0);
     CHECK(st == LSTM_OK, "%s: lstm_backward: %s", path, lstm_last_error());
     if (st != LSTM_OK) goto done;
 
@@ -158,10 +162,10 @@ static void run_case(const char *dir, const char *fname) {
 #define ADD(nm, p, k) do { snprintf(res[nr].name, sizeof res[nr].name, "%s", nm); res[nr].data = p; res[nr].numel = k; nr++; } while (0)
     ADD("y", y_u, ny);
     ADD("hn", hn, nh);
-    ADD("cn", cn, nc);
+    if (!gru) ADD("cn", cn, nc);
     ADD("grad.input", dx_u, nx);
     ADD("grad.h0", dh0, nh);
-    ADD("grad.c0", dc0, nc);
+    if (!gru) ADD("grad.c0", dc0, nc);
     for (int k = 0; k < nt; k++) {
         char nm[64];
         snprintf(nm, sizeof nm, "grad.%s", ti[k].name);
@@ -226,9 +230,9 @@ int main(int argc, char **argv) {
     while ((e = readdir(d)) != NULL && n < 256) {
         size_t l = strlen(e->d_name);
         if (l > 12 && strcmp(e->d_name + l - 12, ".safetensors") == 0 && strncmp(e->d_name, "cell", 4) != 0) {
-            CHECK(strncmp(e->d_name, "lstm_", 5) == 0, "%s/%s: fixture names are lstm_*.safetensors or cell*",
-                  dir, e->d_name);
-            if (strncmp(e->d_name, "lstm_", 5) == 0) names[n++] = strdup(e->d_name);
+            int known = strncmp(e->d_name, "lstm_", 5) == 0 || strncmp(e->d_name, "gru_", 4) == 0;
+            CHECK(known, "%s/%s: fixture names are lstm_*, gru_*.safetensors or cell*", dir, e->d_name);
+            if (known) names[n++] = strdup(e->d_name);
         }
     }
     closedir(d);

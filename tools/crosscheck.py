@@ -14,7 +14,10 @@ Also checks:
   - models stored as F16, BF16 and F64 load (their values are exactly those
     of the float32 model the reference uses);
   - the gradient file written by `lstm grad` loads into nn.LSTM.load_state_dict
-    (strict) and holds the same values as read with numpy.
+    (strict) and holds the same values as read with numpy;
+  - the same for nn.GRU models (lstm_ref.GRU_CASES): no --c0/--cn/--grad-cn,
+    the gradient file holds the parameters, input and h0 and loads into
+    nn.GRU.load_state_dict (strict).
 Prints "ok  ..." / "FAIL ..." lines and "N passed, M failed"; exits 1 on failure.
 """
 import argparse
@@ -94,7 +97,7 @@ def round_params(dtype):
 def run_case(lstm, tmp, spec, seed, prefix="", dtype="F32", extra=False):
     """One case through `lstm forward` and `lstm grad`."""
     s = lstm_ref.full_spec(spec)
-    label = s["name"] + ("[%s]" % dtype if dtype != "F32" else "") + ("[prefix %s]" % prefix if prefix else "")
+    label = ("gru:" if s["cell"] == "gru" else "") + s["name"] + ("[%s]" % dtype if dtype != "F32" else "") + ("[prefix %s]" % prefix if prefix else "")
     case = lstm_ref.make_case(spec, seed, param_transform=round_params(dtype))
     d = os.path.join(tmp, label.replace("[", "_").replace("]", "").replace(" ", "_").replace(".", ""))
     os.makedirs(d, exist_ok=True)
@@ -114,20 +117,22 @@ def run_case(lstm, tmp, spec, seed, prefix="", dtype="F32", extra=False):
         common += ["--prefix", prefix]
     if s["batch_first"]:
         common += ["--batch-first"]
+    gru = s["cell"] == "gru"
     if "h0" in files:
-        common += ["--h0", files["h0"], "--c0", files["c0"]]
+        common += ["--h0", files["h0"]] + ([] if gru else ["--c0", files["c0"]])
 
     # forward
     yp, hp, cp = (os.path.join(d, n) for n in ("y.npy", "hn.npy", "cn.npy"))
-    rc, out = run([lstm, "forward"] + common + ["--output", yp, "--hn", hp, "--cn", cp])
+    outs = (("y", yp), ("hn", hp)) + ((("cn", cp),) if not gru else ())
+    rc, out = run([lstm, "forward"] + common + ["--output", yp, "--hn", hp] + ([] if gru else ["--cn", cp]))
     if check(rc == 0, "%s: lstm forward exits 0 (rc %d%s)" % (label, rc, (": " + out) if rc else "")):
-        for name, p in (("y", yp), ("hn", hp), ("cn", cp)):
+        for name, p in outs:
             compare(label, name, np.load(p) if os.path.exists(p) else None, refs[name], terr[name])
 
     # grad
     gp = os.path.join(d, "grads.safetensors")
-    rc, out = run([lstm, "grad"] + common + ["--grad-output", files["gy"], "--grad-hn", files["ghn"],
-                                             "--grad-cn", files["gcn"], "--output", gp])
+    rc, out = run([lstm, "grad"] + common + ["--grad-output", files["gy"], "--grad-hn", files["ghn"]] +
+                  ([] if gru else ["--grad-cn", files["gcn"]]) + ["--output", gp])
     if not check(rc == 0, "%s: lstm grad exits 0 (rc %d%s)" % (label, rc, (": " + out) if rc else "")):
         return
     g, _, dts = lstm_ref.read_safetensors(gp)
@@ -136,22 +141,31 @@ def run_case(lstm, tmp, spec, seed, prefix="", dtype="F32", extra=False):
     compare(label, "grad.input", g.get("input"), refs["grad.input"], terr["grad.input"])
     if "h0" in files:  # lstm grad writes h0/c0 gradients only when they are given
         compare(label, "grad.h0", g.get("h0"), refs["grad.h0"], terr["grad.h0"])
-        compare(label, "grad.c0", g.get("c0"), refs["grad.c0"], terr["grad.c0"])
+        if gru:
+            check("c0" not in g, "%s: a GRU's gradient file has no c0" % label)
+        else:
+            compare(label, "grad.c0", g.get("c0"), refs["grad.c0"], terr["grad.c0"])
     else:
         check("h0" not in g and "c0" not in g, "%s: no h0/c0 gradients without --h0/--c0" % label)
     check(all(v == "F32" for v in dts.values()), "%s: gradient file is all F32" % label)
 
-    # the C-written file loads into nn.LSTM (strict) with the values numpy read
+    # the C-written file loads into nn.LSTM / nn.GRU (strict) with the values numpy read
+    mod = "nn.GRU" if gru else "nn.LSTM"
     try:
-        m = torch.nn.LSTM(s["I"], s["H"], num_layers=s["L"], bias=s["bias"], batch_first=s["batch_first"],
-                          bidirectional=s["bidir"], proj_size=s["P"])
+        m = lstm_ref.new_module(s)
         sd = {k[len(prefix):]: torch.from_numpy(v.astype(np.float32)) for k, v in g.items()
               if k.startswith(prefix) and k not in ("input", "h0", "c0")}
         m.load_state_dict(sd, strict=True)
         same = all(np.array_equal(m.state_dict()[k].numpy(), g[prefix + k].astype(np.float32)) for k in sd)
-        check(same, "%s: lstm grad's file loads into nn.LSTM.load_state_dict (strict), values intact" % label)
+        check(same, "%s: lstm grad's file loads into %s.load_state_dict (strict), values intact" % (label, mod))
     except Exception as e:  # noqa: BLE001 -- any failure to load is the finding
-        check(False, "%s: lstm grad's file does not load into nn.LSTM: %s" % (label, e))
+        check(False, "%s: lstm grad's file does not load into %s: %s" % (label, mod, e))
+    if gru:  # lstm info names the cell; --c0 with a GRU is a usage error
+        rc, out = run([lstm, "info", "--model", mpath] + (["--prefix", prefix] if prefix else []))
+        check(rc == 0 and any(l.split() == ["cell", "gru"] for l in out.splitlines()),
+              "%s: lstm info says cell gru" % label)
+        rc, out = run([lstm, "forward"] + common + ["--c0", files["x"], "--output", yp])
+        check(rc == 2, "%s: --c0 with a GRU model exits 2 (rc %d)" % (label, rc))
 
 
 def main():
@@ -179,6 +193,11 @@ def main():
         run_case(lstm, tmp, by["odd"], a.seed + 9, dtype="F16")
         run_case(lstm, tmp, by["bidir"], a.seed + 10, dtype="BF16")
         run_case(lstm, tmp, by["proj"], a.seed + 11, dtype="F64", prefix="rnn.")
+        for i, c in enumerate(lstm_ref.GRU_CASES):
+            run_case(lstm, tmp, c, a.seed + 500 + 1000 * i)
+        gby = {c["name"]: c for c in lstm_ref.GRU_CASES}
+        run_case(lstm, tmp, gby["deep3"], a.seed + 12, prefix="gru.", extra=True)
+        run_case(lstm, tmp, gby["bidir"], a.seed + 13, dtype="BF16")
     print("crosscheck took %.1f s" % (time.time() - t0))
     print("crosscheck.py: %d passed, %d failed" % tuple(PASS))
     return 1 if PASS[1] else 0

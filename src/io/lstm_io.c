@@ -1,5 +1,5 @@
-/* lstm_io.c — nn.LSTM state_dicts in safetensors files: load (configuration
- * inferred from names and shapes, every tensor checked) and save (F32). */
+/* lstm_io.c — nn.LSTM / nn.GRU state_dicts in safetensors files: load (cell and
+ * configuration inferred from names and shapes, every tensor checked) and save (F32). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,28 +59,35 @@ lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, const char *p
     lstm_tensor_info *ti = NULL;
     const lstm_st_tensor *ih0 = find(&F, "weight_ih", 0, "");
     if (!ih0) {
-        st = lstm__fail(LSTM_ERR_MISSING, "%s: tensor '%s' not found (no LSTM under prefix '%s')", path,
+        st = lstm__fail(LSTM_ERR_MISSING, "%s: tensor '%s' not found (no LSTM or GRU under prefix '%s')", path,
                         lstm__printable(nm, sizeof nm, F.name), pf);
         goto out;
     }
-    if ((st = probe(&F, ih0, "[4*hidden_size, input_size]")) != LSTM_OK) goto out;
+    if ((st = probe(&F, ih0, "[G*hidden_size, input_size]")) != LSTM_OK) goto out;
+    const lstm_st_tensor *hr0 = find(&F, "weight_hr", 0, "");
     const lstm_st_tensor *hh0 = find(&F, "weight_hh", 0, "");
-    if ((st = probe(&F, hh0, "[4*hidden_size, hidden_size or proj_size]")) != LSTM_OK) goto out;
-    if (hh0->shape[0] % 4) {
+    if ((st = probe(&F, hh0, "[G*hidden_size, hidden_size or proj_size]")) != LSTM_OK) goto out;
+    lstm_config cfg = {0};
+    /* The cell from the shapes: a projection is an LSTM's; else weight_hh_l0 is
+     * [4H, H] (LSTM) or [3H, H] (GRU); failing both, rows a multiple of 4 (then
+     * 3) give H, and the full check below names the tensor that does not fit. */
+    int64_t rows = hh0->shape[0], cols = hh0->shape[1];
+    int gru = !hr0 && (rows == 3 * cols || (rows != 4 * cols && rows % 4 && rows % 3 == 0));
+    if (rows % (gru ? 3 : 4)) {
         fmt_shape(sh, sizeof sh, hh0->ndim, hh0->shape);
-        st = lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected [4*hidden_size, ...] (rows a multiple of 4), got %s",
-                        path, lstm__printable(nm, sizeof nm, F.name), sh);
+        st = lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected [4*hidden_size, ...] (rows a multiple of 4)%s, got %s",
+                        path, lstm__printable(nm, sizeof nm, F.name), hr0 ? "" : " or [3*hidden_size, ...] (GRU)", sh);
         goto out;
     }
-    lstm_config cfg = {0};
-    cfg.hidden_size = (int)(hh0->shape[0] / 4);
+    cfg.cell = gru ? LSTM_CELL_GRU : LSTM_CELL_LSTM;
+    cfg.hidden_size = (int)(rows / (gru ? 3 : 4));
     cfg.input_size = (int)ih0->shape[1];
     cfg.num_layers = 1;
     while (cfg.num_layers < 1024 && find(&F, "weight_ih", cfg.num_layers, "")) cfg.num_layers++;
     cfg.bidirectional = find(&F, "weight_ih", 0, "_reverse") != NULL;
     cfg.bias = find(&F, "bias_ih", 0, "") != NULL;
-    const lstm_st_tensor *hr0 = find(&F, "weight_hr", 0, "");
     if (hr0) {
+        hr0 = find(&F, "weight_hr", 0, ""); /* F.name: this tensor's, for the messages */
         if ((st = probe(&F, hr0, "[proj_size, hidden_size]")) != LSTM_OK) goto out;
         cfg.proj_size = (int)hr0->shape[0];
         if (cfg.proj_size >= cfg.hidden_size) {
@@ -134,8 +141,8 @@ lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, const char *p
             int known = 0;
             for (int q = 0; q < n && !known; q++) known = strcmp(tn + plen, ti[q].name) == 0;
             if (!known) {
-                st = lstm__fail(LSTM_ERR_EXTRA, "%s: unexpected tensor '%s' under prefix '%s' (not part of this LSTM: L=%d%s%s%s)",
-                                path, lstm__printable(nm, sizeof nm, tn), pf, cfg.num_layers,
+                st = lstm__fail(LSTM_ERR_EXTRA, "%s: unexpected tensor '%s' under prefix '%s' (not part of this %s: L=%d%s%s%s)",
+                                path, lstm__printable(nm, sizeof nm, tn), pf, cfg.cell == LSTM_CELL_GRU ? "GRU" : "LSTM", cfg.num_layers,
                                 cfg.bidirectional ? ", bidirectional" : "", cfg.bias ? "" : ", no bias",
                                 cfg.proj_size ? ", projected" : "");
                 goto out;

@@ -92,22 +92,7 @@ static const lstm__gemm_kdesc kd_generic = {"generic", GMR, GNR, 0, kern_generic
 
 static int kernel_choice = -1; /* -1: not resolved yet */
 
-int lstm_gemm_kernel_available(int k) {
-    switch (k) {
-    case LSTM_GEMM_REF:
-    case LSTM_GEMM_GENERIC: return 1;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) /* where the SIMD kernels are built */
-    case LSTM_GEMM_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case LSTM_GEMM_AVX512:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("fma");
-#endif
-    default: return 0;
-    }
-}
+int lstm_gemm_kernel_available(int k) { return lstm__cpu_has(k); }
 
 static const char *const kernel_names[LSTM_GEMM_NKERNELS] = {"ref", "generic", "avx2", "avx512"};
 
@@ -118,13 +103,7 @@ const char *lstm_gemm_kernel_name(int k) {
 int lstm_gemm_kernel(void) {
     int k = __atomic_load_n(&kernel_choice, __ATOMIC_RELAXED);
     if (k >= 0) return k;
-    k = LSTM_GEMM_GENERIC;
-    for (int c = LSTM_GEMM_AVX512; c > LSTM_GEMM_GENERIC; c--)
-        if (lstm_gemm_kernel_available(c)) { k = c; break; }
-    const char *env = getenv("LSTM_KERNEL");
-    if (env)
-        for (int c = 0; c < LSTM_GEMM_NKERNELS; c++)
-            if (!strcmp(env, kernel_names[c]) && lstm_gemm_kernel_available(c)) k = c;
+    k = lstm__kernel_gemm_default(); /* dispatch.c decides */
     __atomic_store_n(&kernel_choice, k, __ATOMIC_RELAXED);
     return k;
 }
@@ -137,8 +116,10 @@ int lstm_gemm_set_kernel(int k) {
 
 static const lstm__gemm_kdesc *kdesc(int k) {
     switch (k) {
+#if LSTM_X86
     case LSTM_GEMM_AVX2: return &lstm__gemm_kd_avx2;
     case LSTM_GEMM_AVX512: return &lstm__gemm_kd_avx512;
+#endif
     default: return &kd_generic;
     }
 }

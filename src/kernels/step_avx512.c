@@ -18,42 +18,21 @@
 #include <string.h>
 
 #include "internal.h"
+#include "gru_kernels.h" /* lstm__pack_gate_units */
 #include "simd_avx512.h"
+#include "step_tiles.h"
 
-size_t lstm__pack_units_size(int H, int K) { return (size_t)((H + 15) / 16) * (size_t)K * 64; }
+/* The LSTM's layout is the G-gate one of gru_kernels.h with G = 4. */
+size_t lstm__pack_units_size(int H, int K) { return lstm__pack_gate_units_size(4, H, K); }
 
-void lstm__pack_units(float *P, int H, int K, const float *W, int ldw) {
-    int nub = (H + 15) / 16;
-    for (int u = 0; u < nub; u++)
-        for (int k = 0; k < K; k++)
-            for (int q = 0; q < 4; q++) {
-                float *d = P + (((size_t)u * K + k) * 4 + q) * 16;
-                for (int j = 0; j < 16; j++) {
-                    int r = 16 * u + j;
-                    d[j] = r < H ? W[(size_t)(q * H + r) * ldw + k] : 0.0f;
-                }
-            }
-}
-
-#if defined(__clang__)
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 4")
-#endif
+void lstm__pack_units(float *P, int H, int K, const float *W, int ldw) { lstm__pack_gate_units(P, 4, H, K, W, ldw); }
 
 /* One tile: NR batch rows × NU unit blocks (NR·NU <= 4, so 4·NR·NU <= 16
  * accumulators).  NR and NU are constants at every call: the loops unroll
  * and acc lives in registers.  Several unit blocks per tile keep 16 chains of
  * fused multiply-adds in flight when the batch is 1 or 2. */
-/* Sanitizers stay out of this kernel: their checks on the fully unrolled
- * register tiles take clang minutes to compile.  Its accesses are bounded by
- * lanes16(), nr and nu, and tests/test_core.c checks it bit for bit against
- * the sanitized GEMM + gate path. */
-#if defined(__clang__)
-#define NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
-#else
-#define NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize_undefined))
-#endif
+/* NO_SANITIZE: see step_tiles.h; tests/test_core.c checks the tiles bit for
+ * bit against the sanitized GEMM + gate path. */
 
 __attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
 tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, const float *x, int ldx,
@@ -107,27 +86,11 @@ lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, co
                   const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                   const float *c_prev, float *c, float *m, int ldm) {
     const int G = 4 * H;
-    const int NU = B >= 3 ? 1 : B == 2 ? 2 : 4; /* unit blocks per tile */
-    for (int u = u0; u < u1; u += NU) {
-        int nu = u1 - u < NU ? u1 - u : NU;
-        for (int b = 0; b < B; b += 4) {
-            int nr = B - b < 4 ? B - b : 4;
-            float *ab = act + (size_t)b * G, *cb = c + (size_t)b * H, *mb = m + (size_t)b * ldm;
-            const float *xb = x ? x + (size_t)b * ldx : NULL, *hb = h ? h + (size_t)b * ldh : NULL;
-            const float *cpb = c_prev ? c_prev + (size_t)b * H : NULL;
-#define TILE(NR, NU_) tile(NR, NU_, H, Hout, in, u, ab, xb, ldx, pih, bsum, hb, ldh, phh, cpb, cb, mb, ldm)
-            switch (nr * 8 + nu) {
-            case 4 * 8 + 1: TILE(4, 1); break;
-            case 3 * 8 + 1: TILE(3, 1); break;
-            case 2 * 8 + 2: TILE(2, 2); break;
-            case 2 * 8 + 1: TILE(2, 1); break;
-            case 1 * 8 + 4: TILE(1, 4); break;
-            case 1 * 8 + 3: TILE(1, 3); break;
-            case 1 * 8 + 2: TILE(1, 2); break;
-            default: TILE(1, 1); break;
-            }
+#define TILE(b, u, NR, NU)                                                                                    \
+    tile(NR, NU, H, Hout, in, u, act + (size_t)(b) * G, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bsum,          \
+         h ? h + (size_t)(b) * ldh : NULL, ldh, phh, c_prev ? c_prev + (size_t)(b) * H : NULL, c + (size_t)(b) * H, \
+         m + (size_t)(b) * ldm, ldm)
+    STEP_FOR_TILES(B, u0, u1, TILE);
 #undef TILE
-        }
-    }
 }
 #endif

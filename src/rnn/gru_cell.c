@@ -8,6 +8,7 @@
  *   h' = (h − n)·z + n      (ATen's order: (hidden - new_gate) * z + new_gate)
  */
 #include <math.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -63,3 +64,34 @@ void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_pr
         }
     }
 }
+
+void lstm__gru_gates_forward(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H) {
+    lstm__gru_gates_forward_ref(act, h, ldh, h_prev, ldhp, B, H);
+}
+
+void lstm__gru_gates_backward(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
+                              const float *act, const float *h_prev, int ldhp, int B, int H) {
+    lstm__gru_gates_backward_ref(dgx, ldgx, dgh, dh_prev, dh, lddh, act, h_prev, ldhp, B, H);
+}
+
+/* ---- the GRU's entry in the cell table (internal.h) ----
+ * act (pre_r, pre_z, xn, hn); backward leaves (da_r, da_z, da_n, da_n·r): the
+ * gradients of the pre-activations fed by W_ih (blocks 0..2) and W_hh (0, 1, 3). */
+static void gru_step_forward(const lstm__cell_step *s) {
+    lstm__gru_gates_forward(s->act, s->h, s->ldh, s->h_prev, s->ldhp, s->B, s->H);
+}
+
+/* scratch [B, 3H]: dgh, whose n block goes to act block 3. */
+static void gru_step_backward(const lstm__cell_step *s) {
+    const int B = s->B, H = s->H;
+    lstm__gru_gates_backward(s->act, 4 * H, s->scratch, s->dh_prev, s->dh, s->lddh, s->act, s->h_prev, s->ldhp, B, H);
+    for (int b = 0; b < B; b++)
+        memcpy(s->act + (size_t)b * 4 * H + 3 * H, s->scratch + (size_t)b * 3 * H + 2 * H, (size_t)H * sizeof(float));
+}
+
+const lstm__cell lstm__cell_gru = {
+    .name = "gru", .G = 3, .A = 4, .has_c = 0, .direct_dh = 1, .scratch_units = 3,
+    .n_ih = 1, .n_hh = 2, .ih = {{0, 0, 3}}, .hh = {{0, 0, 2}, {2, 3, 1}},
+    .forward = gru_step_forward, .backward = gru_step_backward,
+    /* .fused_step: the AVX-512 GRU step goes here (NULL: GEMM + gate kernel) */
+};

@@ -1,5 +1,5 @@
-/* lstm_cell.c — the LSTM cell: point-wise gate math forward/backward (shared by
- * the sequence code) and the one-step torch.nn.LSTMCell API built on it.
+/* lstm_cell.c — the LSTM cell: point-wise gate math forward/backward (the
+ * sequence engine and the LSTMCell API reach it through the cell table).
  * Gate order i, f, g, o as in torch.nn.LSTM. */
 #include <math.h>
 #include <stdlib.h>
@@ -60,26 +60,9 @@ void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, co
     }
 }
 
-int lstm__gates_avx512(void) {
-    static int cached = -1; /* read and written atomically: the first calls may race */
-    int choice = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (choice < 0) {
-        const char *k = getenv("LSTM_KERNEL");
-        int want = !(k && (strcmp(k, "ref") == 0 || strcmp(k, "generic") == 0 || strcmp(k, "avx2") == 0));
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        choice = want && __builtin_cpu_supports("avx512f");
-#else
-        (void)want;
-        choice = 0;
-#endif
-        __atomic_store_n(&cached, choice, __ATOMIC_RELAXED);
-    }
-    return choice;
-}
-
 void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (lstm__gates_avx512()) {
+#if LSTM_X86
+    if (lstm__kernel_gates_avx512()) {
         lstm__gates_forward_avx512(act, c, m, ldm, c_prev, B, H);
         return;
     }
@@ -89,8 +72,8 @@ void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c
 
 void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
                           const float *c, const float *c_prev, int B, int H) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (lstm__gates_avx512()) {
+#if LSTM_X86
+    if (lstm__kernel_gates_avx512()) {
         lstm__gates_backward_avx512(dG, dc, dm, ldm, act, c, c_prev, B, H);
         return;
     }
@@ -98,39 +81,20 @@ void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const 
     lstm__gates_backward_ref(dG, dc, dm, ldm, act, c, c_prev, B, H);
 }
 
-/* gates [B,4H] = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh, then the gate math. */
-void lstm_cell_forward(float *h1, float *c1, float *act,
-                       const float *x, const float *h, const float *c,
-                       const float *w_ih, const float *w_hh,
-                       const float *b_ih, const float *b_hh, int B, int I, int H) {
-    /* same order of sums as the sequence code, so one step agrees bit for bit:
-     * (b_ih + b_hh), then + x·W_ihᵀ, then + h·W_hhᵀ */
-    for (int b = 0; b < B; b++)
-        for (int k = 0; k < 4 * H; k++) act[(size_t)b * 4 * H + k] = b_ih && b_hh ? b_ih[k] + b_hh[k] : 0.0f;
-    lstm_gemm_nt(B, 4 * H, I, x, I, w_ih, I, act, 4 * H, 1.0f);
-    if (h) lstm_gemm_nt(B, 4 * H, H, h, H, w_hh, H, act, 4 * H, 1.0f);
-    lstm__gates_forward(act, c1, h1, H, c, B, H);
+/* ---- the LSTM's entry in the cell table (internal.h) ---- */
+static void lstm_step_forward(const lstm__cell_step *s) {
+    lstm__gates_forward(s->act, s->c, s->h, s->ldh, s->c_prev, s->B, s->H);
 }
 
-void lstm_cell_backward(float *dx, float *dh, float *dc,
-                        float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
-                        const float *dh1, const float *dc1, const float *act,
-                        const float *x, const float *h, const float *c, const float *c1,
-                        const float *w_ih, const float *w_hh, float *scratch,
-                        int B, int I, int H) {
-    /* scratch [B,5H]: dG [B,4H], then room for dc when the caller passes NULL. */
-    float *dG = scratch;
-    float *dcr = dc ? dc : scratch + (size_t)B * 4 * H;
-    for (size_t k = 0; k < (size_t)B * H; k++) dcr[k] = dc1 ? dc1[k] : 0.0f;
-    lstm__gates_backward(dG, dcr, dh1, H, act, c1, c, B, H);
-    if (dx) lstm_gemm_nn(B, I, 4 * H, dG, 4 * H, w_ih, I, dx, I, 0.0f);
-    if (dh) lstm_gemm_nn(B, H, 4 * H, dG, 4 * H, w_hh, H, dh, H, 0.0f);
-    if (dw_ih) lstm_gemm_tn(4 * H, I, B, dG, 4 * H, x, I, dw_ih, I, 1.0f);
-    if (dw_hh && h) lstm_gemm_tn(4 * H, H, B, dG, 4 * H, h, H, dw_hh, H, 1.0f);
-    for (int b = 0; b < B; b++)
-        for (int k = 0; k < 4 * H; k++) {
-            float v = dG[(size_t)b * 4 * H + k];
-            if (db_ih) db_ih[k] += v;
-            if (db_hh) db_hh[k] += v;
-        }
+static void lstm_step_backward(const lstm__cell_step *s) {
+    lstm__gates_backward(s->act, s->dc, s->dh, s->lddh, s->act, s->c, s->c_prev, s->B, s->H);
 }
+
+const lstm__cell lstm__cell_lstm = {
+    .name = "lstm", .G = 4, .A = 4, .has_c = 1, .direct_dh = 0, .scratch_units = 0,
+    .n_ih = 1, .n_hh = 1, .ih = {{0, 0, 4}}, .hh = {{0, 0, 4}},
+    .forward = lstm_step_forward, .backward = lstm_step_backward,
+#if LSTM_X86
+    .fused_pack_size = lstm__pack_units_size, .fused_pack = lstm__pack_units, .fused_step = lstm__step_avx512,
+#endif
+};

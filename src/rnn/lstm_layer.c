@@ -1,12 +1,15 @@
-/* lstm_layer.c — the sequence engine: workspaces, the full-sequence forward
- * over layers and directions (torch.nn.LSTM semantics), backward through
+/* lstm_layer.c — the recurrent-layer driver, generic over the cell (the cell
+ * table in internal.h: LSTM, GRU): workspaces, the full-sequence forward over
+ * layers and directions (torch.nn.LSTM / nn.GRU semantics), backward through
  * time, and streaming.  Time-major: every [T, B, N] tensor holds step t as
  * one contiguous [B, N] block.
  *
- * Per (layer, direction):
- *   forward:  G[T·B, 4H] = X·W_ihᵀ + b_ih + b_hh      (one GEMM over all steps)
- *             for each step: G_t += h_prev·W_hhᵀ; gate math; h_t = m_t (·W_hrᵀ)
- *   backward: reverse loop: dG_t from the gate math, dh_prev = dG_t·W_hh
+ * Per (layer, direction), one dir_op:
+ *   forward:  act[T·B, A·H] = bias + X·W_ihᵀ           (one GEMM over all steps)
+ *             for each step: act_t += h_prev·W_hhᵀ (by the cell's runs);
+ *             the cell's point-wise forward; h_t (LSTMP: m_t·W_hrᵀ)
+ *   backward: reverse loop: the cell's point-wise backward turns act_t into
+ *             dG_t; dh_prev (+)= dG_t·W_hh
  *             then one GEMM each: dW_ih += dGᵀX, dW_hh += dGᵀH_prev,
  *             dW_hr += dHᵀM, dX = dG·W_ih. */
 #include <math.h>
@@ -18,9 +21,11 @@
 struct lstm_workspace {
     int T, B, train;
     int L, D, H, Hout, I, P;
-    size_t tbg, tbh, tby; /* T·B·4H, T·B·H, T·B·D·Hout */
-    float *act;   /* train: [L·D][T,B,4H] activations; else [T,B,4H] scratch */
-    float *cs;    /* train: [L·D][T,B,H] cell states; else [2][B,H] */
+    const lstm__cell *cell;
+    int AH;               /* act columns: A·H */
+    size_t tbg, tbh, tby; /* T·B·A·H, T·B·H, T·B·D·Hout */
+    float *act;   /* train: [L·D][T,B,A·H] activations; else [T,B,A·H] scratch */
+    float *cs;    /* has_c: train [L·D][T,B,H] cell states; else [2][B,H]; NULL without c */
     float *ms;    /* proj: train [L·D][T,B,H] m = o·tanh(c); else [B,H]; NULL without proj */
     float *ys;    /* train: [L][T,B,D·Hout] layer outputs; else [2][T,B,D·Hout] */
     /* training only */
@@ -36,36 +41,28 @@ struct lstm_workspace {
     float *dY[2]; /* [T,B,D·Hout] gradients between layers (2 buffers for L >= 3, 1 for L = 2) */
     float *dH;    /* proj: [L·D][T,B,P] (kept for dW_hr); else [B,Hout] */
     float *dh;    /* [B,Hout] running dL/dh_prev */
-    float *dm;    /* [B,H] */
-    float *dc;    /* [B,H] running dL/dc */
-    float *dbias; /* [2][4H]: bias-gradient sum and block sum */
-    float *wtmp;  /* [max(4H·max(in, Hout), P·H)] partial sums of weight gradients */
-    /* GEMM path: W_hh repacked for the per-step product, one per (l,d) */
+    float *dm;    /* has_c: [B,H] */
+    float *dc;    /* has_c: [B,H] running dL/dc */
+    float *cscr;  /* the cell's backward scratch [B, scratch_units·H] (NULL if none) */
+    float *dbias; /* [2][A·H]: bias-gradient sum and block sum */
+    float *wtmp;  /* [max(A·H·max(in, Hout), P·H)] partial sums of weight gradients */
+    /* GEMM path: W_hh repacked for the per-step products, one pack per hh run, per (l,d) */
     float *pk;
-    size_t pk_size;
+    size_t pk_size, pk_off[2];
     const float *pk_src; /* params the packs were made from (lstm_stream reuses them) */
     int pui_ok;          /* pui holds the current W_ih (packed only when one-step calls need it) */
     lstm__team *team;    /* NULL: one thread */
     /* fused step (AVX-512): unit-interleaved W_hh and W_ih per (l,d) */
     int fused;
     float *pu, *pui;
-    float *bias;         /* [L·D][4H]: b_ih + b_hh, summed once per set of weights */
+    float *bias;         /* [L·D][A·H]: the bias of each act column (lstm__cell_bias), once per set of weights */
     size_t pu_size, pui_size;
 };
 
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
  * kernel bit for bit, so it is used exactly when both are (LSTM_KERNEL=ref,
  * generic or avx2 turns it off). */
-static int fused_available(void) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    int k = lstm_gemm_kernel();
-    const char *env = getenv("LSTM_FUSED"); /* LSTM_FUSED=0: off, for tests and benchmarks */
-    if (env && strcmp(env, "0") == 0) return 0;
-    return lstm__gates_avx512() && (k == LSTM_GEMM_AVX512 || k == LSTM_GEMM_AVX2);
-#else
-    return 0;
-#endif
-}
+static int fused_available(const lstm__cell *cell) { return cell->fused_step && lstm__kernel_fused(); }
 
 static float *alloc_f(size_t n, int *ok) {
     float *p = calloc(n ? n : 1, sizeof(float));
@@ -87,8 +84,10 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     ws->Hout = net->Hout;
     ws->I = net->cfg.input_size;
     ws->P = net->cfg.proj_size;
+    const lstm__cell *cell = ws->cell = lstm__cell_of(net->cfg.cell);
+    ws->AH = cell->A * ws->H;
     size_t tb = (size_t)T * B, LD = (size_t)ws->L * ws->D;
-    ws->tbg = tb * 4 * ws->H;
+    ws->tbg = tb * ws->AH;
     ws->tbh = tb * ws->H;
     ws->tby = tb * ws->D * ws->Hout;
     size_t bh = (size_t)B * ws->H, bho = (size_t)B * ws->Hout;
@@ -96,42 +95,47 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     int ok = 1;
     if (ws->train) {
         ws->act = alloc_f(LD * ws->tbg, &ok);
-        ws->cs = alloc_f(LD * ws->tbh, &ok);
+        if (cell->has_c) ws->cs = alloc_f(LD * ws->tbh, &ok);
         if (ws->P) ws->ms = alloc_f(LD * ws->tbh, &ok);
         ws->ys = alloc_f((size_t)ws->L * ws->tby, &ok);
         ws->x0 = alloc_f(tb * ws->I, &ok);
         ws->h0 = alloc_f(LD * bho, &ok);
-        ws->c0 = alloc_f(LD * bh, &ok);
+        if (cell->has_c) ws->c0 = alloc_f(LD * bh, &ok);
         if (ws->L >= 2) ws->dY[0] = alloc_f(ws->tby, &ok);
         if (ws->L >= 3) ws->dY[1] = alloc_f(ws->tby, &ok);
         ws->dH = alloc_f(ws->P ? LD * tb * ws->P : bho, &ok);
         ws->dh = alloc_f(bho, &ok);
-        ws->dm = alloc_f(bh, &ok);
-        ws->dc = alloc_f(bh, &ok);
-        ws->dbias = alloc_f((size_t)8 * ws->H, &ok); /* sum and block sum, [4H] each */
-        ws->wtmp = alloc_f((size_t)4 * ws->H * in_max, &ok); /* >= 4H·Hout and P·H too */
+        if (cell->has_c) {
+            ws->dm = alloc_f(bh, &ok);
+            ws->dc = alloc_f(bh, &ok);
+        }
+        if (cell->scratch_units) ws->cscr = alloc_f((size_t)cell->scratch_units * bh, &ok);
+        ws->dbias = alloc_f((size_t)2 * ws->AH, &ok); /* sum and block sum */
+        ws->wtmp = alloc_f((size_t)ws->AH * in_max, &ok); /* >= A·H·Hout and P·H too */
         if (ws->L > 1) {
             ws->xdrop = alloc_f((size_t)(ws->L - 1) * ws->tby, &ok);
             ws->mask = alloc_f((size_t)(ws->L - 1) * ws->tby, &ok);
         }
     } else {
         ws->act = alloc_f(ws->tbg, &ok);
-        ws->cs = alloc_f(2 * bh, &ok);
+        if (cell->has_c) ws->cs = alloc_f(2 * bh, &ok);
         if (ws->P) ws->ms = alloc_f(bh, &ok);
         ws->ys = alloc_f(ws->L > 1 ? 2 * ws->tby : 1, &ok);
     }
-    ws->fused = fused_available();
+    ws->fused = fused_available(cell);
     if (ws->fused) {
-        ws->pu_size = (lstm__pack_units_size(ws->H, ws->Hout) + 15) / 16 * 16;
-        ws->pui_size = (lstm__pack_units_size(ws->H, (int)in_max) + 15) / 16 * 16;
+        ws->pu_size = (cell->fused_pack_size(ws->H, ws->Hout) + 15) / 16 * 16;
+        ws->pui_size = (cell->fused_pack_size(ws->H, (int)in_max) + 15) / 16 * 16;
         ws->pu = aligned_alloc(64, LD * ws->pu_size * sizeof(float));
         ws->pui = aligned_alloc(64, LD * ws->pui_size * sizeof(float));
         if (!ws->pu || !ws->pui) ok = 0;
     }
-    ws->bias = alloc_f(LD * 4 * ws->H, &ok);
+    ws->bias = alloc_f(LD * ws->AH, &ok);
     if (!ws->fused) { /* the GEMM path's packs; the fused step has its own */
-        ws->pk_size = lstm_gemm_packed_size(4 * ws->H, ws->Hout);
-        ws->pk_size = (ws->pk_size + 15) / 16 * 16; /* each pack on a 64-byte boundary */
+        for (int k = 0; k < cell->n_hh; k++) { /* each pack on a 64-byte boundary */
+            ws->pk_off[k] = ws->pk_size;
+            ws->pk_size += (lstm_gemm_packed_size(cell->hh[k].n * ws->H, ws->Hout) + 15) / 16 * 16;
+        }
         ws->pk = aligned_alloc(64, LD * ws->pk_size * sizeof(float));
         if (!ws->pk) ok = 0;
     }
@@ -146,7 +150,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
 void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
-                     ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->dbias,
+                     ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
                      ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
@@ -164,18 +168,20 @@ lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n) {
 
 void lstm_workspace_weights_changed(lstm_workspace *ws) { ws->pk_src = NULL; }
 
-/* Repacks every W_hh (and sums b_ih + b_hh) into the
+/* Repacks every W_hh (and sums the biases) into the
  * layouts of the per-step products. */
 static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
-    const int H = ws->H, G = 4 * H;
+    const lstm__cell *cell = ws->cell;
+    const int H = ws->H, Hout = ws->Hout;
     for (int k = 0; k < ws->L * ws->D; k++) {
         const lstm_weights *w = &net->w[k];
-        if (w->b_ih)
-            for (int q = 0; q < G; q++) ws->bias[(size_t)k * G + q] = w->b_ih[q] + w->b_hh[q];
+        lstm__cell_bias(cell, H, ws->bias + (size_t)k * ws->AH, w->b_ih, w->b_hh);
         if (ws->fused) {
-            lstm__pack_units(ws->pu + (size_t)k * ws->pu_size, H, ws->Hout, w->w_hh, ws->Hout);
+            cell->fused_pack(ws->pu + (size_t)k * ws->pu_size, H, Hout, w->w_hh, Hout);
         } else {
-            lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size, G, ws->Hout, w->w_hh, ws->Hout);
+            for (int r = 0; r < cell->n_hh; r++)
+                lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r], cell->hh[r].n * H, Hout,
+                                  w->w_hh + (size_t)cell->hh[r].w * H * Hout, Hout);
         }
     }
     ws->pk_src = net->params;
@@ -185,12 +191,13 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
 /* The fused one-step path (T = 1) also packs W_ih: once per set of weights. */
 static void pack_input(const lstm_net *net, lstm_workspace *ws) {
     for (int k = 0; k < ws->L * ws->D; k++)
-        lstm__pack_units(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
+        ws->cell->fused_pack(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
     ws->pui_ok = 1;
 }
 
 /* One fused step on the team: tasks own disjoint ranges of unit blocks. */
 typedef struct {
+    lstm__fused_step_fn fn;
     int B, H, Hout, in, nub;
     float *act;
     const float *x, *pih, *bsum, *h, *phh, *c_prev;
@@ -202,7 +209,7 @@ static void step_task(void *arg, int task, int ntasks) {
     const step_job *j = arg;
     int u0 = (int)((long)j->nub * task / ntasks), u1 = (int)((long)j->nub * (task + 1) / ntasks);
     if (u0 < u1)
-        lstm__step_avx512(j->B, j->H, j->Hout, j->in, u0, u1, j->act, j->x, j->ldx, j->pih, j->bsum, j->h, j->ldh,
+        j->fn(j->B, j->H, j->Hout, j->in, u0, u1, j->act, j->x, j->ldx, j->pih, j->bsum, j->h, j->ldh,
                           j->phh, j->c_prev, j->c, j->m, j->ldm);
 }
 
@@ -272,11 +279,6 @@ void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
     ws->rng = rng;
 }
 
-/* The fused-step packs of one (l,d). */
-typedef struct {
-    const float *pu, *pui;
-} fused_packs;
-
 /* dst [rows, n] = src [n] in every row (tasks take row ranges). */
 typedef struct {
     float *dst;
@@ -290,74 +292,137 @@ static void fill_task(void *arg, int task, int ntasks) {
     for (int r = r0; r < r1; r++) memcpy(j->dst + (size_t)r * j->n, j->src, (size_t)j->n * sizeof(float));
 }
 
-/* One direction of one layer over the sequence.
- *   X [T,B,in]; h0 [B,Hout] or NULL; c0 [B,H] or NULL
- *   act [T,B,4H] (out: activations); cs: [T,B,H] when keeping all cell states,
- *   else NULL and cbuf [2][B,H]; ms (proj): [T,B,H] if ms_all else [B,H]
- *   Y [T,B,D·Hout]: writes columns [d·Hout, (d+1)·Hout); hn [B,Hout], cn [B,H] or NULL.
- * fz: the fused-step packs of this (l,d), or NULL for GEMM + gate kernel;
- * bsum: b_ih + b_hh [4H]. */
-static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk, const fused_packs *fz,
-                        const float *bsum, int d,
-                        int T, int B, int H, int Hout, int D, const float *X, const float *h0, const float *c0,
-                        float *act, float *cs, float *cbuf, float *ms, int ms_all, float *Y,
-                        float *hn, float *cn) {
-    const int in = w->in, G = 4 * H, ldy = D * Hout;
+/* The operation of one (layer, direction): everything dir_forward and
+ * dir_backward work on.  Tensors are time-major; act holds step t at
+ * act + t·B·A·H.
+ *   X [T,B,in]; h0 [B,Hout] or NULL; c0 [B,H] or NULL (cells with c)
+ *   act [T,B,A·H] (forward out: what backward needs; backward: dG in place)
+ *   cs: has_c, [T,B,H] when keeping all cell states (train), else NULL and cbuf [2][B,H]
+ *   ms (proj): [T,B,H] if ms_all else [B,H]
+ *   Y [T,B,D·Hout]: this direction's columns [d·Hout, (d+1)·Hout)
+ *   bias [A·H]; pk: the GEMM path's packed W_hh runs; pu, pui: the fused
+ *   step's packs (NULL: GEMM + the cell's point-wise forward). */
+typedef struct {
+    const lstm__cell *cell;
+    const lstm_weights *w;
+    lstm_weights *g;
+    lstm__team *team;
+    int k, d, T, B, H, Hout, D;
+    const float *X, *h0, *c0;
+    float *act, *cs, *cbuf, *ms, *Y;
+    int ms_all;
+    const float *bias, *pk[2], *pu, *pui;
+} dir_op;
+
+/* The op of (l,d) k = l·D + d over T steps of X, writing layer output Y. */
+static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T, const float *X, const float *h0,
+                          const float *c0, float *Y) {
+    const int tr = ws->train; /* training keeps every step of every (l,d); inference reuses one scratch */
+    dir_op op = {.cell = ws->cell, .w = &net->w[k], .g = &net->g[k], .team = ws->team, .k = k, .d = k % ws->D, .T = T,
+                 .B = ws->B, .H = ws->H, .Hout = ws->Hout, .D = ws->D, .X = X, .h0 = h0, .c0 = c0, .Y = Y,
+                 .ms_all = tr, .bias = ws->bias + (size_t)k * ws->AH};
+    op.act = tr ? ws->act + (size_t)k * ws->tbg : ws->act;
+    if (ws->cs) {
+        op.cs = tr ? ws->cs + (size_t)k * ws->tbh : NULL;
+        op.cbuf = tr ? NULL : ws->cs;
+    }
+    op.ms = ws->ms && tr ? ws->ms + (size_t)k * ws->tbh : ws->ms;
+    for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
+    if (ws->fused) {
+        op.pu = ws->pu + (size_t)k * ws->pu_size;
+        op.pui = ws->pui + (size_t)k * ws->pui_size;
+    }
+    return op;
+}
+
+/* The cell's point-wise forward of one step, tasks taking batch rows (rows are
+ * independent: the same bits for any split). */
+typedef struct {
+    const lstm__cell *cell;
+    lstm__cell_step s;
+} step_fwd_job;
+
+static void step_fwd_task(void *arg, int task, int ntasks) {
+    const step_fwd_job *j = arg;
+    const lstm__cell_step *s = &j->s;
+    int b0 = (int)((long)s->B * task / ntasks), b1 = (int)((long)s->B * (task + 1) / ntasks);
+    if (b0 >= b1) return;
+    lstm__cell_step r = *s;
+    r.B = b1 - b0;
+    r.act += (size_t)b0 * j->cell->A * s->H;
+    r.h += (size_t)b0 * s->ldh;
+    if (r.h_prev) r.h_prev += (size_t)b0 * s->ldhp;
+    if (r.c) r.c += (size_t)b0 * s->H;
+    if (r.c_prev) r.c_prev += (size_t)b0 * s->H;
+    j->cell->forward(&r);
+}
+
+/* One direction of one layer over the sequence; hn [B,Hout], cn [B,H] or NULL. */
+static void dir_forward(const dir_op *op, float *hn, float *cn) {
+    const lstm__cell *cell = op->cell;
+    const lstm_weights *w = op->w;
+    lstm__team *team = op->team;
+    const int T = op->T, B = op->B, H = op->H, Hout = op->Hout, d = op->d;
+    const int in = w->in, AH = cell->A * H, ldy = op->D * Hout;
     const size_t rows = (size_t)T * B;
+    int ih_cols = 0;
+    for (int k = 0; k < cell->n_ih; k++) ih_cols += cell->ih[k].n;
     /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
-    const int x_in_step = fz && T == 1;
-    if (!x_in_step) { /* act = (b_ih + b_hh) + X·W_ihᵀ, the sum in that order */
-        if (w->b_ih) {
-            fill_job fj = {act, bsum, (int)rows, G};
+    const int x_in_step = op->pu && T == 1;
+    if (!x_in_step) { /* act = bias + X·W_ihᵀ, the sum in that order */
+        int fill = w->b_ih || ih_cols < cell->A;
+        if (fill) {
+            fill_job fj = {op->act, op->bias, (int)rows, AH};
             if (team) lstm__team_run_tasks(team, 2 * lstm__team_size(team), fill_task, &fj);
             else fill_task(&fj, 0, 1);
         }
-        lstm_gemm_nt_mt(team, (int)rows, G, in, X, in, w->w_ih, in, act, G, w->b_ih ? 1.0f : 0.0f);
+        lstm__cell_gemm_ih(cell, team, (int)rows, H, in, op->X, in, w->w_ih, op->act, fill ? 1.0f : 0.0f);
     }
-    step_job sj = {.B = B, .H = H, .Hout = Hout, .in = in, .nub = (H + 15) / 16};
+    step_job sj = {.fn = cell->fused_step, .B = B, .H = H, .Hout = Hout, .in = in, .nub = (H + 15) / 16};
     int ntasks = team ? lstm__team_size(team) : 1;
     if (ntasks > sj.nub) ntasks = sj.nub;
-    const float *hp = h0, *cp = c0;
+    const float *hp = op->h0, *cp = op->c0;
     int ldh = Hout;
     for (int s = 0; s < T; s++) {
         int t = d ? T - 1 - s : s;
-        float *a = act + (size_t)t * B * G;
-        float *c = cs ? cs + (size_t)t * B * H : cbuf + (size_t)(s & 1) * B * H;
-        float *yrow = Y + (size_t)t * B * ldy + (size_t)d * Hout;
-        if (fz) {
-            float *m = w->w_hr ? (ms_all ? ms + (size_t)t * B * H : ms) : yrow;
+        float *a = op->act + (size_t)t * B * AH;
+        float *c = op->cs ? op->cs + (size_t)t * B * H : op->cbuf ? op->cbuf + (size_t)(s & 1) * B * H : NULL;
+        float *yrow = op->Y + (size_t)t * B * ldy + (size_t)d * Hout;
+        float *m = w->w_hr ? (op->ms_all ? op->ms + (size_t)t * B * H : op->ms) : yrow;
+        if (op->pu) {
             sj.act = a;
-            sj.x = x_in_step ? X + (size_t)t * B * in : NULL;
+            sj.x = x_in_step ? op->X + (size_t)t * B * in : NULL;
             sj.ldx = in;
-            sj.pih = fz->pui;
-            sj.bsum = w->b_ih ? bsum : NULL;
+            sj.pih = op->pui;
+            sj.bsum = w->b_ih ? op->bias : NULL;
             sj.h = hp;
             sj.ldh = ldh;
-            sj.phh = fz->pu;
+            sj.phh = op->pu;
             sj.c_prev = cp;
             sj.c = c;
             sj.m = m;
             sj.ldm = w->w_hr ? H : ldy;
             if (ntasks > 1) lstm__team_run_tasks(team, ntasks, step_task, &sj);
             else step_task(&sj, 0, 1);
-            if (w->w_hr) lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
         } else {
-            if (hp) lstm_gemm_packed_mt(team, B, G, Hout, hp, ldh, pk, a, G, 1.0f);
-            if (w->w_hr) {
-                float *m = ms_all ? ms + (size_t)t * B * H : ms;
-                lstm__gates_forward(a, c, m, H, cp, B, H);
-                lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
-            } else {
-                lstm__gates_forward(a, c, yrow, ldy, cp, B, H);
-            }
+            for (int k = 0; hp && k < cell->n_hh; k++)
+                lstm_gemm_packed_mt(team, B, cell->hh[k].n * H, Hout, hp, ldh, op->pk[k], a + (size_t)cell->hh[k].a * H,
+                                    AH, 1.0f);
+            step_fwd_job fj = {cell, {.B = B, .H = H, .act = a, .h_prev = hp, .ldhp = ldh, .h = m,
+                                      .ldh = w->w_hr ? H : ldy, .c_prev = cp, .c = c}};
+            int nt = team ? lstm__team_size(team) : 1;
+            if (nt > B) nt = B;
+            if (nt > 1) lstm__team_run_tasks(team, nt, step_fwd_task, &fj);
+            else step_fwd_task(&fj, 0, 1);
         }
+        if (w->w_hr) lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
         hp = yrow;
         ldh = ldy;
         cp = c;
     }
     if (hn)
         for (int b = 0; b < B; b++) memcpy(hn + (size_t)b * Hout, hp + (size_t)b * ldh, (size_t)Hout * sizeof(float));
-    if (cn) memcpy(cn, cp, (size_t)B * H * sizeof(float));
+    if (cn && cp) memcpy(cn, cp, (size_t)B * H * sizeof(float));
 }
 
 /* Inverted dropout on [n]: out = in·mask, mask 0 with probability p, else 1/(1-p). */
@@ -417,8 +482,10 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
     if (T < 1 || T > ws->T || B != ws->B)
         return lstm__fail(LSTM_ERR_ARG, "forward: T=%d, B=%d do not fit the workspace (T <= %d, B = %d)", T, B, ws->T, ws->B);
     if (net->cfg.num_layers != ws->L || net->D != ws->D || net->H != ws->H || net->Hout != ws->Hout ||
-        net->cfg.input_size != ws->I)
+        net->cfg.input_size != ws->I || lstm__cell_of(net->cfg.cell) != ws->cell)
         return lstm__fail(LSTM_ERR_ARG, "forward: workspace was made for another network shape");
+    if (!ws->cell->has_c && (c0 || cn))
+        return lstm__fail(LSTM_ERR_ARG, "forward: a %s has no cell state: c0 and cn must be NULL", ws->cell->name);
     const int L = ws->L, D = ws->D, H = ws->H, Hout = ws->Hout;
     const size_t bh = (size_t)B * H, bho = (size_t)B * Hout;
     const size_t tby = (size_t)T * B * D * Hout;
@@ -443,20 +510,8 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             size_t k = (size_t)l * D + d;
             const float *h0k = ws->train ? (ws->has_h0 ? ws->h0 + k * bho : NULL) : (h0 ? h0 + k * bho : NULL);
             const float *c0k = ws->train ? (ws->has_c0 ? ws->c0 + k * bh : NULL) : (c0 ? c0 + k * bh : NULL);
-            const float *pk = ws->pk ? ws->pk + k * ws->pk_size : NULL;
-            fused_packs fzk = {0}, *fz = NULL;
-            if (ws->fused) {
-                fzk.pu = ws->pu + k * ws->pu_size;
-                fzk.pui = ws->pui + k * ws->pui_size;
-                fz = &fzk;
-            }
-            /* training keeps every step of every (l,d); inference reuses one scratch */
-            const int tr = ws->train;
-            float *act = tr ? ws->act + k * ws->tbg : ws->act;
-            float *cs = tr ? ws->cs + k * ws->tbh : NULL, *cbuf = tr ? NULL : ws->cs;
-            float *ms = ws->ms && tr ? ws->ms + k * ws->tbh : ws->ms;
-            dir_forward(&net->w[k], ws->team, pk, fz, ws->bias + k * 4 * H, d, T, B, H, Hout, D, in, h0k, c0k, act,
-                        cs, cbuf, ms, tr, out, hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
+            dir_op op = dir_op_make(net, ws, (int)k, T, in, h0k, c0k, out);
+            dir_forward(&op, hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
         }
         in = out;
         if (ws->train && l < L - 1 && ws->dropout > 0.0f) {
@@ -479,18 +534,20 @@ lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
     return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0);
 }
 
-/* The point-wise part of one backward step for batch rows [b0, b1). */
+/* The point-wise part of one backward step for batch rows [b0, b1):
+ * dh_t = dY_t + dh (from step t+1); (LSTMP: dm = dh_t·W_hr); the cell's backward. */
 typedef struct {
-    int B, H, Hout, P, ldy;
-    const float *w_hr, *dyt, *dh, *act, *c, *c_prev;
-    float *dht, *dm, *dG, *dc;
+    const lstm__cell *cell;
+    int B, H, Hout, P, ldy, ldhp;
+    const float *w_hr, *dyt, *h_prev, *c, *c_prev;
+    float *dh, *dht, *dm, *act, *dc, *scratch;
 } step_bwd_job;
 
 static void step_bwd_task(void *arg, int task, int ntasks) {
     const step_bwd_job *j = arg;
     int b0 = (int)((long)j->B * task / ntasks), b1 = (int)((long)j->B * (task + 1) / ntasks), nb = b1 - b0;
     if (nb <= 0) return;
-    const int H = j->H, Hout = j->Hout;
+    const int H = j->H, Hout = j->Hout, AH = j->cell->A * H;
     float *dht = j->dht + (size_t)b0 * Hout;
     for (int b = 0; b < nb; b++) {
         const float *dh = j->dh + (size_t)(b0 + b) * Hout;
@@ -507,87 +564,111 @@ static void step_bwd_task(void *arg, int task, int ntasks) {
         lstm_gemm_nn(nb, H, j->P, dht, j->P, j->w_hr, H, j->dm + (size_t)b0 * H, H, 0.0f);
         dm = j->dm + (size_t)b0 * H;
     }
-    lstm__gates_backward(j->dG + (size_t)b0 * 4 * H, j->dc + (size_t)b0 * H, dm, H, j->act + (size_t)b0 * 4 * H,
-                         j->c + (size_t)b0 * H, j->c_prev ? j->c_prev + (size_t)b0 * H : NULL, nb, H);
+    lstm__cell_step st = {.B = nb, .H = H, .act = j->act + (size_t)b0 * AH,
+                          .h_prev = j->h_prev ? j->h_prev + (size_t)b0 * j->ldhp : NULL, .ldhp = j->ldhp,
+                          .c_prev = j->c_prev ? j->c_prev + (size_t)b0 * H : NULL,
+                          .c = j->c ? (float *)j->c + (size_t)b0 * H : NULL, .dh = dm, .lddh = H,
+                          .dc = j->dc ? j->dc + (size_t)b0 * H : NULL, .dh_prev = j->dh + (size_t)b0 * H,
+                          .scratch = j->scratch ? j->scratch + (size_t)b0 * j->cell->scratch_units * H : NULL};
+    j->cell->backward(&st);
 }
 
 /* Backward of dir_forward (training storage).  dY [T,B,D·Hout] (NULL: zeros) is dL/dY for the
  * layer output (this direction's columns are read); dhn [B,Hout], dcn [B,H] or NULL.
- * Accumulates into g; writes dX [T,B,in] (= beta·dX + ...) when dX is not NULL,
+ * Accumulates into op->g; writes dX [T,B,in] (= beta·dX + ...) when dX is not NULL,
  * and dh0 [B,Hout], dc0 [B,H] when not NULL. */
-static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace *ws, int d, int T,
-                         const float *X, const float *h0, const float *c0, float *act,
-                         const float *cs, const float *ms, const float *Y, const float *dY,
-                         const float *dhn, const float *dcn, float *dX, float dx_beta,
-                         float *dh0, float *dc0, float *dHk) {
-    const int B = ws->B, H = ws->H, Hout = ws->Hout, D = ws->D, P = ws->P, G = 4 * H;
-    const int in = w->in, ldy = D * Hout;
+static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, const float *dhn, const float *dcn,
+                         float *dX, float dx_beta, float *dh0, float *dc0) {
+    const lstm__cell *cell = op->cell;
+    const lstm_weights *w = op->w;
+    lstm_weights *g = op->g;
+    const int T = op->T, B = op->B, H = op->H, Hout = op->Hout, D = op->D, P = ws->P, d = op->d;
+    const int AH = cell->A * H, in = w->in, ldy = D * Hout;
     const size_t bh = (size_t)B * H, bho = (size_t)B * Hout, rows = (size_t)T * B;
-    /* dG_t overwrites act_t in place: the gate backward reads a step's activations
+    const float *X = op->X, *Y = op->Y, *h0 = op->h0;
+    float *dHk = P ? ws->dH + (size_t)op->k * rows * P : NULL; /* proj: [T,B,P] of this (l,d), kept */
+    /* dG_t overwrites act_t in place: the cell's backward reads a step's activations
      * before it writes that step's gradients, and nothing reads them later. */
-    float *dG = act, *dh = ws->dh, *dc = ws->dc;
+    float *dG = op->act, *dh = ws->dh, *dc = ws->dc;
     if (dhn) memcpy(dh, dhn, bho * sizeof(float));
     else memset(dh, 0, bho * sizeof(float));
-    if (dcn) memcpy(dc, dcn, bh * sizeof(float));
-    else memset(dc, 0, bh * sizeof(float));
+    if (dc) {
+        if (dcn) memcpy(dc, dcn, bh * sizeof(float));
+        else memset(dc, 0, bh * sizeof(float));
+    }
     int nt = ws->team ? lstm__team_size(ws->team) : 1;
     if (nt > B) nt = B;
     for (int s = T - 1; s >= 0; s--) {
         int t = d ? T - 1 - s : s;
         int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
-        /* per batch row, in parallel: dh_t = dY_t (this direction's columns) + dL/dh_t
-         * from step t+1; (LSTMP: dm = dh_t·W_hr); gate backward -> dG_t, dc */
-        step_bwd_job sj = {.B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = w->w_hr,
+        step_bwd_job sj = {.cell = cell, .B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = w->w_hr,
                            .dht = P ? dHk + (size_t)t * B * P : ws->dH,
                            .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = dh, .dm = ws->dm,
-                           .dG = dG + (size_t)t * B * G, .dc = dc, .act = act + (size_t)t * B * G,
-                           .c = cs + (size_t)t * bh, .c_prev = s > 0 ? cs + (size_t)tp * bh : c0};
+                           .act = dG + (size_t)t * B * AH, .dc = dc, .scratch = ws->cscr,
+                           .h_prev = s > 0 ? Y + (size_t)tp * B * ldy + (size_t)d * Hout : h0,
+                           .ldhp = s > 0 ? ldy : Hout,
+                           .c = op->cs ? op->cs + (size_t)t * bh : NULL,
+                           .c_prev = op->cs && s > 0 ? op->cs + (size_t)tp * bh : op->c0};
         if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
         else step_bwd_task(&sj, 0, 1);
-        float *dGt = sj.dG;
-        if (s > 0 || dh0) lstm_gemm_nn_mt(ws->team, B, Hout, G, dGt, G, w->w_hh, Hout, dh, Hout, 0.0f);
+        if (s > 0 || dh0)
+            for (int k = 0; k < cell->n_hh; k++) {
+                const lstm__run *r = &cell->hh[k];
+                lstm_gemm_nn_mt(ws->team, B, Hout, r->n * H, sj.act + (size_t)r->a * H, AH,
+                                w->w_hh + (size_t)r->w * H * Hout, Hout, dh, Hout, k || cell->direct_dh ? 1.0f : 0.0f);
+            }
     }
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
-    if (dc0) memcpy(dc0, dc, bh * sizeof(float));
+    if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
     lstm__team *team = ws->team;
-    if (ws->defer_wgrad) {
-        if (dX) gemm_nn_rows(team, (int)rows, in, G, dG, G, w->w_ih, in, dX, in, dx_beta);
-        return;
+    for (int k = 0; dX && k < cell->n_ih; k++) {
+        const lstm__run *r = &cell->ih[k];
+        gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, AH, w->w_ih + (size_t)r->w * H * in, in, dX,
+                     in, k ? 1.0f : dx_beta);
     }
+    if (ws->defer_wgrad) return; /* the caller forms the weight gradients (lstm__workspace_saved) */
     /* weight gradients: one product each over all steps */
-    gemm_tn_acc(team, G, in, (int)rows, dG, G, X, in, g->w_ih, in, ws->wtmp);
-    if (T > 1) {
-        if (d == 0) /* h_prev of step t is Y_{t-1}: rows t = 1..T-1 of dG against Y rows 0..T-2 */
-            gemm_tn_acc(team, G, Hout, (T - 1) * B, dG + (size_t)B * G, G, Y + (size_t)d * Hout, ldy, g->w_hh,
-                        Hout, ws->wtmp);
-        else /* reverse: h_prev of step t is Y_{t+1} */
-            gemm_tn_acc(team, G, Hout, (T - 1) * B, dG, G, Y + (size_t)B * ldy + (size_t)d * Hout, ldy, g->w_hh,
-                        Hout, ws->wtmp);
+    for (int k = 0; k < cell->n_ih; k++) {
+        const lstm__run *r = &cell->ih[k];
+        gemm_tn_acc(team, r->n * H, in, (int)rows, dG + (size_t)r->a * H, AH, X, in, g->w_ih + (size_t)r->w * H * in,
+                    in, ws->wtmp);
     }
-    if (h0) {
-        int t0 = d ? T - 1 : 0;
-        lstm_gemm_tn_mt(team, G, Hout, B, dG + (size_t)t0 * B * G, G, h0, Hout, g->w_hh, Hout, 1.0f);
+    for (int k = 0; k < cell->n_hh; k++) {
+        const lstm__run *r = &cell->hh[k];
+        float *gw = g->w_hh + (size_t)r->w * H * Hout;
+        const float *dGr = dG + (size_t)r->a * H;
+        if (T > 1) {
+            if (d == 0) /* h_prev of step t is Y_{t-1}: rows t = 1..T-1 of dG against Y rows 0..T-2 */
+                gemm_tn_acc(team, r->n * H, Hout, (T - 1) * B, dGr + (size_t)B * AH, AH, Y + (size_t)d * Hout, ldy, gw,
+                            Hout, ws->wtmp);
+            else /* reverse: h_prev of step t is Y_{t+1} */
+                gemm_tn_acc(team, r->n * H, Hout, (T - 1) * B, dGr, AH, Y + (size_t)B * ldy + (size_t)d * Hout, ldy, gw,
+                            Hout, ws->wtmp);
+        }
+        if (h0) {
+            int t0 = d ? T - 1 : 0;
+            lstm_gemm_tn_mt(team, r->n * H, Hout, B, dGr + (size_t)t0 * B * AH, AH, h0, Hout, gw, Hout, 1.0f);
+        }
     }
     if (g->b_ih) {
         /* Two-level sum over the T·B rows: blocks of 64 rows into blk, blocks
          * into bs.  A plain running sum over thousands of rows loses ~8x more
          * than PyTorch's float32 (T=50, B=128: 2.5e-4 vs 2.6e-5 max error). */
-        float *bs = ws->dbias, *blk = ws->dbias + G;
-        memset(bs, 0, (size_t)G * sizeof(float));
+        float *bs = ws->dbias, *blk = ws->dbias + AH;
+        memset(bs, 0, (size_t)AH * sizeof(float));
         for (size_t r0 = 0; r0 < rows; r0 += 64) {
             size_t r1 = rows - r0 < 64 ? rows : r0 + 64;
-            memcpy(blk, dG + r0 * G, (size_t)G * sizeof(float));
+            memcpy(blk, dG + r0 * AH, (size_t)AH * sizeof(float));
             for (size_t r = r0 + 1; r < r1; r++)
-                for (int k = 0; k < G; k++) blk[k] += dG[r * G + k];
-            for (int k = 0; k < G; k++) bs[k] += blk[k];
+                for (int k = 0; k < AH; k++) blk[k] += dG[r * AH + k];
+            for (int k = 0; k < AH; k++) bs[k] += blk[k];
         }
-        for (int k = 0; k < G; k++) {
-            g->b_ih[k] += bs[k];
-            g->b_hh[k] += bs[k];
-        }
+        for (int k = 0; k < cell->n_ih; k++)
+            for (int j = 0; j < cell->ih[k].n * H; j++) g->b_ih[(size_t)cell->ih[k].w * H + j] += bs[(size_t)cell->ih[k].a * H + j];
+        for (int k = 0; k < cell->n_hh; k++)
+            for (int j = 0; j < cell->hh[k].n * H; j++) g->b_hh[(size_t)cell->hh[k].w * H + j] += bs[(size_t)cell->hh[k].a * H + j];
     }
-    if (P) gemm_tn_acc(team, P, H, (int)rows, dHk, P, ms, H, g->w_hr, H, ws->wtmp);
-    if (dX) gemm_nn_rows(team, (int)rows, in, G, dG, G, w->w_ih, in, dX, in, dx_beta);
+    if (P) gemm_tn_acc(team, P, H, (int)rows, dHk, P, op->ms, H, g->w_hr, H, ws->wtmp);
 }
 
 lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
@@ -595,6 +676,8 @@ lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
                           float *dx, float *dh0, float *dc0) {
     if (!ws->train || ws->fwd_T < 1)
         return lstm__fail(LSTM_ERR_ARG, "backward: needs a training workspace after lstm_forward");
+    if (!ws->cell->has_c && (dcn || dc0))
+        return lstm__fail(LSTM_ERR_ARG, "backward: a %s has no cell state: dcn and dc0 must be NULL", ws->cell->name);
     const int L = ws->L, D = ws->D, T = ws->fwd_T, B = ws->B;
     const size_t bh = (size_t)B * ws->H, bho = (size_t)B * ws->Hout;
     const size_t tby = (size_t)T * B * D * ws->Hout;
@@ -606,12 +689,10 @@ lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
         float *dX = l == 0 ? dx : ws->dY[(L - 1 - l) & 1];
         for (int d = 0; d < D; d++) {
             size_t k = (size_t)l * D + d;
-            dir_backward(&net->w[k], &net->g[k], ws, d, T, X, ws->has_h0 ? ws->h0 + k * bho : NULL,
-                         ws->has_c0 ? ws->c0 + k * bh : NULL, ws->act + k * ws->tbg, ws->cs + k * ws->tbh,
-                         ws->ms ? ws->ms + k * ws->tbh : NULL, ws->ys + (size_t)l * ws->tby, dYl,
-                         dhn ? dhn + k * bho : NULL, dcn ? dcn + k * bh : NULL, dX, d ? 1.0f : 0.0f,
-                         dh0 ? dh0 + k * bho : NULL, dc0 ? dc0 + k * bh : NULL,
-                         ws->P ? ws->dH + k * (size_t)T * B * ws->P : NULL);
+            dir_op op = dir_op_make(net, ws, (int)k, T, X, ws->has_h0 ? ws->h0 + k * bho : NULL,
+                                    ws->has_c0 ? ws->c0 + k * bh : NULL, ws->ys + (size_t)l * ws->tby);
+            dir_backward(&op, ws, dYl, dhn ? dhn + k * bho : NULL, dcn ? dcn + k * bh : NULL, dX, d ? 1.0f : 0.0f,
+                         dh0 ? dh0 + k * bho : NULL, dc0 ? dc0 + k * bh : NULL);
         }
         if (l > 0) {
             if (ws->dropout > 0.0f) {
@@ -636,9 +717,10 @@ lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B) {
     s->H = net->H;
     s->Hout = net->Hout;
     size_t n = (size_t)s->L * s->D * B;
+    int has_c = lstm__cell_of(net->cfg.cell)->has_c;
     s->h = calloc(n * s->Hout, sizeof(float));
-    s->c = calloc(n * s->H, sizeof(float));
-    if (!s->h || !s->c) {
+    s->c = has_c ? calloc(n * s->H, sizeof(float)) : NULL;
+    if (!s->h || (has_c && !s->c)) {
         lstm_state_free(s);
         return lstm__fail(LSTM_ERR_NOMEM, "state: out of memory");
     }
@@ -648,15 +730,16 @@ lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B) {
 void lstm_state_reset(lstm_state *s) {
     size_t n = (size_t)s->L * s->D * s->B;
     memset(s->h, 0, n * s->Hout * sizeof(float));
-    memset(s->c, 0, n * s->H * sizeof(float));
+    if (s->c) memset(s->c, 0, n * s->H * sizeof(float));
 }
 
 lstm_status lstm_state_copy(lstm_state *dst, const lstm_state *src) {
-    if (dst->L != src->L || dst->D != src->D || dst->B != src->B || dst->H != src->H || dst->Hout != src->Hout)
+    if (dst->L != src->L || dst->D != src->D || dst->B != src->B || dst->H != src->H || dst->Hout != src->Hout ||
+        !dst->c != !src->c)
         return lstm__fail(LSTM_ERR_SHAPE, "state copy: shapes differ");
     size_t n = (size_t)src->L * src->D * src->B;
     memcpy(dst->h, src->h, n * src->Hout * sizeof(float));
-    memcpy(dst->c, src->c, n * src->H * sizeof(float));
+    if (src->c) memcpy(dst->c, src->c, n * src->H * sizeof(float));
     return LSTM_OK;
 }
 
@@ -669,7 +752,8 @@ void lstm_state_free(lstm_state *s) {
 
 lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int T, const float *x, float *y) {
     if (net->D != 1) return lstm__fail(LSTM_ERR_ARG, "stream: a bidirectional network cannot run step by step");
-    if (s->L != net->cfg.num_layers || s->D != net->D || s->H != net->H || s->Hout != net->Hout || s->B != ws->B)
+    if (s->L != net->cfg.num_layers || s->D != net->D || s->H != net->H || s->Hout != net->Hout || s->B != ws->B ||
+        !s->c != !lstm__cell_of(net->cfg.cell)->has_c)
         return lstm__fail(LSTM_ERR_SHAPE, "stream: state was made for another network or batch size");
     /* h0 and hn alias: each (layer) slice is read at its first step and written after its last. */
     return forward(net, ws, T, s->B, x, s->h, s->c, y, s->h, s->c, 1);

@@ -22,6 +22,8 @@ float lstm__rng_uniform(uint64_t *s) { return (float)(lstm__rng_next(s) >> 40) *
 static int net_layout(const lstm_config *cfg, lstm_tensor_info *out, size_t *total) {
     int D = cfg->bidirectional ? 2 : 1, H = cfg->hidden_size;
     int Hout = cfg->proj_size ? cfg->proj_size : H;
+    const lstm__cell *cell = lstm__cell_of(cfg->cell);
+    int64_t GH = (int64_t)(cell ? cell->G : 4) * H;
     int n = 0;
     size_t off = 0;
     for (int l = 0; l < cfg->num_layers; l++) {
@@ -29,10 +31,10 @@ static int net_layout(const lstm_config *cfg, lstm_tensor_info *out, size_t *tot
             int in = l == 0 ? cfg->input_size : D * Hout;
             const char *sfx = d ? "_reverse" : "";
             struct { const char *base; int ndim; int64_t r, c; int on; } t[5] = {
-                {"weight_ih", 2, 4 * H, in, 1},
-                {"weight_hh", 2, 4 * H, Hout, 1},
-                {"bias_ih", 1, 4 * H, 0, cfg->bias},
-                {"bias_hh", 1, 4 * H, 0, cfg->bias},
+                {"weight_ih", 2, GH, in, 1},
+                {"weight_hh", 2, GH, Hout, 1},
+                {"bias_ih", 1, GH, 0, cfg->bias},
+                {"bias_hh", 1, GH, 0, cfg->bias},
                 {"weight_hr", 2, cfg->proj_size, H, cfg->proj_size > 0},
             };
             for (int k = 0; k < 5; k++) {
@@ -76,33 +78,55 @@ static void set_views(lstm_weights *w, float *base, const lstm_net *net, const l
         }
 }
 
-lstm_status lstm_net_init(lstm_net *net, const lstm_config *cfg) {
-    memset(net, 0, sizeof *net);
+static lstm_status check_config(const lstm_config *cfg) {
     if (cfg->input_size < 1 || cfg->hidden_size < 1 || cfg->num_layers < 1)
         return lstm__fail(LSTM_ERR_ARG, "invalid config: input_size %d, hidden_size %d, num_layers %d (all must be >= 1)",
                           cfg->input_size, cfg->hidden_size, cfg->num_layers);
+    if (!lstm__cell_of(cfg->cell))
+        return lstm__fail(LSTM_ERR_ARG, "invalid config: cell %d (expected LSTM_CELL_LSTM or LSTM_CELL_GRU)", cfg->cell);
+    if (cfg->cell != LSTM_CELL_LSTM && cfg->proj_size)
+        return lstm__fail(LSTM_ERR_ARG, "invalid config: proj_size %d: only an LSTM has a projection", cfg->proj_size);
     if (cfg->proj_size < 0 || (cfg->proj_size && cfg->proj_size >= cfg->hidden_size))
         return lstm__fail(LSTM_ERR_ARG, "invalid config: proj_size %d must be 0 or in [1, hidden_size %d)",
                           cfg->proj_size, cfg->hidden_size);
     if (cfg->input_size > (1 << 24) || cfg->hidden_size > (1 << 22) || cfg->num_layers > 1024)
         return lstm__fail(LSTM_ERR_ARG, "invalid config: sizes too large");
+    return LSTM_OK;
+}
+
+lstm_status lstm_net_size(const lstm_config *cfg, size_t *n_params) {
+    lstm_status st = check_config(cfg);
+    *n_params = 0;
+    if (st == LSTM_OK) net_layout(cfg, NULL, n_params);
+    return st;
+}
+
+/* Shared by both inits: validates, fills the sizes and the views over params/grads
+ * (allocated here when they are NULL). */
+static lstm_status net_setup(lstm_net *net, const lstm_config *cfg, float *params, float *grads) {
+    memset(net, 0, sizeof *net);
+    lstm_status st = check_config(cfg);
+    if (st != LSTM_OK) return st;
     net->cfg = *cfg;
     net->cfg.bias = cfg->bias ? 1 : 0;
     net->cfg.bidirectional = cfg->bidirectional ? 1 : 0;
     net->D = cfg->bidirectional ? 2 : 1;
     net->H = cfg->hidden_size;
     net->Hout = cfg->proj_size ? cfg->proj_size : cfg->hidden_size;
+    net->G = lstm__cell_of(cfg->cell)->G;
     int n = net_layout(&net->cfg, NULL, &net->n_params);
-    net->params = calloc(net->n_params, sizeof(float));
-    net->grads = calloc(net->n_params, sizeof(float));
+    net->external = params != NULL;
+    net->params = params ? params : calloc(net->n_params, sizeof(float));
+    net->grads = grads ? grads : calloc(net->n_params, sizeof(float));
     size_t nv = (size_t)cfg->num_layers * (size_t)net->D;
     net->w = calloc(nv, sizeof *net->w);
     net->g = calloc(nv, sizeof *net->g);
     lstm_tensor_info *ti = malloc((size_t)n * sizeof *ti);
     if (!net->params || !net->grads || !net->w || !net->g || !ti) {
         free(ti);
+        size_t np = net->n_params;
         lstm_net_free(net);
-        return lstm__fail(LSTM_ERR_NOMEM, "out of memory allocating %zu parameters", net->n_params);
+        return lstm__fail(LSTM_ERR_NOMEM, "out of memory allocating %zu parameters", np);
     }
     net_layout(&net->cfg, ti, NULL);
     set_views(net->w, net->params, net, ti);
@@ -111,10 +135,22 @@ lstm_status lstm_net_init(lstm_net *net, const lstm_config *cfg) {
     return LSTM_OK;
 }
 
+lstm_status lstm_net_init(lstm_net *net, const lstm_config *cfg) { return net_setup(net, cfg, NULL, NULL); }
+
+lstm_status lstm_net_init_external(lstm_net *net, const lstm_config *cfg, float *params, float *grads) {
+    if (!params || !grads) {
+        memset(net, 0, sizeof *net);
+        return lstm__fail(LSTM_ERR_ARG, "lstm_net_init_external: params and grads must not be NULL");
+    }
+    return net_setup(net, cfg, params, grads);
+}
+
 void lstm_net_free(lstm_net *net) {
     if (!net) return;
-    free(net->params);
-    free(net->grads);
+    if (!net->external) {
+        free(net->params);
+        free(net->grads);
+    }
     free(net->w);
     free(net->g);
     memset(net, 0, sizeof *net);

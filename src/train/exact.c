@@ -161,6 +161,8 @@ static void add_region(struct lstm__exact *ex, int kind, int layer, int R, int C
 lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
     lstm_charlm *m = tr->model;
     int Btot = tr->cfg.batch, T = tr->cfg.bptt, size = r ? r->size : 1, rank = r ? r->rank : 0;
+    if (m->net.cfg.cell != LSTM_CELL_LSTM)
+        return lstm__fail(LSTM_ERR_ARG, "training: the char model's exact gradient sums expect an LSTM");
     if (size < 1 || rank < 0 || rank >= size || Btot % size)
         return lstm__fail(LSTM_ERR_ARG, "training: %d processes must divide the batch %d", size, Btot);
     int threads = tr->exact ? tr->exact->threads : 1, bytes = tr->exact ? tr->exact->bytes : 0;

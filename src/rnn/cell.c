@@ -1,0 +1,142 @@
+/* cell.c — the cell table and what every cell shares: the bias and input
+ * products by the table's runs, and the one-step cell API (nn.LSTMCell,
+ * nn.GRUCell) built on a cell's point-wise forward/backward.  A cell's own
+ * math lives in its file (lstm_cell.c, gru_cell.c); see internal.h. */
+#include <string.h>
+
+#include "internal.h"
+
+const lstm__cell *lstm__cell_of(int kind) {
+    switch (kind) {
+    case LSTM_CELL_LSTM: return &lstm__cell_lstm;
+    case LSTM_CELL_GRU: return &lstm__cell_gru;
+    default: return NULL;
+    }
+}
+
+/* Which W_ih / W_hh row block feeds act column block a (-1: none). */
+static int run_row(const lstm__run *r, int n, int a) {
+    for (int k = 0; k < n; k++)
+        if (a >= r[k].a && a < r[k].a + r[k].n) return r[k].w + a - r[k].a;
+    return -1;
+}
+
+void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_ih, const float *b_hh) {
+    for (int a = 0; a < cell->A; a++) {
+        int wi = b_ih ? run_row(cell->ih, cell->n_ih, a) : -1, wh = b_hh ? run_row(cell->hh, cell->n_hh, a) : -1;
+        float *o = bias + (size_t)a * H;
+        for (int j = 0; j < H; j++) {
+            if (wi >= 0 && wh >= 0) o[j] = b_ih[(size_t)wi * H + j] + b_hh[(size_t)wh * H + j];
+            else if (wi >= 0) o[j] = b_ih[(size_t)wi * H + j];
+            else if (wh >= 0) o[j] = b_hh[(size_t)wh * H + j];
+            else o[j] = 0.0f;
+        }
+    }
+}
+
+void lstm__cell_gemm_ih(const lstm__cell *cell, lstm__team *team, int B, int H, int in, const float *X, int ldx,
+                        const float *w_ih, float *act, float beta) {
+    const int AH = cell->A * H;
+    for (int k = 0; k < cell->n_ih; k++) {
+        const lstm__run *r = &cell->ih[k];
+        lstm_gemm_nt_mt(team, B, r->n * H, in, X, ldx, w_ih + (size_t)r->w * H * in, in, act + (size_t)r->a * H,
+                        AH, beta);
+    }
+}
+
+/* ---------------------------------------------------------------- one step (cell API) */
+
+/* act [B, A·H] = bias + x·W_ihᵀ + h·W_hhᵀ (that order of sums, as in the sequence
+ * engine, so one step agrees with it bit for bit), then the cell's forward. */
+static void cell_forward(const lstm__cell *cell, float *h1, float *c1, float *act, const float *x, const float *h,
+                         const float *c, const float *w_ih, const float *w_hh, const float *b_ih,
+                         const float *b_hh, int B, int I, int H) {
+    const int AH = cell->A * H;
+    int bias = b_ih && b_hh;
+    lstm__cell_bias(cell, H, act, bias ? b_ih : NULL, bias ? b_hh : NULL);
+    for (int b = 1; b < B; b++) memcpy(act + (size_t)b * AH, act, (size_t)AH * sizeof(float));
+    lstm__cell_gemm_ih(cell, NULL, B, H, I, x, I, w_ih, act, 1.0f);
+    if (h)
+        for (int k = 0; k < cell->n_hh; k++) {
+            const lstm__run *r = &cell->hh[k];
+            lstm_gemm_nt(B, r->n * H, H, h, H, w_hh + (size_t)r->w * H * H, H, act + (size_t)r->a * H, AH, 1.0f);
+        }
+    lstm__cell_step s = {.B = B, .H = H, .act = act, .h_prev = h, .ldhp = H, .h = h1, .ldh = H, .c_prev = c, .c = c1};
+    cell->forward(&s);
+}
+
+/* scratch: dG [B, A·H], the cell's scratch [B, scratch_units·H], then [B, H] for
+ * dc (LSTM) or the direct part of dh when the caller passes dh = NULL. */
+static void cell_backward(const lstm__cell *cell, float *dx, float *dh, float *dc, float *dw_ih, float *dw_hh,
+                          float *db_ih, float *db_hh, const float *dh1, const float *dc1, const float *act,
+                          const float *x, const float *h, const float *c, const float *c1, const float *w_ih,
+                          const float *w_hh, float *scratch, int B, int I, int H) {
+    const int AH = cell->A * H;
+    const size_t bh = (size_t)B * H;
+    float *dG = scratch, *cs = scratch + (size_t)B * AH, *extra = cs + (size_t)cell->scratch_units * bh;
+    memcpy(dG, act, (size_t)B * AH * sizeof(float));
+    float *dcr = NULL, *dhp = NULL;
+    if (cell->has_c) {
+        dcr = dc ? dc : extra;
+        for (size_t k = 0; k < bh; k++) dcr[k] = dc1 ? dc1[k] : 0.0f;
+    }
+    if (cell->direct_dh) dhp = dh ? dh : extra;
+    lstm__cell_step s = {.B = B, .H = H, .act = dG, .h_prev = h, .ldhp = H, .c_prev = c, .c = (float *)c1,
+                         .dh = dh1, .lddh = H, .dc = dcr, .dh_prev = dhp, .scratch = cs};
+    cell->backward(&s);
+    for (int k = 0; dx && k < cell->n_ih; k++) {
+        const lstm__run *r = &cell->ih[k];
+        lstm_gemm_nn(B, I, r->n * H, dG + (size_t)r->a * H, AH, w_ih + (size_t)r->w * H * I, I, dx, I, k ? 1.0f : 0.0f);
+    }
+    for (int k = 0; dh && k < cell->n_hh; k++) {
+        const lstm__run *r = &cell->hh[k];
+        lstm_gemm_nn(B, H, r->n * H, dG + (size_t)r->a * H, AH, w_hh + (size_t)r->w * H * H, H, dh, H,
+                     k || cell->direct_dh ? 1.0f : 0.0f);
+    }
+    for (int k = 0; dw_ih && k < cell->n_ih; k++) {
+        const lstm__run *r = &cell->ih[k];
+        lstm_gemm_tn(r->n * H, I, B, dG + (size_t)r->a * H, AH, x, I, dw_ih + (size_t)r->w * H * I, I, 1.0f);
+    }
+    for (int k = 0; dw_hh && h && k < cell->n_hh; k++) {
+        const lstm__run *r = &cell->hh[k];
+        lstm_gemm_tn(r->n * H, H, B, dG + (size_t)r->a * H, AH, h, H, dw_hh + (size_t)r->w * H * H, H, 1.0f);
+    }
+    for (int q = 0; q < 2; q++) {
+        float *db = q ? db_hh : db_ih;
+        const lstm__run *runs = q ? cell->hh : cell->ih;
+        for (int k = 0; db && k < (q ? cell->n_hh : cell->n_ih); k++)
+            for (int b = 0; b < B; b++)
+                for (int j = 0; j < runs[k].n * H; j++)
+                    db[(size_t)runs[k].w * H + j] += dG[(size_t)b * AH + (size_t)runs[k].a * H + j];
+    }
+}
+
+void lstm_cell_forward(float *h1, float *c1, float *act,
+                       const float *x, const float *h, const float *c,
+                       const float *w_ih, const float *w_hh,
+                       const float *b_ih, const float *b_hh, int B, int I, int H) {
+    cell_forward(&lstm__cell_lstm, h1, c1, act, x, h, c, w_ih, w_hh, b_ih, b_hh, B, I, H);
+}
+
+void lstm_cell_backward(float *dx, float *dh, float *dc,
+                        float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                        const float *dh1, const float *dc1, const float *act,
+                        const float *x, const float *h, const float *c, const float *c1,
+                        const float *w_ih, const float *w_hh, float *scratch,
+                        int B, int I, int H) {
+    cell_backward(&lstm__cell_lstm, dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dh1, dc1, act, x, h, c, c1, w_ih, w_hh,
+                  scratch, B, I, H);
+}
+
+void lstm_gru_cell_forward(float *h1, float *act, const float *x, const float *h,
+                           const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                           int B, int I, int H) {
+    cell_forward(&lstm__cell_gru, h1, NULL, act, x, h, NULL, w_ih, w_hh, b_ih, b_hh, B, I, H);
+}
+
+void lstm_gru_cell_backward(float *dx, float *dh, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                            const float *dh1, const float *act, const float *x, const float *h,
+                            const float *w_ih, const float *w_hh, float *scratch, int B, int I, int H) {
+    cell_backward(&lstm__cell_gru, dx, dh, NULL, dw_ih, dw_hh, db_ih, db_hh, dh1, NULL, act, x, h, NULL, NULL, w_ih,
+                  w_hh, scratch, B, I, H);
+}
