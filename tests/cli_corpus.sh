@@ -3,14 +3,10 @@
 # exactly like their concatenation (directories: regular files by name; a
 # list: in the order given); a large file is mapped, not read whole (peak
 # memory far below its size); --keep best writes the best-validation weights;
-# --patience stops after K evaluations without improvement.
-LSTM=${LSTM:-build/lstm}
-DATA=tests/fixtures/train/data.txt
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+# --patience stops after K evaluations without improvement; both are kept by
+# a checkpoint, with the best loss so far, so a resumed run keeps the same file.
+. tests/harness.sh
+DATA=$FIX/train/data.txt
 F="--hidden 16 --embed 8 --batch 4 --bptt 8 --steps 30 --eval-every 10 --checkpoint-every 0 --threads 1"
 
 # ---- a directory = its files by name; a list = its files in order
@@ -55,6 +51,13 @@ rc=$?
 n=$(wc -l < "$T/p.log" | tr -d ' ')
 check '[ $rc -eq 0 ] && grep -q "without improvement" "$T/e9" && [ "$n" -lt 400 ]' "--patience 2: expected an early stop (rc $rc, $n steps: $(tail -n 1 "$T/e9"))"
 echo "--patience 2 stopped at step $n of 400"
+$LSTM train $G --keep worst --out "$T/w.st" 2> "$T/e11"
+rc=$?
+check '[ $rc -eq 2 ] && grep -q "expected last or best" "$T/e11" && [ ! -f "$T/w.st" ]' "--keep worst: expected a usage error (rc $rc: $(cat "$T/e11"))"
+# a run stopped at step 200 and resumed (settings from the checkpoint) keeps the same best file
+$LSTM train $G --steps 200 --keep best --out "$T/r.st" 2> "$T/e12" || bad "best to 200: $(tail -n 1 "$T/e12")"
+$LSTM train --resume "$T/r.st.ckpt" --steps 400 2> "$T/e13" || bad "resumed best: $(tail -n 1 "$T/e13")"
+check 'cmp -s "$T/r.st" "$T/best.st"' "--keep best resumed at step 200: expected the weights of step $at, as the run never stopped"
 
 echo "cli_corpus.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]
