@@ -386,13 +386,15 @@ int lstm_cmd_train(int argc, char **argv) {
             errno = 0;
             if (fflush(pg.log) != 0 || ferror(pg.log)) log_err = errno ? errno : EIO;
         }
-        if (log_path && cli_dist_any(log_err)) { /* a lost record: every rank stops with a checkpoint */
+        if (log_path && cli_dist_any(log_err)) { /* a lost record: every rank stops, with a checkpoint */
             if (pg.tty) fputc('\n', stderr);
             if ((st = cli_dist_save(&tr, ckpt_path, kv)))
                 cli_fail("%s: writing the log failed: %s; and the checkpoint was not written: %s", log_path,
                          strerror(log_err), lstm_last_error());
-            cli_fail("%s: writing the log failed at step %" PRId64 ": %s; stopped with a checkpoint: %s", log_path,
-                     tr.step, strerror(log_err), ckpt_path);
+            fprintf(stderr, "lstm: %s: writing the log failed at step %" PRId64 ": %s; stopped with a checkpoint: %s\n",
+                    log_path, tr.step, strerror(log_err), ckpt_path);
+            status = 1; /* a normal return: no rank exits while rank 0 still writes */
+            goto out;
         }
         double t = now_s();
         if (evaluated || last || t - pg.last_print >= (pg.tty ? 0.2 : 5.0)) {

@@ -3,8 +3,9 @@
 # make test): 2 and 4 ranks write the same bytes as one process (model,
 # checkpoint, log without its timing fields); a batch the ranks do not divide
 # is a usage error; SIGTERM to mpirun or to the ranks saves a checkpoint and
-# every rank exits 130; a rank killed with SIGKILL ends the job within seconds
-# and the last checkpoint resumes (with 1 or 4 processes) to the same bytes as
+# every rank exits 130; a log on a full device stops every rank with a
+# checkpoint; a rank killed with SIGKILL ends the job within seconds and the
+# last checkpoint resumes (with 1 or 4 processes) to the same bytes as
 # a run never interrupted.  Skips, saying so, only when mpirun is absent.
 BUILD=${BUILD:-build}
 if ! command -v mpirun >/dev/null 2>&1 || ! command -v mpicc >/dev/null 2>&1; then
@@ -53,6 +54,16 @@ run_in kb2 $MPIRUN -np 2 "$LMPI" train $K --out m.st --log m.log > "$T/kb2.err" 
 rc=$?
 check '[ $rc -eq 0 ] && cmp -s "$T/kb1/m.st" "$T/kb2/m.st" && same_log "$T/kb1/m.log" "$T/kb2/m.log"' \
     "--keep best --patience 3: 2 ranks wrote another file or log than one process (rc $rc)"
+
+# ---- a log on a full device: every rank stops at the first lost record, rank 0's checkpoint resumes
+if [ -w /dev/full ]; then
+    run_in lf $MPIRUN -np 2 "$LMPI" train $F --threads 1 --out m.st --log /dev/full > "$T/lf.err" 2>&1
+    rc=$?
+    check '[ $rc -eq 1 ] && [ "$(grep -c "writing the log failed at step 1: No space left on device; stopped with a checkpoint" "$T/lf.err")" -eq 1 ] && [ -s "$T/lf/m.st.ckpt" ] && [ ! -e "$T/lf/m.st" ]' \
+        "--log /dev/full on 2 ranks: expected exit 1, one message and a checkpoint (rc $rc: $(tail -n 3 "$T/lf.err"))"
+    run_in lf "$LSTM" train --resume m.st.ckpt --out m.st --threads 1 2> "$T/lf2.err" || bad "resume after the log failed: $(tail -n 1 "$T/lf2.err")"
+    check 'cmp -s "$T/p1/m.st" "$T/lf/m.st"' "2 ranks stopped by a full log, resumed by 1 process: another model than a run never stopped"
+fi
 
 # ---- a batch the ranks do not divide: one line, exit 2
 run_in p3 $MPIRUN -np 3 "$LMPI" train $F --out m.st > "$T/p3.err" 2>&1
