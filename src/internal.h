@@ -141,6 +141,21 @@ void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *ac
                        const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                        const float *c_prev, float *c, float *m, int ldm);
 
+/* ---- the step at batch 1 (src/kernels/step1_avx512.c) ----
+ * lstm__step1_pack: W_ih [4H, I] and W_hh [4H, Hout] (dense rows) into the
+ * group-major layout of lstm__step1_pack_size(H, I, Hout) floats (64-byte
+ * aligned buffer).  lstm__step1: one step of one batch row, unit groups split
+ * over the team: pre = (x ? bsum (NULL = 0) + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
+ * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c), c_prev NULL
+ * = zeros.  Same bits as lstm__step_avx512; call only where that one runs.
+ * lstm__step1_avx512: the kernel for unit groups [g0, g1) of 64 units. */
+size_t lstm__step1_pack_size(int H, int I, int Hout);
+void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
+void lstm__step1(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
+                 const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act, const float *x,
+                        const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+
 /* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
 uint64_t lstm__rng_next(uint64_t *s);
 float lstm__rng_uniform(uint64_t *s); /* [0, 1), 24 random bits */

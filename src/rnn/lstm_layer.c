@@ -49,6 +49,9 @@ struct lstm_workspace {
     float *pu, *pui;
     float *bias;         /* [L·D][4H]: b_ih + b_hh, summed once per set of weights */
     size_t pu_size, pui_size;
+    /* batch 1 with the fused step: [W_ih | W_hh] per (l,d) for lstm__step1 (instead of pu, pui) */
+    float *p1;
+    size_t p1_size;
 };
 
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
@@ -119,7 +122,10 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->ys = alloc_f(ws->L > 1 ? 2 * ws->tby : 1, &ok);
     }
     ws->fused = fused_available();
-    if (ws->fused) {
+    if (ws->fused && B == 1) {
+        ws->p1_size = (lstm__step1_pack_size(ws->H, (int)in_max, ws->Hout) + 15) / 16 * 16;
+        if (!(ws->p1 = aligned_alloc(64, LD * ws->p1_size * sizeof(float)))) ok = 0;
+    } else if (ws->fused) {
         ws->pu_size = (lstm__pack_units_size(ws->H, ws->Hout) + 15) / 16 * 16;
         ws->pui_size = (lstm__pack_units_size(ws->H, (int)in_max) + 15) / 16 * 16;
         ws->pu = aligned_alloc(64, LD * ws->pu_size * sizeof(float));
@@ -145,7 +151,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->p1};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -170,7 +176,9 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
         const lstm_weights *w = &net->w[k];
         if (w->b_ih)
             for (int q = 0; q < G; q++) ws->bias[(size_t)k * G + q] = w->b_ih[q] + w->b_hh[q];
-        if (ws->fused) {
+        if (ws->p1) {
+            lstm__step1_pack(ws->p1 + (size_t)k * ws->p1_size, H, w->in, ws->Hout, w->w_ih, w->w_hh);
+        } else if (ws->fused) {
             lstm__pack_units(ws->pu + (size_t)k * ws->pu_size, H, ws->Hout, w->w_hh, ws->Hout);
         } else {
             lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size, G, ws->Hout, w->w_hh, ws->Hout);
@@ -272,7 +280,7 @@ void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
 
 /* The fused-step packs of one (l,d). */
 typedef struct {
-    const float *pu, *pui;
+    const float *pu, *pui, *p1; /* p1: batch 1 (lstm__step1), else pu, pui */
 } fused_packs;
 
 /* dst [rows, n] = src [n] in every row (tasks take row ranges). */
@@ -324,6 +332,10 @@ static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk
         float *yrow = Y + (size_t)t * B * ldy + (size_t)d * Hout;
         if (fz) {
             float *m = w->w_hr ? (ms_all ? ms + (size_t)t * B * H : ms) : yrow;
+            if (fz->p1)
+                lstm__step1(team, H, in, Hout, fz->p1, a, x_in_step ? X + (size_t)t * in : NULL,
+                            w->b_ih ? bsum : NULL, hp, cp, c, m);
+            else {
             sj.act = a;
             sj.x = x_in_step ? X + (size_t)t * B * in : NULL;
             sj.ldx = in;
@@ -338,6 +350,7 @@ static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk
             sj.ldm = w->w_hr ? H : ldy;
             if (ntasks > 1) lstm__team_run_tasks(team, ntasks, step_task, &sj);
             else step_task(&sj, 0, 1);
+            }
             if (w->w_hr) lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
         } else {
             if (hp) lstm_gemm_packed_mt(team, B, G, Hout, hp, ldh, pk, a, G, 1.0f);
@@ -389,7 +402,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         ws->fwd_T = T;
     }
     if (!stream || ws->pk_src != net->params) pack_recurrent(net, ws);
-    if (ws->fused && T == 1 && !ws->pui_ok) pack_input(net, ws);
+    if (ws->fused && !ws->p1 && T == 1 && !ws->pui_ok) pack_input(net, ws);
     const float *in = ws->train ? ws->x0 : x;
     for (int l = 0; l < L; l++) {
         float *out;
@@ -401,7 +414,10 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             const float *c0k = ws->train ? (ws->has_c0 ? ws->c0 + k * bh : NULL) : (c0 ? c0 + k * bh : NULL);
             const float *pk = ws->pk ? ws->pk + k * ws->pk_size : NULL;
             fused_packs fzk = {0}, *fz = NULL;
-            if (ws->fused) {
+            if (ws->p1) {
+                fzk.p1 = ws->p1 + k * ws->p1_size;
+                fz = &fzk;
+            } else if (ws->fused) {
                 fzk.pu = ws->pu + k * ws->pu_size;
                 fzk.pui = ws->pui + k * ws->pui_size;
                 fz = &fzk;
