@@ -8,8 +8,10 @@
  * alone exceeds --max-seconds is reported as the single measurement
  * (warmup = 0, iters = 1), so a very slow shape costs one run.
  *
- * FLOPs: 2·T·B·4H·(I_l + H) per layer (I_l the layer's input size), three
- * times that for train (forward, dX/dH, dW).  Step mode counts as forward. */
+ * FLOPs: 2·T·B·D·(4H·(I_l + Hout) + Hout·H) per layer (I_l the layer's input
+ * size, D = 2 when bidirectional, Hout = P when projected, the last term only
+ * then), three times that for train (forward, dX/dH, dW).  Step mode counts
+ * as forward. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,7 @@ static double current_rss_mb(void) { /* VmRSS from /proc/self/status; -1 if unkn
 
 static noreturn void bench_help(void) {
     puts("usage: lstm bench --input-size I --hidden H [--layers L] [--batch B] [--seq T]\n"
+         "                  [--bidirectional] [--proj P]\n"
          "                  [--mode forward|train|step] [--threads N] [--json]\n"
          "                  [--warmup N] [--min-iters N] [--max-iters N] [--budget SECONDS]\n"
          "                  [--max-seconds SECONDS] [--seed S]\n"
@@ -81,11 +84,13 @@ static noreturn void bench_help(void) {
          "  forward  inference over the whole sequence (lstm_forward)\n"
          "  train    lstm_forward + lstm_backward with gradients of all parameters and of the input\n"
          "  step     the sequence fed one time step per call through lstm_stream\n"
+         "           (not with --bidirectional)\n"
+         "--bidirectional: two directions; --proj P: LSTM with projections (h of size P < H).\n"
          "Reports the median time per iteration (one whole sequence) over at least --min-iters\n"
          "(default 5) timed iterations after --warmup (default 1), running for about --budget\n"
          "seconds (default 2) and starting none that would end past --max-seconds (default 10;\n"
          "at least one always runs; a warm-up longer than that is the measurement).\n"
-         "FLOPs: 2*T*B*4H*(I_l+H) per layer, x3 for train.\n"
+         "FLOPs: 2*T*B*D*(4H*(I_l+Hout) + Hout*H) per layer (last term with --proj only), x3 for train.\n"
          "--json prints one line: {\"ms\": ..., \"gflops\": ..., ...}.");
     exit(0);
 }
@@ -125,16 +130,18 @@ static void run_once(bench_ctx *c) {
 int lstm_cmd_bench(int argc, char **argv) {
     cli_args a = {argc, argv, 1, "bench"};
     long I = 0, H = 0, L = 1, B = 1, T = 1, threads = 1, warmup = 1, min_iters = 5;
-    long max_iters = 100000, seed = 1;
+    long max_iters = 100000, seed = 1, proj = 0;
     double budget = 2.0, max_seconds = 10.0;
     const char *mode_s = "forward";
-    int json = 0, help = 0;
+    int json = 0, help = 0, bidir = 0;
     for (; a.i < a.argc; a.i++) {
         if (cli_opt_long(&a, "--input-size", &I, 1, 1 << 20)) continue;
         if (cli_opt_long(&a, "--hidden", &H, 1, 1 << 20)) continue;
         if (cli_opt_long(&a, "--layers", &L, 1, 1024)) continue;
         if (cli_opt_long(&a, "--batch", &B, 1, 1 << 20)) continue;
         if (cli_opt_long(&a, "--seq", &T, 1, 1 << 26)) continue;
+        if (cli_opt_long(&a, "--proj", &proj, 0, 1 << 20)) continue;
+        if (cli_opt_flag(&a, "--bidirectional", &bidir)) continue;
         if (cli_opt_str(&a, "--mode", &mode_s)) continue;
         if (cli_opt_long(&a, "--threads", &threads, 1, 1024)) continue;
         if (cli_opt_long(&a, "--warmup", &warmup, 0, 1000000)) continue;
@@ -154,9 +161,11 @@ int lstm_cmd_bench(int argc, char **argv) {
         if (strcmp(mode_s, mode_names[m]) == 0) mode = m;
     if (mode < 0) cli_usage(&a, "--mode: expected forward, train or step, got '%s'", mode_s);
     if (max_iters < min_iters) max_iters = min_iters;
+    if (proj && proj >= H) cli_usage(&a, "--proj: expected 0 < P < H (%ld), got %ld", H, proj);
+    if (bidir && mode == MODE_STEP) cli_usage(&a, "--mode step: a bidirectional network cannot run step by step");
 
     double rss_base = current_rss_mb();
-    lstm_config cfg = {(int)I, (int)H, (int)L, 0, 1, 0};
+    lstm_config cfg = {(int)I, (int)H, (int)L, (int)proj, 1, bidir};
     lstm_net net;
     lstm_status s = lstm_net_init(&net, &cfg);
     if (s != LSTM_OK) cli_fail_status(s);
@@ -228,7 +237,8 @@ int lstm_cmd_bench(int argc, char **argv) {
     double flop = 0.0;
     for (int l = 0; l < L; l++) {
         double in = l == 0 ? (double)I : (double)net.D * net.Hout;
-        flop += 2.0 * (double)T * B * 4.0 * H * (in + H);
+        double rec = 4.0 * H * (in + net.Hout) + (proj ? (double)net.Hout * H : 0.0);
+        flop += 2.0 * (double)T * B * net.D * rec;
     }
     if (mode == MODE_TRAIN) flop *= 3.0;
     double ms = med * 1e3, gflops = flop / med * 1e-9;
@@ -243,17 +253,20 @@ int lstm_cmd_bench(int argc, char **argv) {
 
     if (json) {
         printf("{\"impl\": \"lstm\", \"input_size\": %ld, \"hidden\": %ld, \"layers\": %ld, "
-               "\"batch\": %ld, \"seq\": %ld, \"mode\": \"%s\", \"threads\": %ld, "
+               "\"batch\": %ld, \"seq\": %ld, \"bidirectional\": %s, \"proj\": %ld, "
+               "\"mode\": \"%s\", \"threads\": %ld, "
                "\"threads_applied\": true, \"ms\": %.6g, \"gflops\": %.6g",
-               I, H, L, B, T, mode_names[mode], threads, ms,
+               I, H, L, B, T, bidir ? "true" : "false", proj, mode_names[mode], threads, ms,
                gflops);
         if (mode == MODE_STEP) printf(", \"us_per_step\": %.6g", us_step);
         printf(", \"iters\": %ld, \"warmup\": %ld, \"ms_min\": %.6g, \"ms_max\": %.6g, "
                "\"peak_rss_mb\": %.1f, \"base_rss_mb\": %.1f, \"checksum\": %.6g}\n",
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3, rss, rss_base, checksum);
     } else {
-        printf("bench %s: I=%ld H=%ld L=%ld B=%ld T=%ld threads=%ld\n", mode_names[mode], I, H,
-               L, B, T, threads);
+        printf("bench %s: I=%ld H=%ld L=%ld B=%ld T=%ld%s", mode_names[mode], I, H, L, B, T,
+               bidir ? " bidirectional" : "");
+        if (proj) printf(" P=%ld", proj);
+        printf(" threads=%ld\n", threads);
         printf("  %.3f ms per iteration (median of %ld after %ld warm-up; min %.3f, max %.3f)\n", ms,
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3);
         printf("  %.2f GFLOP/s", gflops);
