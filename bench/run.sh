@@ -18,7 +18,8 @@
 #                  5 iterations after 1 warm-up when they fit in --max-seconds)
 #   --max-seconds  cap on the timed part of a row (default 10); at least one iteration
 #                  always runs, and a warm-up longer than the cap is the measurement
-#   env: BUILD (default build), LSTM_BENCH_TIMEOUT (seconds per process, default 600)
+#   env: BUILD (default build), LSTM_BENCH_TIMEOUT (seconds per process, default 600),
+#        RTNEURAL_DIR (default ../shared/anchors/RTNeural)
 # RTNeural needs Eigen (libeigen3-dev; installed with apt-get when missing and allowed)
 # and is built once into $BUILD/bench/ (4 objects of ~30 sizes, about 5 CPU-minutes).
 # The PyTorch side runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.
@@ -83,7 +84,7 @@ if has_impl rtneural && only step; then
         echo "bench/run.sh: installing libeigen3-dev for RTNeural" >&2
         apt-get install -y libeigen3-dev >/dev/null 2>&1 || sudo -n apt-get install -y libeigen3-dev >/dev/null 2>&1
     fi
-    RTN=../shared/anchors/RTNeural
+    RTN=${RTNEURAL_DIR:-../shared/anchors/RTNeural}
     if [ -f /usr/include/eigen3/Eigen/Core ] && [ -d "$RTN/RTNeural" ]; then
         mkdir -p "$BUILD/bench"
         RT_OK=1
@@ -100,7 +101,7 @@ if has_impl rtneural && only step; then
         for c in $RT_CHUNKS; do [ -x "$RT_BIN-${c%:*}-${c#*:}" ] || RT_OK=0; done
         [ $RT_OK = 1 ] || echo "bench/run.sh: building RTNeural failed (see $RT_BIN-*.log); its column is empty" >&2
     else
-        echo "bench/run.sh: RTNeural needs libeigen3-dev and ../shared/anchors/RTNeural; its column is empty" >&2
+        echo "bench/run.sh: RTNeural needs libeigen3-dev and $RTN (RTNEURAL_DIR); its column is empty" >&2
     fi
 fi
 rt_bin() { # the RTNeural binary that has hidden size $1

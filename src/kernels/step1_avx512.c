@@ -61,6 +61,17 @@ void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const
 #define UNROLL _Pragma("GCC unroll 4")
 #endif
 
+/* Loads and stores of n (<= 16) lanes: full blocks without a mask.  A masked
+ * store does not forward to later loads, and h and c go straight on to the
+ * next step (a stall of tens of cycles per step at small H otherwise). */
+T512 __attribute__((always_inline)) static inline __m512 load_n(const float *p, int n) {
+    return n >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(lanes16(n), p);
+}
+T512 __attribute__((always_inline)) static inline void store_n(float *p, int n, __m512 v) {
+    if (n >= 16) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, lanes16(n), v);
+}
+
 /* One group of NV blocks (a constant at every call, so acc stays in registers). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 group(const int NV, int H, int I, int Hout, int g, const float *P, float *act, const float *x,
@@ -69,10 +80,10 @@ group(const int NV, int H, int I, int Hout, int g, const float *P, float *act, c
     const float *p = P + (size_t)64 * K * 4 * g;
     __m512 acc[4][4];
     UNROLL for (int v = 0; v < NV; v++) {
-        const __mmask16 mk = lanes16(H - j0 - 16 * v);
+        const int n = H - j0 - 16 * v;
         UNROLL for (int q = 0; q < 4; q++)
-            acc[v][q] = !x    ? _mm512_maskz_loadu_ps(mk, act + q * H + j0 + 16 * v)
-                        : bsum ? _mm512_maskz_loadu_ps(mk, bsum + q * H + j0 + 16 * v)
+            acc[v][q] = !x    ? load_n(act + q * H + j0 + 16 * v, n)
+                        : bsum ? load_n(bsum + q * H + j0 + 16 * v, n)
                                : _mm512_setzero_ps();
     }
     /* acc[v][q] += a[k] · p[k][v][q] for k in [0, n); p advances past the rows */
@@ -88,18 +99,17 @@ group(const int NV, int H, int I, int Hout, int g, const float *P, float *act, c
     if (h) ACCUMULATE(h, Hout)
 #undef ACCUMULATE
     UNROLL for (int v = 0; v < NV; v++) {
-        const int j = j0 + 16 * v;
-        const __mmask16 mk = lanes16(H - j);
+        const int j = j0 + 16 * v, n = H - j;
         __m512 i = sigmoid512(acc[v][0]), f = sigmoid512(acc[v][1]);
         __m512 gg = tanh512(acc[v][2]), o = sigmoid512(acc[v][3]);
-        _mm512_mask_storeu_ps(act + j, mk, i);
-        _mm512_mask_storeu_ps(act + H + j, mk, f);
-        _mm512_mask_storeu_ps(act + 2 * H + j, mk, gg);
-        _mm512_mask_storeu_ps(act + 3 * H + j, mk, o);
-        __m512 cp = c_prev ? _mm512_maskz_loadu_ps(mk, c_prev + j) : _mm512_setzero_ps();
+        store_n(act + j, n, i);
+        store_n(act + H + j, n, f);
+        store_n(act + 2 * H + j, n, gg);
+        store_n(act + 3 * H + j, n, o);
+        __m512 cp = c_prev ? load_n(c_prev + j, n) : _mm512_setzero_ps();
         __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, cp), _mm512_mul_ps(i, gg));
-        _mm512_mask_storeu_ps(c + j, mk, cn);
-        _mm512_mask_storeu_ps(m + j, mk, _mm512_mul_ps(o, tanh512(cn)));
+        store_n(c + j, n, cn);
+        store_n(m + j, n, _mm512_mul_ps(o, tanh512(cn)));
     }
 }
 
