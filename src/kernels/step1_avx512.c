@@ -4,11 +4,13 @@
  * registers while it walks that stream once.  No per-call packing, no
  * dispatch per unit block, and at H <= 64 one pass over k does the whole step.
  *
- * Packed layout ("group-major"): units in groups of up to 4 blocks of 16
- * (64 units); group g has nv = min(4, nub − 4g) blocks and holds, for depth
- * k in [0, K) with K = I + Hout (rows of x first, then of h), block v, gate
- * q, lane j:
- *   P[64·K·4g + ((k·nv + v)·4 + q)·16 + j] = W[q·H + 16(4g + v) + j][k]  (0 past H)
+ * Packed layout ("group-major"): the nub = ⌈H/16⌉ blocks of 16 units go
+ * into ng = ⌈nub/4⌉ groups of as even a size as can be (1 to 4 blocks: a
+ * 5-block H runs as 3 + 2, not 4 + 1, so no group is one short FMA chain
+ * waiting on its latency).  Group g has blocks [b0, b1) with b0 = ⌊nub·g/ng⌋,
+ * nv = b1 − b0, and holds, for depth k in [0, K) with K = I + Hout (rows of
+ * x first, then of h), block v, gate q, lane j:
+ *   P[64·K·b0 + ((k·nv + v)·4 + q)·16 + j] = W[q·H + 16(b0 + v) + j][k]  (0 past H)
  * where W[r][k] is W_ih[r][k] for k < I and W_hh[r][k − I] after.  A group
  * is one contiguous run of K·nv·64 floats, read front to back each step.
  *
@@ -23,22 +25,24 @@
 #include "internal.h"
 
 static int groups_of(int H) { return ((H + 15) / 16 + 3) / 4; }
+/* First block of group g (g = ng: nub). */
+static int block0(int H, int g) { return (int)((long)((H + 15) / 16) * g / groups_of(H)); }
 
 size_t lstm__step1_pack_size(int H, int I, int Hout) {
     return (size_t)((H + 15) / 16) * (size_t)(I + Hout) * 64;
 }
 
 void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
-    const int nub = (H + 15) / 16, K = I + Hout;
+    const int K = I + Hout;
     for (int g = 0; g < groups_of(H); g++) {
-        const int nv = nub - 4 * g < 4 ? nub - 4 * g : 4;
-        float *pg = P + (size_t)64 * K * 4 * g;
+        const int b0 = block0(H, g), nv = block0(H, g + 1) - b0;
+        float *pg = P + (size_t)64 * K * b0;
         for (int k = 0; k < K; k++)
             for (int v = 0; v < nv; v++)
                 for (int q = 0; q < 4; q++) {
                     float *d = pg + (((size_t)k * nv + v) * 4 + q) * 16;
                     for (int j = 0; j < 16; j++) {
-                        int r = 16 * (4 * g + v) + j;
+                        int r = 16 * (b0 + v) + j;
                         d[j] = r >= H ? 0.0f
                                : k < I ? w_ih[(size_t)(q * H + r) * I + k]
                                        : w_hh[(size_t)(q * H + r) * Hout + (k - I)];
@@ -74,10 +78,10 @@ T512 __attribute__((always_inline)) static inline void store_n(float *p, int n, 
 
 /* One group of NV blocks (a constant at every call, so acc stays in registers). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
-group(const int NV, int H, int I, int Hout, int g, const float *P, float *act, const float *x,
+group(const int NV, int H, int I, int Hout, int b0, const float *P, float *act, const float *x,
       const float *bsum, const float *h, const float *c_prev, float *c, float *m) {
-    const int j0 = 64 * g, K = I + Hout;
-    const float *p = P + (size_t)64 * K * 4 * g;
+    const int j0 = 16 * b0, K = I + Hout;
+    const float *p = P + (size_t)64 * K * b0;
     __m512 acc[4][4];
     UNROLL for (int v = 0; v < NV; v++) {
         const int n = H - j0 - 16 * v;
@@ -116,13 +120,13 @@ group(const int NV, int H, int I, int Hout, int g, const float *P, float *act, c
 T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act,
                                          const float *x, const float *bsum, const float *h,
                                          const float *c_prev, float *c, float *m) {
-    const int nub = (H + 15) / 16;
     for (int g = g0; g < g1; g++) {
-        switch (nub - 4 * g) {
-        case 1: group(1, H, I, Hout, g, P, act, x, bsum, h, c_prev, c, m); break;
-        case 2: group(2, H, I, Hout, g, P, act, x, bsum, h, c_prev, c, m); break;
-        case 3: group(3, H, I, Hout, g, P, act, x, bsum, h, c_prev, c, m); break;
-        default: group(4, H, I, Hout, g, P, act, x, bsum, h, c_prev, c, m); break;
+        const int b0 = block0(H, g);
+        switch (block0(H, g + 1) - b0) {
+        case 1: group(1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
+        case 2: group(2, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
+        case 3: group(3, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
+        default: group(4, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
         }
     }
 }
