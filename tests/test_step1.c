@@ -6,7 +6,8 @@
  *     bit for bit, and against a float64 reference of the equations;
  *   - streaming in pieces == one call; 1, 2 and 3 threads identical;
  *   - deep, projected, bidirectional and training runs at B = 1 give the same
- *     bits (outputs and gradients) as the GEMM path.
+ *     bits (outputs and gradients) as the GEMM path;
+ *   - greedy generation on the streaming state == a loop of lstm_charlm_forward.
  * On a CPU without AVX-512 the engine never takes this path and only the
  * engine-level comparisons run (they then compare the portable path with itself). */
 #include <math.h>
@@ -222,10 +223,59 @@ static void test_batch1_train(void) {
     }
 }
 
+/* Greedy generation (lstm_charlm_generate: streaming state, batch-1 step, packed
+ * head) against a plain loop of lstm_charlm_forward on the GEMM path: same bytes. */
+static void test_generate(void) {
+    const int Hs[] = {24, 130};
+    for (int hi = 0; hi < 2; hi++) {
+        enum { V = 64 }; /* bytes 0x20..0x5f */
+        unsigned char vocab[V];
+        for (int v = 0; v < V; v++) vocab[v] = (unsigned char)(' ' + v);
+        lstm_config cfg = {.input_size = 12, .hidden_size = Hs[hi], .num_layers = 2, .bias = 1};
+        lstm_charlm m;
+        lstm_charlm_init(&m, vocab, V, 12, &cfg);
+        lstm_charlm_init_params(&m, 7 + hi);
+        /* strong weights: the greedy loop wanders instead of settling on one byte */
+        for (size_t i = 0; i < (size_t)V * m.net.Hout; i++) m.head_w[i] *= 8.0f;
+        for (size_t i = 0; i < m.net.n_params; i++) m.net.params[i] *= 4.0f;
+        const unsigned char prime[] = "0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]!\"#$%&()*+,-./0123456789:;<=>?@ABC";
+        const size_t np = sizeof prime - 1, n = 300;
+        unsigned char got[300], want[300];
+        CHECK(lstm_charlm_generate(&m, prime, np, got, n, 0.0, 0, 1) == LSTM_OK, "generate: %s", lstm_last_error());
+        setenv("LSTM_FUSED", "0", 1);
+        lstm_charlm_ws *ws;
+        lstm_charlm_ws_init(&ws, &m, (int)np, 1, 0);
+        unsetenv("LSTM_FUSED");
+        int L = cfg.num_layers, distinct = 0, seen[V] = {0};
+        float *h = calloc((size_t)L * m.net.Hout, sizeof(float)), *c = calloc((size_t)L * m.net.H, sizeof(float));
+        uint8_t ids[200];
+        lstm_charlm_encode(&m, prime, np, ids, "prime");
+        lstm_charlm_forward(&m, ws, (int)np, ids, NULL, h, c, NULL);
+        const float *lg = lstm_charlm_logits(ws) + (np - 1) * V;
+        for (size_t k = 0; k < n; k++) {
+            int pick = 0;
+            for (int v = 1; v < V; v++)
+                if (lg[v] > lg[pick]) pick = v;
+            want[k] = vocab[pick];
+            distinct += !seen[pick]++;
+            uint8_t id = (uint8_t)pick;
+            lstm_charlm_forward(&m, ws, 1, &id, NULL, h, c, NULL);
+            lg = lstm_charlm_logits(ws);
+        }
+        CHECK_V(memcmp(got, want, n) == 0 && distinct > 3,
+                "2x%d greedy generation (streaming, batch-1 step) == lstm_charlm_forward loop on the GEMM path "
+                "(%zu bytes, %d distinct)", Hs[hi], n, distinct);
+        free(h); free(c);
+        lstm_charlm_ws_free(ws);
+        lstm_charlm_free(&m);
+    }
+}
+
 int main(void) {
     test_kernel();
     test_engine_steps();
     test_pieces_threads();
     test_batch1_train();
+    test_generate();
     return TEST_REPORT();
 }
