@@ -144,7 +144,8 @@ void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *ac
 /* ---- the step at batch 1 (src/kernels/step1_avx512.c) ----
  * lstm__step1_pack: W_ih [4H, I] and W_hh [4H, Hout] (dense rows) into the
  * group-major layout of lstm__step1_pack_size(H, I, Hout) floats (64-byte
- * aligned buffer).  lstm__step1: one step of one batch row, unit groups split
+ * aligned buffer); a NULL matrix leaves its rows as they are (steps with x
+ * NULL read only the W_hh rows).  lstm__step1: one step of one batch row, unit groups split
  * over the team: pre = (x ? bsum (NULL = 0) + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
  * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c), c_prev NULL
  * = zeros.  Same bits as lstm__step_avx512; call only where that one runs.

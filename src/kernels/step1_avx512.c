@@ -37,7 +37,7 @@ void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const
     for (int g = 0; g < groups_of(H); g++) {
         const int b0 = block0(H, g), nv = block0(H, g + 1) - b0;
         float *pg = P + (size_t)64 * K * b0;
-        for (int k = 0; k < K; k++)
+        for (int k = w_ih ? 0 : I; k < (w_hh ? K : I); k++)
             for (int v = 0; v < nv; v++)
                 for (int q = 0; q < 4; q++) {
                     float *d = pg + (((size_t)k * nv + v) * 4 + q) * 16;

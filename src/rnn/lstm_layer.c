@@ -177,7 +177,7 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
         if (w->b_ih)
             for (int q = 0; q < G; q++) ws->bias[(size_t)k * G + q] = w->b_ih[q] + w->b_hh[q];
         if (ws->p1) {
-            lstm__step1_pack(ws->p1 + (size_t)k * ws->p1_size, H, w->in, ws->Hout, w->w_ih, w->w_hh);
+            lstm__step1_pack(ws->p1 + (size_t)k * ws->p1_size, H, w->in, ws->Hout, NULL, w->w_hh);
         } else if (ws->fused) {
             lstm__pack_units(ws->pu + (size_t)k * ws->pu_size, H, ws->Hout, w->w_hh, ws->Hout);
         } else {
@@ -191,7 +191,10 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
 /* The fused one-step path (T = 1) also packs W_ih: once per set of weights. */
 static void pack_input(const lstm_net *net, lstm_workspace *ws) {
     for (int k = 0; k < ws->L * ws->D; k++)
-        lstm__pack_units(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
+        if (ws->p1)
+            lstm__step1_pack(ws->p1 + (size_t)k * ws->p1_size, ws->H, net->w[k].in, ws->Hout, net->w[k].w_ih, NULL);
+        else
+            lstm__pack_units(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
     ws->pui_ok = 1;
 }
 
@@ -402,7 +405,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         ws->fwd_T = T;
     }
     if (!stream || ws->pk_src != net->params) pack_recurrent(net, ws);
-    if (ws->fused && !ws->p1 && T == 1 && !ws->pui_ok) pack_input(net, ws);
+    if (ws->fused && T == 1 && !ws->pui_ok) pack_input(net, ws);
     const float *in = ws->train ? ws->x0 : x;
     for (int l = 0; l < L; l++) {
         float *out;
