@@ -212,9 +212,9 @@ def main():
 
 def step_table(res, steps):
     """One step per call (B = 1, 1 thread): ours against RTNeural, ns per step."""
-    out = ["One step per call, batch 1, 1 thread (`lstm bench --mode step --seq 48000`, µs/step = "
-           "median over ≥ 5 runs of 48000 steps; RTNeural `LSTMLayerT<float, I, H>` from "
-           "`bench/rtneural_lstm.cpp`, median of 5 runs of 48000 steps; min = fastest run). "
+    out = ["One step per call, batch 1, 1 thread, both sides timed alike: 1 warm-up run, then "
+           "the median (and min) of 5 runs of 48000 steps (ours: `lstm bench --mode step --seq 48000 "
+           "--min-iters 5 --max-iters 5`; RTNeural: `LSTMLayerT<float, I, H>`, `bench/rtneural_lstm.cpp`). "
            "I = 1, except H = 256 which is I = H = 256. Target: ours ≥ %.1f× RTNeural." % TARGET_RTNEURAL, "",
            "| I,H | ours ns/step | RTNeural ns/step | ours/RTNeural | ours min | RTNeural min "
            "| min ratio | target |", "|---|---|---|---|---|---|---|---|"]

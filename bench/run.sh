@@ -146,8 +146,9 @@ if only step; then
     for H in $STEP_H; do
         I=1; [ "$H" = 256 ] && I=256
         echo "bench/run.sh: step-$H (I=$I)" >&2
+        # RTNeural's protocol: 1 warm-up, then 5 runs of 48000 steps (median and min of the 5)
         has_impl ours && run_one lstm "step-$H" "$BUILD/lstm" bench --input-size $I --hidden "$H" --seq 48000 \
-            --mode step --threads 1 --budget "$BUDGET" --max-seconds "$MAXS"
+            --mode step --threads 1 --warmup 1 --min-iters 5 --max-iters 5 --budget 0 --max-seconds "$MAXS"
         [ $RT_OK = 1 ] && run_one rtneural "step-$H" "$(rt_bin "$H")" "$H"
     done
 fi
