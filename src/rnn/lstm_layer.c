@@ -57,6 +57,9 @@ struct lstm_workspace {
     float *pu, *pui;
     float *bias;         /* [L·D][A·H]: the bias of each act column (lstm__cell_bias), once per set of weights */
     size_t pu_size, pui_size;
+    /* batch 1 with the fused step and a cell->step1: its pack of W_ih and W_hh per (l,d) (instead of pu, pui) */
+    float *p1;
+    size_t p1_size;
 };
 
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
@@ -123,7 +126,10 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->ys = alloc_f(ws->L > 1 ? 2 * ws->tby : 1, &ok);
     }
     ws->fused = fused_available(cell);
-    if (ws->fused) {
+    if (ws->fused && B == 1 && cell->step1) {
+        ws->p1_size = (cell->step1_pack_size(ws->H, (int)in_max, ws->Hout) + 15) / 16 * 16;
+        if (!(ws->p1 = aligned_alloc(64, LD * ws->p1_size * sizeof(float)))) ok = 0;
+    } else if (ws->fused) {
         ws->pu_size = (cell->fused_pack_size(ws->H, ws->Hout) + 15) / 16 * 16;
         ws->pui_size = (cell->fused_pack_size(ws->H, (int)in_max) + 15) / 16 * 16;
         ws->pu = aligned_alloc(64, LD * ws->pu_size * sizeof(float));
@@ -151,7 +157,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->p1};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -176,7 +182,9 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     for (int k = 0; k < ws->L * ws->D; k++) {
         const lstm_weights *w = &net->w[k];
         lstm__cell_bias(cell, H, ws->bias + (size_t)k * ws->AH, w->b_ih, w->b_hh);
-        if (ws->fused) {
+        if (ws->p1) {
+            cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, H, w->in, Hout, NULL, w->w_hh);
+        } else if (ws->fused) {
             cell->fused_pack(ws->pu + (size_t)k * ws->pu_size, H, Hout, w->w_hh, Hout);
         } else {
             for (int r = 0; r < cell->n_hh; r++)
@@ -191,7 +199,10 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
 /* The fused one-step path (T = 1) also packs W_ih: once per set of weights. */
 static void pack_input(const lstm_net *net, lstm_workspace *ws) {
     for (int k = 0; k < ws->L * ws->D; k++)
-        ws->cell->fused_pack(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
+        if (ws->p1)
+            ws->cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, ws->H, net->w[k].in, ws->Hout, net->w[k].w_ih, NULL);
+        else
+            ws->cell->fused_pack(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
     ws->pui_ok = 1;
 }
 
@@ -301,7 +312,8 @@ static void fill_task(void *arg, int task, int ntasks) {
  *   ms (proj): [T,B,H] if ms_all else [B,H]
  *   Y [T,B,D·Hout]: this direction's columns [d·Hout, (d+1)·Hout)
  *   bias [A·H]; pk: the GEMM path's packed W_hh runs; pu, pui: the fused
- *   step's packs (NULL: GEMM + the cell's point-wise forward). */
+ *   step's packs; p1: the cell's batch-1 step pack (B = 1, instead of pu, pui);
+ *   all NULL: GEMM + the cell's point-wise forward. */
 typedef struct {
     const lstm__cell *cell;
     const lstm_weights *w;
@@ -311,7 +323,7 @@ typedef struct {
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
     int ms_all;
-    const float *bias, *pk[2], *pu, *pui;
+    const float *bias, *pk[2], *pu, *pui, *p1;
 } dir_op;
 
 /* The op of (l,d) k = l·D + d over T steps of X, writing layer output Y. */
@@ -328,7 +340,9 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     }
     op.ms = ws->ms && tr ? ws->ms + (size_t)k * ws->tbh : ws->ms;
     for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
-    if (ws->fused) {
+    if (ws->p1) {
+        op.p1 = ws->p1 + (size_t)k * ws->p1_size;
+    } else if (ws->fused) {
         op.pu = ws->pu + (size_t)k * ws->pu_size;
         op.pui = ws->pui + (size_t)k * ws->pui_size;
     }
@@ -368,7 +382,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     int ih_cols = 0;
     for (int k = 0; k < cell->n_ih; k++) ih_cols += cell->ih[k].n;
     /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
-    const int x_in_step = op->pu && T == 1;
+    const int x_in_step = (op->pu || op->p1) && T == 1;
     if (!x_in_step) { /* act = bias + X·W_ihᵀ, the sum in that order */
         int fill = w->b_ih || ih_cols < cell->A;
         if (fill) {
@@ -389,7 +403,10 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
         float *c = op->cs ? op->cs + (size_t)t * B * H : op->cbuf ? op->cbuf + (size_t)(s & 1) * B * H : NULL;
         float *yrow = op->Y + (size_t)t * B * ldy + (size_t)d * Hout;
         float *m = w->w_hr ? (op->ms_all ? op->ms + (size_t)t * B * H : op->ms) : yrow;
-        if (op->pu) {
+        if (op->p1) {
+            cell->step1(team, H, in, Hout, op->p1, a, x_in_step ? op->X + (size_t)t * in : NULL,
+                        w->b_ih ? op->bias : NULL, hp, cp, c, m);
+        } else if (op->pu) {
             sj.act = a;
             sj.x = x_in_step ? op->X + (size_t)t * B * in : NULL;
             sj.ldx = in;

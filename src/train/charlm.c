@@ -555,6 +555,52 @@ static int cmp_desc(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
+/* Generation runs on the streaming state at batch 1: the prime in blocks of
+ * up to TB steps, then per byte one lstm_stream step (the engine's batch-1
+ * path, weights packed once), the head on that one row (head weight packed
+ * once) and the pick.  Nothing is allocated per byte.  The head gives the
+ * same bits as lstm__linear_forward (a prepacked B gives lstm_gemm_nt's bits). */
+typedef struct {
+    lstm_workspace *ws;
+    lstm_state st;
+    float *x, *y, *hp; /* [TB, E], [TB, Hout], head weight packed */
+} gen_ctx;
+
+static lstm_status gen_init(gen_ctx *g, const lstm_charlm *m, int TB) {
+    memset(g, 0, sizeof *g);
+    lstm_status st = lstm_workspace_init(&g->ws, &m->net, TB, 1, 0);
+    if (st) return st;
+    if ((st = lstm_state_init(&g->st, &m->net, 1))) return st;
+    size_t np = (lstm_gemm_packed_size(m->V, m->net.Hout) + 15) / 16 * 16;
+    g->x = malloc((size_t)TB * m->E * sizeof(float));
+    g->y = malloc((size_t)TB * m->net.Hout * sizeof(float));
+    g->hp = aligned_alloc(64, np * sizeof(float));
+    if (!g->x || !g->y || !g->hp) return lstm__fail(LSTM_ERR_NOMEM, "sample: out of memory");
+    lstm_gemm_pack_nt(g->hp, m->V, m->net.Hout, m->head_w, m->net.Hout);
+    return LSTM_OK;
+}
+
+static void gen_free(gen_ctx *g) {
+    lstm_workspace_free(g->ws);
+    lstm_state_free(&g->st);
+    free(g->x); free(g->y); free(g->hp);
+}
+
+/* T steps of ids from the carried state; logits [V] of the last step. */
+static lstm_status gen_steps(gen_ctx *g, const lstm_charlm *m, const uint8_t *ids, int T, float *logits) {
+    const int E = m->E, Hout = m->net.Hout, V = m->V;
+    const float *x = m->emb + (size_t)ids[0] * E; /* one step reads the embedding row in place */
+    if (T > 1) {
+        lstm__embedding_forward(g->x, m->emb, ids, T, E);
+        x = g->x;
+    }
+    lstm_status st = lstm_stream(&m->net, g->ws, &g->st, T, x, g->y);
+    if (st) return st;
+    memcpy(logits, m->head_b, (size_t)V * sizeof(float));
+    lstm_gemm_packed(1, V, Hout, g->y + (size_t)(T - 1) * Hout, Hout, g->hp, logits, V, 1.0f);
+    return LSTM_OK;
+}
+
 lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prime, size_t np,
                                  unsigned char *out, size_t n, double temperature, int top_k,
                                  uint64_t seed) {
@@ -562,27 +608,23 @@ lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prim
     if (!(temperature >= 0.0)) return lstm__fail(LSTM_ERR_ARG, "sample: expected temperature >= 0, got %g", temperature);
     enum { TB = 64 };
     int V = m->V;
-    lstm_charlm_ws *ws;
-    lstm_status st = lstm_charlm_ws_init(&ws, m, TB, 1, 0);
-    if (st) return st;
-    size_t L = (size_t)m->net.cfg.num_layers;
-    float *h = calloc(L * m->net.Hout, sizeof(float)), *c = calloc(L * m->net.H, sizeof(float));
+    gen_ctx g;
+    lstm_status st = gen_init(&g, m, TB);
+    float *lg = malloc((size_t)V * sizeof(float));
     float *p = malloc((size_t)V * sizeof(float)), *sorted = malloc((size_t)V * sizeof(float));
     uint8_t *ids = malloc(np);
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 0xD6E8FEB86659FD93ull;
-    if (!h || !c || !p || !sorted || !ids) {
+    if (st) goto done;
+    if (!lg || !p || !sorted || !ids) {
         st = lstm__fail(LSTM_ERR_NOMEM, "sample: out of memory");
         goto done;
     }
     if ((st = lstm_charlm_encode(m, prime, np, ids, "prime"))) goto done;
-    int last = 0;
     for (size_t i = 0; i < np; i += TB) {
         int T = (int)(np - i < TB ? np - i : TB);
-        if ((st = lstm_charlm_forward(m, ws, T, ids + i, NULL, h, c, NULL))) goto done;
-        last = T - 1;
+        if ((st = gen_steps(&g, m, ids + i, T, lg))) goto done;
     }
     for (size_t k = 0; k < n; k++) {
-        const float *lg = lstm_charlm_logits(ws) + (size_t)last * V;
         int pick = 0;
         if (temperature == 0.0) { /* argmax, first maximum */
             for (int v = 1; v < V; v++)
@@ -613,11 +655,10 @@ lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prim
         }
         out[k] = m->vocab[pick];
         uint8_t id = (uint8_t)pick;
-        if (k + 1 < n && (st = lstm_charlm_forward(m, ws, 1, &id, NULL, h, c, NULL))) goto done;
-        last = 0;
+        if (k + 1 < n && (st = gen_steps(&g, m, &id, 1, lg))) goto done;
     }
 done:
-    free(h); free(c); free(p); free(sorted); free(ids);
-    lstm_charlm_ws_free(ws);
+    free(lg); free(p); free(sorted); free(ids);
+    gen_free(&g);
     return st;
 }
