@@ -13,9 +13,35 @@ ROWS = ["fwd-512", "train-512", "fwd-1024", "stream-256", "charlm-train", "audio
 TARGET_ONEDNN = {"stream-256": 2.0, "gru-stream-256": 2.0}
 TARGET_TORCH = 4.0
 TARGET_US_STEP = {"audio-step": 1.0}
+TARGET_RTNEURAL = 1.5   # one step per call: ours/RTNeural
+TARGET_SAMPLE_TORCH = 10.0  # greedy sampling: ours/PyTorch bytes per second
+TARGET_SAMPLE_STEP = 1.5    # µs per sampled byte / µs per step of the layers alone (at most)
 BEGIN, END, HIST = "<!-- latest:begin -->", "<!-- latest:end -->", "<!-- history -->"
+# Earlier runs are kept in one section per CPU; runs without a "- cpu:" line predate it and
+# were all made on Zen 4 (family 25).
+HIST_CPU = "<!-- history:%s -->"
+OLD_CPU = "AMD family 25 (Zen 4)"
 # A hand-written block between these markers (a summary over several runs) is kept as it is.
 SUM_BEGIN, SUM_END = "<!-- summary:begin -->", "<!-- summary:end -->"
+
+
+def cpu_label(vendor, family, model):
+    """'AMD family 26 (Zen 5)' and the like, from /proc/cpuinfo's fields."""
+    if not family:
+        return "unknown CPU"
+    v = {"AuthenticAMD": "AMD", "GenuineIntel": "Intel"}.get(vendor, vendor or "?")
+    gen = ""
+    try:
+        f, m = int(family), int(model or 0)
+        if v == "AMD" and f == 26:
+            gen = "Zen 5"
+        elif v == "AMD" and f == 25:
+            gen = "Zen 4" if 0x10 <= m < 0x20 or 0x60 <= m < 0x80 or 0xa0 <= m < 0xb0 else "Zen 3"
+        elif v == "AMD" and f == 23:
+            gen = "Zen 1/2"
+    except ValueError:
+        pass
+    return "%s family %s%s" % (v, family, " (%s)" % gen if gen else "")
 
 
 def fmt_ms(r):
@@ -45,7 +71,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--results", required=True)
     for k in ["label", "date", "machine", "command", "git", "gcc", "torch", "onednn", "env",
-              "load", "cpus", "elapsed"]:
+              "load", "cpus", "elapsed", "cpu-vendor", "cpu-family", "cpu-model"]:
         p.add_argument("--" + k, default="")
     p.add_argument("--write", default="")
     a = p.parse_args()
@@ -62,12 +88,15 @@ def main():
             impl = {"lstm": "ours"}.get(r["impl"], r["impl"])
             res[(r["row"], impl)] = r
     names = [n for n in ROWS if any((n, i) in res for i in ("ours", "onednn", "pytorch"))]
+    cpu = cpu_label(a.cpu_vendor, a.cpu_family, a.cpu_model)
 
     out = []
-    title = "Benchmark" + (": " + a.label if a.label else "")
+    title = "Benchmark, %s" % cpu + (": " + a.label if a.label else "")
     out.append("### " + title)
     out.append("")
-    out.append("- date: %s; machine: %s" % (a.date, a.machine))
+    out.append("<!-- cpu:%s -->" % cpu)
+    out.append("- cpu: %s; %s, model %s" % (a.machine, cpu, a.cpu_model or "?"))
+    out.append("- date: %s" % a.date)
     out.append("- command: `%s` (%s s); tree: %s" % (a.command, a.elapsed, a.git))
     out.append("- compilers/libraries: %s; PyTorch %s; oneDNN %s" %
                (a.gcc, a.torch or "n/a", a.onednn or "n/a"))
@@ -87,35 +116,43 @@ def main():
     else:
         out.append("- OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE, OMP_NUM_THREADS: not set")
     out.append("")
-    out.append("Times are medians of ms per iteration (one whole sequence); ratios are speed "
-               "ratios, > 1 means ours is faster. gru-* rows: nn.GRU, oneDNN lbr_gru. "
-               "Targets: ≥ 1× oneDNN (≥ 2× for stream-256 and gru-stream-256), "
-               "≥ 4× PyTorch, audio-step ≤ 1 µs/step.")
-    out.append("")
-    out.append("| shape | I,H,L,B,T | mode | thr | ours ms | ours GFLOP/s | oneDNN ms | oneDNN GFLOP/s "
-               "| PyTorch ms | PyTorch GFLOP/s | ours/oneDNN | ours/PyTorch | targets |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for n in names:
-        o, d, t = res.get((n, "ours")), res.get((n, "onednn")), res.get((n, "pytorch"))
-        ref = next(r for r in (o, d, t) if r is not None)
-        shape = "%s,%s,%s,%s,%s" % tuple(ref.get(k, "?") for k in
-                                         ("input_size", "hidden", "layers", "batch", "seq"))
-        if "error" in ref:
-            shape = "?"
-        rd, rt = ratio(o, d), ratio(o, t)
-        checks = []
-        if rd is not None:
-            checks.append(rd >= TARGET_ONEDNN.get(n, 1.0))
-        if rt is not None:
-            checks.append(rt >= TARGET_TORCH)
-        if n in TARGET_US_STEP and o is not None and "us_per_step" in o:
-            checks.append(o["us_per_step"] <= TARGET_US_STEP[n])
-        tgt = "—" if not checks else ("met" if all(checks) else "not met")
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            n, shape, ref.get("mode", "?"), ref.get("threads", "?"), fmt_ms(o), fmt_gf(o),
-            fmt_ms(d), fmt_gf(d), fmt_ms(t), fmt_gf(t),
-            "—" if rd is None else "%.2f×" % rd, "—" if rt is None else "%.2f×" % rt, tgt))
-    out.append("")
+    if names:
+        out.append("Times are medians of ms per iteration (one whole sequence); ratios are speed "
+                   "ratios, > 1 means ours is faster. gru-* rows: nn.GRU, oneDNN lbr_gru. "
+                   "Targets: ≥ 1× oneDNN (≥ 2× for stream-256 and gru-stream-256), "
+                   "≥ 4× PyTorch, audio-step ≤ 1 µs/step.")
+        out.append("")
+        out.append("| shape | I,H,L,B,T | mode | thr | ours ms | ours GFLOP/s | oneDNN ms | oneDNN GFLOP/s "
+                   "| PyTorch ms | PyTorch GFLOP/s | ours/oneDNN | ours/PyTorch | targets |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for n in names:
+            o, d, t = res.get((n, "ours")), res.get((n, "onednn")), res.get((n, "pytorch"))
+            ref = next(r for r in (o, d, t) if r is not None)
+            shape = "%s,%s,%s,%s,%s" % tuple(ref.get(k, "?") for k in
+                                             ("input_size", "hidden", "layers", "batch", "seq"))
+            if "error" in ref:
+                shape = "?"
+            rd, rt = ratio(o, d), ratio(o, t)
+            checks = []
+            if rd is not None:
+                checks.append(rd >= TARGET_ONEDNN.get(n, 1.0))
+            if rt is not None:
+                checks.append(rt >= TARGET_TORCH)
+            if n in TARGET_US_STEP and o is not None and "us_per_step" in o:
+                checks.append(o["us_per_step"] <= TARGET_US_STEP[n])
+            tgt = "—" if not checks else ("met" if all(checks) else "not met")
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                n, shape, ref.get("mode", "?"), ref.get("threads", "?"), fmt_ms(o), fmt_gf(o),
+                fmt_ms(d), fmt_gf(d), fmt_ms(t), fmt_gf(t),
+                "—" if rd is None else "%.2f×" % rd, "—" if rt is None else "%.2f×" % rt, tgt))
+        out.append("")
+
+    steps = sorted({n for (n, _) in res if n.startswith("step-")}, key=lambda n: int(n[5:]))
+    if steps:
+        out.extend(step_table(res, steps))
+    samples = [n for (n, i) in sorted(res) if n.startswith("sample-")]
+    if samples:
+        out.extend(sample_table(res, samples))
 
     train = [n for n in names if any(r.get("mode") == "train" for (m, _), r in res.items() if m == n)]
     if train:
@@ -171,9 +208,67 @@ def main():
     print(text, end="")
 
     if a.write:
+        write(a.write, text, cpu)
+    return 0
+
+
+def step_table(res, steps):
+    """One step per call (B = 1, 1 thread): ours against RTNeural, ns per step."""
+    out = ["One step per call, batch 1, 1 thread, both sides timed alike: 1 warm-up run, then "
+           "the median (and min) of 5 runs of 48000 steps (ours: `lstm bench --mode step --seq 48000 "
+           "--min-iters 5 --max-iters 5`; RTNeural: `LSTMLayerT<float, I, H>`, `bench/rtneural_lstm.cpp`). "
+           "I = 1, except H = 256 which is I = H = 256. Target: ours ≥ %.1f× RTNeural." % TARGET_RTNEURAL, "",
+           "| I,H | ours ns/step | RTNeural ns/step | ours/RTNeural | ours min | RTNeural min "
+           "| min ratio | target |", "|---|---|---|---|---|---|---|---|"]
+    met = 0
+    for n in steps:
+        o, r = res.get((n, "ours")), res.get((n, "rtneural"))
+        H = int(n[5:])
+        ok_o = o is not None and "error" not in o
+        ok_r = r is not None and "error" not in r
+        on = o["us_per_step"] * 1e3 if ok_o else None
+        omin = o["ms_min"] * 1e6 / o["seq"] if ok_o else None
+        rn = r["ns_per_step"] if ok_r else None
+        rmin = r["ns_min"] if ok_r else None
+        rat = rn / on if on and rn else None
+        ratm = rmin / omin if omin and rmin else None
+        tgt = "—" if rat is None else ("met" if rat >= TARGET_RTNEURAL else "not met")
+        met += rat is not None and rat >= TARGET_RTNEURAL
+        f = lambda v: "—" if v is None else "%.1f" % v
+        out.append("| %d,%d | %s | %s | %s | %s | %s | %s | %s |" % (
+            256 if H == 256 else 1, H, f(on), f(rn), "—" if rat is None else "%.2f×" % rat, f(omin), f(rmin),
+            "—" if ratm is None else "%.2f×" % ratm, tgt))
+    out += ["", "Step table: target met for %d of %d sizes." % (met, len(steps)), ""]
+    return out
+
+
+def sample_table(res, samples):
+    out = ["Greedy sampling (`bench/sample_vs_torch.py`: `lstm sample --temperature 0` against "
+           "PyTorch's per-step loop Embedding → nn.LSTM on (h, c) → Linear → argmax, 1 thread each, "
+           "on a model `lstm train` wrote; bytes/s exclude loading). Targets: ≥ %g× PyTorch, "
+           "µs per byte ≤ %g× `lstm bench --mode step` of the layers alone." % (TARGET_SAMPLE_TORCH, TARGET_SAMPLE_STEP),
+           "", "| model | ours bytes/s | PyTorch bytes/s | ours/PyTorch | ours µs/byte | layers µs/step "
+           "| byte/step | greedy bytes equal | target |", "|---|---|---|---|---|---|---|---|---|"]
+    for n in samples:
+        r = res.get((n, "sample"))
+        if r is None or "error" in r:
+            out.append("| %s | error | | | | | | | |" % n)
+            continue
+        ok = r["ours_over_pytorch"] >= TARGET_SAMPLE_TORCH and r["byte_over_step"] <= TARGET_SAMPLE_STEP
+        out.append("| %dx%d (E %d, V %d) | %.0f | %.0f | %.2f× | %.2f | %.2f | %.2f | %s | %s |" % (
+            r["layers"], r["hidden"], r["embed"], r["vocab"], r["ours_bytes_per_s"], r["pytorch_bytes_per_s"],
+            r["ours_over_pytorch"], r["ours_us_per_byte"], r["step_us"], r["byte_over_step"],
+            "yes (%d)" % r["greedy_same_bytes"] if r["greedy_equal"] else "NO (first at %s)" % r["first_difference"],
+            "met" if ok else "not met"))
+    out.append("")
+    return out
+
+
+def write(path, text, cpu):
+    if True:
         old_latest, old_hist, summary = "", "", []
-        if os.path.exists(a.write):
-            old = open(a.write, encoding="utf-8").read()
+        if os.path.exists(path):
+            old = open(path, encoding="utf-8").read()
             m = re.search(re.escape(SUM_BEGIN) + r".*?" + re.escape(SUM_END), old, re.S)
             if m:
                 summary = [m.group(0), ""]
@@ -183,12 +278,38 @@ def main():
             i = old.find(HIST)
             if i >= 0:
                 old_hist = old[i + len(HIST):].strip("\n")
-                old_hist = old_hist + "\n" if old_hist else ""
+        # history: one section per CPU, newest first within each
+        sections, order = {}, []
+        parts = re.split(r"(<!-- history:.*? -->)", old_hist) if old_hist else []
+        cur = OLD_CPU
+        for part in parts:
+            m = re.match(r"<!-- history:(.*?) -->", part)
+            if m:
+                cur = m.group(1)
+                continue
+            body = re.sub(r"^## Earlier runs on .*\n", "", part.strip("\n"), flags=re.M).strip("\n")
+            if body:
+                if cur not in sections:
+                    order.append(cur)
+                sections[cur] = (sections.get(cur, "") + "\n\n" + body).strip("\n")
+        if old_latest:
+            m = re.search(r"<!-- cpu:(.*?) -->", old_latest)
+            lc = m.group(1) if m else OLD_CPU
+            if lc not in sections:
+                order.insert(0, lc)
+            sections[lc] = (old_latest.strip("\n") + "\n\n" + sections.get(lc, "")).strip("\n")
+        if cpu in order:
+            order.remove(cpu)
+            order.insert(0, cpu)
+        hist = []
+        for c in order:
+            hist += [HIST_CPU % c, "## Earlier runs on %s" % c, "", sections[c], ""]
         doc = ["# Benchmarks", "",
                "Generated by `bench/run.sh` (see the script's header for options): `lstm bench`, "
                "oneDNN's LSTM primitive (`bench/onednn_lstm.c`) and PyTorch's `nn.LSTM` "
                "(`bench/torch_lstm.py`) on the same shapes, each shape and side in its own "
-               "process. FLOPs are counted as 2·T·B·4H·(I_l + H) per layer, ×3 for train. "
+               "process. FLOPs are counted as 2·T·B·D·(4H·(I_l + Hout) + Hout·H) per layer "
+               "(the last term only for projected layers), ×3 for train. "
                "Method: ≥ 1 warm-up, then the median of ≥ 5 timed iterations within a time "
                "budget per row, capped by --max-seconds (≥ 1 timed iteration; a row whose "
                "single iteration exceeds the cap is timed once, without warm-up). "
@@ -196,18 +317,14 @@ def main():
                "timing (its best case); its step mode calls a T = 1 primitive per step with "
                "src_iter/dst_iter carried; PyTorch's step mode calls nn.LSTM per step with the "
                "state carried under no_grad.", ""] + summary + [
-               "## Latest run", "", BEGIN, text.rstrip("\n"), END, "",
-               "## Earlier runs", "", HIST]
-        body = "\n".join(doc) + "\n"
-        if old_latest:
-            body += "\n" + old_latest
-        if old_hist:
-            body += "\n" + old_hist
-        with open(a.write + ".tmp", "w", encoding="utf-8") as f:
+               "## Latest run (%s)" % cpu, "", BEGIN, text.rstrip("\n"), END, "",
+               "Earlier runs follow, one section per CPU (Zen 4 and Zen 5 runs are not comparable).",
+               "", HIST, ""] + hist
+        body = "\n".join(doc).rstrip("\n") + "\n"
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
             f.write(body)
-        os.replace(a.write + ".tmp", a.write)
-        print("bench/run.sh: wrote %s" % a.write, file=sys.stderr)
-    return 0
+        os.replace(path + ".tmp", path)
+        print("bench/run.sh: wrote %s" % path, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,37 @@
 #!/bin/sh
 # bench/run.sh — runs `lstm bench`, oneDNN (bench/onednn_lstm.c) and PyTorch
 # (bench/torch_lstm.py) on the project's target shapes, each shape and side in
-# its own process (so ru_maxrss is that shape's peak), prints a markdown table
-# and writes it to BENCHMARKS.md (the previous run moves to "Earlier runs").
+# its own process (so ru_maxrss is that shape's peak); then one step per call
+# against RTNeural (bench/rtneural_lstm.cpp) for I = 1, H = 8..128 and
+# I = H = 256 (rows step-H, the two sides interleaved per H), and greedy
+# sampling against PyTorch (bench/sample_vs_torch.py, rows sample-2x128 and
+# sample-2x256); prints markdown tables and writes them to BENCHMARKS.md (the
+# previous run moves to "Earlier runs", under its CPU).
 #
 # Rows: the LSTM shapes, then GRU rows (gru-*: ours --cell gru, oneDNN lbr_gru,
 # PyTorch nn.GRU).
 #
-# usage: sh bench/run.sh [--label TEXT] [--only NAME,NAME] [--impl ours,onednn,pytorch]
-#                        [--budget SECONDS] [--max-seconds SECONDS] [--no-write] [--out FILE]
+# usage: sh bench/run.sh [--label TEXT] [--only NAME,NAME] [--impl ours,onednn,pytorch,rtneural]
+#                        [--step-h "H H ..."] [--budget SECONDS] [--max-seconds SECONDS]
+#                        [--no-write] [--out FILE]
+#   --only         row names (fwd-512, ..., audio-step, gru-*), "step" (the RTNeural table) and
+#                  "sample" (the sampling rows)
+#   --step-h       hidden sizes of the step table (default 8..128 and 256; 256 means I = 256)
 #   --budget       seconds of timed iterations per row and side (default 2; at least
 #                  5 iterations after 1 warm-up when they fit in --max-seconds)
 #   --max-seconds  cap on the timed part of a row (default 10); at least one iteration
 #                  always runs, and a warm-up longer than the cap is the measurement
-#   env: BUILD (default build), LSTM_BENCH_TIMEOUT (seconds per process, default 600)
+#   env: BUILD (default build), LSTM_BENCH_TIMEOUT (seconds per process, default 600),
+#        RTNEURAL_DIR (default ../shared/anchors/RTNeural)
+# RTNeural needs Eigen (libeigen3-dev; installed with apt-get when missing and allowed)
+# and is built once into $BUILD/bench/ (4 objects of ~30 sizes, about 5 CPU-minutes).
+# The PyTorch side runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 TIMEOUT=${LSTM_BENCH_TIMEOUT:-600}
-LABEL="" ONLY="" IMPLS="ours,onednn,pytorch" BUDGET=2 MAXS=10 WRITE=1 OUT=BENCHMARKS.md
+LABEL="" ONLY="" IMPLS="ours,onednn,pytorch,rtneural" BUDGET=2 MAXS=10 WRITE=1 OUT=BENCHMARKS.md
+STEP_H="$(seq 8 128 | tr '\n' ' ')256"
 CMDLINE="sh bench/run.sh"
 for arg in "$@"; do
     case $arg in *" "*|"") CMDLINE="$CMDLINE '$arg'" ;; *) CMDLINE="$CMDLINE $arg" ;; esac
@@ -29,14 +42,16 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift 2 ;;
     --impl) IMPLS=$2; shift 2 ;;
     --budget) BUDGET=$2; shift 2 ;;
+    --step-h) STEP_H=$2; shift 2 ;;
     --max-seconds) MAXS=$2; shift 2 ;;
     --no-write) WRITE=0; shift ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
 has_impl() { case ",$IMPLS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+only() { [ -z "$ONLY" ] && return 0; case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 # name I H L B T mode threads cell (lstm: nn.LSTM, oneDNN vanilla_lstm; gru: nn.GRU, oneDNN lbr_gru)
 SHAPES="fwd-512 512 512 1 64 100 forward 2 lstm
@@ -64,9 +79,44 @@ if has_impl onednn; then
 fi
 TORCH_OK=0
 if has_impl pytorch; then
-    if /usr/bin/python3 -c 'import torch' 2>/dev/null; then TORCH_OK=1
+    if env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 -c 'import torch' 2>/dev/null; then TORCH_OK=1
     else echo "bench/run.sh: /usr/bin/python3 cannot import torch; its columns are empty" >&2; fi
 fi
+
+RT_OK=0
+RT_CHUNKS="8:37 38:67 68:97 98:128"
+RT_BIN="$BUILD/bench/rtneural_lstm"
+if has_impl rtneural && only step; then
+    if [ ! -f /usr/include/eigen3/Eigen/Core ] && command -v apt-get >/dev/null; then
+        echo "bench/run.sh: installing libeigen3-dev for RTNeural" >&2
+        apt-get install -y libeigen3-dev >/dev/null 2>&1 || sudo -n apt-get install -y libeigen3-dev >/dev/null 2>&1
+    fi
+    RTN=${RTNEURAL_DIR:-../shared/anchors/RTNeural}
+    if [ -f /usr/include/eigen3/Eigen/Core ] && [ -d "$RTN/RTNeural" ]; then
+        mkdir -p "$BUILD/bench"
+        RT_OK=1
+        for c in $RT_CHUNKS; do # one binary per range of H, built in parallel
+            b="$RT_BIN-${c%:*}-${c#*:}"
+            [ "$b" -nt bench/rtneural_lstm.cpp ] && continue
+            nr=""; [ "${c#*:}" = 128 ] || nr=-DNO_256
+            echo "bench/run.sh: building $b (RTNeural, H ${c%:*}..${c#*:})" >&2
+            ${CXX:-g++} -O3 -march=native -std=c++17 -DRTNEURAL_USE_EIGEN=1 -DRTNEURAL_DEFAULT_ALIGNMENT=16 \
+                -DH_FIRST="${c%:*}" -DH_LAST="${c#*:}" $nr -I"$RTN" -I"$RTN/RTNeural" -I/usr/include/eigen3 \
+                bench/rtneural_lstm.cpp -o "$b.tmp" 2>"$b.log" && mv "$b.tmp" "$b" &
+        done
+        wait
+        for c in $RT_CHUNKS; do [ -x "$RT_BIN-${c%:*}-${c#*:}" ] || RT_OK=0; done
+        [ $RT_OK = 1 ] || echo "bench/run.sh: building RTNeural failed (see $RT_BIN-*.log); its column is empty" >&2
+    else
+        echo "bench/run.sh: RTNeural needs libeigen3-dev and $RTN (RTNEURAL_DIR); its column is empty" >&2
+    fi
+fi
+rt_bin() { # the RTNeural binary that has hidden size $1
+    for c in $RT_CHUNKS; do
+        if [ "$1" -ge "${c%:*}" ] && [ "$1" -le "${c#*:}" ] || { [ "$1" = 256 ] && [ "${c#*:}" = 128 ]; }; then
+            echo "$RT_BIN-${c%:*}-${c#*:}"; return; fi
+    done
+}
 
 RES=$(mktemp); ERR=$(mktemp)
 trap 'rm -f "$RES" "$ERR" "$ERR.out"' EXIT
@@ -94,15 +144,39 @@ echo "$SHAPES" | while read -r name I H L B T mode thr cell; do
     has_impl ours && run_one lstm "$name" "$BUILD/lstm" bench $args
     # shellcheck disable=SC2086
     [ $ONEDNN_OK = 1 ] && run_one onednn "$name" "$BUILD/bench/onednn_lstm" $args
-    # shellcheck disable=SC2086
     # PyTorch with its own OpenBLAS defaults (a caller's OPENBLAS_* tuning is not PyTorch's)
     # shellcheck disable=SC2086
     [ $TORCH_OK = 1 ] && run_one pytorch "$name" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
         /usr/bin/python3 bench/torch_lstm.py $args
 done
 
+# ---- one step per call, batch 1, 1 thread: ours and RTNeural interleaved per H
+if only step; then
+    for H in $STEP_H; do
+        I=1; [ "$H" = 256 ] && I=256
+        echo "bench/run.sh: step-$H (I=$I)" >&2
+        # RTNeural's protocol: 1 warm-up, then 5 runs of 48000 steps (median and min of the 5)
+        has_impl ours && run_one lstm "step-$H" "$BUILD/lstm" bench --input-size $I --hidden "$H" --seq 48000 \
+            --mode step --threads 1 --warmup 1 --min-iters 5 --max-iters 5 --budget 0 --max-seconds "$MAXS"
+        [ $RT_OK = 1 ] && run_one rtneural "step-$H" "$(rt_bin "$H")" "$H"
+    done
+fi
+
+# ---- greedy sampling against PyTorch's per-step loop (models made by `lstm train`)
+if only sample && has_impl ours && [ $TORCH_OK = 1 ]; then
+    for H in 128 256; do
+        echo "bench/run.sh: sample-2x$H" >&2
+        run_one sample "sample-2x$H" /usr/bin/python3 bench/sample_vs_torch.py --lstm "$BUILD/lstm" \
+            --hidden $H --layers 2 --embed 64 --train-steps 40 --length 2000
+    done
+fi
+
 # ---- context for the report
 MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+# CPU identity for the report: vendor, family, model (Zen 4 and Zen 5 runs are kept apart)
+VENDOR=$(sed -n 's/^vendor_id[^:]*: *//p' /proc/cpuinfo 2>/dev/null | head -n 1)
+FAMILY=$(sed -n 's/^cpu family[^:]*: *//p' /proc/cpuinfo 2>/dev/null | head -n 1)
+CPUMODEL=$(sed -n 's/^model[^a-z:]*: *//p' /proc/cpuinfo 2>/dev/null | head -n 1)
 CPUS=$(nproc 2>/dev/null)
 FLAGS=no-avx2
 grep -q -w avx2 /proc/cpuinfo 2>/dev/null && FLAGS=avx2
@@ -121,6 +195,7 @@ ELAPSED=$(( $(date +%s) - T_START ))
 
 set -- --results "$RES" --label "$LABEL" --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
     --machine "$MODEL, $CPUS CPUs ($FLAGS)" --command "$CMDLINE" --git "$GIT" --gcc "$GCC" \
+    --cpu-vendor "$VENDOR" --cpu-family "$FAMILY" --cpu-model "$CPUMODEL" \
     --torch "$TORCHV" --onednn "$DNNLV" --env "${ENVNOTE# }" \
     --load "$LOAD_START -> $LOAD_END" --cpus "$CPUS" --elapsed "$ELAPSED"
 if [ $WRITE = 1 ]; then set -- "$@" --write "$OUT"; fi

@@ -8,9 +8,10 @@
  * alone exceeds --max-seconds is reported as the single measurement
  * (warmup = 0, iters = 1), so a very slow shape costs one run.
  *
- * FLOPs: 2·T·B·G·H·(I_l + H) per layer (I_l the layer's input size, G = 4
- * gates for --cell lstm, 3 for gru), three times that for train (forward,
- * dX/dH, dW).  Step mode counts as forward. */
+ * FLOPs: 2·T·B·D·(G·H·(I_l + Hout) + Hout·H) per layer (I_l the layer's input
+ * size, G = 4 gates for --cell lstm, 3 for gru, D = 2 when bidirectional,
+ * Hout = P when projected, the last term only then), three times that for
+ * train (forward, dX/dH, dW).  Step mode counts as forward. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,7 @@ static double current_rss_mb(void) { /* VmRSS from /proc/self/status; -1 if unkn
 
 static noreturn void bench_help(void) {
     puts("usage: lstm bench --input-size I --hidden H [--layers L] [--batch B] [--seq T]\n"
+         "                  [--bidirectional] [--proj P]\n"
          "                  [--mode forward|train|step] [--cell lstm|gru] [--threads N] [--json]\n"
          "                  [--warmup N] [--min-iters N] [--max-iters N] [--budget SECONDS]\n"
          "                  [--max-seconds SECONDS] [--seed S]\n"
@@ -83,11 +85,14 @@ static noreturn void bench_help(void) {
          "  forward  inference over the whole sequence (lstm_forward)\n"
          "  train    lstm_forward + lstm_backward with gradients of all parameters and of the input\n"
          "  step     the sequence fed one time step per call through lstm_stream\n"
+         "           (not with --bidirectional)\n"
+         "--bidirectional: two directions; --proj P: LSTM with projections (h of size P < H).\n"
          "Reports the median time per iteration (one whole sequence) over at least --min-iters\n"
          "(default 5) timed iterations after --warmup (default 1), running for about --budget\n"
          "seconds (default 2) and starting none that would end past --max-seconds (default 10;\n"
          "at least one always runs; a warm-up longer than that is the measurement).\n"
-         "FLOPs: 2*T*B*G*H*(I_l+H) per layer (G = 4 gates LSTM, 3 GRU), x3 for train.\n"
+         "FLOPs: 2*T*B*D*(G*H*(I_l+Hout) + Hout*H) per layer (G = 4 gates LSTM, 3 GRU; last term\n"
+         "with --proj only), x3 for train.\n"
          "--json prints one line: {\"ms\": ..., \"gflops\": ..., ...}.");
     exit(0);
 }
@@ -127,16 +132,18 @@ static void run_once(bench_ctx *c) {
 int lstm_cmd_bench(int argc, char **argv) {
     cli_args a = {argc, argv, 1, "bench"};
     long I = 0, H = 0, L = 1, B = 1, T = 1, threads = 1, warmup = 1, min_iters = 5;
-    long max_iters = 100000, seed = 1;
+    long max_iters = 100000, seed = 1, proj = 0;
     double budget = 2.0, max_seconds = 10.0;
     const char *mode_s = "forward", *cell_s = "lstm";
-    int json = 0, help = 0;
+    int json = 0, help = 0, bidir = 0;
     for (; a.i < a.argc; a.i++) {
         if (cli_opt_long(&a, "--input-size", &I, 1, 1 << 20)) continue;
         if (cli_opt_long(&a, "--hidden", &H, 1, 1 << 20)) continue;
         if (cli_opt_long(&a, "--layers", &L, 1, 1024)) continue;
         if (cli_opt_long(&a, "--batch", &B, 1, 1 << 20)) continue;
         if (cli_opt_long(&a, "--seq", &T, 1, 1 << 26)) continue;
+        if (cli_opt_long(&a, "--proj", &proj, 0, 1 << 20)) continue;
+        if (cli_opt_flag(&a, "--bidirectional", &bidir)) continue;
         if (cli_opt_str(&a, "--mode", &mode_s)) continue;
         if (cli_opt_str(&a, "--cell", &cell_s)) continue;
         if (cli_opt_long(&a, "--threads", &threads, 1, LSTM_MAX_THREADS)) continue;
@@ -159,9 +166,12 @@ int lstm_cmd_bench(int argc, char **argv) {
     if (max_iters < min_iters) max_iters = min_iters;
     int gru = strcmp(cell_s, "gru") == 0;
     if (!gru && strcmp(cell_s, "lstm") != 0) cli_usage(&a, "--cell: expected lstm or gru, got '%s'", cell_s);
+    if (proj && gru) cli_usage(&a, "--proj: a GRU has no projection");
+    if (proj && proj >= H) cli_usage(&a, "--proj: expected 0 < P < H (%ld), got %ld", H, proj);
+    if (bidir && mode == MODE_STEP) cli_usage(&a, "--mode step: a bidirectional network cannot run step by step");
 
     double rss_base = current_rss_mb();
-    lstm_config cfg = {(int)I, (int)H, (int)L, 0, 1, 0, gru ? LSTM_CELL_GRU : LSTM_CELL_LSTM};
+    lstm_config cfg = {(int)I, (int)H, (int)L, (int)proj, 1, bidir, gru ? LSTM_CELL_GRU : LSTM_CELL_LSTM};
     lstm_net net;
     lstm_status s = lstm_net_init(&net, &cfg);
     if (s != LSTM_OK) cli_fail_status(s);
@@ -233,7 +243,8 @@ int lstm_cmd_bench(int argc, char **argv) {
     double flop = 0.0;
     for (int l = 0; l < L; l++) {
         double in = l == 0 ? (double)I : (double)net.D * net.Hout;
-        flop += 2.0 * (double)T * B * net.G * H * (in + H);
+        double rec = (double)net.G * H * (in + net.Hout) + (proj ? (double)net.Hout * H : 0.0);
+        flop += 2.0 * (double)T * B * net.D * rec;
     }
     if (mode == MODE_TRAIN) flop *= 3.0;
     double ms = med * 1e3, gflops = flop / med * 1e-9;
@@ -248,17 +259,20 @@ int lstm_cmd_bench(int argc, char **argv) {
 
     if (json) {
         printf("{\"impl\": \"lstm\", \"cell\": \"%s\", \"input_size\": %ld, \"hidden\": %ld, \"layers\": %ld, "
-               "\"batch\": %ld, \"seq\": %ld, \"mode\": \"%s\", \"threads\": %ld, "
+               "\"batch\": %ld, \"seq\": %ld, \"bidirectional\": %s, \"proj\": %ld, "
+               "\"mode\": \"%s\", \"threads\": %ld, "
                "\"threads_applied\": true, \"ms\": %.6g, \"gflops\": %.6g",
-               cell_s, I, H, L, B, T, mode_names[mode], threads, ms,
+               cell_s, I, H, L, B, T, bidir ? "true" : "false", proj, mode_names[mode], threads, ms,
                gflops);
         if (mode == MODE_STEP) printf(", \"us_per_step\": %.6g", us_step);
         printf(", \"iters\": %ld, \"warmup\": %ld, \"ms_min\": %.6g, \"ms_max\": %.6g, "
                "\"peak_rss_mb\": %.1f, \"base_rss_mb\": %.1f, \"checksum\": %.6g}\n",
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3, rss, rss_base, checksum);
     } else {
-        printf("bench %s %s: I=%ld H=%ld L=%ld B=%ld T=%ld threads=%ld\n", cell_s, mode_names[mode], I, H,
-               L, B, T, threads);
+        printf("bench %s %s: I=%ld H=%ld L=%ld B=%ld T=%ld%s", cell_s, mode_names[mode], I, H, L, B, T,
+               bidir ? " bidirectional" : "");
+        if (proj) printf(" P=%ld", proj);
+        printf(" threads=%ld\n", threads);
         printf("  %.3f ms per iteration (median of %ld after %ld warm-up; min %.3f, max %.3f)\n", ms,
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3);
         printf("  %.2f GFLOP/s", gflops);

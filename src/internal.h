@@ -203,6 +203,10 @@ typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int 
                                     int ldx, const float *pih, const float *bsum, const float *h, int ldh,
                                     const float *phh, const float *c_prev, float *c, float *m, int ldm);
 
+/* Batch-1 fused step (lstm__step1 below): one step of one batch row on the team. */
+typedef void (*lstm__step1_fn)(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
+                               const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+
 typedef struct {
     const char *name;     /* "lstm", "gru" */
     int G, A;             /* gates per unit; act columns per unit */
@@ -217,6 +221,11 @@ typedef struct {
     size_t (*fused_pack_size)(int H, int K);
     void (*fused_pack)(float *P, int H, int K, const float *W, int ldw);
     lstm__fused_step_fn fused_step;
+    /* optional batch-1 fused step (NULL: fused_step at B = 1 too), used where
+     * fused_step is: one pack per (l,d) holding the W_ih and W_hh rows; same bits */
+    size_t (*step1_pack_size)(int H, int I, int Hout);
+    void (*step1_pack)(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
+    lstm__step1_fn step1;
 } lstm__cell;
 
 extern const lstm__cell lstm__cell_lstm; /* src/rnn/lstm_cell.c */
@@ -242,7 +251,40 @@ void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *ac
                        const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                        const float *c_prev, float *c, float *m, int ldm);
 
+/* ---- the step at batch 1 (src/kernels/step1_avx512.c) ----
+ * lstm__step1_pack: W_ih [4H, I] and W_hh [4H, Hout] (dense rows) into the
+ * group-major layout of lstm__step1_pack_size(H, I, Hout) floats (64-byte
+ * aligned buffer); a NULL matrix leaves its rows as they are (steps with x
+ * NULL read only the W_hh rows).  lstm__step1: one step of one batch row, unit groups split
+ * over the team: pre = (x ? bsum (NULL = 0) + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
+ * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c), c_prev NULL
+ * = zeros.  Same bits as lstm__step_avx512; call only where that one runs.
+ * lstm__step1_avx512: the kernel for unit groups [g0, g1) of 64 units. */
+size_t lstm__step1_pack_size(int H, int I, int Hout);
+void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
+void lstm__step1(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
+                 const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act, const float *x,
+                        const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+
 /* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
+/* ---- engine hooks for exact (grouping-independent) training, src/rnn/lstm_layer.c ----
+ * lstm__workspace_defer_wgrad(ws, 1): lstm_backward computes dX and the
+ * gates' gradients but no weight gradients; the caller forms them from
+ * lstm__workspace_saved (valid until the next forward):
+ *   X [T,B,in] layer input, Y [T,B,Hout] layer output, h0 [B,Hout] or NULL,
+ *   dG [T,B,4H] gate gradients, dH [T,B,P] and ms [T,B,H] (proj only, else NULL).
+ * lstm__workspace_dropout_slice: this workspace's B rows are rows [b0, b0+B)
+ * of a batch of btot; dropout draws every row's numbers and keeps its own. */
+typedef struct {
+    int in;
+    const float *X, *Y, *h0, *dG, *dH, *ms;
+} lstm__saved;
+void lstm__workspace_defer_wgrad(lstm_workspace *ws, int on);
+void lstm__workspace_dropout_slice(lstm_workspace *ws, int btot, int b0);
+int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, int d, lstm__saved *sv);
+lstm__team *lstm__workspace_team(lstm_workspace *ws);
+
 uint64_t lstm__rng_next(uint64_t *s);
 float lstm__rng_uniform(uint64_t *s); /* [0, 1), 24 random bits */
 #endif

@@ -57,6 +57,14 @@ out=$("$LSTM" bench $SHAPE --json --max-seconds 0)
 out=$("$LSTM" bench $SHAPE --json --warmup 0 --min-iters 1 --max-iters 1)
 [ "$(field "$out" iters)" = 1 ] && [ "$(field "$out" warmup)" = 0 ] && ok ||
     bad "--warmup 0 --max-iters 1: $out"
+# --bidirectional and --proj: the shape reaches the net (fields, FLOPs) and runs
+# flops: 2*T*B*D*(4H*(I_l+P) + P*H) per layer, D = 2: I_0 = 5, I_1 = D*P = 6
+out=$("$LSTM" bench $SHAPE --bidirectional --proj 3 --json --budget 0 --min-iters 1)
+[ "$(field "$out" bidirectional)" = true ] && [ "$(field "$out" proj)" = 3 ] && ok || bad "bidir/proj fields: $out"
+near "$(awk -v g="$(field "$out" gflops)" -v m="$(field "$out" ms)" 'BEGIN { print g * m * 1e6 }')" \
+    "$(awk 'BEGIN { print 2*11*3*2*((4*7*(5+3) + 3*7) + (4*7*(6+3) + 3*7)) }')" 0.001 && ok ||
+    bad "bidir/proj: FLOP count wrong: $out"
+
 # human-readable form
 out=$("$LSTM" bench $SHAPE --mode step --budget 0)
 echo "$out" | grep -q "ms per iteration" && echo "$out" | grep -q "us per step" && ok ||
@@ -95,6 +103,9 @@ done
 near "$gstep" "$gfwd" 0.0001 && ok || bad "--cell gru: step checksum $gstep != forward checksum $gfwd"
 [ "$gfwd" != "$fwd_sum" ] && ok || bad "--cell gru gives the LSTM's checksum $fwd_sum"
 [ "$(field "$("$LSTM" bench $SHAPE --json --budget 0 --min-iters 1)" cell)" = lstm ] && ok || bad "default cell is not lstm"
+usage "0 < P < H" --input-size 4 --hidden 4 --proj 4
+usage "cannot run step by step" --input-size 4 --hidden 4 --bidirectional --mode step
+usage "a GRU has no projection" --input-size 4 --hidden 4 --cell gru --proj 2
 
 echo "cli_bench: $pass passed, $fail failed"
 [ $fail -eq 0 ]

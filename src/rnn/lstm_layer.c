@@ -36,8 +36,10 @@ struct lstm_workspace {
     float *mask;  /* dropout: [L-1][T,B,D·Hout] 0 or 1/(1-p) */
     float dropout;
     uint64_t *rng;
+    int drop_btot, drop_b0; /* dropout slice: rows [b0, b0+B) of a batch of btot (0: the whole batch) */
+    int defer_wgrad;        /* backward leaves the weight gradients to the caller (lstm__workspace_saved) */
     float *dY[2]; /* [T,B,D·Hout] gradients between layers (2 buffers for L >= 3, 1 for L = 2) */
-    float *dH;    /* proj: [T,B,P] (kept for dW_hr); else [B,Hout] */
+    float *dH;    /* proj: [L·D][T,B,P] (kept for dW_hr); else [B,Hout] */
     float *dh;    /* [B,Hout] running dL/dh_prev */
     float *dm;    /* has_c: [B,H] */
     float *dc;    /* has_c: [B,H] running dL/dc */
@@ -59,6 +61,9 @@ struct lstm_workspace {
     int bf;
     float *bfx;          /* [T,B,I]: x, then dx */
     float *bfy;          /* [T,B,D·Hout]: y, then dy */
+    /* batch 1 with the fused step and a cell->step1: its pack of W_ih and W_hh per (l,d) (instead of pu, pui) */
+    float *p1;
+    size_t p1_size;
 };
 
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
@@ -106,7 +111,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (cell->has_c) ws->c0 = alloc_f(LD * bh, &ok);
         if (ws->L >= 2) ws->dY[0] = alloc_f(ws->tby, &ok);
         if (ws->L >= 3) ws->dY[1] = alloc_f(ws->tby, &ok);
-        ws->dH = alloc_f(ws->P ? tb * ws->P : bho, &ok);
+        ws->dH = alloc_f(ws->P ? LD * tb * ws->P : bho, &ok);
         ws->dh = alloc_f(bho, &ok);
         if (cell->has_c) {
             ws->dm = alloc_f(bh, &ok);
@@ -126,7 +131,10 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->ys = alloc_f(ws->L > 1 ? 2 * ws->tby : 1, &ok);
     }
     ws->fused = fused_available(cell);
-    if (ws->fused) {
+    if (ws->fused && B == 1 && cell->step1) {
+        ws->p1_size = (cell->step1_pack_size(ws->H, (int)in_max, ws->Hout) + 15) / 16 * 16;
+        if (!(ws->p1 = aligned_alloc(64, LD * ws->p1_size * sizeof(float)))) ok = 0;
+    } else if (ws->fused) {
         ws->pu_size = (cell->fused_pack_size(ws->H, ws->Hout) + 15) / 16 * 16;
         ws->pui_size = (cell->fused_pack_size(ws->H, (int)in_max) + 15) / 16 * 16;
         ws->pu = aligned_alloc(64, LD * ws->pu_size * sizeof(float));
@@ -158,7 +166,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->bfx, ws->bfy};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->p1, ws->bfx, ws->bfy};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -183,7 +191,9 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     for (int k = 0; k < ws->L * ws->D; k++) {
         const lstm_weights *w = &net->w[k];
         lstm__cell_bias(cell, H, ws->bias + (size_t)k * ws->AH, w->b_ih, w->b_hh);
-        if (ws->fused) {
+        if (ws->p1) {
+            cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, H, w->in, Hout, NULL, w->w_hh);
+        } else if (ws->fused) {
             cell->fused_pack(ws->pu + (size_t)k * ws->pu_size, H, Hout, w->w_hh, Hout);
         } else {
             for (int r = 0; r < cell->n_hh; r++)
@@ -198,7 +208,10 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
 /* The fused one-step path (T = 1) also packs W_ih: once per set of weights. */
 static void pack_input(const lstm_net *net, lstm_workspace *ws) {
     for (int k = 0; k < ws->L * ws->D; k++)
-        ws->cell->fused_pack(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
+        if (ws->p1)
+            ws->cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, ws->H, net->w[k].in, ws->Hout, net->w[k].w_ih, NULL);
+        else
+            ws->cell->fused_pack(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
     ws->pui_ok = 1;
 }
 
@@ -308,24 +321,25 @@ static void fill_task(void *arg, int task, int ntasks) {
  *   ms (proj): [T,B,H] if ms_all else [B,H]
  *   Y [T,B,D·Hout]: this direction's columns [d·Hout, (d+1)·Hout)
  *   bias [A·H]; pk: the GEMM path's packed W_hh runs; pu, pui: the fused
- *   step's packs (NULL: GEMM + the cell's point-wise forward). */
+ *   step's packs; p1: the cell's batch-1 step pack (B = 1, instead of pu, pui);
+ *   all NULL: GEMM + the cell's point-wise forward. */
 typedef struct {
     const lstm__cell *cell;
     const lstm_weights *w;
     lstm_weights *g;
     lstm__team *team;
-    int d, T, B, H, Hout, D;
+    int k, d, T, B, H, Hout, D;
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
     int ms_all;
-    const float *bias, *pk[2], *pu, *pui;
+    const float *bias, *pk[2], *pu, *pui, *p1;
 } dir_op;
 
 /* The op of (l,d) k = l·D + d over T steps of X, writing layer output Y. */
 static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T, const float *X, const float *h0,
                           const float *c0, float *Y) {
     const int tr = ws->train; /* training keeps every step of every (l,d); inference reuses one scratch */
-    dir_op op = {.cell = ws->cell, .w = &net->w[k], .g = &net->g[k], .team = ws->team, .d = k % ws->D, .T = T,
+    dir_op op = {.cell = ws->cell, .w = &net->w[k], .g = &net->g[k], .team = ws->team, .k = k, .d = k % ws->D, .T = T,
                  .B = ws->B, .H = ws->H, .Hout = ws->Hout, .D = ws->D, .X = X, .h0 = h0, .c0 = c0, .Y = Y,
                  .ms_all = tr, .bias = ws->bias + (size_t)k * ws->AH};
     op.act = tr ? ws->act + (size_t)k * ws->tbg : ws->act;
@@ -335,7 +349,9 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     }
     op.ms = ws->ms && tr ? ws->ms + (size_t)k * ws->tbh : ws->ms;
     for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
-    if (ws->fused) {
+    if (ws->p1) {
+        op.p1 = ws->p1 + (size_t)k * ws->p1_size;
+    } else if (ws->fused) {
         op.pu = ws->pu + (size_t)k * ws->pu_size;
         op.pui = ws->pui + (size_t)k * ws->pui_size;
     }
@@ -375,7 +391,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     int ih_cols = 0;
     for (int k = 0; k < cell->n_ih; k++) ih_cols += cell->ih[k].n;
     /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
-    const int x_in_step = op->pu && T == 1;
+    const int x_in_step = (op->pu || op->p1) && T == 1;
     if (!x_in_step) { /* act = bias + X·W_ihᵀ, the sum in that order */
         int fill = w->b_ih || ih_cols < cell->A;
         if (fill) {
@@ -396,7 +412,10 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
         float *c = op->cs ? op->cs + (size_t)t * B * H : op->cbuf ? op->cbuf + (size_t)(s & 1) * B * H : NULL;
         float *yrow = op->Y + (size_t)t * B * ldy + (size_t)d * Hout;
         float *m = w->w_hr ? (op->ms_all ? op->ms + (size_t)t * B * H : op->ms) : yrow;
-        if (op->pu) {
+        if (op->p1) {
+            cell->step1(team, H, in, Hout, op->p1, a, x_in_step ? op->X + (size_t)t * in : NULL,
+                        w->b_ih ? op->bias : NULL, hp, cp, c, m);
+        } else if (op->pu) {
             sj.act = a;
             sj.x = x_in_step ? op->X + (size_t)t * B * in : NULL;
             sj.ldx = in;
@@ -441,6 +460,48 @@ static void dropout_forward(float *out, float *mask, const float *in, size_t n, 
     }
 }
 
+/* The same on [T, B, w] when B is the slice [b0, b0+B) of a batch of btot:
+ * draws the numbers of all btot rows in order and keeps its own, so each row
+ * gets the mask it would get in the whole batch. */
+static void dropout_forward_slice(float *out, float *mask, const float *in, int T, int B, int w, int btot,
+                                  int b0, float p, uint64_t *rng) {
+    float scale = 1.0f / (1.0f - p);
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < btot; b++) {
+            if (b < b0 || b >= b0 + B) {
+                for (int q = 0; q < w; q++) (void)lstm__rng_uniform(rng);
+                continue;
+            }
+            size_t o = ((size_t)t * B + (size_t)(b - b0)) * (size_t)w;
+            for (int q = 0; q < w; q++) {
+                mask[o + q] = lstm__rng_uniform(rng) < p ? 0.0f : scale;
+                out[o + q] = in[o + q] * mask[o + q];
+            }
+        }
+}
+
+void lstm__workspace_dropout_slice(lstm_workspace *ws, int btot, int b0) {
+    ws->drop_btot = btot;
+    ws->drop_b0 = b0;
+}
+
+void lstm__workspace_defer_wgrad(lstm_workspace *ws, int on) { ws->defer_wgrad = on; }
+
+lstm__team *lstm__workspace_team(lstm_workspace *ws) { return ws->team; }
+
+int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, int d, lstm__saved *sv) {
+    if (!ws->train || l < 0 || l >= ws->L || d < 0 || d >= ws->D) return -1;
+    size_t k = (size_t)l * ws->D + d, tb = (size_t)ws->T * ws->B;
+    sv->in = net->w[k].in;
+    sv->X = l == 0 ? ws->x0 : ws->dropout > 0.0f ? ws->xdrop + (size_t)(l - 1) * ws->tby : ws->ys + (size_t)(l - 1) * ws->tby;
+    sv->Y = ws->ys + (size_t)l * ws->tby;
+    sv->h0 = ws->has_h0 ? ws->h0 + k * (size_t)ws->B * ws->Hout : NULL;
+    sv->dG = ws->act + k * ws->tbg;
+    sv->dH = ws->P ? ws->dH + k * tb * ws->P : NULL;
+    sv->ms = ws->ms ? ws->ms + k * ws->tbh : NULL;
+    return 0;
+}
+
 /* stream: reuse the packed W_hh of an earlier call on the same params. */
 static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B, const float *x,
                            const float *h0, const float *c0, float *y, float *hn, float *cn, int stream) {
@@ -481,7 +542,11 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         in = out;
         if (ws->train && l < L - 1 && ws->dropout > 0.0f) {
             float *xd = ws->xdrop + (size_t)l * ws->tby;
-            dropout_forward(xd, ws->mask + (size_t)l * ws->tby, out, tby, ws->dropout, ws->rng);
+            if (ws->drop_btot > B)
+                dropout_forward_slice(xd, ws->mask + (size_t)l * ws->tby, out, T, B, D * Hout, ws->drop_btot,
+                                      ws->drop_b0, ws->dropout, ws->rng);
+            else
+                dropout_forward(xd, ws->mask + (size_t)l * ws->tby, out, tby, ws->dropout, ws->rng);
             in = xd;
         }
     }
@@ -559,6 +624,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     const int AH = cell->A * H, in = w->in, ldy = D * Hout;
     const size_t bh = (size_t)B * H, bho = (size_t)B * Hout, rows = (size_t)T * B;
     const float *X = op->X, *Y = op->Y, *h0 = op->h0;
+    float *dHk = P ? ws->dH + (size_t)op->k * rows * P : NULL; /* proj: [T,B,P] of this (l,d), kept */
     /* dG_t overwrites act_t in place: the cell's backward reads a step's activations
      * before it writes that step's gradients, and nothing reads them later. */
     float *dG = op->act, *dh = ws->dh, *dc = ws->dc;
@@ -574,7 +640,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         int t = d ? T - 1 - s : s;
         int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
         step_bwd_job sj = {.cell = cell, .B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = w->w_hr,
-                           .dht = P ? ws->dH + (size_t)t * B * P : ws->dH,
+                           .dht = P ? dHk + (size_t)t * B * P : ws->dH,
                            .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = dh, .dm = ws->dm,
                            .act = dG + (size_t)t * B * AH, .dc = dc, .scratch = ws->cscr,
                            .h_prev = s > 0 ? Y + (size_t)tp * B * ldy + (size_t)d * Hout : h0,
@@ -592,8 +658,14 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     }
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
     if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
-    /* weight gradients: one product each over all steps */
     lstm__team *team = ws->team;
+    for (int k = 0; dX && k < cell->n_ih; k++) {
+        const lstm__run *r = &cell->ih[k];
+        gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, AH, w->w_ih + (size_t)r->w * H * in, in, dX,
+                     in, k ? 1.0f : dx_beta);
+    }
+    if (ws->defer_wgrad) return; /* the caller forms the weight gradients (lstm__workspace_saved) */
+    /* weight gradients: one product each over all steps */
     for (int k = 0; k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         gemm_tn_acc(team, r->n * H, in, (int)rows, dG + (size_t)r->a * H, AH, X, in, g->w_ih + (size_t)r->w * H * in,
@@ -634,12 +706,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         for (int k = 0; k < cell->n_hh; k++)
             for (int j = 0; j < cell->hh[k].n * H; j++) g->b_hh[(size_t)cell->hh[k].w * H + j] += bs[(size_t)cell->hh[k].a * H + j];
     }
-    if (P) gemm_tn_acc(team, P, H, (int)rows, ws->dH, P, op->ms, H, g->w_hr, H, ws->wtmp);
-    for (int k = 0; dX && k < cell->n_ih; k++) {
-        const lstm__run *r = &cell->ih[k];
-        gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, AH, w->w_ih + (size_t)r->w * H * in, in, dX,
-                     in, k ? 1.0f : dx_beta);
-    }
+    if (P) gemm_tn_acc(team, P, H, (int)rows, dHk, P, op->ms, H, g->w_hr, H, ws->wtmp);
 }
 
 static lstm_status backward(lstm_net *net, lstm_workspace *ws,

@@ -47,17 +47,53 @@ static float row_max(const float *r, int V) {
     return mx;
 }
 
-/* logits [N, V], targets [N] -> Σ_n (logsumexp(row n) - row n[target]) */
-double lstm__xent_forward(const float *logits, const uint8_t *targets, int N, int V) {
-    double total = 0.0;
+/* Loss sums are exact: each row's loss (double) is rounded to a multiple of
+ * 2^-32 and the integers are added (q[0]: high parts, q[1]: low 32 bits), so
+ * the sum does not depend on the order or grouping of the rows (streams split
+ * over threads or processes give the same bits).  A row loss outside
+ * [0, 2^24) (or NaN) makes the sum non-finite: q[0] = INT64_MIN marks it. */
+void lstm__lossq_add(int64_t q[2], double l) {
+    if (q[0] == INT64_MIN) return;
+    if (!(l >= 0.0 && l < 0x1p24)) { /* cross-entropy is >= 0; NaN and inf land here */
+        q[0] = INT64_MIN;
+        q[1] = l != l ? 1 : 0;
+        return;
+    }
+    double y = l * 0x1p32; /* < 2^56; from 2^52 on every double is an integer */
+    if (y < 0x1p52) y = (y + 0x1p52) - 0x1p52; /* round to nearest, ties to even */
+    int64_t x = (int64_t)y;
+    q[0] += x >> 32;
+    q[1] += x & 0xFFFFFFFF;
+}
+
+void lstm__lossq_merge(int64_t q[2], const int64_t r[2]) {
+    if (q[0] == INT64_MIN) return;
+    if (r[0] == INT64_MIN) { q[0] = r[0]; q[1] = r[1]; return; }
+    q[0] += r[0];
+    q[1] += r[1];
+}
+
+double lstm__lossq_value(const int64_t q[2]) {
+    if (q[0] == INT64_MIN) return q[1] ? NAN : INFINITY;
+    int64_t hi = q[0] + (q[1] >> 32), lo = q[1] & 0xFFFFFFFF;
+    return (double)hi + (double)lo * 0x1p-32;
+}
+
+/* logits [N, V], targets [N] -> Σ_n (logsumexp(row n) - row n[target]) into q */
+void lstm__xent_forward_q(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2]) {
     for (int n = 0; n < N; n++) {
         const float *r = logits + (size_t)n * V;
         float mx = row_max(r, V);
         double s = 0.0;
         for (int v = 0; v < V; v++) s += expf(r[v] - mx);
-        total += (double)mx + log(s) - (double)r[targets[n]];
+        lstm__lossq_add(q, (double)mx + log(s) - (double)r[targets[n]]);
     }
-    return total;
+}
+
+double lstm__xent_forward(const float *logits, const uint8_t *targets, int N, int V) {
+    int64_t q[2] = {0, 0};
+    lstm__xent_forward_q(logits, targets, N, V, q);
+    return lstm__lossq_value(q);
 }
 
 /* dlogits [N, V] = (softmax(logits) - onehot(targets)) * scale; may alias logits */
@@ -376,6 +412,7 @@ struct lstm_charlm_ws {
     float *hn, *cn;
     uint8_t *ids, *tg; /* [T, B] of the last forward */
     double loss;
+    int64_t lossq[2];  /* the loss sum of the last forward (lstm__lossq_add) */
 };
 
 void lstm_charlm_ws_free(lstm_charlm_ws *ws) {
@@ -434,6 +471,12 @@ lstm_status lstm_charlm_ws_set_threads(lstm_charlm_ws *ws, int n) {
 
 const float *lstm_charlm_logits(const lstm_charlm_ws *ws) { return ws->logits; }
 
+void lstm__charlm_ws_parts(lstm_charlm_ws *ws, lstm__charlm_parts *p) {
+    *p = (lstm__charlm_parts){.T = ws->Tlast, .B = ws->B, .lws = ws->lws, .y = ws->y, .logits = ws->logits,
+                              .dy = ws->dy, .dx = ws->dx, .ids = ws->ids, .tg = ws->tg,
+                              .lossq = {ws->lossq[0], ws->lossq[1]}};
+}
+
 /* ids, targets [T, B]; h [L, B, Hout], c [L, B, H] in/out -> logits [T, B, V], *loss */
 lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
                                 const uint8_t *ids, const uint8_t *targets,
@@ -460,7 +503,9 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
     if (c && nc) memcpy(c, ws->cn, nc * sizeof(float));
     lstm__linear_forward(ws->logits, ws->y, m->head_w, m->head_b, N, Hout, V);
     ws->Tlast = T;
-    ws->loss = targets ? lstm__xent_forward(ws->logits, targets, N, V) / N : 0.0;
+    ws->lossq[0] = ws->lossq[1] = 0;
+    if (targets) lstm__xent_forward_q(ws->logits, targets, N, V, ws->lossq);
+    ws->loss = targets ? lstm__lossq_value(ws->lossq) / N : 0.0;
     if (loss) *loss = ws->loss;
     return LSTM_OK;
 }
@@ -481,11 +526,23 @@ lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws) {
 
 lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n, int B, int T,
                              int threads, double *loss, size_t *count) {
-    if (B < 1 || T < 1)
-        return lstm__fail(LSTM_ERR_ARG, "eval: expected B >= 1 and T >= 1, got B %d, T %d", B, T);
-    if (n < (size_t)B + 1)
-        return lstm__fail(LSTM_ERR_ARG, "eval: expected at least %d tokens for %d streams, got %zu", B + 1, B, n);
+    int64_t q[2] = {0, 0};
+    lstm_status st = lstm__charlm_eval_q(m, ids, NULL, n, B, 0, B, T, threads, q);
+    if (st) return st;
     size_t S = (n - 1) / (size_t)B;
+    *loss = lstm__lossq_value(q) / ((double)S * B);
+    if (count) *count = S * (size_t)B;
+    return LSTM_OK;
+}
+
+/* Streams [b0, b0+Bl) of the B-stream reading of ids[0..n): their loss sum into q. */
+lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, const int16_t *map, size_t n, int Btot,
+                                int b0, int B, int T, int threads, int64_t q[2]) {
+    if (Btot < 1 || T < 1 || b0 < 0 || B < 1 || b0 + B > Btot)
+        return lstm__fail(LSTM_ERR_ARG, "eval: expected B >= 1 and T >= 1, got B %d, T %d", Btot, T);
+    if (n < (size_t)Btot + 1)
+        return lstm__fail(LSTM_ERR_ARG, "eval: expected at least %d tokens for %d streams, got %zu", Btot + 1, Btot, n);
+    size_t S = (n - 1) / (size_t)Btot;
     if ((size_t)T > S) T = (int)S;
     lstm_charlm_ws *ws;
     lstm_status st = lstm_charlm_ws_init(&ws, m, T, B, 0);
@@ -497,7 +554,6 @@ lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n,
     size_t nc = lstm__charlm_c_floats(m, B);
     float *h = calloc(lstm__charlm_h_floats(m, B), sizeof(float)), *c = nc ? calloc(nc, sizeof(float)) : NULL;
     uint8_t *x = malloc((size_t)T * B), *y = malloc((size_t)T * B);
-    double total = 0.0;
     if (!h || (nc && !c) || !x || !y) {
         st = lstm__fail(LSTM_ERR_NOMEM, "eval: out of memory");
         goto done;
@@ -506,16 +562,13 @@ lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n,
         int Tb = (int)(S - j0 < (size_t)T ? S - j0 : (size_t)T);
         for (int t = 0; t < Tb; t++)
             for (int b = 0; b < B; b++) {
-                size_t i = (size_t)b * S + j0 + (size_t)t;
-                x[t * B + b] = ids[i];
-                y[t * B + b] = ids[i + 1];
+                size_t i = (size_t)(b0 + b) * S + j0 + (size_t)t;
+                x[t * B + b] = map ? (uint8_t)map[ids[i]] : ids[i];
+                y[t * B + b] = map ? (uint8_t)map[ids[i + 1]] : ids[i + 1];
             }
-        double l;
-        if ((st = lstm_charlm_forward(m, ws, Tb, x, y, h, c, &l))) goto done;
-        total += l * (double)Tb * B;
+        if ((st = lstm_charlm_forward(m, ws, Tb, x, y, h, c, NULL))) goto done;
+        lstm__lossq_merge(q, ws->lossq);
     }
-    *loss = total / ((double)S * B);
-    if (count) *count = S * (size_t)B;
 done:
     free(h); free(c); free(x); free(y);
     lstm_charlm_ws_free(ws);
@@ -529,6 +582,52 @@ static int cmp_desc(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
+/* Generation runs on the streaming state at batch 1: the prime in blocks of
+ * up to TB steps, then per byte one lstm_stream step (the engine's batch-1
+ * path, weights packed once), the head on that one row (head weight packed
+ * once) and the pick.  Nothing is allocated per byte.  The head gives the
+ * same bits as lstm__linear_forward (a prepacked B gives lstm_gemm_nt's bits). */
+typedef struct {
+    lstm_workspace *ws;
+    lstm_state st;
+    float *x, *y, *hp; /* [TB, E], [TB, Hout], head weight packed */
+} gen_ctx;
+
+static lstm_status gen_init(gen_ctx *g, const lstm_charlm *m, int TB) {
+    memset(g, 0, sizeof *g);
+    lstm_status st = lstm_workspace_init(&g->ws, &m->net, TB, 1, 0);
+    if (st) return st;
+    if ((st = lstm_state_init(&g->st, &m->net, 1))) return st;
+    size_t np = (lstm_gemm_packed_size(m->V, m->net.Hout) + 15) / 16 * 16;
+    g->x = malloc((size_t)TB * m->E * sizeof(float));
+    g->y = malloc((size_t)TB * m->net.Hout * sizeof(float));
+    g->hp = aligned_alloc(64, np * sizeof(float));
+    if (!g->x || !g->y || !g->hp) return lstm__fail(LSTM_ERR_NOMEM, "sample: out of memory");
+    lstm_gemm_pack_nt(g->hp, m->V, m->net.Hout, m->head_w, m->net.Hout);
+    return LSTM_OK;
+}
+
+static void gen_free(gen_ctx *g) {
+    lstm_workspace_free(g->ws);
+    lstm_state_free(&g->st);
+    free(g->x); free(g->y); free(g->hp);
+}
+
+/* T steps of ids from the carried state; logits [V] of the last step. */
+static lstm_status gen_steps(gen_ctx *g, const lstm_charlm *m, const uint8_t *ids, int T, float *logits) {
+    const int E = m->E, Hout = m->net.Hout, V = m->V;
+    const float *x = m->emb + (size_t)ids[0] * E; /* one step reads the embedding row in place */
+    if (T > 1) {
+        lstm__embedding_forward(g->x, m->emb, ids, T, E);
+        x = g->x;
+    }
+    lstm_status st = lstm_stream(&m->net, g->ws, &g->st, T, x, g->y);
+    if (st) return st;
+    memcpy(logits, m->head_b, (size_t)V * sizeof(float));
+    lstm_gemm_packed(1, V, Hout, g->y + (size_t)(T - 1) * Hout, Hout, g->hp, logits, V, 1.0f);
+    return LSTM_OK;
+}
+
 lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prime, size_t np,
                                  unsigned char *out, size_t n, double temperature, int top_k,
                                  uint64_t seed) {
@@ -536,27 +635,23 @@ lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prim
     if (!(temperature >= 0.0)) return lstm__fail(LSTM_ERR_ARG, "sample: expected temperature >= 0, got %g", temperature);
     enum { TB = 64 };
     int V = m->V;
-    lstm_charlm_ws *ws;
-    lstm_status st = lstm_charlm_ws_init(&ws, m, TB, 1, 0);
-    if (st) return st;
-    size_t nc = lstm__charlm_c_floats(m, 1);
-    float *h = calloc(lstm__charlm_h_floats(m, 1), sizeof(float)), *c = nc ? calloc(nc, sizeof(float)) : NULL;
+    gen_ctx g;
+    lstm_status st = gen_init(&g, m, TB);
+    float *lg = malloc((size_t)V * sizeof(float));
     float *p = malloc((size_t)V * sizeof(float)), *sorted = malloc((size_t)V * sizeof(float));
     uint8_t *ids = malloc(np);
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 0xD6E8FEB86659FD93ull;
-    if (!h || (nc && !c) || !p || !sorted || !ids) {
+    if (st) goto done;
+    if (!lg || !p || !sorted || !ids) {
         st = lstm__fail(LSTM_ERR_NOMEM, "sample: out of memory");
         goto done;
     }
     if ((st = lstm_charlm_encode(m, prime, np, ids, "prime"))) goto done;
-    int last = 0;
     for (size_t i = 0; i < np; i += TB) {
         int T = (int)(np - i < TB ? np - i : TB);
-        if ((st = lstm_charlm_forward(m, ws, T, ids + i, NULL, h, c, NULL))) goto done;
-        last = T - 1;
+        if ((st = gen_steps(&g, m, ids + i, T, lg))) goto done;
     }
     for (size_t k = 0; k < n; k++) {
-        const float *lg = lstm_charlm_logits(ws) + (size_t)last * V;
         int pick = 0;
         if (temperature == 0.0) { /* argmax, first maximum */
             for (int v = 1; v < V; v++)
@@ -587,11 +682,10 @@ lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prim
         }
         out[k] = m->vocab[pick];
         uint8_t id = (uint8_t)pick;
-        if (k + 1 < n && (st = lstm_charlm_forward(m, ws, 1, &id, NULL, h, c, NULL))) goto done;
-        last = 0;
+        if (k + 1 < n && (st = gen_steps(&g, m, &id, 1, lg))) goto done;
     }
 done:
-    free(h); free(c); free(p); free(sorted); free(ids);
-    lstm_charlm_ws_free(ws);
+    free(lg); free(p); free(sorted); free(ids);
+    gen_free(&g);
     return st;
 }

@@ -1,0 +1,162 @@
+/* step1_avx512.c — the recurrent step at batch 1 (streaming, sampling, audio):
+ * one layer's [W_ih | W_hh] packed once per set of weights into one linear
+ * stream, and a step that holds the four gates of up to 64 units in 16 zmm
+ * registers while it walks that stream once.  No per-call packing, no
+ * dispatch per unit block, and at H <= 64 one pass over k does the whole step.
+ *
+ * Packed layout ("group-major"): the nub = ⌈H/16⌉ blocks of 16 units go
+ * into ng = ⌈nub/4⌉ groups of as even a size as can be (1 to 4 blocks: a
+ * 5-block H runs as 3 + 2, not 4 + 1, so no group is one short FMA chain
+ * waiting on its latency).  Group g has blocks [b0, b1) with b0 = ⌊nub·g/ng⌋,
+ * nv = b1 − b0, and holds, for depth k in [0, K) with K = I + Hout (rows of
+ * x first, then of h), block v, gate q, lane j:
+ *   P[64·K·b0 + ((k·nv + v)·4 + q)·16 + j] = W[q·H + 16(b0 + v) + j][k]  (0 past H)
+ * where W[r][k] is W_ih[r][k] for k < I and W_hh[r][k − I] after.  A group
+ * is one contiguous run of K·nv·64 floats, read front to back each step.
+ *
+ * Rounding: every pre-activation is one in-order chain of fused
+ * multiply-adds from b_ih + b_hh (or 0, or the pre-activation already in
+ * act) over x, then over h — the chain of the GEMM kernels and of
+ * step_avx512.c — and the gate math is simd_avx512.h's, in the order of
+ * gates_avx512.c.  So this step gives the same bits as lstm__step_avx512
+ * and as GEMM + gate kernel (tests/test_step1.c checks it). */
+#include <stddef.h>
+
+#include "internal.h"
+
+static int groups_of(int H) { return ((H + 15) / 16 + 3) / 4; }
+/* First block of group g (g = ng: nub). */
+static int block0(int H, int g) { return (int)((long)((H + 15) / 16) * g / groups_of(H)); }
+
+size_t lstm__step1_pack_size(int H, int I, int Hout) {
+    return (size_t)((H + 15) / 16) * (size_t)(I + Hout) * 64;
+}
+
+void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
+    const int K = I + Hout;
+    for (int g = 0; g < groups_of(H); g++) {
+        const int b0 = block0(H, g), nv = block0(H, g + 1) - b0;
+        float *pg = P + (size_t)64 * K * b0;
+        for (int k = w_ih ? 0 : I; k < (w_hh ? K : I); k++)
+            for (int v = 0; v < nv; v++)
+                for (int q = 0; q < 4; q++) {
+                    float *d = pg + (((size_t)k * nv + v) * 4 + q) * 16;
+                    for (int j = 0; j < 16; j++) {
+                        int r = 16 * (b0 + v) + j;
+                        d[j] = r >= H ? 0.0f
+                               : k < I ? w_ih[(size_t)(q * H + r) * I + k]
+                                       : w_hh[(size_t)(q * H + r) * Hout + (k - I)];
+                    }
+                }
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include "simd_avx512.h"
+
+/* Sanitizers stay out of the register tile (as in step_avx512.c); its
+ * accesses are bounded by lanes16() and nv, and tests/test_step1.c runs it
+ * against the sanitized GEMM + gate path. */
+#if defined(__clang__)
+#define NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize_undefined))
+#define UNROLL _Pragma("GCC unroll 4")
+#endif
+
+/* Loads and stores of n (<= 16) lanes: full blocks without a mask.  A masked
+ * store does not forward to later loads, and h and c go straight on to the
+ * next step (a stall of tens of cycles per step at small H otherwise). */
+T512 __attribute__((always_inline)) static inline __m512 load_n(const float *p, int n) {
+    return n >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(lanes16(n), p);
+}
+T512 __attribute__((always_inline)) static inline void store_n(float *p, int n, __m512 v) {
+    if (n >= 16) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, lanes16(n), v);
+}
+
+/* One group of NV blocks (a constant at every call, so acc stays in registers). */
+T512 __attribute__((always_inline)) NO_SANITIZE static inline void
+group(const int NV, int H, int I, int Hout, int b0, const float *P, float *act, const float *x,
+      const float *bsum, const float *h, const float *c_prev, float *c, float *m) {
+    const int j0 = 16 * b0, K = I + Hout;
+    const float *p = P + (size_t)64 * K * b0;
+    __m512 acc[4][4];
+    UNROLL for (int v = 0; v < NV; v++) {
+        const int n = H - j0 - 16 * v;
+        UNROLL for (int q = 0; q < 4; q++)
+            acc[v][q] = !x    ? load_n(act + q * H + j0 + 16 * v, n)
+                        : bsum ? load_n(bsum + q * H + j0 + 16 * v, n)
+                               : _mm512_setzero_ps();
+    }
+    /* acc[v][q] += a[k] · p[k][v][q] for k in [0, n); p advances past the rows.  The rows two
+     * ahead are prefetched: past L1 (H >= 64) the stream runs from L2 about 20 % faster. */
+#define ACCUMULATE(a, n)                                                                                 \
+    for (int k = 0; k < (n); k++, p += NV * 64) {                                                        \
+        const __m512 s = _mm512_set1_ps((a)[k]);                                                         \
+        UNROLL for (int l = 0; l < NV * 4; l++) _mm_prefetch((const char *)(p + 2 * NV * 64 + l * 16), _MM_HINT_T0); \
+        UNROLL for (int v = 0; v < NV; v++)                                                              \
+            UNROLL for (int q = 0; q < 4; q++)                                                           \
+                acc[v][q] = _mm512_fmadd_ps(s, _mm512_load_ps(p + (v * 4 + q) * 16), acc[v][q]);         \
+    }
+    if (x) ACCUMULATE(x, I)
+    else p += (size_t)I * NV * 64;
+    if (h) ACCUMULATE(h, Hout)
+#undef ACCUMULATE
+    UNROLL for (int v = 0; v < NV; v++) {
+        const int j = j0 + 16 * v, n = H - j;
+        __m512 i = sigmoid512(acc[v][0]), f = sigmoid512(acc[v][1]);
+        __m512 gg = tanh512(acc[v][2]), o = sigmoid512(acc[v][3]);
+        store_n(act + j, n, i);
+        store_n(act + H + j, n, f);
+        store_n(act + 2 * H + j, n, gg);
+        store_n(act + 3 * H + j, n, o);
+        __m512 cp = c_prev ? load_n(c_prev + j, n) : _mm512_setzero_ps();
+        __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, cp), _mm512_mul_ps(i, gg));
+        store_n(c + j, n, cn);
+        store_n(m + j, n, _mm512_mul_ps(o, tanh512(cn)));
+    }
+}
+
+T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act,
+                                         const float *x, const float *bsum, const float *h,
+                                         const float *c_prev, float *c, float *m) {
+    for (int g = g0; g < g1; g++) {
+        const int b0 = block0(H, g);
+        switch (block0(H, g + 1) - b0) {
+        case 1: group(1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
+        case 2: group(2, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
+        case 3: group(3, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
+        default: group(4, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
+        }
+    }
+}
+#endif
+
+/* ---- the engine's entry: groups split over the team's tasks ---- */
+
+typedef struct {
+    int H, I, Hout, ng;
+    const float *P, *x, *bsum, *h, *c_prev;
+    float *act, *c, *m;
+} step1_job;
+
+static void step1_task(void *arg, int task, int ntasks) {
+    const step1_job *j = arg;
+    int g0 = (int)((long)j->ng * task / ntasks), g1 = (int)((long)j->ng * (task + 1) / ntasks);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (g0 < g1) lstm__step1_avx512(j->H, j->I, j->Hout, g0, g1, j->P, j->act, j->x, j->bsum, j->h, j->c_prev, j->c, j->m);
+#else
+    (void)g0, (void)g1;
+#endif
+}
+
+void lstm__step1(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
+                 const float *bsum, const float *h, const float *c_prev, float *c, float *m) {
+    step1_job j = {H, I, Hout, groups_of(H), P, x, bsum, h, c_prev, act, c, m};
+    int nt = team ? lstm__team_size(team) : 1;
+    if (nt > j.ng) nt = j.ng;
+    if (nt > 1) lstm__team_run_tasks(team, nt, step1_task, &j);
+    else step1_task(&j, 0, 1);
+}
