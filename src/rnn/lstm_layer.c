@@ -48,6 +48,9 @@ struct lstm_workspace {
     int fused;
     float *pu, *pui;
     float *bias;         /* [L·D][4H]: b_ih + b_hh, summed once per set of weights */
+    /* Non-finite weights (see zero_h0_for): */
+    int whh_nonfinite;   /* some W_hh has a NaN or ±Inf (set with the packs) */
+    float *zeros;        /* inference: [B,Hout] zeros, the h0 of such a net */
     size_t pu_size, pui_size;
 };
 
@@ -127,6 +130,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (!ws->pu || !ws->pui) ok = 0;
     }
     ws->bias = alloc_f(LD * 4 * ws->H, &ok);
+    if (!ws->train) ws->zeros = alloc_f(bho, &ok);
     if (!ws->fused) { /* the GEMM path's packs; the fused step has its own */
         ws->pk_size = lstm_gemm_packed_size(4 * ws->H, ws->Hout);
         ws->pk_size = (ws->pk_size + 15) / 16 * 16; /* each pack on a 64-byte boundary */
@@ -145,7 +149,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->zeros};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -162,12 +166,39 @@ lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n) {
 
 void lstm_workspace_weights_changed(lstm_workspace *ws) { ws->pk_src = NULL; }
 
+/* ---- non-finite values (PyTorch semantics) ----
+ * A NULL h0 stands for zeros, and the engine skips products with it.  torch
+ * multiplies them: 0·NaN and 0·Inf are NaN, so with a non-finite W_hh the
+ * first step's gates are NaN, and with a non-finite dG at the first step
+ * dW_hh is.  These two helpers give the zeros back to those products only
+ * when they can differ from 0, so finite nets keep the fast path and its bits. */
+static int all_finite(const float *p, size_t n) {
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++) acc += p[i] * 0.0f; /* 0, or NaN for a NaN or ±Inf */
+    return acc == 0.0f;
+}
+
+/* h0 of (l,d) k for the forward: h0k itself, or zeros when h0k is NULL and
+ * some W_hh is non-finite (training stores the zeros as its saved h0). */
+static const float *zero_h0_for(lstm_workspace *ws, size_t k, const float *h0k) {
+    if (h0k || !ws->whh_nonfinite) return h0k;
+    if (!ws->train) return ws->zeros;
+    size_t bho = (size_t)ws->B * ws->Hout;
+    if (!ws->has_h0) {
+        memset(ws->h0, 0, (size_t)ws->L * ws->D * bho * sizeof(float));
+        ws->has_h0 = 1;
+    }
+    return ws->h0 + k * bho;
+}
+
 /* Repacks every W_hh (and sums b_ih + b_hh) into the
  * layouts of the per-step products. */
 static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     const int H = ws->H, G = 4 * H;
+    ws->whh_nonfinite = 0;
     for (int k = 0; k < ws->L * ws->D; k++) {
         const lstm_weights *w = &net->w[k];
+        if (!all_finite(w->w_hh, (size_t)G * ws->Hout)) ws->whh_nonfinite = 1;
         if (w->b_ih)
             for (int q = 0; q < G; q++) ws->bias[(size_t)k * G + q] = w->b_ih[q] + w->b_hh[q];
         if (ws->fused) {
@@ -399,6 +430,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             size_t k = (size_t)l * D + d;
             const float *h0k = ws->train ? (ws->has_h0 ? ws->h0 + k * bho : NULL) : (h0 ? h0 + k * bho : NULL);
             const float *c0k = ws->train ? (ws->has_c0 ? ws->c0 + k * bh : NULL) : (c0 ? c0 + k * bh : NULL);
+            h0k = zero_h0_for(ws, k, h0k);
             const float *pk = ws->pk ? ws->pk + k * ws->pk_size : NULL;
             fused_packs fzk = {0}, *fz = NULL;
             if (ws->fused) {
@@ -512,9 +544,15 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
             gemm_tn_acc(team, G, Hout, (T - 1) * B, dG, G, Y + (size_t)B * ldy + (size_t)d * Hout, ldy, g->w_hh,
                         Hout, ws->wtmp);
     }
-    if (h0) {
+    {
         int t0 = d ? T - 1 : 0;
-        lstm_gemm_tn_mt(team, G, Hout, B, dG + (size_t)t0 * B * G, G, h0, Hout, g->w_hh, Hout, 1.0f);
+        const float *dG0 = dG + (size_t)t0 * B * G;
+        /* h0 NULL: zeros, which matter only for a non-finite dG (see zero_h0_for) */
+        if (!h0 && !all_finite(dG0, (size_t)B * G)) {
+            memset(ws->dh, 0, bho * sizeof(float)); /* free again: dh was copied out above */
+            h0 = ws->dh;
+        }
+        if (h0) lstm_gemm_tn_mt(team, G, Hout, B, dG0, G, h0, Hout, g->w_hh, Hout, 1.0f);
     }
     if (g->b_ih) {
         /* Two-level sum over the T·B rows: blocks of 64 rows into blk, blocks
