@@ -68,9 +68,12 @@ static int fused_available(void) {
 #endif
 }
 
+/* Zeroed and touched: the pages are mapped here, at workspace init, not by
+ * the first lstm_forward (calloc's fresh pages fault on first write). */
 static float *alloc_f(size_t n, int *ok) {
-    float *p = calloc(n ? n : 1, sizeof(float));
+    float *p = malloc((n ? n : 1) * sizeof(float));
     if (!p) *ok = 0;
+    else memset(p, 0, (n ? n : 1) * sizeof(float));
     return p;
 }
 
@@ -128,6 +131,10 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->pu = aligned_alloc(64, LD * ws->pu_size * sizeof(float));
         ws->pui = aligned_alloc(64, LD * ws->pui_size * sizeof(float));
         if (!ws->pu || !ws->pui) ok = 0;
+        else { /* touched now, like alloc_f's buffers */
+            memset(ws->pu, 0, LD * ws->pu_size * sizeof(float));
+            memset(ws->pui, 0, LD * ws->pui_size * sizeof(float));
+        }
     }
     ws->bias = alloc_f(LD * 4 * ws->H, &ok);
     if (!ws->train) ws->zeros = alloc_f(bho, &ok);
@@ -136,6 +143,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->pk_size = (ws->pk_size + 15) / 16 * 16; /* each pack on a 64-byte boundary */
         ws->pk = aligned_alloc(64, LD * ws->pk_size * sizeof(float));
         if (!ws->pk) ok = 0;
+        else memset(ws->pk, 0, LD * ws->pk_size * sizeof(float));
     }
     if (!ok) {
         lstm_workspace_free(ws);
@@ -306,19 +314,6 @@ typedef struct {
     const float *pu, *pui;
 } fused_packs;
 
-/* dst [rows, n] = src [n] in every row (tasks take row ranges). */
-typedef struct {
-    float *dst;
-    const float *src;
-    int rows, n;
-} fill_job;
-
-static void fill_task(void *arg, int task, int ntasks) {
-    const fill_job *j = arg;
-    int r0 = (int)((long)j->rows * task / ntasks), r1 = (int)((long)j->rows * (task + 1) / ntasks);
-    for (int r = r0; r < r1; r++) memcpy(j->dst + (size_t)r * j->n, j->src, (size_t)j->n * sizeof(float));
-}
-
 /* One direction of one layer over the sequence.
  *   X [T,B,in]; h0 [B,Hout] or NULL; c0 [B,H] or NULL
  *   act [T,B,4H] (out: activations); cs: [T,B,H] when keeping all cell states,
@@ -336,12 +331,8 @@ static void dir_forward(const lstm_weights *w, lstm__team *team, const float *pk
     /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
     const int x_in_step = fz && T == 1;
     if (!x_in_step) { /* act = (b_ih + b_hh) + X·W_ihᵀ, the sum in that order */
-        if (w->b_ih) {
-            fill_job fj = {act, bsum, (int)rows, G};
-            if (team) lstm__team_run_tasks(team, 2 * lstm__team_size(team), fill_task, &fj);
-            else fill_task(&fj, 0, 1);
-        }
-        lstm_gemm_nt_mt(team, (int)rows, G, in, X, in, w->w_ih, in, act, G, w->b_ih ? 1.0f : 0.0f);
+        if (w->b_ih) lstm_gemm_nt_bias_mt(team, (int)rows, G, in, X, in, w->w_ih, in, bsum, act, G);
+        else lstm_gemm_nt_mt(team, (int)rows, G, in, X, in, w->w_ih, in, act, G, 0.0f);
     }
     step_job sj = {.B = B, .H = H, .Hout = Hout, .in = in, .nub = (H + 15) / 16};
     int ntasks = team ? lstm__team_size(team) : 1;
