@@ -64,13 +64,14 @@ void lstm_gemm_tn_ref(int M, int N, int K, const float *A, int lda, const float 
 
 /* Separate multiply and add (the same rounding as gemm_ref). */
 static void kern_generic(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb,
-                         ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n, int load_c) {
+                         ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n, int load_c,
+                         const float *bias) {
     (void)pstride;
     (void)rsa; /* packed A only (direct_a = 0): rsa = 1, csa = GMR */
     float acc[GMR][GNR];
     for (int i = 0; i < GMR; i++)
         for (int j = 0; j < GNR; j++)
-            acc[i][j] = (load_c && i < m && j < n) ? c[i * ldc + j] : 0.0f;
+            acc[i][j] = j >= n || i >= m ? 0.0f : bias ? bias[j] : load_c ? c[i * ldc + j] : 0.0f;
     for (int k = 0; k < kc; k++) {
         const float *bk = b + k * rsb, *ak = a + k * csa;
         for (int i = 0; i < GMR; i++) {
@@ -222,11 +223,6 @@ static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn,
     }
 }
 
-/* C[m, n0..n0+n] = bias[n0..n0+n] for m rows (the bias-initialized products). */
-static void bias_rows(float *c, ptrdiff_t ldc, int m, const float *bias, int n) {
-    for (int i = 0; i < m; i++) memcpy(c + i * ldc, bias, (size_t)n * sizeof(float));
-}
-
 /* Computes the block C[m0..m1, n0..n1] of the job (n0 a multiple of nr when prepacked). */
 static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
     const lstm__gemm_kdesc *kd = g->kd;
@@ -274,9 +270,8 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
                     float *crow = g->C + (ptrdiff_t)(ic + ir) * g->ldc + jc;
                     for (int jr = 0; jr < nc; jr += w) {
                         int n = nc - jr < w ? nc - jr : w;
-                        if (bias_now) bias_rows(crow + jr, g->ldc, m, g->bias + jc + jr, n);
                         kd->kern(kc, ap, rsa, csa, bblk + (ptrdiff_t)(jr / nr) * pstride, rsb, pstride,
-                                 crow + jr, g->ldc, m, n, load_c || bias_now);
+                                 crow + jr, g->ldc, m, n, load_c, bias_now ? g->bias + jc + jr : NULL);
                     }
                 }
             }

@@ -3,7 +3,7 @@
  *
  * A micro-kernel computes one tile C[m, n] (m <= mr, n <= nr, or n <= 4*nr when
  * m <= wide_m) over kc steps:
- *   acc = load_c ? C : 0;  for k in 0..kc-1: acc += a[k][i] * b[k][j];  C = acc
+ *   acc = bias ? bias[j] : load_c ? C : 0;  for k in 0..kc-1: acc += a[k][i] * b[k][j];  C = acc
  * one accumulator per element, k strictly in order (the SIMD kernels use a
  * fused multiply-add per step, the portable one a separate multiply and add).
  *   a: A micro-panel, a[k][i] at a[k*csa + i*rsa]: packed (csa = mr, rsa = 1;
@@ -11,7 +11,7 @@
  *      place from a row-major A (csa = 1, rsa = lda; rows i >= m never read)
  *   b: B micro-panels: column q*nr + j at b[q*pstride + k*rsb + j], j < nr (always
  *      nr readable floats per k and panel; columns >= n may be padding, not stored)
- *   c: C + row*ldc + col.
+ *   c: C + row*ldc + col;  bias: NULL, or the tile's n column values (every row starts from them).
  * Because of this every C element is the same sum whatever the blocking, the
  * tile position, M, N or the thread partition: results depend only on the
  * kernel choice. */
@@ -22,7 +22,7 @@
 
 typedef void (*lstm__ukernel)(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b,
                               ptrdiff_t rsb, ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n,
-                              int load_c);
+                              int load_c, const float *bias);
 
 /* Transposing copy used for packing: d[k*ds + i] = s[i*ss + k] for i < rows,
  * k < kc, and d[k*ds + i] = 0 for rows <= i < min(8, ds).  rows <= 8. */
