@@ -227,8 +227,10 @@ static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn,
 static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
     const lstm__gemm_kdesc *kd = g->kd;
     const int mr = kd->mr, nr = kd->nr, mcmax = MC / mr * mr, KCB = g->kc, NCB = g->nc;
-    /* a row-major A is read in place by kernels that can (no packing) */
-    const int direct = kd->direct_a && g->ak == 1;
+    /* A row-major A is read in place by kernels that can (no packing), unless
+     * its rows lie a multiple of 4 KiB apart: then the mr rows of a micro-panel
+     * fall into the same L1 sets and evict each other (packing wins). */
+    const int direct = kd->direct_a && g->ak == 1 && g->am % 1024 != 0;
     float *pa = pack_a, *pb = pack_b;
     if (m0 >= m1 || n0 >= n1) return;
     if (g->K == 0) {
