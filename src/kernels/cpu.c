@@ -18,8 +18,8 @@
  * Zen 4 (family 25) and Intel client cores run a 512-bit FMA over one
  * 256-bit pair (split).  Both keep the same kernels: every kernel keeps at
  * least 16 independent accumulators, enough for 2 FMAs/cycle at latency 4,
- * and the results must not depend on the CPU model; the flag is reported
- * (bench, BENCHMARKS.md) to tell the two kinds of rows apart. */
+ * and the results must not depend on the CPU model; the flag is printed by
+ * tests/test_gemm.c so that benchmark rows of the two kinds can be told apart. */
 #include <stdlib.h>
 #include <string.h>
 
