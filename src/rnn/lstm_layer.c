@@ -461,8 +461,9 @@ typedef struct {
     float *dht, *dm, *dG, *dc;
 } step_bwd_job;
 
-static void step_bwd_rows(const step_bwd_job *j, int b0, int b1) {
-    int nb = b1 - b0;
+static void step_bwd_task(void *arg, int task, int ntasks) {
+    const step_bwd_job *j = arg;
+    int b0 = (int)((long)j->B * task / ntasks), b1 = (int)((long)j->B * (task + 1) / ntasks), nb = b1 - b0;
     if (nb <= 0) return;
     const int H = j->H, Hout = j->Hout;
     float *dht = j->dht + (size_t)b0 * Hout;
@@ -483,53 +484,6 @@ static void step_bwd_rows(const step_bwd_job *j, int b0, int b1) {
     }
     lstm__gates_backward(j->dG + (size_t)b0 * 4 * H, j->dc + (size_t)b0 * H, dm, H, j->act + (size_t)b0 * 4 * H,
                          j->c + (size_t)b0 * H, j->c_prev ? j->c_prev + (size_t)b0 * H : NULL, nb, H);
-}
-
-static void step_bwd_task(void *arg, int task, int ntasks) {
-    const step_bwd_job *j = arg;
-    step_bwd_rows(j, (int)((long)j->B * task / ntasks), (int)((long)j->B * (task + 1) / ntasks));
-}
-
-/* What one direction's backward recurrence reads and writes (dir_backward). */
-typedef struct {
-    const lstm_weights *w;
-    lstm_workspace *ws;
-    int d, T, last; /* last: also dh at the first step (dh0 wanted) */
-    const float *cs, *c0, *dY;
-    float *dG, *dh, *dc;
-} bwd_rec;
-
-/* The point-wise job of step s (s = T-1 .. 0 in this direction's order). */
-static step_bwd_job bwd_step_of(const bwd_rec *r, int s) {
-    const lstm_workspace *ws = r->ws;
-    const int B = ws->B, H = ws->H, Hout = ws->Hout, P = ws->P, G = 4 * H, ldy = ws->D * Hout, d = r->d;
-    const size_t bh = (size_t)B * H;
-    int t = d ? r->T - 1 - s : s;
-    int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
-    step_bwd_job sj = {.B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = r->w->w_hr,
-                       .dht = P ? ws->dH + (size_t)t * B * P : ws->dH,
-                       .dyt = r->dY ? r->dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = r->dh, .dm = ws->dm,
-                       .dG = r->dG + (size_t)t * B * G, .dc = r->dc, .act = r->dG + (size_t)t * B * G,
-                       .c = r->cs + (size_t)t * bh, .c_prev = s > 0 ? r->cs + (size_t)tp * bh : r->c0};
-    return sj;
-}
-
-/* The whole recurrence for one task's batch rows: rows never meet in it (a
- * row's dG_t, dc and dh depend only on that row), so the team runs it once
- * instead of handing off twice per step; each task then reads all of W_hh
- * per step, which dir_backward allows only when W_hh fits in one core's L2. */
-static void bwd_rows_task(void *arg, int task, int ntasks) {
-    const bwd_rec *r = arg;
-    const int B = r->ws->B, Hout = r->ws->Hout, G = 4 * r->ws->H;
-    int b0 = (int)((long)B * task / ntasks), b1 = (int)((long)B * (task + 1) / ntasks);
-    if (b0 >= b1) return;
-    for (int s = r->T - 1; s >= 0; s--) {
-        step_bwd_job sj = bwd_step_of(r, s);
-        step_bwd_rows(&sj, b0, b1);
-        if (s > 0 || r->last)
-            lstm_gemm_nn(b1 - b0, Hout, G, sj.dG + (size_t)b0 * G, G, r->w->w_hh, Hout, r->dh + (size_t)b0 * Hout,
-                         Hout, 0.0f);
-    }
 }
 
 /* Backward of dir_forward (training storage).  dY [T,B,D·Hout] (NULL: zeros) is dL/dY for the
@@ -553,18 +507,20 @@ static void dir_backward(const lstm_weights *w, lstm_weights *g, lstm_workspace 
     else memset(dc, 0, bh * sizeof(float));
     int nt = ws->team ? lstm__team_size(ws->team) : 1;
     if (nt > B) nt = B;
-    /* per step: dh_t = dY_t (this direction's columns) + dL/dh_t from step t+1;
-     * (LSTMP: dm = dh_t·W_hr); gate backward -> dG_t, dc; dh = dG_t·W_hh */
-    bwd_rec rec = {w, ws, d, T, dh0 != NULL, cs, c0, dY, dG, dh, dc};
-    if (nt > 1 && (long)G * Hout * (long)sizeof(float) <= lstm__cpu()->l2) {
-        lstm__team_run_tasks(ws->team, nt, bwd_rows_task, &rec); /* no hand-off per step */
-    } else {
-        for (int s = T - 1; s >= 0; s--) {
-            step_bwd_job sj = bwd_step_of(&rec, s);
-            if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj); /* batch rows in parallel */
-            else step_bwd_task(&sj, 0, 1);
-            if (s > 0 || dh0) lstm_gemm_nn_mt(ws->team, B, Hout, G, sj.dG, G, w->w_hh, Hout, dh, Hout, 0.0f);
-        }
+    for (int s = T - 1; s >= 0; s--) {
+        int t = d ? T - 1 - s : s;
+        int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
+        /* per batch row, in parallel: dh_t = dY_t (this direction's columns) + dL/dh_t
+         * from step t+1; (LSTMP: dm = dh_t·W_hr); gate backward -> dG_t, dc */
+        step_bwd_job sj = {.B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = w->w_hr,
+                           .dht = P ? ws->dH + (size_t)t * B * P : ws->dH,
+                           .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = dh, .dm = ws->dm,
+                           .dG = dG + (size_t)t * B * G, .dc = dc, .act = act + (size_t)t * B * G,
+                           .c = cs + (size_t)t * bh, .c_prev = s > 0 ? cs + (size_t)tp * bh : c0};
+        if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
+        else step_bwd_task(&sj, 0, 1);
+        float *dGt = sj.dG;
+        if (s > 0 || dh0) lstm_gemm_nn_mt(ws->team, B, Hout, G, dGt, G, w->w_hh, Hout, dh, Hout, 0.0f);
     }
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
     if (dc0) memcpy(dc0, dc, bh * sizeof(float));
