@@ -6,7 +6,7 @@
  * 2. The fused step against GEMM + scalar gates, with NaN/Inf in x, h, W.
  * 3. GEMM (nt, nn, tn, packed; 1 and 2 threads) on every kernel against the
  *    naive loops, NaN/Inf in A and B, 0·Inf products, beta = 0 over a NaN C.
- * 4. lstm_forward / lstm_backward / lstm_stream on the PyTorch cases of
+ * 4. lstm_forward / lstm_backward / lstm_stream on the PyTorch cases (LSTM and GRU) of
  *    tests/fixtures/nonfinite/ (tools/nonfinite_ref.py), once per kernel
  *    configuration (LSTM_KERNEL=ref, generic, avx2, avx512 with and without
  *    the fused step): each runs in a child process, since the choice is read
@@ -252,14 +252,15 @@ static void run_case(const char *dir, const char *fname, int threads) {
     if (!ok) { lstm_st_free(&f); return; }
     const int T = (int)T_, B = (int)B_, LD = net.cfg.num_layers * net.D;
     const size_t ny = (size_t)T * B * net.D * net.Hout, nx = (size_t)T * B * net.cfg.input_size;
-    const size_t nh = (size_t)LD * B * net.Hout, nc = (size_t)LD * B * net.H;
+    const int gru = net.cfg.cell == LSTM_CELL_GRU; /* no c: c0, gcn, cn, dc0 stay NULL */
+    const size_t nh = (size_t)LD * B * net.Hout, nc = gru ? 0 : (size_t)LD * B * net.H;
     float *x = fx_tensor(&f, "x", NULL), *h0 = fx_tensor(&f, "h0", NULL), *c0 = fx_tensor(&f, "c0", NULL);
     float *gy = fx_tensor(&f, "gy", NULL), *ghn = fx_tensor(&f, "ghn", NULL), *gcn = fx_tensor(&f, "gcn", NULL);
-    float *y = malloc(ny * 4), *yi = malloc(ny * 4), *ys = malloc(ny * 4), *hn = malloc(nh * 4), *cn = malloc(nc * 4);
-    float *dx = malloc(nx * 4), *dh0 = malloc(nh * 4), *dc0 = malloc(nc * 4);
+    float *y = malloc(ny * 4), *yi = malloc(ny * 4), *ys = malloc(ny * 4), *hn = malloc(nh * 4), *cn = gru ? NULL : malloc(nc * 4);
+    float *dx = malloc(nx * 4), *dh0 = malloc(nh * 4), *dc0 = gru ? NULL : malloc(nc * 4);
     lstm_workspace *ws = NULL, *wsi = NULL, *wss = NULL;
     lstm_state state = {0};
-    int sok = x && gy && ghn && gcn && y && yi && ys && hn && cn && dx && dh0 && dc0 &&
+    int sok = x && gy && ghn && (gru || (gcn && cn && dc0)) && y && yi && ys && hn && dx && dh0 &&
               lstm_workspace_init(&ws, &net, T, B, LSTM_WS_TRAIN) == LSTM_OK &&
               lstm_workspace_init(&wsi, &net, T, B, 0) == LSTM_OK && lstm_workspace_set_threads(ws, threads) == LSTM_OK &&
               lstm_workspace_set_threads(wsi, threads) == LSTM_OK;
@@ -276,7 +277,8 @@ static void run_case(const char *dir, const char *fname, int threads) {
     int streamed = 0;
     if (sok && net.D == 1 && lstm_workspace_init(&wss, &net, 1, B, 0) == LSTM_OK &&
         lstm_state_init(&state, &net, B) == LSTM_OK) {
-        if (h0) memcpy(state.h, h0, nh * 4), memcpy(state.c, c0, nc * 4);
+        if (h0) memcpy(state.h, h0, nh * 4);
+        if (h0 && c0) memcpy(state.c, c0, nc * 4);
         size_t step = (size_t)B * net.cfg.input_size, ystep = (size_t)B * net.Hout;
         streamed = 1;
         for (int t = 0; t < T && streamed; t++)
@@ -294,10 +296,10 @@ static void run_case(const char *dir, const char *fname, int threads) {
         res[nr++] = (res_t){"y", yi, ny};
         if (streamed) res[nr++] = (res_t){"y", ys, ny};
         res[nr++] = (res_t){"hn", hn, nh};
-        res[nr++] = (res_t){"cn", cn, nc};
+        if (!gru) res[nr++] = (res_t){"cn", cn, nc};
         res[nr++] = (res_t){"grad.input", dx, nx};
         res[nr++] = (res_t){"grad.h0", dh0, nh};
-        res[nr++] = (res_t){"grad.c0", dc0, nc};
+        if (!gru) res[nr++] = (res_t){"grad.c0", dc0, nc};
         char gname[64][64];
         for (int k = 0; k < ntens; k++) {
             snprintf(gname[k], sizeof gname[k], "grad.%.47s", ti[k].name);
@@ -343,7 +345,7 @@ static void engine_cases(void) {
         if (l > 12 && l < 128 && strcmp(e->d_name + l - 12, ".safetensors") == 0) snprintf(names[n++], 128, "%s", e->d_name);
     }
     closedir(d);
-    CHECK(n >= 9, "%s: %d cases, expected 9 (tools/nonfinite_ref.py)", dir, n);
+    CHECK(n >= 16, "%s: %d cases, expected 16: 9 LSTM, 7 GRU (tools/nonfinite_ref.py)", dir, n);
     for (int i = 0; i < n; i++)
         for (int threads = 1; threads <= 2; threads++) run_case(dir, names[i], threads);
 }

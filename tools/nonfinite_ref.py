@@ -1,13 +1,14 @@
 #!/usr/bin/python3
-"""nonfinite_ref.py — PyTorch's answers for LSTMs with NaN or ±Inf in their
-weights or inputs, for tests/test_nonfinite.c.
+"""nonfinite_ref.py — PyTorch's answers for LSTMs and GRUs with NaN or ±Inf in
+their weights or inputs, for tests/test_nonfinite.c.
 
 Each case is a seeded float32 torch.nn.LSTM with one or a few entries set to
 NaN or ±Inf (a weight, a bias, an input element), run forward and backward in
 float32 (the non-finite pattern is what is checked, so the reference is
 torch's own float32 run; finite values are compared with a loose tolerance).
 Loss and file layout as in tools/lstm_ref.py (model.*, x, h0, c0, gy, ghn, gcn,
-ref.y, ref.hn, ref.cn, ref.grad.*), refs stored as F32, plus __metadata__
+ref.y, ref.hn, ref.cn, ref.grad.*; GRU cases gru_*: nn.GRU, no c0, gcn, ref.cn,
+ref.grad.c0), refs stored as F32, plus __metadata__
 "config" (JSON) and "what" (a one-line description).
 
 Usage: /usr/bin/python3 tools/nonfinite_ref.py --out tests/fixtures/nonfinite
@@ -71,13 +72,39 @@ CASES = [
      lambda sd: (_set(sd, "weight_hr_l0", (1, 7), NAN), sd)[1], None),
 ]
 
+# nn.GRU (gates r, z, n; W_hh rows 2H.. feed hn = b_hn + h·W_hnᵀ)
+GRU_CASES = [
+    ("gru_nan_whh", "GRU: NaN in W_hh (gate r, unit 5), zero state: 0·NaN makes step 0 NaN as in torch",
+     dict(I=3, H=H, T=4, B=3, state="zero"),
+     lambda sd: (_set(sd, "weight_hh_l0", (5, 2), NAN), sd)[1], None),
+    ("gru_nan_whn", "GRU: NaN in W_hh (gate n, unit 3: the hn product), zero state",
+     dict(I=3, H=H, T=3, B=2, state="zero"),
+     lambda sd: (_set(sd, "weight_hh_l0", (2 * H + 3, 0), NAN), sd)[1], None),
+    ("gru_nan_wih_t1", "GRU: NaN in W_ih (gate z, unit 0), one step, zero state: dW_hh = dG·0 is NaN in torch",
+     dict(I=3, H=H, T=1, B=2, state="zero"),
+     lambda sd: (_set(sd, "weight_ih_l0", (H, 0), NAN), sd)[1], None),
+    ("gru_nan_input", "GRU: NaN in x at t=2, batch row 1: rows 0 and 2 stay finite",
+     dict(I=3, H=H, T=4, B=3, state="given"), None,
+     lambda x, h0, c0: x.__setitem__((2, 1, 0), NAN)),
+    ("gru_inf_bias", "GRU: ±Inf biases: b_hh n unit 17 = +Inf (hn), b_ih r unit 2 = -Inf, b_ih z unit 9 = +Inf",
+     dict(I=3, H=H, T=4, B=2, state="given"),
+     lambda sd: (_set(sd, "bias_hh_l0", 2 * H + 17, INF), _set(sd, "bias_ih_l0", 2, -INF),
+                 _set(sd, "bias_ih_l0", H + 9, INF), sd)[3], None),
+    ("gru_inf_state", "GRU: -Inf in h0 (row 1, unit 6)",
+     dict(I=3, H=H, T=3, B=2, state="given"), None,
+     lambda x, h0, c0: h0.__setitem__((0, 1, 6), -INF)),
+    ("gru_nan_deep_bidir", "GRU: NaN in layer 1's reverse W_hh, zero state",
+     dict(I=3, H=H, L=2, bidir=True, T=3, B=2, state="zero"),
+     lambda sd: (_set(sd, "weight_hh_l1_reverse", (H + 1, 0), NAN), sd)[1], None),
+]
+GRU_CASES = [(n, w, dict(s, cell="gru"), p, i) for n, w, s, p, i in GRU_CASES]
+
 
 def make(name, what, spec, pedit, iedit, seed):
     s = lstm_ref.full_spec(spec)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    model = torch.nn.LSTM(s["I"], s["H"], num_layers=s["L"], bias=s["bias"],
-                          bidirectional=s["bidir"], proj_size=s["P"])
+    model = lstm_ref.new_module(s)
     sd = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
     if pedit:
         sd = pedit(sd)
@@ -96,6 +123,8 @@ def make(name, what, spec, pedit, iedit, seed):
     inp = {"x": torch.from_numpy(x), "h0": torch.from_numpy(h0), "c0": torch.from_numpy(c0),
            "gy": torch.randn((T, B, D * Hout), generator=g), "ghn": torch.randn((L * D, B, Hout), generator=g),
            "gcn": torch.randn((L * D, B, s["H"]), generator=g)}
+    if s["cell"] == "gru":
+        del inp["c0"], inp["gcn"]
     ref = lstm_ref._run(model, inp, False)
     t = {"model." + k: v.astype(np.float32) for k, v in sd.items()}
     for k, v in inp.items():
@@ -115,7 +144,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(1)
-    for i, (name, what, spec, pedit, iedit) in enumerate(CASES):
+    for i, (name, what, spec, pedit, iedit) in enumerate(CASES + GRU_CASES):
         t, meta, ref = make(name, what, spec, pedit, iedit, a.seed + 100 * i)
         path = os.path.join(a.out, "%s.safetensors" % name)
         lstm_ref.write_safetensors(path, t, meta)
