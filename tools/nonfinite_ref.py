@@ -72,32 +72,34 @@ CASES = [
      lambda sd: (_set(sd, "weight_hr_l0", (1, 7), NAN), sd)[1], None),
 ]
 
+
+def _gru(name, what, spec=None, pedit=None, iedit=None):
+    """A GRU case; spec None: the LSTM case of that name's spec and edits."""
+    if spec is None:
+        _, _, spec, pedit, iedit = next(c for c in CASES if c[0] == name)
+    return ("gru_" + name, "GRU: " + what, dict(spec, cell="gru"), pedit, iedit)
+
+
 # nn.GRU (gates r, z, n; W_hh rows 2H.. feed hn = b_hn + h·W_hnᵀ)
 GRU_CASES = [
-    ("gru_nan_whh", "GRU: NaN in W_hh (gate r, unit 5), zero state: 0·NaN makes step 0 NaN as in torch",
-     dict(I=3, H=H, T=4, B=3, state="zero"),
-     lambda sd: (_set(sd, "weight_hh_l0", (5, 2), NAN), sd)[1], None),
-    ("gru_nan_whn", "GRU: NaN in W_hh (gate n, unit 3: the hn product), zero state",
-     dict(I=3, H=H, T=3, B=2, state="zero"),
-     lambda sd: (_set(sd, "weight_hh_l0", (2 * H + 3, 0), NAN), sd)[1], None),
-    ("gru_nan_wih_t1", "GRU: NaN in W_ih (gate z, unit 0), one step, zero state: dW_hh = dG·0 is NaN in torch",
-     dict(I=3, H=H, T=1, B=2, state="zero"),
-     lambda sd: (_set(sd, "weight_ih_l0", (H, 0), NAN), sd)[1], None),
-    ("gru_nan_input", "GRU: NaN in x at t=2, batch row 1: rows 0 and 2 stay finite",
-     dict(I=3, H=H, T=4, B=3, state="given"), None,
-     lambda x, h0, c0: x.__setitem__((2, 1, 0), NAN)),
-    ("gru_inf_bias", "GRU: ±Inf biases: b_hh n unit 17 = +Inf (hn), b_ih r unit 2 = -Inf, b_ih z unit 9 = +Inf",
-     dict(I=3, H=H, T=4, B=2, state="given"),
-     lambda sd: (_set(sd, "bias_hh_l0", 2 * H + 17, INF), _set(sd, "bias_ih_l0", 2, -INF),
-                 _set(sd, "bias_ih_l0", H + 9, INF), sd)[3], None),
-    ("gru_inf_state", "GRU: -Inf in h0 (row 1, unit 6)",
-     dict(I=3, H=H, T=3, B=2, state="given"), None,
-     lambda x, h0, c0: h0.__setitem__((0, 1, 6), -INF)),
-    ("gru_nan_deep_bidir", "GRU: NaN in layer 1's reverse W_hh, zero state",
-     dict(I=3, H=H, L=2, bidir=True, T=3, B=2, state="zero"),
-     lambda sd: (_set(sd, "weight_hh_l1_reverse", (H + 1, 0), NAN), sd)[1], None),
+    _gru("nan_whh", "NaN in W_hh (gate r, unit 5), zero state: 0·NaN makes step 0 NaN as in torch"),
+    _gru("nan_whn", "NaN in W_hh (gate n, unit 3: the hn product), zero state",
+         dict(I=3, H=H, T=3, B=2, state="zero"),
+         lambda sd: (_set(sd, "weight_hh_l0", (2 * H + 3, 0), NAN), sd)[1]),
+    _gru("nan_wih_t1", "NaN in W_ih (gate z, unit 0), one step, zero state: dW_hh = dG·0 is NaN in torch",
+         dict(I=3, H=H, T=1, B=2, state="zero"),
+         lambda sd: (_set(sd, "weight_ih_l0", (H, 0), NAN), sd)[1]),
+    _gru("nan_input", "NaN in x at t=2, batch row 1: rows 0 and 2 stay finite"),
+    _gru("inf_bias", "±Inf biases: b_hh n unit 17 = +Inf (hn), b_ih r unit 2 = -Inf, b_ih z unit 9 = +Inf",
+         dict(I=3, H=H, T=4, B=2, state="given"),
+         lambda sd: (_set(sd, "bias_hh_l0", 2 * H + 17, INF), _set(sd, "bias_ih_l0", 2, -INF),
+                     _set(sd, "bias_ih_l0", H + 9, INF), sd)[3]),
+    _gru("inf_state", "-Inf in h0 (row 1, unit 6)", dict(I=3, H=H, T=3, B=2, state="given"), None,
+         lambda x, h0, c0: h0.__setitem__((0, 1, 6), -INF)),
+    _gru("nan_deep_bidir", "NaN in layer 1's reverse W_hh, zero state",
+         dict(I=3, H=H, L=2, bidir=True, T=3, B=2, state="zero"),
+         lambda sd: (_set(sd, "weight_hh_l1_reverse", (H + 1, 0), NAN), sd)[1]),
 ]
-GRU_CASES = [(n, w, dict(s, cell="gru"), p, i) for n, w, s, p, i in GRU_CASES]
 
 
 def make(name, what, spec, pedit, iedit, seed):
