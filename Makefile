@@ -26,7 +26,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HDR      = include/lstm.h $(wildcard src/*.h src/*/*.h) $(wildcard cli/*.h)
 
-.PHONY: all test test-portable asan fuzz install clean crosscheck bench-gemm bench bench-onednn
+.PHONY: all test test-portable asan fuzz install clean crosscheck bench-gemm bench bench-onednn python python-test
 all: $(BUILD)/lstm $(BUILD)/liblstm.a $(BUILD)/liblstm.so
 
 # The library is built with hidden visibility: only what lstm.h marks LSTM_API is exported.
@@ -58,7 +58,7 @@ crosscheck: all
 	/usr/bin/python3 tools/crosscheck.py --lstm $(BUILD)/lstm
 
 asan:
-	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 \
+	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 LSTM_PYTHON_TESTS=0 \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" test
 
@@ -90,5 +90,11 @@ install: all
 	install -m 644 include/lstm.h $(DESTDIR)$(PREFIX)/include/lstm.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' lstm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lstm.pc
 
+# The Python package, built in place (python/lstm/_lstm*.so) for /usr/bin/python3, and its tests.
+python:
+	cd python && env -u CFLAGS -u LDFLAGS -u CC /usr/bin/python3 setup.py build_ext --inplace
+python-test: all python
+	LSTM_BIN=$(BUILD)/lstm PYTHONPATH=$(CURDIR)/python /usr/bin/python3 python/tests/run.py
+
 clean:
-	rm -rf build build-asan build-portable
+	rm -rf build build-asan build-portable python/build python/lstm/_lstm*.so

@@ -7,9 +7,10 @@ import os
 import re
 import sys
 
-ROWS = ["fwd-512", "train-512", "fwd-1024", "stream-256", "charlm-train", "audio-step"]
+ROWS = ["fwd-512", "train-512", "fwd-1024", "stream-256", "charlm-train", "audio-step",
+        "gru-fwd-512", "gru-train-512", "gru-stream-256", "gru-audio-step"]
 # speed targets: ours/oneDNN, ours/PyTorch (>= is met), and µs per step
-TARGET_ONEDNN = {"stream-256": 2.0}
+TARGET_ONEDNN = {"stream-256": 2.0, "gru-stream-256": 2.0}
 TARGET_TORCH = 4.0
 TARGET_US_STEP = {"audio-step": 1.0}
 BEGIN, END, HIST = "<!-- latest:begin -->", "<!-- latest:end -->", "<!-- history -->"
@@ -87,7 +88,8 @@ def main():
         out.append("- OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE, OMP_NUM_THREADS: not set")
     out.append("")
     out.append("Times are medians of ms per iteration (one whole sequence); ratios are speed "
-               "ratios, > 1 means ours is faster. Targets: ≥ 1× oneDNN (≥ 2× for stream-256), "
+               "ratios, > 1 means ours is faster. gru-* rows: nn.GRU, oneDNN lbr_gru. "
+               "Targets: ≥ 1× oneDNN (≥ 2× for stream-256 and gru-stream-256), "
                "≥ 4× PyTorch, audio-step ≤ 1 µs/step.")
     out.append("")
     out.append("| shape | I,H,L,B,T | mode | thr | ours ms | ours GFLOP/s | oneDNN ms | oneDNN GFLOP/s "

@@ -4,6 +4,9 @@
 # its own process (so ru_maxrss is that shape's peak), prints a markdown table
 # and writes it to BENCHMARKS.md (the previous run moves to "Earlier runs").
 #
+# Rows: the LSTM shapes, then GRU rows (gru-*: ours --cell gru, oneDNN lbr_gru,
+# PyTorch nn.GRU).
+#
 # usage: sh bench/run.sh [--label TEXT] [--only NAME,NAME] [--impl ours,onednn,pytorch]
 #                        [--budget SECONDS] [--max-seconds SECONDS] [--no-write] [--out FILE]
 #   --budget       seconds of timed iterations per row and side (default 2; at least
@@ -35,13 +38,17 @@ while [ $# -gt 0 ]; do
 done
 has_impl() { case ",$IMPLS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
-# name I H L B T mode threads
-SHAPES="fwd-512 512 512 1 64 100 forward 2
-train-512 512 512 1 64 100 train 2
-fwd-1024 1024 1024 1 64 50 forward 2
-stream-256 256 256 1 1 1000 forward 2
-charlm-train 64 256 2 32 64 train 2
-audio-step 1 64 1 1 48000 step 1"
+# name I H L B T mode threads cell (lstm: nn.LSTM, oneDNN vanilla_lstm; gru: nn.GRU, oneDNN lbr_gru)
+SHAPES="fwd-512 512 512 1 64 100 forward 2 lstm
+train-512 512 512 1 64 100 train 2 lstm
+fwd-1024 1024 1024 1 64 50 forward 2 lstm
+stream-256 256 256 1 1 1000 forward 2 lstm
+charlm-train 64 256 2 32 64 train 2 lstm
+audio-step 1 64 1 1 48000 step 1 lstm
+gru-fwd-512 512 512 1 64 100 forward 2 gru
+gru-train-512 512 512 1 64 100 train 2 gru
+gru-stream-256 256 256 1 1 1000 forward 2 gru
+gru-audio-step 1 64 1 1 48000 step 1 gru"
 
 # ---- build what is needed
 if has_impl ours; then
@@ -79,16 +86,19 @@ run_one() { # impl name cmd...: appends {"row": name, ...} or an error record
     esac
 }
 
-echo "$SHAPES" | while read -r name I H L B T mode thr; do
+echo "$SHAPES" | while read -r name I H L B T mode thr cell; do
     if [ -n "$ONLY" ]; then case ",$ONLY," in *",$name,"*) ;; *) continue ;; esac; fi
-    args="--input-size $I --hidden $H --layers $L --batch $B --seq $T --mode $mode --threads $thr --budget $BUDGET --max-seconds $MAXS"
+    args="--input-size $I --hidden $H --layers $L --batch $B --seq $T --mode $mode --threads $thr --cell $cell --budget $BUDGET --max-seconds $MAXS"
     echo "bench/run.sh: $name ($args)" >&2
     # shellcheck disable=SC2086
     has_impl ours && run_one lstm "$name" "$BUILD/lstm" bench $args
     # shellcheck disable=SC2086
     [ $ONEDNN_OK = 1 ] && run_one onednn "$name" "$BUILD/bench/onednn_lstm" $args
     # shellcheck disable=SC2086
-    [ $TORCH_OK = 1 ] && run_one pytorch "$name" /usr/bin/python3 bench/torch_lstm.py $args
+    # PyTorch with its own OpenBLAS defaults (a caller's OPENBLAS_* tuning is not PyTorch's)
+    # shellcheck disable=SC2086
+    [ $TORCH_OK = 1 ] && run_one pytorch "$name" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        /usr/bin/python3 bench/torch_lstm.py $args
 done
 
 # ---- context for the report

@@ -3,10 +3,12 @@
 timing method (--warmup, --min-iters, --max-iters, --budget, --max-seconds)
 and JSON line as `lstm bench`.
 
-  forward  nn.LSTM over the whole sequence under torch.no_grad()
+  --cell lstm|gru  nn.LSTM (default) or nn.GRU
+
+  forward  nn.LSTM / nn.GRU over the whole sequence under torch.no_grad()
   train    forward + backward of (y * dy).sum() with the input requiring grad:
            gradients of all parameters and of the input
-  step     nn.LSTM called once per time step (x[t:t+1]) with the state
+  step     the module called once per time step (x[t:t+1]) with the state
            carried, under torch.no_grad(), as a streaming user would
 
 Run with /usr/bin/python3 (Debian's python3-torch)."""
@@ -38,6 +40,7 @@ def main():
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seq", type=int, default=1)
+    p.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     p.add_argument("--mode", choices=["forward", "train", "step"], default="forward")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--warmup", type=int, default=1)
@@ -52,7 +55,8 @@ def main():
     torch.manual_seed(1)
     base_rss = current_rss_mb()
     I, H, L, B, T = a.input_size, a.hidden, a.layers, a.batch, a.seq
-    net = torch.nn.LSTM(I, H, num_layers=L)
+    net = (torch.nn.GRU if a.cell == "gru" else torch.nn.LSTM)(I, H, num_layers=L)
+    G = 3 if a.cell == "gru" else 4
     x = torch.rand(T, B, I) * 2 - 1
     dy = torch.rand(T, B, H) * 2 - 1 if a.mode == "train" else None
     out = {}
@@ -106,13 +110,13 @@ def main():
                     or el + (t1 - t0) > a.max_seconds:
                 break
     med = statistics.median(times)
-    flop = sum(2.0 * T * B * 4 * H * ((I if l == 0 else H) + H) for l in range(L))
+    flop = sum(2.0 * T * B * G * H * ((I if l == 0 else H) + H) for l in range(L))
     if a.mode == "train":
         flop *= 3
     checksum = float(out["y"].double().sum())
     if "dx" in out:
         checksum += float(out["dx"].double().sum())
-    r = {"impl": "pytorch", "input_size": I, "hidden": H, "layers": L, "batch": B, "seq": T,
+    r = {"impl": "pytorch", "cell": a.cell, "input_size": I, "hidden": H, "layers": L, "batch": B, "seq": T,
          "mode": a.mode, "threads": a.threads, "ms": med * 1e3, "gflops": flop / med * 1e-9}
     if a.mode == "step":
         r["us_per_step"] = med * 1e6 / T

@@ -150,8 +150,8 @@ void lstm__gru_gates_forward_ref(float *act, float *h, int ldh, const float *h_p
 void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
                                   const float *act, const float *h_prev, int ldhp, int B, int H);
 
-/* GRU gate dispatch (the AVX-512 versions, lstm__gru_gates_*_avx512 with the
- * _ref signatures, go behind lstm__kernel_gates_avx512() when they exist). */
+/* GRU gate dispatch: the AVX-512 versions (src/kernels/gru_kernels.h, the _ref
+ * signatures) when lstm__kernel_gates_avx512(), else the oracles. */
 void lstm__gru_gates_forward(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
 void lstm__gru_gates_backward(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
                               const float *act, const float *h_prev, int ldhp, int B, int H);

@@ -283,43 +283,78 @@ static void test_threads(const core_case *cc) {
 }
 
 /* The fused AVX-512 step (when the CPU has it) against GEMM + gate kernel:
- * the same bits, for every tile shape (B = 1, 2, 3, 5, 9) and partial unit
- * blocks, over whole sequences and one step at a time. */
+ * the same bits, LSTM and GRU, for every tile shape (B = 1, 2, 3, 5, 9) and
+ * partial unit blocks, with 1, 2 and 3 threads: training forward (y, hn) and
+ * backward (dx, dh0, every parameter gradient), and streaming in pieces of
+ * 1, 2 and 3 steps (T = 1 runs the step with x·W_ihᵀ inside, longer pieces the
+ * hoisted input product). */
+enum { FU_Y, FU_HN, FU_DX, FU_DH0, FU_G, FU_YS, FU_N };
+
+static void fused_run(lstm_net *net, int T, int B, int threads, const float *x, const float *h0, const float *gy,
+                      float *out[FU_N]) {
+    const int I = net->cfg.input_size, Hout = net->Hout;
+    lstm_workspace *ws;
+    lstm_workspace_init(&ws, net, T, B, LSTM_WS_TRAIN);
+    CHECK(lstm_workspace_set_threads(ws, threads) == LSTM_OK, "set_threads(%d): %s", threads, lstm_last_error());
+    lstm_net_zero_grad(net);
+    lstm_forward(net, ws, T, B, x, h0, NULL, out[FU_Y], out[FU_HN], NULL);
+    lstm_backward(net, ws, gy, NULL, NULL, out[FU_DX], out[FU_DH0], NULL);
+    memcpy(out[FU_G], net->grads, net->n_params * 4);
+    lstm_workspace_free(ws);
+    lstm_workspace_init(&ws, net, 3, B, 0);
+    lstm_workspace_set_threads(ws, threads);
+    lstm_state st;
+    lstm_state_init(&st, net, B);
+    if (h0) memcpy(st.h, h0, (size_t)net->cfg.num_layers * B * Hout * 4);
+    for (int t = 0, len = 1; t < T; t += len, len = len % 3 + 1) {
+        int n = T - t < len ? T - t : len;
+        lstm_stream(net, ws, &st, n, x + (size_t)t * B * I, out[FU_YS] + (size_t)t * B * Hout);
+    }
+    lstm_state_free(&st);
+    lstm_workspace_free(ws);
+}
+
 static void test_fused(void) {
     const int Bs[] = {1, 2, 3, 5, 9}, Hs[] = {7, 37, 64};
-    int all_same = 1, runs = 0;
-    for (size_t bi = 0; bi < sizeof Bs / sizeof *Bs; bi++)
-        for (size_t hi = 0; hi < sizeof Hs / sizeof *Hs; hi++) {
-            lstm_config cfg = {.input_size = 11, .hidden_size = Hs[hi], .num_layers = 2, .bias = 1,
-                               .proj_size = Hs[hi] == 37 ? 5 : 0};
-            lstm_net net;
-            lstm_net_init(&net, &cfg);
-            lstm_net_init_uniform(&net, 5);
-            int T = 6, B = Bs[bi];
-            size_t nx = (size_t)T * B * 11, ny = (size_t)T * B * net.Hout, nh = (size_t)2 * B * net.Hout;
-            float *x = malloc(nx * 4), *y[2], *ys[2], *hn[2];
-            fill(x, nx, 1.0);
-            for (int f = 0; f < 2; f++) {
-                lstm__kernel_set_fused(f);
-                y[f] = malloc(ny * 4); ys[f] = malloc(ny * 4); hn[f] = malloc(nh * 4);
-                lstm_workspace *ws;
-                lstm_workspace_init(&ws, &net, T, B, 0);
-                lstm_forward(&net, ws, T, B, x, NULL, NULL, y[f], hn[f], NULL);
-                lstm_state st;
-                lstm_state_init(&st, &net, B);
-                for (int t = 0; t < T; t++) lstm_stream(&net, ws, &st, 1, x + (size_t)t * B * 11, ys[f] + (size_t)t * B * net.Hout);
-                lstm_state_free(&st);
-                lstm_workspace_free(ws);
+    for (int cell = LSTM_CELL_LSTM; cell <= LSTM_CELL_GRU; cell++) {
+        int all_same = 1, runs = 0;
+        for (size_t bi = 0; bi < sizeof Bs / sizeof *Bs; bi++)
+            for (size_t hi = 0; hi < sizeof Hs / sizeof *Hs; hi++) {
+                lstm_config cfg = {.input_size = 11, .hidden_size = Hs[hi], .num_layers = 2, .bias = hi != 1 || cell,
+                                   .proj_size = Hs[hi] == 37 && !cell ? 5 : 0, .cell = cell};
+                lstm_net net;
+                lstm_net_init(&net, &cfg);
+                lstm_net_init_uniform(&net, 5);
+                int T = 6, B = Bs[bi], L = 2;
+                size_t n[FU_N] = {(size_t)T * B * net.Hout, (size_t)L * B * net.Hout, (size_t)T * B * 11,
+                                  (size_t)L * B * net.Hout, net.n_params, (size_t)T * B * net.Hout};
+                float *x = malloc(n[FU_DX] * 4), *gy = malloc(n[FU_Y] * 4), *h0 = malloc(n[FU_HN] * 4);
+                fill(x, n[FU_DX], 1.0);
+                fill(gy, n[FU_Y], 1.0);
+                fill(h0, n[FU_HN], 0.5);
+                float *ref[FU_N], *got[FU_N];
+                for (int k = 0; k < FU_N; k++) { ref[k] = malloc(n[k] * 4); got[k] = malloc(n[k] * 4); }
+                lstm__kernel_set_fused(0);
+                fused_run(&net, T, B, 1, x, B % 2 ? NULL : h0, gy, ref);
+                int same = memcmp(ref[FU_Y], ref[FU_YS], n[FU_Y] * 4) == 0; /* streaming == whole */
+                for (int threads = 1; threads <= 3; threads++) {
+                    lstm__kernel_set_fused(1);
+                    fused_run(&net, T, B, threads, x, B % 2 ? NULL : h0, gy, got);
+                    for (int k = 0; k < FU_N; k++) same &= memcmp(ref[k], got[k], n[k] * 4) == 0;
+                    runs++;
+                }
+                lstm__kernel_set_fused(-1);
+                if (!same) fprintf(stderr, "  fused differs: %s H=%d B=%d\n", cell ? "gru" : "lstm", Hs[hi], B);
+                all_same &= same;
+                for (int k = 0; k < FU_N; k++) { free(ref[k]); free(got[k]); }
+                free(x); free(gy); free(h0);
+                lstm_net_free(&net);
             }
-            lstm__kernel_set_fused(-1);
-            all_same &= memcmp(y[0], y[1], ny * 4) == 0 && memcmp(ys[0], ys[1], ny * 4) == 0 &&
-                        memcmp(hn[0], hn[1], nh * 4) == 0 && memcmp(y[1], ys[1], ny * 4) == 0;
-            runs++;
-            for (int f = 0; f < 2; f++) { free(y[f]); free(ys[f]); free(hn[f]); }
-            free(x);
-            lstm_net_free(&net);
-        }
-    CHECK_V(all_same, "fused step == GEMM + gate kernel, bit for bit (%d shapes, whole and step by step)", runs);
+        CHECK_V(all_same,
+                "%s: fused step (%s on this CPU) == GEMM + gate kernel, bit for bit: y, hn, dx, dh0, gradients, "
+                "streaming in pieces (%d runs: shapes x 1-3 threads)",
+                cell ? "gru" : "lstm", lstm__kernel_fused() ? "on" : "off", runs);
+    }
 }
 
 /* GRU argument rules and nets on caller-owned buffers. */

@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "internal.h"
+#if LSTM_X86
+#include "kernels/gru_kernels.h"
+#endif
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
@@ -66,11 +69,23 @@ void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_pr
 }
 
 void lstm__gru_gates_forward(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H) {
+#if LSTM_X86
+    if (lstm__kernel_gates_avx512()) {
+        lstm__gru_gates_forward_avx512(act, h, ldh, h_prev, ldhp, B, H);
+        return;
+    }
+#endif
     lstm__gru_gates_forward_ref(act, h, ldh, h_prev, ldhp, B, H);
 }
 
 void lstm__gru_gates_backward(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
                               const float *act, const float *h_prev, int ldhp, int B, int H) {
+#if LSTM_X86
+    if (lstm__kernel_gates_avx512()) {
+        lstm__gru_gates_backward_avx512(dgx, ldgx, dgh, dh_prev, dh, lddh, act, h_prev, ldhp, B, H);
+        return;
+    }
+#endif
     lstm__gru_gates_backward_ref(dgx, ldgx, dgh, dh_prev, dh, lddh, act, h_prev, ldhp, B, H);
 }
 
@@ -89,9 +104,29 @@ static void gru_step_backward(const lstm__cell_step *s) {
         memcpy(s->act + (size_t)b * 4 * H + 3 * H, s->scratch + (size_t)b * 3 * H + 2 * H, (size_t)H * sizeof(float));
 }
 
+#if LSTM_X86
+/* The fused AVX-512 step (gru_step_avx512.c) behind the cell table's contract:
+ * W_ih / W_hh packed with G = 3; bsum is lstm__cell_bias's [4H] (b_ir + b_hr,
+ * b_iz + b_hz, b_in, b_hn), which the kernel takes as is; no c, no projection
+ * (Hout = H); h goes to m, which never overlaps h (the driver writes step t's
+ * output row while reading step t-1's). */
+static size_t gru_pack_size(int H, int K) { return lstm__pack_gate_units_size(3, H, K); }
+
+static void gru_pack(float *P, int H, int K, const float *W, int ldw) { lstm__pack_gate_units(P, 3, H, K, W, ldw); }
+
+static void gru_fused_step(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
+                           const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
+                           const float *c_prev, float *c, float *m, int ldm) {
+    (void)Hout, (void)c_prev, (void)c;
+    lstm__gru_step_avx512(B, H, in, u0, u1, act, x, ldx, pih, bsum, h, ldh, phh, m, ldm);
+}
+#endif
+
 const lstm__cell lstm__cell_gru = {
     .name = "gru", .G = 3, .A = 4, .has_c = 0, .direct_dh = 1, .scratch_units = 3,
     .n_ih = 1, .n_hh = 2, .ih = {{0, 0, 3}}, .hh = {{0, 0, 2}, {2, 3, 1}},
     .forward = gru_step_forward, .backward = gru_step_backward,
-    /* .fused_step: the AVX-512 GRU step goes here (NULL: GEMM + gate kernel) */
+#if LSTM_X86
+    .fused_pack_size = gru_pack_size, .fused_pack = gru_pack, .fused_step = gru_fused_step,
+#endif
 };

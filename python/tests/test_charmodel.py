@@ -1,0 +1,174 @@
+"""CharModel and lstm.train against the CLI: a model trained by `lstm train`
+for a few steps; generate == `lstm sample`, evaluate == `lstm eval --json`;
+lstm.train writes the same model and checkpoint bytes as `lstm train` with the
+same options, resumes the CLI's checkpoints, stops on its callback; and
+`python3 -m lstm.plot` draws the log."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+import numpy as np
+
+import lstm
+from lstm._charlm import _log_line
+from _util import TempDir, lstm_bin, run_cli, sub_env
+
+OPTS = ["--hidden", "24", "--layers", "2", "--embed", "8", "--batch", "4", "--bptt", "16", "--eval-every", "10",
+        "--checkpoint-every", "20", "--seed", "3", "--threads", "1", "--lr", "0.01"]
+KW = dict(hidden=24, layers=2, embed=8, batch=4, bptt=16, eval_every=10, checkpoint_every=20, seed=3, threads=1,
+          lr=0.01)
+
+
+def corpus(n=12000, seed=0):
+    """Deterministic text: words from a small list with punctuation and lines."""
+    words = ("the quick brown fox jumps over a lazy dog and then it runs back to its den while "
+             "birds sing in old trees near water").split()
+    rng = np.random.default_rng(seed)
+    out, line = [], []
+    while sum(map(len, out)) < n:
+        line.append(words[rng.integers(len(words))])
+        if len(line) > 8 + rng.integers(6):
+            out.append(" ".join(line).capitalize() + ".\n")
+            line = []
+    return "".join(out).encode()[:n]
+
+
+@unittest.skipIf(lstm_bin() is None, "the CLI is not built (make); set LSTM_BIN to use another")
+class CharModelVsCLI(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = TempDir()
+        cls.d = cls.tmp.__enter__()
+        cls.data = os.path.join(cls.d, "data.txt")
+        with open(cls.data, "wb") as f:
+            f.write(corpus())
+        cls.model = os.path.join(cls.d, "cli.safetensors")
+        run_cli("train", "--data", cls.data, "--out", cls.model, "--steps", "30", "--log",
+                os.path.join(cls.d, "cli.jsonl"), *OPTS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.__exit__(None, None, None)
+
+    def test_load(self):
+        c = lstm.CharModel.load(self.model)
+        self.assertEqual((c.embed_size, c.hidden_size, c.num_layers, c.proj_size), (8, 24, 2, 0))
+        self.assertEqual(c.vocab, bytes(sorted(set(corpus()))))
+        sd = c.state_dict()
+        self.assertEqual(list(sd)[:3], ["embedding.weight", "lstm.weight_ih_l0", "lstm.weight_hh_l0"])
+        self.assertEqual(sd["head.weight"].shape, (len(c.vocab), 24))
+
+    def test_generate_matches_sample(self):
+        c = lstm.CharModel.load(self.model)
+        for prime, T, k, seed in [(b"", 0.0, 0, 1), (b"The ", 0.8, 0, 5), (b"a", 1.0, 5, 7), (b"", 1.3, 0, 0)]:
+            with self.subTest(prime=prime, T=T, k=k, seed=seed):
+                args = ["sample", "--model", self.model, "--length", "120", "--temperature", repr(T),
+                        "--top-k", str(k), "--seed", str(seed)]
+                if prime:
+                    args += ["--prime", prime.decode()]
+                ours = c.generate(prime=prime, length=120, temperature=T, top_k=k, seed=seed)
+                self.assertEqual(ours, run_cli(*args))
+        self.assertEqual(c.generate("The ", length=0, temperature=0), b"The ")
+        with self.assertRaisesRegex(ValueError, "0x7e"):
+            c.generate(prime=b"~", length=5)
+        with self.assertRaises(ValueError):
+            c.generate(length=5, temperature=-1)
+        with self.assertRaises(ValueError):
+            c.generate(length=-1)
+
+    def test_evaluate_matches_eval(self):
+        c = lstm.CharModel.load(self.model)
+        text = corpus(3000, seed=9)
+        path = os.path.join(self.d, "test.txt")
+        with open(path, "wb") as f:
+            f.write(text)
+        cli = json.loads(run_cli("eval", "--model", self.model, "--data", path, "--json").decode().splitlines()[-1])
+        ours = c.evaluate(text)
+        self.assertEqual(ours["chars"], cli["chars"])
+        self.assertAlmostEqual(ours["loss"], cli["loss"], places=7)
+        self.assertAlmostEqual(ours["bpc"], cli["bpc"], places=7)
+        with self.assertRaisesRegex(ValueError, "vocabulary"):
+            c.evaluate(b"zz~~zz")
+
+    def test_train_same_bytes_as_cli(self):
+        """Relative paths in a fresh directory each, so the checkpoint metadata matches too."""
+        a, b = os.path.join(self.d, "a"), os.path.join(self.d, "b")
+        for p in (a, b):
+            os.makedirs(p)
+            shutil.copy(self.data, os.path.join(p, "data.txt"))
+        subprocess.run([lstm_bin(), "train", "--data", "data.txt", "--out", "m.safetensors", "--steps", "25",
+                        "--log", "log.jsonl", "--dropout", "0.1", *OPTS], cwd=a, check=True, capture_output=True)
+        seen = []
+        cwd = os.getcwd()
+        os.chdir(b)
+        try:
+            r = lstm.train(data="data.txt", out="m.safetensors", steps=25, log="log.jsonl", dropout=0.1,
+                           callback=seen.append, **KW)
+        finally:
+            os.chdir(cwd)
+        for f in ("m.safetensors", "m.safetensors.ckpt"):
+            with open(os.path.join(a, f), "rb") as fa, open(os.path.join(b, f), "rb") as fb:
+                self.assertTrue(fa.read() == fb.read(), f + " differs from the CLI's")
+        la = [json.loads(x) for x in open(os.path.join(a, "log.jsonl"))]
+        lb = [json.loads(x) for x in open(os.path.join(b, "log.jsonl"))]
+        strip = lambda recs: [{k: v for k, v in x.items() if k not in ("time", "tokens_per_s")} for x in recs]
+        self.assertEqual(strip(la), strip(lb))
+        self.assertEqual(strip(json.loads(_log_line(x)) for x in seen), strip(lb))
+        self.assertEqual((r["steps"], r["step"]), (25, 25))
+        self.assertEqual(float("%.9g" % r["val_loss"]), lb[-1]["val_loss"])
+        self.assertIsInstance(r["model"], lstm.CharModel)
+
+    def test_resume_cli_checkpoint(self):
+        a, b = os.path.join(self.d, "ra"), os.path.join(self.d, "rb")
+        os.makedirs(a)
+        os.makedirs(b)
+        run_cli("train", "--data", self.data, "--out", a + "/m.safetensors", "--steps", "20", *OPTS)
+        shutil.copy(a + "/m.safetensors.ckpt", b + "/m.safetensors.ckpt")
+        run_cli("train", "--resume", a + "/m.safetensors.ckpt", "--data", self.data, "--out", a + "/m2.safetensors",
+                "--steps", "35")
+        r = lstm.train(resume=b + "/m.safetensors.ckpt", data=self.data, out=b + "/m2.safetensors", steps=35)
+        self.assertEqual(r["steps"], 15)
+        with open(a + "/m2.safetensors", "rb") as fa, open(b + "/m2.safetensors", "rb") as fb:
+            self.assertTrue(fa.read() == fb.read(), "resumed model differs from the CLI's")
+        with self.assertRaisesRegex(ValueError, "other data"):
+            lstm.train(resume=b + "/m.safetensors.ckpt", data=b"x" * 5000, out=b + "/m3.safetensors", steps=40)
+
+    def test_train_callback_stop_and_errors(self):
+        out = os.path.join(self.d, "cb.safetensors")
+        r = lstm.train(data=corpus(), out=out, steps=1000, callback=lambda rec: rec["step"] >= 5, **KW)
+        self.assertEqual(r["step"], 5)
+        self.assertIsNotNone(r["val_loss"])
+        self.assertEqual(lstm.CharModel.load(out).vocab, r["model"].vocab)
+        for bad in [dict(optimizer="adagrad"), dict(lr=-1), dict(batch=0), dict(steps=3, epochs=1),
+                    dict(schedule="cosine", time=1), dict(nonsense=1), dict(batch=4000)]:
+            with self.subTest(**bad):
+                with self.assertRaises((ValueError, TypeError)):
+                    lstm.train(data=corpus(), out=out, **dict(KW, steps=2, **bad) if "steps" not in bad
+                               and "epochs" not in bad and "time" not in bad else dict(KW, **bad))
+        with self.assertRaises(OSError):
+            lstm.train(data=os.path.join(self.d, "absent.txt"), out=out, steps=2)
+        with self.assertRaisesRegex(ValueError, "non-finite|stopping"):
+            lstm.train(data=corpus(), out=out, steps=50, **dict(KW, lr=1e38, clip=0, optimizer="sgd", momentum=0))
+
+    def test_plot(self):
+        png = os.path.join(self.d, "loss.png")
+        r = subprocess.run([sys.executable, "-m", "lstm.plot", os.path.join(self.d, "cli.jsonl"), "-o", png],
+                           capture_output=True, text=True, env=sub_env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(png, "rb") as f:
+            head = f.read()
+        self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n")
+        self.assertGreater(len(head), 10000)
+        bad = os.path.join(self.d, "bad.jsonl")
+        with open(bad, "w") as f:
+            f.write('{"step": 1, "loss": 2}\nnot json\n')
+        r = subprocess.run([sys.executable, "-m", "lstm.plot", bad, "-o", png], capture_output=True, text=True, env=sub_env())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("bad.jsonl:2", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
