@@ -205,7 +205,7 @@ static void test_cpu(void) {
            "512-bit FMA %s; GEMM blocking kc %d nc %d\n", vendors[c->vendor], c->family, c->model, c->l1d / 1024,
            c->l2 / 1024, c->l3 / 1024, c->avx2, c->avx512, c->fma512_full ? "full width" : "split or absent",
            c->gemm_kc, c->gemm_nc);
-#if defined(__x86_64__)
+#if LSTM_X86 /* cpuid is read (not with make NO_X86_KERNELS=1) */
     CHECK_V(c->family > 0 && c->l1d >= 16384 && c->l2 >= 131072, "cpuid: family %d, L1d %ld, L2 %ld read", c->family,
             c->l1d, c->l2);
 #endif
