@@ -15,6 +15,8 @@
 
 #include "cli.h"
 #include "io/fileio.h"
+#include "corpus.h"
+#include "dist.h"
 
 #define DEFAULT_CORPUS_DIR "/usr/share/common-licenses"
 
@@ -32,47 +34,6 @@ static unsigned char *read_all(const char *path, size_t *n) {
     lstm_status st = lstm__read_file(path, &buf, n);
     if (st) cli_fail_status(st);
     return buf;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* The built-in corpus: the regular files (not links) of DEFAULT_CORPUS_DIR, by name. */
-static unsigned char *read_default_corpus(size_t *n) {
-    DIR *d = opendir(DEFAULT_CORPUS_DIR);
-    if (!d) cli_fail("no --data given and the default corpus %s is absent; pass --data FILE", DEFAULT_CORPUS_DIR);
-    char *names[256];
-    int k = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && k < 256) {
-        if (e->d_name[0] == '.') continue;
-        char p[512];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s", DEFAULT_CORPUS_DIR, e->d_name);
-        if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) names[k++] = strdup(p);
-    }
-    closedir(d);
-    qsort(names, (size_t)k, sizeof names[0], cmp_str);
-    unsigned char *all = NULL;
-    size_t len = 0;
-    for (int i = 0; i < k; i++) {
-        size_t m;
-        unsigned char *b = read_all(names[i], &m);
-        all = realloc(all, len + m + 1);
-        if (!all) cli_fail("out of memory reading the default corpus");
-        memcpy(all + len, b, m);
-        len += m;
-        free(b);
-        free(names[i]);
-    }
-    if (!all) cli_fail("no --data given and the default corpus %s is empty; pass --data FILE", DEFAULT_CORPUS_DIR);
-    *n = len;
-    return all;
-}
-
-static uint64_t fnv1a(const unsigned char *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
 }
 
 static void fmt_eta(char *out, size_t cap, double s) {
@@ -99,10 +60,14 @@ static const char train_usage[] =
     "                  [--weight-decay W] [--momentum M] [--nesterov] [--schedule constant|cosine]\n"
     "                  [--warmup K] [--lr-min X] [--val-fraction F] [--eval-every K] [--seed S]\n"
     "                  [--threads N] [--checkpoint FILE] [--checkpoint-every K] [--resume FILE]\n"
-    "                  [--log LOG.jsonl] [--sample N] --out M.safetensors\n"
+    "                  [--log LOG.jsonl] [--keep last|best] [--patience K] [--sample N] --out M.safetensors\n"
     "Trains Embedding -> LSTM -> Linear on the bytes of FILE (default: the texts under\n"
     DEFAULT_CORPUS_DIR ") by truncated BPTT over B streams of T-step blocks.\n"
-    "  --data FILE        training text; its last F (--val-fraction, default 0.1) is validation\n"
+    "  --data FILE        training text; its last F (--val-fraction, default 0.1) is validation;\n"
+    "                     FILE,DIR,...: files and directories (their regular files by name)\n"
+    "                     joined in that order; memory-mapped, any size\n"
+    "  --keep last|best   --out gets the last weights, or those of the best validation loss\n"
+    "  --patience K       stop after K evaluations without a better validation loss (0: never)\n"
     "  --init M0          start from this model (architecture and vocabulary from it)\n"
     "  --hidden/--layers/--embed/--proj   a new model's sizes (default 128, 2, 64, 0)\n"
     "  --batch, --bptt    B streams (32), T steps per block (64)\n"
@@ -157,6 +122,22 @@ static FILE *open_log(const char *path, int resuming, int64_t start_step) {
         cli_fail("%s: cannot write the log: %s", path, strerror(errno));
     free(keep);
     return f;
+}
+
+/* The checkpoint metadata: every setting and the state of the run
+ * (lstm_train_run_meta), and the data hash; replaces kv (freed). */
+static const char **ckpt_meta(lstm_train_run *run, const char *hash_s, const char **kv) {
+    const char *const *rkv = lstm_train_run_meta(run);
+    int n = 0;
+    while (rkv && rkv[n]) n++;
+    free(kv);
+    kv = calloc((size_t)n + 3, sizeof *kv);
+    if (!rkv || !kv) cli_fail("out of memory");
+    memcpy(kv, rkv, (size_t)n * sizeof *kv);
+    kv[n++] = "train.data_hash";
+    kv[n++] = hash_s;
+    kv[n] = NULL;
+    return kv;
 }
 
 /* Sets the run's setting "--key VALUE" (a usage error when the value is bad). */
@@ -245,6 +226,8 @@ int lstm_cmd_train(int argc, char **argv) {
                       resume_path);
         cli_usage(&a, "--out M.safetensors is required");
     }
+    if (run.cfg.batch % cli_dist_size()) /* under mpirun -np N */
+        cli_usage(&a, "--batch %d is not divisible by the %d processes", run.cfg.batch, cli_dist_size());
     if (!run.checkpoint) { /* beside --out, never the path recorded in a resumed file */
         size_t n = strlen(run.out) + 6;
         char *c = malloc(n);
@@ -253,29 +236,36 @@ int lstm_cmd_train(int argc, char **argv) {
         run.checkpoint = c;
     }
     const char *ckpt_path = run.checkpoint, *out_path = run.out, *log_path = run.log, *data_path = run.data;
+    if (!data_path && access(DEFAULT_CORPUS_DIR, R_OK) != 0)
+        cli_fail("no --data given and the default corpus %s is absent; pass --data FILE", DEFAULT_CORPUS_DIR);
+    const char *data_name = data_path ? data_path : DEFAULT_CORPUS_DIR;
 
-    /* ---- every file, before any work: destinations, collisions, locks ---- */
-    cli_path paths[] = {
-        {"--out", out_path, 1, NULL},
-        {"--checkpoint", ckpt_path, 1, "--resume"},
-        {"--log", log_path, 1, NULL},
-        {"--data", data_path, 0, NULL},
-        {"--resume", resume_path, 0, "--checkpoint"},
-    };
-    cli_check_paths(&a, paths, (int)(sizeof paths / sizeof paths[0]));
-    cli_lock(ckpt_path, "--checkpoint");
-    cli_lock(out_path, "--out");
-    if (log_path) cli_lock(log_path, "--log");
+    /* ---- every file, before any work: destinations, collisions (each data file), locks ---- */
+    int n_data;
+    char **data_files = cli_corpus_list(data_name, &n_data);
+    cli_path *paths = calloc((size_t)n_data + 4, sizeof *paths);
+    if (!paths) cli_fail("out of memory");
+    paths[0] = (cli_path){"--out", out_path, 1, NULL};
+    paths[1] = (cli_path){"--checkpoint", ckpt_path, 1, "--resume"};
+    paths[2] = (cli_path){"--log", log_path, 1, NULL};
+    paths[3] = (cli_path){"--resume", resume_path, 0, "--checkpoint"};
+    for (int i = 0; i < n_data; i++) paths[4 + i] = (cli_path){"--data", data_files[i], 0, NULL};
+    cli_check_paths(&a, paths, n_data + 4);
+    free(paths);
+    if (cli_dist_rank() == 0) { /* rank 0 alone writes the files */
+        cli_lock(ckpt_path, "--checkpoint");
+        cli_lock(out_path, "--out");
+        if (log_path) cli_lock(log_path, "--log");
+    }
     if (!run.steps && !run.epochs && !(time_limit > 0)) time_limit = 60;
 
-    /* ---- data ---- */
-    size_t n_all;
-    unsigned char *bytes = NULL;
-    if (data_path && (st = lstm__read_file(data_path, &bytes, &n_all))) cli_fail_status(st);
-    if (!data_path) bytes = read_default_corpus(&n_all);
-    const char *data_name = data_path ? data_path : DEFAULT_CORPUS_DIR;
+    /* ---- data: memory-mapped, files and directories in a documented order (cli/corpus.c) ---- */
+    cli_corpus corpus;
+    cli_corpus_open(&corpus, data_files, n_data);
+    size_t n_all = corpus.n;
+    const unsigned char *bytes = corpus.p;
     if (n_all == 0) cli_fail("%s: the data is empty", data_name);
-    uint64_t hash = fnv1a(bytes, n_all);
+    uint64_t hash = corpus.hash; /* FNV-1a, found with the vocabulary in one pass */
     char hash_s[32];
     snprintf(hash_s, sizeof hash_s, "%016" PRIx64, hash);
     if (resume_path) {
@@ -297,23 +287,25 @@ int lstm_cmd_train(int argc, char **argv) {
     if ((st = lstm_train_run_total(&run, spe))) cli_usage(&a, "%s", lstm_last_error());
     if (!have_model) {
         unsigned char vocab[256];
-        int V;
-        if ((st = lstm_charlm_vocab_of(bytes, n_all, vocab, &V))) cli_fail_status(st);
+        int V = 0;
+        for (int b = 0; b < 256; b++)
+            if (corpus.seen[b]) vocab[V++] = (unsigned char)b;
         lstm_config cfg = {.input_size = (int)embed, .hidden_size = (int)hidden, .num_layers = (int)layers,
                            .proj_size = (int)proj, .bias = 1, .bidirectional = 0};
         if ((st = lstm_charlm_init(&model, vocab, V, (int)embed, &cfg))) cli_fail_status(st);
         lstm_charlm_init_params(&model, run.cfg.seed);
     }
-    uint8_t *ids = malloc(n_all);
-    if (!ids) cli_fail("out of memory");
-    if ((st = lstm_charlm_encode(&model, bytes, n_all, ids, data_name))) cli_fail_status(st);
+    if (have_model) cli_corpus_check_vocab(&model, bytes, n_all, data_name, corpus.seen); /* a new model's vocabulary has them all */
+    if (run.keep_best && !n_val) cli_usage(&a, "--keep best needs validation data (--val-fraction above 0)");
 
     /* ---- trainer ---- */
     const int64_t total = run.cfg.total_steps;
     const long eval_every = (long)run.eval_every, ckpt_every = (long)run.checkpoint_every;
     lstm_trainer tr;
-    if ((st = lstm_trainer_init(&tr, &model, &run.cfg, ids, n_train))) cli_fail_status(st);
+    if ((st = lstm_trainer_init(&tr, &model, &run.cfg, bytes, n_train)) || (st = lstm_trainer_set_bytes(&tr, 1)))
+        cli_fail_status(st);
     if (resume_path && (st = lstm_trainer_restore(&tr, &ckpt, resume_path))) cli_fail_status(st);
+    if ((st = lstm_trainer_set_reducer(&tr, cli_dist_reducer()))) cli_fail_status(st); /* this process's streams */
     if (threads > 1 && (st = lstm_trainer_set_threads(&tr, (int)threads))) cli_fail_status(st);
     int64_t start_step = tr.step;
     if (total && start_step >= total) {
@@ -324,26 +316,18 @@ int lstm_cmd_train(int argc, char **argv) {
         lstm_charlm_free(&model);
         lstm_st_free(&ckpt);
         lstm_train_run_free(&run);
-        free(ids); free(bytes);
+        cli_corpus_close(&corpus);
         return 0;
     }
-    /* metadata recorded in checkpoints: every setting of the run, the data hash */
-    const char *const *rkv = lstm_train_run_meta(&run);
-    int nkv = 0;
-    while (rkv && rkv[nkv]) nkv++;
-    const char **kv = calloc((size_t)nkv + 3, sizeof *kv);
-    if (!rkv || !kv) cli_fail("out of memory");
-    memcpy(kv, rkv, (size_t)nkv * sizeof *kv);
-    kv[nkv++] = "train.data_hash";
-    kv[nkv++] = hash_s;
-    kv[nkv] = NULL;
+    /* metadata recorded in checkpoints: every setting and the state of the run, the data hash */
+    const char **kv = ckpt_meta(&run, hash_s, NULL);
     progress pg = {NULL, log_path, isatty(2), -1e9};
-    if (log_path) pg.log = open_log(log_path, resume_path != NULL, start_step);
+    if (log_path && cli_dist_rank() == 0) pg.log = open_log(log_path, resume_path != NULL, start_step);
 
     /* ---- the loop ---- */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    const uint8_t *val_ids = ids + n_train;
+    const uint8_t *val_ids = bytes + n_train;
     double t0 = now_s(), train_time = 0.0, last_val = NAN, loss_ema = NAN;
     int64_t done_steps = 0, last_ckpt = resume_path ? start_step : -1;
     const char *last_ckpt_path = resume_path; /* the last good checkpoint on disk */
@@ -356,8 +340,7 @@ int lstm_cmd_train(int argc, char **argv) {
             model.n_params + model.net.n_params, data_name, n_train, n_val, spe);
     for (;;) {
         if (total && tr.step >= total) break;
-        if (time_limit > 0 && now_s() - t0 >= time_limit) break;
-        if (stop_signal) break;
+        if (cli_dist_any((time_limit > 0 && now_s() - t0 >= time_limit) || stop_signal)) break;
         double ts = now_s();
         st = lstm_trainer_step(&tr, &info);
         if (st == LSTM_ERR_NONFINITE) {
@@ -375,30 +358,42 @@ int lstm_cmd_train(int argc, char **argv) {
         train_time += now_s() - ts;
         done_steps++;
         loss_ema = isnan(loss_ema) ? info.loss : 0.95 * loss_ema + 0.05 * info.loss;
-        int last = (total && tr.step >= total) || (time_limit > 0 && now_s() - t0 >= time_limit) || stop_signal;
+        int last = cli_dist_any((total && tr.step >= total) || (time_limit > 0 && now_s() - t0 >= time_limit) || stop_signal);
         int evaluated = 0;
         if (n_val && ((eval_every && tr.step % eval_every == 0) || last)) {
-            size_t cnt;
-            if ((st = lstm_charlm_eval(&model, val_ids, n_val, (int)batch, (int)bptt, (int)threads, &last_val, &cnt)))
-                cli_fail_status(st);
+            if ((st = lstm_trainer_validate(&tr, val_ids, n_val, &last_val))) cli_fail_status(st);
             evaluated = 1;
+            int out_of_patience; /* the same on every rank: validation sums are exact */
+            if (lstm_train_run_record_val(&run, last_val, &out_of_patience)) {
+                if (run.keep_best && cli_dist_rank() == 0 && (st = lstm_charlm_save(&model, out_path, NULL)))
+                    cli_fail("model not written: %s", lstm_last_error());
+            } else if (out_of_patience) {
+                if (!last)
+                    fprintf(stderr, "%sstopping: %" PRId64 " evaluations without improvement (--patience)\n",
+                            pg.tty ? "\n" : "", run.bad_evals);
+                last = 1;
+            }
+            kv = ckpt_meta(&run, hash_s, kv); /* the new state */
         }
         double tps = (double)done_steps * batch * bptt / (train_time > 0 ? train_time : 1e-9);
-        if (pg.log) {
+        int log_err = 0;
+        if (pg.log) { /* rank 0's */
             fprintf(pg.log, "{\"step\":%" PRId64 ",\"epoch\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"tokens_per_s\":%.1f,\"time\":%.3f",
                     info.step, info.epoch, info.loss, info.lr, info.grad_norm, tps, now_s() - t0);
             if (evaluated) fprintf(pg.log, ",\"val_loss\":%.9g", last_val);
             fputs("}\n", pg.log);
             errno = 0;
-            if (fflush(pg.log) != 0 || ferror(pg.log)) { /* a lost record: stop with a checkpoint */
-                int e = errno ? errno : EIO;
-                if (pg.tty) fputc('\n', stderr);
-                if ((st = lstm_trainer_save(&tr, ckpt_path, kv)))
-                    cli_fail("%s: writing the log failed: %s; and the checkpoint was not written: %s", log_path,
-                             strerror(e), lstm_last_error());
-                cli_fail("%s: writing the log failed at step %" PRId64 ": %s; stopped with a checkpoint: %s", log_path,
-                         tr.step, strerror(e), ckpt_path);
-            }
+            if (fflush(pg.log) != 0 || ferror(pg.log)) log_err = errno ? errno : EIO;
+        }
+        if (log_path && cli_dist_any(log_err)) { /* a lost record: every rank stops, with a checkpoint */
+            if (pg.tty) fputc('\n', stderr);
+            if ((st = cli_dist_save(&tr, ckpt_path, kv)))
+                cli_fail("%s: writing the log failed: %s; and the checkpoint was not written: %s", log_path,
+                         strerror(log_err), lstm_last_error());
+            fprintf(stderr, "lstm: %s: writing the log failed at step %" PRId64 ": %s; stopped with a checkpoint: %s\n",
+                    log_path, tr.step, strerror(log_err), ckpt_path);
+            status = 1; /* a normal return: no rank exits while rank 0 still writes */
+            goto out;
         }
         double t = now_s();
         if (evaluated || last || t - pg.last_print >= (pg.tty ? 0.2 : 5.0)) {
@@ -417,7 +412,7 @@ int lstm_cmd_train(int argc, char **argv) {
             pg.last_print = t;
         }
         if (ckpt_every && tr.step % ckpt_every == 0 && !last) {
-            if ((st = lstm_trainer_save(&tr, ckpt_path, kv))) {
+            if ((st = cli_dist_save(&tr, ckpt_path, kv))) {
                 if (pg.tty) fputc('\n', stderr);
                 cli_fail("checkpoint not written: %s (the previous checkpoint is intact)", lstm_last_error());
             }
@@ -427,9 +422,9 @@ int lstm_cmd_train(int argc, char **argv) {
         if (last) break; /* decided once: the final evaluation above was for this step */
     }
     if (pg.tty) fputc('\n', stderr);
-    if ((st = lstm_trainer_save(&tr, ckpt_path, kv)))
+    if ((st = cli_dist_save(&tr, ckpt_path, kv)))
         cli_fail("checkpoint not written: %s (the previous checkpoint is intact)", lstm_last_error());
-    if ((st = lstm_charlm_save(&model, out_path, NULL)))
+    if (cli_dist_rank() == 0 && !run.keep_best && (st = lstm_charlm_save(&model, out_path, NULL)))
         cli_fail("model not written: %s", lstm_last_error());
     if (stop_signal) {
         fprintf(stderr, "interrupted at step %" PRId64 ": checkpoint saved to %s; continue with: lstm train --resume %s\n",
@@ -458,7 +453,8 @@ out:
     lstm_charlm_free(&model);
     lstm_st_free(&ckpt);
     lstm_train_run_free(&run);
-    free(ids); free(bytes); free(kv);
+    cli_corpus_close(&corpus);
+    free(kv);
     return status;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 
 #ifndef LSTM_VERSION
 #define LSTM_VERSION "0.1.0"
@@ -33,6 +34,7 @@ static void usage(FILE *fp) { /* --help */
 }
 
 int main(int argc, char **argv) {
+    cli_dist_init(&argc, &argv); /* MPI_Init in build/lstm-mpi; nothing in build/lstm */
     if (argc < 2) {
         fprintf(stderr, "lstm: missing command (see 'lstm --help')\n");
         return 2;
@@ -53,6 +55,7 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, commands[k].name) == 0) {
             int rc = commands[k].fn(argc - 1, argv + 1);
             cli_finish_stdout(); /* every command's stdout is checked, once, here */
+            cli_dist_finalize();
             return rc;
         }
     fprintf(stderr, "lstm: unknown command '%s' (see 'lstm --help')\n", cmd);

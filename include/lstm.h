@@ -482,6 +482,7 @@ typedef struct {
     float *m1, *m2;            /* Adam exp_avg / exp_avg_sq, SGD momentum_buffer (m1) */
     uint8_t *x, *y;            /* [T, B] */
     lstm_charlm_ws *ws;
+    struct lstm__exact *exact; /* exact gradient sums, this process's streams (src/train/exact.c) */
 } lstm_trainer;
 
 typedef struct {
@@ -517,14 +518,20 @@ LSTM_API lstm_status lstm_trainer_restore(lstm_trainer *tr, const lstm_st_file *
  * are one table with one set of rules (src/train/run.c): keys data, batch,
  * bptt, steps, epochs, lr, optimizer, clip, dropout, weight-decay, momentum,
  * nesterov, schedule, warmup, lr-min, val-fraction, eval-every, seed,
- * checkpoint-every, and the destinations checkpoint, log, out.  Paths are
- * stored so that any byte string round-trips (bytes that are not UTF-8, and
- * '\\', as \\xNN). */
+ * checkpoint-every, keep (last|best), patience, and the destinations
+ * checkpoint, log, out; and the run's state best_val, bad_evals (the best
+ * validation loss so far, inf for none, and the evaluations since: metadata
+ * only, never flags).  Paths are stored so that any byte string round-trips
+ * (bytes that are not UTF-8, and '\\', as \\xNN). */
 typedef struct {
     lstm_train_config cfg;      /* batch .. seed; total_steps set by lstm_train_run_total */
     int64_t steps, epochs;      /* stop after step N or after N epochs (0: not set) */
     int64_t eval_every, checkpoint_every;
     double val_fraction;
+    int keep_best;              /* --keep best: --out gets the best validation loss's weights */
+    int64_t patience;           /* stop after this many evaluations without improvement (0: never) */
+    double best_val;            /* state: the best validation loss so far (inf: none yet) */
+    int64_t bad_evals;          /* state: evaluations since it */
     char *data;                 /* NULL: the default corpus */
     char *checkpoint, *log, *out;
     unsigned char given[32];    /* per key: set by a flag (lstm_train_run_set with src NULL) */
@@ -547,9 +554,46 @@ LSTM_API lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_fil
  * cfg.total_steps from steps or epochs, resolves the weight decay default
  * (adamw 0.01, else 0), and refuses cosine without a total above the warmup. */
 LSTM_API lstm_status lstm_train_run_total(lstm_train_run *r, int64_t steps_per_epoch);
+/* Records a validation loss in the run's state (best_val, bad_evals): returns 1
+ * when it is the best so far (--keep best writes the weights then), else 0;
+ * *stop = 1 when --patience evaluations in a row brought no improvement. */
+LSTM_API int lstm_train_run_record_val(lstm_train_run *r, double val, int *stop);
 /* "train.<key>", value, ..., NULL for lstm_trainer_save (owned by r; valid
  * until the next call or lstm_train_run_free).  NULL when out of memory. */
 LSTM_API const char *const *lstm_train_run_meta(lstm_train_run *r);
+
+/* ---- data-parallel training (src/train/exact.c) ----
+ * A step's gradient is defined as an exact sum over the B streams: each
+ * stream's gradient (its own products over T) is rounded to a fixed-point grid
+ * whose scale comes from a maximum over all streams (per gradient row), and the
+ * integers are added.  Integer sums do not depend on order or grouping, so the
+ * result is the same bits however the streams are split over threads or
+ * processes.  A reducer combines the processes: rank r of size holds streams
+ * [r*B/size, (r+1)*B/size).  Each callback works in place over all ranks
+ * (every rank gets the result) and returns 0 on success:
+ *   max_f32: element-wise maximum; sum_i64: element-wise sum;
+ *   allgather_f32: buf [size * n], rank r's n floats at buf + r*n -> everyone's. */
+typedef struct lstm_reducer {
+    int rank, size;
+    void *ctx;
+    int (*max_f32)(void *ctx, float *buf, size_t n);
+    int (*sum_i64)(void *ctx, int64_t *buf, size_t n);
+    int (*allgather_f32)(void *ctx, float *buf, size_t n);
+} lstm_reducer;
+
+/* Splits the streams over r's ranks (size must divide B); r is borrowed.  Call
+ * after lstm_trainer_init / lstm_trainer_restore and before lstm_trainer_set_threads. */
+LSTM_API lstm_status lstm_trainer_set_reducer(lstm_trainer *tr, const lstm_reducer *r);
+/* on: the ids given to lstm_trainer_init (and to lstm_trainer_validate) are
+ * raw bytes, each mapped through the model's vocabulary as it is read, so a
+ * memory-mapped file needs no encoded copy.  The caller checks that every
+ * byte is in the vocabulary (a step that meets one fails with LSTM_ERR_ARG). */
+LSTM_API lstm_status lstm_trainer_set_bytes(lstm_trainer *tr, int on);
+/* Before lstm_trainer_save: gathers every rank's carried state into tr->h, tr->c. */
+LSTM_API lstm_status lstm_trainer_sync_state(lstm_trainer *tr);
+/* Validation loss of ids[0..n) read as B streams in blocks of T from zero
+ * state (each rank its streams), summed exactly: the same bits for any split. */
+LSTM_API lstm_status lstm_trainer_validate(lstm_trainer *tr, const uint8_t *ids, size_t n, double *loss);
 
 #ifdef __cplusplus
 }

@@ -270,6 +270,23 @@ void lstm_gemm_nt_bias_mt(lstm__team *team, int M, int N, int K, const float *A,
                           const float *B, int ldb, const float *bias, float *C, int ldc);
 
 /* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
+/* ---- engine hooks for exact (grouping-independent) training, src/rnn/lstm_layer.c ----
+ * lstm__workspace_defer_wgrad(ws, 1): lstm_backward computes dX and the
+ * gates' gradients but no weight gradients; the caller forms them from
+ * lstm__workspace_saved (valid until the next forward):
+ *   X [T,B,in] layer input, Y [T,B,Hout] layer output, h0 [B,Hout] or NULL,
+ *   dG [T,B,4H] gate gradients, dH [T,B,P] and ms [T,B,H] (proj only, else NULL).
+ * lstm__workspace_dropout_slice: this workspace's B rows are rows [b0, b0+B)
+ * of a batch of btot; dropout draws every row's numbers and keeps its own. */
+typedef struct {
+    int in;
+    const float *X, *Y, *h0, *dG, *dH, *ms;
+} lstm__saved;
+void lstm__workspace_defer_wgrad(lstm_workspace *ws, int on);
+void lstm__workspace_dropout_slice(lstm_workspace *ws, int btot, int b0);
+int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, int d, lstm__saved *sv);
+lstm__team *lstm__workspace_team(lstm_workspace *ws);
+
 uint64_t lstm__rng_next(uint64_t *s);
 float lstm__rng_uniform(uint64_t *s); /* [0, 1), 24 random bits */
 #endif

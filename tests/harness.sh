@@ -1,4 +1,4 @@
-# harness.sh — sourced by tests/cli_files.sh and tests/cli_resume.sh (not a test itself):
+# harness.sh — sourced by tests/cli_files.sh, cli_resume.sh, cli_corpus.sh (not a test itself):
 # LSTM as an absolute path, FIX (fixtures), pass/fail counters with ok/bad/check, and a
 # scratch directory T that is the working directory and is removed at exit.
 LSTM=${LSTM:-build/lstm}

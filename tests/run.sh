@@ -21,6 +21,7 @@ for t in "$@"; do
 done
 for s in tests/cli_*.sh; do
     [ -f "$s" ] || continue
+    [ "$s" = tests/cli_mpi.sh ] && continue # MPI: make test-mpi
     LSTM="$BUILD/lstm" sh "$s" > "$log" 2>&1
     rc=$?
     grep -E '^FAIL' "$log"; tail -n 1 "$log"

@@ -359,11 +359,16 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
     CHECK(lstm_train_run_set(&r, "batch", "0", NULL) == LSTM_ERR_ARG && strstr(lstm_last_error(), "--batch"),
           "--batch 0: %s", lstm_last_error());
     CHECK(lstm_train_run_set(&r, "no-such", "1", NULL) == LSTM_ERR_MISSING, "unknown key");
+    CHECK(lstm_train_run_set(&r, "keep", "worst", NULL) == LSTM_ERR_ARG && strstr(lstm_last_error(), "--keep"),
+          "--keep worst: %s", lstm_last_error());
+    CHECK(lstm_train_run_set(&r, "best_val", "1", NULL) == LSTM_ERR_MISSING, "the run's state is not a flag");
     static const char *const bad[][2] = {
         {"train.batch", "0"}, {"train.bptt", "0"}, {"train.val-fraction", "-0.5"}, {"train.optimizer", "adcm"},
         {"train.steps", "-5"}, {"train.steps", "18446744073709551615"}, {"train.lr", "nan"},
         {"train.schedule", "cosinE"}, {"train.nesterov", "2"}, {"train.seed", "-1"}, {"train.batch", " 4"},
         {"train.data", "a\\x00b"}, {"train.data", "a\\q"}, {"train.dropout", "1"}, {"train.epochs", "0"},
+        {"train.keep", "Best"}, {"train.patience", "-1"}, {"train.best_val", "nan"}, {"train.best_val", "-1"},
+        {"train.best_val", "-inf"}, {"train.bad_evals", "x"}, {"train.bad_evals", "-2"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *kv[] = {bad[i][0], bad[i][1], NULL};
@@ -404,6 +409,9 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
     lstm_train_run_init(&r);
     lstm_train_run_set(&r, "data", longp, NULL);
     lstm_train_run_set(&r, "out", "caf\xc3\xa9.st", NULL);
+    lstm_train_run_set(&r, "keep", "best", NULL);
+    lstm_train_run_set(&r, "patience", "3", NULL);
+    r.bad_evals = 2;
     const char *const *meta = lstm_train_run_meta(&r);
     CHECK(meta != NULL && lstm_trainer_save(&tr, path, meta) == LSTM_OK, "save with paths: %s", lstm_last_error());
     CHECK(lstm_st_read(&f, path) == LSTM_OK, "a checkpoint with a non-UTF-8 path must read back: %s", lstm_last_error());
@@ -413,6 +421,9 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
     CHECK_V(r2.data && strcmp(r2.data, longp) == 0, "a %zu-byte path with non-UTF-8 bytes and backslashes round-trips",
             strlen(longp));
     CHECK(r2.out == NULL, "the destinations of a file that is not its run's checkpoint are not taken");
+    CHECK(r2.keep_best == 1 && r2.patience == 3 && r2.bad_evals == 2 && isinf(r2.best_val),
+          "keep, patience and the run's state round-trip (keep %d, patience %lld, bad_evals %lld, best_val %g)",
+          r2.keep_best, (long long)r2.patience, (long long)r2.bad_evals, r2.best_val);
     lstm_train_run_free(&r2);
     lstm_st_free(&f);
 

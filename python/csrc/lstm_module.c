@@ -948,6 +948,14 @@ static PyObject *run_total(RunObject *r, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* record_val(loss) -> (best, stop) (lstm_train_run_record_val) */
+static PyObject *run_record_val(RunObject *r, PyObject *arg) {
+    double v = PyFloat_AsDouble(arg);
+    if (PyErr_Occurred()) return NULL;
+    int stop, best = lstm_train_run_record_val(&r->r, v, &stop);
+    return Py_BuildValue("(OO)", best ? Py_True : Py_False, stop ? Py_True : Py_False);
+}
+
 /* meta() -> ["train.<key>", value, ...] for checkpoints */
 static PyObject *run_meta(RunObject *r, PyObject *unused) {
     (void)unused;
@@ -970,18 +978,20 @@ static PyObject *opt_str(const char *s) {
 static PyObject *run_info(RunObject *r, PyObject *unused) {
     (void)unused;
     const lstm_train_run *x = &r->r;
-    return Py_BuildValue("{s:i,s:i,s:L,s:L,s:L,s:L,s:d,s:K,s:L,s:N,s:N,s:N,s:N}", "batch", x->cfg.batch, "bptt",
+    return Py_BuildValue("{s:i,s:i,s:L,s:L,s:L,s:L,s:d,s:K,s:L,s:N,s:N,s:N,s:N,s:i,s:L}", "batch", x->cfg.batch, "bptt",
                          x->cfg.bptt, "steps", (long long)x->steps, "epochs", (long long)x->epochs, "eval_every",
                          (long long)x->eval_every, "checkpoint_every", (long long)x->checkpoint_every, "val_fraction",
                          x->val_fraction, "seed", (unsigned long long)x->cfg.seed, "total_steps",
                          (long long)x->cfg.total_steps, "data", opt_str(x->data), "checkpoint", opt_str(x->checkpoint),
-                         "log", opt_str(x->log), "out", opt_str(x->out));
+                         "log", opt_str(x->log), "out", opt_str(x->out), "keep_best",
+                         x->keep_best, "patience", (long long)x->patience);
 }
 
 static PyMethodDef run_methods[] = {
     {"set", (PyCFunction)run_set, METH_VARARGS, "set(key, value, src=None) -> bool (lstm_train_run_set)"},
     {"restore", (PyCFunction)run_restore, METH_VARARGS, "restore(path) (lstm_train_run_restore)"},
     {"total", (PyCFunction)run_total, METH_O, "total(steps_per_epoch) (lstm_train_run_total)"},
+    {"record_val", (PyCFunction)run_record_val, METH_O, "record_val(loss) -> (best, stop) (lstm_train_run_record_val)"},
     {"meta", (PyCFunction)run_meta, METH_NOARGS, "meta() -> [key, value, ...] (lstm_train_run_meta)"},
     {"info", (PyCFunction)run_info, METH_NOARGS, "info() -> dict of the settings"},
     {NULL, NULL, 0, NULL},
@@ -1076,6 +1086,18 @@ static PyObject *trainer_step(TrainerObject *t, PyObject *unused) {
     return Py_BuildValue("(LLddd)", (long long)info.step, (long long)info.epoch, info.loss, info.lr, info.grad_norm);
 }
 
+/* validate(ids) -> loss (lstm_trainer_validate: exact sums, as lstm train's) */
+static PyObject *trainer_validate(TrainerObject *t, PyObject *arg) {
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
+    double loss = 0.0;
+    lstm_status st;
+    LOCKED_NOGIL(t->model->lock, st = lstm_trainer_validate(&t->tr, b.buf, (size_t)b.len, &loss));
+    PyBuffer_Release(&b);
+    if (st) return raise_status(st);
+    return PyFloat_FromDouble(loss);
+}
+
 static lstm_status trainer_save_fn(void *tr, const char *path, const char *const *kv) {
     return lstm_trainer_save(tr, path, kv);
 }
@@ -1119,6 +1141,7 @@ static PyGetSetDef trainer_getset[] = {
 
 static PyMethodDef trainer_methods[] = {
     {"set_threads", (PyCFunction)trainer_set_threads, METH_O, "set_threads(n)"},
+    {"validate", (PyCFunction)trainer_validate, METH_O, "validate(ids) -> loss (lstm_trainer_validate)"},
     {"step", (PyCFunction)trainer_step, METH_NOARGS, "step() -> (step, epoch, loss, lr, grad_norm)"},
     {"save", (PyCFunction)trainer_save, METH_VARARGS, "save(path, meta) (lstm_trainer_save)"},
     {"restore", (PyCFunction)trainer_restore, METH_VARARGS, "restore(path) (lstm_trainer_restore)"},

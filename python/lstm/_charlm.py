@@ -341,12 +341,13 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
                    "time": time.monotonic() - t0}
             last = bool((total and tr.steps_done >= total) or (o["time"] > 0 and time.monotonic() - t0 >= o["time"]))
             if n_val and ((eval_every and tr.steps_done % eval_every == 0) or last):
-                last_val, _ = model.eval(val_ids, B, T, threads)
+                last_val, kv, out_of_patience = _validate(tr, run, model, val_ids, ri, out_path, hash_s)
                 rec["val_loss"] = last_val
+                last = last or out_of_patience
             if callback is not None and callback(dict(rec)) is True:
                 stop = True
                 if n_val and "val_loss" not in rec:
-                    last_val, _ = model.eval(val_ids, B, T, threads)
+                    last_val, kv, _ = _validate(tr, run, model, val_ids, ri, out_path, hash_s)
                     rec["val_loss"] = last_val
                 last = True
             if log:
@@ -362,19 +363,31 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
                 break
     except KeyboardInterrupt:
         tr.save(ckpt, kv)
-        model.save(out_path, None)
+        if not ri["keep_best"]:
+            model.save(out_path, None)
         raise
     finally:
         if log:
             log.close()
     tr.save(ckpt, kv)
-    model.save(out_path, None)
+    if not ri["keep_best"]:
+        model.save(out_path, None)
     result.update(steps=done, step=tr.steps_done, loss=loss_ema, val_loss=None if math.isnan(last_val) else last_val,
                   tokens_per_s=done * B * T / (train_time if train_time > 0 else 1e-9))
     if o["sample"] > 0:
         prime = b"\n" if b"\n"[0] in model.info()["vocab"] else model.info()["vocab"][:1]
         result["sample"] = model.generate(prime, o["sample"], 0.8, 0, ri["seed"])
     return result
+
+
+def _validate(tr, run, model, val_ids, ri, out_path, hash_s):
+    """lstm train's evaluation: the exact validation loss, the run's best and
+    patience state, --keep best's save; returns (loss, checkpoint meta, stop)."""
+    loss = tr.validate(val_ids)
+    best, out_of_patience = run.record_val(loss)
+    if best and ri["keep_best"]:
+        model.save(out_path, None)
+    return loss, run.meta() + ["train.data_hash", hash_s], out_of_patience
 
 
 def _log_line(rec):

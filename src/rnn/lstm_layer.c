@@ -36,8 +36,10 @@ struct lstm_workspace {
     float *mask;  /* dropout: [L-1][T,B,D·Hout] 0 or 1/(1-p) */
     float dropout;
     uint64_t *rng;
+    int drop_btot, drop_b0; /* dropout slice: rows [b0, b0+B) of a batch of btot (0: the whole batch) */
+    int defer_wgrad;        /* backward leaves the weight gradients to the caller (lstm__workspace_saved) */
     float *dY[2]; /* [T,B,D·Hout] gradients between layers (2 buffers for L >= 3, 1 for L = 2) */
-    float *dH;    /* proj: [T,B,P] (kept for dW_hr); else [B,Hout] */
+    float *dH;    /* proj: [L·D][T,B,P] (kept for dW_hr); else [B,Hout] */
     float *dh;    /* [B,Hout] running dL/dh_prev */
     float *dm;    /* has_c: [B,H] */
     float *dc;    /* has_c: [B,H] running dL/dc */
@@ -107,7 +109,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (cell->has_c) ws->c0 = alloc_f(LD * bh, &ok);
         if (ws->L >= 2) ws->dY[0] = alloc_f(ws->tby, &ok);
         if (ws->L >= 3) ws->dY[1] = alloc_f(ws->tby, &ok);
-        ws->dH = alloc_f(ws->P ? tb * ws->P : bho, &ok);
+        ws->dH = alloc_f(ws->P ? LD * tb * ws->P : bho, &ok);
         ws->dh = alloc_f(bho, &ok);
         if (cell->has_c) {
             ws->dm = alloc_f(bh, &ok);
@@ -338,7 +340,7 @@ typedef struct {
     const lstm_weights *w;
     lstm_weights *g;
     lstm__team *team;
-    int d, T, B, H, Hout, D;
+    int k, d, T, B, H, Hout, D;
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
     int ms_all;
@@ -349,7 +351,7 @@ typedef struct {
 static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T, const float *X, const float *h0,
                           const float *c0, float *Y) {
     const int tr = ws->train; /* training keeps every step of every (l,d); inference reuses one scratch */
-    dir_op op = {.cell = ws->cell, .w = &net->w[k], .g = &net->g[k], .team = ws->team, .d = k % ws->D, .T = T,
+    dir_op op = {.cell = ws->cell, .w = &net->w[k], .g = &net->g[k], .team = ws->team, .k = k, .d = k % ws->D, .T = T,
                  .B = ws->B, .H = ws->H, .Hout = ws->Hout, .D = ws->D, .X = X, .h0 = h0, .c0 = c0, .Y = Y,
                  .ms_all = tr, .bias = ws->bias + (size_t)k * ws->AH};
     op.act = tr ? ws->act + (size_t)k * ws->tbg : ws->act;
@@ -456,6 +458,48 @@ static void dropout_forward(float *out, float *mask, const float *in, size_t n, 
     }
 }
 
+/* The same on [T, B, w] when B is the slice [b0, b0+B) of a batch of btot:
+ * draws the numbers of all btot rows in order and keeps its own, so each row
+ * gets the mask it would get in the whole batch. */
+static void dropout_forward_slice(float *out, float *mask, const float *in, int T, int B, int w, int btot,
+                                  int b0, float p, uint64_t *rng) {
+    float scale = 1.0f / (1.0f - p);
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < btot; b++) {
+            if (b < b0 || b >= b0 + B) {
+                for (int q = 0; q < w; q++) (void)lstm__rng_uniform(rng);
+                continue;
+            }
+            size_t o = ((size_t)t * B + (size_t)(b - b0)) * (size_t)w;
+            for (int q = 0; q < w; q++) {
+                mask[o + q] = lstm__rng_uniform(rng) < p ? 0.0f : scale;
+                out[o + q] = in[o + q] * mask[o + q];
+            }
+        }
+}
+
+void lstm__workspace_dropout_slice(lstm_workspace *ws, int btot, int b0) {
+    ws->drop_btot = btot;
+    ws->drop_b0 = b0;
+}
+
+void lstm__workspace_defer_wgrad(lstm_workspace *ws, int on) { ws->defer_wgrad = on; }
+
+lstm__team *lstm__workspace_team(lstm_workspace *ws) { return ws->team; }
+
+int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, int d, lstm__saved *sv) {
+    if (!ws->train || l < 0 || l >= ws->L || d < 0 || d >= ws->D) return -1;
+    size_t k = (size_t)l * ws->D + d, tb = (size_t)ws->T * ws->B;
+    sv->in = net->w[k].in;
+    sv->X = l == 0 ? ws->x0 : ws->dropout > 0.0f ? ws->xdrop + (size_t)(l - 1) * ws->tby : ws->ys + (size_t)(l - 1) * ws->tby;
+    sv->Y = ws->ys + (size_t)l * ws->tby;
+    sv->h0 = ws->has_h0 ? ws->h0 + k * (size_t)ws->B * ws->Hout : NULL;
+    sv->dG = ws->act + k * ws->tbg;
+    sv->dH = ws->P ? ws->dH + k * tb * ws->P : NULL;
+    sv->ms = ws->ms ? ws->ms + k * ws->tbh : NULL;
+    return 0;
+}
+
 /* stream: reuse the packed W_hh of an earlier call on the same params. */
 static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B, const float *x,
                            const float *h0, const float *c0, float *y, float *hn, float *cn, int stream) {
@@ -497,7 +541,11 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         in = out;
         if (ws->train && l < L - 1 && ws->dropout > 0.0f) {
             float *xd = ws->xdrop + (size_t)l * ws->tby;
-            dropout_forward(xd, ws->mask + (size_t)l * ws->tby, out, tby, ws->dropout, ws->rng);
+            if (ws->drop_btot > B)
+                dropout_forward_slice(xd, ws->mask + (size_t)l * ws->tby, out, T, B, D * Hout, ws->drop_btot,
+                                      ws->drop_b0, ws->dropout, ws->rng);
+            else
+                dropout_forward(xd, ws->mask + (size_t)l * ws->tby, out, tby, ws->dropout, ws->rng);
             in = xd;
         }
     }
@@ -563,6 +611,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     const int AH = cell->A * H, in = w->in, ldy = D * Hout;
     const size_t bh = (size_t)B * H, bho = (size_t)B * Hout, rows = (size_t)T * B;
     const float *X = op->X, *Y = op->Y, *h0 = op->h0;
+    float *dHk = P ? ws->dH + (size_t)op->k * rows * P : NULL; /* proj: [T,B,P] of this (l,d), kept */
     /* dG_t overwrites act_t in place: the cell's backward reads a step's activations
      * before it writes that step's gradients, and nothing reads them later. */
     float *dG = op->act, *dh = ws->dh, *dc = ws->dc;
@@ -578,7 +627,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         int t = d ? T - 1 - s : s;
         int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
         step_bwd_job sj = {.cell = cell, .B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = w->w_hr,
-                           .dht = P ? ws->dH + (size_t)t * B * P : ws->dH,
+                           .dht = P ? dHk + (size_t)t * B * P : ws->dH,
                            .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = dh, .dm = ws->dm,
                            .act = dG + (size_t)t * B * AH, .dc = dc, .scratch = ws->cscr,
                            .h_prev = s > 0 ? Y + (size_t)tp * B * ldy + (size_t)d * Hout : h0,
@@ -596,8 +645,14 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     }
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
     if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
-    /* weight gradients: one product each over all steps */
     lstm__team *team = ws->team;
+    for (int k = 0; dX && k < cell->n_ih; k++) {
+        const lstm__run *r = &cell->ih[k];
+        gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, AH, w->w_ih + (size_t)r->w * H * in, in, dX,
+                     in, k ? 1.0f : dx_beta);
+    }
+    if (ws->defer_wgrad) return; /* the caller forms the weight gradients (lstm__workspace_saved) */
+    /* weight gradients: one product each over all steps */
     for (int k = 0; k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         gemm_tn_acc(team, r->n * H, in, (int)rows, dG + (size_t)r->a * H, AH, X, in, g->w_ih + (size_t)r->w * H * in,
@@ -641,12 +696,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         for (int k = 0; k < cell->n_hh; k++)
             for (int j = 0; j < cell->hh[k].n * H; j++) g->b_hh[(size_t)cell->hh[k].w * H + j] += bs[(size_t)cell->hh[k].a * H + j];
     }
-    if (P) gemm_tn_acc(team, P, H, (int)rows, ws->dH, P, op->ms, H, g->w_hr, H, ws->wtmp);
-    for (int k = 0; dX && k < cell->n_ih; k++) {
-        const lstm__run *r = &cell->ih[k];
-        gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, AH, w->w_ih + (size_t)r->w * H * in, in, dX,
-                     in, k ? 1.0f : dx_beta);
-    }
+    if (P) gemm_tn_acc(team, P, H, (int)rows, dHk, P, op->ms, H, g->w_hr, H, ws->wtmp);
 }
 
 lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,

@@ -47,17 +47,53 @@ static float row_max(const float *r, int V) {
     return mx;
 }
 
-/* logits [N, V], targets [N] -> Σ_n (logsumexp(row n) - row n[target]) */
-double lstm__xent_forward(const float *logits, const uint8_t *targets, int N, int V) {
-    double total = 0.0;
+/* Loss sums are exact: each row's loss (double) is rounded to a multiple of
+ * 2^-32 and the integers are added (q[0]: high parts, q[1]: low 32 bits), so
+ * the sum does not depend on the order or grouping of the rows (streams split
+ * over threads or processes give the same bits).  A row loss outside
+ * [0, 2^24) (or NaN) makes the sum non-finite: q[0] = INT64_MIN marks it. */
+void lstm__lossq_add(int64_t q[2], double l) {
+    if (q[0] == INT64_MIN) return;
+    if (!(l >= 0.0 && l < 0x1p24)) { /* cross-entropy is >= 0; NaN and inf land here */
+        q[0] = INT64_MIN;
+        q[1] = l != l ? 1 : 0;
+        return;
+    }
+    double y = l * 0x1p32; /* < 2^56; from 2^52 on every double is an integer */
+    if (y < 0x1p52) y = (y + 0x1p52) - 0x1p52; /* round to nearest, ties to even */
+    int64_t x = (int64_t)y;
+    q[0] += x >> 32;
+    q[1] += x & 0xFFFFFFFF;
+}
+
+void lstm__lossq_merge(int64_t q[2], const int64_t r[2]) {
+    if (q[0] == INT64_MIN) return;
+    if (r[0] == INT64_MIN) { q[0] = r[0]; q[1] = r[1]; return; }
+    q[0] += r[0];
+    q[1] += r[1];
+}
+
+double lstm__lossq_value(const int64_t q[2]) {
+    if (q[0] == INT64_MIN) return q[1] ? NAN : INFINITY;
+    int64_t hi = q[0] + (q[1] >> 32), lo = q[1] & 0xFFFFFFFF;
+    return (double)hi + (double)lo * 0x1p-32;
+}
+
+/* logits [N, V], targets [N] -> Σ_n (logsumexp(row n) - row n[target]) into q */
+void lstm__xent_forward_q(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2]) {
     for (int n = 0; n < N; n++) {
         const float *r = logits + (size_t)n * V;
         float mx = row_max(r, V);
         double s = 0.0;
         for (int v = 0; v < V; v++) s += expf(r[v] - mx);
-        total += (double)mx + log(s) - (double)r[targets[n]];
+        lstm__lossq_add(q, (double)mx + log(s) - (double)r[targets[n]]);
     }
-    return total;
+}
+
+double lstm__xent_forward(const float *logits, const uint8_t *targets, int N, int V) {
+    int64_t q[2] = {0, 0};
+    lstm__xent_forward_q(logits, targets, N, V, q);
+    return lstm__lossq_value(q);
 }
 
 /* dlogits [N, V] = (softmax(logits) - onehot(targets)) * scale; may alias logits */
@@ -351,6 +387,7 @@ struct lstm_charlm_ws {
     float *hn, *cn;
     uint8_t *ids, *tg; /* [T, B] of the last forward */
     double loss;
+    int64_t lossq[2];  /* the loss sum of the last forward (lstm__lossq_add) */
 };
 
 void lstm_charlm_ws_free(lstm_charlm_ws *ws) {
@@ -407,6 +444,12 @@ lstm_status lstm_charlm_ws_set_threads(lstm_charlm_ws *ws, int n) {
 
 const float *lstm_charlm_logits(const lstm_charlm_ws *ws) { return ws->logits; }
 
+void lstm__charlm_ws_parts(lstm_charlm_ws *ws, lstm__charlm_parts *p) {
+    *p = (lstm__charlm_parts){.T = ws->Tlast, .B = ws->B, .lws = ws->lws, .y = ws->y, .logits = ws->logits,
+                              .dy = ws->dy, .dx = ws->dx, .ids = ws->ids, .tg = ws->tg,
+                              .lossq = {ws->lossq[0], ws->lossq[1]}};
+}
+
 /* ids, targets [T, B]; h [L, B, Hout], c [L, B, H] in/out -> logits [T, B, V], *loss */
 lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
                                 const uint8_t *ids, const uint8_t *targets,
@@ -433,7 +476,9 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
     if (c) memcpy(c, ws->cn, nc * sizeof(float));
     lstm__linear_forward(ws->logits, ws->y, m->head_w, m->head_b, N, Hout, V);
     ws->Tlast = T;
-    ws->loss = targets ? lstm__xent_forward(ws->logits, targets, N, V) / N : 0.0;
+    ws->lossq[0] = ws->lossq[1] = 0;
+    if (targets) lstm__xent_forward_q(ws->logits, targets, N, V, ws->lossq);
+    ws->loss = targets ? lstm__lossq_value(ws->lossq) / N : 0.0;
     if (loss) *loss = ws->loss;
     return LSTM_OK;
 }
@@ -454,11 +499,23 @@ lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws) {
 
 lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n, int B, int T,
                              int threads, double *loss, size_t *count) {
-    if (B < 1 || T < 1)
-        return lstm__fail(LSTM_ERR_ARG, "eval: expected B >= 1 and T >= 1, got B %d, T %d", B, T);
-    if (n < (size_t)B + 1)
-        return lstm__fail(LSTM_ERR_ARG, "eval: expected at least %d tokens for %d streams, got %zu", B + 1, B, n);
+    int64_t q[2] = {0, 0};
+    lstm_status st = lstm__charlm_eval_q(m, ids, NULL, n, B, 0, B, T, threads, q);
+    if (st) return st;
     size_t S = (n - 1) / (size_t)B;
+    *loss = lstm__lossq_value(q) / ((double)S * B);
+    if (count) *count = S * (size_t)B;
+    return LSTM_OK;
+}
+
+/* Streams [b0, b0+Bl) of the B-stream reading of ids[0..n): their loss sum into q. */
+lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, const int16_t *map, size_t n, int Btot,
+                                int b0, int B, int T, int threads, int64_t q[2]) {
+    if (Btot < 1 || T < 1 || b0 < 0 || B < 1 || b0 + B > Btot)
+        return lstm__fail(LSTM_ERR_ARG, "eval: expected B >= 1 and T >= 1, got B %d, T %d", Btot, T);
+    if (n < (size_t)Btot + 1)
+        return lstm__fail(LSTM_ERR_ARG, "eval: expected at least %d tokens for %d streams, got %zu", Btot + 1, Btot, n);
+    size_t S = (n - 1) / (size_t)Btot;
     if ((size_t)T > S) T = (int)S;
     lstm_charlm_ws *ws;
     lstm_status st = lstm_charlm_ws_init(&ws, m, T, B, 0);
@@ -470,7 +527,6 @@ lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n,
     size_t L = (size_t)m->net.cfg.num_layers;
     float *h = calloc(L * B * m->net.Hout, sizeof(float)), *c = calloc(L * B * m->net.H, sizeof(float));
     uint8_t *x = malloc((size_t)T * B), *y = malloc((size_t)T * B);
-    double total = 0.0;
     if (!h || !c || !x || !y) {
         st = lstm__fail(LSTM_ERR_NOMEM, "eval: out of memory");
         goto done;
@@ -479,16 +535,13 @@ lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n,
         int Tb = (int)(S - j0 < (size_t)T ? S - j0 : (size_t)T);
         for (int t = 0; t < Tb; t++)
             for (int b = 0; b < B; b++) {
-                size_t i = (size_t)b * S + j0 + (size_t)t;
-                x[t * B + b] = ids[i];
-                y[t * B + b] = ids[i + 1];
+                size_t i = (size_t)(b0 + b) * S + j0 + (size_t)t;
+                x[t * B + b] = map ? (uint8_t)map[ids[i]] : ids[i];
+                y[t * B + b] = map ? (uint8_t)map[ids[i + 1]] : ids[i + 1];
             }
-        double l;
-        if ((st = lstm_charlm_forward(m, ws, Tb, x, y, h, c, &l))) goto done;
-        total += l * (double)Tb * B;
+        if ((st = lstm_charlm_forward(m, ws, Tb, x, y, h, c, NULL))) goto done;
+        lstm__lossq_merge(q, ws->lossq);
     }
-    *loss = total / ((double)S * B);
-    if (count) *count = S * (size_t)B;
 done:
     free(h); free(c); free(x); free(y);
     lstm_charlm_ws_free(ws);

@@ -15,44 +15,50 @@
 #include "io/fileio.h"
 #include "train_internal.h"
 
-typedef enum { K_INT, K_I64, K_U64, K_REAL, K_BOOL, K_OPTIM, K_SCHED, K_PATH, K_DEST } key_kind;
+typedef enum { K_INT, K_I64, K_U64, K_REAL, K_BOOL, K_OPTIM, K_SCHED, K_KEEP, K_PATH, K_DEST } key_kind;
 
 typedef struct {
     const char *key;
     key_kind kind;
     double lo, hi;
     size_t off;
+    int state; /* the run's state: checkpoint metadata only, never a flag */
 } run_key;
 
 #define F(field) offsetof(lstm_train_run, field)
 static const run_key keys[] = {
-    {"data", K_PATH, 0, 0, F(data)},
-    {"batch", K_INT, 1, 1 << 20, F(cfg.batch)},
-    {"bptt", K_INT, 1, 1 << 20, F(cfg.bptt)},
-    {"steps", K_I64, 1, 1e15, F(steps)},
-    {"epochs", K_I64, 1, 1e9, F(epochs)},
-    {"lr", K_REAL, 0, 1e38, F(cfg.lr)},
-    {"optimizer", K_OPTIM, 0, 0, F(cfg.optimizer)},
-    {"clip", K_REAL, 0, 1e30, F(cfg.clip)},
-    {"dropout", K_REAL, 0, 0.999, F(cfg.dropout)},
-    {"weight-decay", K_REAL, 0, 1e9, F(cfg.weight_decay)},
-    {"momentum", K_REAL, 0, 1, F(cfg.momentum)},
-    {"nesterov", K_BOOL, 0, 1, F(cfg.nesterov)},
-    {"schedule", K_SCHED, 0, 0, F(cfg.schedule)},
-    {"warmup", K_I64, 0, 1e15, F(cfg.warmup)},
-    {"lr-min", K_REAL, 0, 1e9, F(cfg.lr_min)},
-    {"val-fraction", K_REAL, 0, 0.9, F(val_fraction)},
-    {"eval-every", K_I64, 0, 1e15, F(eval_every)},
-    {"seed", K_U64, 0, 9007199254740991.0, F(cfg.seed)},
-    {"checkpoint-every", K_I64, 0, 1e15, F(checkpoint_every)},
-    {"checkpoint", K_DEST, 0, 0, F(checkpoint)},
-    {"log", K_DEST, 0, 0, F(log)},
-    {"out", K_DEST, 0, 0, F(out)},
+    {"data", K_PATH, 0, 0, F(data), 0},
+    {"batch", K_INT, 1, 1 << 20, F(cfg.batch), 0},
+    {"bptt", K_INT, 1, 1 << 20, F(cfg.bptt), 0},
+    {"steps", K_I64, 1, 1e15, F(steps), 0},
+    {"epochs", K_I64, 1, 1e9, F(epochs), 0},
+    {"lr", K_REAL, 0, 1e38, F(cfg.lr), 0},
+    {"optimizer", K_OPTIM, 0, 0, F(cfg.optimizer), 0},
+    {"clip", K_REAL, 0, 1e30, F(cfg.clip), 0},
+    {"dropout", K_REAL, 0, 0.999, F(cfg.dropout), 0},
+    {"weight-decay", K_REAL, 0, 1e9, F(cfg.weight_decay), 0},
+    {"momentum", K_REAL, 0, 1, F(cfg.momentum), 0},
+    {"nesterov", K_BOOL, 0, 1, F(cfg.nesterov), 0},
+    {"schedule", K_SCHED, 0, 0, F(cfg.schedule), 0},
+    {"warmup", K_I64, 0, 1e15, F(cfg.warmup), 0},
+    {"lr-min", K_REAL, 0, 1e9, F(cfg.lr_min), 0},
+    {"val-fraction", K_REAL, 0, 0.9, F(val_fraction), 0},
+    {"eval-every", K_I64, 0, 1e15, F(eval_every), 0},
+    {"seed", K_U64, 0, 9007199254740991.0, F(cfg.seed), 0},
+    {"checkpoint-every", K_I64, 0, 1e15, F(checkpoint_every), 0},
+    {"keep", K_KEEP, 0, 0, F(keep_best), 0},
+    {"patience", K_I64, 0, 1e15, F(patience), 0},
+    {"best_val", K_REAL, 0, INFINITY, F(best_val), 1},
+    {"bad_evals", K_I64, 0, 1e15, F(bad_evals), 1},
+    {"checkpoint", K_DEST, 0, 0, F(checkpoint), 0},
+    {"log", K_DEST, 0, 0, F(log), 0},
+    {"out", K_DEST, 0, 0, F(out), 0},
 };
 #undef F
 enum { NKEYS = sizeof keys / sizeof keys[0] };
 static const char *const optim_names[] = {"adam", "adamw", "sgd"};
 static const char *const sched_names[] = {"constant", "cosine"};
+static const char *const keep_names[] = {"last", "best"};
 
 void lstm_train_run_init(lstm_train_run *r) {
     memset(r, 0, sizeof *r);
@@ -61,6 +67,7 @@ void lstm_train_run_init(lstm_train_run *r) {
     r->eval_every = 100;
     r->checkpoint_every = 200;
     r->val_fraction = 0.1;
+    r->best_val = INFINITY;
 }
 
 static void free_meta(lstm_train_run *r) {
@@ -167,12 +174,12 @@ static lstm_status parse_name(const run_key *k, const char *src, const char *val
             *out = i;
             return LSTM_OK;
         }
-    return bad_value(k, src, value, n == 3 ? "adam, adamw or sgd" : "constant or cosine");
+    return bad_value(k, src, value, n == 3 ? "adam, adamw or sgd" : names == keep_names ? "last or best" : "constant or cosine");
 }
 
 lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, const char *value, const char *src) {
     int index = key_index(key);
-    if (index < 0) return lstm__fail(LSTM_ERR_MISSING, "training: unknown setting '%s'", key);
+    if (index < 0 || (!src && keys[index].state)) return lstm__fail(LSTM_ERR_MISSING, "training: unknown setting '%s'", key);
     const run_key *k = &keys[index];
     void *p = (char *)r + k->off;
     char expected[96];
@@ -194,8 +201,9 @@ lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, const char *v
     case K_REAL: {
         snprintf(expected, sizeof expected, "a number in [%g, %g]", k->lo, k->hi);
         errno = 0;
-        double v = strtod(value, &end);
-        if (errno || end == value || *end || !isfinite(v) || v < k->lo || v > k->hi) return bad_value(k, src, value, expected);
+        double v = strtod(value, &end); /* inf only where hi is inf (best_val: none yet) */
+        if (errno || end == value || *end || isnan(v) || v < k->lo || v > k->hi || (isinf(v) && !isinf(k->hi)))
+            return bad_value(k, src, value, expected);
         *(double *)p = v;
         break;
     }
@@ -209,6 +217,12 @@ lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, const char *v
         lstm_status st = parse_name(k, src, value, sched_names, 2, &i);
         if (st) return st;
         *(lstm_schedule *)p = (lstm_schedule)i;
+        break;
+    }
+    case K_KEEP: {
+        lstm_status st = parse_name(k, src, value, keep_names, 2, &i);
+        if (st) return st;
+        *(int *)p = i;
         break;
     }
     case K_PATH: case K_DEST: {
@@ -270,6 +284,17 @@ lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_file *f, con
     return LSTM_OK;
 }
 
+int lstm_train_run_record_val(lstm_train_run *r, double val, int *stop) {
+    *stop = 0;
+    if (val < r->best_val) {
+        r->best_val = val;
+        r->bad_evals = 0;
+        return 1;
+    }
+    if (r->patience && ++r->bad_evals >= r->patience) *stop = 1;
+    return 0;
+}
+
 lstm_status lstm_train_run_total(lstm_train_run *r, int64_t spe) {
     int idx_steps = key_index("steps"), idx_epochs = key_index("epochs");
     if (r->given[idx_steps] && r->given[idx_epochs])
@@ -304,6 +329,7 @@ const char *const *lstm_train_run_meta(lstm_train_run *r) {
         case K_REAL: snprintf(v, sizeof v, "%.17g", *(const double *)p); break;
         case K_OPTIM: snprintf(v, sizeof v, "%s", optim_names[*(const lstm_optimizer *)p]); break;
         case K_SCHED: snprintf(v, sizeof v, "%s", sched_names[*(const lstm_schedule *)p]); break;
+        case K_KEEP: snprintf(v, sizeof v, "%s", keep_names[*(const int *)p]); break;
         case K_PATH: case K_DEST:
             if (!*(char *const *)p) continue;
             val = escape_path(*(char *const *)p);

@@ -21,6 +21,7 @@ void lstm_trainer_free(lstm_trainer *tr) {
     if (!tr) return;
     free(tr->h); free(tr->c); free(tr->m1); free(tr->m2); free(tr->x); free(tr->y);
     lstm_charlm_ws_free(tr->ws);
+    lstm__exact_free(tr);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -59,10 +60,14 @@ lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train
     lstm_status st = lstm_charlm_ws_init(&tr->ws, m, T, B, LSTM_WS_TRAIN);
     if (st) { lstm_trainer_free(tr); return st; }
     if (cfg->dropout > 0.0) lstm_charlm_ws_set_dropout(tr->ws, (float)cfg->dropout, &tr->rng);
+    if ((st = lstm__exact_init(tr, NULL))) { lstm_trainer_free(tr); return st; }
     return LSTM_OK;
 }
 
-lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n) { return lstm_charlm_ws_set_threads(tr->ws, n); }
+lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n) {
+    lstm__exact_set_threads(tr, n);
+    return lstm_charlm_ws_set_threads(tr->ws, n);
+}
 
 /* Moments are laid out as [LSTM params | embedding, head params]. */
 static void optim_update(lstm_trainer *tr, float *p, const float *g, size_t n, size_t off, int64_t t, double lr) {
@@ -76,22 +81,15 @@ static void optim_update(lstm_trainer *tr, float *p, const float *g, size_t n, s
 
 lstm_status lstm_trainer_step(lstm_trainer *tr, lstm_step_info *info) {
     lstm_charlm *m = tr->model;
-    int B = tr->cfg.batch, T = tr->cfg.bptt;
+    int B = tr->cfg.batch;
     int64_t g = tr->step, epoch = g / tr->steps_per_epoch, k = g % tr->steps_per_epoch;
     if (k == 0) { /* each epoch starts from zero state */
         memset(tr->h, 0, state_h_floats(m, B) * sizeof(float));
         memset(tr->c, 0, state_c_floats(m, B) * sizeof(float));
     }
-    /* x [T, B]: stream b at j = k*T + t reads ids[b*S + j], predicts ids[b*S + j + 1] */
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++) {
-            size_t i = (size_t)b * tr->S + (size_t)k * T + (size_t)t;
-            tr->x[t * B + b] = tr->ids[i];
-            tr->y[t * B + b] = tr->ids[i + 1];
-        }
-    lstm_charlm_zero_grad(m);
     double loss;
-    lstm_status st = lstm_charlm_forward(m, tr->ws, T, tr->x, tr->y, tr->h, tr->c, &loss);
+    int bad_grad; /* forward, backward, gradients summed exactly over the streams (src/train/exact.c) */
+    lstm_status st = lstm__exact_grads(tr, k, &loss, &bad_grad);
     if (st) return st;
     if (info) {
         info->step = g + 1;
@@ -102,8 +100,7 @@ lstm_status lstm_trainer_step(lstm_trainer *tr, lstm_step_info *info) {
     }
     if (!isfinite(loss))
         return lstm__fail(LSTM_ERR_NONFINITE, "training: the loss at step %" PRId64 " is %g", g + 1, loss);
-    if ((st = lstm_charlm_backward(m, tr->ws))) return st;
-    double norm = sqrt(lstm__sumsq(m->grads, m->n_params) + lstm__sumsq(m->net.grads, m->net.n_params));
+    double norm = bad_grad ? INFINITY : sqrt(lstm__sumsq(m->grads, m->n_params) + lstm__sumsq(m->net.grads, m->net.n_params));
     if (info) info->grad_norm = norm;
     if (!isfinite(norm))
         return lstm__fail(LSTM_ERR_NONFINITE, "training: the gradient norm at step %" PRId64 " is %g", g + 1, norm);

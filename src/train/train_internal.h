@@ -24,6 +24,18 @@ void lstm__linear_backward(float *dy, float *dw, float *db, const float *dout, c
  * Returns the SUM over rows of logsumexp(row) - row[target] (double).
  * dlogits [N, V] (may alias logits, may be NULL): (softmax - onehot) * scale. */
 double lstm__xent_forward(const float *logits, const uint8_t *targets, int N, int V);
+/* Exact loss sums: q[2] (zero-initialized) += each row's loss rounded to a
+ * multiple of 2^-32; the sum is the same for any order or grouping of rows.
+ * A row loss outside [0, 2^24) or NaN makes it non-finite (value inf or NaN). */
+void lstm__xent_forward_q(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2]);
+void lstm__lossq_add(int64_t q[2], double row_loss);
+void lstm__lossq_merge(int64_t q[2], const int64_t r[2]);
+double lstm__lossq_value(const int64_t q[2]);
+/* The loss sum of streams [b0, b0+B) of the Btot-stream reading of ids[0..n)
+ * (lstm_charlm_eval's blocks of T), added to q.  map: NULL, or ids are bytes
+ * and map[byte] their token ids (the model's id table). */
+lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, const int16_t *map, size_t n, int Btot,
+                                int b0, int B, int T, int threads, int64_t q[2]);
 void lstm__xent_backward(float *dlogits, const float *logits, const uint8_t *targets, int N, int V,
                          float scale);
 
@@ -49,5 +61,32 @@ double lstm__sumsq(const float *g, size_t n);
  * computed in float32 as PyTorch does. */
 float lstm__clip_coef(double total_norm, double max_norm);
 void lstm__scale(float *g, size_t n, float s);
+
+/* ---- the pieces of a char-model workspace after a forward (src/train/charlm.c) ----
+ * T steps (0 after a backward), B streams; y [T,B,Hout], logits [T,B,V],
+ * dy [T,B,Hout], dx [T,B,E] (train), ids/tg [T,B]. */
+typedef struct {
+    int T, B;
+    lstm_workspace *lws;
+    float *y, *logits, *dy, *dx;
+    const uint8_t *ids, *tg;
+    int64_t lossq[2];
+} lstm__charlm_parts;
+void lstm__charlm_ws_parts(lstm_charlm_ws *ws, lstm__charlm_parts *p);
+
+/* ---- exact gradient sums over streams (src/train/exact.c) ----
+ * lstm__exact_init: (re)makes tr->exact for this process's streams of r (NULL: all). */
+lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r);
+void lstm__exact_free(lstm_trainer *tr);
+void lstm__exact_set_threads(lstm_trainer *tr, int n);
+/* Step k of the epoch: batch, forward, backward and the summed gradients;
+ * *loss is the mean over all streams; *bad_grad: the gradient is not finite. */
+lstm_status lstm__exact_grads(lstm_trainer *tr, int64_t k, double *loss, int *bad_grad);
+/* The fixed-point kernels: q[i] += round(x[i]·s) (|x[i]·s| < 2^51, ties to even);
+ * g[i] = float(double(q[i])·inv).  _ref: plain C (the oracle); _avx512: same bits. */
+void lstm__add_fixed_ref(int64_t *q, const float *x, int n, double s);
+void lstm__from_fixed_ref(float *g, const int64_t *q, int n, double inv);
+void lstm__add_fixed_avx512(int64_t *q, const float *x, int n, double s);
+void lstm__from_fixed_avx512(float *g, const int64_t *q, int n, double inv);
 
 #endif

@@ -1,0 +1,162 @@
+/* corpus.c — the training text of lstm train, memory-mapped (never read
+ * whole into memory, so a corpus of many GB trains in bounded memory).
+ *
+ * --data is a comma-separated list of files and directories, taken in the
+ * order given; a directory stands for its regular files (not links, not
+ * subdirectories, names starting with '.' skipped) in byte-wise (strcmp)
+ * order of their names.  One file is mapped as it is; several are joined,
+ * in that order, into an unlinked temporary file (in $TMPDIR, default /tmp)
+ * that is mapped, so their bytes are one sequence without a copy in memory. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "corpus.h"
+
+typedef struct {
+    char **v;
+    int n, cap;
+} names;
+
+static void push(names *l, const char *s) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v);
+        if (!l->v) cli_fail("out of memory listing the data files");
+    }
+    if (!(l->v[l->n++] = strdup(s))) cli_fail("out of memory listing the data files");
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A directory's regular files, sorted byte-wise. */
+static void list_dir(names *out, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) cli_fail("%s: cannot open the directory: %s", dir, strerror(errno));
+    names l = {0};
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = malloc(n);
+        struct stat st;
+        if (!p) cli_fail("out of memory listing %s", dir);
+        snprintf(p, n, "%s/%s", dir, e->d_name);
+        if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) push(&l, p);
+        free(p);
+    }
+    closedir(d);
+    qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_str);
+    for (int i = 0; i < l.n; i++) {
+        push(out, l.v[i]);
+        free(l.v[i]);
+    }
+    free(l.v);
+}
+
+static void map_fd(cli_corpus *c, int fd, const char *what) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) cli_fail("%s: cannot stat: %s", what, strerror(errno));
+    c->n = (size_t)st.st_size;
+    if (c->n == 0) { c->p = NULL; return; }
+    void *m = mmap(NULL, c->n, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) cli_fail("%s: cannot map: %s", what, strerror(errno));
+    madvise(m, c->n, MADV_SEQUENTIAL);
+    c->map = m;
+    c->p = m;
+}
+
+/* Appends file path to fd. */
+static void append(int fd, const char *path) {
+    int in = open(path, O_RDONLY);
+    if (in < 0) cli_fail("%s: cannot open: %s", path, strerror(errno));
+    static char buf[1 << 16];
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0) cli_fail("%s: read error: %s", path, strerror(errno));
+        if (r == 0) break;
+        for (ssize_t o = 0; o < r;) {
+            ssize_t w = write(fd, buf + o, (size_t)(r - o));
+            if (w < 0) cli_fail("joining the data files: cannot write the temporary file: %s", strerror(errno));
+            o += w;
+        }
+    }
+    close(in);
+}
+
+/* One pass in 16 MB chunks: the hash and the set of bytes; each chunk's pages
+ * leave this process's memory after it (they stay in the page cache). */
+static void scan(cli_corpus *c) {
+    const size_t chunk = (size_t)16 << 20;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t o = 0; o < c->n; o += chunk) {
+        size_t e = c->n - o < chunk ? c->n : o + chunk;
+        for (size_t i = o; i < e; i++) {
+            h = (h ^ c->p[i]) * 0x100000001b3ull;
+            c->seen[c->p[i]] = 1;
+        }
+        madvise((char *)c->map + o, e - o, MADV_DONTNEED);
+    }
+    c->hash = h;
+}
+
+char **cli_corpus_list(const char *spec, int *n) {
+    names files = {0};
+    char *s = strdup(spec), *save = NULL;
+    if (!s) cli_fail("out of memory");
+    for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        struct stat st;
+        if (stat(tok, &st) != 0) cli_fail("%s: cannot open: %s", tok, strerror(errno));
+        if (S_ISDIR(st.st_mode)) list_dir(&files, tok);
+        else push(&files, tok);
+    }
+    free(s);
+    if (files.n == 0) cli_fail("%s: no data files", spec);
+    *n = files.n;
+    return files.v;
+}
+
+void cli_corpus_open(cli_corpus *c, char **files, int nfiles) {
+    memset(c, 0, sizeof *c);
+    c->nfiles = nfiles;
+    if (nfiles == 1) {
+        int fd = open(files[0], O_RDONLY);
+        if (fd < 0) cli_fail("%s: cannot open: %s", files[0], strerror(errno));
+        map_fd(c, fd, files[0]);
+        close(fd);
+    } else {
+        const char *dir = getenv("TMPDIR");
+        char tmpl[4096];
+        snprintf(tmpl, sizeof tmpl, "%s/lstm-corpus-XXXXXX", dir && *dir ? dir : "/tmp");
+        int fd = mkstemp(tmpl);
+        if (fd < 0) cli_fail("joining the data files: cannot create a temporary file in %s: %s", dir && *dir ? dir : "/tmp", strerror(errno));
+        unlink(tmpl); /* gone when closed and unmapped */
+        for (int i = 0; i < nfiles; i++) append(fd, files[i]);
+        map_fd(c, fd, "the joined data files");
+        close(fd);
+    }
+    for (int i = 0; i < nfiles; i++) free(files[i]);
+    free(files);
+    scan(c);
+}
+
+void cli_corpus_close(cli_corpus *c) {
+    if (c->map) munmap(c->map, c->n);
+    memset(c, 0, sizeof *c);
+}
+
+void cli_corpus_check_vocab(const lstm_charlm *m, const unsigned char *p, size_t n, const char *what,
+                            const unsigned char *seen) {
+    int ok = 1;
+    for (int b = 0; b < 256; b++) ok &= !seen[b] || m->id[b] >= 0;
+    if (ok) return;
+    for (size_t i = 0; i < n; i++) /* find the first offending byte */
+        if (m->id[p[i]] < 0)
+            cli_fail("%s: byte 0x%02x at offset %zu is not in the model's vocabulary (%d bytes)", what, p[i], i, m->V);
+}

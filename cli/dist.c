@@ -1,0 +1,12 @@
+/* dist.c — one process (build/lstm): see dist.h; cli/dist_mpi.c is the MPI one. */
+#include "dist.h"
+
+void cli_dist_init(int *argc, char ***argv) { (void)argc; (void)argv; }
+void cli_dist_finalize(void) {}
+int cli_dist_rank(void) { return 0; }
+int cli_dist_size(void) { return 1; }
+const lstm_reducer *cli_dist_reducer(void) { return NULL; }
+int cli_dist_any(int flag) { return flag != 0; }
+lstm_status cli_dist_save(lstm_trainer *tr, const char *path, const char *const *meta_kv) {
+    return lstm_trainer_save(tr, path, meta_kv);
+}

@@ -1,0 +1,22 @@
+/* dist.h — the processes of one training run.  build/lstm links cli/dist.c
+ * (one process); build/lstm-mpi (make mpi) links cli/dist_mpi.c instead: the
+ * same CLI over Open MPI.  Only rank 0 prints (the others' stdout and stderr
+ * go to /dev/null) and writes files. */
+#ifndef LSTM_CLI_DIST_H
+#define LSTM_CLI_DIST_H
+#include "lstm.h"
+
+void cli_dist_init(int *argc, char ***argv); /* first thing in main */
+void cli_dist_finalize(void);                /* on a normal return from main */
+int cli_dist_rank(void);
+int cli_dist_size(void);
+/* The training reducer over all processes; NULL for one. */
+const lstm_reducer *cli_dist_reducer(void);
+/* Logical OR of flag over the processes (every rank must call it: the
+ * decisions to stop are taken together). */
+int cli_dist_any(int flag);
+/* Gathers the carried state, then rank 0 writes the checkpoint (a status on
+ * rank 0; LSTM_OK on the others). */
+lstm_status cli_dist_save(lstm_trainer *tr, const char *path, const char *const *meta_kv);
+
+#endif

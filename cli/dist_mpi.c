@@ -1,0 +1,63 @@
+/* dist_mpi.c — the processes of an Open MPI job (build/lstm-mpi, make mpi):
+ * see dist.h.  Every collective is on MPI_COMM_WORLD from the main thread.
+ * A rank that dies ends the job through mpirun (its default: any process
+ * that exits abnormally or without MPI_Finalize takes the job down), so the
+ * others never wait forever in a collective. */
+#include <fcntl.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "dist.h"
+
+static int rank_, size_ = 1;
+
+static int red_max_f32(void *ctx, float *buf, size_t n) {
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) /* MPI_MAX may drop a NaN: make it +inf, which it keeps */
+        if (buf[i] != buf[i]) buf[i] = INFINITY;
+    return MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS;
+}
+static int red_sum_i64(void *ctx, int64_t *buf, size_t n) {
+    (void)ctx; /* integer sums: exact, so any reduction order gives the same bits */
+    return MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS;
+}
+static int red_allgather_f32(void *ctx, float *buf, size_t n) {
+    (void)ctx;
+    return MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, (int)n, MPI_FLOAT, MPI_COMM_WORLD) != MPI_SUCCESS;
+}
+static lstm_reducer reducer_;
+
+void cli_dist_init(int *argc, char ***argv) {
+    MPI_Init(argc, argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    reducer_ = (lstm_reducer){rank_, size_, NULL, red_max_f32, red_sum_i64, red_allgather_f32};
+    if (rank_ > 0) { /* rank 0 speaks for the job */
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+    }
+}
+
+void cli_dist_finalize(void) { MPI_Finalize(); }
+int cli_dist_rank(void) { return rank_; }
+int cli_dist_size(void) { return size_; }
+const lstm_reducer *cli_dist_reducer(void) { return size_ > 1 ? &reducer_ : NULL; }
+
+int cli_dist_any(int flag) {
+    int v = flag != 0;
+    if (size_ > 1) MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return v;
+}
+
+lstm_status cli_dist_save(lstm_trainer *tr, const char *path, const char *const *meta_kv) {
+    lstm_status st = lstm_trainer_sync_state(tr);
+    if (st || rank_ > 0) return st;
+    return lstm_trainer_save(tr, path, meta_kv);
+}

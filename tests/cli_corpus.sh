@@ -1,0 +1,63 @@
+#!/bin/sh
+# cli_corpus.sh — lstm train's data: a directory or a list of files trains
+# exactly like their concatenation (directories: regular files by name; a
+# list: in the order given); a large file is mapped, not read whole (peak
+# memory far below its size); --keep best writes the best-validation weights;
+# --patience stops after K evaluations without improvement; both are kept by
+# a checkpoint, with the best loss so far, so a resumed run keeps the same file.
+. tests/harness.sh
+DATA=$FIX/train/data.txt
+F="--hidden 16 --embed 8 --batch 4 --bptt 8 --steps 30 --eval-every 10 --checkpoint-every 0 --threads 1"
+
+# ---- a directory = its files by name; a list = its files in order
+mkdir -p "$T/d"
+head -c 200 $DATA > "$T/d/b.txt"; tail -c +201 $DATA > "$T/d/a.txt"; ln -s "$T/d/a.txt" "$T/d/link"
+cat "$T/d/a.txt" "$T/d/b.txt" > "$T/ab.txt"; cat "$T/d/b.txt" "$T/d/a.txt" > "$T/ba.txt"
+$LSTM train $F --data "$T/ab.txt" --out "$T/ab.st" 2> "$T/e1" || bad "file: $(tail -n 1 "$T/e1")"
+$LSTM train $F --data "$T/d" --out "$T/d.st" 2> "$T/e2" || bad "directory: $(tail -n 1 "$T/e2")"
+check 'cmp -s "$T/ab.st" "$T/d.st"' "a directory should train like its regular files joined by name (a.txt, b.txt; the link skipped)"
+$LSTM train $F --data "$T/ba.txt" --out "$T/ba.st" 2> "$T/e3" || bad "file: $(tail -n 1 "$T/e3")"
+$LSTM train $F --data "$T/d/b.txt,$T/d/a.txt" --out "$T/l.st" 2> "$T/e4" || bad "list: $(tail -n 1 "$T/e4")"
+check 'cmp -s "$T/ba.st" "$T/l.st"' "a list of files should train like the files joined in the order given"
+check '! cmp -s "$T/ab.st" "$T/ba.st"' "the order of the files should matter"
+$LSTM train $F --data "$T/nope,$T/d" --out "$T/n.st" 2> "$T/e5"
+rc=$?
+check '[ $rc -eq 1 ] && [ "$(wc -l < "$T/e5")" -eq 1 ] && grep -q "nope: cannot open" "$T/e5" && [ ! -f "$T/n.st" ]' "a missing file in the list: $(cat "$T/e5")"
+
+# ---- a 128 MiB file is mapped: peak memory stays far below it (ASan's own overhead included)
+if command -v /usr/bin/time >/dev/null 2>&1; then
+    yes 'The quick brown fox jumps over the lazy dog; 0123456789.' | head -c 134217728 > "$T/big"
+    /usr/bin/time -f "%M" -o "$T/rss" $LSTM train $F --data "$T/big" --val-fraction 0.001 --eval-every 0 --steps 5 --out "$T/big.st" 2> "$T/e6"
+    rc=$?
+    kb=$(tail -n 1 "$T/rss")
+    check '[ $rc -eq 0 ] && [ "$kb" -lt 65536 ]' "128 MiB corpus: expected a peak RSS under half of it (64 MiB), got ${kb} kB (rc $rc: $(tail -n 1 "$T/e6"))"
+    echo "a 128 MiB corpus trained in a peak RSS of ${kb} kB"
+fi
+
+# ---- --keep best, --patience
+G="--data $DATA --hidden 16 --embed 8 --batch 4 --bptt 8 --steps 400 --eval-every 20 --checkpoint-every 0 --threads 1 --lr 0.05 --seed 2"
+$LSTM train $G --out "$T/last.st" --log "$T/last.log" 2> "$T/e7" || bad "last: $(tail -n 1 "$T/e7")"
+$LSTM train $G --keep best --out "$T/best.st" --log "$T/best.log" 2> "$T/e8" || bad "best: $(tail -n 1 "$T/e8")"
+# the step of the best validation loss (the first if tied); a run stopped there must equal the kept file
+sb=$(sed -n 's/.*"step":\([0-9]*\),.*"val_loss":\([0-9.e+-]*\).*/\2 \1/p' "$T/best.log" | sort -g -k1,1 -k2,2n | head -n 1)
+best=${sb% *} at=${sb#* }
+lastv=$(sed -n 's/.*"val_loss":\([0-9.e+-]*\).*/\1/p' "$T/best.log" | tail -n 1)
+$LSTM train $G --steps "$at" --out "$T/upto.st" 2> "$T/e10" || bad "run to step $at: $(tail -n 1 "$T/e10")"
+check 'cmp -s "$T/upto.st" "$T/best.st"' "--keep best: the file should hold the weights of step $at (validation $best), the best"
+check '[ "$at" = 400 ] || ! cmp -s "$T/last.st" "$T/best.st"' "--keep best: the best step is $at, yet the file equals the last weights"
+echo "--keep best: the weights of step $at (validation loss $best; the last evaluation gave $lastv)"
+$LSTM train $G --patience 2 --eval-every 20 --out "$T/p.st" --log "$T/p.log" 2> "$T/e9"
+rc=$?
+n=$(wc -l < "$T/p.log" | tr -d ' ')
+check '[ $rc -eq 0 ] && grep -q "without improvement" "$T/e9" && [ "$n" -lt 400 ]' "--patience 2: expected an early stop (rc $rc, $n steps: $(tail -n 1 "$T/e9"))"
+echo "--patience 2 stopped at step $n of 400"
+$LSTM train $G --keep worst --out "$T/w.st" 2> "$T/e11"
+rc=$?
+check '[ $rc -eq 2 ] && grep -q "expected last or best" "$T/e11" && [ ! -f "$T/w.st" ]' "--keep worst: expected a usage error (rc $rc: $(cat "$T/e11"))"
+# a run stopped at step 200 and resumed (settings from the checkpoint) keeps the same best file
+$LSTM train $G --steps 200 --keep best --out "$T/r.st" 2> "$T/e12" || bad "best to 200: $(tail -n 1 "$T/e12")"
+$LSTM train --resume "$T/r.st.ckpt" --steps 400 2> "$T/e13" || bad "resumed best: $(tail -n 1 "$T/e13")"
+check 'cmp -s "$T/r.st" "$T/best.st"' "--keep best resumed at step 200: expected the weights of step $at, as the run never stopped"
+
+echo "cli_corpus.sh: $pass passed, $fail failed"
+[ $fail -eq 0 ]

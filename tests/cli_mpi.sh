@@ -1,0 +1,141 @@
+#!/bin/sh
+# cli_mpi.sh — data-parallel training over Open MPI (make test-mpi; not part of
+# make test): 2 and 4 ranks write the same bytes as one process (model,
+# checkpoint, log without its timing fields); a batch the ranks do not divide
+# is a usage error; SIGTERM to mpirun or to the ranks saves a checkpoint and
+# every rank exits 130; a log on a full device stops every rank with a
+# checkpoint; a rank killed with SIGKILL ends the job within seconds and the
+# last checkpoint resumes (with 1 or 4 processes) to the same bytes as
+# a run never interrupted.  Skips, saying so, only when mpirun is absent.
+BUILD=${BUILD:-build}
+if ! command -v mpirun >/dev/null 2>&1 || ! command -v mpicc >/dev/null 2>&1; then
+    echo "cli_mpi.sh: skipped: mpirun/mpicc not found (install openmpi-bin libopenmpi-dev)"
+    echo "cli_mpi.sh: 0 passed, 0 failed (skipped)"
+    exit 0
+fi
+make -s BUILD="$BUILD" all mpi >/dev/null || { echo "FAIL make mpi"; echo "cli_mpi.sh: 0 passed, 1 failed"; exit 1; }
+ROOT=$(pwd)
+LSTM="$ROOT/$BUILD/lstm" LMPI="$ROOT/$BUILD/lstm-mpi"
+DATA="$ROOT/tests/fixtures/train/data.txt"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN="mpirun --oversubscribe"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+untimed() { sed -E 's/,"tokens_per_s":[^,}]*//; s/,"time":[^,}]*//' "$1"; }
+same_log() { untimed "$1" > "$T/l1"; untimed "$2" > "$T/l2"; cmp -s "$T/l1" "$T/l2"; }
+wait_steps() { # log, steps
+    i=0
+    while [ "$( (wc -l < "$1") 2>/dev/null || echo 0)" -lt "$2" ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i + 1)); done
+}
+run_in() { d=$1; shift; mkdir -p "$T/$d" && (cd "$T/$d" && "$@"); }
+
+# ---- 1, 2 and 4 processes: the same bytes (dropout, projection, 2 layers, validation, threads)
+F="--data $DATA --hidden 24 --layers 2 --embed 8 --proj 12 --dropout 0.2 --batch 8 --bptt 8 --steps 60 --eval-every 20 --checkpoint-every 25 --seed 5"
+run_in p1 "$LSTM" train $F --threads 2 --out m.st --log m.log 2> "$T/p1.err" || bad "1 process: $(tail -n 1 "$T/p1.err")"
+for n in 2 4; do
+    th=1; [ $n -eq 2 ] && th=2
+    run_in p$n $MPIRUN -np $n "$LMPI" train $F --threads $th --out m.st --log m.log > "$T/p$n.err" 2>&1
+    rc=$?
+    check '[ $rc -eq 0 ]' "$n ranks: exit $rc: $(tail -n 3 "$T/p$n.err")"
+    check 'cmp -s "$T/p1/m.st" "$T/p$n/m.st"' "$n ranks: the model file differs from one process's"
+    check 'cmp -s "$T/p1/m.st.ckpt" "$T/p$n/m.st.ckpt"' "$n ranks: the checkpoint differs from one process's"
+    check 'same_log "$T/p1/m.log" "$T/p$n/m.log"' "$n ranks: the log (losses, norms, validation) differs from one process's"
+done
+check '[ "$(grep -c val_loss "$T/p1/m.log")" -eq 3 ]' "the logs should hold 3 validation losses"
+echo "1, 2 and 4 processes: model, checkpoint and log identical"
+
+# ---- --keep best and --patience decide the same on every rank: the same file as one process
+K="--data $DATA --hidden 16 --embed 8 --batch 4 --bptt 8 --steps 400 --eval-every 20 --checkpoint-every 0 --lr 0.05 --seed 2 --threads 1 --keep best --patience 3"
+run_in kb1 "$LSTM" train $K --out m.st --log m.log 2> "$T/kb1.err" || bad "--keep best, 1 process: $(tail -n 1 "$T/kb1.err")"
+run_in kb2 $MPIRUN -np 2 "$LMPI" train $K --out m.st --log m.log > "$T/kb2.err" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && cmp -s "$T/kb1/m.st" "$T/kb2/m.st" && same_log "$T/kb1/m.log" "$T/kb2/m.log"' \
+    "--keep best --patience 3: 2 ranks wrote another file or log than one process (rc $rc)"
+
+# ---- a log on a full device: every rank stops at the first lost record, rank 0's checkpoint resumes
+if [ -w /dev/full ]; then
+    run_in lf $MPIRUN -np 2 "$LMPI" train $F --threads 1 --out m.st --log /dev/full > "$T/lf.err" 2>&1
+    rc=$?
+    check '[ $rc -eq 1 ] && [ "$(grep -c "writing the log failed at step 1: No space left on device; stopped with a checkpoint" "$T/lf.err")" -eq 1 ] && [ -s "$T/lf/m.st.ckpt" ] && [ ! -e "$T/lf/m.st" ]' \
+        "--log /dev/full on 2 ranks: expected exit 1, one message and a checkpoint (rc $rc: $(tail -n 3 "$T/lf.err"))"
+    run_in lf "$LSTM" train --resume m.st.ckpt --out m.st --threads 1 2> "$T/lf2.err" || bad "resume after the log failed: $(tail -n 1 "$T/lf2.err")"
+    check 'cmp -s "$T/p1/m.st" "$T/lf/m.st"' "2 ranks stopped by a full log, resumed by 1 process: another model than a run never stopped"
+fi
+
+# ---- a batch the ranks do not divide: one line, exit 2
+run_in p3 $MPIRUN -np 3 "$LMPI" train $F --out m.st > "$T/p3.err" 2>&1
+rc=$?
+check '[ $rc -eq 2 ] && [ "$(grep -c "not divisible" "$T/p3.err")" -eq 1 ] && [ ! -f "$T/p3/m.st" ]' \
+    "3 ranks, batch 8: expected exit 2 and one error line, got rc $rc: $(grep lstm "$T/p3.err" | head -n 3)"
+
+# ---- the reference for the fault tests: one process, never interrupted
+G="--data $DATA --hidden 16 --layers 2 --embed 8 --dropout 0.1 --batch 4 --bptt 8 --steps 1500 --eval-every 500 --checkpoint-every 40 --seed 7 --threads 1"
+run_in ref "$LSTM" train $G --out m.st --log m.log 2> "$T/ref.err" || bad "reference run: $(tail -n 1 "$T/ref.err")"
+
+# ---- SIGTERM to mpirun: the ranks save the checkpoint; one process resumes it to the same bytes
+mkdir -p "$T/t1"
+(cd "$T/t1" && exec $MPIRUN -np 2 "$LMPI" train $G --out m.st --log m.log > "$T/t1.err" 2>&1) &
+pid=$!
+wait_steps "$T/t1/m.log" 200
+kill -TERM $pid
+wait $pid
+rc=$?
+at=$(sed -n 's/^interrupted at step \([0-9]*\).*/\1/p' "$T/t1.err")
+check '[ $rc -ne 0 ] && [ -n "$at" ] && [ "$at" -lt 1500 ] && [ -s "$T/t1/m.st.ckpt" ]' \
+    "SIGTERM to mpirun: expected a saved checkpoint and 'interrupted at step' (rc $rc: $(tail -n 2 "$T/t1.err"))"
+run_in t1 "$LSTM" train --resume m.st.ckpt 2> "$T/t1r.err"
+rc=$?
+check '[ $rc -eq 0 ] && cmp -s "$T/ref/m.st" "$T/t1/m.st"' \
+    "SIGTERM to mpirun at step $at, resumed by one process: the model differs from the uninterrupted run's (rc $rc)"
+# the interrupted step was also evaluated (as the last step of that run): drop that one val_loss
+[ $(( ${at:-1} % 500 )) -ne 0 ] && sed -i "${at:-0}s/,\"val_loss\":[^,}]*//" "$T/t1/m.log"
+check 'same_log "$T/ref/m.log" "$T/t1/m.log"' "SIGTERM + resume: the log differs from the uninterrupted run's"
+echo "SIGTERM to mpirun (2 ranks) at step ${at:-?}, resumed by 1 process: same model and log"
+
+# ---- SIGTERM to every rank (as a batch scheduler does): each exits 130; 4 ranks resume it
+mkdir -p "$T/t2"
+(cd "$T/t2" && exec $MPIRUN -np 2 "$LMPI" train $G --out m.st --log m.log > "$T/t2.err" 2>&1) &
+pid=$!
+wait_steps "$T/t2/m.log" 200
+kill -TERM $(pgrep -P $pid) 2>/dev/null
+wait $pid
+rc=$?
+at=$(sed -n 's/^interrupted at step \([0-9]*\).*/\1/p' "$T/t2.err")
+check '[ $rc -eq 130 ] && [ -n "$at" ] && [ -s "$T/t2/m.st.ckpt" ]' \
+    "SIGTERM to the ranks: expected exit 130 and a saved checkpoint (rc $rc: $(grep -v '^step' "$T/t2.err" | tail -n 3))"
+run_in t2 $MPIRUN -np 4 "$LMPI" train --resume m.st.ckpt > "$T/t2r.err" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && cmp -s "$T/ref/m.st" "$T/t2/m.st"' \
+    "SIGTERM to the ranks at step $at, resumed by 4 ranks: the model differs from the uninterrupted run's (rc $rc)"
+echo "SIGTERM to the 2 ranks at step ${at:-?}: exit 130; resumed by 4 ranks: same model"
+
+# ---- SIGKILL of one rank: the job ends within seconds; the last checkpoint resumes to the same bytes
+mkdir -p "$T/k"
+(cd "$T/k" && exec $MPIRUN -np 2 "$LMPI" train $G --out m.st --log m.log > "$T/k.err" 2>&1) &
+pid=$!
+wait_steps "$T/k/m.log" 300
+victim=$(pgrep -P $pid | tail -n 1)
+t0=$(date +%s)
+kill -9 $victim
+i=0
+while kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 $pid 2>/dev/null; then
+    bad "SIGKILL of a rank: the job still runs after 30 s"
+    kill -9 $pid $(pgrep -P $pid) 2>/dev/null
+fi
+wait $pid
+rc=$?
+secs=$(( $(date +%s) - t0 ))
+check '[ $rc -ne 0 ] && [ ! -f "$T/k/m.st" ] && [ -s "$T/k/m.st.ckpt" ]' \
+    "SIGKILL of a rank: expected a non-zero exit, no model, the checkpoint kept (rc $rc)"
+run_in k "$LSTM" train --resume m.st.ckpt 2> "$T/kr.err"
+rc=$?
+check '[ $rc -eq 0 ] && cmp -s "$T/ref/m.st" "$T/k/m.st"' \
+    "SIGKILL of a rank, resumed from the last checkpoint: the model differs from the uninterrupted run's (rc $rc: $(tail -n 1 "$T/kr.err"))"
+echo "SIGKILL of rank $victim: job ended in ${secs} s with a non-zero status; resumed: same model"
+
+echo "cli_mpi.sh: $pass passed, $fail failed"
+[ $fail -eq 0 ]
