@@ -237,6 +237,10 @@ void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_
 /* act [B, A·H] (+)= X [B, in]·W_ihᵀ by the ih runs (beta as in lstm_gemm_*). */
 void lstm__cell_gemm_ih(const lstm__cell *cell, lstm__team *team, int B, int H, int in, const float *X, int ldx,
                         const float *w_ih, float *act, float beta);
+/* act [rows, A·H] = bias + X·W_ihᵀ (bias [A·H] or NULL: zeros), the sum in that
+ * order, every act column block written (the sequence engine's input product). */
+void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows, int H, int in, const float *X,
+                             int ldx, const float *w_ih, const float *bias, float *act);
 
 /* ---- fused recurrent step (src/step_avx512.c) ----
  * lstm__pack_units: W [4H, K] (row stride ldw, gates i,f,g,o stacked) into the
@@ -266,6 +270,29 @@ void lstm__step1(lstm__team *team, int H, int I, int Hout, const float *P, float
                  const float *bsum, const float *h, const float *c_prev, float *c, float *m);
 void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act, const float *x,
                         const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+
+/* ---- the CPU (src/kernels/cpu.c), read with cpuid once per process ----
+ * Sizes in bytes (0: unknown); l3 is the whole cache the core sees.
+ * fma512_full: two 512-bit FMAs per cycle per core (Zen 5, Xeon Scalable),
+ * not one split over 256-bit halves (Zen 4, Intel client cores).
+ * gemm_kc, gemm_nc: the GEMM blocking chosen from l1d and l2 by
+ * lstm__cpu_blocking (rule in cpu.c; LSTM_CPU_L2 overrides l2). */
+enum { LSTM__CPU_OTHER, LSTM__CPU_INTEL, LSTM__CPU_AMD };
+typedef struct {
+    int vendor, family, model; /* family and model as the OS shows them (extended fields added) */
+    long l1d, l2, l3;
+    int avx2, avx512, fma512_full;
+    int gemm_kc, gemm_nc;
+} lstm__cpu_info;
+const lstm__cpu_info *lstm__cpu(void);
+void lstm__cpu_blocking(long l1d, long l2, int *kc, int *nc);
+void lstm__cpu_set_gemm_blocking(int kc, int nc); /* tests: the results must not change */
+
+/* C[M,N] = bias[N] (in every row) + A[M,K]·B[N,K]ᵀ: the same sum, in the same
+ * order, as filling C with the bias and calling lstm_gemm_nt_mt with beta 1,
+ * without the separate pass over C. */
+void lstm_gemm_nt_bias_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
+                          const float *B, int ldb, const float *bias, float *C, int ldc);
 
 /* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
 /* ---- engine hooks for exact (grouping-independent) training, src/rnn/lstm_layer.c ----

@@ -15,5 +15,8 @@ for k in avx2 generic; do
         fi
     done
 done
+# a CPU with a tiny L2 (LSTM_CPU_L2 bytes): the engine on the smallest GEMM blocking
+if out=$(LSTM_CPU_L2=1 "$bin/test_core" 2>&1); then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL LSTM_CPU_L2=1 test_core:"; echo "$out" | grep FAIL | head -5; fi
 echo "cli_kernels.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

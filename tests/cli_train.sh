@@ -99,6 +99,15 @@ $LSTM eval --model "$T/a.st" --data $DATA --json > "$T/e.out" 2> "$T/e.err"
 rc=$?  # taken at once: the message below runs commands of its own
 check '[ $rc -eq 0 ] && tail -n 1 "$T/e.out" | grep -Eq "^\{\"loss\": [0-9.e+-]+, \"bpc\": [0-9.e+-]+, \"chars\": 376\}$"' \
     "eval --json: $(cat "$T/e.out" "$T/e.err")"
+# one NaN weight (W_hh[0][0]) must give a NaN loss on every kernel, as in PyTorch
+cp "$T/a.st" "$T/nan.st"
+hl=$(od -An -tu8 -N8 "$T/nan.st" | tr -d ' ')
+off=$(tail -c +9 "$T/nan.st" | head -c "$hl" | LC_ALL=C sed -n 's/.*"lstm\.weight_hh_l0":{[^}]*"data_offsets":\[\([0-9]*\),.*/\1/p')
+printf '\000\000\300\177' | dd of="$T/nan.st" bs=1 seek=$((8 + hl + off)) conv=notrunc 2>/dev/null
+for k in ref generic avx2 avx512; do
+    out=$(LSTM_KERNEL=$k $LSTM eval --model "$T/nan.st" --data $DATA 2>&1)  # text: JSON writes NaN as null
+    check 'echo "$out" | tail -n 1 | grep -Eq ": -?nan nats/char"' "eval of a model with a NaN weight, LSTM_KERNEL=$k: expected loss nan, got $out"
+done
 $LSTM sample --model "$T/a.st" --prime "The " --length 40 --temperature 0 > "$T/s1"
 $LSTM sample --model "$T/a.st" --prime "The " --length 40 --temperature 0 > "$T/s2"
 check '[ "$(head -c 4 "$T/s1")" = "The " ] && [ "$(wc -c < "$T/s1" | tr -d " ")" -eq 44 ] && cmp -s "$T/s1" "$T/s2"' \

@@ -197,7 +197,78 @@ static void task_fn(void *arg, int task, int ntasks) {
     else __atomic_add_fetch(&hits[64], 1, __ATOMIC_RELAXED); /* out of range */
 }
 
+/* The CPU description and the blocking rule (cpu.c). */
+static void test_cpu(void) {
+    const lstm__cpu_info *c = lstm__cpu();
+    static const char *const vendors[] = {"other", "Intel", "AMD"};
+    printf("cpu: %s family %d model 0x%x, L1d %ld KiB, L2 %ld KiB, L3 %ld KiB, avx2 %d, avx512 %d, "
+           "512-bit FMA %s; GEMM blocking kc %d nc %d\n", vendors[c->vendor], c->family, c->model, c->l1d / 1024,
+           c->l2 / 1024, c->l3 / 1024, c->avx2, c->avx512, c->fma512_full ? "full width" : "split or absent",
+           c->gemm_kc, c->gemm_nc);
+#if LSTM_X86 /* cpuid is read (not with make NO_X86_KERNELS=1) */
+    CHECK_V(c->family > 0 && c->l1d >= 16384 && c->l2 >= 131072, "cpuid: family %d, L1d %ld, L2 %ld read", c->family,
+            c->l1d, c->l2);
+#endif
+    static const long rule[][4] = {{48 << 10, 1 << 20, 256, 512},  /* Zen 5 */
+                                   {32 << 10, 1 << 20, 256, 512},  /* Zen 4, Skylake-SP */
+                                   {48 << 10, 2 << 20, 256, 512},  /* Sapphire Rapids (capped) */
+                                   {32 << 10, 256 << 10, 256, 128}, /* Skylake client, Haswell */
+                                   {32 << 10, 512 << 10, 256, 256}, /* Zen 2/3 */
+                                   {16 << 10, 256 << 10, 128, 256},
+                                   {0, 0, 256, 512},                 /* unknown: 32 KiB / 1 MiB */
+                                   {32 << 10, 64 << 10, 256, 64}};   /* tiny L2: at least 64 */
+    int ok = 1;
+    for (size_t i = 0; i < sizeof rule / sizeof *rule; i++) {
+        int kc, nc;
+        lstm__cpu_blocking(rule[i][0], rule[i][1], &kc, &nc);
+        if (kc != rule[i][2] || nc != rule[i][3]) {
+            ok = 0;
+            printf("blocking for L1d %ld, L2 %ld: kc %d nc %d, want %ld %ld\n", rule[i][0], rule[i][1], kc, nc,
+                   rule[i][2], rule[i][3]);
+        }
+    }
+    CHECK_V(ok, "blocking rule: %zu cache configurations give the documented kc, nc", sizeof rule / sizeof *rule);
+    CHECK(c->gemm_kc >= 8 && c->gemm_kc <= 256 && c->gemm_nc >= 64 && c->gemm_nc <= 512 && c->gemm_nc % 64 == 0,
+          "blocking in range");
+}
+
+/* Same bits for any blocking, and the bias-initialized product equals fill + beta 1. */
+static void test_blocking_and_bias(int kernel, lstm__team *team) {
+    static const int sh[][3] = {{1, 70, 300}, {9, 130, 37}, {37, 600, 520}, {200, 64, 9}, {5, 33, 0}};
+    static const int blk[][2] = {{256, 512}, {64, 128}, {200, 64}, {8, 64}};
+    const lstm__cpu_info *c = lstm__cpu();
+    int kc0 = c->gemm_kc, nc0 = c->gemm_nc, same = 1, bias_same = 1;
+    for (size_t s = 0; s < sizeof sh / sizeof *sh; s++) {
+        int M = sh[s][0], N = sh[s][1], K = sh[s][2];
+        float *A = rand_buf((size_t)M * (K ? K : 1) + (size_t)K * M), *B = rand_buf((size_t)N * (K ? K : 1));
+        float *bias = rand_buf((size_t)N), *C0 = rand_buf((size_t)M * N);
+        float *C = malloc((size_t)M * N * sizeof *C), *R = malloc((size_t)M * N * sizeof *R);
+        for (int op = 0; op < 3; op++)
+            for (size_t b = 0; b < sizeof blk / sizeof *blk; b++) {
+                lstm__cpu_set_gemm_blocking(blk[b][0], blk[b][1]);
+                memcpy(C, C0, (size_t)M * N * sizeof *C);
+                call_mt(team, op, M, N, K, A, op == TN ? M : K, B, op == NT ? K : N, C, N, 1.0f);
+                if (b == 0) memcpy(R, C, (size_t)M * N * sizeof *C); /* the first blocking's bits */
+                else same &= memcmp(C, R, (size_t)M * N * sizeof *C) == 0;
+            }
+        for (size_t b = 0; b < sizeof blk / sizeof *blk; b++) { /* fill + nt beta 1 vs bias-initialized */
+            lstm__cpu_set_gemm_blocking(blk[b][0], blk[b][1]);
+            for (int m = 0; m < M; m++) memcpy(R + (size_t)m * N, bias, (size_t)N * sizeof *R);
+            lstm_gemm_nt(M, N, K, A, K, B, K, R, N, 1.0f);
+            lstm_gemm_nt_bias_mt(team, M, N, K, A, K, B, K, bias, C, N);
+            bias_same &= memcmp(C, R, (size_t)M * N * sizeof *C) == 0;
+        }
+        free(A), free(B), free(bias), free(C0), free(C), free(R);
+    }
+    lstm__cpu_set_gemm_blocking(kc0, nc0);
+    CHECK_V(same, "%-7s %s: nt/nn/tn give the same bits under 4 blockings (kc 8..256, nc 64..512)",
+            lstm_gemm_kernel_name(kernel), team ? "2 threads" : "1 thread ");
+    CHECK_V(bias_same, "%-7s %s: bias-initialized nt == bias fill + nt beta 1, bit for bit (K = 0 too)",
+            lstm_gemm_kernel_name(kernel), team ? "2 threads" : "1 thread ");
+}
+
 int main(void) {
+    test_cpu();
     /* The team itself: every thread runs once per run, many runs in a row. */
     lstm__team *team = lstm__team_create(2);
     CHECK(team != NULL && lstm__team_size(team) == 2, "lstm__team_create(2)");
@@ -238,6 +309,8 @@ int main(void) {
         double e2 = test_kernel(k, team);
         CHECK_V(e1 < 1e-5 && e2 < 1e-5, "%-7s all shapes, nt/nn/tn, beta 0/1, 1 and 2 threads: "
                 "max rel err %.3g", lstm_gemm_kernel_name(k), e1 > e2 ? e1 : e2);
+        test_blocking_and_bias(k, NULL);
+        test_blocking_and_bias(k, team);
         if (k == LSTM_GEMM_REF) continue;
         test_large(k, NT, 64, 2048, 512);
         test_large(k, NN, 64, 512, 1024);

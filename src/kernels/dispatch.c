@@ -1,5 +1,5 @@
 /* dispatch.c — the one place that decides which kernels run.  It reads the
- * CPU's features and the environment (LSTM_KERNEL, LSTM_FUSED) once; the GEMM
+ * CPU's features (from cpu.c, the one cpuid reader) and the environment (LSTM_KERNEL, LSTM_FUSED) once; the GEMM
  * driver, the gate dispatch of every cell and the sequence engine ask here.
  *
  *   GEMM kernel: the best the CPU has (avx512 > avx2 > generic), or
@@ -21,13 +21,8 @@ int lstm__cpu_has(int kernel) {
     case LSTM_GEMM_REF:
     case LSTM_GEMM_GENERIC: return 1;
 #if LSTM_X86
-    case LSTM_GEMM_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case LSTM_GEMM_AVX512:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("fma");
+    case LSTM_GEMM_AVX2: return lstm__cpu()->avx2;
+    case LSTM_GEMM_AVX512: return lstm__cpu()->avx512;
 #endif
     default: return 0;
     }
@@ -56,13 +51,7 @@ int lstm__kernel_gates_avx512(void) {
     if (v >= 0) return v;
     const char *k = getenv("LSTM_KERNEL");
     int want = !(k && (strcmp(k, "ref") == 0 || strcmp(k, "generic") == 0 || strcmp(k, "avx2") == 0));
-#if LSTM_X86
-    __builtin_cpu_init();
-    v = want && __builtin_cpu_supports("avx512f");
-#else
-    (void)want;
-    v = 0;
-#endif
+    v = want && lstm__cpu_has(LSTM_GEMM_AVX512);
     __atomic_store_n(&gates512, v, __ATOMIC_RELAXED);
     return v;
 }

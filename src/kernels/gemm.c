@@ -16,12 +16,10 @@
 #include "gemm_impl.h"
 #include "internal.h"
 
-#ifndef KC
+/* Largest blocks (the packing buffers' sizes); the ones used are chosen at
+ * run time from the CPU's caches (lstm__cpu in cpu.c): kc <= KC, nc <= NC. */
 #define KC 256 /* depth block */
-#endif
-#ifndef NC
 #define NC 512 /* column block (multiple of every nr) */
-#endif
 #define MC 384 /* row block (multiple of every mr used: 4, 6, 8, 12, 16) */
 #ifndef MT_TASKS
 #define MT_TASKS 2 /* tasks per thread in the _mt calls */
@@ -65,15 +63,17 @@ void lstm_gemm_tn_ref(int M, int N, int K, const float *A, int lda, const float 
 #define GNR 16
 
 /* Separate multiply and add (the same rounding as gemm_ref). */
-static void kern_generic(int kc, const float *a, const float *b, ptrdiff_t rsb,
-                         ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n, int load_c) {
+static void kern_generic(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb,
+                         ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n, int load_c,
+                         const float *bias) {
     (void)pstride;
+    (void)rsa; /* packed A only (direct_a = 0): rsa = 1, csa = GMR */
     float acc[GMR][GNR];
     for (int i = 0; i < GMR; i++)
         for (int j = 0; j < GNR; j++)
-            acc[i][j] = (load_c && i < m && j < n) ? c[i * ldc + j] : 0.0f;
+            acc[i][j] = j >= n || i >= m ? 0.0f : bias ? bias[j] : load_c ? c[i * ldc + j] : 0.0f;
     for (int k = 0; k < kc; k++) {
-        const float *bk = b + k * rsb, *ak = a + k * GMR;
+        const float *bk = b + k * rsb, *ak = a + k * csa;
         for (int i = 0; i < GMR; i++) {
             float ai = ak[i];
             for (int j = 0; j < GNR; j++) {
@@ -86,7 +86,7 @@ static void kern_generic(int kc, const float *a, const float *b, ptrdiff_t rsb,
         for (int j = 0; j < n; j++) c[i * ldc + j] = acc[i][j];
 }
 
-static const lstm__gemm_kdesc kd_generic = {"generic", GMR, GNR, 0, kern_generic, NULL};
+static const lstm__gemm_kdesc kd_generic = {"generic", GMR, GNR, 0, 0, kern_generic, NULL};
 
 /* ---------------------------------------------------------------- dispatch */
 
@@ -138,6 +138,8 @@ typedef struct {
     float *C; ptrdiff_t ldc;
     int beta;
     const lstm__gemm_kdesc *kd;
+    const float *bias;               /* [N] or NULL: C starts from bias in every row (beta = 0) */
+    int kc, nc;                      /* blocking (lstm__cpu) */
 } gemm_job;
 
 /* A[m0..m0+mc, k0..k0+kc] -> panels of mr rows: dst[p*kc*mr + k*mr + i], zero-padded. */
@@ -205,20 +207,26 @@ static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn,
 /* Computes the block C[m0..m1, n0..n1] of the job (n0 a multiple of nr when prepacked). */
 static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
     const lstm__gemm_kdesc *kd = g->kd;
-    const int mr = kd->mr, nr = kd->nr, mcmax = MC / mr * mr;
+    const int mr = kd->mr, nr = kd->nr, mcmax = MC / mr * mr, KCB = g->kc, NCB = g->nc;
+    /* A row-major A is read in place by kernels that can (no packing), unless
+     * its rows lie a multiple of 4 KiB apart: then the mr rows of a micro-panel
+     * fall into the same L1 sets and evict each other (packing wins). */
+    const int direct = kd->direct_a && g->ak == 1 && g->am % 1024 != 0;
     float *pa = pack_a, *pb = pack_b;
     if (m0 >= m1 || n0 >= n1) return;
     if (g->K == 0) {
-        if (!g->beta)
-            for (int m = m0; m < m1; m++)
-                memset(g->C + m * g->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        for (int m = m0; m < m1; m++) {
+            if (g->bias) memcpy(g->C + m * g->ldc + n0, g->bias + n0, (size_t)(n1 - n0) * sizeof(float));
+            else if (!g->beta) memset(g->C + m * g->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        }
         return;
     }
-    for (int jc = n0; jc < n1; jc += NC) {
-        int nc = n1 - jc < NC ? n1 - jc : NC;
-        for (int pc = 0; pc < g->K; pc += KC) {
-            int kc = g->K - pc < KC ? g->K - pc : KC;
+    for (int jc = n0; jc < n1; jc += NCB) {
+        int nc = n1 - jc < NCB ? n1 - jc : NCB;
+        for (int pc = 0; pc < g->K; pc += KCB) {
+            int kc = g->K - pc < KCB ? g->K - pc : KCB;
             int load_c = g->beta || pc > 0;
+            int bias_now = g->bias && pc == 0; /* the tile starts from the bias, then k in order */
             const float *bblk;
             ptrdiff_t pstride, rsb = nr;
             if (g->P) {
@@ -236,16 +244,17 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
             }
             for (int ic = m0; ic < m1; ic += mcmax) {
                 int mc = m1 - ic < mcmax ? m1 - ic : mcmax;
-                pack_a_block(pa, g, ic, mc, pc, kc, kd);
+                if (!direct) pack_a_block(pa, g, ic, mc, pc, kc, kd);
                 for (int ir = 0; ir < mc; ir += mr) {
-                    const float *ap = pa + (ptrdiff_t)ir * kc;
+                    const float *ap = direct ? g->A + (ptrdiff_t)(ic + ir) * g->am + pc : pa + (ptrdiff_t)ir * kc;
+                    ptrdiff_t rsa = direct ? g->am : 1, csa = direct ? 1 : mr;
                     int m = mc - ir < mr ? mc - ir : mr;
                     int w = (m <= kd->wide_m ? 4 : 1) * nr;
                     float *crow = g->C + (ptrdiff_t)(ic + ir) * g->ldc + jc;
                     for (int jr = 0; jr < nc; jr += w) {
                         int n = nc - jr < w ? nc - jr : w;
-                        kd->kern(kc, ap, bblk + (ptrdiff_t)(jr / nr) * pstride, rsb, pstride,
-                                 crow + jr, g->ldc, m, n, load_c);
+                        kd->kern(kc, ap, rsa, csa, bblk + (ptrdiff_t)(jr / nr) * pstride, rsb, pstride,
+                                 crow + jr, g->ldc, m, n, load_c, bias_now ? g->bias + jc + jr : NULL);
                     }
                 }
             }
@@ -303,41 +312,57 @@ static void run_job(lstm__team *team, const gemm_job *g) {
 
 /* ---------------------------------------------------------------- entry points */
 
+/* A job on the blocking lstm__cpu chose. */
+static gemm_job make_job(int M, int N, int K, const float *A, ptrdiff_t am, ptrdiff_t ak, const float *B,
+                         ptrdiff_t bk, ptrdiff_t bn, const float *P, float *C, int ldc, int beta, int kernel,
+                         const float *bias) {
+    const lstm__cpu_info *cpu = lstm__cpu();
+    gemm_job g = {M, N, K, A, am, ak, B, bk, bn, P, C, ldc, beta, kdesc(kernel), bias, cpu->gemm_kc, cpu->gemm_nc};
+    return g;
+}
+
+/* C = (bias ? bias in every row : beta·C) + op(A)·op(B). */
 static void gemm_any(lstm__team *team, int M, int N, int K, const float *A, ptrdiff_t am,
                      ptrdiff_t ak, const float *B, ptrdiff_t bk, ptrdiff_t bn, float *C, int ldc,
-                     float beta) {
+                     float beta, const float *bias) {
     int k = lstm_gemm_kernel();
     if (k == LSTM_GEMM_REF) {
-        gemm_ref(M, N, K, A, am, ak, B, bk, bn, C, ldc, beta);
+        if (bias)
+            for (int m = 0; m < M; m++) memcpy(C + (ptrdiff_t)m * ldc, bias, (size_t)(N > 0 ? N : 0) * sizeof(float));
+        gemm_ref(M, N, K, A, am, ak, B, bk, bn, C, ldc, bias ? 1.0f : beta);
         return;
     }
-    gemm_job g = {M, N, K, A, am, ak, B, bk, bn, NULL, C, ldc, beta != 0.0f, kdesc(k)};
+    gemm_job g = make_job(M, N, K, A, am, ak, B, bk, bn, NULL, C, ldc, !bias && beta != 0.0f, k, bias);
     run_job(team, &g);
 }
 
 void lstm_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                   float *C, int ldc, float beta) {
-    gemm_any(NULL, M, N, K, A, lda, 1, B, 1, ldb, C, ldc, beta);
+    gemm_any(NULL, M, N, K, A, lda, 1, B, 1, ldb, C, ldc, beta, NULL);
 }
 void lstm_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                   float *C, int ldc, float beta) {
-    gemm_any(NULL, M, N, K, A, lda, 1, B, ldb, 1, C, ldc, beta);
+    gemm_any(NULL, M, N, K, A, lda, 1, B, ldb, 1, C, ldc, beta, NULL);
 }
 void lstm_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                   float *C, int ldc, float beta) {
-    gemm_any(NULL, M, N, K, A, 1, lda, B, ldb, 1, C, ldc, beta);
+    gemm_any(NULL, M, N, K, A, 1, lda, B, ldb, 1, C, ldc, beta, NULL);
 }
 void lstm_gemm_nt_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float *C, int ldc, float beta) {
-    gemm_any(team, M, N, K, A, lda, 1, B, 1, ldb, C, ldc, beta);
+    gemm_any(team, M, N, K, A, lda, 1, B, 1, ldb, C, ldc, beta, NULL);
+}
+void lstm_gemm_nt_bias_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
+                          const float *B, int ldb, const float *bias, float *C, int ldc) {
+    gemm_any(team, M, N, K, A, lda, 1, B, 1, ldb, C, ldc, 0.0f, bias);
 }
 void lstm_gemm_nn_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float *C, int ldc, float beta) {
-    gemm_any(team, M, N, K, A, lda, 1, B, ldb, 1, C, ldc, beta);
+    gemm_any(team, M, N, K, A, lda, 1, B, ldb, 1, C, ldc, beta, NULL);
 }
 void lstm_gemm_tn_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float *C, int ldc, float beta) {
-    gemm_any(team, M, N, K, A, 1, lda, B, ldb, 1, C, ldc, beta);
+    gemm_any(team, M, N, K, A, 1, lda, B, ldb, 1, C, ldc, beta, NULL);
 }
 
 /* ---------------------------------------------------------------- prepacked B */
@@ -386,7 +411,7 @@ void lstm_gemm_packed_mt(lstm__team *team, int M, int N, int K, const float *A, 
         gemm_ref(M, N, K, A, lda, 1, P + PK_HDR, N, 1, C, ldc, beta);
         return;
     }
-    gemm_job g = {M, N, K, A, lda, 1, NULL, 0, 0, P + PK_HDR, C, ldc, beta != 0.0f, kdesc(k)};
+    gemm_job g = make_job(M, N, K, A, lda, 1, NULL, 0, 0, P + PK_HDR, C, ldc, beta != 0.0f, k, NULL);
     run_job(team, &g);
 }
 

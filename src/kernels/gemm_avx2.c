@@ -16,8 +16,8 @@ static inline TGT __attribute__((always_inline)) __m256i lane_mask(int r) {
 }
 
 static inline TGT __attribute__((always_inline)) void
-tile(const int mr, const int np, int kc, const float *a, const float *b, ptrdiff_t rsb,
-     ptrdiff_t pstride, float *c, ptrdiff_t ldc, int n, int load_c) {
+tile(const int mr, const int np, int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b,
+     ptrdiff_t rsb, ptrdiff_t pstride, float *c, ptrdiff_t ldc, int n, int load_c, const float *bias) {
     __m256 acc[MR][4 * NV];
     __m256i mk[4 * NV];
 #pragma GCC unroll 8
@@ -27,20 +27,21 @@ tile(const int mr, const int np, int kc, const float *a, const float *b, ptrdiff
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < np * NV; v++)
-            acc[i][v] = !load_c ? _mm256_setzero_ps()
-                        : full  ? _mm256_loadu_ps(c + i * ldc + 8 * v)
-                                : _mm256_maskload_ps(c + i * ldc + 8 * v, mk[v]);
+            acc[i][v] = bias    ? (full ? _mm256_loadu_ps(bias + 8 * v) : _mm256_maskload_ps(bias + 8 * v, mk[v]))
+                        : !load_c ? _mm256_setzero_ps()
+                        : full    ? _mm256_loadu_ps(c + i * ldc + 8 * v)
+                                  : _mm256_maskload_ps(c + i * ldc + 8 * v, mk[v]);
     for (int k = 0; k < kc; k++) {
         __m256 bv[4 * NV];
 #pragma GCC unroll 8
         for (int v = 0; v < np * NV; v++) bv[v] = _mm256_loadu_ps(b + (v / NV) * pstride + 8 * (v % NV));
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i);
+            __m256 ai = _mm256_broadcast_ss(a + i * rsa);
 #pragma GCC unroll 8
             for (int v = 0; v < np * NV; v++) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
         }
-        a += MR;
+        a += csa;
         b += rsb;
     }
 #pragma GCC unroll 16
@@ -52,27 +53,28 @@ tile(const int mr, const int np, int kc, const float *a, const float *b, ptrdiff
         }
 }
 
-static TGT void kern(int kc, const float *a, const float *b, ptrdiff_t rsb, ptrdiff_t pstride,
-                     float *c, ptrdiff_t ldc, int m, int n, int load_c) {
+static TGT void kern(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb,
+                     ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n, int load_c, const float *bias) {
     const int nr = 8 * NV, np = (n + nr - 1) / nr;
     /* Tiles of 1..WIDE_M rows span up to 4 panels: 4*NV*m independent sums. */
-#define WIDE(r, p) if (m == r && np == p) { tile(r, p, kc, a, b, rsb, pstride, c, ldc, n, load_c); return; }
+#define WIDE(r, p) if (m == r && np == p) { tile(r, p, kc, a, rsa, csa, b, rsb, pstride, c, ldc, n, load_c, bias); return; }
     WIDE(1, 2) WIDE(1, 3) WIDE(1, 4) WIDE(2, 2)
 #undef WIDE
     if (m == 2 && np > 2) { /* 16 ymm registers: two panels at a time */
-        tile(2, 2, kc, a, b, rsb, pstride, c, ldc, 2 * nr, load_c);
+        tile(2, 2, kc, a, rsa, csa, b, rsb, pstride, c, ldc, 2 * nr, load_c, bias);
         b += 2 * pstride, c += 2 * nr, n -= 2 * nr;
-        if (n > nr) tile(2, 2, kc, a, b, rsb, pstride, c, ldc, n, load_c);
-        else tile(2, 1, kc, a, b, rsb, pstride, c, ldc, n, load_c);
+        if (bias) bias += 2 * nr;
+        if (n > nr) tile(2, 2, kc, a, rsa, csa, b, rsb, pstride, c, ldc, n, load_c, bias);
+        else tile(2, 1, kc, a, rsa, csa, b, rsb, pstride, c, ldc, n, load_c, bias);
         return;
     }
     switch (m) {
-    case 1: tile(1, 1, kc, a, b, rsb, pstride, c, ldc, n, load_c); break;
-    case 2: tile(2, 1, kc, a, b, rsb, pstride, c, ldc, n, load_c); break;
-    case 3: tile(3, 1, kc, a, b, rsb, pstride, c, ldc, n, load_c); break;
-    case 4: tile(4, 1, kc, a, b, rsb, pstride, c, ldc, n, load_c); break;
-    case 5: tile(5, 1, kc, a, b, rsb, pstride, c, ldc, n, load_c); break;
-    default: tile(MR, 1, kc, a, b, rsb, pstride, c, ldc, n, load_c); break;
+    case 1: tile(1, 1, kc, a, rsa, csa, b, rsb, pstride, c, ldc, n, load_c, bias); break;
+    case 2: tile(2, 1, kc, a, rsa, csa, b, rsb, pstride, c, ldc, n, load_c, bias); break;
+    case 3: tile(3, 1, kc, a, rsa, csa, b, rsb, pstride, c, ldc, n, load_c, bias); break;
+    case 4: tile(4, 1, kc, a, rsa, csa, b, rsb, pstride, c, ldc, n, load_c, bias); break;
+    case 5: tile(5, 1, kc, a, rsa, csa, b, rsb, pstride, c, ldc, n, load_c, bias); break;
+    default: tile(MR, 1, kc, a, rsa, csa, b, rsb, pstride, c, ldc, n, load_c, bias); break;
     }
 }
 
@@ -113,7 +115,7 @@ TGT void lstm__pack_t8_avx2(float *d, ptrdiff_t ds, const float *s, ptrdiff_t ss
         for (int i = 0; i < w; i++) d[k * ds + i] = i < rows ? s[i * ss + k] : 0.0f;
 }
 
-const lstm__gemm_kdesc lstm__gemm_kd_avx2 = {"avx2", MR, 8 * NV, 2, kern, lstm__pack_t8_avx2};
+const lstm__gemm_kdesc lstm__gemm_kd_avx2 = {"avx2", MR, 8 * NV, 2, 1, kern, lstm__pack_t8_avx2};
 #else
-const lstm__gemm_kdesc lstm__gemm_kd_avx2 = {"avx2", 0, 0, 0, 0, 0};
+const lstm__gemm_kdesc lstm__gemm_kd_avx2 = {"avx2", 0, 0, 0, 0, 0, 0};
 #endif

@@ -3,13 +3,15 @@
  *
  * A micro-kernel computes one tile C[m, n] (m <= mr, n <= nr, or n <= 4*nr when
  * m <= wide_m) over kc steps:
- *   acc = load_c ? C : 0;  for k in 0..kc-1: acc += a[k][i] * b[k][j];  C = acc
+ *   acc = bias ? bias[j] : load_c ? C : 0;  for k in 0..kc-1: acc += a[k][i] * b[k][j];  C = acc
  * one accumulator per element, k strictly in order (the SIMD kernels use a
  * fused multiply-add per step, the portable one a separate multiply and add).
- *   a: packed A micro-panel, a[k*mr + i] (rows i >= m are zero padding)
+ *   a: A micro-panel, a[k][i] at a[k*csa + i*rsa]: packed (csa = mr, rsa = 1;
+ *      rows i >= m are zero padding), or, for kernels with direct_a, read in
+ *      place from a row-major A (csa = 1, rsa = lda; rows i >= m never read)
  *   b: B micro-panels: column q*nr + j at b[q*pstride + k*rsb + j], j < nr (always
  *      nr readable floats per k and panel; columns >= n may be padding, not stored)
- *   c: C + row*ldc + col.
+ *   c: C + row*ldc + col;  bias: NULL, or the tile's n column values (every row starts from them).
  * Because of this every C element is the same sum whatever the blocking, the
  * tile position, M, N or the thread partition: results depend only on the
  * kernel choice. */
@@ -18,8 +20,9 @@
 
 #include <stddef.h>
 
-typedef void (*lstm__ukernel)(int kc, const float *a, const float *b, ptrdiff_t rsb,
-                              ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n, int load_c);
+typedef void (*lstm__ukernel)(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b,
+                              ptrdiff_t rsb, ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n,
+                              int load_c, const float *bias);
 
 /* Transposing copy used for packing: d[k*ds + i] = s[i*ss + k] for i < rows,
  * k < kc, and d[k*ds + i] = 0 for rows <= i < min(8, ds).  rows <= 8. */
@@ -30,6 +33,7 @@ typedef struct {
     const char *name;
     int mr, nr;          /* tile: mr <= 16, nr <= 64, nr a multiple of 16 */
     int wide_m;          /* tiles of m <= wide_m rows may span 4 panels (more ILP) */
+    int direct_a;        /* reads rows m..mr-1 of a never: a row-major A needs no packing */
     lstm__ukernel kern;
     lstm__pack_t8 pack_t8; /* NULL: portable loops */
 } lstm__gemm_kdesc;

@@ -7,7 +7,9 @@
  * σ(x) = 1 / (1 + exp(−x)) with a true division.
  * tanh(x): odd Taylor polynomial to x^13 for |x| < 0.25 (truncation < 2e-12),
  * else sign(x)·(1 − 2 / (exp(2|x|) + 1)).  Both stay within a few float32 ulps
- * of the libm results, which the scalar path uses (tests/test_gates.c). */
+ * of the libm results, which the scalar path uses (tests/test_gates.c).
+ * Non-finite inputs give what libm and PyTorch give: NaN -> NaN, σ(+Inf) = 1,
+ * σ(−Inf) = 0, tanh(±Inf) = ±1 (tests/test_nonfinite.c). */
 #ifndef LSTM_SIMD_AVX512_H
 #define LSTM_SIMD_AVX512_H
 #include <immintrin.h>
@@ -15,7 +17,11 @@
 #define T512 __attribute__((target("avx512f,fma")))
 
 T512 static inline __attribute__((always_inline)) __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    /* Clamp so that 2^n stays in scalef's range.  MAXPS/MINPS return their
+     * second operand when either is NaN, so x goes second: a NaN lane stays
+     * NaN (and then every step below keeps it NaN); ±Inf clamp to the ends,
+     * giving exp(+Inf) = +Inf and exp(-Inf) = 0 as libm does. */
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);

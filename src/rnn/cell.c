@@ -44,6 +44,30 @@ void lstm__cell_gemm_ih(const lstm__cell *cell, lstm__team *team, int B, int H, 
     }
 }
 
+/* act [rows, A·H] = bias + X·W_ihᵀ by the runs: each W_ih run is one
+ * bias-initialized product (the same bits as filling act with the bias and
+ * adding the product with beta 1), act blocks no W_ih run feeds (the GRU's hn)
+ * get the bias alone.  bias NULL: zeros. */
+void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows, int H, int in, const float *X,
+                             int ldx, const float *w_ih, const float *bias, float *act) {
+    const int AH = cell->A * H;
+    for (int k = 0; k < cell->n_ih; k++) {
+        const lstm__run *r = &cell->ih[k];
+        float *C = act + (size_t)r->a * H;
+        const float *W = w_ih + (size_t)r->w * H * in;
+        if (bias) lstm_gemm_nt_bias_mt(team, rows, r->n * H, in, X, ldx, W, in, bias + (size_t)r->a * H, C, AH);
+        else lstm_gemm_nt_mt(team, rows, r->n * H, in, X, ldx, W, in, C, AH, 0.0f);
+    }
+    for (int a = 0; a < cell->A; a++) {
+        if (run_row(cell->ih, cell->n_ih, a) >= 0) continue;
+        for (int i = 0; i < rows; i++) {
+            float *o = act + (size_t)i * AH + (size_t)a * H;
+            if (bias) memcpy(o, bias + (size_t)a * H, (size_t)H * sizeof(float));
+            else memset(o, 0, (size_t)H * sizeof(float));
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- one step (cell API) */
 
 /* act [B, A·H] = bias + x·W_ihᵀ + h·W_hhᵀ (that order of sums, as in the sequence

@@ -27,7 +27,8 @@ void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const floa
             a[H + j] = f;
             a[2 * H + j] = g;
             a[3 * H + j] = o;
-            float cn = (cp ? f * cp[j] : 0.0f) + i * g;
+            /* f·0 when c_prev is NULL, as torch's zeros: a NaN f gives a NaN c */
+            float cn = f * (cp ? cp[j] : 0.0f) + i * g;
             cb[j] = cn;
             mb[j] = o * tanhf(cn);
         }

@@ -56,6 +56,9 @@ struct lstm_workspace {
     int fused;
     float *pu, *pui;
     float *bias;         /* [L·D][A·H]: the bias of each act column (lstm__cell_bias), once per set of weights */
+    /* Non-finite weights (see zero_h0_for): */
+    int whh_nonfinite;   /* some W_hh has a NaN or ±Inf (set with the packs) */
+    float *zeros;        /* inference: [B,Hout] zeros, the h0 of such a net */
     size_t pu_size, pui_size;
     /* LSTM_WS_BATCH_FIRST: the caller's [B,T,·] arrays in time-major order */
     int bf;
@@ -71,9 +74,12 @@ struct lstm_workspace {
  * generic or avx2 turns it off). */
 static int fused_available(const lstm__cell *cell) { return cell->fused_step && lstm__kernel_fused(); }
 
+/* Zeroed and touched: the pages are mapped here, at workspace init, not by
+ * the first lstm_forward (calloc's fresh pages fault on first write). */
 static float *alloc_f(size_t n, int *ok) {
-    float *p = calloc(n ? n : 1, sizeof(float));
+    float *p = malloc((n ? n : 1) * sizeof(float));
     if (!p) *ok = 0;
+    else memset(p, 0, (n ? n : 1) * sizeof(float));
     return p;
 }
 
@@ -140,12 +146,17 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->pu = aligned_alloc(64, LD * ws->pu_size * sizeof(float));
         ws->pui = aligned_alloc(64, LD * ws->pui_size * sizeof(float));
         if (!ws->pu || !ws->pui) ok = 0;
+        else { /* touched now, like alloc_f's buffers */
+            memset(ws->pu, 0, LD * ws->pu_size * sizeof(float));
+            memset(ws->pui, 0, LD * ws->pui_size * sizeof(float));
+        }
     }
     ws->bias = alloc_f(LD * ws->AH, &ok);
     if (ws->bf) {
         ws->bfx = alloc_f(tb * ws->I, &ok);
         ws->bfy = alloc_f(ws->tby, &ok);
     }
+    if (!ws->train) ws->zeros = alloc_f(bho, &ok);
     if (!ws->fused) { /* the GEMM path's packs; the fused step has its own */
         for (int k = 0; k < cell->n_hh; k++) { /* each pack on a 64-byte boundary */
             ws->pk_off[k] = ws->pk_size;
@@ -153,6 +164,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         }
         ws->pk = aligned_alloc(64, LD * ws->pk_size * sizeof(float));
         if (!ws->pk) ok = 0;
+        else memset(ws->pk, 0, LD * ws->pk_size * sizeof(float));
     }
     if (!ok) {
         lstm_workspace_free(ws);
@@ -166,7 +178,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->p1, ws->bfx, ws->bfy};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -183,13 +195,47 @@ lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n) {
 
 void lstm_workspace_weights_changed(lstm_workspace *ws) { ws->pk_src = NULL; }
 
+/* ---- non-finite values (PyTorch semantics) ----
+ * A NULL h0 stands for zeros, and the engine skips products with it.  torch
+ * multiplies them: 0·NaN and 0·Inf are NaN, so with a non-finite W_hh the
+ * first step's gates are NaN, and with a non-finite dG at the first step
+ * dW_hh is.  These two helpers give the zeros back to those products only
+ * when they can differ from 0, so finite nets keep the fast path and its bits. */
+static int all_finite(const float *p, size_t n) {
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++) acc += p[i] * 0.0f; /* 0, or NaN for a NaN or ±Inf */
+    return acc == 0.0f;
+}
+
+/* all_finite over rows [rows, n] with leading dimension ld. */
+static int all_finite_rows(const float *p, int rows, int n, int ld) {
+    for (int r = 0; r < rows; r++)
+        if (!all_finite(p + (size_t)r * ld, (size_t)n)) return 0;
+    return 1;
+}
+
+/* h0 of (l,d) k for the forward: h0k itself, or zeros when h0k is NULL and
+ * some W_hh is non-finite (training stores the zeros as its saved h0). */
+static const float *zero_h0_for(lstm_workspace *ws, size_t k, const float *h0k) {
+    if (h0k || !ws->whh_nonfinite) return h0k;
+    if (!ws->train) return ws->zeros;
+    size_t bho = (size_t)ws->B * ws->Hout;
+    if (!ws->has_h0) {
+        memset(ws->h0, 0, (size_t)ws->L * ws->D * bho * sizeof(float));
+        ws->has_h0 = 1;
+    }
+    return ws->h0 + k * bho;
+}
+
 /* Repacks every W_hh (and sums the biases) into the
  * layouts of the per-step products. */
 static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     const lstm__cell *cell = ws->cell;
     const int H = ws->H, Hout = ws->Hout;
+    ws->whh_nonfinite = 0;
     for (int k = 0; k < ws->L * ws->D; k++) {
         const lstm_weights *w = &net->w[k];
+        if (!all_finite(w->w_hh, (size_t)cell->G * H * Hout)) ws->whh_nonfinite = 1;
         lstm__cell_bias(cell, H, ws->bias + (size_t)k * ws->AH, w->b_ih, w->b_hh);
         if (ws->p1) {
             cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, H, w->in, Hout, NULL, w->w_hh);
@@ -299,19 +345,6 @@ void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
     ws->rng = rng;
 }
 
-/* dst [rows, n] = src [n] in every row (tasks take row ranges). */
-typedef struct {
-    float *dst;
-    const float *src;
-    int rows, n;
-} fill_job;
-
-static void fill_task(void *arg, int task, int ntasks) {
-    const fill_job *j = arg;
-    int r0 = (int)((long)j->rows * task / ntasks), r1 = (int)((long)j->rows * (task + 1) / ntasks);
-    for (int r = r0; r < r1; r++) memcpy(j->dst + (size_t)r * j->n, j->src, (size_t)j->n * sizeof(float));
-}
-
 /* The operation of one (layer, direction): everything dir_forward and
  * dir_backward work on.  Tensors are time-major; act holds step t at
  * act + t·B·A·H.
@@ -388,19 +421,10 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const int T = op->T, B = op->B, H = op->H, Hout = op->Hout, d = op->d;
     const int in = w->in, AH = cell->A * H, ldy = op->D * Hout;
     const size_t rows = (size_t)T * B;
-    int ih_cols = 0;
-    for (int k = 0; k < cell->n_ih; k++) ih_cols += cell->ih[k].n;
     /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
     const int x_in_step = (op->pu || op->p1) && T == 1;
-    if (!x_in_step) { /* act = bias + X·W_ihᵀ, the sum in that order */
-        int fill = w->b_ih || ih_cols < cell->A;
-        if (fill) {
-            fill_job fj = {op->act, op->bias, (int)rows, AH};
-            if (team) lstm__team_run_tasks(team, 2 * lstm__team_size(team), fill_task, &fj);
-            else fill_task(&fj, 0, 1);
-        }
-        lstm__cell_gemm_ih(cell, team, (int)rows, H, in, op->X, in, w->w_ih, op->act, fill ? 1.0f : 0.0f);
-    }
+    if (!x_in_step) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
+        lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act);
     step_job sj = {.fn = cell->fused_step, .B = B, .H = H, .Hout = Hout, .in = in, .nub = (H + 15) / 16};
     int ntasks = team ? lstm__team_size(team) : 1;
     if (ntasks > sj.nub) ntasks = sj.nub;
@@ -536,6 +560,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             size_t k = (size_t)l * D + d;
             const float *h0k = ws->train ? (ws->has_h0 ? ws->h0 + k * bho : NULL) : (h0 ? h0 + k * bho : NULL);
             const float *c0k = ws->train ? (ws->has_c0 ? ws->c0 + k * bh : NULL) : (c0 ? c0 + k * bh : NULL);
+            h0k = zero_h0_for(ws, k, h0k);
             dir_op op = dir_op_make(net, ws, (int)k, T, in, h0k, c0k, out);
             dir_forward(&op, hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
         }
@@ -683,10 +708,13 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
                 gemm_tn_acc(team, r->n * H, Hout, (T - 1) * B, dGr, AH, Y + (size_t)B * ldy + (size_t)d * Hout, ldy, gw,
                             Hout, ws->wtmp);
         }
-        if (h0) {
-            int t0 = d ? T - 1 : 0;
-            lstm_gemm_tn_mt(team, r->n * H, Hout, B, dGr + (size_t)t0 * B * AH, AH, h0, Hout, gw, Hout, 1.0f);
+        const float *dG0 = dGr + (size_t)(d ? T - 1 : 0) * B * AH, *h0r = h0;
+        /* h0 NULL: zeros, which matter only for a non-finite dG (see zero_h0_for) */
+        if (!h0r && !all_finite_rows(dG0, B, r->n * H, AH)) {
+            memset(ws->dh, 0, bho * sizeof(float)); /* free again: dh was copied out above */
+            h0r = ws->dh;
         }
+        if (h0r) lstm_gemm_tn_mt(team, r->n * H, Hout, B, dG0, AH, h0r, Hout, gw, Hout, 1.0f);
     }
     if (g->b_ih) {
         /* Two-level sum over the T·B rows: blocks of 64 rows into blk, blocks

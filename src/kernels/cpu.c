@@ -1,0 +1,140 @@
+/* cpu.c — what the engine knows about the CPU it runs on, from cpuid (never
+ * from the build machine): vendor, family and model, the data-cache sizes,
+ * whether 512-bit FMAs run at full width, and the GEMM blocking chosen from
+ * them.  Read once per process (lstm__cpu); LSTM_CPU_L2=<bytes> overrides the
+ * L2 size (for tests and experiments).
+ *
+ * Blocking (gemm.c): a micro-panel of A (mr x kc) stays in L1 while the
+ * kernel runs over the B block (kc x nc), which stays in L2.  So kc = 256
+ * when L1d >= 32 KiB (an 8 x 256 A panel is 8 KiB, a quarter of it), else
+ * 128; nc: the largest multiple of 64 (<= 512) with kc·nc·4 bytes <= L2 / 2
+ * (the other half for the A panels, C and the streams), at least 64.
+ *   Zen 4/Zen 5, Skylake-SP and later Xeons (L2 1-2 MiB): kc 256, nc 512.
+ *   Skylake client, Haswell (L2 256 KiB): kc 256, nc 128.
+ *
+ * Full-width 512-bit FMA (two 512-bit FMAs per cycle per core): AMD family
+ * 26 (Zen 5) except the mobile models with a 256-bit datapath (model 0x20-
+ * 0x2f, 0x60-0x7f); Intel Xeon Scalable (Skylake-SP to Granite Rapids).
+ * Zen 4 (family 25) and Intel client cores run a 512-bit FMA over one
+ * 256-bit pair (split).  Both keep the same kernels: every kernel keeps at
+ * least 16 independent accumulators, enough for 2 FMAs/cycle at latency 4,
+ * and the results must not depend on the CPU model; the flag is printed by
+ * tests/test_gemm.c so that benchmark rows of the two kinds can be told apart.
+ *
+ * The feature flags avx2 (with FMA) and avx512 (F + VL, with avx2) are the only
+ * ones the library reads: dispatch.c decides the kernels from them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if LSTM_X86 /* off x86-64 or with -DLSTM_NO_X86: no cpuid, no SIMD kernels */
+#include <cpuid.h>
+
+static void cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
+    r[0] = r[1] = r[2] = r[3] = 0;
+    __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+}
+
+/* Deterministic cache parameters (Intel leaf 4, AMD leaf 0x8000001d share the format). */
+static void caches_from(unsigned leaf, lstm__cpu_info *c) {
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned r[4];
+        cpuid(leaf, i, r);
+        unsigned type = r[0] & 31, level = (r[0] >> 5) & 7;
+        if (type == 0) break;
+        if (type != 1 && type != 3) continue; /* data or unified */
+        long size = (long)((r[1] >> 22) + 1) * (((r[1] >> 12) & 0x3ff) + 1) * ((r[1] & 0xfff) + 1) * ((long)r[2] + 1);
+        if (level == 1) c->l1d = size;
+        else if (level == 2) c->l2 = size;
+        else if (level == 3) c->l3 = size;
+    }
+}
+
+static void detect(lstm__cpu_info *c) {
+    unsigned r[4];
+    cpuid(0, 0, r);
+    unsigned maxleaf = r[0];
+    char v[13];
+    memcpy(v, &r[1], 4);
+    memcpy(v + 4, &r[3], 4);
+    memcpy(v + 8, &r[2], 4);
+    v[12] = 0;
+    c->vendor = !strcmp(v, "GenuineIntel") ? LSTM__CPU_INTEL : !strcmp(v, "AuthenticAMD") ? LSTM__CPU_AMD : LSTM__CPU_OTHER;
+    cpuid(1, 0, r);
+    unsigned fam = (r[0] >> 8) & 15, mod = (r[0] >> 4) & 15;
+    if (fam == 15) fam += (r[0] >> 20) & 0xff;
+    if (fam == 6 || fam >= 15) mod |= ((r[0] >> 16) & 15) << 4;
+    c->family = (int)fam;
+    c->model = (int)mod;
+    cpuid(0x80000000u, 0, r);
+    unsigned maxext = r[0];
+    if (c->vendor == LSTM__CPU_AMD && maxext >= 0x8000001du) caches_from(0x8000001du, c);
+    else if (maxleaf >= 4) caches_from(4, c);
+    if (c->vendor == LSTM__CPU_AMD && (c->l1d == 0 || c->l2 == 0) && maxext >= 0x80000006u) {
+        cpuid(0x80000005u, 0, r);
+        if (!c->l1d) c->l1d = (long)(r[2] >> 24) * 1024;
+        cpuid(0x80000006u, 0, r);
+        if (!c->l2) c->l2 = (long)(r[2] >> 16) * 1024;
+        if (!c->l3) c->l3 = (long)(r[3] >> 18) * 512 * 1024;
+    }
+    __builtin_cpu_init();
+    c->avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    c->avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && c->avx2;
+    if (c->avx512) {
+        if (c->vendor == LSTM__CPU_AMD)
+            c->fma512_full = c->family >= 26 && !((c->model >= 0x20 && c->model <= 0x2f) || (c->model >= 0x60 && c->model <= 0x7f));
+        else if (c->vendor == LSTM__CPU_INTEL) /* Xeon Scalable: SKX/CLX/CPX, ICX, SPR, EMR, GNR */
+            c->fma512_full = c->family == 6 && (c->model == 0x55 || c->model == 0x6a || c->model == 0x6c ||
+                                                c->model == 0x8f || c->model == 0xcf || c->model == 0xad ||
+                                                c->model == 0xae);
+    }
+}
+#else
+static void detect(lstm__cpu_info *c) { c->vendor = LSTM__CPU_OTHER; } /* caches unknown, no avx2/avx512 */
+#endif
+
+/* The blocking rule in the header comment; sizes 0 (unknown) count as the common 32 KiB / 1 MiB. */
+void lstm__cpu_blocking(long l1d, long l2, int *kc, int *nc) {
+    if (l1d <= 0) l1d = 32 * 1024;
+    if (l2 <= 0) l2 = 1024 * 1024;
+    *kc = l1d >= 32 * 1024 ? 256 : 128;
+    long n = l2 / 2 / ((long)*kc * 4) / 64 * 64;
+    *nc = n > 512 ? 512 : n < 64 ? 64 : (int)n;
+}
+
+static lstm__cpu_info info;
+static void publish_blocking(int kc, int nc);
+static int info_state; /* 0: not read, 2: read (pthread_once-like, with atomics) */
+
+const lstm__cpu_info *lstm__cpu(void) {
+    if (__atomic_load_n(&info_state, __ATOMIC_ACQUIRE) == 2) return &info;
+    lstm__cpu_info c;
+    memset(&c, 0, sizeof c);
+    detect(&c);
+    const char *e = getenv("LSTM_CPU_L2");
+    if (e && atol(e) > 0) c.l2 = atol(e);
+    lstm__cpu_blocking(c.l1d, c.l2, &c.gemm_kc, &c.gemm_nc);
+    /* the first thread to get here publishes its copy; any other waits for it */
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&info_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        info = c;
+        __atomic_store_n(&info_state, 2, __ATOMIC_RELEASE);
+        return &info;
+    }
+    while (__atomic_load_n(&info_state, __ATOMIC_ACQUIRE) != 2) {
+    }
+    return &info;
+}
+
+/* For tests: another blocking (kc in [8, 256], nc a multiple of 64 in [64, 512]);
+ * not to be called while products run. */
+void lstm__cpu_set_gemm_blocking(int kc, int nc) {
+    lstm__cpu();
+    publish_blocking(kc < 8 ? 8 : kc > 256 ? 256 : kc, nc < 64 ? 64 : nc > 512 ? 512 : nc / 64 * 64);
+}
+
+static void publish_blocking(int kc, int nc) {
+    info.gemm_kc = kc;
+    info.gemm_nc = nc;
+}
