@@ -668,15 +668,16 @@ static PyObject *charlm_load(PyObject *cls, PyObject *args) {
     return (PyObject *)c;
 }
 
-/* new(vocab, E, H, L, P, seed): a new model, initialized with PyTorch's laws. */
+/* new(vocab, E, H, L, P, seed, cell=0): a new model, initialized with PyTorch's laws
+ * (cell: 0 LSTM, 1 GRU). */
 static PyObject *charlm_create(PyObject *cls, PyObject *args) {
     (void)cls;
     Py_buffer vb;
     PyObject *vo;
     lstm_config cfg = {0};
     unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "OiiiiK", &vo, &cfg.input_size, &cfg.hidden_size, &cfg.num_layers, &cfg.proj_size,
-                          &seed))
+    if (!PyArg_ParseTuple(args, "OiiiiK|i", &vo, &cfg.input_size, &cfg.hidden_size, &cfg.num_layers, &cfg.proj_size,
+                          &seed, &cfg.cell))
         return NULL;
     if (!get_bytes(vo, &vb, "vocab")) return NULL;
     cfg.bias = 1;
@@ -978,13 +979,13 @@ static PyObject *opt_str(const char *s) {
 static PyObject *run_info(RunObject *r, PyObject *unused) {
     (void)unused;
     const lstm_train_run *x = &r->r;
-    return Py_BuildValue("{s:i,s:i,s:L,s:L,s:L,s:L,s:d,s:K,s:L,s:N,s:N,s:N,s:N,s:i,s:L}", "batch", x->cfg.batch, "bptt",
+    return Py_BuildValue("{s:i,s:i,s:L,s:L,s:L,s:L,s:d,s:K,s:L,s:N,s:N,s:N,s:N,s:i,s:L,s:i}", "batch", x->cfg.batch, "bptt",
                          x->cfg.bptt, "steps", (long long)x->steps, "epochs", (long long)x->epochs, "eval_every",
                          (long long)x->eval_every, "checkpoint_every", (long long)x->checkpoint_every, "val_fraction",
                          x->val_fraction, "seed", (unsigned long long)x->cfg.seed, "total_steps",
                          (long long)x->cfg.total_steps, "data", opt_str(x->data), "checkpoint", opt_str(x->checkpoint),
                          "log", opt_str(x->log), "out", opt_str(x->out), "keep_best",
-                         x->keep_best, "patience", (long long)x->patience);
+                         x->keep_best, "patience", (long long)x->patience, "cell", x->cell);
 }
 
 static PyMethodDef run_methods[] = {

@@ -293,7 +293,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     ri = run.info()
     if model is None:
         vocab = _lstm.vocab_of(data_bytes)
-        model = _lstm.CharLM.new(vocab, o["embed"], o["hidden"], o["layers"], o["proj"], ri["seed"])
+        model = _lstm.CharLM.new(vocab, o["embed"], o["hidden"], o["layers"], o["proj"], ri["seed"], ri["cell"])
     ids = model.encode(data_bytes, data_name)
 
     # ---- trainer

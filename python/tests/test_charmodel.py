@@ -121,6 +121,25 @@ class CharModelVsCLI(unittest.TestCase):
         self.assertEqual(float("%.9g" % r["val_loss"]), lb[-1]["val_loss"])
         self.assertIsInstance(r["model"], lstm.CharModel)
 
+    def test_train_gru_same_bytes_as_cli(self):
+        """cell="gru" is lstm train's --cell gru: the same model and checkpoint bytes."""
+        a, b = os.path.join(self.d, "ga"), os.path.join(self.d, "gb")
+        for p in (a, b):
+            os.makedirs(p)
+            shutil.copy(self.data, os.path.join(p, "data.txt"))
+        subprocess.run([lstm_bin(), "train", "--cell", "gru", "--data", "data.txt", "--out", "m.safetensors",
+                        "--steps", "15", *OPTS], cwd=a, check=True, capture_output=True)
+        cwd = os.getcwd()
+        os.chdir(b)
+        try:
+            lstm.train(data="data.txt", out="m.safetensors", steps=15, cell="gru", **KW)
+        finally:
+            os.chdir(cwd)
+        for f in ("m.safetensors", "m.safetensors.ckpt"):
+            with open(os.path.join(a, f), "rb") as fa, open(os.path.join(b, f), "rb") as fb:
+                self.assertTrue(fa.read() == fb.read(), f + " differs from the CLI's")
+        self.assertIsInstance(lstm.load(os.path.join(b, "m.safetensors"), prefix="gru."), lstm.GRU)
+
     def test_resume_cli_checkpoint(self):
         a, b = os.path.join(self.d, "ra"), os.path.join(self.d, "rb")
         os.makedirs(a)
