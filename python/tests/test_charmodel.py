@@ -93,25 +93,31 @@ class CharModelVsCLI(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "vocabulary"):
             c.evaluate(b"zz~~zz")
 
-    def test_train_same_bytes_as_cli(self):
-        """Relative paths in a fresh directory each, so the checkpoint metadata matches too."""
-        a, b = os.path.join(self.d, "a"), os.path.join(self.d, "b")
+    def train_both(self, tag, cli_args, **kw):
+        """lstm train CLI_ARGS in DIR/TAG-a and lstm.train(**kw) in DIR/TAG-b, relative paths in a
+        fresh directory each (so the checkpoint metadata matches too); asserts the model and the
+        checkpoint are the same bytes.  Returns (dir a, dir b, lstm.train's result)."""
+        a, b = os.path.join(self.d, tag + "-a"), os.path.join(self.d, tag + "-b")
         for p in (a, b):
             os.makedirs(p)
             shutil.copy(self.data, os.path.join(p, "data.txt"))
-        subprocess.run([lstm_bin(), "train", "--data", "data.txt", "--out", "m.safetensors", "--steps", "25",
-                        "--log", "log.jsonl", "--dropout", "0.1", *OPTS], cwd=a, check=True, capture_output=True)
-        seen = []
+        subprocess.run([lstm_bin(), "train", "--data", "data.txt", "--out", "m.safetensors", *cli_args, *OPTS],
+                       cwd=a, check=True, capture_output=True)
         cwd = os.getcwd()
         os.chdir(b)
         try:
-            r = lstm.train(data="data.txt", out="m.safetensors", steps=25, log="log.jsonl", dropout=0.1,
-                           callback=seen.append, **KW)
+            r = lstm.train(data="data.txt", out="m.safetensors", **kw, **KW)
         finally:
             os.chdir(cwd)
         for f in ("m.safetensors", "m.safetensors.ckpt"):
             with open(os.path.join(a, f), "rb") as fa, open(os.path.join(b, f), "rb") as fb:
                 self.assertTrue(fa.read() == fb.read(), f + " differs from the CLI's")
+        return a, b, r
+
+    def test_train_same_bytes_as_cli(self):
+        seen = []
+        a, b, r = self.train_both("lstm", ["--steps", "25", "--log", "log.jsonl", "--dropout", "0.1"], steps=25,
+                                  log="log.jsonl", dropout=0.1, callback=seen.append)
         la = [json.loads(x) for x in open(os.path.join(a, "log.jsonl"))]
         lb = [json.loads(x) for x in open(os.path.join(b, "log.jsonl"))]
         strip = lambda recs: [{k: v for k, v in x.items() if k not in ("time", "tokens_per_s")} for x in recs]
@@ -122,22 +128,8 @@ class CharModelVsCLI(unittest.TestCase):
         self.assertIsInstance(r["model"], lstm.CharModel)
 
     def test_train_gru_same_bytes_as_cli(self):
-        """cell="gru" is lstm train's --cell gru: the same model and checkpoint bytes."""
-        a, b = os.path.join(self.d, "ga"), os.path.join(self.d, "gb")
-        for p in (a, b):
-            os.makedirs(p)
-            shutil.copy(self.data, os.path.join(p, "data.txt"))
-        subprocess.run([lstm_bin(), "train", "--cell", "gru", "--data", "data.txt", "--out", "m.safetensors",
-                        "--steps", "15", *OPTS], cwd=a, check=True, capture_output=True)
-        cwd = os.getcwd()
-        os.chdir(b)
-        try:
-            lstm.train(data="data.txt", out="m.safetensors", steps=15, cell="gru", **KW)
-        finally:
-            os.chdir(cwd)
-        for f in ("m.safetensors", "m.safetensors.ckpt"):
-            with open(os.path.join(a, f), "rb") as fa, open(os.path.join(b, f), "rb") as fb:
-                self.assertTrue(fa.read() == fb.read(), f + " differs from the CLI's")
+        """cell="gru" is lstm train's --cell gru."""
+        _, b, _ = self.train_both("gru", ["--cell", "gru", "--steps", "15"], steps=15, cell="gru")
         self.assertIsInstance(lstm.load(os.path.join(b, "m.safetensors"), prefix="gru."), lstm.GRU)
 
     def test_resume_cli_checkpoint(self):
