@@ -19,7 +19,7 @@
  * --weights any|ldigo|best: the forward primitive's weight layout, "any"
  * (oneDNN's choice, reordered once as above) or the plain user layout ldigo
  * (no reorder); "best" times both and reports the faster, with the layout in
- * the JSON line ("weights").  Default: best for the GRU's forward mode, any
+ * the JSON line ("weights").  Default: best for the forward mode, any
  * otherwise (the backward primitive always gets any).
  *
  * Timing as in `lstm bench` (cli/cmd_bench.c): --warmup, --min-iters,
@@ -467,7 +467,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (max_iters < min_iters) max_iters = min_iters;
-    if (wfmt < 0) wfmt = cell == CELL_GRU && mode == MODE_FORWARD ? W_BEST : W_ANY;
+    if (wfmt < 0) wfmt = mode == MODE_FORWARD ? W_BEST : W_ANY;
     omp_set_num_threads((int)threads);
     double rss_base = current_rss_mb();
 
