@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/internal.h"
+#include "../src/train/train_internal.h"
 #include "test.h"
 
 enum { V = 64 }; /* bytes 0x20..0x5f */
@@ -113,6 +113,40 @@ static void test_against_stream(int cell, int E, int H, int P) {
     lstm_charlm_free(&m);
 }
 
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* The top-k threshold against qsort's k-1-th of the descending sort, every k, on
+ * values with many ties, ±0, ±inf, and NaN (the sort's own answer then). */
+static void test_kth_largest(void) {
+    uint64_t rng = 12345;
+    int bad = 0, cases = 0;
+    float x[90], tmp[90], srt[90];
+    for (int trial = 0; trial < 300; trial++) {
+        int n = 1 + (int)(lstm__rng_next(&rng) % 90);
+        for (int i = 0; i < n; i++) {
+            uint64_t r = lstm__rng_next(&rng);
+            switch (r % 8) {
+            case 0: x[i] = (float)(int)(r >> 8 & 3); break; /* ties */
+            case 1: x[i] = (r >> 8 & 1) ? 0.0f : -0.0f; break;
+            case 2: x[i] = (r >> 8 & 1) ? INFINITY : -INFINITY; break;
+            case 3: x[i] = trial % 10 == 0 ? NAN : 1.5f; break;
+            default: x[i] = lstm__rng_uniform(&rng) * 8.0f - 4.0f;
+            }
+        }
+        memcpy(srt, x, (size_t)n * sizeof(float));
+        qsort(srt, (size_t)n, sizeof(float), cmp_desc);
+        for (int k = 1; k <= n; k++, cases++) {
+            float got = lstm__kth_largest(tmp, x, n, k), want = srt[k - 1];
+            bad += memcmp(&got, &want, sizeof got) != 0 && !(got == want); /* ±0 compare equal: the same draw */
+        }
+    }
+    CHECK_V(bad == 0, "top-k threshold == qsort's, %d cases (k = 1..n, n <= 90, ties, ±0, ±inf, NaN): %d differ",
+            cases, bad);
+}
+
 static void test_errors(void) {
     lstm_charlm m;
     make_model(&m, LSTM_CELL_LSTM, 8, 20, 0, 3);
@@ -143,6 +177,7 @@ int main(void) {
     test_against_stream(LSTM_CELL_LSTM, 16, 130, 0);  /* 9 blocks: groups of 3 */
     test_against_stream(LSTM_CELL_LSTM, 10, 40, 24);  /* projections */
     test_against_stream(LSTM_CELL_GRU, 12, 40, 0);
+    test_kth_largest();
     test_errors();
     return TEST_REPORT();
 }

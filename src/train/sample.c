@@ -145,6 +145,23 @@ static int cmp_desc(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
+float lstm__kth_largest(float *tmp, const float *x, int n, int k) {
+    int m = 0; /* tmp[0..m): the largest values so far, descending; m <= k */
+    for (int i = 0; k <= 32 && i < n; i++) {
+        float v = x[i];
+        if (v != v) goto sort; /* NaN: what the sort makes of it */
+        if (m == k && !(v > tmp[k - 1])) continue;
+        int j = m < k ? m++ : k - 1;
+        for (; j > 0 && tmp[j - 1] < v; j--) tmp[j] = tmp[j - 1];
+        tmp[j] = v;
+    }
+    if (k <= 32) return tmp[k - 1];
+sort:
+    memcpy(tmp, x, (size_t)n * sizeof(float));
+    qsort(tmp, (size_t)n, sizeof(float), cmp_desc);
+    return tmp[k - 1];
+}
+
 /* The token drawn from the logits: the argmax (first maximum) at temperature
  * 0, else softmax(logits / temperature) over the top_k largest (0: all). */
 static int pick(lstm_charlm_sampler *s, double temperature, int top_k) {
@@ -158,11 +175,7 @@ static int pick(lstm_charlm_sampler *s, double temperature, int top_k) {
         return k;
     }
     float thr = -INFINITY;
-    if (top_k > 0 && top_k < V) {
-        memcpy(s->sorted, lg, (size_t)V * sizeof(float));
-        qsort(s->sorted, (size_t)V, sizeof(float), cmp_desc);
-        thr = s->sorted[top_k - 1];
-    }
+    if (top_k > 0 && top_k < V) thr = lstm__kth_largest(s->sorted, lg, V, top_k);
     float mx = -INFINITY;
     for (int v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
     double sum = 0.0;
