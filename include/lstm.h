@@ -462,7 +462,7 @@ LSTM_API lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned c
  *   lstm_charlm_sampler *s;
  *   lstm_charlm_sampler_init(&s, &m, 2);          // m must outlive s, weights unchanged
  *   lstm_charlm_sampler_reset(s, seed);           // zero state, the draw's generator
- *   lstm_charlm_sampler_feed(s, "The ", 4);        // the prime (any number of calls)
+ *   lstm_charlm_sampler_feed(s, (const unsigned char *)"The ", 4);  // the prime (any number of calls)
  *   lstm_charlm_sampler_generate(s, out, 200, 0.8, 0);  // out[200]; more calls continue
  *   lstm_charlm_sampler_free(s);
  *
