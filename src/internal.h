@@ -232,6 +232,9 @@ extern const lstm__cell lstm__cell_lstm; /* src/rnn/lstm_cell.c */
 extern const lstm__cell lstm__cell_gru;  /* src/rnn/gru_cell.c */
 /* The entry of a cell kind; NULL for an unknown kind. */
 const lstm__cell *lstm__cell_of(int kind);
+/* The W_ih (r = cell->ih, n = n_ih) or W_hh (hh, n_hh) row block that feeds
+ * act column block a, -1 when none: the runs read backwards. */
+int lstm__cell_run_row(const lstm__run *r, int n, int a);
 /* bias [A·H] of one (l,d) from b_ih, b_hh (both NULL: zeros), by the runs. */
 void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_ih, const float *b_hh);
 /* act [B, A·H] (+)= X [B, in]·W_ihᵀ by the ih runs (beta as in lstm_gemm_*). */
