@@ -22,7 +22,8 @@ int lstm__cell_run_row(const lstm__run *r, int n, int a) {
 
 void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_ih, const float *b_hh) {
     for (int a = 0; a < cell->A; a++) {
-        int wi = b_ih ? lstm__cell_run_row(cell->ih, cell->n_ih, a) : -1, wh = b_hh ? lstm__cell_run_row(cell->hh, cell->n_hh, a) : -1;
+        int wi = b_ih ? lstm__cell_run_row(cell->ih, cell->n_ih, a) : -1;
+        int wh = b_hh ? lstm__cell_run_row(cell->hh, cell->n_hh, a) : -1;
         float *o = bias + (size_t)a * H;
         for (int j = 0; j < H; j++) {
             if (wi >= 0 && wh >= 0) o[j] = b_ih[(size_t)wi * H + j] + b_hh[(size_t)wh * H + j];

@@ -197,7 +197,7 @@ lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
     ex->cell = cell;
     ex->H = H;
     ex->AH = AH;
-    size_t njob_max = 2 * jobs_of(V) + jobs_of(V);
+    size_t njob_max = 3 * jobs_of(V); /* the head's two regions, the embedding */
     for (int l = 0; l < L; l++) {
         for (int k = 0; k < cell->n_ih; k++) njob_max += jobs_of(cell->ih[k].n * H);
         for (int k = 0; k < cell->n_hh; k++) njob_max += jobs_of(cell->hh[k].n * H);
