@@ -67,6 +67,9 @@ struct lstm_workspace {
     /* batch 1 with the fused step and a cell->step1: its pack of W_ih and W_hh per (l,d) (instead of pu, pui) */
     float *p1;
     size_t p1_size;
+    /* LSTMP: W_hr packed for the per-step m·W_hrᵀ, per (l,d) (with the other packs) */
+    float *pr;
+    size_t pr_size;
 };
 
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
@@ -166,6 +169,11 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (!ws->pk) ok = 0;
         else memset(ws->pk, 0, LD * ws->pk_size * sizeof(float));
     }
+    if (ws->P) {
+        ws->pr_size = (lstm_gemm_packed_size(ws->Hout, ws->H) + 15) / 16 * 16;
+        if (!(ws->pr = aligned_alloc(64, LD * ws->pr_size * sizeof(float)))) ok = 0;
+        else memset(ws->pr, 0, LD * ws->pr_size * sizeof(float));
+    }
     if (!ok) {
         lstm_workspace_free(ws);
         return lstm__fail(LSTM_ERR_NOMEM, "workspace: out of memory for T=%d, B=%d", T, B);
@@ -178,7 +186,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy, ws->pr};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -246,6 +254,7 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
                 lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r], cell->hh[r].n * H, Hout,
                                   w->w_hh + (size_t)cell->hh[r].w * H * Hout, Hout);
         }
+        if (ws->pr) lstm_gemm_pack_nt(ws->pr + (size_t)k * ws->pr_size, Hout, H, w->w_hr, H);
     }
     ws->pk_src = net->params;
     ws->pui_ok = 0;
@@ -366,7 +375,8 @@ typedef struct {
     float *act, *cs, *cbuf, *ms, *Y;
     int ms_all;
     const float *bias, *pk[2], *pu, *pui, *p1;
-    int act_ready; /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
+    const float *pr; /* LSTMP: packed W_hr */
+    int act_ready;   /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
 } dir_op;
 
 /* The op of (l,d) k = l·D + d over T steps of X, writing layer output Y. */
@@ -382,6 +392,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
         op.cbuf = tr ? NULL : ws->cs;
     }
     op.ms = ws->ms && tr ? ws->ms + (size_t)k * ws->tbh : ws->ms;
+    if (ws->pr) op.pr = ws->pr + (size_t)k * ws->pr_size;
     for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
     if (ws->p1) {
         op.p1 = ws->p1 + (size_t)k * ws->p1_size;
@@ -466,7 +477,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
             if (nt > 1) lstm__team_run_tasks(team, nt, step_fwd_task, &fj);
             else step_fwd_task(&fj, 0, 1);
         }
-        if (w->w_hr) lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
+        if (w->w_hr) lstm_gemm_packed_mt(team, B, Hout, H, m, H, op->pr, yrow, ldy, 0.0f); /* y = m·W_hrᵀ */
         hp = yrow;
         ldh = ldy;
         cp = c;
