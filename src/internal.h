@@ -205,7 +205,7 @@ typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int 
 
 /* Batch-1 fused step (lstm__step1 below): one step of one batch row on the team. */
 typedef void (*lstm__step1_fn)(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
-                               const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+                               const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
 
 typedef struct {
     const char *name;     /* "lstm", "gru" */
@@ -222,7 +222,8 @@ typedef struct {
     void (*fused_pack)(float *P, int H, int K, const float *W, int ldw);
     lstm__fused_step_fn fused_step;
     /* optional batch-1 fused step (NULL: fused_step at B = 1 too), used where
-     * fused_step is: one pack per (l,d) holding the W_ih and W_hh rows; same bits */
+     * fused_step is, on inference workspaces: one pack per (l,d) holding the W_ih
+     * and W_hh rows; its own rounding (not the batch path's bits) */
     size_t (*step1_pack_size)(int H, int I, int Hout);
     void (*step1_pack)(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
     lstm__step1_fn step1;
@@ -255,21 +256,29 @@ void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *ac
                        const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                        const float *c_prev, float *c, float *m, int ldm);
 
+/* A private lstm_workspace_init flag: the B rows are a slice of a larger batch
+ * (an evaluation split over ranks), so B = 1 keeps the batch path's fused step
+ * instead of the batch-1 step: the slice gives the bits the whole batch gives. */
+enum { LSTM__WS_SLICE = 1 << 16 };
+
 /* ---- the step at batch 1 (src/kernels/step1_avx512.c) ----
  * lstm__step1_pack: W_ih [4H, I] and W_hh [4H, Hout] (dense rows) into the
  * group-major layout of lstm__step1_pack_size(H, I, Hout) floats (64-byte
  * aligned buffer); a NULL matrix leaves its rows as they are (steps with x
  * NULL read only the W_hh rows).  lstm__step1: one step of one batch row, unit groups split
  * over the team: pre = (x ? bsum (NULL = 0) + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
- * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c), c_prev NULL
- * = zeros.  Same bits as lstm__step_avx512; call only where that one runs.
+ * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c) and, when
+ * m2 is not NULL, a copy in m2 [H]; c_prev NULL = zeros.  c may be c_prev; m may
+ * be h only with one group (H <= 64).  Not the bits of lstm__step_avx512 (split
+ * chains, the fast σ/tanh: see step1_avx512.c) but fixed by the shape; call only
+ * where that one runs (inference workspaces at B = 1).
  * lstm__step1_avx512: the kernel for unit groups [g0, g1) of 64 units. */
 size_t lstm__step1_pack_size(int H, int I, int Hout);
 void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
 void lstm__step1(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
-                 const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+                 const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
 void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act, const float *x,
-                        const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+                        const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
 
 /* ---- the CPU (src/kernels/cpu.c), read with cpuid once per process ----
  * Sizes in bytes (0: unknown); l3 is the whole cache the core sees.

@@ -1,6 +1,6 @@
 /* step1_avx512.c — the recurrent step at batch 1 (streaming, sampling, audio):
  * one layer's [W_ih | W_hh] packed once per set of weights into one linear
- * stream, and a step that holds the four gates of up to 64 units in 16 zmm
+ * stream, and a step that holds the four gates of up to 64 units in zmm
  * registers while it walks that stream once.  No per-call packing, no
  * dispatch per unit block, and at H <= 64 one pass over k does the whole step.
  *
@@ -14,12 +14,19 @@
  * where W[r][k] is W_ih[r][k] for k < I and W_hh[r][k − I] after.  A group
  * is one contiguous run of K·nv·64 floats, read front to back each step.
  *
- * Rounding: every pre-activation is one in-order chain of fused
- * multiply-adds from b_ih + b_hh (or 0, or the pre-activation already in
- * act) over x, then over h — the chain of the GEMM kernels and of
- * step_avx512.c — and the gate math is simd_avx512.h's, in the order of
- * gates_avx512.c.  So this step gives the same bits as lstm__step_avx512
- * and as GEMM + gate kernel (tests/test_step1.c checks it). */
+ * Rounding: NOT the bits of the batch path (lstm__step_avx512, GEMM + gate
+ * kernel).  At batch 1 a step is one dependent chain (h -> pre-activations ->
+ * gates -> c -> tanh(c) -> h), so this kernel trades bit-identity with the
+ * batch path for latency: each pre-activation is b_ih + b_hh (or 0, or the
+ * value already in act) followed by x·W_ihᵀ as one in-order FMA chain (the
+ * input GEMM's chain: a step with x given and one with act from
+ * lstm__cell_gemm_ih_bias give the same bits), then h·W_hhᵀ as SPLITS(nv)
+ * chains added in a fixed order; the gates use sigmoid512_fast and
+ * tanh512_fast (simd_avx512.h, ≤ 4 and ≤ 6 ulp from libm).  Everything is
+ * fixed by the shape, so the bits do not depend on the thread count (threads
+ * take whole groups), and lstm_forward at B = 1 and lstm_stream, which both
+ * run this kernel, agree bit for bit.  tests/test_step1.c compares it with a
+ * float64 step and with lstm__step_avx512 within 1e-5. */
 #include <stddef.h>
 
 #include "internal.h"
@@ -76,59 +83,118 @@ T512 __attribute__((always_inline)) static inline void store_n(float *p, int n, 
     else _mm512_mask_storeu_ps(p, lanes16(n), v);
 }
 
+/* h's partial block (n < 16 lanes) by plain stores of 8, 4, 2 and 1 lanes: the
+ * next step broadcasts single floats of h, and a masked store does not forward
+ * to them (the next step would wait for it to reach L1, ~20 ns at H = 8). */
+T512 __attribute__((always_inline)) static inline void store_fwd(float *p, int n, __m512 v) {
+    if (n >= 16) {
+        _mm512_storeu_ps(p, v);
+        return;
+    }
+    __m128 q;
+    switch (n >> 2) { /* the 4-lane chunk that holds the tail */
+    case 0: q = _mm512_extractf32x4_ps(v, 0); break;
+    case 1: _mm_storeu_ps(p, _mm512_extractf32x4_ps(v, 0));
+            q = _mm512_extractf32x4_ps(v, 1); break;
+    case 2: _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
+            q = _mm512_extractf32x4_ps(v, 2); break;
+    default: _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
+             _mm_storeu_ps(p + 8, _mm512_extractf32x4_ps(v, 2));
+             q = _mm512_extractf32x4_ps(v, 3); break;
+    }
+    p += n & ~3;
+    if (n & 2) {
+        _mm_storel_pi((__m64 *)p, q);
+        q = _mm_movehl_ps(q, q);
+        p += 2;
+    }
+    if (n & 1) _mm_store_ss(p, q);
+}
+
+/* Partial sums per pre-activation over the rows of h: the FMA chain over h is
+ * split into S chains (row k into chain k mod S), each its own accumulator,
+ * added at the end in a fixed order ((p0 + p1) + (p2 + p3)); S depends on the group size only
+ * (at most 24 accumulators).  At small H the step is one dependent chain per
+ * call (h -> pre-activations -> gates -> c -> tanh(c) -> h): S runs of H/S
+ * FMAs instead of one of H.  Four blocks (H >= 64) stream their weights from
+ * L2 and keep one chain. */
+#define SPLITS(NV) ((NV) == 1 ? 4 : (NV) == 2 ? 3 : (NV) == 3 ? 2 : 1)
+
 /* One group of NV blocks (a constant at every call, so acc stays in registers). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 group(const int NV, int H, int I, int Hout, int b0, const float *P, float *act, const float *x,
-      const float *bsum, const float *h, const float *c_prev, float *c, float *m) {
-    const int j0 = 16 * b0, K = I + Hout;
+      const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+    const int S = SPLITS(NV);
+    const int j0 = 16 * b0, K = I + Hout, pf = H >= 48;
     const float *p = P + (size_t)64 * K * b0;
-    __m512 acc[4][4];
+    __m512 acc[4][4][4]; /* [split][block][gate] */
     UNROLL for (int v = 0; v < NV; v++) {
         const int n = H - j0 - 16 * v;
-        UNROLL for (int q = 0; q < 4; q++)
-            acc[v][q] = !x    ? load_n(act + q * H + j0 + 16 * v, n)
-                        : bsum ? load_n(bsum + q * H + j0 + 16 * v, n)
-                               : _mm512_setzero_ps();
+        UNROLL for (int q = 0; q < 4; q++) {
+            acc[0][v][q] = !x    ? load_n(act + q * H + j0 + 16 * v, n)
+                           : bsum ? load_n(bsum + q * H + j0 + 16 * v, n)
+                                  : _mm512_setzero_ps();
+            UNROLL for (int s = 1; s < S; s++) acc[s][v][q] = _mm512_setzero_ps();
+        }
     }
-    /* acc[v][q] += a[k] · p[k][v][q] for k in [0, n); p advances past the rows.  The rows two
-     * ahead are prefetched: past L1 (H >= 64) the stream runs from L2 about 20 % faster. */
-#define ACCUMULATE(a, n)                                                                                 \
-    for (int k = 0; k < (n); k++, p += NV * 64) {                                                        \
-        const __m512 s = _mm512_set1_ps((a)[k]);                                                         \
-        UNROLL for (int l = 0; l < NV * 4; l++) _mm_prefetch((const char *)(p + 2 * NV * 64 + l * 16), _MM_HINT_T0); \
+    /* acc[s][v][q] += a[k] · p[k][v][q]; p advances past the rows.  Past L1 (H >= 48) the rows two
+     * ahead are prefetched: the stream runs from L2 about 20 % faster. */
+#define ROW(s, ak)                                                                                       \
+    do {                                                                                                 \
+        const __m512 bc = _mm512_set1_ps(ak);                                                            \
+        if (pf) UNROLL for (int l = 0; l < NV * 4; l++) _mm_prefetch((const char *)(p + 2 * NV * 64 + l * 16), _MM_HINT_T0); \
         UNROLL for (int v = 0; v < NV; v++)                                                              \
             UNROLL for (int q = 0; q < 4; q++)                                                           \
-                acc[v][q] = _mm512_fmadd_ps(s, _mm512_load_ps(p + (v * 4 + q) * 16), acc[v][q]);         \
-    }
-    if (x) ACCUMULATE(x, I)
+                acc[s][v][q] = _mm512_fmadd_ps(bc, _mm512_load_ps(p + (v * 4 + q) * 16), acc[s][v][q]);  \
+        p += NV * 64;                                                                                    \
+    } while (0)
+    /* x: one chain from the bias, in order (the input GEMM's chain, so a step with x
+     * given and one with act = bias + x·W_ihᵀ from lstm_gemm give the same bits) */
+    if (x) for (int k = 0; k < I; k++) ROW(0, x[k]);
     else p += (size_t)I * NV * 64;
-    if (h) ACCUMULATE(h, Hout)
-#undef ACCUMULATE
+    /* h: row k into partial k mod S, the last Hout mod S rows into partials 0, 1, .. */
+    if (h) {
+        int k = 0;
+        for (; k + S <= Hout; k += S) UNROLL for (int s = 0; s < S; s++) ROW(s, h[k + s]);
+        UNROLL for (int s = 0; s < S - 1; s++) /* (constant indices: acc stays in registers) */
+            if (k + s < Hout) ROW(s, h[k + s]);
+    }
+#undef ROW
+    UNROLL for (int v = 0; v < NV; v++)
+        UNROLL for (int q = 0; q < 4; q++) {
+            if (S == 2) acc[0][v][q] = _mm512_add_ps(acc[0][v][q], acc[1][v][q]);
+            if (S == 3) acc[0][v][q] = _mm512_add_ps(_mm512_add_ps(acc[0][v][q], acc[1][v][q]), acc[2][v][q]);
+            if (S == 4)
+                acc[0][v][q] = _mm512_add_ps(_mm512_add_ps(acc[0][v][q], acc[1][v][q]),
+                                             _mm512_add_ps(acc[2][v][q], acc[3][v][q]));
+        }
     UNROLL for (int v = 0; v < NV; v++) {
         const int j = j0 + 16 * v, n = H - j;
-        __m512 i = sigmoid512(acc[v][0]), f = sigmoid512(acc[v][1]);
-        __m512 gg = tanh512(acc[v][2]), o = sigmoid512(acc[v][3]);
+        __m512 i = sigmoid512_fast(acc[0][v][0]), f = sigmoid512_fast(acc[0][v][1]);
+        __m512 gg = tanh512_fast(acc[0][v][2]), o = sigmoid512_fast(acc[0][v][3]);
+        __m512 cp = c_prev ? load_n(c_prev + j, n) : _mm512_setzero_ps();
+        __m512 cn = _mm512_fmadd_ps(f, cp, _mm512_mul_ps(i, gg));
+        __m512 hn = _mm512_mul_ps(o, tanh512_fast(cn));
+        store_fwd(m + j, n, hn);
+        if (m2) store_n(m2 + j, n, hn);
+        store_n(c + j, n, cn);
         store_n(act + j, n, i);
         store_n(act + H + j, n, f);
         store_n(act + 2 * H + j, n, gg);
         store_n(act + 3 * H + j, n, o);
-        __m512 cp = c_prev ? load_n(c_prev + j, n) : _mm512_setzero_ps();
-        __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, cp), _mm512_mul_ps(i, gg));
-        store_n(c + j, n, cn);
-        store_n(m + j, n, _mm512_mul_ps(o, tanh512(cn)));
     }
 }
 
 T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act,
                                          const float *x, const float *bsum, const float *h,
-                                         const float *c_prev, float *c, float *m) {
+                                         const float *c_prev, float *c, float *m, float *m2) {
     for (int g = g0; g < g1; g++) {
         const int b0 = block0(H, g);
         switch (block0(H, g + 1) - b0) {
-        case 1: group(1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
-        case 2: group(2, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
-        case 3: group(3, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
-        default: group(4, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
+        case 1: group(1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+        case 2: group(2, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+        case 3: group(3, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+        default: group(4, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
         }
     }
 }
@@ -139,22 +205,22 @@ T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1,
 typedef struct {
     int H, I, Hout, ng;
     const float *P, *x, *bsum, *h, *c_prev;
-    float *act, *c, *m;
+    float *act, *c, *m, *m2;
 } step1_job;
 
 static void step1_task(void *arg, int task, int ntasks) {
     const step1_job *j = arg;
     int g0 = (int)((long)j->ng * task / ntasks), g1 = (int)((long)j->ng * (task + 1) / ntasks);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (g0 < g1) lstm__step1_avx512(j->H, j->I, j->Hout, g0, g1, j->P, j->act, j->x, j->bsum, j->h, j->c_prev, j->c, j->m);
+    if (g0 < g1) lstm__step1_avx512(j->H, j->I, j->Hout, g0, g1, j->P, j->act, j->x, j->bsum, j->h, j->c_prev, j->c, j->m, j->m2);
 #else
     (void)g0, (void)g1;
 #endif
 }
 
 void lstm__step1(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
-                 const float *bsum, const float *h, const float *c_prev, float *c, float *m) {
-    step1_job j = {H, I, Hout, groups_of(H), P, x, bsum, h, c_prev, act, c, m};
+                 const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+    step1_job j = {H, I, Hout, groups_of(H), P, x, bsum, h, c_prev, act, c, m, m2};
     int nt = team ? lstm__team_size(team) : 1;
     if (nt > j.ng) nt = j.ng;
     if (nt > 1) lstm__team_run_tasks(team, nt, step1_task, &j);

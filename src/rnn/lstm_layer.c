@@ -137,7 +137,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->ys = alloc_f(ws->L > 1 ? 2 * ws->tby : 1, &ok);
     }
     ws->fused = fused_available(cell);
-    if (ws->fused && B == 1 && cell->step1) {
+    if (ws->fused && B == 1 && cell->step1 && !ws->train && !(flags & LSTM__WS_SLICE)) {
         ws->p1_size = (cell->step1_pack_size(ws->H, (int)in_max, ws->Hout) + 15) / 16 * 16;
         if (!(ws->p1 = aligned_alloc(64, LD * ws->p1_size * sizeof(float)))) ok = 0;
     } else if (ws->fused) {
@@ -438,7 +438,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
         float *m = w->w_hr ? (op->ms_all ? op->ms + (size_t)t * B * H : op->ms) : yrow;
         if (op->p1) {
             cell->step1(team, H, in, Hout, op->p1, a, x_in_step ? op->X + (size_t)t * in : NULL,
-                        w->b_ih ? op->bias : NULL, hp, cp, c, m);
+                        w->b_ih ? op->bias : NULL, hp, cp, c, m, NULL);
         } else if (op->pu) {
             sj.act = a;
             sj.x = x_in_step ? op->X + (size_t)t * B * in : NULL;
@@ -828,12 +828,41 @@ void lstm_state_free(lstm_state *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* One step at batch 1 when the packs are current (every call after the first
+ * on the same weights): the cell's batch-1 step per layer straight on the
+ * state, no dir_op, no copies.  With one unit group (H <= 64) the step writes
+ * h in place (it reads all of h before it writes any); with more, through
+ * scratch.  The same kernel and arguments as forward's T = 1 path, so the
+ * same bits. */
+static void stream_step1(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *x, float *y) {
+    const lstm__cell *cell = ws->cell;
+    const int L = ws->L, H = ws->H, Hout = ws->Hout, in_place = H <= 64;
+    const float *in = x;
+    for (int l = 0; l < L; l++) {
+        const lstm_weights *w = &net->w[l];
+        float *h = s->h + (size_t)l * Hout, *c = s->c ? s->c + (size_t)l * H : NULL;
+        float *last = l == L - 1 ? y : NULL, *m = in_place ? h : last ? last : ws->ys;
+        cell->step1(ws->team, H, w->in, Hout, ws->p1 + (size_t)l * ws->p1_size, ws->act, in,
+                    w->b_ih ? ws->bias + (size_t)l * ws->AH : NULL, h, c, c, m, in_place ? last : NULL);
+        if (!in_place) memcpy(h, m, (size_t)Hout * sizeof(float));
+        in = h;
+    }
+}
+
 lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int T, const float *x, float *y) {
     if (ws->bf) return lstm__fail(LSTM_ERR_ARG, "stream: runs time-major: the workspace must not be LSTM_WS_BATCH_FIRST");
     if (net->D != 1) return lstm__fail(LSTM_ERR_ARG, "stream: a bidirectional network cannot run step by step");
     if (s->L != net->cfg.num_layers || s->D != net->D || s->H != net->H || s->Hout != net->Hout || s->B != ws->B ||
-        !s->c != !lstm__cell_of(net->cfg.cell)->has_c)
+        !s->c != !ws->cell->has_c)
         return lstm__fail(LSTM_ERR_SHAPE, "stream: state was made for another network or batch size");
+    /* forward's checks of the network against the workspace (cheap: the cell is
+     * compared by kind; forward repeats them on its own path) */
+    if (T == 1 && ws->p1 && ws->pui_ok && ws->pk_src == net->params && !ws->train && !ws->P &&
+        net->cfg.num_layers == ws->L && net->H == ws->H && net->Hout == ws->Hout &&
+        net->cfg.input_size == ws->I && lstm__cell_of(net->cfg.cell) == ws->cell) {
+        stream_step1(net, ws, s, x, y);
+        return LSTM_OK;
+    }
     /* h0 and hn alias: each (layer) slice is read at its first step and written after its last. */
     return forward(net, ws, T, s->B, x, s->h, s->c, y, s->h, s->c, 1);
 }
