@@ -204,8 +204,9 @@ typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int 
                                     const float *phh, const float *c_prev, float *c, float *m, int ldm);
 
 /* Batch-1 fused step (lstm__step1 below): one step of one batch row on the team. */
-typedef void (*lstm__step1_fn)(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
-                               const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
+typedef void (*lstm__step1_fn)(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act,
+                               const float *x, const float *bsum, const float *h, const float *c_prev, float *c,
+                               float *m, float *m2);
 
 typedef struct {
     const char *name;     /* "lstm", "gru" */
@@ -227,6 +228,7 @@ typedef struct {
     size_t (*step1_pack_size)(int H, int I, int Hout);
     void (*step1_pack)(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
     lstm__step1_fn step1;
+    int (*step1_groups)(int H); /* unit groups of step1 (1: its h output may be its h input) */
 } lstm__cell;
 
 extern const lstm__cell lstm__cell_lstm; /* src/rnn/lstm_cell.c */
@@ -269,16 +271,19 @@ enum { LSTM__WS_SLICE = 1 << 16 };
  * over the team: pre = (x ? bsum (NULL = 0) + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
  * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c) and, when
  * m2 is not NULL, a copy in m2 [H]; c_prev NULL = zeros.  c may be c_prev; m may
- * be h only with one group (H <= 64).  Not the bits of lstm__step_avx512 (split
+ * be h only with one group (lstm__step1_groups(H) == 1).  rev: the groups run in
+ * reverse order (callers alternate it per step; no bit depends on it).  Not the bits of lstm__step_avx512 (split
  * chains, the fast σ/tanh: see step1_avx512.c) but fixed by the shape; call only
  * where that one runs (inference workspaces at B = 1).
- * lstm__step1_avx512: the kernel for unit groups [g0, g1) of 64 units. */
+ * lstm__step1_avx512: the kernel for unit groups [g0, g1). */
 size_t lstm__step1_pack_size(int H, int I, int Hout);
 void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
-void lstm__step1(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
+void lstm__step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
                  const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
-void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act, const float *x,
+void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
                         const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
+/* The number of unit groups of the batch-1 step at hidden size H (1: m may be h). */
+int lstm__step1_groups(int H);
 
 /* ---- the CPU (src/kernels/cpu.c), read with cpuid once per process ----
  * Sizes in bytes (0: unknown); l3 is the whole cache the core sees.

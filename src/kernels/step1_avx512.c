@@ -5,9 +5,13 @@
  * dispatch per unit block, and at H <= 64 one pass over k does the whole step.
  *
  * Packed layout ("group-major"): the nub = ⌈H/16⌉ blocks of 16 units go
- * into ng = ⌈nub/4⌉ groups of as even a size as can be (1 to 4 blocks: a
- * 5-block H runs as 3 + 2, not 4 + 1, so no group is one short FMA chain
- * waiting on its latency).  Group g has blocks [b0, b1) with b0 = ⌊nub·g/ng⌋,
+ * into ng groups of as even a size as can be: one group up to 3 blocks (H <=
+ * 48, the whole pack in L1), ⌈nub/2⌉ groups of 1 or 2 blocks up to H = 96 (the
+ * pack is 1.4 to 3 L1s), else ⌈nub/4⌉ groups of 3 or 4 blocks.
+ * Groups are independent (their own units, their own sums), so the order they
+ * run in does not change a bit: steps alternate it (rev), and the groups a
+ * step ends with, still in L1 (or L2), are the ones the next step starts with
+ * ("zigzag"; past L1 a plain cyclic walk over the pack misses every line).  Group g has blocks [b0, b1) with b0 = ⌊nub·g/ng⌋,
  * nv = b1 − b0, and holds, for depth k in [0, K) with K = I + Hout (rows of
  * x first, then of h), block v, gate q, lane j:
  *   P[64·K·b0 + ((k·nv + v)·4 + q)·16 + j] = W[q·H + 16(b0 + v) + j][k]  (0 past H)
@@ -31,7 +35,11 @@
 
 #include "internal.h"
 
-static int groups_of(int H) { return ((H + 15) / 16 + 3) / 4; }
+static int groups_of(int H) {
+    const int nub = (H + 15) / 16;
+    return nub <= 3 ? 1 : nub <= 6 ? (nub + 1) / 2 : (nub + 3) / 4;
+}
+int lstm__step1_groups(int H) { return groups_of(H); }
 /* First block of group g (g = ng: nub). */
 static int block0(int H, int g) { return (int)((long)((H + 15) / 16) * g / groups_of(H)); }
 
@@ -111,20 +119,19 @@ T512 __attribute__((always_inline)) static inline void store_fwd(float *p, int n
     if (n & 1) _mm_store_ss(p, q);
 }
 
-/* Partial sums per pre-activation over the rows of h: the FMA chain over h is
- * split into S chains (row k into chain k mod S), each its own accumulator,
- * added at the end in a fixed order ((p0 + p1) + (p2 + p3)); S depends on the group size only
- * (at most 24 accumulators).  At small H the step is one dependent chain per
- * call (h -> pre-activations -> gates -> c -> tanh(c) -> h): S runs of H/S
- * FMAs instead of one of H.  Four blocks (H >= 64) stream their weights from
- * L2 and keep one chain. */
-#define SPLITS(NV) ((NV) == 1 ? 4 : (NV) == 2 ? 3 : (NV) == 3 ? 2 : 1)
+/* Partial sums per pre-activation over the rows of h: with one group (H <= 48)
+ * the FMA chain over h is split into S = SPLITS(nv) chains (row k into chain
+ * k mod S), each its own accumulator (at most 24), added at the end in a fixed
+ * order ((p0 + p1) + (p2 + p3)).  There the step is one dependent chain per
+ * call (h -> pre-activations -> gates -> c -> tanh(c) -> h) and S chains of
+ * H/S FMAs replace one of H.  Several groups (H >= 64) stream their weights
+ * from L2 and keep one chain (S = 1). */
+#define SPLITS(NV) ((NV) == 1 ? 4 : (NV) == 2 ? 3 : 2)
 
 /* One group of NV blocks (a constant at every call, so acc stays in registers). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
-group(const int NV, int H, int I, int Hout, int b0, const float *P, float *act, const float *x,
+group(const int NV, const int S, int H, int I, int Hout, int b0, const float *P, float *act, const float *x,
       const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-    const int S = SPLITS(NV);
     const int j0 = 16 * b0, K = I + Hout, pf = H >= 48;
     const float *p = P + (size_t)64 * K * b0;
     __m512 acc[4][4][4]; /* [split][block][gate] */
@@ -185,17 +192,25 @@ group(const int NV, int H, int I, int Hout, int b0, const float *P, float *act, 
     }
 }
 
-T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act,
-                                         const float *x, const float *bsum, const float *h,
+T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const float *P,
+                                         float *act, const float *x, const float *bsum, const float *h,
                                          const float *c_prev, float *c, float *m, float *m2) {
-    for (int g = g0; g < g1; g++) {
-        const int b0 = block0(H, g);
-        switch (block0(H, g + 1) - b0) {
-        case 1: group(1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-        case 2: group(2, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-        case 3: group(3, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-        default: group(4, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-        }
+    const int nub = (H + 15) / 16, ng = groups_of(H);
+    for (int i = g0; i < g1; i++) {
+        const int g = rev ? g1 - 1 - (i - g0) : i;
+        const int b0 = ng == 1 ? 0 : nub * g / ng;
+        const int nv = (ng == 1 ? nub : nub * (g + 1) / ng) - b0;
+        if (ng == 1) switch (nv) {
+            case 1: group(1, SPLITS(1), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 2: group(2, SPLITS(2), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            default: group(3, SPLITS(3), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            }
+        else switch (nv) {
+            case 1: group(1, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 2: group(2, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 3: group(3, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            default: group(4, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            }
     }
 }
 #endif
@@ -203,7 +218,7 @@ T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1,
 /* ---- the engine's entry: groups split over the team's tasks ---- */
 
 typedef struct {
-    int H, I, Hout, ng;
+    int H, I, Hout, ng, rev;
     const float *P, *x, *bsum, *h, *c_prev;
     float *act, *c, *m, *m2;
 } step1_job;
@@ -212,17 +227,25 @@ static void step1_task(void *arg, int task, int ntasks) {
     const step1_job *j = arg;
     int g0 = (int)((long)j->ng * task / ntasks), g1 = (int)((long)j->ng * (task + 1) / ntasks);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (g0 < g1) lstm__step1_avx512(j->H, j->I, j->Hout, g0, g1, j->P, j->act, j->x, j->bsum, j->h, j->c_prev, j->c, j->m, j->m2);
+    if (g0 < g1)
+        lstm__step1_avx512(j->H, j->I, j->Hout, g0, g1, j->rev, j->P, j->act, j->x, j->bsum, j->h, j->c_prev, j->c,
+                           j->m, j->m2);
 #else
     (void)g0, (void)g1;
 #endif
 }
 
-void lstm__step1(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
+void lstm__step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
                  const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-    step1_job j = {H, I, Hout, groups_of(H), P, x, bsum, h, c_prev, act, c, m, m2};
+    const int ng = groups_of(H);
     int nt = team ? lstm__team_size(team) : 1;
-    if (nt > j.ng) nt = j.ng;
-    if (nt > 1) lstm__team_run_tasks(team, nt, step1_task, &j);
-    else step1_task(&j, 0, 1);
+    if (nt > ng) nt = ng;
+    if (nt <= 1) { /* one thread: straight to the kernel */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        lstm__step1_avx512(H, I, Hout, 0, ng, rev, P, act, x, bsum, h, c_prev, c, m, m2);
+#endif
+        return;
+    }
+    step1_job j = {H, I, Hout, ng, rev, P, x, bsum, h, c_prev, act, c, m, m2};
+    lstm__team_run_tasks(team, nt, step1_task, &j);
 }

@@ -67,6 +67,8 @@ struct lstm_workspace {
     /* batch 1 with the fused step and a cell->step1: its pack of W_ih and W_hh per (l,d) (instead of pu, pui) */
     float *p1;
     size_t p1_size;
+    int p1_groups;       /* cell->step1_groups(H) */
+    int p1_rev;          /* the order of the step's unit groups at the next step (alternates; no bit depends on it) */
 };
 
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
@@ -139,6 +141,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     ws->fused = fused_available(cell);
     if (ws->fused && B == 1 && cell->step1 && !ws->train && !(flags & LSTM__WS_SLICE)) {
         ws->p1_size = (cell->step1_pack_size(ws->H, (int)in_max, ws->Hout) + 15) / 16 * 16;
+        ws->p1_groups = cell->step1_groups(ws->H);
         if (!(ws->p1 = aligned_alloc(64, LD * ws->p1_size * sizeof(float)))) ok = 0;
     } else if (ws->fused) {
         ws->pu_size = (cell->fused_pack_size(ws->H, ws->Hout) + 15) / 16 * 16;
@@ -366,6 +369,7 @@ typedef struct {
     float *act, *cs, *cbuf, *ms, *Y;
     int ms_all;
     const float *bias, *pk[2], *pu, *pui, *p1;
+    int rev0;            /* p1: the group order of step 0 (then alternating) */
 } dir_op;
 
 /* The op of (l,d) k = l·D + d over T steps of X, writing layer output Y. */
@@ -384,6 +388,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
     if (ws->p1) {
         op.p1 = ws->p1 + (size_t)k * ws->p1_size;
+        op.rev0 = ws->p1_rev;
     } else if (ws->fused) {
         op.pu = ws->pu + (size_t)k * ws->pu_size;
         op.pui = ws->pui + (size_t)k * ws->pui_size;
@@ -437,7 +442,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
         float *yrow = op->Y + (size_t)t * B * ldy + (size_t)d * Hout;
         float *m = w->w_hr ? (op->ms_all ? op->ms + (size_t)t * B * H : op->ms) : yrow;
         if (op->p1) {
-            cell->step1(team, H, in, Hout, op->p1, a, x_in_step ? op->X + (size_t)t * in : NULL,
+            cell->step1(team, H, in, Hout, (op->rev0 + s) & 1, op->p1, a, x_in_step ? op->X + (size_t)t * in : NULL,
                         w->b_ih ? op->bias : NULL, hp, cp, c, m, NULL);
         } else if (op->pu) {
             sj.act = a;
@@ -576,6 +581,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         }
     }
     if (ws->train) memcpy(y, ws->ys + (size_t)(L - 1) * ws->tby, tby * sizeof(float));
+    ws->p1_rev = (ws->p1_rev + T) & 1;
     return LSTM_OK;
 }
 
@@ -830,19 +836,20 @@ void lstm_state_free(lstm_state *s) {
 
 /* One step at batch 1 when the packs are current (every call after the first
  * on the same weights): the cell's batch-1 step per layer straight on the
- * state, no dir_op, no copies.  With one unit group (H <= 64) the step writes
+ * state, no dir_op, no copies.  With one unit group (H <= 48) the step writes
  * h in place (it reads all of h before it writes any); with more, through
  * scratch.  The same kernel and arguments as forward's T = 1 path, so the
  * same bits. */
 static void stream_step1(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *x, float *y) {
     const lstm__cell *cell = ws->cell;
-    const int L = ws->L, H = ws->H, Hout = ws->Hout, in_place = H <= 64;
+    const int L = ws->L, H = ws->H, Hout = ws->Hout, in_place = ws->p1_groups == 1, rev = ws->p1_rev;
     const float *in = x;
+    ws->p1_rev ^= 1;
     for (int l = 0; l < L; l++) {
         const lstm_weights *w = &net->w[l];
         float *h = s->h + (size_t)l * Hout, *c = s->c ? s->c + (size_t)l * H : NULL;
         float *last = l == L - 1 ? y : NULL, *m = in_place ? h : last ? last : ws->ys;
-        cell->step1(ws->team, H, w->in, Hout, ws->p1 + (size_t)l * ws->p1_size, ws->act, in,
+        cell->step1(ws->team, H, w->in, Hout, rev, ws->p1 + (size_t)l * ws->p1_size, ws->act, in,
                     w->b_ih ? ws->bias + (size_t)l * ws->AH : NULL, h, c, c, m, in_place ? last : NULL);
         if (!in_place) memcpy(h, m, (size_t)Hout * sizeof(float));
         in = h;
