@@ -68,6 +68,7 @@ struct lstm_workspace {
     float *p1;
     size_t p1_size;
     int p1_groups;       /* cell->step1_groups(H) */
+    int cell_kind;       /* net->cfg.cell at init (lstm_stream's check without a lookup) */
     int p1_rev;          /* the order of the step's unit groups at the next step (alternates; no bit depends on it) */
 };
 
@@ -101,6 +102,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     ws->I = net->cfg.input_size;
     ws->P = net->cfg.proj_size;
     const lstm__cell *cell = ws->cell = lstm__cell_of(net->cfg.cell);
+    ws->cell_kind = net->cfg.cell;
     ws->AH = cell->A * ws->H;
     size_t tb = (size_t)T * B, LD = (size_t)ws->L * ws->D;
     ws->tbg = tb * ws->AH;
@@ -866,7 +868,7 @@ lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, 
      * compared by kind; forward repeats them on its own path) */
     if (T == 1 && ws->p1 && ws->pui_ok && ws->pk_src == net->params && !ws->train && !ws->P &&
         net->cfg.num_layers == ws->L && net->H == ws->H && net->Hout == ws->Hout &&
-        net->cfg.input_size == ws->I && lstm__cell_of(net->cfg.cell) == ws->cell) {
+        net->cfg.input_size == ws->I && (int)net->cfg.cell == ws->cell_kind) {
         stream_step1(net, ws, s, x, y);
         return LSTM_OK;
     }
