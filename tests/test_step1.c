@@ -14,6 +14,8 @@
  *   - streaming in pieces == one call; 1, 2 and 3 threads identical;
  *   - deep, projected, bidirectional nets at B = 1: inference near the GEMM
  *     path; training (which keeps the batch path) bit for bit;
+ *   - the GRU on the same kernel: stream == forward at B = 1 (bits), near the
+ *     GEMM path and float64, pieces and threads (bits);
  *   - greedy generation on the streaming state == a loop of lstm_charlm_forward.
  * On a CPU without AVX-512 the engine never takes this path and only the
  * engine-level comparisons run (they then compare the portable path with itself). */
@@ -259,6 +261,110 @@ static void test_engine_steps(void) {
     CHECK_V(worst < 2e-5, "one step per call vs float64 equations: max abs err %.2e (< 2e-5)", worst);
 }
 
+/* float64 GRU (torch.nn.GRU), one layer, B = 1: T steps from h (updated). */
+static void gru_ref_steps(const lstm_net *net, int T, const float *x, double *h, double *y) {
+    const lstm_weights *w = &net->w[0];
+    const int H = net->H, I = net->cfg.input_size;
+    double *gi = malloc(sizeof(double) * 3 * H), *gh = malloc(sizeof(double) * 3 * H);
+    for (int t = 0; t < T; t++) {
+        for (int r = 0; r < 3 * H; r++) {
+            double a = w->b_ih ? w->b_ih[r] : 0.0, b = w->b_hh ? w->b_hh[r] : 0.0;
+            for (int k = 0; k < I; k++) a += (double)w->w_ih[(size_t)r * I + k] * x[(size_t)t * I + k];
+            for (int k = 0; k < H; k++) b += (double)w->w_hh[(size_t)r * H + k] * h[k];
+            gi[r] = a, gh[r] = b;
+        }
+        for (int j = 0; j < H; j++) {
+            double r = 1 / (1 + exp(-(gi[j] + gh[j]))), z = 1 / (1 + exp(-(gi[H + j] + gh[H + j])));
+            double n = tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+            h[j] = (1 - z) * n + z * h[j];
+            y[(size_t)t * H + j] = h[j];
+        }
+    }
+    free(gi); free(gh);
+}
+
+/* The GRU on the same kernel: one step per lstm_stream call == lstm_forward at B = 1
+ * (bits); vs the GEMM path and float64 (near); pieces and 1-3 threads (bits). */
+static void test_gru(void) {
+    const int Is[] = {1, 3, 256}, T = 4;
+    int runs = 0, bad = 0;
+    double worst = 0.0, worst_gemm = 0.0;
+    for (int ii = 0; ii < 3; ii++)
+        for (int H = 1; H <= 130; H += (H < 20 ? 1 : 7)) {
+            const int I = Is[ii];
+            lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 1, .bias = H % 5 != 0,
+                               .cell = LSTM_CELL_GRU};
+            lstm_net net;
+            lstm_net_init(&net, &cfg);
+            lstm_net_init_uniform(&net, (uint64_t)(H * 5 + I));
+            float *x = malloc(sizeof(float) * T * I), *y[3], *h0 = malloc(sizeof(float) * H), *hn = malloc(sizeof(float) * H);
+            fill(x, (size_t)T * I, 1.0f); fill(h0, H, 1.0f);
+            for (int k = 0; k < 3; k++) y[k] = malloc(sizeof(float) * T * H);
+            lstm_workspace *ws;
+            lstm__kernel_set_fused(0);
+            lstm_workspace_init(&ws, &net, T, 1, 0);
+            lstm__kernel_set_fused(-1);
+            lstm_forward(&net, ws, T, 1, x, h0, NULL, y[2], NULL, NULL);
+            lstm_workspace_free(ws);
+            lstm_workspace_init(&ws, &net, T, 1, 0);
+            lstm_forward(&net, ws, T, 1, x, h0, NULL, y[0], hn, NULL);
+            lstm_workspace_free(ws);
+            lstm_workspace_init(&ws, &net, 1, 1, 0);
+            lstm_state st;
+            lstm_state_init(&st, &net, 1);
+            memcpy(st.h, h0, sizeof(float) * H);
+            for (int t = 0; t < T; t++) lstm_stream(&net, ws, &st, 1, x + (size_t)t * I, y[1] + (size_t)t * H);
+            int same = memcmp(y[0], y[1], sizeof(float) * T * H) == 0 && memcmp(st.h, hn, sizeof(float) * H) == 0;
+            if (!same && bad++ < 5) printf("  gru stream differs from lstm_forward at B = 1: I=%d H=%d\n", I, H);
+            worst_gemm = fmax(worst_gemm, test_maxabs(y[1], y[2], (size_t)T * H));
+            double *hd = malloc(sizeof(double) * H), *yd = malloc(sizeof(double) * T * H);
+            for (int j = 0; j < H; j++) hd[j] = h0[j];
+            gru_ref_steps(&net, T, x, hd, yd);
+            for (int q = 0; q < T * H; q++) worst = fmax(worst, fabs(yd[q] - y[1][q]));
+            runs++;
+            free(hd); free(yd);
+            lstm_state_free(&st);
+            lstm_workspace_free(ws);
+            free(x); free(y[0]); free(y[1]); free(y[2]); free(h0); free(hn);
+            lstm_net_free(&net);
+        }
+    CHECK_V(bad == 0, "gru: one lstm_stream step per call == lstm_forward at B = 1, bit for bit (%d nets)", runs);
+    CHECK_V(worst_gemm < 1e-5, "gru: one step per call vs the GEMM path: max abs diff %.2e (< 1e-5)", worst_gemm);
+    CHECK_V(worst < 2e-5, "gru: one step per call vs float64 equations: max abs err %.2e (< 2e-5)", worst);
+    const int Hs[] = {9, 64, 130, 256};
+    for (int hi = 0; hi < 4; hi++) {
+        const int H = Hs[hi], I = H == 256 ? 256 : 3, T2 = 7;
+        lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 2, .bias = 1, .cell = LSTM_CELL_GRU};
+        lstm_net net;
+        lstm_net_init(&net, &cfg);
+        lstm_net_init_uniform(&net, 23);
+        size_t ny = (size_t)T2 * H;
+        float *x = malloc(sizeof(float) * T2 * I), *y = malloc(sizeof(float) * ny), *ys = malloc(sizeof(float) * ny);
+        fill(x, (size_t)T2 * I, 1.0f);
+        int ok = 1;
+        for (int n = 1; n <= 3; n++) {
+            lstm_workspace *ws;
+            lstm_workspace_init(&ws, &net, T2, 1, 0);
+            lstm_workspace_set_threads(ws, n);
+            float *yw = n == 1 ? y : ys;
+            lstm_forward(&net, ws, T2, 1, x, NULL, NULL, yw, NULL, NULL);
+            if (n > 1) ok &= memcmp(y, ys, sizeof(float) * ny) == 0;
+            lstm_state st;
+            lstm_state_init(&st, &net, 1);
+            for (int t = 0, piece = 1; t < T2; t += piece, piece++) {
+                int k = piece < T2 - t ? piece : T2 - t;
+                lstm_stream(&net, ws, &st, k, x + (size_t)t * I, ys + (size_t)t * H);
+            }
+            ok &= memcmp(y, ys, sizeof(float) * ny) == 0;
+            lstm_state_free(&st);
+            lstm_workspace_free(ws);
+        }
+        CHECK_V(ok, "gru H=%-3d I=%-3d 2 layers: pieces 1,2,3,.. == one call, 1-3 threads the same bits", H, I);
+        free(x); free(y); free(ys);
+        lstm_net_free(&net);
+    }
+}
+
 /* Streaming in pieces == one call; threads 1, 2, 3 identical (stream and forward). */
 static void test_pieces_threads(void) {
     const int Hs[] = {9, 64, 130, 256}, T = 7;
@@ -404,6 +510,7 @@ int main(void) {
     test_activations();
     test_kernel();
     test_engine_steps();
+    test_gru();
     test_pieces_threads();
     test_batch1_train();
     test_generate();

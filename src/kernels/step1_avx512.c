@@ -1,4 +1,6 @@
-/* step1_avx512.c — the recurrent step at batch 1 (streaming, sampling, audio):
+/* step1_avx512.c — the recurrent step at batch 1 (streaming, sampling, audio),
+ * LSTM and GRU (the GRU as four act columns pre_r, pre_z, xn, hn: the same
+ * matrix-vector code, its own point-wise tail; see internal.h):
  * one layer's [W_ih | W_hh] packed once per set of weights into one linear
  * stream, and a step that holds the four gates of up to 64 units in zmm
  * registers while it walks that stream once.  No per-call packing, no
@@ -47,7 +49,16 @@ size_t lstm__step1_pack_size(int H, int I, int Hout) {
     return (size_t)((H + 15) / 16) * (size_t)(I + Hout) * 64;
 }
 
-void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
+/* Column q of the pack from W_ih (x rows) and W_hh (h rows): the row of W, or -1 for zeros.
+ * LSTM: gates i, f, g, o from both.  GRU: act columns (pre_r, pre_z, xn, hn): r, z from
+ * both, xn = x·W_inᵀ only, hn = h·W_hnᵀ only (r multiplies it alone). */
+static int wrow(int gru, int q, int from_h) {
+    if (!gru) return q;
+    if (q < 2) return q;
+    return q == 2 ? (from_h ? -1 : 2) : (from_h ? 2 : -1);
+}
+
+static void pack(int gru, float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
     const int K = I + Hout;
     for (int g = 0; g < groups_of(H); g++) {
         const int b0 = block0(H, g), nv = block0(H, g + 1) - b0;
@@ -56,14 +67,23 @@ void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const
             for (int v = 0; v < nv; v++)
                 for (int q = 0; q < 4; q++) {
                     float *d = pg + (((size_t)k * nv + v) * 4 + q) * 16;
+                    const int wq = wrow(gru, q, k >= I);
                     for (int j = 0; j < 16; j++) {
                         int r = 16 * (b0 + v) + j;
-                        d[j] = r >= H ? 0.0f
-                               : k < I ? w_ih[(size_t)(q * H + r) * I + k]
-                                       : w_hh[(size_t)(q * H + r) * Hout + (k - I)];
+                        d[j] = r >= H || wq < 0 ? 0.0f
+                               : k < I ? w_ih[(size_t)(wq * H + r) * I + k]
+                                       : w_hh[(size_t)(wq * H + r) * Hout + (k - I)];
                     }
                 }
     }
+}
+
+void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
+    pack(0, P, H, I, Hout, w_ih, w_hh);
+}
+
+void lstm__gru_step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
+    pack(1, P, H, I, Hout, w_ih, w_hh);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -130,8 +150,8 @@ T512 __attribute__((always_inline)) static inline void store_fwd(float *p, int n
 
 /* One group of NV blocks (a constant at every call, so acc stays in registers). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
-group(const int NV, const int S, int H, int I, int Hout, int b0, const float *P, float *act, const float *x,
-      const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, const float *P, float *act,
+      const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
     const int j0 = 16 * b0, K = I + Hout, pf = H >= 48;
     const float *p = P + (size_t)64 * K * b0;
     __m512 acc[4][4][4]; /* [split][block][gate] */
@@ -146,25 +166,28 @@ group(const int NV, const int S, int H, int I, int Hout, int b0, const float *P,
     }
     /* acc[s][v][q] += a[k] · p[k][v][q]; p advances past the rows.  Past L1 (H >= 48) the rows two
      * ahead are prefetched: the stream runs from L2 about 20 % faster. */
-#define ROW(s, ak)                                                                                       \
+#define ROW(s, ak, skip)                                                                                 \
     do {                                                                                                 \
         const __m512 bc = _mm512_set1_ps(ak);                                                            \
         if (pf) UNROLL for (int l = 0; l < NV * 4; l++) _mm_prefetch((const char *)(p + 2 * NV * 64 + l * 16), _MM_HINT_T0); \
         UNROLL for (int v = 0; v < NV; v++)                                                              \
             UNROLL for (int q = 0; q < 4; q++)                                                           \
-                acc[s][v][q] = _mm512_fmadd_ps(bc, _mm512_load_ps(p + (v * 4 + q) * 16), acc[s][v][q]);  \
+                if (q != (skip))                                                                         \
+                    acc[s][v][q] = _mm512_fmadd_ps(bc, _mm512_load_ps(p + (v * 4 + q) * 16), acc[s][v][q]); \
         p += NV * 64;                                                                                    \
     } while (0)
     /* x: one chain from the bias, in order (the input GEMM's chain, so a step with x
-     * given and one with act = bias + x·W_ihᵀ from lstm_gemm give the same bits) */
-    if (x) for (int k = 0; k < I; k++) ROW(0, x[k]);
+     * given and one with act = bias + x·W_ihᵀ from lstm_gemm give the same bits); the GRU's
+     * hn column takes no x rows, its xn column no h rows (their packed rows are zeros) */
+    const int skip_x = GRU ? 3 : -1, skip_h = GRU ? 2 : -1;
+    if (x) for (int k = 0; k < I; k++) ROW(0, x[k], skip_x);
     else p += (size_t)I * NV * 64;
     /* h: row k into partial k mod S, the last Hout mod S rows into partials 0, 1, .. */
     if (h) {
         int k = 0;
-        for (; k + S <= Hout; k += S) UNROLL for (int s = 0; s < S; s++) ROW(s, h[k + s]);
+        for (; k + S <= Hout; k += S) UNROLL for (int s = 0; s < S; s++) ROW(s, h[k + s], skip_h);
         UNROLL for (int s = 0; s < S - 1; s++) /* (constant indices: acc stays in registers) */
-            if (k + s < Hout) ROW(s, h[k + s]);
+            if (k + s < Hout) ROW(s, h[k + s], skip_h);
     }
 #undef ROW
     UNROLL for (int v = 0; v < NV; v++)
@@ -175,6 +198,22 @@ group(const int NV, const int S, int H, int I, int Hout, int b0, const float *P,
                 acc[0][v][q] = _mm512_add_ps(_mm512_add_ps(acc[0][v][q], acc[1][v][q]),
                                              _mm512_add_ps(acc[2][v][q], acc[3][v][q]));
         }
+    if (GRU) { /* r, z = σ; n = tanh(xn + r·hn); h' = (h − n)·z + n (gru_cell.c); act = r, z, n, hn */
+        UNROLL for (int v = 0; v < NV; v++) {
+            const int j = j0 + 16 * v, n = H - j;
+            __m512 r = sigmoid512_fast(acc[0][v][0]), z = sigmoid512_fast(acc[0][v][1]);
+            __m512 nn = tanh512_fast(_mm512_fmadd_ps(r, acc[0][v][3], acc[0][v][2]));
+            __m512 hp = h ? load_n(h + j, n) : _mm512_setzero_ps();
+            __m512 hn = _mm512_fmadd_ps(_mm512_sub_ps(hp, nn), z, nn);
+            store_fwd(m + j, n, hn);
+            if (m2) store_n(m2 + j, n, hn);
+            store_n(act + j, n, r);
+            store_n(act + H + j, n, z);
+            store_n(act + 2 * H + j, n, nn);
+            store_n(act + 3 * H + j, n, acc[0][v][3]);
+        }
+        return;
+    }
     UNROLL for (int v = 0; v < NV; v++) {
         const int j = j0 + 16 * v, n = H - j;
         __m512 i = sigmoid512_fast(acc[0][v][0]), f = sigmoid512_fast(acc[0][v][1]);
@@ -192,60 +231,80 @@ group(const int NV, const int S, int H, int I, int Hout, int b0, const float *P,
     }
 }
 
-T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const float *P,
-                                         float *act, const float *x, const float *bsum, const float *h,
-                                         const float *c_prev, float *c, float *m, float *m2) {
+T512 __attribute__((always_inline)) NO_SANITIZE static inline void
+run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
+           const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
     const int nub = (H + 15) / 16, ng = groups_of(H);
     for (int i = g0; i < g1; i++) {
         const int g = rev ? g1 - 1 - (i - g0) : i;
         const int b0 = ng == 1 ? 0 : nub * g / ng;
         const int nv = (ng == 1 ? nub : nub * (g + 1) / ng) - b0;
         if (ng == 1) switch (nv) {
-            case 1: group(1, SPLITS(1), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 2: group(2, SPLITS(2), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-            default: group(3, SPLITS(3), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 1: group(GRU, 1, SPLITS(1), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 2: group(GRU, 2, SPLITS(2), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            default: group(GRU, 3, SPLITS(3), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
             }
         else switch (nv) {
-            case 1: group(1, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 2: group(2, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 3: group(3, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-            default: group(4, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 1: group(GRU, 1, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 2: group(GRU, 2, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 3: group(GRU, 3, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            default: group(GRU, 4, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
             }
     }
+}
+
+T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const float *P,
+                                         float *act, const float *x, const float *bsum, const float *h,
+                                         const float *c_prev, float *c, float *m, float *m2) {
+    run_groups(0, H, I, Hout, g0, g1, rev, P, act, x, bsum, h, c_prev, c, m, m2);
+}
+
+T512 NO_SANITIZE void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *P, float *act,
+                                             const float *x, const float *bsum, const float *h, float *m, float *m2) {
+    run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, m2);
 }
 #endif
 
 /* ---- the engine's entry: groups split over the team's tasks ---- */
 
 typedef struct {
-    int H, I, Hout, ng, rev;
+    int gru, H, I, Hout, ng, rev;
     const float *P, *x, *bsum, *h, *c_prev;
     float *act, *c, *m, *m2;
 } step1_job;
 
+static void step1_groups(const step1_job *j, int g0, int g1) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (j->gru) lstm__gru_step1_avx512(j->H, j->I, g0, g1, j->rev, j->P, j->act, j->x, j->bsum, j->h, j->m, j->m2);
+    else lstm__step1_avx512(j->H, j->I, j->Hout, g0, g1, j->rev, j->P, j->act, j->x, j->bsum, j->h, j->c_prev, j->c,
+                            j->m, j->m2);
+#else
+    (void)j, (void)g0, (void)g1;
+#endif
+}
+
 static void step1_task(void *arg, int task, int ntasks) {
     const step1_job *j = arg;
     int g0 = (int)((long)j->ng * task / ntasks), g1 = (int)((long)j->ng * (task + 1) / ntasks);
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (g0 < g1)
-        lstm__step1_avx512(j->H, j->I, j->Hout, g0, g1, j->rev, j->P, j->act, j->x, j->bsum, j->h, j->c_prev, j->c,
-                           j->m, j->m2);
-#else
-    (void)g0, (void)g1;
-#endif
+    if (g0 < g1) step1_groups(j, g0, g1);
+}
+
+static void step1_run(const step1_job *j, lstm__team *team) {
+    int nt = team ? lstm__team_size(team) : 1;
+    if (nt > j->ng) nt = j->ng;
+    if (nt > 1) lstm__team_run_tasks(team, nt, step1_task, (void *)j);
+    else step1_groups(j, 0, j->ng); /* one thread: straight to the kernel */
 }
 
 void lstm__step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
                  const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-    const int ng = groups_of(H);
-    int nt = team ? lstm__team_size(team) : 1;
-    if (nt > ng) nt = ng;
-    if (nt <= 1) { /* one thread: straight to the kernel */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        lstm__step1_avx512(H, I, Hout, 0, ng, rev, P, act, x, bsum, h, c_prev, c, m, m2);
-#endif
-        return;
-    }
-    step1_job j = {H, I, Hout, ng, rev, P, x, bsum, h, c_prev, act, c, m, m2};
-    lstm__team_run_tasks(team, nt, step1_task, &j);
+    step1_job j = {0, H, I, Hout, groups_of(H), rev, P, x, bsum, h, c_prev, act, c, m, m2};
+    step1_run(&j, team);
+}
+
+void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
+                     const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+    (void)c_prev, (void)c;
+    step1_job j = {1, H, I, Hout, groups_of(H), rev, P, x, bsum, h, NULL, act, NULL, m, m2};
+    step1_run(&j, team);
 }
