@@ -285,10 +285,11 @@ void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const f
 /* The number of unit groups of the batch-1 step at hidden size H (1: m may be h). */
 int lstm__step1_groups(int H);
 /* The GRU's batch-1 step, the same kernel with act columns (pre_r, pre_z, xn, hn)
- * as the pack's four (gru_step1_pack: r, z from W_ih and W_hh, xn from W_ih only,
- * hn from W_hh only; the same pack size), bsum = lstm__cell_bias (b_ir + b_hr,
+ * (gru_step1_pack: 3 slots per row, r, z and xn from W_ih, r, z and hn from W_hh;
+ * lstm__gru_step1_pack_size floats), bsum = lstm__cell_bias (b_ir + b_hr,
  * b_iz + b_hz, b_in, b_hn); then r, z = σ, n = tanh(xn + r·hn), m = (h − n)·z + n
  * and act = r, z, n, hn.  No c (c_prev and c are ignored), Hout = H. */
+size_t lstm__gru_step1_pack_size(int H, int I, int Hout);
 void lstm__gru_step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
 void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
                      const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);

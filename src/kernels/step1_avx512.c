@@ -15,10 +15,11 @@
  * step ends with, still in L1 (or L2), are the ones the next step starts with
  * ("zigzag"; past L1 a plain cyclic walk over the pack misses every line).  Group g has blocks [b0, b1) with b0 = ⌊nub·g/ng⌋,
  * nv = b1 − b0, and holds, for depth k in [0, K) with K = I + Hout (rows of
- * x first, then of h), block v, gate q, lane j:
- *   P[64·K·b0 + ((k·nv + v)·4 + q)·16 + j] = W[q·H + 16(b0 + v) + j][k]  (0 past H)
+ * x first, then of h), block v, slot t < G (G = 4 gates for the LSTM; 3
+ * for the GRU, see pack), lane j:
+ *   P[16·G·K·b0 + ((k·nv + v)·G + t)·16 + j] = W[t·H + 16(b0 + v) + j][k]  (0 past H)
  * where W[r][k] is W_ih[r][k] for k < I and W_hh[r][k − I] after.  A group
- * is one contiguous run of K·nv·64 floats, read front to back each step.
+ * is one contiguous run of K·nv·16·G floats, read front to back each step.
  *
  * Rounding: NOT the bits of the batch path (lstm__step_avx512, GEMM + gate
  * kernel).  At batch 1 a step is one dependent chain (h -> pre-activations ->
@@ -49,30 +50,25 @@ size_t lstm__step1_pack_size(int H, int I, int Hout) {
     return (size_t)((H + 15) / 16) * (size_t)(I + Hout) * 64;
 }
 
-/* Column q of the pack from W_ih (x rows) and W_hh (h rows): the row of W, or -1 for zeros.
- * LSTM: gates i, f, g, o from both.  GRU: act columns (pre_r, pre_z, xn, hn): r, z from
- * both, xn = x·W_inᵀ only, hn = h·W_hnᵀ only (r multiplies it alone). */
-static int wrow(int gru, int q, int from_h) {
-    if (!gru) return q;
-    if (q < 2) return q;
-    return q == 2 ? (from_h ? -1 : 2) : (from_h ? 2 : -1);
-}
-
+/* Slot t of a row of the pack from W_ih (x rows) and W_hh (h rows): the gate row of W.
+ * LSTM: 4 slots, gates i, f, g, o from both.  GRU: 3 slots per row for the act columns
+ * (pre_r, pre_z, xn, hn): x rows feed r, z, xn (W_ir, W_iz, W_in), h rows r, z, hn
+ * (W_hr, W_hz, W_hn) — the column a row does not feed has no slot (r multiplies hn
+ * alone, so xn and hn stay apart). */
 static void pack(int gru, float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
-    const int K = I + Hout;
+    const int K = I + Hout, G = gru ? 3 : 4;
     for (int g = 0; g < groups_of(H); g++) {
         const int b0 = block0(H, g), nv = block0(H, g + 1) - b0;
-        float *pg = P + (size_t)64 * K * b0;
+        float *pg = P + (size_t)16 * G * K * b0;
         for (int k = w_ih ? 0 : I; k < (w_hh ? K : I); k++)
             for (int v = 0; v < nv; v++)
-                for (int q = 0; q < 4; q++) {
-                    float *d = pg + (((size_t)k * nv + v) * 4 + q) * 16;
-                    const int wq = wrow(gru, q, k >= I);
+                for (int t = 0; t < G; t++) {
+                    float *d = pg + (((size_t)k * nv + v) * G + t) * 16;
                     for (int j = 0; j < 16; j++) {
                         int r = 16 * (b0 + v) + j;
-                        d[j] = r >= H || wq < 0 ? 0.0f
-                               : k < I ? w_ih[(size_t)(wq * H + r) * I + k]
-                                       : w_hh[(size_t)(wq * H + r) * Hout + (k - I)];
+                        d[j] = r >= H ? 0.0f
+                               : k < I ? w_ih[(size_t)(t * H + r) * I + k]
+                                       : w_hh[(size_t)(t * H + r) * Hout + (k - I)];
                     }
                 }
     }
@@ -80,6 +76,10 @@ static void pack(int gru, float *P, int H, int I, int Hout, const float *w_ih, c
 
 void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
     pack(0, P, H, I, Hout, w_ih, w_hh);
+}
+
+size_t lstm__gru_step1_pack_size(int H, int I, int Hout) {
+    return (size_t)((H + 15) / 16) * (size_t)(I + Hout) * 48;
 }
 
 void lstm__gru_step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
@@ -153,7 +153,8 @@ T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, const float *P, float *act,
       const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
     const int j0 = 16 * b0, K = I + Hout, pf = H >= 48;
-    const float *p = P + (size_t)64 * K * b0;
+    const int G = GRU ? 3 : 4; /* slots per row and block (the pack's) */
+    const float *p = P + (size_t)16 * G * K * b0;
     __m512 acc[4][4][4]; /* [split][block][gate] */
     UNROLL for (int v = 0; v < NV; v++) {
         const int n = H - j0 - 16 * v;
@@ -169,19 +170,19 @@ group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, 
 #define ROW(s, ak, skip)                                                                                 \
     do {                                                                                                 \
         const __m512 bc = _mm512_set1_ps(ak);                                                            \
-        if (pf) UNROLL for (int l = 0; l < NV * 4; l++) _mm_prefetch((const char *)(p + 2 * NV * 64 + l * 16), _MM_HINT_T0); \
+        if (pf) UNROLL for (int l = 0; l < NV * G; l++) _mm_prefetch((const char *)(p + 2 * NV * G * 16 + l * 16), _MM_HINT_T0); \
         UNROLL for (int v = 0; v < NV; v++)                                                              \
             UNROLL for (int q = 0; q < 4; q++)                                                           \
-                if (q != (skip))                                                                         \
-                    acc[s][v][q] = _mm512_fmadd_ps(bc, _mm512_load_ps(p + (v * 4 + q) * 16), acc[s][v][q]); \
-        p += NV * 64;                                                                                    \
+                if (q != (skip)) /* slot: q, or 2 for the GRU's hn */                                    \
+                    acc[s][v][q] = _mm512_fmadd_ps(bc, _mm512_load_ps(p + (v * G + (q < G ? q : 2)) * 16), acc[s][v][q]); \
+        p += NV * G * 16;                                                                                \
     } while (0)
     /* x: one chain from the bias, in order (the input GEMM's chain, so a step with x
      * given and one with act = bias + x·W_ihᵀ from lstm_gemm give the same bits); the GRU's
-     * hn column takes no x rows, its xn column no h rows (their packed rows are zeros) */
+     * hn column takes no x rows, its xn column no h rows */
     const int skip_x = GRU ? 3 : -1, skip_h = GRU ? 2 : -1;
     if (x) for (int k = 0; k < I; k++) ROW(0, x[k], skip_x);
-    else p += (size_t)I * NV * 64;
+    else p += (size_t)I * NV * G * 16;
     /* h: row k into partial k mod S, the last Hout mod S rows into partials 0, 1, .. */
     if (h) {
         int k = 0;
