@@ -93,6 +93,7 @@ static void test_activations(void) {
 #endif
 }
 
+#if LSTM_X86
 /* One step of one row in float64: act [4H] (pre-activations in, activations out), c, m. */
 static void ref_step1(int H, int I, const float *wih, const float *whh, const float *b, const float *x,
                       const float *h, const float *cp, const float *pre, double *act, double *c, double *m) {
@@ -110,6 +111,7 @@ static void ref_step1(int H, int I, const float *wih, const float *whh, const fl
         m[j] = o * tanh(c[j]);
     }
 }
+#endif
 
 static void test_kernel(void) {
 #if !LSTM_X86

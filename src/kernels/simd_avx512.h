@@ -1,6 +1,6 @@
 /* simd_avx512.h — vectorized exp, sigmoid and tanh for the AVX-512 kernels
- * (gates_avx512.c, step_avx512.c).  Include only from files whose functions
- * carry the T512 target attribute.
+ * (gates_avx512.c, step_avx512.c; the fast pair below: step1_avx512.c).  Include
+ * only from files whose functions carry the T512 target attribute.
  *
  * exp(x): x = n·ln2 + r, |r| <= ln2/2 (Cody–Waite split of ln2), exp(r) by its
  * degree-7 Taylor polynomial (truncation < 6e-9 relative), times 2^n by scalef.
