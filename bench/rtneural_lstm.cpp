@@ -5,7 +5,9 @@
 // Copyright (c) 2020 jatinchowdhury18; its headers are used unmodified (see its LICENSE).
 //
 // Prints one JSON line per size: ns per step as the median and the minimum of 5 runs of
-// 48000 steps after a warm-up run (the same input signal and weight law as the anchor).
+// 48000 steps after a warm-up run (the same input signal and weight law as the anchor);
+// RTN_STEPS and RTN_RUNS in the environment change those two numbers (BENCHMARKS.md's
+// batch-1 table: the fastest of 1500 runs of 2000 steps).
 // Arguments: optional hidden sizes to run (default: all compiled ones; 256 means (256, 256)).
 // Built by bench/run.sh (needs libeigen3-dev); `make` and `make test` never build it.
 #define EIGEN_STACK_ALLOCATION_LIMIT 0
@@ -38,11 +40,12 @@ template <int I, int H> static void run() {
     for (auto &r : wh) for (auto &v : r) v = u(g);
     for (auto &v : b) v = u(g);
     layer.setWVals(wi); layer.setUVals(wh); layer.setBVals(b); layer.reset();
-    const int N = 48000;
+    const char *es = std::getenv("RTN_STEPS"), *er = std::getenv("RTN_RUNS");
+    const int N = es ? std::atoi(es) : 48000, R = er ? std::atoi(er) : 5;
     Eigen::Matrix<float, I, 1> x;
     double sink = 0;
     std::vector<double> t;
-    for (int r = 0; r < 6; r++) {
+    for (int r = 0; r <= R; r++) {
         auto t0 = std::chrono::steady_clock::now();
         for (int n = 0; n < N; n++) {
             for (int i = 0; i < I; i++) x(i) = 0.5f * std::sin(0.01f * (n + i));

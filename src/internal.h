@@ -204,8 +204,9 @@ typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int 
                                     const float *phh, const float *c_prev, float *c, float *m, int ldm);
 
 /* Batch-1 fused step (lstm__step1 below): one step of one batch row on the team. */
-typedef void (*lstm__step1_fn)(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
-                               const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+typedef void (*lstm__step1_fn)(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act,
+                               const float *x, const float *bsum, const float *h, const float *c_prev, float *c,
+                               float *m, float *m2);
 
 typedef struct {
     const char *name;     /* "lstm", "gru" */
@@ -222,10 +223,12 @@ typedef struct {
     void (*fused_pack)(float *P, int H, int K, const float *W, int ldw);
     lstm__fused_step_fn fused_step;
     /* optional batch-1 fused step (NULL: fused_step at B = 1 too), used where
-     * fused_step is: one pack per (l,d) holding the W_ih and W_hh rows; same bits */
+     * fused_step is, on inference workspaces: one pack per (l,d) holding the W_ih
+     * and W_hh rows; its own rounding (not the batch path's bits) */
     size_t (*step1_pack_size)(int H, int I, int Hout);
     void (*step1_pack)(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
     lstm__step1_fn step1;
+    int (*step1_groups)(int H); /* unit groups of step1 (1: its h output may be its h input) */
 } lstm__cell;
 
 extern const lstm__cell lstm__cell_lstm; /* src/rnn/lstm_cell.c */
@@ -258,21 +261,43 @@ void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *ac
                        const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                        const float *c_prev, float *c, float *m, int ldm);
 
+/* A private lstm_workspace_init flag: the B rows are a slice of a larger batch
+ * (an evaluation split over ranks), so B = 1 keeps the batch path's fused step
+ * instead of the batch-1 step: the slice gives the bits the whole batch gives. */
+enum { LSTM__WS_SLICE = 1 << 16 };
+
 /* ---- the step at batch 1 (src/kernels/step1_avx512.c) ----
  * lstm__step1_pack: W_ih [4H, I] and W_hh [4H, Hout] (dense rows) into the
  * group-major layout of lstm__step1_pack_size(H, I, Hout) floats (64-byte
  * aligned buffer); a NULL matrix leaves its rows as they are (steps with x
  * NULL read only the W_hh rows).  lstm__step1: one step of one batch row, unit groups split
  * over the team: pre = (x ? bsum (NULL = 0) + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
- * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c), c_prev NULL
- * = zeros.  Same bits as lstm__step_avx512; call only where that one runs.
- * lstm__step1_avx512: the kernel for unit groups [g0, g1) of 64 units. */
+ * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c) and, when
+ * m2 is not NULL, a copy in m2 [H]; c_prev NULL = zeros.  c may be c_prev; m may
+ * be h only with one group (lstm__step1_groups(H) == 1).  rev: the groups run in
+ * reverse order (callers alternate it per step; no bit depends on it).  Not the bits of lstm__step_avx512 (split
+ * chains, the fast σ/tanh: see step1_avx512.c) but fixed by the shape; call only
+ * where that one runs (inference workspaces at B = 1).
+ * lstm__step1_avx512: the kernel for unit groups [g0, g1). */
 size_t lstm__step1_pack_size(int H, int I, int Hout);
 void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
-void lstm__step1(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
-                 const float *bsum, const float *h, const float *c_prev, float *c, float *m);
-void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act, const float *x,
-                        const float *bsum, const float *h, const float *c_prev, float *c, float *m);
+void lstm__step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
+                 const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
+void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
+                        const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
+/* The number of unit groups of the batch-1 step at hidden size H (1: m may be h). */
+int lstm__step1_groups(int H);
+/* The GRU's batch-1 step, the same kernel with act columns (pre_r, pre_z, xn, hn)
+ * (gru_step1_pack: 3 slots per row, r, z and xn from W_ih, r, z and hn from W_hh;
+ * lstm__gru_step1_pack_size floats), bsum = lstm__cell_bias (b_ir + b_hr,
+ * b_iz + b_hz, b_in, b_hn); then r, z = σ, n = tanh(xn + r·hn), m = (h − n)·z + n
+ * and act = r, z, n, hn.  No c (c_prev and c are ignored), Hout = H. */
+size_t lstm__gru_step1_pack_size(int H, int I, int Hout);
+void lstm__gru_step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
+void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
+                     const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
+void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *P, float *act, const float *x,
+                            const float *bsum, const float *h, float *m, float *m2);
 
 /* ---- the CPU (src/kernels/cpu.c), read with cpuid once per process ----
  * Sizes in bytes (0: unknown); l3 is the whole cache the core sees.

@@ -1,12 +1,21 @@
-/* test_step1.c — the batch-1 step (src/kernels/step1_avx512.c):
- *   - the kernel against its twin lstm__step_avx512 (B = 1), bit for bit, for
- *     H = 1..130 and I in {1, 3, 256}, with x in the step and with the
- *     pre-activations given (x NULL), with and without bias and state;
- *   - one step per lstm_stream call against GEMM + gate kernel (LSTM_FUSED=0),
- *     bit for bit, and against a float64 reference of the equations;
+/* test_step1.c — the batch-1 step (src/kernels/step1_avx512.c), which need not
+ * give the bits of the batch path (split FMA chains, the low-latency σ/tanh of
+ * simd_avx512.h), against its naive twins and for its invariants:
+ *   - sigmoid512_fast / tanh512_fast against libm over a dense sweep of floats
+ *     (max ulp) and on NaN, ±Inf;
+ *   - the kernel against a float64 step and against lstm__step_avx512 (B = 1)
+ *     within a tolerance, for H = 1..130 and I in {1, 3, 256}, with x in the
+ *     step and with the pre-activations given (x NULL), with and without bias
+ *     and state; x in the step == act = bias + x·W_ihᵀ by an in-order fmaf
+ *     chain (the input GEMM's), bit for bit; the same bits on a second call;
+ *   - one step per lstm_stream call == lstm_forward at B = 1 (same kernel) bit
+ *     for bit, and against the GEMM path and a float64 reference within a
+ *     tolerance;
  *   - streaming in pieces == one call; 1, 2 and 3 threads identical;
- *   - deep, projected, bidirectional and training runs at B = 1 give the same
- *     bits (outputs and gradients) as the GEMM path;
+ *   - deep, projected, bidirectional nets at B = 1: inference near the GEMM
+ *     path; training (which keeps the batch path) bit for bit;
+ *   - the GRU on the same kernel: stream == forward at B = 1 (bits), near the
+ *     GEMM path and float64, pieces and threads (bits);
  *   - greedy generation on the streaming state == a loop of lstm_charlm_forward.
  * On a CPU without AVX-512 the engine never takes this path and only the
  * engine-level comparisons run (they then compare the portable path with itself). */
@@ -25,53 +34,152 @@ static float urand(void) { /* [-1, 1) */
 }
 static void fill(float *p, size_t n, float scale) { for (size_t i = 0; i < n; i++) p[i] = urand() * scale; }
 
-/* lstm__step1_avx512 vs lstm__step_avx512 at B = 1 on random weights: act, c, m bit for bit. */
 #if LSTM_X86
 static float *falloc(size_t n) { return aligned_alloc(64, ((n ? n : 1) * sizeof(float) + 63) / 64 * 64); }
+#include "kernels/simd_avx512.h"
+
+static int64_t ord_of(float f) { /* floats in order on the integers: ulp distance = difference */
+    int32_t i;
+    memcpy(&i, &f, 4);
+    return i < 0 ? -(int64_t)(i & 0x7fffffff) : i;
+}
+T512 static void fast16(int which, const float *in, float *out) {
+    __m512 v = _mm512_loadu_ps(in);
+    _mm512_storeu_ps(out, which ? tanh512_fast(v) : sigmoid512_fast(v));
+}
+#endif
+
+/* sigmoid512_fast, tanh512_fast: every 61st float of [-100, 100] (35 million) against
+ * libm where the result is a normal float; non-finite inputs as torch gives them. */
+static void test_activations(void) {
+#if !LSTM_X86
+    CHECK_V(1, "no x86 kernels in this build: nothing to sweep");
+#else
+    if (!lstm__kernel_gates_avx512()) {
+        printf("note: no AVX-512 here, the batch-1 kernel is not used and not tested\n");
+        return;
+    }
+    for (int which = 0; which < 2; which++) {
+        int64_t worst = 0;
+        float at = 0.0f, xs[16], ys[16];
+        int n = 0;
+        const int32_t lim = 0x42c80000; /* 100.0f */
+        for (int64_t b = -(int64_t)lim; b <= lim; b += 61) {
+            int32_t i = b < 0 ? (int32_t)((uint32_t)(-b) | 0x80000000u) : (int32_t)b;
+            memcpy(&xs[n++], &i, 4);
+            if (n < 16) continue;
+            fast16(which, xs, ys);
+            for (int k = 0; k < 16; k++) {
+                float ref = which ? tanhf(xs[k]) : 1.0f / (1.0f + expf(-xs[k]));
+                if (fabsf(ref) < 1.17549435e-38f) continue; /* normal results only */
+                int64_t u = llabs(ord_of(ys[k]) - ord_of(ref));
+                if (u > worst) worst = u, at = xs[k];
+            }
+            n = 0;
+        }
+        CHECK_V(worst <= (which ? 6 : 4), "%s vs libm over [-100, 100]: max %lld ulp (at %g; bound %d)",
+                which ? "tanh512_fast" : "sigmoid512_fast", (long long)worst, at, which ? 6 : 4);
+    }
+    float in[16] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f, -1e-30f, 1e30f, -1e30f, 88.5f, -88.5f, 87.5f, -87.5f, 1e-45f, 8.0f, -8.0f};
+    float s[16], t[16];
+    fast16(0, in, s);
+    fast16(1, in, t);
+    CHECK_V(isnan(s[0]) && isnan(t[0]) && s[1] == 1.0f && s[2] == 0.0f && t[1] == 1.0f && t[2] == -1.0f &&
+                s[7] == 1.0f && s[8] == 0.0f && t[7] == 1.0f && t[8] == -1.0f && s[3] == 0.5f && t[3] == 0.0f &&
+                t[5] == 1e-30f && t[6] == -1e-30f && t[13] == 1e-45f && t[14] == -t[15] &&
+                fabsf(t[14] - tanhf(8.0f)) < 4e-7f,
+            "fast σ/tanh: NaN -> NaN, σ(±Inf) = 1/0, tanh(±Inf) = ±1, large, tiny and zero inputs as libm");
+
+#endif
+}
+
+#if LSTM_X86
+/* One step of one row in float64: act [4H] (pre-activations in, activations out), c, m. */
+static void ref_step1(int H, int I, const float *wih, const float *whh, const float *b, const float *x,
+                      const float *h, const float *cp, const float *pre, double *act, double *c, double *m) {
+    for (int r = 0; r < 4 * H; r++) {
+        double a = x ? (b ? (double)b[r] : 0.0) : (double)pre[r];
+        for (int k = 0; x && k < I; k++) a += (double)wih[(size_t)r * I + k] * x[k];
+        for (int k = 0; h && k < H; k++) a += (double)whh[(size_t)r * H + k] * h[k];
+        act[r] = a;
+    }
+    for (int j = 0; j < H; j++) {
+        double i = 1 / (1 + exp(-act[j])), f = 1 / (1 + exp(-act[H + j])), g = tanh(act[2 * H + j]),
+               o = 1 / (1 + exp(-act[3 * H + j]));
+        act[j] = i, act[H + j] = f, act[2 * H + j] = g, act[3 * H + j] = o;
+        c[j] = f * (cp ? cp[j] : 0.0) + i * g;
+        m[j] = o * tanh(c[j]);
+    }
+}
 #endif
 
 static void test_kernel(void) {
 #if !LSTM_X86
     CHECK_V(1, "no x86 kernels in this build: the batch-1 kernel is compiled out (nothing to compare)");
 #else
-    if (!lstm__kernel_gates_avx512()) {
-        printf("note: no AVX-512 here, the batch-1 kernel is not used and not tested\n");
-        return;
-    }
+    if (!lstm__kernel_gates_avx512()) return;
     const int Is[] = {1, 3, 256};
-    int runs = 0, bad = 0;
+    int runs = 0, bad_ref = 0, bad_twin = 0, bad_chain = 0, bad_det = 0;
+    double worst_ref = 0.0, worst_twin = 0.0;
     for (int ii = 0; ii < 3; ii++)
         for (int H = 1; H <= 130; H++) {
             const int I = Is[ii], G = 4 * H;
             float *wih = falloc((size_t)G * I), *whh = falloc((size_t)G * H), *b = falloc(G);
-            float *x = falloc(I), *h = falloc(H), *cp = falloc(H), *pre = falloc(G);
+            float *x = falloc(I), *h = falloc(H), *cp = falloc(H), *pre = falloc(G), *xa = falloc(G);
             float *P1 = falloc(lstm__step1_pack_size(H, I, H));
             float *pu = falloc(lstm__pack_units_size(H, H)), *pui = falloc(lstm__pack_units_size(H, I));
-            float *act[2], *c[2], *m[2];
-            for (int k = 0; k < 2; k++) { act[k] = falloc(G); c[k] = falloc(H); m[k] = falloc(H); }
+            float *act[4], *c[4], *m[4];
+            double *ad = malloc(sizeof(double) * G), *cd = malloc(sizeof(double) * H), *md = malloc(sizeof(double) * H);
+            for (int k = 0; k < 4; k++) { act[k] = falloc(G); c[k] = falloc(H); m[k] = falloc(H); }
             fill(wih, (size_t)G * I, 0.5f); fill(whh, (size_t)G * H, 0.5f); fill(b, G, 0.5f);
             fill(x, I, 1.0f); fill(h, H, 1.0f); fill(cp, H, 2.0f); fill(pre, G, 3.0f);
             lstm__step1_pack(P1, H, I, H, wih, whh);
             lstm__pack_units(pu, H, H, whh, H);
             lstm__pack_units(pui, H, I, wih, I);
-            const int nub = (H + 15) / 16, ng = (nub + 3) / 4;
+            for (int r = 0; r < G; r++) { /* bias + x·W_ihᵀ, one in-order chain (the input GEMM's) */
+                float a = b[r];
+                for (int k = 0; k < I; k++) a = fmaf(x[k], wih[(size_t)r * I + k], a);
+                xa[r] = a;
+            }
+            const int nub = (H + 15) / 16, ng = lstm__step1_groups(H);
             /* variants: x with bias, x without bias or state, pre-activations given (x NULL) */
             for (int var = 0; var < 3; var++) {
                 const float *xv = var < 2 ? x : NULL, *bv = var == 0 ? b : NULL;
                 const float *hv = var == 1 ? NULL : h, *cv = var == 1 ? NULL : cp;
-                memcpy(act[0], pre, G * sizeof(float));
-                memcpy(act[1], pre, G * sizeof(float));
+                for (int k = 0; k < 3; k++) memcpy(act[k], pre, G * sizeof(float));
                 lstm__step_avx512(1, H, H, I, 0, nub, act[0], xv, I, pui, bv, hv, H, pu, cv, c[0], m[0], H);
-                lstm__step1_avx512(H, I, H, 0, ng, P1, act[1], xv, bv, hv, cv, c[1], m[1]);
-                int same = memcmp(act[0], act[1], G * sizeof(float)) == 0 && memcmp(c[0], c[1], H * sizeof(float)) == 0 &&
-                           memcmp(m[0], m[1], H * sizeof(float)) == 0;
-                if (!same && bad++ < 5) printf("  kernel differs: I=%d H=%d variant %d\n", I, H, var);
+                lstm__step1_avx512(H, I, H, 0, ng, var & 1, P1, act[1], xv, bv, hv, cv, c[1], m[1], NULL);
+                lstm__step1_avx512(H, I, H, 0, ng, !(var & 1), P1, act[2], xv, bv, hv, cv, c[2], m[2], m[3]);
+                ref_step1(H, I, wih, whh, bv, xv, hv, cv, pre, ad, cd, md);
+                double er = 0.0;
+                for (int r = 0; r < G; r++) er = fmax(er, fabs(ad[r] - act[1][r]));
+                for (int j = 0; j < H; j++) er = fmax(er, fmax(fabs(cd[j] - c[1][j]), fabs(md[j] - m[1][j])));
+                double et = fmax(test_maxabs(act[0], act[1], G), fmax(test_maxabs(c[0], c[1], H), test_maxabs(m[0], m[1], H)));
+                worst_ref = fmax(worst_ref, er);
+                worst_twin = fmax(worst_twin, et);
+                if (!(er < 1e-5) && bad_ref++ < 5) printf("  kernel vs float64: I=%d H=%d variant %d: %.2e\n", I, H, var, er);
+                if (!(et < 1e-5) && bad_twin++ < 5) printf("  kernel vs lstm__step_avx512: I=%d H=%d variant %d: %.2e\n", I, H, var, et);
+                if ((memcmp(act[1], act[2], G * sizeof(float)) || memcmp(c[1], c[2], H * sizeof(float)) ||
+                     memcmp(m[1], m[2], H * sizeof(float)) || memcmp(m[2], m[3], H * sizeof(float))) && bad_det++ < 5)
+                    printf("  kernel not deterministic (or m2 != m): I=%d H=%d variant %d\n", I, H, var);
+                if (var == 0) { /* x and bias in the step == act given as bias + x·W_ihᵀ */
+                    memcpy(act[3], xa, G * sizeof(float));
+                    lstm__step1_avx512(H, I, H, 0, ng, var & 1, P1, act[3], NULL, NULL, h, cp, c[3], m[3], NULL);
+                    if ((memcmp(act[1], act[3], G * sizeof(float)) || memcmp(c[1], c[3], H * sizeof(float)) ||
+                         memcmp(m[1], m[3], H * sizeof(float))) && bad_chain++ < 5)
+                        printf("  x in the step != act = bias + x·W_ihᵀ given: I=%d H=%d\n", I, H);
+                }
                 runs++;
             }
-            free(wih); free(whh); free(b); free(x); free(h); free(cp); free(pre); free(P1); free(pu); free(pui);
-            for (int k = 0; k < 2; k++) { free(act[k]); free(c[k]); free(m[k]); }
+            free(wih); free(whh); free(b); free(x); free(h); free(cp); free(pre); free(xa); free(P1); free(pu); free(pui);
+            free(ad); free(cd); free(md);
+            for (int k = 0; k < 4; k++) { free(act[k]); free(c[k]); free(m[k]); }
         }
-    CHECK_V(bad == 0, "batch-1 kernel == lstm__step_avx512 bit for bit (%d runs: H 1..130, I 1/3/256, 3 variants)", runs);
+    CHECK_V(bad_ref == 0, "batch-1 kernel vs a float64 step: max abs err %.2e (< 1e-5; %d runs: H 1..130, I 1/3/256, 3 variants)",
+            worst_ref, runs);
+    CHECK_V(bad_twin == 0, "batch-1 kernel vs lstm__step_avx512 (B = 1): max abs diff %.2e (< 1e-5)", worst_twin);
+    CHECK_V(bad_chain == 0, "batch-1 kernel: x in the step == pre-activations from an in-order bias + x·W_ihᵀ chain, bit for bit");
+    CHECK_V(bad_det == 0, "batch-1 kernel: the same bits on a second call with the groups in the other order, m2 == m");
 #endif
 }
 
@@ -98,12 +206,13 @@ static void ref_steps(const lstm_net *net, int T, const float *x, double *h, dou
     free(g);
 }
 
-/* One step per lstm_stream call (the batch-1 path) vs lstm_forward on the GEMM
- * path: same bits; vs float64: float32 rounding. */
+/* One step per lstm_stream call (the batch-1 path) vs lstm_forward at B = 1 over
+ * the whole sequence (x·W_ihᵀ by the GEMM, then the same kernel): same bits; vs
+ * the GEMM path (LSTM_FUSED=0): near; vs float64: float32 rounding. */
 static void test_engine_steps(void) {
     const int Is[] = {1, 3, 256}, T = 4;
     int runs = 0, bad = 0;
-    double worst = 0.0;
+    double worst = 0.0, worst_gemm = 0.0;
     for (int ii = 0; ii < 3; ii++)
         for (int H = 1; H <= 130; H++) {
             const int I = Is[ii];
@@ -111,16 +220,19 @@ static void test_engine_steps(void) {
             lstm_net net;
             lstm_net_init(&net, &cfg);
             lstm_net_init_uniform(&net, (uint64_t)(H * 7 + I));
-            float *x = malloc(sizeof(float) * T * I), *y[2], *h0 = malloc(sizeof(float) * H), *c0 = malloc(sizeof(float) * H);
+            float *x = malloc(sizeof(float) * T * I), *y[3], *h0 = malloc(sizeof(float) * H), *c0 = malloc(sizeof(float) * H);
             float *hn = malloc(sizeof(float) * H), *cn = malloc(sizeof(float) * H);
             fill(x, (size_t)T * I, 1.0f); fill(h0, H, 1.0f); fill(c0, H, 1.0f);
-            y[0] = malloc(sizeof(float) * T * H);
-            y[1] = malloc(sizeof(float) * T * H);
+            for (int k = 0; k < 3; k++) y[k] = malloc(sizeof(float) * T * H);
             /* the GEMM path, whole sequence */
-            setenv("LSTM_FUSED", "0", 1);
+            lstm__kernel_set_fused(0);
             lstm_workspace *ws;
             lstm_workspace_init(&ws, &net, T, 1, 0);
-            unsetenv("LSTM_FUSED");
+            lstm__kernel_set_fused(-1);
+            lstm_forward(&net, ws, T, 1, x, h0, c0, y[2], NULL, NULL);
+            lstm_workspace_free(ws);
+            /* the batch-1 path, whole sequence */
+            lstm_workspace_init(&ws, &net, T, 1, 0);
             lstm_forward(&net, ws, T, 1, x, h0, c0, y[0], hn, cn);
             lstm_workspace_free(ws);
             /* the batch-1 path, one step per call */
@@ -132,7 +244,8 @@ static void test_engine_steps(void) {
             for (int t = 0; t < T; t++) lstm_stream(&net, ws, &st, 1, x + (size_t)t * I, y[1] + (size_t)t * H);
             int same = memcmp(y[0], y[1], sizeof(float) * T * H) == 0 && memcmp(st.h, hn, sizeof(float) * H) == 0 &&
                        memcmp(st.c, cn, sizeof(float) * H) == 0;
-            if (!same && bad++ < 5) printf("  stream differs from the GEMM path: I=%d H=%d\n", I, H);
+            if (!same && bad++ < 5) printf("  stream differs from lstm_forward at B = 1: I=%d H=%d\n", I, H);
+            worst_gemm = fmax(worst_gemm, test_maxabs(y[1], y[2], (size_t)T * H));
             double *hd = malloc(sizeof(double) * H), *cd = malloc(sizeof(double) * H), *yd = malloc(sizeof(double) * T * H);
             for (int j = 0; j < H; j++) { hd[j] = h0[j]; cd[j] = c0[j]; }
             ref_steps(&net, T, x, hd, cd, yd);
@@ -142,11 +255,116 @@ static void test_engine_steps(void) {
             free(hd); free(cd); free(yd);
             lstm_state_free(&st);
             lstm_workspace_free(ws);
-            free(x); free(y[0]); free(y[1]); free(h0); free(c0); free(hn); free(cn);
+            free(x); free(y[0]); free(y[1]); free(y[2]); free(h0); free(c0); free(hn); free(cn);
             lstm_net_free(&net);
         }
-    CHECK_V(bad == 0, "one lstm_stream step per call == lstm_forward on the GEMM path, bit for bit (%d nets)", runs);
+    CHECK_V(bad == 0, "one lstm_stream step per call == lstm_forward at B = 1, bit for bit (%d nets)", runs);
+    CHECK_V(worst_gemm < 1e-5, "one step per call vs the GEMM path: max abs diff %.2e (< 1e-5)", worst_gemm);
     CHECK_V(worst < 2e-5, "one step per call vs float64 equations: max abs err %.2e (< 2e-5)", worst);
+}
+
+/* float64 GRU (torch.nn.GRU), one layer, B = 1: T steps from h (updated). */
+static void gru_ref_steps(const lstm_net *net, int T, const float *x, double *h, double *y) {
+    const lstm_weights *w = &net->w[0];
+    const int H = net->H, I = net->cfg.input_size;
+    double *gi = malloc(sizeof(double) * 3 * H), *gh = malloc(sizeof(double) * 3 * H);
+    for (int t = 0; t < T; t++) {
+        for (int r = 0; r < 3 * H; r++) {
+            double a = w->b_ih ? w->b_ih[r] : 0.0, b = w->b_hh ? w->b_hh[r] : 0.0;
+            for (int k = 0; k < I; k++) a += (double)w->w_ih[(size_t)r * I + k] * x[(size_t)t * I + k];
+            for (int k = 0; k < H; k++) b += (double)w->w_hh[(size_t)r * H + k] * h[k];
+            gi[r] = a, gh[r] = b;
+        }
+        for (int j = 0; j < H; j++) {
+            double r = 1 / (1 + exp(-(gi[j] + gh[j]))), z = 1 / (1 + exp(-(gi[H + j] + gh[H + j])));
+            double n = tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+            h[j] = (1 - z) * n + z * h[j];
+            y[(size_t)t * H + j] = h[j];
+        }
+    }
+    free(gi); free(gh);
+}
+
+/* The GRU on the same kernel: one step per lstm_stream call == lstm_forward at B = 1
+ * (bits); vs the GEMM path and float64 (near); pieces and 1-3 threads (bits). */
+static void test_gru(void) {
+    const int Is[] = {1, 3, 256}, T = 4;
+    int runs = 0, bad = 0;
+    double worst = 0.0, worst_gemm = 0.0;
+    for (int ii = 0; ii < 3; ii++)
+        for (int H = 1; H <= 130; H += (H < 20 ? 1 : 7)) {
+            const int I = Is[ii];
+            lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 1, .bias = H % 5 != 0,
+                               .cell = LSTM_CELL_GRU};
+            lstm_net net;
+            lstm_net_init(&net, &cfg);
+            lstm_net_init_uniform(&net, (uint64_t)(H * 5 + I));
+            float *x = malloc(sizeof(float) * T * I), *y[3], *h0 = malloc(sizeof(float) * H), *hn = malloc(sizeof(float) * H);
+            fill(x, (size_t)T * I, 1.0f); fill(h0, H, 1.0f);
+            for (int k = 0; k < 3; k++) y[k] = malloc(sizeof(float) * T * H);
+            lstm_workspace *ws;
+            lstm__kernel_set_fused(0);
+            lstm_workspace_init(&ws, &net, T, 1, 0);
+            lstm__kernel_set_fused(-1);
+            lstm_forward(&net, ws, T, 1, x, h0, NULL, y[2], NULL, NULL);
+            lstm_workspace_free(ws);
+            lstm_workspace_init(&ws, &net, T, 1, 0);
+            lstm_forward(&net, ws, T, 1, x, h0, NULL, y[0], hn, NULL);
+            lstm_workspace_free(ws);
+            lstm_workspace_init(&ws, &net, 1, 1, 0);
+            lstm_state st;
+            lstm_state_init(&st, &net, 1);
+            memcpy(st.h, h0, sizeof(float) * H);
+            for (int t = 0; t < T; t++) lstm_stream(&net, ws, &st, 1, x + (size_t)t * I, y[1] + (size_t)t * H);
+            int same = memcmp(y[0], y[1], sizeof(float) * T * H) == 0 && memcmp(st.h, hn, sizeof(float) * H) == 0;
+            if (!same && bad++ < 5) printf("  gru stream differs from lstm_forward at B = 1: I=%d H=%d\n", I, H);
+            worst_gemm = fmax(worst_gemm, test_maxabs(y[1], y[2], (size_t)T * H));
+            double *hd = malloc(sizeof(double) * H), *yd = malloc(sizeof(double) * T * H);
+            for (int j = 0; j < H; j++) hd[j] = h0[j];
+            gru_ref_steps(&net, T, x, hd, yd);
+            for (int q = 0; q < T * H; q++) worst = fmax(worst, fabs(yd[q] - y[1][q]));
+            runs++;
+            free(hd); free(yd);
+            lstm_state_free(&st);
+            lstm_workspace_free(ws);
+            free(x); free(y[0]); free(y[1]); free(y[2]); free(h0); free(hn);
+            lstm_net_free(&net);
+        }
+    CHECK_V(bad == 0, "gru: one lstm_stream step per call == lstm_forward at B = 1, bit for bit (%d nets)", runs);
+    CHECK_V(worst_gemm < 1e-5, "gru: one step per call vs the GEMM path: max abs diff %.2e (< 1e-5)", worst_gemm);
+    CHECK_V(worst < 2e-5, "gru: one step per call vs float64 equations: max abs err %.2e (< 2e-5)", worst);
+    const int Hs[] = {9, 64, 130, 256};
+    for (int hi = 0; hi < 4; hi++) {
+        const int H = Hs[hi], I = H == 256 ? 256 : 3, T2 = 7;
+        lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 2, .bias = 1, .cell = LSTM_CELL_GRU};
+        lstm_net net;
+        lstm_net_init(&net, &cfg);
+        lstm_net_init_uniform(&net, 23);
+        size_t ny = (size_t)T2 * H;
+        float *x = malloc(sizeof(float) * T2 * I), *y = malloc(sizeof(float) * ny), *ys = malloc(sizeof(float) * ny);
+        fill(x, (size_t)T2 * I, 1.0f);
+        int ok = 1;
+        for (int n = 1; n <= 3; n++) {
+            lstm_workspace *ws;
+            lstm_workspace_init(&ws, &net, T2, 1, 0);
+            lstm_workspace_set_threads(ws, n);
+            float *yw = n == 1 ? y : ys;
+            lstm_forward(&net, ws, T2, 1, x, NULL, NULL, yw, NULL, NULL);
+            if (n > 1) ok &= memcmp(y, ys, sizeof(float) * ny) == 0;
+            lstm_state st;
+            lstm_state_init(&st, &net, 1);
+            for (int t = 0, piece = 1; t < T2; t += piece, piece++) {
+                int k = piece < T2 - t ? piece : T2 - t;
+                lstm_stream(&net, ws, &st, k, x + (size_t)t * I, ys + (size_t)t * H);
+            }
+            ok &= memcmp(y, ys, sizeof(float) * ny) == 0;
+            lstm_state_free(&st);
+            lstm_workspace_free(ws);
+        }
+        CHECK_V(ok, "gru H=%-3d I=%-3d 2 layers: pieces 1,2,3,.. == one call, 1-3 threads the same bits", H, I);
+        free(x); free(y); free(ys);
+        lstm_net_free(&net);
+    }
 }
 
 /* Streaming in pieces == one call; threads 1, 2, 3 identical (stream and forward). */
@@ -186,9 +404,11 @@ static void test_pieces_threads(void) {
     }
 }
 
-/* Deep, projected, bidirectional nets at B = 1, inference and training: the
- * batch-1 path (forward with x projected by GEMM, then the step) against the
- * GEMM path: y, hn, cn, dx and every parameter gradient bit for bit. */
+/* Deep, projected, bidirectional nets at B = 1.  Training keeps the batch
+ * path's fused step (a batch split into slices of one row, as over MPI ranks,
+ * gives the bits of the whole batch): y, hn, cn, dx and every parameter
+ * gradient bit for bit against the GEMM path.  Inference takes the batch-1
+ * step: y, hn, cn near the GEMM path's. */
 static void test_batch1_train(void) {
     lstm_config cfgs[] = {
         {.input_size = 5, .hidden_size = 33, .num_layers = 2, .bias = 1},
@@ -209,10 +429,10 @@ static void test_batch1_train(void) {
         for (int f = 0; f < 2; f++) {
             y[f] = malloc(sizeof(float) * ny); dx[f] = malloc(sizeof(float) * nx); g[f] = malloc(sizeof(float) * net.n_params);
             hn[f] = malloc(sizeof(float) * nh); cn[f] = malloc(sizeof(float) * nc);
-            setenv("LSTM_FUSED", f ? "1" : "0", 1);
+            lstm__kernel_set_fused(f);
             lstm_workspace *ws;
             lstm_workspace_init(&ws, &net, T, 1, LSTM_WS_TRAIN);
-            unsetenv("LSTM_FUSED");
+            lstm__kernel_set_fused(-1);
             lstm_net_zero_grad(&net);
             lstm_forward(&net, ws, T, 1, x, NULL, NULL, y[f], hn[f], cn[f]);
             lstm_backward(&net, ws, gy, NULL, NULL, dx[f], NULL, NULL);
@@ -224,6 +444,18 @@ static void test_batch1_train(void) {
                     memcmp(g[0], g[1], sizeof(float) * net.n_params) == 0,
                 "B=1 I=%d H=%d L=%d P=%d D=%d bias=%d: training forward+backward == GEMM path, bit for bit", I,
                 cfgs[ci].hidden_size, L, cfgs[ci].proj_size, D, cfgs[ci].bias);
+        double e = 0.0;
+        for (int f = 0; f < 2; f++) { /* inference: f = 1 the batch-1 step */
+            lstm__kernel_set_fused(f);
+            lstm_workspace *ws;
+            lstm_workspace_init(&ws, &net, T, 1, 0);
+            lstm__kernel_set_fused(-1);
+            lstm_forward(&net, ws, T, 1, x, NULL, NULL, y[f], hn[f], cn[f]);
+            lstm_workspace_free(ws);
+        }
+        e = fmax(test_maxabs(y[0], y[1], ny), fmax(test_maxabs(hn[0], hn[1], nh), test_maxabs(cn[0], cn[1], nc)));
+        CHECK_V(e < 1e-5, "B=1 I=%d H=%d L=%d P=%d D=%d bias=%d: inference (batch-1 step) vs GEMM path: max abs diff %.2e",
+                I, cfgs[ci].hidden_size, L, cfgs[ci].proj_size, D, cfgs[ci].bias, e);
         for (int f = 0; f < 2; f++) { free(y[f]); free(dx[f]); free(g[f]); free(hn[f]); free(cn[f]); }
         free(x); free(gy);
         lstm_net_free(&net);
@@ -231,7 +463,7 @@ static void test_batch1_train(void) {
 }
 
 /* Greedy generation (lstm_charlm_generate: streaming state, batch-1 step, packed
- * head) against a plain loop of lstm_charlm_forward on the GEMM path: same bytes. */
+ * head) against a plain loop of lstm_charlm_forward at B = 1 (the same step): same bytes. */
 static void test_generate(void) {
     const int Hs[] = {24, 130};
     for (int hi = 0; hi < 2; hi++) {
@@ -249,10 +481,8 @@ static void test_generate(void) {
         const size_t np = sizeof prime - 1, n = 300;
         unsigned char got[300], want[300];
         CHECK(lstm_charlm_generate(&m, prime, np, got, n, 0.0, 0, 1) == LSTM_OK, "generate: %s", lstm_last_error());
-        setenv("LSTM_FUSED", "0", 1);
         lstm_charlm_ws *ws;
         lstm_charlm_ws_init(&ws, &m, (int)np, 1, 0);
-        unsetenv("LSTM_FUSED");
         int L = cfg.num_layers, distinct = 0, seen[V] = {0};
         float *h = calloc((size_t)L * m.net.Hout, sizeof(float)), *c = calloc((size_t)L * m.net.H, sizeof(float));
         uint8_t ids[200];
@@ -270,7 +500,7 @@ static void test_generate(void) {
             lg = lstm_charlm_logits(ws);
         }
         CHECK_V(memcmp(got, want, n) == 0 && distinct > 3,
-                "2x%d greedy generation (streaming, batch-1 step) == lstm_charlm_forward loop on the GEMM path "
+                "2x%d greedy generation (streaming, batch-1 step) == lstm_charlm_forward loop at B = 1 "
                 "(%zu bytes, %d distinct)", Hs[hi], n, distinct);
         free(h); free(c);
         lstm_charlm_ws_free(ws);
@@ -279,8 +509,10 @@ static void test_generate(void) {
 }
 
 int main(void) {
+    test_activations();
     test_kernel();
     test_engine_steps();
+    test_gru();
     test_pieces_threads();
     test_batch1_train();
     test_generate();

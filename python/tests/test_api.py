@@ -95,7 +95,11 @@ class Layouts(unittest.TestCase):
         self.assertTrue(np.array_equal(s(rand(3, 5, 4, seed=1)), y2))
         u = m.stream(batch=None)
         yu = np.concatenate([u(x[0, :12]), u(x[0, 12:])])
-        self.assertTrue(np.array_equal(yu, y[0]))
+        # batch 1 runs the batch-1 step (its own rounding): the bits of an unbatched
+        # call, and within float32 rounding of the row of the batched one
+        y1, _ = m(x[0])
+        self.assertTrue(np.array_equal(yu, y1))
+        self.assertLess(np.abs(yu - y[0]).max(), 1e-5)
         self.assertEqual(u.h.shape, (2, 8))
         # parameters changed under a live stream: it follows them
         m2 = lstm.LSTM(4, 8, num_layers=2, batch_first=True, seed=10).eval()

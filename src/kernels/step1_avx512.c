@@ -1,30 +1,48 @@
-/* step1_avx512.c — the recurrent step at batch 1 (streaming, sampling, audio):
+/* step1_avx512.c — the recurrent step at batch 1 (streaming, sampling, audio),
+ * LSTM and GRU (the GRU as four act columns pre_r, pre_z, xn, hn: the same
+ * matrix-vector code, its own point-wise tail; see internal.h):
  * one layer's [W_ih | W_hh] packed once per set of weights into one linear
- * stream, and a step that holds the four gates of up to 64 units in 16 zmm
+ * stream, and a step that holds the four gates of up to 64 units in zmm
  * registers while it walks that stream once.  No per-call packing, no
  * dispatch per unit block, and at H <= 64 one pass over k does the whole step.
  *
  * Packed layout ("group-major"): the nub = ⌈H/16⌉ blocks of 16 units go
- * into ng = ⌈nub/4⌉ groups of as even a size as can be (1 to 4 blocks: a
- * 5-block H runs as 3 + 2, not 4 + 1, so no group is one short FMA chain
- * waiting on its latency).  Group g has blocks [b0, b1) with b0 = ⌊nub·g/ng⌋,
+ * into ng groups of as even a size as can be: one group up to 3 blocks (H <=
+ * 48, the whole pack in L1), ⌈nub/2⌉ groups of 1 or 2 blocks up to H = 96 (the
+ * pack is 1.4 to 3 L1s), else ⌈nub/4⌉ groups of 3 or 4 blocks.
+ * Groups are independent (their own units, their own sums), so the order they
+ * run in does not change a bit: steps alternate it (rev), and the groups a
+ * step ends with, still in L1 (or L2), are the ones the next step starts with
+ * ("zigzag"; past L1 a plain cyclic walk over the pack misses every line).  Group g has blocks [b0, b1) with b0 = ⌊nub·g/ng⌋,
  * nv = b1 − b0, and holds, for depth k in [0, K) with K = I + Hout (rows of
- * x first, then of h), block v, gate q, lane j:
- *   P[64·K·b0 + ((k·nv + v)·4 + q)·16 + j] = W[q·H + 16(b0 + v) + j][k]  (0 past H)
+ * x first, then of h), block v, slot t < G (G = 4 gates for the LSTM; 3
+ * for the GRU, see pack), lane j:
+ *   P[16·G·K·b0 + ((k·nv + v)·G + t)·16 + j] = W[t·H + 16(b0 + v) + j][k]  (0 past H)
  * where W[r][k] is W_ih[r][k] for k < I and W_hh[r][k − I] after.  A group
- * is one contiguous run of K·nv·64 floats, read front to back each step.
+ * is one contiguous run of K·nv·16·G floats, read front to back each step.
  *
- * Rounding: every pre-activation is one in-order chain of fused
- * multiply-adds from b_ih + b_hh (or 0, or the pre-activation already in
- * act) over x, then over h — the chain of the GEMM kernels and of
- * step_avx512.c — and the gate math is simd_avx512.h's, in the order of
- * gates_avx512.c.  So this step gives the same bits as lstm__step_avx512
- * and as GEMM + gate kernel (tests/test_step1.c checks it). */
+ * Rounding: NOT the bits of the batch path (lstm__step_avx512, GEMM + gate
+ * kernel).  At batch 1 a step is one dependent chain (h -> pre-activations ->
+ * gates -> c -> tanh(c) -> h), so this kernel trades bit-identity with the
+ * batch path for latency: each pre-activation is b_ih + b_hh (or 0, or the
+ * value already in act) followed by x·W_ihᵀ as one in-order FMA chain (the
+ * input GEMM's chain: a step with x given and one with act from
+ * lstm__cell_gemm_ih_bias give the same bits), then h·W_hhᵀ as SPLITS(nv)
+ * chains added in a fixed order; the gates use sigmoid512_fast and
+ * tanh512_fast (simd_avx512.h, ≤ 4 and ≤ 6 ulp from libm).  Everything is
+ * fixed by the shape, so the bits do not depend on the thread count (threads
+ * take whole groups), and lstm_forward at B = 1 and lstm_stream, which both
+ * run this kernel, agree bit for bit.  tests/test_step1.c compares it with a
+ * float64 step and with lstm__step_avx512 within 1e-5. */
 #include <stddef.h>
 
 #include "internal.h"
 
-static int groups_of(int H) { return ((H + 15) / 16 + 3) / 4; }
+static int groups_of(int H) {
+    const int nub = (H + 15) / 16;
+    return nub <= 3 ? 1 : nub <= 6 ? (nub + 1) / 2 : (nub + 3) / 4;
+}
+int lstm__step1_groups(int H) { return groups_of(H); }
 /* First block of group g (g = ng: nub). */
 static int block0(int H, int g) { return (int)((long)((H + 15) / 16) * g / groups_of(H)); }
 
@@ -32,23 +50,40 @@ size_t lstm__step1_pack_size(int H, int I, int Hout) {
     return (size_t)((H + 15) / 16) * (size_t)(I + Hout) * 64;
 }
 
-void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
-    const int K = I + Hout;
+/* Slot t of a row of the pack from W_ih (x rows) and W_hh (h rows): the gate row of W.
+ * LSTM: 4 slots, gates i, f, g, o from both.  GRU: 3 slots per row for the act columns
+ * (pre_r, pre_z, xn, hn): x rows feed r, z, xn (W_ir, W_iz, W_in), h rows r, z, hn
+ * (W_hr, W_hz, W_hn) — the column a row does not feed has no slot (r multiplies hn
+ * alone, so xn and hn stay apart). */
+static void pack(int gru, float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
+    const int K = I + Hout, G = gru ? 3 : 4;
     for (int g = 0; g < groups_of(H); g++) {
         const int b0 = block0(H, g), nv = block0(H, g + 1) - b0;
-        float *pg = P + (size_t)64 * K * b0;
+        float *pg = P + (size_t)16 * G * K * b0;
         for (int k = w_ih ? 0 : I; k < (w_hh ? K : I); k++)
             for (int v = 0; v < nv; v++)
-                for (int q = 0; q < 4; q++) {
-                    float *d = pg + (((size_t)k * nv + v) * 4 + q) * 16;
+                for (int t = 0; t < G; t++) {
+                    float *d = pg + (((size_t)k * nv + v) * G + t) * 16;
                     for (int j = 0; j < 16; j++) {
                         int r = 16 * (b0 + v) + j;
                         d[j] = r >= H ? 0.0f
-                               : k < I ? w_ih[(size_t)(q * H + r) * I + k]
-                                       : w_hh[(size_t)(q * H + r) * Hout + (k - I)];
+                               : k < I ? w_ih[(size_t)(t * H + r) * I + k]
+                                       : w_hh[(size_t)(t * H + r) * Hout + (k - I)];
                     }
                 }
     }
+}
+
+void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
+    pack(0, P, H, I, Hout, w_ih, w_hh);
+}
+
+size_t lstm__gru_step1_pack_size(int H, int I, int Hout) {
+    return (size_t)((H + 15) / 16) * (size_t)(I + Hout) * 48;
+}
+
+void lstm__gru_step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
+    pack(1, P, H, I, Hout, w_ih, w_hh);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -76,87 +111,201 @@ T512 __attribute__((always_inline)) static inline void store_n(float *p, int n, 
     else _mm512_mask_storeu_ps(p, lanes16(n), v);
 }
 
+/* h's partial block (n < 16 lanes) by plain stores of 8, 4, 2 and 1 lanes: the
+ * next step broadcasts single floats of h, and a masked store does not forward
+ * to them (the next step would wait for it to reach L1, ~20 ns at H = 8). */
+T512 __attribute__((always_inline)) static inline void store_fwd(float *p, int n, __m512 v) {
+    if (n >= 16) {
+        _mm512_storeu_ps(p, v);
+        return;
+    }
+    __m128 q;
+    switch (n >> 2) { /* the 4-lane chunk that holds the tail */
+    case 0: q = _mm512_extractf32x4_ps(v, 0); break;
+    case 1: _mm_storeu_ps(p, _mm512_extractf32x4_ps(v, 0));
+            q = _mm512_extractf32x4_ps(v, 1); break;
+    case 2: _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
+            q = _mm512_extractf32x4_ps(v, 2); break;
+    default: _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
+             _mm_storeu_ps(p + 8, _mm512_extractf32x4_ps(v, 2));
+             q = _mm512_extractf32x4_ps(v, 3); break;
+    }
+    p += n & ~3;
+    if (n & 2) {
+        _mm_storel_pi((__m64 *)p, q);
+        q = _mm_movehl_ps(q, q);
+        p += 2;
+    }
+    if (n & 1) _mm_store_ss(p, q);
+}
+
+/* Partial sums per pre-activation over the rows of h: with one group (H <= 48)
+ * the FMA chain over h is split into S = SPLITS(nv) chains (row k into chain
+ * k mod S), each its own accumulator (at most 24), added at the end in a fixed
+ * order ((p0 + p1) + (p2 + p3)).  There the step is one dependent chain per
+ * call (h -> pre-activations -> gates -> c -> tanh(c) -> h) and S chains of
+ * H/S FMAs replace one of H.  Several groups (H >= 64) stream their weights
+ * from L2 and keep one chain (S = 1). */
+#define SPLITS(NV) ((NV) == 1 ? 4 : (NV) == 2 ? 3 : 2)
+
 /* One group of NV blocks (a constant at every call, so acc stays in registers). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
-group(const int NV, int H, int I, int Hout, int b0, const float *P, float *act, const float *x,
-      const float *bsum, const float *h, const float *c_prev, float *c, float *m) {
-    const int j0 = 16 * b0, K = I + Hout;
-    const float *p = P + (size_t)64 * K * b0;
-    __m512 acc[4][4];
+group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, const float *P, float *act,
+      const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+    const int j0 = 16 * b0, K = I + Hout, pf = H >= 48;
+    const int G = GRU ? 3 : 4; /* slots per row and block (the pack's) */
+    const float *p = P + (size_t)16 * G * K * b0;
+    __m512 acc[4][4][4]; /* [split][block][gate] */
     UNROLL for (int v = 0; v < NV; v++) {
         const int n = H - j0 - 16 * v;
-        UNROLL for (int q = 0; q < 4; q++)
-            acc[v][q] = !x    ? load_n(act + q * H + j0 + 16 * v, n)
-                        : bsum ? load_n(bsum + q * H + j0 + 16 * v, n)
-                               : _mm512_setzero_ps();
+        UNROLL for (int q = 0; q < 4; q++) {
+            acc[0][v][q] = !x    ? load_n(act + q * H + j0 + 16 * v, n)
+                           : bsum ? load_n(bsum + q * H + j0 + 16 * v, n)
+                                  : _mm512_setzero_ps();
+            UNROLL for (int s = 1; s < S; s++) acc[s][v][q] = _mm512_setzero_ps();
+        }
     }
-    /* acc[v][q] += a[k] · p[k][v][q] for k in [0, n); p advances past the rows.  The rows two
-     * ahead are prefetched: past L1 (H >= 64) the stream runs from L2 about 20 % faster. */
-#define ACCUMULATE(a, n)                                                                                 \
-    for (int k = 0; k < (n); k++, p += NV * 64) {                                                        \
-        const __m512 s = _mm512_set1_ps((a)[k]);                                                         \
-        UNROLL for (int l = 0; l < NV * 4; l++) _mm_prefetch((const char *)(p + 2 * NV * 64 + l * 16), _MM_HINT_T0); \
+    /* acc[s][v][q] += a[k] · p[k][v][q]; p advances past the rows.  Past L1 (H >= 48) the rows two
+     * ahead are prefetched: the stream runs from L2 about 20 % faster. */
+#define ROW(s, ak, skip)                                                                                 \
+    do {                                                                                                 \
+        const __m512 bc = _mm512_set1_ps(ak);                                                            \
+        if (pf) UNROLL for (int l = 0; l < NV * G; l++) _mm_prefetch((const char *)(p + 2 * NV * G * 16 + l * 16), _MM_HINT_T0); \
         UNROLL for (int v = 0; v < NV; v++)                                                              \
             UNROLL for (int q = 0; q < 4; q++)                                                           \
-                acc[v][q] = _mm512_fmadd_ps(s, _mm512_load_ps(p + (v * 4 + q) * 16), acc[v][q]);         \
+                if (q != (skip)) /* slot: q, or 2 for the GRU's hn */                                    \
+                    acc[s][v][q] = _mm512_fmadd_ps(bc, _mm512_load_ps(p + (v * G + (q < G ? q : 2)) * 16), acc[s][v][q]); \
+        p += NV * G * 16;                                                                                \
+    } while (0)
+    /* x: one chain from the bias, in order (the input GEMM's chain, so a step with x
+     * given and one with act = bias + x·W_ihᵀ from lstm_gemm give the same bits); the GRU's
+     * hn column takes no x rows, its xn column no h rows */
+    const int skip_x = GRU ? 3 : -1, skip_h = GRU ? 2 : -1;
+    if (x) for (int k = 0; k < I; k++) ROW(0, x[k], skip_x);
+    else p += (size_t)I * NV * G * 16;
+    /* h: row k into partial k mod S, the last Hout mod S rows into partials 0, 1, .. */
+    if (h) {
+        int k = 0;
+        for (; k + S <= Hout; k += S) UNROLL for (int s = 0; s < S; s++) ROW(s, h[k + s], skip_h);
+        UNROLL for (int s = 0; s < S - 1; s++) /* (constant indices: acc stays in registers) */
+            if (k + s < Hout) ROW(s, h[k + s], skip_h);
     }
-    if (x) ACCUMULATE(x, I)
-    else p += (size_t)I * NV * 64;
-    if (h) ACCUMULATE(h, Hout)
-#undef ACCUMULATE
+#undef ROW
+    UNROLL for (int v = 0; v < NV; v++)
+        UNROLL for (int q = 0; q < 4; q++) {
+            if (S == 2) acc[0][v][q] = _mm512_add_ps(acc[0][v][q], acc[1][v][q]);
+            if (S == 3) acc[0][v][q] = _mm512_add_ps(_mm512_add_ps(acc[0][v][q], acc[1][v][q]), acc[2][v][q]);
+            if (S == 4)
+                acc[0][v][q] = _mm512_add_ps(_mm512_add_ps(acc[0][v][q], acc[1][v][q]),
+                                             _mm512_add_ps(acc[2][v][q], acc[3][v][q]));
+        }
+    if (GRU) { /* r, z = σ; n = tanh(xn + r·hn); h' = (h − n)·z + n (gru_cell.c); act = r, z, n, hn */
+        UNROLL for (int v = 0; v < NV; v++) {
+            const int j = j0 + 16 * v, n = H - j;
+            __m512 r = sigmoid512_fast(acc[0][v][0]), z = sigmoid512_fast(acc[0][v][1]);
+            __m512 nn = tanh512_fast(_mm512_fmadd_ps(r, acc[0][v][3], acc[0][v][2]));
+            __m512 hp = h ? load_n(h + j, n) : _mm512_setzero_ps();
+            __m512 hn = _mm512_fmadd_ps(_mm512_sub_ps(hp, nn), z, nn);
+            store_fwd(m + j, n, hn);
+            if (m2) store_n(m2 + j, n, hn);
+            store_n(act + j, n, r);
+            store_n(act + H + j, n, z);
+            store_n(act + 2 * H + j, n, nn);
+            store_n(act + 3 * H + j, n, acc[0][v][3]);
+        }
+        return;
+    }
     UNROLL for (int v = 0; v < NV; v++) {
         const int j = j0 + 16 * v, n = H - j;
-        __m512 i = sigmoid512(acc[v][0]), f = sigmoid512(acc[v][1]);
-        __m512 gg = tanh512(acc[v][2]), o = sigmoid512(acc[v][3]);
+        __m512 i = sigmoid512_fast(acc[0][v][0]), f = sigmoid512_fast(acc[0][v][1]);
+        __m512 gg = tanh512_fast(acc[0][v][2]), o = sigmoid512_fast(acc[0][v][3]);
+        __m512 cp = c_prev ? load_n(c_prev + j, n) : _mm512_setzero_ps();
+        __m512 cn = _mm512_fmadd_ps(f, cp, _mm512_mul_ps(i, gg));
+        __m512 hn = _mm512_mul_ps(o, tanh512_fast(cn));
+        store_fwd(m + j, n, hn);
+        if (m2) store_n(m2 + j, n, hn);
+        store_n(c + j, n, cn);
         store_n(act + j, n, i);
         store_n(act + H + j, n, f);
         store_n(act + 2 * H + j, n, gg);
         store_n(act + 3 * H + j, n, o);
-        __m512 cp = c_prev ? load_n(c_prev + j, n) : _mm512_setzero_ps();
-        __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, cp), _mm512_mul_ps(i, gg));
-        store_n(c + j, n, cn);
-        store_n(m + j, n, _mm512_mul_ps(o, tanh512(cn)));
     }
 }
 
-T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, const float *P, float *act,
-                                         const float *x, const float *bsum, const float *h,
-                                         const float *c_prev, float *c, float *m) {
-    for (int g = g0; g < g1; g++) {
-        const int b0 = block0(H, g);
-        switch (block0(H, g + 1) - b0) {
-        case 1: group(1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
-        case 2: group(2, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
-        case 3: group(3, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
-        default: group(4, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m); break;
-        }
+T512 __attribute__((always_inline)) NO_SANITIZE static inline void
+run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
+           const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+    const int nub = (H + 15) / 16, ng = groups_of(H);
+    for (int i = g0; i < g1; i++) {
+        const int g = rev ? g1 - 1 - (i - g0) : i;
+        const int b0 = ng == 1 ? 0 : nub * g / ng;
+        const int nv = (ng == 1 ? nub : nub * (g + 1) / ng) - b0;
+        if (ng == 1) switch (nv) {
+            case 1: group(GRU, 1, SPLITS(1), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 2: group(GRU, 2, SPLITS(2), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            default: group(GRU, 3, SPLITS(3), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            }
+        else switch (nv) {
+            case 1: group(GRU, 1, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 2: group(GRU, 2, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 3: group(GRU, 3, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            default: group(GRU, 4, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            }
     }
+}
+
+T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const float *P,
+                                         float *act, const float *x, const float *bsum, const float *h,
+                                         const float *c_prev, float *c, float *m, float *m2) {
+    run_groups(0, H, I, Hout, g0, g1, rev, P, act, x, bsum, h, c_prev, c, m, m2);
+}
+
+T512 NO_SANITIZE void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *P, float *act,
+                                             const float *x, const float *bsum, const float *h, float *m, float *m2) {
+    run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, m2);
 }
 #endif
 
 /* ---- the engine's entry: groups split over the team's tasks ---- */
 
 typedef struct {
-    int H, I, Hout, ng;
+    int gru, H, I, Hout, ng, rev;
     const float *P, *x, *bsum, *h, *c_prev;
-    float *act, *c, *m;
+    float *act, *c, *m, *m2;
 } step1_job;
+
+static void step1_groups(const step1_job *j, int g0, int g1) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (j->gru) lstm__gru_step1_avx512(j->H, j->I, g0, g1, j->rev, j->P, j->act, j->x, j->bsum, j->h, j->m, j->m2);
+    else lstm__step1_avx512(j->H, j->I, j->Hout, g0, g1, j->rev, j->P, j->act, j->x, j->bsum, j->h, j->c_prev, j->c,
+                            j->m, j->m2);
+#else
+    (void)j, (void)g0, (void)g1;
+#endif
+}
 
 static void step1_task(void *arg, int task, int ntasks) {
     const step1_job *j = arg;
     int g0 = (int)((long)j->ng * task / ntasks), g1 = (int)((long)j->ng * (task + 1) / ntasks);
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (g0 < g1) lstm__step1_avx512(j->H, j->I, j->Hout, g0, g1, j->P, j->act, j->x, j->bsum, j->h, j->c_prev, j->c, j->m);
-#else
-    (void)g0, (void)g1;
-#endif
+    if (g0 < g1) step1_groups(j, g0, g1);
 }
 
-void lstm__step1(lstm__team *team, int H, int I, int Hout, const float *P, float *act, const float *x,
-                 const float *bsum, const float *h, const float *c_prev, float *c, float *m) {
-    step1_job j = {H, I, Hout, groups_of(H), P, x, bsum, h, c_prev, act, c, m};
+static void step1_run(const step1_job *j, lstm__team *team) {
     int nt = team ? lstm__team_size(team) : 1;
-    if (nt > j.ng) nt = j.ng;
-    if (nt > 1) lstm__team_run_tasks(team, nt, step1_task, &j);
-    else step1_task(&j, 0, 1);
+    if (nt > j->ng) nt = j->ng;
+    if (nt > 1) lstm__team_run_tasks(team, nt, step1_task, (void *)j);
+    else step1_groups(j, 0, j->ng); /* one thread: straight to the kernel */
+}
+
+void lstm__step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
+                 const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+    step1_job j = {0, H, I, Hout, groups_of(H), rev, P, x, bsum, h, c_prev, act, c, m, m2};
+    step1_run(&j, team);
+}
+
+void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
+                     const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+    (void)c_prev, (void)c;
+    step1_job j = {1, H, I, Hout, groups_of(H), rev, P, x, bsum, h, NULL, act, NULL, m, m2};
+    step1_run(&j, team);
 }

@@ -70,6 +70,9 @@ struct lstm_workspace {
     /* LSTMP: W_hr packed for the per-step m·W_hrᵀ, per (l,d) (with the other packs) */
     float *pr;
     size_t pr_size;
+    int p1_groups;       /* cell->step1_groups(H) */
+    int cell_kind;       /* net->cfg.cell at init (lstm_stream's check without a lookup) */
+    int p1_rev;          /* the order of the step's unit groups at the next step (alternates; no bit depends on it) */
 };
 
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
@@ -102,6 +105,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     ws->I = net->cfg.input_size;
     ws->P = net->cfg.proj_size;
     const lstm__cell *cell = ws->cell = lstm__cell_of(net->cfg.cell);
+    ws->cell_kind = net->cfg.cell;
     ws->AH = cell->A * ws->H;
     size_t tb = (size_t)T * B, LD = (size_t)ws->L * ws->D;
     ws->tbg = tb * ws->AH;
@@ -140,8 +144,9 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->ys = alloc_f(ws->L > 1 ? 2 * ws->tby : 1, &ok);
     }
     ws->fused = fused_available(cell);
-    if (ws->fused && B == 1 && cell->step1) {
+    if (ws->fused && B == 1 && cell->step1 && !ws->train && !(flags & LSTM__WS_SLICE)) {
         ws->p1_size = (cell->step1_pack_size(ws->H, (int)in_max, ws->Hout) + 15) / 16 * 16;
+        ws->p1_groups = cell->step1_groups(ws->H);
         if (!(ws->p1 = aligned_alloc(64, LD * ws->p1_size * sizeof(float)))) ok = 0;
     } else if (ws->fused) {
         ws->pu_size = (cell->fused_pack_size(ws->H, ws->Hout) + 15) / 16 * 16;
@@ -377,6 +382,7 @@ typedef struct {
     const float *bias, *pk[2], *pu, *pui, *p1;
     const float *pr; /* LSTMP: packed W_hr */
     int act_ready;   /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
+    int rev0;        /* p1: the group order of step 0 (then alternating) */
 } dir_op;
 
 /* The op of (l,d) k = l·D + d over T steps of X, writing layer output Y. */
@@ -396,6 +402,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
     if (ws->p1) {
         op.p1 = ws->p1 + (size_t)k * ws->p1_size;
+        op.rev0 = ws->p1_rev;
     } else if (ws->fused) {
         op.pu = ws->pu + (size_t)k * ws->pu_size;
         op.pui = ws->pui + (size_t)k * ws->pui_size;
@@ -449,8 +456,8 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
         float *yrow = op->Y + (size_t)t * B * ldy + (size_t)d * Hout;
         float *m = w->w_hr ? (op->ms_all ? op->ms + (size_t)t * B * H : op->ms) : yrow;
         if (op->p1) {
-            cell->step1(team, H, in, Hout, op->p1, a, x_in_step ? op->X + (size_t)t * in : NULL,
-                        w->b_ih ? op->bias : NULL, hp, cp, c, m);
+            cell->step1(team, H, in, Hout, (op->rev0 + s) & 1, op->p1, a, x_in_step ? op->X + (size_t)t * in : NULL,
+                        w->b_ih ? op->bias : NULL, hp, cp, c, m, NULL);
         } else if (op->pu) {
             sj.act = a;
             sj.x = x_in_step ? op->X + (size_t)t * B * in : NULL;
@@ -594,6 +601,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         }
     }
     if (ws->train) memcpy(y, ws->ys + (size_t)(L - 1) * ws->tby, tby * sizeof(float));
+    ws->p1_rev = (ws->p1_rev + T) & 1;
     return LSTM_OK;
 }
 
@@ -846,13 +854,45 @@ void lstm_state_free(lstm_state *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* One step at batch 1 when the packs are current (every call after the first
+ * on the same weights): the cell's batch-1 step per layer straight on the
+ * state, no dir_op, no copies.  With one unit group (H <= 48) the step writes
+ * h in place (it reads all of h before it writes any); with more, through
+ * scratch.  The same kernel and arguments as forward's T = 1 path, so the
+ * same bits; act0 (layer 0's bias + x·W_ihᵀ, given) as forward's act_ready. */
+static void stream_step1(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *x, const float *act0,
+                         float *y) {
+    const lstm__cell *cell = ws->cell;
+    const int L = ws->L, H = ws->H, Hout = ws->Hout, in_place = ws->p1_groups == 1, rev = ws->p1_rev;
+    const float *in = x;
+    ws->p1_rev ^= 1;
+    for (int l = 0; l < L; l++) {
+        const lstm_weights *w = &net->w[l];
+        float *h = s->h + (size_t)l * Hout, *c = s->c ? s->c + (size_t)l * H : NULL;
+        float *last = l == L - 1 ? y : NULL, *m = in_place ? h : last ? last : ws->ys;
+        if (l == 0 && act0) memcpy(ws->act, act0, (size_t)ws->AH * sizeof(float));
+        cell->step1(ws->team, H, w->in, Hout, rev, ws->p1 + (size_t)l * ws->p1_size, ws->act, l == 0 && act0 ? NULL : in,
+                    w->b_ih ? ws->bias + (size_t)l * ws->AH : NULL, h, c, c, m, in_place ? last : NULL);
+        if (!in_place) memcpy(h, m, (size_t)Hout * sizeof(float));
+        in = h;
+    }
+}
+
 static lstm_status stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int T, const float *x,
                           const float *act0, float *y) {
     if (ws->bf) return lstm__fail(LSTM_ERR_ARG, "stream: runs time-major: the workspace must not be LSTM_WS_BATCH_FIRST");
     if (net->D != 1) return lstm__fail(LSTM_ERR_ARG, "stream: a bidirectional network cannot run step by step");
     if (s->L != net->cfg.num_layers || s->D != net->D || s->H != net->H || s->Hout != net->Hout || s->B != ws->B ||
-        !s->c != !lstm__cell_of(net->cfg.cell)->has_c)
+        !s->c != !ws->cell->has_c)
         return lstm__fail(LSTM_ERR_SHAPE, "stream: state was made for another network or batch size");
+    /* forward's checks of the network against the workspace (cheap: the cell is
+     * compared by kind; forward repeats them on its own path) */
+    if (T == 1 && ws->p1 && ws->pui_ok && ws->pk_src == net->params && !ws->train && !ws->P &&
+        net->cfg.num_layers == ws->L && net->H == ws->H && net->Hout == ws->Hout &&
+        net->cfg.input_size == ws->I && (int)net->cfg.cell == ws->cell_kind) {
+        stream_step1(net, ws, s, x, act0, y);
+        return LSTM_OK;
+    }
     /* h0 and hn alias: each (layer) slice is read at its first step and written after its last. */
     return forward(net, ws, T, s->B, x, s->h, s->c, y, s->h, s->c, 1, act0);
 }

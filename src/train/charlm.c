@@ -433,7 +433,7 @@ lstm_status lstm_charlm_ws_init(lstm_charlm_ws **out, const lstm_charlm *m, int 
     ws->T = T;
     ws->B = B;
     ws->train = (flags & LSTM_WS_TRAIN) != 0;
-    lstm_status st = lstm_workspace_init(&ws->lws, &m->net, T, B, flags & LSTM_WS_TRAIN); /* time-major */
+    lstm_status st = lstm_workspace_init(&ws->lws, &m->net, T, B, flags & (LSTM_WS_TRAIN | LSTM__WS_SLICE)); /* time-major */
     if (st) { free(ws); return st; }
     size_t N = (size_t)T * B, Hout = (size_t)m->net.Hout;
     size_t nh = lstm__charlm_h_floats(m, B), nc = lstm__charlm_c_floats(m, B);
@@ -545,7 +545,7 @@ lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, const 
     size_t S = (n - 1) / (size_t)Btot;
     if ((size_t)T > S) T = (int)S;
     lstm_charlm_ws *ws;
-    lstm_status st = lstm_charlm_ws_init(&ws, m, T, B, 0);
+    lstm_status st = lstm_charlm_ws_init(&ws, m, T, B, B < Btot ? LSTM__WS_SLICE : 0); /* a slice: the whole's bits */
     if (st) return st;
     if (threads > 1 && (st = lstm_charlm_ws_set_threads(ws, threads))) {
         lstm_charlm_ws_free(ws);
