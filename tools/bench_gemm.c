@@ -96,7 +96,17 @@ static double bench(int kernel, lstm__team *team, const bshape *s, int samples) 
 
 /* ---------------------------------------------------------------- engine mode */
 
-#include <sys/resource.h>
+#include <sys/mman.h>
+
+/* BENCH_HUGE=1: the buffers on transparent huge pages (madvise), to tell TLB effects apart */
+static float *balloc(size_t n) {
+    size_t bytes = (n * 4 + (2u << 20) - 1) / (2u << 20) * (2u << 20);
+    float *p = aligned_alloc(2u << 20, bytes);
+    const char *h = getenv("BENCH_HUGE");
+    if (p && h && *h == '1') madvise(p, bytes, MADV_HUGEPAGE);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
 
 static double cpu_now(void) {
     struct timespec ts;
@@ -157,12 +167,13 @@ static void ejob_run(lstm__team *team, const ejob *j) {
 static double ebench(lstm__team *team, int kind, int M, int N, int K, int samples) {
     /* the engine's strides: nt/ntb A [M,K] B [N,K]; nn A [M,K] B [K,N]; tn A [K,M] B [K,N] */
     int tn = kind == K_TN || kind == K_TNACC;
-    size_t na = (size_t)M * K, nb = (size_t)N * K, nc = (size_t)M * N;
-    float *A = malloc(na * 4), *B = malloc(nb * 4), *C = calloc(nc, 4), *T = calloc(nc, 4), *bias = malloc((size_t)N * 4);
+    int pad = getenv("BENCH_LDC_PAD") ? atoi(getenv("BENCH_LDC_PAD")) : 0; /* experiments: ldc = N + pad */
+    size_t na = (size_t)M * K, nb = (size_t)N * K, nc = (size_t)M * (N + pad);
+    float *A = balloc(na), *B = balloc(nb), *C = balloc(nc), *T = balloc(nc), *bias = balloc((size_t)N);
     for (size_t i = 0; i < na; i++) A[i] = (float)((i * 7) % 13) * 0.01f - 0.06f;
     for (size_t i = 0; i < nb; i++) B[i] = (float)((i * 5) % 11) * 0.01f - 0.05f;
     for (int i = 0; i < N; i++) bias[i] = 0.01f * (float)(i % 7);
-    ejob j = {kind, M, N, K, tn ? M : K, (kind == K_NT || kind == K_NTB) ? K : N, N, A, B, bias, C, T};
+    ejob j = {kind, M, N, K, tn ? M : K, (kind == K_NT || kind == K_NTB) ? K : N, N + pad, A, B, bias, C, T};
     double best = 1e30, t_one = 0;
     for (int r = -1, reps = 1; r < samples; r++) {
         double w0 = now(), c0 = cpu_now();
@@ -170,7 +181,8 @@ static double ebench(lstm__team *team, int kind, int M, int N, int K, int sample
         double t = (lstm__team_size(team) > 1 ? now() - w0 : cpu_now() - c0) / reps;
         if (r < 0) {
             t_one = now() - w0;
-            reps = (int)(0.05 / (t_one > 1e-9 ? t_one : 1e-9)) + 1;
+            double ms = getenv("BENCH_SAMPLE_MS") ? atof(getenv("BENCH_SAMPLE_MS")) : 50;
+            reps = (int)(ms * 1e-3 / (t_one > 1e-9 ? t_one : 1e-9)) + 1;
             continue;
         }
         if (t < best) best = t;
