@@ -149,6 +149,23 @@ typedef struct {
 static void pack_a_block(float *dst, const gemm_job *g, int m0, int mc, int k0, int kc,
                          const lstm__gemm_kdesc *kd) {
     const int mr = kd->mr;
+    if (g->am == 1 && g->ak != 1) { /* Aᵀ: read row k of the block in order (streams), fixed-size copies */
+        const int full = mc / mr * mr;
+        for (int k = 0; k < kc; k++) {
+            const float *sk = g->A + (ptrdiff_t)(k0 + k) * g->ak + m0;
+            float *dk = dst + (ptrdiff_t)k * mr;
+            int p = 0;
+            if (mr == 12)
+                for (; p < full; p += 12) memcpy(dk + (ptrdiff_t)p * kc, sk + p, 12 * sizeof(float));
+            else if (mr == 8)
+                for (; p < full; p += 8) memcpy(dk + (ptrdiff_t)p * kc, sk + p, 8 * sizeof(float));
+            else if (mr == 6)
+                for (; p < full; p += 6) memcpy(dk + (ptrdiff_t)p * kc, sk + p, 6 * sizeof(float));
+            for (; p < mc; p += mr)
+                for (int i = 0; i < mr; i++) dk[(ptrdiff_t)p * kc + i] = p + i < mc ? sk[p + i] : 0.0f;
+        }
+        return;
+    }
     for (int p = 0; p < mc; p += mr) {
         int rows = mc - p < mr ? mc - p : mr;
         float *d = dst + (ptrdiff_t)p * kc;
@@ -165,8 +182,6 @@ static void pack_a_block(float *dst, const gemm_job *g, int m0, int mc, int k0, 
                 const float *si = s + i * g->am;
                 for (int k = 0; k < kc; k++) d[k * mr + i] = si[k];
             }
-        } else if (rows == mr) { /* am == 1: each k reads mr contiguous values */
-            for (int k = 0; k < kc; k++) memcpy(d + k * mr, s + k * g->ak, (size_t)mr * sizeof(float));
         } else {
             for (int k = 0; k < kc; k++) {
                 const float *sk = s + k * g->ak;
@@ -184,6 +199,21 @@ static void pack_a_block(float *dst, const gemm_job *g, int m0, int mc, int k0, 
 static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn, int k0, int kc,
                          int n0, int nc, const lstm__gemm_kdesc *kd, ptrdiff_t panel_stride) {
     const int nr = kd->nr;
+    if (bn == 1 && (nr == 16 || nr == 32)) { /* row k of the block in order (streams), fixed-size copies */
+        const int full = nc / nr * nr;
+        for (int k = 0; k < kc; k++) {
+            const float *sk = B + (ptrdiff_t)(k0 + k) * bk + n0;
+            float *dk = dst + (ptrdiff_t)k * nr;
+            int q = 0;
+            if (nr == 32)
+                for (; q < full; q += 32) memcpy(dk + (ptrdiff_t)(q / 32) * panel_stride, sk + q, 32 * sizeof(float));
+            else
+                for (; q < full; q += 16) memcpy(dk + (ptrdiff_t)(q / 16) * panel_stride, sk + q, 16 * sizeof(float));
+            for (; q < nc; q += nr)
+                for (int j = 0; j < nr; j++) dk[(ptrdiff_t)(q / nr) * panel_stride + j] = q + j < nc ? sk[q + j] : 0.0f;
+        }
+        return;
+    }
     for (int q = 0; q < nc; q += nr) {
         int cols = nc - q < nr ? nc - q : nr;
         float *d = dst + (ptrdiff_t)(q / nr) * panel_stride;
