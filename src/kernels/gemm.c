@@ -149,20 +149,26 @@ typedef struct {
 static void pack_a_block(float *dst, const gemm_job *g, int m0, int mc, int k0, int kc,
                          const lstm__gemm_kdesc *kd) {
     const int mr = kd->mr;
-    if (g->am == 1 && g->ak != 1) { /* Aᵀ: read row k of the block in order (streams), fixed-size copies */
+    if (g->am == 1 && g->ak != 1) {
+        /* Aᵀ: 8 rows k of the block at a time (each row read in order, and 8 rows
+         * stay in L1 even when lda is a multiple of 4 KiB), copied panel by
+         * panel (each panel's 8 x mr floats written whole) with fixed-size copies. */
         const int full = mc / mr * mr;
-        for (int k = 0; k < kc; k++) {
-            const float *sk = g->A + (ptrdiff_t)(k0 + k) * g->ak + m0;
-            float *dk = dst + (ptrdiff_t)k * mr;
-            int p = 0;
-            if (mr == 12)
-                for (; p < full; p += 12) memcpy(dk + (ptrdiff_t)p * kc, sk + p, 12 * sizeof(float));
-            else if (mr == 8)
-                for (; p < full; p += 8) memcpy(dk + (ptrdiff_t)p * kc, sk + p, 8 * sizeof(float));
-            else if (mr == 6)
-                for (; p < full; p += 6) memcpy(dk + (ptrdiff_t)p * kc, sk + p, 6 * sizeof(float));
-            for (; p < mc; p += mr)
-                for (int i = 0; i < mr; i++) dk[(ptrdiff_t)p * kc + i] = p + i < mc ? sk[p + i] : 0.0f;
+        for (int kb = 0; kb < kc; kb += 8) {
+            const int ke = kc - kb < 8 ? kc : kb + 8;
+            for (int p = 0; p < mc; p += mr) {
+                float *dp = dst + (ptrdiff_t)p * kc;
+                const float *sp = g->A + (ptrdiff_t)k0 * g->ak + m0 + p;
+                if (p < full && mr == 12)
+                    for (int k = kb; k < ke; k++) memcpy(dp + k * 12, sp + k * g->ak, 12 * sizeof(float));
+                else if (p < full && mr == 8)
+                    for (int k = kb; k < ke; k++) memcpy(dp + k * 8, sp + k * g->ak, 8 * sizeof(float));
+                else if (p < full && mr == 6)
+                    for (int k = kb; k < ke; k++) memcpy(dp + k * 6, sp + k * g->ak, 6 * sizeof(float));
+                else
+                    for (int k = kb; k < ke; k++)
+                        for (int i = 0; i < mr; i++) dp[k * mr + i] = p + i < mc ? sp[k * g->ak + i] : 0.0f;
+            }
         }
         return;
     }
