@@ -7,6 +7,9 @@
  * GEMM per task), tnacc (weight gradients: run_rows + K blocks of 512 into a
  * temporary, added to C, as lstm_layer.c's gemm_tn_acc).  These two modes report
  * the best of the samples: GFLOP/s from CPU time (1 thread) or wall time (more).
+ * Env: BENCH_SAMPLE_MS (sample length, default 50), BENCH_LDC_PAD (ldc = N + pad),
+ * BENCH_HUGE=1 (buffers madvise'd to huge pages): experiments on cache/TLB effects.
+ * On a shared machine pin it (taskset -c 0) and interleave the builds compared.
  * Defaults: T=20 B=64 I=512 H=512, 7 samples; prints the median of the samples
  * (each sample repeats the call for at least ~20 ms).  When libopenblas can be
  * dlopen'ed its cblas_sgemm is timed on the same shapes for comparison
