@@ -1,5 +1,15 @@
 /* bench_gemm.c — GFLOP/s of the GEMM kernels on the LSTM's shapes (not a test).
  *   make bench-gemm && build/bench_gemm [T] [B] [I] [H] [samples]
+ *   build/bench_gemm M N K KIND [threads] [samples]   one product as the engine calls it
+ *   build/bench_gemm engine [threads] [samples]        the engine's products (table below)
+ * KIND: ntb (C = bias + A·Bᵀ, the input projection), nt, nn, tn (beta 1, one call),
+ * nnrows (dX: rows split into tasks as lstm_layer.c's run_rows, single-thread
+ * GEMM per task), tnacc (weight gradients: run_rows + K blocks of 512 into a
+ * temporary, added to C, as lstm_layer.c's gemm_tn_acc).  These two modes report
+ * the best of the samples: GFLOP/s from CPU time (1 thread) or wall time (more).
+ * Env: BENCH_SAMPLE_MS (sample length, default 50), BENCH_LDC_PAD (ldc = N + pad),
+ * BENCH_HUGE=1 (buffers madvise'd to huge pages): experiments on cache/TLB effects.
+ * On a shared machine pin it (taskset -c 0) and interleave the builds compared.
  * Defaults: T=20 B=64 I=512 H=512, 7 samples; prints the median of the samples
  * (each sample repeats the call for at least ~20 ms).  When libopenblas can be
  * dlopen'ed its cblas_sgemm is timed on the same shapes for comparison
@@ -87,7 +97,146 @@ static double bench(int kernel, lstm__team *team, const bshape *s, int samples) 
     return 2.0 * M * N * K / res[pick] * 1e-9;
 }
 
+/* ---------------------------------------------------------------- engine mode */
+
+#include <sys/mman.h>
+
+/* BENCH_HUGE=1: the buffers on transparent huge pages (madvise), to tell TLB effects apart */
+static float *balloc(size_t n) {
+    size_t bytes = (n * 4 + (2u << 20) - 1) / (2u << 20) * (2u << 20);
+    float *p = aligned_alloc(2u << 20, bytes);
+    const char *h = getenv("BENCH_HUGE");
+    if (p && h && *h == '1') madvise(p, bytes, MADV_HUGEPAGE);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    int kind, M, N, K, lda, ldb, ldc;
+    const float *A, *B, *bias;
+    float *C, *tmp;
+} ejob;
+enum { K_NTB, K_NT, K_NN, K_TN, K_NNROWS, K_TNACC };
+static const char *kind_name[] = {"ntb", "nt", "nn", "tn", "nnrows", "tnacc"};
+
+/* lstm_layer.c's rows_task, verbatim in what it calls */
+static void rows_task(void *arg, int task, int ntasks) {
+    const ejob *j = arg;
+    int m0 = (int)((long)j->M * task / ntasks), m1 = (int)((long)j->M * (task + 1) / ntasks);
+    m0 = m0 / 16 * 16;
+    m1 = task == ntasks - 1 ? j->M : m1 / 16 * 16;
+    int mb = m1 - m0;
+    if (mb <= 0) return;
+    if (j->kind == K_NNROWS) {
+        lstm_gemm_nn(mb, j->N, j->K, j->A + (size_t)m0 * j->lda, j->lda, j->B, j->ldb, j->C + (size_t)m0 * j->ldc,
+                     j->ldc, 0.0f);
+        return;
+    }
+    for (int k0 = 0; k0 < j->K; k0 += 512) {
+        int kb = j->K - k0 < 512 ? j->K - k0 : 512;
+        float *t = j->tmp + (size_t)m0 * j->N;
+        lstm_gemm_tn(mb, j->N, kb, j->A + (size_t)k0 * j->lda + m0, j->lda, j->B + (size_t)k0 * j->ldb, j->ldb, t,
+                     j->N, 0.0f);
+        for (int i = 0; i < mb; i++) {
+            float *c = j->C + (size_t)(m0 + i) * j->ldc;
+            const float *ti = t + (size_t)i * j->N;
+            for (int n = 0; n < j->N; n++) c[n] += ti[n];
+        }
+    }
+}
+
+static void ejob_run(lstm__team *team, const ejob *j) {
+    switch (j->kind) {
+    case K_NTB: lstm_gemm_nt_bias_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->bias, j->C, j->ldc); break;
+    case K_NT: lstm_gemm_nt_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
+    case K_NN: lstm_gemm_nn_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
+    case K_TN: lstm_gemm_tn_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
+    default: {
+        int n = team ? 2 * lstm__team_size(team) : 1;
+        while (n > 1 && j->M / n < 16) n--;
+        if (n > 1) lstm__team_run_tasks(team, n, rows_task, (void *)j);
+        else rows_task((void *)j, 0, 1);
+    }
+    }
+}
+
+/* Best GFLOP/s over samples of >= ~50 ms: by CPU time with 1 thread, wall time otherwise. */
+static double ebench(lstm__team *team, int kind, int M, int N, int K, int samples) {
+    /* the engine's strides: nt/ntb A [M,K] B [N,K]; nn A [M,K] B [K,N]; tn A [K,M] B [K,N] */
+    int tn = kind == K_TN || kind == K_TNACC;
+    int pad = getenv("BENCH_LDC_PAD") ? atoi(getenv("BENCH_LDC_PAD")) : 0; /* experiments: ldc = N + pad */
+    size_t na = (size_t)M * K, nb = (size_t)N * K, nc = (size_t)M * (N + pad);
+    float *A = balloc(na), *B = balloc(nb), *C = balloc(nc), *T = balloc(nc), *bias = balloc((size_t)N);
+    for (size_t i = 0; i < na; i++) A[i] = (float)((i * 7) % 13) * 0.01f - 0.06f;
+    for (size_t i = 0; i < nb; i++) B[i] = (float)((i * 5) % 11) * 0.01f - 0.05f;
+    for (int i = 0; i < N; i++) bias[i] = 0.01f * (float)(i % 7);
+    ejob j = {kind, M, N, K, tn ? M : K, (kind == K_NT || kind == K_NTB) ? K : N, N + pad, A, B, bias, C, T};
+    double best = 1e30, t_one = 0;
+    for (int r = -1, reps = 1; r < samples; r++) {
+        double w0 = now(), c0 = cpu_now();
+        for (int i = 0; i < reps; i++) ejob_run(team, &j);
+        double t = (lstm__team_size(team) > 1 ? now() - w0 : cpu_now() - c0) / reps;
+        if (r < 0) {
+            t_one = now() - w0;
+            double ms = getenv("BENCH_SAMPLE_MS") ? atof(getenv("BENCH_SAMPLE_MS")) : 50;
+            reps = (int)(ms * 1e-3 / (t_one > 1e-9 ? t_one : 1e-9)) + 1;
+            continue;
+        }
+        if (t < best) best = t;
+    }
+    free(A), free(B), free(C), free(T), free(bias);
+    return 2.0 * M * N * K / best * 1e-9;
+}
+
+static int kind_of(const char *s) {
+    for (int k = 0; k < (int)(sizeof kind_name / sizeof *kind_name); k++)
+        if (!strcmp(s, kind_name[k])) return k;
+    return -1;
+}
+
+static int engine_main(int argc, char **argv) {
+    static const struct {
+        const char *what;
+        int kind, M, N, K;
+    } es[] = {
+        {"fwd-512 ih+bias", K_NTB, 6400, 2048, 512},     {"fwd-1024 ih+bias", K_NTB, 3200, 4096, 1024},
+        {"train-512 dX", K_NNROWS, 6400, 512, 2048},     {"train-512 dW_ih", K_TNACC, 2048, 512, 6400},
+        {"train-512 dW_hh", K_TNACC, 2048, 512, 6336},   {"train-1024 dX", K_NNROWS, 3200, 1024, 4096},
+        {"train-1024 dW_ih", K_TNACC, 4096, 1024, 3200}, {"charlm ih l0", K_NTB, 2048, 1024, 64},
+        {"charlm ih l1", K_NTB, 2048, 1024, 256},        {"charlm dX l1", K_NNROWS, 2048, 256, 1024},
+        {"charlm dX l0", K_NNROWS, 2048, 64, 1024},      {"charlm dW_ih l0", K_TNACC, 1024, 64, 2048},
+        {"charlm dW l1", K_TNACC, 1024, 256, 2048},      {"charlm dW_hh", K_TNACC, 1024, 256, 2016},
+        {"bwd step dh", K_NN, 64, 512, 2048},
+    };
+    int single = argc >= 5 && kind_of(argv[4]) >= 0;
+    int ai = single ? 5 : 2;
+    int threads = argc > ai ? atoi(argv[ai]) : 1, samples = argc > ai + 1 ? atoi(argv[ai + 1]) : 15;
+    if (threads < 1) threads = 1;
+    if (samples < 1) samples = 1;
+    lstm__team *team = threads > 1 ? lstm__team_create(threads) : NULL;
+    printf("kernel %s, %d thread(s), best of %d, GFLOP/s (%s time)\n", lstm_gemm_kernel_name(lstm_gemm_kernel()),
+           threads, samples, threads > 1 ? "wall" : "CPU");
+    if (single) {
+        int M = atoi(argv[1]), N = atoi(argv[2]), K = atoi(argv[3]), kind = kind_of(argv[4]);
+        printf("%-18s %-7s %6d %6d %6d  %7.1f\n", "", kind_name[kind], M, N, K, ebench(team, kind, M, N, K, samples));
+    } else
+        for (size_t i = 0; i < sizeof es / sizeof *es; i++) {
+            printf("%-18s %-7s %6d %6d %6d  %7.1f\n", es[i].what, kind_name[es[i].kind], es[i].M, es[i].N, es[i].K,
+                   ebench(team, es[i].kind, es[i].M, es[i].N, es[i].K, samples));
+            fflush(stdout);
+        }
+    lstm__team_free(team);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if ((argc >= 2 && !strcmp(argv[1], "engine")) || (argc >= 5 && kind_of(argv[4]) >= 0)) return engine_main(argc, argv);
     int T = argc > 1 ? atoi(argv[1]) : 20, Bt = argc > 2 ? atoi(argv[2]) : 64;
     int I = argc > 3 ? atoi(argv[3]) : 512, H = argc > 4 ? atoi(argv[4]) : 512;
     int samples = argc > 5 ? atoi(argv[5]) : 7;

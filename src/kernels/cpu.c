@@ -6,7 +6,7 @@
  *
  * Blocking (gemm.c): a micro-panel of A (mr x kc) stays in L1 while the
  * kernel runs over the B block (kc x nc), which stays in L2.  So kc = 256
- * when L1d >= 32 KiB (an 8 x 256 A panel is 8 KiB, a quarter of it), else
+ * when L1d >= 32 KiB (a 12 x 256 A panel is 12 KiB, 3/8 of it), else
  * 128; nc: the largest multiple of 64 (<= 512) with kc·nc·4 bytes <= L2 / 2
  * (the other half for the A panels, C and the streams), at least 64.
  *   Zen 4/Zen 5, Skylake-SP and later Xeons (L2 1-2 MiB): kc 256, nc 512.

@@ -24,6 +24,9 @@
 #ifndef MT_TASKS
 #define MT_TASKS 2 /* tasks per thread in the _mt calls */
 #endif
+#ifndef PREFETCH
+#define PREFETCH 3
+#endif
 #ifndef DIRECT_M
 #define DIRECT_M 128 /* nn with at most this many rows reads B in place */
 #endif
@@ -146,23 +149,45 @@ typedef struct {
 static void pack_a_block(float *dst, const gemm_job *g, int m0, int mc, int k0, int kc,
                          const lstm__gemm_kdesc *kd) {
     const int mr = kd->mr;
+    if (g->am == 1 && g->ak != 1) {
+        /* Aᵀ: 8 rows k of the block at a time (each row read in order, and 8 rows
+         * stay in L1 even when lda is a multiple of 4 KiB), copied panel by
+         * panel (each panel's 8 x mr floats written whole) with fixed-size copies. */
+        const int full = mc / mr * mr;
+        for (int kb = 0; kb < kc; kb += 8) {
+            const int ke = kc - kb < 8 ? kc : kb + 8;
+            for (int p = 0; p < mc; p += mr) {
+                float *dp = dst + (ptrdiff_t)p * kc;
+                const float *sp = g->A + (ptrdiff_t)k0 * g->ak + m0 + p;
+                if (p < full && mr == 12)
+                    for (int k = kb; k < ke; k++) memcpy(dp + k * 12, sp + k * g->ak, 12 * sizeof(float));
+                else if (p < full && mr == 8)
+                    for (int k = kb; k < ke; k++) memcpy(dp + k * 8, sp + k * g->ak, 8 * sizeof(float));
+                else if (p < full && mr == 6)
+                    for (int k = kb; k < ke; k++) memcpy(dp + k * 6, sp + k * g->ak, 6 * sizeof(float));
+                else
+                    for (int k = kb; k < ke; k++)
+                        for (int i = 0; i < mr; i++) dp[k * mr + i] = p + i < mc ? sp[k * g->ak + i] : 0.0f;
+            }
+        }
+        return;
+    }
     for (int p = 0; p < mc; p += mr) {
         int rows = mc - p < mr ? mc - p : mr;
         float *d = dst + (ptrdiff_t)p * kc;
         const float *s = g->A + (ptrdiff_t)(m0 + p) * g->am + (ptrdiff_t)k0 * g->ak;
         if (g->ak == 1) {
-            if (kd->pack_t8 && mr <= 8) {
-                kd->pack_t8(d, mr, s, g->am, rows, kc);
+            if (kd->pack_t8) { /* 8 rows at a time */
+                for (int i0 = 0; i0 < mr; i0 += 8) {
+                    int r = rows - i0 < 0 ? 0 : rows - i0 > 8 ? 8 : rows - i0;
+                    kd->pack_t8(d + i0, mr, r ? s + i0 * g->am : s, g->am, r, mr - i0 < 8 ? mr - i0 : 8, kc);
+                }
                 continue;
             }
             for (int i = 0; i < rows; i++) {
                 const float *si = s + i * g->am;
                 for (int k = 0; k < kc; k++) d[k * mr + i] = si[k];
             }
-        } else if (rows == 8 && mr == 8) { /* am == 1: each k reads rows contiguous values */
-            for (int k = 0; k < kc; k++) memcpy(d + k * 8, s + k * g->ak, 8 * sizeof(float));
-        } else if (rows == 6 && mr == 6) {
-            for (int k = 0; k < kc; k++) memcpy(d + k * 6, s + k * g->ak, 6 * sizeof(float));
         } else {
             for (int k = 0; k < kc; k++) {
                 const float *sk = s + k * g->ak;
@@ -180,6 +205,21 @@ static void pack_a_block(float *dst, const gemm_job *g, int m0, int mc, int k0, 
 static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn, int k0, int kc,
                          int n0, int nc, const lstm__gemm_kdesc *kd, ptrdiff_t panel_stride) {
     const int nr = kd->nr;
+    if (bn == 1 && (nr == 16 || nr == 32)) { /* row k of the block in order (streams), fixed-size copies */
+        const int full = nc / nr * nr;
+        for (int k = 0; k < kc; k++) {
+            const float *sk = B + (ptrdiff_t)(k0 + k) * bk + n0;
+            float *dk = dst + (ptrdiff_t)k * nr;
+            int q = 0;
+            if (nr == 32)
+                for (; q < full; q += 32) memcpy(dk + (ptrdiff_t)(q / 32) * panel_stride, sk + q, 32 * sizeof(float));
+            else
+                for (; q < full; q += 16) memcpy(dk + (ptrdiff_t)(q / 16) * panel_stride, sk + q, 16 * sizeof(float));
+            for (; q < nc; q += nr)
+                for (int j = 0; j < nr; j++) dk[(ptrdiff_t)(q / nr) * panel_stride + j] = q + j < nc ? sk[q + j] : 0.0f;
+        }
+        return;
+    }
     for (int q = 0; q < nc; q += nr) {
         int cols = nc - q < nr ? nc - q : nr;
         float *d = dst + (ptrdiff_t)(q / nr) * panel_stride;
@@ -191,7 +231,7 @@ static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn,
             }
         } else if (kd->pack_t8) { /* bk == 1: column j is row n0+q+j of B, contiguous in k */
             for (int j = 0; j < nr; j += 8)
-                kd->pack_t8(d + j, nr, j < cols ? s + j * bn : s, bn, j >= cols ? 0 : cols - j > 8 ? 8 : cols - j, kc);
+                kd->pack_t8(d + j, nr, j < cols ? s + j * bn : s, bn, j >= cols ? 0 : cols - j > 8 ? 8 : cols - j, 8, kc);
         } else {
             for (int j = 0; j < cols; j++) {
                 const float *sj = s + j * bn;
@@ -251,8 +291,19 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
                     int m = mc - ir < mr ? mc - ir : mr;
                     int w = (m <= kd->wide_m ? 4 : 1) * nr;
                     float *crow = g->C + (ptrdiff_t)(ic + ir) * g->ldc + jc;
-                    for (int jr = 0; jr < nc; jr += w) {
+                    /* the next micro-panel of A (rows ir+mr..), a row per tile, while this one runs */
+                    const float *anext = ir + mr < mc ? (direct ? ap + (ptrdiff_t)mr * g->am : ap + (ptrdiff_t)mr * kc) : NULL;
+                    for (int jr = 0, t = 0; jr < nc; jr += w, t++) {
                         int n = nc - jr < w ? nc - jr : w;
+                        if ((PREFETCH & 1) && jr + w < nc) /* the C tile to the right */
+                            for (int i = 0; i < m; i++) {
+                                __builtin_prefetch(crow + (ptrdiff_t)i * g->ldc + jr + w, 1, 3);
+                                __builtin_prefetch(crow + (ptrdiff_t)i * g->ldc + jr + w + 16, 1, 3);
+                            }
+                        if ((PREFETCH & 2) && anext && t < mr) {
+                            const float *pr = direct ? anext + (ptrdiff_t)t * g->am : anext + (ptrdiff_t)t * kc;
+                            for (int k = 0; k < kc; k += 16) __builtin_prefetch(pr + k, 0, 3);
+                        }
                         kd->kern(kc, ap, rsa, csa, bblk + (ptrdiff_t)(jr / nr) * pstride, rsb, pstride,
                                  crow + jr, g->ldc, m, n, load_c, bias_now ? g->bias + jc + jr : NULL);
                     }

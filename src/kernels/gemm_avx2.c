@@ -98,8 +98,8 @@ static inline TGT __attribute__((always_inline)) void tr8x8(__m256 r[8]) {
 }
 
 TGT void lstm__pack_t8_avx2(float *d, ptrdiff_t ds, const float *s, ptrdiff_t ss, int rows,
-                            int kc) {
-    int w = ds < 8 ? (int)ds : 8, k = 0;
+                            int w, int kc) {
+    int k = 0;
     __m256i wm = lane_mask(w);
     for (; k + 8 <= kc; k += 8) {
         __m256 r[8];

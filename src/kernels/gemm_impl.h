@@ -25,9 +25,9 @@ typedef void (*lstm__ukernel)(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t c
                               int load_c, const float *bias);
 
 /* Transposing copy used for packing: d[k*ds + i] = s[i*ss + k] for i < rows,
- * k < kc, and d[k*ds + i] = 0 for rows <= i < min(8, ds).  rows <= 8. */
+ * k < kc, and d[k*ds + i] = 0 for rows <= i < w.  rows <= w <= 8, w <= ds. */
 typedef void (*lstm__pack_t8)(float *d, ptrdiff_t ds, const float *s, ptrdiff_t ss, int rows,
-                              int kc);
+                              int w, int kc);
 
 typedef struct {
     const char *name;
@@ -38,7 +38,7 @@ typedef struct {
     lstm__pack_t8 pack_t8; /* NULL: portable loops */
 } lstm__gemm_kdesc;
 
-void lstm__pack_t8_avx2(float *d, ptrdiff_t ds, const float *s, ptrdiff_t ss, int rows, int kc);
+void lstm__pack_t8_avx2(float *d, ptrdiff_t ds, const float *s, ptrdiff_t ss, int rows, int w, int kc);
 
 extern const lstm__gemm_kdesc lstm__gemm_kd_avx2;
 extern const lstm__gemm_kdesc lstm__gemm_kd_avx512;
