@@ -283,10 +283,10 @@ static void test_threads(const core_case *cc) {
 }
 
 /* The fused AVX-512 step (when the CPU has it) against GEMM + gate kernel:
- * the same bits, LSTM and GRU, for every tile shape (B = 1, 2, 3, 5, 9) and
- * partial unit blocks, with 1, 2 and 3 threads: training forward (y, hn) and
- * backward (dx, dh0, every parameter gradient), and streaming in pieces of
- * 1, 2 and 3 steps (T = 1 runs the step with x·W_ihᵀ inside, longer pieces the
+ * the same bits, LSTM and GRU, for every tile shape (B = 1, 2, 3, 5, 6, 9, 13:
+ * tiles of 1 to 6 rows) and partial unit blocks, with 1, 2 and 3 threads:
+ * training forward (y, hn) and backward (dx, dh0, every parameter gradient),
+ * and streaming in pieces of 1, 2 and 3 steps (T = 1 runs the step with x·W_ihᵀ inside, longer pieces the
  * hoisted input product). */
 enum { FU_Y, FU_HN, FU_DX, FU_DH0, FU_G, FU_YS, FU_N };
 
@@ -315,7 +315,7 @@ static void fused_run(lstm_net *net, int T, int B, int threads, const float *x, 
 }
 
 static void test_fused(void) {
-    const int Bs[] = {1, 2, 3, 5, 9}, Hs[] = {7, 37, 64};
+    const int Bs[] = {1, 2, 3, 5, 6, 9, 13}, Hs[] = {7, 37, 64};
     for (int cell = LSTM_CELL_LSTM; cell <= LSTM_CELL_GRU; cell++) {
         int all_same = 1, runs = 0;
         for (size_t bi = 0; bi < sizeof Bs / sizeof *Bs; bi++)
