@@ -72,7 +72,8 @@ tile(const int NR, const int NU, int H, int in, int u, float *act, const float *
             }                                                                                          \
         }                                                                                              \
     }
-    if (x) ACCUMULATE(x, ldx, pih, in, 2, (const float *)NULL)
+    const float *no_pf = NULL; /* the x product prefetches nothing */
+    if (x) ACCUMULATE(x, ldx, pih, in, 2, no_pf)
     if (h) ACCUMULATE(h, ldh, phh, H, 3, pf)
 #undef ACCUMULATE
     UNROLL for (int r = 0; r < NR; r++)

@@ -62,7 +62,8 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
                 UNROLL for (int q = 0; q < 4; q++) acc[r * NU + v][q] = _mm512_fmadd_ps(a, w[v][q], acc[r * NU + v][q]); \
         }                                                                                              \
     }
-    if (x) ACCUMULATE(x, ldx, pih, in, (const float *)NULL)
+    const float *no_pf = NULL; /* the x product prefetches nothing */
+    if (x) ACCUMULATE(x, ldx, pih, in, no_pf)
     if (h) ACCUMULATE(h, ldh, phh, Hout, pf)
 #undef ACCUMULATE
     UNROLL for (int r = 0; r < NR; r++)

@@ -413,62 +413,135 @@ static void step_fwd_task(void *arg, int task, int ntasks) {
     j->cell->forward(&r);
 }
 
+/* Threads and the recurrence.  A batch row's state depends on its own row
+ * only, so a task that owns batch rows [b0, b1) runs all T steps for them
+ * without waiting for the other tasks (one hand-off per sequence instead of
+ * one or two per step); each task reads all of W_hh every step.  Splitting
+ * the hidden units instead shares W_hh between the threads but needs a
+ * hand-off per step; it is kept for batches too small to give every thread
+ * ROW_TASK_MIN rows.  Element values do not depend on the split. */
+#define ROW_TASK_MIN 4
+
+/* Number of row tasks (0: split something else, or nothing to split). */
+static int row_tasks(lstm__team *team, int B) {
+    int nt = team ? lstm__team_size(team) : 1;
+    return nt > 1 && B >= ROW_TASK_MIN * nt ? nt : 0;
+}
+
+/* Rows [*b0, *b1) of task `task` of n over B rows. */
+static void rows_of(int B, int task, int n, int *b0, int *b1) {
+    *b0 = (int)((long)B * task / n);
+    *b1 = (int)((long)B * (task + 1) / n);
+}
+
+/* Buffers of step s (time t) of dir_forward for batch rows from b0. */
+typedef struct {
+    float *a, *c, *y, *m;
+    const float *x;
+} fwd_bufs;
+
+static fwd_bufs fwd_step_bufs(const dir_op *op, int s, int b0, int x_in_step) {
+    const int B = op->B, H = op->H, Hout = op->Hout, d = op->d, ldy = op->D * Hout;
+    const int t = d ? op->T - 1 - s : s;
+    const size_t row = (size_t)t * B + b0;
+    fwd_bufs f;
+    f.a = op->act + row * op->cell->A * H;
+    f.c = op->cs ? op->cs + row * H : op->cbuf ? op->cbuf + ((size_t)(s & 1) * B + b0) * H : NULL;
+    f.y = op->Y + row * ldy + (size_t)d * Hout;
+    f.m = op->w->w_hr ? (op->ms_all ? op->ms + row * H : op->ms + (size_t)b0 * H) : f.y;
+    f.x = x_in_step ? op->X + row * op->w->in : NULL;
+    return f;
+}
+
+/* The fused step over all T steps for the batch rows of one row task. */
+typedef struct {
+    const dir_op *op;
+    int x_in_step;
+} fwd_rows_job;
+
+static void fwd_rows_task(void *arg, int task, int ntasks) {
+    const fwd_rows_job *j = arg;
+    const dir_op *op = j->op;
+    const lstm_weights *w = op->w;
+    const int H = op->H, Hout = op->Hout, ldy = op->D * Hout, ldm = w->w_hr ? H : ldy;
+    int b0, b1;
+    rows_of(op->B, task, ntasks, &b0, &b1);
+    const int nb = b1 - b0;
+    if (nb <= 0) return;
+    const float *hp = op->h0 ? op->h0 + (size_t)b0 * Hout : NULL, *cp = op->c0 ? op->c0 + (size_t)b0 * H : NULL;
+    int ldh = Hout;
+    for (int s = 0; s < op->T; s++) {
+        fwd_bufs f = fwd_step_bufs(op, s, b0, j->x_in_step);
+        op->cell->fused_step(nb, H, Hout, w->in, 0, (H + 15) / 16, f.a, f.x, w->in, op->pui, w->b_ih ? op->bias : NULL,
+                             hp, ldh, op->pu, cp, f.c, f.m, ldm);
+        if (w->w_hr) lstm_gemm_nt(nb, Hout, H, f.m, H, w->w_hr, H, f.y, ldy, 0.0f);
+        hp = f.y;
+        ldh = ldy;
+        cp = f.c;
+    }
+}
+
 /* One direction of one layer over the sequence; hn [B,Hout], cn [B,H] or NULL. */
 static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const lstm__cell *cell = op->cell;
     const lstm_weights *w = op->w;
     lstm__team *team = op->team;
-    const int T = op->T, B = op->B, H = op->H, Hout = op->Hout, d = op->d;
+    const int T = op->T, B = op->B, H = op->H, Hout = op->Hout;
     const int in = w->in, AH = cell->A * H, ldy = op->D * Hout;
     const size_t rows = (size_t)T * B;
     /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
     const int x_in_step = (op->pu || op->p1) && T == 1;
     if (!x_in_step) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
         lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act);
-    step_job sj = {.fn = cell->fused_step, .B = B, .H = H, .Hout = Hout, .in = in, .nub = (H + 15) / 16};
-    int ntasks = team ? lstm__team_size(team) : 1;
-    if (ntasks > sj.nub) ntasks = sj.nub;
     const float *hp = op->h0, *cp = op->c0;
     int ldh = Hout;
-    for (int s = 0; s < T; s++) {
-        int t = d ? T - 1 - s : s;
-        float *a = op->act + (size_t)t * B * AH;
-        float *c = op->cs ? op->cs + (size_t)t * B * H : op->cbuf ? op->cbuf + (size_t)(s & 1) * B * H : NULL;
-        float *yrow = op->Y + (size_t)t * B * ldy + (size_t)d * Hout;
-        float *m = w->w_hr ? (op->ms_all ? op->ms + (size_t)t * B * H : op->ms) : yrow;
-        if (op->p1) {
-            cell->step1(team, H, in, Hout, op->p1, a, x_in_step ? op->X + (size_t)t * in : NULL,
-                        w->b_ih ? op->bias : NULL, hp, cp, c, m);
-        } else if (op->pu) {
-            sj.act = a;
-            sj.x = x_in_step ? op->X + (size_t)t * B * in : NULL;
-            sj.ldx = in;
-            sj.pih = op->pui;
-            sj.bsum = w->b_ih ? op->bias : NULL;
-            sj.h = hp;
-            sj.ldh = ldh;
-            sj.phh = op->pu;
-            sj.c_prev = cp;
-            sj.c = c;
-            sj.m = m;
-            sj.ldm = w->w_hr ? H : ldy;
-            if (ntasks > 1) lstm__team_run_tasks(team, ntasks, step_task, &sj);
-            else step_task(&sj, 0, 1);
-        } else {
-            for (int k = 0; hp && k < cell->n_hh; k++)
-                lstm_gemm_packed_mt(team, B, cell->hh[k].n * H, Hout, hp, ldh, op->pk[k], a + (size_t)cell->hh[k].a * H,
-                                    AH, 1.0f);
-            step_fwd_job fj = {cell, {.B = B, .H = H, .act = a, .h_prev = hp, .ldhp = ldh, .h = m,
-                                      .ldh = w->w_hr ? H : ldy, .c_prev = cp, .c = c}};
-            int nt = team ? lstm__team_size(team) : 1;
-            if (nt > B) nt = B;
-            if (nt > 1) lstm__team_run_tasks(team, nt, step_fwd_task, &fj);
-            else step_fwd_task(&fj, 0, 1);
-        }
-        if (w->w_hr) lstm_gemm_nt_mt(team, B, Hout, H, m, H, w->w_hr, H, yrow, ldy, 0.0f);
-        hp = yrow;
+    int nrow = op->pu ? row_tasks(team, B) : 0;
+    if (nrow) {
+        fwd_rows_job rj = {op, x_in_step};
+        lstm__team_run_tasks(team, nrow, fwd_rows_task, &rj);
+        fwd_bufs f = fwd_step_bufs(op, T - 1, 0, 0); /* the last step's h and c */
+        hp = f.y;
         ldh = ldy;
-        cp = c;
+        cp = f.c;
+    } else {
+        step_job sj = {.fn = cell->fused_step, .B = B, .H = H, .Hout = Hout, .in = in, .nub = (H + 15) / 16};
+        int ntasks = team ? lstm__team_size(team) : 1;
+        if (ntasks > sj.nub) ntasks = sj.nub;
+        for (int s = 0; s < T; s++) {
+            fwd_bufs f = fwd_step_bufs(op, s, 0, x_in_step);
+            if (op->p1) {
+                cell->step1(team, H, in, Hout, op->p1, f.a, f.x, w->b_ih ? op->bias : NULL, hp, cp, f.c, f.m);
+            } else if (op->pu) {
+                sj.act = f.a;
+                sj.x = f.x;
+                sj.ldx = in;
+                sj.pih = op->pui;
+                sj.bsum = w->b_ih ? op->bias : NULL;
+                sj.h = hp;
+                sj.ldh = ldh;
+                sj.phh = op->pu;
+                sj.c_prev = cp;
+                sj.c = f.c;
+                sj.m = f.m;
+                sj.ldm = w->w_hr ? H : ldy;
+                if (ntasks > 1) lstm__team_run_tasks(team, ntasks, step_task, &sj);
+                else step_task(&sj, 0, 1);
+            } else {
+                for (int k = 0; hp && k < cell->n_hh; k++)
+                    lstm_gemm_packed_mt(team, B, cell->hh[k].n * H, Hout, hp, ldh, op->pk[k],
+                                        f.a + (size_t)cell->hh[k].a * H, AH, 1.0f);
+                step_fwd_job fj = {cell, {.B = B, .H = H, .act = f.a, .h_prev = hp, .ldhp = ldh, .h = f.m,
+                                          .ldh = w->w_hr ? H : ldy, .c_prev = cp, .c = f.c}};
+                int nt = team ? lstm__team_size(team) : 1;
+                if (nt > B) nt = B;
+                if (nt > 1) lstm__team_run_tasks(team, nt, step_fwd_task, &fj);
+                else step_fwd_task(&fj, 0, 1);
+            }
+            if (w->w_hr) lstm_gemm_nt_mt(team, B, Hout, H, f.m, H, w->w_hr, H, f.y, ldy, 0.0f);
+            hp = f.y;
+            ldh = ldy;
+            cp = f.c;
+        }
     }
     if (hn)
         for (int b = 0; b < B; b++) memcpy(hn + (size_t)b * Hout, hp + (size_t)b * ldh, (size_t)Hout * sizeof(float));
@@ -606,9 +679,8 @@ typedef struct {
     float *dh, *dht, *dm, *act, *dc, *scratch;
 } step_bwd_job;
 
-static void step_bwd_task(void *arg, int task, int ntasks) {
-    const step_bwd_job *j = arg;
-    int b0 = (int)((long)j->B * task / ntasks), b1 = (int)((long)j->B * (task + 1) / ntasks), nb = b1 - b0;
+static void step_bwd_rows(const step_bwd_job *j, int b0, int b1) {
+    const int nb = b1 - b0;
     if (nb <= 0) return;
     const int H = j->H, Hout = j->Hout, AH = j->cell->A * H;
     float *dht = j->dht + (size_t)b0 * Hout;
@@ -636,6 +708,61 @@ static void step_bwd_task(void *arg, int task, int ntasks) {
     j->cell->backward(&st);
 }
 
+static void step_bwd_task(void *arg, int task, int ntasks) {
+    const step_bwd_job *j = arg;
+    int b0, b1;
+    rows_of(j->B, task, ntasks, &b0, &b1);
+    step_bwd_rows(j, b0, b1);
+}
+
+/* dh_prev [B,Hout] (+)= dG_t·W_hh over the cell's hh runs, rows [b0, b1). */
+static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, float *dh, int b0, int b1) {
+    const lstm__cell *cell = op->cell;
+    const int H = op->H, Hout = op->Hout, AH = cell->A * H;
+    for (int k = 0; k < cell->n_hh; k++) {
+        const lstm__run *r = &cell->hh[k];
+        lstm_gemm_nn_mt(team, b1 - b0, Hout, r->n * H, dGt + (size_t)b0 * AH + (size_t)r->a * H, AH,
+                        op->w->w_hh + (size_t)r->w * H * Hout, Hout, dh + (size_t)b0 * Hout, Hout,
+                        k || cell->direct_dh ? 1.0f : 0.0f);
+    }
+}
+
+/* What step s of dir_backward works on (all batch rows). */
+static step_bwd_job bwd_step_job(const dir_op *op, lstm_workspace *ws, const float *dY, int s) {
+    const int T = op->T, B = op->B, H = op->H, Hout = op->Hout, P = ws->P, d = op->d, ldy = op->D * Hout;
+    const size_t bh = (size_t)B * H;
+    const int t = d ? T - 1 - s : s;
+    const int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
+    step_bwd_job sj = {.cell = op->cell, .B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = op->w->w_hr,
+                       .dht = P ? ws->dH + ((size_t)op->k * T + t) * B * P : ws->dH,
+                       .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = ws->dh, .dm = ws->dm,
+                       .act = op->act + (size_t)t * B * op->cell->A * H, .dc = ws->dc, .scratch = ws->cscr,
+                       .h_prev = s > 0 ? op->Y + (size_t)tp * B * ldy + (size_t)d * Hout : op->h0,
+                       .ldhp = s > 0 ? ldy : Hout,
+                       .c = op->cs ? op->cs + (size_t)t * bh : NULL,
+                       .c_prev = op->cs && s > 0 ? op->cs + (size_t)tp * bh : op->c0};
+    return sj;
+}
+
+/* The reverse loop for the batch rows of one row task (see row_tasks). */
+typedef struct {
+    const dir_op *op;
+    lstm_workspace *ws;
+    const float *dY;
+    int need_dh0;
+} bwd_rows_job;
+
+static void bwd_rows_task(void *arg, int task, int ntasks) {
+    const bwd_rows_job *j = arg;
+    int b0, b1;
+    rows_of(j->op->B, task, ntasks, &b0, &b1);
+    for (int s = j->op->T - 1; s >= 0; s--) {
+        step_bwd_job sj = bwd_step_job(j->op, j->ws, j->dY, s);
+        step_bwd_rows(&sj, b0, b1);
+        if (s > 0 || j->need_dh0) step_bwd_dh(j->op, NULL, sj.act, sj.dh, b0, b1);
+    }
+}
+
 /* Backward of dir_forward (training storage).  dY [T,B,D·Hout] (NULL: zeros) is dL/dY for the
  * layer output (this direction's columns are read); dhn [B,Hout], dcn [B,H] or NULL.
  * Accumulates into op->g; writes dX [T,B,in] (= beta·dX + ...) when dX is not NULL,
@@ -659,27 +786,19 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         if (dcn) memcpy(dc, dcn, bh * sizeof(float));
         else memset(dc, 0, bh * sizeof(float));
     }
-    int nt = ws->team ? lstm__team_size(ws->team) : 1;
-    if (nt > B) nt = B;
-    for (int s = T - 1; s >= 0; s--) {
-        int t = d ? T - 1 - s : s;
-        int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
-        step_bwd_job sj = {.cell = cell, .B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = w->w_hr,
-                           .dht = P ? dHk + (size_t)t * B * P : ws->dH,
-                           .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = dh, .dm = ws->dm,
-                           .act = dG + (size_t)t * B * AH, .dc = dc, .scratch = ws->cscr,
-                           .h_prev = s > 0 ? Y + (size_t)tp * B * ldy + (size_t)d * Hout : h0,
-                           .ldhp = s > 0 ? ldy : Hout,
-                           .c = op->cs ? op->cs + (size_t)t * bh : NULL,
-                           .c_prev = op->cs && s > 0 ? op->cs + (size_t)tp * bh : op->c0};
-        if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
-        else step_bwd_task(&sj, 0, 1);
-        if (s > 0 || dh0)
-            for (int k = 0; k < cell->n_hh; k++) {
-                const lstm__run *r = &cell->hh[k];
-                lstm_gemm_nn_mt(ws->team, B, Hout, r->n * H, sj.act + (size_t)r->a * H, AH,
-                                w->w_hh + (size_t)r->w * H * Hout, Hout, dh, Hout, k || cell->direct_dh ? 1.0f : 0.0f);
-            }
+    int nrow = row_tasks(ws->team, B);
+    if (nrow) {
+        bwd_rows_job rj = {op, ws, dY, dh0 != NULL};
+        lstm__team_run_tasks(ws->team, nrow, bwd_rows_task, &rj);
+    } else {
+        int nt = ws->team ? lstm__team_size(ws->team) : 1;
+        if (nt > B) nt = B;
+        for (int s = T - 1; s >= 0; s--) {
+            step_bwd_job sj = bwd_step_job(op, ws, dY, s);
+            if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
+            else step_bwd_task(&sj, 0, 1);
+            if (s > 0 || dh0) step_bwd_dh(op, ws->team, sj.act, dh, 0, B);
+        }
     }
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
     if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
