@@ -420,7 +420,9 @@ static void step_fwd_task(void *arg, int task, int ntasks) {
  * the hidden units instead shares W_hh between the threads but needs a
  * hand-off per step; it is kept for batches too small to give every thread
  * ROW_TASK_MIN rows.  Element values do not depend on the split. */
+#ifndef ROW_TASK_MIN
 #define ROW_TASK_MIN 4
+#endif
 
 /* Number of row tasks (0: split something else, or nothing to split). */
 static int row_tasks(lstm__team *team, int B) {
