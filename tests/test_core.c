@@ -357,6 +357,50 @@ static void test_fused(void) {
     }
 }
 
+/* The backward step's product (lstm__step_dh_avx512) against lstm_gemm_nn
+ * (the AVX-512 or AVX2 kernel the fused step goes with), bit for bit: every
+ * row tile (B = 1..13), column edges (N = 1, 37, 64, 100), depth blocks and
+ * their prefetches (K = 1, 255, 256, 257, 700), C from zero or accumulated,
+ * padded strides, W a run of rows inside a larger pack. */
+static void test_step_dh(void) {
+#if LSTM_X86
+    if (!lstm__kernel_fused()) {
+        CHECK_V(1, "step_dh: the fused step does not run on this CPU (skipped)");
+        return;
+    }
+    const int Ns[] = {1, 37, 64, 100}, Ks[] = {1, 255, 256, 257, 700};
+    int same = 1, runs = 0;
+    for (int B = 1; B <= 13; B++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+                const int N = Ns[ni], K = Ks[ki], lda = K + 3, ldw = N + 5, ldc = N + 2;
+                float *A = malloc((size_t)B * lda * 4), *W = malloc((size_t)K * ldw * 4);
+                float *c1 = malloc((size_t)B * ldc * 4), *c2 = malloc((size_t)B * ldc * 4);
+                float *P = malloc(lstm__step_dh_pack_size(N, K + 7) * 4);
+                fill(A, (size_t)B * lda, 1.0);
+                fill(W, (size_t)K * ldw, 0.1);
+                /* W as rows [7, 7 + K) of a pack of K + 7 rows (a run of W_hh); the first 7 are not read */
+                float *W7 = calloc((size_t)(K + 7) * ldw, 4);
+                memcpy(W7 + (size_t)7 * ldw, W, (size_t)K * ldw * 4);
+                for (size_t i = 0; i < (size_t)7 * ldw; i++) W7[i] = NAN;
+                lstm__step_dh_pack(P, N, K + 7, W7, ldw);
+                for (int acc = 0; acc <= 1; acc++) {
+                    fill(c1, (size_t)B * ldc, 1.0);
+                    memcpy(c2, c1, (size_t)B * ldc * 4);
+                    lstm_gemm_nn(B, N, K, A, lda, W, ldw, c1, ldc, acc ? 1.0f : 0.0f);
+                    lstm__step_dh_avx512(B, N, K, A, lda, P + 7 * 64, (size_t)(K + 7) * 64, c2, ldc, acc);
+                    int ok = memcmp(c1, c2, (size_t)B * ldc * 4) == 0; /* the padding too */
+                    if (!ok) fprintf(stderr, "  step_dh differs: B=%d N=%d K=%d acc=%d\n", B, N, K, acc);
+                    same &= ok;
+                    runs++;
+                }
+                free(A); free(W); free(W7); free(P); free(c1); free(c2);
+            }
+    CHECK_V(same, "step_dh: dh (+)= dG·W_hh == lstm_gemm_nn (%s kernel), bit for bit (%d runs: B 1..13, N, K edges)",
+            lstm_gemm_kernel_name(lstm_gemm_kernel()), runs);
+#endif
+}
+
 /* GRU argument rules and nets on caller-owned buffers. */
 static void test_config(void) {
     lstm_config bad = {4, 6, 1, 2, 1, 0, LSTM_CELL_GRU}, odd = {4, 6, 1, 0, 1, 0, 7};
@@ -424,6 +468,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
     test_cell();
     test_fused();
+    test_step_dh();
     core_case big[] = {
         {"threads deep bidir", {24, 40, 2, 0, 1, 1, 0}, 9, 7, 0},
         {"threads projected", {16, 96, 2, 32, 1, 0, 0}, 12, 33, 0},

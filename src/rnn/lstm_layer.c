@@ -55,6 +55,8 @@ struct lstm_workspace {
     /* fused step (AVX-512): unit-interleaved W_hh and W_ih per (l,d) */
     int fused;
     float *pu, *pui;
+    float *pdh;          /* train, fused, B >= 2: W_hh [G·H, Hout] per (l,d) packed for the backward's dh product */
+    size_t pdh_size;
     float *bias;         /* [L·D][A·H]: the bias of each act column (lstm__cell_bias), once per set of weights */
     /* Non-finite weights (see zero_h0_for): */
     int whh_nonfinite;   /* some W_hh has a NaN or ±Inf (set with the packs) */
@@ -150,6 +152,13 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
             memset(ws->pu, 0, LD * ws->pu_size * sizeof(float));
             memset(ws->pui, 0, LD * ws->pui_size * sizeof(float));
         }
+#if LSTM_X86
+        if (ws->train) {
+            ws->pdh_size = (lstm__step_dh_pack_size(ws->Hout, cell->G * ws->H) + 15) / 16 * 16;
+            if (!(ws->pdh = aligned_alloc(64, LD * ws->pdh_size * sizeof(float)))) ok = 0;
+            else memset(ws->pdh, 0, LD * ws->pdh_size * sizeof(float));
+        }
+#endif
     }
     ws->bias = alloc_f(LD * ws->AH, &ok);
     if (ws->bf) {
@@ -178,7 +187,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -241,6 +250,9 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
             cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, H, w->in, Hout, NULL, w->w_hh);
         } else if (ws->fused) {
             cell->fused_pack(ws->pu + (size_t)k * ws->pu_size, H, Hout, w->w_hh, Hout);
+#if LSTM_X86
+            if (ws->pdh) lstm__step_dh_pack(ws->pdh + (size_t)k * ws->pdh_size, Hout, cell->G * H, w->w_hh, Hout);
+#endif
         } else {
             for (int r = 0; r < cell->n_hh; r++)
                 lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r], cell->hh[r].n * H, Hout,
@@ -365,7 +377,7 @@ typedef struct {
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
     int ms_all;
-    const float *bias, *pk[2], *pu, *pui, *p1;
+    const float *bias, *pk[2], *pu, *pui, *p1, *pdh;
 } dir_op;
 
 /* The op of (l,d) k = l·D + d over T steps of X, writing layer output Y. */
@@ -387,6 +399,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     } else if (ws->fused) {
         op.pu = ws->pu + (size_t)k * ws->pu_size;
         op.pui = ws->pui + (size_t)k * ws->pui_size;
+        if (ws->pdh) op.pdh = ws->pdh + (size_t)k * ws->pdh_size;
     }
     return op;
 }
@@ -717,15 +730,25 @@ static void step_bwd_task(void *arg, int task, int ntasks) {
     step_bwd_rows(j, b0, b1);
 }
 
-/* dh_prev [B,Hout] (+)= dG_t·W_hh over the cell's hh runs, rows [b0, b1). */
+/* dh_prev [B,Hout] (+)= dG_t·W_hh over the cell's hh runs, rows [b0, b1):
+ * on one thread (team NULL) with the fused step's pack (op->pdh), its twin
+ * lstm__step_dh_avx512 (same bits). */
 static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, float *dh, int b0, int b1) {
     const lstm__cell *cell = op->cell;
     const int H = op->H, Hout = op->Hout, AH = cell->A * H;
     for (int k = 0; k < cell->n_hh; k++) {
         const lstm__run *r = &cell->hh[k];
-        lstm_gemm_nn_mt(team, b1 - b0, Hout, r->n * H, dGt + (size_t)b0 * AH + (size_t)r->a * H, AH,
-                        op->w->w_hh + (size_t)r->w * H * Hout, Hout, dh + (size_t)b0 * Hout, Hout,
-                        k || cell->direct_dh ? 1.0f : 0.0f);
+        const float *a = dGt + (size_t)b0 * AH + (size_t)r->a * H;
+        const int acc = k || cell->direct_dh;
+#if LSTM_X86
+        if (op->pdh && !team) {
+            lstm__step_dh_avx512(b1 - b0, Hout, r->n * H, a, AH, op->pdh + (size_t)r->w * H * 64,
+                                 (size_t)cell->G * H * 64, dh + (size_t)b0 * Hout, Hout, acc);
+            continue;
+        }
+#endif
+        lstm_gemm_nn_mt(team, b1 - b0, Hout, r->n * H, a, AH, op->w->w_hh + (size_t)r->w * H * Hout, Hout,
+                        dh + (size_t)b0 * Hout, Hout, acc ? 1.0f : 0.0f);
     }
 }
 
