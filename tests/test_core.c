@@ -286,7 +286,8 @@ static void test_threads(const core_case *cc) {
  * the same bits, LSTM and GRU, for every tile shape (B = 1, 2, 3, 5, 6, 9, 13:
  * tiles of 1 to 6 rows) and partial unit blocks, with 1, 2 and 3 threads:
  * training forward (y, hn) and backward (dx, dh0, every parameter gradient),
- * and streaming in pieces of 1, 2 and 3 steps (T = 1 runs the step with x·W_ihᵀ inside, longer pieces the
+ * with x·W_ihᵀ inside the step or as a GEMM before the loop, and streaming in
+ * pieces of 1, 2 and 3 steps (T = 1 runs the step with x·W_ihᵀ inside, longer pieces the
  * hoisted input product). */
 enum { FU_Y, FU_HN, FU_DX, FU_DH0, FU_G, FU_YS, FU_N };
 
@@ -337,12 +338,15 @@ static void test_fused(void) {
                 lstm__kernel_set_fused(0);
                 fused_run(&net, T, B, 1, x, B % 2 ? NULL : h0, gy, ref);
                 int same = memcmp(ref[FU_Y], ref[FU_YS], n[FU_Y] * 4) == 0; /* streaming == whole */
-                for (int threads = 1; threads <= 3; threads++) {
-                    lstm__kernel_set_fused(1);
-                    fused_run(&net, T, B, threads, x, B % 2 ? NULL : h0, gy, got);
-                    for (int k = 0; k < FU_N; k++) same &= memcmp(ref[k], got[k], n[k] * 4) == 0;
-                    runs++;
-                }
+                for (int threads = 1; threads <= 3; threads++)
+                    for (int step_x = 0; step_x <= 1; step_x++) { /* x·W_ihᵀ in the step, or a GEMM before */
+                        lstm__kernel_set_fused(1);
+                        lstm__set_step_x(step_x);
+                        fused_run(&net, T, B, threads, x, B % 2 ? NULL : h0, gy, got);
+                        for (int k = 0; k < FU_N; k++) same &= memcmp(ref[k], got[k], n[k] * 4) == 0;
+                        runs++;
+                    }
+                lstm__set_step_x(-1);
                 lstm__kernel_set_fused(-1);
                 if (!same) fprintf(stderr, "  fused differs: %s H=%d B=%d\n", cell ? "gru" : "lstm", Hs[hi], B);
                 all_same &= same;
@@ -352,7 +356,7 @@ static void test_fused(void) {
             }
         CHECK_V(all_same,
                 "%s: fused step (%s on this CPU) == GEMM + gate kernel, bit for bit: y, hn, dx, dh0, gradients, "
-                "streaming in pieces (%d runs: shapes x 1-3 threads)",
+                "x·W_ihᵀ in the step or before it, streaming in pieces (%d runs: shapes x 1-3 threads x both)",
                 cell ? "gru" : "lstm", lstm__kernel_fused() ? "on" : "off", runs);
     }
 }

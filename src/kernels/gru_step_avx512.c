@@ -41,7 +41,7 @@ void lstm__pack_gate_units(float *P, int G, int H, int K, const float *W, int ld
  * acc[r·NU + v][s]: s = 0 pre_r, 1 pre_z, 2 xn, 3 hn. */
 __attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
 tile(const int NR, const int NU, int H, int in, int u, float *act, const float *x, int ldx, const float *pih,
-     const float *bias, const float *h, int ldh, const float *phh, float *h_out, int ldho, const float *pf) {
+     const float *bias, const float *h, int ldh, const float *phh, float *h_out, int ldho, const float *pf, const float *pfx) {
     __m512 acc[STEP_ROWS][4];
     const int G4 = 4 * H;
     UNROLL for (int r = 0; r < NR; r++)
@@ -72,8 +72,7 @@ tile(const int NR, const int NU, int H, int in, int u, float *act, const float *
             }                                                                                          \
         }                                                                                              \
     }
-    const float *no_pf = NULL; /* the x product prefetches nothing */
-    if (x) ACCUMULATE(x, ldx, pih, in, 2, no_pf)
+    if (x) ACCUMULATE(x, ldx, pih, in, 2, pfx)
     if (h) ACCUMULATE(h, ldh, phh, H, 3, pf)
 #undef ACCUMULATE
     UNROLL for (int r = 0; r < NR; r++)
@@ -97,10 +96,10 @@ tile(const int NR, const int NU, int H, int in, int u, float *act, const float *
  * registers that the accumulators need. */
 #define TILE_ARGS                                                                                      \
     int H, int in, int u, float *act, const float *x, int ldx, const float *pih, const float *bias,   \
-        const float *h, int ldh, const float *phh, float *h_out, int ldho, const float *pf
+        const float *h, int ldh, const float *phh, float *h_out, int ldho, const float *pf, const float *pfx
 #define TILE_FN(NR, NU)                                                                                \
     __attribute__((target("avx512f,fma"), noinline)) NO_SANITIZE static void tile_##NR##_##NU(TILE_ARGS) { \
-        tile(NR, NU, H, in, u, act, x, ldx, pih, bias, h, ldh, phh, h_out, ldho, pf);                  \
+        tile(NR, NU, H, in, u, act, x, ldx, pih, bias, h, ldh, phh, h_out, ldho, pf, pfx);                  \
     }
 STEP_TILE_SHAPES(TILE_FN)
 #undef TILE_FN
@@ -110,11 +109,12 @@ __attribute__((target("avx512f,fma"))) NO_SANITIZE void
 lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, float *act, const float *x, int ldx, const float *pih,
                       const float *bias, const float *h, int ldh, const float *phh, float *h_out, int ldho) {
     const int G4 = 4 * H;
-    /* the PF-th H lines of unit block u + 1 (of its 3·H lines), or none */
-#define PREFETCH(u, PF) (h && (PF) >= 0 && (PF) < 3 ? phh + ((size_t)((u) + 1) * 3 + (PF)) * H * 16 : NULL)
+    /* the PF-th K lines of unit block u + 1 of P (of its 3·K lines), or none */
+#define PREFETCH(A, P, K, u, PF) ((A) && (PF) >= 0 && (PF) < 3 ? (P) + ((size_t)((u) + 1) * 3 + (PF)) * (K) * 16 : NULL)
 #define TILE(b, u, NR, NU, PF)                                                                          \
     tile_##NR##_##NU(H, in, u, act + (size_t)(b) * G4, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bias, \
-                     h ? h + (size_t)(b) * ldh : NULL, ldh, phh, h_out + (size_t)(b) * ldho, ldho, PREFETCH(u, PF))
+                     h ? h + (size_t)(b) * ldh : NULL, ldh, phh, h_out + (size_t)(b) * ldho, ldho, PREFETCH(h, phh, H, u, PF),  \
+                     PREFETCH(x, pih, in, u, PF))
     STEP_FOR_TILES(B, u0, u1, TILE);
 #undef TILE
 #undef PREFETCH

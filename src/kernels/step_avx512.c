@@ -39,7 +39,7 @@ void lstm__pack_units(float *P, int H, int K, const float *W, int ldw) { lstm__p
 __attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
 tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, const float *x, int ldx,
      const float *pih, const float *bsum, const float *h, int ldh, const float *phh, const float *c_prev,
-     float *c, float *m, int ldm, const float *pf) {
+     float *c, float *m, int ldm, const float *pf, const float *pfx) {
     __m512 acc[STEP_ROWS][4];
     const int G = 4 * H;
     UNROLL for (int r = 0; r < NR; r++)
@@ -62,8 +62,7 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
                 UNROLL for (int q = 0; q < 4; q++) acc[r * NU + v][q] = _mm512_fmadd_ps(a, w[v][q], acc[r * NU + v][q]); \
         }                                                                                              \
     }
-    const float *no_pf = NULL; /* the x product prefetches nothing */
-    if (x) ACCUMULATE(x, ldx, pih, in, no_pf)
+    if (x) ACCUMULATE(x, ldx, pih, in, pfx)
     if (h) ACCUMULATE(h, ldh, phh, Hout, pf)
 #undef ACCUMULATE
     UNROLL for (int r = 0; r < NR; r++)
@@ -90,10 +89,10 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
  * registers that the accumulators need. */
 #define TILE_ARGS                                                                                      \
     int H, int Hout, int in, int u, float *act, const float *x, int ldx, const float *pih, const float *bsum, \
-        const float *h, int ldh, const float *phh, const float *c_prev, float *c, float *m, int ldm, const float *pf
+        const float *h, int ldh, const float *phh, const float *c_prev, float *c, float *m, int ldm, const float *pf, const float *pfx
 #define TILE_FN(NR, NU)                                                                                \
     __attribute__((target("avx512f,fma"), noinline)) NO_SANITIZE static void tile_##NR##_##NU(TILE_ARGS) { \
-        tile(NR, NU, H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm, pf);      \
+        tile(NR, NU, H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm, pf, pfx);      \
     }
 STEP_TILE_SHAPES(TILE_FN)
 #undef TILE_FN
@@ -104,12 +103,13 @@ lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, co
                   const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                   const float *c_prev, float *c, float *m, int ldm) {
     const int G = 4 * H;
-    /* the PF-th K lines of unit block u + 1 (of its 4·K lines), or none */
-#define PREFETCH(u, PF) (h && (PF) >= 0 && (PF) < 4 ? phh + ((size_t)((u) + 1) * 4 + (PF)) * Hout * 16 : NULL)
+    /* the PF-th K lines of unit block u + 1 of P (of its 4·K lines), or none */
+#define PREFETCH(A, P, K, u, PF) ((A) && (PF) >= 0 && (PF) < 4 ? (P) + ((size_t)((u) + 1) * 4 + (PF)) * (K) * 16 : NULL)
 #define TILE(b, u, NR, NU, PF)                                                                              \
     tile_##NR##_##NU(H, Hout, in, u, act + (size_t)(b) * G, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bsum, \
                      h ? h + (size_t)(b) * ldh : NULL, ldh, phh, c_prev ? c_prev + (size_t)(b) * H : NULL,   \
-                     c + (size_t)(b) * H, m + (size_t)(b) * ldm, ldm, PREFETCH(u, PF))
+                     c + (size_t)(b) * H, m + (size_t)(b) * ldm, ldm, PREFETCH(h, phh, Hout, u, PF),   \
+                     PREFETCH(x, pih, in, u, PF))
     STEP_FOR_TILES(B, u0, u1, TILE);
 #undef TILE
 #undef PREFETCH

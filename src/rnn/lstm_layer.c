@@ -496,6 +496,26 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
     }
 }
 
+/* Whether the fused step also does x·W_ihᵀ + b for sequences (T > 1) instead
+ * of one GEMM over all steps before the loop: the same sums in the same order
+ * (bias, x, h), but act is written once instead of written and read back, the
+ * row tasks need no hand-off for the input product, and the tiles run at the
+ * step's rate.  Taken when a unit block's weights of both products,
+ * 16·G·(in + Hout) floats, fit in a quarter of L2 (they are reused from there
+ * by every row tile).  One thread, Zen 5 (1 MiB L2), 20 steps of 32 rows:
+ * I = H = 512: 14.9 ms against 8.3 (GEMM) + 8.1 (step); I = H = 1024 (512 KiB
+ * of weights a block): 35.2 against 17.5 + 16.2.  lstm__set_step_x (tests):
+ * -1 this rule, 0 never, 1 always. */
+static int step_x_mode = -1;
+
+void lstm__set_step_x(int mode) { __atomic_store_n(&step_x_mode, mode, __ATOMIC_RELAXED); }
+
+static int x_in_fused_step(const dir_op *op) {
+    int mode = __atomic_load_n(&step_x_mode, __ATOMIC_RELAXED);
+    long l2 = lstm__cpu()->l2;
+    return mode >= 0 ? mode : l2 > 0 && 64L * op->cell->G * (op->w->in + op->Hout) <= l2 / 4;
+}
+
 /* One direction of one layer over the sequence; hn [B,Hout], cn [B,H] or NULL. */
 static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const lstm__cell *cell = op->cell;
@@ -505,7 +525,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const int in = w->in, AH = cell->A * H, ldy = op->D * Hout;
     const size_t rows = (size_t)T * B;
     /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
-    const int x_in_step = (op->pu || op->p1) && T == 1;
+    const int x_in_step = ((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(op));
     if (!x_in_step) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
         lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act);
     const float *hp = op->h0, *cp = op->c0;
@@ -638,7 +658,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         ws->fwd_T = T;
     }
     if (!stream || ws->pk_src != net->params) pack_recurrent(net, ws);
-    if (ws->fused && T == 1 && !ws->pui_ok) pack_input(net, ws);
+    if (ws->fused && (T == 1 || !ws->p1) && !ws->pui_ok) pack_input(net, ws);
     const float *in = ws->train ? ws->x0 : x;
     for (int l = 0; l < L; l++) {
         float *out;
