@@ -10,9 +10,14 @@
  *   step     a T=1 forward_inference primitive called once per time step,
  *            with the hidden and cell state carried in src_iter/dst_iter
  *
- * A net whose layer 0 input size differs from H is built as two stacked
- * primitives (layer 0, then layers 1..L-1), because one oneDNN RNN primitive
- * needs the same input size in every layer.  Weights are random, created in
+ * --bidirectional: dnnl_bidirectional_concat (outputs [T, B, 2·Hout], like
+ * torch's); --proj P: an LSTM with a recurrent projection W_hr [P, H]
+ * (dnnl_lstm_*_desc_init_v3 with weights_projection, torch's proj_size).
+ *
+ * A net whose layer 0 input size differs from the layers' output width
+ * (D·Hout) is built as two stacked primitives (layer 0, then layers 1..L-1),
+ * because one oneDNN RNN primitive needs the same input size in every layer;
+ * a bidirectional net gets one primitive per layer.  Weights are random, created in
  * the user layout ldigo and reordered once, outside the timing, into the
  * layout each primitive prefers (for train: the forward and the backward
  * layouts), i.e. the best case for oneDNN.  Threads: omp_set_num_threads.
@@ -55,6 +60,8 @@ static const char *const cell_names[] = {"lstm", "gru"};
 enum { W_ANY, W_LDIGO, W_BEST };
 static const char *const wfmt_names[] = {"any", "ldigo", "best"};
 static int cell = CELL_LSTM;
+static int ndir = 1, proj = 0; /* --bidirectional: 2; --proj P (0: none) */
+static int hout(int H) { return proj ? proj : H; }
 /* gates in the weights, gates in the bias (lbr_gru has b_hn apart) */
 static int wgates(void) { return cell == CELL_GRU ? 3 : 4; }
 static int bgates(void) { return 4; }
@@ -149,7 +156,8 @@ static dnnl_memory_t reorder_to(dnnl_memory_t src, const dnnl_memory_desc_t *md)
 typedef struct {
     int nl, in, H, T, B;
     dnnl_memory_t wl_user, wi_user, bias;     /* ldigo, ldigo, ldgo */
-    dnnl_memory_t wl, wi;                     /* forward layout */
+    dnnl_memory_t wp_user;                    /* --proj: ldio [nl, D, H, P] */
+    dnnl_memory_t wl, wi, wp;                 /* forward layout */
     dnnl_primitive_desc_t fpd;
     dnnl_primitive_t fwd;
     dnnl_memory_t src, dst;                   /* tnc; src is the previous block's dst */
@@ -158,30 +166,38 @@ typedef struct {
     dnnl_primitive_desc_t bpd;
     dnnl_primitive_t bwd;
     dnnl_memory_t wl_b, wi_b, dwl, dwi, dbias, dsrc, ddst; /* ddst: the next block's dsrc */
+    dnnl_memory_t wp_b, dwp;                  /* --proj */
     /* step */
-    dnnl_memory_t h[2], c[2];                 /* ldnc [nl, 1, B, H], ping-pong (no c: GRU) */
+    dnnl_memory_t h[2], c[2];                 /* ldnc [nl, D, B, Hout] and [nl, D, B, H], ping-pong (no c: GRU) */
 } block;
 
+static dnnl_rnn_direction_t direction(void) {
+    return ndir == 2 ? dnnl_bidirectional_concat : dnnl_unidirectional_left2right;
+}
+
+/* iter: h [nl, D, B, Hout] and iter_c: c [nl, D, B, H] (step mode), or NULL; wp: the projection or NULL */
 static void rnn_forward_desc(dnnl_rnn_desc_t *fd, int mode, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *iter,
-                             const dnnl_memory_desc_t *wl, const dnnl_memory_desc_t *wi, const dnnl_memory_desc_t *b,
+                             const dnnl_memory_desc_t *iter_c, const dnnl_memory_desc_t *wl,
+                             const dnnl_memory_desc_t *wi, const dnnl_memory_desc_t *wp, const dnnl_memory_desc_t *b,
                              const dnnl_memory_desc_t *dst) {
     dnnl_prop_kind_t pk = mode == MODE_TRAIN ? dnnl_forward_training : dnnl_forward_inference;
     if (cell == CELL_GRU)
-        CHECK_DNNL(dnnl_lbr_gru_forward_desc_init(fd, pk, dnnl_unidirectional_left2right, src, iter, wl, wi, b, dst,
-                                                  iter, 0));
+        CHECK_DNNL(dnnl_lbr_gru_forward_desc_init(fd, pk, direction(), src, iter, wl, wi, b, dst, iter, 0));
     else
-        CHECK_DNNL(dnnl_lstm_forward_desc_init(fd, pk, dnnl_unidirectional_left2right, src, iter, iter, wl, wi, b,
-                                               dst, iter, iter, 0));
+        CHECK_DNNL(dnnl_lstm_forward_desc_init_v3(fd, pk, direction(), src, iter, iter_c, wl, wi, NULL, wp, b, dst,
+                                                  iter, iter_c, 0));
 }
 
 static void rnn_backward_desc(dnnl_rnn_desc_t *bd, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wl,
-                              const dnnl_memory_desc_t *wi, const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *dst) {
+                              const dnnl_memory_desc_t *wi, const dnnl_memory_desc_t *wp, const dnnl_memory_desc_t *b,
+                              const dnnl_memory_desc_t *dst) {
     if (cell == CELL_GRU)
-        CHECK_DNNL(dnnl_lbr_gru_backward_desc_init(bd, dnnl_backward, dnnl_unidirectional_left2right, src, NULL, wl,
-                                                   wi, b, dst, NULL, src, NULL, wl, wi, b, dst, NULL, 0));
+        CHECK_DNNL(dnnl_lbr_gru_backward_desc_init(bd, dnnl_backward, direction(), src, NULL, wl, wi, b, dst, NULL,
+                                                   src, NULL, wl, wi, b, dst, NULL, 0));
     else
-        CHECK_DNNL(dnnl_lstm_backward_desc_init(bd, dnnl_backward, dnnl_unidirectional_left2right, src, NULL, NULL, wl,
-                                                wi, b, dst, NULL, NULL, src, NULL, NULL, wl, wi, b, dst, NULL, NULL, 0));
+        CHECK_DNNL(dnnl_lstm_backward_desc_init_v3(bd, dnnl_backward, direction(), src, NULL, NULL, wl, wi, NULL, wp,
+                                                   b, dst, NULL, NULL, src, NULL, NULL, wl, wi, NULL, wp, b, dst, NULL,
+                                                   NULL, 0));
 }
 
 static void block_init(block *k, int nl, int in, int H, int T, int B, int mode, int wfmt, dnnl_memory_t src) {
@@ -191,16 +207,19 @@ static void block_init(block *k, int nl, int in, int H, int T, int B, int mode, 
     k->H = H;
     k->T = T;
     k->B = B;
-    int Tp = mode == MODE_STEP ? 1 : T;
-    dnnl_dims_t d_src = {Tp, B, in}, d_dst = {Tp, B, H};
-    dnnl_dims_t d_wl = {nl, 1, in, wgates(), H}, d_wi = {nl, 1, H, wgates(), H}, d_b = {nl, 1, bgates(), H};
-    dnnl_dims_t d_iter = {nl, 1, B, H};
+    int Tp = mode == MODE_STEP ? 1 : T, D = ndir, Ho = hout(H);
+    dnnl_dims_t d_src = {Tp, B, in}, d_dst = {Tp, B, D * Ho};
+    dnnl_dims_t d_wl = {nl, D, in, wgates(), H}, d_wi = {nl, D, Ho, wgates(), H}, d_b = {nl, D, bgates(), H};
+    dnnl_dims_t d_wp = {nl, D, H, Ho};
+    dnnl_dims_t d_iter = {nl, D, B, Ho}, d_iter_c = {nl, D, B, H};
     dnnl_memory_desc_t m_src = md_tag(3, d_src, dnnl_tnc), m_dst = md_tag(3, d_dst, dnnl_tnc);
     dnnl_memory_desc_t m_wl_any = md_tag(5, d_wl, dnnl_format_tag_any);
     dnnl_memory_desc_t m_wi_any = md_tag(5, d_wi, dnnl_format_tag_any);
+    dnnl_memory_desc_t m_wp_any = md_tag(4, d_wp, dnnl_format_tag_any);
     dnnl_memory_desc_t m_b = md_tag(4, d_b, dnnl_ldgo);
-    dnnl_memory_desc_t m_iter = md_tag(4, d_iter, dnnl_ldnc);
+    dnnl_memory_desc_t m_iter = md_tag(4, d_iter, dnnl_ldnc), m_iter_c = md_tag(4, d_iter_c, dnnl_ldnc);
     dnnl_memory_desc_t m_wl_user = md_tag(5, d_wl, dnnl_ldigo), m_wi_user = md_tag(5, d_wi, dnnl_ldigo);
+    dnnl_memory_desc_t m_wp_user = md_tag(4, d_wp, dnnl_ldio);
 
     k->wl_user = mem_new(&m_wl_user);
     k->wi_user = mem_new(&m_wi_user);
@@ -209,27 +228,33 @@ static void block_init(block *k, int nl, int in, int H, int T, int B, int mode, 
     mem_fill(k->wl_user, sc);
     mem_fill(k->wi_user, sc);
     mem_fill(k->bias, sc);
+    if (proj) {
+        k->wp_user = mem_new(&m_wp_user);
+        mem_fill(k->wp_user, sc);
+    }
 
     dnnl_rnn_desc_t fd;
-    const dnnl_memory_desc_t *iter = mode == MODE_STEP ? &m_iter : NULL;
-    rnn_forward_desc(&fd, mode, &m_src, iter, wfmt == W_LDIGO ? &m_wl_user : &m_wl_any,
-                     wfmt == W_LDIGO ? &m_wi_user : &m_wi_any, &m_b, &m_dst);
+    const dnnl_memory_desc_t *iter = mode == MODE_STEP ? &m_iter : NULL, *iter_c = mode == MODE_STEP ? &m_iter_c : NULL;
+    const dnnl_memory_desc_t *wp = proj ? (wfmt == W_LDIGO ? &m_wp_user : &m_wp_any) : NULL;
+    rnn_forward_desc(&fd, mode, &m_src, iter, iter_c, wfmt == W_LDIGO ? &m_wl_user : &m_wl_any,
+                     wfmt == W_LDIGO ? &m_wi_user : &m_wi_any, wp, &m_b, &m_dst);
     CHECK_DNNL(dnnl_primitive_desc_create(&k->fpd, &fd, NULL, eng, NULL));
     CHECK_DNNL(dnnl_primitive_create(&k->fwd, k->fpd));
     k->wl = reorder_to(k->wl_user, pd_md(k->fpd, DNNL_ARG_WEIGHTS_LAYER));
     k->wi = reorder_to(k->wi_user, pd_md(k->fpd, DNNL_ARG_WEIGHTS_ITER));
+    if (proj) k->wp = reorder_to(k->wp_user, pd_md(k->fpd, DNNL_ARG_WEIGHTS_PROJECTION));
     k->src = src;
     k->dst = mem_new(&m_dst);
     if (mode == MODE_STEP)
         for (int i = 0; i < 2; i++) {
             k->h[i] = mem_new(&m_iter);
-            if (cell == CELL_LSTM) k->c[i] = mem_new(&m_iter);
+            if (cell == CELL_LSTM) k->c[i] = mem_new(&m_iter_c);
         }
     if (mode != MODE_TRAIN) return;
 
     k->ws = mem_new(dnnl_primitive_desc_query_md(k->fpd, dnnl_query_workspace_md, 0));
     dnnl_rnn_desc_t bd;
-    rnn_backward_desc(&bd, &m_src, &m_wl_any, &m_wi_any, &m_b, &m_dst);
+    rnn_backward_desc(&bd, &m_src, &m_wl_any, &m_wi_any, proj ? &m_wp_any : NULL, &m_b, &m_dst);
     CHECK_DNNL(dnnl_primitive_desc_create(&k->bpd, &bd, NULL, eng, k->fpd));
     CHECK_DNNL(dnnl_primitive_create(&k->bwd, k->bpd));
     k->wl_b = reorder_to(k->wl_user, pd_md(k->bpd, DNNL_ARG_WEIGHTS_LAYER));
@@ -238,14 +263,20 @@ static void block_init(block *k, int nl, int in, int H, int T, int B, int mode, 
     k->dwi = mem_new(pd_md(k->bpd, DNNL_ARG_DIFF_WEIGHTS_ITER));
     k->dbias = mem_new(pd_md(k->bpd, DNNL_ARG_DIFF_BIAS));
     k->dsrc = mem_new(&m_src);
+    if (proj) {
+        k->wp_b = reorder_to(k->wp_user, pd_md(k->bpd, DNNL_ARG_WEIGHTS_PROJECTION));
+        k->dwp = mem_new(pd_md(k->bpd, DNNL_ARG_DIFF_WEIGHTS_PROJECTION));
+    }
 }
 
 static void block_forward(block *k, int mode) {
     dnnl_exec_arg_t a[8] = {
         {DNNL_ARG_SRC_LAYER, k->src}, {DNNL_ARG_WEIGHTS_LAYER, k->wl},
-        {DNNL_ARG_WEIGHTS_ITER, k->wi}, {DNNL_ARG_BIAS, k->bias}, {DNNL_ARG_DST_LAYER, k->dst},
-        {DNNL_ARG_WORKSPACE, k->ws}};
-    CHECK_DNNL(dnnl_primitive_execute(k->fwd, strm, mode == MODE_TRAIN ? 6 : 5, a));
+        {DNNL_ARG_WEIGHTS_ITER, k->wi}, {DNNL_ARG_BIAS, k->bias}, {DNNL_ARG_DST_LAYER, k->dst}};
+    int n = 5;
+    if (k->wp) a[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS_PROJECTION, k->wp};
+    if (mode == MODE_TRAIN) a[n++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, k->ws};
+    CHECK_DNNL(dnnl_primitive_execute(k->fwd, strm, n, a));
 }
 
 static void block_backward(block *k) {
@@ -255,8 +286,9 @@ static void block_backward(block *k) {
         {DNNL_ARG_DST_LAYER, k->dst},          {DNNL_ARG_WORKSPACE, k->ws},
         {DNNL_ARG_DIFF_SRC_LAYER, k->dsrc},    {DNNL_ARG_DIFF_WEIGHTS_LAYER, k->dwl},
         {DNNL_ARG_DIFF_WEIGHTS_ITER, k->dwi},  {DNNL_ARG_DIFF_BIAS, k->dbias},
-        {DNNL_ARG_DIFF_DST_LAYER, k->ddst}};
-    CHECK_DNNL(dnnl_primitive_execute(k->bwd, strm, (int)(sizeof a / sizeof a[0]), a));
+        {DNNL_ARG_DIFF_DST_LAYER, k->ddst},    {DNNL_ARG_WEIGHTS_PROJECTION, k->wp_b},
+        {DNNL_ARG_DIFF_WEIGHTS_PROJECTION, k->dwp}};
+    CHECK_DNNL(dnnl_primitive_execute(k->bwd, strm, (int)(sizeof a / sizeof a[0]) - (k->wp_b ? 0 : 2), a));
 }
 
 static void mem_free(dnnl_memory_t m, dnnl_memory_t keep) {
@@ -267,7 +299,8 @@ static void mem_free(dnnl_memory_t m, dnnl_memory_t keep) {
 static void block_free(block *k) {
     mem_free(k->wl, k->wl_user); mem_free(k->wi, k->wi_user);
     mem_free(k->wl_b, k->wl_user); mem_free(k->wi_b, k->wi_user);
-    mem_free(k->wl_user, NULL); mem_free(k->wi_user, NULL); mem_free(k->bias, NULL);
+    mem_free(k->wp, k->wp_user); mem_free(k->wp_b, k->wp_user); mem_free(k->dwp, NULL);
+    mem_free(k->wl_user, NULL); mem_free(k->wi_user, NULL); mem_free(k->wp_user, NULL); mem_free(k->bias, NULL);
     mem_free(k->dst, NULL); mem_free(k->ws, NULL);
     mem_free(k->dwl, NULL); mem_free(k->dwi, NULL); mem_free(k->dbias, NULL); mem_free(k->dsrc, NULL);
     for (int i = 0; i < 2; i++) { mem_free(k->h[i], NULL); mem_free(k->c[i], NULL); }
@@ -280,7 +313,7 @@ static void block_free(block *k) {
 /* step mode: src/dst hold one step; x/y are the whole sequence */
 static void run_steps(block *k, int nk, const float *x, float *y, int T, int B, int I, int H) {
     for (int j = 0; j < nk; j++) { /* zero state */
-        memset(mem_ptr(k[j].h[0]), 0, (size_t)k[j].nl * B * H * sizeof(float));
+        memset(mem_ptr(k[j].h[0]), 0, (size_t)k[j].nl * B * hout(H) * sizeof(float));
         if (k[j].c[0]) memset(mem_ptr(k[j].c[0]), 0, (size_t)k[j].nl * B * H * sizeof(float));
     }
     for (int t = 0; t < T; t++) {
@@ -296,7 +329,7 @@ static void run_steps(block *k, int nk, const float *x, float *y, int T, int B, 
             CHECK_DNNL(dnnl_primitive_execute(k[j].fwd, strm, k[j].c[0] ? 9 : 7, a));
         }
         CHECK_DNNL(dnnl_stream_wait(strm));
-        memcpy(y + (size_t)t * B * H, mem_ptr(k[nk - 1].dst), (size_t)B * H * sizeof(float));
+        memcpy(y + (size_t)t * B * hout(H), mem_ptr(k[nk - 1].dst), (size_t)B * hout(H) * sizeof(float));
     }
 }
 
@@ -330,20 +363,26 @@ typedef struct {
 static result measure(int wfmt) {
     result res = {0};
     rng_state = 0x2545F4914F6CDD1DULL; /* the same net and data for every layout */
-    /* blocks: [layer 0] [layers 1..L-1] when I != H, else one block of L layers */
-    block k[2];
+    /* blocks: one of L layers when I equals the output width W = D·Hout; else
+     * [layer 0] [layers 1..L-1]; bidirectional: one block per layer */
+    block *k = calloc((size_t)L, sizeof *k);
+    if (!k) exit(1);
     int nk = 0;
+    const long W = ndir * hout((int)H);
     int Tp = mode == MODE_STEP ? 1 : (int)T;
     dnnl_dims_t d_x = {Tp, B, I};
     dnnl_memory_desc_t m_x = md_tag(3, d_x, dnnl_tnc);
     dnnl_memory_t xmem = mem_new(&m_x);
-    if (I == H) {
+    if (ndir == 2) {
+        for (int l = 0; l < L; l++)
+            block_init(&k[nk++], 1, l ? (int)W : (int)I, (int)H, (int)T, (int)B, mode, wfmt, l ? k[l - 1].dst : xmem);
+    } else if (I == W) {
         block_init(&k[nk++], (int)L, (int)I, (int)H, (int)T, (int)B, mode, wfmt, xmem);
     } else {
         block_init(&k[nk++], 1, (int)I, (int)H, (int)T, (int)B, mode, wfmt, xmem);
-        if (L > 1) block_init(&k[nk++], (int)L - 1, (int)H, (int)H, (int)T, (int)B, mode, wfmt, k[0].dst);
+        if (L > 1) block_init(&k[nk++], (int)L - 1, (int)W, (int)H, (int)T, (int)B, mode, wfmt, k[0].dst);
     }
-    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * H;
+    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * W;
     float *x = NULL, *y = NULL;
     if (mode == MODE_STEP) {
         x = malloc(nx * sizeof(float));
@@ -355,7 +394,7 @@ static result measure(int wfmt) {
     }
     dnnl_memory_t dy = NULL;
     if (mode == MODE_TRAIN) {
-        dnnl_dims_t d_y = {T, B, H};
+        dnnl_dims_t d_y = {T, B, W};
         dnnl_memory_desc_t m_y = md_tag(3, d_y, dnnl_tnc);
         dy = mem_new(&m_y);
         mem_fill(dy, 1.0f);
@@ -410,6 +449,7 @@ static result measure(int wfmt) {
     free(x);
     free(y);
     for (int j = nk - 1; j >= 0; j--) block_free(&k[j]);
+    free(k);
     mem_free(dy, NULL);
     mem_free(xmem, NULL);
     return res;
@@ -429,6 +469,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(o, "--min-iters")) min_iters = arg_long(argc, argv, &i, 1, 1000000);
         else if (!strcmp(o, "--max-iters")) max_iters = arg_long(argc, argv, &i, 1, 100000000);
         else if (!strcmp(o, "--json")) continue; /* always JSON */
+        else if (!strcmp(o, "--bidirectional")) ndir = 2;
+        else if (!strcmp(o, "--proj")) proj = (int)arg_long(argc, argv, &i, 1, 1 << 20);
         else if (!strcmp(o, "--budget") && i + 1 < argc) budget = atof(argv[++i]);
         else if (!strcmp(o, "--max-seconds") && i + 1 < argc) max_seconds = atof(argv[++i]);
         else if (!strcmp(o, "--mode") && i + 1 < argc) {
@@ -466,6 +508,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "onednn_lstm: --input-size and --hidden are required\n");
         return 2;
     }
+    if (proj && (cell == CELL_GRU || proj >= H)) {
+        fprintf(stderr, "onednn_lstm: --proj needs an LSTM and P < H\n");
+        return 2;
+    }
+    if (ndir == 2 && mode == MODE_STEP) {
+        fprintf(stderr, "onednn_lstm: --mode step is not for --bidirectional\n");
+        return 2;
+    }
     if (max_iters < min_iters) max_iters = min_iters;
     if (wfmt < 0) wfmt = mode == MODE_FORWARD ? W_BEST : W_ANY;
     omp_set_num_threads((int)threads);
@@ -489,16 +539,18 @@ int main(int argc, char **argv) {
         }
     }
     double flop = 0.0;
-    for (int l = 0; l < L; l++) flop += 2.0 * (double)T * B * wgates() * H * ((l ? H : I) + H);
+    const long Ho = hout((int)H);
+    for (int l = 0; l < L; l++)
+        flop += 2.0 * (double)T * B * ndir * ((double)wgates() * H * ((l ? ndir * Ho : I) + Ho) + (proj ? (double)Ho * H : 0.0));
     if (mode == MODE_TRAIN) flop *= 3.0;
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"impl\": \"onednn\", \"cell\": \"%s\", \"input_size\": %ld, \"hidden\": %ld, \"layers\": %ld, "
-           "\"batch\": %ld, \"seq\": %ld, \"mode\": \"%s\", \"threads\": %ld, \"ms\": %.6g, "
-           "\"gflops\": %.6g, \"weights\": \"%s\"",
-           cell_names[cell], I, H, L, B, T, mode_names[mode], threads, res.med * 1e3, flop / res.med * 1e-9,
-           wfmt_names[used]);
+           "\"batch\": %ld, \"seq\": %ld, \"bidirectional\": %s, \"proj\": %d, \"mode\": \"%s\", \"threads\": %ld, "
+           "\"ms\": %.6g, \"gflops\": %.6g, \"weights\": \"%s\"",
+           cell_names[cell], I, H, L, B, T, ndir == 2 ? "true" : "false", proj, mode_names[mode], threads,
+           res.med * 1e3, flop / res.med * 1e-9, wfmt_names[used]);
     if (wfmt == W_BEST) printf(", \"ms_other_weights\": %.6g", other.med * 1e3);
     if (mode == MODE_STEP) printf(", \"us_per_step\": %.6g", res.med * 1e6 / (double)T);
     printf(", \"iters\": %ld, \"warmup\": %ld, \"ms_min\": %.6g, \"ms_max\": %.6g, "

@@ -8,7 +8,9 @@ import re
 import sys
 
 ROWS = ["fwd-512", "train-512", "fwd-1024", "stream-256", "charlm-train", "audio-step",
-        "gru-fwd-512", "gru-train-512", "gru-stream-256", "gru-audio-step"]
+        "gru-fwd-512", "gru-train-512", "gru-stream-256", "gru-audio-step",
+        "fwd-768-b8", "deep-fwd-256", "deep-train-256", "bidir-fwd-256", "bidir-train-256",
+        "proj-fwd-1024", "proj-train-1024", "gru-bidir-fwd-256", "gru-bidir-train-256"]
 # speed targets: ours/oneDNN, ours/PyTorch (>= is met), and µs per step
 TARGET_ONEDNN = {"stream-256": 2.0, "gru-stream-256": 2.0}
 TARGET_TORCH = 4.0
@@ -130,6 +132,10 @@ def main():
             ref = next(r for r in (o, d, t) if r is not None)
             shape = "%s,%s,%s,%s,%s" % tuple(ref.get(k, "?") for k in
                                              ("input_size", "hidden", "layers", "batch", "seq"))
+            if ref.get("bidirectional"):
+                shape += ", bidir"
+            if ref.get("proj"):
+                shape += ", P=%s" % ref["proj"]
             if "error" in ref:
                 shape = "?"
             rd, rt = ratio(o, d), ratio(o, t)

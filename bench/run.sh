@@ -53,7 +53,10 @@ done
 has_impl() { case ",$IMPLS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 only() { [ -z "$ONLY" ] && return 0; case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
-# name I H L B T mode threads cell (lstm: nn.LSTM, oneDNN vanilla_lstm; gru: nn.GRU, oneDNN lbr_gru)
+# name I H L B T mode threads cell opts (lstm: nn.LSTM, oneDNN vanilla_lstm; gru: nn.GRU, oneDNN
+# lbr_gru; opts: - or bidir (--bidirectional) or proj=P (--proj P), passed to all three sides).
+# The rows after gru-audio-step are the issue's "shapes like them": other sizes, layer counts,
+# batch sizes, bidirectional and projected layers.
 SHAPES="fwd-512 512 512 1 64 100 forward 2 lstm
 train-512 512 512 1 64 100 train 2 lstm
 fwd-1024 1024 1024 1 64 50 forward 2 lstm
@@ -63,7 +66,16 @@ audio-step 1 64 1 1 48000 step 1 lstm
 gru-fwd-512 512 512 1 64 100 forward 2 gru
 gru-train-512 512 512 1 64 100 train 2 gru
 gru-stream-256 256 256 1 1 1000 forward 2 gru
-gru-audio-step 1 64 1 1 48000 step 1 gru"
+gru-audio-step 1 64 1 1 48000 step 1 gru
+fwd-768-b8 768 768 1 8 200 forward 2 lstm
+deep-fwd-256 256 256 4 16 100 forward 2 lstm
+deep-train-256 256 256 4 16 100 train 2 lstm
+bidir-fwd-256 256 256 2 32 100 forward 2 lstm bidir
+bidir-train-256 256 256 2 32 100 train 2 lstm bidir
+proj-fwd-1024 512 1024 1 32 100 forward 2 lstm proj=256
+proj-train-1024 512 1024 1 32 100 train 2 lstm proj=256
+gru-bidir-fwd-256 256 256 2 32 100 forward 2 gru bidir
+gru-bidir-train-256 256 256 2 32 100 train 2 gru bidir"
 
 # ---- build what is needed
 if has_impl ours; then
@@ -136,9 +148,13 @@ run_one() { # impl name cmd...: appends {"row": name, ...} or an error record
     esac
 }
 
-echo "$SHAPES" | while read -r name I H L B T mode thr cell; do
+echo "$SHAPES" | while read -r name I H L B T mode thr cell opts; do
     if [ -n "$ONLY" ]; then case ",$ONLY," in *",$name,"*) ;; *) continue ;; esac; fi
     args="--input-size $I --hidden $H --layers $L --batch $B --seq $T --mode $mode --threads $thr --cell $cell --budget $BUDGET --max-seconds $MAXS"
+    case ${opts:--} in
+    bidir) args="$args --bidirectional" ;;
+    proj=*) args="$args --proj ${opts#proj=}" ;;
+    esac
     echo "bench/run.sh: $name ($args)" >&2
     # shellcheck disable=SC2086
     has_impl ours && run_one lstm "$name" "$BUILD/lstm" bench $args

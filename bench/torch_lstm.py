@@ -4,6 +4,8 @@ timing method (--warmup, --min-iters, --max-iters, --budget, --max-seconds)
 and JSON line as `lstm bench`.
 
   --cell lstm|gru  nn.LSTM (default) or nn.GRU
+  --bidirectional  two directions (outputs [T, B, 2*Hout])
+  --proj P         nn.LSTM(proj_size=P)
 
   forward  nn.LSTM / nn.GRU over the whole sequence under torch.no_grad()
   train    forward + backward of (y * dy).sum() with the input requiring grad:
@@ -41,6 +43,8 @@ def main():
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seq", type=int, default=1)
     p.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    p.add_argument("--bidirectional", action="store_true")
+    p.add_argument("--proj", type=int, default=0)
     p.add_argument("--mode", choices=["forward", "train", "step"], default="forward")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--warmup", type=int, default=1)
@@ -55,10 +59,17 @@ def main():
     torch.manual_seed(1)
     base_rss = current_rss_mb()
     I, H, L, B, T = a.input_size, a.hidden, a.layers, a.batch, a.seq
-    net = (torch.nn.GRU if a.cell == "gru" else torch.nn.LSTM)(I, H, num_layers=L)
+    D, P = (2 if a.bidirectional else 1), a.proj
+    if P and (a.cell == "gru" or P >= H):
+        sys.exit("torch_lstm.py: --proj needs an LSTM and P < H")
+    if D == 2 and a.mode == "step":
+        sys.exit("torch_lstm.py: --mode step is not for --bidirectional")
+    kw = {"proj_size": P} if P else {}
+    net = (torch.nn.GRU if a.cell == "gru" else torch.nn.LSTM)(I, H, num_layers=L, bidirectional=D == 2, **kw)
     G = 3 if a.cell == "gru" else 4
+    Ho = P or H
     x = torch.rand(T, B, I) * 2 - 1
-    dy = torch.rand(T, B, H) * 2 - 1 if a.mode == "train" else None
+    dy = torch.rand(T, B, D * Ho) * 2 - 1 if a.mode == "train" else None
     out = {}
 
     if a.mode == "forward":
@@ -110,14 +121,14 @@ def main():
                     or el + (t1 - t0) > a.max_seconds:
                 break
     med = statistics.median(times)
-    flop = sum(2.0 * T * B * G * H * ((I if l == 0 else H) + H) for l in range(L))
+    flop = sum(2.0 * T * B * D * (G * H * ((I if l == 0 else D * Ho) + Ho) + (Ho * H if P else 0)) for l in range(L))
     if a.mode == "train":
         flop *= 3
     checksum = float(out["y"].double().sum())
     if "dx" in out:
         checksum += float(out["dx"].double().sum())
     r = {"impl": "pytorch", "cell": a.cell, "input_size": I, "hidden": H, "layers": L, "batch": B, "seq": T,
-         "mode": a.mode, "threads": a.threads, "ms": med * 1e3, "gflops": flop / med * 1e-9}
+         "bidirectional": D == 2, "proj": P, "mode": a.mode, "threads": a.threads, "ms": med * 1e3, "gflops": flop / med * 1e-9}
     if a.mode == "step":
         r["us_per_step"] = med * 1e6 / T
     r.update({"iters": len(times), "warmup": warm_done, "ms_min": min(times) * 1e3,

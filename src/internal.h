@@ -232,6 +232,9 @@ extern const lstm__cell lstm__cell_lstm; /* src/rnn/lstm_cell.c */
 extern const lstm__cell lstm__cell_gru;  /* src/rnn/gru_cell.c */
 /* The entry of a cell kind; NULL for an unknown kind. */
 const lstm__cell *lstm__cell_of(int kind);
+/* The W_ih (r = cell->ih, n = n_ih) or W_hh (hh, n_hh) row block that feeds
+ * act column block a, -1 when none: the runs read backwards. */
+int lstm__cell_run_row(const lstm__run *r, int n, int a);
 /* bias [A·H] of one (l,d) from b_ih, b_hh (both NULL: zeros), by the runs. */
 void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_ih, const float *b_hh);
 /* act [B, A·H] (+)= X [B, in]·W_ihᵀ by the ih runs (beta as in lstm_gemm_*). */
@@ -319,7 +322,8 @@ void lstm_gemm_nt_bias_mt(lstm__team *team, int M, int N, int K, const float *A,
  * gates' gradients but no weight gradients; the caller forms them from
  * lstm__workspace_saved (valid until the next forward):
  *   X [T,B,in] layer input, Y [T,B,Hout] layer output, h0 [B,Hout] or NULL,
- *   dG [T,B,4H] gate gradients, dH [T,B,P] and ms [T,B,H] (proj only, else NULL).
+ *   dG [T,B,A·H] the act columns' gradients (the cell's backward; the runs map
+ *   them to W_ih / W_hh rows), dH [T,B,P] and ms [T,B,H] (proj only, else NULL).
  * lstm__workspace_dropout_slice: this workspace's B rows are rows [b0, b0+B)
  * of a batch of btot; dropout draws every row's numbers and keeps its own. */
 typedef struct {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # cli_mpi.sh — data-parallel training over Open MPI (make test-mpi; not part of
 # make test): 2 and 4 ranks write the same bytes as one process (model,
-# checkpoint, log without its timing fields); a batch the ranks do not divide
+# checkpoint, log without its timing fields), for the LSTM and the GRU char
+# model (the GRU also resumed across rank counts); a batch the ranks do not divide
 # is a usage error; SIGTERM to mpirun or to the ranks saves a checkpoint and
 # every rank exits 130; a log on a full device stops every rank with a
 # checkpoint; a rank killed with SIGKILL ends the job within seconds and the
@@ -71,11 +72,27 @@ rc=$?
 check '[ $rc -eq 2 ] && [ "$(grep -c "not divisible" "$T/p3.err")" -eq 1 ] && [ ! -f "$T/p3/m.st" ]' \
     "3 ranks, batch 8: expected exit 2 and one error line, got rc $rc: $(grep lstm "$T/p3.err" | head -n 3)"
 
-# ---- a GRU char model: exact sums cover the LSTM only, so more than one rank is refused
-run_in g2 $MPIRUN -np 2 "$LMPI" train $F --cell gru --proj 0 --out m.st > "$T/g2.err" 2>&1
+# ---- a GRU char model: 1, 2 and 4 processes, the same bytes; 4 ranks stopped at step 30, 2 ranks resume
+GF="--data $DATA --cell gru --hidden 24 --layers 2 --embed 8 --dropout 0.2 --batch 8 --bptt 8 --eval-every 20 --checkpoint-every 25 --seed 5"
+run_in g1 "$LSTM" train $GF --steps 60 --threads 2 --out m.st --log m.log 2> "$T/g1.err" || bad "GRU, 1 process: $(tail -n 1 "$T/g1.err")"
+for n in 2 4; do
+    th=1; [ $n -eq 2 ] && th=2
+    run_in g$n $MPIRUN -np $n "$LMPI" train $GF --steps 60 --threads $th --out m.st --log m.log > "$T/g$n.err" 2>&1
+    rc=$?
+    check '[ $rc -eq 0 ]' "GRU on $n ranks: exit $rc: $(tail -n 3 "$T/g$n.err")"
+    check 'cmp -s "$T/g1/m.st" "$T/g$n/m.st"' "GRU on $n ranks: the model file differs from one process's"
+    check 'cmp -s "$T/g1/m.st.ckpt" "$T/g$n/m.st.ckpt"' "GRU on $n ranks: the checkpoint differs from one process's"
+    check 'same_log "$T/g1/m.log" "$T/g$n/m.log"' "GRU on $n ranks: the log (losses, norms, validation) differs from one process's"
+done
+check '[ "$(grep -c val_loss "$T/g1/m.log")" -eq 3 ] && ! cmp -s "$T/g1/m.st" "$T/p1/m.st"' \
+    "GRU: the log should hold 3 validation losses, and the model differ from the LSTM's"
+run_in gr $MPIRUN -np 4 "$LMPI" train $GF --steps 30 --threads 1 --out m.st --log m.log > "$T/gr.err" 2>&1 &&
+    run_in gr $MPIRUN -np 2 "$LMPI" train --resume m.st.ckpt --steps 60 --threads 1 > "$T/gr2.err" 2>&1
 rc=$?
-check '[ $rc -ne 0 ] && [ "$(grep -c "expects an LSTM char model" "$T/g2.err")" -ge 1 ] && [ ! -f "$T/g2/m.st" ]' \
-    "GRU on 2 ranks: expected a refusal naming the LSTM-only exact sums and no model, got rc $rc: $(grep lstm "$T/g2.err" | head -n 3)"
+tail -n 30 "$T/g1/m.log" > "$T/g1.tail"; tail -n 30 "$T/gr/m.log" > "$T/gr.tail"
+check '[ $rc -eq 0 ] && cmp -s "$T/g1/m.st" "$T/gr/m.st" && cmp -s "$T/g1/m.st.ckpt" "$T/gr/m.st.ckpt" && same_log "$T/g1.tail" "$T/gr.tail"' \
+    "GRU: 30 steps on 4 ranks, resumed to 60 on 2: another model, checkpoint or log (steps 31-60) than one process's (rc $rc: $(tail -n 1 "$T/gr2.err"))"
+echo "GRU: 1, 2 and 4 processes, and 4 then 2 resumed: model, checkpoint and log identical"
 
 # ---- the reference for the fault tests: one process, never interrupted
 # Long enough that a signal sent after the first few thousand steps still finds the run going on a

@@ -1,9 +1,11 @@
 /* test_exact.c — the exact gradient sums of training (src/train/exact.c):
  * the fixed-point kernels (rounding, AVX-512 = scalar bits), loss sums that
- * do not depend on grouping, and the trainer split over 2 and 4 "ranks"
- * (threads with an in-process reducer, no MPI): the same parameters,
- * optimizer state, carried state, losses and validation loss as one trainer,
- * bit for bit, with dropout and a projection. */
+ * do not depend on grouping, one step's exact gradient against the plain
+ * float backward (lstm_charlm_backward) within float32 rounding, and the
+ * trainer split over 2, 4 and 8 "ranks" (threads with an in-process reducer,
+ * no MPI) and over threads: the same parameters, optimizer state, carried
+ * state, losses and validation loss as one trainer, bit for bit, with dropout
+ * (and, for the LSTM, a projection); the same for the GRU char model. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -76,7 +78,7 @@ enum { NDATA = 1000, NVAL = 400, STEPS = 14 }; /* 10 steps per epoch */
 static uint8_t data[NDATA + NVAL];
 
 typedef struct {
-    int rank, size, threads;
+    int cell, rank, size, threads;
     shared *sh;
     lstm_charlm model;
     lstm_trainer tr;
@@ -90,7 +92,9 @@ static void *run_main(void *arg) {
     lstm_reducer red = {r->rank, r->size, &ctx, r_max, r_sum, r_gather};
     unsigned char vocab[256];
     int V;
-    lstm_config cfg = {.input_size = 6, .hidden_size = 10, .num_layers = 2, .proj_size = 5, .bias = 1};
+    int gru = r->cell == LSTM_CELL_GRU;
+    lstm_config cfg = {.input_size = 6, .hidden_size = 10, .num_layers = 2, .proj_size = gru ? 0 : 5, .bias = 1,
+                       .cell = r->cell};
     lstm_train_config tc;
     lstm_train_config_default(&tc);
     tc.batch = 8;
@@ -115,7 +119,96 @@ static void *run_main(void *arg) {
     return NULL;
 }
 
-static int same_f(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
+static int same_f(const float *a, const float *b, size_t n) { return n == 0 || memcmp(a, b, n * sizeof(float)) == 0; }
+
+/* One step's exact gradient (lstm__exact_grads, one process, no dropout) against
+ * the plain float backward of the same batch from the same state: each tensor
+ * within 2e-6 of its largest entry (float32 sums in another order).  GRU: the
+ * r and z rows of the b_ih and b_hh gradients are the same bits, the n rows
+ * (da_n against da_n·r) are not. */
+static void check_vs_plain(int cell, int H, int B, int T) {
+    const char *name = cell == LSTM_CELL_GRU ? "GRU" : "LSTM";
+    unsigned char vocab[256];
+    int V;
+    lstm_config cfg = {.input_size = 6, .hidden_size = H, .num_layers = 2, .bias = 1, .cell = cell};
+    lstm_train_config tc;
+    lstm_train_config_default(&tc);
+    tc.batch = B;
+    tc.bptt = T;
+    lstm_charlm m;
+    lstm_trainer tr;
+    lstm_charlm_ws *ws = NULL;
+    lstm_charlm_vocab_of(data, NDATA, vocab, &V);
+    lstm_status st = lstm_charlm_init(&m, vocab, V, 6, &cfg);
+    if (st) { CHECK_V(0, "%s: %s", name, lstm_last_error()); return; }
+    lstm_charlm_init_params(&m, 9);
+    size_t nh = lstm__charlm_h_floats(&m, B), nc = lstm__charlm_c_floats(&m, B), np = m.n_params;
+    float *h = malloc(nh * sizeof(float)), *c = nc ? malloc(nc * sizeof(float)) : NULL;
+    float *gx = malloc(np * sizeof(float));
+    double err = 0.0, worst = 0.0;
+    const char *where = "";
+    int ok = 1, bias_ok = 1;
+    if ((st = lstm_trainer_init(&tr, &m, &tc, data, NDATA)) || (st = lstm_trainer_set_bytes(&tr, 1)) ||
+        (st = lstm_charlm_ws_init(&ws, &m, T, B, LSTM_WS_TRAIN))) {
+        CHECK_V(0, "%s: %s", name, lstm_last_error());
+        goto done;
+    }
+    for (int64_t k = 0; k < 3 && ok; k++) { /* steps 1, 2 start from a carried state */
+        double lx, lp;
+        int bad;
+        memcpy(h, tr.h, nh * sizeof(float));
+        if (nc) memcpy(c, tr.c, nc * sizeof(float));
+        if ((st = lstm__exact_grads(&tr, k, &lx, &bad))) break;
+        memcpy(gx, m.grads, np * sizeof(float));
+        lstm_charlm_zero_grad(&m);
+        if ((st = lstm_charlm_forward(&m, ws, T, tr.x, tr.y, h, c, &lp)) || (st = lstm_charlm_backward(&m, ws))) break;
+        ok &= !bad && fabs(lx - lp) < 1e-6;
+        /* per tensor: the embedding, each layer's four, the head's two */
+        const float *t0[16];
+        size_t tn[16];
+        const char *tname[16] = {"embedding", "w_ih_l0", "w_hh_l0", "b_ih_l0", "b_hh_l0", "w_ih_l1", "w_hh_l1",
+                                 "b_ih_l1", "b_hh_l1", "head.weight", "head.bias"};
+        int nt = 0, GH = m.net.G * H;
+        t0[nt] = m.emb; tn[nt++] = (size_t)V * m.E;
+        for (int l = 0; l < 2; l++) {
+            const lstm_weights *w = &m.net.w[l];
+            t0[nt] = w->w_ih; tn[nt++] = (size_t)GH * w->in;
+            t0[nt] = w->w_hh; tn[nt++] = (size_t)GH * H;
+            t0[nt] = w->b_ih; tn[nt++] = (size_t)GH;
+            t0[nt] = w->b_hh; tn[nt++] = (size_t)GH;
+        }
+        t0[nt] = m.head_w; tn[nt++] = (size_t)V * H;
+        t0[nt] = m.head_b; tn[nt++] = (size_t)V;
+        for (int i = 0; i < nt; i++) {
+            size_t o = (size_t)(t0[i] - m.params);
+            double mx = 0.0;
+            for (size_t j = 0; j < tn[i]; j++) mx = fmax(mx, fabs(m.grads[o + j]));
+            double e = test_maxabs(gx + o, m.grads + o, tn[i]) / (mx > 0.0 ? mx : 1.0);
+            if (!(e <= err)) { err = e; where = tname[i]; }
+            worst = fmax(worst, mx);
+        }
+        for (int l = 0; l < 2; l++) { /* b_ih and b_hh gradients: rows fed by the same act column alike */
+            const float *bi = gx + (m.net.w[l].b_ih - m.params), *bh = gx + (m.net.w[l].b_hh - m.params);
+            if (cell == LSTM_CELL_GRU)
+                bias_ok &= same_f(bi, bh, (size_t)2 * H) && memcmp(bi + 2 * H, bh + 2 * H, (size_t)H * sizeof(float)) != 0;
+            else
+                bias_ok &= same_f(bi, bh, (size_t)4 * H);
+        }
+    }
+    if (st) CHECK_V(0, "%s: %s", name, lstm_last_error());
+    else
+        CHECK_V(ok && err < 2e-6 && worst > 0.0, "%s exact gradient vs the plain float backward, 3 steps (H %d, B %d, T %d): "
+                "max |diff| / max |g| %.2e in %s (tol 2e-6), losses within 1e-6", name, H, B, T, err, where);
+    CHECK_V(bias_ok, cell == LSTM_CELL_GRU ? "GRU: b_ih and b_hh gradients: r, z rows the same bits, n rows differ"
+                                           : "LSTM: b_ih and b_hh gradients the same bits");
+done:
+    lstm_charlm_ws_free(ws);
+    lstm_trainer_free(&tr);
+    lstm_charlm_free(&m);
+    free(h); free(c); free(gx);
+}
+
+static void run_ranks(int cell);
 
 int main(void) {
     /* ---- rounding: ties to even, both signs; AVX-512 gives the scalar bits */
@@ -162,21 +255,32 @@ int main(void) {
         lstm__lossq_add(c, NAN);
         CHECK_V(isnan(lstm__lossq_value(c)), "loss sums: a NaN row makes the sum NaN");
     }
-    /* ---- the trainer on 1 process vs 2 and 4 ranks (threads 1 and 2) */
     uint64_t s = 5;
     for (int i = 0; i < NDATA + NVAL; i++) data[i] = (uint8_t)("abcdefgh ij\n"[(lstm__rng_next(&s) >> 33) % 12]);
-    run one = {.rank = 0, .size = 1, .threads = 1};
+    /* ---- one step's exact gradient against the plain backward */
+    check_vs_plain(LSTM_CELL_LSTM, 10, 8, 12);
+    check_vs_plain(LSTM_CELL_GRU, 10, 8, 12);
+    check_vs_plain(LSTM_CELL_GRU, 40, 16, 20); /* 4H = 160: a job's 64 act columns span two blocks */
+    for (int cell = 0; cell < 2; cell++)
+        run_ranks(cell);
+    return TEST_REPORT();
+}
+
+/* The trainer on 1 process (1 and 3 threads) vs 2, 4 and 8 ranks (threads 2, 1, 1). */
+static void run_ranks(int cell) {
+    const char *name = cell == LSTM_CELL_GRU ? "GRU" : "LSTM";
+    run one = {.cell = cell, .rank = 0, .size = 1, .threads = 1};
     run_main(&one);
-    CHECK_V(one.st == LSTM_OK, "one trainer: %s", one.st ? lstm_last_error() : "ok");
-    const int sizes[] = {2, 4, 8}, threads[] = {2, 1, 1};
-    for (int k = 0; k < 3 && one.st == LSTM_OK; k++) {
+    CHECK_V(one.st == LSTM_OK, "%s: one trainer: %s", name, one.st ? lstm_last_error() : "ok");
+    const int sizes[] = {1, 2, 4, 8}, threads[] = {3, 2, 1, 1};
+    for (int k = 0; k < 4 && one.st == LSTM_OK; k++) {
         int n = sizes[k];
         shared sh = {.size = n};
         pthread_barrier_init(&sh.bar, NULL, (unsigned)n);
         run *r = calloc((size_t)n, sizeof *r);
         pthread_t th[8];
         for (int i = 0; i < n; i++) {
-            r[i] = (run){.rank = i, .size = n, .threads = threads[k], .sh = &sh};
+            r[i] = (run){.cell = cell, .rank = i, .size = n, .threads = threads[k], .sh = &sh};
             pthread_create(&th[i], NULL, run_main, &r[i]);
         }
         for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
@@ -189,12 +293,13 @@ int main(void) {
             ok &= same_f(r[i].tr.m1, one.tr.m1, one.tr.n_state) && same_f(r[i].tr.m2, one.tr.m2, one.tr.n_state);
             ok &= memcmp(r[i].loss, one.loss, sizeof one.loss) == 0;
             ok &= memcmp(&r[i].val, &one.val, sizeof one.val) == 0;
-            size_t nh = (size_t)2 * 8 * one.model.net.Hout, nc = (size_t)2 * 8 * one.model.net.H;
+            size_t nh = lstm__charlm_h_floats(&one.model, 8), nc = lstm__charlm_c_floats(&one.model, 8);
             ok &= same_f(r[i].tr.h, one.tr.h, nh) && same_f(r[i].tr.c, one.tr.c, nc);
             ok &= r[i].tr.rng == one.tr.rng;
         }
-        CHECK_V(ok, "%d ranks x %d threads, %d steps (dropout, proj, epoch boundary): parameters, Adam moments, carried state, "
-                    "losses and validation loss identical to one trainer", n, threads[k], STEPS);
+        CHECK_V(ok, "%s: %d rank%s x %d threads, %d steps (dropout, %sepoch boundary): parameters, Adam moments, carried "
+                    "state, losses and validation loss identical to one trainer on 1 thread", name, n, n > 1 ? "s" : "",
+                threads[k], STEPS, cell == LSTM_CELL_GRU ? "" : "proj, ");
         for (int i = 0; i < n; i++) {
             lstm_trainer_free(&r[i].tr);
             lstm_charlm_free(&r[i].model);
@@ -204,5 +309,4 @@ int main(void) {
     }
     lstm_trainer_free(&one.tr);
     lstm_charlm_free(&one.model);
-    return TEST_REPORT();
 }

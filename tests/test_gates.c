@@ -10,12 +10,13 @@
 #include "internal.h"
 #include "test.h"
 
+#if LSTM_X86
 static uint64_t rs = 0x1234567ull;
 static float frand(float scale) {
     rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17;
     return ((float)(rs >> 40) / 16777216.0f * 2.0f - 1.0f) * scale;
 }
-
+#endif
 
 int main(void) {
 #if LSTM_X86

@@ -14,8 +14,7 @@ const lstm__cell *lstm__cell_of(int kind) {
     }
 }
 
-/* Which W_ih / W_hh row block feeds act column block a (-1: none). */
-static int run_row(const lstm__run *r, int n, int a) {
+int lstm__cell_run_row(const lstm__run *r, int n, int a) {
     for (int k = 0; k < n; k++)
         if (a >= r[k].a && a < r[k].a + r[k].n) return r[k].w + a - r[k].a;
     return -1;
@@ -23,7 +22,8 @@ static int run_row(const lstm__run *r, int n, int a) {
 
 void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_ih, const float *b_hh) {
     for (int a = 0; a < cell->A; a++) {
-        int wi = b_ih ? run_row(cell->ih, cell->n_ih, a) : -1, wh = b_hh ? run_row(cell->hh, cell->n_hh, a) : -1;
+        int wi = b_ih ? lstm__cell_run_row(cell->ih, cell->n_ih, a) : -1;
+        int wh = b_hh ? lstm__cell_run_row(cell->hh, cell->n_hh, a) : -1;
         float *o = bias + (size_t)a * H;
         for (int j = 0; j < H; j++) {
             if (wi >= 0 && wh >= 0) o[j] = b_ih[(size_t)wi * H + j] + b_hh[(size_t)wh * H + j];
@@ -59,7 +59,7 @@ void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows,
         else lstm_gemm_nt_mt(team, rows, r->n * H, in, X, ldx, W, in, C, AH, 0.0f);
     }
     for (int a = 0; a < cell->A; a++) {
-        if (run_row(cell->ih, cell->n_ih, a) >= 0) continue;
+        if (lstm__cell_run_row(cell->ih, cell->n_ih, a) >= 0) continue;
         for (int i = 0; i < rows; i++) {
             float *o = act + (size_t)i * AH + (size_t)a * H;
             if (bias) memcpy(o, bias + (size_t)a * H, (size_t)H * sizeof(float));

@@ -69,6 +69,9 @@ struct lstm_workspace {
     /* batch 1 with the fused step and a cell->step1: its pack of W_ih and W_hh per (l,d) (instead of pu, pui) */
     float *p1;
     size_t p1_size;
+    /* LSTMP: W_hr packed for the per-step m·W_hrᵀ, per (l,d) (with the other packs) */
+    float *pr;
+    size_t pr_size;
 };
 
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
@@ -175,6 +178,11 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (!ws->pk) ok = 0;
         else memset(ws->pk, 0, LD * ws->pk_size * sizeof(float));
     }
+    if (ws->P) {
+        ws->pr_size = (lstm_gemm_packed_size(ws->Hout, ws->H) + 15) / 16 * 16;
+        if (!(ws->pr = aligned_alloc(64, LD * ws->pr_size * sizeof(float)))) ok = 0;
+        else memset(ws->pr, 0, LD * ws->pr_size * sizeof(float));
+    }
     if (!ok) {
         lstm_workspace_free(ws);
         return lstm__fail(LSTM_ERR_NOMEM, "workspace: out of memory for T=%d, B=%d", T, B);
@@ -187,7 +195,8 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy,
+                     ws->pr};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -258,6 +267,7 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
                 lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r], cell->hh[r].n * H, Hout,
                                   w->w_hh + (size_t)cell->hh[r].w * H * Hout, Hout);
         }
+        if (ws->pr) lstm_gemm_pack_nt(ws->pr + (size_t)k * ws->pr_size, Hout, H, w->w_hr, H);
     }
     ws->pk_src = net->params;
     ws->pui_ok = 0;
@@ -378,6 +388,7 @@ typedef struct {
     float *act, *cs, *cbuf, *ms, *Y;
     int ms_all;
     const float *bias, *pk[2], *pu, *pui, *p1, *pdh;
+    const float *pr; /* LSTMP: packed W_hr */
 } dir_op;
 
 /* The op of (l,d) k = l·D + d over T steps of X, writing layer output Y. */
@@ -393,6 +404,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
         op.cbuf = tr ? NULL : ws->cs;
     }
     op.ms = ws->ms && tr ? ws->ms + (size_t)k * ws->tbh : ws->ms;
+    if (ws->pr) op.pr = ws->pr + (size_t)k * ws->pr_size;
     for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
     if (ws->p1) {
         op.p1 = ws->p1 + (size_t)k * ws->p1_size;
@@ -489,7 +501,7 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
         fwd_bufs f = fwd_step_bufs(op, s, b0, j->x_in_step);
         op->cell->fused_step(nb, H, Hout, w->in, 0, (H + 15) / 16, f.a, f.x, w->in, op->pui, w->b_ih ? op->bias : NULL,
                              hp, ldh, op->pu, cp, f.c, f.m, ldm);
-        if (w->w_hr) lstm_gemm_nt(nb, Hout, H, f.m, H, w->w_hr, H, f.y, ldy, 0.0f);
+        if (w->w_hr) lstm_gemm_packed(nb, Hout, H, f.m, H, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
         hp = f.y;
         ldh = ldy;
         cp = f.c;
@@ -572,7 +584,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
                 if (nt > 1) lstm__team_run_tasks(team, nt, step_fwd_task, &fj);
                 else step_fwd_task(&fj, 0, 1);
             }
-            if (w->w_hr) lstm_gemm_nt_mt(team, B, Hout, H, f.m, H, w->w_hr, H, f.y, ldy, 0.0f);
+            if (w->w_hr) lstm_gemm_packed_mt(team, B, Hout, H, f.m, H, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
             hp = f.y;
             ldh = ldy;
             cp = f.c;

@@ -22,10 +22,19 @@
 
 enum { R_WIH, R_WHH, R_BIAS, R_WHR, R_HEADW, R_HEADB, R_EMB };
 
+/* A gradient [R, C] whose stream partials are products Aᵀ·X over the stream's
+ * T steps (or column sums of A): A's rows (t, s) hold lda floats, the region's
+ * rows are A's columns [a0, a0+R).  A layer's W_ih and W_hh regions are one per
+ * run of the cell table (lstm__cell: run k sends act column block ih[k].a to
+ * W_ih row block ih[k].w); its bias region's rows are the act columns
+ * themselves, each sum written to the b_ih and b_hh rows the runs give it (the
+ * LSTM: all four blocks to both; the GRU: blocks r, z to both, xn's da_n to
+ * b_in only, hn's da_n·r to b_hn only). */
 typedef struct {
     int kind, layer;
     int R, C;         /* the gradient is [R, C] */
-    float *g, *g2;    /* its float gradient (g2: b_hh, equal to b_ih's) */
+    float *g, *g2;    /* its float gradient; R_BIAS: b_ih and b_hh [G·H] */
+    int lda, a0;      /* the left factor's row length and this region's first column in it */
     size_t q0, row0;  /* offset in q / tmp; first row in mx / sc */
     int nb;           /* ceil(log2(number of terms of one element)) */
 } region;
@@ -36,8 +45,9 @@ typedef struct {
 
 struct lstm__exact {
     int Btot, b0, B, T, L, threads;
+    int H, AH;        /* hidden size; act columns per stream and step (cell->A·H) */
+    const lstm__cell *cell;
     int bytes;        /* the data are bytes, mapped through the model's id table as read */
-    int plain;        /* a GRU model: one process, gradients as lstm_charlm_backward sums them */
     const lstm_reducer *red;
     int nreg, njob;
     region *reg;
@@ -48,9 +58,10 @@ struct lstm__exact {
     int64_t *q;       /* [nq + 2] integers; the last two: the loss sum */
     float *tmp;       /* [nq] one stream's partial, per region */
     const float *bm_head, *bm_emb;
-    float *bsum;      /* per stream sums of the bias rows: [L][B][4H], then the head's [B][V] */
+    float *bsum;      /* per stream sums of the act columns: [L][B][AH], then the head's [B][V] */
+    float *cb;        /* [L][2][AH] the W_ih and W_hh bounds of each act column (max over streams) */
     float *bm;        /* row maxima of the right factors, [T·B] each: per layer X, h_prev (and ms); y; dx */
-    float *hl, *cl;   /* local carried state when B < Btot */
+    float *hl, *cl;   /* local carried state when B < Btot (cl: cells with c) */
     /* this step's tensors */
     lstm__saved *sv;  /* [L] */
     lstm__charlm_parts cp;
@@ -144,14 +155,17 @@ void lstm__exact_free(lstm_trainer *tr) {
     struct lstm__exact *ex = tr->exact;
     if (!ex) return;
     free(ex->reg); free(ex->jobs); free(ex->mx); free(ex->sc); free(ex->q); free(ex->tmp);
-    free(ex->bm); free(ex->bsum); free(ex->hl); free(ex->cl); free(ex->sv);
+    free(ex->bm); free(ex->bsum); free(ex->cb); free(ex->hl); free(ex->cl); free(ex->sv);
     free(ex);
     tr->exact = NULL;
 }
 
-static void add_region(struct lstm__exact *ex, int kind, int layer, int R, int C, float *g, float *g2, int nb) {
+static size_t jobs_of(int R) { return ((size_t)R + 63) / 64; }
+
+static void add_region(struct lstm__exact *ex, int kind, int layer, int R, int C, float *g, float *g2, int lda, int a0,
+                       int nb) {
     region *r = &ex->reg[ex->nreg++];
-    *r = (region){kind, layer, R, C, g, g2, ex->nq, ex->nrows, nb};
+    *r = (region){kind, layer, R, C, g, g2, lda, a0, ex->nq, ex->nrows, nb};
     ex->nq += (size_t)R * C;
     ex->nrows += (size_t)R;
     for (int r0 = 0; r0 < R; r0 += 64) /* 64-row jobs (16-aligned: GEMM rows do not depend on the split) */
@@ -162,8 +176,6 @@ static void add_region(struct lstm__exact *ex, int kind, int layer, int R, int C
 lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
     lstm_charlm *m = tr->model;
     int Btot = tr->cfg.batch, T = tr->cfg.bptt, size = r ? r->size : 1, rank = r ? r->rank : 0;
-    if (m->net.cfg.cell != LSTM_CELL_LSTM && size > 1)
-        return lstm__fail(LSTM_ERR_ARG, "training: data-parallel training over %d processes (exact gradient sums) expects an LSTM char model", size);
     if (size < 1 || rank < 0 || rank >= size || Btot % size)
         return lstm__fail(LSTM_ERR_ARG, "training: %d processes must divide the batch %d", size, Btot);
     int threads = tr->exact ? tr->exact->threads : 1, bytes = tr->exact ? tr->exact->bytes : 0;
@@ -179,39 +191,52 @@ lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
     ex->threads = threads;
     ex->bytes = bytes;
     ex->red = r && size > 1 ? r : NULL;
-    if (m->net.cfg.cell != LSTM_CELL_LSTM) { /* the GRU: no exact sums yet, the plain backward */
-        ex->plain = 1;
-        return LSTM_OK;
+    const lstm__cell *cell = lstm__cell_of(m->net.cfg.cell);
+    int L = m->net.cfg.num_layers, H = m->net.H, Hout = m->net.Hout, P = m->net.cfg.proj_size, V = m->V, B = ex->B;
+    int AH = cell->A * H;
+    ex->cell = cell;
+    ex->H = H;
+    ex->AH = AH;
+    size_t njob_max = 3 * jobs_of(V); /* the head's two regions, the embedding */
+    for (int l = 0; l < L; l++) {
+        for (int k = 0; k < cell->n_ih; k++) njob_max += jobs_of(cell->ih[k].n * H);
+        for (int k = 0; k < cell->n_hh; k++) njob_max += jobs_of(cell->hh[k].n * H);
+        njob_max += jobs_of(AH) + (P ? jobs_of(P) : 0);
     }
-    int L = m->net.cfg.num_layers, H = m->net.H, G = 4 * H, P = m->net.cfg.proj_size, V = m->V, B = ex->B;
-    size_t njob_max = 0;
-    njob_max += (size_t)L * (3 * (G / 64 + 1) + (P / 64 + 1)) + 3 * (V / 64 + 1);
-    ex->reg = calloc((size_t)L * 4 + 3, sizeof *ex->reg);
+    ex->reg = calloc((size_t)L * (cell->n_ih + cell->n_hh + 2) + 3, sizeof *ex->reg);
     ex->jobs = calloc(njob_max, sizeof *ex->jobs);
     ex->sv = calloc((size_t)L, sizeof *ex->sv);
     if (!ex->reg || !ex->jobs || !ex->sv) goto nomem;
     int nbB = ceil_log2((size_t)Btot), nbE = ceil_log2((size_t)Btot * (size_t)T);
     for (int l = 0; l < L; l++) {
         lstm_weights *g = &m->net.g[l];
-        add_region(ex, R_WIH, l, G, g->in, g->w_ih, NULL, nbB);
-        add_region(ex, R_WHH, l, G, m->net.Hout, g->w_hh, NULL, nbB);
-        add_region(ex, R_BIAS, l, G, 1, g->b_ih, g->b_hh, nbB);
-        if (P) add_region(ex, R_WHR, l, P, H, g->w_hr, NULL, nbB);
+        for (int k = 0; k < cell->n_ih; k++) {
+            const lstm__run *u = &cell->ih[k];
+            add_region(ex, R_WIH, l, u->n * H, g->in, g->w_ih + (size_t)u->w * H * g->in, NULL, AH, u->a * H, nbB);
+        }
+        for (int k = 0; k < cell->n_hh; k++) {
+            const lstm__run *u = &cell->hh[k];
+            add_region(ex, R_WHH, l, u->n * H, Hout, g->w_hh + (size_t)u->w * H * Hout, NULL, AH, u->a * H, nbB);
+        }
+        add_region(ex, R_BIAS, l, AH, 1, g->b_ih, g->b_hh, AH, 0, nbB);
+        if (P) add_region(ex, R_WHR, l, P, H, g->w_hr, NULL, P, 0, nbB);
     }
-    add_region(ex, R_HEADW, 0, V, m->net.Hout, m->d_head_w, NULL, nbB);
-    add_region(ex, R_HEADB, 0, V, 1, m->d_head_b, NULL, nbB);
-    add_region(ex, R_EMB, 0, V, m->E, m->d_emb, NULL, nbE);
+    add_region(ex, R_HEADW, 0, V, Hout, m->d_head_w, NULL, V, 0, nbB);
+    add_region(ex, R_HEADB, 0, V, 1, m->d_head_b, NULL, V, 0, nbB);
+    add_region(ex, R_EMB, 0, V, m->E, m->d_emb, NULL, 0, 0, nbE);
     ex->mx = malloc((ex->nrows + 1) * sizeof(float));
     ex->sc = malloc(ex->nrows * sizeof(double));
     ex->q = malloc((ex->nq + 2) * sizeof(int64_t));
     ex->tmp = malloc(ex->nq * sizeof(float));
     ex->bm = malloc(((size_t)3 * L + 2) * T * B * sizeof(float));
-    ex->bsum = malloc(((size_t)L * G + V) * B * sizeof(float));
-    if (!ex->mx || !ex->sc || !ex->q || !ex->tmp || !ex->bm || !ex->bsum) goto nomem;
+    ex->bsum = malloc(((size_t)L * AH + V) * B * sizeof(float));
+    ex->cb = malloc((size_t)L * 2 * AH * sizeof(float));
+    if (!ex->mx || !ex->sc || !ex->q || !ex->tmp || !ex->bm || !ex->bsum || !ex->cb) goto nomem;
     if (B < Btot) {
-        ex->hl = calloc((size_t)L * B * m->net.Hout, sizeof(float));
-        ex->cl = calloc((size_t)L * B * H, sizeof(float));
-        if (!ex->hl || !ex->cl) goto nomem;
+        size_t nc = lstm__charlm_c_floats(m, B);
+        ex->hl = calloc(lstm__charlm_h_floats(m, B), sizeof(float));
+        ex->cl = nc ? calloc(nc, sizeof(float)) : NULL;
+        if (!ex->hl || (nc && !ex->cl)) goto nomem;
     }
     if (B != Btot) { /* the workspace holds this process's streams */
         lstm_charlm_ws_free(tr->ws);
@@ -286,19 +311,19 @@ VECTORIZE static void bound_rows(float *restrict mx, const float *restrict A, in
     }
 }
 
-/* The three bounds of gate rows [m0, m0+R) (R <= 64) in one pass over dG [T,B,G]:
- * mx[m] for W_ih (bm1), mx[G + m] for W_hh (bm2), mx[2G + m] for the bias, whose
- * per-stream sums go to bsum [B, G]. */
-VECTORIZE static void bound_gates(float *restrict mx, const float *restrict dG, const float *restrict bm1,
-                                  const float *restrict bm2, int T, int B, int G, int m0, int R,
-                                  float *restrict bsum) {
+/* The three bounds of act columns [m0, m0+R) (R <= 64) in one pass over dG [T,B,AH]:
+ * mx1[m] as a W_ih row's (bm1: X's row maxima), mx2[m] as a W_hh row's (bm2: h_prev's),
+ * mx3[m] as a bias row's, whose per-stream sums go to bsum [B, AH]. */
+VECTORIZE static void bound_gates(float *restrict mx1, float *restrict mx2, float *restrict mx3,
+                                  const float *restrict dG, const float *restrict bm1, const float *restrict bm2,
+                                  int T, int B, int AH, int m0, int R, float *restrict bsum) {
     float a1[64], a2[64], a3[64];
     for (int s = 0; s < B; s++) {
         memset(a1, 0, sizeof a1);
         memset(a2, 0, sizeof a2);
         memset(a3, 0, sizeof a3);
         for (int t = 0; t < T; t++) {
-            const float *a = dG + ((size_t)t * B + s) * (size_t)G + m0;
+            const float *a = dG + ((size_t)t * B + s) * (size_t)AH + m0;
             float w1 = bm1[(size_t)t * B + s], w2 = bm2[(size_t)t * B + s];
             for (int m = 0; m < R; m++) {
                 float v = fabsf(a[m]);
@@ -308,11 +333,11 @@ VECTORIZE static void bound_gates(float *restrict mx, const float *restrict dG, 
             }
         }
         for (int m = 0; m < R; m++) {
-            mx[m0 + m] = nan_max(mx[m0 + m], fabsf(a1[m]));
-            mx[G + m0 + m] = nan_max(mx[G + m0 + m], fabsf(a2[m]));
-            mx[2 * G + m0 + m] = nan_max(mx[2 * G + m0 + m], fabsf(a3[m]));
+            mx1[m0 + m] = nan_max(mx1[m0 + m], fabsf(a1[m]));
+            mx2[m0 + m] = nan_max(mx2[m0 + m], fabsf(a2[m]));
+            mx3[m0 + m] = nan_max(mx3[m0 + m], fabsf(a3[m]));
         }
-        memcpy(bsum + (size_t)s * G + m0, a3, (size_t)R * sizeof(float));
+        memcpy(bsum + (size_t)s * AH + m0, a3, (size_t)R * sizeof(float));
     }
 }
 
@@ -334,11 +359,11 @@ static void factor_maxima(struct lstm__exact *ex, const lstm_charlm *m) {
     rowmax_abs(ex->bm + ((size_t)3 * L + 1) * N, ex->cp.dx, N, m->E, m->E);
 }
 
-/* The per-stream bias sums [B, R] of a layer's regions or of the head's bias. */
+/* The per-stream bias sums [B, R] of a layer's act columns or of the head's bias. */
 static float *bias_sums(struct lstm__exact *ex, const region *rg) {
-    size_t G = (size_t)ex->reg[0].R; /* region 0 is layer 0's W_ih: [4H, in] */
-    if (rg->kind == R_HEADB) return ex->bsum + (size_t)ex->L * G * ex->B;
-    return ex->bsum + (size_t)rg->layer * G * ex->B;
+    size_t AH = (size_t)ex->AH;
+    if (rg->kind == R_HEADB) return ex->bsum + (size_t)ex->L * AH * ex->B;
+    return ex->bsum + (size_t)rg->layer * AH * ex->B;
 }
 
 /* The bounds of one job's rows into mx (tasks own disjoint rows). */
@@ -353,10 +378,12 @@ static void bound_task(void *arg, int task, int ntasks) {
     const float *bml = ex->bm + (size_t)3 * rg->layer * N;
     float *mx = ex->mx + rg->row0;
     switch (rg->kind) {
-    case R_WIH: /* and the next two regions */
-        bound_gates(mx, sv->dG, bml, bml + N, T, B, rg->R, j->r0, R, bias_sums(ex, rg));
+    case R_BIAS: { /* and the columns' W_ih and W_hh bounds, which bound_weights hands to those regions */
+        float *cb = ex->cb + (size_t)2 * rg->layer * ex->AH;
+        bound_gates(cb, cb + ex->AH, mx, sv->dG, bml, bml + N, T, B, ex->AH, j->r0, R, bias_sums(ex, rg));
         break;
-    case R_WHH: case R_BIAS: break;
+    }
+    case R_WIH: case R_WHH: break;
     case R_WHR: bound_rows(mx + j->r0, sv->dH + j->r0, rg->R, bml + 2 * N, T, B, R, NULL, 0); break;
     case R_HEADW: bound_rows(mx + j->r0, ex->cp.logits + j->r0, rg->R, ex->bm_head, T, B, R, NULL, 0); break;
     case R_HEADB:
@@ -368,6 +395,16 @@ static void bound_task(void *arg, int task, int ntasks) {
             if (v >= j->r0 && v < j->r1) mx[v] = nan_max(mx[v], ex->bm_emb[n]);
         }
         break;
+    }
+}
+
+/* The W_ih and W_hh rows' bounds: their act columns' (serial; a copy). */
+static void bound_weights(struct lstm__exact *ex) {
+    for (int r = 0; r < ex->nreg; r++) {
+        const region *rg = &ex->reg[r];
+        if (rg->kind != R_WIH && rg->kind != R_WHH) continue;
+        const float *cb = ex->cb + ((size_t)2 * rg->layer + (rg->kind == R_WHH)) * ex->AH + rg->a0;
+        memcpy(ex->mx + rg->row0, cb, (size_t)rg->R * sizeof(float));
     }
 }
 
@@ -408,9 +445,9 @@ static void job_task(void *arg, int task, int ntasks) {
     case R_HEADW: A = ex->cp.logits; X = ex->cp.y; break;
     case R_HEADB: A = ex->cp.logits; break;
     }
-    const int lda = rg->R, ldx = C;
+    const int lda = rg->lda, ldx = C;
     for (int s = 0; s < B; s++) {
-        const float *As = A + (size_t)s * lda + j->r0;
+        const float *As = A + (size_t)s * lda + rg->a0 + j->r0;
         size_t ldA = (size_t)B * lda;
         if (rg->kind == R_BIAS || rg->kind == R_HEADB) { /* Σ_t of the stream's rows: kept by the bounds */
             add_fixed_each(q, bias_sums(ex, rg) + (size_t)s * rg->R + j->r0, mb, sc);
@@ -430,16 +467,27 @@ static void job_task(void *arg, int task, int ntasks) {
     }
 }
 
-/* The summed integers of one job's rows back to float. */
+/* The summed integers of one job's rows back to float (a bias region's act
+ * columns to the b_ih and b_hh rows the runs give them). */
 static void float_task(void *arg, int task, int ntasks) {
     (void)ntasks;
     struct lstm__exact *ex = arg;
     const job *j = &ex->jobs[task];
     const region *rg = &ex->reg[j->reg];
+    const lstm__cell *cell = ex->cell;
+    const int H = ex->H;
     for (int i = j->r0; i < j->r1; i++) {
-        float *g = rg->g + (size_t)i * rg->C;
-        from_fixed(g, ex->q + rg->q0 + (size_t)i * rg->C, rg->C, 1.0 / ex->sc[rg->row0 + i]);
-        if (rg->g2) memcpy(rg->g2 + (size_t)i * rg->C, g, (size_t)rg->C * sizeof(float));
+        double inv = 1.0 / ex->sc[rg->row0 + i];
+        const int64_t *q = ex->q + rg->q0 + (size_t)i * rg->C;
+        if (rg->kind != R_BIAS) {
+            from_fixed(rg->g + (size_t)i * rg->C, q, rg->C, inv);
+            continue;
+        }
+        float v;
+        from_fixed(&v, q, 1, inv);
+        int wi = lstm__cell_run_row(cell->ih, cell->n_ih, i / H), wh = lstm__cell_run_row(cell->hh, cell->n_hh, i / H);
+        if (wi >= 0) rg->g[(size_t)wi * H + i % H] = v;
+        if (wh >= 0) rg->g2[(size_t)wh * H + i % H] = v;
     }
 }
 
@@ -468,41 +516,37 @@ lstm_status lstm__exact_grads(lstm_trainer *tr, int64_t k, double *loss, int *ba
             tr->x[t * B + b] = map ? (uint8_t)map[tr->ids[i]] : tr->ids[i];
             tr->y[t * B + b] = map ? (uint8_t)map[tr->ids[i + 1]] : tr->ids[i + 1];
         }
-    float *h = tr->h, *c = tr->c;
+    float *h = tr->h, *c = tr->c; /* c NULL: a GRU */
     if (ex->hl) { /* this process's rows of the carried state */
         h = ex->hl;
         c = ex->cl;
         for (int l = 0; l < L; l++) {
             memcpy(h + (size_t)l * B * Hout, tr->h + ((size_t)l * Btot + ex->b0) * Hout, (size_t)B * Hout * sizeof(float));
-            memcpy(c + (size_t)l * B * H, tr->c + ((size_t)l * Btot + ex->b0) * H, (size_t)B * H * sizeof(float));
+            if (c) memcpy(c + (size_t)l * B * H, tr->c + ((size_t)l * Btot + ex->b0) * H, (size_t)B * H * sizeof(float));
         }
-    }
-    if (ex->plain) { /* one process, all streams: forward, backward, the loss */
-        lstm_charlm_zero_grad(m);
-        lstm_status st = lstm_charlm_forward(m, tr->ws, T, tr->x, tr->y, h, c, loss);
-        if (st) return st;
-        return isfinite(*loss) ? lstm_charlm_backward(m, tr->ws) : LSTM_OK;
     }
     lstm_status st = lstm_charlm_forward(m, tr->ws, T, tr->x, tr->y, h, c, NULL);
     if (st) return st;
     if (ex->hl)
         for (int l = 0; l < L; l++) {
             memcpy(tr->h + ((size_t)l * Btot + ex->b0) * Hout, h + (size_t)l * B * Hout, (size_t)B * Hout * sizeof(float));
-            memcpy(tr->c + ((size_t)l * Btot + ex->b0) * H, c + (size_t)l * B * H, (size_t)B * H * sizeof(float));
+            if (c) memcpy(tr->c + ((size_t)l * Btot + ex->b0) * H, c + (size_t)l * B * H, (size_t)B * H * sizeof(float));
         }
     lstm__charlm_ws_parts(tr->ws, &ex->cp);
     int64_t lq[2] = {ex->cp.lossq[0], ex->cp.lossq[1]};
-    /* backward without weight gradients: dlogits (in place), dy, the LSTM's dG and dx */
+    /* backward without weight gradients: dlogits (in place), dy, the recurrent net's dG and dx */
     lstm__xent_backward(ex->cp.logits, ex->cp.logits, ex->cp.tg, (int)N, V, 1.0f / (float)((size_t)T * Btot));
     lstm_gemm_nn((int)N, Hout, V, ex->cp.logits, V, m->head_w, Hout, ex->cp.dy, Hout, 0.0f);
     if ((st = lstm_backward(&m->net, ex->cp.lws, ex->cp.dy, NULL, NULL, ex->cp.dx, NULL, NULL))) return st;
     for (int l = 0; l < L; l++) lstm__workspace_saved(ex->cp.lws, &m->net, l, 0, &ex->sv[l]);
     memset(ex->mx, 0, (ex->nrows + 1) * sizeof(float));
+    memset(ex->cb, 0, (size_t)L * 2 * ex->AH * sizeof(float));
     factor_maxima(ex, m);
     ex->bm_head = ex->bm + (size_t)3 * L * N;
     ex->bm_emb = ex->bm_head + N;
     lstm__team *team = lstm__workspace_team(ex->cp.lws);
     lstm__team_run_tasks(team, ex->njob, bound_task, ex);
+    bound_weights(ex);
     ex->mx[ex->nrows] = lq[0] == INT64_MIN ? (lq[1] ? NAN : INFINITY) : 0.0f;
     if (ex->red && ex->red->max_f32(ex->red->ctx, ex->mx, ex->nrows + 1)) return reduce_fail("maximum");
     if (ex->mx[ex->nrows] != 0.0f) { /* some stream's loss is not finite */
@@ -533,7 +577,7 @@ lstm_status lstm_trainer_sync_state(lstm_trainer *tr) {
     const lstm_charlm *m = tr->model;
     for (int l = 0; l < m->net.cfg.num_layers; l++) {
         if (ex->red->allgather_f32(ex->red->ctx, tr->h + (size_t)l * ex->Btot * m->net.Hout, (size_t)ex->B * m->net.Hout) ||
-            ex->red->allgather_f32(ex->red->ctx, tr->c + (size_t)l * ex->Btot * m->net.H, (size_t)ex->B * m->net.H))
+            (tr->c && ex->red->allgather_f32(ex->red->ctx, tr->c + (size_t)l * ex->Btot * m->net.H, (size_t)ex->B * m->net.H)))
             return reduce_fail("state gathering");
     }
     return LSTM_OK;
