@@ -259,7 +259,8 @@ void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *ac
                        const float *c_prev, float *c, float *m, int ldm);
 
 /* Tests: whether the fused step of a sequence (T > 1) also does x·W_ihᵀ + b
- * (lstm_layer.c): -1 by its rule (the default), 0 never, 1 always. */
+ * (lstm_layer.c): -1 by its rule (the default), 0 never, 1 always; set it
+ * before making a workspace. */
 void lstm__set_step_x(int mode);
 
 /* ---- the backward step's recurrent product (src/kernels/step_dh_avx512.c) ----

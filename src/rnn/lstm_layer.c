@@ -50,7 +50,7 @@ struct lstm_workspace {
     float *pk;
     size_t pk_size, pk_off[2];
     const float *pk_src; /* params the packs were made from (lstm_stream reuses them) */
-    int pui_ok;          /* pui holds the current W_ih (packed only when one-step calls need it) */
+    int pui_ok;          /* pui holds the current W_ih: 2 all of it (one-step calls), 1 where x_in_fused_step */
     lstm__team *team;    /* NULL: one thread */
     /* fused step (AVX-512): unit-interleaved W_hh and W_ih per (l,d) */
     int fused;
@@ -273,14 +273,17 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     ws->pui_ok = 0;
 }
 
-/* The fused one-step path (T = 1) also packs W_ih: once per set of weights. */
-static void pack_input(const lstm_net *net, lstm_workspace *ws) {
+static int x_in_fused_step(const lstm__cell *cell, int in, int Hout);
+
+/* W_ih packed for the fused step once per set of weights: every (l,d) for
+ * one-step calls (T = 1), else those whose step takes x·W_ihᵀ for sequences. */
+static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
     for (int k = 0; k < ws->L * ws->D; k++)
         if (ws->p1)
             ws->cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, ws->H, net->w[k].in, ws->Hout, net->w[k].w_ih, NULL);
-        else
+        else if (T == 1 || x_in_fused_step(ws->cell, net->w[k].in, ws->Hout))
             ws->cell->fused_pack(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
-    ws->pui_ok = 1;
+    ws->pui_ok = T == 1 ? 2 : 1;
 }
 
 /* One fused step on the team: tasks own disjoint ranges of unit blocks. */
@@ -522,10 +525,10 @@ static int step_x_mode = -1;
 
 void lstm__set_step_x(int mode) { __atomic_store_n(&step_x_mode, mode, __ATOMIC_RELAXED); }
 
-static int x_in_fused_step(const dir_op *op) {
+static int x_in_fused_step(const lstm__cell *cell, int in, int Hout) {
     int mode = __atomic_load_n(&step_x_mode, __ATOMIC_RELAXED);
     long l2 = lstm__cpu()->l2;
-    return mode >= 0 ? mode : l2 > 0 && 64L * op->cell->G * (op->w->in + op->Hout) <= l2 / 4;
+    return mode >= 0 ? mode : l2 > 0 && 64L * cell->G * (in + Hout) <= l2 / 4;
 }
 
 /* One direction of one layer over the sequence; hn [B,Hout], cn [B,H] or NULL. */
@@ -537,7 +540,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const int in = w->in, AH = cell->A * H, ldy = op->D * Hout;
     const size_t rows = (size_t)T * B;
     /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
-    const int x_in_step = ((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(op));
+    const int x_in_step = ((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(cell, in, Hout));
     if (!x_in_step) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
         lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act);
     const float *hp = op->h0, *cp = op->c0;
@@ -670,7 +673,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         ws->fwd_T = T;
     }
     if (!stream || ws->pk_src != net->params) pack_recurrent(net, ws);
-    if (ws->fused && (T == 1 || !ws->p1) && !ws->pui_ok) pack_input(net, ws);
+    if (ws->fused && (T == 1 || !ws->p1) && ws->pui_ok < (T == 1 ? 2 : 1)) pack_input(net, ws, T);
     const float *in = ws->train ? ws->x0 : x;
     for (int l = 0; l < L; l++) {
         float *out;
