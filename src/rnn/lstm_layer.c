@@ -521,7 +521,10 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
  * I = H = 512: 14.9 ms against 8.3 (GEMM) + 8.1 (step); I = H = 1024 (512 KiB
  * of weights a block): 35.2 against 17.5 + 16.2.  lstm__set_step_x (tests):
  * -1 this rule, 0 never, 1 always. */
-static int step_x_mode = -1;
+#ifndef LSTM_STEP_X_MODE
+#define LSTM_STEP_X_MODE -1 /* build-time default of lstm__set_step_x (A/B measurements) */
+#endif
+static int step_x_mode = LSTM_STEP_X_MODE;
 
 void lstm__set_step_x(int mode) { __atomic_store_n(&step_x_mode, mode, __ATOMIC_RELAXED); }
 
