@@ -26,7 +26,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HDR      = include/lstm.h $(wildcard src/*.h src/*/*.h) $(wildcard cli/*.h)
 
-.PHONY: all test test-portable asan fuzz install clean crosscheck bench-gemm bench bench-onednn python python-test mpi test-mpi
+.PHONY: all test test-portable asan fuzz install clean crosscheck bench-gemm bench-sample bench bench-onednn python python-test mpi test-mpi
 all: $(BUILD)/lstm $(BUILD)/liblstm.a $(BUILD)/liblstm.so
 
 # The library is built with hidden visibility: only what lstm.h marks LSTM_API is exported.
@@ -82,6 +82,11 @@ test-mpi: all
 bench-gemm: $(BUILD)/bench_gemm
 $(BUILD)/bench_gemm: tools/bench_gemm.c $(BUILD)/liblstm.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS) -ldl
+
+# Sampling micro-benchmark (not a test): µs per greedy byte, stream loop vs the sampler.
+bench-sample: $(BUILD)/bench_sample
+$(BUILD)/bench_sample: tools/bench_sample.c $(BUILD)/liblstm.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
 
 FUZZ_TARGETS = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 fuzz: $(FUZZ_TARGETS)

@@ -249,20 +249,23 @@ def step_table(res, steps):
 
 
 def sample_table(res, samples):
-    out = ["Greedy sampling (`bench/sample_vs_torch.py`: `lstm sample --temperature 0` against "
-           "PyTorch's per-step loop Embedding → nn.LSTM on (h, c) → Linear → argmax, 1 thread each, "
-           "on a model `lstm train` wrote; bytes/s exclude loading). Targets: ≥ %g× PyTorch, "
-           "µs per byte ≤ %g× `lstm bench --mode step` of the layers alone." % (TARGET_SAMPLE_TORCH, TARGET_SAMPLE_STEP),
-           "", "| model | ours bytes/s | PyTorch bytes/s | ours/PyTorch | ours µs/byte | layers µs/step "
-           "| byte/step | greedy bytes equal | target |", "|---|---|---|---|---|---|---|---|---|"]
+    out = ["Greedy sampling (`bench/sample_vs_torch.py`: `lstm sample --temperature 0 --threads N` against "
+           "PyTorch's per-step loop Embedding → nn.LSTM on (h, c) → Linear → argmax on 1 thread, "
+           "on a model `lstm train` wrote; bytes/s exclude loading; at 1 thread both sides timed by CPU "
+           "time, at 2 ours by wall-clock). Targets: ≥ %g× PyTorch, "
+           "µs per byte ≤ %g× `lstm bench --mode step` of the layers alone (same threads, fastest iteration)."
+           % (TARGET_SAMPLE_TORCH, TARGET_SAMPLE_STEP),
+           "", "| model | threads | ours bytes/s | PyTorch bytes/s | ours/PyTorch | ours µs/byte | layers µs/step "
+           "| byte/step | greedy bytes equal | target |", "|---|---|---|---|---|---|---|---|---|---|"]
     for n in samples:
         r = res.get((n, "sample"))
         if r is None or "error" in r:
-            out.append("| %s | error | | | | | | | |" % n)
+            out.append("| %s | error | | | | | | | | |" % n)
             continue
         ok = r["ours_over_pytorch"] >= TARGET_SAMPLE_TORCH and r["byte_over_step"] <= TARGET_SAMPLE_STEP
-        out.append("| %dx%d (E %d, V %d) | %.0f | %.0f | %.2f× | %.2f | %.2f | %.2f | %s | %s |" % (
-            r["layers"], r["hidden"], r["embed"], r["vocab"], r["ours_bytes_per_s"], r["pytorch_bytes_per_s"],
+        out.append("| %dx%d (E %d, V %d) | %s | %.0f | %.0f | %.2f× | %.2f | %.2f | %.2f | %s | %s |" % (
+            r["layers"], r["hidden"], r["embed"], r["vocab"], r.get("threads", 1), r["ours_bytes_per_s"],
+            r["pytorch_bytes_per_s"],
             r["ours_over_pytorch"], r["ours_us_per_byte"], r["step_us"], r["byte_over_step"],
             "yes (%d)" % r["greedy_same_bytes"] if r["greedy_equal"] else "NO (first at %s)" % r["first_difference"],
             "met" if ok else "not met"))

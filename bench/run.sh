@@ -5,8 +5,8 @@
 # against RTNeural (bench/rtneural_lstm.cpp) for I = 1, H = 8..128 and
 # I = H = 256 (rows step-H, the two sides interleaved per H), and greedy
 # sampling against PyTorch (bench/sample_vs_torch.py, rows sample-2x128 and
-# sample-2x256); prints markdown tables and writes them to BENCHMARKS.md (the
-# previous run moves to "Earlier runs", under its CPU).
+# sample-2x256 on 1 thread, -t2 on 2); prints markdown tables and writes them
+# to BENCHMARKS.md (the previous run moves to "Earlier runs", under its CPU).
 #
 # Rows: the LSTM shapes, then GRU rows (gru-*: ours --cell gru, oneDNN lbr_gru,
 # PyTorch nn.GRU).
@@ -181,9 +181,12 @@ fi
 # ---- greedy sampling against PyTorch's per-step loop (models made by `lstm train`)
 if only sample && has_impl ours && [ $TORCH_OK = 1 ]; then
     for H in 128 256; do
-        echo "bench/run.sh: sample-2x$H" >&2
-        run_one sample "sample-2x$H" /usr/bin/python3 bench/sample_vs_torch.py --lstm "$BUILD/lstm" \
-            --hidden $H --layers 2 --embed 64 --train-steps 40 --length 2000
+        for N in 1 2; do
+            R="sample-2x$H"; [ $N = 1 ] || R="$R-t$N"
+            echo "bench/run.sh: $R" >&2
+            run_one sample "$R" /usr/bin/python3 bench/sample_vs_torch.py --lstm "$BUILD/lstm" \
+                --hidden $H --layers 2 --embed 64 --train-steps 40 --length 20000 --ours-threads $N
+        done
     done
 fi
 

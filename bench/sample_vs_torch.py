@@ -2,24 +2,30 @@
 """sample_vs_torch.py — greedy `lstm sample` against PyTorch's per-step greedy loop on the same
 model file (one that `lstm train` wrote), and against `lstm bench --mode step` for its layers.
 
-  ours      `lstm sample --temperature 0` timed at two lengths; bytes/s from the difference, so
-            loading the file and packing the weights once are not counted
+  ours      `lstm sample --temperature 0 --threads N` timed at two lengths; bytes/s from the
+            difference, so loading the file and making the sampler once are not counted.  The
+            time is the child's CPU time (user + system) at N = 1, which time-slicing with other
+            jobs on a shared machine barely changes, and wall-clock time at N > 1; best of --repeat
   pytorch   tools/train_ref.greedy's loop: the prime, then per byte Embedding -> nn.LSTM on the
-            carried (h, c) -> Linear -> argmax, under no_grad, torch.set_num_threads(--threads)
-  step      `lstm bench --input-size E --hidden H --layers L --mode step` (the LSTM alone)
+            carried (h, c) -> Linear -> argmax, under no_grad, torch.set_num_threads(--threads);
+            timed by the process's CPU time when --threads is 1 (else wall-clock), best of --repeat
+  step      `lstm bench --input-size E --hidden H --layers L --mode step --threads N` (the LSTM
+            alone, its input product in every step): the fastest iteration's µs per step
 
 Checks that the greedy bytes are equal (ours vs PyTorch) and prints one JSON line:
 ours and PyTorch bytes/s, their ratio, ours µs/byte against µs/step of the layers alone.
 A model is made with `lstm train --steps N` when --model is not given.
 
   /usr/bin/python3 bench/sample_vs_torch.py [--lstm build/lstm] [--model M.safetensors |
-      --hidden 128 --layers 2 --embed 64 --train-steps 40] [--length 2000] [--repeat 3]
+      --hidden 128 --layers 2 --embed 64 --train-steps 40] [--length 20000] [--repeat 5]
+      [--ours-threads 1] [--threads 1]
 
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment (they slow OpenBLAS
 down): the script re-executes itself without them."""
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -44,14 +50,21 @@ def run(cmd):
     return p.stdout
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def ours_sample(a, n):
-    """(best seconds, output bytes) of `lstm sample` for n bytes."""
+    """(best seconds, output bytes) of `lstm sample` for n bytes: the child's CPU seconds at
+    one thread, wall-clock seconds at more."""
     best, out = None, None
+    cmd = [a.lstm, "sample", "--model", a.model, "--prime", a.prime, "--length", str(n), "--temperature", "0",
+           "--threads", str(a.ours_threads)]
     for _ in range(a.repeat):
-        t0 = time.perf_counter()
-        out = run([a.lstm, "sample", "--model", a.model, "--prime", a.prime, "--length", str(n),
-                   "--temperature", "0"])
-        dt = time.perf_counter() - t0
+        c0, t0 = children_cpu(), time.perf_counter()
+        out = run(cmd)
+        dt = time.perf_counter() - t0 if a.ours_threads > 1 else children_cpu() - c0
         best = dt if best is None or dt < best else best
     return best, out
 
@@ -64,12 +77,13 @@ def torch_greedy(m, prime_ids, n):
     logits, state = m(torch.tensor(prime_ids, dtype=torch.long).view(-1, 1), state)
     out = []
     nxt = int(torch.argmax(logits[-1, 0]))
-    t0 = time.perf_counter()
+    clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
+    t0 = clock()
     for _ in range(n):
         out.append(nxt)
         logits, state = m(torch.tensor([[nxt]], dtype=torch.long), state)
         nxt = int(torch.argmax(logits[-1, 0]))
-    return time.perf_counter() - t0, out
+    return clock() - t0, out
 
 
 def main():
@@ -80,10 +94,11 @@ def main():
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--embed", type=int, default=64)
     p.add_argument("--train-steps", type=int, default=40)
-    p.add_argument("--length", type=int, default=2000)
+    p.add_argument("--length", type=int, default=20000)
     p.add_argument("--prime", default="The ")
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)  # PyTorch's
+    p.add_argument("--ours-threads", type=int, default=1)  # lstm sample --threads
     p.add_argument("--json", action="store_true")  # always JSON
     a = p.parse_args()
     tmp = None
@@ -112,15 +127,18 @@ def main():
     same = sum(1 for x, y in zip(got, want_b) if x == y) if len(got) == len(want_b) else -1
     first_diff = next((i for i, (x, y) in enumerate(zip(got, want_b)) if x != y), None)
     step = json.loads(run([a.lstm, "bench", "--input-size", str(E), "--hidden", str(H), "--layers", str(L),
-                           "--mode", "step", "--seq", "2000", "--budget", "1", "--json"]).decode().strip())
+                           "--mode", "step", "--seq", "2000", "--budget", "1", "--threads", str(a.ours_threads),
+                           "--json"]).decode().strip())
+    step_us = step["ms_min"] * 1e3 / 2000
     us_byte = 1e6 / ours_bps
     print(json.dumps({
         "impl": "sample", "hidden": H, "layers": L, "embed": E, "vocab": len(vocab), "length": a.length,
         "ours_bytes_per_s": round(ours_bps, 1), "pytorch_bytes_per_s": round(torch_bps, 1),
         "ours_over_pytorch": round(ours_bps / torch_bps, 2), "ours_us_per_byte": round(us_byte, 3),
-        "step_us": round(step["us_per_step"], 3), "byte_over_step": round(us_byte / step["us_per_step"], 3),
+        "step_us": round(step_us, 3), "byte_over_step": round(us_byte / step_us, 3),
         "greedy_equal": first_diff is None and same == len(want_b), "greedy_same_bytes": same,
-        "first_difference": first_diff, "torch_threads": a.threads, "torch": torch.__version__}))
+        "first_difference": first_diff, "threads": a.ours_threads, "torch_threads": a.threads,
+        "timing": "cpu" if a.ours_threads == 1 else "wall", "torch": torch.__version__}))
     return 0 if first_diff is None and same == len(want_b) else 1
 
 

@@ -452,6 +452,44 @@ LSTM_API lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned c
                                  unsigned char *out, size_t n, double temperature, int top_k,
                                  uint64_t seed);
 
+/* A sampler: generation from a char model one byte at a time on its streaming
+ * state (batch 1), with everything a byte needs made once (layer 0's input
+ * product for every vocabulary byte, the packed head), so that a byte costs one
+ * step of the layers, the head and the pick, and nothing is allocated per byte.
+ * lstm_charlm_generate is init + reset(seed) + feed(prime) + generate + free,
+ * on one thread; the bytes are the same for every thread count.
+ *
+ *   lstm_charlm_sampler *s;
+ *   lstm_charlm_sampler_init(&s, &m, 2);          // m must outlive s, weights unchanged
+ *   lstm_charlm_sampler_reset(s, seed);           // zero state, the draw's generator
+ *   lstm_charlm_sampler_feed(s, (const unsigned char *)"The ", 4);  // the prime (any number of calls)
+ *   lstm_charlm_sampler_generate(s, out, 200, 0.8, 0);  // out[200]; more calls continue
+ *   lstm_charlm_sampler_free(s);
+ *
+ * init: *s owns its workspace, state and a team of threads (1..LSTM_MAX_THREADS;
+ *   LSTM_ERR_ARG otherwise, LSTM_ERR_NOMEM, *s NULL on failure); it borrows m,
+ *   reads m's weights once (changed weights need a new sampler); the state is
+ *   zero and the generator that of seed 0.  free(NULL) is a no-op.
+ * reset: zero state, no pending byte, the generator of seed (as lstm_charlm_generate's).
+ * feed: bytes[0..n) in order; a byte outside the vocabulary is LSTM_ERR_ARG
+ *   naming it, and then nothing is fed.  A byte generate picked last is fed first.
+ * generate: n bytes into out[n] as lstm_charlm_generate draws them (temperature
+ *   0: the argmax, the first maximum; else softmax(logits / temperature) over
+ *   the top_k largest logits, 0: all); each is fed before the next is drawn, the
+ *   last when the sampler next needs it.  LSTM_ERR_ARG for a temperature < 0
+ *   or when nothing was fed since init/reset.
+ * logits: [V], the head's output after the last byte fed or generated (that
+ *   byte fed now if it was pending); NULL when nothing was fed.  Valid until the
+ *   next call on s. */
+typedef struct lstm_charlm_sampler lstm_charlm_sampler;
+LSTM_API lstm_status lstm_charlm_sampler_init(lstm_charlm_sampler **s, const lstm_charlm *m, int threads);
+LSTM_API void lstm_charlm_sampler_free(lstm_charlm_sampler *s);
+LSTM_API void lstm_charlm_sampler_reset(lstm_charlm_sampler *s, uint64_t seed);
+LSTM_API lstm_status lstm_charlm_sampler_feed(lstm_charlm_sampler *s, const unsigned char *bytes, size_t n);
+LSTM_API lstm_status lstm_charlm_sampler_generate(lstm_charlm_sampler *s, unsigned char *out, size_t n,
+                                                  double temperature, int top_k);
+LSTM_API const float *lstm_charlm_sampler_logits(lstm_charlm_sampler *s);
+
 /* ---------------------------------------------------------------- training
  *
  * Truncated BPTT over B streams (the contract that a PyTorch loop reproduces):

@@ -335,6 +335,12 @@ void lstm__workspace_defer_wgrad(lstm_workspace *ws, int on);
 void lstm__workspace_dropout_slice(lstm_workspace *ws, int btot, int b0);
 int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, int d, lstm__saved *sv);
 lstm__team *lstm__workspace_team(lstm_workspace *ws);
+/* lstm__stream_act0: one lstm_stream step (T = 1) whose layer-0 input product is
+ * given: act0 [B, A·H] = bias + x·W_ih0ᵀ as lstm__cell_gemm_ih_bias writes it
+ * (its row of a table over all inputs, for instance).  Layer 0 continues that
+ * chain with h·W_hhᵀ exactly as a step of a longer lstm_stream block does, so the
+ * bits are those of lstm_stream on x (the streaming invariant). */
+lstm_status lstm__stream_act0(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *act0, float *y);
 
 uint64_t lstm__rng_next(uint64_t *s);
 float lstm__rng_uniform(uint64_t *s); /* [0, 1), 24 random bits */

@@ -392,6 +392,7 @@ typedef struct {
     int ms_all;
     const float *bias, *pk[2], *pu, *pui, *p1, *pdh;
     const float *pr; /* LSTMP: packed W_hr */
+    int act_ready;   /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
 } dir_op;
 
 /* The op of (l,d) k = l·D + d over T steps of X, writing layer output Y. */
@@ -542,9 +543,10 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const int T = op->T, B = op->B, H = op->H, Hout = op->Hout;
     const int in = w->in, AH = cell->A * H, ldy = op->D * Hout;
     const size_t rows = (size_t)T * B;
-    /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
-    const int x_in_step = ((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(cell, in, Hout));
-    if (!x_in_step) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
+    /* one step (streaming), or a sequence where x_in_fused_step: the fused kernel also does x·W_ihᵀ + b */
+    const int x_in_step =
+        !op->act_ready && (((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(cell, in, Hout)));
+    if (!x_in_step && !op->act_ready) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
         lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act);
     const float *hp = op->h0, *cp = op->c0;
     int ldh = Hout;
@@ -653,8 +655,10 @@ int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, 
 }
 
 /* stream: reuse the packed W_hh of an earlier call on the same params. */
+/* act0 (stream, T = 1): layer 0's bias + x·W_ihᵀ [B, A·H] given (x unused). */
 static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B, const float *x,
-                           const float *h0, const float *c0, float *y, float *hn, float *cn, int stream) {
+                           const float *h0, const float *c0, float *y, float *hn, float *cn, int stream,
+                           const float *act0) {
     if (T < 1 || T > ws->T || B != ws->B)
         return lstm__fail(LSTM_ERR_ARG, "forward: T=%d, B=%d do not fit the workspace (T <= %d, B = %d)", T, B, ws->T, ws->B);
     if (net->cfg.num_layers != ws->L || net->D != ws->D || net->H != ws->H || net->Hout != ws->Hout ||
@@ -688,6 +692,10 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             const float *c0k = ws->train ? (ws->has_c0 ? ws->c0 + k * bh : NULL) : (c0 ? c0 + k * bh : NULL);
             h0k = zero_h0_for(ws, k, h0k);
             dir_op op = dir_op_make(net, ws, (int)k, T, in, h0k, c0k, out);
+            if (act0 && l == 0) {
+                memcpy(op.act, act0, (size_t)B * ws->AH * sizeof(float));
+                op.act_ready = 1;
+            }
             dir_forward(&op, hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
         }
         in = out;
@@ -715,10 +723,10 @@ lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
                          const float *x, const float *h0, const float *c0,
                          float *y, float *hn, float *cn) {
     if (!ws->bf || T < 1 || T > ws->T || B != ws->B) /* (a bad T or B: forward says so) */
-        return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0);
+        return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0, NULL);
     /* batch_first: x [B,T,I] -> [T,B,I]; y [T,B,D·Hout] -> [B,T,D·Hout] */
     swap01(ws->bfx, x, (size_t)B, (size_t)T, (size_t)ws->I);
-    lstm_status st = forward(net, ws, T, B, ws->bfx, h0, c0, ws->bfy, hn, cn, 0);
+    lstm_status st = forward(net, ws, T, B, ws->bfx, h0, c0, ws->bfy, hn, cn, 0, NULL);
     if (st == LSTM_OK) swap01(y, ws->bfy, (size_t)T, (size_t)B, (size_t)ws->D * ws->Hout);
     return st;
 }
@@ -1010,12 +1018,22 @@ void lstm_state_free(lstm_state *s) {
     memset(s, 0, sizeof *s);
 }
 
-lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int T, const float *x, float *y) {
+static lstm_status stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int T, const float *x,
+                          const float *act0, float *y) {
     if (ws->bf) return lstm__fail(LSTM_ERR_ARG, "stream: runs time-major: the workspace must not be LSTM_WS_BATCH_FIRST");
     if (net->D != 1) return lstm__fail(LSTM_ERR_ARG, "stream: a bidirectional network cannot run step by step");
     if (s->L != net->cfg.num_layers || s->D != net->D || s->H != net->H || s->Hout != net->Hout || s->B != ws->B ||
         !s->c != !lstm__cell_of(net->cfg.cell)->has_c)
         return lstm__fail(LSTM_ERR_SHAPE, "stream: state was made for another network or batch size");
     /* h0 and hn alias: each (layer) slice is read at its first step and written after its last. */
-    return forward(net, ws, T, s->B, x, s->h, s->c, y, s->h, s->c, 1);
+    return forward(net, ws, T, s->B, x, s->h, s->c, y, s->h, s->c, 1, act0);
+}
+
+lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int T, const float *x, float *y) {
+    return stream(net, ws, s, T, x, NULL, y);
+}
+
+lstm_status lstm__stream_act0(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *act0, float *y) {
+    if (ws->train) return lstm__fail(LSTM_ERR_ARG, "stream: a step from a given input product needs an inference workspace");
+    return stream(net, ws, s, 1, NULL, act0, y);
 }

@@ -13,6 +13,13 @@ void lstm__embedding_forward(float *x, const float *emb, const uint8_t *ids, int
 /* d_emb [V, E] += scatter of dx [N, E] by ids, in order n = 0..N-1 */
 void lstm__embedding_backward(float *d_emb, const float *dx, const uint8_t *ids, int N, int E);
 
+/* ---- the sampler's top-k threshold (src/train/sample.c) ----
+ * The value that sorting x[0..n) descending (qsort, NaN comparing equal to
+ * everything) puts at index k-1, 1 <= k <= n; tmp [n] scratch.  Without NaN
+ * that is the k-th largest value, found by insertion into the k largest
+ * (k <= 32); with a NaN, or a larger k, by that sort itself. */
+float lstm__kth_largest(float *tmp, const float *x, int n, int k);
+
 /* ---- linear: y [N, K] -> out [N, M] = y wᵀ + b, w [M, K], b [M] ---- */
 void lstm__linear_forward(float *out, const float *y, const float *w, const float *b, int N, int K, int M);
 /* dw [M, K] += doutᵀ y, db [M] += column sums of dout [N, M],

@@ -1,0 +1,183 @@
+/* test_sample.c — the sampler (lstm_charlm_sampler_*) against the plain
+ * streaming loop: a prime through lstm_stream, then per byte lstm_stream on
+ * the embedding row and the head by lstm_gemm_nt.  The logits after every
+ * byte and the final state must be the same bits on 1, 2 and 3 threads, for
+ * LSTM and GRU models, with projections, at H spanning one to several unit
+ * groups; greedy bytes, draws, resumed calls and errors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/train/train_internal.h"
+#include "test.h"
+
+enum { V = 64 }; /* bytes 0x20..0x5f */
+
+static void make_model(lstm_charlm *m, int cell, int E, int H, int P, uint64_t seed) {
+    unsigned char vocab[V];
+    for (int v = 0; v < V; v++) vocab[v] = (unsigned char)(' ' + v);
+    lstm_config cfg = {.cell = cell, .input_size = E, .hidden_size = H, .num_layers = 2, .bias = 1, .proj_size = P};
+    CHECK(lstm_charlm_init(m, vocab, V, E, &cfg) == LSTM_OK, "init: %s", lstm_last_error());
+    lstm_charlm_init_params(m, seed);
+    /* strong weights: the greedy loop wanders instead of settling on one byte */
+    for (size_t i = 0; i < (size_t)V * m->net.Hout; i++) m->head_w[i] *= 8.0f;
+    for (size_t i = 0; i < m->net.n_params; i++) m->net.params[i] *= 3.0f;
+}
+
+/* The reference: the plain streaming loop, one step at a time. */
+typedef struct {
+    const lstm_charlm *m;
+    lstm_workspace *ws;
+    lstm_state st;
+    float *x, *y, *lg;
+} ref_loop;
+
+static void ref_init(ref_loop *r, const lstm_charlm *m) {
+    r->m = m;
+    lstm_workspace_init(&r->ws, &m->net, 100, 1, 0);
+    lstm_state_init(&r->st, &m->net, 1);
+    r->x = malloc(100 * (size_t)m->E * sizeof(float));
+    r->y = malloc(100 * (size_t)m->net.Hout * sizeof(float));
+    r->lg = malloc(V * sizeof(float));
+}
+
+static void ref_free(ref_loop *r) {
+    lstm_workspace_free(r->ws);
+    lstm_state_free(&r->st);
+    free(r->x); free(r->y); free(r->lg);
+}
+
+/* bytes [0..n), n <= 100, as one lstm_stream block; logits of the last. */
+static void ref_feed(ref_loop *r, const unsigned char *bytes, int n) {
+    const lstm_charlm *m = r->m;
+    for (int t = 0; t < n; t++) memcpy(r->x + (size_t)t * m->E, m->emb + (size_t)m->id[bytes[t]] * m->E, m->E * sizeof(float));
+    CHECK(lstm_stream(&m->net, r->ws, &r->st, n, r->x, r->y) == LSTM_OK, "ref stream: %s", lstm_last_error());
+    memcpy(r->lg, m->head_b, V * sizeof(float));
+    lstm_gemm_nt(1, V, m->net.Hout, r->y + (size_t)(n - 1) * m->net.Hout, m->net.Hout, m->head_w, m->net.Hout, r->lg, V,
+                 1.0f);
+}
+
+static void test_against_stream(int cell, int E, int H, int P) {
+    lstm_charlm m;
+    make_model(&m, cell, E, H, P, 11 + (uint64_t)H);
+    const unsigned char prime[] = "0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]!\"#$%&()*+,-./0123456789:;<=>?@ABC";
+    const int np = (int)sizeof prime - 1, n = 150; /* the prime: a block of 64 and one of 16 */
+    const double temps[] = {0.0, 0.9};
+    for (int ti = 0; ti < 2; ti++) {
+        unsigned char bytes[3][150];
+        for (int threads = 1; threads <= 3; threads++) {
+            lstm_charlm_sampler *s;
+            CHECK(lstm_charlm_sampler_init(&s, &m, threads) == LSTM_OK, "sampler: %s", lstm_last_error());
+            lstm_charlm_sampler_reset(s, 5);
+            ref_loop r;
+            ref_init(&r, &m);
+            CHECK(lstm_charlm_sampler_feed(s, prime, (size_t)np) == LSTM_OK, "feed: %s", lstm_last_error());
+            ref_feed(&r, prime, np);
+            int same = memcmp(lstm_charlm_sampler_logits(s), r.lg, V * sizeof(float)) == 0, steps = 0, distinct = 0;
+            int seen[V] = {0};
+            for (int k = 0; k < n && same; k++, steps++) {
+                unsigned char b;
+                CHECK(lstm_charlm_sampler_generate(s, &b, 1, temps[ti], ti ? 7 : 0) == LSTM_OK, "generate: %s",
+                      lstm_last_error());
+                bytes[threads - 1][k] = b;
+                distinct += !seen[b - ' ']++;
+                ref_feed(&r, &b, 1);
+                same = memcmp(lstm_charlm_sampler_logits(s), r.lg, V * sizeof(float)) == 0;
+            }
+            CHECK_V(same && steps == n && distinct > 3,
+                    "%s E %d H %d P %d, T %.1f, %d threads: sampler logits == plain lstm_stream loop's after the "
+                    "prime and each of %d bytes (%d equal, %d distinct bytes)",
+                    cell == LSTM_CELL_GRU ? "gru" : "lstm", E, H, P, temps[ti], threads, n, steps, distinct);
+            ref_free(&r);
+            lstm_charlm_sampler_free(s);
+        }
+        CHECK_V(memcmp(bytes[0], bytes[1], n) == 0 && memcmp(bytes[0], bytes[2], n) == 0,
+                "%s H %d T %.1f: the same %d bytes on 1, 2 and 3 threads", cell == LSTM_CELL_GRU ? "gru" : "lstm", H,
+                temps[ti], n);
+        /* lstm_charlm_generate: the same bytes; one call == calls of 1 + 49 + 100 bytes */
+        unsigned char g[150], parts[150];
+        CHECK(lstm_charlm_generate(&m, prime, (size_t)np, g, (size_t)n, temps[ti], ti ? 7 : 0, 5) == LSTM_OK,
+              "generate: %s", lstm_last_error());
+        lstm_charlm_sampler *s;
+        lstm_charlm_sampler_init(&s, &m, 2);
+        lstm_charlm_sampler_reset(s, 5);
+        lstm_charlm_sampler_feed(s, prime, 30);
+        lstm_charlm_sampler_feed(s, prime + 30, (size_t)np - 30);
+        lstm_charlm_sampler_generate(s, parts, 1, temps[ti], ti ? 7 : 0);
+        lstm_charlm_sampler_generate(s, parts + 1, 49, temps[ti], ti ? 7 : 0);
+        lstm_charlm_sampler_generate(s, parts + 50, 100, temps[ti], ti ? 7 : 0);
+        CHECK_V(memcmp(g, bytes[0], n) == 0 && memcmp(parts, g, n) == 0,
+                "H %d T %.1f: lstm_charlm_generate == the sampler; prime in 2 pieces, bytes in 3 calls: the same",
+                H, temps[ti]);
+        lstm_charlm_sampler_free(s);
+    }
+    lstm_charlm_free(&m);
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* The top-k threshold against qsort's k-1-th of the descending sort, every k, on
+ * values with many ties, ±0, ±inf, and NaN (the sort's own answer then). */
+static void test_kth_largest(void) {
+    uint64_t rng = 12345;
+    int bad = 0, cases = 0;
+    float x[90], tmp[90], srt[90];
+    for (int trial = 0; trial < 300; trial++) {
+        int n = 1 + (int)(lstm__rng_next(&rng) % 90);
+        for (int i = 0; i < n; i++) {
+            uint64_t r = lstm__rng_next(&rng);
+            switch (r % 8) {
+            case 0: x[i] = (float)(int)(r >> 8 & 3); break; /* ties */
+            case 1: x[i] = (r >> 8 & 1) ? 0.0f : -0.0f; break;
+            case 2: x[i] = (r >> 8 & 1) ? INFINITY : -INFINITY; break;
+            case 3: x[i] = trial % 10 == 0 ? NAN : 1.5f; break;
+            default: x[i] = lstm__rng_uniform(&rng) * 8.0f - 4.0f;
+            }
+        }
+        memcpy(srt, x, (size_t)n * sizeof(float));
+        qsort(srt, (size_t)n, sizeof(float), cmp_desc);
+        for (int k = 1; k <= n; k++, cases++) {
+            float got = lstm__kth_largest(tmp, x, n, k), want = srt[k - 1];
+            bad += memcmp(&got, &want, sizeof got) != 0 && !(got == want); /* ±0 compare equal: the same draw */
+        }
+    }
+    CHECK_V(bad == 0, "top-k threshold == qsort's, %d cases (k = 1..n, n <= 90, ties, ±0, ±inf, NaN): %d differ",
+            cases, bad);
+}
+
+static void test_errors(void) {
+    lstm_charlm m;
+    make_model(&m, LSTM_CELL_LSTM, 8, 20, 0, 3);
+    lstm_charlm_sampler *s = (lstm_charlm_sampler *)&m;
+    CHECK(lstm_charlm_sampler_init(&s, &m, 0) == LSTM_ERR_ARG && s == NULL, "threads 0: LSTM_ERR_ARG, *s NULL");
+    CHECK(lstm_charlm_sampler_init(&s, &m, 1) == LSTM_OK, "init");
+    unsigned char out[4];
+    CHECK(lstm_charlm_sampler_logits(s) == NULL, "logits before any byte: NULL");
+    CHECK(lstm_charlm_sampler_generate(s, out, 4, 0.0, 0) == LSTM_ERR_ARG && strstr(lstm_last_error(), "prime"),
+          "generate before a prime: LSTM_ERR_ARG (%s)", lstm_last_error());
+    CHECK(lstm_charlm_sampler_feed(s, (const unsigned char *)"AB~", 3) == LSTM_ERR_ARG &&
+              strstr(lstm_last_error(), "0x7e"),
+          "a byte outside the vocabulary: LSTM_ERR_ARG naming it (%s)", lstm_last_error());
+    CHECK(lstm_charlm_sampler_generate(s, out, 4, -1.0, 0) == LSTM_ERR_ARG, "temperature -1: LSTM_ERR_ARG");
+    CHECK(lstm_charlm_sampler_generate(s, out, 4, 0.0, 0) == LSTM_ERR_ARG, "after a refused prime nothing was fed");
+    CHECK(lstm_charlm_sampler_feed(s, (const unsigned char *)"AB", 2) == LSTM_OK &&
+              lstm_charlm_sampler_generate(s, out, 4, 0.0, 0) == LSTM_OK && lstm_charlm_sampler_logits(s) != NULL,
+          "feed, generate, logits: %s", lstm_last_error());
+    lstm_charlm_sampler_reset(s, 1);
+    CHECK(lstm_charlm_sampler_generate(s, out, 1, 0.0, 0) == LSTM_ERR_ARG, "after reset: a prime again");
+    lstm_charlm_sampler_free(s);
+    lstm_charlm_sampler_free(NULL);
+    lstm_charlm_free(&m);
+}
+
+int main(void) {
+    test_against_stream(LSTM_CELL_LSTM, 12, 24, 0);   /* one group of 2 blocks */
+    test_against_stream(LSTM_CELL_LSTM, 16, 130, 0);  /* 9 blocks: groups of 3 */
+    test_against_stream(LSTM_CELL_LSTM, 10, 40, 24);  /* projections */
+    test_against_stream(LSTM_CELL_GRU, 12, 40, 0);
+    test_kth_largest();
+    test_errors();
+    return TEST_REPORT();
+}
