@@ -266,6 +266,26 @@ void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *ac
  * instead of the batch-1 step: the slice gives the bits the whole batch gives. */
 enum { LSTM__WS_SLICE = 1 << 16 };
 
+/* Tests: whether the fused step of a sequence (T > 1) also does x·W_ihᵀ + b
+ * (lstm_layer.c): -1 by its rule (the default), 0 never, 1 always; set it
+ * before making a workspace. */
+void lstm__set_step_x(int mode);
+
+/* ---- the backward step's recurrent product (src/kernels/step_dh_avx512.c) ----
+ * lstm__step_dh_pack: W [K, N] (row stride ldw) into panels of 64 columns,
+ * lstm__step_dh_pack_size(N, K) floats (64-byte aligned is best): panel p,
+ * row k at P + p·K·64 + k·64.
+ * lstm__step_dh_avx512: C [B, N] = (accumulate ? C : 0) + A [B, K] · W [K, N]
+ * (row strides lda, ldc) with W rows packed as above from P on, pstride the
+ * panel stride (K'·64 for a pack of K' >= K rows; a run of W_hh rows
+ * [k0, k0 + K) is P + k0·64): dh_prev (+)= dG_t · W_hh for one hh run.  Same
+ * bits as lstm_gemm_nn with the AVX2/AVX-512 kernels; call only where the
+ * fused step runs (lstm__kernel_fused). */
+size_t lstm__step_dh_pack_size(int N, int K);
+void lstm__step_dh_pack(float *P, int N, int K, const float *W, int ldw);
+void lstm__step_dh_avx512(int B, int N, int K, const float *A, int lda, const float *P, size_t pstride, float *C,
+                          int ldc, int accumulate);
+
 /* ---- the step at batch 1 (src/kernels/step1_avx512.c) ----
  * lstm__step1_pack: W_ih [4H, I] and W_hh [4H, Hout] (dense rows) into the
  * group-major layout of lstm__step1_pack_size(H, I, Hout) floats (64-byte

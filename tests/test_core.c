@@ -285,10 +285,11 @@ static void test_threads(const core_case *cc) {
 /* The fused AVX-512 step (when the CPU has it) against GEMM + gate kernel:
  * the same bits (inference at B = 1, which runs the batch-1 step of
  * step1_avx512.c, within 1e-5: tests/test_step1.c), LSTM and GRU, for every
- * tile shape (B = 1, 2, 3, 5, 9) and
- * partial unit blocks, with 1, 2 and 3 threads: training forward (y, hn) and
- * backward (dx, dh0, every parameter gradient), and streaming in pieces of
- * 1, 2 and 3 steps (T = 1 runs the step with x·W_ihᵀ inside, longer pieces the
+ * tile shape (B = 1, 2, 3, 5, 6, 9, 13: tiles of 1 to 6 rows) and partial unit
+ * blocks, with 1, 2 and 3 threads: training forward (y, hn) and backward (dx,
+ * dh0, every parameter gradient), with x·W_ihᵀ inside the step or as a GEMM
+ * before the loop, and streaming in pieces of 1, 2 and 3 steps (T = 1 runs the
+ * step with x·W_ihᵀ inside, longer pieces the
  * hoisted input product). */
 enum { FU_Y, FU_HN, FU_DX, FU_DH0, FU_G, FU_YS, FU_N };
 
@@ -317,7 +318,7 @@ static void fused_run(lstm_net *net, int T, int B, int threads, const float *x, 
 }
 
 static void test_fused(void) {
-    const int Bs[] = {1, 2, 3, 5, 9}, Hs[] = {7, 37, 64};
+    const int Bs[] = {1, 2, 3, 5, 6, 9, 13}, Hs[] = {7, 37, 64};
     for (int cell = LSTM_CELL_LSTM; cell <= LSTM_CELL_GRU; cell++) {
         int all_same = 1, runs = 0;
         for (size_t bi = 0; bi < sizeof Bs / sizeof *Bs; bi++)
@@ -339,14 +340,17 @@ static void test_fused(void) {
                 lstm__kernel_set_fused(0);
                 fused_run(&net, T, B, 1, x, B % 2 ? NULL : h0, gy, ref);
                 int same = memcmp(ref[FU_Y], ref[FU_YS], n[FU_Y] * 4) == 0; /* streaming == whole */
-                for (int threads = 1; threads <= 3; threads++) {
-                    lstm__kernel_set_fused(1);
-                    fused_run(&net, T, B, threads, x, B % 2 ? NULL : h0, gy, got);
-                    for (int k = 0; k < FU_N; k++) /* B = 1 streams through the batch-1 step: its own rounding */
-                        same &= k == FU_YS && B == 1 ? test_maxabs(ref[k], got[k], n[k]) < 1e-5
-                                                              : memcmp(ref[k], got[k], n[k] * 4) == 0;
-                    runs++;
-                }
+                for (int threads = 1; threads <= 3; threads++)
+                    for (int step_x = 0; step_x <= 1; step_x++) { /* x·W_ihᵀ in the step, or a GEMM before */
+                        lstm__kernel_set_fused(1);
+                        lstm__set_step_x(step_x);
+                        fused_run(&net, T, B, threads, x, B % 2 ? NULL : h0, gy, got);
+                        for (int k = 0; k < FU_N; k++) /* B = 1 streams through the batch-1 step: its own rounding */
+                            same &= k == FU_YS && B == 1 ? test_maxabs(ref[k], got[k], n[k]) < 1e-5
+                                                         : memcmp(ref[k], got[k], n[k] * 4) == 0;
+                        runs++;
+                    }
+                lstm__set_step_x(-1);
                 lstm__kernel_set_fused(-1);
                 if (!same) fprintf(stderr, "  fused differs: %s H=%d B=%d\n", cell ? "gru" : "lstm", Hs[hi], B);
                 all_same &= same;
@@ -356,9 +360,53 @@ static void test_fused(void) {
             }
         CHECK_V(all_same,
                 "%s: fused step (%s on this CPU) == GEMM + gate kernel, bit for bit: y, hn, dx, dh0, gradients, "
-                "streaming in pieces (%d runs: shapes x 1-3 threads)",
+                "x·W_ihᵀ in the step or before it, streaming in pieces (%d runs: shapes x 1-3 threads x both)",
                 cell ? "gru" : "lstm", lstm__kernel_fused() ? "on" : "off", runs);
     }
+}
+
+/* The backward step's product (lstm__step_dh_avx512) against lstm_gemm_nn
+ * (the AVX-512 or AVX2 kernel the fused step goes with), bit for bit: every
+ * row tile (B = 1..13), column edges (N = 1, 37, 64, 100), depth blocks and
+ * their prefetches (K = 1, 255, 256, 257, 700), C from zero or accumulated,
+ * padded strides, W a run of rows inside a larger pack. */
+static void test_step_dh(void) {
+#if LSTM_X86
+    if (!lstm__kernel_fused()) {
+        CHECK_V(1, "step_dh: the fused step does not run on this CPU (skipped)");
+        return;
+    }
+    const int Ns[] = {1, 37, 64, 100}, Ks[] = {1, 255, 256, 257, 700};
+    int same = 1, runs = 0;
+    for (int B = 1; B <= 13; B++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+                const int N = Ns[ni], K = Ks[ki], lda = K + 3, ldw = N + 5, ldc = N + 2;
+                float *A = malloc((size_t)B * lda * 4), *W = malloc((size_t)K * ldw * 4);
+                float *c1 = malloc((size_t)B * ldc * 4), *c2 = malloc((size_t)B * ldc * 4);
+                float *P = malloc(lstm__step_dh_pack_size(N, K + 7) * 4);
+                fill(A, (size_t)B * lda, 1.0);
+                fill(W, (size_t)K * ldw, 0.1);
+                /* W as rows [7, 7 + K) of a pack of K + 7 rows (a run of W_hh); the first 7 are not read */
+                float *W7 = calloc((size_t)(K + 7) * ldw, 4);
+                memcpy(W7 + (size_t)7 * ldw, W, (size_t)K * ldw * 4);
+                for (size_t i = 0; i < (size_t)7 * ldw; i++) W7[i] = NAN;
+                lstm__step_dh_pack(P, N, K + 7, W7, ldw);
+                for (int acc = 0; acc <= 1; acc++) {
+                    fill(c1, (size_t)B * ldc, 1.0);
+                    memcpy(c2, c1, (size_t)B * ldc * 4);
+                    lstm_gemm_nn(B, N, K, A, lda, W, ldw, c1, ldc, acc ? 1.0f : 0.0f);
+                    lstm__step_dh_avx512(B, N, K, A, lda, P + 7 * 64, (size_t)(K + 7) * 64, c2, ldc, acc);
+                    int ok = memcmp(c1, c2, (size_t)B * ldc * 4) == 0; /* the padding too */
+                    if (!ok) fprintf(stderr, "  step_dh differs: B=%d N=%d K=%d acc=%d\n", B, N, K, acc);
+                    same &= ok;
+                    runs++;
+                }
+                free(A); free(W); free(W7); free(P); free(c1); free(c2);
+            }
+    CHECK_V(same, "step_dh: dh (+)= dG·W_hh == lstm_gemm_nn (%s kernel), bit for bit (%d runs: B 1..13, N, K edges)",
+            lstm_gemm_kernel_name(lstm_gemm_kernel()), runs);
+#endif
 }
 
 /* GRU argument rules and nets on caller-owned buffers. */
@@ -428,6 +476,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
     test_cell();
     test_fused();
+    test_step_dh();
     core_case big[] = {
         {"threads deep bidir", {24, 40, 2, 0, 1, 1, 0}, 9, 7, 0},
         {"threads projected", {16, 96, 2, 32, 1, 0, 0}, 12, 33, 0},

@@ -191,7 +191,8 @@ static void step_ref(const shape *s, float *act, const float *act0, const float 
 
 static void test_step(void) {
     const shape shapes[] = {{1, 1, 1}, {1, 16, 8}, {1, 37, 5}, {1, 70, 33}, {2, 50, 20}, {2, 16, 16}, {3, 64, 64},
-                            {4, 33, 17}, {5, 100, 30}, {7, 20, 3}, {9, 129, 40}, {1, 256, 256}};
+                            {4, 33, 17}, {5, 100, 30}, {6, 37, 9}, {7, 20, 3}, {9, 129, 40}, {12, 20, 5},
+                            {13, 70, 11}, {1, 256, 256}};
     int runs = 0, ok = 1, pack_ok = 1, partial_ok = 1;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         const shape *s = &shapes[si];

@@ -1,9 +1,9 @@
 /* step_avx512.c — the fused recurrent step: for a block of 16 hidden units,
- * the four gate pre-activations of up to 4 batch rows are accumulated in 16
+ * the four gate pre-activations of up to 6 batch rows are accumulated in 24
  * registers (h_prev·W_hhᵀ, and x·W_ihᵀ + b when x is given), then the gate
  * math runs on those registers and writes activations, c and m = o·tanh(c).
- * A thread that owns a range of unit blocks owns every output it writes, so
- * one step needs no synchronization inside; the caller separates steps.
+ * A call owns every output of its batch rows and unit blocks, so one step
+ * needs no synchronization inside; the caller separates steps.
  *
  * Packed weights ("unit-interleaved"): for unit block u, depth k, gate q,
  * lane j:  P[((u·K + k)·4 + q)·16 + j] = W[q·H + 16u + j][k]  (0 past H).
@@ -27,18 +27,20 @@ size_t lstm__pack_units_size(int H, int K) { return lstm__pack_gate_units_size(4
 
 void lstm__pack_units(float *P, int H, int K, const float *W, int ldw) { lstm__pack_gate_units(P, 4, H, K, W, ldw); }
 
-/* One tile: NR batch rows × NU unit blocks (NR·NU <= 4, so 4·NR·NU <= 16
- * accumulators).  NR and NU are constants at every call: the loops unroll
- * and acc lives in registers.  Several unit blocks per tile keep 16 chains of
- * fused multiply-adds in flight when the batch is 1 or 2. */
+/* One tile: NR batch rows × NU unit blocks (NR·NU <= 6, so 4·NR·NU <= 24
+ * accumulators; the shapes are step_tiles.h's).  NR and NU are constants at
+ * every call: the loops unroll and acc lives in registers.  Several unit
+ * blocks per tile keep 16 chains of fused multiply-adds in flight when the
+ * batch is 1 or 2.  pf: K lines (64 bytes each) to prefetch into L2, one
+ * per k, or NULL. */
 /* NO_SANITIZE: see step_tiles.h; tests/test_core.c checks the tiles bit for
  * bit against the sanitized GEMM + gate path. */
 
 __attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
 tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, const float *x, int ldx,
      const float *pih, const float *bsum, const float *h, int ldh, const float *phh, const float *c_prev,
-     float *c, float *m, int ldm) {
-    __m512 acc[4][4];
+     float *c, float *m, int ldm, const float *pf, const float *pfx) {
+    __m512 acc[STEP_ROWS][4];
     const int G = 4 * H;
     UNROLL for (int r = 0; r < NR; r++)
         UNROLL for (int v = 0; v < NU; v++)
@@ -48,9 +50,10 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
                     : bsum ? _mm512_maskz_loadu_ps(lanes16(H - 16 * (u + v)), bsum + q * H + 16 * (u + v))
                            : _mm512_setzero_ps();
     /* acc[r,v][q] += A[r][k] · P_{u+v}[k][q] for k in [0, K) */
-#define ACCUMULATE(A, lda, P, K)                                                                       \
+#define ACCUMULATE(A, lda, P, K, PF)                                                                   \
     for (int k = 0; k < (K); k++) {                                                                    \
         __m512 w[4][4];                                                                                \
+        if (PF) _mm_prefetch((const char *)((PF) + (size_t)k * 16), _MM_HINT_T1);                     \
         UNROLL for (int v = 0; v < NU; v++)                                                            \
             UNROLL for (int q = 0; q < 4; q++) w[v][q] = _mm512_loadu_ps((P) + ((size_t)(u + v) * (K) + k) * 64 + q * 16); \
         UNROLL for (int r = 0; r < NR; r++) {                                                          \
@@ -59,8 +62,8 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
                 UNROLL for (int q = 0; q < 4; q++) acc[r * NU + v][q] = _mm512_fmadd_ps(a, w[v][q], acc[r * NU + v][q]); \
         }                                                                                              \
     }
-    if (x) ACCUMULATE(x, ldx, pih, in)
-    if (h) ACCUMULATE(h, ldh, phh, Hout)
+    if (x) ACCUMULATE(x, ldx, pih, in, pfx)
+    if (h) ACCUMULATE(h, ldh, phh, Hout, pf)
 #undef ACCUMULATE
     UNROLL for (int r = 0; r < NR; r++)
         UNROLL for (int v = 0; v < NU; v++) {
@@ -81,16 +84,34 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
         }
 }
 
+/* One out-of-line function per tile shape: inlined into the step's loops,
+ * the gate math's constants would be hoisted out of them and take the
+ * registers that the accumulators need. */
+#define TILE_ARGS                                                                                      \
+    int H, int Hout, int in, int u, float *act, const float *x, int ldx, const float *pih, const float *bsum, \
+        const float *h, int ldh, const float *phh, const float *c_prev, float *c, float *m, int ldm, const float *pf, const float *pfx
+#define TILE_FN(NR, NU)                                                                                \
+    __attribute__((target("avx512f,fma"), noinline)) NO_SANITIZE static void tile_##NR##_##NU(TILE_ARGS) { \
+        tile(NR, NU, H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm, pf, pfx);      \
+    }
+STEP_TILE_SHAPES(TILE_FN)
+#undef TILE_FN
+#undef TILE_ARGS
+
 __attribute__((target("avx512f,fma"))) NO_SANITIZE void
 lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
                   const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                   const float *c_prev, float *c, float *m, int ldm) {
     const int G = 4 * H;
-#define TILE(b, u, NR, NU)                                                                                    \
-    tile(NR, NU, H, Hout, in, u, act + (size_t)(b) * G, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bsum,          \
-         h ? h + (size_t)(b) * ldh : NULL, ldh, phh, c_prev ? c_prev + (size_t)(b) * H : NULL, c + (size_t)(b) * H, \
-         m + (size_t)(b) * ldm, ldm)
+    /* the PF-th K lines of unit block u + 1 of P (of its 4·K lines), or none */
+#define PREFETCH(A, P, K, u, PF) ((A) && (PF) >= 0 && (PF) < 4 ? (P) + ((size_t)((u) + 1) * 4 + (PF)) * (K) * 16 : NULL)
+#define TILE(b, u, NR, NU, PF)                                                                              \
+    tile_##NR##_##NU(H, Hout, in, u, act + (size_t)(b) * G, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bsum, \
+                     h ? h + (size_t)(b) * ldh : NULL, ldh, phh, c_prev ? c_prev + (size_t)(b) * H : NULL,   \
+                     c + (size_t)(b) * H, m + (size_t)(b) * ldm, ldm, PREFETCH(h, phh, Hout, u, PF),   \
+                     PREFETCH(x, pih, in, u, PF))
     STEP_FOR_TILES(B, u0, u1, TILE);
 #undef TILE
+#undef PREFETCH
 }
 #endif

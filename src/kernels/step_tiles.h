@@ -12,31 +12,46 @@
 #define UNROLL _Pragma("clang loop unroll(full)")
 #define NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
 #else
-#define UNROLL _Pragma("GCC unroll 4")
+#define UNROLL _Pragma("GCC unroll 8")
 #define NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize_undefined))
 #endif
 
 /* Covers batch rows [0,B) × unit blocks [u0,u1) with tiles of NR rows × NU
- * blocks, NR·NU <= 4: 4 rows of 1 block for B >= 3, 2 × 2 for B = 2, 1 × 4 for
- * B = 1 (so that 16 chains of fused multiply-adds are in flight), smaller at
- * the edges.  TILE(b, u, NR, NU) is called with constant NR and NU, so each
- * shape is its own unrolled instance with the accumulators in registers. */
+ * blocks.  For B >= 3 a tile is one unit block of up to 6 rows (the rows
+ * spread evenly over ceil(B / 6) tiles: 64 rows are 2 × 5 + 9 × 6):
+ * 24 accumulators, 4 weight vectors and a broadcast fit the 32
+ * registers, and each weight vector loaded serves 6 rows.  B = 2 takes 2 × 2
+ * and B = 1 takes 1 × 4 (so that 16 chains of fused multiply-adds are in
+ * flight), smaller at the edges.  TILE(b, u, NR, NU) is called with constant
+ * NR and NU, so each shape is its own unrolled instance with the
+ * accumulators in registers; STEP_TILE_SHAPES lists them.
+ * TILE's fifth argument, PF, is the tile's index among the row tiles of its
+ * unit block when there is a next unit block in [u0, u1) (else -1): tile PF
+ * prefetches the PF-th K lines of that block's weights into L2 while it
+ * computes (a block's weights, 16·G·K floats, are G·K lines of 64 bytes), so
+ * that the next block's first tile does not wait on L3 or memory. */
+#define STEP_ROWS 6
+#define STEP_TILE_SHAPES(X) X(6, 1) X(5, 1) X(4, 1) X(3, 1) X(2, 2) X(2, 1) X(1, 4) X(1, 3) X(1, 2) X(1, 1)
 #define STEP_FOR_TILES(B, u0, u1, TILE)                                      \
     do {                                                                     \
         const int nu_max_ = (B) >= 3 ? 1 : (B) == 2 ? 2 : 4;                 \
+        const int nt_ = ((B) + STEP_ROWS - 1) / STEP_ROWS;                   \
         for (int u_ = (u0); u_ < (u1); u_ += nu_max_) {                      \
             int nu_ = (u1) - u_ < nu_max_ ? (u1) - u_ : nu_max_;             \
-            for (int b_ = 0; b_ < (B); b_ += 4) {                            \
-                int nr_ = (B) - b_ < 4 ? (B) - b_ : 4;                       \
+            for (int i_ = 0; i_ < nt_; i_++) {                               \
+                int b_ = (B) * i_ / nt_, nr_ = (B) * (i_ + 1) / nt_ - b_;    \
+                int pf_ = nu_max_ == 1 && u_ + 1 < (u1) ? i_ : -1;           \
                 switch (nr_ * 8 + nu_) {                                     \
-                case 4 * 8 + 1: TILE(b_, u_, 4, 1); break;                   \
-                case 3 * 8 + 1: TILE(b_, u_, 3, 1); break;                   \
-                case 2 * 8 + 2: TILE(b_, u_, 2, 2); break;                   \
-                case 2 * 8 + 1: TILE(b_, u_, 2, 1); break;                   \
-                case 1 * 8 + 4: TILE(b_, u_, 1, 4); break;                   \
-                case 1 * 8 + 3: TILE(b_, u_, 1, 3); break;                   \
-                case 1 * 8 + 2: TILE(b_, u_, 1, 2); break;                   \
-                default: TILE(b_, u_, 1, 1); break;                          \
+                case 6 * 8 + 1: TILE(b_, u_, 6, 1, pf_); break;                   \
+                case 5 * 8 + 1: TILE(b_, u_, 5, 1, pf_); break;                   \
+                case 4 * 8 + 1: TILE(b_, u_, 4, 1, pf_); break;                   \
+                case 3 * 8 + 1: TILE(b_, u_, 3, 1, pf_); break;                   \
+                case 2 * 8 + 2: TILE(b_, u_, 2, 2, pf_); break;                   \
+                case 2 * 8 + 1: TILE(b_, u_, 2, 1, pf_); break;                   \
+                case 1 * 8 + 4: TILE(b_, u_, 1, 4, pf_); break;                   \
+                case 1 * 8 + 3: TILE(b_, u_, 1, 3, pf_); break;                   \
+                case 1 * 8 + 2: TILE(b_, u_, 1, 2, pf_); break;                   \
+                default: TILE(b_, u_, 1, 1, pf_); break;                          \
                 }                                                            \
             }                                                                \
         }                                                                    \

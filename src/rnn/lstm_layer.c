@@ -50,11 +50,13 @@ struct lstm_workspace {
     float *pk;
     size_t pk_size, pk_off[2];
     const float *pk_src; /* params the packs were made from (lstm_stream reuses them) */
-    int pui_ok;          /* pui holds the current W_ih (packed only when one-step calls need it) */
+    int pui_ok;          /* pui holds the current W_ih: 2 all of it (one-step calls), 1 where x_in_fused_step */
     lstm__team *team;    /* NULL: one thread */
     /* fused step (AVX-512): unit-interleaved W_hh and W_ih per (l,d) */
     int fused;
     float *pu, *pui;
+    float *pdh;          /* train, fused, B >= 2: W_hh [G·H, Hout] per (l,d) packed for the backward's dh product */
+    size_t pdh_size;
     float *bias;         /* [L·D][A·H]: the bias of each act column (lstm__cell_bias), once per set of weights */
     /* Non-finite weights (see zero_h0_for): */
     int whh_nonfinite;   /* some W_hh has a NaN or ±Inf (set with the packs) */
@@ -158,6 +160,13 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
             memset(ws->pu, 0, LD * ws->pu_size * sizeof(float));
             memset(ws->pui, 0, LD * ws->pui_size * sizeof(float));
         }
+#if LSTM_X86
+        if (ws->train) {
+            ws->pdh_size = (lstm__step_dh_pack_size(ws->Hout, cell->G * ws->H) + 15) / 16 * 16;
+            if (!(ws->pdh = aligned_alloc(64, LD * ws->pdh_size * sizeof(float)))) ok = 0;
+            else memset(ws->pdh, 0, LD * ws->pdh_size * sizeof(float));
+        }
+#endif
     }
     ws->bias = alloc_f(LD * ws->AH, &ok);
     if (ws->bf) {
@@ -191,7 +200,8 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy, ws->pr};
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy,
+                     ws->pr};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     lstm__team_free(ws->team);
     free(ws);
@@ -254,6 +264,9 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
             cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, H, w->in, Hout, NULL, w->w_hh);
         } else if (ws->fused) {
             cell->fused_pack(ws->pu + (size_t)k * ws->pu_size, H, Hout, w->w_hh, Hout);
+#if LSTM_X86
+            if (ws->pdh) lstm__step_dh_pack(ws->pdh + (size_t)k * ws->pdh_size, Hout, cell->G * H, w->w_hh, Hout);
+#endif
         } else {
             for (int r = 0; r < cell->n_hh; r++)
                 lstm_gemm_pack_nt(ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r], cell->hh[r].n * H, Hout,
@@ -265,14 +278,17 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     ws->pui_ok = 0;
 }
 
-/* The fused one-step path (T = 1) also packs W_ih: once per set of weights. */
-static void pack_input(const lstm_net *net, lstm_workspace *ws) {
+static int x_in_fused_step(const lstm__cell *cell, int in, int Hout);
+
+/* W_ih packed for the fused step once per set of weights: every (l,d) for
+ * one-step calls (T = 1), else those whose step takes x·W_ihᵀ for sequences. */
+static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
     for (int k = 0; k < ws->L * ws->D; k++)
         if (ws->p1)
             ws->cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, ws->H, net->w[k].in, ws->Hout, net->w[k].w_ih, NULL);
-        else
+        else if (T == 1 || x_in_fused_step(ws->cell, net->w[k].in, ws->Hout))
             ws->cell->fused_pack(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
-    ws->pui_ok = 1;
+    ws->pui_ok = T == 1 ? 2 : 1;
 }
 
 /* One fused step on the team: tasks own disjoint ranges of unit blocks. */
@@ -379,7 +395,7 @@ typedef struct {
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
     int ms_all;
-    const float *bias, *pk[2], *pu, *pui, *p1;
+    const float *bias, *pk[2], *pu, *pui, *p1, *pdh;
     const float *pr; /* LSTMP: packed W_hr */
     int act_ready;   /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
     int rev0;        /* p1: the group order of step 0 (then alternating) */
@@ -406,6 +422,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     } else if (ws->fused) {
         op.pu = ws->pu + (size_t)k * ws->pu_size;
         op.pui = ws->pui + (size_t)k * ws->pui_size;
+        if (ws->pdh) op.pdh = ws->pdh + (size_t)k * ws->pdh_size;
     }
     return op;
 }
@@ -432,62 +449,162 @@ static void step_fwd_task(void *arg, int task, int ntasks) {
     j->cell->forward(&r);
 }
 
+/* Threads and the recurrence.  A batch row's state depends on its own row
+ * only, so a task that owns batch rows [b0, b1) runs all T steps for them
+ * without waiting for the other tasks (one hand-off per sequence instead of
+ * one or two per step); each task reads all of W_hh every step.  Splitting
+ * the hidden units instead shares W_hh between the threads but needs a
+ * hand-off per step; it is kept for batches too small to give every thread
+ * ROW_TASK_MIN rows.  Element values do not depend on the split. */
+#ifndef ROW_TASK_MIN
+#define ROW_TASK_MIN 4
+#endif
+
+/* Number of row tasks (0: split something else, or nothing to split). */
+static int row_tasks(lstm__team *team, int B) {
+    int nt = team ? lstm__team_size(team) : 1;
+    return nt > 1 && B >= ROW_TASK_MIN * nt ? nt : 0;
+}
+
+/* Rows [*b0, *b1) of task `task` of n over B rows. */
+static void rows_of(int B, int task, int n, int *b0, int *b1) {
+    *b0 = (int)((long)B * task / n);
+    *b1 = (int)((long)B * (task + 1) / n);
+}
+
+/* Buffers of step s (time t) of dir_forward for batch rows from b0. */
+typedef struct {
+    float *a, *c, *y, *m;
+    const float *x;
+} fwd_bufs;
+
+static fwd_bufs fwd_step_bufs(const dir_op *op, int s, int b0, int x_in_step) {
+    const int B = op->B, H = op->H, Hout = op->Hout, d = op->d, ldy = op->D * Hout;
+    const int t = d ? op->T - 1 - s : s;
+    const size_t row = (size_t)t * B + b0;
+    fwd_bufs f;
+    f.a = op->act + row * op->cell->A * H;
+    f.c = op->cs ? op->cs + row * H : op->cbuf ? op->cbuf + ((size_t)(s & 1) * B + b0) * H : NULL;
+    f.y = op->Y + row * ldy + (size_t)d * Hout;
+    f.m = op->w->w_hr ? (op->ms_all ? op->ms + row * H : op->ms + (size_t)b0 * H) : f.y;
+    f.x = x_in_step ? op->X + row * op->w->in : NULL;
+    return f;
+}
+
+/* The fused step over all T steps for the batch rows of one row task. */
+typedef struct {
+    const dir_op *op;
+    int x_in_step;
+} fwd_rows_job;
+
+static void fwd_rows_task(void *arg, int task, int ntasks) {
+    const fwd_rows_job *j = arg;
+    const dir_op *op = j->op;
+    const lstm_weights *w = op->w;
+    const int H = op->H, Hout = op->Hout, ldy = op->D * Hout, ldm = w->w_hr ? H : ldy;
+    int b0, b1;
+    rows_of(op->B, task, ntasks, &b0, &b1);
+    const int nb = b1 - b0;
+    if (nb <= 0) return;
+    const float *hp = op->h0 ? op->h0 + (size_t)b0 * Hout : NULL, *cp = op->c0 ? op->c0 + (size_t)b0 * H : NULL;
+    int ldh = Hout;
+    for (int s = 0; s < op->T; s++) {
+        fwd_bufs f = fwd_step_bufs(op, s, b0, j->x_in_step);
+        op->cell->fused_step(nb, H, Hout, w->in, 0, (H + 15) / 16, f.a, f.x, w->in, op->pui, w->b_ih ? op->bias : NULL,
+                             hp, ldh, op->pu, cp, f.c, f.m, ldm);
+        if (w->w_hr) lstm_gemm_packed(nb, Hout, H, f.m, H, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
+        hp = f.y;
+        ldh = ldy;
+        cp = f.c;
+    }
+}
+
+/* Whether the fused step also does x·W_ihᵀ + b for sequences (T > 1) instead
+ * of one GEMM over all steps before the loop: the same sums in the same order
+ * (bias, x, h), but act is written once instead of written and read back, the
+ * row tasks need no hand-off for the input product, and the tiles run at the
+ * step's rate.  Taken when a unit block's weights of both products,
+ * 16·G·(in + Hout) floats, fit in a quarter of L2 (they are reused from there
+ * by every row tile).  One thread, Zen 5 (1 MiB L2), 20 steps of 32 rows:
+ * I = H = 512: 14.9 ms against 8.3 (GEMM) + 8.1 (step); I = H = 1024 (512 KiB
+ * of weights a block): 35.2 against 17.5 + 16.2.  lstm__set_step_x (tests):
+ * -1 this rule, 0 never, 1 always. */
+#ifndef LSTM_STEP_X_MODE
+#define LSTM_STEP_X_MODE -1 /* build-time default of lstm__set_step_x (A/B measurements) */
+#endif
+static int step_x_mode = LSTM_STEP_X_MODE;
+
+void lstm__set_step_x(int mode) { __atomic_store_n(&step_x_mode, mode, __ATOMIC_RELAXED); }
+
+static int x_in_fused_step(const lstm__cell *cell, int in, int Hout) {
+    int mode = __atomic_load_n(&step_x_mode, __ATOMIC_RELAXED);
+    long l2 = lstm__cpu()->l2;
+    return mode >= 0 ? mode : l2 > 0 && 64L * cell->G * (in + Hout) <= l2 / 4;
+}
+
 /* One direction of one layer over the sequence; hn [B,Hout], cn [B,H] or NULL. */
 static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const lstm__cell *cell = op->cell;
     const lstm_weights *w = op->w;
     lstm__team *team = op->team;
-    const int T = op->T, B = op->B, H = op->H, Hout = op->Hout, d = op->d;
+    const int T = op->T, B = op->B, H = op->H, Hout = op->Hout;
     const int in = w->in, AH = cell->A * H, ldy = op->D * Hout;
     const size_t rows = (size_t)T * B;
-    /* one step (streaming): the fused kernel also does x·W_ihᵀ + b */
-    const int x_in_step = !op->act_ready && (op->pu || op->p1) && T == 1;
+    /* one step (streaming), or a sequence where x_in_fused_step: the fused kernel also does x·W_ihᵀ + b */
+    const int x_in_step =
+        !op->act_ready && (((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(cell, in, Hout)));
     if (!x_in_step && !op->act_ready) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
         lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act);
-    step_job sj = {.fn = cell->fused_step, .B = B, .H = H, .Hout = Hout, .in = in, .nub = (H + 15) / 16};
-    int ntasks = team ? lstm__team_size(team) : 1;
-    if (ntasks > sj.nub) ntasks = sj.nub;
     const float *hp = op->h0, *cp = op->c0;
     int ldh = Hout;
-    for (int s = 0; s < T; s++) {
-        int t = d ? T - 1 - s : s;
-        float *a = op->act + (size_t)t * B * AH;
-        float *c = op->cs ? op->cs + (size_t)t * B * H : op->cbuf ? op->cbuf + (size_t)(s & 1) * B * H : NULL;
-        float *yrow = op->Y + (size_t)t * B * ldy + (size_t)d * Hout;
-        float *m = w->w_hr ? (op->ms_all ? op->ms + (size_t)t * B * H : op->ms) : yrow;
-        if (op->p1) {
-            cell->step1(team, H, in, Hout, (op->rev0 + s) & 1, op->p1, a, x_in_step ? op->X + (size_t)t * in : NULL,
-                        w->b_ih ? op->bias : NULL, hp, cp, c, m, NULL);
-        } else if (op->pu) {
-            sj.act = a;
-            sj.x = x_in_step ? op->X + (size_t)t * B * in : NULL;
-            sj.ldx = in;
-            sj.pih = op->pui;
-            sj.bsum = w->b_ih ? op->bias : NULL;
-            sj.h = hp;
-            sj.ldh = ldh;
-            sj.phh = op->pu;
-            sj.c_prev = cp;
-            sj.c = c;
-            sj.m = m;
-            sj.ldm = w->w_hr ? H : ldy;
-            if (ntasks > 1) lstm__team_run_tasks(team, ntasks, step_task, &sj);
-            else step_task(&sj, 0, 1);
-        } else {
-            for (int k = 0; hp && k < cell->n_hh; k++)
-                lstm_gemm_packed_mt(team, B, cell->hh[k].n * H, Hout, hp, ldh, op->pk[k], a + (size_t)cell->hh[k].a * H,
-                                    AH, 1.0f);
-            step_fwd_job fj = {cell, {.B = B, .H = H, .act = a, .h_prev = hp, .ldhp = ldh, .h = m,
-                                      .ldh = w->w_hr ? H : ldy, .c_prev = cp, .c = c}};
-            int nt = team ? lstm__team_size(team) : 1;
-            if (nt > B) nt = B;
-            if (nt > 1) lstm__team_run_tasks(team, nt, step_fwd_task, &fj);
-            else step_fwd_task(&fj, 0, 1);
-        }
-        if (w->w_hr) lstm_gemm_packed_mt(team, B, Hout, H, m, H, op->pr, yrow, ldy, 0.0f); /* y = m·W_hrᵀ */
-        hp = yrow;
+    int nrow = op->pu ? row_tasks(team, B) : 0;
+    if (nrow) {
+        fwd_rows_job rj = {op, x_in_step};
+        lstm__team_run_tasks(team, nrow, fwd_rows_task, &rj);
+        fwd_bufs f = fwd_step_bufs(op, T - 1, 0, 0); /* the last step's h and c */
+        hp = f.y;
         ldh = ldy;
-        cp = c;
+        cp = f.c;
+    } else {
+        step_job sj = {.fn = cell->fused_step, .B = B, .H = H, .Hout = Hout, .in = in, .nub = (H + 15) / 16};
+        int ntasks = team ? lstm__team_size(team) : 1;
+        if (ntasks > sj.nub) ntasks = sj.nub;
+        for (int s = 0; s < T; s++) {
+            fwd_bufs f = fwd_step_bufs(op, s, 0, x_in_step);
+            if (op->p1) {
+                cell->step1(team, H, in, Hout, (op->rev0 + s) & 1, op->p1, f.a, f.x, w->b_ih ? op->bias : NULL, hp, cp,
+                            f.c, f.m, NULL);
+            } else if (op->pu) {
+                sj.act = f.a;
+                sj.x = f.x;
+                sj.ldx = in;
+                sj.pih = op->pui;
+                sj.bsum = w->b_ih ? op->bias : NULL;
+                sj.h = hp;
+                sj.ldh = ldh;
+                sj.phh = op->pu;
+                sj.c_prev = cp;
+                sj.c = f.c;
+                sj.m = f.m;
+                sj.ldm = w->w_hr ? H : ldy;
+                if (ntasks > 1) lstm__team_run_tasks(team, ntasks, step_task, &sj);
+                else step_task(&sj, 0, 1);
+            } else {
+                for (int k = 0; hp && k < cell->n_hh; k++)
+                    lstm_gemm_packed_mt(team, B, cell->hh[k].n * H, Hout, hp, ldh, op->pk[k],
+                                        f.a + (size_t)cell->hh[k].a * H, AH, 1.0f);
+                step_fwd_job fj = {cell, {.B = B, .H = H, .act = f.a, .h_prev = hp, .ldhp = ldh, .h = f.m,
+                                          .ldh = w->w_hr ? H : ldy, .c_prev = cp, .c = f.c}};
+                int nt = team ? lstm__team_size(team) : 1;
+                if (nt > B) nt = B;
+                if (nt > 1) lstm__team_run_tasks(team, nt, step_fwd_task, &fj);
+                else step_fwd_task(&fj, 0, 1);
+            }
+            if (w->w_hr) lstm_gemm_packed_mt(team, B, Hout, H, f.m, H, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
+            hp = f.y;
+            ldh = ldy;
+            cp = f.c;
+        }
     }
     if (hn)
         for (int b = 0; b < B; b++) memcpy(hn + (size_t)b * Hout, hp + (size_t)b * ldh, (size_t)Hout * sizeof(float));
@@ -571,7 +688,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         ws->fwd_T = T;
     }
     if (!stream || ws->pk_src != net->params) pack_recurrent(net, ws);
-    if (ws->fused && T == 1 && !ws->pui_ok) pack_input(net, ws);
+    if (ws->fused && (T == 1 || !ws->p1) && ws->pui_ok < (T == 1 ? 2 : 1)) pack_input(net, ws, T);
     const float *in = ws->train ? ws->x0 : x;
     for (int l = 0; l < L; l++) {
         float *out;
@@ -632,9 +749,8 @@ typedef struct {
     float *dh, *dht, *dm, *act, *dc, *scratch;
 } step_bwd_job;
 
-static void step_bwd_task(void *arg, int task, int ntasks) {
-    const step_bwd_job *j = arg;
-    int b0 = (int)((long)j->B * task / ntasks), b1 = (int)((long)j->B * (task + 1) / ntasks), nb = b1 - b0;
+static void step_bwd_rows(const step_bwd_job *j, int b0, int b1) {
+    const int nb = b1 - b0;
     if (nb <= 0) return;
     const int H = j->H, Hout = j->Hout, AH = j->cell->A * H;
     float *dht = j->dht + (size_t)b0 * Hout;
@@ -662,6 +778,71 @@ static void step_bwd_task(void *arg, int task, int ntasks) {
     j->cell->backward(&st);
 }
 
+static void step_bwd_task(void *arg, int task, int ntasks) {
+    const step_bwd_job *j = arg;
+    int b0, b1;
+    rows_of(j->B, task, ntasks, &b0, &b1);
+    step_bwd_rows(j, b0, b1);
+}
+
+/* dh_prev [B,Hout] (+)= dG_t·W_hh over the cell's hh runs, rows [b0, b1):
+ * on one thread (team NULL) with the fused step's pack (op->pdh), its twin
+ * lstm__step_dh_avx512 (same bits). */
+static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, float *dh, int b0, int b1) {
+    const lstm__cell *cell = op->cell;
+    const int H = op->H, Hout = op->Hout, AH = cell->A * H;
+    for (int k = 0; k < cell->n_hh; k++) {
+        const lstm__run *r = &cell->hh[k];
+        const float *a = dGt + (size_t)b0 * AH + (size_t)r->a * H;
+        const int acc = k || cell->direct_dh;
+#if LSTM_X86
+        if (op->pdh && !team) {
+            lstm__step_dh_avx512(b1 - b0, Hout, r->n * H, a, AH, op->pdh + (size_t)r->w * H * 64,
+                                 (size_t)cell->G * H * 64, dh + (size_t)b0 * Hout, Hout, acc);
+            continue;
+        }
+#endif
+        lstm_gemm_nn_mt(team, b1 - b0, Hout, r->n * H, a, AH, op->w->w_hh + (size_t)r->w * H * Hout, Hout,
+                        dh + (size_t)b0 * Hout, Hout, acc ? 1.0f : 0.0f);
+    }
+}
+
+/* What step s of dir_backward works on (all batch rows). */
+static step_bwd_job bwd_step_job(const dir_op *op, lstm_workspace *ws, const float *dY, int s) {
+    const int T = op->T, B = op->B, H = op->H, Hout = op->Hout, P = ws->P, d = op->d, ldy = op->D * Hout;
+    const size_t bh = (size_t)B * H;
+    const int t = d ? T - 1 - s : s;
+    const int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
+    step_bwd_job sj = {.cell = op->cell, .B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = op->w->w_hr,
+                       .dht = P ? ws->dH + ((size_t)op->k * T + t) * B * P : ws->dH,
+                       .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = ws->dh, .dm = ws->dm,
+                       .act = op->act + (size_t)t * B * op->cell->A * H, .dc = ws->dc, .scratch = ws->cscr,
+                       .h_prev = s > 0 ? op->Y + (size_t)tp * B * ldy + (size_t)d * Hout : op->h0,
+                       .ldhp = s > 0 ? ldy : Hout,
+                       .c = op->cs ? op->cs + (size_t)t * bh : NULL,
+                       .c_prev = op->cs && s > 0 ? op->cs + (size_t)tp * bh : op->c0};
+    return sj;
+}
+
+/* The reverse loop for the batch rows of one row task (see row_tasks). */
+typedef struct {
+    const dir_op *op;
+    lstm_workspace *ws;
+    const float *dY;
+    int need_dh0;
+} bwd_rows_job;
+
+static void bwd_rows_task(void *arg, int task, int ntasks) {
+    const bwd_rows_job *j = arg;
+    int b0, b1;
+    rows_of(j->op->B, task, ntasks, &b0, &b1);
+    for (int s = j->op->T - 1; s >= 0; s--) {
+        step_bwd_job sj = bwd_step_job(j->op, j->ws, j->dY, s);
+        step_bwd_rows(&sj, b0, b1);
+        if (s > 0 || j->need_dh0) step_bwd_dh(j->op, NULL, sj.act, sj.dh, b0, b1);
+    }
+}
+
 /* Backward of dir_forward (training storage).  dY [T,B,D·Hout] (NULL: zeros) is dL/dY for the
  * layer output (this direction's columns are read); dhn [B,Hout], dcn [B,H] or NULL.
  * Accumulates into op->g; writes dX [T,B,in] (= beta·dX + ...) when dX is not NULL,
@@ -685,27 +866,19 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         if (dcn) memcpy(dc, dcn, bh * sizeof(float));
         else memset(dc, 0, bh * sizeof(float));
     }
-    int nt = ws->team ? lstm__team_size(ws->team) : 1;
-    if (nt > B) nt = B;
-    for (int s = T - 1; s >= 0; s--) {
-        int t = d ? T - 1 - s : s;
-        int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
-        step_bwd_job sj = {.cell = cell, .B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = w->w_hr,
-                           .dht = P ? dHk + (size_t)t * B * P : ws->dH,
-                           .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = dh, .dm = ws->dm,
-                           .act = dG + (size_t)t * B * AH, .dc = dc, .scratch = ws->cscr,
-                           .h_prev = s > 0 ? Y + (size_t)tp * B * ldy + (size_t)d * Hout : h0,
-                           .ldhp = s > 0 ? ldy : Hout,
-                           .c = op->cs ? op->cs + (size_t)t * bh : NULL,
-                           .c_prev = op->cs && s > 0 ? op->cs + (size_t)tp * bh : op->c0};
-        if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
-        else step_bwd_task(&sj, 0, 1);
-        if (s > 0 || dh0)
-            for (int k = 0; k < cell->n_hh; k++) {
-                const lstm__run *r = &cell->hh[k];
-                lstm_gemm_nn_mt(ws->team, B, Hout, r->n * H, sj.act + (size_t)r->a * H, AH,
-                                w->w_hh + (size_t)r->w * H * Hout, Hout, dh, Hout, k || cell->direct_dh ? 1.0f : 0.0f);
-            }
+    int nrow = row_tasks(ws->team, B);
+    if (nrow) {
+        bwd_rows_job rj = {op, ws, dY, dh0 != NULL};
+        lstm__team_run_tasks(ws->team, nrow, bwd_rows_task, &rj);
+    } else {
+        int nt = ws->team ? lstm__team_size(ws->team) : 1;
+        if (nt > B) nt = B;
+        for (int s = T - 1; s >= 0; s--) {
+            step_bwd_job sj = bwd_step_job(op, ws, dY, s);
+            if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
+            else step_bwd_task(&sj, 0, 1);
+            if (s > 0 || dh0) step_bwd_dh(op, ws->team, sj.act, dh, 0, B);
+        }
     }
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
     if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
