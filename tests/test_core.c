@@ -285,7 +285,8 @@ static void test_threads(const core_case *cc) {
 /* The fused AVX-512 step (when the CPU has it) against GEMM + gate kernel:
  * the same bits (inference at B = 1, which runs the batch-1 step of
  * step1_avx512.c, within 1e-5: tests/test_step1.c), LSTM and GRU, for every
- * tile shape (B = 1, 2, 3, 5, 6, 9, 13: tiles of 1 to 6 rows) and partial unit
+ * tile shape (B = 1, 2, 3, 5, 6, 9, 13, 17: tiles of 1 to 6 rows; B = 17 at 2
+ * threads splits the batch rows over the threads) and partial unit
  * blocks, with 1, 2 and 3 threads: training forward (y, hn) and backward (dx,
  * dh0, every parameter gradient), with x·W_ihᵀ inside the step or as a GEMM
  * before the loop, and streaming in pieces of 1, 2 and 3 steps (T = 1 runs the
@@ -318,7 +319,7 @@ static void fused_run(lstm_net *net, int T, int B, int threads, const float *x, 
 }
 
 static void test_fused(void) {
-    const int Bs[] = {1, 2, 3, 5, 6, 9, 13}, Hs[] = {7, 37, 64};
+    const int Bs[] = {1, 2, 3, 5, 6, 9, 13, 17}, Hs[] = {7, 37, 64}; /* 17 at 2 threads: the row split */
     for (int cell = LSTM_CELL_LSTM; cell <= LSTM_CELL_GRU; cell++) {
         int all_same = 1, runs = 0;
         for (size_t bi = 0; bi < sizeof Bs / sizeof *Bs; bi++)

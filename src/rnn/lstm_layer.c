@@ -455,9 +455,14 @@ static void step_fwd_task(void *arg, int task, int ntasks) {
  * one or two per step); each task reads all of W_hh every step.  Splitting
  * the hidden units instead shares W_hh between the threads but needs a
  * hand-off per step; it is kept for batches too small to give every thread
- * ROW_TASK_MIN rows.  Element values do not depend on the split. */
+ * ROW_TASK_MIN rows.  Element values do not depend on the split.
+ * 8: on Zen 5 (2 threads, idle, 3 interleaved rounds) fwd-768-b8 (4 rows per
+ * thread) ran 57-59 ms with the row split at 4 rows and 53-54 ms with the unit
+ * split (each thread streams half of W_hh's 9.4 MB per step instead of all of
+ * it); at 8 or more rows per thread (deep-fwd-256, charlm-train, fwd-512) the
+ * two thresholds were equal. */
 #ifndef ROW_TASK_MIN
-#define ROW_TASK_MIN 4
+#define ROW_TASK_MIN 8
 #endif
 
 /* Number of row tasks (0: split something else, or nothing to split). */
