@@ -119,6 +119,18 @@ void lstm_gemm_tn_mt(lstm__team *team, int M, int N, int K, const float *A, int 
 void lstm_gemm_packed_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
                          const float *P, float *C, int ldc, float beta);
 
+/* The engine's large products, split over row blocks of C (one single-thread
+ * GEMM per task: each packs only its own rows of A; values do not depend on
+ * the split).  gemm.c.
+ *   lstm__gemm_tn_acc_rows: C[M,N] += A[K,M]ᵀ·B[K,N] (weight gradients), K in
+ *     blocks of 512 summed into tmp [M·N] and then added to C (float32 error
+ *     grows with 512 + K/512 terms, not K = T·B).
+ *   lstm__gemm_nn_rows: C[M,N] = beta·C + A[M,K]·B[K,N] (dX). */
+void lstm__gemm_tn_acc_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
+                            int ldb, float *C, int ldc, float *tmp);
+void lstm__gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                        float *C, int ldc, float beta);
+
 /* ---- point-wise gate math (src/lstm_cell.c) ----
  * act [B,4H]: in: pre-activations (i,f,g,o); out: σ(i), σ(f), tanh(g), σ(o).
  * c_prev [B,H] (NULL = zeros) -> c [B,H], m [B, ldm] = σ(o)·tanh(c). */

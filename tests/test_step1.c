@@ -285,6 +285,47 @@ static void gru_ref_steps(const lstm_net *net, int T, const float *x, double *h,
     free(gi); free(gh);
 }
 
+/* Streaming in pieces == one call; threads 1, 2, 3 identical (stream and
+ * forward): 2-layer nets of either cell, H = 9, 64, 130 (I = 3) and 256 (I = 256). */
+static void pieces_threads(lstm_cell_kind cell, uint64_t seed) {
+    const int Hs[] = {9, 64, 130, 256}, T = 7;
+    const char *name = cell == LSTM_CELL_GRU ? "gru " : "";
+    for (int hi = 0; hi < 4; hi++) {
+        const int H = Hs[hi], I = H == 256 ? 256 : 3;
+        lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 2, .bias = 1, .cell = cell};
+        lstm_net net;
+        lstm_net_init(&net, &cfg);
+        lstm_net_init_uniform(&net, seed);
+        size_t ny = (size_t)T * H;
+        float *x = malloc(sizeof(float) * T * I), *y = malloc(sizeof(float) * ny), *ys = malloc(sizeof(float) * ny);
+        fill(x, (size_t)T * I, 1.0f);
+        int pieces_ok = 1, threads_ok = 1;
+        for (int n = 1; n <= 3; n++) {
+            lstm_workspace *ws;
+            lstm_workspace_init(&ws, &net, T, 1, 0);
+            lstm_workspace_set_threads(ws, n);
+            float *yw = n == 1 ? y : ys;
+            lstm_forward(&net, ws, T, 1, x, NULL, NULL, yw, NULL, NULL);
+            if (n > 1) threads_ok &= memcmp(y, ys, sizeof(float) * ny) == 0;
+            lstm_state st;
+            lstm_state_init(&st, &net, 1);
+            for (int t = 0, piece = 1; t < T; t += piece, piece++) {
+                int k = piece < T - t ? piece : T - t;
+                lstm_stream(&net, ws, &st, k, x + (size_t)t * I, ys + (size_t)t * H);
+            }
+            pieces_ok &= memcmp(y, ys, sizeof(float) * ny) == 0;
+            lstm_state_free(&st);
+            lstm_workspace_free(ws);
+        }
+        CHECK_V(pieces_ok, "%sH=%-3d I=%-3d 2 layers: streaming in pieces 1,2,3,.. == one call (1-3 threads)", name, H, I);
+        CHECK_V(threads_ok, "%sH=%-3d I=%-3d 2 layers: 1, 2 and 3 threads give the same bits", name, H, I);
+        free(x); free(y); free(ys);
+        lstm_net_free(&net);
+    }
+}
+
+static void test_pieces_threads(void) { pieces_threads(LSTM_CELL_LSTM, 21); }
+
 /* The GRU on the same kernel: one step per lstm_stream call == lstm_forward at B = 1
  * (bits); vs the GEMM path and float64 (near); pieces and 1-3 threads (bits). */
 static void test_gru(void) {
@@ -333,76 +374,9 @@ static void test_gru(void) {
     CHECK_V(bad == 0, "gru: one lstm_stream step per call == lstm_forward at B = 1, bit for bit (%d nets)", runs);
     CHECK_V(worst_gemm < 1e-5, "gru: one step per call vs the GEMM path: max abs diff %.2e (< 1e-5)", worst_gemm);
     CHECK_V(worst < 2e-5, "gru: one step per call vs float64 equations: max abs err %.2e (< 2e-5)", worst);
-    const int Hs[] = {9, 64, 130, 256};
-    for (int hi = 0; hi < 4; hi++) {
-        const int H = Hs[hi], I = H == 256 ? 256 : 3, T2 = 7;
-        lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 2, .bias = 1, .cell = LSTM_CELL_GRU};
-        lstm_net net;
-        lstm_net_init(&net, &cfg);
-        lstm_net_init_uniform(&net, 23);
-        size_t ny = (size_t)T2 * H;
-        float *x = malloc(sizeof(float) * T2 * I), *y = malloc(sizeof(float) * ny), *ys = malloc(sizeof(float) * ny);
-        fill(x, (size_t)T2 * I, 1.0f);
-        int ok = 1;
-        for (int n = 1; n <= 3; n++) {
-            lstm_workspace *ws;
-            lstm_workspace_init(&ws, &net, T2, 1, 0);
-            lstm_workspace_set_threads(ws, n);
-            float *yw = n == 1 ? y : ys;
-            lstm_forward(&net, ws, T2, 1, x, NULL, NULL, yw, NULL, NULL);
-            if (n > 1) ok &= memcmp(y, ys, sizeof(float) * ny) == 0;
-            lstm_state st;
-            lstm_state_init(&st, &net, 1);
-            for (int t = 0, piece = 1; t < T2; t += piece, piece++) {
-                int k = piece < T2 - t ? piece : T2 - t;
-                lstm_stream(&net, ws, &st, k, x + (size_t)t * I, ys + (size_t)t * H);
-            }
-            ok &= memcmp(y, ys, sizeof(float) * ny) == 0;
-            lstm_state_free(&st);
-            lstm_workspace_free(ws);
-        }
-        CHECK_V(ok, "gru H=%-3d I=%-3d 2 layers: pieces 1,2,3,.. == one call, 1-3 threads the same bits", H, I);
-        free(x); free(y); free(ys);
-        lstm_net_free(&net);
-    }
+    pieces_threads(LSTM_CELL_GRU, 23);
 }
 
-/* Streaming in pieces == one call; threads 1, 2, 3 identical (stream and forward). */
-static void test_pieces_threads(void) {
-    const int Hs[] = {9, 64, 130, 256}, T = 7;
-    for (int hi = 0; hi < 4; hi++) {
-        const int H = Hs[hi], I = H == 256 ? 256 : 3;
-        lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 2, .bias = 1};
-        lstm_net net;
-        lstm_net_init(&net, &cfg);
-        lstm_net_init_uniform(&net, 21);
-        size_t ny = (size_t)T * H;
-        float *x = malloc(sizeof(float) * T * I), *y = malloc(sizeof(float) * ny), *ys = malloc(sizeof(float) * ny);
-        fill(x, (size_t)T * I, 1.0f);
-        int pieces_ok = 1, threads_ok = 1;
-        for (int n = 1; n <= 3; n++) {
-            lstm_workspace *ws;
-            lstm_workspace_init(&ws, &net, T, 1, 0);
-            lstm_workspace_set_threads(ws, n);
-            float *yw = n == 1 ? y : ys;
-            lstm_forward(&net, ws, T, 1, x, NULL, NULL, yw, NULL, NULL);
-            if (n > 1) threads_ok &= memcmp(y, ys, sizeof(float) * ny) == 0;
-            lstm_state st;
-            lstm_state_init(&st, &net, 1);
-            for (int t = 0, piece = 1; t < T; t += piece, piece++) {
-                int k = piece < T - t ? piece : T - t;
-                lstm_stream(&net, ws, &st, k, x + (size_t)t * I, ys + (size_t)t * H);
-            }
-            pieces_ok &= memcmp(y, ys, sizeof(float) * ny) == 0;
-            lstm_state_free(&st);
-            lstm_workspace_free(ws);
-        }
-        CHECK_V(pieces_ok, "H=%-3d I=%-3d 2 layers: streaming in pieces 1,2,3,.. == one call (1-3 threads)", H, I);
-        CHECK_V(threads_ok, "H=%-3d I=%-3d 2 layers: 1, 2 and 3 threads give the same bits", H, I);
-        free(x); free(y); free(ys);
-        lstm_net_free(&net);
-    }
-}
 
 /* Deep, projected, bidirectional nets at B = 1.  Training keeps the batch
  * path's fused step (a batch split into slices of one row, as over MPI ranks,

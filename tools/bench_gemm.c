@@ -3,9 +3,8 @@
  *   build/bench_gemm M N K KIND [threads] [samples]   one product as the engine calls it
  *   build/bench_gemm engine [threads] [samples]        the engine's products (table below)
  * KIND: ntb (C = bias + A·Bᵀ, the input projection), nt, nn, tn (beta 1, one call),
- * nnrows (dX: rows split into tasks as lstm_layer.c's run_rows, single-thread
- * GEMM per task), tnacc (weight gradients: run_rows + K blocks of 512 into a
- * temporary, added to C, as lstm_layer.c's gemm_tn_acc).  These two modes report
+ * nnrows (dX: lstm__gemm_nn_rows, the engine's own call), tnacc (weight
+ * gradients: lstm__gemm_tn_acc_rows, K blocks of 512 into a temporary added to C).  These two modes report
  * the best of the samples: GFLOP/s from CPU time (1 thread) or wall time (more).
  * Env: BENCH_SAMPLE_MS (sample length, default 50), BENCH_LDC_PAD (ldc = N + pad),
  * BENCH_HUGE=1 (buffers madvise'd to huge pages): experiments on cache/TLB effects.
@@ -125,44 +124,14 @@ typedef struct {
 enum { K_NTB, K_NT, K_NN, K_TN, K_NNROWS, K_TNACC };
 static const char *kind_name[] = {"ntb", "nt", "nn", "tn", "nnrows", "tnacc"};
 
-/* lstm_layer.c's rows_task, verbatim in what it calls */
-static void rows_task(void *arg, int task, int ntasks) {
-    const ejob *j = arg;
-    int m0 = (int)((long)j->M * task / ntasks), m1 = (int)((long)j->M * (task + 1) / ntasks);
-    m0 = m0 / 16 * 16;
-    m1 = task == ntasks - 1 ? j->M : m1 / 16 * 16;
-    int mb = m1 - m0;
-    if (mb <= 0) return;
-    if (j->kind == K_NNROWS) {
-        lstm_gemm_nn(mb, j->N, j->K, j->A + (size_t)m0 * j->lda, j->lda, j->B, j->ldb, j->C + (size_t)m0 * j->ldc,
-                     j->ldc, 0.0f);
-        return;
-    }
-    for (int k0 = 0; k0 < j->K; k0 += 512) {
-        int kb = j->K - k0 < 512 ? j->K - k0 : 512;
-        float *t = j->tmp + (size_t)m0 * j->N;
-        lstm_gemm_tn(mb, j->N, kb, j->A + (size_t)k0 * j->lda + m0, j->lda, j->B + (size_t)k0 * j->ldb, j->ldb, t,
-                     j->N, 0.0f);
-        for (int i = 0; i < mb; i++) {
-            float *c = j->C + (size_t)(m0 + i) * j->ldc;
-            const float *ti = t + (size_t)i * j->N;
-            for (int n = 0; n < j->N; n++) c[n] += ti[n];
-        }
-    }
-}
-
 static void ejob_run(lstm__team *team, const ejob *j) {
     switch (j->kind) {
     case K_NTB: lstm_gemm_nt_bias_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->bias, j->C, j->ldc); break;
     case K_NT: lstm_gemm_nt_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
     case K_NN: lstm_gemm_nn_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
     case K_TN: lstm_gemm_tn_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
-    default: {
-        int n = team ? 2 * lstm__team_size(team) : 1;
-        while (n > 1 && j->M / n < 16) n--;
-        if (n > 1) lstm__team_run_tasks(team, n, rows_task, (void *)j);
-        else rows_task((void *)j, 0, 1);
-    }
+    case K_NNROWS: lstm__gemm_nn_rows(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 0.0f); break;
+    default: lstm__gemm_tn_acc_rows(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, j->tmp); break;
     }
 }
 

@@ -470,3 +470,66 @@ void lstm_gemm_packed(int M, int N, int K, const float *A, int lda, const float 
                       int ldc, float beta) {
     lstm_gemm_packed_mt(NULL, M, N, K, A, lda, P, C, ldc, beta);
 }
+
+/* ---------------------------------------------------------------- the engine's row-split products */
+
+/* Large products split over row blocks of C: each task runs the single-thread
+ * GEMM on its rows, so it packs only its own rows of A (a column split would
+ * make every thread pack all of A).  Element values do not depend on the split.
+ *
+ * TN_ACC: C[M,N] += A[K,M]ᵀ·B[K,N] with K summed in blocks of KBLOCK rows whose
+ * partial sums are added to C: float32 error then grows with KBLOCK + K/KBLOCK
+ * terms rather than K (K = T·B reaches thousands).  tmp: [M·N].
+ * NN: C[M,N] = beta·C + A[M,K]·B[K,N]. */
+#define KBLOCK 512
+enum { ROWS_TN_ACC, ROWS_NN };
+typedef struct {
+    int kind, M, N, K, lda, ldb, ldc;
+    const float *A, *B;
+    float *C, *tmp;
+    float beta;
+} rows_job;
+
+static void rows_task(void *arg, int task, int ntasks) {
+    const rows_job *j = arg;
+    int m0 = (int)((long)j->M * task / ntasks), m1 = (int)((long)j->M * (task + 1) / ntasks);
+    m0 = m0 / 16 * 16; /* 16-row aligned blocks (the last one takes the rest) */
+    m1 = task == ntasks - 1 ? j->M : m1 / 16 * 16;
+    int mb = m1 - m0;
+    if (mb <= 0) return;
+    if (j->kind == ROWS_NN) {
+        lstm_gemm_nn(mb, j->N, j->K, j->A + (size_t)m0 * j->lda, j->lda, j->B, j->ldb, j->C + (size_t)m0 * j->ldc,
+                     j->ldc, j->beta);
+        return;
+    }
+    for (int k0 = 0; k0 < j->K; k0 += KBLOCK) {
+        int kb = j->K - k0 < KBLOCK ? j->K - k0 : KBLOCK;
+        float *t = j->tmp + (size_t)m0 * j->N;
+        lstm_gemm_tn(mb, j->N, kb, j->A + (size_t)k0 * j->lda + m0, j->lda, j->B + (size_t)k0 * j->ldb, j->ldb, t,
+                     j->N, 0.0f);
+        for (int i = 0; i < mb; i++) {
+            float *c = j->C + (size_t)(m0 + i) * j->ldc;
+            const float *ti = t + (size_t)i * j->N;
+            for (int n = 0; n < j->N; n++) c[n] += ti[n];
+        }
+    }
+}
+
+static void run_rows(lstm__team *team, const rows_job *j) {
+    int n = team ? 2 * lstm__team_size(team) : 1;
+    while (n > 1 && j->M / n < 16) n--;
+    if (n > 1) lstm__team_run_tasks(team, n, rows_task, (void *)j);
+    else rows_task((void *)j, 0, 1);
+}
+
+void lstm__gemm_tn_acc_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
+                            int ldb, float *C, int ldc, float *tmp) {
+    rows_job j = {ROWS_TN_ACC, M, N, K, lda, ldb, ldc, A, B, C, tmp, 1.0f};
+    run_rows(team, &j);
+}
+
+void lstm__gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                         float *C, int ldc, float beta) {
+    rows_job j = {ROWS_NN, M, N, K, lda, ldb, ldc, A, B, C, NULL, beta};
+    run_rows(team, &j);
+}

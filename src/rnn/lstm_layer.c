@@ -309,66 +309,6 @@ static void step_task(void *arg, int task, int ntasks) {
                           j->phh, j->c_prev, j->c, j->m, j->ldm);
 }
 
-/* Large products split over row blocks of C: each task runs the single-thread
- * GEMM on its rows, so it packs only its own rows of A (a column split would
- * make every thread pack all of A).  Element values do not depend on the split.
- *
- * TN_ACC: C[M,N] += A[K,M]ᵀ·B[K,N] with K summed in blocks of KBLOCK rows whose
- * partial sums are added to C: float32 error then grows with KBLOCK + K/KBLOCK
- * terms rather than K (K = T·B reaches thousands).  tmp: [M·N].
- * NN: C[M,N] = beta·C + A[M,K]·B[K,N]. */
-#define KBLOCK 512
-enum { ROWS_TN_ACC, ROWS_NN };
-typedef struct {
-    int kind, M, N, K, lda, ldb, ldc;
-    const float *A, *B;
-    float *C, *tmp;
-    float beta;
-} rows_job;
-
-static void rows_task(void *arg, int task, int ntasks) {
-    const rows_job *j = arg;
-    int m0 = (int)((long)j->M * task / ntasks), m1 = (int)((long)j->M * (task + 1) / ntasks);
-    m0 = m0 / 16 * 16; /* 16-row aligned blocks (the last one takes the rest) */
-    m1 = task == ntasks - 1 ? j->M : m1 / 16 * 16;
-    int mb = m1 - m0;
-    if (mb <= 0) return;
-    if (j->kind == ROWS_NN) {
-        lstm_gemm_nn(mb, j->N, j->K, j->A + (size_t)m0 * j->lda, j->lda, j->B, j->ldb, j->C + (size_t)m0 * j->ldc,
-                     j->ldc, j->beta);
-        return;
-    }
-    for (int k0 = 0; k0 < j->K; k0 += KBLOCK) {
-        int kb = j->K - k0 < KBLOCK ? j->K - k0 : KBLOCK;
-        float *t = j->tmp + (size_t)m0 * j->N;
-        lstm_gemm_tn(mb, j->N, kb, j->A + (size_t)k0 * j->lda + m0, j->lda, j->B + (size_t)k0 * j->ldb, j->ldb, t,
-                     j->N, 0.0f);
-        for (int i = 0; i < mb; i++) {
-            float *c = j->C + (size_t)(m0 + i) * j->ldc;
-            const float *ti = t + (size_t)i * j->N;
-            for (int n = 0; n < j->N; n++) c[n] += ti[n];
-        }
-    }
-}
-
-static void run_rows(lstm__team *team, const rows_job *j) {
-    int n = team ? 2 * lstm__team_size(team) : 1;
-    while (n > 1 && j->M / n < 16) n--;
-    if (n > 1) lstm__team_run_tasks(team, n, rows_task, (void *)j);
-    else rows_task((void *)j, 0, 1);
-}
-
-static void gemm_tn_acc(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
-                        int ldb, float *C, int ldc, float *tmp) {
-    rows_job j = {ROWS_TN_ACC, M, N, K, lda, ldb, ldc, A, B, C, tmp, 1.0f};
-    run_rows(team, &j);
-}
-
-static void gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                         float *C, int ldc, float beta) {
-    rows_job j = {ROWS_NN, M, N, K, lda, ldb, ldc, A, B, C, NULL, beta};
-    run_rows(team, &j);
-}
 
 void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
     ws->dropout = p > 0.0f && p < 1.0f ? p : 0.0f;
@@ -890,14 +830,14 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     lstm__team *team = ws->team;
     for (int k = 0; dX && k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
-        gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, AH, w->w_ih + (size_t)r->w * H * in, in, dX,
+        lstm__gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, AH, w->w_ih + (size_t)r->w * H * in, in, dX,
                      in, k ? 1.0f : dx_beta);
     }
     if (ws->defer_wgrad) return; /* the caller forms the weight gradients (lstm__workspace_saved) */
     /* weight gradients: one product each over all steps */
     for (int k = 0; k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
-        gemm_tn_acc(team, r->n * H, in, (int)rows, dG + (size_t)r->a * H, AH, X, in, g->w_ih + (size_t)r->w * H * in,
+        lstm__gemm_tn_acc_rows(team, r->n * H, in, (int)rows, dG + (size_t)r->a * H, AH, X, in, g->w_ih + (size_t)r->w * H * in,
                     in, ws->wtmp);
     }
     for (int k = 0; k < cell->n_hh; k++) {
@@ -906,10 +846,10 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         const float *dGr = dG + (size_t)r->a * H;
         if (T > 1) {
             if (d == 0) /* h_prev of step t is Y_{t-1}: rows t = 1..T-1 of dG against Y rows 0..T-2 */
-                gemm_tn_acc(team, r->n * H, Hout, (T - 1) * B, dGr + (size_t)B * AH, AH, Y + (size_t)d * Hout, ldy, gw,
+                lstm__gemm_tn_acc_rows(team, r->n * H, Hout, (T - 1) * B, dGr + (size_t)B * AH, AH, Y + (size_t)d * Hout, ldy, gw,
                             Hout, ws->wtmp);
             else /* reverse: h_prev of step t is Y_{t+1} */
-                gemm_tn_acc(team, r->n * H, Hout, (T - 1) * B, dGr, AH, Y + (size_t)B * ldy + (size_t)d * Hout, ldy, gw,
+                lstm__gemm_tn_acc_rows(team, r->n * H, Hout, (T - 1) * B, dGr, AH, Y + (size_t)B * ldy + (size_t)d * Hout, ldy, gw,
                             Hout, ws->wtmp);
         }
         const float *dG0 = dGr + (size_t)(d ? T - 1 : 0) * B * AH, *h0r = h0;
@@ -938,7 +878,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         for (int k = 0; k < cell->n_hh; k++)
             for (int j = 0; j < cell->hh[k].n * H; j++) g->b_hh[(size_t)cell->hh[k].w * H + j] += bs[(size_t)cell->hh[k].a * H + j];
     }
-    if (P) gemm_tn_acc(team, P, H, (int)rows, dHk, P, op->ms, H, g->w_hr, H, ws->wtmp);
+    if (P) lstm__gemm_tn_acc_rows(team, P, H, (int)rows, dHk, P, op->ms, H, g->w_hr, H, ws->wtmp);
 }
 
 static lstm_status backward(lstm_net *net, lstm_workspace *ws,
