@@ -33,18 +33,26 @@ wait_steps() { # log, steps
 }
 run_in() { d=$1; shift; mkdir -p "$T/$d" && (cd "$T/$d" && "$@"); }
 
+# same_on_ranks TAG LABEL FLAGS...: one process (2 threads), then 2 ranks x 2 threads and 4 ranks
+# x 1 thread into $T/TAG1, TAG2, TAG4: model, checkpoint and log must equal one process's.
+same_on_ranks() {
+    tag=$1 label=$2; shift 2
+    run_in ${tag}1 "$LSTM" train "$@" --threads 2 --out m.st --log m.log 2> "$T/${tag}1.err" ||
+        bad "${label}1 process: $(tail -n 1 "$T/${tag}1.err")"
+    for n in 2 4; do
+        th=1; [ $n -eq 2 ] && th=2
+        run_in $tag$n $MPIRUN -np $n "$LMPI" train "$@" --threads $th --out m.st --log m.log > "$T/$tag$n.err" 2>&1
+        rc=$?
+        check '[ $rc -eq 0 ]' "$label$n ranks: exit $rc: $(tail -n 3 "$T/$tag$n.err")"
+        check 'cmp -s "$T/${tag}1/m.st" "$T/$tag$n/m.st"' "$label$n ranks: the model file differs from one process's"
+        check 'cmp -s "$T/${tag}1/m.st.ckpt" "$T/$tag$n/m.st.ckpt"' "$label$n ranks: the checkpoint differs from one process's"
+        check 'same_log "$T/${tag}1/m.log" "$T/$tag$n/m.log"' "$label$n ranks: the log (losses, norms, validation) differs from one process's"
+    done
+}
+
 # ---- 1, 2 and 4 processes: the same bytes (dropout, projection, 2 layers, validation, threads)
 F="--data $DATA --hidden 24 --layers 2 --embed 8 --proj 12 --dropout 0.2 --batch 8 --bptt 8 --steps 60 --eval-every 20 --checkpoint-every 25 --seed 5"
-run_in p1 "$LSTM" train $F --threads 2 --out m.st --log m.log 2> "$T/p1.err" || bad "1 process: $(tail -n 1 "$T/p1.err")"
-for n in 2 4; do
-    th=1; [ $n -eq 2 ] && th=2
-    run_in p$n $MPIRUN -np $n "$LMPI" train $F --threads $th --out m.st --log m.log > "$T/p$n.err" 2>&1
-    rc=$?
-    check '[ $rc -eq 0 ]' "$n ranks: exit $rc: $(tail -n 3 "$T/p$n.err")"
-    check 'cmp -s "$T/p1/m.st" "$T/p$n/m.st"' "$n ranks: the model file differs from one process's"
-    check 'cmp -s "$T/p1/m.st.ckpt" "$T/p$n/m.st.ckpt"' "$n ranks: the checkpoint differs from one process's"
-    check 'same_log "$T/p1/m.log" "$T/p$n/m.log"' "$n ranks: the log (losses, norms, validation) differs from one process's"
-done
+same_on_ranks p "" $F
 check '[ "$(grep -c val_loss "$T/p1/m.log")" -eq 3 ]' "the logs should hold 3 validation losses"
 echo "1, 2 and 4 processes: model, checkpoint and log identical"
 
@@ -74,16 +82,7 @@ check '[ $rc -eq 2 ] && [ "$(grep -c "not divisible" "$T/p3.err")" -eq 1 ] && [ 
 
 # ---- a GRU char model: 1, 2 and 4 processes, the same bytes; 4 ranks stopped at step 30, 2 ranks resume
 GF="--data $DATA --cell gru --hidden 24 --layers 2 --embed 8 --dropout 0.2 --batch 8 --bptt 8 --eval-every 20 --checkpoint-every 25 --seed 5"
-run_in g1 "$LSTM" train $GF --steps 60 --threads 2 --out m.st --log m.log 2> "$T/g1.err" || bad "GRU, 1 process: $(tail -n 1 "$T/g1.err")"
-for n in 2 4; do
-    th=1; [ $n -eq 2 ] && th=2
-    run_in g$n $MPIRUN -np $n "$LMPI" train $GF --steps 60 --threads $th --out m.st --log m.log > "$T/g$n.err" 2>&1
-    rc=$?
-    check '[ $rc -eq 0 ]' "GRU on $n ranks: exit $rc: $(tail -n 3 "$T/g$n.err")"
-    check 'cmp -s "$T/g1/m.st" "$T/g$n/m.st"' "GRU on $n ranks: the model file differs from one process's"
-    check 'cmp -s "$T/g1/m.st.ckpt" "$T/g$n/m.st.ckpt"' "GRU on $n ranks: the checkpoint differs from one process's"
-    check 'same_log "$T/g1/m.log" "$T/g$n/m.log"' "GRU on $n ranks: the log (losses, norms, validation) differs from one process's"
-done
+same_on_ranks g "GRU, " $GF --steps 60
 check '[ "$(grep -c val_loss "$T/g1/m.log")" -eq 3 ] && ! cmp -s "$T/g1/m.st" "$T/p1/m.st"' \
     "GRU: the log should hold 3 validation losses, and the model differ from the LSTM's"
 run_in gr $MPIRUN -np 4 "$LMPI" train $GF --steps 30 --threads 1 --out m.st --log m.log > "$T/gr.err" 2>&1 &&
