@@ -57,6 +57,7 @@ static const run_key keys[] = {
 };
 #undef F
 enum { NKEYS = sizeof keys / sizeof keys[0] };
+_Static_assert(NKEYS <= sizeof ((lstm_train_run *)0)->given, "lstm_train_run.given must have a slot per key");
 static const char *const optim_names[] = {"adam", "adamw", "sgd"};
 static const char *const sched_names[] = {"constant", "cosine"};
 static const char *const cell_names[] = {"lstm", "gru"}; /* by lstm_cell_kind */
