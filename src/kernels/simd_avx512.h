@@ -133,7 +133,9 @@ T512 static inline __attribute__((always_inline)) __m512 tanh512_fast(__m512 x) 
     return _mm512_mask_blend_ps(keep, fix, t);
 }
 
-/* Mask of the first n (0..16) lanes. */
-static inline __mmask16 lanes16(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+/* Mask of the first n lanes (none for n <= 0, all 16 for n >= 16). */
+static inline __mmask16 lanes16(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
 
 #endif

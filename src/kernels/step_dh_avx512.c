@@ -21,13 +21,10 @@
 #include <string.h>
 
 #include "internal.h"
+#include "simd_avx512.h" /* lanes16 */
 #include "step_tiles.h"
 
 #define KB 256 /* depth block: KB rows × 64 columns of a panel = 64 KiB */
-
-static inline __attribute__((target("avx512f"))) __mmask16 cols16(int n) {
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
-}
 
 /* C[NR, n <= 64] = (load_c ? C : 0) + A[NR, kb]·W[kb, 64] (W: kb rows of a
  * panel, 64 floats each); pf: kb lines to prefetch into L2, one per k, or NULL. */
@@ -36,7 +33,7 @@ dh_tile(const int NR, int kb, const float *A, int lda, const float *W, float *C,
         const float *pf) {
     __m512 acc[STEP_ROWS][4];
     __mmask16 mk[4];
-    UNROLL for (int v = 0; v < 4; v++) mk[v] = cols16(n - 16 * v);
+    UNROLL for (int v = 0; v < 4; v++) mk[v] = lanes16(n - 16 * v);
     UNROLL for (int r = 0; r < NR; r++)
         UNROLL for (int v = 0; v < 4; v++)
             acc[r][v] = load_c ? _mm512_maskz_loadu_ps(mk[v], C + (size_t)r * ldc + 16 * v) : _mm512_setzero_ps();
