@@ -34,6 +34,10 @@
  *   below also turn off the fused AVX-512 step; LSTM_FUSED=0 turns off only that).
  *   For a given kernel the results are the same bits for any thread count, and
  *   a sequence fed through lstm_stream in pieces gives the bits of one call.
+ *   Inference at batch 1 (lstm_forward or lstm_stream with B = 1) runs its own
+ *   step kernel (split sums, its own σ/tanh): the same row computed inside a
+ *   batch of B > 1 may differ from it by up to about 1e-5 (both are within
+ *   float32 rounding of the float64 reference, as tested against PyTorch).
  *
  * Example (inference)
  *   lstm_net net;

@@ -361,7 +361,8 @@ static void test_fused(void) {
             }
         CHECK_V(all_same,
                 "%s: fused step (%s on this CPU) == GEMM + gate kernel, bit for bit: y, hn, dx, dh0, gradients, "
-                "x·W_ihᵀ in the step or before it, streaming in pieces (%d runs: shapes x 1-3 threads x both)",
+                "x·W_ihᵀ in the step or before it, streaming in pieces (B = 1 streaming: within 1e-5) "
+                "(%d runs: shapes x 1-3 threads x both)",
                 cell ? "gru" : "lstm", lstm__kernel_fused() ? "on" : "off", runs);
     }
 }
