@@ -556,17 +556,10 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     if (cn && cp) memcpy(cn, cp, (size_t)B * H * sizeof(float));
 }
 
-/* Inverted dropout on [n]: out = in·mask, mask 0 with probability p, else 1/(1-p). */
-static void dropout_forward(float *out, float *mask, const float *in, size_t n, float p, uint64_t *rng) {
-    float scale = 1.0f / (1.0f - p);
-    for (size_t i = 0; i < n; i++) {
-        mask[i] = lstm__rng_uniform(rng) < p ? 0.0f : scale;
-        out[i] = in[i] * mask[i];
-    }
-}
-
-/* The same on [T, B, w] when B is the slice [b0, b0+B) of a batch of btot:
- * draws the numbers of all btot rows in order and keeps its own, so each row
+/* Inverted dropout on [T, B, w]: out = in·mask, mask 0 with probability p,
+ * else 1/(1-p), the numbers drawn in [T, btot, w] order.  B is the slice
+ * [b0, b0+B) of a batch of btot (btot = B, b0 = 0: the whole batch): the
+ * numbers of all btot rows are drawn and a slice keeps its own, so each row
  * gets the mask it would get in the whole batch. */
 static void dropout_forward_slice(float *out, float *mask, const float *in, int T, int B, int w, int btot,
                                   int b0, float p, uint64_t *rng) {
@@ -654,11 +647,9 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         in = out;
         if (ws->train && l < L - 1 && ws->dropout > 0.0f) {
             float *xd = ws->xdrop + (size_t)l * ws->tby;
-            if (ws->drop_btot > B)
-                dropout_forward_slice(xd, ws->mask + (size_t)l * ws->tby, out, T, B, D * Hout, ws->drop_btot,
-                                      ws->drop_b0, ws->dropout, ws->rng);
-            else
-                dropout_forward(xd, ws->mask + (size_t)l * ws->tby, out, tby, ws->dropout, ws->rng);
+            int whole = ws->drop_btot <= B; /* not a slice of a larger batch */
+            dropout_forward_slice(xd, ws->mask + (size_t)l * ws->tby, out, T, B, D * Hout, whole ? B : ws->drop_btot,
+                                  whole ? 0 : ws->drop_b0, ws->dropout, ws->rng);
             in = xd;
         }
     }
