@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-static int test_pass_, test_fail_;
+static int test_pass_, test_fail_, test_skip_;
 
 #define CHECK(cond, ...)                                                       \
     do {                                                                       \
@@ -30,6 +30,16 @@ static int test_pass_, test_fail_;
         if (cond) test_pass_++; else test_fail_++;                             \
     } while (0)
 
+/* A check that cannot run here (a kernel this CPU or build lacks): printed and
+ * counted as skipped, never as passed. */
+#define TEST_SKIP(...)                                                         \
+    do {                                                                       \
+        printf("skip ");                                                       \
+        printf(__VA_ARGS__);                                                   \
+        printf("\n");                                                          \
+        test_skip_++;                                                          \
+    } while (0)
+
 /* max |a[i] - b[i]|; a NaN on either side makes it NaN */
 static inline double test_maxabs(const float *a, const float *b, size_t n) {
     double m = 0;
@@ -41,7 +51,7 @@ static inline double test_maxabs(const float *a, const float *b, size_t n) {
 }
 
 #define TEST_REPORT()                                                          \
-    (printf("%s: %d passed, %d failed\n", __FILE__, test_pass_, test_fail_),   \
-     test_fail_ ? 1 : 0)
+    (printf("%s: %d passed, %d failed", __FILE__, test_pass_, test_fail_),     \
+     printf(test_skip_ ? ", %d skipped\n" : "\n", test_skip_), test_fail_ ? 1 : 0)
 
 #endif

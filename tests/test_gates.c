@@ -21,7 +21,7 @@ static float frand(float scale) {
 int main(void) {
 #if LSTM_X86
     if (!__builtin_cpu_supports("avx512f")) {
-        CHECK_V(1, "no AVX-512F on this CPU: only the scalar path runs (nothing to compare)");
+        TEST_SKIP("no AVX-512F on this CPU: only the scalar path runs (nothing to compare)");
         return TEST_REPORT();
     }
     const int Hs[] = {1, 7, 16, 37, 64, 100};
@@ -56,7 +56,7 @@ int main(void) {
             free(dm); free(dc1); free(dc2); free(g1); free(g2);
         }
 #else
-    CHECK_V(1, "not x86-64: only the scalar path exists");
+    TEST_SKIP("not x86-64: only the scalar path exists");
 #endif
     return TEST_REPORT();
 }

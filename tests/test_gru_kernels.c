@@ -329,7 +329,7 @@ static void test_nan_inf(void) {
 int main(void) {
 #if LSTM_X86
     if (!__builtin_cpu_supports("avx512f")) {
-        CHECK_V(1, "no AVX-512F on this CPU: the GRU kernels cannot run here (nothing to compare)");
+        TEST_SKIP("no AVX-512F on this CPU: the GRU kernels cannot run here (nothing to compare)");
         return TEST_REPORT();
     }
     if (lstm_gemm_set_kernel(LSTM_GEMM_AVX512) != 0) {
@@ -341,7 +341,7 @@ int main(void) {
     test_step();
     test_nan_inf();
 #else
-    CHECK_V(1, "x86 kernels not built (not x86-64 with GCC/clang, or NO_X86_KERNELS=1): nothing to compare");
+    TEST_SKIP("x86 kernels not built (not x86-64 with GCC/clang, or NO_X86_KERNELS=1): nothing to compare");
 #endif
     return TEST_REPORT();
 }
