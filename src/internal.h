@@ -220,6 +220,17 @@ typedef void (*lstm__step1_fn)(lstm__team *team, int H, int I, int Hout, int rev
                                const float *x, const float *bsum, const float *h, const float *c_prev, float *c,
                                float *m, float *m2);
 
+/* The batch-1 step of one group (H <= 48, no projection) with its arguments made
+ * once: P the layer's pack, bsum as above (NULL: none), I the layer's input size,
+ * nv = ⌈H/16⌉.  lstm__step1_one_avx512(plan, x, a0, h, c, y): one step in place on
+ * h and c (the state), pre-activations from x (or, x NULL, a0 [4H] given), y [H]
+ * (NULL: none) a copy of h; no act.  The bits of lstm__step1 on the same step. */
+typedef struct {
+    int H, I, nv;
+    const float *P, *bsum;
+} lstm__step1_plan;
+typedef void (*lstm__step1_one_fn)(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c,
+                                   float *y);
 typedef struct {
     const char *name;     /* "lstm", "gru" */
     int G, A;             /* gates per unit; act columns per unit */
@@ -241,6 +252,7 @@ typedef struct {
     void (*step1_pack)(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
     lstm__step1_fn step1;
     int (*step1_groups)(int H); /* unit groups of step1 (1: its h output may be its h input) */
+    lstm__step1_one_fn step1_one; /* step1 with one group, no projection (NULL: step1) */
 } lstm__cell;
 
 extern const lstm__cell lstm__cell_lstm; /* src/rnn/lstm_cell.c */
@@ -330,6 +342,10 @@ void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const fl
                      const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
 void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *P, float *act, const float *x,
                             const float *bsum, const float *h, float *m, float *m2);
+
+void lstm__step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c, float *y);
+void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c,
+                                float *y);
 
 /* ---- the CPU (src/kernels/cpu.c), read with cpuid once per process ----
  * Sizes in bytes (0: unknown); l3 is the whole cache the core sees.

@@ -150,8 +150,8 @@ T512 __attribute__((always_inline)) static inline void store_fwd(float *p, int n
 
 /* One group of NV blocks (a constant at every call, so acc stays in registers). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
-group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, const float *P, float *act,
-      const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, const float *P, const float *a_in,
+      float *act, const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
     const int j0 = 16 * b0, K = I + Hout, pf = H >= 48;
     const int G = GRU ? 3 : 4; /* slots per row and block (the pack's) */
     const float *p = P + (size_t)16 * G * K * b0;
@@ -159,7 +159,7 @@ group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, 
     UNROLL for (int v = 0; v < NV; v++) {
         const int n = H - j0 - 16 * v;
         UNROLL for (int q = 0; q < 4; q++) {
-            acc[0][v][q] = !x    ? load_n(act + q * H + j0 + 16 * v, n)
+            acc[0][v][q] = !x    ? load_n(a_in + q * H + j0 + 16 * v, n)
                            : bsum ? load_n(bsum + q * H + j0 + 16 * v, n)
                                   : _mm512_setzero_ps();
             UNROLL for (int s = 1; s < S; s++) acc[s][v][q] = _mm512_setzero_ps();
@@ -208,6 +208,7 @@ group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, 
             __m512 hn = _mm512_fmadd_ps(_mm512_sub_ps(hp, nn), z, nn);
             store_fwd(m + j, n, hn);
             if (m2) store_n(m2 + j, n, hn);
+            if (!act) continue;
             store_n(act + j, n, r);
             store_n(act + H + j, n, z);
             store_n(act + 2 * H + j, n, nn);
@@ -225,6 +226,7 @@ group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, 
         store_fwd(m + j, n, hn);
         if (m2) store_n(m2 + j, n, hn);
         store_n(c + j, n, cn);
+        if (!act) continue;
         store_n(act + j, n, i);
         store_n(act + H + j, n, f);
         store_n(act + 2 * H + j, n, gg);
@@ -241,15 +243,15 @@ run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const
         const int b0 = ng == 1 ? 0 : nub * g / ng;
         const int nv = (ng == 1 ? nub : nub * (g + 1) / ng) - b0;
         if (ng == 1) switch (nv) {
-            case 1: group(GRU, 1, SPLITS(1), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 2: group(GRU, 2, SPLITS(2), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-            default: group(GRU, 3, SPLITS(3), H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 1: group(GRU, 1, SPLITS(1), H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 2: group(GRU, 2, SPLITS(2), H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            default: group(GRU, 3, SPLITS(3), H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
             }
         else switch (nv) {
-            case 1: group(GRU, 1, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 2: group(GRU, 2, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 3: group(GRU, 3, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
-            default: group(GRU, 4, 1, H, I, Hout, b0, P, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 1: group(GRU, 1, 1, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 2: group(GRU, 2, 1, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 3: group(GRU, 3, 1, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            default: group(GRU, 4, 1, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
             }
     }
 }
@@ -263,6 +265,34 @@ T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1,
 T512 NO_SANITIZE void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *P, float *act,
                                              const float *x, const float *bsum, const float *h, float *m, float *m2) {
     run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, m2);
+}
+
+/* One group (H <= 48) in one call with few stores: the cheapest way from a
+ * caller to the kernel.  At these sizes a step is a ~100-cycle latency chain,
+ * and the call's own work (argument set-up, the next step's bias and x
+ * products) overlaps the previous step's chain only while the store queue
+ * has room: every store (a spill, a pushed argument, an act store) is held
+ * until the chain that precedes it retires.  Ten more stores per step cost
+ * H = 8 about 17 ns (of 40).  So: register arguments, a plan made once, no
+ * act (inference), h and c in place.  The same group() code and arguments as
+ * lstm__step1_avx512 with one group, so the same bits. */
+T512 NO_SANITIZE void lstm__step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h,
+                                             float *c, float *y) {
+    switch (p->nv) {
+    case 1: group(0, 1, SPLITS(1), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
+    case 2: group(0, 2, SPLITS(2), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
+    default: group(0, 3, SPLITS(3), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
+    }
+}
+
+T512 NO_SANITIZE void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h,
+                                                 float *c, float *y) {
+    (void)c;
+    switch (p->nv) {
+    case 1: group(1, 1, SPLITS(1), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
+    case 2: group(1, 2, SPLITS(2), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
+    default: group(1, 3, SPLITS(3), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
+    }
 }
 #endif
 

@@ -75,6 +75,10 @@ struct lstm_workspace {
     int p1_groups;       /* cell->step1_groups(H) */
     int cell_kind;       /* net->cfg.cell at init (lstm_stream's check without a lookup) */
     int p1_rev;          /* the order of the step's unit groups at the next step (alternates; no bit depends on it) */
+    /* p1 with one group, no projection and a cell->step1_one: each layer's step arguments, made
+     * once (lstm_stream's fast path); p1_bias: net->cfg.bias they were made for */
+    lstm__step1_plan *p1_plan;
+    int p1_bias;
 };
 
 /* The fused step reproduces the FMA-chain GEMM kernels and the AVX-512 gate
@@ -169,6 +173,16 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
 #endif
     }
     ws->bias = alloc_f(LD * ws->AH, &ok);
+    if (ws->p1 && ws->bias && ws->p1_groups == 1 && !ws->P && cell->step1_one) {
+        if (!(ws->p1_plan = calloc(LD, sizeof *ws->p1_plan))) ok = 0;
+        else {
+            ws->p1_bias = net->cfg.bias;
+            for (size_t k = 0; k < LD; k++)
+                ws->p1_plan[k] = (lstm__step1_plan){ws->H, net->w[k].in, (ws->H + 15) / 16,
+                                                    ws->p1 + k * ws->p1_size,
+                                                    net->cfg.bias ? ws->bias + k * ws->AH : NULL};
+        }
+    }
     if (ws->bf) {
         ws->bfx = alloc_f(tb * ws->I, &ok);
         ws->bfy = alloc_f(ws->tby, &ok);
@@ -203,6 +217,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
                      ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy,
                      ws->pr};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    free(ws->p1_plan);
     lstm__team_free(ws->team);
     free(ws);
 }
@@ -973,6 +988,14 @@ static void stream_step1(const lstm_net *net, lstm_workspace *ws, lstm_state *s,
                          float *y) {
     const lstm__cell *cell = ws->cell;
     const int L = ws->L, H = ws->H, Hout = ws->Hout, in_place = ws->p1_groups == 1, rev = ws->p1_rev;
+    if (ws->p1_plan && net->cfg.bias == ws->p1_bias) { /* one group: the lean entry, in place on the state */
+        const lstm__step1_one_fn one = cell->step1_one;
+        one(ws->p1_plan, act0 ? NULL : x, act0, s->h, s->c, L == 1 ? y : NULL);
+        for (int l = 1; l < L; l++)
+            one(ws->p1_plan + l, s->h + (size_t)(l - 1) * H, NULL, s->h + (size_t)l * H,
+                s->c ? s->c + (size_t)l * H : NULL, l == L - 1 ? y : NULL);
+        return;
+    }
     const float *in = x;
     ws->p1_rev ^= 1;
     for (int l = 0; l < L; l++) {
