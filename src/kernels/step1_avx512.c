@@ -152,7 +152,7 @@ T512 __attribute__((always_inline)) static inline void store_fwd(float *p, int n
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, const float *P, const float *a_in,
       float *act, const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-    const int j0 = 16 * b0, K = I + Hout, pf = H >= 48;
+    const int j0 = 16 * b0, K = I + Hout, pf = H > 48;
     const int G = GRU ? 3 : 4; /* slots per row and block (the pack's) */
     const float *p = P + (size_t)16 * G * K * b0;
     __m512 acc[4][4][4]; /* [split][block][gate] */
@@ -165,7 +165,7 @@ group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, 
             UNROLL for (int s = 1; s < S; s++) acc[s][v][q] = _mm512_setzero_ps();
         }
     }
-    /* acc[s][v][q] += a[k] · p[k][v][q]; p advances past the rows.  Past L1 (H >= 48) the rows two
+    /* acc[s][v][q] += a[k] · p[k][v][q]; p advances past the rows.  Past L1 (H > 48) the rows two
      * ahead are prefetched: the stream runs from L2 about 20 % faster. */
 #define ROW(s, ak, skip)                                                                                 \
     do {                                                                                                 \
