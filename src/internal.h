@@ -228,7 +228,7 @@ typedef void (*lstm__step1_fn)(lstm__team *team, int H, int I, int Hout, int rev
 typedef struct {
     int H, I, nv;
     const float *P, *bsum;
-} lstm__step1_plan;
+} lstm__step1_plan; /* (one group is in L1: no prefetch) */
 typedef void (*lstm__step1_one_fn)(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c,
                                    float *y);
 typedef struct {
@@ -352,13 +352,16 @@ void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const
  * fma512_full: two 512-bit FMAs per cycle per core (Zen 5, Xeon Scalable),
  * not one split over 256-bit halves (Zen 4, Intel client cores).
  * gemm_kc, gemm_nc: the GEMM blocking chosen from l1d and l2 by
- * lstm__cpu_blocking (rule in cpu.c; LSTM_CPU_L2 overrides l2). */
+ * lstm__cpu_blocking (rule in cpu.c; LSTM_CPU_L2 overrides l2).
+ * step1_prefetch: the batch-1 step prefetches its pack when it streams from
+ * L2 (rule in cpu.c; LSTM_STEP1_PREFETCH=0|1 overrides; no bit depends on it). */
 enum { LSTM__CPU_OTHER, LSTM__CPU_INTEL, LSTM__CPU_AMD };
 typedef struct {
     int vendor, family, model; /* family and model as the OS shows them (extended fields added) */
     long l1d, l2, l3;
     int avx2, avx512, fma512_full;
     int gemm_kc, gemm_nc;
+    int step1_prefetch;
 } lstm__cpu_info;
 const lstm__cpu_info *lstm__cpu(void);
 void lstm__cpu_blocking(long l1d, long l2, int *kc, int *nc);

@@ -115,6 +115,12 @@ const lstm__cpu_info *lstm__cpu(void) {
     const char *e = getenv("LSTM_CPU_L2");
     if (e && atol(e) > 0) c.l2 = atol(e);
     lstm__cpu_blocking(c.l1d, c.l2, &c.gemm_kc, &c.gemm_nc);
+    /* The batch-1 step past L1 (H > 48) streams its pack from L2: software prefetch two rows
+     * ahead made it ~20 % faster on Zen 4; on Zen 5 (family 26) the hardware's L1 prefetcher
+     * does better alone (H = 56..128, 1 thread, 2026-11-29: 1-11 % faster without; see
+     * BENCHMARKS.md).  Other CPUs keep the prefetch. */
+    c.step1_prefetch = !(c.vendor == LSTM__CPU_AMD && c.family >= 26);
+    if ((e = getenv("LSTM_STEP1_PREFETCH")) && (e[0] == '0' || e[0] == '1') && !e[1]) c.step1_prefetch = e[0] == '1';
     /* the first thread to get here publishes its copy; any other waits for it */
     int expected = 0;
     if (__atomic_compare_exchange_n(&info_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {

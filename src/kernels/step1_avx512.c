@@ -150,9 +150,9 @@ T512 __attribute__((always_inline)) static inline void store_fwd(float *p, int n
 
 /* One group of NV blocks (a constant at every call, so acc stays in registers). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
-group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, const float *P, const float *a_in,
-      float *act, const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-    const int j0 = 16 * b0, K = I + Hout, pf = H > 48;
+group(const int GRU, const int NV, const int S, int pf, int H, int I, int Hout, int b0, const float *P,
+      const float *a_in, float *act, const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+    const int j0 = 16 * b0, K = I + Hout;
     const int G = GRU ? 3 : 4; /* slots per row and block (the pack's) */
     const float *p = P + (size_t)16 * G * K * b0;
     __m512 acc[4][4][4]; /* [split][block][gate] */
@@ -165,8 +165,8 @@ group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, 
             UNROLL for (int s = 1; s < S; s++) acc[s][v][q] = _mm512_setzero_ps();
         }
     }
-    /* acc[s][v][q] += a[k] · p[k][v][q]; p advances past the rows.  Past L1 (H > 48) the rows two
-     * ahead are prefetched: the stream runs from L2 about 20 % faster. */
+    /* acc[s][v][q] += a[k] · p[k][v][q]; p advances past the rows.  Past L1 (several groups) the
+     * rows two ahead are prefetched where the CPU gains by it (pf: lstm__cpu_info.step1_prefetch). */
 #define ROW(s, ak, skip)                                                                                 \
     do {                                                                                                 \
         const __m512 bc = _mm512_set1_ps(ak);                                                            \
@@ -237,21 +237,21 @@ group(const int GRU, const int NV, const int S, int H, int I, int Hout, int b0, 
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
            const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-    const int nub = (H + 15) / 16, ng = groups_of(H);
+    const int nub = (H + 15) / 16, ng = groups_of(H), pf = ng > 1 && lstm__cpu()->step1_prefetch;
     for (int i = g0; i < g1; i++) {
         const int g = rev ? g1 - 1 - (i - g0) : i;
         const int b0 = ng == 1 ? 0 : nub * g / ng;
         const int nv = (ng == 1 ? nub : nub * (g + 1) / ng) - b0;
         if (ng == 1) switch (nv) {
-            case 1: group(GRU, 1, SPLITS(1), H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 2: group(GRU, 2, SPLITS(2), H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            default: group(GRU, 3, SPLITS(3), H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 1: group(GRU, 1, SPLITS(1), 0, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 2: group(GRU, 2, SPLITS(2), 0, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            default: group(GRU, 3, SPLITS(3), 0, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
             }
         else switch (nv) {
-            case 1: group(GRU, 1, 1, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 2: group(GRU, 2, 1, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 3: group(GRU, 3, 1, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            default: group(GRU, 4, 1, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 1: group(GRU, 1, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 2: group(GRU, 2, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 3: group(GRU, 3, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            default: group(GRU, 4, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
             }
     }
 }
@@ -279,9 +279,9 @@ T512 NO_SANITIZE void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int r
 T512 NO_SANITIZE void lstm__step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h,
                                              float *c, float *y) {
     switch (p->nv) {
-    case 1: group(0, 1, SPLITS(1), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
-    case 2: group(0, 2, SPLITS(2), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
-    default: group(0, 3, SPLITS(3), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
+    case 1: group(0, 1, SPLITS(1), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
+    case 2: group(0, 2, SPLITS(2), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
+    default: group(0, 3, SPLITS(3), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
     }
 }
 
@@ -289,9 +289,9 @@ T512 NO_SANITIZE void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, cons
                                                  float *c, float *y) {
     (void)c;
     switch (p->nv) {
-    case 1: group(1, 1, SPLITS(1), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
-    case 2: group(1, 2, SPLITS(2), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
-    default: group(1, 3, SPLITS(3), p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
+    case 1: group(1, 1, SPLITS(1), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
+    case 2: group(1, 2, SPLITS(2), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
+    default: group(1, 3, SPLITS(3), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
     }
 }
 #endif
