@@ -482,12 +482,60 @@ static void test_generate(void) {
     }
 }
 
+/* One step per lstm_stream call (after the first: the lean one-group entry at H <= 48,
+ * straight on the state; the group path above) == one lstm_forward call at B = 1 with
+ * the same h0/c0: y, hn and cn bit for bit; LSTM and GRU, 1 and 3 layers, bias or not. */
+static void test_stream_steps(void) {
+    const int Hs[] = {1, 8, 13, 16, 24, 40, 48, 64}, T = 9;
+    int bad = 0, runs = 0;
+    for (int cell = 0; cell < 2; cell++)
+        for (int hi = 0; hi < 8; hi++)
+            for (int L = 1; L <= 3; L += 2)
+                for (int bias = 0; bias < 2; bias++) {
+                    const int H = Hs[hi], I = 1 + hi % 3;
+                    lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = L, .bias = bias, .cell = cell};
+                    lstm_net net;
+                    lstm_net_init(&net, &cfg);
+                    lstm_net_init_uniform(&net, 40 + (uint64_t)hi);
+                    size_t ny = (size_t)T * H, ns = (size_t)L * H;
+                    float *x = malloc(sizeof(float) * T * I), *y = malloc(sizeof(float) * ny);
+                    float *ys = malloc(sizeof(float) * ny), *h0 = malloc(sizeof(float) * ns);
+                    float *c0 = malloc(sizeof(float) * ns), *hn = malloc(sizeof(float) * ns);
+                    float *cn = malloc(sizeof(float) * ns);
+                    fill(x, (size_t)T * I, 1.0f);
+                    fill(h0, ns, 0.5f);
+                    fill(c0, ns, 2.0f);
+                    lstm_workspace *wa, *wb;
+                    lstm_workspace_init(&wa, &net, T, 1, 0);
+                    lstm_workspace_init(&wb, &net, 1, 1, 0);
+                    lstm_forward(&net, wa, T, 1, x, h0, cell ? NULL : c0, y, hn, cell ? NULL : cn);
+                    lstm_state st;
+                    lstm_state_init(&st, &net, 1);
+                    memcpy(st.h, h0, sizeof(float) * ns);
+                    if (st.c) memcpy(st.c, c0, sizeof(float) * ns);
+                    for (int t = 0; t < T; t++) lstm_stream(&net, wb, &st, 1, x + (size_t)t * I, ys + (size_t)t * H);
+                    int same = memcmp(y, ys, sizeof(float) * ny) == 0 && memcmp(hn, st.h, sizeof(float) * ns) == 0 &&
+                               (cell || memcmp(cn, st.c, sizeof(float) * ns) == 0);
+                    if (!same) printf("  stream != forward: %s H=%d I=%d L=%d bias=%d\n", cell ? "gru" : "lstm", H, I, L, bias);
+                    bad += !same;
+                    runs++;
+                    lstm_state_free(&st);
+                    lstm_workspace_free(wa);
+                    lstm_workspace_free(wb);
+                    free(x); free(y); free(ys); free(h0); free(c0); free(hn); free(cn);
+                    lstm_net_free(&net);
+                }
+    CHECK_V(bad == 0, "one step per lstm_stream call == lstm_forward at B = 1 with h0/c0, bit for bit: y, hn, cn "
+                      "(%d of %d nets: LSTM and GRU, H 1-64, 1 and 3 layers, bias or not)", runs - bad, runs);
+}
+
 int main(void) {
     test_activations();
     test_kernel();
     test_engine_steps();
     test_gru();
     test_pieces_threads();
+    test_stream_steps();
     test_batch1_train();
     test_generate();
     return TEST_REPORT();
