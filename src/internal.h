@@ -353,15 +353,16 @@ void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const
  * not one split over 256-bit halves (Zen 4, Intel client cores).
  * gemm_kc, gemm_nc: the GEMM blocking chosen from l1d and l2 by
  * lstm__cpu_blocking (rule in cpu.c; LSTM_CPU_L2 overrides l2).
- * step1_prefetch: the batch-1 step prefetches its pack when it streams from
- * L2 (rule in cpu.c; LSTM_STEP1_PREFETCH=0|1 overrides; no bit depends on it). */
+ * step1_pf_bytes: the batch-1 step prefetches its pack when one call streams
+ * more than this many bytes of it (rule in cpu.c; LSTM_STEP1_PREFETCH=0|1:
+ * never|always; no bit depends on it). */
 enum { LSTM__CPU_OTHER, LSTM__CPU_INTEL, LSTM__CPU_AMD };
 typedef struct {
     int vendor, family, model; /* family and model as the OS shows them (extended fields added) */
     long l1d, l2, l3;
     int avx2, avx512, fma512_full;
     int gemm_kc, gemm_nc;
-    int step1_prefetch;
+    long step1_pf_bytes;
 } lstm__cpu_info;
 const lstm__cpu_info *lstm__cpu(void);
 void lstm__cpu_blocking(long l1d, long l2, int *kc, int *nc);

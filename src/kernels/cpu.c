@@ -24,6 +24,7 @@
  * The feature flags avx2 (with FMA) and avx512 (F + VL, with avx2) are the only
  * ones the library reads: dispatch.c decides the kernels from them. */
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -115,12 +116,16 @@ const lstm__cpu_info *lstm__cpu(void) {
     const char *e = getenv("LSTM_CPU_L2");
     if (e && atol(e) > 0) c.l2 = atol(e);
     lstm__cpu_blocking(c.l1d, c.l2, &c.gemm_kc, &c.gemm_nc);
-    /* The batch-1 step past L1 (H > 48) streams its pack from L2: software prefetch two rows
-     * ahead made it ~20 % faster on Zen 4; on Zen 5 (family 26) the hardware's L1 prefetcher
-     * does better alone (H = 56..128, 1 thread, 2026-11-29: 1-11 % faster without; see
-     * BENCHMARKS.md).  Other CPUs keep the prefetch. */
-    c.step1_prefetch = !(c.vendor == LSTM__CPU_AMD && c.family >= 26);
-    if ((e = getenv("LSTM_STEP1_PREFETCH")) && (e[0] == '0' || e[0] == '1') && !e[1]) c.step1_prefetch = e[0] == '1';
+    /* The batch-1 step past L1 streams its pack (W_hh's rows, and W_ih's with x) from L2,
+     * or past L2 from L3.  Software prefetch two rows ahead made it ~20 % faster on Zen 4;
+     * on Zen 5 (family 26) the hardware's L1 prefetcher does better alone while the share
+     * a thread streams fits in L2 (one thread, 2026-11-29: H = 56..80 5-30 % faster
+     * without, 0.5 MB of H = 256's pack 2.8 us instead of 4.5), and worse past it (the
+     * whole 1 MB: 10.9 us without, 8.1 with).  So: on Zen 5 past half of L2; elsewhere
+     * always. */
+    c.step1_pf_bytes = c.vendor == LSTM__CPU_AMD && c.family >= 26 ? (c.l2 > 0 ? c.l2 / 2 : 512L * 1024) : 0;
+    if ((e = getenv("LSTM_STEP1_PREFETCH")) && (e[0] == '0' || e[0] == '1') && !e[1])
+        c.step1_pf_bytes = e[0] == '1' ? 0 : LONG_MAX;
     /* the first thread to get here publishes its copy; any other waits for it */
     int expected = 0;
     if (__atomic_compare_exchange_n(&info_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {

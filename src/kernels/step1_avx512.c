@@ -166,7 +166,7 @@ group(const int GRU, const int NV, const int S, int pf, int H, int I, int Hout, 
         }
     }
     /* acc[s][v][q] += a[k] · p[k][v][q]; p advances past the rows.  Past L1 (several groups) the
-     * rows two ahead are prefetched where the CPU gains by it (pf: lstm__cpu_info.step1_prefetch). */
+     * rows two ahead are prefetched where the CPU gains by it (pf: lstm__cpu_info.step1_pf_bytes). */
 #define ROW(s, ak, skip)                                                                                 \
     do {                                                                                                 \
         const __m512 bc = _mm512_set1_ps(ak);                                                            \
@@ -237,7 +237,10 @@ group(const int GRU, const int NV, const int S, int pf, int H, int I, int Hout, 
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
            const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-    const int nub = (H + 15) / 16, ng = groups_of(H), pf = ng > 1 && lstm__cpu()->step1_prefetch;
+    const int nub = (H + 15) / 16, ng = groups_of(H);
+    /* the pack bytes this call streams: blocks of groups [g0, g1), the rows it reads */
+    const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (Hout + (x ? I : 0));
+    const int pf = ng > 1 && bytes > lstm__cpu()->step1_pf_bytes;
     for (int i = g0; i < g1; i++) {
         const int g = rev ? g1 - 1 - (i - g0) : i;
         const int b0 = ng == 1 ? 0 : nub * g / ng;
