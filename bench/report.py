@@ -73,7 +73,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--results", required=True)
     for k in ["label", "date", "machine", "command", "git", "gcc", "torch", "onednn", "env",
-              "load", "cpus", "elapsed", "cpu-vendor", "cpu-family", "cpu-model"]:
+              "load", "cpus", "elapsed", "cpu-vendor", "cpu-family", "cpu-model", "probe"]:
         p.add_argument("--" + k, default="")
     p.add_argument("--write", default="")
     a = p.parse_args()
@@ -113,6 +113,9 @@ def main():
                        % (max(l1), a.cpus or "?"))
     except (ValueError, IndexError):
         pass
+    if a.probe:
+        out.append("- cores really there (tools/cpu_probe.c, before -> after; N threads / 1 thread "
+                   "near N means N cores, near 1 one core's worth): %s" % a.probe)
     if a.env:
         out.append("- environment that can affect numpy/torch/oneDNN: `%s`" % a.env)
     else:

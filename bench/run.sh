@@ -134,6 +134,13 @@ RES=$(mktemp); ERR=$(mktemp)
 trap 'rm -f "$RES" "$ERR" "$ERR.out"' EXIT
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 T_START=$(date +%s)
+# How many cores the run really has (vCPUs may be time slices of one core): tools/cpu_probe.c
+# measures FMA and latency-chain throughput on 1 and on all CPUs, before and after the rows.
+PROBE_BIN="$BUILD/cpu_probe"
+${CC:-cc} -O2 -pthread tools/cpu_probe.c -o "$PROBE_BIN" 2>/dev/null || PROBE_BIN=""
+probe() { [ -n "$PROBE_BIN" ] && "$PROBE_BIN" | sed 's/^cpu_probe: //'; }
+PROBE_START=$(probe)
+echo "bench/run.sh: cpu_probe: $PROBE_START" >&2
 
 run_one() { # impl name cmd...: appends {"row": name, ...} or an error record
     impl=$1 name=$2; shift 2
@@ -211,11 +218,13 @@ for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS OMP_NUM_THREADS
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 ELAPSED=$(( $(date +%s) - T_START ))
+PROBE_END=$(probe)
 
 set -- --results "$RES" --label "$LABEL" --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
     --machine "$MODEL, $CPUS CPUs ($FLAGS)" --command "$CMDLINE" --git "$GIT" --gcc "$GCC" \
     --cpu-vendor "$VENDOR" --cpu-family "$FAMILY" --cpu-model "$CPUMODEL" \
     --torch "$TORCHV" --onednn "$DNNLV" --env "${ENVNOTE# }" \
-    --load "$LOAD_START -> $LOAD_END" --cpus "$CPUS" --elapsed "$ELAPSED"
+    --load "$LOAD_START -> $LOAD_END" --cpus "$CPUS" --elapsed "$ELAPSED" \
+    --probe "${PROBE_START:-n/a} -> ${PROBE_END:-n/a}"
 if [ $WRITE = 1 ]; then set -- "$@" --write "$OUT"; fi
 python3 bench/report.py "$@"
