@@ -240,9 +240,23 @@ void lstm_workspace_weights_changed(lstm_workspace *ws) { ws->pk_src = NULL; }
  * dW_hh is.  These two helpers give the zeros back to those products only
  * when they can differ from 0, so finite nets keep the fast path and its bits. */
 static int all_finite(const float *p, size_t n) {
-    float acc = 0.0f;
-    for (size_t i = 0; i < n; i++) acc += p[i] * 0.0f; /* 0, or NaN for a NaN or ±Inf */
-    return acc == 0.0f;
+    /* A float is NaN or ±Inf when its exponent bits are all ones, and only then
+     * does adding 1 to that field carry into the sign bit: an OR of integers,
+     * which vectorizes (a float sum of p[i]·0 was one serial chain of adds,
+     * ~3 ms per forward for 4M weights). */
+    uint32_t acc[8] = {0}, b;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) /* 8 lanes: the compiler's SIMD ORs */
+        for (int j = 0; j < 8; j++) {
+            memcpy(&b, p + i + j, sizeof b);
+            acc[j] |= (b & 0x7f800000u) + 0x00800000u;
+        }
+    for (; i < n; i++) {
+        memcpy(&b, p + i, sizeof b);
+        acc[0] |= (b & 0x7f800000u) + 0x00800000u;
+    }
+    for (int j = 1; j < 8; j++) acc[0] |= acc[j];
+    return !(acc[0] & 0x80000000u);
 }
 
 /* all_finite over rows [rows, n] with leading dimension ld. */
