@@ -58,6 +58,9 @@ struct lstm_workspace {
     float *pdh;          /* train, fused, B >= 2: W_hh [G·H, Hout] per (l,d) packed for the backward's dh product */
     size_t pdh_size;
     float *bias;         /* [L·D][A·H]: the bias of each act column (lstm__cell_bias), once per set of weights */
+    /* the input product's X packed once for all its column blocks (lstm__gemm_nt_bias_apack_mt), or NULL */
+    float *xpack;
+    size_t xpack_n;
     /* Non-finite weights (see zero_h0_for): */
     int whh_nonfinite;   /* some W_hh has a NaN or ±Inf (set with the packs) */
     float *zeros;        /* inference: [B,Hout] zeros, the h0 of such a net */
@@ -94,6 +97,8 @@ static float *alloc_f(size_t n, int *ok) {
     else memset(p, 0, (n ? n : 1) * sizeof(float));
     return p;
 }
+
+static int x_in_fused_step(const lstm__cell *cell, int in, int Hout);
 
 lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T, int B, int flags) {
     *out = NULL;
@@ -202,6 +207,16 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (!(ws->pr = aligned_alloc(64, LD * ws->pr_size * sizeof(float)))) ok = 0;
         else memset(ws->pr, 0, LD * ws->pr_size * sizeof(float));
     }
+    if (!ws->p1) /* the layers whose input product is a GEMM over T·B rows */
+        for (int l = 0; l < ws->L; l++) {
+            int in = l == 0 ? ws->I : ws->D * ws->Hout;
+            if (ws->fused && x_in_fused_step(cell, in, ws->Hout)) continue;
+            for (int r = 0; r < cell->n_ih; r++) {
+                size_t n = lstm__gemm_apack_size((int)tb, cell->ih[r].n * ws->H, in, in);
+                if (n > ws->xpack_n) ws->xpack_n = n;
+            }
+        }
+    if (ws->xpack_n) ws->xpack = alloc_f(ws->xpack_n, &ok);
     if (!ok) {
         lstm_workspace_free(ws);
         return lstm__fail(LSTM_ERR_NOMEM, "workspace: out of memory for T=%d, B=%d", T, B);
@@ -215,7 +230,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
                      ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy,
-                     ws->pr};
+                     ws->pr, ws->xpack};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(ws->p1_plan);
     lstm__team_free(ws->team);
@@ -307,8 +322,6 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     ws->pui_ok = 0;
 }
 
-static int x_in_fused_step(const lstm__cell *cell, int in, int Hout);
-
 /* W_ih packed for the fused step once per set of weights: every (l,d) for
  * one-step calls (T = 1), else those whose step takes x·W_ihᵀ for sequences. */
 static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
@@ -368,6 +381,8 @@ typedef struct {
     const float *pr; /* LSTMP: packed W_hr */
     int act_ready;   /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
     int rev0;        /* p1: the group order of step 0 (then alternating) */
+    float *xpack;    /* room to pack X for the input product (xpack_n floats), or NULL */
+    size_t xpack_n;
 } dir_op;
 
 /* The op of (l,d) k = l·D + d over T steps of X, writing layer output Y. */
@@ -376,7 +391,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     const int tr = ws->train; /* training keeps every step of every (l,d); inference reuses one scratch */
     dir_op op = {.cell = ws->cell, .w = &net->w[k], .g = &net->g[k], .team = ws->team, .k = k, .d = k % ws->D, .T = T,
                  .B = ws->B, .H = ws->H, .Hout = ws->Hout, .D = ws->D, .X = X, .h0 = h0, .c0 = c0, .Y = Y,
-                 .ms_all = tr, .bias = ws->bias + (size_t)k * ws->AH};
+                 .ms_all = tr, .bias = ws->bias + (size_t)k * ws->AH, .xpack = ws->xpack, .xpack_n = ws->xpack_n};
     op.act = tr ? ws->act + (size_t)k * ws->tbg : ws->act;
     if (ws->cs) {
         op.cs = tr ? ws->cs + (size_t)k * ws->tbh : NULL;
@@ -528,7 +543,8 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const int x_in_step =
         !op->act_ready && (((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(cell, in, Hout)));
     if (!x_in_step && !op->act_ready) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
-        lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act);
+        lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act,
+                                op->xpack, op->xpack_n);
     const float *hp = op->h0, *cp = op->c0;
     int ldh = Hout;
     int nrow = op->pu ? row_tasks(team, B) : 0;
