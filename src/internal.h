@@ -243,7 +243,7 @@ typedef struct {
     void (*backward)(const lstm__cell_step *s);
     /* optional fused step: packs W [G·H, K] for it, and runs it (NULL: GEMM + forward) */
     size_t (*fused_pack_size)(int H, int K);
-    void (*fused_pack)(float *P, int H, int K, const float *W, int ldw);
+    void (*fused_pack)(float *P, int H, int K, const float *W, int ldw, int u0, int u1); /* unit blocks [u0,u1) of 16 */
     lstm__fused_step_fn fused_step;
     /* optional batch-1 fused step (NULL: fused_step at B = 1 too), used where
      * fused_step is, on inference workspaces: one pack per (l,d) holding the W_ih
@@ -283,6 +283,7 @@ void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows,
  * Same bits as lstm_gemm_* (AVX2/AVX-512 kernels) followed by lstm__gates_forward_avx512. */
 size_t lstm__pack_units_size(int H, int K);
 void lstm__pack_units(float *P, int H, int K, const float *W, int ldw);
+void lstm__pack_units_range(float *P, int H, int K, const float *W, int ldw, int u0, int u1); /* blocks [u0,u1) */
 void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
                        const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                        const float *c_prev, float *c, float *m, int ldm);

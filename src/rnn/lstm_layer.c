@@ -294,6 +294,29 @@ static const float *zero_h0_for(lstm_workspace *ws, size_t k, const float *h0k) 
     return ws->h0 + k * bho;
 }
 
+/* cell->fused_pack of W [G·H, K] into P by the team, each task a range of unit blocks. */
+typedef struct {
+    const lstm__cell *cell;
+    float *P;
+    int H, K, ldw;
+    const float *W;
+} fused_pack_job;
+
+static void fused_pack_task(void *arg, int task, int ntasks) {
+    const fused_pack_job *j = arg;
+    int nub = (j->H + 15) / 16;
+    int u0 = (int)((long)nub * task / ntasks), u1 = (int)((long)nub * (task + 1) / ntasks);
+    if (u0 < u1) j->cell->fused_pack(j->P, j->H, j->K, j->W, j->ldw, u0, u1);
+}
+
+static void fused_pack_mt(lstm__team *team, const lstm__cell *cell, float *P, int H, int K, const float *W, int ldw) {
+    fused_pack_job j = {cell, P, H, K, ldw, W};
+    int nt = lstm__team_size(team), nub = (H + 15) / 16;
+    if (nt > nub) nt = nub;
+    if (nt > 1) lstm__team_run_tasks(team, nt, fused_pack_task, &j);
+    else fused_pack_task(&j, 0, 1);
+}
+
 /* Repacks every W_hh (and sums the biases) into the
  * layouts of the per-step products. */
 static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
@@ -307,7 +330,7 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
         if (ws->p1) {
             cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, H, w->in, Hout, NULL, w->w_hh);
         } else if (ws->fused) {
-            cell->fused_pack(ws->pu + (size_t)k * ws->pu_size, H, Hout, w->w_hh, Hout);
+            fused_pack_mt(ws->team, cell, ws->pu + (size_t)k * ws->pu_size, H, Hout, w->w_hh, Hout);
 #if LSTM_X86
             if (ws->pdh) lstm__step_dh_pack(ws->pdh + (size_t)k * ws->pdh_size, Hout, cell->G * H, w->w_hh, Hout);
 #endif
@@ -329,7 +352,8 @@ static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
         if (ws->p1)
             ws->cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, ws->H, net->w[k].in, ws->Hout, net->w[k].w_ih, NULL);
         else if (T == 1 || x_in_fused_step(ws->cell, net->w[k].in, ws->Hout))
-            ws->cell->fused_pack(ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih, net->w[k].in);
+            fused_pack_mt(ws->team, ws->cell, ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih,
+                          net->w[k].in);
     ws->pui_ok = T == 1 ? 2 : 1;
 }
 
