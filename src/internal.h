@@ -243,7 +243,7 @@ typedef struct {
     void (*backward)(const lstm__cell_step *s);
     /* optional fused step: packs W [G·H, K] for it, and runs it (NULL: GEMM + forward) */
     size_t (*fused_pack_size)(int H, int K);
-    void (*fused_pack)(float *P, int H, int K, const float *W, int ldw);
+    void (*fused_pack)(float *P, int H, int K, const float *W, int ldw, int u0, int u1); /* unit blocks [u0,u1) of 16 */
     lstm__fused_step_fn fused_step;
     /* optional batch-1 fused step (NULL: fused_step at B = 1 too), used where
      * fused_step is, on inference workspaces: one pack per (l,d) holding the W_ih
@@ -268,9 +268,11 @@ void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_
 void lstm__cell_gemm_ih(const lstm__cell *cell, lstm__team *team, int B, int H, int in, const float *X, int ldx,
                         const float *w_ih, float *act, float beta);
 /* act [rows, A·H] = bias + X·W_ihᵀ (bias [A·H] or NULL: zeros), the sum in that
- * order, every act column block written (the sequence engine's input product). */
+ * order, every act column block written (the sequence engine's input product).
+ * abuf (abuf_n floats) or NULL: room to pack X once (lstm__gemm_nt_bias_apack_mt). */
 void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows, int H, int in, const float *X,
-                             int ldx, const float *w_ih, const float *bias, float *act);
+                             int ldx, const float *w_ih, const float *bias, float *act,
+                             float *abuf, size_t abuf_n);
 
 /* ---- fused recurrent step (src/step_avx512.c) ----
  * lstm__pack_units: W [4H, K] (row stride ldw, gates i,f,g,o stacked) into the
@@ -281,6 +283,7 @@ void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows,
  * Same bits as lstm_gemm_* (AVX2/AVX-512 kernels) followed by lstm__gates_forward_avx512. */
 size_t lstm__pack_units_size(int H, int K);
 void lstm__pack_units(float *P, int H, int K, const float *W, int ldw);
+void lstm__pack_units_range(float *P, int H, int K, const float *W, int ldw, int u0, int u1); /* blocks [u0,u1) */
 void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
                        const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                        const float *c_prev, float *c, float *m, int ldm);
@@ -373,6 +376,13 @@ void lstm__cpu_set_gemm_blocking(int kc, int nc); /* tests: the results must not
  * without the separate pass over C. */
 void lstm_gemm_nt_bias_mt(lstm__team *team, int M, int N, int K, const float *A, int lda,
                           const float *B, int ldb, const float *bias, float *C, int ldc);
+/* The same product, A packed once for all column blocks into abuf (abuf_n
+ * floats) when the kernel packs A and abuf is large enough, else as above;
+ * the same bits either way.  lstm__gemm_apack_size: the floats abuf needs
+ * for that product under the current kernel, 0 when it would not be used. */
+size_t lstm__gemm_apack_size(int M, int N, int K, int lda);
+void lstm__gemm_nt_bias_apack_mt(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
+                                 int ldb, const float *bias, float *C, int ldc, float *abuf, size_t abuf_n);
 
 /* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
 /* ---- engine hooks for exact (grouping-independent) training, src/rnn/lstm_layer.c ----

@@ -267,6 +267,41 @@ static void test_blocking_and_bias(int kernel, lstm__team *team) {
             lstm_gemm_kernel_name(kernel), team ? "2 threads" : "1 thread ");
 }
 
+/* X·Wᵀ with X packed once into a buffer (lstm__gemm_nt_bias_apack_mt) gives the
+ * bits of lstm_gemm_nt_bias_mt, with and without bias, under several blockings;
+ * rows 4 KiB apart (lda 1024) make the AVX kernels pack A, so the buffer is used. */
+static void test_apack(int kernel, lstm__team *team) {
+    static const int sh[][4] = {{300, 1024, 1024, 1024}, {13, 200, 1000, 1024}, {37, 600, 520, 520},
+                                {401, 1030, 300, 2048}, {1, 128, 1024, 1024}, {50, 100, 1024, 1024}};
+    static const int blk[][2] = {{256, 512}, {64, 128}, {8, 64}};
+    const lstm__cpu_info *c = lstm__cpu();
+    int kc0 = c->gemm_kc, nc0 = c->gemm_nc, same = 1, used = 0, runs = 0;
+    for (size_t s = 0; s < sizeof sh / sizeof *sh; s++) {
+        int M = sh[s][0], N = sh[s][1], K = sh[s][2], lda = sh[s][3];
+        float *A = rand_buf((size_t)M * lda), *B = rand_buf((size_t)N * K), *bias = rand_buf((size_t)N);
+        float *C = malloc((size_t)M * N * sizeof *C), *R = malloc((size_t)M * N * sizeof *R);
+        for (size_t b = 0; b < sizeof blk / sizeof *blk; b++) {
+            lstm__cpu_set_gemm_blocking(blk[b][0], blk[b][1]);
+            size_t n = lstm__gemm_apack_size(M, N, K, lda);
+            float *P = malloc((n ? n : 1) * sizeof *P); /* exactly n: ASan sees an overrun */
+            used += n > 0;
+            for (int wb = 0; wb < 2; wb++, runs++) {
+                const float *bb = wb ? bias : NULL;
+                lstm_gemm_nt_bias_mt(team, M, N, K, A, lda, B, K, bb, R, N);
+                for (size_t i = 0; i < (size_t)M * N; i++) C[i] = 1e30f; /* every element written */
+                lstm__gemm_nt_bias_apack_mt(team, M, N, K, A, lda, B, K, bb, C, N, n ? P : NULL, n);
+                same &= memcmp(C, R, (size_t)M * N * sizeof *C) == 0;
+            }
+            free(P);
+        }
+        free(A), free(B), free(bias), free(C), free(R);
+    }
+    lstm__cpu_set_gemm_blocking(kc0, nc0);
+    CHECK_V(same, "%-7s %s: nt with A packed once == nt, bit for bit (%d products, %d of %d blockings x shapes "
+            "used the buffer)", lstm_gemm_kernel_name(kernel), team ? "2 threads" : "1 thread ", runs, used,
+            (int)(sizeof sh / sizeof *sh * sizeof blk / sizeof *blk));
+}
+
 int main(void) {
     test_cpu();
     /* The team itself: every thread runs once per run, many runs in a row. */
@@ -311,6 +346,8 @@ int main(void) {
                 "max rel err %.3g", lstm_gemm_kernel_name(k), e1 > e2 ? e1 : e2);
         test_blocking_and_bias(k, NULL);
         test_blocking_and_bias(k, team);
+        test_apack(k, NULL);
+        test_apack(k, team);
         if (k == LSTM_GEMM_REF) continue;
         test_large(k, NT, 64, 2048, 512);
         test_large(k, NN, 64, 512, 1024);

@@ -238,6 +238,11 @@ static void test_step(void) {
         lstm__pack_units(q4, H, I, w4, I);
         pack_ok &= lstm__pack_gate_units_size(4, H, I) == lstm__pack_units_size(H, I) &&
                    same_bits(p4, q4, lstm__pack_units_size(H, I));
+        /* packed by ranges of unit blocks (the threads' split), in reverse order: the same bits */
+        memset(q4, 0, lstm__pack_units_size(H, I) * sizeof *q4);
+        int nub4 = (H + 15) / 16;
+        for (int u = nub4; u > 0; u -= 2) lstm__pack_units_range(q4, H, I, w4, I, u - 2 < 0 ? 0 : u - 2, u);
+        pack_ok &= same_bits(p4, q4, lstm__pack_units_size(H, I));
         free(w4); free(p4); free(q4);
         free(wih); free(whh); free(bias); free(x); free(h); free(act0); free(pih); free(phh);
         free(a1); free(a2); free(o1); free(o2);
@@ -245,7 +250,8 @@ static void test_step(void) {
     CHECK_V(ok, "fused step == lstm_gemm_nt (beta 1) + gate kernel, bit for bit (%d runs: %d shapes x {x, h, bias} given or not x whole/split)",
             runs, (int)(sizeof shapes / sizeof *shapes));
     CHECK_V(partial_ok, "fused step on unit blocks [0, m) leaves the units of [m, end) alone");
-    CHECK_V(pack_ok, "lstm__pack_gate_units with 4 gates == lstm__pack_units (same size, same bits)");
+    CHECK_V(pack_ok, "lstm__pack_gate_units with 4 gates == lstm__pack_units == lstm__pack_units_range over ranges of "
+            "2 unit blocks (same size, same bits)");
 }
 
 /* ---- 4: NaN and Inf ---- */

@@ -138,6 +138,7 @@ typedef struct {
     const float *A; ptrdiff_t am, ak;
     const float *B; ptrdiff_t bk, bn; /* NULL when prepacked */
     const float *P;                  /* prepacked panels [ceil(N/nr)][K][nr], or NULL */
+    const float *PA;                 /* prepacked A panels [ceil(M/mr)][K][mr] (pack_a_block over all K), or NULL */
     float *C; ptrdiff_t ldc;
     int beta;
     const lstm__gemm_kdesc *kd;
@@ -244,14 +245,20 @@ static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn,
     }
 }
 
-/* Computes the block C[m0..m1, n0..n1] of the job (n0 a multiple of nr when prepacked). */
+/* Whether the kernel reads A in place. */
+static int a_direct(const lstm__gemm_kdesc *kd, ptrdiff_t am, ptrdiff_t ak) {
+    return kd->direct_a && ak == 1 && am % 1024 != 0;
+}
+
+/* Computes the block C[m0..m1, n0..n1] of the job (n0 a multiple of nr when prepacked;
+ * m0 a multiple of mr with PA). */
 static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
     const lstm__gemm_kdesc *kd = g->kd;
     const int mr = kd->mr, nr = kd->nr, mcmax = MC / mr * mr, KCB = g->kc, NCB = g->nc;
     /* A row-major A is read in place by kernels that can (no packing), unless
      * its rows lie a multiple of 4 KiB apart: then the mr rows of a micro-panel
      * fall into the same L1 sets and evict each other (packing wins). */
-    const int direct = kd->direct_a && g->ak == 1 && g->am % 1024 != 0;
+    const int direct = !g->PA && a_direct(g->kd, g->am, g->ak);
     float *pa = pack_a, *pb = pack_b;
     if (m0 >= m1 || n0 >= n1) return;
     if (g->K == 0) {
@@ -284,15 +291,18 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
             }
             for (int ic = m0; ic < m1; ic += mcmax) {
                 int mc = m1 - ic < mcmax ? m1 - ic : mcmax;
-                if (!direct) pack_a_block(pa, g, ic, mc, pc, kc, kd);
+                if (!direct && !g->PA) pack_a_block(pa, g, ic, mc, pc, kc, kd);
+                /* packed micro-panels: mr rows apart by aps floats, row k of one at k·mr */
+                const ptrdiff_t aps = g->PA ? (ptrdiff_t)g->K * mr : (ptrdiff_t)kc * mr;
+                const float *a0 = g->PA ? g->PA + (ptrdiff_t)(ic / mr) * aps + (ptrdiff_t)pc * mr : pa;
                 for (int ir = 0; ir < mc; ir += mr) {
-                    const float *ap = direct ? g->A + (ptrdiff_t)(ic + ir) * g->am + pc : pa + (ptrdiff_t)ir * kc;
+                    const float *ap = direct ? g->A + (ptrdiff_t)(ic + ir) * g->am + pc : a0 + (ptrdiff_t)(ir / mr) * aps;
                     ptrdiff_t rsa = direct ? g->am : 1, csa = direct ? 1 : mr;
                     int m = mc - ir < mr ? mc - ir : mr;
                     int w = (m <= kd->wide_m ? 4 : 1) * nr;
                     float *crow = g->C + (ptrdiff_t)(ic + ir) * g->ldc + jc;
                     /* the next micro-panel of A (rows ir+mr..), a row per tile, while this one runs */
-                    const float *anext = ir + mr < mc ? (direct ? ap + (ptrdiff_t)mr * g->am : ap + (ptrdiff_t)mr * kc) : NULL;
+                    const float *anext = ir + mr < mc ? (direct ? ap + (ptrdiff_t)mr * g->am : ap + aps) : NULL;
                     for (int jr = 0, t = 0; jr < nc; jr += w, t++) {
                         int n = nc - jr < w ? nc - jr : w;
                         if ((PREFETCH & 1) && jr + w < nc) /* the C tile to the right */
@@ -368,7 +378,7 @@ static gemm_job make_job(int M, int N, int K, const float *A, ptrdiff_t am, ptrd
                          ptrdiff_t bk, ptrdiff_t bn, const float *P, float *C, int ldc, int beta, int kernel,
                          const float *bias) {
     const lstm__cpu_info *cpu = lstm__cpu();
-    gemm_job g = {M, N, K, A, am, ak, B, bk, bn, P, C, ldc, beta, kdesc(kernel), bias, cpu->gemm_kc, cpu->gemm_nc};
+    gemm_job g = {M, N, K, A, am, ak, B, bk, bn, P, NULL, C, ldc, beta, kdesc(kernel), bias, cpu->gemm_kc, cpu->gemm_nc};
     return g;
 }
 
@@ -384,6 +394,54 @@ static void gemm_any(lstm__team *team, int M, int N, int K, const float *A, ptrd
         return;
     }
     gemm_job g = make_job(M, N, K, A, am, ak, B, bk, bn, NULL, C, ldc, !bias && beta != 0.0f, k, bias);
+    run_job(team, &g);
+}
+
+/* ---------------------------------------------------------------- A packed once */
+
+/* A product with many rows and a packed A (the kernel cannot read A in place)
+ * packs each row block of A once per column block of NC (and per column task):
+ * X·W_ihᵀ at T·B = 3200, I = 4H/4 = 1024 packed X 8 times, 5 % of the forward.
+ * Packed here once, by the team, into the caller's buffer, and then read by
+ * every column block: the same panels, so the same bits. */
+#define APACK_MIN_N 128 /* fewer columns: A packed at most once or twice anyway */
+
+size_t lstm__gemm_apack_size(int M, int N, int K, int lda) {
+    const lstm__gemm_kdesc *kd = kdesc(lstm_gemm_kernel());
+    if (lstm_gemm_kernel() == LSTM_GEMM_REF || M <= 0 || K <= 0 || N < APACK_MIN_N || a_direct(kd, lda, 1)) return 0;
+    return ((size_t)M + 15) * (size_t)K; /* ceil(M/mr)·mr·K for every mr <= 16 */
+}
+
+typedef struct {
+    const gemm_job *g;
+    float *dst;
+    int npanels;
+} apack_job;
+
+static void apack_task(void *arg, int task, int ntasks) {
+    const apack_job *j = arg;
+    const gemm_job *g = j->g;
+    const int mr = g->kd->mr;
+    int p0 = (int)((long)j->npanels * task / ntasks), p1 = (int)((long)j->npanels * (task + 1) / ntasks);
+    if (p0 >= p1) return;
+    int m0 = p0 * mr, mc = (p1 * mr < g->M ? p1 * mr : g->M) - m0;
+    pack_a_block(j->dst + (ptrdiff_t)m0 * g->K, g, m0, mc, 0, g->K, g->kd);
+}
+
+void lstm__gemm_nt_bias_apack_mt(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
+                                 int ldb, const float *bias, float *C, int ldc, float *abuf, size_t abuf_n) {
+    int k = lstm_gemm_kernel();
+    size_t need = lstm__gemm_apack_size(M, N, K, lda);
+    if (!need || !abuf || abuf_n < need) {
+        gemm_any(team, M, N, K, A, lda, 1, B, 1, ldb, C, ldc, 0.0f, bias);
+        return;
+    }
+    gemm_job g = make_job(M, N, K, A, lda, 1, B, 1, ldb, NULL, C, ldc, 0, k, bias);
+    apack_job aj = {&g, abuf, (M + g.kd->mr - 1) / g.kd->mr};
+    int nt = lstm__team_size(team);
+    if (nt > 1) lstm__team_run_tasks(team, nt < aj.npanels ? nt : aj.npanels, apack_task, &aj);
+    else apack_task(&aj, 0, 1);
+    g.PA = abuf;
     run_job(team, &g);
 }
 

@@ -29,6 +29,9 @@ void lstm__gru_gates_backward_avx512(float *dgx, int ldgx, float *dgh, float *dh
  * LSTM's lstm__pack_units layout. */
 size_t lstm__pack_gate_units_size(int G, int H, int K);
 void lstm__pack_gate_units(float *P, int G, int H, int K, const float *W, int ldw);
+/* The same for unit blocks [u0, u1) only (the rest of P untouched): disjoint
+ * ranges can be packed by different threads. */
+void lstm__pack_gate_units_range(float *P, int G, int H, int K, const float *W, int ldw, int u0, int u1);
 
 /* ---- the fused GRU step (gru_step_avx512.c) ----
  * One time step for batch rows [0,B) and unit blocks [u0,u1) of 16 units

@@ -27,6 +27,10 @@ size_t lstm__pack_units_size(int H, int K) { return lstm__pack_gate_units_size(4
 
 void lstm__pack_units(float *P, int H, int K, const float *W, int ldw) { lstm__pack_gate_units(P, 4, H, K, W, ldw); }
 
+void lstm__pack_units_range(float *P, int H, int K, const float *W, int ldw, int u0, int u1) {
+    lstm__pack_gate_units_range(P, 4, H, K, W, ldw, u0, u1);
+}
+
 /* One tile: NR batch rows × NU unit blocks (NR·NU <= 6, so 4·NR·NU <= 24
  * accumulators; the shapes are step_tiles.h's).  NR and NU are constants at
  * every call: the loops unroll and acc lives in registers.  Several unit

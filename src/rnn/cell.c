@@ -49,14 +49,14 @@ void lstm__cell_gemm_ih(const lstm__cell *cell, lstm__team *team, int B, int H, 
  * adding the product with beta 1), act blocks no W_ih run feeds (the GRU's hn)
  * get the bias alone.  bias NULL: zeros. */
 void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows, int H, int in, const float *X,
-                             int ldx, const float *w_ih, const float *bias, float *act) {
+                             int ldx, const float *w_ih, const float *bias, float *act, float *abuf, size_t abuf_n) {
     const int AH = cell->A * H;
     for (int k = 0; k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         float *C = act + (size_t)r->a * H;
         const float *W = w_ih + (size_t)r->w * H * in;
-        if (bias) lstm_gemm_nt_bias_mt(team, rows, r->n * H, in, X, ldx, W, in, bias + (size_t)r->a * H, C, AH);
-        else lstm_gemm_nt_mt(team, rows, r->n * H, in, X, ldx, W, in, C, AH, 0.0f);
+        lstm__gemm_nt_bias_apack_mt(team, rows, r->n * H, in, X, ldx, W, in, bias ? bias + (size_t)r->a * H : NULL, C,
+                                    AH, abuf, abuf_n);
     }
     for (int a = 0; a < cell->A; a++) {
         if (lstm__cell_run_row(cell->ih, cell->n_ih, a) >= 0) continue;

@@ -112,7 +112,9 @@ static void gru_step_backward(const lstm__cell_step *s) {
  * output row while reading step t-1's). */
 static size_t gru_pack_size(int H, int K) { return lstm__pack_gate_units_size(3, H, K); }
 
-static void gru_pack(float *P, int H, int K, const float *W, int ldw) { lstm__pack_gate_units(P, 3, H, K, W, ldw); }
+static void gru_pack(float *P, int H, int K, const float *W, int ldw, int u0, int u1) {
+    lstm__pack_gate_units_range(P, 3, H, K, W, ldw, u0, u1);
+}
 
 static void gru_fused_step(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
                            const float *pih, const float *bsum, const float *h, int ldh, const float *phh,

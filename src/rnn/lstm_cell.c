@@ -96,7 +96,7 @@ const lstm__cell lstm__cell_lstm = {
     .n_ih = 1, .n_hh = 1, .ih = {{0, 0, 4}}, .hh = {{0, 0, 4}},
     .forward = lstm_step_forward, .backward = lstm_step_backward,
 #if LSTM_X86
-    .fused_pack_size = lstm__pack_units_size, .fused_pack = lstm__pack_units, .fused_step = lstm__step_avx512,
+    .fused_pack_size = lstm__pack_units_size, .fused_pack = lstm__pack_units_range, .fused_step = lstm__step_avx512,
     .step1_pack_size = lstm__step1_pack_size, .step1_pack = lstm__step1_pack, .step1 = lstm__step1,
     .step1_groups = lstm__step1_groups, .step1_one = lstm__step1_one_avx512,
 #endif
