@@ -9,7 +9,8 @@
  * keeps its task from one run to the next, and the data that task reads stays
  * in its core's cache (with one counter from the front they traded tasks in
  * 5-45 % of a batch-1 step's runs, and each trade moved the 512 KB of weights
- * a task of H = 256 reads from one core's L2 to the other's).  Waiting threads spin briefly, then sleep on a futex. */
+ * a task of H = 256 reads from one core's L2 to the other's).  Waiting
+ * threads spin briefly, then sleep on a futex. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
