@@ -223,12 +223,12 @@ typedef void (*lstm__step1_fn)(lstm__team *team, int H, int I, int Hout, int rev
                                float *m, float *m2);
 
 /* The batch-1 step of one group (H <= 48, no projection) with its arguments made
- * once: P the layer's pack, bsum as above (NULL: none), I the layer's input size,
- * nv = ⌈H/16⌉.  lstm__step1_one_avx512(plan, x, a0, h, c, y): one step in place on
+ * once: P the layer's pack, bsum as above (NULL: none), I the layer's input
+ * size.  lstm__step1_one_avx512(plan, x, a0, h, c, y): one step in place on
  * h and c (the state), pre-activations from x (or, x NULL, a0 [4H] given), y [H]
  * (NULL: none) a copy of h; no act.  The bits of lstm__step1 on the same step. */
 typedef struct {
-    int H, I, nv;
+    int H, I;
     const float *P, *bsum;
 } lstm__step1_plan; /* (one group is in L1: no prefetch) */
 typedef void (*lstm__step1_one_fn)(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c,

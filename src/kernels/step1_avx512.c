@@ -234,6 +234,18 @@ group(const int GRU, const int NV, const int S, int pf, int H, int I, int Hout, 
     }
 }
 
+/* The one group of H <= 48 (nv = ⌈H/16⌉ blocks, split chains): run_groups's
+ * ng = 1 case and the lean entries below, the same code so the same bits. */
+T512 __attribute__((always_inline)) NO_SANITIZE static inline void
+one_group(const int GRU, int H, int I, int Hout, const float *P, const float *a_in, float *act, const float *x,
+          const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+    switch ((H + 15) / 16) {
+    case 1: group(GRU, 1, SPLITS(1), 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2); break;
+    case 2: group(GRU, 2, SPLITS(2), 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2); break;
+    default: group(GRU, 3, SPLITS(3), 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2); break;
+    }
+}
+
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
            const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
@@ -245,11 +257,7 @@ run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const
         const int g = rev ? g1 - 1 - (i - g0) : i;
         const int b0 = ng == 1 ? 0 : nub * g / ng;
         const int nv = (ng == 1 ? nub : nub * (g + 1) / ng) - b0;
-        if (ng == 1) switch (nv) {
-            case 1: group(GRU, 1, SPLITS(1), 0, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 2: group(GRU, 2, SPLITS(2), 0, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            default: group(GRU, 3, SPLITS(3), 0, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            }
+        if (ng == 1) one_group(GRU, H, I, Hout, P, act, act, x, bsum, h, c_prev, c, m, m2);
         else switch (nv) {
             case 1: group(GRU, 1, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
             case 2: group(GRU, 2, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
@@ -281,21 +289,13 @@ T512 NO_SANITIZE void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int r
  * lstm__step1_avx512 with one group, so the same bits. */
 T512 NO_SANITIZE void lstm__step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h,
                                              float *c, float *y) {
-    switch (p->nv) {
-    case 1: group(0, 1, SPLITS(1), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
-    case 2: group(0, 2, SPLITS(2), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
-    default: group(0, 3, SPLITS(3), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, c, c, h, y); break;
-    }
+    one_group(0, p->H, p->I, p->H, p->P, a0, NULL, x, p->bsum, h, c, c, h, y);
 }
 
 T512 NO_SANITIZE void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h,
                                                  float *c, float *y) {
-    (void)c;
-    switch (p->nv) {
-    case 1: group(1, 1, SPLITS(1), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
-    case 2: group(1, 2, SPLITS(2), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
-    default: group(1, 3, SPLITS(3), 0, p->H, p->I, p->H, 0, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y); break;
-    }
+    (void)c; /* (a GRU has none) */
+    one_group(1, p->H, p->I, p->H, p->P, a0, NULL, x, p->bsum, h, NULL, NULL, h, y);
 }
 #endif
 

@@ -183,8 +183,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         else {
             ws->p1_bias = net->cfg.bias;
             for (size_t k = 0; k < LD; k++)
-                ws->p1_plan[k] = (lstm__step1_plan){ws->H, net->w[k].in, (ws->H + 15) / 16,
-                                                    ws->p1 + k * ws->p1_size,
+                ws->p1_plan[k] = (lstm__step1_plan){ws->H, net->w[k].in, ws->p1 + k * ws->p1_size,
                                                     net->cfg.bias ? ws->bias + k * ws->AH : NULL};
         }
     }
