@@ -293,6 +293,12 @@ static const float *zero_h0_for(lstm_workspace *ws, size_t k, const float *h0k) 
     return ws->h0 + k * bho;
 }
 
+/* Items [*lo, *hi) of task `task` of n over N items (rows, unit blocks). */
+static void share_of(int N, int task, int n, int *lo, int *hi) {
+    *lo = (int)((long)N * task / n);
+    *hi = (int)((long)N * (task + 1) / n);
+}
+
 /* cell->fused_pack of W [G·H, K] into P by the team, each task a range of unit blocks. */
 typedef struct {
     const lstm__cell *cell;
@@ -303,8 +309,8 @@ typedef struct {
 
 static void fused_pack_task(void *arg, int task, int ntasks) {
     const fused_pack_job *j = arg;
-    int nub = (j->H + 15) / 16;
-    int u0 = (int)((long)nub * task / ntasks), u1 = (int)((long)nub * (task + 1) / ntasks);
+    int u0, u1;
+    share_of((j->H + 15) / 16, task, ntasks, &u0, &u1);
     if (u0 < u1) j->cell->fused_pack(j->P, j->H, j->K, j->W, j->ldw, u0, u1);
 }
 
@@ -368,7 +374,8 @@ typedef struct {
 
 static void step_task(void *arg, int task, int ntasks) {
     const step_job *j = arg;
-    int u0 = (int)((long)j->nub * task / ntasks), u1 = (int)((long)j->nub * (task + 1) / ntasks);
+    int u0, u1;
+    share_of(j->nub, task, ntasks, &u0, &u1);
     if (u0 < u1)
         j->fn(j->B, j->H, j->Hout, j->in, u0, u1, j->act, j->x, j->ldx, j->pih, j->bsum, j->h, j->ldh,
                           j->phh, j->c_prev, j->c, j->m, j->ldm);
@@ -444,7 +451,8 @@ typedef struct {
 static void step_fwd_task(void *arg, int task, int ntasks) {
     const step_fwd_job *j = arg;
     const lstm__cell_step *s = &j->s;
-    int b0 = (int)((long)s->B * task / ntasks), b1 = (int)((long)s->B * (task + 1) / ntasks);
+    int b0, b1;
+    share_of(s->B, task, ntasks, &b0, &b1);
     if (b0 >= b1) return;
     lstm__cell_step r = *s;
     r.B = b1 - b0;
@@ -478,11 +486,6 @@ static int row_tasks(lstm__team *team, int B) {
     return nt > 1 && B >= ROW_TASK_MIN * nt ? nt : 0;
 }
 
-/* Rows [*b0, *b1) of task `task` of n over B rows. */
-static void rows_of(int B, int task, int n, int *b0, int *b1) {
-    *b0 = (int)((long)B * task / n);
-    *b1 = (int)((long)B * (task + 1) / n);
-}
 
 /* Buffers of step s (time t) of dir_forward for batch rows from b0. */
 typedef struct {
@@ -515,7 +518,7 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
     const lstm_weights *w = op->w;
     const int H = op->H, Hout = op->Hout, ldy = op->D * Hout, ldm = w->w_hr ? H : ldy;
     int b0, b1;
-    rows_of(op->B, task, ntasks, &b0, &b1);
+    share_of(op->B, task, ntasks, &b0, &b1);
     const int nb = b1 - b0;
     if (nb <= 0) return;
     const float *hp = op->h0 ? op->h0 + (size_t)b0 * Hout : NULL, *cp = op->c0 ? op->c0 + (size_t)b0 * H : NULL;
@@ -785,7 +788,7 @@ static void step_bwd_rows(const step_bwd_job *j, int b0, int b1) {
 static void step_bwd_task(void *arg, int task, int ntasks) {
     const step_bwd_job *j = arg;
     int b0, b1;
-    rows_of(j->B, task, ntasks, &b0, &b1);
+    share_of(j->B, task, ntasks, &b0, &b1);
     step_bwd_rows(j, b0, b1);
 }
 
@@ -839,7 +842,7 @@ typedef struct {
 static void bwd_rows_task(void *arg, int task, int ntasks) {
     const bwd_rows_job *j = arg;
     int b0, b1;
-    rows_of(j->op->B, task, ntasks, &b0, &b1);
+    share_of(j->op->B, task, ntasks, &b0, &b1);
     for (int s = j->op->T - 1; s >= 0; s--) {
         step_bwd_job sj = bwd_step_job(j->op, j->ws, j->dY, s);
         step_bwd_rows(&sj, b0, b1);
