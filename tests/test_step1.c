@@ -206,63 +206,6 @@ static void ref_steps(const lstm_net *net, int T, const float *x, double *h, dou
     free(g);
 }
 
-/* One step per lstm_stream call (the batch-1 path) vs lstm_forward at B = 1 over
- * the whole sequence (x·W_ihᵀ by the GEMM, then the same kernel): same bits; vs
- * the GEMM path (LSTM_FUSED=0): near; vs float64: float32 rounding. */
-static void test_engine_steps(void) {
-    const int Is[] = {1, 3, 256}, T = 4;
-    int runs = 0, bad = 0;
-    double worst = 0.0, worst_gemm = 0.0;
-    for (int ii = 0; ii < 3; ii++)
-        for (int H = 1; H <= 130; H++) {
-            const int I = Is[ii];
-            lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 1, .bias = H % 5 != 0};
-            lstm_net net;
-            lstm_net_init(&net, &cfg);
-            lstm_net_init_uniform(&net, (uint64_t)(H * 7 + I));
-            float *x = malloc(sizeof(float) * T * I), *y[3], *h0 = malloc(sizeof(float) * H), *c0 = malloc(sizeof(float) * H);
-            float *hn = malloc(sizeof(float) * H), *cn = malloc(sizeof(float) * H);
-            fill(x, (size_t)T * I, 1.0f); fill(h0, H, 1.0f); fill(c0, H, 1.0f);
-            for (int k = 0; k < 3; k++) y[k] = malloc(sizeof(float) * T * H);
-            /* the GEMM path, whole sequence */
-            lstm__kernel_set_fused(0);
-            lstm_workspace *ws;
-            lstm_workspace_init(&ws, &net, T, 1, 0);
-            lstm__kernel_set_fused(-1);
-            lstm_forward(&net, ws, T, 1, x, h0, c0, y[2], NULL, NULL);
-            lstm_workspace_free(ws);
-            /* the batch-1 path, whole sequence */
-            lstm_workspace_init(&ws, &net, T, 1, 0);
-            lstm_forward(&net, ws, T, 1, x, h0, c0, y[0], hn, cn);
-            lstm_workspace_free(ws);
-            /* the batch-1 path, one step per call */
-            lstm_workspace_init(&ws, &net, 1, 1, 0);
-            lstm_state st;
-            lstm_state_init(&st, &net, 1);
-            memcpy(st.h, h0, sizeof(float) * H);
-            memcpy(st.c, c0, sizeof(float) * H);
-            for (int t = 0; t < T; t++) lstm_stream(&net, ws, &st, 1, x + (size_t)t * I, y[1] + (size_t)t * H);
-            int same = memcmp(y[0], y[1], sizeof(float) * T * H) == 0 && memcmp(st.h, hn, sizeof(float) * H) == 0 &&
-                       memcmp(st.c, cn, sizeof(float) * H) == 0;
-            if (!same && bad++ < 5) printf("  stream differs from lstm_forward at B = 1: I=%d H=%d\n", I, H);
-            worst_gemm = fmax(worst_gemm, test_maxabs(y[1], y[2], (size_t)T * H));
-            double *hd = malloc(sizeof(double) * H), *cd = malloc(sizeof(double) * H), *yd = malloc(sizeof(double) * T * H);
-            for (int j = 0; j < H; j++) { hd[j] = h0[j]; cd[j] = c0[j]; }
-            ref_steps(&net, T, x, hd, cd, yd);
-            for (int q = 0; q < T * H; q++) worst = fmax(worst, fabs(yd[q] - y[1][q]));
-            for (int j = 0; j < H; j++) worst = fmax(worst, fabs(cd[j] - st.c[j]));
-            runs++;
-            free(hd); free(cd); free(yd);
-            lstm_state_free(&st);
-            lstm_workspace_free(ws);
-            free(x); free(y[0]); free(y[1]); free(y[2]); free(h0); free(c0); free(hn); free(cn);
-            lstm_net_free(&net);
-        }
-    CHECK_V(bad == 0, "one lstm_stream step per call == lstm_forward at B = 1, bit for bit (%d nets)", runs);
-    CHECK_V(worst_gemm < 1e-5, "one step per call vs the GEMM path: max abs diff %.2e (< 1e-5)", worst_gemm);
-    CHECK_V(worst < 2e-5, "one step per call vs float64 equations: max abs err %.2e (< 2e-5)", worst);
-}
-
 /* float64 GRU (torch.nn.GRU), one layer, B = 1: T steps from h (updated). */
 static void gru_ref_steps(const lstm_net *net, int T, const float *x, double *h, double *y) {
     const lstm_weights *w = &net->w[0];
@@ -326,57 +269,74 @@ static void pieces_threads(lstm_cell_kind cell, uint64_t seed) {
 
 static void test_pieces_threads(void) { pieces_threads(LSTM_CELL_LSTM, 21); }
 
-/* The GRU on the same kernel: one step per lstm_stream call == lstm_forward at B = 1
- * (bits); vs the GEMM path and float64 (near); pieces and 1-3 threads (bits). */
-static void test_gru(void) {
-    const int Is[] = {1, 3, 256}, T = 4;
+/* One step per lstm_stream call (the batch-1 path) vs lstm_forward at B = 1 over
+ * the whole sequence (x·W_ihᵀ by the GEMM, then the same kernel): same bits; vs
+ * the GEMM path (LSTM_FUSED=0): near; vs float64: float32 rounding.  Either cell,
+ * one layer, from a given h0 (and c0). */
+static void engine_steps(lstm_cell_kind cell) {
+    const int Is[] = {1, 3, 256}, T = 4, gru = cell == LSTM_CELL_GRU;
+    const char *name = gru ? "gru: " : "";
     int runs = 0, bad = 0;
     double worst = 0.0, worst_gemm = 0.0;
     for (int ii = 0; ii < 3; ii++)
-        for (int H = 1; H <= 130; H += (H < 20 ? 1 : 7)) {
+        for (int H = 1; H <= 130; H += gru && H >= 20 ? 7 : 1) {
             const int I = Is[ii];
-            lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 1, .bias = H % 5 != 0,
-                               .cell = LSTM_CELL_GRU};
+            lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 1, .bias = H % 5 != 0, .cell = cell};
             lstm_net net;
             lstm_net_init(&net, &cfg);
-            lstm_net_init_uniform(&net, (uint64_t)(H * 5 + I));
-            float *x = malloc(sizeof(float) * T * I), *y[3], *h0 = malloc(sizeof(float) * H), *hn = malloc(sizeof(float) * H);
-            fill(x, (size_t)T * I, 1.0f); fill(h0, H, 1.0f);
+            lstm_net_init_uniform(&net, (uint64_t)(H * (gru ? 5 : 7) + I));
+            float *x = malloc(sizeof(float) * T * I), *y[3], *h0 = malloc(sizeof(float) * H), *c0 = malloc(sizeof(float) * H);
+            float *hn = malloc(sizeof(float) * H), *cn = malloc(sizeof(float) * H);
+            fill(x, (size_t)T * I, 1.0f); fill(h0, H, 1.0f); fill(c0, H, 1.0f); /* (c0: LSTM only) */
             for (int k = 0; k < 3; k++) y[k] = malloc(sizeof(float) * T * H);
-            lstm_workspace *ws;
+            /* the GEMM path, whole sequence */
             lstm__kernel_set_fused(0);
+            lstm_workspace *ws;
             lstm_workspace_init(&ws, &net, T, 1, 0);
             lstm__kernel_set_fused(-1);
-            lstm_forward(&net, ws, T, 1, x, h0, NULL, y[2], NULL, NULL);
+            lstm_forward(&net, ws, T, 1, x, h0, gru ? NULL : c0, y[2], NULL, NULL);
             lstm_workspace_free(ws);
+            /* the batch-1 path, whole sequence */
             lstm_workspace_init(&ws, &net, T, 1, 0);
-            lstm_forward(&net, ws, T, 1, x, h0, NULL, y[0], hn, NULL);
+            lstm_forward(&net, ws, T, 1, x, h0, gru ? NULL : c0, y[0], hn, gru ? NULL : cn);
             lstm_workspace_free(ws);
+            /* the batch-1 path, one step per call */
             lstm_workspace_init(&ws, &net, 1, 1, 0);
             lstm_state st;
             lstm_state_init(&st, &net, 1);
             memcpy(st.h, h0, sizeof(float) * H);
+            if (!gru) memcpy(st.c, c0, sizeof(float) * H);
             for (int t = 0; t < T; t++) lstm_stream(&net, ws, &st, 1, x + (size_t)t * I, y[1] + (size_t)t * H);
-            int same = memcmp(y[0], y[1], sizeof(float) * T * H) == 0 && memcmp(st.h, hn, sizeof(float) * H) == 0;
-            if (!same && bad++ < 5) printf("  gru stream differs from lstm_forward at B = 1: I=%d H=%d\n", I, H);
+            int same = memcmp(y[0], y[1], sizeof(float) * T * H) == 0 && memcmp(st.h, hn, sizeof(float) * H) == 0 &&
+                       (gru || memcmp(st.c, cn, sizeof(float) * H) == 0);
+            if (!same && bad++ < 5) printf("  %sstream differs from lstm_forward at B = 1: I=%d H=%d\n", name, I, H);
             worst_gemm = fmax(worst_gemm, test_maxabs(y[1], y[2], (size_t)T * H));
-            double *hd = malloc(sizeof(double) * H), *yd = malloc(sizeof(double) * T * H);
-            for (int j = 0; j < H; j++) hd[j] = h0[j];
-            gru_ref_steps(&net, T, x, hd, yd);
+            double *hd = malloc(sizeof(double) * H), *cd = malloc(sizeof(double) * H), *yd = malloc(sizeof(double) * T * H);
+            for (int j = 0; j < H; j++) hd[j] = h0[j], cd[j] = c0[j];
+            if (gru) gru_ref_steps(&net, T, x, hd, yd);
+            else ref_steps(&net, T, x, hd, cd, yd);
             for (int q = 0; q < T * H; q++) worst = fmax(worst, fabs(yd[q] - y[1][q]));
+            for (int j = 0; !gru && j < H; j++) worst = fmax(worst, fabs(cd[j] - st.c[j]));
             runs++;
-            free(hd); free(yd);
+            free(hd); free(cd); free(yd);
             lstm_state_free(&st);
             lstm_workspace_free(ws);
-            free(x); free(y[0]); free(y[1]); free(y[2]); free(h0); free(hn);
+            free(x); free(y[0]); free(y[1]); free(y[2]); free(h0); free(c0); free(hn); free(cn);
             lstm_net_free(&net);
         }
-    CHECK_V(bad == 0, "gru: one lstm_stream step per call == lstm_forward at B = 1, bit for bit (%d nets)", runs);
-    CHECK_V(worst_gemm < 1e-5, "gru: one step per call vs the GEMM path: max abs diff %.2e (< 1e-5)", worst_gemm);
-    CHECK_V(worst < 2e-5, "gru: one step per call vs float64 equations: max abs err %.2e (< 2e-5)", worst);
-    pieces_threads(LSTM_CELL_GRU, 23);
+    CHECK_V(bad == 0, "%sone lstm_stream step per call == lstm_forward at B = 1, bit for bit (%d nets)", name, runs);
+    CHECK_V(worst_gemm < 1e-5, "%sone step per call vs the GEMM path: max abs diff %.2e (< 1e-5)", name, worst_gemm);
+    CHECK_V(worst < 2e-5, "%sone step per call vs float64 equations: max abs err %.2e (< 2e-5)", name, worst);
 }
 
+static void test_engine_steps(void) { engine_steps(LSTM_CELL_LSTM); }
+
+/* The GRU on the same kernel: one step per lstm_stream call == lstm_forward at B = 1
+ * (bits); vs the GEMM path and float64 (near); pieces and 1-3 threads (bits). */
+static void test_gru(void) {
+    engine_steps(LSTM_CELL_GRU);
+    pieces_threads(LSTM_CELL_GRU, 23);
+}
 
 /* Deep, projected, bidirectional nets at B = 1.  Training keeps the batch
  * path's fused step (a batch split into slices of one row, as over MPI ranks,
