@@ -117,12 +117,12 @@ const lstm__cpu_info *lstm__cpu(void) {
     if (e && atol(e) > 0) c.l2 = atol(e);
     lstm__cpu_blocking(c.l1d, c.l2, &c.gemm_kc, &c.gemm_nc);
     /* The batch-1 step past L1 streams its pack (W_hh's rows, and W_ih's with x) from L2,
-     * or past L2 from L3.  Software prefetch two rows ahead made it ~20 % faster on Zen 4;
-     * on Zen 5 (family 26) the hardware's L1 prefetcher does better alone while the share
-     * a thread streams fits in L2 (one thread, 2026-11-29: H = 56..80 5-30 % faster
-     * without, 0.5 MB of H = 256's pack 2.8 us instead of 4.5), and worse past it (the
-     * whole 1 MB: 10.9 us without, 8.1 with).  So: on Zen 5 past half of L2; elsewhere
-     * always. */
+     * or past L2 from L3.  Software prefetch two rows ahead made it ~20 % faster on Zen 4.
+     * On Zen 5 (family 26), one thread, idle, interleaved A/B of `lstm bench --mode step`
+     * (2026-11-29): H = 56 and 80 5-7 % faster without it, H = 96 3 % slower, H = 128
+     * equal; H = 256's whole 1 MB pack from L3 once 10.9 us without and 8.1 with, equal
+     * in later runs.  So on Zen 5 only past half of L2, where the pack comes from L3;
+     * elsewhere always.  (A weak rule: code layout moves these sizes by up to 20 %.) */
     c.step1_pf_bytes = c.vendor == LSTM__CPU_AMD && c.family >= 26 ? (c.l2 > 0 ? c.l2 / 2 : 512L * 1024) : 0;
     if ((e = getenv("LSTM_STEP1_PREFETCH")) && (e[0] == '0' || e[0] == '1') && !e[1])
         c.step1_pf_bytes = e[0] == '1' ? 0 : LONG_MAX;
