@@ -367,6 +367,45 @@ static void test_fused(void) {
     }
 }
 
+/* A workspace whose thread count changes between forwards: which layers' W_ih
+ * the fused step takes (and packs) depends on the rows a task gets, so the
+ * pack must follow the change.  I = H = 256, B = 32: on a 1 MiB L2 the input
+ * product is fused at 1 thread (32 rows a task) and a GEMM at 2 (16 rows, a
+ * 2 MB pack); elsewhere the rule may not flip, and the bits must hold anyway. */
+static void test_threads_change(void) {
+    for (int cell = LSTM_CELL_LSTM; cell <= LSTM_CELL_GRU; cell++) {
+        lstm_config cfg = {.input_size = 256, .hidden_size = 256, .num_layers = 1, .bias = 1, .cell = cell};
+        lstm_net net;
+        lstm_net_init(&net, &cfg);
+        lstm_net_init_uniform(&net, 9);
+        const int T = 3, B = 32;
+        size_t nx = (size_t)T * B * 256;
+        float *x = malloc(nx * 4), *ref = malloc(nx * 4), *got = malloc(nx * 4);
+        fill(x, nx, 1.0);
+        lstm_workspace *ws;
+        lstm_workspace_init(&ws, &net, T, B, 0);
+        lstm_forward(&net, ws, T, B, x, NULL, NULL, ref, NULL, NULL);
+        lstm_workspace_free(ws);
+        lstm_workspace_init(&ws, &net, T, B, 0);
+        int same = 1;
+        lstm_state st;
+        lstm_state_init(&st, &net, B);
+        for (int i = 0; i < 4; i++) { /* streaming keeps its packs between calls on the same weights */
+            CHECK(lstm_workspace_set_threads(ws, i % 2 ? 1 : 2) == LSTM_OK, "set_threads: %s", lstm_last_error());
+            memset(got, 0, nx * 4);
+            lstm_state_reset(&st);
+            lstm_stream(&net, ws, &st, T, x, got);
+            same &= memcmp(ref, got, nx * 4) == 0;
+        }
+        lstm_state_free(&st);
+        CHECK_V(same, "%s: one workspace streaming at 2, 1, 2, 1 threads gives lstm_forward's bits each time",
+                cell ? "gru" : "lstm");
+        lstm_workspace_free(ws);
+        free(x); free(ref); free(got);
+        lstm_net_free(&net);
+    }
+}
+
 /* The backward step's product (lstm__step_dh_avx512) against lstm_gemm_nn
  * (the AVX-512 or AVX2 kernel the fused step goes with), bit for bit: every
  * row tile (B = 1..13), column edges (N = 1, 37, 64, 100), depth blocks and
@@ -478,6 +517,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
     test_cell();
     test_fused();
+    test_threads_change();
     test_step_dh();
     core_case big[] = {
         {"threads deep bidir", {24, 40, 2, 0, 1, 1, 0}, 9, 7, 0},

@@ -98,7 +98,30 @@ static float *alloc_f(size_t n, int *ok) {
     return p;
 }
 
-static int x_in_fused_step(const lstm__cell *cell, int in, int Hout);
+static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, int B, int H, int in, int Hout);
+
+/* Room to pack X for the layers whose input product is a GEMM over T·B rows
+ * (which x_in_fused_step decides from the thread count too): grown when that
+ * changes.  0, or -1 out of memory (the old room is kept). */
+static int xpack_reserve(lstm_workspace *ws) {
+    size_t need = 0, tb = (size_t)ws->T * ws->B;
+    for (int l = 0; !ws->p1 && l < ws->L; l++) {
+        int in = l == 0 ? ws->I : ws->D * ws->Hout;
+        if (ws->fused && x_in_fused_step(ws->cell, ws->train, ws->team, ws->B, ws->H, in, ws->Hout)) continue;
+        for (int r = 0; r < ws->cell->n_ih; r++) {
+            size_t n = lstm__gemm_apack_size((int)tb, ws->cell->ih[r].n * ws->H, in, in);
+            if (n > need) need = n;
+        }
+    }
+    if (need <= ws->xpack_n) return 0;
+    float *p = malloc(need * sizeof(float));
+    if (!p) return -1;
+    memset(p, 0, need * sizeof(float)); /* touched now, like alloc_f's buffers */
+    free(ws->xpack);
+    ws->xpack = p;
+    ws->xpack_n = need;
+    return 0;
+}
 
 lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T, int B, int flags) {
     *out = NULL;
@@ -206,16 +229,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (!(ws->pr = aligned_alloc(64, LD * ws->pr_size * sizeof(float)))) ok = 0;
         else memset(ws->pr, 0, LD * ws->pr_size * sizeof(float));
     }
-    if (!ws->p1) /* the layers whose input product is a GEMM over T·B rows */
-        for (int l = 0; l < ws->L; l++) {
-            int in = l == 0 ? ws->I : ws->D * ws->Hout;
-            if (ws->fused && x_in_fused_step(cell, in, ws->Hout)) continue;
-            for (int r = 0; r < cell->n_ih; r++) {
-                size_t n = lstm__gemm_apack_size((int)tb, cell->ih[r].n * ws->H, in, in);
-                if (n > ws->xpack_n) ws->xpack_n = n;
-            }
-        }
-    if (ws->xpack_n) ws->xpack = alloc_f(ws->xpack_n, &ok);
+    if (xpack_reserve(ws) != 0) ok = 0;
     if (!ok) {
         lstm_workspace_free(ws);
         return lstm__fail(LSTM_ERR_NOMEM, "workspace: out of memory for T=%d, B=%d", T, B);
@@ -242,6 +256,8 @@ lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n) {
     ws->team = NULL;
     if (n > 1 && !(ws->team = lstm__team_create(n)))
         return lstm__fail(LSTM_ERR_NOMEM, "threads: could not start %d threads", n);
+    ws->pui_ok = 0; /* which layers' W_ih the fused step packs depends on the thread count */
+    if (xpack_reserve(ws) != 0) return lstm__fail(LSTM_ERR_NOMEM, "threads: out of memory for the input product");
     return LSTM_OK;
 }
 
@@ -356,7 +372,7 @@ static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
     for (int k = 0; k < ws->L * ws->D; k++)
         if (ws->p1)
             ws->cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, ws->H, net->w[k].in, ws->Hout, net->w[k].w_ih, NULL);
-        else if (T == 1 || x_in_fused_step(ws->cell, net->w[k].in, ws->Hout))
+        else if (T == 1 || x_in_fused_step(ws->cell, ws->train, ws->team, ws->B, ws->H, net->w[k].in, ws->Hout))
             fused_pack_mt(ws->team, ws->cell, ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih,
                           net->w[k].in);
     ws->pui_ok = T == 1 ? 2 : 1;
@@ -406,7 +422,7 @@ typedef struct {
     int k, d, T, B, H, Hout, D;
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
-    int ms_all;
+    int ms_all, train;
     const float *bias, *pk[2], *pu, *pui, *p1, *pdh;
     const float *pr; /* LSTMP: packed W_hr */
     int act_ready;   /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
@@ -421,7 +437,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     const int tr = ws->train; /* training keeps every step of every (l,d); inference reuses one scratch */
     dir_op op = {.cell = ws->cell, .w = &net->w[k], .g = &net->g[k], .team = ws->team, .k = k, .d = k % ws->D, .T = T,
                  .B = ws->B, .H = ws->H, .Hout = ws->Hout, .D = ws->D, .X = X, .h0 = h0, .c0 = c0, .Y = Y,
-                 .ms_all = tr, .bias = ws->bias + (size_t)k * ws->AH, .xpack = ws->xpack, .xpack_n = ws->xpack_n};
+                 .ms_all = tr, .train = tr, .bias = ws->bias + (size_t)k * ws->AH, .xpack = ws->xpack, .xpack_n = ws->xpack_n};
     op.act = tr ? ws->act + (size_t)k * ws->tbg : ws->act;
     if (ws->cs) {
         op.cs = tr ? ws->cs + (size_t)k * ws->tbh : NULL;
@@ -536,14 +552,23 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
 
 /* Whether the fused step also does x·W_ihᵀ + b for sequences (T > 1) instead
  * of one GEMM over all steps before the loop: the same sums in the same order
- * (bias, x, h), but act is written once instead of written and read back, the
- * row tasks need no hand-off for the input product, and the tiles run at the
- * step's rate.  Taken when a unit block's weights of both products,
- * 16·G·(in + Hout) floats, fit in a quarter of L2 (they are reused from there
- * by every row tile).  One thread, Zen 5 (1 MiB L2), 20 steps of 32 rows:
- * I = H = 512: 14.9 ms against 8.3 (GEMM) + 8.1 (step); I = H = 1024 (512 KiB
- * of weights a block): 35.2 against 17.5 + 16.2.  lstm__set_step_x (tests):
- * -1 this rule, 0 never, 1 always. */
+ * (bias, x, h), so the same bits either way.  Fused, act is written once
+ * instead of written and read back and the row tasks need no hand-off for the
+ * input product; but every step then streams W_ih's pack too, and a row task
+ * reuses what it streams only over its own rows.  So:
+ *  - a unit block's weights of both products, 16·G·(in + Hout) floats, must
+ *    fit in a quarter of L2 (each row tile reuses them from there);
+ *  - and either a task has >= 32 rows (6 row tiles), or the whole pack a task
+ *    streams fits in L2 (inference) or in 4 × L2 (training, where act is
+ *    stored either way).
+ * Zen 5, 2 threads, idle, interleaved A/B of fused against GEMM (ms):
+ * proj-fwd-1024 (16 rows a task, 12.5 MB) 83-85 vs 71-74; deep-fwd-256 (8
+ * rows, 2 MB) 25.4 vs 23.3; I = H = 256 forward, 16 rows 6.2 vs 5.8, 32 rows
+ * 20.6 vs 21.5; I = H = 128 (512 KB), 16 rows 5.5 vs 6.0; I = H = 512, 4 rows
+ * 8.1 vs 7.0, 32 rows equal; charlm-train (16 rows, 1.3 and 2 MB) 40.2-40.9
+ * vs 42.8-43.3; bidir-train-256 (16 rows, 2 and 3 MB) 1.5 % faster fused;
+ * proj-train-1024 233 vs 214-217.  lstm__set_step_x (tests): -1 this rule,
+ * 0 never, 1 always. */
 #ifndef LSTM_STEP_X_MODE
 #define LSTM_STEP_X_MODE -1 /* build-time default of lstm__set_step_x (A/B measurements) */
 #endif
@@ -551,10 +576,17 @@ static int step_x_mode = LSTM_STEP_X_MODE;
 
 void lstm__set_step_x(int mode) { __atomic_store_n(&step_x_mode, mode, __ATOMIC_RELAXED); }
 
-static int x_in_fused_step(const lstm__cell *cell, int in, int Hout) {
+static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, int B, int H, int in, int Hout) {
     int mode = __atomic_load_n(&step_x_mode, __ATOMIC_RELAXED);
+    if (mode >= 0) return mode;
     long l2 = lstm__cpu()->l2;
-    return mode >= 0 ? mode : l2 > 0 && 64L * cell->G * (in + Hout) <= l2 / 4;
+    long block = 64L * cell->G * (in + Hout); /* bytes */
+    if (l2 <= 0 || block > l2 / 4) return 0;
+    int nt = team ? lstm__team_size(team) : 1, nrow = row_tasks(team, B);
+    int rows = nrow ? (B + nrow - 1) / nrow : B; /* a task's rows (the unit split: all, a share of the blocks) */
+    long blocks = (H + 15) / 16;
+    if (!nrow) blocks = (blocks + nt - 1) / nt;
+    return rows >= 32 || block * blocks <= (train ? 4 * l2 : l2);
 }
 
 /* One direction of one layer over the sequence; hn [B,Hout], cn [B,H] or NULL. */
@@ -567,7 +599,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const size_t rows = (size_t)T * B;
     /* one step (streaming), or a sequence where x_in_fused_step: the fused kernel also does x·W_ihᵀ + b */
     const int x_in_step =
-        !op->act_ready && (((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(cell, in, Hout)));
+        !op->act_ready && (((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(cell, op->train, team, B, H, in, Hout)));
     if (!x_in_step && !op->act_ready) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
         lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act,
                                 op->xpack, op->xpack_n);
