@@ -79,7 +79,7 @@ static noreturn void bench_help(void) {
          "                  [--bidirectional] [--proj P]\n"
          "                  [--mode forward|train|step] [--cell lstm|gru] [--threads N] [--json]\n"
          "                  [--warmup N] [--min-iters N] [--max-iters N] [--budget SECONDS]\n"
-         "                  [--max-seconds SECONDS] [--seed S]\n"
+         "                  [--max-seconds SECONDS] [--seed S] [--repack]\n"
          "Times one shape with random weights (PyTorch's init law) and random inputs;\n"
          "--cell gru times an nn.GRU of that shape (default lstm).\n"
          "  forward  inference over the whole sequence (lstm_forward)\n"
@@ -87,6 +87,9 @@ static noreturn void bench_help(void) {
          "  step     the sequence fed one time step per call through lstm_stream\n"
          "           (not with --bidirectional)\n"
          "--bidirectional: two directions; --proj P: LSTM with projections (h of size P < H).\n"
+         "forward keeps the weights packed between iterations (LSTM_WS_KEEP_PACKS: packed once, in\n"
+         "the warm-up, as oneDNN's bench reorders its weights once); --repack packs them in every\n"
+         "iteration (lstm_forward's default).\n"
          "Reports the median time per iteration (one whole sequence) over at least --min-iters\n"
          "(default 5) timed iterations after --warmup (default 1), running for about --budget\n"
          "seconds (default 2) and starting none that would end past --max-seconds (default 10;\n"
@@ -135,7 +138,7 @@ int lstm_cmd_bench(int argc, char **argv) {
     long max_iters = 100000, seed = 1, proj = 0;
     double budget = 2.0, max_seconds = 10.0;
     const char *mode_s = "forward", *cell_s = "lstm";
-    int json = 0, help = 0, bidir = 0;
+    int json = 0, help = 0, bidir = 0, repack = 0;
     for (; a.i < a.argc; a.i++) {
         if (cli_opt_long(&a, "--input-size", &I, 1, 1 << 20)) continue;
         if (cli_opt_long(&a, "--hidden", &H, 1, 1 << 20)) continue;
@@ -154,6 +157,7 @@ int lstm_cmd_bench(int argc, char **argv) {
         if (cli_opt_double(&a, "--max-seconds", &max_seconds, 0.0, 1e6)) continue;
         if (cli_opt_long(&a, "--seed", &seed, 1, 0x7fffffffL)) continue;
         if (cli_opt_flag(&a, "--json", &json)) continue;
+        if (cli_opt_flag(&a, "--repack", &repack)) continue;
         if (cli_opt_flag(&a, "--help", &help) || cli_opt_flag(&a, "-h", &help)) bench_help();
         cli_usage(&a, "unknown option '%s'", a.argv[a.i]);
     }
@@ -198,7 +202,7 @@ int lstm_cmd_bench(int argc, char **argv) {
         c.dx = dx;
     }
     s = lstm_workspace_init(&c.ws, &net, mode == MODE_STEP ? 1 : (int)T, (int)B,
-                            mode == MODE_TRAIN ? LSTM_WS_TRAIN : 0);
+                            mode == MODE_TRAIN ? LSTM_WS_TRAIN : mode == MODE_FORWARD && !repack ? LSTM_WS_KEEP_PACKS : 0);
     if (s != LSTM_OK) cli_fail_status(s);
     s = lstm_workspace_set_threads(c.ws, (int)threads);
     if (s != LSTM_OK) cli_fail_status(s);
@@ -265,6 +269,7 @@ int lstm_cmd_bench(int argc, char **argv) {
                cell_s, I, H, L, B, T, bidir ? "true" : "false", proj, mode_names[mode], threads, ms,
                gflops);
         if (mode == MODE_STEP) printf(", \"us_per_step\": %.6g", us_step);
+        if (mode == MODE_FORWARD) printf(", \"packs\": \"%s\"", repack ? "every iteration" : "kept");
         printf(", \"iters\": %ld, \"warmup\": %ld, \"ms_min\": %.6g, \"ms_max\": %.6g, "
                "\"peak_rss_mb\": %.1f, \"base_rss_mb\": %.1f, \"checksum\": %.6g}\n",
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3, rss, rss_base, checksum);
@@ -272,7 +277,7 @@ int lstm_cmd_bench(int argc, char **argv) {
         printf("bench %s %s: I=%ld H=%ld L=%ld B=%ld T=%ld%s", cell_s, mode_names[mode], I, H, L, B, T,
                bidir ? " bidirectional" : "");
         if (proj) printf(" P=%ld", proj);
-        printf(" threads=%ld\n", threads);
+        printf(" threads=%ld%s\n", threads, mode == MODE_FORWARD ? repack ? " (packs every iteration)" : " (packs kept)" : "");
         printf("  %.3f ms per iteration (median of %ld after %ld warm-up; min %.3f, max %.3f)\n", ms,
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3);
         printf("  %.2f GFLOP/s", gflops);

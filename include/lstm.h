@@ -260,10 +260,16 @@ typedef struct lstm_workspace lstm_workspace;
  * their [L*D, B, ...] shapes, as in PyTorch); the results are the same bits as
  * the time-major call on transposed arrays.  The workspace holds the
  * time-major copies (T*B*(I + D*Hout) floats more).  lstm_stream refuses it. */
-enum { LSTM_WS_TRAIN = 1, LSTM_WS_BATCH_FIRST = 2 };
+/* LSTM_WS_KEEP_PACKS (inference only): lstm_forward keeps its repacked copy
+ * of the weights between calls on the same net->params, as lstm_stream does,
+ * instead of repacking on every call (3-7 % of a forward of 50-100 steps);
+ * call lstm_workspace_weights_changed after changing net->params in place
+ * (without it, outputs mix old and new weights). */
+enum { LSTM_WS_TRAIN = 1, LSTM_WS_BATCH_FIRST = 2, LSTM_WS_KEEP_PACKS = 4 };
 
 /* T >= 1 steps (calls may use fewer), B >= 1 streams; flags 0 or LSTM_WS_TRAIN,
- * or-ed with LSTM_WS_BATCH_FIRST.
+ * or-ed with LSTM_WS_BATCH_FIRST; or 0 or-ed with LSTM_WS_KEEP_PACKS
+ * (LSTM_WS_TRAIN with it: LSTM_ERR_ARG).
  * One thread until lstm_workspace_set_threads.  *ws is NULL on failure. */
 LSTM_API lstm_status lstm_workspace_init(lstm_workspace **ws, const lstm_net *net, int T, int B, int flags);
 LSTM_API void lstm_workspace_free(lstm_workspace *ws);
@@ -276,9 +282,10 @@ LSTM_API void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *
  * bit-identical for every n. */
 enum { LSTM_MAX_THREADS = 256 };
 LSTM_API lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n);
-/* lstm_stream keeps a repacked copy of the recurrent weights in ws between
- * calls; call this after changing net->params in place (lstm_forward always
- * repacks, so it needs no such call). */
+/* lstm_stream (and lstm_forward on a LSTM_WS_KEEP_PACKS workspace) keeps a
+ * repacked copy of the weights in ws between calls; call this after changing
+ * net->params in place (lstm_forward on other workspaces always repacks, so
+ * it needs no such call). */
 LSTM_API void lstm_workspace_weights_changed(lstm_workspace *ws);
 
 /* Full-sequence forward, torch.nn.LSTM semantics (torch.nn.GRU for a GRU net:

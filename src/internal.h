@@ -404,6 +404,8 @@ void lstm__workspace_defer_wgrad(lstm_workspace *ws, int on);
 void lstm__workspace_dropout_slice(lstm_workspace *ws, int btot, int b0);
 int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, int d, lstm__saved *sv);
 lstm__team *lstm__workspace_team(lstm_workspace *ws);
+/* How many times ws has packed the weights (tests: LSTM_WS_KEEP_PACKS packs once). */
+long lstm__workspace_packs(const lstm_workspace *ws);
 /* lstm__stream_act0: one lstm_stream step (T = 1) whose layer-0 input product is
  * given: act0 [B, A·H] = bias + x·W_ih0ᵀ as lstm__cell_gemm_ih_bias writes it
  * (its row of a table over all inputs, for instance).  Layer 0 continues that

@@ -406,6 +406,58 @@ static void test_threads_change(void) {
     }
 }
 
+/* LSTM_WS_KEEP_PACKS: lstm_forward packs the weights once and reuses them on
+ * the same net->params until lstm_workspace_weights_changed; the bits equal a
+ * plain workspace's, both before and after a change of the weights in place. */
+static void test_keep_packs(void) {
+    struct { int cell, I, H, P, L, B; } cs[] = {{LSTM_CELL_LSTM, 11, 37, 5, 2, 4}, {LSTM_CELL_GRU, 256, 256, 0, 1, 32},
+                                                {LSTM_CELL_LSTM, 8, 64, 0, 2, 1}, {LSTM_CELL_LSTM, 256, 256, 0, 1, 32}};
+    int ok_same = 1, ok_kept = 1, ok_changed = 1, n = 0;
+    for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+        lstm_config cfg = {.input_size = cs[c].I, .hidden_size = cs[c].H, .num_layers = cs[c].L, .bias = 1,
+                           .proj_size = cs[c].P, .cell = cs[c].cell};
+        lstm_net net;
+        lstm_net_init(&net, &cfg);
+        lstm_net_init_uniform(&net, 3);
+        const int T = 5, B = cs[c].B;
+        size_t nx = (size_t)T * B * cs[c].I, ny = (size_t)T * B * net.Hout;
+        float *x = malloc(nx * 4), *ref = malloc(ny * 4), *ref2 = malloc(ny * 4), *got = malloc(ny * 4);
+        fill(x, nx, 1.0);
+        lstm_workspace *plain, *keep;
+        lstm_workspace_init(&plain, &net, T, B, 0);
+        CHECK(lstm_workspace_init(&keep, &net, T, B, LSTM_WS_KEEP_PACKS) == LSTM_OK, "keep: %s", lstm_last_error());
+        lstm_workspace_set_threads(keep, 2);
+        lstm_forward(&net, plain, T, B, x, NULL, NULL, ref, NULL, NULL);
+        for (int i = 0; i < 2; i++) {
+            lstm_forward(&net, keep, T, B, x, NULL, NULL, got, NULL, NULL);
+            ok_same &= memcmp(ref, got, ny * 4) == 0;
+        }
+        ok_kept &= lstm__workspace_packs(keep) == 1 && lstm__workspace_packs(plain) == 1;
+        for (size_t i = 0; i < net.n_params; i++) net.params[i] *= 0.75f; /* in place */
+        lstm_workspace_weights_changed(keep);
+        lstm_forward(&net, plain, T, B, x, NULL, NULL, ref2, NULL, NULL);
+        lstm_forward(&net, keep, T, B, x, NULL, NULL, got, NULL, NULL);
+        ok_changed &= memcmp(ref2, got, ny * 4) == 0 && memcmp(ref, ref2, ny * 4) != 0;
+        ok_kept &= lstm__workspace_packs(keep) == 2 && lstm__workspace_packs(plain) == 2;
+        n++;
+        lstm_workspace_free(plain);
+        lstm_workspace_free(keep);
+        free(x); free(ref); free(ref2); free(got);
+        lstm_net_free(&net);
+    }
+    CHECK_V(ok_same, "keep packs: %d nets (LSTM, LSTMP, GRU, B = 1..32), 2 threads: forwards equal a plain workspace's bits", n);
+    CHECK_V(ok_kept, "keep packs: one pack for 2 forwards, one more after lstm_workspace_weights_changed "
+                     "(a plain workspace: one per forward)");
+    CHECK_V(ok_changed, "keep packs: after lstm_workspace_weights_changed the new weights' bits");
+    lstm_config cfg = {.input_size = 3, .hidden_size = 4, .num_layers = 1, .bias = 1};
+    lstm_net net;
+    lstm_net_init(&net, &cfg);
+    lstm_workspace *ws = NULL;
+    CHECK(lstm_workspace_init(&ws, &net, 2, 2, LSTM_WS_KEEP_PACKS | LSTM_WS_TRAIN) == LSTM_ERR_ARG && !ws,
+          "keep packs with LSTM_WS_TRAIN: LSTM_ERR_ARG (%s)", lstm_last_error());
+    lstm_net_free(&net);
+}
+
 /* The backward step's product (lstm__step_dh_avx512) against lstm_gemm_nn
  * (the AVX-512 or AVX2 kernel the fused step goes with), bit for bit: every
  * row tile (B = 1..13), column edges (N = 1, 37, 64, 100), depth blocks and
@@ -518,6 +570,7 @@ int main(void) {
     test_cell();
     test_fused();
     test_threads_change();
+    test_keep_packs();
     test_step_dh();
     core_case big[] = {
         {"threads deep bidir", {24, 40, 2, 0, 1, 1, 0}, 9, 7, 0},

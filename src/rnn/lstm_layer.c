@@ -50,6 +50,8 @@ struct lstm_workspace {
     float *pk;
     size_t pk_size, pk_off[2];
     const float *pk_src; /* params the packs were made from (lstm_stream reuses them) */
+    int keep_packs;      /* LSTM_WS_KEEP_PACKS: lstm_forward reuses them too */
+    long n_packs;        /* times the weights were packed (tests) */
     int pui_ok;          /* pui holds the current W_ih: 2 all of it (one-step calls), 1 where x_in_fused_step */
     lstm__team *team;    /* NULL: one thread */
     /* fused step (AVX-512): unit-interleaved W_hh and W_ih per (l,d) */
@@ -126,12 +128,15 @@ static int xpack_reserve(lstm_workspace *ws) {
 lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T, int B, int flags) {
     *out = NULL;
     if (T < 1 || B < 1) return lstm__fail(LSTM_ERR_ARG, "workspace: T=%d and B=%d must be >= 1", T, B);
+    if ((flags & LSTM_WS_KEEP_PACKS) && (flags & LSTM_WS_TRAIN))
+        return lstm__fail(LSTM_ERR_ARG, "workspace: LSTM_WS_KEEP_PACKS is for inference (training changes the weights)");
     lstm_workspace *ws = calloc(1, sizeof *ws);
     if (!ws) return lstm__fail(LSTM_ERR_NOMEM, "workspace: out of memory");
     ws->T = T;
     ws->B = B;
     ws->train = (flags & LSTM_WS_TRAIN) != 0;
     ws->bf = (flags & LSTM_WS_BATCH_FIRST) != 0;
+    ws->keep_packs = (flags & LSTM_WS_KEEP_PACKS) != 0;
     ws->L = net->cfg.num_layers;
     ws->D = net->D;
     ws->H = net->H;
@@ -364,6 +369,7 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     }
     ws->pk_src = net->params;
     ws->pui_ok = 0;
+    ws->n_packs++;
 }
 
 /* W_ih packed for the fused step once per set of weights: every (l,d) for
@@ -690,6 +696,8 @@ void lstm__workspace_defer_wgrad(lstm_workspace *ws, int on) { ws->defer_wgrad =
 
 lstm__team *lstm__workspace_team(lstm_workspace *ws) { return ws->team; }
 
+long lstm__workspace_packs(const lstm_workspace *ws) { return ws->n_packs; }
+
 int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, int d, lstm__saved *sv) {
     if (!ws->train || l < 0 || l >= ws->L || d < 0 || d >= ws->D) return -1;
     size_t k = (size_t)l * ws->D + d, tb = (size_t)ws->T * ws->B;
@@ -728,7 +736,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         if (c0) memcpy(ws->c0, c0, (size_t)L * D * bh * sizeof(float));
         ws->fwd_T = T;
     }
-    if (!stream || ws->pk_src != net->params) pack_recurrent(net, ws);
+    if (!(stream || ws->keep_packs) || ws->pk_src != net->params) pack_recurrent(net, ws);
     if (ws->fused && (T == 1 || !ws->p1) && ws->pui_ok < (T == 1 ? 2 : 1)) pack_input(net, ws, T);
     const float *in = ws->train ? ws->x0 : x;
     for (int l = 0; l < L; l++) {
