@@ -253,6 +253,12 @@ run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const
     /* the pack bytes this call streams: blocks of groups [g0, g1), the rows it reads */
     const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (Hout + (x ? I : 0));
     const int pf = ng > 1 && bytes > lstm__cpu()->step1_pf_bytes;
+    /* h was written by the tasks of the previous step, on other cores: its lines
+     * are fetched all at once here instead of one miss at a time as the rows
+     * reach them (stream-256, 2 threads, Zen 5: 6.9-7.3 -> 6.2-6.4 ms; the
+     * GRU's 6.1 -> 5.4-5.6) */
+    if (h && ng > 1)
+        for (int k = 0; k < Hout; k += 16) _mm_prefetch((const char *)(h + k), _MM_HINT_T0);
     for (int i = g0; i < g1; i++) {
         const int g = rev ? g1 - 1 - (i - g0) : i;
         const int b0 = ng == 1 ? 0 : nub * g / ng;
