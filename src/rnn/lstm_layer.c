@@ -515,6 +515,22 @@ static int row_tasks(lstm__team *team, int B) {
     return nt > 1 && B >= ROW_TASK_MIN * nt ? nt : 0;
 }
 
+/* The same for an inference forward: there the unit split wins as soon as a
+ * layer's weights, G·H·(in + Hout) floats, pass a quarter of L2 (the hand-off
+ * per step is then small against the step, and each thread streams half of
+ * them per step instead of all).  Zen 5, 2 threads, interleaved A/B (ms, unit
+ * vs row split): deep-fwd-256 23.3-23.9 vs 25.7-26.7, gru-fwd-512 59.7-60.6 vs
+ * 63.2-64.5, bidir-fwd-256 55.2-56.2 vs 59.3-60.1, fwd-1024 148-166 vs
+ * 168-171, 64->256 x2 at B = 32 11.6-11.7 vs 12.7-12.9; fwd-512 and
+ * proj-fwd-1024 equal; I = H = 64 at B = 16 (131 KB) 0.91 vs 0.88.  Training
+ * keeps the row split: its backward runs per row task (train-512 with the unit
+ * split everywhere: 273-298 vs 237-256). */
+static int fwd_row_tasks(const lstm__cell *cell, int train, lstm__team *team, int B, int H, int in, int Hout) {
+    int nrow = row_tasks(team, B);
+    long l2 = lstm__cpu()->l2 > 0 ? lstm__cpu()->l2 : 1L << 20;
+    return nrow && !train && 4L * cell->G * H * (in + Hout) > l2 / 4 ? 0 : nrow;
+}
+
 
 /* Buffers of step s (time t) of dir_forward for batch rows from b0. */
 typedef struct {
@@ -595,7 +611,7 @@ static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, 
     long l2 = lstm__cpu()->l2;
     long block = 64L * cell->G * (in + Hout); /* bytes */
     if (l2 <= 0 || block > l2 / 4) return 0;
-    int nt = team ? lstm__team_size(team) : 1, nrow = row_tasks(team, B);
+    int nt = team ? lstm__team_size(team) : 1, nrow = fwd_row_tasks(cell, train, team, B, H, in, Hout);
     int rows = nrow ? (B + nrow - 1) / nrow : B; /* a task's rows (the unit split: all, a share of the blocks) */
     long blocks = (H + 15) / 16;
     if (!nrow) blocks = (blocks + nt - 1) / nt;
@@ -618,7 +634,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
                                 op->xpack, op->xpack_n);
     const float *hp = op->h0, *cp = op->c0;
     int ldh = Hout;
-    int nrow = op->pu ? row_tasks(team, B) : 0;
+    int nrow = op->pu ? fwd_row_tasks(cell, op->train, team, B, H, in, Hout) : 0;
     if (nrow) {
         fwd_rows_job rj = {op, x_in_step};
         lstm__team_run_tasks(team, nrow, fwd_rows_task, &rj);
