@@ -219,8 +219,8 @@ typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int 
 
 /* Batch-1 fused step (lstm__step1 below): one step of one batch row on the team. */
 typedef void (*lstm__step1_fn)(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act,
-                               const float *x, const float *bsum, const float *h, const float *c_prev, float *c,
-                               float *m, float *m2);
+                               const float *a_next, const float *x, const float *bsum, const float *h,
+                               const float *c_prev, float *c, float *m, float *m2);
 
 /* The batch-1 step of one group (H <= 48, no projection) with its arguments made
  * once: P the layer's pack, bsum as above (NULL: none), I the layer's input
@@ -323,15 +323,17 @@ void lstm__step_dh_avx512(int B, int N, int K, const float *A, int lda, const fl
  * over the team: pre = (x ? bsum (NULL = 0) + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
  * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c) and, when
  * m2 is not NULL, a copy in m2 [H]; c_prev NULL = zeros.  c may be c_prev; m may
- * be h only with one group (lstm__step1_groups(H) == 1).  rev: the groups run in
+ * be h only with one group (lstm__step1_groups(H) == 1).  a_next: the next
+ * step's act (x NULL there), which each task prefetches for its units, or NULL.
+ * rev: the groups run in
  * reverse order (callers alternate it per step; no bit depends on it).  Not the bits of lstm__step_avx512 (split
  * chains, the fast σ/tanh: see step1_avx512.c) but fixed by the shape; call only
  * where that one runs (inference workspaces at B = 1).
  * lstm__step1_avx512: the kernel for unit groups [g0, g1). */
 size_t lstm__step1_pack_size(int H, int I, int Hout);
 void lstm__step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
-void lstm__step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
-                 const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
+void lstm__step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *a_next,
+                 const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
 void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
                         const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
 /* The number of unit groups of the batch-1 step at hidden size H (1: m may be h). */
@@ -343,8 +345,8 @@ int lstm__step1_groups(int H);
  * and act = r, z, n, hn.  No c (c_prev and c are ignored), Hout = H. */
 size_t lstm__gru_step1_pack_size(int H, int I, int Hout);
 void lstm__gru_step1_pack(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
-void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *x,
-                     const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
+void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act,
+                     const float *a_next, const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
 void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *P, float *act, const float *x,
                             const float *bsum, const float *h, float *m, float *m2);
 

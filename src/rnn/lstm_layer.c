@@ -649,8 +649,9 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
         for (int s = 0; s < T; s++) {
             fwd_bufs f = fwd_step_bufs(op, s, 0, x_in_step);
             if (op->p1) {
-                cell->step1(team, H, in, Hout, (op->rev0 + s) & 1, op->p1, f.a, f.x, w->b_ih ? op->bias : NULL, hp, cp,
-                            f.c, f.m, NULL);
+                const float *a_next = !x_in_step && s + 1 < T ? fwd_step_bufs(op, s + 1, 0, 0).a : NULL;
+                cell->step1(team, H, in, Hout, (op->rev0 + s) & 1, op->p1, f.a, a_next, f.x, w->b_ih ? op->bias : NULL,
+                            hp, cp, f.c, f.m, NULL);
             } else if (op->pu) {
                 sj.act = f.a;
                 sj.x = f.x;
@@ -1122,7 +1123,7 @@ static void stream_step1(const lstm_net *net, lstm_workspace *ws, lstm_state *s,
         float *h = s->h + (size_t)l * Hout, *c = s->c ? s->c + (size_t)l * H : NULL;
         float *last = l == L - 1 ? y : NULL, *m = in_place ? h : last ? last : ws->ys;
         if (l == 0 && act0) memcpy(ws->act, act0, (size_t)ws->AH * sizeof(float));
-        cell->step1(ws->team, H, w->in, Hout, rev, ws->p1 + (size_t)l * ws->p1_size, ws->act, l == 0 && act0 ? NULL : in,
+        cell->step1(ws->team, H, w->in, Hout, rev, ws->p1 + (size_t)l * ws->p1_size, ws->act, NULL, l == 0 && act0 ? NULL : in,
                     w->b_ih ? ws->bias + (size_t)l * ws->AH : NULL, h, c, c, m, in_place ? last : NULL);
         if (!in_place) memcpy(h, m, (size_t)Hout * sizeof(float));
         in = h;
