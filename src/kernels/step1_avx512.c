@@ -314,9 +314,9 @@ static void step1_groups(const step1_job *j, int g0, int g1) {
          * of the previous step (on other cores), and the next step's act
          * (bias + x·W_ihᵀ) by the input GEMM long ago.  Their lines are asked
          * for at once here instead of one miss at a time as the rows reach
-         * them.  Zen 5, 2 threads, interleaved: stream-256 6.9-7.3 -> 6.2-6.4 ms
-         * with h, and a further 5-12 % with the next act (the GRU's 6.1 -> 5.4-5.6,
-         * then 2-12 %). */
+         * them.  Zen 5, 2 threads, interleaved pairs: stream-256 6.9-7.3 -> 6.2-6.4 ms
+         * with h (the GRU's 6.1 -> 5.4-5.6), then about 2 % more with the next
+         * act (6.14-6.39 -> 6.03-6.22 ms; the GRU's 5.54-5.69 -> 5.40-5.68). */
         for (int k = 0; j->h && k < j->Hout; k += 16) __builtin_prefetch(j->h + k, 0, 3);
         const int u0 = 16 * block0(j->H, g0), u1 = 16 * block0(j->H, g1);
         for (int q = 0; j->a_next && q < 4; q++) /* the act columns, 4 of H (both cells) */
