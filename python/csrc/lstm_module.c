@@ -413,13 +413,15 @@ typedef struct {
 
 static PyTypeObject WorkspaceType;
 
-/* Workspace(net, T, B, train) */
+/* Workspace(net, T, B, train[, keep_packs]): keep_packs (inference only) is
+ * LSTM_WS_KEEP_PACKS: the caller calls weights_changed() after changing the
+ * parameters. */
 static PyObject *ws_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     (void)type;
     (void)kw;
     NetObject *net;
-    int T, B, train;
-    if (!PyArg_ParseTuple(args, "O!iip", &NetType, &net, &T, &B, &train)) return NULL;
+    int T, B, train, keep = 0;
+    if (!PyArg_ParseTuple(args, "O!iip|p", &NetType, &net, &T, &B, &train, &keep)) return NULL;
     WorkspaceObject *w = PyObject_New(WorkspaceObject, &WorkspaceType);
     if (!w) return NULL;
     Py_INCREF(net);
@@ -433,7 +435,7 @@ static PyObject *ws_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     w->rng = 0;
     lstm_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = lstm_workspace_init(&w->ws, &net->net, T, B, train ? LSTM_WS_TRAIN : 0);
+    st = lstm_workspace_init(&w->ws, &net->net, T, B, train ? LSTM_WS_TRAIN : keep ? LSTM_WS_KEEP_PACKS : 0);
     Py_END_ALLOW_THREADS
     if (st) {
         Py_DECREF(w);

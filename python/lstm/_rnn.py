@@ -110,6 +110,7 @@ class _RNNBase:
         self._rng = None       # dropout generator state carried across workspaces
         self._saved = None     # what backward needs from the last training forward
         self._version = 0      # bumped when the parameters change (streams repack)
+        self._ws_version = 0   # _version when the inference workspace last packed
 
     # ---- parameters
 
@@ -242,12 +243,18 @@ class _RNNBase:
         ws = self._ws.get(train)
         if ws is None or ws.B != B or ws.T < T:
             self._ws.pop(train, None)
-            ws = _lstm.Workspace(self._net, T, B, train)
+            # inference keeps its packed weights between calls (LSTM_WS_KEEP_PACKS)
+            # until the parameters change (load_state_dict bumps _version)
+            ws = _lstm.Workspace(self._net, T, B, train, not train)
+            self._ws_version = self._version
             if train and self.dropout > 0 and self.num_layers > 1:
                 if self._rng is None:
                     self._rng = self._seed_value * 0x9E3779B97F4A7C15 % 2**64 or 1
                 ws.set_dropout(self.dropout, self._rng)
             self._ws[train] = ws
+        if not train and self._ws_version != self._version:
+            ws.weights_changed()
+            self._ws_version = self._version
         if ws.threads != _num_threads:
             ws.set_threads(_num_threads)
         return ws

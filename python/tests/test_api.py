@@ -109,6 +109,24 @@ class Layouts(unittest.TestCase):
         s.reset()
         self.assertTrue(np.array_equal(s(x), m2(x)[0]))
 
+    def test_forward_follows_new_parameters(self):
+        # inference keeps its packed weights between forwards (LSTM_WS_KEEP_PACKS):
+        # load_state_dict must repack them, in every shape of the library's paths
+        for kw in ({}, {"proj_size": 3}, {"bidirectional": True}):
+            for B in (1, 5, 40):
+                m = lstm.LSTM(6, 20, num_layers=2, seed=3, **kw).eval()
+                m2 = lstm.LSTM(6, 20, num_layers=2, seed=4, **kw).eval()
+                x = rand(7, B, 6, seed=2)
+                y1, _ = m(x)
+                self.assertTrue(np.array_equal(m(x)[0], y1))  # packed once, same bits
+                m.load_state_dict(m2.state_dict())
+                self.assertTrue(np.array_equal(m(x)[0], m2(x)[0]), f"{kw} B={B}")
+        g = lstm.GRU(6, 20, seed=3).eval()
+        x = rand(7, 5, 6, seed=2)
+        g(x)
+        g.load_state_dict(lstm.GRU(6, 20, seed=4).state_dict())
+        self.assertTrue(np.array_equal(g(x)[0], lstm.GRU(6, 20, seed=4).eval()(x)[0]))
+
     def test_train_eval_backward_rules(self):
         m = lstm.LSTM(3, 4)
         self.assertIs(m.eval(), m)
