@@ -8,6 +8,12 @@
  * alone exceeds --max-seconds is reported as the single measurement
  * (warmup = 0, iters = 1), so a very slow shape costs one run.
  *
+ * Forward mode keeps the packed weights between iterations (LSTM_WS_KEEP_PACKS:
+ * the first iteration, normally the warm-up, packs them), as an inference
+ * server would and as oneDNN's bench reorders its weights once; --repack
+ * packs them in every iteration (lstm_forward's default).  Rows measured
+ * before this (session 8 and earlier) include the packing.
+ *
  * FLOPs: 2·T·B·D·(G·H·(I_l + Hout) + Hout·H) per layer (I_l the layer's input
  * size, G = 4 gates for --cell lstm, 3 for gru, D = 2 when bidirectional,
  * Hout = P when projected, the last term only then), three times that for
@@ -173,6 +179,7 @@ int lstm_cmd_bench(int argc, char **argv) {
     if (proj && gru) cli_usage(&a, "--proj: a GRU has no projection");
     if (proj && proj >= H) cli_usage(&a, "--proj: expected 0 < P < H (%ld), got %ld", H, proj);
     if (bidir && mode == MODE_STEP) cli_usage(&a, "--mode step: a bidirectional network cannot run step by step");
+    if (repack && mode != MODE_FORWARD) cli_usage(&a, "--repack: only for --mode forward (train and step pack as they must)");
 
     double rss_base = current_rss_mb();
     lstm_config cfg = {(int)I, (int)H, (int)L, (int)proj, 1, bidir, gru ? LSTM_CELL_GRU : LSTM_CELL_LSTM};

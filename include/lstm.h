@@ -279,7 +279,8 @@ LSTM_API void lstm_workspace_free(lstm_workspace *ws);
 LSTM_API void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng);
 /* Runs forward/backward on n threads (n = 1: the calling thread only; at most
  * LSTM_MAX_THREADS).  The threads live as long as ws; results are
- * bit-identical for every n. */
+ * bit-identical for every n.  LSTM_ERR_NOMEM (threads could not start): ws
+ * keeps its previous threads and stays usable. */
 enum { LSTM_MAX_THREADS = 256 };
 LSTM_API lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n);
 /* lstm_stream (and lstm_forward on a LSTM_WS_KEEP_PACKS workspace) keeps a

@@ -367,18 +367,20 @@ static void test_fused(void) {
     }
 }
 
-/* A workspace whose thread count changes between forwards: which layers' W_ih
- * the fused step takes (and packs) depends on the rows a task gets, so the
- * pack must follow the change.  I = H = 256, B = 32: on a 1 MiB L2 the input
- * product is fused at 1 thread (32 rows a task) and a GEMM at 2 (16 rows, a
- * 2 MB pack); elsewhere the rule may not flip, and the bits must hold anyway. */
+/* A workspace whose thread count changes between calls: which layers' W_ih the
+ * fused step takes (and packs) depends on the rows and unit blocks a task
+ * gets, so the pack must follow the change.  I = H = 256, B = 8: on a 1 MiB L2
+ * the input product is a GEMM at 1 thread (all 16 unit blocks, 2 MB) and fused
+ * at 2 (the unit split: 8 blocks a task, 1 MB); elsewhere the rule may not
+ * flip, and the bits must hold anyway.  Streaming and LSTM_WS_KEEP_PACKS keep
+ * their packs between calls. */
 static void test_threads_change(void) {
     for (int cell = LSTM_CELL_LSTM; cell <= LSTM_CELL_GRU; cell++) {
         lstm_config cfg = {.input_size = 256, .hidden_size = 256, .num_layers = 1, .bias = 1, .cell = cell};
         lstm_net net;
         lstm_net_init(&net, &cfg);
         lstm_net_init_uniform(&net, 9);
-        const int T = 3, B = 32;
+        const int T = 3, B = 8;
         size_t nx = (size_t)T * B * 256;
         float *x = malloc(nx * 4), *ref = malloc(nx * 4), *got = malloc(nx * 4);
         fill(x, nx, 1.0);
@@ -386,21 +388,30 @@ static void test_threads_change(void) {
         lstm_workspace_init(&ws, &net, T, B, 0);
         lstm_forward(&net, ws, T, B, x, NULL, NULL, ref, NULL, NULL);
         lstm_workspace_free(ws);
+        int same_stream = 1, same_keep = 1;
+        lstm_workspace *keep;
         lstm_workspace_init(&ws, &net, T, B, 0);
-        int same = 1;
+        lstm_workspace_init(&keep, &net, T, B, LSTM_WS_KEEP_PACKS);
         lstm_state st;
         lstm_state_init(&st, &net, B);
-        for (int i = 0; i < 4; i++) { /* streaming keeps its packs between calls on the same weights */
-            CHECK(lstm_workspace_set_threads(ws, i % 2 ? 1 : 2) == LSTM_OK, "set_threads: %s", lstm_last_error());
+        for (int i = 0; i < 4; i++) { /* 1, 2, 1, 2 threads */
+            CHECK(lstm_workspace_set_threads(ws, i % 2 ? 2 : 1) == LSTM_OK, "set_threads: %s", lstm_last_error());
+            CHECK(lstm_workspace_set_threads(keep, i % 2 ? 2 : 1) == LSTM_OK, "set_threads: %s", lstm_last_error());
             memset(got, 0, nx * 4);
             lstm_state_reset(&st);
             lstm_stream(&net, ws, &st, T, x, got);
-            same &= memcmp(ref, got, nx * 4) == 0;
+            same_stream &= memcmp(ref, got, nx * 4) == 0;
+            memset(got, 0, nx * 4);
+            lstm_forward(&net, keep, T, B, x, NULL, NULL, got, NULL, NULL);
+            same_keep &= memcmp(ref, got, nx * 4) == 0;
         }
         lstm_state_free(&st);
-        CHECK_V(same, "%s: one workspace streaming at 2, 1, 2, 1 threads gives lstm_forward's bits each time",
+        CHECK_V(same_stream, "%s: one workspace streaming at 1, 2, 1, 2 threads gives lstm_forward's bits each time",
+                cell ? "gru" : "lstm");
+        CHECK_V(same_keep, "%s: a LSTM_WS_KEEP_PACKS workspace at 1, 2, 1, 2 threads gives the same bits each time",
                 cell ? "gru" : "lstm");
         lstm_workspace_free(ws);
+        lstm_workspace_free(keep);
         free(x); free(ref); free(got);
         lstm_net_free(&net);
     }

@@ -422,6 +422,10 @@ static PyObject *ws_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     NetObject *net;
     int T, B, train, keep = 0;
     if (!PyArg_ParseTuple(args, "O!iip|p", &NetType, &net, &T, &B, &train, &keep)) return NULL;
+    if (train && keep) {
+        PyErr_SetString(PyExc_ValueError, "Workspace: keep_packs is for inference (train = False)");
+        return NULL;
+    }
     WorkspaceObject *w = PyObject_New(WorkspaceObject, &WorkspaceType);
     if (!w) return NULL;
     Py_INCREF(net);
@@ -612,7 +616,7 @@ static PyTypeObject WorkspaceType = {
     .tp_basicsize = sizeof(WorkspaceObject),
     .tp_dealloc = (destructor)ws_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Workspace(net, T, B, train): an lstm_workspace for up to T steps of B streams.",
+    .tp_doc = "Workspace(net, T, B, train[, keep_packs]): an lstm_workspace for up to T steps of B streams; keep_packs (inference): LSTM_WS_KEEP_PACKS, call weights_changed() after changing the parameters.",
     .tp_methods = ws_methods,
     .tp_getset = ws_getset,
     .tp_new = ws_new,

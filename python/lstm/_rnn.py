@@ -123,7 +123,8 @@ class _RNNBase:
         """Copies parameters from a mapping name -> array (NumPy arrays, torch
         tensors, lists).  Strict: a missing, unexpected or misshapen tensor is a
         ValueError naming it, and nothing is changed.  strict=False is not
-        supported (every tensor is needed)."""
+        supported (every tensor is needed).  Not while another thread runs this
+        model (one model serves one call at a time): its next call repacks."""
         if not strict:
             raise ValueError("load_state_dict: only strict=True is supported")
         if not isinstance(state_dict, collections.abc.Mapping):

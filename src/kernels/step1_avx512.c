@@ -313,8 +313,9 @@ static void step1_groups(const step1_job *j, int g0, int g1) {
         /* What a task reads first was written elsewhere: h by the other tasks
          * of the previous step (on other cores), and the next step's act
          * (bias + x·W_ihᵀ) by the input GEMM long ago.  Their lines are asked
-         * for at once here instead of one miss at a time as the rows reach
-         * them.  Zen 5, 2 threads, interleaved pairs: stream-256 6.9-7.3 -> 6.2-6.4 ms
+         * for at once here, into L1 (a few KB at batch 1), instead of one miss
+         * at a time as the rows reach them.  On one thread h is this core's
+         * own and its prefetches cost ~16 instructions; the act one still helps.  Zen 5, 2 threads, interleaved pairs: stream-256 6.9-7.3 -> 6.2-6.4 ms
          * with h (the GRU's 6.1 -> 5.4-5.6), then about 2 % more with the next
          * act (6.14-6.39 -> 6.03-6.22 ms; the GRU's 5.54-5.69 -> 5.40-5.68). */
         for (int k = 0; j->h && k < j->Hout; k += 16) __builtin_prefetch(j->h + k, 0, 3);

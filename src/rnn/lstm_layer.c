@@ -93,10 +93,13 @@ static int fused_available(const lstm__cell *cell) { return cell->fused_step && 
 
 /* Zeroed and touched: the pages are mapped here, at workspace init, not by
  * the first lstm_forward (calloc's fresh pages fault on first write). */
+/* n floats (at least 1), zeroed (so touched now, not in the first forward),
+ * on a 64-byte boundary (so tasks that own 16-float ranges share no line). */
 static float *alloc_f(size_t n, int *ok) {
-    float *p = malloc((n ? n : 1) * sizeof(float));
+    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes);
     if (!p) *ok = 0;
-    else memset(p, 0, (n ? n : 1) * sizeof(float));
+    else memset(p, 0, bytes);
     return p;
 }
 
@@ -116,9 +119,9 @@ static int xpack_reserve(lstm_workspace *ws) {
         }
     }
     if (need <= ws->xpack_n) return 0;
-    float *p = malloc(need * sizeof(float));
+    int ok = 1;
+    float *p = alloc_f(need, &ok);
     if (!p) return -1;
-    memset(p, 0, need * sizeof(float)); /* touched now, like alloc_f's buffers */
     free(ws->xpack);
     ws->xpack = p;
     ws->xpack_n = need;
@@ -170,7 +173,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
             ws->dc = alloc_f(bh, &ok);
         }
         if (cell->scratch_units) ws->cscr = alloc_f((size_t)cell->scratch_units * bh, &ok);
-        ws->dbias = alloc_f((size_t)2 * ws->AH, &ok); /* sum and block sum */
+        ws->dbias = alloc_f((size_t)2 * ((ws->AH + 15) / 16 * 16), &ok); /* sum and block sum */
         ws->wtmp = alloc_f((size_t)ws->AH * in_max, &ok); /* >= A·H·Hout and P·H too */
         if (ws->L > 1) {
             ws->xdrop = alloc_f((size_t)(ws->L - 1) * ws->tby, &ok);
@@ -257,12 +260,14 @@ void lstm_workspace_free(lstm_workspace *ws) {
 
 lstm_status lstm_workspace_set_threads(lstm_workspace *ws, int n) {
     if (n < 1 || n > LSTM_MAX_THREADS) return lstm__fail(LSTM_ERR_ARG, "threads: %d must be in [1, %d]", n, LSTM_MAX_THREADS);
-    lstm__team_free(ws->team);
-    ws->team = NULL;
-    if (n > 1 && !(ws->team = lstm__team_create(n)))
+    if (n == (ws->team ? lstm__team_size(ws->team) : 1)) return LSTM_OK;
+    lstm__team *team = NULL;
+    if (n > 1 && !(team = lstm__team_create(n))) /* ws keeps its old team */
         return lstm__fail(LSTM_ERR_NOMEM, "threads: could not start %d threads", n);
+    lstm__team_free(ws->team);
+    ws->team = team;
     ws->pui_ok = 0; /* which layers' W_ih the fused step packs depends on the thread count */
-    if (xpack_reserve(ws) != 0) return lstm__fail(LSTM_ERR_NOMEM, "threads: out of memory for the input product");
+    (void)xpack_reserve(ws); /* out of memory: the input product runs unpacked, the same bits */
     return LSTM_OK;
 }
 
@@ -399,10 +404,11 @@ static void step_task(void *arg, int task, int ntasks) {
     int u0, u1;
     share_of(j->nub, task, ntasks, &u0, &u1);
     /* h was written by every task of the previous step, on other cores: its lines
-     * are requested all at once rather than one miss at a time (Zen 5, 2 threads,
-     * I = H = 256, B = 4, T = 500: 8.4-10.2 -> 8.0-9.8 ms; fwd-768-b8 and a
-     * B = 8 GRU unchanged within the noise) */
-    if (u0 < u1 && j->h && ntasks > 1)
+     * are requested all at once (into L2) rather than one miss at a time (Zen 5,
+     * 2 threads, I = H = 256, B = 4, T = 500: 8.4-10.2 -> 8.0-9.8 ms; fwd-768-b8
+     * and a B = 8 GRU unchanged within the noise).  Only while h is small (32 KB):
+     * a large h is read over many tiles, and its misses overlap them anyway. */
+    if (u0 < u1 && j->h && ntasks > 1 && (int64_t)j->B * j->Hout <= 8192)
         for (int b = 0; b < j->B; b++)
             for (int k = 0; k < j->Hout; k += 16) __builtin_prefetch(j->h + (size_t)b * j->ldh + k, 0, 2);
     if (u0 < u1)
@@ -509,6 +515,9 @@ static void step_fwd_task(void *arg, int task, int ntasks) {
 #define ROW_TASK_MIN 8
 #endif
 
+/* L2 per core in bytes for the engine's rules (unknown: the common 1 MiB). */
+static int64_t l2_bytes(void) { return lstm__cpu()->l2 > 0 ? lstm__cpu()->l2 : (int64_t)1 << 20; }
+
 /* Number of row tasks (0: split something else, or nothing to split). */
 static int row_tasks(lstm__team *team, int B) {
     int nt = team ? lstm__team_size(team) : 1;
@@ -527,8 +536,7 @@ static int row_tasks(lstm__team *team, int B) {
  * split everywhere: 273-298 vs 237-256). */
 static int fwd_row_tasks(const lstm__cell *cell, int train, lstm__team *team, int B, int H, int in, int Hout) {
     int nrow = row_tasks(team, B);
-    long l2 = lstm__cpu()->l2 > 0 ? lstm__cpu()->l2 : 1L << 20;
-    return nrow && !train && 4L * cell->G * H * (in + Hout) > l2 / 4 ? 0 : nrow;
+    return nrow && !train && (int64_t)4 * cell->G * H * (in + Hout) > l2_bytes() / 4 ? 0 : nrow;
 }
 
 
@@ -608,12 +616,11 @@ void lstm__set_step_x(int mode) { __atomic_store_n(&step_x_mode, mode, __ATOMIC_
 static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, int B, int H, int in, int Hout) {
     int mode = __atomic_load_n(&step_x_mode, __ATOMIC_RELAXED);
     if (mode >= 0) return mode;
-    long l2 = lstm__cpu()->l2;
-    long block = 64L * cell->G * (in + Hout); /* bytes */
-    if (l2 <= 0 || block > l2 / 4) return 0;
+    const int64_t l2 = l2_bytes(), block = (int64_t)64 * cell->G * (in + Hout); /* bytes */
+    if (block > l2 / 4) return 0;
     int nt = team ? lstm__team_size(team) : 1, nrow = fwd_row_tasks(cell, train, team, B, H, in, Hout);
     int rows = nrow ? (B + nrow - 1) / nrow : B; /* a task's rows (the unit split: all, a share of the blocks) */
-    long blocks = (H + 15) / 16;
+    int64_t blocks = (H + 15) / 16;
     if (!nrow) blocks = (blocks + nt - 1) / nt;
     return rows >= 32 || block * blocks <= (train ? 4 * l2 : l2);
 }
@@ -1020,7 +1027,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     }
     if (g->b_ih) {
         float *bs = ws->dbias;
-        bias_sum_job bj = {dG, rows, AH, bs, ws->dbias + AH};
+        bias_sum_job bj = {dG, rows, AH, bs, ws->dbias + (AH + 15) / 16 * 16};
         int nt = team ? lstm__team_size(team) : 1;
         if (nt > AH / 16) nt = AH / 16 > 0 ? AH / 16 : 1;
         if (nt > 1) lstm__team_run_tasks(team, nt, bias_sum_task, &bj);
