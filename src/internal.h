@@ -2,6 +2,8 @@
 #ifndef LSTM_INTERNAL_H
 #define LSTM_INTERNAL_H
 
+#include <stddef.h>
+
 #include "lstm.h"
 
 /* LSTM_X86: the x86-64 SIMD kernels are built (gcc/clang on x86-64, unless
@@ -12,6 +14,19 @@
 #else
 #define LSTM_X86 0
 #endif
+
+/* c[i] += t[i] for i < n (c and t do not overlap).  gcc -O2 leaves the plain
+ * loop scalar (its cheap vectorizer takes no loop that needs a remainder); the
+ * 8-wide vector type becomes SSE/AVX adds on x86 and NEON elsewhere, each
+ * element one IEEE addition as in the loop. */
+static inline void lstm__add_to(float *restrict c, const float *restrict t, size_t n) {
+    size_t i = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
+    for (; i + 8 <= n; i += 8) *(v8 *)(c + i) = *(const v8 *)(c + i) + *(const v8 *)(t + i);
+#endif
+    for (; i < n; i++) c[i] += t[i];
+}
 
 /* Records a one-line reason for the calling thread and returns s.
  * Used as: return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected ..., got ...", ...); */

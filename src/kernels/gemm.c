@@ -565,11 +565,7 @@ static void rows_task(void *arg, int task, int ntasks) {
         float *t = j->tmp + (size_t)m0 * j->N;
         lstm_gemm_tn(mb, j->N, kb, j->A + (size_t)k0 * j->lda + m0, j->lda, j->B + (size_t)k0 * j->ldb, j->ldb, t,
                      j->N, 0.0f);
-        for (int i = 0; i < mb; i++) {
-            float *c = j->C + (size_t)(m0 + i) * j->ldc;
-            const float *ti = t + (size_t)i * j->N;
-            for (int n = 0; n < j->N; n++) c[n] += ti[n];
-        }
+        for (int i = 0; i < mb; i++) lstm__add_to(j->C + (size_t)(m0 + i) * j->ldc, t + (size_t)i * j->N, (size_t)j->N);
     }
 }
 

@@ -945,11 +945,8 @@ static void bias_sum_task(void *arg, int task, int ntasks) {
     for (size_t r0 = 0; r0 < j->rows; r0 += 64) {
         size_t r1 = j->rows - r0 < 64 ? j->rows : r0 + 64;
         memcpy(blk + c0, j->dG + r0 * j->AH + c0, (size_t)(c1 - c0) * sizeof(float));
-        for (size_t r = r0 + 1; r < r1; r++) {
-            const float *d = j->dG + r * j->AH;
-            for (int k = c0; k < c1; k++) blk[k] += d[k];
-        }
-        for (int k = c0; k < c1; k++) bs[k] += blk[k];
+        for (size_t r = r0 + 1; r < r1; r++) lstm__add_to(blk + c0, j->dG + r * j->AH + c0, (size_t)(c1 - c0));
+        lstm__add_to(bs + c0, blk + c0, (size_t)(c1 - c0));
     }
 }
 
