@@ -443,6 +443,20 @@ static void test_keep_packs(void) {
             lstm_forward(&net, keep, T, B, x, NULL, NULL, got, NULL, NULL);
             ok_same &= memcmp(ref, got, ny * 4) == 0;
         }
+        /* shorter calls in between (T = 1 takes x·W_ihᵀ into the step: every W_ih packed) */
+        const int Ts[] = {1, 3, 1};
+        for (int i = 0; i < 3; i++) {
+            float *r1 = malloc(ny * 4);
+            lstm_workspace *p1;
+            lstm_workspace_init(&p1, &net, T, B, 0);
+            lstm_forward(&net, p1, Ts[i], B, x, NULL, NULL, r1, NULL, NULL);
+            lstm_forward(&net, keep, Ts[i], B, x, NULL, NULL, got, NULL, NULL);
+            ok_same &= memcmp(r1, got, (size_t)Ts[i] * B * net.Hout * 4) == 0;
+            lstm_workspace_free(p1);
+            free(r1);
+        }
+        lstm_forward(&net, keep, T, B, x, NULL, NULL, got, NULL, NULL);
+        ok_same &= memcmp(ref, got, ny * 4) == 0;
         ok_kept &= lstm__workspace_packs(keep) == 1 && lstm__workspace_packs(plain) == 1;
         for (size_t i = 0; i < net.n_params; i++) net.params[i] *= 0.75f; /* in place */
         lstm_workspace_weights_changed(keep);
@@ -456,7 +470,7 @@ static void test_keep_packs(void) {
         free(x); free(ref); free(ref2); free(got);
         lstm_net_free(&net);
     }
-    CHECK_V(ok_same, "keep packs: %d nets (LSTM, LSTMP, GRU, B = 1..32), 2 threads: forwards equal a plain workspace's bits", n);
+    CHECK_V(ok_same, "keep packs: %d nets (LSTM, LSTMP, GRU, B = 1..32), 2 threads, T = 5, 5, 1, 3, 1, 5: forwards equal a plain workspace's bits", n);
     CHECK_V(ok_kept, "keep packs: one pack for 2 forwards, one more after lstm_workspace_weights_changed "
                      "(a plain workspace: one per forward)");
     CHECK_V(ok_changed, "keep packs: after lstm_workspace_weights_changed the new weights' bits");
