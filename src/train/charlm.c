@@ -104,9 +104,13 @@ void lstm__xent_backward(float *dlogits, const float *logits, const uint8_t *tar
         float *d = dlogits + (size_t)n * V;
         float mx = row_max(r, V);
         double s = 0.0;
-        for (int v = 0; v < V; v++) s += expf(r[v] - mx);
+        for (int v = 0; v < V; v++) { /* r[v] is read before d[v] is written: d may be r */
+            float e = expf(r[v] - mx);
+            s += e;
+            d[v] = e;
+        }
         float inv = (float)(1.0 / s);
-        for (int v = 0; v < V; v++) d[v] = expf(r[v] - mx) * inv * scale;
+        for (int v = 0; v < V; v++) d[v] = d[v] * inv * scale; /* each expf once, the same values */
         d[targets[n]] -= scale;
     }
 }
