@@ -79,14 +79,41 @@ double lstm__lossq_value(const int64_t q[2]) {
     return (double)hi + (double)lo * 0x1p-32;
 }
 
-/* logits [N, V], targets [N] -> Σ_n (logsumexp(row n) - row n[target]) into q */
-void lstm__xent_forward_q(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2]) {
+/* logits [N, V], targets [N] -> Σ_n (logsumexp(row n) - row n[target]) into q;
+ * e, inv not NULL: each row's exps and 1/sum kept for lstm__xent_backward_cached */
+static void xent_forward(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2], float *e,
+                         float *inv) {
     for (int n = 0; n < N; n++) {
         const float *r = logits + (size_t)n * V;
         float mx = row_max(r, V);
         double s = 0.0;
-        for (int v = 0; v < V; v++) s += expf(r[v] - mx);
+        if (e) {
+            float *en = e + (size_t)n * V;
+            for (int v = 0; v < V; v++) s += en[v] = expf(r[v] - mx);
+            inv[n] = (float)(1.0 / s);
+        } else {
+            for (int v = 0; v < V; v++) s += expf(r[v] - mx);
+        }
         lstm__lossq_add(q, (double)mx + log(s) - (double)r[targets[n]]);
+    }
+}
+
+void lstm__xent_forward_q(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2]) {
+    xent_forward(logits, targets, N, V, q, NULL, NULL);
+}
+
+void lstm__xent_forward_q_cache(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2], float *e,
+                                float *inv) {
+    xent_forward(logits, targets, N, V, q, e, inv);
+}
+
+void lstm__xent_backward_cached(float *dlogits, const float *e, const float *inv, const uint8_t *targets, int N,
+                                int V, float scale) {
+    for (int n = 0; n < N; n++) {
+        const float *en = e + (size_t)n * V;
+        float *d = dlogits + (size_t)n * V;
+        for (int v = 0; v < V; v++) d[v] = en[v] * inv[n] * scale;
+        d[targets[n]] -= scale;
     }
 }
 
@@ -415,6 +442,8 @@ struct lstm_charlm_ws {
     float *h0, *c0; /* [L, B, Hout], [L, B, H] state the last forward started from (c0, cn: NULL for a GRU) */
     float *hn, *cn;
     uint8_t *ids, *tg; /* [T, B] of the last forward */
+    float *xe, *xinv;  /* train: [T, B, V] exps and [T, B] 1/sums of the last forward's softmax */
+    int xcached;       /* xe, xinv hold them (a forward with targets; cleared by the backward) */
     double loss;
     int64_t lossq[2];  /* the loss sum of the last forward (lstm__lossq_add) */
 };
@@ -425,6 +454,7 @@ void lstm_charlm_ws_free(lstm_charlm_ws *ws) {
     free(ws->x); free(ws->y); free(ws->logits); free(ws->dy); free(ws->dx);
     free(ws->h0); free(ws->c0); free(ws->hn); free(ws->cn);
     free(ws->ids); free(ws->tg);
+    free(ws->xe); free(ws->xinv);
     free(ws);
 }
 
@@ -455,9 +485,11 @@ lstm_status lstm_charlm_ws_init(lstm_charlm_ws **out, const lstm_charlm *m, int 
     if (ws->train) {
         ws->dy = malloc(N * Hout * sizeof(float));
         ws->dx = malloc(N * m->E * sizeof(float));
+        ws->xe = malloc(N * m->V * sizeof(float));
+        ws->xinv = malloc(N * sizeof(float));
     }
     if (!ws->x || !ws->y || !ws->logits || !ws->h0 || !ws->hn || (nc && (!ws->c0 || !ws->cn)) || !ws->ids || !ws->tg ||
-        (ws->train && (!ws->dy || !ws->dx))) {
+        (ws->train && (!ws->dy || !ws->dx || !ws->xe || !ws->xinv))) {
         lstm_charlm_ws_free(ws);
         return lstm__fail(LSTM_ERR_NOMEM, "char model workspace: out of memory for T %d, B %d", T, B);
     }
@@ -478,6 +510,7 @@ const float *lstm_charlm_logits(const lstm_charlm_ws *ws) { return ws->logits; }
 void lstm__charlm_ws_parts(lstm_charlm_ws *ws, lstm__charlm_parts *p) {
     *p = (lstm__charlm_parts){.T = ws->Tlast, .B = ws->B, .lws = ws->lws, .y = ws->y, .logits = ws->logits,
                               .dy = ws->dy, .dx = ws->dx, .ids = ws->ids, .tg = ws->tg,
+                              .xe = ws->xcached ? ws->xe : NULL, .xinv = ws->xcached ? ws->xinv : NULL,
                               .lossq = {ws->lossq[0], ws->lossq[1]}};
 }
 
@@ -508,7 +541,9 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
     lstm__linear_forward(ws->logits, ws->y, m->head_w, m->head_b, N, Hout, V);
     ws->Tlast = T;
     ws->lossq[0] = ws->lossq[1] = 0;
-    if (targets) lstm__xent_forward_q(ws->logits, targets, N, V, ws->lossq);
+    ws->xcached = targets && ws->train; /* the backward's softmax from the loss's exps: the same bits, no exp */
+    if (ws->xcached) lstm__xent_forward_q_cache(ws->logits, targets, N, V, ws->lossq, ws->xe, ws->xinv);
+    else if (targets) lstm__xent_forward_q(ws->logits, targets, N, V, ws->lossq);
     ws->loss = targets ? lstm__lossq_value(ws->lossq) / N : 0.0;
     if (loss) *loss = ws->loss;
     return LSTM_OK;
@@ -519,7 +554,9 @@ lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws) {
         return lstm__fail(LSTM_ERR_ARG, "char model backward: needs a forward with targets on a train workspace first");
     int N = ws->Tlast * ws->B, V = m->V, Hout = m->net.Hout;
     /* dlogits = (softmax - onehot) / N, in place */
-    lstm__xent_backward(ws->logits, ws->logits, ws->tg, N, V, 1.0f / (float)N);
+    if (ws->xcached) lstm__xent_backward_cached(ws->logits, ws->xe, ws->xinv, ws->tg, N, V, 1.0f / (float)N);
+    else lstm__xent_backward(ws->logits, ws->logits, ws->tg, N, V, 1.0f / (float)N);
+    ws->xcached = 0;
     lstm__linear_backward(ws->dy, m->d_head_w, m->d_head_b, ws->logits, ws->y, m->head_w, N, Hout, V);
     lstm_status st = lstm_backward(&m->net, ws->lws, ws->dy, NULL, NULL, ws->dx, NULL, NULL);
     if (st) return st;

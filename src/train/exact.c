@@ -535,7 +535,9 @@ lstm_status lstm__exact_grads(lstm_trainer *tr, int64_t k, double *loss, int *ba
     lstm__charlm_ws_parts(tr->ws, &ex->cp);
     int64_t lq[2] = {ex->cp.lossq[0], ex->cp.lossq[1]};
     /* backward without weight gradients: dlogits (in place), dy, the recurrent net's dG and dx */
-    lstm__xent_backward(ex->cp.logits, ex->cp.logits, ex->cp.tg, (int)N, V, 1.0f / (float)((size_t)T * Btot));
+    if (ex->cp.xe) /* the forward kept its softmax exps (the same bits) */
+        lstm__xent_backward_cached(ex->cp.logits, ex->cp.xe, ex->cp.xinv, ex->cp.tg, (int)N, V, 1.0f / (float)((size_t)T * Btot));
+    else lstm__xent_backward(ex->cp.logits, ex->cp.logits, ex->cp.tg, (int)N, V, 1.0f / (float)((size_t)T * Btot));
     lstm_gemm_nn((int)N, Hout, V, ex->cp.logits, V, m->head_w, Hout, ex->cp.dy, Hout, 0.0f);
     if ((st = lstm_backward(&m->net, ex->cp.lws, ex->cp.dy, NULL, NULL, ex->cp.dx, NULL, NULL))) return st;
     for (int l = 0; l < L; l++) lstm__workspace_saved(ex->cp.lws, &m->net, l, 0, &ex->sv[l]);
