@@ -350,6 +350,28 @@ static void formulas(void) {
     CHECK(fabs(l - want) < 1e-6, "xent %g, expected %g", l, want);
     lstm__xent_backward(d, lg, tg, 2, 4, 1.0f);
     CHECK(fabsf(d[0] + d[1] + d[2] + d[3]) < 1e-6f && fabsf(d[1] - (0.25f - 1)) < 1e-6f, "xent grad");
+    /* the forward's kept exps give the backward's bits and the forward's loss sum
+     * (rows of 1..97 logits, wide values, a row with -Inf, +Inf and NaN) */
+    {
+        enum { NR = 40, VM = 97 };
+        static float lgs[NR * VM], e[NR * VM], d1[NR * VM], d2[NR * VM];
+        float inv[NR];
+        uint8_t tgs[NR];
+        uint64_t rs = 7;
+        int same = 1;
+        for (int V = 1; V <= VM; V += 12) {
+            for (int i = 0; i < NR * V; i++) lgs[i] = (float)(lstm__rng_uniform(&rs) * 60.0 - 30.0);
+            for (int n = 0; n < NR; n++) tgs[n] = (uint8_t)(n % V);
+            if (V > 3) { lgs[V] = -INFINITY; lgs[2 * V + 1] = INFINITY; lgs[3 * V + 2] = NAN; }
+            int64_t q1[2] = {0, 0}, q2[2] = {0, 0};
+            lstm__xent_forward_q(lgs, tgs, NR, V, q1);
+            lstm__xent_forward_q_cache(lgs, tgs, NR, V, q2, e, inv);
+            lstm__xent_backward(d1, lgs, tgs, NR, V, 1.0f / 3.0f);
+            lstm__xent_backward_cached(d2, e, inv, tgs, NR, V, 1.0f / 3.0f);
+            same &= q1[0] == q2[0] && q1[1] == q2[1] && memcmp(d1, d2, (size_t)NR * V * sizeof(float)) == 0;
+        }
+        CHECK(same, "xent with the forward's kept exps: the same loss sum and gradient bits (V = 1..97, non-finite rows)");
+    }
 }
 
 static void bad_inputs(const unsigned char *data, size_t n) {
