@@ -262,7 +262,7 @@ typedef struct lstm_workspace lstm_workspace;
  * time-major copies (T*B*(I + D*Hout) floats more).  lstm_stream refuses it. */
 /* LSTM_WS_KEEP_PACKS (inference only): lstm_forward keeps its repacked copy
  * of the weights between calls on the same net->params, as lstm_stream does,
- * instead of repacking on every call (3-7 % of a forward of 50-100 steps);
+ * instead of repacking on every call (2-9 % of a forward of 50-100 steps);
  * call lstm_workspace_weights_changed after changing net->params in place
  * (without it, outputs mix old and new weights). */
 enum { LSTM_WS_TRAIN = 1, LSTM_WS_BATCH_FIRST = 2, LSTM_WS_KEEP_PACKS = 4 };

@@ -600,9 +600,9 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
  *    stored either way).
  * Zen 5, 2 threads, idle, interleaved A/B of fused against GEMM (ms):
  * proj-fwd-1024 (16 rows a task, 12.5 MB) 83-85 vs 71-74; deep-fwd-256 (8
- * rows, 2 MB) 25.4 vs 23.3; I = H = 256 forward, 16 rows 6.2 vs 5.8, 32 rows
- * 20.6 vs 21.5; I = H = 128 (512 KB), 16 rows 5.5 vs 6.0; I = H = 512, 4 rows
- * 8.1 vs 7.0, 32 rows equal; charlm-train (16 rows, 1.3 and 2 MB) 40.2-40.9
+ * rows, 2 MB) 25.4 vs 23.3; I = H = 256 forward, 8 rows 6.2 vs 5.8, 32 rows
+ * 20.6 vs 21.5; I = H = 128 (512 KB), 16 rows 5.5 vs 6.0; I = H = 512, B = 8
+ * (the unit split) 8.1 vs 7.0, 32 rows equal; charlm-train (16 rows, 1.3 and 2 MB) 40.2-40.9
  * vs 42.8-43.3; bidir-train-256 (16 rows, 2 and 3 MB) 1.5 % faster fused;
  * proj-train-1024 233 vs 214-217.  lstm__set_step_x (tests): -1 this rule,
  * 0 never, 1 always. */
