@@ -428,7 +428,7 @@ void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
  *   X [T,B,in]; h0 [B,Hout] or NULL; c0 [B,H] or NULL (cells with c)
  *   act [T,B,A·H] (forward out: what backward needs; backward: dG in place)
  *   cs: has_c, [T,B,H] when keeping all cell states (train), else NULL and cbuf [2][B,H]
- *   ms (proj): [T,B,H] if ms_all else [B,H]
+ *   ms (proj): [T,B,H] if train else [B,H]
  *   Y [T,B,D·Hout]: this direction's columns [d·Hout, (d+1)·Hout)
  *   bias [A·H]; pk: the GEMM path's packed W_hh runs; pu, pui: the fused
  *   step's packs; p1: the cell's batch-1 step pack (B = 1, instead of pu, pui);
@@ -441,7 +441,7 @@ typedef struct {
     int k, d, T, B, H, Hout, D;
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
-    int ms_all, train;
+    int train;       /* training storage: every step of act, c, ms kept */
     const float *bias, *pk[2], *pu, *pui, *p1, *pdh;
     const float *pr; /* LSTMP: packed W_hr */
     int act_ready;   /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
@@ -456,7 +456,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     const int tr = ws->train; /* training keeps every step of every (l,d); inference reuses one scratch */
     dir_op op = {.cell = ws->cell, .w = &net->w[k], .g = &net->g[k], .team = ws->team, .k = k, .d = k % ws->D, .T = T,
                  .B = ws->B, .H = ws->H, .Hout = ws->Hout, .D = ws->D, .X = X, .h0 = h0, .c0 = c0, .Y = Y,
-                 .ms_all = tr, .train = tr, .bias = ws->bias + (size_t)k * ws->AH, .xpack = ws->xpack, .xpack_n = ws->xpack_n};
+                 .train = tr, .bias = ws->bias + (size_t)k * ws->AH, .xpack = ws->xpack, .xpack_n = ws->xpack_n};
     op.act = tr ? ws->act + (size_t)k * ws->tbg : ws->act;
     if (ws->cs) {
         op.cs = tr ? ws->cs + (size_t)k * ws->tbh : NULL;
@@ -554,7 +554,7 @@ static fwd_bufs fwd_step_bufs(const dir_op *op, int s, int b0, int x_in_step) {
     f.a = op->act + row * op->cell->A * H;
     f.c = op->cs ? op->cs + row * H : op->cbuf ? op->cbuf + ((size_t)(s & 1) * B + b0) * H : NULL;
     f.y = op->Y + row * ldy + (size_t)d * Hout;
-    f.m = op->w->w_hr ? (op->ms_all ? op->ms + row * H : op->ms + (size_t)b0 * H) : f.y;
+    f.m = op->w->w_hr ? (op->train ? op->ms + row * H : op->ms + (size_t)b0 * H) : f.y;
     f.x = x_in_step ? op->X + row * op->w->in : NULL;
     return f;
 }

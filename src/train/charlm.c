@@ -81,8 +81,8 @@ double lstm__lossq_value(const int64_t q[2]) {
 
 /* logits [N, V], targets [N] -> Σ_n (logsumexp(row n) - row n[target]) into q;
  * e, inv not NULL: each row's exps and 1/sum kept for lstm__xent_backward_cached */
-static void xent_forward(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2], float *e,
-                         float *inv) {
+void lstm__xent_forward_q(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2], float *e,
+                          float *inv) {
     for (int n = 0; n < N; n++) {
         const float *r = logits + (size_t)n * V;
         float mx = row_max(r, V);
@@ -98,15 +98,6 @@ static void xent_forward(const float *logits, const uint8_t *targets, int N, int
     }
 }
 
-void lstm__xent_forward_q(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2]) {
-    xent_forward(logits, targets, N, V, q, NULL, NULL);
-}
-
-void lstm__xent_forward_q_cache(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2], float *e,
-                                float *inv) {
-    xent_forward(logits, targets, N, V, q, e, inv);
-}
-
 void lstm__xent_backward_cached(float *dlogits, const float *e, const float *inv, const uint8_t *targets, int N,
                                 int V, float scale) {
     for (int n = 0; n < N; n++) {
@@ -119,7 +110,7 @@ void lstm__xent_backward_cached(float *dlogits, const float *e, const float *inv
 
 double lstm__xent_forward(const float *logits, const uint8_t *targets, int N, int V) {
     int64_t q[2] = {0, 0};
-    lstm__xent_forward_q(logits, targets, N, V, q);
+    lstm__xent_forward_q(logits, targets, N, V, q, NULL, NULL);
     return lstm__lossq_value(q);
 }
 
@@ -542,8 +533,7 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
     ws->Tlast = T;
     ws->lossq[0] = ws->lossq[1] = 0;
     ws->xcached = targets && ws->train; /* the backward's softmax from the loss's exps: the same bits, no exp */
-    if (ws->xcached) lstm__xent_forward_q_cache(ws->logits, targets, N, V, ws->lossq, ws->xe, ws->xinv);
-    else if (targets) lstm__xent_forward_q(ws->logits, targets, N, V, ws->lossq);
+    if (targets) lstm__xent_forward_q(ws->logits, targets, N, V, ws->lossq, ws->xcached ? ws->xe : NULL, ws->xinv);
     ws->loss = targets ? lstm__lossq_value(ws->lossq) / N : 0.0;
     if (loss) *loss = ws->loss;
     return LSTM_OK;

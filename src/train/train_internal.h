@@ -34,12 +34,11 @@ double lstm__xent_forward(const float *logits, const uint8_t *targets, int N, in
 /* Exact loss sums: q[2] (zero-initialized) += each row's loss rounded to a
  * multiple of 2^-32; the sum is the same for any order or grouping of rows.
  * A row loss outside [0, 2^24) or NaN makes it non-finite (value inf or NaN). */
-void lstm__xent_forward_q(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2]);
-/* The same, keeping for the backward e [N, V] = exp(logit - row max) and inv [N]
- * = 1 / the row's sum of e (as lstm__xent_backward rounds them); then
+/* e not NULL: also keeps for the backward e [N, V] = exp(logit - row max) and
+ * inv [N] = 1 / the row's sum of e (as lstm__xent_backward rounds them); then
  * lstm__xent_backward_cached gives lstm__xent_backward's bits without an exp. */
-void lstm__xent_forward_q_cache(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2], float *e,
-                                float *inv);
+void lstm__xent_forward_q(const float *logits, const uint8_t *targets, int N, int V, int64_t q[2], float *e,
+                          float *inv);
 void lstm__xent_backward_cached(float *dlogits, const float *e, const float *inv, const uint8_t *targets, int N,
                                 int V, float scale);
 void lstm__lossq_add(int64_t q[2], double row_loss);
@@ -87,7 +86,7 @@ typedef struct {
     int T, B;
     lstm_workspace *lws;
     float *y, *logits, *dy, *dx;
-    const float *xe, *xinv; /* lstm__xent_forward_q_cache's e and inv of the last forward, or NULL */
+    const float *xe, *xinv; /* lstm__xent_forward_q's e and inv of the last forward, or NULL */
     const uint8_t *ids, *tg;
     int64_t lossq[2];
 } lstm__charlm_parts;
