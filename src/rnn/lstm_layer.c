@@ -59,6 +59,11 @@ struct lstm_workspace {
     float *pu, *pui;
     float *pdh;          /* train, fused, B >= 2: W_hh [G·H, Hout] per (l,d) packed for the backward's dh product */
     size_t pdh_size;
+    /* train, fused: W_ih [G·H, in] per (l,d) packed the same way, for dX_t = dG_t·W_ih inside the
+     * backward's loop; pdx_on[k]: packed for (l,d) k by the last forward (see pack_input) */
+    float *pdx;
+    size_t pdx_size;
+    unsigned char *pdx_on;
     float *bias;         /* [L·D][A·H]: the bias of each act column (lstm__cell_bias), once per set of weights */
     /* the input product's X packed once for all its column blocks (lstm__gemm_nt_bias_apack_mt), or NULL */
     float *xpack;
@@ -104,6 +109,7 @@ static float *alloc_f(size_t n, int *ok) {
 }
 
 static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, int B, int H, int in, int Hout);
+static int row_tasks(lstm__team *team, int B);
 
 /* Room to pack X for the layers whose input product is a GEMM over T·B rows
  * (which x_in_fused_step decides from the thread count too): grown when that
@@ -205,6 +211,11 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
             ws->pdh_size = (lstm__step_dh_pack_size(ws->Hout, cell->G * ws->H) + 15) / 16 * 16;
             if (!(ws->pdh = aligned_alloc(64, LD * ws->pdh_size * sizeof(float)))) ok = 0;
             else memset(ws->pdh, 0, LD * ws->pdh_size * sizeof(float));
+            ws->pdx_size = (lstm__step_dh_pack_size((int)in_max, cell->G * ws->H) + 15) / 16 * 16;
+            ws->pdx = aligned_alloc(64, LD * ws->pdx_size * sizeof(float));
+            ws->pdx_on = calloc(LD, 1);
+            if (!ws->pdx || !ws->pdx_on) ok = 0;
+            else memset(ws->pdx, 0, LD * ws->pdx_size * sizeof(float));
         }
 #endif
     }
@@ -250,10 +261,11 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy,
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->pdx, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy,
                      ws->pr, ws->xpack};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(ws->p1_plan);
+    free(ws->pdx_on);
     lstm__team_free(ws->team);
     free(ws);
 }
@@ -377,15 +389,31 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     ws->n_packs++;
 }
 
+/* The batch rows of one task of the backward's loop (0: the loop's steps are split instead). */
+static int bwd_task_rows(const lstm_workspace *ws) {
+    int nrow = row_tasks(ws->team, ws->B);
+    return nrow ? (ws->B + nrow - 1) / nrow : ws->team && lstm__team_size(ws->team) > 1 ? 0 : ws->B;
+}
+
 /* W_ih packed for the fused step once per set of weights: every (l,d) for
  * one-step calls (T = 1), else those whose step takes x·W_ihᵀ for sequences. */
 static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
-    for (int k = 0; k < ws->L * ws->D; k++)
+    for (int k = 0; k < ws->L * ws->D; k++) {
+        const int in = net->w[k].in, xs = x_in_fused_step(ws->cell, ws->train, ws->team, ws->B, ws->H, in, ws->Hout);
         if (ws->p1)
-            ws->cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, ws->H, net->w[k].in, ws->Hout, net->w[k].w_ih, NULL);
-        else if (T == 1 || x_in_fused_step(ws->cell, ws->train, ws->team, ws->B, ws->H, net->w[k].in, ws->Hout))
-            fused_pack_mt(ws->team, ws->cell, ws->pui + (size_t)k * ws->pui_size, ws->H, net->w[k].in, net->w[k].w_ih,
-                          net->w[k].in);
+            ws->cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, ws->H, in, ws->Hout, net->w[k].w_ih, NULL);
+        else if (T == 1 || xs)
+            fused_pack_mt(ws->team, ws->cell, ws->pui + (size_t)k * ws->pui_size, ws->H, in, net->w[k].w_ih, in);
+        /* the backward's dX_t = dG_t·W_ih inside its loop (step_bwd_dx) where the forward's
+         * x·W_ihᵀ is inside the step and a task has >= 32 rows: Zen 5, 2 threads, interleaved
+         * (ms, in the loop vs after it): train-512 (32 rows) 241-252 vs 245-266, gru-train-512
+         * 185-187 vs 187-188; with 16 rows charlm-train 36.4-37.6 vs 36.2-36.6, proj-train-1024
+         * 208-212 vs 208-212; 8 rows deep-train-256 72.9-75.0 vs 72.2-73.1 */
+#if LSTM_X86
+        if (ws->pdx && (ws->pdx_on[k] = (unsigned char)(xs && bwd_task_rows(ws) >= 32)))
+            lstm__step_dh_pack(ws->pdx + (size_t)k * ws->pdx_size, in, ws->cell->G * ws->H, net->w[k].w_ih, in);
+#endif
+    }
     ws->pui_ok = T == 1 ? 2 : 1;
 }
 
@@ -442,7 +470,7 @@ typedef struct {
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
     int train;       /* training storage: every step of act, c, ms kept */
-    const float *bias, *pk[2], *pu, *pui, *p1, *pdh;
+    const float *bias, *pk[2], *pu, *pui, *p1, *pdh, *pdx;
     const float *pr; /* LSTMP: packed W_hr */
     int act_ready;   /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
     int rev0;        /* p1: the group order of step 0 (then alternating) */
@@ -472,6 +500,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
         op.pu = ws->pu + (size_t)k * ws->pu_size;
         op.pui = ws->pui + (size_t)k * ws->pui_size;
         if (ws->pdh) op.pdh = ws->pdh + (size_t)k * ws->pdh_size;
+        if (ws->pdx && ws->pdx_on[k]) op.pdx = ws->pdx + (size_t)k * ws->pdx_size;
     }
     return op;
 }
@@ -885,6 +914,26 @@ static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, fl
     }
 }
 
+/* dX_t [B, in] = beta·dX_t + dG_t·W_ih over the cell's ih runs, rows [b0, b1), on one
+ * thread with W_ih packed like W_hh for step_bwd_dh (op->pdx): inside the backward's loop
+ * while dG_t is in cache, instead of one product over all steps after it (whose dG rows,
+ * 4 KiB-multiples apart, must be packed first).  The same bits: each element is one
+ * in-order chain of fused multiply-adds from beta·dX or 0, as in lstm_gemm_nn. */
+static void step_bwd_dx(const dir_op *op, const float *dGt, float *dXt, float beta, int b0, int b1) {
+#if LSTM_X86
+    const lstm__cell *cell = op->cell;
+    const int H = op->H, AH = cell->A * H, in = op->w->in;
+    for (int k = 0; k < cell->n_ih; k++) {
+        const lstm__run *r = &cell->ih[k];
+        lstm__step_dh_avx512(b1 - b0, in, r->n * H, dGt + (size_t)b0 * AH + (size_t)r->a * H, AH,
+                             op->pdx + (size_t)r->w * H * 64, (size_t)cell->G * H * 64, dXt + (size_t)b0 * in, in,
+                             k || beta != 0.0f);
+    }
+#else
+    (void)op, (void)dGt, (void)dXt, (void)beta, (void)b0, (void)b1;
+#endif
+}
+
 /* What step s of dir_backward works on (all batch rows). */
 static step_bwd_job bwd_step_job(const dir_op *op, lstm_workspace *ws, const float *dY, int s) {
     const int T = op->T, B = op->B, H = op->H, Hout = op->Hout, P = ws->P, d = op->d, ldy = op->D * Hout;
@@ -908,16 +957,23 @@ typedef struct {
     lstm_workspace *ws;
     const float *dY;
     int need_dh0;
+    float *dX; /* [T,B,in] formed in the loop (op->pdx), or NULL */
+    float dx_beta;
 } bwd_rows_job;
 
 static void bwd_rows_task(void *arg, int task, int ntasks) {
     const bwd_rows_job *j = arg;
+    const dir_op *op = j->op;
     int b0, b1;
-    share_of(j->op->B, task, ntasks, &b0, &b1);
-    for (int s = j->op->T - 1; s >= 0; s--) {
-        step_bwd_job sj = bwd_step_job(j->op, j->ws, j->dY, s);
+    share_of(op->B, task, ntasks, &b0, &b1);
+    for (int s = op->T - 1; s >= 0; s--) {
+        step_bwd_job sj = bwd_step_job(op, j->ws, j->dY, s);
         step_bwd_rows(&sj, b0, b1);
-        if (s > 0 || j->need_dh0) step_bwd_dh(j->op, NULL, sj.act, sj.dh, b0, b1);
+        if (s > 0 || j->need_dh0) step_bwd_dh(op, NULL, sj.act, sj.dh, b0, b1);
+        if (j->dX) {
+            const int t = op->d ? op->T - 1 - s : s;
+            step_bwd_dx(op, sj.act, j->dX + (size_t)t * op->B * op->w->in, j->dx_beta, b0, b1);
+        }
     }
 }
 
@@ -973,12 +1029,14 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         if (dcn) memcpy(dc, dcn, bh * sizeof(float));
         else memset(dc, 0, bh * sizeof(float));
     }
-    int nrow = row_tasks(ws->team, B);
-    if (nrow) {
-        bwd_rows_job rj = {op, ws, dY, dh0 != NULL};
-        lstm__team_run_tasks(ws->team, nrow, bwd_rows_task, &rj);
+    int nrow = row_tasks(ws->team, B), nt = ws->team ? lstm__team_size(ws->team) : 1;
+    /* dX inside the loop: with W_ih packed (op->pdx), where each task runs its steps alone */
+    float *dX_loop = dX && op->pdx && (nrow || nt == 1) ? dX : NULL;
+    if (nrow || nt == 1) {
+        bwd_rows_job rj = {op, ws, dY, dh0 != NULL, dX_loop, dx_beta};
+        if (nrow) lstm__team_run_tasks(ws->team, nrow, bwd_rows_task, &rj);
+        else bwd_rows_task(&rj, 0, 1);
     } else {
-        int nt = ws->team ? lstm__team_size(ws->team) : 1;
         if (nt > B) nt = B;
         for (int s = T - 1; s >= 0; s--) {
             step_bwd_job sj = bwd_step_job(op, ws, dY, s);
@@ -990,7 +1048,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
     if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
     lstm__team *team = ws->team;
-    for (int k = 0; dX && k < cell->n_ih; k++) {
+    for (int k = 0; dX && !dX_loop && k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         lstm__gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, AH, w->w_ih + (size_t)r->w * H * in, in, dX,
                      in, k ? 1.0f : dx_beta);
