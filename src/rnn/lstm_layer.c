@@ -580,7 +580,8 @@ static fwd_bufs fwd_step_bufs(const dir_op *op, int s, int b0, int x_in_step) {
     const int t = d ? op->T - 1 - s : s;
     const size_t row = (size_t)t * B + b0;
     fwd_bufs f;
-    f.a = op->act + row * op->cell->A * H;
+    /* inference with x·W_ihᵀ in the step: act is the step's scratch, nothing reads it later */
+    f.a = op->act + (x_in_step && !op->train ? (size_t)b0 : row) * op->cell->A * H;
     f.c = op->cs ? op->cs + row * H : op->cbuf ? op->cbuf + ((size_t)(s & 1) * B + b0) * H : NULL;
     f.y = op->Y + row * ldy + (size_t)d * Hout;
     f.m = op->w->w_hr ? (op->train ? op->ms + row * H : op->ms + (size_t)b0 * H) : f.y;
