@@ -141,10 +141,13 @@ void lstm_gemm_packed_mt(lstm__team *team, int M, int N, int K, const float *A, 
  * the split).  gemm.c.
  *   lstm__gemm_tn_acc_rows: C[M,N] += A[K,M]ᵀ·B[K,N] (weight gradients), K in
  *     blocks of 512 summed into tmp [M·N] and then added to C (float32 error
- *     grows with 512 + K/512 terms, not K = T·B).
+ *     grows with 512 + K/512 terms, not K = T·B).  csum (or NULL): [M] = the
+ *     column sums of A (the bias gradient of dG), two-level: blocks of 64 rows
+ *     summed in order into cblk [M], each block then added to csum; done per K
+ *     block while that block of A is in cache.
  *   lstm__gemm_nn_rows: C[M,N] = beta·C + A[M,K]·B[K,N] (dX). */
 void lstm__gemm_tn_acc_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
-                            int ldb, float *C, int ldc, float *tmp);
+                            int ldb, float *C, int ldc, float *tmp, float *csum, float *cblk);
 void lstm__gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                         float *C, int ldc, float beta);
 

@@ -131,7 +131,7 @@ static void ejob_run(lstm__team *team, const ejob *j) {
     case K_NN: lstm_gemm_nn_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
     case K_TN: lstm_gemm_tn_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
     case K_NNROWS: lstm__gemm_nn_rows(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 0.0f); break;
-    default: lstm__gemm_tn_acc_rows(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, j->tmp); break;
+    default: lstm__gemm_tn_acc_rows(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, j->tmp, NULL, NULL); break;
     }
 }
 

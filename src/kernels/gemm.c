@@ -544,9 +544,21 @@ enum { ROWS_TN_ACC, ROWS_NN };
 typedef struct {
     int kind, M, N, K, lda, ldb, ldc;
     const float *A, *B;
-    float *C, *tmp;
+    float *C, *tmp, *csum, *cblk;
     float beta;
 } rows_job;
+
+/* csum[m0, m1) += the sums of rows [k0, k1) of A's columns [m0, m1) in blocks of
+ * 64 rows (k0 a multiple of 64), each block summed in order into blk first. */
+static void col_sums(const float *A, int lda, int k0, int k1, int m0, int m1, float *csum, float *blk) {
+    const size_t mb = (size_t)(m1 - m0);
+    for (int r0 = k0; r0 < k1; r0 += 64) {
+        int r1 = k1 - r0 < 64 ? k1 : r0 + 64;
+        memcpy(blk + m0, A + (size_t)r0 * lda + m0, mb * sizeof(float));
+        for (int r = r0 + 1; r < r1; r++) lstm__add_to(blk + m0, A + (size_t)r * lda + m0, mb);
+        lstm__add_to(csum + m0, blk + m0, mb);
+    }
+}
 
 static void rows_task(void *arg, int task, int ntasks) {
     const rows_job *j = arg;
@@ -560,12 +572,14 @@ static void rows_task(void *arg, int task, int ntasks) {
                      j->ldc, j->beta);
         return;
     }
+    if (j->csum) memset(j->csum + m0, 0, (size_t)mb * sizeof(float));
     for (int k0 = 0; k0 < j->K; k0 += KBLOCK) {
         int kb = j->K - k0 < KBLOCK ? j->K - k0 : KBLOCK;
         float *t = j->tmp + (size_t)m0 * j->N;
         lstm_gemm_tn(mb, j->N, kb, j->A + (size_t)k0 * j->lda + m0, j->lda, j->B + (size_t)k0 * j->ldb, j->ldb, t,
                      j->N, 0.0f);
         for (int i = 0; i < mb; i++) lstm__add_to(j->C + (size_t)(m0 + i) * j->ldc, t + (size_t)i * j->N, (size_t)j->N);
+        if (j->csum) col_sums(j->A, j->lda, k0, k0 + kb, m0, m1, j->csum, j->cblk);
     }
 }
 
@@ -577,13 +591,13 @@ static void run_rows(lstm__team *team, const rows_job *j) {
 }
 
 void lstm__gemm_tn_acc_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
-                            int ldb, float *C, int ldc, float *tmp) {
-    rows_job j = {ROWS_TN_ACC, M, N, K, lda, ldb, ldc, A, B, C, tmp, 1.0f};
+                            int ldb, float *C, int ldc, float *tmp, float *csum, float *cblk) {
+    rows_job j = {ROWS_TN_ACC, M, N, K, lda, ldb, ldc, A, B, C, tmp, csum, cblk, 1.0f};
     run_rows(team, &j);
 }
 
 void lstm__gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                          float *C, int ldc, float beta) {
-    rows_job j = {ROWS_NN, M, N, K, lda, ldb, ldc, A, B, C, NULL, beta};
+    rows_job j = {ROWS_NN, M, N, K, lda, ldb, ldc, A, B, C, NULL, NULL, NULL, beta};
     run_rows(team, &j);
 }

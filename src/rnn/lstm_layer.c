@@ -978,24 +978,26 @@ static void bwd_rows_task(void *arg, int task, int ntasks) {
     }
 }
 
-/* bs [AH] = the column sums of dG [rows, AH], two-level: blocks of 64 rows
- * into blk [AH], blocks into bs.  A plain running sum over thousands of rows
- * loses ~8x more than PyTorch's float32 (T=50, B=128: 2.5e-4 vs 2.6e-5 max
- * error).  Tasks own column ranges (multiples of 16), so the sums of a column
- * are the same for any thread count. */
+/* bs [lo, hi) = the column sums of dG [rows, AH] in columns [lo, hi), two-level:
+ * blocks of 64 rows into blk, blocks into bs.  A plain running sum over
+ * thousands of rows loses ~8x more than PyTorch's float32 (T=50, B=128:
+ * 2.5e-4 vs 2.6e-5 max error).  Tasks own column ranges (multiples of 16), so
+ * the sums of a column are the same for any thread count.  The weight-gradient
+ * product of the ih runs forms the same sums for its columns (its csum):
+ * this covers the columns no ih run has (the GRU's hn). */
 typedef struct {
     const float *dG;
     size_t rows;
-    int AH;
+    int AH, lo, hi;
     float *bs, *blk;
 } bias_sum_job;
 
 static void bias_sum_task(void *arg, int task, int ntasks) {
     const bias_sum_job *j = arg;
     int c0, c1;
-    share_of((j->AH + 15) / 16, task, ntasks, &c0, &c1);
-    c0 *= 16;
-    c1 = c1 * 16 < j->AH ? c1 * 16 : j->AH;
+    share_of((j->hi - j->lo + 15) / 16, task, ntasks, &c0, &c1);
+    c0 = j->lo + c0 * 16;
+    c1 = j->lo + c1 * 16 < j->hi ? j->lo + c1 * 16 : j->hi;
     if (c0 >= c1) return;
     float *bs = j->bs, *blk = j->blk;
     for (int k = c0; k < c1; k++) bs[k] = 0.0f;
@@ -1055,11 +1057,16 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
                      in, k ? 1.0f : dx_beta);
     }
     if (ws->defer_wgrad) return; /* the caller forms the weight gradients (lstm__workspace_saved) */
-    /* weight gradients: one product each over all steps */
+    /* weight gradients: one product each over all steps; the ih runs' products
+     * also sum their columns of dG into the bias gradient bs */
+    float *bs = ws->dbias, *bblk = ws->dbias + (AH + 15) / 16 * 16;
+    unsigned bias_cols = 0; /* bit q: act column q summed */
     for (int k = 0; k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
-        lstm__gemm_tn_acc_rows(team, r->n * H, in, (int)rows, dG + (size_t)r->a * H, AH, X, in, g->w_ih + (size_t)r->w * H * in,
-                    in, ws->wtmp);
+        const size_t a = (size_t)r->a * H;
+        lstm__gemm_tn_acc_rows(team, r->n * H, in, (int)rows, dG + a, AH, X, in, g->w_ih + (size_t)r->w * H * in,
+                    in, ws->wtmp, g->b_ih ? bs + a : NULL, bblk + a);
+        bias_cols |= ((1u << r->n) - 1) << r->a;
     }
     for (int k = 0; k < cell->n_hh; k++) {
         const lstm__run *r = &cell->hh[k];
@@ -1068,10 +1075,10 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         if (T > 1) {
             if (d == 0) /* h_prev of step t is Y_{t-1}: rows t = 1..T-1 of dG against Y rows 0..T-2 */
                 lstm__gemm_tn_acc_rows(team, r->n * H, Hout, (T - 1) * B, dGr + (size_t)B * AH, AH, Y + (size_t)d * Hout, ldy, gw,
-                            Hout, ws->wtmp);
+                            Hout, ws->wtmp, NULL, NULL);
             else /* reverse: h_prev of step t is Y_{t+1} */
                 lstm__gemm_tn_acc_rows(team, r->n * H, Hout, (T - 1) * B, dGr, AH, Y + (size_t)B * ldy + (size_t)d * Hout, ldy, gw,
-                            Hout, ws->wtmp);
+                            Hout, ws->wtmp, NULL, NULL);
         }
         const float *dG0 = dGr + (size_t)(d ? T - 1 : 0) * B * AH, *h0r = h0;
         /* h0 NULL: zeros, which matter only for a non-finite dG (see zero_h0_for) */
@@ -1082,18 +1089,23 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         if (h0r) lstm_gemm_tn_mt(team, r->n * H, Hout, B, dG0, AH, h0r, Hout, gw, Hout, 1.0f);
     }
     if (g->b_ih) {
-        float *bs = ws->dbias;
-        bias_sum_job bj = {dG, rows, AH, bs, ws->dbias + (AH + 15) / 16 * 16};
-        int nt = team ? lstm__team_size(team) : 1;
-        if (nt > AH / 16) nt = AH / 16 > 0 ? AH / 16 : 1;
-        if (nt > 1) lstm__team_run_tasks(team, nt, bias_sum_task, &bj);
-        else bias_sum_task(&bj, 0, 1);
+        for (int q = 0; q < cell->A; q++) { /* the columns no ih run summed */
+            if (bias_cols >> q & 1) continue;
+            int q1 = q + 1;
+            while (q1 < cell->A && !(bias_cols >> q1 & 1)) q1++;
+            bias_sum_job bj = {dG, rows, AH, q * H, q1 * H, bs, bblk};
+            int nt = team ? lstm__team_size(team) : 1, n16 = ((q1 - q) * H + 15) / 16;
+            if (nt > n16) nt = n16;
+            if (nt > 1) lstm__team_run_tasks(team, nt, bias_sum_task, &bj);
+            else bias_sum_task(&bj, 0, 1);
+            q = q1;
+        }
         for (int k = 0; k < cell->n_ih; k++)
             for (int j = 0; j < cell->ih[k].n * H; j++) g->b_ih[(size_t)cell->ih[k].w * H + j] += bs[(size_t)cell->ih[k].a * H + j];
         for (int k = 0; k < cell->n_hh; k++)
             for (int j = 0; j < cell->hh[k].n * H; j++) g->b_hh[(size_t)cell->hh[k].w * H + j] += bs[(size_t)cell->hh[k].a * H + j];
     }
-    if (P) lstm__gemm_tn_acc_rows(team, P, H, (int)rows, dHk, P, op->ms, H, g->w_hr, H, ws->wtmp);
+    if (P) lstm__gemm_tn_acc_rows(team, P, H, (int)rows, dHk, P, op->ms, H, g->w_hr, H, ws->wtmp, NULL, NULL);
 }
 
 static lstm_status backward(lstm_net *net, lstm_workspace *ws,
