@@ -245,9 +245,19 @@ static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn,
     }
 }
 
-/* Whether the kernel reads A in place. */
+/* Whether the kernel reads A in place: a row-major A unless its rows lie a
+ * multiple of 4 KiB apart (the mr rows a tile reads at every k would share
+ * L1 sets and evict each other: packing wins), and a transposed A (am = 1,
+ * the weight gradients' dGᵀ) always: a tile reads mr consecutive floats of
+ * one row per k, one or two lines, each used once per tile; the lines of a
+ * micro-panel share L1 sets when rows are 4 KiB-multiples apart, but they
+ * come back from L2 for the next tile at one line per k.  Zen 5, 1 thread,
+ * tools/bench_gemm M N K tnacc (the engine's weight gradients, A read with
+ * lda = M): 2048 512 6400 from 171-175 to 190-193 GF/s, 1024 64 2048 140 ->
+ * 194, 1536 512 6400 179 -> 189; 2 threads 2048 512 6400 326 -> 362.  The
+ * same bits: packing only copies. */
 static int a_direct(const lstm__gemm_kdesc *kd, ptrdiff_t am, ptrdiff_t ak) {
-    return kd->direct_a && ak == 1 && am % 1024 != 0;
+    return kd->direct_a && ((ak == 1 && am % 1024 != 0) || am == 1);
 }
 
 /* Computes the block C[m0..m1, n0..n1] of the job (n0 a multiple of nr when prepacked;
@@ -296,8 +306,9 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
                 const ptrdiff_t aps = g->PA ? (ptrdiff_t)g->K * mr : (ptrdiff_t)kc * mr;
                 const float *a0 = g->PA ? g->PA + (ptrdiff_t)(ic / mr) * aps + (ptrdiff_t)pc * mr : pa;
                 for (int ir = 0; ir < mc; ir += mr) {
-                    const float *ap = direct ? g->A + (ptrdiff_t)(ic + ir) * g->am + pc : a0 + (ptrdiff_t)(ir / mr) * aps;
-                    ptrdiff_t rsa = direct ? g->am : 1, csa = direct ? 1 : mr;
+                    const float *ap = direct ? g->A + (ptrdiff_t)(ic + ir) * g->am + (ptrdiff_t)pc * g->ak
+                                             : a0 + (ptrdiff_t)(ir / mr) * aps;
+                    ptrdiff_t rsa = direct ? g->am : 1, csa = direct ? g->ak : mr;
                     int m = mc - ir < mr ? mc - ir : mr;
                     int w = (m <= kd->wide_m ? 4 : 1) * nr;
                     float *crow = g->C + (ptrdiff_t)(ic + ir) * g->ldc + jc;
@@ -310,7 +321,8 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
                                 __builtin_prefetch(crow + (ptrdiff_t)i * g->ldc + jr + w, 1, 3);
                                 __builtin_prefetch(crow + (ptrdiff_t)i * g->ldc + jr + w + 16, 1, 3);
                             }
-                        if ((PREFETCH & 2) && anext && t < mr) {
+                        /* (transposed and direct: the next micro-panel is the rest of the same lines) */
+                        if ((PREFETCH & 2) && anext && t < mr && !(direct && g->am == 1)) {
                             const float *pr = direct ? anext + (ptrdiff_t)t * g->am : anext + (ptrdiff_t)t * kc;
                             for (int k = 0; k < kc; k += 16) __builtin_prefetch(pr + k, 0, 3);
                         }
