@@ -330,6 +330,7 @@ void lstm__set_step_x(int mode);
  * fused step runs (lstm__kernel_fused). */
 size_t lstm__step_dh_pack_size(int N, int K);
 void lstm__step_dh_pack(float *P, int N, int K, const float *W, int ldw);
+void lstm__step_dh_pack_rows(float *P, int N, int K, const float *W, int ldw, int k0, int k1); /* rows [k0, k1) of it */
 void lstm__step_dh_avx512(int B, int N, int K, const float *A, int lda, const float *P, size_t pstride, float *C,
                           int ldc, int accumulate);
 

@@ -61,10 +61,12 @@ DH_FN(6) DH_FN(5) DH_FN(4) DH_FN(3) DH_FN(2) DH_FN(1)
 
 size_t lstm__step_dh_pack_size(int N, int K) { return (size_t)((N + 63) / 64) * 64 * (size_t)K; }
 
-void lstm__step_dh_pack(float *P, int N, int K, const float *W, int ldw) {
+void lstm__step_dh_pack(float *P, int N, int K, const float *W, int ldw) { lstm__step_dh_pack_rows(P, N, K, W, ldw, 0, K); }
+
+void lstm__step_dh_pack_rows(float *P, int N, int K, const float *W, int ldw, int k0, int k1) {
     for (int p = 0; p < (N + 63) / 64; p++) {
         const int n = N - 64 * p < 64 ? N - 64 * p : 64;
-        for (int k = 0; k < K; k++) {
+        for (int k = k0; k < k1; k++) {
             float *d = P + ((size_t)p * K + k) * 64;
             memcpy(d, W + (size_t)k * ldw + 64 * p, (size_t)n * sizeof(float));
             if (n < 64) memset(d + n, 0, (size_t)(64 - n) * sizeof(float));
