@@ -148,6 +148,21 @@ void lstm_gemm_packed_mt(lstm__team *team, int M, int N, int K, const float *A, 
  *   lstm__gemm_nn_rows: C[M,N] = beta·C + A[M,K]·B[K,N] (dX). */
 void lstm__gemm_tn_acc_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
                             int ldb, float *C, int ldc, float *tmp, float *csum, float *cblk);
+/* Two such products with the same M (C1 += A1ᵀ·B1, C2 += A2ᵀ·B2, tmp [M·max(N1, N2)]),
+ * their K blocks taken in turn by each task, so the rows of A they share (dW_ih and
+ * dW_hh both read dG) come from cache the second time; csum: of A1.  The same bits
+ * as two lstm__gemm_tn_acc_rows calls. */
+typedef struct {
+    int N, K;
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    float *C;
+    int ldc;
+} lstm__tn_prod;
+void lstm__gemm_tn_acc_rows2(lstm__team *team, int M, const lstm__tn_prod *p1, const lstm__tn_prod *p2, float *tmp,
+                             float *csum, float *cblk);
 void lstm__gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                         float *C, int ldc, float beta);
 

@@ -558,6 +558,7 @@ typedef struct {
     const float *A, *B;
     float *C, *tmp, *csum, *cblk;
     float beta;
+    const lstm__tn_prod *p2; /* TN_ACC: a second product with the same M, or NULL */
 } rows_job;
 
 /* csum[m0, m1) += the sums of rows [k0, k1) of A's columns [m0, m1) in blocks of
@@ -585,14 +586,20 @@ static void rows_task(void *arg, int task, int ntasks) {
         return;
     }
     if (j->csum) memset(j->csum + m0, 0, (size_t)mb * sizeof(float));
-    for (int k0 = 0; k0 < j->K; k0 += KBLOCK) {
-        int kb = j->K - k0 < KBLOCK ? j->K - k0 : KBLOCK;
-        float *t = j->tmp + (size_t)m0 * j->N;
-        lstm_gemm_tn(mb, j->N, kb, j->A + (size_t)k0 * j->lda + m0, j->lda, j->B + (size_t)k0 * j->ldb, j->ldb, t,
-                     j->N, 0.0f);
-        for (int i = 0; i < mb; i++) lstm__add_to(j->C + (size_t)(m0 + i) * j->ldc, t + (size_t)i * j->N, (size_t)j->N);
-        if (j->csum) col_sums(j->A, j->lda, k0, k0 + kb, m0, m1, j->csum, j->cblk);
-    }
+    const lstm__tn_prod p1 = {j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc}, *p2 = j->p2;
+    const int K2 = p2 ? p2->K : 0;
+    float *t = j->tmp + (size_t)m0 * (p2 && p2->N > j->N ? p2->N : j->N); /* this task's, for both */
+    /* block i of each product in turn: the rows of A the two share stay in cache */
+    for (int k0 = 0; k0 < j->K || k0 < K2; k0 += KBLOCK)
+        for (int q = 0; q < 1 + (p2 != NULL); q++) {
+            const lstm__tn_prod *p = q ? p2 : &p1;
+            if (k0 >= p->K) continue;
+            int kb = p->K - k0 < KBLOCK ? p->K - k0 : KBLOCK;
+            lstm_gemm_tn(mb, p->N, kb, p->A + (size_t)k0 * p->lda + m0, p->lda, p->B + (size_t)k0 * p->ldb, p->ldb, t,
+                         p->N, 0.0f);
+            for (int i = 0; i < mb; i++) lstm__add_to(p->C + (size_t)(m0 + i) * p->ldc, t + (size_t)i * p->N, (size_t)p->N);
+            if (!q && j->csum) col_sums(j->A, j->lda, k0, k0 + kb, m0, m1, j->csum, j->cblk);
+        }
 }
 
 static void run_rows(lstm__team *team, const rows_job *j) {
@@ -604,12 +611,18 @@ static void run_rows(lstm__team *team, const rows_job *j) {
 
 void lstm__gemm_tn_acc_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
                             int ldb, float *C, int ldc, float *tmp, float *csum, float *cblk) {
-    rows_job j = {ROWS_TN_ACC, M, N, K, lda, ldb, ldc, A, B, C, tmp, csum, cblk, 1.0f};
+    rows_job j = {ROWS_TN_ACC, M, N, K, lda, ldb, ldc, A, B, C, tmp, csum, cblk, 1.0f, NULL};
+    run_rows(team, &j);
+}
+
+void lstm__gemm_tn_acc_rows2(lstm__team *team, int M, const lstm__tn_prod *p1, const lstm__tn_prod *p2, float *tmp,
+                             float *csum, float *cblk) {
+    rows_job j = {ROWS_TN_ACC, M, p1->N, p1->K, p1->lda, p1->ldb, p1->ldc, p1->A, p1->B, p1->C, tmp, csum, cblk, 1.0f, p2};
     run_rows(team, &j);
 }
 
 void lstm__gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                          float *C, int ldc, float beta) {
-    rows_job j = {ROWS_NN, M, N, K, lda, ldb, ldc, A, B, C, NULL, NULL, NULL, beta};
+    rows_job j = {ROWS_NN, M, N, K, lda, ldb, ldc, A, B, C, NULL, NULL, NULL, beta, NULL};
     run_rows(team, &j);
 }

@@ -1100,18 +1100,32 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
      * also sum their columns of dG into the bias gradient bs */
     float *bs = ws->dbias, *bblk = ws->dbias + (AH + 15) / 16 * 16;
     unsigned bias_cols = 0; /* bit q: act column q summed */
+    /* one ih and one hh run over the same columns of dG (the LSTM): the two products
+     * take their blocks in turn (lstm__gemm_tn_acc_rows2), dG read once */
+    const int pair = T > 1 && cell->n_ih == 1 && cell->n_hh == 1 && cell->ih[0].a == cell->hh[0].a &&
+                     cell->ih[0].n == cell->hh[0].n;
     for (int k = 0; k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         const size_t a = (size_t)r->a * H;
-        lstm__gemm_tn_acc_rows(team, r->n * H, in, (int)rows, dG + a, AH, X, in, g->w_ih + (size_t)r->w * H * in,
-                    in, ws->wtmp, g->b_ih ? bs + a : NULL, bblk + a);
+        float *csum = g->b_ih ? bs + a : NULL;
+        if (pair) {
+            const lstm__run *rh = &cell->hh[0];
+            /* h_prev of step t: Y_{t-1} (rows t = 1.. of dG), reverse: Y_{t+1} (rows t = ..T-2) */
+            lstm__tn_prod pi = {in, (int)rows, dG + a, AH, X, in, g->w_ih + (size_t)r->w * H * in, in},
+                          ph = {Hout, (T - 1) * B, dG + (size_t)rh->a * H + (d ? 0 : (size_t)B * AH), AH,
+                                Y + (d ? (size_t)B * ldy : 0) + (size_t)d * Hout, ldy, g->w_hh + (size_t)rh->w * H * Hout, Hout};
+            lstm__gemm_tn_acc_rows2(team, r->n * H, &pi, &ph, ws->wtmp, csum, bblk + a);
+        } else {
+            lstm__gemm_tn_acc_rows(team, r->n * H, in, (int)rows, dG + a, AH, X, in, g->w_ih + (size_t)r->w * H * in,
+                        in, ws->wtmp, csum, bblk + a);
+        }
         bias_cols |= ((1u << r->n) - 1) << r->a;
     }
     for (int k = 0; k < cell->n_hh; k++) {
         const lstm__run *r = &cell->hh[k];
         float *gw = g->w_hh + (size_t)r->w * H * Hout;
         const float *dGr = dG + (size_t)r->a * H;
-        if (T > 1) {
+        if (T > 1 && !pair) {
             if (d == 0) /* h_prev of step t is Y_{t-1}: rows t = 1..T-1 of dG against Y rows 0..T-2 */
                 lstm__gemm_tn_acc_rows(team, r->n * H, Hout, (T - 1) * B, dGr + (size_t)B * AH, AH, Y + (size_t)d * Hout, ldy, gw,
                             Hout, ws->wtmp, NULL, NULL);
