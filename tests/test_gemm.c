@@ -302,6 +302,57 @@ static void test_apack(int kernel, lstm__team *team) {
             (int)(sizeof sh / sizeof *sh * sizeof blk / sizeof *blk));
 }
 
+/* The weight-gradient products (lstm__gemm_tn_acc_rows): C += Aᵀ·B summed in 512-row
+ * blocks, each block's product added to C, and csum = the column sums of A in 64-row
+ * blocks added in order: checked bit for bit against the same blocking done by hand
+ * with plain lstm_gemm_tn calls and float adds; lstm__gemm_tn_acc_rows2 (two products,
+ * blocks in turn) against two single calls.  K past 512 and not a multiple of 64, lda
+ * past M (a column slice of A, as dG's runs are). */
+static void test_tn_acc(int kernel, lstm__team *team) {
+    static const int sh[][5] = {{64, 48, 1100, 80, 30}, {96, 33, 600, 96, 70}, {40, 130, 70, 64, 9}};
+    int same_c = 1, same_s = 1, same_2 = 1;
+    for (size_t s = 0; s < sizeof sh / sizeof *sh; s++) {
+        const int M = sh[s][0], N = sh[s][1], K = sh[s][2], lda = sh[s][3], N2 = sh[s][4], K2 = K - 17;
+        float *A = rand_buf((size_t)K * lda), *B = rand_buf((size_t)K * N), *B2 = rand_buf((size_t)K * N2);
+        float *C0 = rand_buf((size_t)M * N), *D0 = rand_buf((size_t)M * N2);
+        float *C = malloc((size_t)M * N * 4), *R = malloc((size_t)M * N * 4), *D = malloc((size_t)M * N2 * 4);
+        float *E = malloc((size_t)M * N2 * 4), *t = malloc((size_t)M * (N > N2 ? N : N2) * 4);
+        float *cs = malloc((size_t)M * 4), *cb = malloc((size_t)M * 4), *rs = calloc((size_t)M, 4), *blk = malloc((size_t)M * 4);
+        /* by hand */
+        memcpy(R, C0, (size_t)M * N * 4);
+        for (int k0 = 0; k0 < K; k0 += 512) {
+            int kb = K - k0 < 512 ? K - k0 : 512;
+            lstm_gemm_tn(M, N, kb, A + (size_t)k0 * lda, lda, B + (size_t)k0 * N, N, t, N, 0.0f);
+            for (size_t i = 0; i < (size_t)M * N; i++) R[i] += t[i];
+        }
+        for (int r0 = 0; r0 < K; r0 += 64) {
+            for (int m = 0; m < M; m++) blk[m] = A[(size_t)r0 * lda + m];
+            for (int r = r0 + 1; r < K && r < r0 + 64; r++)
+                for (int m = 0; m < M; m++) blk[m] += A[(size_t)r * lda + m];
+            for (int m = 0; m < M; m++) rs[m] += blk[m];
+        }
+        memcpy(C, C0, (size_t)M * N * 4);
+        lstm__gemm_tn_acc_rows(team, M, N, K, A, lda, B, N, C, N, t, cs, cb);
+        same_c &= memcmp(C, R, (size_t)M * N * 4) == 0;
+        same_s &= memcmp(cs, rs, (size_t)M * 4) == 0;
+        /* the pair: the second product over rows 17.. of A (as dW_hh's are shifted) */
+        memcpy(E, D0, (size_t)M * N2 * 4);
+        lstm__gemm_tn_acc_rows(team, M, N2, K2, A + (size_t)17 * lda, lda, B2, N2, E, N2, t, NULL, NULL);
+        memcpy(C, C0, (size_t)M * N * 4);
+        memcpy(D, D0, (size_t)M * N2 * 4);
+        lstm__tn_prod p1 = {N, K, A, lda, B, N, C, N}, p2 = {N2, K2, A + (size_t)17 * lda, lda, B2, N2, D, N2};
+        lstm__gemm_tn_acc_rows2(team, M, &p1, &p2, t, cs, cb);
+        same_2 &= memcmp(C, R, (size_t)M * N * 4) == 0 && memcmp(D, E, (size_t)M * N2 * 4) == 0 &&
+                  memcmp(cs, rs, (size_t)M * 4) == 0;
+        free(A), free(B), free(B2), free(C0), free(D0), free(C), free(R), free(D), free(E), free(t);
+        free(cs), free(cb), free(rs), free(blk);
+    }
+    const char *kn = lstm_gemm_kernel_name(kernel), *tn = team ? "2 threads" : "1 thread ";
+    CHECK_V(same_c, "%-7s %s: tn_acc_rows == 512-row blocks by hand, bit for bit", kn, tn);
+    CHECK_V(same_s, "%-7s %s: tn_acc_rows's column sums == 64-row blocks by hand, bit for bit", kn, tn);
+    CHECK_V(same_2, "%-7s %s: tn_acc_rows2 == two tn_acc_rows calls, bit for bit", kn, tn);
+}
+
 int main(void) {
     test_cpu();
     /* The team itself: every thread runs once per run, many runs in a row. */
@@ -348,6 +399,8 @@ int main(void) {
         test_blocking_and_bias(k, team);
         test_apack(k, NULL);
         test_apack(k, team);
+        test_tn_acc(k, NULL);
+        test_tn_acc(k, team);
         if (k == LSTM_GEMM_REF) continue;
         test_large(k, NT, 64, 2048, 512);
         test_large(k, NN, 64, 512, 1024);
