@@ -428,6 +428,10 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     ws->n_packs++;
 }
 
+#ifndef LSTM_DX_LOOP_ROWS
+#define LSTM_DX_LOOP_ROWS 16 /* a task's rows from which dX is formed in the loop (A/B builds) */
+#endif
+
 /* The batch rows of one task of the backward's loop (0: the loop's steps are split instead). */
 static int bwd_task_rows(const lstm_workspace *ws) {
     int nrow = row_tasks(ws->team, ws->B);
@@ -444,12 +448,15 @@ static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
         else if (T == 1 || xs)
             fused_pack_mt(ws->team, ws->cell, ws->pui + (size_t)k * ws->pui_size, ws->H, in, net->w[k].w_ih, in);
         /* the backward's dX_t = dG_t·W_ih inside its loop (step_bwd_dx) where the forward's
-         * x·W_ihᵀ is inside the step and a task has >= 32 rows: Zen 5, 2 threads, interleaved
-         * (ms, in the loop vs after it): train-512 (32 rows) 241-252 vs 245-266, gru-train-512
-         * 185-187 vs 187-188; with 16 rows charlm-train 36.4-37.6 vs 36.2-36.6, proj-train-1024
-         * 208-212 vs 208-212; 8 rows deep-train-256 72.9-75.0 vs 72.2-73.1 */
+         * x·W_ihᵀ is inside the step and a task has >= 16 rows.  Zen 5, 2 threads, interleaved
+         * (ms, in the loop vs after it): train-512 (32 rows a task) 241-252 vs 245-266,
+         * gru-train-512 185-187 vs 187-188; with 16 rows (once dGᵀ was read in place and the
+         * bias sums and dW blocks went together, 4 rounds) bidir-train-256 157.8-164.0 vs
+         * 158.4-167.5, charlm-train 33.3-34.2 vs 34.5-35.0, gru-bidir-train-256 122.6-130.4 vs
+         * 125.0-132.8, proj-train-1024 197.3-203.1 vs 199.6-204.7 (3); with 8 rows it loses
+         * (deep-train-256 71.9-76.8 vs 70.9-72.7) */
 #if LSTM_X86
-        if (ws->pdx && (ws->pdx_on[k] = (unsigned char)(xs && bwd_task_rows(ws) >= 32)))
+        if (ws->pdx && (ws->pdx_on[k] = (unsigned char)(xs && bwd_task_rows(ws) >= LSTM_DX_LOOP_ROWS)))
             dh_pack_mt(ws->team, ws->pdx + (size_t)k * ws->pdx_size, in, ws->cell->G * ws->H, net->w[k].w_ih, in);
 #endif
     }
