@@ -1107,25 +1107,30 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
      * also sum their columns of dG into the bias gradient bs */
     float *bs = ws->dbias, *bblk = ws->dbias + (AH + 15) / 16 * 16;
     unsigned bias_cols = 0; /* bit q: act column q summed */
-    /* one ih and one hh run over the same columns of dG (the LSTM): the two products
-     * take their blocks in turn (lstm__gemm_tn_acc_rows2), dG read once */
-    const int pair = T > 1 && cell->n_ih == 1 && cell->n_hh == 1 && cell->ih[0].a == cell->hh[0].a &&
-                     cell->ih[0].n == cell->hh[0].n;
-    for (int k = 0; k < cell->n_ih; k++) {
+    /* One ih run whose columns the hh runs split (LSTM: i,f,g,o = i,f,g,o; GRU: r,z,xn
+     * against r,z and hn): the ih run's product is cut into pieces of the hh runs' sizes and
+     * each piece takes its blocks in turn with its hh run's product
+     * (lstm__gemm_tn_acc_rows2), so the rows of dG both read come from cache the second time.
+     * A piece of the product has the bits of the whole. */
+    int hh_n = 0;
+    for (int k = 0; k < cell->n_hh; k++) hh_n += cell->hh[k].n;
+    const int pair = T > 1 && cell->n_ih == 1 && hh_n == cell->ih[0].n;
+    for (int k = 0, off = 0; pair && k < cell->n_hh; k++) {
+        const lstm__run *ri = &cell->ih[0], *rh = &cell->hh[k];
+        const size_t a = (size_t)(ri->a + off) * H;
+        /* h_prev of step t: Y_{t-1} (rows t = 1.. of dG), reverse: Y_{t+1} (rows t = ..T-2) */
+        lstm__tn_prod pi = {in, (int)rows, dG + a, AH, X, in, g->w_ih + (size_t)(ri->w + off) * H * in, in},
+                      ph = {Hout, (T - 1) * B, dG + (size_t)rh->a * H + (d ? 0 : (size_t)B * AH), AH,
+                            Y + (d ? (size_t)B * ldy : 0) + (size_t)d * Hout, ldy, g->w_hh + (size_t)rh->w * H * Hout, Hout};
+        lstm__gemm_tn_acc_rows2(team, rh->n * H, &pi, &ph, ws->wtmp, g->b_ih ? bs + a : NULL, bblk + a);
+        off += rh->n;
+        if (k == cell->n_hh - 1) bias_cols |= ((1u << ri->n) - 1) << ri->a;
+    }
+    for (int k = 0; !pair && k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         const size_t a = (size_t)r->a * H;
-        float *csum = g->b_ih ? bs + a : NULL;
-        if (pair) {
-            const lstm__run *rh = &cell->hh[0];
-            /* h_prev of step t: Y_{t-1} (rows t = 1.. of dG), reverse: Y_{t+1} (rows t = ..T-2) */
-            lstm__tn_prod pi = {in, (int)rows, dG + a, AH, X, in, g->w_ih + (size_t)r->w * H * in, in},
-                          ph = {Hout, (T - 1) * B, dG + (size_t)rh->a * H + (d ? 0 : (size_t)B * AH), AH,
-                                Y + (d ? (size_t)B * ldy : 0) + (size_t)d * Hout, ldy, g->w_hh + (size_t)rh->w * H * Hout, Hout};
-            lstm__gemm_tn_acc_rows2(team, r->n * H, &pi, &ph, ws->wtmp, csum, bblk + a);
-        } else {
-            lstm__gemm_tn_acc_rows(team, r->n * H, in, (int)rows, dG + a, AH, X, in, g->w_ih + (size_t)r->w * H * in,
-                        in, ws->wtmp, csum, bblk + a);
-        }
+        lstm__gemm_tn_acc_rows(team, r->n * H, in, (int)rows, dG + a, AH, X, in, g->w_ih + (size_t)r->w * H * in,
+                    in, ws->wtmp, g->b_ih ? bs + a : NULL, bblk + a);
         bias_cols |= ((1u << r->n) - 1) << r->a;
     }
     for (int k = 0; k < cell->n_hh; k++) {
