@@ -148,6 +148,11 @@ void lstm_gemm_packed_mt(lstm__team *team, int M, int N, int K, const float *A, 
  *   lstm__gemm_nn_rows: C[M,N] = beta·C + A[M,K]·B[K,N] (dX). */
 void lstm__gemm_tn_acc_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
                             int ldb, float *C, int ldc, float *tmp, float *csum, float *cblk);
+/* csum[m0, m1) += the sums over rows [k0, k1) of A's columns [m0, m1) (row stride lda),
+ * in blocks of 64 rows from k0 (a multiple of 64 in both callers), each block summed
+ * in order into blk[m0, m1) first: the bias gradient's two-level sum, whose error
+ * grows like PyTorch's (tn_acc_rows' csum, and lstm_layer.c's columns no ih run has). */
+void lstm__col_sums(const float *A, int lda, size_t k0, size_t k1, int m0, int m1, float *csum, float *blk);
 /* Two such products with the same M (C1 += A1ᵀ·B1, C2 += A2ᵀ·B2, tmp [M·max(N1, N2)]),
  * their K blocks taken in turn by each task, so the rows of A they share (dW_ih and
  * dW_hh both read dG) come from cache the second time; csum: of A1.  The same bits

@@ -554,51 +554,52 @@ void lstm_gemm_packed(int M, int N, int K, const float *A, int lda, const float 
 #define KBLOCK 512
 enum { ROWS_TN_ACC, ROWS_NN };
 typedef struct {
-    int kind, M, N, K, lda, ldb, ldc;
-    const float *A, *B;
-    float *C, *tmp, *csum, *cblk;
+    int kind, M, np;      /* np: 1 product, or 2 (TN_ACC only; the same M) */
+    lstm__tn_prod p[2];   /* NN: p[0].K is the depth, p[0].B the [K, N] matrix */
+    float *tmp, *csum, *cblk;
     float beta;
-    const lstm__tn_prod *p2; /* TN_ACC: a second product with the same M, or NULL */
 } rows_job;
 
-/* csum[m0, m1) += the sums of rows [k0, k1) of A's columns [m0, m1) in blocks of
- * 64 rows (k0 a multiple of 64), each block summed in order into blk first. */
-static void col_sums(const float *A, int lda, int k0, int k1, int m0, int m1, float *csum, float *blk) {
+void lstm__col_sums(const float *A, int lda, size_t k0, size_t k1, int m0, int m1, float *csum, float *blk) {
     const size_t mb = (size_t)(m1 - m0);
-    for (int r0 = k0; r0 < k1; r0 += 64) {
-        int r1 = k1 - r0 < 64 ? k1 : r0 + 64;
-        memcpy(blk + m0, A + (size_t)r0 * lda + m0, mb * sizeof(float));
-        for (int r = r0 + 1; r < r1; r++) lstm__add_to(blk + m0, A + (size_t)r * lda + m0, mb);
+    for (size_t r0 = k0; r0 < k1; r0 += 64) {
+        size_t r1 = k1 - r0 < 64 ? k1 : r0 + 64;
+        memcpy(blk + m0, A + r0 * lda + m0, mb * sizeof(float));
+        for (size_t r = r0 + 1; r < r1; r++) lstm__add_to(blk + m0, A + r * lda + m0, mb);
         lstm__add_to(csum + m0, blk + m0, mb);
     }
 }
 
 static void rows_task(void *arg, int task, int ntasks) {
     const rows_job *j = arg;
+    const lstm__tn_prod *p0 = &j->p[0];
     int m0 = (int)((long)j->M * task / ntasks), m1 = (int)((long)j->M * (task + 1) / ntasks);
     m0 = m0 / 16 * 16; /* 16-row aligned blocks (the last one takes the rest) */
     m1 = task == ntasks - 1 ? j->M : m1 / 16 * 16;
     int mb = m1 - m0;
     if (mb <= 0) return;
     if (j->kind == ROWS_NN) {
-        lstm_gemm_nn(mb, j->N, j->K, j->A + (size_t)m0 * j->lda, j->lda, j->B, j->ldb, j->C + (size_t)m0 * j->ldc,
-                     j->ldc, j->beta);
+        lstm_gemm_nn(mb, p0->N, p0->K, p0->A + (size_t)m0 * p0->lda, p0->lda, p0->B, p0->ldb,
+                     p0->C + (size_t)m0 * p0->ldc, p0->ldc, j->beta);
         return;
     }
     if (j->csum) memset(j->csum + m0, 0, (size_t)mb * sizeof(float));
-    const lstm__tn_prod p1 = {j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc}, *p2 = j->p2;
-    const int K2 = p2 ? p2->K : 0;
-    float *t = j->tmp + (size_t)m0 * (p2 && p2->N > j->N ? p2->N : j->N); /* this task's, for both */
-    /* block i of each product in turn: the rows of A the two share stay in cache */
-    for (int k0 = 0; k0 < j->K || k0 < K2; k0 += KBLOCK)
-        for (int q = 0; q < 1 + (p2 != NULL); q++) {
-            const lstm__tn_prod *p = q ? p2 : &p1;
+    int kmax = 0, nmax = 0;
+    for (int q = 0; q < j->np; q++) {
+        if (j->p[q].K > kmax) kmax = j->p[q].K;
+        if (j->p[q].N > nmax) nmax = j->p[q].N;
+    }
+    float *t = j->tmp + (size_t)m0 * nmax; /* this task's, for every product */
+    /* block i of each product in turn: the rows of A they share stay in cache */
+    for (int k0 = 0; k0 < kmax; k0 += KBLOCK)
+        for (int q = 0; q < j->np; q++) {
+            const lstm__tn_prod *p = &j->p[q];
             if (k0 >= p->K) continue;
             int kb = p->K - k0 < KBLOCK ? p->K - k0 : KBLOCK;
             lstm_gemm_tn(mb, p->N, kb, p->A + (size_t)k0 * p->lda + m0, p->lda, p->B + (size_t)k0 * p->ldb, p->ldb, t,
                          p->N, 0.0f);
             for (int i = 0; i < mb; i++) lstm__add_to(p->C + (size_t)(m0 + i) * p->ldc, t + (size_t)i * p->N, (size_t)p->N);
-            if (!q && j->csum) col_sums(j->A, j->lda, k0, k0 + kb, m0, m1, j->csum, j->cblk);
+            if (!q && j->csum) lstm__col_sums(p->A, p->lda, (size_t)k0, (size_t)(k0 + kb), m0, m1, j->csum, j->cblk);
         }
 }
 
@@ -611,18 +612,18 @@ static void run_rows(lstm__team *team, const rows_job *j) {
 
 void lstm__gemm_tn_acc_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
                             int ldb, float *C, int ldc, float *tmp, float *csum, float *cblk) {
-    rows_job j = {ROWS_TN_ACC, M, N, K, lda, ldb, ldc, A, B, C, tmp, csum, cblk, 1.0f, NULL};
+    rows_job j = {ROWS_TN_ACC, M, 1, {{N, K, A, lda, B, ldb, C, ldc}}, tmp, csum, cblk, 1.0f};
     run_rows(team, &j);
 }
 
 void lstm__gemm_tn_acc_rows2(lstm__team *team, int M, const lstm__tn_prod *p1, const lstm__tn_prod *p2, float *tmp,
                              float *csum, float *cblk) {
-    rows_job j = {ROWS_TN_ACC, M, p1->N, p1->K, p1->lda, p1->ldb, p1->ldc, p1->A, p1->B, p1->C, tmp, csum, cblk, 1.0f, p2};
+    rows_job j = {ROWS_TN_ACC, M, 2, {*p1, *p2}, tmp, csum, cblk, 1.0f};
     run_rows(team, &j);
 }
 
 void lstm__gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                          float *C, int ldc, float beta) {
-    rows_job j = {ROWS_NN, M, N, K, lda, ldb, ldc, A, B, C, NULL, NULL, NULL, beta, NULL};
+    rows_job j = {ROWS_NN, M, 1, {{N, K, A, lda, B, ldb, C, ldc}}, NULL, NULL, NULL, beta};
     run_rows(team, &j);
 }

@@ -359,33 +359,38 @@ typedef struct {
     float *dst;
     const float *src;
     size_t n;
-    int N, K, ldw; /* dh_pack: W [K, N] into the panels of P = dst */
-} mem_job;
+} copy_job;
 
 static void copy_task(void *arg, int task, int ntasks) {
-    const mem_job *j = arg;
+    const copy_job *j = arg;
     size_t lo = j->n / 16 * task / ntasks * 16, hi = task == ntasks - 1 ? j->n : j->n / 16 * (task + 1) / ntasks * 16;
     if (lo < hi) memcpy(j->dst + lo, j->src + lo, (hi - lo) * sizeof(float));
 }
 
 static void team_copy(lstm__team *team, float *dst, const float *src, size_t n) {
     int nt = lstm__team_size(team);
-    mem_job j = {dst, src, n, 0, 0, 0};
+    copy_job j = {dst, src, n};
     if (nt > 1 && n >= (size_t)1 << 16) lstm__team_run_tasks(team, nt, copy_task, &j);
     else memcpy(dst, src, n * sizeof(float));
 }
 
 #if LSTM_X86
+typedef struct {
+    float *P;
+    const float *W;
+    int N, K, ldw; /* W [K, N] into the panels of P (lstm__step_dh_pack) */
+} dh_pack_job;
+
 static void dh_pack_task(void *arg, int task, int ntasks) {
-    const mem_job *j = arg;
+    const dh_pack_job *j = arg;
     int k0, k1;
     share_of(j->K, task, ntasks, &k0, &k1);
-    if (k0 < k1) lstm__step_dh_pack_rows(j->dst, j->N, j->K, j->src, j->ldw, k0, k1);
+    if (k0 < k1) lstm__step_dh_pack_rows(j->P, j->N, j->K, j->W, j->ldw, k0, k1);
 }
 
 static void dh_pack_mt(lstm__team *team, float *P, int N, int K, const float *W, int ldw) {
     int nt = lstm__team_size(team);
-    mem_job j = {P, W, 0, N, K, ldw};
+    dh_pack_job j = {P, W, N, K, ldw};
     if (nt > 1 && K >= 2 * nt) lstm__team_run_tasks(team, nt, dh_pack_task, &j);
     else lstm__step_dh_pack(P, N, K, W, ldw);
 }
@@ -1045,14 +1050,8 @@ static void bias_sum_task(void *arg, int task, int ntasks) {
     c0 = j->lo + c0 * 16;
     c1 = j->lo + c1 * 16 < j->hi ? j->lo + c1 * 16 : j->hi;
     if (c0 >= c1) return;
-    float *bs = j->bs, *blk = j->blk;
-    for (int k = c0; k < c1; k++) bs[k] = 0.0f;
-    for (size_t r0 = 0; r0 < j->rows; r0 += 64) {
-        size_t r1 = j->rows - r0 < 64 ? j->rows : r0 + 64;
-        memcpy(blk + c0, j->dG + r0 * j->AH + c0, (size_t)(c1 - c0) * sizeof(float));
-        for (size_t r = r0 + 1; r < r1; r++) lstm__add_to(blk + c0, j->dG + r * j->AH + c0, (size_t)(c1 - c0));
-        lstm__add_to(bs + c0, blk + c0, (size_t)(c1 - c0));
-    }
+    memset(j->bs + c0, 0, (size_t)(c1 - c0) * sizeof(float));
+    lstm__col_sums(j->dG, j->AH, 0, j->rows, c0, c1, j->bs, j->blk);
 }
 
 /* Backward of dir_forward (training storage).  dY [T,B,D·Hout] (NULL: zeros) is dL/dY for the
@@ -1124,8 +1123,8 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
                             Y + (d ? (size_t)B * ldy : 0) + (size_t)d * Hout, ldy, g->w_hh + (size_t)rh->w * H * Hout, Hout};
         lstm__gemm_tn_acc_rows2(team, rh->n * H, &pi, &ph, ws->wtmp, g->b_ih ? bs + a : NULL, bblk + a);
         off += rh->n;
-        if (k == cell->n_hh - 1) bias_cols |= ((1u << ri->n) - 1) << ri->a;
     }
+    if (pair) bias_cols |= ((1u << cell->ih[0].n) - 1) << cell->ih[0].a;
     for (int k = 0; !pair && k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         const size_t a = (size_t)r->a * H;
