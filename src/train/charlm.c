@@ -128,8 +128,7 @@ void lstm__xent_backward(float *dlogits, const float *logits, const uint8_t *tar
             d[v] = e;
         }
         float inv = (float)(1.0 / s);
-        for (int v = 0; v < V; v++) d[v] = d[v] * inv * scale; /* each expf once, the same values */
-        d[targets[n]] -= scale;
+        lstm__xent_backward_cached(d, d, &inv, targets + n, 1, V, scale); /* d holds the row's exps */
     }
 }
 
