@@ -8,8 +8,9 @@
  *
  * Packed layout ("group-major"): the nub = ⌈H/16⌉ blocks of 16 units go
  * into ng groups of as even a size as can be: one group up to 3 blocks (H <=
- * 48, the whole pack in L1), ⌈nub/2⌉ groups of 1 or 2 blocks up to H = 96 (the
- * pack is 1.4 to 3 L1s), else ⌈nub/4⌉ groups of 3 or 4 blocks.
+ * 48, the whole pack in L1), one group per block up to H = 128 (the pack is
+ * 1.2 to 5.5 L1s; a block, 15-33 KB, stays in L1 from one step to the next),
+ * else ⌈nub/4⌉ groups of 3 or 4 blocks.
  * Groups are independent (their own units, their own sums), so the order they
  * run in does not change a bit: steps alternate it (rev), and the groups a
  * step ends with, still in L1 (or L2), are the ones the next step starts with
@@ -40,7 +41,7 @@
 
 static int groups_of(int H) {
     const int nub = (H + 15) / 16;
-    return nub <= 3 ? 1 : nub <= 6 ? (nub + 1) / 2 : (nub + 3) / 4;
+    return nub <= 3 ? 1 : nub <= 8 ? nub : (nub + 3) / 4;
 }
 int lstm__step1_groups(int H) { return groups_of(H); }
 /* First block of group g (g = ng: nub). */
@@ -144,8 +145,12 @@ T512 __attribute__((always_inline)) static inline void store_fwd(float *p, int n
  * k mod S), each its own accumulator (at most 24), added at the end in a fixed
  * order ((p0 + p1) + (p2 + p3)).  There the step is one dependent chain per
  * call (h -> pre-activations -> gates -> c -> tanh(c) -> h) and S chains of
- * H/S FMAs replace one of H.  Several groups (H >= 64) stream their weights
- * from L2 and keep one chain (S = 1). */
+ * H/S FMAs replace one of H.  Groups of one block (H = 49..128) keep S = 2:
+ * with one chain per gate, 4 in flight, the rows in L1 waited on the FMA
+ * latency (Zen 5, 1 thread, `lstm bench --mode step`, ns per step, one chain
+ * vs two: H = 56 406 vs 343, 96 1062 vs 1014; S = 3 or 4 gave no more).
+ * Groups of 2-4 blocks (H > 128) stream their weights from L2 or L3 and keep
+ * one chain (S = 1). */
 #define SPLITS(NV) ((NV) == 1 ? 4 : (NV) == 2 ? 3 : 2)
 
 /* One group of NV blocks (a constant at every call, so acc stays in registers). */
@@ -259,7 +264,7 @@ run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const
         const int nv = (ng == 1 ? nub : nub * (g + 1) / ng) - b0;
         if (ng == 1) one_group(GRU, H, I, Hout, P, act, act, x, bsum, h, c_prev, c, m, m2);
         else switch (nv) {
-            case 1: group(GRU, 1, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 1: group(GRU, 1, 2, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
             case 2: group(GRU, 2, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
             case 3: group(GRU, 3, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
             default: group(GRU, 4, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
