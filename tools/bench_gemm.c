@@ -2,7 +2,8 @@
  *   make bench-gemm && build/bench_gemm [T] [B] [I] [H] [samples]
  *   build/bench_gemm M N K KIND [threads] [samples]   one product as the engine calls it
  *   build/bench_gemm engine [threads] [samples]        the engine's products (table below)
- * KIND: ntb (C = bias + A·Bᵀ, the input projection), nt, nn, tn (beta 1, one call),
+ * KIND: ntb (C = bias + A·Bᵀ, the input projection), ntba (the same with A packed once, as the
+ * engine calls it), nt, nn, tn (beta 1, one call),
  * nnrows (dX: lstm__gemm_nn_rows, the engine's own call), tnacc (weight
  * gradients: lstm__gemm_tn_acc_rows, K blocks of 512 into a temporary added to C).  These two modes report
  * the best of the samples: GFLOP/s from CPU time (1 thread) or wall time (more).
@@ -120,9 +121,10 @@ typedef struct {
     int kind, M, N, K, lda, ldb, ldc;
     const float *A, *B, *bias;
     float *C, *tmp;
+    size_t tmp_n;
 } ejob;
-enum { K_NTB, K_NT, K_NN, K_TN, K_NNROWS, K_TNACC };
-static const char *kind_name[] = {"ntb", "nt", "nn", "tn", "nnrows", "tnacc"};
+enum { K_NTB, K_NT, K_NN, K_TN, K_NNROWS, K_TNACC, K_NTBA };
+static const char *kind_name[] = {"ntb", "nt", "nn", "tn", "nnrows", "tnacc", "ntba"};
 
 static void ejob_run(lstm__team *team, const ejob *j) {
     switch (j->kind) {
@@ -130,6 +132,10 @@ static void ejob_run(lstm__team *team, const ejob *j) {
     case K_NT: lstm_gemm_nt_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
     case K_NN: lstm_gemm_nn_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
     case K_TN: lstm_gemm_tn_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 1.0f); break;
+    case K_NTBA: /* the engine's input product: X packed once into tmp (lstm__gemm_apack_size floats) */
+        lstm__gemm_nt_bias_apack_mt(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->bias, j->C, j->ldc, j->tmp,
+                                    j->tmp_n);
+        break;
     case K_NNROWS: lstm__gemm_nn_rows(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, 0.0f); break;
     default: lstm__gemm_tn_acc_rows(team, j->M, j->N, j->K, j->A, j->lda, j->B, j->ldb, j->C, j->ldc, j->tmp, NULL, NULL); break;
     }
@@ -141,11 +147,12 @@ static double ebench(lstm__team *team, int kind, int M, int N, int K, int sample
     int tn = kind == K_TN || kind == K_TNACC;
     int pad = getenv("BENCH_LDC_PAD") ? atoi(getenv("BENCH_LDC_PAD")) : 0; /* experiments: ldc = N + pad */
     size_t na = (size_t)M * K, nb = (size_t)N * K, nc = (size_t)M * (N + pad);
+    if (kind == K_NTBA && nc < lstm__gemm_apack_size(M, N, K, K)) nc = lstm__gemm_apack_size(M, N, K, K);
     float *A = balloc(na), *B = balloc(nb), *C = balloc(nc), *T = balloc(nc), *bias = balloc((size_t)N);
     for (size_t i = 0; i < na; i++) A[i] = (float)((i * 7) % 13) * 0.01f - 0.06f;
     for (size_t i = 0; i < nb; i++) B[i] = (float)((i * 5) % 11) * 0.01f - 0.05f;
     for (int i = 0; i < N; i++) bias[i] = 0.01f * (float)(i % 7);
-    ejob j = {kind, M, N, K, tn ? M : K, (kind == K_NT || kind == K_NTB) ? K : N, N + pad, A, B, bias, C, T};
+    ejob j = {kind, M, N, K, tn ? M : K, (kind == K_NT || kind == K_NTB || kind == K_NTBA) ? K : N, N + pad, A, B, bias, C, T, nc};
     double best = 1e30, t_one = 0;
     for (int r = -1, reps = 1; r < samples; r++) {
         double w0 = now(), c0 = cpu_now();
