@@ -291,7 +291,7 @@ typedef struct {
     size_t (*step1_pack_size)(int H, int I, int Hout);
     void (*step1_pack)(float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh);
     lstm__step1_fn step1;
-    int (*step1_groups)(int H); /* unit groups of step1 (1: its h output may be its h input) */
+    int (*step1_groups)(int H, int I, int Hout); /* unit groups of step1 (1: its h output may be its h input) */
     lstm__step1_one_fn step1_one; /* step1 with one group, no projection (NULL: step1) */
 } lstm__cell;
 
@@ -362,7 +362,7 @@ void lstm__step_dh_avx512(int B, int N, int K, const float *A, int lda, const fl
  * over the team: pre = (x ? bsum (NULL = 0) + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
  * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c) and, when
  * m2 is not NULL, a copy in m2 [H]; c_prev NULL = zeros.  c may be c_prev; m may
- * be h only with one group (lstm__step1_groups(H) == 1).  a_next: the next
+ * be h only with one group (lstm__step1_groups(H, ..) == 1, that is H <= 48).  a_next: the next
  * step's act (x NULL there), which each task prefetches for its units, or NULL.
  * rev: the groups run in
  * reverse order (callers alternate it per step; no bit depends on it).  Not the bits of lstm__step_avx512 (split
@@ -375,8 +375,10 @@ void lstm__step1(lstm__team *team, int H, int I, int Hout, int rev, const float 
                  const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
 void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
                         const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2);
-/* The number of unit groups of the batch-1 step at hidden size H (1: m may be h). */
-int lstm__step1_groups(int H);
+/* The number of unit groups of the batch-1 step of a layer (1, for H <= 48: m may be h;
+ * more, H > 48: chosen from H, I + Hout and the CPU's L1, see step1_avx512.c). */
+int lstm__step1_groups(int H, int I, int Hout);
+int lstm__gru_step1_groups(int H, int I, int Hout);
 /* The GRU's batch-1 step, the same kernel with act columns (pre_r, pre_z, xn, hn)
  * (gru_step1_pack: 3 slots per row, r, z and xn from W_ih, r, z and hn from W_hh;
  * lstm__gru_step1_pack_size floats), bsum = lstm__cell_bias (b_ir + b_hr,

@@ -141,7 +141,7 @@ static void test_kernel(void) {
                 for (int k = 0; k < I; k++) a = fmaf(x[k], wih[(size_t)r * I + k], a);
                 xa[r] = a;
             }
-            const int nub = (H + 15) / 16, ng = lstm__step1_groups(H);
+            const int nub = (H + 15) / 16, ng = lstm__step1_groups(H, I, H);
             /* variants: x with bias, x without bias or state, pre-activations given (x NULL) */
             for (int var = 0; var < 3; var++) {
                 const float *xv = var < 2 ? x : NULL, *bv = var == 0 ? b : NULL;

@@ -4,13 +4,14 @@
  * one layer's [W_ih | W_hh] packed once per set of weights into one linear
  * stream, and a step that holds the four gates of up to 64 units in zmm
  * registers while it walks that stream once.  No per-call packing, no
- * dispatch per unit block, and at H <= 64 one pass over k does the whole step.
+ * dispatch per unit block, and at H <= 48 one pass over k does the whole step.
  *
  * Packed layout ("group-major"): the nub = ⌈H/16⌉ blocks of 16 units go
  * into ng groups of as even a size as can be: one group up to 3 blocks (H <=
- * 48, the whole pack in L1), one group per block up to H = 128 (the pack is
- * 1.2 to 5.5 L1s; a block, 15-33 KB, stays in L1 from one step to the next),
- * else ⌈nub/4⌉ groups of 3 or 4 blocks.
+ * 48, the whole pack in L1); up to H = 128, one group per block where a block
+ * fits in 3/4 of L1 (I = 1: the pack is 1.1 to 5.5 L1s, a block of 13-33 KB stays
+ * in L1 from one step to the next), else ⌈nub/2⌉ groups of 1 or 2 blocks up to
+ * H = 96 and ⌈nub/4⌉ groups of 3 or 4 past it (groups_of).
  * Groups are independent (their own units, their own sums), so the order they
  * run in does not change a bit: steps alternate it (rev), and the groups a
  * step ends with, still in L1 (or L2), are the ones the next step starts with
@@ -28,10 +29,12 @@
  * batch path for latency: each pre-activation is b_ih + b_hh (or 0, or the
  * value already in act) followed by x·W_ihᵀ as one in-order FMA chain (the
  * input GEMM's chain: a step with x given and one with act from
- * lstm__cell_gemm_ih_bias give the same bits), then h·W_hhᵀ as SPLITS(nv)
- * chains added in a fixed order; the gates use sigmoid512_fast and
- * tanh512_fast (simd_avx512.h, ≤ 4 and ≤ 6 ulp from libm).  Everything is
- * fixed by the shape, so the bits do not depend on the thread count (threads
+ * lstm__cell_gemm_ih_bias give the same bits), then h·W_hhᵀ as S chains
+ * added in a fixed order (S: SPLITS(nv) with one group, 2 for groups of one
+ * block, else 1); the gates use sigmoid512_fast and tanh512_fast
+ * (simd_avx512.h, ≤ 4 and ≤ 6 ulp from libm).  Everything is fixed by the
+ * shape and the CPU's L1 size (groups_of), so the bits do not depend on the
+ * thread count (threads
  * take whole groups), and lstm_forward at B = 1 and lstm_stream, which both
  * run this kernel, agree bit for bit.  tests/test_step1.c compares it with a
  * float64 step and with lstm__step_avx512 within 1e-5. */
@@ -39,13 +42,23 @@
 
 #include "internal.h"
 
-static int groups_of(int H) {
+/* Groups of a layer with H units, K = I + Hout rows and G slots a row (see the
+ * layout above): one block each while a block (64·G·K bytes) fits in 3/4 of L1
+ * (Zen 5's 48 KB: the LSTM to K = 144, H = 128 at I = 1); past it, a block does
+ * not stay in L1 either, and the old groups of 1-4 blocks are faster (Zen 5,
+ * 1 thread, µs a step, one block against old groups: I = H = 128 3.36 against
+ * 2.87; I = 64, H = 128, 2 layers 7.43 against 6.59). */
+static int groups_of(int H, int K, int G) {
     const int nub = (H + 15) / 16;
-    return nub <= 3 ? 1 : nub <= 8 ? nub : (nub + 3) / 4;
+    if (nub <= 3) return 1;
+    const long l1 = lstm__cpu()->l1d > 0 ? lstm__cpu()->l1d : 32 * 1024;
+    if (nub <= 8 && (long)64 * G * K <= l1 / 4 * 3) return nub;
+    return nub <= 6 ? (nub + 1) / 2 : (nub + 3) / 4;
 }
-int lstm__step1_groups(int H) { return groups_of(H); }
+int lstm__step1_groups(int H, int I, int Hout) { return groups_of(H, I + Hout, 4); }
+int lstm__gru_step1_groups(int H, int I, int Hout) { return groups_of(H, I + Hout, 3); }
 /* First block of group g (g = ng: nub). */
-static int block0(int H, int g) { return (int)((long)((H + 15) / 16) * g / groups_of(H)); }
+static int block0(int H, int ng, int g) { return (int)((long)((H + 15) / 16) * g / ng); }
 
 size_t lstm__step1_pack_size(int H, int I, int Hout) {
     return (size_t)((H + 15) / 16) * (size_t)(I + Hout) * 64;
@@ -57,9 +70,9 @@ size_t lstm__step1_pack_size(int H, int I, int Hout) {
  * (W_hr, W_hz, W_hn) — the column a row does not feed has no slot (r multiplies hn
  * alone, so xn and hn stay apart). */
 static void pack(int gru, float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
-    const int K = I + Hout, G = gru ? 3 : 4;
-    for (int g = 0; g < groups_of(H); g++) {
-        const int b0 = block0(H, g), nv = block0(H, g + 1) - b0;
+    const int K = I + Hout, G = gru ? 3 : 4, ng = groups_of(H, K, G);
+    for (int g = 0; g < ng; g++) {
+        const int b0 = block0(H, ng, g), nv = block0(H, ng, g + 1) - b0;
         float *pg = P + (size_t)16 * G * K * b0;
         for (int k = w_ih ? 0 : I; k < (w_hh ? K : I); k++)
             for (int v = 0; v < nv; v++)
@@ -145,12 +158,12 @@ T512 __attribute__((always_inline)) static inline void store_fwd(float *p, int n
  * k mod S), each its own accumulator (at most 24), added at the end in a fixed
  * order ((p0 + p1) + (p2 + p3)).  There the step is one dependent chain per
  * call (h -> pre-activations -> gates -> c -> tanh(c) -> h) and S chains of
- * H/S FMAs replace one of H.  Groups of one block (H = 49..128) keep S = 2:
+ * H/S FMAs replace one of H.  Groups of one block (H = 49..128) take S = 2:
  * with one chain per gate, 4 in flight, the rows in L1 waited on the FMA
  * latency (Zen 5, 1 thread, `lstm bench --mode step`, ns per step, one chain
  * vs two: H = 56 406 vs 343, 96 1062 vs 1014; S = 3 or 4 gave no more).
- * Groups of 2-4 blocks (H > 128) stream their weights from L2 or L3 and keep
- * one chain (S = 1). */
+ * Groups of 2-4 blocks stream their weights from L2 or L3 and keep one chain
+ * (S = 1). */
 #define SPLITS(NV) ((NV) == 1 ? 4 : (NV) == 2 ? 3 : 2)
 
 /* One group of NV blocks (a constant at every call, so acc stays in registers). */
@@ -254,7 +267,7 @@ one_group(const int GRU, int H, int I, int Hout, const float *P, const float *a_
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
            const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-    const int nub = (H + 15) / 16, ng = groups_of(H);
+    const int nub = (H + 15) / 16, ng = groups_of(H, I + Hout, GRU ? 3 : 4);
     /* the pack bytes this call streams: blocks of groups [g0, g1), the rows it reads */
     const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (Hout + (x ? I : 0));
     const int pf = ng > 1 && bytes > lstm__cpu()->step1_pf_bytes;
@@ -324,7 +337,7 @@ static void step1_groups(const step1_job *j, int g0, int g1) {
          * with h (the GRU's 6.1 -> 5.4-5.6), then about 2 % more with the next
          * act (6.14-6.39 -> 6.03-6.22 ms; the GRU's 5.54-5.69 -> 5.40-5.68). */
         for (int k = 0; j->h && k < j->Hout; k += 16) __builtin_prefetch(j->h + k, 0, 3);
-        const int u0 = 16 * block0(j->H, g0), u1 = 16 * block0(j->H, g1);
+        const int u0 = 16 * block0(j->H, j->ng, g0), u1 = 16 * block0(j->H, j->ng, g1);
         for (int q = 0; j->a_next && q < 4; q++) /* the act columns, 4 of H (both cells) */
             for (int u = u0; u < u1; u += 16) __builtin_prefetch(j->a_next + (size_t)q * j->H + u, 0, 3);
     }
@@ -351,7 +364,7 @@ static void step1_run(const step1_job *j, lstm__team *team) {
 
 void lstm__step1(lstm__team *team, int H, int I, int Hout, int rev, const float *P, float *act, const float *a_next,
                  const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-    step1_job j = {0, H, I, Hout, groups_of(H), rev, P, x, bsum, h, c_prev, a_next, act, c, m, m2};
+    step1_job j = {0, H, I, Hout, groups_of(H, I + Hout, 4), rev, P, x, bsum, h, c_prev, a_next, act, c, m, m2};
     step1_run(&j, team);
 }
 
@@ -359,6 +372,6 @@ void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const fl
                      const float *a_next, const float *x, const float *bsum, const float *h, const float *c_prev,
                      float *c, float *m, float *m2) {
     (void)c_prev, (void)c;
-    step1_job j = {1, H, I, Hout, groups_of(H), rev, P, x, bsum, h, NULL, a_next, act, NULL, m, m2};
+    step1_job j = {1, H, I, Hout, groups_of(H, I + Hout, 3), rev, P, x, bsum, h, NULL, a_next, act, NULL, m, m2};
     step1_run(&j, team);
 }

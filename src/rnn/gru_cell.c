@@ -131,6 +131,6 @@ const lstm__cell lstm__cell_gru = {
 #if LSTM_X86
     .fused_pack_size = gru_pack_size, .fused_pack = gru_pack, .fused_step = gru_fused_step,
     .step1_pack_size = lstm__gru_step1_pack_size, .step1_pack = lstm__gru_step1_pack, .step1 = lstm__gru_step1,
-    .step1_groups = lstm__step1_groups, .step1_one = lstm__gru_step1_one_avx512,
+    .step1_groups = lstm__gru_step1_groups, .step1_one = lstm__gru_step1_one_avx512,
 #endif
 };

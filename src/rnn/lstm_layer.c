@@ -82,7 +82,7 @@ struct lstm_workspace {
     /* LSTMP: W_hr packed for the per-step m·W_hrᵀ, per (l,d) (with the other packs) */
     float *pr;
     size_t pr_size;
-    int p1_groups;       /* cell->step1_groups(H) */
+    int p1_groups;       /* cell->step1_groups(H, I, Hout): 1 for H <= 48 */
     int cell_kind;       /* net->cfg.cell at init (lstm_stream's check without a lookup) */
     int p1_rev;          /* the order of the step's unit groups at the next step (alternates; no bit depends on it) */
     /* p1 with one group, no projection and a cell->step1_one: each layer's step arguments, made
@@ -194,7 +194,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     ws->fused = fused_available(cell);
     if (ws->fused && B == 1 && cell->step1 && !ws->train && !(flags & LSTM__WS_SLICE)) {
         ws->p1_size = (cell->step1_pack_size(ws->H, (int)in_max, ws->Hout) + 15) / 16 * 16;
-        ws->p1_groups = cell->step1_groups(ws->H);
+        ws->p1_groups = cell->step1_groups(ws->H, (int)in_max, ws->Hout); /* (1 or not: H alone decides) */
         if (!(ws->p1 = aligned_alloc(64, LD * ws->p1_size * sizeof(float)))) ok = 0;
     } else if (ws->fused) {
         ws->pu_size = (cell->fused_pack_size(ws->H, ws->Hout) + 15) / 16 * 16;
@@ -437,11 +437,13 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
 #define LSTM_DX_LOOP_ROWS 16 /* a task's rows from which dX is formed in the loop (A/B builds) */
 #endif
 
+#if LSTM_X86
 /* The batch rows of one task of the backward's loop (0: the loop's steps are split instead). */
 static int bwd_task_rows(const lstm_workspace *ws) {
     int nrow = row_tasks(ws->team, ws->B);
     return nrow ? (ws->B + nrow - 1) / nrow : ws->team && lstm__team_size(ws->team) > 1 ? 0 : ws->B;
 }
+#endif
 
 /* W_ih packed for the fused step once per set of weights: every (l,d) for
  * one-step calls (T = 1), else those whose step takes x·W_ihᵀ for sequences. */
