@@ -51,7 +51,7 @@
 static int groups_of(int H, int K, int G) {
     const int nub = (H + 15) / 16;
     if (nub <= 3) return 1;
-    const long l1 = lstm__cpu()->l1d > 0 ? lstm__cpu()->l1d : 32 * 1024;
+    const long l1d = lstm__cpu()->l1d, l1 = l1d > 0 ? l1d : 32 * 1024;
     if (nub <= 8 && (long)64 * G * K <= l1 / 4 * 3) return nub;
     return nub <= 6 ? (nub + 1) / 2 : (nub + 3) / 4;
 }
