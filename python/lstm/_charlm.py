@@ -30,9 +30,9 @@ def _as_bytes(data, what):
 
 
 class CharModel:
-    """A char-level language model: Embedding(V, E) -> LSTM(E, H, L, proj P) ->
-    Linear(Hout, V) over bytes, as written by `lstm train` (or by PyTorch with
-    the state_dict names documented in include/lstm.h).
+    """A char-level language model: Embedding(V, E) -> LSTM(E, H, L, proj P) (or
+    GRU(E, H, L)) -> Linear(Hout, V) over bytes, as written by `lstm train` (or by
+    PyTorch with the state_dict names documented in include/lstm.h).
 
         c = lstm.CharModel.load("model.safetensors")
         text = c.generate(prime=b"The ", length=200, temperature=0.8)
@@ -63,7 +63,7 @@ class CharModel:
         self._c.save(os.fspath(path), None)
 
     def state_dict(self):
-        """name -> float32 ndarray (a copy): embedding.weight, lstm.*, head.weight, head.bias."""
+        """name -> float32 ndarray (a copy): embedding.weight, lstm.* (gru.*), head.weight, head.bias."""
         return collections.OrderedDict(
             (n, np.frombuffer(p, dtype=np.float32).reshape(s).copy()) for n, s, p, _ in self._c.tensors())
 
@@ -175,11 +175,12 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     data: a file path, or the training bytes (bytes/str); None reads the
     default corpus (/usr/share/common-licenses) as `lstm train` does.  out: the
     model file to write.  Every other option of `lstm train` is a keyword,
-    with '-' spelled '_': init, resume, hidden, layers, embed, proj, batch,
-    bptt, steps, epochs, time, lr, optimizer ('adam', 'adamw', 'sgd'), clip,
-    dropout, weight_decay, momentum, nesterov, schedule ('constant', 'cosine'),
-    warmup, lr_min, val_fraction, eval_every, seed, threads, checkpoint,
-    checkpoint_every, log, sample.  The run's settings go through the
+    with '-' spelled '_': init, resume, cell ('lstm', 'gru'), hidden, layers,
+    embed, proj, batch, bptt, steps, epochs, time, lr, optimizer ('adam',
+    'adamw', 'sgd'), clip, dropout, weight_decay, momentum, nesterov, schedule
+    ('constant', 'cosine'), warmup, lr_min, val_fraction, eval_every, seed,
+    threads, checkpoint, checkpoint_every, log, keep ('last', 'best'),
+    patience, sample.  The run's settings go through the
     library's own table (lstm_train_run: the same defaults, range checks,
     checkpoint metadata and resume rules), so the same options give the same
     model and checkpoint files, bit for bit, and either side resumes the
