@@ -35,7 +35,7 @@ __attribute__((format(printf, 2, 3)))
 #endif
 lstm_status lstm__fail(lstm_status s, const char *fmt, ...);
 
-/* ---- matrix products (src/gemm.c); row-major, beta is 0 or 1 ----
+/* ---- matrix products (src/kernels/gemm.c); row-major, beta is 0 or 1 ----
  * lstm_gemm_nt: C[M,N] = beta*C + A[M,K] · B[N,K]ᵀ   (lda, ldb, ldc: row strides)
  * lstm_gemm_nn: C[M,N] = beta*C + A[M,K] · B[K,N]
  * lstm_gemm_tn: C[M,N] = beta*C + A[K,M]ᵀ · B[K,N]
@@ -171,7 +171,7 @@ void lstm__gemm_tn_acc_rows2(lstm__team *team, int M, const lstm__tn_prod *p1, c
 void lstm__gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                         float *C, int ldc, float beta);
 
-/* ---- point-wise gate math (src/lstm_cell.c) ----
+/* ---- point-wise gate math (src/rnn/lstm_cell.c) ----
  * act [B,4H]: in: pre-activations (i,f,g,o); out: σ(i), σ(f), tanh(g), σ(o).
  * c_prev [B,H] (NULL = zeros) -> c [B,H], m [B, ldm] = σ(o)·tanh(c). */
 void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
@@ -314,7 +314,7 @@ void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows,
                              int ldx, const float *w_ih, const float *bias, float *act,
                              float *abuf, size_t abuf_n);
 
-/* ---- fused recurrent step (src/step_avx512.c) ----
+/* ---- fused recurrent step (src/kernels/step_avx512.c) ----
  * lstm__pack_units: W [4H, K] (row stride ldw, gates i,f,g,o stacked) into the
  * unit-interleaved layout of lstm__pack_units_size(H, K) floats.
  * lstm__step_avx512: one time step for batch rows [0,B) and unit blocks
@@ -429,7 +429,7 @@ size_t lstm__gemm_apack_size(int M, int N, int K, int lda);
 void lstm__gemm_nt_bias_apack_mt(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
                                  int ldb, const float *bias, float *C, int ldc, float *abuf, size_t abuf_n);
 
-/* ---- random numbers (src/lstm_net.c): xorshift64*, state must be nonzero ---- */
+/* ---- random numbers (src/rnn/lstm_net.c): xorshift64*, state must be nonzero ---- */
 /* ---- engine hooks for exact (grouping-independent) training, src/rnn/lstm_layer.c ----
  * lstm__workspace_defer_wgrad(ws, 1): lstm_backward computes dX and the
  * gates' gradients but no weight gradients; the caller forms them from

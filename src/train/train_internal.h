@@ -1,6 +1,6 @@
 /* train_internal.h — private pieces of the char-level model and its training:
- * the embedding and head layers, softmax cross-entropy (src/charlm.c), the
- * optimizers and gradient clipping (src/optim.c).  Not installed. */
+ * the embedding and head layers, softmax cross-entropy (src/train/charlm.c), the
+ * optimizers and gradient clipping (src/train/optim.c).  Not installed. */
 #ifndef LSTM_TRAIN_INTERNAL_H
 #define LSTM_TRAIN_INTERNAL_H
 
