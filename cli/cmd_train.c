@@ -97,11 +97,14 @@ typedef struct {
     double last_print;
 } progress;
 
-/* Opens the log; on --resume keeps its records up to the resumed step. */
+/* Opens the log; on --resume keeps its records up to the resumed step.  Only
+ * a regular file is read back: a FIFO or device (a pipe to another program,
+ * /dev/stdout) is written into, since reading it would block or never end. */
 static FILE *open_log(const char *path, int resuming, int64_t start_step) {
     char *keep = NULL;
     size_t keep_len = 0;
-    if (resuming) {
+    struct stat st;
+    if (resuming && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
         unsigned char *old;
         size_t n;
         if (lstm__read_file(path, &old, &n) == LSTM_OK) {

@@ -41,6 +41,18 @@ rc=$?
 check '[ $rc -eq 2 ] && grep -q "not the checkpoint its run wrote" nc.err && cmp -s o.st.ckpt o40.ckpt && cmp -s o.st o40.st && cmp -s o.log o40.log' \
     "resume of a copy without --out must refuse (exit 2), not write the original's files: rc $rc, $(tail -n 1 nc.err)"
 
+# ---- a log that is a FIFO or a device is written into on --resume, never read
+# (reading a FIFO whose only other end is a reader blocks for ever)
+"$LSTM" train $SMALL --steps 20 --out q.st 2> /dev/null
+mkfifo q.fifo
+timeout 30 cat q.fifo > q.fifo.out &
+cpid=$!
+timeout 30 "$LSTM" train --resume q.st.ckpt --steps 30 --out q2.st --log q.fifo 2> q.err
+rc=$?
+kill $cpid 2> /dev/null; wait $cpid 2> /dev/null
+check '[ $rc -eq 0 ] && [ -p q.fifo ] && [ "$(wc -l < q.fifo.out)" -eq 10 ] && grep -q "\"step\":30," q.fifo.out' \
+    "--resume with --log FIFO: rc $rc (124: it hung), $(wc -l < q.fifo.out) records through the FIFO (expected 10): $(tail -n 1 q.err)"
+
 # ---- flags that cannot change on resume; nothing left to do
 "$LSTM" train --resume o.st.ckpt --batch 8 --steps 60 2> e.err
 rc=$?
