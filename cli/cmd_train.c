@@ -97,35 +97,35 @@ typedef struct {
     double last_print;
 } progress;
 
+/* Rewrites the log at path (a regular file) with its records up to step
+ * start_step, atomically (tmp + rename): a failure leaves it as it was. */
+static void keep_log_records(const char *path, int64_t start_step) {
+    unsigned char *old;
+    size_t n;
+    lstm_status st = lstm__read_file(path, &old, &n);
+    if (st) cli_fail_status(st);
+    lstm__afile a;
+    if ((st = lstm__afile_open(&a, path))) cli_fail_status(st);
+    for (size_t i = 0; i < n && !st;) {
+        const unsigned char *nl = memchr(old + i, '\n', n - i);
+        size_t len = nl ? (size_t)(nl - (old + i)) + 1 : n - i;
+        const char *p = memmem(old + i, len, "\"step\":", 7);
+        if (nl && p && strtoll(p + 7, NULL, 10) <= start_step) st = lstm__afile_write(&a, old + i, len);
+        i += len;
+    }
+    free(old);
+    if (!st) st = lstm__afile_commit(&a);
+    if (st) cli_fail("%s (rewriting the log for --resume; it is left as it was)", lstm_last_error());
+}
+
 /* Opens the log; on --resume keeps its records up to the resumed step.  Only
  * a regular file is read back: a FIFO or device (a pipe to another program,
  * /dev/stdout) is written into, since reading it would block or never end. */
 static FILE *open_log(const char *path, int resuming, int64_t start_step) {
-    char *keep = NULL;
-    size_t keep_len = 0;
     struct stat st;
-    if (resuming && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-        unsigned char *old;
-        size_t n;
-        if (lstm__read_file(path, &old, &n) == LSTM_OK) {
-            FILE *mem = open_memstream(&keep, &keep_len);
-            if (!mem) cli_fail("out of memory");
-            for (size_t i = 0; i < n;) {
-                const unsigned char *nl = memchr(old + i, '\n', n - i);
-                size_t len = nl ? (size_t)(nl - (old + i)) + 1 : n - i;
-                const char *p = memmem(old + i, len, "\"step\":", 7);
-                if (nl && p && strtoll(p + 7, NULL, 10) <= start_step) fwrite(old + i, 1, len, mem);
-                i += len;
-            }
-            fclose(mem);
-            free(old);
-        }
-    }
-    FILE *f = fopen(path, "wb");
+    if (resuming && stat(path, &st) == 0 && S_ISREG(st.st_mode)) keep_log_records(path, start_step);
+    FILE *f = fopen(path, resuming ? "ab" : "wb");
     if (!f) cli_fail("%s: cannot open the log: %s", path, strerror(errno));
-    if (keep_len && (fwrite(keep, 1, keep_len, f) != keep_len || fflush(f) != 0))
-        cli_fail("%s: cannot write the log: %s", path, strerror(errno));
-    free(keep);
     return f;
 }
 

@@ -53,6 +53,14 @@ kill $cpid 2> /dev/null; wait $cpid 2> /dev/null
 check '[ $rc -eq 0 ] && [ -p q.fifo ] && [ "$(wc -l < q.fifo.out)" -eq 10 ] && grep -q "\"step\":30," q.fifo.out' \
     "--resume with --log FIFO: rc $rc (124: it hung), $(wc -l < q.fifo.out) records through the FIFO (expected 10): $(tail -n 1 q.err)"
 
+# ---- the log is rewritten on --resume atomically: a failure leaves it as it was
+"$LSTM" train $SMALL --steps 40 --out r.st --log r.log 2> /dev/null
+cp r.log r40.log
+(ulimit -f 2; exec "$LSTM" train --resume r.st.ckpt --steps 60 --out r2.st --log r.log) 2> r.err
+rc=$?
+check '[ $rc -eq 1 ] && [ "$(wc -l < r.err)" -eq 1 ] && grep -q "r.log" r.err && cmp -s r.log r40.log && [ -z "$(ls -A | grep "lstm-tmp")" ]' \
+    "--resume whose log cannot be rewritten (ulimit -f): rc $rc, the log must stay as it was ($(wc -c < r.log) of $(wc -c < r40.log) bytes left): $(tail -n 1 r.err)"
+
 # ---- flags that cannot change on resume; nothing left to do
 "$LSTM" train --resume o.st.ckpt --batch 8 --steps 60 2> e.err
 rc=$?
