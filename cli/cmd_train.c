@@ -97,6 +97,21 @@ typedef struct {
     double last_print;
 } progress;
 
+/* Whether the log record line[0..len) has "step":N with N <= last, the
+ * digits read within the line (strtoll went on over a newline, and past the
+ * end of the buffer). */
+static int record_upto(const unsigned char *line, size_t len, int64_t last) {
+    const unsigned char *p = memmem(line, len, "\"step\":", 7), *e = line + len;
+    if (!p || (p += 7) == e || *p < '0' || *p > '9') return 0;
+    int64_t v = 0;
+    for (; p < e && *p >= '0' && *p <= '9'; p++) {
+        int d = *p - '0';
+        if (v > last / 10 || v * 10 > last - d) return 0; /* past last */
+        v = v * 10 + d;
+    }
+    return 1;
+}
+
 /* Rewrites the log at path (a regular file) with its records up to step
  * start_step, atomically (tmp + rename): a failure leaves it as it was. */
 static void keep_log_records(const char *path, int64_t start_step) {
@@ -109,8 +124,7 @@ static void keep_log_records(const char *path, int64_t start_step) {
     for (size_t i = 0; i < n && !st;) {
         const unsigned char *nl = memchr(old + i, '\n', n - i);
         size_t len = nl ? (size_t)(nl - (old + i)) + 1 : n - i;
-        const char *p = memmem(old + i, len, "\"step\":", 7);
-        if (nl && p && strtoll(p + 7, NULL, 10) <= start_step) st = lstm__afile_write(&a, old + i, len);
+        if (nl && record_upto(old + i, len, start_step)) st = lstm__afile_write(&a, old + i, len);
         i += len;
     }
     free(old);

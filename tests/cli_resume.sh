@@ -61,6 +61,15 @@ rc=$?
 check '[ $rc -eq 1 ] && [ "$(wc -l < r.err)" -eq 1 ] && grep -q "r.log" r.err && cmp -s r.log r40.log && [ -z "$(ls -A | grep "lstm-tmp")" ]' \
     "--resume whose log cannot be rewritten (ulimit -f): rc $rc, the log must stay as it was ($(wc -c < r.log) of $(wc -c < r40.log) bytes left): $(tail -n 1 r.err)"
 
+# ---- a record's step is read within its line: '"step":' then a newline is no step
+# (the number was read from the next line, and at the end of the file past the buffer)
+cp r40.log rs.log
+printf '{"step":\n3}\n{"step":\n     ' >> rs.log
+"$LSTM" train --resume r.st.ckpt --steps 45 --out rs.st --log rs.log 2> rs.err
+rc=$?
+check '[ $rc -eq 0 ] && [ "$(head -n 40 rs.log)" = "$(cat r40.log)" ] && [ "$(wc -l < rs.log)" -eq 45 ] && ! grep -q "step\":$" rs.log' \
+    "--resume with a log record '\"step\":' + newline: rc $rc, records kept from other lines: $(grep -n "step\":$" rs.log | head -n 2)"
+
 # ---- flags that cannot change on resume; nothing left to do
 "$LSTM" train --resume o.st.ckpt --batch 8 --steps 60 2> e.err
 rc=$?
