@@ -4,7 +4,8 @@
  * --data is a comma-separated list of files and directories, taken in the
  * order given; a directory stands for its regular files (not links, not
  * subdirectories, names starting with '.' skipped) in byte-wise (strcmp)
- * order of their names.  One file is mapped as it is; several are joined,
+ * order of their names.  One regular file is mapped as it is; several (or a
+ * pipe, which cannot be mapped) are joined,
  * in that order, into an unlinked temporary file (in $TMPDIR, default /tmp)
  * that is mapped, so their bytes are one sequence without a copy in memory. */
 #include <dirent.h>
@@ -72,10 +73,8 @@ static void map_fd(cli_corpus *c, int fd, const char *what) {
     c->p = m;
 }
 
-/* Appends file path to fd. */
-static void append(int fd, const char *path) {
-    int in = open(path, O_RDONLY);
-    if (in < 0) cli_fail("%s: cannot open: %s", path, strerror(errno));
+/* Appends what the open file in (named path) holds to fd. */
+static void append_fd(int fd, int in, const char *path) {
     static char buf[1 << 16];
     for (;;) {
         ssize_t r = read(in, buf, sizeof buf);
@@ -87,7 +86,25 @@ static void append(int fd, const char *path) {
             o += w;
         }
     }
+}
+
+/* Appends file path to fd. */
+static void append(int fd, const char *path) {
+    int in = open(path, O_RDONLY);
+    if (in < 0) cli_fail("%s: cannot open: %s", path, strerror(errno));
+    append_fd(fd, in, path);
     close(in);
+}
+
+/* An unlinked temporary file (in $TMPDIR, default /tmp) to join the data in. */
+static int join_file(void) {
+    const char *dir = getenv("TMPDIR");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/lstm-corpus-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(tmpl);
+    if (fd < 0) cli_fail("joining the data files: cannot create a temporary file in %s: %s", dir && *dir ? dir : "/tmp", strerror(errno));
+    unlink(tmpl); /* gone when closed and unmapped */
+    return fd;
 }
 
 /* One pass in 16 MB chunks: the hash and the set of bytes; each chunk's pages
@@ -125,18 +142,20 @@ char **cli_corpus_list(const char *spec, int *n) {
 void cli_corpus_open(cli_corpus *c, char **files, int nfiles) {
     memset(c, 0, sizeof *c);
     c->nfiles = nfiles;
-    if (nfiles == 1) {
-        int fd = open(files[0], O_RDONLY);
-        if (fd < 0) cli_fail("%s: cannot open: %s", files[0], strerror(errno));
+    struct stat st;
+    int fd0 = nfiles == 1 ? open(files[0], O_RDONLY) : -1;
+    if (nfiles == 1 && fd0 < 0) cli_fail("%s: cannot open: %s", files[0], strerror(errno));
+    if (fd0 >= 0 && !(fstat(fd0, &st) == 0 && S_ISFIFO(st.st_mode))) {
+        map_fd(c, fd0, files[0]);
+        close(fd0);
+    } else if (fd0 >= 0) { /* a pipe or FIFO (--data <(cmd)) cannot be mapped: its bytes are copied */
+        int fd = join_file();
+        append_fd(fd, fd0, files[0]);
+        close(fd0);
         map_fd(c, fd, files[0]);
         close(fd);
     } else {
-        const char *dir = getenv("TMPDIR");
-        char tmpl[4096];
-        snprintf(tmpl, sizeof tmpl, "%s/lstm-corpus-XXXXXX", dir && *dir ? dir : "/tmp");
-        int fd = mkstemp(tmpl);
-        if (fd < 0) cli_fail("joining the data files: cannot create a temporary file in %s: %s", dir && *dir ? dir : "/tmp", strerror(errno));
-        unlink(tmpl); /* gone when closed and unmapped */
+        int fd = join_file();
         for (int i = 0; i < nfiles; i++) append(fd, files[i]);
         map_fd(c, fd, "the joined data files");
         close(fd);

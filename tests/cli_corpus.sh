@@ -20,6 +20,12 @@ $LSTM train $F --data "$T/ba.txt" --out "$T/ba.st" 2> "$T/e3" || bad "file: $(ta
 $LSTM train $F --data "$T/d/b.txt,$T/d/a.txt" --out "$T/l.st" 2> "$T/e4" || bad "list: $(tail -n 1 "$T/e4")"
 check 'cmp -s "$T/ba.st" "$T/l.st"' "a list of files should train like the files joined in the order given"
 check '! cmp -s "$T/ab.st" "$T/ba.st"' "the order of the files should matter"
+# a pipe or FIFO (--data <(cmd)) is read through, as a list's files are: it cannot be mapped
+mkfifo "$T/fifo"
+(cat "$T/ab.txt" > "$T/fifo" &)
+timeout 30 $LSTM train $F --data "$T/fifo" --out "$T/fifo.st" 2> "$T/e7"
+rc=$?
+check '[ $rc -eq 0 ] && cmp -s "$T/ab.st" "$T/fifo.st"' "a FIFO as --data should train like its bytes in a file: rc $rc, $(tail -n 1 "$T/e7")"
 $LSTM train $F --data "$T/nope,$T/d" --out "$T/n.st" 2> "$T/e5"
 rc=$?
 check '[ $rc -eq 1 ] && [ "$(wc -l < "$T/e5")" -eq 1 ] && grep -q "nope: cannot open" "$T/e5" && [ ! -f "$T/n.st" ]' "a missing file in the list: $(cat "$T/e5")"
