@@ -118,6 +118,13 @@ static void test_st_roundtrip(void) {
     /* repeated metadata keys would make a file the reader refuses */
     const char *dupmeta[] = {"a", "x", "a", "y", NULL};
     CHECK(lstm_st_write(p, e2, 1, dupmeta) == LSTM_ERR_ARG, "duplicate metadata keys must fail");
+    /* the header must be UTF-8: a name or metadata string that is not would make a file no reader takes */
+    lstm_st_entry latin1[1] = {{"caf\xe9", 1, {2}, b}};
+    CHECK(lstm_st_write(p, latin1, 1, NULL) == LSTM_ERR_ARG && strstr(lstm_last_error(), "UTF-8"),
+          "a name that is not UTF-8 must fail: %s", lstm_last_error());
+    const char *badmeta[] = {"k", "v\xc3", NULL}, *badkey[] = {"\xed\xa0\x80", "v", NULL};
+    CHECK(lstm_st_write(p, e2, 1, badmeta) == LSTM_ERR_ARG, "a metadata value that is not UTF-8 must fail");
+    CHECK(lstm_st_write(p, e2, 1, badkey) == LSTM_ERR_ARG, "a metadata key that is not UTF-8 must fail");
     CHECK(no_tmp_files(), "temporary files left behind");
     s = lstm_st_read(&f, p);
     CHECK(s == LSTM_OK && f.n_tensors == 1 && lstm_st_find(&f, "only"), "previous file intact");

@@ -722,6 +722,17 @@ static void sb_json(sbuf *b, const char *s) {
     sb_put(b, "\"", 1);
 }
 
+/* Whether s is valid UTF-8, as the JSON header must be (the reader refuses it otherwise). */
+static int utf8_ok(const char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t len = (unsigned char)s[i] < 0x80 ? 1 : utf8_len((const unsigned char *)s + i, n - i);
+        if (!len) return 0;
+        i += len;
+    }
+    return 1;
+}
+
 lstm_status lstm_st_write(const char *path, const lstm_st_entry *t, int n, const char *const *meta_kv) {
     char nm[96];
     if (n < 0 || (n > 0 && !t)) return lstm__fail(LSTM_ERR_ARG, "%s: invalid tensor list", path);
@@ -734,6 +745,10 @@ lstm_status lstm_st_write(const char *path, const lstm_st_entry *t, int n, const
             break;
         }
         lstm__printable(nm, sizeof nm, t[k].name);
+        if (!utf8_ok(t[k].name)) {
+            st = lstm__fail(LSTM_ERR_ARG, "%s: tensor '%s': the name is not valid UTF-8", path, nm);
+            break;
+        }
         if (strcmp(t[k].name, "__metadata__") == 0) {
             st = lstm__fail(LSTM_ERR_ARG, "%s: '__metadata__' is not a valid tensor name", path);
             break;
@@ -763,6 +778,10 @@ lstm_status lstm_st_write(const char *path, const lstm_st_entry *t, int n, const
     const char *dup = NULL;
     int nmeta = 0;
     while (meta_kv && meta_kv[2 * nmeta] && meta_kv[2 * nmeta + 1]) nmeta++;
+    for (int k = 0; k < 2 * nmeta && st == LSTM_OK; k++)
+        if (!utf8_ok(meta_kv[k]))
+            st = lstm__fail(LSTM_ERR_ARG, "%s: metadata %s '%s' is not valid UTF-8", path, k % 2 ? "value" : "key",
+                            lstm__printable(nm, sizeof nm, meta_kv[k]));
     if (st == LSTM_OK) {
         int r = n > 0 ? find_duplicate((const char *const *)&t[0].name, n, sizeof *t, &dup) : 0;
         if (r == 1)
