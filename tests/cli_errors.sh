@@ -48,7 +48,8 @@ expect() {
     [ "$(wc -l < err.txt)" -eq 1 ] || { bad "$what: stderr is not one line: $(cat err.txt)"; return; }
     if [ "$name" != - ] && ! grep -qF -- "$name" err.txt; then bad "$what: message lacks '$name': $(cat err.txt)"; return; fi
     for o in $outs; do [ ! -e "$o" ] || { bad "$what: output $o exists after an error"; rm -f "$o"; return; }; done
-    if ls ./*.tmp.* > /dev/null 2>&1; then bad "$what: temporary files left: $(ls ./*.tmp.*)"; rm -f ./*.tmp.*; return; fi
+    tmps=$(ls -A . nodir 2> /dev/null | grep -e '\.lstm-tmp\.') # DIR/.NAME.lstm-tmp.PID.RANDOM
+    if [ -n "$tmps" ]; then bad "$what: temporary files left: $tmps"; rm -f ./.*.lstm-tmp.*; return; fi
     ok
 }
 

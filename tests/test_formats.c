@@ -27,7 +27,7 @@ static int no_tmp_files(void) {
     struct dirent *e;
     int ok = 1;
     while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".tmp.")) ok = 0;
+        if (strstr(e->d_name, ".lstm-tmp.")) ok = 0; /* DIR/.NAME.lstm-tmp.PID.RANDOM (fileio.c) */
     if (d) closedir(d);
     return ok;
 }
