@@ -302,9 +302,10 @@ int lstm_cmd_train(int argc, char **argv) {
     snprintf(hash_s, sizeof hash_s, "%016" PRIx64, hash);
     if (resume_path) {
         const char *h = lstm_st_meta(&ckpt, "train.data_hash");
+        char shown[24];
         if (h && strcmp(h, hash_s) != 0)
-            cli_fail("%s: this checkpoint was trained on other data (hash %.16s), but %s has hash %s", resume_path, h,
-                     data_name, hash_s);
+            cli_fail("%s: this checkpoint was trained on other data (hash %s), but %s has hash %s", resume_path,
+                     lstm__printable(shown, sizeof shown, h), data_name, hash_s);
     }
     const long batch = run.cfg.batch, bptt = run.cfg.bptt;
     size_t n_val = (size_t)(run.val_fraction * (double)n_all), n_train = n_all - n_val;

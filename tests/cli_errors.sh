@@ -156,6 +156,12 @@ expect 1 "weight_ih_l0' not found (no LSTM or GRU under prefix '')" "y.npy" -- f
 expect 1 "shape.safetensors" "" -- info --model shape.safetensors
 expect 1 "extra.safetensors" "g.st" -- grad --model extra.safetensors --input x.npy --grad-output gy.npy --output g.st
 
+# metadata shown in a message is escaped: still one line
+mk_st vocab.safetensors '{"__metadata__":{"vocab":"[1,\n2,x]"}}' 0
+mk_st ckpt.safetensors '{"__metadata__":{"train.step":"1","train.checksum":"ab\ncd"}}' 0
+expect 1 "vocab.safetensors: metadata 'vocab'" "" -- sample --model vocab.safetensors
+expect 1 "ckpt.safetensors: checkpoint metadata 'train.checksum'" "q.st" -- train --resume ckpt.safetensors --out q.st --data x.npy
+
 # ---- bad arrays
 for a in nothere junk big ints fort trunc wrongI oned empty; do
     expect 1 "$a.npy" "y.npy" -- forward $F --input $a.npy --output y.npy

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/fileio.h"
 #include "train_internal.h"
 
 /* ================================================================ layers */
@@ -290,9 +291,10 @@ static lstm_status parse_vocab(const char *s, const char *path, unsigned char *v
     if (*p || n == 0) goto bad;
     *V = n;
     return LSTM_OK;
-bad:
-    return lstm__fail(LSTM_ERR_FORMAT,
-                      "%s: metadata 'vocab': expected a JSON array of distinct byte values 0..255, got '%.40s'", path, s);
+bad:;
+    char shown[48];
+    return lstm__fail(LSTM_ERR_FORMAT, "%s: metadata 'vocab': expected a JSON array of distinct byte values 0..255, got '%s'",
+                      path, lstm__printable(shown, sizeof shown, s));
 }
 
 static lstm_status load_tensor(const lstm_st_file *f, const char *path, const char *name, int ndim,

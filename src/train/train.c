@@ -209,11 +209,11 @@ lstm_status lstm__checkpoint_verify(const lstm_st_file *f, const char *path) {
     }
     for (int i = 0; i < f->n_meta; i++) fnv_meta(&h, f->meta_keys[tk[i]], f->meta_vals[tk[i]]);
     free(te); free(tk);
-    char got[32];
+    char got[32], shown[28];
     snprintf(got, sizeof got, "%016" PRIx64, h.h);
     if (strcmp(got, want) != 0)
-        return lstm__fail(LSTM_ERR_FORMAT, "%s: checkpoint metadata 'train.checksum': the file's contents do not match it (expected %.20s, computed %s): the file is damaged",
-                          path, want, got);
+        return lstm__fail(LSTM_ERR_FORMAT, "%s: checkpoint metadata 'train.checksum': the file's contents do not match it (expected %s, computed %s): the file is damaged",
+                          path, lstm__printable(shown, sizeof shown, want), got);
     return LSTM_OK;
 }
 
@@ -290,8 +290,10 @@ static lstm_status read_exact(const lstm_st_file *f, const char *path, const cha
         return lstm__fail(LSTM_ERR_SHAPE, "%s: checkpoint tensor '%s': expected %d dims [%lld, %lld, ...], got %d dims [%lld, ...]",
                           path, name, ndim, (long long)shape[0], (long long)(ndim > 1 ? shape[1] : 0), t->ndim,
                           (long long)(t->ndim ? t->shape[0] : 0));
+    char dn[48];
     if (t->dtype != LSTM_DT_F32)
-        return lstm__fail(LSTM_ERR_DTYPE, "%s: checkpoint tensor '%s': expected F32, got %s", path, name, t->dtype_str);
+        return lstm__fail(LSTM_ERR_DTYPE, "%s: checkpoint tensor '%s': expected F32, got %s", path, name,
+                          lstm__printable(dn, sizeof dn, t->dtype_str));
     return lstm_st_to_f32(f, t, out);
 }
 
