@@ -130,6 +130,8 @@ char **cli_corpus_list(const char *spec, int *n) {
     for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         struct stat st;
         if (stat(tok, &st) != 0) cli_fail("%s: cannot open: %s", tok, strerror(errno));
+        /* /dev/zero in a list would be copied into $TMPDIR until the disk is full */
+        if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) cli_fail("%s: is a device, not a data file", tok);
         if (S_ISDIR(st.st_mode)) list_dir(&files, tok);
         else push(&files, tok);
     }

@@ -29,6 +29,12 @@ check '[ $rc -eq 0 ] && cmp -s "$T/ab.st" "$T/fifo.st"' "a FIFO as --data should
 $LSTM train $F --data "$T/nope,$T/d" --out "$T/n.st" 2> "$T/e5"
 rc=$?
 check '[ $rc -eq 1 ] && [ "$(wc -l < "$T/e5")" -eq 1 ] && grep -q "nope: cannot open" "$T/e5" && [ ! -f "$T/n.st" ]' "a missing file in the list: $(cat "$T/e5")"
+# a device in the list is refused before anything is copied (/dev/zero would fill $TMPDIR)
+for dev in /dev/zero "$T/ab.txt,/dev/zero"; do
+    TMPDIR="$T" timeout 20 $LSTM train $F --data "$dev" --out "$T/z.st" 2> "$T/e12"
+    rc=$?
+    check '[ $rc -eq 1 ] && [ "$(wc -l < "$T/e12")" -eq 1 ] && grep -q "/dev/zero: is a device" "$T/e12" && [ ! -f "$T/z.st" ] && [ -z "$(ls "$T" | grep lstm-corpus)" ]' "--data $dev: expected exit 1 and one line 'is a device', got rc $rc: $(head -c 300 "$T/e12")"
+done
 
 # ---- a 128 MiB file is mapped: peak memory stays far below it (ASan's own overhead included)
 if command -v /usr/bin/time >/dev/null 2>&1; then

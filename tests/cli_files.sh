@@ -66,11 +66,24 @@ echo x > m2.npy && chmod 604 m2.npy
 fwd --output m2.npy 2> err
 check '[ "$(stat -c %a m2.npy)" = 604 ] && cmp -s m2.npy ref.npy' "replaced output's mode became $(stat -c %a m2.npy) (expected 604 kept)"
 
-# ---- temporaries of a killed run are removed by the next write; a live run's are kept
+# ---- temporaries of a killed run are removed by the next write once an hour old;
+# a live run's are kept, and so is a recent one of a PID we cannot see (another
+# PID namespace sharing the directory may be writing it)
 dead=$(sh -c 'echo $$')
-touch ".s.npy.lstm-tmp.$dead.0123456789abcdef" ".s.npy.lstm-tmp.$$.0123456789abcdef"
+touch -d '2 hours ago' ".s.npy.lstm-tmp.$dead.0123456789abcdef" ".s.npy.lstm-tmp.$$.0123456789abcdef"
+touch ".s.npy.lstm-tmp.$dead.fedcba9876543210"
 fwd --output s.npy 2> err
 check '[ ! -e ".s.npy.lstm-tmp.$dead.0123456789abcdef" ] && [ -e ".s.npy.lstm-tmp.$$.0123456789abcdef" ]' "stale temporary of dead pid $dead not removed (or a live one removed)"
+check '[ -e ".s.npy.lstm-tmp.$dead.fedcba9876543210" ]' "a recent temporary of dead pid $dead was removed"
+rm -f ".s.npy.lstm-tmp.$dead.fedcba9876543210"
+
+# ---- a device is not an input file: refused at once, not read until memory runs out
+for dev in /dev/zero /dev/urandom; do
+    timeout 20 "$LSTM" forward --model "$dev" --input x.npy --output d.npy 2> err; rc=$?
+    check '[ $rc -eq 1 ] && grep -q "$dev: is a device" err && [ $(wc -l < err) -eq 1 ] && [ ! -e d.npy ]' "forward --model $dev: expected exit 1 and one line 'is a device', got rc $rc: $(head -c 300 err)"
+    timeout 20 "$LSTM" forward --model "$FIX/lstm_tiny.safetensors" --prefix model. --input "$dev" --output d.npy 2> err; rc=$?
+    check '[ $rc -eq 1 ] && grep -q "$dev: is a device" err && [ $(wc -l < err) -eq 1 ] && [ ! -e d.npy ]' "forward --input $dev: expected exit 1 and one line 'is a device', got rc $rc: $(head -c 300 err)"
+done
 check '[ -z "$(ls -A | grep -e "tmp" -e partial | grep -v "lstm-tmp.$$")" ]' "temporaries left behind: $(ls -A | grep -e tmp -e partial)"
 
 # ---- every destination is checked before any work; collisions by identity, not spelling

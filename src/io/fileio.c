@@ -25,6 +25,11 @@ lstm_status lstm__read_file(const char *path, unsigned char **buf, size_t *size)
             fclose(fp);
             return lstm__fail(LSTM_ERR_IO, "%s: is a directory", path);
         }
+        /* a device is never a model or data file, and /dev/zero or /dev/urandom would be read until memory runs out */
+        if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+            fclose(fp);
+            return lstm__fail(LSTM_ERR_IO, "%s: is a device, not a file", path);
+        }
         if (S_ISREG(st.st_mode) && st.st_size >= 0 && (unsigned long long)st.st_size < (size_t)-1 / 2)
             cap = (size_t)st.st_size + 1; /* +1: reading hits EOF without a regrow */
     }
@@ -110,8 +115,12 @@ static char *dir_of(const char *path, const char **base) {
 #define TMP_BASE 200
 #define TMP_TAG ".lstm-tmp."
 
-/* Removes DIR/.NAME.lstm-tmp.PID.* files that this user owns and whose
- * process is gone (a run killed before it could clean up). */
+/* Removes DIR/.NAME.lstm-tmp.PID.* files that this user owns, whose process
+ * is gone (a run killed before it could clean up) and that nothing has written
+ * for STALE_AGE seconds: a writer in another PID namespace sharing the
+ * directory (a container) has a PID we cannot see, but it writes its
+ * temporary in seconds, so a recent one is left alone. */
+#define STALE_AGE 3600
 static void remove_stale(const char *dir, const char *base) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -126,7 +135,7 @@ static void remove_stale(const char *dir, const char *base) {
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (or not ours to judge) */
         struct stat st;
         if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-            st.st_uid == geteuid())
+            st.st_uid == geteuid() && time(NULL) - st.st_mtime > STALE_AGE)
             (void)unlinkat(dirfd(d), e->d_name, 0);
     }
     closedir(d);
