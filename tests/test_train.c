@@ -413,6 +413,26 @@ static void bad_inputs(const unsigned char *data, size_t n) {
     CHECK(st == LSTM_ERR_ARG && strstr(lstm_last_error(), "B*T+1 = 7"), "short data: %s", lstm_last_error());
     CHECK(lstm_trainer_init(&tr, &m, &c, ids, 7) == LSTM_OK, "B*T+1 tokens are enough");
     lstm_trainer_free(&tr);
+    /* lstm_charlm_backward needs a forward WITH targets: after a logits-only forward it
+     * must refuse, not read the targets of an earlier forward (or never-written ones) */
+    {
+        lstm_charlm_ws *ws;
+        uint8_t in[6] = {0, 1, 2, 2, 1, 0}, tg[6] = {1, 2, 0, 0, 2, 1};
+        CHECK(lstm_charlm_ws_init(&ws, &m, 3, 2, LSTM_WS_TRAIN) == LSTM_OK, "char ws");
+        CHECK(lstm_charlm_forward(&m, ws, 3, in, tg, NULL, NULL, NULL) == LSTM_OK &&
+                  lstm_charlm_backward(&m, ws) == LSTM_OK,
+              "forward with targets, backward: %s", lstm_last_error());
+        CHECK(lstm_charlm_forward(&m, ws, 3, in, NULL, NULL, NULL, NULL) == LSTM_OK, "logits-only forward");
+        st = lstm_charlm_backward(&m, ws);
+        CHECK_V(st == LSTM_ERR_ARG, "backward after a logits-only forward is LSTM_ERR_ARG (got %d: %s)", st,
+                st ? lstm_last_error() : "accepted");
+        lstm_charlm_ws_free(ws);
+        CHECK(lstm_charlm_ws_init(&ws, &m, 3, 2, LSTM_WS_TRAIN) == LSTM_OK, "char ws");
+        st = lstm_charlm_forward(&m, ws, 2, in, NULL, NULL, NULL, NULL);
+        if (st == LSTM_OK) st = lstm_charlm_backward(&m, ws);
+        CHECK_V(st == LSTM_ERR_ARG, "backward after the first forward, without targets, is LSTM_ERR_ARG (got %d)", st);
+        lstm_charlm_ws_free(ws);
+    }
     lstm_charlm_free(&m);
     (void)data; (void)n;
 }

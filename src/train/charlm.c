@@ -425,6 +425,7 @@ size_t lstm__charlm_c_floats(const lstm_charlm *m, int B) {
 
 struct lstm_charlm_ws {
     int T, B, train, Tlast;
+    int has_tg;     /* the last forward had targets (tg holds them): lstm_charlm_backward may run */
     lstm_workspace *lws;
     float *x;       /* [T, B, E]    embeddings */
     float *y;       /* [T, B, Hout] LSTM outputs */
@@ -532,6 +533,7 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
     if (c && nc) memcpy(c, ws->cn, nc * sizeof(float));
     lstm__linear_forward(ws->logits, ws->y, m->head_w, m->head_b, N, Hout, V);
     ws->Tlast = T;
+    ws->has_tg = targets != NULL;
     ws->lossq[0] = ws->lossq[1] = 0;
     ws->xcached = targets && ws->train; /* the backward's softmax from the loss's exps: the same bits, no exp */
     if (targets) lstm__xent_forward_q(ws->logits, targets, N, V, ws->lossq, ws->xcached ? ws->xe : NULL, ws->xinv);
@@ -541,7 +543,7 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
 }
 
 lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws) {
-    if (!ws->train || ws->Tlast < 1)
+    if (!ws->train || ws->Tlast < 1 || !ws->has_tg)
         return lstm__fail(LSTM_ERR_ARG, "char model backward: needs a forward with targets on a train workspace first");
     int N = ws->Tlast * ws->B, V = m->V, Hout = m->net.Hout;
     /* dlogits = (softmax - onehot) / N, in place */
@@ -553,6 +555,7 @@ lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws) {
     if (st) return st;
     lstm__embedding_backward(m->d_emb, ws->dx, ws->ids, N, m->E);
     ws->Tlast = 0;
+    ws->has_tg = 0;
     return LSTM_OK;
 }
 
