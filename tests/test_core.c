@@ -573,8 +573,40 @@ static void test_config(void) {
     free(buf);
 }
 
+/* lstm_backward checks the net against the workspace as lstm_forward does: the
+ * backward indexes the net's weights and gradients by the workspace's shapes, so
+ * another net (here a wider, deeper, bidirectional one) must be refused, not read
+ * and written with the wrong strides; the saved forward stays usable. */
+static void test_backward_net_check(void) {
+    lstm_config ca = {3, 4, 1, 0, 1, 0, 0}, cb = {3, 16, 2, 0, 1, 1, 0};
+    lstm_net a, b;
+    lstm_workspace *ws = NULL;
+    CHECK(lstm_net_init(&a, &ca) == LSTM_OK && lstm_net_init(&b, &cb) == LSTM_OK, "nets");
+    lstm_net_init_uniform(&a, 1);
+    lstm_net_init_uniform(&b, 2);
+    float x[5 * 2 * 3], y[5 * 2 * 4], dy[5 * 2 * 4], dx[5 * 2 * 3];
+    fill(x, 5 * 2 * 3, 1.0);
+    fill(dy, 5 * 2 * 4, 1.0);
+    CHECK(lstm_workspace_init(&ws, &a, 5, 2, LSTM_WS_TRAIN) == LSTM_OK &&
+              lstm_forward(&a, ws, 5, 2, x, NULL, NULL, y, NULL, NULL) == LSTM_OK,
+          "forward: %s", lstm_last_error());
+    lstm_net_zero_grad(&b);
+    lstm_status st = lstm_backward(&b, ws, dy, NULL, NULL, dx, NULL, NULL);
+    int untouched = 1;
+    for (size_t i = 0; i < b.n_params; i++) untouched &= b.grads[i] == 0.0f;
+    CHECK_V(st == LSTM_ERR_ARG && untouched, "lstm_backward with a net of another shape is LSTM_ERR_ARG (got %d: %s)",
+            st, st ? lstm_last_error() : "accepted");
+    lstm_net_zero_grad(&a);
+    st = lstm_backward(&a, ws, dy, NULL, NULL, dx, NULL, NULL);
+    CHECK_V(st == LSTM_OK, "then the backward with the forward's net runs (%s)", st ? lstm_last_error() : "ok");
+    lstm_workspace_free(ws);
+    lstm_net_free(&a);
+    lstm_net_free(&b);
+}
+
 int main(void) {
     test_config();
+    test_backward_net_check();
     core_case cases[] = {
         {"1x1x1x1", {1, 1, 1, 0, 1, 0, 0}, 1, 1, 0},
         {"small states", {3, 4, 1, 0, 1, 0, 0}, 5, 2, 1},

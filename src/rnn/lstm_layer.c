@@ -825,6 +825,12 @@ int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, 
     return 0;
 }
 
+/* Whether net has the shape ws was made for (forward and backward index ws's buffers by it). */
+static int net_fits(const lstm_net *net, const lstm_workspace *ws) {
+    return net->cfg.num_layers == ws->L && net->D == ws->D && net->H == ws->H && net->Hout == ws->Hout &&
+           net->cfg.input_size == ws->I && lstm__cell_of(net->cfg.cell) == ws->cell;
+}
+
 /* stream: reuse the packed W_hh of an earlier call on the same params. */
 /* act0 (stream, T = 1): layer 0's bias + x·W_ihᵀ [B, A·H] given (x unused). */
 static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B, const float *x,
@@ -832,9 +838,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
                            const float *act0) {
     if (T < 1 || T > ws->T || B != ws->B)
         return lstm__fail(LSTM_ERR_ARG, "forward: T=%d, B=%d do not fit the workspace (T <= %d, B = %d)", T, B, ws->T, ws->B);
-    if (net->cfg.num_layers != ws->L || net->D != ws->D || net->H != ws->H || net->Hout != ws->Hout ||
-        net->cfg.input_size != ws->I || lstm__cell_of(net->cfg.cell) != ws->cell)
-        return lstm__fail(LSTM_ERR_ARG, "forward: workspace was made for another network shape");
+    if (!net_fits(net, ws)) return lstm__fail(LSTM_ERR_ARG, "forward: workspace was made for another network shape");
     if (!ws->cell->has_c && (c0 || cn))
         return lstm__fail(LSTM_ERR_ARG, "forward: a %s has no cell state: c0 and cn must be NULL", ws->cell->name);
     const int L = ws->L, D = ws->D, H = ws->H, Hout = ws->Hout;
@@ -1179,6 +1183,7 @@ static lstm_status backward(lstm_net *net, lstm_workspace *ws,
                             float *dx, float *dh0, float *dc0) {
     if (!ws->train || ws->fwd_T < 1)
         return lstm__fail(LSTM_ERR_ARG, "backward: needs a training workspace after lstm_forward");
+    if (!net_fits(net, ws)) return lstm__fail(LSTM_ERR_ARG, "backward: workspace was made for another network shape");
     if (!ws->cell->has_c && (dcn || dc0))
         return lstm__fail(LSTM_ERR_ARG, "backward: a %s has no cell state: dcn and dc0 must be NULL", ws->cell->name);
     const int L = ws->L, D = ws->D, T = ws->fwd_T, B = ws->B;
