@@ -413,6 +413,41 @@ static void bad_inputs(const unsigned char *data, size_t n) {
     CHECK(st == LSTM_ERR_ARG && strstr(lstm_last_error(), "B*T+1 = 7"), "short data: %s", lstm_last_error());
     CHECK(lstm_trainer_init(&tr, &m, &c, ids, 7) == LSTM_OK, "B*T+1 tokens are enough");
     lstm_trainer_free(&tr);
+    /* optimizer settings torch.optim refuses (Adam: 0 <= beta < 1, eps >= 0; weight_decay >= 0;
+     * SGD: momentum >= 0, nesterov needs momentum > 0); beta1 = 1 made every weight NaN */
+    {
+        struct { const char *what; lstm_optimizer opt; double beta1, beta2, eps, wd, mom; int nesterov; } bad[] = {
+            {"adam beta1 = 1", LSTM_OPT_ADAM, 1.0, 0.999, 1e-8, 0, 0.9, 0},
+            {"adamw beta2 = 1", LSTM_OPT_ADAMW, 0.9, 1.0, 1e-8, 0, 0.9, 0},
+            {"adam beta1 = -0.1", LSTM_OPT_ADAM, -0.1, 0.999, 1e-8, 0, 0.9, 0},
+            {"adam beta2 NaN", LSTM_OPT_ADAM, 0.9, NAN, 1e-8, 0, 0.9, 0},
+            {"adam eps = -1", LSTM_OPT_ADAM, 0.9, 0.999, -1.0, 0, 0.9, 0},
+            {"adam weight_decay = -1", LSTM_OPT_ADAM, 0.9, 0.999, 1e-8, -1.0, 0.9, 0},
+            {"sgd momentum = -0.5", LSTM_OPT_SGD, 0.9, 0.999, 1e-8, 0, -0.5, 0},
+            {"sgd nesterov without momentum", LSTM_OPT_SGD, 0.9, 0.999, 1e-8, 0, 0.0, 1},
+            {"optimizer 7", (lstm_optimizer)7, 0.9, 0.999, 1e-8, 0, 0.9, 0},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+            lstm_train_config b = c;
+            b.optimizer = bad[i].opt;
+            b.beta1 = bad[i].beta1; b.beta2 = bad[i].beta2; b.eps = bad[i].eps;
+            b.weight_decay = bad[i].wd; b.momentum = bad[i].mom; b.nesterov = bad[i].nesterov;
+            st = lstm_trainer_init(&tr, &m, &b, ids, 7);
+            CHECK_V(st == LSTM_ERR_ARG, "trainer: %s is LSTM_ERR_ARG (got %d: %s)", bad[i].what, st,
+                    st ? lstm_last_error() : "accepted");
+            if (st == LSTM_OK) lstm_trainer_free(&tr);
+        }
+        lstm_train_config b = c; /* the edges torch accepts */
+        b.optimizer = LSTM_OPT_SGD; b.momentum = 0; b.beta1 = 1.0; /* betas are Adam's only */
+        st = lstm_trainer_init(&tr, &m, &b, ids, 7);
+        CHECK_V(st == LSTM_OK, "trainer: SGD without momentum (and an Adam beta1 of 1, unused) accepted (%s)",
+                st ? lstm_last_error() : "ok");
+        if (st == LSTM_OK) lstm_trainer_free(&tr);
+        b = c; b.beta1 = 0.0; b.eps = 0.0;
+        st = lstm_trainer_init(&tr, &m, &b, ids, 7);
+        CHECK(st == LSTM_OK, "adam beta1 = 0, eps = 0: %s", lstm_last_error());
+        if (st == LSTM_OK) lstm_trainer_free(&tr);
+    }
     /* lstm_charlm_backward needs a forward WITH targets: after a logits-only forward it
      * must refuse, not read the targets of an earlier forward (or never-written ones) */
     {
