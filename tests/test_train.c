@@ -499,8 +499,22 @@ static void nonfinite(const unsigned char *data, size_t n) {
     CHECK(st == LSTM_ERR_NONFINITE, "a diverging run must report a non-finite loss, got %d", st);
     CHECK(!memcmp(before, m.params, m.n_params * sizeof(float)), "the failing step must not change weights");
     CHECK(strstr(lstm_last_error(), "step") != NULL, "message: %s", lstm_last_error());
-    free(before); free(ids);
     lstm_trainer_free(&tr);
+    /* a refused thread count leaves the trainer as it was: validation still runs on the old threads */
+    c.optimizer = LSTM_OPT_ADAM; c.lr = 1e-3; c.clip = 1; c.weight_decay = 0;
+    lstm_charlm_init_params(&m, 3);
+    double l2 = 0, l3 = 0;
+    lstm_status s2 = lstm_trainer_init(&tr, &m, &c, ids, n);
+    if (s2 == LSTM_OK) s2 = lstm_trainer_set_threads(&tr, 2);
+    if (s2 == LSTM_OK) s2 = lstm_trainer_validate(&tr, ids, n, &l2);
+    CHECK(s2 == LSTM_OK, "trainer on 2 threads, validate: %s", lstm_last_error());
+    st = lstm_trainer_set_threads(&tr, LSTM_MAX_THREADS + 1);
+    CHECK(st == LSTM_ERR_ARG, "trainer: %d threads refused (%d)", LSTM_MAX_THREADS + 1, st);
+    s2 = lstm_trainer_validate(&tr, ids, n, &l3);
+    CHECK_V(s2 == LSTM_OK && l3 == l2, "validate after a refused thread count: %s, loss %.17g (before %.17g)",
+            s2 ? lstm_last_error() : "ok", l3, l2);
+    lstm_trainer_free(&tr);
+    free(before); free(ids);
     lstm_charlm_free(&m);
 }
 

@@ -74,8 +74,9 @@ lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train
 }
 
 lstm_status lstm_trainer_set_threads(lstm_trainer *tr, int n) {
-    lstm__exact_set_threads(tr, n);
-    return lstm_charlm_ws_set_threads(tr->ws, n);
+    lstm_status st = lstm_charlm_ws_set_threads(tr->ws, n);
+    if (st == LSTM_OK) lstm__exact_set_threads(tr, n); /* refused: the trainer keeps its threads */
+    return st;
 }
 
 /* One update of the whole model: moments are laid out as its params. */
