@@ -11,7 +11,8 @@
  *    cell backward equals lstm_backward (dx, dh0, dc0, parameter gradients).
  *    Both are float32 with possibly different summation orders, so "equal"
  *    means within 2e-6 * (1 + |value|) (a few ulps of O(1) values).
- * 3. lstm_cell_backward accumulates into dw_* and db_* (+=). */
+ * 3. lstm_cell_backward accumulates into dw_* and db_* (+=).
+ * 4. h = NULL is zeros with non-finite weights too (null_state_nonfinite). */
 #include <dirent.h>
 #include <math.h>
 #include <stdint.h>
@@ -229,6 +230,62 @@ done:
     lstm_net_free(&net);
 }
 
+/* 4. h = NULL stands for zeros as torch's hx=None does, non-finite weights included:
+ * torch forms h·W_hhᵀ with h = 0, and 0·NaN, 0·Inf are NaN, so a NaN or ±Inf in a
+ * W_hh row makes that gate NaN (LSTMCell / GRUCell with hx=None: h1 NaN in that unit),
+ * and a non-finite dG column makes dW_hh = dGᵀ·0 NaN in that row.  NULL must give
+ * what explicit zeros give: the same class, and finite values equal. */
+static int same_values(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (isnan(a[i]) != isnan(b[i]) || (!isnan(a[i]) && a[i] != b[i])) return 0;
+    return 1;
+}
+
+static void null_state_nonfinite(int gru) {
+    enum { B = 2, I = 3, H = 5 };
+    const int G = gru ? 3 : 4;
+    float x[B * I], w_ih[4 * H * I], w_hh[4 * H * H], b_ih[4 * H], b_hh[4 * H], zeros[B * H] = {0};
+    for (int i = 0; i < B * I; i++) x[i] = frand();
+    for (int i = 0; i < G * H * I; i++) w_ih[i] = frand();
+    for (int i = 0; i < G * H * H; i++) w_hh[i] = frand();
+    for (int i = 0; i < G * H; i++) b_ih[i] = frand(), b_hh[i] = frand();
+    w_hh[0 * H + 1] = NAN;                 /* gate i / r, unit 0 */
+    w_hh[(size_t)(2 * H + 2) * H] = INFINITY; /* gate g / n, unit 2 */
+    float h1[2][B * H], c1[2][B * H], act[2][B * 4 * H];
+    for (int v = 0; v < 2; v++) {
+        if (gru) lstm_gru_cell_forward(h1[v], act[v], x, v ? zeros : NULL, w_ih, w_hh, b_ih, b_hh, B, I, H);
+        else lstm_cell_forward(h1[v], c1[v], act[v], x, v ? zeros : NULL, NULL, w_ih, w_hh, b_ih, b_hh, B, I, H);
+    }
+    int nan_units = 0;
+    for (int i = 0; i < B * H; i++) nan_units += isnan(h1[1][i]);
+    CHECK_V(nan_units == 2 * B && same_values(h1[0], h1[1], B * H) && (gru || same_values(c1[0], c1[1], B * H)),
+            "%s cell, non-finite W_hh, h NULL: h1 as with h = zeros (torch's hx=None: %d NaN units, NULL gives %s)",
+            gru ? "GRU" : "LSTM", nan_units, same_values(h1[0], h1[1], B * H) ? "the same" : "others");
+    /* backward: W_hh finite again, a NaN in W_ih (gate 1, unit 3) makes that dG column NaN */
+    w_hh[0 * H + 1] = 0.5f;
+    w_hh[(size_t)(2 * H + 2) * H] = 0.5f;
+    w_ih[(size_t)(H + 3) * I] = NAN;
+    float gh1[B * H], dwhh[2][4 * H * H], dx[2][B * I], dh[2][B * H], scr[B * 12 * H];
+    for (int i = 0; i < B * H; i++) gh1[i] = frand();
+    for (int v = 0; v < 2; v++) {
+        const float *h = v ? zeros : NULL;
+        memset(dwhh[v], 0, sizeof dwhh[v]);
+        if (gru) {
+            lstm_gru_cell_forward(h1[v], act[v], x, h, w_ih, w_hh, b_ih, b_hh, B, I, H);
+            lstm_gru_cell_backward(dx[v], dh[v], NULL, dwhh[v], NULL, NULL, gh1, act[v], x, h, w_ih, w_hh, scr, B, I, H);
+        } else {
+            lstm_cell_forward(h1[v], c1[v], act[v], x, h, NULL, w_ih, w_hh, b_ih, b_hh, B, I, H);
+            lstm_cell_backward(dx[v], dh[v], NULL, NULL, dwhh[v], NULL, NULL, gh1, NULL, act[v], x, h, NULL, c1[v],
+                               w_ih, w_hh, scr, B, I, H);
+        }
+    }
+    int nan_w = 0;
+    for (int i = 0; i < G * H * H; i++) nan_w += isnan(dwhh[1][i]);
+    CHECK_V(nan_w > 0 && same_values(dwhh[0], dwhh[1], (size_t)G * H * H) && same_values(dx[0], dx[1], B * I),
+            "%s cell backward, non-finite dG, h NULL: dW_hh as with h = zeros (%d NaN, NULL gives %s)",
+            gru ? "GRU" : "LSTM", nan_w, same_values(dwhh[0], dwhh[1], (size_t)G * H * H) ? "the same" : "others");
+}
+
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
     DIR *d = opendir(dir);
@@ -251,6 +308,7 @@ int main(int argc, char **argv) {
         chain_case(13, 37, 5, 6, 1, gru);
         chain_case(4, 6, 3, 4, 0, gru);
         chain_case(20, 100, 2, 3, 1, gru);
+        null_state_nonfinite(gru);
     }
     return TEST_REPORT();
 }

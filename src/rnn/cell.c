@@ -2,9 +2,16 @@
  * products by the table's runs, and the one-step cell API (nn.LSTMCell,
  * nn.GRUCell) built on a cell's point-wise forward/backward.  A cell's own
  * math lives in its file (lstm_cell.c, gru_cell.c); see internal.h. */
+#include <math.h>
 #include <string.h>
 
 #include "internal.h"
+
+static int finite_row(const float *p, int n) {
+    for (int i = 0; i < n; i++)
+        if (!isfinite(p[i])) return 0;
+    return 1;
+}
 
 const lstm__cell *lstm__cell_of(int kind) {
     switch (kind) {
@@ -80,11 +87,18 @@ static void cell_forward(const lstm__cell *cell, float *h1, float *c1, float *ac
     lstm__cell_bias(cell, H, act, bias ? b_ih : NULL, bias ? b_hh : NULL);
     for (int b = 1; b < B; b++) memcpy(act + (size_t)b * AH, act, (size_t)AH * sizeof(float));
     lstm__cell_gemm_ih(cell, NULL, B, H, I, x, I, w_ih, act, 1.0f);
-    if (h)
-        for (int k = 0; k < cell->n_hh; k++) {
-            const lstm__run *r = &cell->hh[k];
+    for (int k = 0; k < cell->n_hh; k++) {
+        const lstm__run *r = &cell->hh[k];
+        if (h) {
             lstm_gemm_nt(B, r->n * H, H, h, H, w_hh + (size_t)r->w * H * H, H, act + (size_t)r->a * H, AH, 1.0f);
+            continue;
         }
+        /* h NULL: zeros, whose product torch forms: 0·NaN and 0·Inf are NaN, so a W_hh row
+         * with one makes its gate NaN (the sequence engine's zero_h0_for) */
+        for (int j = 0; j < r->n * H; j++)
+            if (!finite_row(w_hh + ((size_t)r->w * H + j) * H, H))
+                for (int b = 0; b < B; b++) act[(size_t)b * AH + (size_t)r->a * H + j] += NAN;
+    }
     lstm__cell_step s = {.B = B, .H = H, .act = act, .h_prev = h, .ldhp = H, .h = h1, .ldh = H, .c_prev = c, .c = c1};
     cell->forward(&s);
 }
@@ -121,9 +135,19 @@ static void cell_backward(const lstm__cell *cell, float *dx, float *dh, float *d
         const lstm__run *r = &cell->ih[k];
         lstm_gemm_tn(r->n * H, I, B, dG + (size_t)r->a * H, AH, x, I, dw_ih + (size_t)r->w * H * I, I, 1.0f);
     }
-    for (int k = 0; dw_hh && h && k < cell->n_hh; k++) {
+    for (int k = 0; dw_hh && k < cell->n_hh; k++) {
         const lstm__run *r = &cell->hh[k];
-        lstm_gemm_tn(r->n * H, H, B, dG + (size_t)r->a * H, AH, h, H, dw_hh + (size_t)r->w * H * H, H, 1.0f);
+        if (h) {
+            lstm_gemm_tn(r->n * H, H, B, dG + (size_t)r->a * H, AH, h, H, dw_hh + (size_t)r->w * H * H, H, 1.0f);
+            continue;
+        }
+        /* h NULL (zeros): dW_hh += dGᵀ·0, NaN in the rows whose dG column is not finite */
+        for (int j = 0; j < r->n * H; j++) {
+            int fin = 1;
+            for (int b = 0; fin && b < B; b++) fin = isfinite(dG[(size_t)b * AH + (size_t)r->a * H + j]);
+            if (!fin)
+                for (int q = 0; q < H; q++) dw_hh[((size_t)r->w * H + j) * H + q] += NAN;
+        }
     }
     for (int q = 0; q < 2; q++) {
         float *db = q ? db_hh : db_ih;
