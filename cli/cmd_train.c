@@ -187,7 +187,8 @@ int lstm_cmd_train(int argc, char **argv) {
         if (cli_opt_str(&a, "--init", &init_path) || cli_opt_str(&a, "--resume", &resume_path) ||
             cli_opt_double(&a, "--time", &time_limit, 0, 1e9) ||
             cli_opt_long(&a, "--threads", &threads, 0, LSTM_MAX_THREADS) ||
-            cli_opt_long(&a, "--sample", &sample_n, 0, 1 << 30) || cli_opt_flag(&a, "--help", &help))
+            cli_opt_long(&a, "--sample", &sample_n, 0, 1 << 30) || cli_opt_flag(&a, "--help", &help) ||
+            cli_opt_flag(&a, "-h", &help))
             continue;
         if (cli_opt_long(&a, "--hidden", &hidden, 1, 1 << 20)) { arch_given[0] = 1; continue; }
         if (cli_opt_long(&a, "--layers", &layers, 1, 1024)) { arch_given[1] = 1; continue; }
@@ -501,7 +502,8 @@ int lstm_cmd_eval(int argc, char **argv) {
     for (a.i = 1; a.i < argc; a.i++) {
         if (cli_opt_str(&a, "--model", &model_path) || cli_opt_str(&a, "--data", &data_path) ||
             cli_opt_flag(&a, "--json", &json) || cli_opt_long(&a, "--bptt", &bptt, 1, 1 << 20) ||
-            cli_opt_long(&a, "--threads", &threads, 0, LSTM_MAX_THREADS) || cli_opt_flag(&a, "--help", &help))
+            cli_opt_long(&a, "--threads", &threads, 0, LSTM_MAX_THREADS) || cli_opt_flag(&a, "--help", &help) ||
+            cli_opt_flag(&a, "-h", &help))
             continue;
         cli_usage(&a, "unknown option '%s'", argv[a.i]);
     }
@@ -550,7 +552,8 @@ int lstm_cmd_sample(int argc, char **argv) {
             cli_opt_long(&a, "--length", &length, 0, 1L << 40) ||
             cli_opt_double(&a, "--temperature", &temperature, 0, 1e6) ||
             cli_opt_long(&a, "--top-k", &top_k, 0, 256) || cli_opt_long(&a, "--seed", &seed, 0, 9007199254740991L) ||
-            cli_opt_long(&a, "--threads", &threads, 0, LSTM_MAX_THREADS) || cli_opt_flag(&a, "--help", &help))
+            cli_opt_long(&a, "--threads", &threads, 0, LSTM_MAX_THREADS) || cli_opt_flag(&a, "--help", &help) ||
+            cli_opt_flag(&a, "-h", &help))
             continue;
         cli_usage(&a, "unknown option '%s'", argv[a.i]);
     }

@@ -115,7 +115,8 @@ G="--model gru.safetensors --input x.npy"
 "$LSTM" info --model m.safetensors > out.txt 2> err.txt && grep -q '^cell  *lstm$' out.txt && ok || bad "info says lstm"
 "$LSTM" info --model gru.safetensors --json > out.txt && grep -q '"cell": "gru",' out.txt && ok || bad "info --json gru"
 rm -f y.npy hn.npy g.safetensors
-for c in "--help" "forward --help" "grad --help" "info --help" "--version"; do
+for c in "--help" "forward --help" "grad --help" "info --help" "--version" "-h" "forward -h" "grad -h" "info -h" "bench -h" \
+    "train -h" "eval -h" "sample -h" "train --help" "eval --help" "sample --help" "bench --help"; do
     "$LSTM" $c > out.txt 2> err.txt && [ -s out.txt ] && [ ! -s err.txt ] && ok || bad "lstm $c"
 done
 rm -f y.npy hn.npy cn.npy ybf.npy yu.npy hnu.npy g.safetensors
