@@ -21,13 +21,15 @@ static int test_pass_, test_fail_, test_skip_;
         }                                                                      \
     } while (0)
 
-/* Like CHECK but also prints the line when it passes (for reported errors). */
+/* Like CHECK but also prints the line when it passes (for reported errors).
+ * cond is evaluated once, before the message's arguments. */
 #define CHECK_V(cond, ...)                                                     \
     do {                                                                       \
-        printf("%s ", (cond) ? "ok  " : "FAIL");                               \
+        int check_ok_ = !!(cond);                                              \
+        printf("%s ", check_ok_ ? "ok  " : "FAIL");                            \
         printf(__VA_ARGS__);                                                   \
         printf("\n");                                                          \
-        if (cond) test_pass_++; else test_fail_++;                             \
+        if (check_ok_) test_pass_++; else test_fail_++;                        \
     } while (0)
 
 /* A check that cannot run here (a kernel this CPU or build lacks): printed and
