@@ -604,8 +604,42 @@ static void test_backward_net_check(void) {
     lstm_net_free(&b);
 }
 
+/* Dropout p = 1 (nn.LSTM/nn.GRU accept it): every output of layer 0 is dropped,
+ * so layer 1 sees zeros: y does not depend on x and dx is exactly zero.  p
+ * outside [0, 1] or NaN is LSTM_ERR_ARG and leaves the setting as it was. */
+static void test_dropout_one(int cell) {
+    lstm_config cfg = {3, 5, 2, 0, 1, 0, cell};
+    lstm_net net;
+    lstm_workspace *ws = NULL;
+    enum { T = 4, B = 3 };
+    CHECK(lstm_net_init(&net, &cfg) == LSTM_OK && lstm_workspace_init(&ws, &net, T, B, LSTM_WS_TRAIN) == LSTM_OK, "init");
+    lstm_net_init_uniform(&net, 3);
+    uint64_t rng = 7;
+    float bad[] = {-0.1f, 1.5f, NAN};
+    for (int i = 0; i < 3; i++)
+        CHECK_V(lstm_workspace_set_dropout(ws, bad[i], &rng) == LSTM_ERR_ARG, "dropout %g refused", (double)bad[i]);
+    CHECK(lstm_workspace_set_dropout(ws, 1.0f, &rng) == LSTM_OK, "dropout 1 accepted: %s", lstm_last_error());
+    CHECK(lstm_workspace_set_dropout(ws, 2.0f, &rng) == LSTM_ERR_ARG, "dropout 2 refused");
+    float x1[T * B * 3], x2[T * B * 3], y1[T * B * 5], y2[T * B * 5], dy[T * B * 5], dx[T * B * 3];
+    fill(x1, T * B * 3, 1.0);
+    fill(x2, T * B * 3, 1.0);
+    fill(dy, T * B * 5, 1.0);
+    lstm_status st = lstm_forward(&net, ws, T, B, x1, NULL, NULL, y1, NULL, NULL);
+    if (!st) st = lstm_forward(&net, ws, T, B, x2, NULL, NULL, y2, NULL, NULL);
+    lstm_net_zero_grad(&net);
+    if (!st) st = lstm_backward(&net, ws, dy, NULL, NULL, dx, NULL, NULL);
+    CHECK(st == LSTM_OK, "forward/backward: %s", lstm_last_error());
+    int same = memcmp(y1, y2, sizeof y1) == 0, zero = 1;
+    for (int i = 0; i < T * B * 3; i++) zero &= dx[i] == 0.0f;
+    CHECK_V(same && zero, "%s dropout 1: y independent of x (%d) and dx zero (%d)", cell ? "gru" : "lstm", same, zero);
+    lstm_workspace_free(ws);
+    lstm_net_free(&net);
+}
+
 int main(void) {
     test_config();
+    test_dropout_one(0);
+    test_dropout_one(1);
     test_backward_net_check();
     core_case cases[] = {
         {"1x1x1x1", {1, 1, 1, 0, 1, 0, 0}, 1, 1, 0},

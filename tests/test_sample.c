@@ -172,7 +172,44 @@ static void test_errors(void) {
     lstm_charlm_free(&m);
 }
 
+/* Non-finite logits as torch treats them: greedy takes the first NaN
+ * (torch.argmax), else the first maximum (+Inf included; all -Inf: byte 0);
+ * a draw from a NaN, +Inf or all -Inf row is LSTM_ERR_NONFINITE, as
+ * torch.multinomial refuses softmax's NaN.  top_k < 0 and an infinite
+ * temperature are LSTM_ERR_ARG. */
+static void test_nonfinite_logits(void) {
+    struct { int set[2]; float val; int greedy; } cases[] = {
+        {{9, 5}, NAN, 5}, {{3, 40}, INFINITY, 3}, {{-1, -1}, -INFINITY, 0}};
+    for (int c = 0; c < 3; c++) {
+        lstm_charlm m;
+        make_model(&m, LSTM_CELL_LSTM, 8, 20, 0, 3);
+        if (cases[c].set[0] < 0)
+            for (int v = 0; v < V; v++) m.head_b[v] = cases[c].val;
+        else
+            for (int i = 0; i < 2; i++) m.head_b[cases[c].set[i]] = cases[c].val;
+        lstm_charlm_sampler *s;
+        unsigned char out[3] = {0, 0, 0};
+        CHECK(lstm_charlm_sampler_init(&s, &m, 1) == LSTM_OK && lstm_charlm_sampler_feed(s, (const unsigned char *)"A", 1) == LSTM_OK,
+              "init/feed: %s", lstm_last_error());
+        lstm_status st = lstm_charlm_sampler_generate(s, out, 1, 0.0, 0);
+        CHECK_V(st == LSTM_OK && out[0] == ' ' + cases[c].greedy, "logits %g: greedy picks byte %d (got %d, %s)",
+                (double)cases[c].val, cases[c].greedy, out[0] - ' ', st ? lstm_last_error() : "ok");
+        for (int k = 0; k <= 4; k += 4) {
+            lstm_charlm_sampler_reset(s, 1);
+            lstm_charlm_sampler_feed(s, (const unsigned char *)"A", 1);
+            st = lstm_charlm_sampler_generate(s, out, 2, 0.8, k);
+            CHECK_V(st == LSTM_ERR_NONFINITE, "logits %g, temperature 0.8, top_k %d: LSTM_ERR_NONFINITE (got %d)",
+                    (double)cases[c].val, k, st);
+        }
+        CHECK(lstm_charlm_sampler_generate(s, out, 1, 0.0, -1) == LSTM_ERR_ARG, "top_k -1: LSTM_ERR_ARG");
+        CHECK(lstm_charlm_sampler_generate(s, out, 1, INFINITY, 0) == LSTM_ERR_ARG, "temperature inf: LSTM_ERR_ARG");
+        lstm_charlm_sampler_free(s);
+        lstm_charlm_free(&m);
+    }
+}
+
 int main(void) {
+    test_nonfinite_logits();
     test_against_stream(LSTM_CELL_LSTM, 12, 24, 0);   /* one group of 2 blocks */
     test_against_stream(LSTM_CELL_LSTM, 16, 130, 0);  /* 9 blocks: groups of 3 */
     test_against_stream(LSTM_CELL_LSTM, 10, 40, 24);  /* projections */

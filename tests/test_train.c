@@ -510,6 +510,8 @@ static void nonfinite(const unsigned char *data, size_t n) {
     CHECK(s2 == LSTM_OK, "trainer on 2 threads, validate: %s", lstm_last_error());
     st = lstm_trainer_set_threads(&tr, LSTM_MAX_THREADS + 1);
     CHECK(st == LSTM_ERR_ARG, "trainer: %d threads refused (%d)", LSTM_MAX_THREADS + 1, st);
+    st = lstm_trainer_set_threads(&tr, 0);
+    CHECK(st == LSTM_ERR_ARG, "trainer: 0 threads refused, as lstm_workspace_set_threads refuses them (%d)", st);
     s2 = lstm_trainer_validate(&tr, ids, n, &l3);
     CHECK_V(s2 == LSTM_OK && l3 == l2, "validate after a refused thread count: %s, loss %.17g (before %.17g)",
             s2 ? lstm_last_error() : "ok", l3, l2);
@@ -667,7 +669,41 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
     unlink(path);
 }
 
+/* lstm.h: every *_free accepts NULL and zeroed structs (a crash fails the run). */
+static void frees_accept_null(void) {
+    lstm_net_free(NULL);
+    lstm_st_free(NULL);
+    lstm_array_free(NULL);
+    lstm_workspace_free(NULL);
+    lstm_state_free(NULL);
+    lstm_charlm_free(NULL);
+    lstm_charlm_ws_free(NULL);
+    lstm_charlm_sampler_free(NULL);
+    lstm_trainer_free(NULL);
+    lstm_train_run_free(NULL);
+    lstm_net net;
+    lstm_charlm m;
+    lstm_trainer tr;
+    lstm_train_run r;
+    lstm_state s;
+    lstm_array a;
+    memset(&net, 0, sizeof net);
+    memset(&m, 0, sizeof m);
+    memset(&tr, 0, sizeof tr);
+    memset(&r, 0, sizeof r);
+    memset(&s, 0, sizeof s);
+    memset(&a, 0, sizeof a);
+    lstm_net_free(&net);
+    lstm_charlm_free(&m);
+    lstm_trainer_free(&tr);
+    lstm_train_run_free(&r);
+    lstm_state_free(&s);
+    lstm_array_free(&a);
+    CHECK(1, "every *_free took NULL and a zeroed struct");
+}
+
 int main(void) {
+    frees_accept_null();
     size_t n;
     unsigned char *data = slurp("tests/fixtures/train/data.txt", &n);
     CHECK(data != NULL, "tests/fixtures/train/data.txt missing");

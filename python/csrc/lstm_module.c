@@ -475,8 +475,8 @@ static PyObject *ws_set_dropout(WorkspaceObject *w, PyObject *args) {
     float p;
     unsigned long long rng;
     if (!PyArg_ParseTuple(args, "fK", &p, &rng)) return NULL;
-    if (!(p >= 0.0f && p < 1.0f)) {
-        PyErr_Format(PyExc_ValueError, "dropout: expected a probability in [0, 1), got %g", (double)p);
+    if (!(p >= 0.0f && p <= 1.0f)) {
+        PyErr_Format(PyExc_ValueError, "dropout: expected a probability in [0, 1], got %g", (double)p);
         return NULL;
     }
     w->rng = rng;

@@ -97,8 +97,8 @@ class _RNNBase:
         self.bidirectional = bool(cfg["bidirectional"])
         self.proj_size = cfg["proj_size"]
         self.batch_first = bool(batch_first)
-        if not isinstance(dropout, (int, float, np.floating)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        if not isinstance(dropout, (int, float, np.floating)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout: expected a probability in [0, 1], got {dropout!r}")
         self.dropout = float(dropout)
         self.training = True
         self._D = cfg["D"]

@@ -498,9 +498,11 @@ static void step_task(void *arg, int task, int ntasks) {
 }
 
 
-void lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
-    ws->dropout = p > 0.0f && p < 1.0f ? p : 0.0f;
+lstm_status lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
+    if (!(p >= 0.0f && p <= 1.0f)) return lstm__fail(LSTM_ERR_ARG, "dropout: p = %g is not a probability in [0, 1]", (double)p);
+    ws->dropout = p;
     ws->rng = rng;
+    return LSTM_OK;
 }
 
 /* The operation of one (layer, direction): everything dir_forward and
@@ -786,7 +788,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
  * gets the mask it would get in the whole batch. */
 static void dropout_forward_slice(float *out, float *mask, const float *in, int T, int B, int w, int btot,
                                   int b0, float p, uint64_t *rng) {
-    float scale = 1.0f / (1.0f - p);
+    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f; /* p = 1: every draw (in [0, 1)) is dropped */
     for (int t = 0; t < T; t++)
         for (int b = 0; b < btot; b++) {
             if (b < b0 || b >= b0 + B) {

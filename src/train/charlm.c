@@ -490,12 +490,12 @@ lstm_status lstm_charlm_ws_init(lstm_charlm_ws **out, const lstm_charlm *m, int 
     return LSTM_OK;
 }
 
-void lstm_charlm_ws_set_dropout(lstm_charlm_ws *ws, float p, uint64_t *rng) {
-    lstm_workspace_set_dropout(ws->lws, p, rng);
+lstm_status lstm_charlm_ws_set_dropout(lstm_charlm_ws *ws, float p, uint64_t *rng) {
+    return lstm_workspace_set_dropout(ws->lws, p, rng);
 }
 
 lstm_status lstm_charlm_ws_set_threads(lstm_charlm_ws *ws, int n) {
-    return lstm_workspace_set_threads(ws->lws, n < 1 ? 1 : n);
+    return lstm_workspace_set_threads(ws->lws, n);
 }
 
 const float *lstm_charlm_logits(const lstm_charlm_ws *ws) { return ws->logits; }

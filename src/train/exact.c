@@ -243,7 +243,10 @@ lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
         tr->ws = NULL;
         lstm_status st = lstm_charlm_ws_init(&tr->ws, m, T, B, LSTM_WS_TRAIN);
         if (st) { lstm__exact_free(tr); return st; }
-        if (tr->cfg.dropout > 0.0) lstm_charlm_ws_set_dropout(tr->ws, (float)tr->cfg.dropout, &tr->rng);
+        if (tr->cfg.dropout > 0.0 && (st = lstm_charlm_ws_set_dropout(tr->ws, (float)tr->cfg.dropout, &tr->rng))) {
+            lstm__exact_free(tr);
+            return st;
+        }
         if (threads > 1 && (st = lstm_charlm_ws_set_threads(tr->ws, threads))) { lstm__exact_free(tr); return st; }
     }
     lstm__charlm_parts cp;

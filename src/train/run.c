@@ -81,6 +81,7 @@ static void free_meta(lstm_train_run *r) {
 }
 
 void lstm_train_run_free(lstm_train_run *r) {
+    if (!r) return;
     free(r->data); free(r->checkpoint); free(r->log); free(r->out);
     free_meta(r);
     memset(r, 0, sizeof *r);

@@ -162,18 +162,29 @@ sort:
     return tmp[k - 1];
 }
 
-/* The token drawn from the logits: the argmax (first maximum) at temperature
- * 0, else softmax(logits / temperature) over the top_k largest (0: all). */
+/* The token drawn from the logits: the argmax at temperature 0 (as
+ * torch.argmax: the first maximum, and the first NaN if there is one), else
+ * softmax(logits / temperature) over the top_k largest (0: all).  -1 when there
+ * is no distribution to draw from (a NaN or +Inf logit, or every logit -Inf:
+ * softmax gives NaN there and torch.multinomial refuses it). */
 static int pick(lstm_charlm_sampler *s, double temperature, int top_k) {
     const int V = s->m->V;
     const float *lg = s->logits;
     float *p = s->p;
     int k = 0;
     if (temperature == 0.0) {
+        for (int v = 0; v < V; v++)
+            if (isnan(lg[v])) return v;
         for (int v = 1; v < V; v++)
             if (lg[v] > lg[k]) k = v;
         return k;
     }
+    int some = 0;
+    for (int v = 0; v < V; v++) {
+        if (isnan(lg[v]) || lg[v] == INFINITY) return -1;
+        some |= lg[v] > -INFINITY;
+    }
+    if (!some) return -1;
     float thr = -INFINITY;
     if (top_k > 0 && top_k < V) thr = lstm__kth_largest(s->sorted, lg, V, top_k);
     float mx = -INFINITY;
@@ -196,15 +207,19 @@ static int pick(lstm_charlm_sampler *s, double temperature, int top_k) {
 
 lstm_status lstm_charlm_sampler_generate(lstm_charlm_sampler *s, unsigned char *out, size_t n, double temperature,
                                          int top_k) {
-    if (!(temperature >= 0.0))
-        return lstm__fail(LSTM_ERR_ARG, "sample: expected temperature >= 0, got %g", temperature);
+    if (!(temperature >= 0.0 && temperature < INFINITY))
+        return lstm__fail(LSTM_ERR_ARG, "sample: expected a finite temperature >= 0, got %g", temperature);
+    if (top_k < 0) return lstm__fail(LSTM_ERR_ARG, "sample: expected top_k >= 0 (0: all), got %d", top_k);
     if (n == 0) return LSTM_OK;
     lstm_status st = feed_pending(s);
     if (st) return st;
     if (!s->have_logits) return lstm__fail(LSTM_ERR_ARG, "sample: expected a prime of at least one byte first");
     for (size_t k = 0; k < n; k++) {
         if (k > 0 && (st = step_id(s, s->pending))) return st;
-        s->pending = pick(s, temperature, top_k);
+        int id = pick(s, temperature, top_k);
+        if (id < 0)
+            return lstm__fail(LSTM_ERR_NONFINITE, "sample: byte %zu: the logits hold NaN or +Inf (or are all -Inf): no distribution to draw from", k);
+        s->pending = id;
         out[k] = s->m->vocab[s->pending];
     }
     return LSTM_OK;
@@ -219,7 +234,9 @@ lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prim
                                  unsigned char *out, size_t n, double temperature, int top_k,
                                  uint64_t seed) {
     if (np == 0) return lstm__fail(LSTM_ERR_ARG, "sample: expected a prime of at least one byte");
-    if (!(temperature >= 0.0)) return lstm__fail(LSTM_ERR_ARG, "sample: expected temperature >= 0, got %g", temperature);
+    if (!(temperature >= 0.0 && temperature < INFINITY))
+        return lstm__fail(LSTM_ERR_ARG, "sample: expected a finite temperature >= 0, got %g", temperature);
+    if (top_k < 0) return lstm__fail(LSTM_ERR_ARG, "sample: expected top_k >= 0 (0: all), got %d", top_k);
     lstm_charlm_sampler *s;
     lstm_status st = lstm_charlm_sampler_init(&s, m, 1);
     if (st) return st;

@@ -68,7 +68,10 @@ lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train
     }
     lstm_status st = lstm_charlm_ws_init(&tr->ws, m, T, B, LSTM_WS_TRAIN);
     if (st) { lstm_trainer_free(tr); return st; }
-    if (cfg->dropout > 0.0) lstm_charlm_ws_set_dropout(tr->ws, (float)cfg->dropout, &tr->rng);
+    if (cfg->dropout > 0.0 && (st = lstm_charlm_ws_set_dropout(tr->ws, (float)cfg->dropout, &tr->rng))) {
+        lstm_trainer_free(tr);
+        return st;
+    }
     if ((st = lstm__exact_init(tr, NULL))) { lstm_trainer_free(tr); return st; }
     return LSTM_OK;
 }
