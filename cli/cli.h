@@ -32,9 +32,11 @@ int cli_opt_long(cli_args *a, const char *name, long *val, long min, long max);
 int cli_opt_double(cli_args *a, const char *name, double *val, double min, double max);
 int cli_opt_flag(cli_args *a, const char *name, int *val);
 /* "lstm CMD: message" on stderr, exit 2. */
-noreturn void cli_usage(const cli_args *a, const char *fmt, ...);
+noreturn void cli_usage(const cli_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "lstm: message" on stderr, exit 1. */
-noreturn void cli_fail(const char *fmt, ...);
+noreturn void cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "lstm: MESSAGE" on one line (control bytes escaped), without exiting. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints lstm_last_error() (or the status name) and exits 1. */
 noreturn void cli_fail_status(lstm_status s);
 

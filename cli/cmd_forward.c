@@ -5,8 +5,11 @@
  * unbatched [T, I]; H0/HN [L*D, B, Hout], C0/CN [L*D, B, H] (without the B
  * axis for unbatched X; batch_first never applies to them); Y [T, B, D*Hout].
  * Every input is read and checked before anything runs; outputs are written
- * only after everything succeeded, each atomically, and are removed again if
- * a later one cannot be written. */
+ * only after everything succeeded, each to a temporary beside it, and the
+ * temporaries are removed again if a later one cannot be written.  Then each is
+ * renamed over its output in turn: a rename that failed after an earlier one
+ * succeeded (an I/O error: both names are in directories already written to)
+ * would leave that earlier output replaced and the later ones as they were. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>

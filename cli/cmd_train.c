@@ -380,11 +380,10 @@ int lstm_cmd_train(int argc, char **argv) {
         if (st == LSTM_ERR_NONFINITE) {
             if (pg.tty) fputc('\n', stderr);
             if (last_ckpt >= 0)
-                fprintf(stderr, "lstm: %s: stopping; the last good checkpoint is %s (step %" PRId64 ")\n",
-                        lstm_last_error(), last_ckpt_path, last_ckpt);
+                cli_error("%s: stopping; the last good checkpoint is %s (step %" PRId64 ")", lstm_last_error(),
+                          last_ckpt_path, last_ckpt);
             else
-                fprintf(stderr, "lstm: %s: stopping; no checkpoint was written (lower --lr or raise --clip)\n",
-                        lstm_last_error());
+                cli_error("%s: stopping; no checkpoint was written (lower --lr or raise --clip)", lstm_last_error());
             status = 1;
             goto out;
         }
@@ -424,8 +423,8 @@ int lstm_cmd_train(int argc, char **argv) {
             if ((st = cli_dist_save(&tr, ckpt_path, kv)))
                 cli_fail("%s: writing the log failed: %s; and the checkpoint was not written: %s", log_path,
                          strerror(log_err), lstm_last_error());
-            fprintf(stderr, "lstm: %s: writing the log failed at step %" PRId64 ": %s; stopped with a checkpoint: %s\n",
-                    log_path, tr.step, strerror(log_err), ckpt_path);
+            cli_error("%s: writing the log failed at step %" PRId64 ": %s; stopped with a checkpoint: %s", log_path,
+                      tr.step, strerror(log_err), ckpt_path);
             status = 1; /* a normal return: no rank exits while rank 0 still writes */
             goto out;
         }

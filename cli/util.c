@@ -8,21 +8,54 @@
 
 #include "cli.h"
 
+/* Writes the message to stderr on one line: control bytes (a newline in a
+ * file name, say) are written as \n, \r, \t or \xNN. */
+static void put_escaped(const char *fmt, va_list ap) {
+    char small[1024], *m = small;
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(small, sizeof small, fmt, aq);
+    va_end(aq);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof small && !(m = malloc((size_t)n + 1))) {
+        vfprintf(stderr, fmt, ap); /* out of memory: as it is */
+        return;
+    }
+    if (m != small) vsnprintf(m, (size_t)n + 1, fmt, ap);
+    for (const unsigned char *p = (const unsigned char *)m; *p; p++) {
+        if (*p >= 0x20 && *p != 0x7f) fputc(*p, stderr);
+        else if (*p == '\n') fputs("\\n", stderr);
+        else if (*p == '\r') fputs("\\r", stderr);
+        else if (*p == '\t') fputs("\\t", stderr);
+        else fprintf(stderr, "\\x%02x", *p);
+    }
+    if (m != small) free(m);
+}
+
 noreturn void cli_usage(const cli_args *a, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "lstm %s: ", a->cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    put_escaped(fmt, ap);
     va_end(ap);
     fprintf(stderr, " (see 'lstm %s --help')\n", a->cmd);
     exit(2);
+}
+
+void cli_error(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "lstm: ");
+    va_start(ap, fmt);
+    put_escaped(fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
 }
 
 noreturn void cli_fail(const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "lstm: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    put_escaped(fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     exit(1);

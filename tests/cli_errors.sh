@@ -146,6 +146,10 @@ for m in nothere shape extra missing dtype offsets overlap json hlen short; do
     expect 1 "$m.safetensors" "y.npy hn.npy" -- forward --model $m.safetensors --input x.npy --output y.npy --hn hn.npy
 done
 expect 1 "weight_hh_l0': expected shape [4, 1], got [4, 2]" "y.npy" -- forward --model shape.safetensors --input x.npy --output y.npy
+# a file name with control bytes is shown escaped: the message stays one line
+nl=$(printf 'no\nsuch\001.safetensors')
+expect 1 'no\nsuch\x01.safetensors: cannot open' "y.npy" -- forward --model "$nl" --input x.npy --output y.npy
+expect 2 'no\nsuch\x01.safetensors' "" -- forward --model m.safetensors --input x.npy --output y.npy "$nl"
 expect 1 "unexpected tensor 'step'" "y.npy" -- forward --model extra.safetensors --input x.npy --output y.npy
 expect 1 "'bias_hh_l0' not found" "y.npy" -- forward --model missing.safetensors --input x.npy --output y.npy
 expect 1 "dtype I32" "y.npy" -- forward --model dtype.safetensors --input x.npy --output y.npy

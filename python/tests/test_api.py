@@ -193,7 +193,7 @@ class Errors(unittest.TestCase):
 
     def test_bad_configs(self):
         for args, kw in [((0, 4), {}), ((3, 0), {}), ((3, 4), {"num_layers": 0}), ((3, 4), {"proj_size": 4}),
-                         ((3, 4), {"proj_size": -1}), ((3, 4), {"dropout": 1.0}), ((3, 4), {"dropout": -0.1}),
+                         ((3, 4), {"proj_size": -1}), ((3, 4), {"dropout": 1.5}), ((3, 4), {"dropout": -0.1}),
                          ((3.5, 4), {}), (("3", 4), {}), ((None, 4), {}), ((2**40, 4), {}),
                          ((3, 4), {"seed": -1}), ((3, 4), {"seed": 2**64})]:
             with self.subTest(args=args, kw=kw):
