@@ -512,13 +512,17 @@ static PyObject *ws_forward(WorkspaceObject *w, PyObject *args) {
              get_f32(o[4], &v[4], tb * net->D * net->Hout, 1, 0, "y") &&
              get_f32(o[5], &v[5], n_h(net, w->B), 1, 1, "hn") && get_f32(o[6], &v[6], n_c(net, w->B), 1, 1, "cn");
     lstm_status st = LSTM_OK;
+    /* fwd_T changes under the lock, with the forward it describes: set after
+     * it, another thread's forward could run in between and leave fwd_T naming
+     * the other's T */
     if (ok)
-        LOCKED_NOGIL(w->net->lock, st = lstm_forward(net, w->ws, T, w->B, v[1].buf, v[2].buf, v[3].buf, v[4].buf,
-                                                     v[5].buf, v[6].buf));
+        LOCKED_NOGIL(w->net->lock, {
+            st = lstm_forward(net, w->ws, T, w->B, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf, v[6].buf);
+            if (!st) w->fwd_T = w->train ? T : 0;
+        });
     for (int i = 1; i < 7; i++) put_buf(&v[i]);
     if (!ok) return NULL;
     if (st) return raise_status(st);
-    w->fwd_T = w->train ? T : 0;
     Py_RETURN_NONE;
 }
 
@@ -532,7 +536,8 @@ static PyObject *ws_backward(WorkspaceObject *w, PyObject *args) {
         return NULL;
     }
     const lstm_net *net = &w->net->net;
-    size_t tb = (size_t)w->fwd_T * w->B;
+    int T = w->fwd_T; /* the buffers are checked against it; the lock checks it still holds */
+    size_t tb = (size_t)T * w->B;
     Py_buffer v[6];
     memset(v, 0, sizeof v);
     int ok = get_f32(o[0], &v[0], tb * net->D * net->Hout, 0, 1, "dy") &&
@@ -540,13 +545,24 @@ static PyObject *ws_backward(WorkspaceObject *w, PyObject *args) {
              get_f32(o[3], &v[3], tb * net->cfg.input_size, 1, 1, "dx") &&
              get_f32(o[4], &v[4], n_h(net, w->B), 1, 1, "dh0") && get_f32(o[5], &v[5], n_c(net, w->B), 1, 1, "dc0");
     lstm_status st = LSTM_OK;
+    int stale = 0; /* another thread's forward (or backward) ran since fwd_T was read */
     if (ok)
-        LOCKED_NOGIL(w->net->lock, st = lstm_backward(&w->net->net, w->ws, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
-                                                      v[4].buf, v[5].buf));
+        LOCKED_NOGIL(w->net->lock, {
+            if (w->fwd_T != T) {
+                stale = 1;
+            } else {
+                st = lstm_backward(&w->net->net, w->ws, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf);
+                if (!st) w->fwd_T = 0;
+            }
+        });
     for (int i = 0; i < 6; i++) put_buf(&v[i]);
     if (!ok) return NULL;
+    if (stale) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "backward: another forward or backward ran on this workspace meanwhile (each forward serves one backward)");
+        return NULL;
+    }
     if (st) return raise_status(st);
-    w->fwd_T = 0;
     Py_RETURN_NONE;
 }
 

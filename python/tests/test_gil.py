@@ -119,6 +119,42 @@ class GIL(unittest.TestCase):
             t.join()
         self.assertTrue(np.array_equal(out[0], ref) and np.array_equal(out[1], ref))
 
+    def test_backward_meets_the_forward_it_was_sized_for(self):
+        """A backward sizes its buffers by the workspace's last forward; a forward of
+        another thread running before it takes the lock must not make the library
+        write the other forward's steps into them (it did: 200 steps into dx of 1)."""
+        from lstm import _lstm
+        I, H, B, TB = 64, 64, 4, 200
+        net = _lstm.Net(I, H, 1, 0, True, False)
+        net.init_uniform(1)
+        ws = _lstm.Workspace(net, TB, B, True)
+        stop = threading.Event()
+
+        def big():
+            x, y = np.ones((TB, B, I), np.float32), np.empty((TB, B, H), np.float32)
+            while not stop.is_set():
+                ws.forward(TB, x, None, None, y, None, None)
+
+        t = threading.Thread(target=big)
+        t.start()
+        x, y, dy = np.ones((1, B, I), np.float32), np.empty((1, B, H), np.float32), np.ones((1, B, H), np.float32)
+        ran, overflow, t0 = 0, False, time.monotonic()
+        try:
+            while time.monotonic() - t0 < 3 and not overflow:
+                ws.forward(1, x, None, None, y, None, None)
+                guard = np.zeros((TB + 1, B, I), np.float32)  # dx is its first step; the rest must stay 0
+                try:
+                    ws.backward(dy, None, None, guard[:1], None, None)
+                    ran += 1
+                except (ValueError, RuntimeError):  # the other thread's forward came first: refused
+                    pass
+                overflow = bool(guard[1:].any())
+        finally:
+            stop.set()
+            t.join()
+        self.assertFalse(overflow, "backward wrote past its 1-step dx")
+        self.assertGreater(ran, 0)
+
 
 if __name__ == "__main__":
     unittest.main()
