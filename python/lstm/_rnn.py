@@ -247,7 +247,8 @@ class _RNNBase:
             # inference keeps its packed weights between calls (LSTM_WS_KEEP_PACKS)
             # until the parameters change (load_state_dict bumps _version)
             ws = _lstm.Workspace(self._net, T, B, train, not train)
-            self._ws_version = self._version
+            if not train:  # _ws_version is the inference workspace's: a training one packs on every call
+                self._ws_version = self._version
             if train and self.dropout > 0 and self.num_layers > 1:
                 if self._rng is None:
                     self._rng = self._seed_value * 0x9E3779B97F4A7C15 % 2**64 or 1

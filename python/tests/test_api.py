@@ -121,6 +121,14 @@ class Layouts(unittest.TestCase):
                 self.assertTrue(np.array_equal(m(x)[0], y1))  # packed once, same bits
                 m.load_state_dict(m2.state_dict())
                 self.assertTrue(np.array_equal(m(x)[0], m2(x)[0]), f"{kw} B={B}")
+        # a training workspace made after the change must not mark the inference one as repacked
+        m = lstm.LSTM(6, 20, num_layers=2, seed=3).eval()
+        m2 = lstm.LSTM(6, 20, num_layers=2, seed=4).eval()
+        x = rand(7, 5, 6, seed=2)
+        m(x)
+        m.load_state_dict(m2.state_dict())
+        m.train()(x)
+        self.assertTrue(np.array_equal(m.eval()(x)[0], m2(x)[0]), "eval after a train forward used the old weights")
         g = lstm.GRU(6, 20, seed=3).eval()
         x = rand(7, 5, 6, seed=2)
         g(x)
