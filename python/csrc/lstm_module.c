@@ -845,25 +845,34 @@ static PyObject *charlm_eval(CharLMObject *c, PyObject *args) {
     return Py_BuildValue("(dn)", loss, (Py_ssize_t)count);
 }
 
-/* A NULL-terminated key, value, ... array from a list of str (kept alive by the list). */
-static const char **meta_array(PyObject *list) {
+/* A NULL-terminated key, value, ... array from a list of str.  The pointers
+ * are into a tuple copy of the list, *keep (release it after the save): the
+ * save runs without the GIL, when another thread may empty the list and free
+ * its strings. */
+static const char **meta_array(PyObject *list, PyObject **keep) {
+    *keep = NULL;
     if (list == Py_None) return NULL;
     if (!PyList_Check(list) || PyList_GET_SIZE(list) % 2) {
         PyErr_SetString(PyExc_TypeError, "meta: expected a list [key, value, ...] of str");
         return NULL;
     }
-    Py_ssize_t n = PyList_GET_SIZE(list);
+    PyObject *t = PyList_AsTuple(list);
+    if (!t) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(t);
     const char **kv = PyMem_Calloc((size_t)n + 1, sizeof *kv);
     if (!kv) {
+        Py_DECREF(t);
         PyErr_NoMemory();
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++)
-        if (!(kv[i] = PyUnicode_Check(PyList_GET_ITEM(list, i)) ? PyUnicode_AsUTF8(PyList_GET_ITEM(list, i)) : NULL)) {
+        if (!(kv[i] = PyUnicode_Check(PyTuple_GET_ITEM(t, i)) ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(t, i)) : NULL)) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "meta: expected str keys and values");
             PyMem_Free(kv);
+            Py_DECREF(t);
             return NULL;
         }
+    *keep = t;
     return kv;
 }
 
@@ -874,7 +883,8 @@ typedef lstm_status (*save_fn)(void *obj, const char *path, const char *const *m
 static PyObject *save_with_meta(PyObject *args, PyThread_type_lock lock, save_fn save, void *obj) {
     PyObject *path_o, *meta;
     if (!PyArg_ParseTuple(args, "O&O", PyUnicode_FSConverter, &path_o, &meta)) return NULL;
-    const char **kv = meta_array(meta);
+    PyObject *keep;
+    const char **kv = meta_array(meta, &keep);
     if (!kv && PyErr_Occurred()) {
         Py_DECREF(path_o);
         return NULL;
@@ -883,6 +893,7 @@ static PyObject *save_with_meta(PyObject *args, PyThread_type_lock lock, save_fn
     const char *path = PyBytes_AS_STRING(path_o);
     LOCKED_NOGIL(lock, st = save(obj, path, kv));
     PyMem_Free(kv);
+    Py_XDECREF(keep);
     Py_DECREF(path_o);
     if (st) return raise_status(st);
     Py_RETURN_NONE;

@@ -155,6 +155,35 @@ class GIL(unittest.TestCase):
         self.assertFalse(overflow, "backward wrote past its 1-step dx")
         self.assertGreater(ran, 0)
 
+    def test_save_meta_emptied_by_another_thread(self):
+        """save(path, meta) reads the metadata strings without the GIL: another
+        thread emptying the list meanwhile must not free them under the library
+        (it did: a segmentation fault on the first try)."""
+        import subprocess
+        import sys
+        code = r"""
+import tempfile, threading
+from lstm import _lstm
+c = _lstm.CharLM.new(b"abcdef", 4, 8, 1, 0, 1)
+d = tempfile.mkdtemp()
+for i in range(5):
+    meta = []
+    for k in range(8):
+        meta += ["k%d" % k, chr(0x100 + i) * (1 << 20)]  # non-ASCII: the UTF-8 form is a malloc of its own
+    go = threading.Event()
+    t = threading.Thread(target=lambda: (go.wait(), meta.clear()))
+    t.start()
+    go.set()
+    c.save(d + "/m.st", meta)
+    t.join()
+    m = _lstm.read_meta(d + "/m.st")
+    assert all(m["k%d" % k] == chr(0x100 + i) * (1 << 20) for k in range(8)), "metadata from freed memory"
+print("ok")
+"""
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "ok"), r.stderr[-2000:])
+
 
 if __name__ == "__main__":
     unittest.main()
