@@ -205,7 +205,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
         if k in _CLI_ONLY:
             dflt, lo, hi = _CLI_ONLY[k]
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not lo <= v <= hi \
-                    or (isinstance(dflt, int) and not isinstance(v, (int, np.integer))):
+                    or ((isinstance(dflt, int) or k == "threads") and not isinstance(v, (int, np.integer))):
                 raise ValueError(f"{k}: expected a number in [{lo}, {hi}], got {v!r}")
             o[k] = v
         elif not run.set(k.replace("_", "-"), _setting_text(k, v)):

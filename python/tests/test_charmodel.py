@@ -164,6 +164,10 @@ class CharModelVsCLI(unittest.TestCase):
                 with self.assertRaises((ValueError, TypeError)):
                     lstm.train(data=corpus(), out=out, **dict(KW, steps=2, **bad) if "steps" not in bad
                                and "epochs" not in bad and "time" not in bad else dict(KW, **bad))
+        for th in (2.5, 0.5):  # not a thread count: a ValueError as for the other integer options
+            with self.subTest(threads=th):  # (2.5 was a TypeError from the extension, 0.5 trained)
+                with self.assertRaisesRegex(ValueError, "threads"):
+                    lstm.train(data=corpus(), out=out, **dict(KW, steps=2, threads=th))
         with self.assertRaises(OSError):
             lstm.train(data=os.path.join(self.d, "absent.txt"), out=out, steps=2)
         with self.assertRaisesRegex(ValueError, "non-finite|stopping"):
