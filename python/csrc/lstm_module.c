@@ -476,7 +476,9 @@ static PyObject *ws_set_dropout(WorkspaceObject *w, PyObject *args) {
     unsigned long long rng;
     if (!PyArg_ParseTuple(args, "fK", &p, &rng)) return NULL;
     if (!(p >= 0.0f && p <= 1.0f)) {
-        PyErr_Format(PyExc_ValueError, "dropout: expected a probability in [0, 1], got %g", (double)p);
+        char num[32]; /* PyErr_Format has no %g */
+        PyOS_snprintf(num, sizeof num, "%g", (double)p);
+        PyErr_Format(PyExc_ValueError, "dropout: expected a probability in [0, 1], got %s", num);
         return NULL;
     }
     w->rng = rng;

@@ -280,6 +280,8 @@ class Errors(unittest.TestCase):
             with self.subTest(case=i):
                 with self.assertRaises((TypeError, ValueError, RuntimeError, OverflowError, BufferError)):
                     f()
+        with self.assertRaisesRegex(ValueError, r"got 1\.5$"):  # the value, not a literal "%g"
+            ws.set_dropout(1.5, 1)
         ws.backward(None, None, None, None, None, None)  # the good forward is still usable
 
     def test_fuzz_public_calls(self):
