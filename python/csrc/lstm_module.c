@@ -481,8 +481,10 @@ static PyObject *ws_set_dropout(WorkspaceObject *w, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "dropout: expected a probability in [0, 1], got %s", num);
         return NULL;
     }
-    w->rng = rng;
-    LOCKED_NOGIL(w->net->lock, lstm_workspace_set_dropout(w->ws, p, &w->rng));
+    lstm_status st;
+    /* under the lock: a forward on another thread advances w->rng */
+    LOCKED_NOGIL(w->net->lock, w->rng = rng; st = lstm_workspace_set_dropout(w->ws, p, &w->rng));
+    if (st) return raise_status(st);
     Py_RETURN_NONE;
 }
 
