@@ -4,6 +4,7 @@
  * eval loss and greedy decoding; resume from a checkpoint bit for bit; the
  * schedule, clipping and optimizer formulas; bad inputs. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -702,6 +703,61 @@ static void frees_accept_null(void) {
     CHECK(1, "every *_free took NULL and a zeroed struct");
 }
 
+/* Two models, each with its own trainer, saved and restored in two threads at
+ * once (as the Python package does with the GIL released): nothing may be
+ * shared between them.  The checkpoint checksum once sorted through static
+ * variables, so one thread's save could hash in the other's order (a
+ * "damaged" checkpoint) or read its freed names (a crash). */
+typedef struct {
+    const unsigned char *data;
+    size_t n;
+    int cell, failed_at;
+    char err[512];
+} par_save;
+
+static void *par_save_main(void *p) {
+    par_save *ps = p;
+    lstm_charlm m;
+    uint8_t *ids = tiny_model(&m, ps->data, ps->n, 6, 8, 1 + ps->cell, 11, ps->cell);
+    lstm_train_config c;
+    lstm_train_config_default(&c);
+    c.batch = 2;
+    c.bptt = 5;
+    lstm_trainer tr;
+    lstm_status st = lstm_trainer_init(&tr, &m, &c, ids, ps->n);
+    if (!st) st = lstm_trainer_step(&tr, NULL);
+    char path[] = "/tmp/lstm_test_train_par_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    ps->failed_at = -1;
+    for (int k = 0; k < 40 && !st && fd >= 0; k++) {
+        lstm_st_file f;
+        memset(&f, 0, sizeof f);
+        if (!(st = lstm_trainer_save(&tr, path, NULL)) && !(st = lstm_st_read(&f, path)))
+            st = lstm_trainer_restore(&tr, &f, path);
+        lstm_st_free(&f);
+        if (st) ps->failed_at = k;
+    }
+    if (st || fd < 0) snprintf(ps->err, sizeof ps->err, "%s", fd < 0 ? "mkstemp failed" : lstm_last_error());
+    if (fd >= 0) unlink(path);
+    lstm_trainer_free(&tr);
+    lstm_charlm_free(&m);
+    free(ids);
+    return NULL;
+}
+
+static void parallel_saves(const unsigned char *data, size_t n) {
+    par_save ps[2] = {{data, n, LSTM_CELL_LSTM, 0, ""}, {data, n, LSTM_CELL_GRU, 0, ""}};
+    pthread_t th[2];
+    int made[2];
+    for (int i = 0; i < 2; i++) made[i] = pthread_create(&th[i], NULL, par_save_main, &ps[i]) == 0;
+    for (int i = 0; i < 2; i++)
+        if (made[i]) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++)
+        CHECK_V(made[i] && !ps[i].err[0], "two trainers in two threads, 40 saves + restores each at once: %s %s%s",
+                i ? "gru" : "lstm", ps[i].err[0] ? "failed: " : "ok", ps[i].err);
+}
+
 int main(void) {
     frees_accept_null();
     size_t n;
@@ -726,6 +782,7 @@ int main(void) {
     resume_case(data, n, LSTM_OPT_SGD, 0.0, LSTM_CELL_GRU);
     nonfinite(data, n);
     untrusted_checkpoints(data, n);
+    parallel_saves(data, n);
     free(data);
     return TEST_REPORT();
 }

@@ -159,20 +159,28 @@ static void fnv_tensor_head(fnv *f, const char *name, const char *dtype, int ndi
     for (int d = 0; d < ndim; d++) fnv_u64(f, (uint64_t)shape[d]);
 }
 
-static const char *const *sort_base;
-static size_t sort_stride;
-static int cmp_index(const void *a, const void *b) { /* strings at sort_base[i * sort_stride] */
-    return strcmp(*(const char *const *)((const char *)sort_base + *(const int *)a * sort_stride),
-                  *(const char *const *)((const char *)sort_base + *(const int *)b * sort_stride));
+typedef struct {
+    const char *s;
+    int i;
+} sort_item;
+static int cmp_item(const void *a, const void *b) { /* by string, then index (a stable order) */
+    const sort_item *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
 }
-/* order[0..n) = indices of the n strings at base, stride bytes apart, sorted.  Not thread safe. */
+/* order[0..n) = indices of the n strings at base, stride bytes apart, sorted.
+ * No static state: two threads may checksum (save or load) at once. */
 static int *sorted_order(const void *base, int n, size_t stride) {
     int *order = malloc((n ? (size_t)n : 1) * sizeof *order);
-    if (!order) return NULL;
-    for (int i = 0; i < n; i++) order[i] = i;
-    sort_base = base;
-    sort_stride = stride;
-    qsort(order, (size_t)n, sizeof *order, cmp_index);
+    sort_item *it = malloc((n ? (size_t)n : 1) * sizeof *it);
+    if (!order || !it) {
+        free(order); free(it);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) it[i] = (sort_item){*(const char *const *)((const char *)base + (size_t)i * stride), i};
+    qsort(it, (size_t)n, sizeof *it, cmp_item);
+    for (int i = 0; i < n; i++) order[i] = it[i].i;
+    free(it);
     return order;
 }
 
