@@ -115,15 +115,20 @@ __attribute__((target("avx512f,avx512dq"))) void lstm__from_fixed_avx512(float *
 }
 #endif
 
+/* Resolved on first use, which may be in several threads at once (the tasks of
+ * one team, or two trainers): they all compute the same value, so atomic loads
+ * and stores suffice, as in dispatch.c. */
 static int fixed_avx512 = -1;
 static int use_avx512(void) {
 #ifdef LSTM_FIXED_AVX512
-    if (fixed_avx512 < 0) {
+    int v = __atomic_load_n(&fixed_avx512, __ATOMIC_RELAXED);
+    if (v < 0) {
         const char *k = getenv("LSTM_KERNEL"); /* LSTM_KERNEL=ref|generic: the scalar loops too */
         int off = k && (!strcmp(k, "ref") || !strcmp(k, "generic"));
-        fixed_avx512 = !off && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+        v = !off && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+        __atomic_store_n(&fixed_avx512, v, __ATOMIC_RELAXED);
     }
-    return fixed_avx512;
+    return v;
 #else
     return 0;
 #endif
