@@ -142,7 +142,7 @@ static void remove_stale(const char *dir, const char *base) {
 }
 
 static uint64_t tmp_random(void) {
-    static uint64_t counter;
+    static uint64_t counter; /* atomic: saves of different models may run in parallel threads */
     uint64_t r = 0;
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -151,7 +151,7 @@ static uint64_t tmp_random(void) {
     }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    r ^= ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (++counter * 0x9E3779B97F4A7C15ull);
+    r ^= ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 0x9E3779B97F4A7C15ull);
     r ^= r >> 31;
     r *= 0xBF58476D1CE4E5B9ull;
     return r ^ (r >> 29);
