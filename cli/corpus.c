@@ -150,16 +150,14 @@ void cli_corpus_open(cli_corpus *c, char **files, int nfiles) {
     if (fd0 >= 0 && !(fstat(fd0, &st) == 0 && S_ISFIFO(st.st_mode))) {
         map_fd(c, fd0, files[0]);
         close(fd0);
-    } else if (fd0 >= 0) { /* a pipe or FIFO (--data <(cmd)) cannot be mapped: its bytes are copied */
+    } else { /* several files, or a pipe or FIFO (--data <(cmd)), which cannot be mapped: copied */
         int fd = join_file();
-        append_fd(fd, fd0, files[0]);
-        close(fd0);
-        map_fd(c, fd, files[0]);
-        close(fd);
-    } else {
-        int fd = join_file();
-        for (int i = 0; i < nfiles; i++) append(fd, files[i]);
-        map_fd(c, fd, "the joined data files");
+        if (fd0 >= 0) {
+            append_fd(fd, fd0, files[0]);
+            close(fd0);
+        }
+        for (int i = 0; fd0 < 0 && i < nfiles; i++) append(fd, files[i]);
+        map_fd(c, fd, fd0 >= 0 ? files[0] : "the joined data files");
         close(fd);
     }
     for (int i = 0; i < nfiles; i++) free(files[i]);

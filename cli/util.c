@@ -42,22 +42,24 @@ noreturn void cli_usage(const cli_args *a, const char *fmt, ...) {
     exit(2);
 }
 
+static void error_line(const char *fmt, va_list ap) {
+    fprintf(stderr, "lstm: ");
+    put_escaped(fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cli_error(const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "lstm: ");
     va_start(ap, fmt);
-    put_escaped(fmt, ap);
+    error_line(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 noreturn void cli_fail(const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "lstm: ");
     va_start(ap, fmt);
-    put_escaped(fmt, ap);
+    error_line(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     exit(1);
 }
 

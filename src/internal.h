@@ -299,6 +299,8 @@ extern const lstm__cell lstm__cell_lstm; /* src/rnn/lstm_cell.c */
 extern const lstm__cell lstm__cell_gru;  /* src/rnn/gru_cell.c */
 /* The entry of a cell kind; NULL for an unknown kind. */
 const lstm__cell *lstm__cell_of(int kind);
+/* Whether p[0..n) holds no NaN or ±Inf (rnn/lstm_layer.c; an OR of exponent bits, vectorized). */
+int lstm__all_finite(const float *p, size_t n);
 /* The W_ih (r = cell->ih, n = n_ih) or W_hh (hh, n_hh) row block that feeds
  * act column block a, -1 when none: the runs read backwards. */
 int lstm__cell_run_row(const lstm__run *r, int n, int a);

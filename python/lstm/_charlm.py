@@ -114,6 +114,7 @@ class CharModel:
 # `lstm train`'s options that are not settings of the run (lstm_train_run): name: (default, lo, hi)
 _CLI_ONLY = {"hidden": (128, 1, 1 << 20), "layers": (2, 1, 1024), "embed": (64, 1, 1 << 20), "proj": (0, 0, 1 << 20),
              "time": (0.0, 0, 1e9), "threads": (None, 0, 256), "sample": (0, 0, 1 << 30)}
+# (default, lo, hi): an integer option where hi is an int (threads' default None means "the CPUs")
 
 
 def _fnv1a(b):
@@ -203,9 +204,9 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     run = _lstm.Run()
     for k, v in options.items():
         if k in _CLI_ONLY:
-            dflt, lo, hi = _CLI_ONLY[k]
+            _, lo, hi = _CLI_ONLY[k]
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not lo <= v <= hi \
-                    or ((isinstance(dflt, int) or k == "threads") and not isinstance(v, (int, np.integer))):
+                    or (isinstance(hi, int) and not isinstance(v, (int, np.integer))):
                 raise ValueError(f"{k}: expected a number in [{lo}, {hi}], got {v!r}")
             o[k] = v
         elif not run.set(k.replace("_", "-"), _setting_text(k, v)):

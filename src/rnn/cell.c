@@ -7,12 +7,6 @@
 
 #include "internal.h"
 
-static int finite_row(const float *p, int n) {
-    for (int i = 0; i < n; i++)
-        if (!isfinite(p[i])) return 0;
-    return 1;
-}
-
 const lstm__cell *lstm__cell_of(int kind) {
     switch (kind) {
     case LSTM_CELL_LSTM: return &lstm__cell_lstm;
@@ -96,7 +90,7 @@ static void cell_forward(const lstm__cell *cell, float *h1, float *c1, float *ac
         /* h NULL: zeros, whose product torch forms: 0·NaN and 0·Inf are NaN, so a W_hh row
          * with one makes its gate NaN (the sequence engine's zero_h0_for) */
         for (int j = 0; j < r->n * H; j++)
-            if (!finite_row(w_hh + ((size_t)r->w * H + j) * H, H))
+            if (!lstm__all_finite(w_hh + ((size_t)r->w * H + j) * H, (size_t)H))
                 for (int b = 0; b < B; b++) act[(size_t)b * AH + (size_t)r->a * H + j] += NAN;
     }
     lstm__cell_step s = {.B = B, .H = H, .act = act, .h_prev = h, .ldhp = H, .h = h1, .ldh = H, .c_prev = c, .c = c1};

@@ -291,7 +291,7 @@ void lstm_workspace_weights_changed(lstm_workspace *ws) { ws->pk_src = NULL; }
  * first step's gates are NaN, and with a non-finite dG at the first step
  * dW_hh is.  These two helpers give the zeros back to those products only
  * when they can differ from 0, so finite nets keep the fast path and its bits. */
-static int all_finite(const float *p, size_t n) {
+int lstm__all_finite(const float *p, size_t n) {
     /* A float is NaN or ±Inf when its exponent bits are all ones, and only then
      * does adding 1 to that field carry into the sign bit: an OR of integers,
      * which vectorizes (a float sum of p[i]·0 was one serial chain of adds,
@@ -314,7 +314,7 @@ static int all_finite(const float *p, size_t n) {
 /* all_finite over rows [rows, n] with leading dimension ld. */
 static int all_finite_rows(const float *p, int rows, int n, int ld) {
     for (int r = 0; r < rows; r++)
-        if (!all_finite(p + (size_t)r * ld, (size_t)n)) return 0;
+        if (!lstm__all_finite(p + (size_t)r * ld, (size_t)n)) return 0;
     return 1;
 }
 
@@ -412,7 +412,7 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
     ws->whh_nonfinite = 0;
     for (int k = 0; k < ws->L * ws->D; k++) {
         const lstm_weights *w = &net->w[k];
-        if (!all_finite(w->w_hh, (size_t)cell->G * H * Hout)) ws->whh_nonfinite = 1;
+        if (!lstm__all_finite(w->w_hh, (size_t)cell->G * H * Hout)) ws->whh_nonfinite = 1;
         lstm__cell_bias(cell, H, ws->bias + (size_t)k * ws->AH, w->b_ih, w->b_hh);
         if (ws->p1) {
             cell->step1_pack(ws->p1 + (size_t)k * ws->p1_size, H, w->in, Hout, NULL, w->w_hh);

@@ -425,7 +425,6 @@ size_t lstm__charlm_c_floats(const lstm_charlm *m, int B) {
 
 struct lstm_charlm_ws {
     int T, B, train, Tlast;
-    int has_tg;     /* the last forward had targets (tg holds them): lstm_charlm_backward may run */
     lstm_workspace *lws;
     float *x;       /* [T, B, E]    embeddings */
     float *y;       /* [T, B, Hout] LSTM outputs */
@@ -436,7 +435,8 @@ struct lstm_charlm_ws {
     float *hn, *cn;
     uint8_t *ids, *tg; /* [T, B] of the last forward */
     float *xe, *xinv;  /* train: [T, B, V] exps and [T, B] 1/sums of the last forward's softmax */
-    int xcached;       /* xe, xinv hold them (a forward with targets; cleared by the backward) */
+    int xcached;       /* xe, xinv and tg hold them (a training forward with targets; cleared by the
+                        * backward, which needs them) */
     double loss;
     int64_t lossq[2];  /* the loss sum of the last forward (lstm__lossq_add) */
 };
@@ -533,7 +533,6 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
     if (c && nc) memcpy(c, ws->cn, nc * sizeof(float));
     lstm__linear_forward(ws->logits, ws->y, m->head_w, m->head_b, N, Hout, V);
     ws->Tlast = T;
-    ws->has_tg = targets != NULL;
     ws->lossq[0] = ws->lossq[1] = 0;
     ws->xcached = targets && ws->train; /* the backward's softmax from the loss's exps: the same bits, no exp */
     if (targets) lstm__xent_forward_q(ws->logits, targets, N, V, ws->lossq, ws->xcached ? ws->xe : NULL, ws->xinv);
@@ -543,19 +542,17 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
 }
 
 lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws) {
-    if (!ws->train || ws->Tlast < 1 || !ws->has_tg)
+    if (!ws->train || ws->Tlast < 1 || !ws->xcached)
         return lstm__fail(LSTM_ERR_ARG, "char model backward: needs a forward with targets on a train workspace first");
     int N = ws->Tlast * ws->B, V = m->V, Hout = m->net.Hout;
     /* dlogits = (softmax - onehot) / N, in place */
-    if (ws->xcached) lstm__xent_backward_cached(ws->logits, ws->xe, ws->xinv, ws->tg, N, V, 1.0f / (float)N);
-    else lstm__xent_backward(ws->logits, ws->logits, ws->tg, N, V, 1.0f / (float)N);
+    lstm__xent_backward_cached(ws->logits, ws->xe, ws->xinv, ws->tg, N, V, 1.0f / (float)N);
     ws->xcached = 0;
     lstm__linear_backward(ws->dy, m->d_head_w, m->d_head_b, ws->logits, ws->y, m->head_w, N, Hout, V);
     lstm_status st = lstm_backward(&m->net, ws->lws, ws->dy, NULL, NULL, ws->dx, NULL, NULL);
     if (st) return st;
     lstm__embedding_backward(m->d_emb, ws->dx, ws->ids, N, m->E);
     ws->Tlast = 0;
-    ws->has_tg = 0;
     return LSTM_OK;
 }
 

@@ -205,14 +205,20 @@ static int pick(lstm_charlm_sampler *s, double temperature, int top_k) {
     return k < 0 ? 0 : k;
 }
 
-lstm_status lstm_charlm_sampler_generate(lstm_charlm_sampler *s, unsigned char *out, size_t n, double temperature,
-                                         int top_k) {
+/* The draw's settings: LSTM_ERR_ARG unless 0 <= temperature < inf and top_k >= 0. */
+static lstm_status check_draw(double temperature, int top_k) {
     if (!(temperature >= 0.0 && temperature < INFINITY))
         return lstm__fail(LSTM_ERR_ARG, "sample: expected a finite temperature >= 0, got %g", temperature);
     if (top_k < 0) return lstm__fail(LSTM_ERR_ARG, "sample: expected top_k >= 0 (0: all), got %d", top_k);
-    if (n == 0) return LSTM_OK;
-    lstm_status st = feed_pending(s);
+    return LSTM_OK;
+}
+
+lstm_status lstm_charlm_sampler_generate(lstm_charlm_sampler *s, unsigned char *out, size_t n, double temperature,
+                                         int top_k) {
+    lstm_status st = check_draw(temperature, top_k);
     if (st) return st;
+    if (n == 0) return LSTM_OK;
+    if ((st = feed_pending(s))) return st;
     if (!s->have_logits) return lstm__fail(LSTM_ERR_ARG, "sample: expected a prime of at least one byte first");
     for (size_t k = 0; k < n; k++) {
         if (k > 0 && (st = step_id(s, s->pending))) return st;
@@ -234,11 +240,10 @@ lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned char *prim
                                  unsigned char *out, size_t n, double temperature, int top_k,
                                  uint64_t seed) {
     if (np == 0) return lstm__fail(LSTM_ERR_ARG, "sample: expected a prime of at least one byte");
-    if (!(temperature >= 0.0 && temperature < INFINITY))
-        return lstm__fail(LSTM_ERR_ARG, "sample: expected a finite temperature >= 0, got %g", temperature);
-    if (top_k < 0) return lstm__fail(LSTM_ERR_ARG, "sample: expected top_k >= 0 (0: all), got %d", top_k);
+    lstm_status st = check_draw(temperature, top_k);
+    if (st) return st;
     lstm_charlm_sampler *s;
-    lstm_status st = lstm_charlm_sampler_init(&s, m, 1);
+    st = lstm_charlm_sampler_init(&s, m, 1);
     if (st) return st;
     lstm_charlm_sampler_reset(s, seed);
     if (!(st = lstm_charlm_sampler_feed(s, prime, np))) st = lstm_charlm_sampler_generate(s, out, n, temperature, top_k);
