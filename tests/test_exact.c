@@ -254,6 +254,24 @@ int main(void) {
         CHECK_V(memcmp(&va, &vb, sizeof va) == 0, "loss sums: two orders and groupings give the same bits (%.17g)", va);
         lstm__lossq_add(c, NAN);
         CHECK_V(isnan(lstm__lossq_value(c)), "loss sums: a NaN row makes the sum NaN");
+        /* an +inf row (a -inf target logit) and a NaN row: NaN in any order or grouping,
+         * as torch's mean (inf + nan = nan); +inf rows alone: +inf */
+        int64_t d[2] = {0, 0}, e[2] = {0, 0}, f[2] = {0, 0}, g[2] = {0, 0}, h[2] = {0, 0};
+        lstm__lossq_add(d, 1.0);
+        lstm__lossq_add(d, INFINITY);
+        lstm__lossq_add(d, NAN);          /* inf, then NaN, one sum */
+        lstm__lossq_add(e, INFINITY);
+        lstm__lossq_add(f, NAN);
+        lstm__lossq_merge(e, f);          /* inf's sum, then NaN's merged in */
+        lstm__lossq_add(g, NAN);
+        lstm__lossq_add(h, INFINITY);
+        lstm__lossq_add(h, 2.0);
+        lstm__lossq_merge(g, h);          /* NaN's sum, then inf's */
+        lstm__lossq_merge(h, h);          /* inf and inf */
+        CHECK_V(isnan(lstm__lossq_value(d)) && isnan(lstm__lossq_value(e)) && isnan(lstm__lossq_value(g)) &&
+                    lstm__lossq_value(h) == INFINITY,
+                "loss sums: inf and NaN rows give NaN in any order (%g, %g, %g), inf rows alone inf (%g)",
+                lstm__lossq_value(d), lstm__lossq_value(e), lstm__lossq_value(g), lstm__lossq_value(h));
     }
     uint64_t s = 5;
     for (int i = 0; i < NDATA + NVAL; i++) data[i] = (uint8_t)("abcdefgh ij\n"[(lstm__rng_next(&s) >> 33) % 12]);

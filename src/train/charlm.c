@@ -52,12 +52,14 @@ static float row_max(const float *r, int V) {
  * 2^-32 and the integers are added (q[0]: high parts, q[1]: low 32 bits), so
  * the sum does not depend on the order or grouping of the rows (streams split
  * over threads or processes give the same bits).  A row loss outside
- * [0, 2^24) (or NaN) makes the sum non-finite: q[0] = INT64_MIN marks it. */
+ * [0, 2^24) (or NaN) makes the sum non-finite: q[0] = INT64_MIN marks it,
+ * q[1] = 1 when some row was NaN (the sum is NaN: inf + NaN is NaN, as in
+ * torch's mean, whatever the order of the rows), else 0 (+inf). */
 void lstm__lossq_add(int64_t q[2], double l) {
-    if (q[0] == INT64_MIN) return;
-    if (!(l >= 0.0 && l < 0x1p24)) { /* cross-entropy is >= 0; NaN and inf land here */
+    if (q[0] == INT64_MIN || !(l >= 0.0 && l < 0x1p24)) { /* cross-entropy is >= 0; NaN and inf land here */
+        if (q[0] != INT64_MIN) q[1] = 0;
         q[0] = INT64_MIN;
-        q[1] = l != l ? 1 : 0;
+        q[1] |= l != l;
         return;
     }
     double y = l * 0x1p32; /* < 2^56; from 2^52 on every double is an integer */
@@ -68,8 +70,11 @@ void lstm__lossq_add(int64_t q[2], double l) {
 }
 
 void lstm__lossq_merge(int64_t q[2], const int64_t r[2]) {
-    if (q[0] == INT64_MIN) return;
-    if (r[0] == INT64_MIN) { q[0] = r[0]; q[1] = r[1]; return; }
+    if (q[0] == INT64_MIN || r[0] == INT64_MIN) { /* NaN if either is NaN, else +inf */
+        q[1] = (q[0] == INT64_MIN && q[1]) || (r[0] == INT64_MIN && r[1]);
+        q[0] = INT64_MIN;
+        return;
+    }
     q[0] += r[0];
     q[1] += r[1];
 }
