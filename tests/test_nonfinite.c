@@ -97,6 +97,18 @@ static void test_gates(void) {
                     b = B, j = H, q = 4;
                 }
             }
+    /* tanh keeps the sign of a zero (tanh(-0) = -0 in libm and torch.tanh): every g from ±0 */
+    int zeros = 0, zsign = 0;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < H; j++) {
+            size_t i = (size_t)b * 4 * H + 2 * H + j;
+            float x = specials[(size_t)(j + 10 + b) % NSPEC];
+            if (x != 0.0f) continue;
+            zeros++;
+            zsign += a2[i] == 0.0f && !signbit(a2[i]) == !signbit(x) && !signbit(a1[i]) == !signbit(x);
+        }
+    CHECK_V(zeros > 2 && zsign == zeros, "gates forward: tanh of ±0 keeps the zero's sign in %d of %d g lanes", zsign,
+            zeros);
     /* NULL c_prev is zeros: f·0, so a NaN f still makes c NaN (torch's zeros) */
     for (size_t i = 0; i < na; i++) a1[i] = frand(2.0f);
     a1[H + 3] = NAN;                  /* row 0: f of unit 3 */

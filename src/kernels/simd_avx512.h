@@ -9,7 +9,7 @@
  * else sign(x)·(1 − 2 / (exp(2|x|) + 1)).  Both stay within a few float32 ulps
  * of the libm results, which the scalar path uses (tests/test_gates.c).
  * Non-finite inputs give what libm and PyTorch give: NaN -> NaN, σ(+Inf) = 1,
- * σ(−Inf) = 0, tanh(±Inf) = ±1 (tests/test_nonfinite.c). */
+ * σ(−Inf) = 0, tanh(±Inf) = ±1, tanh(±0) = ±0 (tests/test_nonfinite.c). */
 #ifndef LSTM_SIMD_AVX512_H
 #define LSTM_SIMD_AVX512_H
 #include <immintrin.h>
@@ -59,8 +59,10 @@ T512 static inline __attribute__((always_inline)) __m512 tanh512(__m512 x) {
     __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(q, x2), ax, ax);
     __mmask16 is_small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.25f), _CMP_LT_OQ);
     __m512 t = _mm512_mask_blend_ps(is_small, big, small);
-    __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
-    return _mm512_mask_sub_ps(t, neg, _mm512_setzero_ps(), t);
+    /* t >= 0 (or NaN): x's sign bit on it, so tanh(-0) = -0 as in libm and torch */
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000);
+    return _mm512_castsi512_ps(
+        _mm512_or_si512(_mm512_castps_si512(t), _mm512_and_si512(_mm512_castps_si512(x), sign)));
 }
 
 /* ---- the low-latency pair of the batch-1 step (step1_avx512.c) ----
