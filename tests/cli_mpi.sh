@@ -74,6 +74,16 @@ if [ -w /dev/full ]; then
     check 'cmp -s "$T/p1/m.st" "$T/lf/m.st"' "2 ranks stopped by a full log, resumed by 1 process: another model than a run never stopped"
 fi
 
+# ---- a loss that is NaN on some streams: the same message as one process ("nan", not "inf": MPI_MAX
+# does not keep a NaN, so the ranks must not reduce the loss's NaN-ness as a float)
+N="--data $DATA --hidden 16 --layers 1 --embed 8 --batch 4 --bptt 8 --steps 20 --threads 1 --clip 0 --lr 1e38"
+run_in nan1 "$LSTM" train $N --out m.st 2> "$T/nan1.err"
+rc1=$?
+run_in nan2 $MPIRUN -np 2 "$LMPI" train $N --out m.st > "$T/nan2.err" 2>&1
+rc=$?
+check '[ $rc1 -eq 1 ] && [ $rc -eq 1 ] && grep -q "the loss at step 2 is nan" "$T/nan1.err" && [ "$(grep "^lstm:" "$T/nan2.err")" = "$(grep "^lstm:" "$T/nan1.err")" ]' \
+    "a NaN loss: 2 ranks gave another message than one process (rc $rc1, $rc): $(grep "^lstm:" "$T/nan1.err") / $(grep "^lstm:" "$T/nan2.err")"
+
 # ---- a batch the ranks do not divide: one line, exit 2
 run_in p3 $MPIRUN -np 3 "$LMPI" train $F --out m.st > "$T/p3.err" 2>&1
 rc=$?

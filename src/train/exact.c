@@ -53,7 +53,7 @@ struct lstm__exact {
     region *reg;
     job *jobs;
     size_t nrows, nq;
-    float *mx;        /* [nrows + 1] row maxima; the last: loss not finite */
+    float *mx;        /* [nrows + 1] row maxima; the last: the loss's nonfinite_code */
     double *sc;       /* [nrows] 2^F */
     int64_t *q;       /* [nq + 2] integers; the last two: the loss sum */
     float *tmp;       /* [nq] one stream's partial, per region */
@@ -68,6 +68,12 @@ struct lstm__exact {
 };
 
 /* ---------------------------------------------------------------- fixed point */
+
+/* A loss sum's kind as a float that a maximum over ranks combines exactly:
+ * 0 finite, 1 infinite, 2 NaN (NaN wins, as in one process's sum).  NaN
+ * itself cannot be sent: MPI_MAX may drop it. */
+static float nonfinite_code(const int64_t *lq) { return lq[0] == INT64_MIN ? (lq[1] ? 2.0f : 1.0f) : 0.0f; }
+static double nonfinite_value(float code) { return code >= 2.0f ? NAN : INFINITY; }
 
 static inline float nan_max(float a, float b) { return (b > a || b != b) ? b : a; } /* NaN wins */
 
@@ -557,10 +563,10 @@ lstm_status lstm__exact_grads(lstm_trainer *tr, int64_t k, double *loss, int *ba
     lstm__team *team = lstm__workspace_team(ex->cp.lws);
     lstm__team_run_tasks(team, ex->njob, bound_task, ex);
     bound_weights(ex);
-    ex->mx[ex->nrows] = lq[0] == INT64_MIN ? (lq[1] ? NAN : INFINITY) : 0.0f;
+    ex->mx[ex->nrows] = nonfinite_code(lq);
     if (ex->red && ex->red->max_f32(ex->red->ctx, ex->mx, ex->nrows + 1)) return reduce_fail("maximum");
     if (ex->mx[ex->nrows] != 0.0f) { /* some stream's loss is not finite */
-        *loss = ex->mx[ex->nrows] != ex->mx[ex->nrows] ? NAN : INFINITY;
+        *loss = nonfinite_value(ex->mx[ex->nrows]);
         return LSTM_OK;
     }
     for (int r = 0; r < ex->nreg; r++)
@@ -599,11 +605,11 @@ lstm_status lstm_trainer_validate(lstm_trainer *tr, const uint8_t *ids, size_t n
     lstm_status st = lstm__charlm_eval_q(tr->model, ids, ex->bytes ? tr->model->id : NULL, n, ex->Btot, ex->b0, ex->B,
                                          ex->T, ex->threads, q);
     if (st) return st;
-    float bad = q[0] == INT64_MIN ? (q[1] ? NAN : INFINITY) : 0.0f;
+    float bad = nonfinite_code(q);
     if (q[0] == INT64_MIN) q[0] = q[1] = 0;
     if (ex->red && (ex->red->max_f32(ex->red->ctx, &bad, 1) || ex->red->sum_i64(ex->red->ctx, q, 2)))
         return reduce_fail("validation sum");
     size_t S = (n - 1) / (size_t)ex->Btot;
-    *loss = bad != 0.0f ? (double)bad : lstm__lossq_value(q) / ((double)S * ex->Btot);
+    *loss = bad != 0.0f ? nonfinite_value(bad) : lstm__lossq_value(q) / ((double)S * ex->Btot);
     return LSTM_OK;
 }
