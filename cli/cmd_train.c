@@ -159,6 +159,68 @@ static const char **ckpt_meta(lstm_train_run *run, const char *hash_s, const cha
     return kv;
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+#define FNV0 0xcbf29ce484222325ULL
+
+/* Under mpirun every process must train the same run: the same settings, data
+ * bytes, initial model and resumed state (only --threads, --time, --sample and
+ * the paths of the data and of the destinations may differ).  Ranks that
+ * differ would each train apart, or meet in different collectives (another
+ * --eval-every or --patience: an MPI error or a hang); they stop here, before
+ * any step, with one line naming what differs.  Call before ckpt_meta (it
+ * renews the run's metadata list). */
+static void check_ranks_alike(lstm_train_run *run, uint64_t data_hash, size_t n_all, const lstm_charlm *m,
+                              const lstm_trainer *tr, const char *resume_path) {
+    static const char *const keys[] = {"cell", "batch", "bptt", "steps", "epochs", "lr", "optimizer", "clip",
+                                       "dropout", "weight-decay", "momentum", "nesterov", "schedule", "warmup",
+                                       "lr-min", "val-fraction", "eval-every", "seed", "checkpoint-every", "keep",
+                                       "patience", "best_val", "bad_evals"};
+    enum { NK = sizeof keys / sizeof keys[0], NV = NK + 4 };
+    if (cli_dist_size() == 1) return;
+    const char *const *kv = lstm_train_run_meta(run);
+    if (!kv) cli_fail("out of memory");
+    uint64_t v[NV];
+    for (int k = 0; k < NK; k++) { /* each key: its value, or absent */
+        v[k] = FNV0;
+        for (int i = 0; kv[i]; i += 2)
+            if (!strncmp(kv[i], "train.", 6) && !strcmp(kv[i] + 6, keys[k])) v[k] = fnv(FNV0, kv[i + 1], strlen(kv[i + 1]) + 1);
+    }
+    v[NK] = FNV0; /* every setting but the paths: a key not in the list above */
+    for (int i = 0; kv[i]; i += 2)
+        if (strcmp(kv[i], "train.data") && strcmp(kv[i], "train.checkpoint") && strcmp(kv[i], "train.log") &&
+            strcmp(kv[i], "train.out")) {
+            v[NK] = fnv(v[NK], kv[i], strlen(kv[i]) + 1);
+            v[NK] = fnv(v[NK], kv[i + 1], strlen(kv[i + 1]) + 1);
+        }
+    v[NK + 1] = fnv(fnv(FNV0, &data_hash, sizeof data_hash), &n_all, sizeof n_all);
+    const lstm_config *c = &m->net.cfg;
+    int arch[6] = {m->V, m->E, c->cell, m->net.H, c->num_layers, c->proj_size};
+    v[NK + 2] = fnv(fnv(fnv(FNV0, arch, sizeof arch), m->vocab, (size_t)m->V), m->params, m->n_params * sizeof(float));
+    size_t nh = (size_t)c->num_layers * tr->cfg.batch * m->net.Hout, nc = (size_t)c->num_layers * tr->cfg.batch * m->net.H;
+    uint64_t h = fnv(fnv(FNV0, &tr->step, sizeof tr->step), &tr->rng, sizeof tr->rng);
+    if (tr->m1) h = fnv(h, tr->m1, tr->n_state * sizeof(float));
+    if (tr->m2) h = fnv(h, tr->m2, tr->n_state * sizeof(float));
+    h = fnv(h, tr->h, nh * sizeof(float));
+    if (tr->c) h = fnv(h, tr->c, nc * sizeof(float));
+    v[NK + 3] = h;
+    int d = cli_dist_differ(v, NV);
+    if (d < 0) return;
+    char what[64];
+    if (d < NK && strcmp(keys[d], "best_val") && strcmp(keys[d], "bad_evals")) /* those two: a checkpoint's state */
+        snprintf(what, sizeof what, "--%s", keys[d]);
+    else if (d == NK) snprintf(what, sizeof what, "settings");
+    else if (d == NK + 1) snprintf(what, sizeof what, "--data (its bytes)");
+    else if (d == NK + 2 && !resume_path) snprintf(what, sizeof what, "--init model");
+    else snprintf(what, sizeof what, "--resume checkpoint");
+    cli_fail("the %d processes were not started alike: their %s differs (every rank needs the same flags, data, "
+             "--init and --resume files; --threads, --time and paths may differ)",
+             cli_dist_size(), what);
+}
+
 /* Sets the run's setting "--key VALUE" (a usage error when the value is bad). */
 static int parse_run_opt(cli_args *a, lstm_train_run *run) {
     const char *arg = a->argv[a->i];
@@ -341,6 +403,7 @@ int lstm_cmd_train(int argc, char **argv) {
     if (resume_path && (st = lstm_trainer_restore(&tr, &ckpt, resume_path))) cli_fail_status(st);
     if ((st = lstm_trainer_set_reducer(&tr, cli_dist_reducer()))) cli_fail_status(st); /* this process's streams */
     if (threads > 1 && (st = lstm_trainer_set_threads(&tr, (int)threads))) cli_fail_status(st);
+    check_ranks_alike(&run, hash, n_all, &model, &tr, resume_path);
     int64_t start_step = tr.step;
     if (total && start_step >= total) {
         fprintf(stderr, "nothing to train: %s is at step %" PRId64 ", and the run stops at step %" PRId64

@@ -15,6 +15,9 @@ const lstm_reducer *cli_dist_reducer(void);
 /* Logical OR of flag over the processes (every rank must call it: the
  * decisions to stop are taken together). */
 int cli_dist_any(int flag);
+/* The index of the first of v[0..n) (n <= 64) whose value is not the same on
+ * every process, or -1 (every rank must call it). */
+int cli_dist_differ(const uint64_t *v, int n);
 /* Gathers the carried state, then rank 0 writes the checkpoint (a status on
  * rank 0; LSTM_OK on the others). */
 lstm_status cli_dist_save(lstm_trainer *tr, const char *path, const char *const *meta_kv);

@@ -56,6 +56,16 @@ int cli_dist_any(int flag) {
     return v;
 }
 
+int cli_dist_differ(const uint64_t *v, int n) {
+    uint64_t hi[64], lo[64];
+    if (size_ == 1 || n < 1 || n > 64) return -1;
+    MPI_Allreduce(v, hi, n, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(v, lo, n, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+    for (int i = 0; i < n; i++)
+        if (hi[i] != lo[i]) return i;
+    return -1;
+}
+
 lstm_status cli_dist_save(lstm_trainer *tr, const char *path, const char *const *meta_kv) {
     lstm_status st = lstm_trainer_sync_state(tr);
     if (st || rank_ > 0) return st;

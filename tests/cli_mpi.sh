@@ -84,6 +84,37 @@ rc=$?
 check '[ $rc1 -eq 1 ] && [ $rc -eq 1 ] && grep -q "the loss at step 2 is nan" "$T/nan1.err" && [ "$(grep "^lstm:" "$T/nan2.err")" = "$(grep "^lstm:" "$T/nan1.err")" ]' \
     "a NaN loss: 2 ranks gave another message than one process (rc $rc1, $rc): $(grep "^lstm:" "$T/nan1.err") / $(grep "^lstm:" "$T/nan2.err")"
 
+# ---- ranks started unlike (mpirun -np 1 A : -np 1 B): before any step, one line naming what differs,
+# exit 1, no file written.  Before, they trained apart (another --seed: each rank its own weights,
+# rank 0's written as if all was well) or met in different collectives (--eval-every: an Open MPI
+# error, or a hang).
+M="--data $DATA --hidden 16 --layers 1 --embed 8 --batch 4 --bptt 8 --threads 1 --eval-every 5"
+tr 'ae' 'ea' < "$DATA" > "$T/data2.txt" # the same bytes in another order: the same vocabulary
+cp "$DATA" "$T/dcopy.txt"
+for i in 1 2; do
+    "$LSTM" train $M --steps 1 --seed $((i + 2)) --out "$T/i$i.st" 2> /dev/null || bad "--init file $i not written"
+    run_in uc$i "$LSTM" train $M --steps $((20 * i)) --checkpoint-every 20 --out m.st 2> /dev/null || bad "checkpoint $i not written"
+done
+unlike() { # TAG "what differs" "rank 0's flags" "rank 1's flags"
+    u=u$1 what=$2
+    run_in $u timeout 120 $MPIRUN -np 1 "$LMPI" train $3 --out m.st : -np 1 "$LMPI" train $4 --out m.st > "$T/$u.err" 2>&1
+    rc=$?
+    check '[ $rc -eq 1 ] && [ "$(grep -c "^lstm: the 2 processes were not started alike: their $what.* differs" "$T/$u.err")" -eq 1 ] && [ "$(grep -c "^lstm" "$T/$u.err")" -eq 1 ] && [ -z "$(ls "$T/$u")" ]' \
+        "ranks with another $what: expected exit 1, one line naming it and no file (rc $rc: $(grep -v "^step" "$T/$u.err" | head -n 3))"
+}
+unlike ev "--eval-every" "$M --steps 20" "$M --steps 20 --eval-every 7"
+unlike sd "--seed" "$M --steps 20" "$M --steps 20 --seed 2"
+unlike pt "--patience" "$M --steps 20" "$M --steps 20 --patience 1"
+unlike da "--data" "$M --steps 20" "$M --steps 20 --data $T/data2.txt"
+unlike in "--init" "$M --steps 20 --init $T/i1.st" "$M --steps 20 --init $T/i2.st"
+unlike rs "--resume" "--resume $T/uc1/m.st.ckpt --steps 60" "--resume $T/uc2/m.st.ckpt --steps 60"
+# what may differ: --threads, the path of the data (the same bytes), --time (stopping is decided together)
+run_in ua timeout 120 $MPIRUN -np 1 "$LMPI" train $M --steps 20 --out m.st : -np 1 "$LMPI" train $M --steps 20 --out m.st --threads 2 --data "$T/dcopy.txt" --time 1000 > "$T/ua.err" 2>&1
+rc=$?
+run_in ua1 "$LSTM" train $M --steps 20 --out m.st 2> /dev/null
+check '[ $rc -eq 0 ] && cmp -s "$T/ua/m.st" "$T/ua1/m.st"' "ranks with other --threads, --data path (same bytes), --time: expected the model of one process (rc $rc: $(tail -n 2 "$T/ua.err"))"
+echo "ranks started unlike: one line naming what differs, no file written"
+
 # ---- a batch the ranks do not divide: one line, exit 2
 run_in p3 $MPIRUN -np 3 "$LMPI" train $F --out m.st > "$T/p3.err" 2>&1
 rc=$?
