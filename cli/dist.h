@@ -1,12 +1,22 @@
 /* dist.h — the processes of one training run.  build/lstm links cli/dist.c
  * (one process); build/lstm-mpi (make mpi) links cli/dist_mpi.c instead: the
  * same CLI over Open MPI.  Only rank 0 prints (the others' stdout and stderr
- * go to /dev/null) and writes files. */
+ * go to /dev/null, but for the line of a failure: cli_dist_fail_out) and
+ * writes files. */
 #ifndef LSTM_CLI_DIST_H
 #define LSTM_CLI_DIST_H
 #include "lstm.h"
 
+#include <stdio.h>
+
 void cli_dist_init(int *argc, char ***argv); /* first thing in main */
+/* Where a failure's line goes before its exit (cli_fail, cli_usage), and its
+ * tag: stderr and "" for rank 0 (or one process); for a rank above 0 the
+ * job's stderr (its own is /dev/null) and "rank R of N: ", after a wait of
+ * 2 s: a failure every rank meets is reported once, by rank 0, since mpirun
+ * ends the job when rank 0 exits; one only this rank meets (its file) still
+ * gets its line. */
+FILE *cli_dist_fail_out(const char **tag);
 void cli_dist_finalize(void);                /* on a normal return from main */
 int cli_dist_rank(void);
 int cli_dist_size(void);

@@ -3,16 +3,20 @@
  * A rank that dies ends the job through mpirun (its default: any process
  * that exits abnormally or without MPI_Finalize takes the job down), so the
  * others never wait forever in a collective. */
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dist.h"
 
 static int rank_, size_ = 1;
+static FILE *job_err_; /* a rank above 0: the job's stderr, for the line of a failure */
 
 static int red_max_f32(void *ctx, float *buf, size_t n) {
     (void)ctx;
@@ -36,7 +40,8 @@ void cli_dist_init(int *argc, char ***argv) {
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
     reducer_ = (lstm_reducer){rank_, size_, NULL, red_max_f32, red_sum_i64, red_allgather_f32};
     if (rank_ > 0) { /* rank 0 speaks for the job */
-        int fd = open("/dev/null", O_WRONLY);
+        int fd = open("/dev/null", O_WRONLY), efd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+        if (efd >= 0 && !(job_err_ = fdopen(efd, "w"))) close(efd);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -46,6 +51,19 @@ void cli_dist_init(int *argc, char ***argv) {
 }
 
 void cli_dist_finalize(void) { MPI_Finalize(); }
+
+FILE *cli_dist_fail_out(const char **tag) {
+    static char t[48];
+    *tag = "";
+    if (rank_ == 0 || !job_err_) return stderr;
+    signal(SIGTERM, SIG_DFL); /* mpirun ending the job during the wait ends this process, silently */
+    signal(SIGINT, SIG_DFL);
+    struct timespec ts = {2, 0};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    snprintf(t, sizeof t, "rank %d of %d: ", rank_, size_);
+    *tag = t;
+    return job_err_;
+}
 int cli_dist_rank(void) { return rank_; }
 int cli_dist_size(void) { return size_; }
 const lstm_reducer *cli_dist_reducer(void) { return size_ > 1 ? &reducer_ : NULL; }

@@ -7,10 +7,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 
-/* Writes the message to stderr on one line: control bytes (a newline in a
- * file name, say) are written as \n, \r, \t or \xNN. */
-static void put_escaped(const char *fmt, va_list ap) {
+/* Writes the message to f on one line: control bytes (a newline in a file
+ * name, say) are written as \n, \r, \t or \xNN. */
+static void put_escaped(FILE *f, const char *fmt, va_list ap) {
     char small[1024], *m = small;
     va_list aq;
     va_copy(aq, ap);
@@ -18,47 +19,53 @@ static void put_escaped(const char *fmt, va_list ap) {
     va_end(aq);
     if (n < 0) return;
     if ((size_t)n >= sizeof small && !(m = malloc((size_t)n + 1))) {
-        vfprintf(stderr, fmt, ap); /* out of memory: as it is */
+        vfprintf(f, fmt, ap); /* out of memory: as it is */
         return;
     }
     if (m != small) vsnprintf(m, (size_t)n + 1, fmt, ap);
     for (const unsigned char *p = (const unsigned char *)m; *p; p++) {
-        if (*p >= 0x20 && *p != 0x7f) fputc(*p, stderr);
-        else if (*p == '\n') fputs("\\n", stderr);
-        else if (*p == '\r') fputs("\\r", stderr);
-        else if (*p == '\t') fputs("\\t", stderr);
-        else fprintf(stderr, "\\x%02x", *p);
+        if (*p >= 0x20 && *p != 0x7f) fputc(*p, f);
+        else if (*p == '\n') fputs("\\n", f);
+        else if (*p == '\r') fputs("\\r", f);
+        else if (*p == '\t') fputs("\\t", f);
+        else fprintf(f, "\\x%02x", *p);
     }
     if (m != small) free(m);
 }
 
 noreturn void cli_usage(const cli_args *a, const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "lstm %s: ", a->cmd);
+    const char *tag;
+    FILE *f = cli_dist_fail_out(&tag); /* under mpirun, a rank above 0: the job's stderr, after a wait */
+    fprintf(f, "lstm %s: %s", a->cmd, tag);
     va_start(ap, fmt);
-    put_escaped(fmt, ap);
+    put_escaped(f, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see 'lstm %s --help')\n", a->cmd);
+    fprintf(f, " (see 'lstm %s --help')\n", a->cmd);
+    fflush(f);
     exit(2);
 }
 
-static void error_line(const char *fmt, va_list ap) {
-    fprintf(stderr, "lstm: ");
-    put_escaped(fmt, ap);
-    fputc('\n', stderr);
+static void error_line(FILE *f, const char *tag, const char *fmt, va_list ap) {
+    fprintf(f, "lstm: %s", tag);
+    put_escaped(f, fmt, ap);
+    fputc('\n', f);
+    fflush(f);
 }
 
-void cli_error(const char *fmt, ...) {
+void cli_error(const char *fmt, ...) { /* not a failure of this rank alone: rank 0 speaks */
     va_list ap;
     va_start(ap, fmt);
-    error_line(fmt, ap);
+    error_line(stderr, "", fmt, ap);
     va_end(ap);
 }
 
 noreturn void cli_fail(const char *fmt, ...) {
     va_list ap;
+    const char *tag;
+    FILE *f = cli_dist_fail_out(&tag);
     va_start(ap, fmt);
-    error_line(fmt, ap);
+    error_line(f, tag, fmt, ap);
     va_end(ap);
     exit(1);
 }

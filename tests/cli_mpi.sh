@@ -115,6 +115,19 @@ run_in ua1 "$LSTM" train $M --steps 20 --out m.st 2> /dev/null
 check '[ $rc -eq 0 ] && cmp -s "$T/ua/m.st" "$T/ua1/m.st"' "ranks with other --threads, --data path (same bytes), --time: expected the model of one process (rc $rc: $(tail -n 2 "$T/ua.err"))"
 echo "ranks started unlike: one line naming what differs, no file written"
 
+# ---- a failure on one rank only (its data file missing): its one line reaches the job's stderr, naming
+# the rank and the file (the other ranks' stderr is /dev/null, so it was lost: only mpirun's banner);
+# the same failure on every rank: one line (rank 0's)
+run_in f1 timeout 120 $MPIRUN -np 1 "$LMPI" train $M --steps 20 --out m.st : -np 1 "$LMPI" train $M --steps 20 --out m.st --data "$T/absent.txt" > "$T/f1.err" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && [ "$(grep -c "^lstm: rank 1 of 2: .*absent.txt" "$T/f1.err")" -eq 1 ] && [ "$(grep -c "^lstm" "$T/f1.err")" -eq 1 ] && [ ! -e "$T/f1/m.st" ]' \
+    "rank 1's data missing: expected exit 1 and one line from rank 1 naming the file (rc $rc: $(grep -v "^step" "$T/f1.err" | head -n 3))"
+run_in f2 timeout 120 $MPIRUN -np 4 "$LMPI" train $M --steps 20 --out m.st --data "$T/absent.txt" > "$T/f2.err" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && [ "$(grep -c "^lstm: .*absent.txt" "$T/f2.err")" -eq 1 ] && [ "$(grep -c "^lstm" "$T/f2.err")" -eq 1 ]' \
+    "every rank's data missing: expected exit 1 and one line (rc $rc: $(grep "^lstm" "$T/f2.err" | head -n 4))"
+echo "a failure on rank 1 alone: its line reaches the job's stderr; on every rank: one line"
+
 # ---- a batch the ranks do not divide: one line, exit 2
 run_in p3 $MPIRUN -np 3 "$LMPI" train $F --out m.st > "$T/p3.err" 2>&1
 rc=$?
