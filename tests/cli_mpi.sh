@@ -2,8 +2,10 @@
 # cli_mpi.sh — data-parallel training over Open MPI (make test-mpi; not part of
 # make test): 2 and 4 ranks write the same bytes as one process (model,
 # checkpoint, log without its timing fields), for the LSTM and the GRU char
-# model (the GRU also resumed across rank counts); a batch the ranks do not divide
-# is a usage error; SIGTERM to mpirun or to the ranks saves a checkpoint and
+# model (the GRU also resumed across rank counts); a NaN loss gives one process's
+# message; ranks started with other flags, data, --init or --resume files stop
+# with one line naming it; a failure on rank 1 alone prints its line; a batch
+# the ranks do not divide is a usage error; SIGTERM to mpirun or to the ranks saves a checkpoint and
 # every rank exits 130; a log on a full device stops every rank with a
 # checkpoint; a rank killed with SIGKILL ends the job within seconds and the
 # last checkpoint resumes (with 1 or 4 processes) to the same bytes as
