@@ -284,6 +284,11 @@ int lstm_cmd_train(int argc, char **argv) {
         if (run.cfg.bptt != saved.cfg.bptt)
             cli_usage(&a, "--bptt %d conflicts with %s, which was trained with bptt %d (it cannot change on --resume)",
                       run.cfg.bptt, resume_path, saved.cfg.bptt);
+        /* the validation fraction fixes the training part: its streams (whose state is carried),
+         * the steps of an epoch, and the validation set that --keep best's losses compare on */
+        if (run.val_fraction != saved.val_fraction)
+            cli_usage(&a, "--val-fraction %g conflicts with %s, which was trained with val-fraction %g (it cannot change on --resume)",
+                      run.val_fraction, resume_path, saved.val_fraction);
         lstm_train_run_free(&saved);
         if ((st = lstm_charlm_load_st(&model, &ckpt, resume_path))) cli_fail_status(st);
         have_model = 1;

@@ -74,6 +74,16 @@ check '[ $rc -eq 0 ] && [ "$(head -n 40 rs.log)" = "$(cat r40.log)" ] && [ "$(wc
 "$LSTM" train --resume o.st.ckpt --batch 8 --steps 60 2> e.err
 rc=$?
 check '[ $rc -eq 2 ] && grep -q -- "--batch 8 conflicts with o.st.ckpt" e.err' "--resume --batch 8: rc $rc, $(cat e.err)"
+# the validation fraction fixes the training part, hence the streams the carried state belongs
+# to, the epochs, and the validation set that --keep best compares losses on: another value
+# moved the epoch boundaries and trained on the held-out bytes
+"$LSTM" train --resume o.st.ckpt --val-fraction 0.5 --steps 60 2> e.err
+rc=$?
+check '[ $rc -eq 2 ] && grep -q -- "--val-fraction 0.5 conflicts with o.st.ckpt, which was trained with val-fraction 0 " e.err && cmp -s o.st.ckpt o40.ckpt' \
+    "--resume --val-fraction 0.5 of a run without validation: rc $rc, $(cat e.err)"
+"$LSTM" train --resume o.st.ckpt --val-fraction 0 --steps 40 2> e.err
+rc=$?
+check '[ $rc -eq 0 ] && grep -q "nothing to train" e.err' "--resume --val-fraction 0 (the checkpoint's own value): rc $rc, $(cat e.err)"
 "$LSTM" train --resume o.st.ckpt --steps 40 2> e.err
 rc=$?
 check '[ $rc -eq 0 ] && grep -q "nothing to train" e.err && ! grep -q "loss nan" e.err && cmp -s o.st.ckpt o40.ckpt' \

@@ -234,7 +234,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
         run.restore(resume)
         saved = _lstm.Run()
         saved.restore(resume)
-        for k in ("batch", "bptt"):
+        for k in ("batch", "bptt", "val_fraction"):  # the streams, and the validation set
             if run.info()[k] != saved.info()[k]:
                 raise ValueError(f"{k} {run.info()[k]} conflicts with {resume}, which was trained with {k} "
                                  f"{saved.info()[k]} (it cannot change on resume)")

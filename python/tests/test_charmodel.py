@@ -151,6 +151,10 @@ class CharModelVsCLI(unittest.TestCase):
             self.assertTrue(fa.read() == fb.read(), "resumed model differs from the CLI's")
         with self.assertRaisesRegex(ValueError, "other data"):
             lstm.train(resume=b + "/m.safetensors.ckpt", data=b"x" * 5000, out=b + "/m3.safetensors", steps=40)
+        # the validation fraction fixes the training streams and the validation set, as batch and bptt do
+        with self.assertRaisesRegex(ValueError, "val_fraction 0.5 conflicts with .*trained with val_fraction 0.1"):
+            lstm.train(resume=b + "/m.safetensors.ckpt", data=self.data, out=b + "/m3.safetensors", steps=40,
+                       val_fraction=0.5)
 
     def test_train_callback_stop_and_errors(self):
         out = os.path.join(self.d, "cb.safetensors")
