@@ -289,6 +289,11 @@ int lstm_cmd_train(int argc, char **argv) {
         if (run.val_fraction != saved.val_fraction)
             cli_usage(&a, "--val-fraction %g conflicts with %s, which was trained with val-fraction %g (it cannot change on --resume)",
                       run.val_fraction, resume_path, saved.val_fraction);
+        /* a run that kept its last weights has no best in its --out (its best loss is kept for
+         * --patience): an evaluation that did not beat it would leave those last weights there */
+        if (run.keep_best && !saved.keep_best && isfinite(saved.best_val))
+            cli_usage(&a, "--keep best conflicts with %s, whose run kept its last weights (--keep last), not those of its best validation loss %.4f",
+                      resume_path, saved.best_val);
         lstm_train_run_free(&saved);
         if ((st = lstm_charlm_load_st(&model, &ckpt, resume_path))) cli_fail_status(st);
         have_model = 1;
@@ -352,6 +357,11 @@ int lstm_cmd_train(int argc, char **argv) {
     for (int i = 0; i < n_data; i++) paths[4 + i] = (cli_path){"--data", data_files[i], 0, NULL};
     cli_check_paths(&a, paths, n_data + 4);
     free(paths);
+    /* --keep best resumed: the best weights so far are in --out, which only a better evaluation
+     * overwrites; where it is missing (a copy of the checkpoint given a new --out) they are not here */
+    if (run.keep_best && resume_path && isfinite(run.best_val) && access(out_path, F_OK) != 0)
+        cli_fail("--keep best: the weights of the best validation loss so far (%.4f) are in the --out of the run that wrote %s, and %s does not exist (give that --out, or --keep last)",
+                 run.best_val, resume_path, out_path);
     if (cli_dist_rank() == 0) { /* rank 0 alone writes the files */
         cli_lock(ckpt_path, "--checkpoint");
         cli_lock(out_path, "--out");
@@ -533,17 +543,22 @@ int lstm_cmd_train(int argc, char **argv) {
         status = 130;
         goto out;
     }
-    char val_s[96] = "";
+    char val_s[96] = "", wrote_s[64] = "wrote";
     if (n_val) snprintf(val_s, sizeof val_s, ", validation loss %.4f (%.4f bits/char)", last_val, last_val / log(2.0));
-    fprintf(stderr, "trained %" PRId64 " steps (to step %" PRId64 ", epoch %.2f) in %.1f s: loss %.4f%s, %.0f tokens/s; wrote %s\n",
+    if (run.keep_best) snprintf(wrote_s, sizeof wrote_s, "kept the best (validation loss %.4f) in", run.best_val);
+    fprintf(stderr, "trained %" PRId64 " steps (to step %" PRId64 ", epoch %.2f) in %.1f s: loss %.4f%s, %.0f tokens/s; %s %s\n",
             done_steps, tr.step, (double)tr.step / (double)spe, now_s() - t0, loss_ema, val_s,
-            (double)done_steps * batch * bptt / (train_time > 0 ? train_time : 1e-9), out_path);
-    if (sample_n > 0) {
+            (double)done_steps * batch * bptt / (train_time > 0 ? train_time : 1e-9), wrote_s, out_path);
+    if (sample_n > 0) { /* from the model in --out: with --keep best the best, not the last weights */
+        lstm_charlm kept;
+        if (run.keep_best && (st = lstm_charlm_load(&kept, out_path))) cli_fail_status(st);
+        lstm_charlm *sm = run.keep_best ? &kept : &model;
         unsigned char *buf = malloc((size_t)sample_n);
-        unsigned char prime = model.id['\n'] >= 0 ? '\n' : model.vocab[0];
+        unsigned char prime = sm->id['\n'] >= 0 ? '\n' : sm->vocab[0];
         if (!buf) cli_fail("out of memory");
-        if ((st = lstm_charlm_generate(&model, &prime, 1, buf, (size_t)sample_n, 0.8, 0, run.cfg.seed)))
+        if ((st = lstm_charlm_generate(sm, &prime, 1, buf, (size_t)sample_n, 0.8, 0, run.cfg.seed)))
             cli_fail_status(st);
+        if (run.keep_best) lstm_charlm_free(&kept);
         cli_write_stdout(buf, (size_t)sample_n, "the sample");
         cli_write_stdout("\n", 1, "the sample");
         free(buf);

@@ -70,6 +70,27 @@ check '[ $rc -eq 2 ] && grep -q "expected last or best" "$T/e11" && [ ! -f "$T/w
 $LSTM train $G --steps 200 --keep best --out "$T/r.st" 2> "$T/e12" || bad "best to 200: $(tail -n 1 "$T/e12")"
 $LSTM train --resume "$T/r.st.ckpt" --steps 400 2> "$T/e13" || bad "resumed best: $(tail -n 1 "$T/e13")"
 check 'cmp -s "$T/r.st" "$T/best.st"' "--keep best resumed at step 200: expected the weights of step $at, as the run never stopped"
+# --keep best with no --out holding the best so far: a copy of the checkpoint resumed with a
+# new --out (the best weights are in the first run's --out), or a run that kept its last
+# weights resumed with --keep best.  An evaluation that did not beat the checkpoint's best
+# wrote nothing, and the run said "wrote NEW" of a file that did not exist (or held the
+# last weights of the earlier run): refused before any training
+cp "$T/r.st.ckpt" "$T/copy.ckpt"
+$LSTM train --resume "$T/copy.ckpt" --out "$T/rc.st" --steps 420 2> "$T/e14"
+rc=$?
+check '[ $rc -eq 1 ] && [ "$(wc -l < "$T/e14")" -eq 1 ] && grep -q "keep best: .*rc.st does not exist" "$T/e14" && [ ! -e "$T/rc.st" ] && [ ! -e "$T/rc.st.ckpt" ]' \
+    "--keep best, a copy resumed with a new --out: expected exit 1 and one line, nothing written (rc $rc: $(cat "$T/e14"))"
+cp "$T/last.st" "$T/last0.st"
+$LSTM train --resume "$T/last.st.ckpt" --keep best --steps 420 2> "$T/e15"
+rc=$?
+check '[ $rc -eq 2 ] && [ "$(wc -l < "$T/e15")" -eq 1 ] && grep -q -- "--keep best conflicts with .*last.st.ckpt, whose run kept its last weights" "$T/e15" && cmp -s "$T/last.st" "$T/last0.st"' \
+    "--keep best on resuming a --keep last run: expected a usage error, the file untouched (rc $rc: $(cat "$T/e15"))"
+# --sample draws from the model written to --out: with --keep best the best one, not the last
+$LSTM train $G --keep best --sample 60 --out "$T/ks.st" > "$T/ks.out" 2> "$T/e16" || bad "--keep best --sample: $(tail -n 1 "$T/e16")"
+$LSTM sample --model "$T/ks.st" --length 60 --seed 2 > "$T/ks2.out"
+head -c 60 "$T/ks.out" > "$T/ks.a"; tail -c 60 "$T/ks2.out" > "$T/ks.b"
+check 'cmp -s "$T/ks.a" "$T/ks.b" && grep -q "kept the best (validation loss [0-9.]*) in .*ks.st" "$T/e16"' \
+    "--keep best --sample: the sample should come from the kept (best) model, and the last line say so: $(tail -n 1 "$T/e16")"
 
 echo "cli_corpus.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]
