@@ -391,7 +391,7 @@ int lstm_cmd_train(int argc, char **argv) {
         cli_fail("%s: %zu bytes of training data%s; --batch %ld --bptt %ld need at least B*T+1 = %zu",
                  data_name, n_train, n_val ? " (after holding out --val-fraction for validation)" : "", batch, bptt,
                  (size_t)batch * (size_t)bptt + 1);
-    if (n_val && n_val < (size_t)batch + 1)
+    if (run.val_fraction > 0 && n_val < (size_t)batch + 1) /* 0 bytes too: validation was asked for */
         cli_fail("%s: the validation part has %zu bytes; it needs at least B+1 = %ld (raise --val-fraction, or 0 for none)",
                  data_name, n_val, batch + 1);
     int64_t spe = (int64_t)((n_train - 1) / (size_t)batch / (size_t)bptt);

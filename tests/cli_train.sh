@@ -133,6 +133,12 @@ expect_error "empty data" "empty" $LSTM train --data "$T/empty.txt" --out "$T/x.
 head -c 50 $DATA > "$T/short.txt"
 expect_error "short data" "B\*T+1 = 65" $LSTM train --data "$T/short.txt" --batch 4 --bptt 16 --val-fraction 0 --out "$T/x.st" --steps 5
 expect_error "short data after the validation split" "B\*T+1 = 129" $LSTM train --data "$T/short.txt" --out "$T/x.st" --batch 8 --bptt 16 --steps 5
+# a validation fraction above 0 whose part rounds down to 0 bytes (377 x 0.002) is too small, as
+# one of 1 byte is (0.005); it trained without validation and said nothing
+for vf in 0.002 0.005; do
+    expect_error "--val-fraction $vf of $(wc -c < $DATA | tr -d ' ') bytes" "the validation part has [01] bytes; it needs at least B+1 = 5" \
+        $LSTM train --data $DATA --val-fraction $vf --batch 4 --bptt 8 --out "$T/x.st" --steps 5
+done
 { cat $DATA; printf 'caf\303\251\n'; } > "$T/utf8.txt"
 off=$(wc -c < $DATA | tr -d ' '); off=$((off + 3))
 expect_error "byte outside the --init vocabulary" "byte 0xc3 at offset $off" \

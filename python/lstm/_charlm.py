@@ -290,7 +290,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
         raise ValueError(f"{data_name}: {n_train} bytes of training data"
                          + (" (after holding out val_fraction for validation)" if n_val else "")
                          + f"; batch {B} bptt {T} need at least B*T+1 = {B * T + 1}")
-    if n_val and n_val < B + 1:
+    if ri["val_fraction"] > 0 and n_val < B + 1:  # 0 bytes too: validation was asked for
         raise ValueError(f"{data_name}: the validation part has {n_val} bytes; it needs at least B+1 = {B + 1} "
                          "(raise val_fraction, or 0 for none)")
     spe = (n_train - 1) // B // T

@@ -163,7 +163,8 @@ class CharModelVsCLI(unittest.TestCase):
         self.assertIsNotNone(r["val_loss"])
         self.assertEqual(lstm.CharModel.load(out).vocab, r["model"].vocab)
         for bad in [dict(optimizer="adagrad"), dict(lr=-1), dict(batch=0), dict(steps=3, epochs=1),
-                    dict(schedule="cosine", time=1), dict(nonsense=1), dict(batch=4000)]:
+                    dict(schedule="cosine", time=1), dict(nonsense=1), dict(batch=4000),
+                    dict(val_fraction=1e-9)]:  # a validation part of 0 bytes, not "no validation"
             with self.subTest(**bad):
                 with self.assertRaises((ValueError, TypeError)):
                     lstm.train(data=corpus(), out=out, **dict(KW, steps=2, **bad) if "steps" not in bad
