@@ -39,6 +39,9 @@ LSTM_CASES = [
     ("sgd_nesterov_wd_val", (8, 16, 1, 0),
      "--batch 4 --bptt 10 --steps 12 --optimizer sgd --lr 0.3 --momentum 0.5 --nesterov "
      "--weight-decay 0.01 --clip 0.25 --val-fraction 0.2 --eval-every 4"),
+    # Adam's L2 weight decay (added to the gradient, not decoupled) and a warmup before a constant lr
+    ("adam_l2_warmup", (8, 16, 2, 0),
+     "--batch 4 --bptt 10 --steps 20 --optimizer adam --lr 0.01 --weight-decay 0.1 --warmup 7 --clip 0.3"),
 ]
 # name, (E, H, L, P), cell, flags: every LSTM case, and its GRU twin (nn.GRU as module `gru`,
 # no projection) with the same flags
