@@ -289,12 +289,12 @@ int lstm_cmd_train(int argc, char **argv) {
         if (run.val_fraction != saved.val_fraction)
             cli_usage(&a, "--val-fraction %g conflicts with %s, which was trained with val-fraction %g (it cannot change on --resume)",
                       run.val_fraction, resume_path, saved.val_fraction);
-        /* a run that kept its last weights has no best in its --out (its best loss is kept for
-         * --patience): an evaluation that did not beat it would leave those last weights there */
-        if (run.keep_best && !saved.keep_best && isfinite(saved.best_val))
-            cli_usage(&a, "--keep best conflicts with %s, whose run kept its last weights (--keep last), not those of its best validation loss %.4f",
-                      resume_path, saved.best_val);
         lstm_train_run_free(&saved);
+        /* --keep best needs the best weights so far in --out (a conflict with the run's --keep last
+         * is a usage error; an --out that does not exist, a failure) */
+        if ((st = lstm_train_run_check_resume(&run, &ckpt, resume_path)) == LSTM_ERR_ARG)
+            cli_usage(&a, "%s", lstm_last_error());
+        if (st) cli_fail_status(st);
         if ((st = lstm_charlm_load_st(&model, &ckpt, resume_path))) cli_fail_status(st);
         have_model = 1;
     } else if (init_path) {
@@ -357,11 +357,6 @@ int lstm_cmd_train(int argc, char **argv) {
     for (int i = 0; i < n_data; i++) paths[4 + i] = (cli_path){"--data", data_files[i], 0, NULL};
     cli_check_paths(&a, paths, n_data + 4);
     free(paths);
-    /* --keep best resumed: the best weights so far are in --out, which only a better evaluation
-     * overwrites; where it is missing (a copy of the checkpoint given a new --out) they are not here */
-    if (run.keep_best && resume_path && isfinite(run.best_val) && access(out_path, F_OK) != 0)
-        cli_fail("--keep best: the weights of the best validation loss so far (%.4f) are in the --out of the run that wrote %s, and %s does not exist (give that --out, or --keep last)",
-                 run.best_val, resume_path, out_path);
     if (cli_dist_rank() == 0) { /* rank 0 alone writes the files */
         cli_lock(ckpt_path, "--checkpoint");
         cli_lock(out_path, "--out");

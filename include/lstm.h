@@ -631,6 +631,15 @@ LSTM_API int lstm_train_run_given(const lstm_train_run *r, const char *key);
  * is the checkpoint its run wrote (the same file by device and inode): a
  * copy never writes the original run's files. */
 LSTM_API lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_file *f, const char *path);
+/* The rules of --keep best on resume, once r holds the resumed run's settings
+ * (lstm_train_run_restore from the checkpoint f read from path) and its out:
+ * with a best validation loss so far (best_val finite), --out holds its
+ * weights and only a better evaluation overwrites them.  LSTM_ERR_ARG when
+ * keep best was given for a checkpoint whose run kept its last weights (its
+ * out holds those; its best loss is kept for --patience); LSTM_ERR_IO when out
+ * (if set) does not exist (a copy of the checkpoint given a new out: the best
+ * weights are in the first run's out).  LSTM_OK otherwise. */
+LSTM_API lstm_status lstm_train_run_check_resume(const lstm_train_run *r, const lstm_st_file *f, const char *path);
 /* The rules between keys, once the steps per epoch are known: sets
  * cfg.total_steps from steps or epochs, resolves the weight decay default
  * (adamw 0.01, else 0), and refuses cosine without a total above the warmup. */

@@ -641,6 +641,35 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
     }
     CHECK_V(flips > 100 && caught == flips, "checkpoint byte flips caught: %d of %d", caught, flips);
 
+    /* --keep best on resume (lstm_train_run_check_resume): the best weights so far must be in --out */
+    {
+        static const struct { const char *keep, *best, *out, *given_keep; lstm_status want; const char *msg; } kb[] = {
+            {"last", "1.5", NULL, "best", LSTM_ERR_ARG, "whose run kept its last weights"},
+            {"best", "1.5", "/nonexistent/lstm_test.st", NULL, LSTM_ERR_IO, "does not exist"},
+            {"best", "1.5", "PATH", NULL, LSTM_OK, NULL},       /* its --out exists */
+            {"best", "1.5", NULL, NULL, LSTM_OK, NULL},         /* no --out yet: the caller's error */
+            {"last", "inf", "/nonexistent/lstm_test.st", "best", LSTM_OK, NULL}, /* no best so far */
+            {"last", "1.5", "/nonexistent/lstm_test.st", NULL, LSTM_OK, NULL},   /* --keep last */
+        };
+        for (size_t i = 0; i < sizeof kb / sizeof kb[0]; i++) {
+            const char *kv[] = {"train.keep", kb[i].keep, "train.best_val", kb[i].best, NULL};
+            CHECK(lstm_trainer_save(&tr, path, kv) == LSTM_OK, "save: %s", lstm_last_error());
+            CHECK(lstm_st_read(&f, path) == LSTM_OK, "read: %s", lstm_last_error());
+            lstm_train_run r3;
+            lstm_train_run_init(&r3);
+            if (kb[i].given_keep) lstm_train_run_set(&r3, "keep", kb[i].given_keep, NULL);
+            if (kb[i].out) lstm_train_run_set(&r3, "out", strcmp(kb[i].out, "PATH") ? kb[i].out : path, NULL);
+            CHECK(lstm_train_run_restore(&r3, &f, path) == LSTM_OK, "restore: %s", lstm_last_error());
+            lstm_status st = lstm_train_run_check_resume(&r3, &f, path);
+            CHECK_V(st == kb[i].want && (!kb[i].msg || strstr(lstm_last_error(), kb[i].msg)),
+                    "resume a --keep %s run (best %s) with keep %s, out %s: status %d (want %d): %s", kb[i].keep,
+                    kb[i].best, kb[i].given_keep ? kb[i].given_keep : "-", kb[i].out ? kb[i].out : "-", (int)st,
+                    (int)kb[i].want, st ? lstm_last_error() : "ok");
+            lstm_train_run_free(&r3);
+            lstm_st_free(&f);
+        }
+    }
+
     /* a wrong embedding shape: the message gives the model's sizes (read before the free) */
     {
         lstm_charlm_tensor t[32];

@@ -990,6 +990,25 @@ static PyObject *run_restore(RunObject *r, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* check_resume(path): --keep best's rules on resuming the checkpoint path (lstm_train_run_check_resume):
+ * ValueError for a run that kept its last weights, OSError for an out that does not exist */
+static PyObject *run_check_resume(RunObject *r, PyObject *args) {
+    PyObject *path_o;
+    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_o)) return NULL;
+    const char *path = PyBytes_AS_STRING(path_o);
+    lstm_st_file f;
+    memset(&f, 0, sizeof f);
+    lstm_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lstm_st_read(&f, path);
+    Py_END_ALLOW_THREADS
+    if (!st) st = lstm_train_run_check_resume(&r->r, &f, path);
+    lstm_st_free(&f);
+    Py_DECREF(path_o);
+    if (st) return raise_status(st);
+    Py_RETURN_NONE;
+}
+
 static PyObject *run_total(RunObject *r, PyObject *arg) {
     long long spe = PyLong_AsLongLong(arg);
     if (PyErr_Occurred()) return NULL;
@@ -1040,6 +1059,7 @@ static PyObject *run_info(RunObject *r, PyObject *unused) {
 static PyMethodDef run_methods[] = {
     {"set", (PyCFunction)run_set, METH_VARARGS, "set(key, value, src=None) -> bool (lstm_train_run_set)"},
     {"restore", (PyCFunction)run_restore, METH_VARARGS, "restore(path) (lstm_train_run_restore)"},
+    {"check_resume", (PyCFunction)run_check_resume, METH_VARARGS, "check_resume(path) (lstm_train_run_check_resume)"},
     {"total", (PyCFunction)run_total, METH_O, "total(steps_per_epoch) (lstm_train_run_total)"},
     {"record_val", (PyCFunction)run_record_val, METH_O, "record_val(loss) -> (best, stop) (lstm_train_run_record_val)"},
     {"meta", (PyCFunction)run_meta, METH_NOARGS, "meta() -> [key, value, ...] (lstm_train_run_meta)"},

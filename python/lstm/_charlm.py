@@ -238,6 +238,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
             if run.info()[k] != saved.info()[k]:
                 raise ValueError(f"{k} {run.info()[k]} conflicts with {resume}, which was trained with {k} "
                                  f"{saved.info()[k]} (it cannot change on resume)")
+        run.check_resume(resume)  # keep="best": the best weights so far must be in out
         model = _lstm.CharLM.load(resume)
     elif init is not None:
         model = _lstm.CharLM.load(os.fspath(init))

@@ -195,5 +195,50 @@ class CharModelVsCLI(unittest.TestCase):
         self.assertIn("bad.jsonl:2", r.stderr)
 
 
+# an overfitting run: its best validation loss (step 110 of 300) is not its last
+KB = dict(KW, lr=0.05, val_fraction=0.3)
+
+
+class KeepBest(unittest.TestCase):
+    """keep="best" as `lstm train --keep best`: out holds the weights of the best validation
+    loss, which a resumed run must find in its out."""
+
+    def setUp(self):
+        self.tmp = TempDir()
+        self.d = self.tmp.__enter__()
+        self.data = corpus(1000)
+
+    def tearDown(self):
+        self.tmp.__exit__(None, None, None)
+
+    def path(self, name):
+        return os.path.join(self.d, name)
+
+    def test_resume_copy_with_new_out(self):
+        """A copy of the checkpoint resumed with a new out that does not exist: the best weights
+        so far are in the first run's out, and an evaluation that did not beat the checkpoint's
+        best loss wrote nothing (lstm.train returned out=NEW, a file that did not exist)."""
+        lstm.train(data=self.data, out=self.path("r.st"), steps=200, keep="best", **KB)
+        shutil.copy(self.path("r.st.ckpt"), self.path("copy.ckpt"))
+        with self.assertRaisesRegex(OSError, "keep best: .*rc.st does not exist"):
+            lstm.train(data=self.data, resume=self.path("copy.ckpt"), out=self.path("rc.st"), steps=300)
+        self.assertFalse(os.path.exists(self.path("rc.st")))
+        self.assertFalse(os.path.exists(self.path("rc.st.ckpt")))
+        # its own checkpoint (out taken from it) resumes
+        r = lstm.train(data=self.data, resume=self.path("r.st.ckpt"), steps=300)
+        self.assertEqual((r["step"], r["out"]), (300, self.path("r.st")))
+
+    def test_resume_keep_last_run_with_keep_best(self):
+        """A run that kept its last weights resumed with keep="best": its out holds those last
+        weights, which an evaluation that did not beat its best loss left there as 'the best'."""
+        lstm.train(data=self.data, out=self.path("l.st"), steps=200, **KB)
+        with open(self.path("l.st"), "rb") as f:
+            before = f.read()
+        with self.assertRaisesRegex(ValueError, "keep best conflicts with .*l.st.ckpt, whose run kept its last weights"):
+            lstm.train(data=self.data, resume=self.path("l.st.ckpt"), keep="best", steps=300)
+        with open(self.path("l.st"), "rb") as f:
+            self.assertTrue(f.read() == before, "the --keep last run's out was changed")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -298,6 +298,23 @@ lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_file *f, con
     return LSTM_OK;
 }
 
+lstm_status lstm_train_run_check_resume(const lstm_train_run *r, const lstm_st_file *f, const char *path) {
+    if (!r->keep_best || !isfinite(r->best_val)) return LSTM_OK; /* no best so far: --out is written by the first evaluation */
+    /* a run that kept its last weights has no best in its --out (its best loss is kept for
+     * --patience): an evaluation that did not beat it would leave those last weights there */
+    const char *k = lstm_st_meta(f, "train.keep");
+    if (!k || strcmp(k, "best") != 0)
+        return lstm__fail(LSTM_ERR_ARG, "--keep best conflicts with %s, whose run kept its last weights (--keep last), not those of its best validation loss %.4f",
+                          path, r->best_val);
+    /* the best weights so far are in --out, which only a better evaluation overwrites; where it
+     * is missing (a copy of the checkpoint given a new --out) they are not here */
+    struct stat so;
+    if (r->out && stat(r->out, &so) != 0)
+        return lstm__fail(LSTM_ERR_IO, "--keep best: the weights of the best validation loss so far (%.4f) are in the --out of the run that wrote %s, and %s does not exist (give that --out, or --keep last)",
+                          r->best_val, path, r->out);
+    return LSTM_OK;
+}
+
 int lstm_train_run_record_val(lstm_train_run *r, double val, int *stop) {
     *stop = 0;
     if (val < r->best_val) {
