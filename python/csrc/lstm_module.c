@@ -1047,13 +1047,13 @@ static PyObject *opt_str(const char *s) {
 static PyObject *run_info(RunObject *r, PyObject *unused) {
     (void)unused;
     const lstm_train_run *x = &r->r;
-    return Py_BuildValue("{s:i,s:i,s:L,s:L,s:L,s:L,s:d,s:K,s:L,s:N,s:N,s:N,s:N,s:i,s:L,s:i}", "batch", x->cfg.batch, "bptt",
+    return Py_BuildValue("{s:i,s:i,s:L,s:L,s:L,s:L,s:d,s:K,s:L,s:N,s:N,s:N,s:N,s:i,s:L,s:i,s:d}", "batch", x->cfg.batch, "bptt",
                          x->cfg.bptt, "steps", (long long)x->steps, "epochs", (long long)x->epochs, "eval_every",
                          (long long)x->eval_every, "checkpoint_every", (long long)x->checkpoint_every, "val_fraction",
                          x->val_fraction, "seed", (unsigned long long)x->cfg.seed, "total_steps",
                          (long long)x->cfg.total_steps, "data", opt_str(x->data), "checkpoint", opt_str(x->checkpoint),
                          "log", opt_str(x->log), "out", opt_str(x->out), "keep_best",
-                         x->keep_best, "patience", (long long)x->patience, "cell", x->cell);
+                         x->keep_best, "patience", (long long)x->patience, "cell", x->cell, "best_val", x->best_val);
 }
 
 static PyMethodDef run_methods[] = {

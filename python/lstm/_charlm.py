@@ -193,9 +193,12 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     evaluated); if it returns True, training stops there and saves as at the
     end.  verbose=True prints a progress line per evaluation to stderr.
 
-    Returns a dict: model (a CharModel), steps (taken in this call), step (the
-    last step number), loss (smoothed training loss), val_loss (or None),
-    tokens_per_s, out, checkpoint, sample (bytes, when sample=N > 0).
+    Returns a dict: model (a CharModel: the model in out, with keep="best"
+    the weights of the best validation loss, not the last ones), steps (taken
+    in this call), step (the last step number), loss (smoothed training loss),
+    val_loss (the last evaluation's, or None), best_val_loss (the best so far,
+    or None), tokens_per_s, out, checkpoint, sample (bytes, when sample=N > 0:
+    drawn from that model, as `lstm train --sample N`).
     Errors raise: ValueError for options, data and a non-finite loss (after
     which the last checkpoint is intact), OSError for files.  KeyboardInterrupt
     saves the checkpoint and the model, then propagates."""
@@ -311,9 +314,10 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     if threads > 1:
         tr.set_threads(threads)
     start_step = tr.steps_done
-    result = {"model": CharModel(model), "steps": 0, "step": start_step, "loss": None, "val_loss": None,
-              "tokens_per_s": 0.0, "out": out_path, "checkpoint": ckpt}
+    result = {"model": None, "steps": 0, "step": start_step, "loss": None, "val_loss": None,
+              "best_val_loss": None, "tokens_per_s": 0.0, "out": out_path, "checkpoint": ckpt}
     if total and start_step >= total:  # nothing to train; no file written
+        result.update(_kept(run, model, out_path))
         return result
     kv = run.meta() + ["train.data_hash", hash_s]
     log = _open_log(log_path, resume is not None, start_step) if log_path else None
@@ -380,10 +384,22 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
         model.save(out_path, None)
     result.update(steps=done, step=tr.steps_done, loss=loss_ema, val_loss=None if math.isnan(last_val) else last_val,
                   tokens_per_s=done * B * T / (train_time if train_time > 0 else 1e-9))
-    if o["sample"] > 0:
-        prime = b"\n" if b"\n"[0] in model.info()["vocab"] else model.info()["vocab"][:1]
-        result["sample"] = model.generate(prime, o["sample"], 0.8, 0, ri["seed"])
+    result.update(_kept(run, model, out_path))
+    if o["sample"] > 0:  # from the model in out, as `lstm train --sample N` (any thread count: the same bytes)
+        kept = result["model"]._c
+        vocab = kept.info()["vocab"]
+        prime = b"\n" if b"\n"[0] in vocab else vocab[:1]
+        result["sample"] = kept.generate(prime, o["sample"], 0.8, 0, ri["seed"], 1)
     return result
+
+
+def _kept(run, model, out_path):
+    """The model in out and the best validation loss so far: with keep="best" the weights of that
+    loss, read back from out (the trainer's model holds the last ones), else the trainer's."""
+    ri = run.info()
+    best = ri["best_val"] if math.isfinite(ri["best_val"]) else None
+    kept = _lstm.CharLM.load(out_path) if ri["keep_best"] and best is not None else model
+    return {"model": CharModel(kept), "best_val_loss": best}
 
 
 def _validate(tr, run, model, val_ids, ri, out_path, hash_s):

@@ -201,7 +201,8 @@ KB = dict(KW, lr=0.05, val_fraction=0.3)
 
 class KeepBest(unittest.TestCase):
     """keep="best" as `lstm train --keep best`: out holds the weights of the best validation
-    loss, which a resumed run must find in its out."""
+    loss, which a resumed run must find in its out; the sample and the returned model are the
+    kept ones."""
 
     def setUp(self):
         self.tmp = TempDir()
@@ -239,6 +240,32 @@ class KeepBest(unittest.TestCase):
         with open(self.path("l.st"), "rb") as f:
             self.assertTrue(f.read() == before, "the --keep last run's out was changed")
 
+    def test_sample_and_model_are_the_kept_ones(self):
+        """sample= draws from the model in out (the best), not from the last weights, as
+        `lstm train --keep best --sample N`; the returned model is that one too."""
+        out = self.path("ks.st")
+        r = lstm.train(data=self.data, out=out, steps=300, keep="best", sample=60, **KB)
+        kept = lstm.CharModel.load(out)
+        last = lstm.CharModel.load(out + ".ckpt")
+        self.assertFalse(all(np.array_equal(a, b) for a, b in zip(kept.state_dict().values(),
+                                                                  last.state_dict().values())),
+                         "the best step is the last: the test shows nothing")
+        self.assertEqual(r["sample"], kept.generate(length=60, temperature=0.8, seed=KB["seed"])[1:])
+        for (n, a), b in zip(r["model"].state_dict().items(), kept.state_dict().values()):
+            self.assertTrue(np.array_equal(a, b), f"the returned model's {n} is not the kept one's")
+        self.assertLess(r["best_val_loss"], r["val_loss"])
+        # keep="last": out holds the last weights, the sample is theirs (sample= raised TypeError:
+        # the extension's generate had gained a threads argument)
+        rl = lstm.train(data=self.data, out=self.path("kl.st"), steps=20, sample=30, **KB)
+        self.assertEqual(rl["sample"], lstm.CharModel.load(self.path("kl.st")).generate(
+            length=30, temperature=0.8, seed=KB["seed"])[1:])
+        self.assertEqual(rl["best_val_loss"], rl["val_loss"])
+        if lstm_bin() is not None:  # the CLI's sample: the same bytes
+            with open(self.path("data.txt"), "wb") as f:
+                f.write(self.data)
+            cli = run_cli("train", "--data", self.path("data.txt"), "--out", self.path("cli.st"), "--steps", "300",
+                          "--keep", "best", "--sample", "60", *OPTS, "--lr", "0.05", "--val-fraction", "0.3")
+            self.assertEqual(cli, r["sample"] + b"\n")
 
 if __name__ == "__main__":
     unittest.main()
