@@ -67,7 +67,8 @@ static const char train_usage[] =
     "                     FILE,DIR,...: files and directories (their regular files by name)\n"
     "                     joined in that order; memory-mapped, any size\n"
     "  --keep last|best   --out gets the last weights, or those of the best validation loss\n"
-    "  --patience K       stop after K evaluations without a better validation loss (0: never)\n"
+    "  --patience K       stop after K evaluations without a better validation loss (0: never);\n"
+    "                     this and --keep best need validation data (--val-fraction above 0)\n"
     "  --init M0          start from this model (architecture and vocabulary from it)\n"
     "  --cell lstm|gru    the recurrent cell (default lstm; a GRU has no --proj)\n"
     "  --hidden/--layers/--embed/--proj   a new model's sizes (default 128, 2, 64, 0)\n"
@@ -402,7 +403,6 @@ int lstm_cmd_train(int argc, char **argv) {
         lstm_charlm_init_params(&model, run.cfg.seed);
     }
     if (have_model) cli_corpus_check_vocab(&model, bytes, n_all, data_name, corpus.seen); /* a new model's vocabulary has them all */
-    if (run.keep_best && !n_val) cli_usage(&a, "--keep best needs validation data (--val-fraction above 0)");
 
     /* ---- trainer ---- */
     const int64_t total = run.cfg.total_steps;

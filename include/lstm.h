@@ -642,7 +642,8 @@ LSTM_API lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_fil
 LSTM_API lstm_status lstm_train_run_check_resume(const lstm_train_run *r, const lstm_st_file *f, const char *path);
 /* The rules between keys, once the steps per epoch are known: sets
  * cfg.total_steps from steps or epochs, resolves the weight decay default
- * (adamw 0.01, else 0), and refuses cosine without a total above the warmup. */
+ * (adamw 0.01, else 0), and refuses (LSTM_ERR_ARG) cosine without a total above
+ * the warmup, and keep best or a patience without validation (val-fraction 0). */
 LSTM_API lstm_status lstm_train_run_total(lstm_train_run *r, int64_t steps_per_epoch);
 /* Records a validation loss in the run's state (best_val, bad_evals): returns 1
  * when it is the best so far (--keep best writes the weights then), else 0;

@@ -66,6 +66,14 @@ echo "--patience 2 stopped at step $n of 400"
 $LSTM train $G --keep worst --out "$T/w.st" 2> "$T/e11"
 rc=$?
 check '[ $rc -eq 2 ] && grep -q "expected last or best" "$T/e11" && [ ! -f "$T/w.st" ]' "--keep worst: expected a usage error (rc $rc: $(cat "$T/e11"))"
+# --keep best and --patience compare validation losses: with no validation data, a usage error
+# (--patience was ignored, the run went to its last step)
+for o in "--keep best" "--patience 2"; do
+    $LSTM train $G $o --val-fraction 0 --out "$T/nv.st" 2> "$T/e17"
+    rc=$?
+    check '[ $rc -eq 2 ] && [ "$(wc -l < "$T/e17")" -eq 1 ] && grep -q -- "${o%% *} .*needs validation data (--val-fraction above 0)" "$T/e17" && [ ! -e "$T/nv.st" ] && [ ! -e "$T/nv.st.ckpt" ]' \
+        "$o --val-fraction 0: expected a usage error, nothing written (rc $rc: $(cat "$T/e17"))"
+done
 # a run stopped at step 200 and resumed (settings from the checkpoint) keeps the same best file
 $LSTM train $G --steps 200 --keep best --out "$T/r.st" 2> "$T/e12" || bad "best to 200: $(tail -n 1 "$T/e12")"
 $LSTM train --resume "$T/r.st.ckpt" --steps 400 2> "$T/e13" || bad "resumed best: $(tail -n 1 "$T/e13")"

@@ -548,6 +548,22 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
     CHECK(lstm_train_run_set(&r, "keep", "worst", NULL) == LSTM_ERR_ARG && strstr(lstm_last_error(), "--keep"),
           "--keep worst: %s", lstm_last_error());
     CHECK(lstm_train_run_set(&r, "best_val", "1", NULL) == LSTM_ERR_MISSING, "the run's state is not a flag");
+    /* --keep best and --patience compare validation losses: none (val-fraction 0) is refused */
+    static const char *const nv[][2] = {{"keep", "best"}, {"patience", "2"}};
+    for (int i = 0; i < 2; i++) {
+        lstm_train_run v;
+        lstm_train_run_init(&v);
+        lstm_train_run_set(&v, nv[i][0], nv[i][1], NULL);
+        lstm_train_run_set(&v, "steps", "5", NULL);
+        lstm_status st = lstm_train_run_total(&v, 10);
+        CHECK_V(st == LSTM_OK, "--%s %s with validation: %s", nv[i][0], nv[i][1], st ? lstm_last_error() : "accepted");
+        lstm_train_run_set(&v, "val-fraction", "0", NULL);
+        char want[64];
+        snprintf(want, sizeof want, "--%s %s needs validation data", nv[i][0], nv[i][1]);
+        CHECK_V(lstm_train_run_total(&v, 10) == LSTM_ERR_ARG && strstr(lstm_last_error(), want),
+                "--%s %s --val-fraction 0 refused: %s", nv[i][0], nv[i][1], lstm_last_error());
+        lstm_train_run_free(&v);
+    }
     static const char *const bad[][2] = {
         {"train.batch", "0"}, {"train.bptt", "0"}, {"train.val-fraction", "-0.5"}, {"train.optimizer", "adcm"},
         {"train.steps", "-5"}, {"train.steps", "18446744073709551615"}, {"train.lr", "nan"},

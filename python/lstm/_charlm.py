@@ -181,7 +181,8 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     'adamw', 'sgd'), clip, dropout, weight_decay, momentum, nesterov, schedule
     ('constant', 'cosine'), warmup, lr_min, val_fraction, eval_every, seed,
     threads, checkpoint, checkpoint_every, log, keep ('last', 'best'),
-    patience, sample.  The run's settings go through the
+    patience (keep="best" and patience need validation data: val_fraction
+    above 0), sample.  The run's settings go through the
     library's own table (lstm_train_run: the same defaults, range checks,
     checkpoint metadata and resume rules), so the same options give the same
     model and checkpoint files, bit for bit, and either side resumes the

@@ -215,6 +215,15 @@ class KeepBest(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.d, name)
 
+    def test_needs_validation(self):
+        """keep="best" and patience compare validation losses: without validation data, ValueError
+        (keep="best" trained and wrote no out; patience was ignored), nothing written."""
+        for o in (dict(keep="best"), dict(patience=2)):
+            with self.subTest(**o):
+                with self.assertRaisesRegex(ValueError, "needs validation data"):
+                    lstm.train(data=self.data, out=self.path("nv.st"), steps=30, **dict(KB, val_fraction=0, **o))
+                self.assertEqual(os.listdir(self.d), [])
+
     def test_resume_copy_with_new_out(self):
         """A copy of the checkpoint resumed with a new out that does not exist: the best weights
         so far are in the first run's out, and an evaluation that did not beat the checkpoint's

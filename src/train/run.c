@@ -332,6 +332,12 @@ lstm_status lstm_train_run_total(lstm_train_run *r, int64_t spe) {
         return lstm__fail(LSTM_ERR_ARG, "--steps and --epochs exclude each other");
     if (r->given[idx_steps]) r->epochs = 0;
     if (r->given[idx_epochs]) r->steps = 0;
+    /* both compare validation losses: without validation data --keep best would write no --out,
+     * and --patience would never stop the run */
+    if (r->keep_best && r->val_fraction == 0)
+        return lstm__fail(LSTM_ERR_ARG, "--keep best needs validation data (--val-fraction above 0)");
+    if (r->patience && r->val_fraction == 0)
+        return lstm__fail(LSTM_ERR_ARG, "--patience %" PRId64 " needs validation data (--val-fraction above 0)", r->patience);
     if (r->cfg.weight_decay < 0) r->cfg.weight_decay = r->cfg.optimizer == LSTM_OPT_ADAMW ? 0.01 : 0.0;
     int64_t total = r->steps ? r->steps : r->epochs ? r->epochs * spe : 0;
     r->cfg.total_steps = total;
