@@ -5,7 +5,8 @@ For each case a CharLSTM (or its GRU twin, --cell gru) is initialized by torch (
 and tools/train_ref.py then train it on the same text with the same flags (dropout 0).
 Checked: the per-step losses (from --log) within 5e-6, the final weights (read back by
 PyTorch from our file) within 5e-5, `lstm eval` against PyTorch's loss on a file, and
-greedy `lstm sample` against PyTorch's greedy decoding.
+greedy `lstm sample` against PyTorch's greedy decoding; and that train_ref.py refuses what
+lstm train refuses (no step or time limit, a validation part under B+1 bytes).
 
   /usr/bin/python3 tools/crosscheck_train.py --lstm build/lstm
 Prints "ok  ..." / "FAIL ..." lines and "N passed, M failed"; exits 1 on failure.
@@ -117,8 +118,34 @@ def main():
 
     for cell, pre in [("lstm", ""), ("gru", "gru_")]:
         check_eval_sample(a, tmp, data, data_path, vocab, cell, os.path.join(tmp, f"{pre}adam_epochs.ours.safetensors"))
+    check_ref_refusals(a, tmp, len(data), data_path)
     print(f"crosscheck_train.py: {passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def check_ref_refusals(a, tmp, n, data_path):
+    """tools/train_ref.py refuses what lstm train refuses, where it trained forever (no --steps,
+    --epochs or --time: lstm train's default is 60 s, a usage error here) or divided by zero
+    (a validation part shorter than B+1 bytes; 0 bytes had no validation at all)."""
+    ref = [sys.executable, os.path.join(ROOT, "tools", "train_ref.py"), "--data", data_path, "--hidden", "8",
+           "--layers", "1", "--embed", "4", "--batch", "8", "--bptt", "8"]
+    try:
+        r = subprocess.run(ref + ["--val-fraction", "0"], capture_output=True, timeout=60)
+        ok, msg = r.returncode == 2 and b"--steps" in r.stderr, (r.stderr.decode(errors="replace").strip()
+                                                                  .splitlines() or ["no message"])[-1]
+    except subprocess.TimeoutExpired:
+        ok, msg = False, "still training after 60 s"
+    report(ok, f"train_ref.py with no --steps, --epochs or --time: a usage error (exit 2): {msg}")
+    for vf in ("0.001", "0.0001"):  # n * vf bytes: 6 (1..B), 0
+        want = f"the validation part has {int(float(vf) * n)} bytes; it needs at least B+1 = 9"
+        rc, _, err = run([a.lstm, "train", "--data", data_path, "--hidden", "8", "--layers", "1", "--embed", "4",
+                          "--batch", "8", "--bptt", "8", "--steps", "2", "--val-fraction", vf,
+                          "--out", os.path.join(tmp, "refuse.st")])
+        r = subprocess.run(ref + ["--steps", "2", "--val-fraction", vf], capture_output=True, timeout=120)
+        rerr = r.stderr.decode(errors="replace").strip()
+        ok = rc == 1 and want in err and r.returncode == 1 and want in rerr
+        report(ok, f"--val-fraction {vf}: lstm train and train_ref.py refuse it (rc {rc}, {r.returncode})"
+               + (f": {want}" if ok else f": {err.strip()[-150:]} | {rerr[-150:]}"))
 
 
 def check_eval_sample(a, tmp, data, data_path, vocab, cell, model):

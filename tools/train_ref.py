@@ -25,6 +25,9 @@ Usage (the flags mean what they mean for lstm train):
       [--nesterov] [--schedule constant|cosine] [--warmup K] [--lr-min X] [--dropout D]
       [--val-fraction F] [--eval-every K] [--threads N] [--out M.safetensors] [--log LOG.jsonl]
       [--losses LOSSES.json]
+One of --steps, --epochs (not both) or --time is needed (lstm train's default of 60 s is not
+taken: a usage error, exit 2), and a --val-fraction above 0 needs a validation part of at least
+B+1 bytes (exit 1), as lstm train refuses it.
 Also imported by tools/crosscheck_train.py and bench/train_vs_torch.py.
 """
 import argparse
@@ -242,6 +245,9 @@ def train(a, log=None):
     B, T = a.batch, a.bptt
     if len(ids) < B * T + 1:
         raise SystemExit(f"{a.data}: training part has {len(ids)} bytes, need B*T+1 = {B * T + 1}")
+    if a.val_fraction > 0 and len(val_bytes) < B + 1:  # as lstm train: no prediction per stream (0 bytes too)
+        raise SystemExit(f"{a.data}: the validation part has {len(val_bytes)} bytes; it needs at least B+1 = {B + 1} "
+                         "(raise --val-fraction, or 0 for none)")
     X, Y, S = streams(ids, B)
     spe = S // T
     total = a.steps if a.steps else a.epochs * spe if a.epochs else 0
@@ -327,7 +333,13 @@ def finish_args(a):
 
 
 def main(argv=None):
-    a = finish_args(parser().parse_args(argv))
+    p = parser()
+    a = p.parse_args(argv)
+    if a.steps and a.epochs:
+        p.error("--steps and --epochs exclude each other")
+    if not (a.steps or a.epochs or a.time > 0):  # lstm train's default is --time 60; a reference run says how long
+        p.error("one of --steps, --epochs or --time is needed")
+    a = finish_args(a)
     log = open(a.log, "w") if a.log else None
     m, vocab, losses, vals, tps, wall = train(a, log)
     if log:
