@@ -972,8 +972,9 @@ static PyObject *run_set(RunObject *r, PyObject *args) {
     Py_RETURN_TRUE;
 }
 
-/* restore(path): every setting not given, from a checkpoint's metadata */
-static PyObject *run_restore(RunObject *r, PyObject *args) {
+/* Reads the checkpoint path (without the GIL) and applies fn(run, file, path) to it. */
+static PyObject *run_with_checkpoint(RunObject *r, PyObject *args,
+                                     lstm_status (*fn)(lstm_train_run *, const lstm_st_file *, const char *)) {
     PyObject *path_o;
     if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_o)) return NULL;
     const char *path = PyBytes_AS_STRING(path_o);
@@ -983,31 +984,22 @@ static PyObject *run_restore(RunObject *r, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     st = lstm_st_read(&f, path);
     Py_END_ALLOW_THREADS
-    if (!st) st = lstm_train_run_restore(&r->r, &f, path);
+    if (!st) st = fn(&r->r, &f, path);
     lstm_st_free(&f);
     Py_DECREF(path_o);
     if (st) return raise_status(st);
     Py_RETURN_NONE;
 }
 
+/* restore(path): every setting not given, from a checkpoint's metadata */
+static PyObject *run_restore(RunObject *r, PyObject *args) { return run_with_checkpoint(r, args, lstm_train_run_restore); }
+
 /* check_resume(path): --keep best's rules on resuming the checkpoint path (lstm_train_run_check_resume):
  * ValueError for a run that kept its last weights, OSError for an out that does not exist */
-static PyObject *run_check_resume(RunObject *r, PyObject *args) {
-    PyObject *path_o;
-    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_o)) return NULL;
-    const char *path = PyBytes_AS_STRING(path_o);
-    lstm_st_file f;
-    memset(&f, 0, sizeof f);
-    lstm_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = lstm_st_read(&f, path);
-    Py_END_ALLOW_THREADS
-    if (!st) st = lstm_train_run_check_resume(&r->r, &f, path);
-    lstm_st_free(&f);
-    Py_DECREF(path_o);
-    if (st) return raise_status(st);
-    Py_RETURN_NONE;
+static lstm_status check_resume(lstm_train_run *r, const lstm_st_file *f, const char *path) {
+    return lstm_train_run_check_resume(r, f, path);
 }
+static PyObject *run_check_resume(RunObject *r, PyObject *args) { return run_with_checkpoint(r, args, check_resume); }
 
 static PyObject *run_total(RunObject *r, PyObject *arg) {
     long long spe = PyLong_AsLongLong(arg);
