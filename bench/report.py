@@ -69,6 +69,21 @@ def ratio(a, b):
     return b["ms"] / a["ms"]
 
 
+def median_run(rs):
+    """The run with the median time of one row and side over run.sh's --rounds (the lower
+    middle of an even count); a run that failed counts only when every round failed."""
+    ok = [r for r in rs if "error" not in r]
+    if not ok:
+        return rs[-1]
+    key = next((k for k in ("ns_per_step", "us_per_step", "ms") if k in ok[0]), None)
+    if key is None:
+        return ok[-1]
+    ok.sort(key=lambda r: r[key])
+    m = dict(ok[(len(ok) - 1) // 2])
+    m["rounds"] = len(ok)
+    return m
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--results", required=True)
@@ -78,7 +93,7 @@ def main():
     p.add_argument("--write", default="")
     a = p.parse_args()
 
-    res = {}
+    runs = {}
     raw = []
     with open(a.results) as f:
         for line in f:
@@ -88,7 +103,8 @@ def main():
             raw.append(line)
             r = json.loads(line)
             impl = {"lstm": "ours"}.get(r["impl"], r["impl"])
-            res[(r["row"], impl)] = r
+            runs.setdefault((r["row"], impl), []).append(r)
+    res = {k: median_run(v) for k, v in runs.items()}
     names = [n for n in ROWS if any((n, i) in res for i in ("ours", "onednn", "pytorch"))]
     cpu = cpu_label(a.cpu_vendor, a.cpu_family, a.cpu_model)
 
@@ -103,6 +119,10 @@ def main():
     out.append("- compilers/libraries: %s; PyTorch %s; oneDNN %s" %
                (a.gcc, a.torch or "n/a", a.onednn or "n/a"))
     out.append("- load average (1/5/15 min) before -> after: %s" % a.load)
+    nr = max((len(v) for v in runs.values()), default=1)
+    if nr > 1:
+        out.append("- rounds: %d (every row and side once per round, in turn); each cell of the tables is "
+                   "the round with the median time" % nr)
     try:
         l1 = [float(part.split()[0]) for part in a.load.split("->")]
         if max(l1) >= 0.5:

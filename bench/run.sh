@@ -21,6 +21,10 @@
 #                  5 iterations after 1 warm-up when they fit in --max-seconds)
 #   --max-seconds  cap on the timed part of a row (default 10); at least one iteration
 #                  always runs, and a warm-up longer than the cap is the measurement
+#   --rounds       run the batch rows and the step table this many times (default 1), each
+#                  round every row and side once in turn; the report takes, per row and
+#                  side, the run with the median time over the rounds (the host's busy
+#                  minutes then fall on single runs of either side, not on a whole row)
 #   env: BUILD (default build), LSTM_BENCH_TIMEOUT (seconds per process, default 600),
 #        RTNEURAL_DIR (default ../shared/anchors/RTNeural)
 # RTNeural needs Eigen (libeigen3-dev; installed with apt-get when missing and allowed)
@@ -30,7 +34,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 TIMEOUT=${LSTM_BENCH_TIMEOUT:-600}
-LABEL="" ONLY="" IMPLS="ours,onednn,pytorch,rtneural" BUDGET=2 MAXS=10 WRITE=1 OUT=BENCHMARKS.md
+LABEL="" ONLY="" IMPLS="ours,onednn,pytorch,rtneural" BUDGET=2 MAXS=10 WRITE=1 OUT=BENCHMARKS.md ROUNDS=1
 STEP_H="$(seq 8 128 | tr '\n' ' ')256"
 CMDLINE="sh bench/run.sh"
 for arg in "$@"; do
@@ -44,12 +48,14 @@ while [ $# -gt 0 ]; do
     --budget) BUDGET=$2; shift 2 ;;
     --step-h) STEP_H=$2; shift 2 ;;
     --max-seconds) MAXS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --no-write) WRITE=0; shift ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
+case $ROUNDS in ""|*[!0-9]*|0) echo "bench/run.sh: --rounds: expected a positive integer, got '$ROUNDS'" >&2; exit 2 ;; esac
 has_impl() { case ",$IMPLS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 only() { [ -z "$ONLY" ] && return 0; case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
@@ -155,35 +161,39 @@ run_one() { # impl name cmd...: appends {"row": name, ...} or an error record
     esac
 }
 
-echo "$SHAPES" | while read -r name I H L B T mode thr cell opts; do
-    if [ -n "$ONLY" ]; then case ",$ONLY," in *",$name,"*) ;; *) continue ;; esac; fi
-    args="--input-size $I --hidden $H --layers $L --batch $B --seq $T --mode $mode --threads $thr --cell $cell --budget $BUDGET --max-seconds $MAXS"
-    case ${opts:--} in
-    bidir) args="$args --bidirectional" ;;
-    proj=*) args="$args --proj ${opts#proj=}" ;;
-    esac
-    echo "bench/run.sh: $name ($args)" >&2
-    # shellcheck disable=SC2086
-    has_impl ours && run_one lstm "$name" "$BUILD/lstm" bench $args
-    # shellcheck disable=SC2086
-    [ $ONEDNN_OK = 1 ] && run_one onednn "$name" "$BUILD/bench/onednn_lstm" $args
-    # PyTorch with its own OpenBLAS defaults (a caller's OPENBLAS_* tuning is not PyTorch's)
-    # shellcheck disable=SC2086
-    [ $TORCH_OK = 1 ] && run_one pytorch "$name" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
-        /usr/bin/python3 bench/torch_lstm.py $args
-done
-
-# ---- one step per call, batch 1, 1 thread: ours and RTNeural interleaved per H
-if only step; then
-    for H in $STEP_H; do
-        I=1; [ "$H" = 256 ] && I=256
-        echo "bench/run.sh: step-$H (I=$I)" >&2
-        # RTNeural's protocol: 1 warm-up, then 5 runs of 48000 steps (median and min of the 5)
-        has_impl ours && run_one lstm "step-$H" "$BUILD/lstm" bench --input-size $I --hidden "$H" --seq 48000 \
-            --mode step --threads 1 --warmup 1 --min-iters 5 --max-iters 5 --budget 0 --max-seconds "$MAXS"
-        [ $RT_OK = 1 ] && run_one rtneural "step-$H" "$(rt_bin "$H")" "$H"
+# ---- the batch rows, then one step per call; --rounds times
+for round in $(seq "$ROUNDS"); do
+    [ "$ROUNDS" -gt 1 ] && echo "bench/run.sh: round $round of $ROUNDS" >&2
+    echo "$SHAPES" | while read -r name I H L B T mode thr cell opts; do
+        if [ -n "$ONLY" ]; then case ",$ONLY," in *",$name,"*) ;; *) continue ;; esac; fi
+        args="--input-size $I --hidden $H --layers $L --batch $B --seq $T --mode $mode --threads $thr --cell $cell --budget $BUDGET --max-seconds $MAXS"
+        case ${opts:--} in
+        bidir) args="$args --bidirectional" ;;
+        proj=*) args="$args --proj ${opts#proj=}" ;;
+        esac
+        echo "bench/run.sh: $name ($args)" >&2
+        # shellcheck disable=SC2086
+        has_impl ours && run_one lstm "$name" "$BUILD/lstm" bench $args
+        # shellcheck disable=SC2086
+        [ $ONEDNN_OK = 1 ] && run_one onednn "$name" "$BUILD/bench/onednn_lstm" $args
+        # PyTorch with its own OpenBLAS defaults (a caller's OPENBLAS_* tuning is not PyTorch's)
+        # shellcheck disable=SC2086
+        [ $TORCH_OK = 1 ] && run_one pytorch "$name" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+            /usr/bin/python3 bench/torch_lstm.py $args
     done
-fi
+
+    # ---- one step per call, batch 1, 1 thread: ours and RTNeural interleaved per H
+    if only step; then
+        for H in $STEP_H; do
+            I=1; [ "$H" = 256 ] && I=256
+            echo "bench/run.sh: step-$H (I=$I)" >&2
+            # RTNeural's protocol: 1 warm-up, then 5 runs of 48000 steps (median and min of the 5)
+            has_impl ours && run_one lstm "step-$H" "$BUILD/lstm" bench --input-size $I --hidden "$H" --seq 48000 \
+                --mode step --threads 1 --warmup 1 --min-iters 5 --max-iters 5 --budget 0 --max-seconds "$MAXS"
+            [ $RT_OK = 1 ] && run_one rtneural "step-$H" "$(rt_bin "$H")" "$H"
+        done
+    fi
+done
 
 # ---- greedy sampling against PyTorch's per-step loop (models made by `lstm train`)
 if only sample && has_impl ours && [ $TORCH_OK = 1 ]; then
