@@ -544,7 +544,10 @@ int lstm_cmd_train(int argc, char **argv) {
     fprintf(stderr, "trained %" PRId64 " steps (to step %" PRId64 ", epoch %.2f) in %.1f s: loss %.4f%s, %.0f tokens/s; %s %s\n",
             done_steps, tr.step, (double)tr.step / (double)spe, now_s() - t0, loss_ema, val_s,
             (double)done_steps * batch * bptt / (train_time > 0 ? train_time : 1e-9), wrote_s, out_path);
-    if (sample_n > 0) { /* from the model in --out: with --keep best the best, not the last weights */
+    /* from the model in --out: with --keep best the best, not the last weights.  Rank 0 alone
+     * (it alone prints; the others' stdout is /dev/null): on the others it was time thrown away
+     * that the job's end waited for, and with --keep best a read of an --out they never wrote */
+    if (sample_n > 0 && cli_dist_rank() == 0) {
         lstm_charlm kept;
         if (run.keep_best && (st = lstm_charlm_load(&kept, out_path))) cli_fail_status(st);
         lstm_charlm *sm = run.keep_best ? &kept : &model;

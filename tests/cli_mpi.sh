@@ -2,7 +2,8 @@
 # cli_mpi.sh — data-parallel training over Open MPI (make test-mpi; not part of
 # make test): 2 and 4 ranks write the same bytes as one process (model,
 # checkpoint, log without its timing fields), for the LSTM and the GRU char
-# model (the GRU also resumed across rank counts); a NaN loss gives one process's
+# model (the GRU also resumed across rank counts); rank 0 alone samples (--sample),
+# printing one process's sample; a NaN loss gives one process's
 # message; ranks started with other flags, data, --init or --resume files stop
 # with one line naming it; a failure on rank 1 alone prints its line; a batch
 # the ranks do not divide is a usage error; SIGTERM to mpirun or to the ranks saves a checkpoint and
@@ -65,6 +66,19 @@ run_in kb2 $MPIRUN -np 2 "$LMPI" train $K --out m.st --log m.log > "$T/kb2.err" 
 rc=$?
 check '[ $rc -eq 0 ] && cmp -s "$T/kb1/m.st" "$T/kb2/m.st" && same_log "$T/kb1/m.log" "$T/kb2/m.log"' \
     "--keep best --patience 3: 2 ranks wrote another file or log than one process (rc $rc)"
+
+# ---- --sample: rank 0 alone samples, and prints one process's sample.  Before, every rank sampled
+# and threw it away (the job's end waited for the slowest), and with --keep best each read the
+# --out file that rank 0 alone writes: rank 1 with its --out in a directory of its own (ranks on
+# nodes without a shared directory) stopped with "lstm: rank 1 of 2: r1/m.st: cannot open", exit 1.
+S="--data $DATA --hidden 16 --embed 8 --batch 4 --bptt 8 --steps 40 --eval-every 10 --lr 0.05 --seed 3 --threads 1 --keep best --sample 300"
+run_in s1 "$LSTM" train $S --out m.st > "$T/s1.out" 2> "$T/s1.err" || bad "--sample, 1 process: $(tail -n 1 "$T/s1.err")"
+mkdir -p "$T/s2/r1"
+run_in s2 $MPIRUN -np 1 "$LMPI" train $S --out m.st : -np 1 "$LMPI" train $S --out r1/m.st > "$T/s2.out" 2> "$T/s2.err"
+rc=$?
+check '[ $rc -eq 0 ] && [ "$(wc -c < "$T/s1.out")" -eq 301 ] && cmp -s "$T/s1.out" "$T/s2.out" && [ -z "$(ls "$T/s2/r1")" ]' \
+    "--sample 300 --keep best, rank 1's --out elsewhere: expected exit 0 and one process's sample on stdout, rank 1 never sampling (rc $rc: $(grep "^lstm" "$T/s2.err" | head -n 2))"
+echo "--sample: rank 0 alone samples; the sample is one process's"
 
 # ---- a log on a full device: every rank stops at the first lost record, rank 0's checkpoint resumes
 if [ -w /dev/full ]; then
