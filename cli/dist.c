@@ -9,6 +9,7 @@ FILE *cli_dist_fail_out(const char **tag) {
 }
 int cli_dist_rank(void) { return 0; }
 int cli_dist_size(void) { return 1; }
+const char *cli_dist_help(void) { return NULL; }
 const lstm_reducer *cli_dist_reducer(void) { return NULL; }
 int cli_dist_any(int flag) { return flag != 0; }
 int cli_dist_differ(const uint64_t *v, int n) { (void)v; (void)n; return -1; }

@@ -20,6 +20,8 @@ FILE *cli_dist_fail_out(const char **tag);
 void cli_dist_finalize(void);                /* on a normal return from main */
 int cli_dist_rank(void);
 int cli_dist_size(void);
+/* The lines 'lstm --help' ends with on what runs under mpirun, or NULL (build/lstm). */
+const char *cli_dist_help(void);
 /* The training reducer over all processes; NULL for one. */
 const lstm_reducer *cli_dist_reducer(void);
 /* Logical OR of flag over the processes (every rank must call it: the

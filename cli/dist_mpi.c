@@ -66,6 +66,10 @@ FILE *cli_dist_fail_out(const char **tag) {
 }
 int cli_dist_rank(void) { return rank_; }
 int cli_dist_size(void) { return size_; }
+const char *cli_dist_help(void) {
+    return "under mpirun with more than one process only 'train' runs (its batch split over the ranks);\n"
+           "run the other commands without mpirun (or with -np 1)";
+}
 const lstm_reducer *cli_dist_reducer(void) { return size_ > 1 ? &reducer_ : NULL; }
 
 int cli_dist_any(int flag) {

@@ -31,6 +31,8 @@ static void usage(FILE *fp) { /* --help */
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         fprintf(fp, "  %-9s %s\n", commands[k].name, commands[k].help);
     fprintf(fp, "\n  --help    this text\n  --version print the version\n");
+    const char *dist = cli_dist_help(); /* build/lstm-mpi: which commands mpirun may start */
+    if (dist) fprintf(fp, "\n%s\n", dist);
 }
 
 int main(int argc, char **argv) {
@@ -53,6 +55,14 @@ int main(int argc, char **argv) {
     }
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         if (strcmp(cmd, commands[k].name) == 0) {
+            if (cli_dist_size() > 1 && commands[k].fn != lstm_cmd_train) {
+                /* only train splits its work over the ranks: any other command would run whole on
+                 * every rank, each writing the same files.  Every rank refuses (rank 0's line is the
+                 * job's: see cli_dist_fail_out) before reading its options. */
+                cli_args a = {argc - 1, argv + 1, 0, cmd};
+                cli_usage(&a, "only 'train' is distributed over MPI processes (%d here); run %s without mpirun or with -np 1",
+                          cli_dist_size(), cmd);
+            }
             int rc = commands[k].fn(argc - 1, argv + 1);
             cli_finish_stdout(); /* every command's stdout is checked, once, here */
             cli_dist_finalize();

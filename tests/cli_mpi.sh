@@ -7,7 +7,8 @@
 # message; ranks started with other flags, data, --init or --resume files stop
 # with one line naming it; a failure on rank 1 alone prints its line; a batch
 # the ranks do not divide is a usage error; SIGTERM to mpirun or to the ranks saves a checkpoint and
-# every rank exits 130; a log on a full device stops every rank with a
+# every rank exits 130; every command but train is refused on 2 ranks (one line,
+# exit 2) and runs on 1; a log on a full device stops every rank with a
 # checkpoint; a rank killed with SIGKILL ends the job within seconds and the
 # last checkpoint resumes (with 1 or 4 processes) to the same bytes as
 # a run never interrupted.  Skips, saying so, only when mpirun is absent.
@@ -149,6 +150,35 @@ run_in p3 $MPIRUN -np 3 "$LMPI" train $F --out m.st > "$T/p3.err" 2>&1
 rc=$?
 check '[ $rc -eq 2 ] && [ "$(grep -c "not divisible" "$T/p3.err")" -eq 1 ] && [ ! -f "$T/p3/m.st" ]' \
     "3 ranks, batch 8: expected exit 2 and one error line, got rc $rc: $(grep lstm "$T/p3.err" | head -n 3)"
+
+# ---- every command but train: refused under mpirun with more than one process (one line, exit 2, no
+# file); with -np 1 (or without mpirun) it runs as build/lstm does.  Before, each ran in full on every
+# rank, all writing the same --output.
+# x.npy: float32, shape (1, 1, 1), zeros (a .npy v1.0 header of 64 bytes) for lstm_tiny's I = 1
+h="{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), }"
+while [ $(( (10 + ${#h} + 1) % 64 )) -ne 0 ]; do h="$h "; done
+{ printf '\223NUMPY\001\000'; printf "\\$(printf %03o $((${#h} + 1)))\\000"; printf '%s\n' "$h"; head -c 4 /dev/zero; } > "$T/x.npy"
+FW="forward --model $ROOT/tests/fixtures/lstm_tiny.safetensors --prefix model. --input $T/x.npy --output y.npy"
+run_in fw1 "$LSTM" $FW 2> "$T/fw1.err" || bad "forward, build/lstm: $(tail -n 1 "$T/fw1.err")"
+run_in fw2 $MPIRUN -np 2 "$LMPI" $FW > "$T/fw2.err" 2>&1
+rc=$?
+check '[ $rc -eq 2 ] && [ "$(grep -c "^lstm forward: only '"'train'"' is distributed over MPI processes (2 here); run forward without mpirun" "$T/fw2.err")" -eq 1 ] && [ "$(grep -c "^lstm" "$T/fw2.err")" -eq 1 ] && [ ! -e "$T/fw2/y.npy" ]' \
+    "forward on 2 ranks: expected exit 2, one line saying only train is distributed, no file (rc $rc: $(grep -v "^ \|^-" "$T/fw2.err" | head -n 3))"
+for c in grad info eval sample bench; do
+    run_in rf $MPIRUN -np 2 "$LMPI" $c > "$T/rf.err" 2>&1
+    rc=$?
+    check '[ $rc -eq 2 ] && [ "$(grep -c "^lstm $c: only '"'train'"' is distributed" "$T/rf.err")" -eq 1 ] && [ "$(grep -c "^lstm" "$T/rf.err")" -eq 1 ]' \
+        "$c on 2 ranks: expected exit 2 and one line (rc $rc: $(grep "^lstm" "$T/rf.err" | head -n 2))"
+done
+run_in fwm $MPIRUN -np 1 "$LMPI" $FW > "$T/fwm.err" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && cmp -s "$T/fw1/y.npy" "$T/fwm/y.npy"' "forward with mpirun -np 1: expected build/lstm's output (rc $rc: $(tail -n 2 "$T/fwm.err"))"
+run_in fws "$LMPI" $FW 2> "$T/fws.err"
+rc=$?
+check '[ $rc -eq 0 ] && cmp -s "$T/fw1/y.npy" "$T/fws/y.npy"' "forward with lstm-mpi, no mpirun: expected build/lstm's output (rc $rc: $(tail -n 2 "$T/fws.err"))"
+check '"$LMPI" --help 2> /dev/null | grep -q "only '"'train'"' runs" && ! "$LSTM" --help | grep -q mpirun' \
+    "lstm-mpi --help should say that only train runs under mpirun (and lstm --help not)"
+echo "forward, grad, info, eval, sample, bench on 2 ranks: one line, exit 2; on 1: as build/lstm"
 
 # ---- a GRU char model: 1, 2 and 4 processes, the same bytes; 4 ranks stopped at step 30, 2 ranks resume
 GF="--data $DATA --cell gru --hidden 24 --layers 2 --embed 8 --dropout 0.2 --batch 8 --bptt 8 --eval-every 20 --checkpoint-every 25 --seed 5"
