@@ -47,10 +47,13 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         cli_finish_stdout();
+        cli_dist_finalize(); /* a return without MPI_Finalize is an abnormal end to mpirun: exit 1 */
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
         printf("lstm %s\n", LSTM_VERSION);
+        cli_finish_stdout();
+        cli_dist_finalize();
         return 0;
     }
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)

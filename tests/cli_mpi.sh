@@ -8,7 +8,8 @@
 # with one line naming it; a failure on rank 1 alone prints its line; a batch
 # the ranks do not divide is a usage error; SIGTERM to mpirun or to the ranks saves a checkpoint and
 # every rank exits 130; every command but train is refused on 2 ranks (one line,
-# exit 2) and runs on 1; a log on a full device stops every rank with a
+# exit 2) and runs on 1, --help and --version print once and exit 0; a log on a
+# full device stops every rank with a
 # checkpoint; a rank killed with SIGKILL ends the job within seconds and the
 # last checkpoint resumes (with 1 or 4 processes) to the same bytes as
 # a run never interrupted.  Skips, saying so, only when mpirun is absent.
@@ -178,6 +179,15 @@ rc=$?
 check '[ $rc -eq 0 ] && cmp -s "$T/fw1/y.npy" "$T/fws/y.npy"' "forward with lstm-mpi, no mpirun: expected build/lstm's output (rc $rc: $(tail -n 2 "$T/fws.err"))"
 check '"$LMPI" --help 2> /dev/null | grep -q "only '"'train'"' runs" && ! "$LSTM" --help | grep -q mpirun' \
     "lstm-mpi --help should say that only train runs under mpirun (and lstm --help not)"
+# --help and --version on 2 ranks: printed once, exit 0 (they returned without MPI_Finalize: mpirun
+# reported an abnormal end, exit 1, and a 20-line banner)
+for o in --help --version; do
+    run_in rf $MPIRUN -np 2 "$LMPI" $o > "$T/rf.out" 2> "$T/rf.err"
+    rc=$?
+    "$LMPI" $o > "$T/rf1.out" 2> /dev/null
+    check '[ $rc -eq 0 ] && cmp -s "$T/rf.out" "$T/rf1.out" && ! grep -q "exiting improperly" "$T/rf.err"' \
+        "lstm-mpi $o on 2 ranks: expected exit 0 and the text once (rc $rc: $(grep -m 1 . "$T/rf.err"))"
+done
 echo "forward, grad, info, eval, sample, bench on 2 ranks: one line, exit 2; on 1: as build/lstm"
 
 # ---- a GRU char model: 1, 2 and 4 processes, the same bytes; 4 ranks stopped at step 30, 2 ranks resume
