@@ -274,25 +274,9 @@ int lstm_cmd_train(int argc, char **argv) {
         if (!lstm_st_meta(&ckpt, "train.step"))
             cli_fail("%s: not a training checkpoint (no 'train.step' metadata)", resume_path);
         if ((st = lstm_train_run_restore(&run, &ckpt, resume_path))) cli_fail_status(st);
-        /* the carried state and the stream layout fix B and T for the whole run: a
-         * value that differs from the file's after the restore came from a flag */
-        lstm_train_run saved;
-        lstm_train_run_init(&saved);
-        if ((st = lstm_train_run_restore(&saved, &ckpt, resume_path))) cli_fail_status(st);
-        if (run.cfg.batch != saved.cfg.batch)
-            cli_usage(&a, "--batch %d conflicts with %s, which was trained with batch %d (it cannot change on --resume)",
-                      run.cfg.batch, resume_path, saved.cfg.batch);
-        if (run.cfg.bptt != saved.cfg.bptt)
-            cli_usage(&a, "--bptt %d conflicts with %s, which was trained with bptt %d (it cannot change on --resume)",
-                      run.cfg.bptt, resume_path, saved.cfg.bptt);
-        /* the validation fraction fixes the training part: its streams (whose state is carried),
-         * the steps of an epoch, and the validation set that --keep best's losses compare on */
-        if (run.val_fraction != saved.val_fraction)
-            cli_usage(&a, "--val-fraction %g conflicts with %s, which was trained with val-fraction %g (it cannot change on --resume)",
-                      run.val_fraction, resume_path, saved.val_fraction);
-        lstm_train_run_free(&saved);
-        /* --keep best needs the best weights so far in --out (a conflict with the run's --keep last
-         * is a usage error; an --out that does not exist, a failure) */
+        /* batch, bptt and val-fraction cannot change (a conflict is a usage error); --keep best
+         * needs the best weights so far in --out (a conflict with the run's --keep last is a
+         * usage error; an --out that does not exist, a failure) */
         if ((st = lstm_train_run_check_resume(&run, &ckpt, resume_path)) == LSTM_ERR_ARG)
             cli_usage(&a, "%s", lstm_last_error());
         if (st) cli_fail_status(st);

@@ -631,9 +631,13 @@ LSTM_API int lstm_train_run_given(const lstm_train_run *r, const char *key);
  * is the checkpoint its run wrote (the same file by device and inode): a
  * copy never writes the original run's files. */
 LSTM_API lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_file *f, const char *path);
-/* The rules of --keep best on resume, once r holds the resumed run's settings
- * (lstm_train_run_restore from the checkpoint f read from path) and its out:
- * with a best validation loss so far (best_val finite), --out holds its
+/* The rules of a resume, once r holds the resumed run's settings
+ * (lstm_train_run_restore from the checkpoint f read from path) and its out.
+ * batch, bptt and val-fraction cannot change (the carried state, the streams,
+ * the steps of an epoch and the validation set depend on them): LSTM_ERR_ARG
+ * when r's value differs from the checkpoint's ("--batch 8 conflicts with
+ * PATH, which was trained with batch 4 ...").  Then --keep best: with a best
+ * validation loss so far (best_val finite), --out holds its
  * weights and only a better evaluation overwrites them.  LSTM_ERR_ARG when
  * keep best was given for a checkpoint whose run kept its last weights (its
  * out holds those; its best loss is kept for --patience); LSTM_ERR_IO when out

@@ -686,6 +686,40 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
         }
     }
 
+    /* batch, bptt and val-fraction cannot change on resume (lstm_train_run_check_resume): a flag
+     * other than the checkpoint's is refused, naming the setting, both values and the file; the
+     * checkpoint's own values pass; without metadata the checkpoint's are the defaults */
+    {
+        static const struct { int meta; const char *key, *value, *want; } fx[] = {
+            {1, "batch", "8", "--batch 8 conflicts with %s, which was trained with batch 4 "},
+            {1, "bptt", "32", "--bptt 32 conflicts with %s, which was trained with bptt 16 "},
+            {1, "val-fraction", "0.5", "--val-fraction 0.5 conflicts with %s, which was trained with val-fraction 0.25 "},
+            {1, "val-fraction", "0", "--val-fraction 0 conflicts with %s, which was trained with val-fraction 0.25 "},
+            {1, "batch", "4", NULL}, {1, "bptt", "16", NULL}, {1, "val-fraction", "0.25", NULL}, {1, NULL, NULL, NULL},
+            {0, "batch", "4", "--batch 4 conflicts with %s, which was trained with batch 32 "},
+            {0, "batch", "32", NULL}, {0, "bptt", "64", NULL}, {0, "val-fraction", "0.1", NULL},
+        };
+        for (size_t i = 0; i < sizeof fx / sizeof fx[0]; i++) {
+            const char *kv[] = {"train.batch", "4", "train.bptt", "16", "train.val-fraction", "0.25", NULL};
+            CHECK(lstm_trainer_save(&tr, path, fx[i].meta ? kv : NULL) == LSTM_OK, "save: %s", lstm_last_error());
+            CHECK(lstm_st_read(&f, path) == LSTM_OK, "read: %s", lstm_last_error());
+            lstm_train_run r3;
+            lstm_train_run_init(&r3);
+            if (fx[i].key) lstm_train_run_set(&r3, fx[i].key, fx[i].value, NULL);
+            CHECK(lstm_train_run_restore(&r3, &f, path) == LSTM_OK, "restore: %s", lstm_last_error());
+            lstm_status st = lstm_train_run_check_resume(&r3, &f, path);
+            char want[512] = "";
+            if (fx[i].want) snprintf(want, sizeof want, fx[i].want, path);
+            CHECK_V(fx[i].want ? st == LSTM_ERR_ARG && strstr(lstm_last_error(), want) : st == LSTM_OK,
+                    "resume a checkpoint %s with --%s %s: status %d, want %s: %s",
+                    fx[i].meta ? "of batch 4, bptt 16, val-fraction 0.25" : "without settings",
+                    fx[i].key ? fx[i].key : "(none)", fx[i].value ? fx[i].value : "", (int)st,
+                    fx[i].want ? "refused" : "ok", st ? lstm_last_error() : "ok");
+            lstm_train_run_free(&r3);
+            lstm_st_free(&f);
+        }
+    }
+
     /* a wrong embedding shape: the message gives the model's sizes (read before the free) */
     {
         lstm_charlm_tensor t[32];

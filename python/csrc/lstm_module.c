@@ -994,8 +994,9 @@ static PyObject *run_with_checkpoint(RunObject *r, PyObject *args,
 /* restore(path): every setting not given, from a checkpoint's metadata */
 static PyObject *run_restore(RunObject *r, PyObject *args) { return run_with_checkpoint(r, args, lstm_train_run_restore); }
 
-/* check_resume(path): --keep best's rules on resuming the checkpoint path (lstm_train_run_check_resume):
- * ValueError for a run that kept its last weights, OSError for an out that does not exist */
+/* check_resume(path): the rules of resuming the checkpoint path (lstm_train_run_check_resume):
+ * ValueError for a batch, bptt or val-fraction other than its own and for keep best of a run that
+ * kept its last weights, OSError for an out that does not exist */
 static lstm_status check_resume(lstm_train_run *r, const lstm_st_file *f, const char *path) {
     return lstm_train_run_check_resume(r, f, path);
 }

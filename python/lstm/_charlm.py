@@ -236,13 +236,8 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
         if "train.step" not in _lstm.read_meta(resume):
             raise ValueError(f"{resume}: not a training checkpoint (no 'train.step' metadata)")
         run.restore(resume)
-        saved = _lstm.Run()
-        saved.restore(resume)
-        for k in ("batch", "bptt", "val_fraction"):  # the streams, and the validation set
-            if run.info()[k] != saved.info()[k]:
-                raise ValueError(f"{k} {run.info()[k]} conflicts with {resume}, which was trained with {k} "
-                                 f"{saved.info()[k]} (it cannot change on resume)")
-        run.check_resume(resume)  # keep="best": the best weights so far must be in out
+        # batch, bptt and val_fraction cannot change; keep="best": the best weights so far must be in out
+        run.check_resume(resume)
         model = _lstm.CharLM.load(resume)
     elif init is not None:
         model = _lstm.CharLM.load(os.fspath(init))

@@ -152,7 +152,7 @@ class CharModelVsCLI(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "other data"):
             lstm.train(resume=b + "/m.safetensors.ckpt", data=b"x" * 5000, out=b + "/m3.safetensors", steps=40)
         # the validation fraction fixes the training streams and the validation set, as batch and bptt do
-        with self.assertRaisesRegex(ValueError, "val_fraction 0.5 conflicts with .*trained with val_fraction 0.1"):
+        with self.assertRaisesRegex(ValueError, "val-fraction 0.5 conflicts with .*m.safetensors.ckpt, which was trained with val-fraction 0.1"):
             lstm.train(resume=b + "/m.safetensors.ckpt", data=self.data, out=b + "/m3.safetensors", steps=40,
                        val_fraction=0.5)
 

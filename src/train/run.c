@@ -298,7 +298,40 @@ lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_file *f, con
     return LSTM_OK;
 }
 
+/* The settings fixed for a whole run: the carried state and the stream layout fix batch and
+ * bptt; the validation fraction fixes the training part (its streams, the steps of an epoch)
+ * and the validation set that --keep best's losses compare on.  r's value against the
+ * checkpoint's (its metadata, or the default where it has none, as a restore reads it). */
+static lstm_status check_fixed(const lstm_train_run *r, const lstm_st_file *f, const char *path) {
+    static const char *const fixed[] = {"batch", "bptt", "val-fraction"};
+    lstm_train_run saved;
+    lstm_train_run_init(&saved);
+    lstm_status st = LSTM_OK;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] && !st; i++) {
+        char mk[64];
+        snprintf(mk, sizeof mk, "train.%s", fixed[i]);
+        const char *v = lstm_st_meta(f, mk);
+        if (v) st = lstm_train_run_set(&saved, fixed[i], v, path);
+    }
+    if (st) {
+        /* a bad value: the error is set */
+    } else if (r->cfg.batch != saved.cfg.batch) {
+        st = lstm__fail(LSTM_ERR_ARG, "--batch %d conflicts with %s, which was trained with batch %d (it cannot change on --resume)",
+                        r->cfg.batch, path, saved.cfg.batch);
+    } else if (r->cfg.bptt != saved.cfg.bptt) {
+        st = lstm__fail(LSTM_ERR_ARG, "--bptt %d conflicts with %s, which was trained with bptt %d (it cannot change on --resume)",
+                        r->cfg.bptt, path, saved.cfg.bptt);
+    } else if (r->val_fraction != saved.val_fraction) {
+        st = lstm__fail(LSTM_ERR_ARG, "--val-fraction %g conflicts with %s, which was trained with val-fraction %g (it cannot change on --resume)",
+                        r->val_fraction, path, saved.val_fraction);
+    }
+    lstm_train_run_free(&saved);
+    return st;
+}
+
 lstm_status lstm_train_run_check_resume(const lstm_train_run *r, const lstm_st_file *f, const char *path) {
+    lstm_status st = check_fixed(r, f, path);
+    if (st) return st;
     if (!r->keep_best || !isfinite(r->best_val)) return LSTM_OK; /* no best so far: --out is written by the first evaluation */
     /* a run that kept its last weights has no best in its --out (its best loss is kept for
      * --patience): an evaluation that did not beat it would leave those last weights there */
