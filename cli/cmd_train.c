@@ -271,8 +271,6 @@ int lstm_cmd_train(int argc, char **argv) {
     if (resume_path && init_path) cli_usage(&a, "--resume and --init exclude each other");
     if (resume_path) {
         if ((st = lstm_st_read(&ckpt, resume_path))) cli_fail_status(st);
-        if (!lstm_st_meta(&ckpt, "train.step"))
-            cli_fail("%s: not a training checkpoint (no 'train.step' metadata)", resume_path);
         if ((st = lstm_train_run_restore(&run, &ckpt, resume_path))) cli_fail_status(st);
         /* batch, bptt and val-fraction cannot change (a conflict is a usage error); --keep best
          * needs the best weights so far in --out (a conflict with the run's --keep last is a
@@ -358,13 +356,7 @@ int lstm_cmd_train(int argc, char **argv) {
     uint64_t hash = corpus.hash; /* FNV-1a, found with the vocabulary in one pass */
     char hash_s[32];
     snprintf(hash_s, sizeof hash_s, "%016" PRIx64, hash);
-    if (resume_path) {
-        const char *h = lstm_st_meta(&ckpt, "train.data_hash");
-        char shown[24];
-        if (h && strcmp(h, hash_s) != 0)
-            cli_fail("%s: this checkpoint was trained on other data (hash %s), but %s has hash %s", resume_path,
-                     lstm__printable(shown, sizeof shown, h), data_name, hash_s);
-    }
+    if (resume_path && (st = lstm_train_check_data(&ckpt, resume_path, hash, data_name))) cli_fail_status(st);
     const long batch = run.cfg.batch, bptt = run.cfg.bptt;
     size_t n_val = (size_t)(run.val_fraction * (double)n_all), n_train = n_all - n_val;
     if (n_train < (size_t)batch * (size_t)bptt + 1)

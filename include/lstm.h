@@ -627,7 +627,8 @@ LSTM_API lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, cons
 /* 1 when key was set by a flag (lstm_train_run_set with src NULL), else 0. */
 LSTM_API int lstm_train_run_given(const lstm_train_run *r, const char *key);
 /* Takes every key not given from the checkpoint's metadata, checked as the
- * flags are.  The destinations (checkpoint, log, out) are taken only when path
+ * flags are (a file without train.step is not a training checkpoint:
+ * LSTM_ERR_FORMAT).  The destinations (checkpoint, log, out) are taken only when path
  * is the checkpoint its run wrote (the same file by device and inode): a
  * copy never writes the original run's files. */
 LSTM_API lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_file *f, const char *path);
@@ -644,6 +645,12 @@ LSTM_API lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_fil
  * (if set) does not exist (a copy of the checkpoint given a new out: the best
  * weights are in the first run's out).  LSTM_OK otherwise. */
 LSTM_API lstm_status lstm_train_run_check_resume(const lstm_train_run *r, const lstm_st_file *f, const char *path);
+/* The data of a resume: LSTM_ERR_ARG when the checkpoint f (read from path)
+ * records a train.data_hash other than data_hash (FNV-1a 64 of the training
+ * bytes, as 16 hex digits); data_name names the data in the message.  A
+ * checkpoint without one passes. */
+LSTM_API lstm_status lstm_train_check_data(const lstm_st_file *f, const char *path, uint64_t data_hash,
+                                           const char *data_name);
 /* The rules between keys, once the steps per epoch are known: sets
  * cfg.total_steps from steps or epochs, resolves the weight decay default
  * (adamw 0.01, else 0), and refuses (LSTM_ERR_ARG) cosine without a total above

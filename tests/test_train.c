@@ -720,6 +720,36 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
         }
     }
 
+    /* a model file is not a training checkpoint (lstm_train_run_restore); the data of a resume
+     * must be the checkpoint's (lstm_train_check_data) */
+    {
+        lstm_charlm_tensor t[32];
+        int nt = lstm_charlm_tensors(&m, t);
+        lstm_st_entry e[32];
+        for (int i = 0; i < nt; i++)
+            e[i] = (lstm_st_entry){.name = t[i].name, .ndim = t[i].ndim, .shape = {t[i].shape[0], t[i].shape[1]}, .data = t[i].param};
+        CHECK(lstm_st_write(path, e, nt, NULL) == LSTM_OK, "write: %s", lstm_last_error());
+        CHECK(lstm_st_read(&f, path) == LSTM_OK, "read: %s", lstm_last_error());
+        lstm_train_run r3;
+        lstm_train_run_init(&r3);
+        lstm_status st = lstm_train_run_restore(&r3, &f, path);
+        CHECK_V(st == LSTM_ERR_FORMAT && strstr(lstm_last_error(), "not a training checkpoint (no 'train.step' metadata)") &&
+                    strstr(lstm_last_error(), path),
+                "restore of a model file refused: %s", st ? lstm_last_error() : "ok");
+        lstm_train_run_free(&r3);
+        CHECK_V(lstm_train_check_data(&f, path, 42, "d.txt") == LSTM_OK, "a file without train.data_hash: any data");
+        lstm_st_free(&f);
+        const char *kv[] = {"train.data_hash", "00000000000000ff", NULL};
+        CHECK(lstm_trainer_save(&tr, path, kv) == LSTM_OK, "save: %s", lstm_last_error());
+        CHECK(lstm_st_read(&f, path) == LSTM_OK, "read: %s", lstm_last_error());
+        CHECK_V(lstm_train_check_data(&f, path, 0xff, "d.txt") == LSTM_OK, "the checkpoint's own data passes");
+        st = lstm_train_check_data(&f, path, 0x100, "d.txt");
+        char want[512];
+        snprintf(want, sizeof want, "%s: this checkpoint was trained on other data (hash 00000000000000ff), but d.txt has hash 0000000000000100", path);
+        CHECK_V(st == LSTM_ERR_ARG && strstr(lstm_last_error(), want), "other data refused: %s", st ? lstm_last_error() : "ok");
+        lstm_st_free(&f);
+    }
+
     /* a wrong embedding shape: the message gives the model's sizes (read before the free) */
     {
         lstm_charlm_tensor t[32];

@@ -1249,6 +1249,29 @@ static PyObject *mod_read_meta(PyObject *self, PyObject *args) {
     return d;
 }
 
+/* check_data(path, data_hash, data_name): ValueError when the checkpoint path was trained on
+ * other data (lstm_train_check_data) */
+static PyObject *mod_check_data(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *path_o, *name_o;
+    unsigned long long hash;
+    if (!PyArg_ParseTuple(args, "O&KO&", PyUnicode_FSConverter, &path_o, &hash, PyUnicode_FSConverter, &name_o))
+        return NULL;
+    lstm_st_file f;
+    memset(&f, 0, sizeof f);
+    lstm_status st;
+    const char *path = PyBytes_AS_STRING(path_o);
+    Py_BEGIN_ALLOW_THREADS
+    st = lstm_st_read(&f, path);
+    Py_END_ALLOW_THREADS
+    if (!st) st = lstm_train_check_data(&f, path, (uint64_t)hash, PyBytes_AS_STRING(name_o));
+    lstm_st_free(&f);
+    Py_DECREF(path_o);
+    Py_DECREF(name_o);
+    if (st) return raise_status(st);
+    Py_RETURN_NONE;
+}
+
 /* vocab_of(data) -> the sorted distinct bytes */
 static PyObject *mod_vocab_of(PyObject *self, PyObject *arg) {
     (void)self;
@@ -1264,6 +1287,7 @@ static PyObject *mod_vocab_of(PyObject *self, PyObject *arg) {
 
 static PyMethodDef module_methods[] = {
     {"read_meta", mod_read_meta, METH_VARARGS, "read_meta(path) -> dict: a safetensors file's metadata"},
+    {"check_data", mod_check_data, METH_VARARGS, "check_data(path, data_hash, data_name) (lstm_train_check_data)"},
     {"vocab_of", mod_vocab_of, METH_O, "vocab_of(data) -> bytes (lstm_charlm_vocab_of)"},
     {NULL, NULL, 0, NULL},
 };

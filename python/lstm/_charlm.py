@@ -233,9 +233,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     model = None
     if resume is not None:
         resume = os.fspath(resume)
-        if "train.step" not in _lstm.read_meta(resume):
-            raise ValueError(f"{resume}: not a training checkpoint (no 'train.step' metadata)")
-        run.restore(resume)
+        run.restore(resume)  # ValueError for a file that is not a training checkpoint
         # batch, bptt and val_fraction cannot change; keep="best": the best weights so far must be in out
         run.check_resume(resume)
         model = _lstm.CharLM.load(resume)
@@ -276,12 +274,10 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     data_name = ri["data"] or ("data" if data is not None else DEFAULT_CORPUS_DIR)
     if not data_bytes:
         raise ValueError(f"{data_name}: the data is empty")
-    hash_s = "%016x" % _fnv1a(data_bytes)
+    data_hash = _fnv1a(data_bytes)
+    hash_s = "%016x" % data_hash
     if resume is not None:
-        h = _lstm.read_meta(resume).get("train.data_hash")
-        if h and h != hash_s:
-            raise ValueError(f"{resume}: this checkpoint was trained on other data (hash {h[:16]}), "
-                             f"but {data_name} has hash {hash_s}")
+        _lstm.check_data(resume, data_hash, data_name)
     n_all = len(data_bytes)
     B, T = ri["batch"], ri["bptt"]
     n_val = int(ri["val_fraction"] * n_all)

@@ -270,6 +270,8 @@ static int same_file(const char *a, const char *b) {
 }
 
 lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_file *f, const char *path) {
+    if (!lstm_st_meta(f, "train.step")) /* a model file, say: no checksum to speak of either */
+        return lstm__fail(LSTM_ERR_FORMAT, "%s: not a training checkpoint (no 'train.step' metadata)", path);
     lstm_status st = lstm__checkpoint_verify(f, path);
     if (st) return st;
     int i_steps = key_index("steps"), i_epochs = key_index("epochs");
@@ -345,6 +347,16 @@ lstm_status lstm_train_run_check_resume(const lstm_train_run *r, const lstm_st_f
     if (r->out && stat(r->out, &so) != 0)
         return lstm__fail(LSTM_ERR_IO, "--keep best: the weights of the best validation loss so far (%.4f) are in the --out of the run that wrote %s, and %s does not exist (give that --out, or --keep last)",
                           r->best_val, path, r->out);
+    return LSTM_OK;
+}
+
+lstm_status lstm_train_check_data(const lstm_st_file *f, const char *path, uint64_t data_hash, const char *data_name) {
+    const char *h = lstm_st_meta(f, "train.data_hash");
+    char have[32], shown[24];
+    snprintf(have, sizeof have, "%016" PRIx64, data_hash);
+    if (h && strcmp(h, have) != 0)
+        return lstm__fail(LSTM_ERR_ARG, "%s: this checkpoint was trained on other data (hash %s), but %s has hash %s", path,
+                          lstm__printable(shown, sizeof shown, h), data_name, have);
     return LSTM_OK;
 }
 
