@@ -972,6 +972,16 @@ static PyObject *run_set(RunObject *r, PyObject *args) {
     Py_RETURN_TRUE;
 }
 
+/* Reads the safetensors file path into f (zeroed first) without the GIL. */
+static lstm_status read_st_nogil(lstm_st_file *f, const char *path) {
+    lstm_status st;
+    memset(f, 0, sizeof *f);
+    Py_BEGIN_ALLOW_THREADS
+    st = lstm_st_read(f, path);
+    Py_END_ALLOW_THREADS
+    return st;
+}
+
 /* Reads the checkpoint path (without the GIL) and applies fn(run, file, path) to it. */
 static PyObject *run_with_checkpoint(RunObject *r, PyObject *args,
                                      lstm_status (*fn)(lstm_train_run *, const lstm_st_file *, const char *)) {
@@ -979,11 +989,7 @@ static PyObject *run_with_checkpoint(RunObject *r, PyObject *args,
     if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_o)) return NULL;
     const char *path = PyBytes_AS_STRING(path_o);
     lstm_st_file f;
-    memset(&f, 0, sizeof f);
-    lstm_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = lstm_st_read(&f, path);
-    Py_END_ALLOW_THREADS
+    lstm_status st = read_st_nogil(&f, path);
     if (!st) st = fn(&r->r, &f, path);
     lstm_st_free(&f);
     Py_DECREF(path_o);
@@ -1231,12 +1237,7 @@ static PyObject *mod_read_meta(PyObject *self, PyObject *args) {
     PyObject *path_o;
     if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_o)) return NULL;
     lstm_st_file f;
-    memset(&f, 0, sizeof f);
-    lstm_status st;
-    const char *path = PyBytes_AS_STRING(path_o);
-    Py_BEGIN_ALLOW_THREADS
-    st = lstm_st_read(&f, path);
-    Py_END_ALLOW_THREADS
+    lstm_status st = read_st_nogil(&f, PyBytes_AS_STRING(path_o));
     Py_DECREF(path_o);
     if (st) return raise_status(st);
     PyObject *d = PyDict_New();
@@ -1258,12 +1259,8 @@ static PyObject *mod_check_data(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O&KO&", PyUnicode_FSConverter, &path_o, &hash, PyUnicode_FSConverter, &name_o))
         return NULL;
     lstm_st_file f;
-    memset(&f, 0, sizeof f);
-    lstm_status st;
     const char *path = PyBytes_AS_STRING(path_o);
-    Py_BEGIN_ALLOW_THREADS
-    st = lstm_st_read(&f, path);
-    Py_END_ALLOW_THREADS
+    lstm_status st = read_st_nogil(&f, path);
     if (!st) st = lstm_train_check_data(&f, path, (uint64_t)hash, PyBytes_AS_STRING(name_o));
     lstm_st_free(&f);
     Py_DECREF(path_o);
