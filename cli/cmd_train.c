@@ -284,19 +284,11 @@ int lstm_cmd_train(int argc, char **argv) {
         if ((st = lstm_charlm_load(&model, init_path))) cli_fail_status(st);
         have_model = 1;
     }
-    const int cell_given = lstm_train_run_given(&run, "cell");
     if (have_model) { /* architecture flags must agree with the file */
         const char *src = resume_path ? resume_path : init_path;
-        int cell = model.net.cfg.cell;
-        if (run.cell != cell) {
-            if (cell_given)
-                cli_usage(&a, "--cell %s conflicts with %s, which holds a%s model", run.cell ? "gru" : "lstm", src,
-                          cell ? " GRU" : "n LSTM");
-            if (resume_path)
-                cli_fail("%s: checkpoint metadata 'train.cell' says %s, but its tensors are a%s model", src,
-                         run.cell ? "gru" : "lstm", cell ? " GRU" : "n LSTM");
-            run.cell = cell; /* --init: the file's cell */
-        }
+        if ((st = lstm_train_run_model_cell(&run, model.net.cfg.cell, src, resume_path != NULL)) == LSTM_ERR_ARG)
+            cli_usage(&a, "%s", lstm_last_error());
+        if (st) cli_fail_status(st);
         long have[4] = {model.net.H, model.net.cfg.num_layers, model.E, model.net.cfg.proj_size};
         long want[4] = {hidden, layers, embed, proj};
         const char *nm[4] = {"--hidden", "--layers", "--embed", "--proj"};

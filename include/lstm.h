@@ -645,6 +645,13 @@ LSTM_API lstm_status lstm_train_run_restore(lstm_train_run *r, const lstm_st_fil
  * (if set) does not exist (a copy of the checkpoint given a new out: the best
  * weights are in the first run's out).  LSTM_OK otherwise. */
 LSTM_API lstm_status lstm_train_run_check_resume(const lstm_train_run *r, const lstm_st_file *f, const char *path);
+/* The run's cell against the model it continues (cell: lstm_cell_kind of the
+ * model read from src, a checkpoint when resume is 1, an --init file when 0):
+ * a --cell given that differs is LSTM_ERR_ARG ("--cell gru conflicts with SRC,
+ * which holds an LSTM model"); a checkpoint whose train.cell metadata differs
+ * from its tensors is LSTM_ERR_FORMAT; an --init file's cell is adopted (r->cell
+ * set), so the checkpoints the run writes name the model's cell. */
+LSTM_API lstm_status lstm_train_run_model_cell(lstm_train_run *r, int cell, const char *src, int resume);
 /* The data of a resume: LSTM_ERR_ARG when the checkpoint f (read from path)
  * records a train.data_hash other than data_hash (FNV-1a 64 of the training
  * bytes, as 16 hex digits); data_name names the data in the message.  A

@@ -548,6 +548,27 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
     CHECK(lstm_train_run_set(&r, "keep", "worst", NULL) == LSTM_ERR_ARG && strstr(lstm_last_error(), "--keep"),
           "--keep worst: %s", lstm_last_error());
     CHECK(lstm_train_run_set(&r, "best_val", "1", NULL) == LSTM_ERR_MISSING, "the run's state is not a flag");
+    /* the run's cell against the model it continues (lstm_train_run_model_cell) */
+    {
+        lstm_train_run v;
+        lstm_train_run_init(&v); /* no --cell: an init file's cell is adopted */
+        CHECK(lstm_train_run_model_cell(&v, LSTM_CELL_GRU, "g.st", 0) == LSTM_OK && v.cell == LSTM_CELL_GRU,
+              "--init a GRU file: the run's cell is gru (%d)", v.cell);
+        lstm_train_run_free(&v);
+        lstm_train_run_init(&v); /* no --cell, a checkpoint whose metadata says lstm and whose tensors are a GRU */
+        CHECK(lstm_train_run_model_cell(&v, LSTM_CELL_GRU, "g.ckpt", 1) == LSTM_ERR_FORMAT &&
+                  strstr(lstm_last_error(), "g.ckpt: checkpoint metadata 'train.cell' says lstm"),
+              "resume: metadata against tensors: %s", lstm_last_error());
+        lstm_train_run_set(&v, "cell", "gru", NULL);
+        for (int resume = 0; resume < 2; resume++)
+            CHECK_V(lstm_train_run_model_cell(&v, LSTM_CELL_LSTM, "a.st", resume) == LSTM_ERR_ARG &&
+                        strstr(lstm_last_error(), "--cell gru conflicts with a.st, which holds an LSTM model") &&
+                        v.cell == LSTM_CELL_GRU,
+                    "--cell gru against an LSTM file (resume %d): %s", resume, lstm_last_error());
+        CHECK(lstm_train_run_model_cell(&v, LSTM_CELL_GRU, "g.st", 1) == LSTM_OK, "--cell gru, a GRU file");
+        CHECK(lstm_train_run_model_cell(&v, 7, "x.st", 0) == LSTM_ERR_ARG, "an unknown cell kind");
+        lstm_train_run_free(&v);
+    }
     /* --keep best and --patience compare validation losses: none (val-fraction 0) is refused */
     static const char *const nv[][2] = {{"keep", "best"}, {"patience", "2"}};
     for (int i = 0; i < 2; i++) {

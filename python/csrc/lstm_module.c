@@ -1008,6 +1008,18 @@ static lstm_status check_resume(lstm_train_run *r, const lstm_st_file *f, const 
 }
 static PyObject *run_check_resume(RunObject *r, PyObject *args) { return run_with_checkpoint(r, args, check_resume); }
 
+/* model_cell(cell, src, resume): the run's cell against the model read from src
+ * (lstm_train_run_model_cell): ValueError on a conflict; an init file's cell is adopted */
+static PyObject *run_model_cell(RunObject *r, PyObject *args) {
+    int cell, resume;
+    PyObject *src_o;
+    if (!PyArg_ParseTuple(args, "iO&p", &cell, PyUnicode_FSConverter, &src_o, &resume)) return NULL;
+    lstm_status st = lstm_train_run_model_cell(&r->r, cell, PyBytes_AS_STRING(src_o), resume);
+    Py_DECREF(src_o);
+    if (st) return raise_status(st);
+    Py_RETURN_NONE;
+}
+
 static PyObject *run_total(RunObject *r, PyObject *arg) {
     long long spe = PyLong_AsLongLong(arg);
     if (PyErr_Occurred()) return NULL;
@@ -1059,6 +1071,8 @@ static PyMethodDef run_methods[] = {
     {"set", (PyCFunction)run_set, METH_VARARGS, "set(key, value, src=None) -> bool (lstm_train_run_set)"},
     {"restore", (PyCFunction)run_restore, METH_VARARGS, "restore(path) (lstm_train_run_restore)"},
     {"check_resume", (PyCFunction)run_check_resume, METH_VARARGS, "check_resume(path) (lstm_train_run_check_resume)"},
+    {"model_cell", (PyCFunction)run_model_cell, METH_VARARGS,
+     "model_cell(cell, src, resume) (lstm_train_run_model_cell)"},
     {"total", (PyCFunction)run_total, METH_O, "total(steps_per_epoch) (lstm_train_run_total)"},
     {"record_val", (PyCFunction)run_record_val, METH_O, "record_val(loss) -> (best, stop) (lstm_train_run_record_val)"},
     {"meta", (PyCFunction)run_meta, METH_NOARGS, "meta() -> [key, value, ...] (lstm_train_run_meta)"},

@@ -241,6 +241,8 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
         model = _lstm.CharLM.load(os.fspath(init))
     if model is not None:
         info = model.info()
+        # a cell given must be the model's; an init file's cell becomes the run's (its checkpoints say so)
+        run.model_cell(info["lstm"]["cell"], resume or os.fspath(init), resume is not None)
         have = {"hidden": info["lstm"]["hidden_size"], "layers": info["lstm"]["num_layers"], "embed": info["E"],
                 "proj": info["lstm"]["proj_size"]}
         for k, v in have.items():

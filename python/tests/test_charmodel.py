@@ -137,6 +137,18 @@ class CharModelVsCLI(unittest.TestCase):
         _, b, _ = self.train_both("gru", ["--cell", "gru", "--steps", "15"], steps=15, cell="gru")
         self.assertIsInstance(lstm.load(os.path.join(b, "m.safetensors"), prefix="gru."), lstm.GRU)
 
+    def test_cell_of_resumed_and_init_models(self):
+        """A cell given must be the file's (as --cell), and an init file's cell is the run's: the
+        checkpoints name it, so the CLI resumes them."""
+        d = os.path.join(self.d, "cells")
+        os.makedirs(d)
+        with self.assertRaisesRegex(ValueError, "cell gru conflicts with .*cli.safetensors.ckpt, which holds an LSTM model"):
+            lstm.train(resume=self.model + ".ckpt", data=self.data, out=d + "/x.safetensors", steps=40, cell="gru")
+        run_cli("train", "--data", self.data, "--out", d + "/g.safetensors", "--steps", "5", "--cell", "gru", *OPTS)
+        lstm.train(init=d + "/g.safetensors", data=self.data, out=d + "/g2.safetensors", steps=5, **KW)
+        run_cli("train", "--resume", d + "/g2.safetensors.ckpt", "--data", self.data, "--steps", "8")
+        self.assertIsInstance(lstm.load(d + "/g2.safetensors", prefix="gru."), lstm.GRU)
+
     def test_resume_cli_checkpoint(self):
         a, b = os.path.join(self.d, "ra"), os.path.join(self.d, "rb")
         os.makedirs(a)

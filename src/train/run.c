@@ -350,6 +350,21 @@ lstm_status lstm_train_run_check_resume(const lstm_train_run *r, const lstm_st_f
     return LSTM_OK;
 }
 
+lstm_status lstm_train_run_model_cell(lstm_train_run *r, int cell, const char *src, int resume) {
+    static const char *const a_model[] = {"n LSTM", " GRU"};
+    if (cell != LSTM_CELL_LSTM && cell != LSTM_CELL_GRU)
+        return lstm__fail(LSTM_ERR_ARG, "training: unknown cell kind %d", cell);
+    if (r->cell == cell) return LSTM_OK;
+    if (lstm_train_run_given(r, "cell"))
+        return lstm__fail(LSTM_ERR_ARG, "--cell %s conflicts with %s, which holds a%s model", cell_names[r->cell], src,
+                          a_model[cell]);
+    if (resume)
+        return lstm__fail(LSTM_ERR_FORMAT, "%s: checkpoint metadata 'train.cell' says %s, but its tensors are a%s model",
+                          src, cell_names[r->cell], a_model[cell]);
+    r->cell = cell; /* --init: the file's cell */
+    return LSTM_OK;
+}
+
 lstm_status lstm_train_check_data(const lstm_st_file *f, const char *path, uint64_t data_hash, const char *data_name) {
     const char *h = lstm_st_meta(f, "train.data_hash");
     char have[32], shown[24];
