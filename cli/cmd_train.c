@@ -289,12 +289,8 @@ int lstm_cmd_train(int argc, char **argv) {
         if ((st = lstm_train_run_model_cell(&run, model.net.cfg.cell, src, resume_path != NULL)) == LSTM_ERR_ARG)
             cli_usage(&a, "%s", lstm_last_error());
         if (st) cli_fail_status(st);
-        long have[4] = {model.net.H, model.net.cfg.num_layers, model.E, model.net.cfg.proj_size};
-        long want[4] = {hidden, layers, embed, proj};
-        const char *nm[4] = {"--hidden", "--layers", "--embed", "--proj"};
-        for (int k = 0; k < 4; k++)
-            if (arch_given[k] && want[k] != have[k])
-                cli_usage(&a, "%s %ld conflicts with %s, which has %ld", nm[k], want[k], src, have[k]);
+        const long sizes[4] = {hidden, layers, embed, proj};
+        if (lstm_train_check_sizes(&model, sizes, arch_given, src)) cli_usage(&a, "%s", lstm_last_error());
     } else if (proj && run.cell == LSTM_CELL_GRU) {
         cli_usage(&a, "--proj %ld: a GRU has no projection (--proj needs --cell lstm)", proj);
     } else if (proj && proj >= hidden) {

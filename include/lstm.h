@@ -652,6 +652,12 @@ LSTM_API lstm_status lstm_train_run_check_resume(const lstm_train_run *r, const 
  * from its tensors is LSTM_ERR_FORMAT; an --init file's cell is adopted (r->cell
  * set), so the checkpoints the run writes name the model's cell. */
 LSTM_API lstm_status lstm_train_run_model_cell(lstm_train_run *r, int cell, const char *src, int resume);
+/* The model's sizes against those a run was given: sizes {hidden, layers,
+ * embed, proj} with given[k] 1 where a flag set sizes[k]; the first that
+ * differs from the model m read from src is LSTM_ERR_ARG ("--hidden 32
+ * conflicts with SRC, which has 24"); sizes not given are the model's. */
+LSTM_API lstm_status lstm_train_check_sizes(const lstm_charlm *m, const long sizes[4], const int given[4],
+                                            const char *src);
 /* The data of a resume: LSTM_ERR_ARG when the checkpoint f (read from path)
  * records a train.data_hash other than data_hash (FNV-1a 64 of the training
  * bytes, as 16 hex digits); data_name names the data in the message.  A

@@ -93,6 +93,10 @@ usage_error "--resume a GRU run with --cell lstm" "--cell lstm conflicts with .*
     $LSTM train --resume "$T/ga.ckpt" --cell lstm --steps 2100
 usage_error "--init an LSTM model with --cell gru" "--cell gru conflicts with .*a.st, which holds an LSTM model" \
     $LSTM train --init "$T/a.st" --cell gru --data $DATA --out "$T/u.st"
+usage_error "--init a model with another --hidden" "--hidden 40 conflicts with .*a.st, which has [0-9]" \
+    $LSTM train --init "$T/a.st" --hidden 40 --data $DATA --out "$T/u.st"
+usage_error "--resume a run with another --layers" "--layers 3 conflicts with .*ga.ckpt, which has [0-9]" \
+    $LSTM train --resume "$T/ga.ckpt" --layers 3 --steps 2100
 
 # ---- eval and sample
 $LSTM eval --model "$T/a.st" --data $DATA --json > "$T/e.out" 2> "$T/e.err"

@@ -548,6 +548,24 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
     CHECK(lstm_train_run_set(&r, "keep", "worst", NULL) == LSTM_ERR_ARG && strstr(lstm_last_error(), "--keep"),
           "--keep worst: %s", lstm_last_error());
     CHECK(lstm_train_run_set(&r, "best_val", "1", NULL) == LSTM_ERR_MISSING, "the run's state is not a flag");
+    /* the sizes a run was given against the model's (lstm_train_check_sizes) */
+    {
+        long sz[4] = {m.net.H, m.net.cfg.num_layers, m.E, m.net.cfg.proj_size};
+        int given[4] = {1, 1, 1, 1};
+        CHECK(lstm_train_check_sizes(&m, sz, given, "m.st") == LSTM_OK, "the model's own sizes given");
+        static const char *const flag[4] = {"--hidden", "--layers", "--embed", "--proj"};
+        for (int k = 0; k < 4; k++) {
+            long s2[4] = {sz[0], sz[1], sz[2], sz[3]};
+            int g2[4] = {0, 0, 0, 0};
+            s2[k] += 3;
+            CHECK_V(lstm_train_check_sizes(&m, s2, g2, "m.st") == LSTM_OK, "%s differs, not given", flag[k]);
+            g2[k] = 1;
+            char want[96];
+            snprintf(want, sizeof want, "%s %ld conflicts with m.st, which has %ld", flag[k], s2[k], sz[k]);
+            CHECK_V(lstm_train_check_sizes(&m, s2, g2, "m.st") == LSTM_ERR_ARG && strstr(lstm_last_error(), want),
+                    "%s given and different: %s", flag[k], lstm_last_error());
+        }
+    }
     /* the run's cell against the model it continues (lstm_train_run_model_cell) */
     {
         lstm_train_run v;

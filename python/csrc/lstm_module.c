@@ -736,6 +736,21 @@ static PyObject *charlm_info(CharLMObject *c, PyObject *unused) {
                          (Py_ssize_t)c->m.V, "lstm", cfg, "n_params", (Py_ssize_t)c->m.n_params); /* the whole model: one buffer */
 }
 
+/* check_sizes(hidden, layers, embed, proj, given, src): ValueError when a size given
+ * (bit k of given: hidden, layers, embed, proj) is not the model's (lstm_train_check_sizes) */
+static PyObject *charlm_check_sizes(CharLMObject *c, PyObject *args) {
+    long sz[4];
+    int bits;
+    PyObject *src_o;
+    if (!PyArg_ParseTuple(args, "lllliO&", &sz[0], &sz[1], &sz[2], &sz[3], &bits, PyUnicode_FSConverter, &src_o))
+        return NULL;
+    const int given[4] = {bits & 1, bits >> 1 & 1, bits >> 2 & 1, bits >> 3 & 1};
+    lstm_status st = lstm_train_check_sizes(&c->m, sz, given, PyBytes_AS_STRING(src_o));
+    Py_DECREF(src_o);
+    if (st) return raise_status(st);
+    Py_RETURN_NONE;
+}
+
 /* [(name, shape, FloatBuf param, FloatBuf grad)] in state_dict order. */
 static PyObject *charlm_tensors(CharLMObject *c, PyObject *unused) {
     (void)unused;
@@ -916,6 +931,8 @@ static PyMethodDef charlm_methods[] = {
     {"load", (PyCFunction)charlm_load, METH_VARARGS | METH_CLASS, "load(path) -> CharLM (lstm_charlm_load)"},
     {"new", (PyCFunction)charlm_create, METH_VARARGS | METH_CLASS, "new(vocab, E, H, L, P, seed) -> CharLM"},
     {"info", (PyCFunction)charlm_info, METH_NOARGS, "info() -> dict"},
+    {"check_sizes", (PyCFunction)charlm_check_sizes, METH_VARARGS,
+     "check_sizes(hidden, layers, embed, proj, given_bits, src) (lstm_train_check_sizes)"},
     {"tensors", (PyCFunction)charlm_tensors, METH_NOARGS, "tensors() -> [(name, shape, param, grad)]"},
     {"generate", (PyCFunction)charlm_generate, METH_VARARGS, "generate(prime, n, temperature, top_k, seed, threads)"},
     {"encode", (PyCFunction)charlm_encode, METH_VARARGS, "encode(data, what) -> ids"},

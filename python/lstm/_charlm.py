@@ -243,11 +243,9 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
         info = model.info()
         # a cell given must be the model's; an init file's cell becomes the run's (its checkpoints say so)
         run.model_cell(info["lstm"]["cell"], resume or os.fspath(init), resume is not None)
-        have = {"hidden": info["lstm"]["hidden_size"], "layers": info["lstm"]["num_layers"], "embed": info["E"],
-                "proj": info["lstm"]["proj_size"]}
-        for k, v in have.items():
-            if k in given and o[k] != v:
-                raise ValueError(f"{k} {o[k]} conflicts with {resume or init}, which has {v}")
+        sizes = ("hidden", "layers", "embed", "proj")  # given ones must be the model's
+        model.check_sizes(*(o[k] for k in sizes), sum(1 << i for i, k in enumerate(sizes) if k in given),
+                          resume or os.fspath(init))
     elif o["proj"] and o["proj"] >= o["hidden"]:
         raise ValueError(f"proj {o['proj']} must be below hidden {o['hidden']} (or 0 for none)")
     ri = run.info()

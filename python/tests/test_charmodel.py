@@ -144,6 +144,8 @@ class CharModelVsCLI(unittest.TestCase):
         os.makedirs(d)
         with self.assertRaisesRegex(ValueError, "cell gru conflicts with .*cli.safetensors.ckpt, which holds an LSTM model"):
             lstm.train(resume=self.model + ".ckpt", data=self.data, out=d + "/x.safetensors", steps=40, cell="gru")
+        with self.assertRaisesRegex(ValueError, "hidden 32 conflicts with .*cli.safetensors, which has 24"):
+            lstm.train(init=self.model, data=self.data, out=d + "/x.safetensors", steps=5, **dict(KW, hidden=32))
         run_cli("train", "--data", self.data, "--out", d + "/g.safetensors", "--steps", "5", "--cell", "gru", *OPTS)
         lstm.train(init=d + "/g.safetensors", data=self.data, out=d + "/g2.safetensors", steps=5, **KW)
         run_cli("train", "--resume", d + "/g2.safetensors.ckpt", "--data", self.data, "--steps", "8")

@@ -365,6 +365,15 @@ lstm_status lstm_train_run_model_cell(lstm_train_run *r, int cell, const char *s
     return LSTM_OK;
 }
 
+lstm_status lstm_train_check_sizes(const lstm_charlm *m, const long sizes[4], const int given[4], const char *src) {
+    static const char *const flag[4] = {"--hidden", "--layers", "--embed", "--proj"};
+    const long have[4] = {m->net.H, m->net.cfg.num_layers, m->E, m->net.cfg.proj_size};
+    for (int k = 0; k < 4; k++)
+        if (given[k] && sizes[k] != have[k])
+            return lstm__fail(LSTM_ERR_ARG, "%s %ld conflicts with %s, which has %ld", flag[k], sizes[k], src, have[k]);
+    return LSTM_OK;
+}
+
 lstm_status lstm_train_check_data(const lstm_st_file *f, const char *path, uint64_t data_hash, const char *data_name) {
     const char *h = lstm_st_meta(f, "train.data_hash");
     char have[32], shown[24];
