@@ -160,13 +160,6 @@ static const char **ckpt_meta(lstm_train_run *run, const char *hash_s, const cha
     return kv;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-#define FNV0 0xcbf29ce484222325ULL
-
 /* Under mpirun every process must train the same run: the same settings, data
  * bytes, initial model and resumed state (only --threads, --time, --sample and
  * the paths of the data and of the destinations may differ).  Ranks that
@@ -186,27 +179,30 @@ static void check_ranks_alike(lstm_train_run *run, uint64_t data_hash, size_t n_
     if (!kv) cli_fail("out of memory");
     uint64_t v[NV];
     for (int k = 0; k < NK; k++) { /* each key: its value, or absent */
-        v[k] = FNV0;
+        v[k] = LSTM__FNV1A_INIT;
         for (int i = 0; kv[i]; i += 2)
-            if (!strncmp(kv[i], "train.", 6) && !strcmp(kv[i] + 6, keys[k])) v[k] = fnv(FNV0, kv[i + 1], strlen(kv[i + 1]) + 1);
+            if (!strncmp(kv[i], "train.", 6) && !strcmp(kv[i] + 6, keys[k]))
+                v[k] = lstm__fnv1a(LSTM__FNV1A_INIT, kv[i + 1], strlen(kv[i + 1]) + 1);
     }
-    v[NK] = FNV0; /* every setting but the paths: a key not in the list above */
+    v[NK] = LSTM__FNV1A_INIT; /* every setting but the paths: a key not in the list above */
     for (int i = 0; kv[i]; i += 2)
         if (strcmp(kv[i], "train.data") && strcmp(kv[i], "train.checkpoint") && strcmp(kv[i], "train.log") &&
             strcmp(kv[i], "train.out")) {
-            v[NK] = fnv(v[NK], kv[i], strlen(kv[i]) + 1);
-            v[NK] = fnv(v[NK], kv[i + 1], strlen(kv[i + 1]) + 1);
+            v[NK] = lstm__fnv1a(v[NK], kv[i], strlen(kv[i]) + 1);
+            v[NK] = lstm__fnv1a(v[NK], kv[i + 1], strlen(kv[i + 1]) + 1);
         }
-    v[NK + 1] = fnv(fnv(FNV0, &data_hash, sizeof data_hash), &n_all, sizeof n_all);
+    v[NK + 1] = lstm__fnv1a(lstm__fnv1a(LSTM__FNV1A_INIT, &data_hash, sizeof data_hash), &n_all, sizeof n_all);
     const lstm_config *c = &m->net.cfg;
     int arch[6] = {m->V, m->E, c->cell, m->net.H, c->num_layers, c->proj_size};
-    v[NK + 2] = fnv(fnv(fnv(FNV0, arch, sizeof arch), m->vocab, (size_t)m->V), m->params, m->n_params * sizeof(float));
+    uint64_t hm = lstm__fnv1a(LSTM__FNV1A_INIT, arch, sizeof arch);
+    hm = lstm__fnv1a(hm, m->vocab, (size_t)m->V);
+    v[NK + 2] = lstm__fnv1a(hm, m->params, m->n_params * sizeof(float));
     size_t nh = (size_t)c->num_layers * tr->cfg.batch * m->net.Hout, nc = (size_t)c->num_layers * tr->cfg.batch * m->net.H;
-    uint64_t h = fnv(fnv(FNV0, &tr->step, sizeof tr->step), &tr->rng, sizeof tr->rng);
-    if (tr->m1) h = fnv(h, tr->m1, tr->n_state * sizeof(float));
-    if (tr->m2) h = fnv(h, tr->m2, tr->n_state * sizeof(float));
-    h = fnv(h, tr->h, nh * sizeof(float));
-    if (tr->c) h = fnv(h, tr->c, nc * sizeof(float));
+    uint64_t h = lstm__fnv1a(lstm__fnv1a(LSTM__FNV1A_INIT, &tr->step, sizeof tr->step), &tr->rng, sizeof tr->rng);
+    if (tr->m1) h = lstm__fnv1a(h, tr->m1, tr->n_state * sizeof(float));
+    if (tr->m2) h = lstm__fnv1a(h, tr->m2, tr->n_state * sizeof(float));
+    h = lstm__fnv1a(h, tr->h, nh * sizeof(float));
+    if (tr->c) h = lstm__fnv1a(h, tr->c, nc * sizeof(float));
     v[NK + 3] = h;
     int d = cli_dist_differ(v, NV);
     if (d < 0) return;

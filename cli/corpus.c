@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "corpus.h"
+#include "internal.h"
 
 typedef struct {
     char **v;
@@ -111,7 +112,7 @@ static int join_file(void) {
  * leave this process's memory after it (they stay in the page cache). */
 static void scan(cli_corpus *c) {
     const size_t chunk = (size_t)16 << 20;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = LSTM__FNV1A_INIT; /* lstm__fnv1a, inlined beside the byte set */
     for (size_t o = 0; o < c->n; o += chunk) {
         size_t e = c->n - o < chunk ? c->n : o + chunk;
         for (size_t i = o; i < e; i++) {

@@ -19,6 +19,16 @@
  * loop scalar (its cheap vectorizer takes no loop that needs a remainder); the
  * 8-wide vector type becomes SSE/AVX adds on x86 and NEON elsewhere, each
  * element one IEEE addition as in the loop. */
+/* 64-bit FNV-1a: h (LSTM__FNV1A_INIT to start) extended by the n bytes at p.  The
+ * checkpoint checksum (train.c), the data hash (cli/corpus.c, fused with its byte scan) and
+ * lstm-mpi's check that the ranks were started alike (cli/cmd_train.c). */
+#define LSTM__FNV1A_INIT 0xcbf29ce484222325ULL
+static inline uint64_t lstm__fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
 static inline void lstm__add_to(float *restrict c, const float *restrict t, size_t n) {
     size_t i = 0;
 #if defined(__GNUC__) || defined(__clang__)

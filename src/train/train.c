@@ -142,10 +142,7 @@ static const char *moment_name(const lstm_trainer *tr, int which) {
 typedef struct {
     uint64_t h;
 } fnv;
-static void fnv_bytes(fnv *f, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) f->h = (f->h ^ b[i]) * 0x100000001b3ull;
-}
+static void fnv_bytes(fnv *f, const void *p, size_t n) { f->h = lstm__fnv1a(f->h, p, n); }
 static void fnv_str(fnv *f, const char *s) { fnv_bytes(f, s, strlen(s) + 1); }
 static void fnv_u64(fnv *f, uint64_t v) {
     unsigned char b[8];
@@ -199,7 +196,7 @@ static lstm_status checksum_of_entries(const lstm_st_entry *e, int n, const char
         free(te); free(tk);
         return lstm__fail(LSTM_ERR_NOMEM, "checkpoint: out of memory");
     }
-    fnv f = {0xcbf29ce484222325ull};
+    fnv f = {LSTM__FNV1A_INIT};
     for (int i = 0; i < n; i++) {
         const lstm_st_entry *t = &e[te[i]];
         fnv_tensor_head(&f, t->name, "F32", t->ndim, t->shape);
@@ -227,7 +224,7 @@ lstm_status lstm__checkpoint_verify(const lstm_st_file *f, const char *path) {
         free(te); free(tk);
         return lstm__fail(LSTM_ERR_NOMEM, "%s: out of memory", path);
     }
-    fnv h = {0xcbf29ce484222325ull};
+    fnv h = {LSTM__FNV1A_INIT};
     for (int i = 0; i < f->n_tensors; i++) {
         const lstm_st_tensor *t = &f->tensors[te[i]];
         fnv_tensor_head(&h, t->name, t->dtype_str, t->ndim, t->shape);
