@@ -150,8 +150,9 @@ void lstm_gemm_packed_mt(lstm__team *team, int M, int N, int K, const float *A, 
  * GEMM per task: each packs only its own rows of A; values do not depend on
  * the split).  gemm.c.
  *   lstm__gemm_tn_acc_rows: C[M,N] += A[K,M]ᵀ·B[K,N] (weight gradients), K in
- *     blocks of 512 summed into tmp [M·N] and then added to C (float32 error
- *     grows with 512 + K/512 terms, not K = T·B).  csum (or NULL): [M] = the
+ *     blocks of 256, each block summed from 0 and then added to C (float32 error
+ *     grows with 256 + K/256 terms, not K = T·B); tmp [M·N] serves the reference
+ *     kernel only (the others add each tile's block sum to C themselves).  csum (or NULL): [M] = the
  *     column sums of A (the bias gradient of dG), two-level: blocks of 64 rows
  *     summed in order into cblk [M], each block then added to csum; done per K
  *     block while that block of A is in cache.

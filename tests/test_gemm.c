@@ -302,11 +302,11 @@ static void test_apack(int kernel, lstm__team *team) {
             (int)(sizeof sh / sizeof *sh * sizeof blk / sizeof *blk));
 }
 
-/* The weight-gradient products (lstm__gemm_tn_acc_rows): C += Aᵀ·B summed in 512-row
- * blocks, each block's product added to C, and csum = the column sums of A in 64-row
+/* The weight-gradient products (lstm__gemm_tn_acc_rows): C += Aᵀ·B summed in 256-row
+ * blocks, each block's product (from 0) added to C (by the kernels' load_c 2 epilogue), and csum = the column sums of A in 64-row
  * blocks added in order: checked bit for bit against the same blocking done by hand
  * with plain lstm_gemm_tn calls and float adds; lstm__gemm_tn_acc_rows2 (two products,
- * blocks in turn) against two single calls.  K past 512 and not a multiple of 64, lda
+ * blocks in turn) against two single calls.  K past 256 and not a multiple of 64, lda
  * past M (a column slice of A, as dG's runs are). */
 static void test_tn_acc(int kernel, lstm__team *team) {
     static const int sh[][5] = {{64, 48, 1100, 80, 30}, {96, 33, 600, 96, 70}, {40, 130, 70, 64, 9}};
@@ -320,8 +320,8 @@ static void test_tn_acc(int kernel, lstm__team *team) {
         float *cs = malloc((size_t)M * 4), *cb = malloc((size_t)M * 4), *rs = calloc((size_t)M, 4), *blk = malloc((size_t)M * 4);
         /* by hand */
         memcpy(R, C0, (size_t)M * N * 4);
-        for (int k0 = 0; k0 < K; k0 += 512) {
-            int kb = K - k0 < 512 ? K - k0 : 512;
+        for (int k0 = 0; k0 < K; k0 += 256) {
+            int kb = K - k0 < 256 ? K - k0 : 256;
             lstm_gemm_tn(M, N, kb, A + (size_t)k0 * lda, lda, B + (size_t)k0 * N, N, t, N, 0.0f);
             for (size_t i = 0; i < (size_t)M * N; i++) R[i] += t[i];
         }
@@ -348,7 +348,7 @@ static void test_tn_acc(int kernel, lstm__team *team) {
         free(cs), free(cb), free(rs), free(blk);
     }
     const char *kn = lstm_gemm_kernel_name(kernel), *tn = team ? "2 threads" : "1 thread ";
-    CHECK_V(same_c, "%-7s %s: tn_acc_rows == 512-row blocks by hand, bit for bit", kn, tn);
+    CHECK_V(same_c, "%-7s %s: tn_acc_rows == 256-row blocks by hand, bit for bit", kn, tn);
     CHECK_V(same_s, "%-7s %s: tn_acc_rows's column sums == 64-row blocks by hand, bit for bit", kn, tn);
     CHECK_V(same_2, "%-7s %s: tn_acc_rows2 == two tn_acc_rows calls, bit for bit", kn, tn);
 }

@@ -5,7 +5,7 @@
  * KIND: ntb (C = bias + A·Bᵀ, the input projection), ntba (the same with A packed once, as the
  * engine calls it), nt, nn, tn (beta 1, one call),
  * nnrows (dX: lstm__gemm_nn_rows, the engine's own call), tnacc (weight
- * gradients: lstm__gemm_tn_acc_rows, K blocks of 512 into a temporary added to C).  These two modes report
+ * gradients: lstm__gemm_tn_acc_rows, K blocks of 256, each block's sum added to C).  These two modes report
  * the best of the samples: GFLOP/s from CPU time (1 thread) or wall time (more).
  * Env: BENCH_SAMPLE_MS (sample length, default 50), BENCH_LDC_PAD (ldc = N + pad),
  * BENCH_HUGE=1 (buffers madvise'd to huge pages): experiments on cache/TLB effects.

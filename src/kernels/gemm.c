@@ -74,7 +74,7 @@ static void kern_generic(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, c
     float acc[GMR][GNR];
     for (int i = 0; i < GMR; i++)
         for (int j = 0; j < GNR; j++)
-            acc[i][j] = j >= n || i >= m ? 0.0f : bias ? bias[j] : load_c ? c[i * ldc + j] : 0.0f;
+            acc[i][j] = j >= n || i >= m ? 0.0f : bias ? bias[j] : load_c == 1 ? c[i * ldc + j] : 0.0f;
     for (int k = 0; k < kc; k++) {
         const float *bk = b + k * rsb, *ak = a + k * csa;
         for (int i = 0; i < GMR; i++) {
@@ -86,7 +86,7 @@ static void kern_generic(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, c
         }
     }
     for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) c[i * ldc + j] = acc[i][j];
+        for (int j = 0; j < n; j++) c[i * ldc + j] = load_c == 2 ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
 static const lstm__gemm_kdesc kd_generic = {"generic", GMR, GNR, 0, 0, kern_generic, NULL};
@@ -140,7 +140,7 @@ typedef struct {
     const float *P;                  /* prepacked panels [ceil(N/nr)][K][nr], or NULL */
     const float *PA;                 /* prepacked A panels [ceil(M/mr)][K][mr] (pack_a_block over all K), or NULL */
     float *C; ptrdiff_t ldc;
-    int beta;
+    int beta;                        /* 0: C = sum, 1: C + (k in order), 2: C + (the sum from 0; K <= kc) */
     const lstm__gemm_kdesc *kd;
     const float *bias;               /* [N] or NULL: C starts from bias in every row (beta = 0) */
     int kc, nc;                      /* blocking (lstm__cpu) */
@@ -282,7 +282,8 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
         int nc = n1 - jc < NCB ? n1 - jc : NCB;
         for (int pc = 0; pc < g->K; pc += KCB) {
             int kc = g->K - pc < KCB ? g->K - pc : KCB;
-            int load_c = g->beta || pc > 0;
+            /* beta 2 (one depth block, kc = K): C + the block's sum from 0 */
+            int load_c = g->beta == 2 ? 2 : g->beta || pc > 0;
             int bias_now = g->bias && pc == 0; /* the tile starts from the bias, then k in order */
             const float *bblk;
             ptrdiff_t pstride, rsb = nr;
@@ -549,9 +550,15 @@ void lstm_gemm_packed(int M, int N, int K, const float *A, int lda, const float 
  *
  * TN_ACC: C[M,N] += A[K,M]ᵀ·B[K,N] with K summed in blocks of KBLOCK rows whose
  * partial sums are added to C: float32 error then grows with KBLOCK + K/KBLOCK
- * terms rather than K (K = T·B reaches thousands).  tmp: [M·N].
+ * terms rather than K (K = T·B reaches thousands).  A block is one depth block
+ * of the GEMM (KBLOCK <= KC), so each tile sums its block from 0 in registers and
+ * the kernel adds it to C (load_c 2): no partial sums stored and read back.
+ * (Zen 5, tools/bench_gemm 1536 512 6400 tnacc, best of 5, interleaved: 1 thread
+ * 174-178 -> 190-191 GF/s against 512-row blocks through tmp; 2 threads 314-318
+ * -> 326-333, and 348-362 with one task per thread instead of two (each task
+ * packs all of B).)  tmp: [M·N], the reference kernel's partial sums.
  * NN: C[M,N] = beta·C + A[M,K]·B[K,N]. */
-#define KBLOCK 512
+#define KBLOCK 256 /* <= KC: one depth block, so the kernels add each block's sum to C themselves */
 enum { ROWS_TN_ACC, ROWS_NN };
 typedef struct {
     int kind, M, np;      /* np: 1 product, or 2 (TN_ACC only; the same M) */
@@ -589,22 +596,30 @@ static void rows_task(void *arg, int task, int ntasks) {
         if (j->p[q].K > kmax) kmax = j->p[q].K;
         if (j->p[q].N > nmax) nmax = j->p[q].N;
     }
-    float *t = j->tmp + (size_t)m0 * nmax; /* this task's, for every product */
+    float *t = j->tmp + (size_t)m0 * nmax; /* this task's, for every product (reference kernel) */
+    const int ref = lstm_gemm_kernel() == LSTM_GEMM_REF;
     /* block i of each product in turn: the rows of A they share stay in cache */
     for (int k0 = 0; k0 < kmax; k0 += KBLOCK)
         for (int q = 0; q < j->np; q++) {
             const lstm__tn_prod *p = &j->p[q];
             if (k0 >= p->K) continue;
             int kb = p->K - k0 < KBLOCK ? p->K - k0 : KBLOCK;
-            lstm_gemm_tn(mb, p->N, kb, p->A + (size_t)k0 * p->lda + m0, p->lda, p->B + (size_t)k0 * p->ldb, p->ldb, t,
-                         p->N, 0.0f);
-            for (int i = 0; i < mb; i++) lstm__add_to(p->C + (size_t)(m0 + i) * p->ldc, t + (size_t)i * p->N, (size_t)p->N);
+            const float *a = p->A + (size_t)k0 * p->lda + m0, *b = p->B + (size_t)k0 * p->ldb;
+            if (ref) {
+                lstm_gemm_tn(mb, p->N, kb, a, p->lda, b, p->ldb, t, p->N, 0.0f);
+                for (int i = 0; i < mb; i++) lstm__add_to(p->C + (size_t)(m0 + i) * p->ldc, t + (size_t)i * p->N, (size_t)p->N);
+            } else {
+                gemm_job g = make_job(mb, p->N, kb, a, 1, p->lda, b, p->ldb, 1, NULL, p->C + (size_t)m0 * p->ldc, p->ldc, 2,
+                                      lstm_gemm_kernel(), NULL);
+                g.kc = kb;
+                gemm_block(&g, 0, mb, 0, p->N);
+            }
             if (!q && j->csum) lstm__col_sums(p->A, p->lda, (size_t)k0, (size_t)(k0 + kb), m0, m1, j->csum, j->cblk);
         }
 }
 
 static void run_rows(lstm__team *team, const rows_job *j) {
-    int n = team ? 2 * lstm__team_size(team) : 1;
+    int n = team ? lstm__team_size(team) : 1;
     while (n > 1 && j->M / n < 16) n--;
     if (n > 1) lstm__team_run_tasks(team, n, rows_task, (void *)j);
     else rows_task((void *)j, 0, 1);

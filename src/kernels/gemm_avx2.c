@@ -28,7 +28,7 @@ tile(const int mr, const int np, int kc, const float *a, ptrdiff_t rsa, ptrdiff_
 #pragma GCC unroll 8
         for (int v = 0; v < np * NV; v++)
             acc[i][v] = bias    ? (full ? _mm256_loadu_ps(bias + 8 * v) : _mm256_maskload_ps(bias + 8 * v, mk[v]))
-                        : !load_c ? _mm256_setzero_ps()
+                        : load_c != 1 ? _mm256_setzero_ps()
                         : full    ? _mm256_loadu_ps(c + i * ldc + 8 * v)
                                   : _mm256_maskload_ps(c + i * ldc + 8 * v, mk[v]);
     for (int k = 0; k < kc; k++) {
@@ -48,6 +48,9 @@ tile(const int mr, const int np, int kc, const float *a, ptrdiff_t rsa, ptrdiff_
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < np * NV; v++) {
+            if (load_c == 2)
+                acc[i][v] = _mm256_add_ps(full ? _mm256_loadu_ps(c + i * ldc + 8 * v) : _mm256_maskload_ps(c + i * ldc + 8 * v, mk[v]),
+                                          acc[i][v]);
             if (full) _mm256_storeu_ps(c + i * ldc + 8 * v, acc[i][v]);
             else _mm256_maskstore_ps(c + i * ldc + 8 * v, mk[v], acc[i][v]);
         }

@@ -35,9 +35,9 @@ tile(const int mr, const int np, int kc, const float *a, ptrdiff_t rsa, ptrdiff_
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < np * NV; v++)
-            acc[i][v] = bias     ? _mm512_maskz_loadu_ps(mk[v], bias + 16 * v)
-                        : load_c ? _mm512_maskz_loadu_ps(mk[v], c + i * ldc + 16 * v)
-                                 : _mm512_setzero_ps();
+            acc[i][v] = bias          ? _mm512_maskz_loadu_ps(mk[v], bias + 16 * v)
+                        : load_c == 1 ? _mm512_maskz_loadu_ps(mk[v], c + i * ldc + 16 * v)
+                                      : _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
         __m512 bv[4 * NV];
 #pragma GCC unroll 8
@@ -54,7 +54,10 @@ tile(const int mr, const int np, int kc, const float *a, ptrdiff_t rsa, ptrdiff_
 #pragma GCC unroll 16
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
-        for (int v = 0; v < np * NV; v++) _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mk[v], acc[i][v]);
+        for (int v = 0; v < np * NV; v++) {
+            if (load_c == 2) acc[i][v] = _mm512_add_ps(_mm512_maskz_loadu_ps(mk[v], c + i * ldc + 16 * v), acc[i][v]);
+            _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mk[v], acc[i][v]);
+        }
 }
 
 /* The full tile (MR rows, 32 columns: the hot path) in inline assembly, so
@@ -71,6 +74,9 @@ tile(const int mr, const int np, int kc, const float *a, ptrdiff_t rsa, ptrdiff_
 #define AD3(p, r, r3) "(" p "," r3 ",1)"
 #define LROW(ad, z0, z1) "vmovups " ad ", %%zmm" #z0 "\n\t" "vmovups 64" ad ", %%zmm" #z1 "\n\t"
 #define SROW(ad, z0, z1) "vmovups %%zmm" #z0 ", " ad "\n\t" "vmovups %%zmm" #z1 ", 64" ad "\n\t"
+/* C + acc stored (load_c 2: the tile's sum added to C once, at the end) */
+#define AROW(ad, z0, z1)                                                                                            \
+    "vaddps " ad ", %%zmm" #z0 ", %%zmm" #z0 "\n\t" "vaddps 64" ad ", %%zmm" #z1 ", %%zmm" #z1 "\n\t" SROW(ad, z0, z1)
 #define FROW(ad, z0, z1, bc)                                                                                        \
     "vbroadcastss " ad ", %%zmm" #bc "\n\t"                                                                         \
     "vfmadd231ps %%zmm28, %%zmm" #bc ", %%zmm" #z0 "\n\t"                                                           \
@@ -110,7 +116,7 @@ tile(const int mr, const int np, int kc, const float *a, ptrdiff_t rsa, ptrdiff_
 static const float zero_row[32] __attribute__((aligned(64)));
 
 static TGT void full_tile(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c,
-                          ptrdiff_t ldc, const float *init, ptrdiff_t istr) {
+                          ptrdiff_t ldc, const float *init, ptrdiff_t istr, long add) {
     ptrdiff_t rs = rsa * 4, cs = csa * 4, bs = rsb * 4, ls = ldc * 4, is = istr * 4, pf = bs * BPF;
     long k = kc;
     const float *p1, *p2, *p3;
@@ -142,9 +148,15 @@ static TGT void full_tile(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, 
         "mov %[c], %[p1]\n\t"
         "mov %[ls], %[p2]\n\t"
         "lea (%[p2],%[p2],2), %[p3]\n\t"
+        "cmpq $0, %[add]\n\t"
+        "jne 2f\n\t"
         ALLROWS(SROW)
+        "jmp 3f\n\t"
+        "2:\n\t"
+        ALLROWS(AROW)
+        "3:\n\t"
         : [a] "+r"(a), [b] "+r"(b), [k] "+r"(k), [p1] "=&r"(p1), [p2] "=&r"(p2), [p3] "=&r"(p3), [rs3] "=&r"(rs3)
-        : [rs] "r"(rs), [cs] "r"(cs), [bs] "r"(bs), [pf] "r"(pf), [init] "m"(init), [is] "m"(is), [c] "m"(c), [ls] "m"(ls)
+        : [rs] "r"(rs), [cs] "r"(cs), [bs] "r"(bs), [pf] "r"(pf), [init] "m"(init), [is] "m"(is), [c] "m"(c), [ls] "m"(ls), [add] "m"(add)
         : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
           "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",
           "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
@@ -154,7 +166,8 @@ static TGT void kern(int kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa, const
                      ptrdiff_t pstride, float *c, ptrdiff_t ldc, int m, int n, int load_c, const float *bias) {
     const int nr = 16 * NV, np = (n + nr - 1) / nr;
     if (m == MR && n == nr && kc > 0) {
-        full_tile(kc, a, rsa, csa, b, rsb, c, ldc, bias ? bias : load_c ? c : zero_row, bias ? 0 : load_c ? ldc : 0);
+        full_tile(kc, a, rsa, csa, b, rsb, c, ldc, bias ? bias : load_c == 1 ? c : zero_row, bias || load_c != 1 ? 0 : ldc,
+                  load_c == 2);
         return;
     }
     /* Tiles of 1..WIDE_M rows span up to 4 panels: 4*NV*m independent sums. */

@@ -3,7 +3,8 @@
  *
  * A micro-kernel computes one tile C[m, n] (m <= mr, n <= nr, or n <= 4*nr when
  * m <= wide_m) over kc steps:
- *   acc = bias ? bias[j] : load_c ? C : 0;  for k in 0..kc-1: acc += a[k][i] * b[k][j];  C = acc
+ *   acc = bias ? bias[j] : load_c == 1 ? C : 0;  for k in 0..kc-1: acc += a[k][i] * b[k][j];
+ *   C = load_c == 2 ? C + acc : acc
  * one accumulator per element, k strictly in order (the SIMD kernels use a
  * fused multiply-add per step, the portable one a separate multiply and add).
  *   a: A micro-panel, a[k][i] at a[k*csa + i*rsa]: packed (csa = mr, rsa = 1;
