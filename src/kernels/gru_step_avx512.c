@@ -62,6 +62,11 @@ tile(const int NR, const int NU, int H, int in, int u, float *act, const float *
                                             : _mm512_setzero_ps();
             acc[r * NU + v][3] = bias ? _mm512_maskz_loadu_ps(k, bias + 3 * H + j0) : _mm512_setzero_ps();
         }
+    /* act from the GEMM before the loop: the next unit block's lines of these rows
+     * are requested now (as in step_avx512.c) */
+    if (!x && 16 * (u + NU) < H)
+        UNROLL for (int r = 0; r < NR; r++)
+            UNROLL for (int s = 0; s < 3; s++) _mm_prefetch((const char *)(act + (size_t)r * G4 + s * H + 16 * (u + NU)), _MM_HINT_T0);
     /* acc[r,v][s_q] += A[r][k] · P_{u+v}[k][q] for k in [0, K), gates q = 0, 1, 2
      * going to sums 0, 1, S2 (xn for x, hn for h) */
 #define ACCUMULATE(A, lda, P, K, S2, PF)                                                               \
