@@ -559,6 +559,7 @@ void lstm_gemm_packed(int M, int N, int K, const float *A, int lda, const float 
  * packs all of B).)  tmp: [M·N], the reference kernel's partial sums.
  * NN: C[M,N] = beta·C + A[M,K]·B[K,N]. */
 #define KBLOCK 256 /* <= KC: one depth block, so the kernels add each block's sum to C themselves */
+_Static_assert(KBLOCK <= KC, "a K block must be one depth block of the packed B buffer");
 enum { ROWS_TN_ACC, ROWS_NN };
 typedef struct {
     int kind, M, np;      /* np: 1 product, or 2 (TN_ACC only; the same M) */
