@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import sys
 
 ROWS = ["fwd-512", "train-512", "fwd-1024", "stream-256", "charlm-train", "audio-step",
@@ -69,6 +70,15 @@ def ratio(a, b):
     return b["ms"] / a["ms"]
 
 
+def paired_ratio(runs, n, other, key=lambda r: r["ms"]):
+    """Over run.sh's --rounds, the median of each round's ratio key(other) / key(ours): a round
+    runs every side of a row back to back, so its two times saw the same state of the machine
+    (the sides' median rounds can be different rounds).  None with fewer than 2 paired rounds."""
+    o, t = runs.get((n, "ours"), []), runs.get((n, other), [])
+    rs = [key(b) / key(a) for a, b in zip(o, t) if "error" not in a and "error" not in b and key(a) > 0]
+    return statistics.median(rs) if len(rs) > 1 else None
+
+
 def median_run(rs):
     """The run with the median time of one row and side over run.sh's --rounds (the lower
     middle of an even count); a run that failed counts only when every round failed."""
@@ -121,8 +131,9 @@ def main():
     out.append("- load average (1/5/15 min) before -> after: %s" % a.load)
     nr = max((len(v) for v in runs.values()), default=1)
     if nr > 1:
-        out.append("- rounds: %d (every row and side once per round, in turn); each cell of the tables is "
-                   "the round with the median time" % nr)
+        out.append("- rounds: %d (every row and side once per round, in turn); each time in the tables is "
+                   "the round with the median time, and each ratio the median of the rounds' ratios (a "
+                   "round times both sides back to back; their median rounds can be different rounds)" % nr)
     try:
         l1 = [float(part.split()[0]) for part in a.load.split("->")]
         if max(l1) >= 0.5:
@@ -162,6 +173,9 @@ def main():
             if "error" in ref:
                 shape = "?"
             rd, rt = ratio(o, d), ratio(o, t)
+            if nr > 1:  # rounds: the median of the paired ratios
+                rd = paired_ratio(runs, n, "onednn") if rd is not None else None
+                rt = paired_ratio(runs, n, "pytorch") if rt is not None else None
             checks = []
             if rd is not None:
                 checks.append(rd >= TARGET_ONEDNN.get(n, 1.0))
@@ -178,7 +192,7 @@ def main():
 
     steps = sorted({n for (n, _) in res if n.startswith("step-")}, key=lambda n: int(n[5:]))
     if steps:
-        out.extend(step_table(res, steps))
+        out.extend(step_table(res, steps, runs if nr > 1 else None))
     samples = [n for (n, i) in sorted(res) if n.startswith("sample-")]
     if samples:
         out.extend(sample_table(res, samples))
@@ -241,7 +255,7 @@ def main():
     return 0
 
 
-def step_table(res, steps):
+def step_table(res, steps, runs=None):
     """One step per call (B = 1, 1 thread): ours against RTNeural, ns per step."""
     out = ["One step per call, batch 1, 1 thread, both sides timed alike: 1 warm-up run, then "
            "the median (and min) of 5 runs of 48000 steps (ours: `lstm bench --mode step --seq 48000 "
@@ -261,6 +275,11 @@ def step_table(res, steps):
         rmin = r["ns_min"] if ok_r else None
         rat = rn / on if on and rn else None
         ratm = rmin / omin if omin and rmin else None
+        if runs and rat is not None:  # rounds: the median of the paired ratios
+            rat = paired_ratio(runs, n, "rtneural", lambda x: x["ns_per_step"] if "ns_per_step" in x
+                               else x["us_per_step"] * 1e3)
+            ratm = paired_ratio(runs, n, "rtneural", lambda x: x["ns_min"] if "ns_min" in x
+                                else x["ms_min"] * 1e6 / x["seq"])
         tgt = "—" if rat is None else ("met" if rat >= TARGET_RTNEURAL else "not met")
         met += rat is not None and rat >= TARGET_RTNEURAL
         f = lambda v: "—" if v is None else "%.1f" % v
