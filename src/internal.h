@@ -152,8 +152,8 @@ void lstm_gemm_packed_mt(lstm__team *team, int M, int N, int K, const float *A, 
  *   lstm__gemm_tn_acc_rows: C[M,N] += A[K,M]ᵀ·B[K,N] (weight gradients), K in
  *     blocks of 256, each block summed from 0 and then added to C (float32 error
  *     grows with 256 + K/256 terms, not K = T·B); tmp [M·N] serves the reference
- *     kernel only (the others add each tile's block sum to C themselves).  csum (or NULL): [M] = the
- *     column sums of A (the bias gradient of dG), two-level: blocks of 64 rows
+ *     kernel only (the others add each tile's block sum to C themselves).
+ *     csum (or NULL): [M] = the column sums of A (the bias gradient of dG), two-level: blocks of 64 rows
  *     summed in order into cblk [M], each block then added to csum; done per K
  *     block while that block of A is in cache.
  *   lstm__gemm_nn_rows: C[M,N] = beta·C + A[M,K]·B[K,N] (dX). */
