@@ -134,14 +134,18 @@ def main():
         out.append("- rounds: %d (every row and side once per round, in turn); each time in the tables is "
                    "the round with the median time, and each ratio the median of the rounds' ratios (a "
                    "round times both sides back to back; their median rounds can be different rounds)" % nr)
+    # Other work: the load average before the run (the one after it counts this run's own
+    # threads), or a probe whose 2 threads got less than 1.6 cores' worth of FMA throughput.
     try:
         l1 = [float(part.split()[0]) for part in a.load.split("->")]
-        if max(l1) >= 0.5:
-            out.append("- **warning: the machine was busy with other work during this run "
-                       "(1-minute load average up to %.2f on %s CPUs); multi-threaded rows, "
+        scale = [float(x) for x in re.findall(r"fma512 1t [0-9.]+ GFLOP/s, 2t [0-9.]+ \(([0-9.]+)x\)", a.probe)]
+        short = [x for x in scale if x < 1.6]
+        if l1[0] >= 0.5 or short:
+            why = ("1-minute load average %.2f on %s CPUs before the run" % (l1[0], a.cpus or "?")
+                   if l1[0] >= 0.5 else "the probe's 2 threads ran at %.2fx one thread's FMA rate" % min(short))
+            out.append("- **warning: other work shared the machine (%s); multi-threaded rows, "
                        "oneDNN's and PyTorch's OpenMP threads especially, can be much slower "
-                       "than on an idle machine. Compare only rows from quiet runs.**"
-                       % (max(l1), a.cpus or "?"))
+                       "than on an idle machine. Compare only rows from quiet runs.**" % why)
     except (ValueError, IndexError):
         pass
     if a.probe:
