@@ -240,12 +240,11 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     elif init is not None:
         model = _lstm.CharLM.load(os.fspath(init))
     if model is not None:
-        info = model.info()
+        info, src = model.info(), resume or os.fspath(init)
         # a cell given must be the model's; an init file's cell becomes the run's (its checkpoints say so)
-        run.model_cell(info["lstm"]["cell"], resume or os.fspath(init), resume is not None)
+        run.model_cell(info["lstm"]["cell"], src, resume is not None)
         sizes = ("hidden", "layers", "embed", "proj")  # given ones must be the model's
-        model.check_sizes(*(o[k] for k in sizes), sum(1 << i for i, k in enumerate(sizes) if k in given),
-                          resume or os.fspath(init))
+        model.check_sizes(*(o[k] for k in sizes), sum(1 << i for i, k in enumerate(sizes) if k in given), src)
     elif o["proj"] and o["proj"] >= o["hidden"]:
         raise ValueError(f"proj {o['proj']} must be below hidden {o['hidden']} (or 0 for none)")
     ri = run.info()
