@@ -79,6 +79,16 @@ def paired_ratio(runs, n, other, key=lambda r: r["ms"]):
     return statistics.median(rs) if len(rs) > 1 else None
 
 
+def ns_step(r):
+    """ns per step of a step row: ours reports us_per_step, RTNeural ns_per_step."""
+    return r["ns_per_step"] if "ns_per_step" in r else r["us_per_step"] * 1e3
+
+
+def ns_step_min(r):
+    """The fastest run's ns per step (ours: ms_min over seq steps)."""
+    return r["ns_min"] if "ns_min" in r else r["ms_min"] * 1e6 / r["seq"]
+
+
 def median_run(rs):
     """The run with the median time of one row and side over run.sh's --rounds (the lower
     middle of an even count); a run that failed counts only when every round failed."""
@@ -273,17 +283,15 @@ def step_table(res, steps, runs=None):
         H = int(n[5:])
         ok_o = o is not None and "error" not in o
         ok_r = r is not None and "error" not in r
-        on = o["us_per_step"] * 1e3 if ok_o else None
-        omin = o["ms_min"] * 1e6 / o["seq"] if ok_o else None
-        rn = r["ns_per_step"] if ok_r else None
-        rmin = r["ns_min"] if ok_r else None
+        on = ns_step(o) if ok_o else None
+        omin = ns_step_min(o) if ok_o else None
+        rn = ns_step(r) if ok_r else None
+        rmin = ns_step_min(r) if ok_r else None
         rat = rn / on if on and rn else None
         ratm = rmin / omin if omin and rmin else None
         if runs and rat is not None:  # rounds: the median of the paired ratios
-            rat = paired_ratio(runs, n, "rtneural", lambda x: x["ns_per_step"] if "ns_per_step" in x
-                               else x["us_per_step"] * 1e3)
-            ratm = paired_ratio(runs, n, "rtneural", lambda x: x["ns_min"] if "ns_min" in x
-                                else x["ms_min"] * 1e6 / x["seq"])
+            rat = paired_ratio(runs, n, "rtneural", ns_step)
+            ratm = paired_ratio(runs, n, "rtneural", ns_step_min)
         tgt = "—" if rat is None else ("met" if rat >= TARGET_RTNEURAL else "not met")
         met += rat is not None and rat >= TARGET_RTNEURAL
         f = lambda v: "—" if v is None else "%.1f" % v
