@@ -22,6 +22,10 @@
  *   P[16·G·K·b0 + ((k·nv + v)·G + t)·16 + j] = W[t·H + 16(b0 + v) + j][k]  (0 past H)
  * where W[r][k] is W_ih[r][k] for k < I and W_hh[r][k − I] after.  A group
  * is one contiguous run of K·nv·16·G floats, read front to back each step.
+ * Except: the LSTM's last block, when it has n <= 8 units (H mod 16 in 1..8),
+ * is half-packed (half_last): 2 slots, [i | f] and [g | o], 8 lanes a gate, so
+ * the last group's rows are 4·nv − 2 vectors long (row stride and slots as
+ * above with that length; the run is shorter, the group's start the same).
  *
  * Rounding: NOT the bits of the batch path (lstm__step_avx512, GEMM + gate
  * kernel).  At batch 1 a step is one dependent chain (h -> pre-activations ->
@@ -59,6 +63,11 @@ int lstm__step1_groups(int H, int I, int Hout) { return groups_of(H, I + Hout, 4
 int lstm__gru_step1_groups(int H, int I, int Hout) { return groups_of(H, I + Hout, 3); }
 /* First block of group g (g = ng: nub). */
 static int block0(int H, int ng, int g) { return (int)((long)((H + 15) / 16) * g / ng); }
+/* Whether the LSTM's last block, of n = H − 16(nub − 1) <= 8 units, is half-packed:
+ * two slots of [i | f] and [g | o] (8 lanes each) instead of four mostly empty
+ * ones.  A row then has 4·nv − 2 vectors in the last group (H = 40: 10 instead of
+ * 12), and each lane's sum is the same chain as before, so the same bits. */
+static int half_last(int gru, int H) { return !gru && (H - 1) % 16 < 8; }
 
 size_t lstm__step1_pack_size(int H, int I, int Hout) {
     return (size_t)((H + 15) / 16) * (size_t)(I + Hout) * 64;
@@ -70,19 +79,22 @@ size_t lstm__step1_pack_size(int H, int I, int Hout) {
  * (W_hr, W_hz, W_hn) — the column a row does not feed has no slot (r multiplies hn
  * alone, so xn and hn stay apart). */
 static void pack(int gru, float *P, int H, int I, int Hout, const float *w_ih, const float *w_hh) {
-    const int K = I + Hout, G = gru ? 3 : 4, ng = groups_of(H, K, G);
+    const int K = I + Hout, G = gru ? 3 : 4, ng = groups_of(H, K, G), nub = (H + 15) / 16;
     for (int g = 0; g < ng; g++) {
         const int b0 = block0(H, ng, g), nv = block0(H, ng, g + 1) - b0;
+        const int hp = half_last(gru, H) && b0 + nv == nub, rs = nv * G - (hp ? 2 : 0); /* vectors a row */
         float *pg = P + (size_t)16 * G * K * b0;
         for (int k = w_ih ? 0 : I; k < (w_hh ? K : I); k++)
             for (int v = 0; v < nv; v++)
                 for (int t = 0; t < G; t++) {
-                    float *d = pg + (((size_t)k * nv + v) * G + t) * 16;
+                    const int half = hp && v == nv - 1; /* slot t/2, gate t in lanes 8(t%2) .. */
+                    if (half && t % 2) continue;
+                    float *d = pg + ((size_t)k * rs + v * G + (half ? t / 2 : t)) * 16;
                     for (int j = 0; j < 16; j++) {
-                        int r = 16 * (b0 + v) + j;
+                        const int tt = half ? t + j / 8 : t, r = 16 * (b0 + v) + (half ? j % 8 : j);
                         d[j] = r >= H ? 0.0f
-                               : k < I ? w_ih[(size_t)(t * H + r) * I + k]
-                                       : w_hh[(size_t)(t * H + r) * Hout + (k - I)];
+                               : k < I ? w_ih[(size_t)(tt * H + r) * I + k]
+                                       : w_hh[(size_t)(tt * H + r) * Hout + (k - I)];
                     }
                 }
     }
@@ -166,20 +178,79 @@ T512 __attribute__((always_inline)) static inline void store_fwd(float *p, int n
  * (S = 1). */
 #define SPLITS(NV) ((NV) == 1 ? 4 : (NV) == 2 ? 3 : 2)
 
-/* One group of NV blocks (a constant at every call, so acc stays in registers). */
+/* The low 8 lanes of a and of b (n <= 8 valid in each) as one vector [a | b]. */
+T512 __attribute__((always_inline)) static inline __m512 pair8(__m512 a, __m512 b) {
+    return _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0));
+}
+/* The high 8 lanes of v in its low 8. */
+T512 __attribute__((always_inline)) static inline __m512 high8(__m512 v) {
+    return _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(3, 2, 3, 2));
+}
+
+/* The gates of one block from its pre-activations a0..a3 (half: a0 = [i | f], a1 = [g | o]),
+ * and its h (m, m2), c and act.  LSTM: i, f, o = σ, g = tanh, c = f·c_prev + i·g,
+ * h = o·tanh(c).  GRU: a0..a3 = pre_r, pre_z, xn, hn; r, z = σ; n = tanh(xn + r·hn);
+ * h' = (h − n)·z + n (gru_cell.c); act = r, z, n, hn. */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
-group(const int GRU, const int NV, const int S, int pf, int H, int I, int Hout, int b0, const float *P,
+tail(const int GRU, const int half, int H, int j, __m512 a0, __m512 a1, __m512 a2, __m512 a3, const float *h,
+     const float *c_prev, float *c, float *m, float *m2, float *act) {
+    const int n = H - j;
+    if (GRU) {
+        __m512 r = sigmoid512_fast(a0), z = sigmoid512_fast(a1);
+        __m512 nn = tanh512_fast(_mm512_fmadd_ps(r, a3, a2));
+        __m512 hp = h ? load_n(h + j, n) : _mm512_setzero_ps();
+        __m512 hn = _mm512_fmadd_ps(_mm512_sub_ps(hp, nn), z, nn);
+        store_fwd(m + j, n, hn);
+        if (m2) store_n(m2 + j, n, hn);
+        if (!act) return;
+        store_n(act + j, n, r);
+        store_n(act + H + j, n, z);
+        store_n(act + 2 * H + j, n, nn);
+        store_n(act + 3 * H + j, n, a3);
+        return;
+    }
+    __m512 i, f, gg, o;
+    if (half) { /* σ([i | f]), tanh and σ of [g | o], each half to the low lanes */
+        const __m512 sif = sigmoid512_fast(a0);
+        i = sif, f = high8(sif), gg = tanh512_fast(a1), o = high8(sigmoid512_fast(a1));
+    } else {
+        i = sigmoid512_fast(a0), f = sigmoid512_fast(a1);
+        gg = tanh512_fast(a2), o = sigmoid512_fast(a3);
+    }
+    __m512 cp = c_prev ? load_n(c_prev + j, n) : _mm512_setzero_ps();
+    __m512 cn = _mm512_fmadd_ps(f, cp, _mm512_mul_ps(i, gg));
+    __m512 hn = _mm512_mul_ps(o, tanh512_fast(cn));
+    store_fwd(m + j, n, hn);
+    if (m2) store_n(m2 + j, n, hn);
+    store_n(c + j, n, cn);
+    if (!act) return;
+    store_n(act + j, n, i);
+    store_n(act + H + j, n, f);
+    store_n(act + 2 * H + j, n, gg);
+    store_n(act + 3 * H + j, n, o);
+}
+
+/* One group of NV blocks (a constant at every call, so acc stays in registers);
+ * HP: its last block half-packed (half_last: acc [v][0] = [i | f], [v][1] = [g | o]). */
+T512 __attribute__((always_inline)) NO_SANITIZE static inline void
+group(const int GRU, const int NV, const int S, const int HP, int pf, int H, int I, int Hout, int b0, const float *P,
       const float *a_in, float *act, const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
     const int j0 = 16 * b0, K = I + Hout;
     const int G = GRU ? 3 : 4; /* slots per row and block (the pack's) */
+    const int RS = NV * G - (HP ? 2 : 0); /* vectors a row */
     const float *p = P + (size_t)16 * G * K * b0;
     __m512 acc[4][4][4]; /* [split][block][gate] */
+#define USED(v, q) (!HP || (v) < NV - 1 || (q) < 2)
     UNROLL for (int v = 0; v < NV; v++) {
         const int n = H - j0 - 16 * v;
+        const float *a0 = !x ? a_in : bsum;
         UNROLL for (int q = 0; q < 4; q++) {
-            acc[0][v][q] = !x    ? load_n(a_in + q * H + j0 + 16 * v, n)
-                           : bsum ? load_n(bsum + q * H + j0 + 16 * v, n)
+            if (!USED(v, q)) continue;
+            if (HP && v == NV - 1)
+                acc[0][v][q] = a0 ? pair8(load_n(a0 + 2 * q * H + j0 + 16 * v, n), load_n(a0 + (2 * q + 1) * H + j0 + 16 * v, n))
                                   : _mm512_setzero_ps();
+            else
+                acc[0][v][q] = a0 ? load_n(a0 + q * H + j0 + 16 * v, n) : _mm512_setzero_ps();
             UNROLL for (int s = 1; s < S; s++) acc[s][v][q] = _mm512_setzero_ps();
         }
     }
@@ -188,19 +259,19 @@ group(const int GRU, const int NV, const int S, int pf, int H, int I, int Hout, 
 #define ROW(s, ak, skip)                                                                                 \
     do {                                                                                                 \
         const __m512 bc = _mm512_set1_ps(ak);                                                            \
-        if (pf) UNROLL for (int l = 0; l < NV * G; l++) _mm_prefetch((const char *)(p + 2 * NV * G * 16 + l * 16), _MM_HINT_T0); \
+        if (pf) UNROLL for (int l = 0; l < RS; l++) _mm_prefetch((const char *)(p + 2 * RS * 16 + l * 16), _MM_HINT_T0); \
         UNROLL for (int v = 0; v < NV; v++)                                                              \
             UNROLL for (int q = 0; q < 4; q++)                                                           \
-                if (q != (skip)) /* slot: q, or 2 for the GRU's hn */                                    \
+                if (q != (skip) && USED(v, q)) /* slot: q, or 2 for the GRU's hn */                     \
                     acc[s][v][q] = _mm512_fmadd_ps(bc, _mm512_load_ps(p + (v * G + (q < G ? q : 2)) * 16), acc[s][v][q]); \
-        p += NV * G * 16;                                                                                \
+        p += RS * 16;                                                                                    \
     } while (0)
     /* x: one chain from the bias, in order (the input GEMM's chain, so a step with x
      * given and one with act = bias + x·W_ihᵀ from lstm_gemm give the same bits); the GRU's
      * hn column takes no x rows, its xn column no h rows */
     const int skip_x = GRU ? 3 : -1, skip_h = GRU ? 2 : -1;
     if (x) for (int k = 0; k < I; k++) ROW(0, x[k], skip_x);
-    else p += (size_t)I * NV * G * 16;
+    else p += (size_t)I * RS * 16;
     /* h: row k into partial k mod S, the last Hout mod S rows into partials 0, 1, .. */
     if (h) {
         int k = 0;
@@ -211,45 +282,17 @@ group(const int GRU, const int NV, const int S, int pf, int H, int I, int Hout, 
 #undef ROW
     UNROLL for (int v = 0; v < NV; v++)
         UNROLL for (int q = 0; q < 4; q++) {
+            if (!USED(v, q)) continue;
             if (S == 2) acc[0][v][q] = _mm512_add_ps(acc[0][v][q], acc[1][v][q]);
             if (S == 3) acc[0][v][q] = _mm512_add_ps(_mm512_add_ps(acc[0][v][q], acc[1][v][q]), acc[2][v][q]);
             if (S == 4)
                 acc[0][v][q] = _mm512_add_ps(_mm512_add_ps(acc[0][v][q], acc[1][v][q]),
                                              _mm512_add_ps(acc[2][v][q], acc[3][v][q]));
         }
-    if (GRU) { /* r, z = σ; n = tanh(xn + r·hn); h' = (h − n)·z + n (gru_cell.c); act = r, z, n, hn */
-        UNROLL for (int v = 0; v < NV; v++) {
-            const int j = j0 + 16 * v, n = H - j;
-            __m512 r = sigmoid512_fast(acc[0][v][0]), z = sigmoid512_fast(acc[0][v][1]);
-            __m512 nn = tanh512_fast(_mm512_fmadd_ps(r, acc[0][v][3], acc[0][v][2]));
-            __m512 hp = h ? load_n(h + j, n) : _mm512_setzero_ps();
-            __m512 hn = _mm512_fmadd_ps(_mm512_sub_ps(hp, nn), z, nn);
-            store_fwd(m + j, n, hn);
-            if (m2) store_n(m2 + j, n, hn);
-            if (!act) continue;
-            store_n(act + j, n, r);
-            store_n(act + H + j, n, z);
-            store_n(act + 2 * H + j, n, nn);
-            store_n(act + 3 * H + j, n, acc[0][v][3]);
-        }
-        return;
-    }
-    UNROLL for (int v = 0; v < NV; v++) {
-        const int j = j0 + 16 * v, n = H - j;
-        __m512 i = sigmoid512_fast(acc[0][v][0]), f = sigmoid512_fast(acc[0][v][1]);
-        __m512 gg = tanh512_fast(acc[0][v][2]), o = sigmoid512_fast(acc[0][v][3]);
-        __m512 cp = c_prev ? load_n(c_prev + j, n) : _mm512_setzero_ps();
-        __m512 cn = _mm512_fmadd_ps(f, cp, _mm512_mul_ps(i, gg));
-        __m512 hn = _mm512_mul_ps(o, tanh512_fast(cn));
-        store_fwd(m + j, n, hn);
-        if (m2) store_n(m2 + j, n, hn);
-        store_n(c + j, n, cn);
-        if (!act) continue;
-        store_n(act + j, n, i);
-        store_n(act + H + j, n, f);
-        store_n(act + 2 * H + j, n, gg);
-        store_n(act + 3 * H + j, n, o);
-    }
+#undef USED
+    UNROLL for (int v = 0; v < NV; v++)
+        tail(GRU, HP && v == NV - 1, H, j0 + 16 * v, acc[0][v][0], acc[0][v][1], acc[0][v][2], acc[0][v][3], h,
+             c_prev, c, m, m2, act);
 }
 
 /* The one group of H <= 48 (nv = ⌈H/16⌉ blocks, split chains): run_groups's
@@ -257,11 +300,14 @@ group(const int GRU, const int NV, const int S, int pf, int H, int I, int Hout, 
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 one_group(const int GRU, int H, int I, int Hout, const float *P, const float *a_in, float *act, const float *x,
           const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+    const int hp = half_last(GRU, H);
+#define ONE(NV, HP) group(GRU, NV, SPLITS(NV), HP, 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2)
     switch ((H + 15) / 16) {
-    case 1: group(GRU, 1, SPLITS(1), 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2); break;
-    case 2: group(GRU, 2, SPLITS(2), 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2); break;
-    default: group(GRU, 3, SPLITS(3), 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2); break;
+    case 1: if (hp) ONE(1, 1); else ONE(1, 0); break;
+    case 2: if (hp) ONE(2, 1); else ONE(2, 0); break;
+    default: if (hp) ONE(3, 1); else ONE(3, 0); break;
     }
+#undef ONE
 }
 
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
@@ -275,13 +321,17 @@ run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const
         const int g = rev ? g1 - 1 - (i - g0) : i;
         const int b0 = ng == 1 ? 0 : nub * g / ng;
         const int nv = (ng == 1 ? nub : nub * (g + 1) / ng) - b0;
+        const int hp = half_last(GRU, H) && b0 + nv == nub;
+#define GRP(NV, S) (hp ? group(GRU, NV, S, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2) \
+                       : group(GRU, NV, S, 0, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2))
         if (ng == 1) one_group(GRU, H, I, Hout, P, act, act, x, bsum, h, c_prev, c, m, m2);
         else switch (nv) {
-            case 1: group(GRU, 1, 2, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 2: group(GRU, 2, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            case 3: group(GRU, 3, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
-            default: group(GRU, 4, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2); break;
+            case 1: GRP(1, 2); break;
+            case 2: GRP(2, 1); break;
+            case 3: GRP(3, 1); break;
+            default: GRP(4, 1); break;
             }
+#undef GRP
     }
 }
 
