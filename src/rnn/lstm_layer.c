@@ -463,7 +463,10 @@ static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
          * 125.0-132.8, proj-train-1024 197.3-203.1 vs 199.6-204.7 (3); with 8 rows it loses
          * (deep-train-256 71.9-76.8 vs 70.9-72.7) */
 #if LSTM_X86
-        if (ws->pdx && (ws->pdx_on[k] = (unsigned char)(xs && bwd_task_rows(ws) >= LSTM_DX_LOOP_ROWS)))
+        /* ... and, where the backward's steps are split by units (bwd_task_rows 0: B < 16 at 2
+         * threads), dX = dG·W_ih after the loop by column panels (dx_cols_task) */
+        if (ws->pdx && (ws->pdx_on[k] = (unsigned char)((xs && bwd_task_rows(ws) >= LSTM_DX_LOOP_ROWS) ||
+                                                        bwd_task_rows(ws) == 0)))
             dh_pack_mt(ws->team, ws->pdx + (size_t)k * ws->pdx_size, in, ws->cell->G * ws->H, net->w[k].w_ih, in);
 #endif
     }
@@ -983,6 +986,39 @@ static void dh_cols_task(void *arg, int task, int ntasks) {
 #endif
 }
 
+/* dX [rows, in] = beta·dX + dG·W_ih over the cell's ih runs with op->pdx, after
+ * the backward's loop, on a team: each task a range of dX's 64-column panels,
+ * all rows (the bits of lstm__gemm_nn_rows: each element one chain). */
+typedef struct {
+    const dir_op *op;
+    const float *dG;
+    float *dX;
+    int rows;
+    float beta;
+} dx_cols_job;
+
+static void dx_cols_task(void *arg, int task, int ntasks) {
+#if LSTM_X86
+    const dx_cols_job *j = arg;
+    const dir_op *op = j->op;
+    const lstm__cell *cell = op->cell;
+    const int H = op->H, AH = cell->A * H, in = op->w->in;
+    const size_t pstride = (size_t)cell->G * H * 64;
+    int p0, p1;
+    share_of((in + 63) / 64, task, ntasks, &p0, &p1);
+    if (p0 >= p1) return;
+    const int n = (64 * p1 < in ? 64 * p1 : in) - 64 * p0;
+    for (int k = 0; k < cell->n_ih; k++) {
+        const lstm__run *r = &cell->ih[k];
+        lstm__step_dh_avx512(j->rows, n, r->n * H, j->dG + (size_t)r->a * H, AH,
+                             op->pdx + (size_t)r->w * H * 64 + (size_t)p0 * pstride, pstride, j->dX + 64 * p0, in,
+                             k || j->beta != 0.0f);
+    }
+#else
+    (void)arg, (void)task, (void)ntasks;
+#endif
+}
+
 /* dh_prev [B,Hout] (+)= dG_t·W_hh over the cell's hh runs, rows [b0, b1), with
  * the fused step's pack (op->pdh) where there is one, by its twin
  * lstm__step_dh_avx512 (same bits): on one thread (team NULL), or on the team
@@ -1144,7 +1180,14 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
     if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
     lstm__team *team = ws->team;
-    for (int k = 0; dX && !dX_loop && k < cell->n_ih; k++) {
+    if (dX && !dX_loop && op->pdx) {
+        int np = (in + 63) / 64, ntk = team ? lstm__team_size(team) : 1;
+        dx_cols_job xj = {op, dG, dX, (int)rows, dx_beta};
+        if (ntk > np) ntk = np;
+        if (ntk > 1) lstm__team_run_tasks(team, ntk, dx_cols_task, &xj);
+        else dx_cols_task(&xj, 0, 1);
+    }
+    for (int k = 0; dX && !dX_loop && !op->pdx && k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         lstm__gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, AH, w->w_ih + (size_t)r->w * H * in, in, dX,
                      in, k ? 1.0f : dx_beta);
