@@ -10,7 +10,8 @@ import sys
 
 ROWS = ["fwd-512", "train-512", "fwd-1024", "stream-256", "charlm-train", "audio-step",
         "gru-fwd-512", "gru-train-512", "gru-stream-256", "gru-audio-step",
-        "fwd-768-b8", "deep-fwd-256", "deep-train-256", "bidir-fwd-256", "bidir-train-256",
+        "fwd-768-b8", "train-768-b8", "fwd-1024-b8", "gru-train-768-b8",
+        "deep-fwd-256", "deep-train-256", "bidir-fwd-256", "bidir-train-256",
         "proj-fwd-1024", "proj-train-1024", "gru-bidir-fwd-256", "gru-bidir-train-256"]
 # speed targets: ours/oneDNN, ours/PyTorch (>= is met), and µs per step
 TARGET_ONEDNN = {"stream-256": 2.0, "gru-stream-256": 2.0}

@@ -74,6 +74,9 @@ gru-train-512 512 512 1 64 100 train 2 gru
 gru-stream-256 256 256 1 1 1000 forward 2 gru
 gru-audio-step 1 64 1 1 48000 step 1 gru
 fwd-768-b8 768 768 1 8 200 forward 2 lstm
+train-768-b8 768 768 1 8 100 train 2 lstm
+fwd-1024-b8 64 1024 1 8 100 forward 2 lstm
+gru-train-768-b8 256 768 1 8 100 train 2 gru
 deep-fwd-256 256 256 4 16 100 forward 2 lstm
 deep-train-256 256 256 4 16 100 train 2 lstm
 bidir-fwd-256 256 256 2 32 100 forward 2 lstm bidir
