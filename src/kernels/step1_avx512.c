@@ -303,12 +303,13 @@ one_group(const int GRU, int H, int I, int Hout, const float *P, const float *a_
 #define ONE(NV, HP) group(GRU, NV, SPLITS(NV), HP, 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2)
     /* one switch on ⌈H/8⌉ - 1 (blocks and half_last in one; at these sizes each instruction
      * before the chain shows: H = 12 and 16 took 4-6 % longer with nub and hp computed apart) */
-    switch ((unsigned)(H - 1) >> 3) {
-    case 0: if (!GRU) { ONE(1, 1); break; } /* fall through */
+    const unsigned kind = (unsigned)(H - 1) >> 3 | (GRU ? 1u : 0u); /* even: half-packed (LSTM only) */
+    switch (kind) {
+    case 0: ONE(1, 1); break;
     case 1: ONE(1, 0); break;
-    case 2: if (!GRU) { ONE(2, 1); break; } /* fall through */
+    case 2: ONE(2, 1); break;
     case 3: ONE(2, 0); break;
-    case 4: if (!GRU) { ONE(3, 1); break; } /* fall through */
+    case 4: ONE(3, 1); break;
     default: ONE(3, 0); break;
     }
 #undef ONE
