@@ -110,6 +110,7 @@ static float *alloc_f(size_t n, int *ok) {
 
 static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, int B, int H, int in, int Hout);
 static int row_tasks(lstm__team *team, int B);
+static int train_row_tasks(const lstm__cell *cell, lstm__team *team, int B, int H, int Hout);
 
 /* Room to pack X for the layers whose input product is a GEMM over T·B rows
  * (which x_in_fused_step decides from the thread count too): grown when that
@@ -440,7 +441,7 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
 #if LSTM_X86
 /* The batch rows of one task of the backward's loop (0: the loop's steps are split instead). */
 static int bwd_task_rows(const lstm_workspace *ws) {
-    int nrow = row_tasks(ws->team, ws->B);
+    int nrow = train_row_tasks(ws->cell, ws->team, ws->B, ws->H, ws->Hout);
     return nrow ? (ws->B + nrow - 1) / nrow : ws->team && lstm__team_size(ws->team) > 1 ? 0 : ws->B;
 }
 #endif
@@ -622,8 +623,23 @@ static int row_tasks(lstm__team *team, int B) {
  * keeps the row split: its backward runs per row task (train-512 with the unit
  * split everywhere: 273-298 vs 237-256). */
 static int fwd_row_tasks(const lstm__cell *cell, int train, lstm__team *team, int B, int H, int in, int Hout) {
+    if (train) return train_row_tasks(cell, team, B, H, Hout);
     int nrow = row_tasks(team, B);
-    return nrow && !train && (int64_t)4 * cell->G * H * (in + Hout) > l2_bytes() / 4 ? 0 : nrow;
+    return nrow && (int64_t)4 * cell->G * H * (in + Hout) > l2_bytes() / 4 ? 0 : nrow;
+}
+
+/* Training (forward and backward alike): the row split, unless each thread would
+ * stream half an L2 or more of W_hh per step for each of its rows; there the unit
+ * split wins now that its backward's dh and dX run on the fused step's packs by
+ * column panels.  Zen 5, 2 threads, T = 100 (1024: T = 50, 25), 3 interleaved
+ * pairs, time with the unit split / with the row split (W_hh's bytes per row of
+ * a thread): I = H = 512, B = 16 0.97 (512 KB), B = 32 0.99 (256 KB), B = 64
+ * 1.07 (128 KB); 640, B = 32 1.00 (410 KB); 768, B = 16 0.95, B = 24 0.96, B =
+ * 32 0.98 (590 KB); 1024, B = 32 0.95, B = 64 0.96 (512 KB); proj-train-1024
+ * (256 KB) 1.06, charlm-train (64 KB) 1.06, gru-train-512 (96 KB) 1.09. */
+static int train_row_tasks(const lstm__cell *cell, lstm__team *team, int B, int H, int Hout) {
+    int nrow = row_tasks(team, B);
+    return nrow && (int64_t)4 * cell->G * H * Hout * nrow >= (int64_t)B * (l2_bytes() / 2) ? 0 : nrow;
 }
 
 
@@ -1161,7 +1177,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         if (dcn) memcpy(dc, dcn, bh * sizeof(float));
         else memset(dc, 0, bh * sizeof(float));
     }
-    int nrow = row_tasks(ws->team, B), nt = ws->team ? lstm__team_size(ws->team) : 1;
+    int nrow = train_row_tasks(cell, ws->team, B, H, Hout), nt = ws->team ? lstm__team_size(ws->team) : 1;
     /* dX inside the loop: with W_ih packed (op->pdx), where each task runs its steps alone */
     float *dX_loop = dX && op->pdx && (nrow || nt == 1) ? dX : NULL;
     if (nrow || nt == 1) {
