@@ -971,68 +971,46 @@ static void step_bwd_task(void *arg, int task, int ntasks) {
     step_bwd_rows(j, b0, b1);
 }
 
-/* step_bwd_dh's product with op->pdh on a team: each task a range of the pack's
- * 64-column panels of dh, all rows (each element the same chain: the same bits). */
+/* C [rows, N] (+)= A·W over runs of the cell on a pack laid out for lstm__step_dh_avx512
+ * (op->pdh: W_hh, for dh; op->pdx: W_ih, for dX), on a team: each task a range of C's
+ * 64-column panels, all rows.  Each element is one chain, as on one thread: the same bits. */
 typedef struct {
     const dir_op *op;
-    const float *dGt;
-    float *dh;
-    int b0, b1;
-} dh_cols_job;
+    const lstm__run *runs;
+    int nruns;
+    const float *P; /* the pack */
+    const float *A; /* [rows, A·H], the runs' columns at r->a·H */
+    float *C;       /* [rows, N] */
+    int N, rows;
+    int acc0;       /* the first run accumulates into C too */
+} panel_job;
 
-static void dh_cols_task(void *arg, int task, int ntasks) {
+static void panel_task(void *arg, int task, int ntasks) {
 #if LSTM_X86
-    const dh_cols_job *j = arg;
-    const dir_op *op = j->op;
-    const lstm__cell *cell = op->cell;
-    const int H = op->H, Hout = op->Hout, AH = cell->A * H;
+    const panel_job *j = arg;
+    const lstm__cell *cell = j->op->cell;
+    const int H = j->op->H, AH = cell->A * H;
     const size_t pstride = (size_t)cell->G * H * 64;
     int p0, p1;
-    share_of((Hout + 63) / 64, task, ntasks, &p0, &p1);
+    share_of((j->N + 63) / 64, task, ntasks, &p0, &p1);
     if (p0 >= p1) return;
-    const int n = (64 * p1 < Hout ? 64 * p1 : Hout) - 64 * p0;
-    for (int k = 0; k < cell->n_hh; k++) {
-        const lstm__run *r = &cell->hh[k];
-        lstm__step_dh_avx512(j->b1 - j->b0, n, r->n * H, j->dGt + (size_t)j->b0 * AH + (size_t)r->a * H, AH,
-                             op->pdh + (size_t)r->w * H * 64 + (size_t)p0 * pstride, pstride,
-                             j->dh + (size_t)j->b0 * Hout + 64 * p0, Hout, k || cell->direct_dh);
+    const int n = (64 * p1 < j->N ? 64 * p1 : j->N) - 64 * p0;
+    for (int k = 0; k < j->nruns; k++) {
+        const lstm__run *r = &j->runs[k];
+        lstm__step_dh_avx512(j->rows, n, r->n * H, j->A + (size_t)r->a * H, AH,
+                             j->P + (size_t)r->w * H * 64 + (size_t)p0 * pstride, pstride, j->C + 64 * p0, j->N,
+                             k || j->acc0);
     }
 #else
     (void)arg, (void)task, (void)ntasks;
 #endif
 }
 
-/* dX [rows, in] = beta·dX + dG·W_ih over the cell's ih runs with op->pdx, after
- * the backward's loop, on a team: each task a range of dX's 64-column panels,
- * all rows (the bits of lstm__gemm_nn_rows: each element one chain). */
-typedef struct {
-    const dir_op *op;
-    const float *dG;
-    float *dX;
-    int rows;
-    float beta;
-} dx_cols_job;
-
-static void dx_cols_task(void *arg, int task, int ntasks) {
-#if LSTM_X86
-    const dx_cols_job *j = arg;
-    const dir_op *op = j->op;
-    const lstm__cell *cell = op->cell;
-    const int H = op->H, AH = cell->A * H, in = op->w->in;
-    const size_t pstride = (size_t)cell->G * H * 64;
-    int p0, p1;
-    share_of((in + 63) / 64, task, ntasks, &p0, &p1);
-    if (p0 >= p1) return;
-    const int n = (64 * p1 < in ? 64 * p1 : in) - 64 * p0;
-    for (int k = 0; k < cell->n_ih; k++) {
-        const lstm__run *r = &cell->ih[k];
-        lstm__step_dh_avx512(j->rows, n, r->n * H, j->dG + (size_t)r->a * H, AH,
-                             op->pdx + (size_t)r->w * H * 64 + (size_t)p0 * pstride, pstride, j->dX + 64 * p0, in,
-                             k || j->beta != 0.0f);
-    }
-#else
-    (void)arg, (void)task, (void)ntasks;
-#endif
+static void panel_run(lstm__team *team, const panel_job *j) {
+    int np = (j->N + 63) / 64, nt = team ? lstm__team_size(team) : 1;
+    if (nt > np) nt = np;
+    if (nt > 1) lstm__team_run_tasks(team, nt, panel_task, (void *)j);
+    else panel_task((void *)j, 0, 1);
 }
 
 /* dh_prev [B,Hout] (+)= dG_t·W_hh over the cell's hh runs, rows [b0, b1), with
@@ -1045,9 +1023,9 @@ static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, fl
     const lstm__cell *cell = op->cell;
     const int H = op->H, Hout = op->Hout, AH = cell->A * H;
     if (op->pdh && team) {
-        int np = (Hout + 63) / 64, nt = lstm__team_size(team);
-        dh_cols_job j = {op, dGt, dh, b0, b1};
-        lstm__team_run_tasks(team, nt < np ? nt : np, dh_cols_task, &j);
+        panel_job j = {op, cell->hh, cell->n_hh, op->pdh, dGt + (size_t)b0 * AH, dh + (size_t)b0 * Hout, Hout,
+                       b1 - b0, cell->direct_dh};
+        panel_run(team, &j);
         return;
     }
     for (int k = 0; k < cell->n_hh; k++) {
@@ -1196,12 +1174,9 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
     if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
     lstm__team *team = ws->team;
-    if (dX && !dX_loop && op->pdx) {
-        int np = (in + 63) / 64, ntk = team ? lstm__team_size(team) : 1;
-        dx_cols_job xj = {op, dG, dX, (int)rows, dx_beta};
-        if (ntk > np) ntk = np;
-        if (ntk > 1) lstm__team_run_tasks(team, ntk, dx_cols_task, &xj);
-        else dx_cols_task(&xj, 0, 1);
+    if (dX && !dX_loop && op->pdx) { /* (the unit split's dX: by column panels, see train_row_tasks) */
+        panel_job xj = {op, cell->ih, cell->n_ih, op->pdx, dG, dX, in, (int)rows, dx_beta != 0.0f};
+        panel_run(team, &xj);
     }
     for (int k = 0; dX && !dX_loop && !op->pdx && k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
