@@ -464,8 +464,8 @@ static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
          * 125.0-132.8, proj-train-1024 197.3-203.1 vs 199.6-204.7 (3); with 8 rows it loses
          * (deep-train-256 71.9-76.8 vs 70.9-72.7) */
 #if LSTM_X86
-        /* ... and, where the backward's steps are split by units (bwd_task_rows 0: B < 16 at 2
-         * threads), dX = dG·W_ih after the loop by column panels (dx_cols_task) */
+        /* ... and, where the backward's steps are split by units (bwd_task_rows 0: see
+         * train_row_tasks), dX = dG·W_ih after the loop by column panels (panel_job) */
         if (ws->pdx && (ws->pdx_on[k] = (unsigned char)((xs && bwd_task_rows(ws) >= LSTM_DX_LOOP_ROWS) ||
                                                         bwd_task_rows(ws) == 0)))
             dh_pack_mt(ws->team, ws->pdx + (size_t)k * ws->pdx_size, in, ws->cell->G * ws->H, net->w[k].w_ih, in);
@@ -1018,7 +1018,7 @@ static void panel_run(lstm__team *team, const panel_job *j) {
  * lstm__step_dh_avx512 (same bits): on one thread (team NULL), or on the team
  * by column panels.  The team's GEMM instead packed W_hh's panels again at
  * every step: Zen 5, 2 threads, I = 64, H = 1024, B = 8, T = 100 training
- * took 96-98 ms with it. */
+ * took 96-106 ms with it and 71 ms with the panels. */
 static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, float *dh, int b0, int b1) {
     const lstm__cell *cell = op->cell;
     const int H = op->H, Hout = op->Hout, AH = cell->A * H;
