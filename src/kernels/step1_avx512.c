@@ -67,7 +67,7 @@ static int block0(int H, int ng, int g) { return (int)((long)((H + 15) / 16) * g
  * two slots of [i | f] and [g | o] (8 lanes each) instead of four mostly empty
  * ones.  A row then has 4·nv − 2 vectors in the last group (H = 40: 10 instead of
  * 12), and each lane's sum is the same chain as before, so the same bits. */
-static int half_last(int gru, int H) { return !gru && (H - 1) % 16 < 8; }
+static int half_last(int gru, int H) { return !gru && ((unsigned)(H - 1) >> 3 & 1) == 0; }
 
 size_t lstm__step1_pack_size(int H, int I, int Hout) {
     return (size_t)((H + 15) / 16) * (size_t)(I + Hout) * 64;
@@ -243,14 +243,15 @@ group(const int GRU, const int NV, const int S, const int HP, int pf, int H, int
 #define USED(v, q) (!HP || (v) < NV - 1 || (q) < 2)
     UNROLL for (int v = 0; v < NV; v++) {
         const int n = H - j0 - 16 * v;
-        const float *a0 = !x ? a_in : bsum;
+        const float *src = !x ? a_in : bsum; /* the sums' start: act, the bias, or 0 */
         UNROLL for (int q = 0; q < 4; q++) {
             if (!USED(v, q)) continue;
             if (HP && v == NV - 1)
-                acc[0][v][q] = a0 ? pair8(load_n(a0 + 2 * q * H + j0 + 16 * v, n), load_n(a0 + (2 * q + 1) * H + j0 + 16 * v, n))
-                                  : _mm512_setzero_ps();
+                acc[0][v][q] = src ? pair8(load_n(src + 2 * q * H + j0 + 16 * v, n),
+                                           load_n(src + (2 * q + 1) * H + j0 + 16 * v, n))
+                                   : _mm512_setzero_ps();
             else
-                acc[0][v][q] = a0 ? load_n(a0 + q * H + j0 + 16 * v, n) : _mm512_setzero_ps();
+                acc[0][v][q] = src ? load_n(src + q * H + j0 + 16 * v, n) : _mm512_setzero_ps();
             UNROLL for (int s = 1; s < S; s++) acc[s][v][q] = _mm512_setzero_ps();
         }
     }
@@ -303,7 +304,7 @@ one_group(const int GRU, int H, int I, int Hout, const float *P, const float *a_
 #define ONE(NV, HP) group(GRU, NV, SPLITS(NV), HP, 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2)
     /* one switch on ⌈H/8⌉ - 1 (blocks and half_last in one; at these sizes each instruction
      * before the chain shows: H = 12 and 16 took 4-6 % longer with nub and hp computed apart) */
-    const unsigned kind = (unsigned)(H - 1) >> 3 | (GRU ? 1u : 0u); /* even: half-packed (LSTM only) */
+    const unsigned kind = (unsigned)(H - 1) >> 3 | (GRU ? 1u : 0u); /* even: half_last */
     switch (kind) {
     case 0: ONE(1, 1); break;
     case 1: ONE(1, 0); break;

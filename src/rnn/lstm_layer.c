@@ -449,6 +449,9 @@ static int bwd_task_rows(const lstm_workspace *ws) {
 /* W_ih packed for the fused step once per set of weights: every (l,d) for
  * one-step calls (T = 1), else those whose step takes x·W_ihᵀ for sequences. */
 static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
+#if LSTM_X86
+    const int task_rows = ws->pdx ? bwd_task_rows(ws) : 0;
+#endif
     for (int k = 0; k < ws->L * ws->D; k++) {
         const int in = net->w[k].in, xs = x_in_fused_step(ws->cell, ws->train, ws->team, ws->B, ws->H, in, ws->Hout);
         if (ws->p1)
@@ -466,8 +469,7 @@ static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
 #if LSTM_X86
         /* ... and, where the backward's steps are split by units (bwd_task_rows 0: see
          * train_row_tasks), dX = dG·W_ih after the loop by column panels (panel_job) */
-        if (ws->pdx && (ws->pdx_on[k] = (unsigned char)((xs && bwd_task_rows(ws) >= LSTM_DX_LOOP_ROWS) ||
-                                                        bwd_task_rows(ws) == 0)))
+        if (ws->pdx && (ws->pdx_on[k] = (unsigned char)((xs && task_rows >= LSTM_DX_LOOP_ROWS) || task_rows == 0)))
             dh_pack_mt(ws->team, ws->pdx + (size_t)k * ws->pdx_size, in, ws->cell->G * ws->H, net->w[k].w_ih, in);
 #endif
     }
@@ -620,8 +622,9 @@ static int row_tasks(lstm__team *team, int B) {
  * 63.2-64.5, bidir-fwd-256 55.2-56.2 vs 59.3-60.1, fwd-1024 148-166 vs
  * 168-171, 64->256 x2 at B = 32 11.6-11.7 vs 12.7-12.9; fwd-512 and
  * proj-fwd-1024 equal; I = H = 64 at B = 16 (131 KB) 0.91 vs 0.88.  Training
- * keeps the row split: its backward runs per row task (train-512 with the unit
- * split everywhere: 273-298 vs 237-256). */
+ * has its own rule (train_row_tasks): its backward runs per row task, and the
+ * row split wins there unless W_hh is large against a thread's rows (train-512
+ * with the unit split everywhere: 273-298 vs 237-256). */
 static int fwd_row_tasks(const lstm__cell *cell, int train, lstm__team *team, int B, int H, int in, int Hout) {
     if (train) return train_row_tasks(cell, team, B, H, Hout);
     int nrow = row_tasks(team, B);
