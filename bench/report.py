@@ -188,9 +188,9 @@ def main():
             if "error" in ref:
                 shape = "?"
             rd, rt = ratio(o, d), ratio(o, t)
-            if nr > 1:  # rounds: the median of the paired ratios
-                rd = paired_ratio(runs, n, "onednn") if rd is not None else None
-                rt = paired_ratio(runs, n, "pytorch") if rt is not None else None
+            if nr > 1:  # rounds: the median of the paired ratios (a row with one pair keeps its ratio)
+                rd = (paired_ratio(runs, n, "onednn") or rd) if rd is not None else None
+                rt = (paired_ratio(runs, n, "pytorch") or rt) if rt is not None else None
             checks = []
             if rd is not None:
                 checks.append(rd >= TARGET_ONEDNN.get(n, 1.0))
@@ -291,8 +291,8 @@ def step_table(res, steps, runs=None):
         rat = rn / on if on and rn else None
         ratm = rmin / omin if omin and rmin else None
         if runs and rat is not None:  # rounds: the median of the paired ratios
-            rat = paired_ratio(runs, n, "rtneural", ns_step)
-            ratm = paired_ratio(runs, n, "rtneural", ns_step_min)
+            rat = paired_ratio(runs, n, "rtneural", ns_step) or rat
+            ratm = paired_ratio(runs, n, "rtneural", ns_step_min) or ratm
         tgt = "—" if rat is None else ("met" if rat >= TARGET_RTNEURAL else "not met")
         met += rat is not None and rat >= TARGET_RTNEURAL
         f = lambda v: "—" if v is None else "%.1f" % v
