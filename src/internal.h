@@ -414,6 +414,9 @@ void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const
  * not one split over 256-bit halves (Zen 4, Intel client cores).
  * gemm_kc, gemm_nc: the GEMM blocking chosen from l1d and l2 by
  * lstm__cpu_blocking (rule in cpu.c; LSTM_CPU_L2 overrides l2).
+ * gemm_ta_direct: the GEMM reads a transposed A (tn: dGᵀ of the weight
+ * gradients) in place instead of packing it (rule in cpu.c;
+ * LSTM_GEMM_TA_DIRECT=0|1 overrides; no bit depends on it).
  * step1_pf_bytes: the batch-1 step prefetches its pack when one call streams
  * more than this many bytes of it (rule in cpu.c; LSTM_STEP1_PREFETCH=0|1:
  * never|always; no bit depends on it). */
@@ -422,12 +425,13 @@ typedef struct {
     int vendor, family, model; /* family and model as the OS shows them (extended fields added) */
     long l1d, l2, l3;
     int avx2, avx512, fma512_full;
-    int gemm_kc, gemm_nc;
+    int gemm_kc, gemm_nc, gemm_ta_direct;
     long step1_pf_bytes;
 } lstm__cpu_info;
 const lstm__cpu_info *lstm__cpu(void);
 void lstm__cpu_blocking(long l1d, long l2, int *kc, int *nc);
 void lstm__cpu_set_gemm_blocking(int kc, int nc); /* tests: the results must not change */
+void lstm__cpu_set_gemm_ta_direct(int on);       /* tests: the results must not change */
 
 /* C[M,N] = bias[N] (in every row) + A[M,K]·B[N,K]ᵀ: the same sum, in the same
  * order, as filling C with the bias and calling lstm_gemm_nt_mt with beta 1,

@@ -232,25 +232,28 @@ static void test_cpu(void) {
           "blocking in range");
 }
 
-/* Same bits for any blocking, and the bias-initialized product equals fill + beta 1. */
+/* Same bits for any blocking, with a transposed A read in place or packed, and the
+ * bias-initialized product equals fill + beta 1. */
 static void test_blocking_and_bias(int kernel, lstm__team *team) {
     static const int sh[][3] = {{1, 70, 300}, {9, 130, 37}, {37, 600, 520}, {200, 64, 9}, {5, 33, 0}};
     static const int blk[][2] = {{256, 512}, {64, 128}, {200, 64}, {8, 64}};
     const lstm__cpu_info *c = lstm__cpu();
-    int kc0 = c->gemm_kc, nc0 = c->gemm_nc, same = 1, bias_same = 1;
+    int kc0 = c->gemm_kc, nc0 = c->gemm_nc, ta0 = c->gemm_ta_direct, same = 1, bias_same = 1;
     for (size_t s = 0; s < sizeof sh / sizeof *sh; s++) {
         int M = sh[s][0], N = sh[s][1], K = sh[s][2];
         float *A = rand_buf((size_t)M * (K ? K : 1) + (size_t)K * M), *B = rand_buf((size_t)N * (K ? K : 1));
         float *bias = rand_buf((size_t)N), *C0 = rand_buf((size_t)M * N);
         float *C = malloc((size_t)M * N * sizeof *C), *R = malloc((size_t)M * N * sizeof *R);
         for (int op = 0; op < 3; op++)
-            for (size_t b = 0; b < sizeof blk / sizeof *blk; b++) {
-                lstm__cpu_set_gemm_blocking(blk[b][0], blk[b][1]);
-                memcpy(C, C0, (size_t)M * N * sizeof *C);
-                call_mt(team, op, M, N, K, A, op == TN ? M : K, B, op == NT ? K : N, C, N, 1.0f);
-                if (b == 0) memcpy(R, C, (size_t)M * N * sizeof *C); /* the first blocking's bits */
-                else same &= memcmp(C, R, (size_t)M * N * sizeof *C) == 0;
-            }
+            for (int ta = 0; ta < 2; ta++)
+                for (size_t b = 0; b < sizeof blk / sizeof *blk; b++) {
+                    lstm__cpu_set_gemm_ta_direct(ta);
+                    lstm__cpu_set_gemm_blocking(blk[b][0], blk[b][1]);
+                    memcpy(C, C0, (size_t)M * N * sizeof *C);
+                    call_mt(team, op, M, N, K, A, op == TN ? M : K, B, op == NT ? K : N, C, N, 1.0f);
+                    if (b == 0 && ta == 0) memcpy(R, C, (size_t)M * N * sizeof *C); /* the first run's bits */
+                    else same &= memcmp(C, R, (size_t)M * N * sizeof *C) == 0;
+                }
         for (size_t b = 0; b < sizeof blk / sizeof *blk; b++) { /* fill + nt beta 1 vs bias-initialized */
             lstm__cpu_set_gemm_blocking(blk[b][0], blk[b][1]);
             for (int m = 0; m < M; m++) memcpy(R + (size_t)m * N, bias, (size_t)N * sizeof *R);
@@ -261,7 +264,9 @@ static void test_blocking_and_bias(int kernel, lstm__team *team) {
         free(A), free(B), free(bias), free(C0), free(C), free(R);
     }
     lstm__cpu_set_gemm_blocking(kc0, nc0);
-    CHECK_V(same, "%-7s %s: nt/nn/tn give the same bits under 4 blockings (kc 8..256, nc 64..512)",
+    lstm__cpu_set_gemm_ta_direct(ta0);
+    CHECK_V(same, "%-7s %s: nt/nn/tn give the same bits under 4 blockings (kc 8..256, nc 64..512), Aᵀ in place "
+            "or packed",
             lstm_gemm_kernel_name(kernel), team ? "2 threads" : "1 thread ");
     CHECK_V(bias_same, "%-7s %s: bias-initialized nt == bias fill + nt beta 1, bit for bit (K = 0 too)",
             lstm_gemm_kernel_name(kernel), team ? "2 threads" : "1 thread ");

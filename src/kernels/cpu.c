@@ -116,6 +116,15 @@ const lstm__cpu_info *lstm__cpu(void) {
     const char *e = getenv("LSTM_CPU_L2");
     if (e && atol(e) > 0) c.l2 = atol(e);
     lstm__cpu_blocking(c.l1d, c.l2, &c.gemm_kc, &c.gemm_nc);
+    /* A transposed A (tn: C = dGᵀ·X) read in place walks its micro-panel down
+     * a column, one line per k, ld floats apart.  On Zen 5 that beat packing
+     * (2048x512x6400, 2 threads 326 -> 362 GFLOP/s, commit 54dfaa3).  On Intel
+     * Xeon (Emerald Rapids, family 6 model 207, 2026-11-30, tools/bench_gemm
+     * T = 100, B = 64, I = H) packing wins at every ld tried: dW_ih 2 threads,
+     * in place / packed, H = 200 137/188, 256 136/240, 300 127/196, 320
+     * 113/206, 384 141/253, 512 158/237 GFLOP/s.  So in place on AMD only. */
+    c.gemm_ta_direct = c.vendor == LSTM__CPU_AMD;
+    if ((e = getenv("LSTM_GEMM_TA_DIRECT")) && (e[0] == '0' || e[0] == '1') && !e[1]) c.gemm_ta_direct = e[0] == '1';
     /* The batch-1 step past L1 streams its pack (W_hh's rows, and W_ih's with x) from L2,
      * or past L2 from L3.  Software prefetch two rows ahead made it ~20 % faster on Zen 4.
      * On Zen 5 (family 26), one thread, idle, interleaved A/B of `lstm bench --mode step`
@@ -143,6 +152,12 @@ const lstm__cpu_info *lstm__cpu(void) {
 void lstm__cpu_set_gemm_blocking(int kc, int nc) {
     lstm__cpu();
     publish_blocking(kc < 8 ? 8 : kc > 256 ? 256 : kc, nc < 64 ? 64 : nc > 512 ? 512 : nc / 64 * 64);
+}
+
+/* For tests: read a transposed A in place (1) or pack it (0); the bits must not change. */
+void lstm__cpu_set_gemm_ta_direct(int on) {
+    lstm__cpu();
+    info.gemm_ta_direct = on != 0;
 }
 
 static void publish_blocking(int kc, int nc) {

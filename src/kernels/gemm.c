@@ -257,7 +257,7 @@ static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn,
  * 194, 1536 512 6400 179 -> 189; 2 threads 2048 512 6400 326 -> 362.  The
  * same bits: packing only copies. */
 static int a_direct(const lstm__gemm_kdesc *kd, ptrdiff_t am, ptrdiff_t ak) {
-    return kd->direct_a && ((ak == 1 && am % 1024 != 0) || am == 1);
+    return kd->direct_a && ((ak == 1 && am % 1024 != 0) || (am == 1 && lstm__cpu()->gemm_ta_direct));
 }
 
 /* Computes the block C[m0..m1, n0..n1] of the job (n0 a multiple of nr when prepacked;
@@ -267,7 +267,8 @@ static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
     const int mr = kd->mr, nr = kd->nr, mcmax = MC / mr * mr, KCB = g->kc, NCB = g->nc;
     /* A row-major A is read in place by kernels that can (no packing), unless
      * its rows lie a multiple of 4 KiB apart: then the mr rows of a micro-panel
-     * fall into the same L1 sets and evict each other (packing wins). */
+     * fall into the same L1 sets and evict each other (packing wins).  A
+     * transposed A is read in place only where lstm__cpu says so (cpu.c). */
     const int direct = !g->PA && a_direct(g->kd, g->am, g->ak);
     float *pa = pack_a, *pb = pack_b;
     if (m0 >= m1 || n0 >= n1) return;
