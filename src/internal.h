@@ -417,6 +417,9 @@ void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const
  * gemm_ta_direct: the GEMM reads a transposed A (tn: dGᵀ of the weight
  * gradients) in place instead of packing it (rule in cpu.c;
  * LSTM_GEMM_TA_DIRECT=0|1 overrides; no bit depends on it).
+ * step_pf_tiles2: the fused steps prefetch the next unit block's weights when
+ * a block runs in two row tiles (B = 7..12; step_tiles.h, rule in cpu.c;
+ * LSTM_STEP_PF_TILES2=0|1 overrides; no bit depends on it).
  * step1_pf_bytes: the batch-1 step prefetches its pack when one call streams
  * more than this many bytes of it (rule in cpu.c; LSTM_STEP1_PREFETCH=0|1:
  * never|always; no bit depends on it). */
@@ -425,7 +428,7 @@ typedef struct {
     int vendor, family, model; /* family and model as the OS shows them (extended fields added) */
     long l1d, l2, l3;
     int avx2, avx512, fma512_full;
-    int gemm_kc, gemm_nc, gemm_ta_direct;
+    int gemm_kc, gemm_nc, gemm_ta_direct, step_pf_tiles2;
     long step1_pf_bytes;
 } lstm__cpu_info;
 const lstm__cpu_info *lstm__cpu(void);

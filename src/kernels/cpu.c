@@ -125,6 +125,13 @@ const lstm__cpu_info *lstm__cpu(void) {
      * 113/206, 384 141/253, 512 158/237 GFLOP/s.  So in place on AMD only. */
     c.gemm_ta_direct = c.vendor == LSTM__CPU_AMD;
     if ((e = getenv("LSTM_GEMM_TA_DIRECT")) && (e[0] == '0' || e[0] == '1') && !e[1]) c.gemm_ta_direct = e[0] == '1';
+    /* Two row tiles (B = 7..12) of a fused step, the next block's weights
+     * prefetched or not (step_tiles.h): on Zen 5 without is faster (0.90-1.00
+     * the time); on a Xeon (Emerald Rapids, 2 threads, I = 64, H = 1024, B = 8,
+     * T = 100, 3 interleaved rounds, 2026-11-30) with is: 42-47 ms against
+     * 52-59.  So off on AMD family 26 and later, on elsewhere. */
+    c.step_pf_tiles2 = !(c.vendor == LSTM__CPU_AMD && c.family >= 26);
+    if ((e = getenv("LSTM_STEP_PF_TILES2")) && (e[0] == '0' || e[0] == '1') && !e[1]) c.step_pf_tiles2 = e[0] == '1';
     /* The batch-1 step past L1 streams its pack (W_hh's rows, and W_ih's with x) from L2,
      * or past L2 from L3.  Software prefetch two rows ahead made it ~20 % faster on Zen 4.
      * On Zen 5 (family 26), one thread, idle, interleaved A/B of `lstm bench --mode step`

@@ -4,6 +4,8 @@
 #ifndef LSTM_STEP_TILES_H
 #define LSTM_STEP_TILES_H
 
+#include "internal.h" /* lstm__cpu */
+
 /* Sanitizers stay out of the tile kernels: their checks on the fully unrolled
  * register tiles take clang minutes to compile.  The kernels' accesses are
  * bounded by lanes16() and the tile shape, and the tests check them bit for
@@ -29,23 +31,25 @@
  * unit block when there is a next unit block in [u0, u1) (else -1): tile PF
  * prefetches the PF-th K lines of that block's weights into L2 while it
  * computes (a block's weights, 16·G·K floats, are G·K lines of 64 bytes), so
- * that the next block's first tile does not wait on L3 or memory.  Not with
- * two row tiles (B = 7..12): there the prefetches cost more than they gain
- * (Zen 5, 2 threads, I = 64, H = 1024, T = 100, 3 interleaved pairs, medians
- * of the paired ratios, without against with: B = 7 0.93, B = 8 0.90, B = 9
- * 0.98, B = 12 1.00; fwd-768-b8 0.97.  One tile, B = 4 and 6, 1.04: kept;
- * three, B = 13 and 16, 0.98, and four, B = 24, 1.02: kept). */
+ * that the next block's first tile does not wait on L3 or memory.  With two
+ * row tiles (B = 7..12) only where lstm__cpu_info.step_pf_tiles2 says so: on
+ * Zen 5 the prefetches cost more than they gain there (2 threads, I = 64,
+ * H = 1024, T = 100, 3 interleaved pairs, medians of the paired ratios,
+ * without against with: B = 7 0.93, B = 8 0.90, B = 9 0.98, B = 12 1.00;
+ * fwd-768-b8 0.97.  One tile, B = 4 and 6, 1.04: kept; three, B = 13 and 16,
+ * 0.98, and four, B = 24, 1.02: kept); on a Xeon they gain (cpu.c). */
 #define STEP_ROWS 6
 #define STEP_TILE_SHAPES(X) X(6, 1) X(5, 1) X(4, 1) X(3, 1) X(2, 2) X(2, 1) X(1, 4) X(1, 3) X(1, 2) X(1, 1)
 #define STEP_FOR_TILES(B, u0, u1, TILE)                                      \
     do {                                                                     \
         const int nu_max_ = (B) >= 3 ? 1 : (B) == 2 ? 2 : 4;                 \
         const int nt_ = ((B) + STEP_ROWS - 1) / STEP_ROWS;                   \
+        const int pft_ = nt_ != 2 || lstm__cpu()->step_pf_tiles2;            \
         for (int u_ = (u0); u_ < (u1); u_ += nu_max_) {                      \
             int nu_ = (u1) - u_ < nu_max_ ? (u1) - u_ : nu_max_;             \
             for (int i_ = 0; i_ < nt_; i_++) {                               \
                 int b_ = (B) * i_ / nt_, nr_ = (B) * (i_ + 1) / nt_ - b_;    \
-                int pf_ = nu_max_ == 1 && nt_ != 2 && u_ + 1 < (u1) ? i_ : -1; \
+                int pf_ = nu_max_ == 1 && pft_ && u_ + 1 < (u1) ? i_ : -1;   \
                 switch (nr_ * 8 + nu_) {                                     \
                 case 6 * 8 + 1: TILE(b_, u_, 6, 1, pf_); break;                   \
                 case 5 * 8 + 1: TILE(b_, u_, 5, 1, pf_); break;                   \
