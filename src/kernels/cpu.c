@@ -137,9 +137,15 @@ const lstm__cpu_info *lstm__cpu(void) {
      * On Zen 5 (family 26), one thread, idle, interleaved A/B of `lstm bench --mode step`
      * (2026-11-29): H = 56 and 80 5-7 % faster without it, H = 96 3 % slower, H = 128
      * equal; H = 256's whole 1 MB pack from L3 once 10.9 us without and 8.1 with, equal
-     * in later runs.  So on Zen 5 only past half of L2, where the pack comes from L3;
-     * elsewhere always.  (A weak rule: code layout moves these sizes by up to 20 %.) */
-    c.step1_pf_bytes = c.vendor == LSTM__CPU_AMD && c.family >= 26 ? (c.l2 > 0 ? c.l2 / 2 : 512L * 1024) : 0;
+     * in later runs.  On a Xeon (Emerald Rapids, L2 2 MB, 2026-11-30, 3 rounds of
+     * 20000 steps, I = 1, ms without / with): H = 52 7.8-7.9 / 9.6, 64 10.7-11.1 /
+     * 12.8-12.9, 80 17.2-17.6 / 20.0-20.3, 104 30.6-32.7 / 34.6-35.0, 128 45.0-45.4
+     * / 51.5-51.7; I = H = 256 (2 MB, 2000 steps) 49-56 / 53-59.  So on Zen 5 and on
+     * Intel only past half of L2, where the pack comes from L3; elsewhere (Zen 4)
+     * always.  (A weak rule: code layout moves these sizes by up to 20 %.) */
+    c.step1_pf_bytes = (c.vendor == LSTM__CPU_AMD && c.family >= 26) || c.vendor == LSTM__CPU_INTEL
+                           ? (c.l2 > 0 ? c.l2 / 2 : 512L * 1024)
+                           : 0;
     if ((e = getenv("LSTM_STEP1_PREFETCH")) && (e[0] == '0' || e[0] == '1') && !e[1])
         c.step1_pf_bytes = e[0] == '1' ? 0 : LONG_MAX;
     /* the first thread to get here publishes its copy; any other waits for it */
