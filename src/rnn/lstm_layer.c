@@ -632,17 +632,23 @@ static int fwd_row_tasks(const lstm__cell *cell, int train, lstm__team *team, in
 }
 
 /* Training (forward and backward alike): the row split, unless each thread would
- * stream half an L2 or more of W_hh per step for each of its rows; there the unit
+ * stream half an L2 (of at most 1 MiB) or more of W_hh per step for each of its rows; there the unit
  * split wins now that its backward's dh and dX run on the fused step's packs by
  * column panels.  Zen 5, 2 threads, T = 100 (1024: T = 50, 25), 3 interleaved
  * pairs, time with the unit split / with the row split (W_hh's bytes per row of
  * a thread): I = H = 512, B = 16 0.97 (512 KB), B = 32 0.99 (256 KB), B = 64
  * 1.07 (128 KB); 640, B = 32 1.00 (410 KB); 768, B = 16 0.95, B = 24 0.96, B =
  * 32 0.98 (590 KB); 1024, B = 32 0.95, B = 64 0.96 (512 KB); proj-train-1024
- * (256 KB) 1.06, charlm-train (64 KB) 1.06, gru-train-512 (96 KB) 1.09. */
+ * (256 KB) 1.06, charlm-train (64 KB) 1.06, gru-train-512 (96 KB) 1.09.
+ * Half of an L2 of at most 1 MiB: a Xeon's 2 MB L2 (Emerald Rapids,
+ * 2026-11-30, 3 pairs, unit / row split) put these on the row split, where the
+ * unit split was faster: 512, B = 16 0.86-0.95; 640, B = 16 0.92-1.01; 768,
+ * B = 24 0.87-0.97, B = 32 0.98-0.99; at 512, B = 32 (256 KB) the two were
+ * even there too (0.95-1.02). */
 static int train_row_tasks(const lstm__cell *cell, lstm__team *team, int B, int H, int Hout) {
     int nrow = row_tasks(team, B);
-    return nrow && (int64_t)4 * cell->G * H * Hout * nrow >= (int64_t)B * (l2_bytes() / 2) ? 0 : nrow;
+    const int64_t l2 = l2_bytes() < ((int64_t)1 << 20) ? l2_bytes() : (int64_t)1 << 20;
+    return nrow && (int64_t)4 * cell->G * H * Hout * nrow >= (int64_t)B * (l2 / 2) ? 0 : nrow;
 }
 
 
