@@ -127,9 +127,10 @@ const lstm__cpu_info *lstm__cpu(void) {
     if ((e = getenv("LSTM_GEMM_TA_DIRECT")) && (e[0] == '0' || e[0] == '1') && !e[1]) c.gemm_ta_direct = e[0] == '1';
     /* Two row tiles (B = 7..12) of a fused step, the next block's weights
      * prefetched or not (step_tiles.h): on Zen 5 without is faster (0.90-1.00
-     * the time); on a Xeon (Emerald Rapids, 2 threads, I = 64, H = 1024, B = 8,
-     * T = 100, 3 interleaved rounds, 2026-11-30) with is: 42-47 ms against
-     * 52-59.  So off on AMD family 26 and later, on elsewhere. */
+     * the time); on a Xeon (Emerald Rapids, 2 threads, T = 100, 3 interleaved
+     * rounds, 2026-11-30, ms with / without) with is: I = 64, H = 1024, B = 8
+     * 42-49 / 46-51, its GRU 32-36 / 35-39; 768-b8 train 107-117 / 112-124.
+     * So off on AMD family 26 and later, on elsewhere. */
     c.step_pf_tiles2 = !(c.vendor == LSTM__CPU_AMD && c.family >= 26);
     if ((e = getenv("LSTM_STEP_PF_TILES2")) && (e[0] == '0' || e[0] == '1') && !e[1]) c.step_pf_tiles2 = e[0] == '1';
     /* The batch-1 step past L1 streams its pack (W_hh's rows, and W_ih's with x) from L2,
