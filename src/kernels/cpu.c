@@ -105,6 +105,12 @@ void lstm__cpu_blocking(long l1d, long l2, int *kc, int *nc) {
 }
 
 static lstm__cpu_info info;
+
+/* An override from the environment: 0 or 1 when NAME is exactly "0" or "1", else dflt. */
+static int env01(const char *name, int dflt) {
+    const char *e = getenv(name);
+    return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] == '1' : dflt;
+}
 static void publish_blocking(int kc, int nc);
 static int info_state; /* 0: not read, 2: read (pthread_once-like, with atomics) */
 
@@ -124,7 +130,7 @@ const lstm__cpu_info *lstm__cpu(void) {
      * in place / packed, H = 200 137/188, 256 136/240, 300 127/196, 320
      * 113/206, 384 141/253, 512 158/237 GFLOP/s.  So in place on AMD only. */
     c.gemm_ta_direct = c.vendor == LSTM__CPU_AMD;
-    if ((e = getenv("LSTM_GEMM_TA_DIRECT")) && (e[0] == '0' || e[0] == '1') && !e[1]) c.gemm_ta_direct = e[0] == '1';
+    c.gemm_ta_direct = env01("LSTM_GEMM_TA_DIRECT", c.gemm_ta_direct);
     /* Two row tiles (B = 7..12) of a fused step, the next block's weights
      * prefetched or not (step_tiles.h): on Zen 5 without is faster (0.90-1.00
      * the time); on a Xeon (Emerald Rapids, 2 threads, T = 100, 3 interleaved
@@ -132,7 +138,7 @@ const lstm__cpu_info *lstm__cpu(void) {
      * 42-49 / 46-51, its GRU 32-36 / 35-39; 768-b8 train 107-117 / 112-124.
      * So off on AMD family 26 and later, on elsewhere. */
     c.step_pf_tiles2 = !(c.vendor == LSTM__CPU_AMD && c.family >= 26);
-    if ((e = getenv("LSTM_STEP_PF_TILES2")) && (e[0] == '0' || e[0] == '1') && !e[1]) c.step_pf_tiles2 = e[0] == '1';
+    c.step_pf_tiles2 = env01("LSTM_STEP_PF_TILES2", c.step_pf_tiles2);
     /* The batch-1 step past L1 streams its pack (W_hh's rows, and W_ih's with x) from L2,
      * or past L2 from L3.  Software prefetch two rows ahead made it ~20 % faster on Zen 4.
      * On Zen 5 (family 26), one thread, idle, interleaved A/B of `lstm bench --mode step`
@@ -147,8 +153,8 @@ const lstm__cpu_info *lstm__cpu(void) {
     c.step1_pf_bytes = (c.vendor == LSTM__CPU_AMD && c.family >= 26) || c.vendor == LSTM__CPU_INTEL
                            ? (c.l2 > 0 ? c.l2 / 2 : 512L * 1024)
                            : 0;
-    if ((e = getenv("LSTM_STEP1_PREFETCH")) && (e[0] == '0' || e[0] == '1') && !e[1])
-        c.step1_pf_bytes = e[0] == '1' ? 0 : LONG_MAX;
+    const int pf = env01("LSTM_STEP1_PREFETCH", -1);
+    if (pf >= 0) c.step1_pf_bytes = pf ? 0 : LONG_MAX;
     /* the first thread to get here publishes its copy; any other waits for it */
     int expected = 0;
     if (__atomic_compare_exchange_n(&info_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
