@@ -29,12 +29,12 @@ typedef struct {
 __attribute__((target("avx512f,fma"))) static void *run(void *arg) {
     job *j = arg;
     size_t n = j->bytes / 4 / 256 * 256;
+    j->best = 1e9;
     float *a = aligned_alloc(64, (n ? n : 256) * sizeof *a);
     if (!a) return NULL;
     for (size_t i = 0; i < n; i++) a[i] = 1e-6f * (float)(i % 7);
     __m512 acc[16], x = _mm512_set1_ps(1.0001f);
     for (int q = 0; q < 16; q++) acc[q] = _mm512_setzero_ps();
-    j->best = 1e9;
     for (int s = 0; s < 30; s++) {
         double t0 = now();
         for (int p = 0; p < 100; p++)

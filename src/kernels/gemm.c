@@ -248,7 +248,8 @@ static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn,
 /* Whether the kernel reads A in place: a row-major A unless its rows lie a
  * multiple of 4 KiB apart (the mr rows a tile reads at every k would share
  * L1 sets and evict each other: packing wins), and a transposed A (am = 1,
- * the weight gradients' dGᵀ) always: a tile reads mr consecutive floats of
+ * the weight gradients' dGᵀ) where lstm__cpu_info.gemm_ta_direct says so (AMD;
+ * on a Xeon packing was 1.4-1.8x faster, cpu.c): a tile reads mr consecutive floats of
  * one row per k, one or two lines, each used once per tile; the lines of a
  * micro-panel share L1 sets when rows are 4 KiB-multiples apart, but they
  * come back from L2 for the next tile at one line per k.  Zen 5, 1 thread,
@@ -265,10 +266,7 @@ static int a_direct(const lstm__gemm_kdesc *kd, ptrdiff_t am, ptrdiff_t ak) {
 static void gemm_block(const gemm_job *g, int m0, int m1, int n0, int n1) {
     const lstm__gemm_kdesc *kd = g->kd;
     const int mr = kd->mr, nr = kd->nr, mcmax = MC / mr * mr, KCB = g->kc, NCB = g->nc;
-    /* A row-major A is read in place by kernels that can (no packing), unless
-     * its rows lie a multiple of 4 KiB apart: then the mr rows of a micro-panel
-     * fall into the same L1 sets and evict each other (packing wins).  A
-     * transposed A is read in place only where lstm__cpu says so (cpu.c). */
+    /* A read in place where a_direct says (the rule above it), else packed */
     const int direct = !g->PA && a_direct(g->kd, g->am, g->ak);
     float *pa = pack_a, *pb = pack_b;
     if (m0 >= m1 || n0 >= n1) return;

@@ -647,7 +647,8 @@ static int fwd_row_tasks(const lstm__cell *cell, int train, lstm__team *team, in
  * even there too (0.95-1.02). */
 static int train_row_tasks(const lstm__cell *cell, lstm__team *team, int B, int H, int Hout) {
     int nrow = row_tasks(team, B);
-    const int64_t l2 = l2_bytes() < ((int64_t)1 << 20) ? l2_bytes() : (int64_t)1 << 20;
+    int64_t l2 = l2_bytes();
+    if (l2 > (int64_t)1 << 20) l2 = (int64_t)1 << 20;
     return nrow && (int64_t)4 * cell->G * H * Hout * nrow >= (int64_t)B * (l2 / 2) ? 0 : nrow;
 }
 
