@@ -710,15 +710,24 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
  *  - a unit block's weights of both products, 16·G·(in + Hout) floats, must
  *    fit in a quarter of L2 (each row tile reuses them from there);
  *  - and either a task has >= 32 rows (6 row tiles), or the whole pack a task
- *    streams fits in L2 (inference) or in 4 × L2 (training, where act is
- *    stored either way).
+ *    streams fits in L2 (inference), or, training (where act is stored either
+ *    way), in 4 × L2 with >= 16 rows a task and in L2 / 2 with fewer, counting
+ *    at most 1 MiB of L2.
  * Zen 5, 2 threads, idle, interleaved A/B of fused against GEMM (ms):
  * proj-fwd-1024 (16 rows a task, 12.5 MB) 83-85 vs 71-74; deep-fwd-256 (8
  * rows, 2 MB) 25.4 vs 23.3; I = H = 256 forward, 8 rows 6.2 vs 5.8, 32 rows
  * 20.6 vs 21.5; I = H = 128 (512 KB), 16 rows 5.5 vs 6.0; I = H = 512, B = 8
  * (the unit split) 8.1 vs 7.0, 32 rows equal; charlm-train (16 rows, 1.3 and 2 MB) 40.2-40.9
  * vs 42.8-43.3; bidir-train-256 (16 rows, 2 and 3 MB) 1.5 % faster fused;
- * proj-train-1024 233 vs 214-217.  lstm__set_step_x (tests): -1 this rule,
+ * proj-train-1024 233 vs 214-217.  Training's limits are Xeon measurements
+ * (Emerald Rapids, 2 MB L2, 2026-11-30: 3-4 interleaved pairs, row split, ms
+ * fused vs GEMM): 8 rows a task, I = H = 128 (512 KB) 6.16-6.22 vs 6.30-6.39,
+ * 192 x 2 layers (1.1 MB) even, 64 -> 256 x 2 (1.3, 2 MB) 41.5-42.5 vs
+ * 38.1-40.1, 256 (2 MB) 25.2-26.4 vs 22.6-24.2, 384 (4.7 MB) 61.5-64.8 vs
+ * 55.8-58.6, deep-train-256 101.9-120.2 vs 91.8-110.3 (6 rounds); 16 rows a
+ * task, I = H = 384 (4.7 MB) 100.6-104.6 vs 94.7-103.0, 448 (6.4 MB)
+ * 130.1-133.4 vs 122.1-124.0, charlm-train, bidir-train-256 and
+ * gru-bidir-train-256 even.  lstm__set_step_x (tests): -1 this rule,
  * 0 never, 1 always. */
 #ifndef LSTM_STEP_X_MODE
 #define LSTM_STEP_X_MODE -1 /* build-time default of lstm__set_step_x (A/B measurements) */
@@ -736,7 +745,9 @@ static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, 
     int rows = nrow ? (B + nrow - 1) / nrow : B; /* a task's rows (the unit split: all, a share of the blocks) */
     int64_t blocks = (H + 15) / 16;
     if (!nrow) blocks = (blocks + nt - 1) / nt;
-    return rows >= 32 || block * blocks <= (train ? 4 * l2 : l2);
+    if (!train) return rows >= 32 || block * blocks <= l2;
+    const int64_t l2c = l2 < (int64_t)1 << 20 ? l2 : (int64_t)1 << 20; /* training: L2 of at most 1 MiB */
+    return rows >= 32 || block * blocks <= (rows >= 16 ? 4 * l2c : l2c / 2);
 }
 
 /* One direction of one layer over the sequence; hn [B,Hout], cn [B,H] or NULL. */
