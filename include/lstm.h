@@ -664,6 +664,9 @@ LSTM_API lstm_status lstm_train_check_sizes(const lstm_charlm *m, const long siz
  * checkpoint without one passes. */
 LSTM_API lstm_status lstm_train_check_data(const lstm_st_file *f, const char *path, uint64_t data_hash,
                                            const char *data_name);
+/* The data hash lstm_train_check_data compares and `lstm train` records as
+ * train.data_hash: FNV-1a 64 of the n bytes at data (0xcbf29ce484222325 for n = 0). */
+LSTM_API uint64_t lstm_train_data_hash(const void *data, size_t n);
 /* The rules between keys, once the steps per epoch are known: sets
  * cfg.total_steps from steps or epochs, resolves the weight decay default
  * (adamw 0.01, else 0), and refuses (LSTM_ERR_ARG) cosine without a total above

@@ -3,6 +3,7 @@
  * with Adam + clipping, AdamW + warmup/cosine + projection, SGD + Nesterov;
  * eval loss and greedy decoding; resume from a checkpoint bit for bit; the
  * schedule, clipping and optimizer formulas; bad inputs. */
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -787,6 +788,11 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
         snprintf(want, sizeof want, "%s: this checkpoint was trained on other data (hash 00000000000000ff), but d.txt has hash 0000000000000100", path);
         CHECK_V(st == LSTM_ERR_ARG && strstr(lstm_last_error(), want), "other data refused: %s", st ? lstm_last_error() : "ok");
         lstm_st_free(&f);
+        /* the hash it compares: FNV-1a 64's published test vectors */
+        CHECK_V(lstm_train_data_hash("", 0) == 0xcbf29ce484222325ULL && lstm_train_data_hash("a", 1) == 0xaf63dc4c8601ec8cULL &&
+                    lstm_train_data_hash("foobar", 6) == 0x85944171f73967e8ULL,
+                "lstm_train_data_hash: %016" PRIx64 " %016" PRIx64 " %016" PRIx64, lstm_train_data_hash("", 0),
+                lstm_train_data_hash("a", 1), lstm_train_data_hash("foobar", 6));
     }
 
     /* a wrong embedding shape: the message gives the model's sizes (read before the free) */

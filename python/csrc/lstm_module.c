@@ -1300,6 +1300,19 @@ static PyObject *mod_check_data(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* data_hash(data) -> int: FNV-1a 64 of the bytes (lstm_train_data_hash), without the GIL */
+static PyObject *mod_data_hash(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer d;
+    if (!get_bytes(arg, &d, "data")) return NULL;
+    uint64_t h;
+    Py_BEGIN_ALLOW_THREADS
+    h = lstm_train_data_hash(d.buf, (size_t)d.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&d);
+    return PyLong_FromUnsignedLongLong((unsigned long long)h);
+}
+
 /* vocab_of(data) -> the sorted distinct bytes */
 static PyObject *mod_vocab_of(PyObject *self, PyObject *arg) {
     (void)self;
@@ -1317,6 +1330,7 @@ static PyMethodDef module_methods[] = {
     {"read_meta", mod_read_meta, METH_VARARGS, "read_meta(path) -> dict: a safetensors file's metadata"},
     {"check_data", mod_check_data, METH_VARARGS, "check_data(path, data_hash, data_name) (lstm_train_check_data)"},
     {"vocab_of", mod_vocab_of, METH_O, "vocab_of(data) -> bytes (lstm_charlm_vocab_of)"},
+    {"data_hash", mod_data_hash, METH_O, "data_hash(data) -> int: FNV-1a 64 (lstm_train_data_hash)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -117,13 +117,6 @@ _CLI_ONLY = {"hidden": (128, 1, 1 << 20), "layers": (2, 1, 1024), "embed": (64, 
 # (default, lo, hi): an integer option where hi is an int (threads' default None means "the CPUs")
 
 
-def _fnv1a(b):
-    h = 0xcbf29ce484222325
-    for c in b:
-        h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
 def _read_default_corpus():
     try:
         names = sorted(os.path.join(DEFAULT_CORPUS_DIR, n) for n in os.listdir(DEFAULT_CORPUS_DIR)
@@ -273,7 +266,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     data_name = ri["data"] or ("data" if data is not None else DEFAULT_CORPUS_DIR)
     if not data_bytes:
         raise ValueError(f"{data_name}: the data is empty")
-    data_hash = _fnv1a(data_bytes)
+    data_hash = _lstm.data_hash(data_bytes)
     hash_s = "%016x" % data_hash
     if resume is not None:
         _lstm.check_data(resume, data_hash, data_name)

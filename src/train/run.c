@@ -374,6 +374,8 @@ lstm_status lstm_train_check_sizes(const lstm_charlm *m, const long sizes[4], co
     return LSTM_OK;
 }
 
+uint64_t lstm_train_data_hash(const void *data, size_t n) { return lstm__fnv1a(LSTM__FNV1A_INIT, data, n); }
+
 lstm_status lstm_train_check_data(const lstm_st_file *f, const char *path, uint64_t data_hash, const char *data_name) {
     const char *h = lstm_st_meta(f, "train.data_hash");
     char have[32], shown[24];
