@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -32,11 +33,13 @@ struct lstm__team {
     void *arg;
     uint64_t ticket; /* generation << 32 | back << 16 | front: tasks [front, back) not taken */
     int ntasks;      /* of the current run (published by the ticket) */
+    unsigned target; /* done's value once the current run's tasks are finished (published by the ticket) */
     int gen;         /* futex word: bumped for each run (and for quit) */
-    int done;        /* futex word: tasks finished in this run */
-    int sleepers;    /* 1 when a worker may sleep on gen */
-    int waiting;     /* 1 while the caller may sleep on done */
+    int sleepers;    /* workers between deciding to sleep on gen and waking: counted, never cleared */
     int quit;
+    /* on a line of their own: the count the caller waits on at the end of a run */
+    _Alignas(64) unsigned done; /* futex word: tasks finished, counted on from run to run (wraps) */
+    int waiting;           /* 1 while the caller may sleep on done */
 };
 
 static void cpu_relax(void) {
@@ -79,12 +82,13 @@ static void take_tasks(lstm__team *t, uint32_t g, int from_back) {
         if (!__atomic_compare_exchange_n(&t->ticket, &v, nv, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             continue; /* v was reloaded */
         const int ntasks = __atomic_load_n(&t->ntasks, __ATOMIC_RELAXED);
+        const unsigned target = __atomic_load_n(&t->target, __ATOMIC_RELAXED);
         /* Run g cannot end before this task does, so fn and arg are still g's. */
         void (*fn)(void *, int, int) = __atomic_load_n(&t->fn, __ATOMIC_RELAXED);
         fn(__atomic_load_n(&t->arg, __ATOMIC_RELAXED), task, ntasks);
-        if (__atomic_add_fetch(&t->done, 1, __ATOMIC_SEQ_CST) == ntasks &&
+        if (__atomic_add_fetch(&t->done, 1u, __ATOMIC_SEQ_CST) == target &&
             __atomic_load_n(&t->waiting, __ATOMIC_SEQ_CST))
-            futex_wake(&t->done);
+            futex_wake((int *)&t->done);
         v = __atomic_load_n(&t->ticket, __ATOMIC_ACQUIRE);
     }
 }
@@ -98,10 +102,14 @@ static void *worker_main(void *p) {
             if ((g = __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE)) != seen) goto run;
             cpu_relax();
         }
+        /* Counted in sleepers before gen is read: a release that stores gen after this read
+         * then sees the count and wakes us (a flag that the waker cleared could be cleared
+         * after a later sleep had set it, and that sleep would miss its wake-up) */
         for (;;) {
-            __atomic_store_n(&t->sleepers, 1, __ATOMIC_SEQ_CST);
-            if ((g = __atomic_load_n(&t->gen, __ATOMIC_SEQ_CST)) != seen) break;
-            futex_wait(&t->gen, seen);
+            __atomic_add_fetch(&t->sleepers, 1, __ATOMIC_SEQ_CST);
+            if (__atomic_load_n(&t->gen, __ATOMIC_SEQ_CST) == seen) futex_wait(&t->gen, seen);
+            __atomic_sub_fetch(&t->sleepers, 1, __ATOMIC_SEQ_CST);
+            if ((g = __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE)) != seen) break;
         }
     run:
         seen = g;
@@ -111,29 +119,28 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
-/* Publishes a new generation of ntasks tasks and wakes sleeping workers. */
-static int release_workers(lstm__team *t, int ntasks) {
+/* Publishes a new generation of ntasks tasks, the first `front` of them already
+ * taken (by the caller), and wakes sleeping workers. */
+static int release_workers(lstm__team *t, int ntasks, int front) {
     /* wraps after 2^32 runs: unsigned arithmetic (the futex word is 32 bits anyway) */
     int g = (int)((unsigned)__atomic_load_n(&t->gen, __ATOMIC_RELAXED) + 1u);
-    __atomic_store_n(&t->ticket, TICKET(g, ntasks), __ATOMIC_SEQ_CST);
+    __atomic_store_n(&t->ticket, TICKET(g, ntasks) | (uint64_t)(uint32_t)front, __ATOMIC_SEQ_CST);
     __atomic_store_n(&t->gen, g, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST)) {
-        __atomic_store_n(&t->sleepers, 0, __ATOMIC_SEQ_CST);
-        futex_wake(&t->gen);
-    }
+    if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST)) futex_wake(&t->gen);
     return g;
 }
 
 static void join_workers(lstm__team *t, int started) {
     __atomic_store_n(&t->quit, 1, __ATOMIC_RELEASE);
-    release_workers(t, 0);
+    release_workers(t, 0, 0);
     for (int i = 0; i < started; i++) pthread_join(t->th[i], NULL);
 }
 
 lstm__team *lstm__team_create(int n) {
     if (n < 1) return NULL;
-    lstm__team *t = calloc(1, sizeof *t);
+    lstm__team *t = aligned_alloc(64, (sizeof *t + 63) / 64 * 64); /* (done's line) */
     if (!t) return NULL;
+    memset(t, 0, sizeof *t);
     t->n = n;
     t->th = calloc((size_t)n, sizeof *t->th);
     if (!t->th) { free(t); return NULL; }
@@ -158,21 +165,29 @@ void lstm__team_run_tasks(lstm__team *t, int ntasks, void (*fn)(void *arg, int t
     }
     __atomic_store_n(&t->fn, fn, __ATOMIC_RELAXED); /* published by the ticket */
     __atomic_store_n(&t->arg, arg, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->done, 0, __ATOMIC_RELAXED);
+    /* done is not reset (a store to its line would wait, before the run is published, for the
+     * line to come back from the worker that added to it last): the run ends at target */
+    const unsigned target = t->target + (unsigned)ntasks;
+    __atomic_store_n(&t->target, target, __ATOMIC_RELAXED);
     __atomic_store_n(&t->ntasks, ntasks, __ATOMIC_RELAXED);
-    int g = release_workers(t, ntasks);
+    /* The caller takes task 0 as it publishes the run: no compare-and-swap of its own on the
+     * ticket's line while the workers take theirs from it (one hand-off less a run). */
+    int g = release_workers(t, ntasks, 1);
+    fn(arg, 0, ntasks);
+    __atomic_add_fetch(&t->done, 1u, __ATOMIC_SEQ_CST);
     take_tasks(t, (uint32_t)g, 0);
     /* Wait for tasks that workers have started. */
-    int d = __atomic_load_n(&t->done, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < SPIN && d != ntasks; i++) {
+    unsigned d = __atomic_load_n(&t->done, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < SPIN && d != target; i++) {
         cpu_relax();
         d = __atomic_load_n(&t->done, __ATOMIC_ACQUIRE);
     }
-    while (d != ntasks) {
+    if (d == target) return;
+    while (d != target) {
         __atomic_store_n(&t->waiting, 1, __ATOMIC_SEQ_CST);
         d = __atomic_load_n(&t->done, __ATOMIC_SEQ_CST);
-        if (d == ntasks) break;
-        futex_wait(&t->done, d);
+        if (d == target) break;
+        futex_wait((int *)&t->done, (int)d);
         d = __atomic_load_n(&t->done, __ATOMIC_ACQUIRE);
     }
     __atomic_store_n(&t->waiting, 0, __ATOMIC_RELAXED);

@@ -639,8 +639,45 @@ static void test_dropout_one(int cell) {
     lstm_net_free(&net);
 }
 
+/* The thread team (threads.c): every task of every run runs exactly once and the run
+ * returns only after all have finished, with 2-5 threads on this machine's cores (so with
+ * workers that are late or descheduled), runs of 1..9 tasks, and pauses between some runs
+ * that send the workers to sleep on their futex (a lost wake-up hangs here). */
+typedef struct {
+    int hits[16];
+    int ran;
+} team_case;
+
+static void team_task(void *arg, int task, int ntasks) {
+    team_case *c = arg;
+    if (task >= 0 && task < ntasks && ntasks <= 16) __atomic_add_fetch(&c->hits[task], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&c->ran, 1, __ATOMIC_RELAXED);
+}
+
+static void test_team(void) {
+    for (int n = 2; n <= 5; n++) {
+        lstm__team *t = lstm__team_create(n);
+        CHECK(t, "team of %d", n);
+        int bad = 0, runs = 0;
+        for (int r = 0; r < 20000 && !bad; r++, runs++) {
+            team_case c;
+            memset(&c, 0, sizeof c);
+            const int nt = 1 + r % 9;
+            lstm__team_run_tasks(t, nt, team_task, &c);
+            /* read without atomics: run_tasks has returned, so every task has */
+            for (int k = 0; k < nt; k++) bad |= c.hits[k] != 1;
+            bad |= c.ran != nt;
+            if (bad) printf("  team of %d, run %d: %d tasks ran %d times (task 0: %d)\n", n, r, nt, c.ran, c.hits[0]);
+            if (r % 997 == 0) usleep(2000); /* past the workers' spin: they sleep */
+        }
+        CHECK_V(!bad, "team of %d threads: %d runs of 1..9 tasks, each task once, none after the return", n, runs);
+        lstm__team_free(t);
+    }
+}
+
 int main(void) {
     test_config();
+    test_team();
     test_dropout_one(0);
     test_dropout_one(1);
     test_backward_net_check();
