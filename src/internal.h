@@ -114,9 +114,9 @@ void lstm_gemm_packed(int M, int N, int K, const float *A, int lda, const float 
  * (n-1 workers are started); NULL on failure.
  * lstm__team_run_tasks(team, ntasks, fn, arg) calls fn(arg, task, ntasks) exactly
  * once for each task in 0..ntasks-1 and returns when all are done.  Tasks go to
- * whichever thread takes them first, the caller from task 0 up, workers from the
- * last task down (so a 2-thread team keeps a task on one thread from run to
- * run): a worker that is late,
+ * whichever thread takes them first, the caller from task 0 up (task 0 always:
+ * it is taken as the run is published), workers from the last task down (so a
+ * 2-thread team keeps a task on one thread from run to run): a worker that is late,
  * e.g. descheduled on a busy machine, takes fewer tasks and never holds up the
  * run unless it has started one.  So fn must not depend on which thread runs a
  * task (thread-local scratch is fine); use more tasks than threads to balance.

@@ -5,7 +5,7 @@
  * caller both draw from, so a worker that is late (descheduled on a busy
  * machine) simply takes fewer tasks, or none: the caller never waits for a
  * worker that has not started a task.  The caller takes from the front (task
- * 0 up), the workers from the back, so with two threads and two tasks each
+ * 0 in the same store that publishes the run, then up), the workers from the back, so with two threads and two tasks each
  * keeps its task from one run to the next, and the data that task reads stays
  * in its core's cache (with one counter from the front they traded tasks in
  * 5-45 % of a batch-1 step's runs, and each trade moved the 512 KB of weights
