@@ -420,6 +420,9 @@ void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const
  * step_pf_tiles2: the fused steps prefetch the next unit block's weights when
  * a block runs in two row tiles (B = 7..12; step_tiles.h, rule in cpu.c;
  * LSTM_STEP_PF_TILES2=0|1 overrides; no bit depends on it).
+ * step_two_pass8: the LSTM's fused step runs 8 rows as one tile in two passes
+ * (gates i, f, then g, o) instead of two tiles of 4 (step_avx512.c, rule in
+ * cpu.c; LSTM_STEP_TWO_PASS8=0|1 overrides; no bit depends on it).
  * step1_pf_bytes: the batch-1 step prefetches its pack when one call streams
  * more than this many bytes of it (rule in cpu.c; LSTM_STEP1_PREFETCH=0|1:
  * never|always; no bit depends on it). */
@@ -428,13 +431,14 @@ typedef struct {
     int vendor, family, model; /* family and model as the OS shows them (extended fields added) */
     long l1d, l2, l3;
     int avx2, avx512, fma512_full;
-    int gemm_kc, gemm_nc, gemm_ta_direct, step_pf_tiles2;
+    int gemm_kc, gemm_nc, gemm_ta_direct, step_pf_tiles2, step_two_pass8;
     long step1_pf_bytes;
 } lstm__cpu_info;
 const lstm__cpu_info *lstm__cpu(void);
 void lstm__cpu_blocking(long l1d, long l2, int *kc, int *nc);
 void lstm__cpu_set_gemm_blocking(int kc, int nc); /* tests: the results must not change */
 void lstm__cpu_set_gemm_ta_direct(int on);       /* tests: the results must not change */
+void lstm__cpu_set_step_two_pass8(int on);       /* tests: the results must not change */
 
 /* C[M,N] = bias[N] (in every row) + A[M,K]·B[N,K]ᵀ: the same sum, in the same
  * order, as filling C with the bias and calling lstm_gemm_nt_mt with beta 1,

@@ -323,7 +323,10 @@ static void test_fused(void) {
      * backward forms dX inside its loop when x·W_ihᵀ is in the step */
     /* H = 130 (B = 3, 9, 13; unit split at 2 and 3 threads): dh's 3 column panels of
      * the backward's product split over the team */
-    const int Bs[] = {1, 2, 3, 5, 6, 9, 13, 17, 64}, Hs[] = {7, 37, 64, 130};
+    /* 8 (one task) and 16 (tasks of 8 rows at 2 threads): the LSTM's 8-row tile in two
+     * passes where lstm__cpu_info.step_two_pass8 says, two tiles of 4 where not: both run */
+    const int Bs[] = {1, 2, 3, 5, 6, 8, 9, 13, 16, 17, 64}, Hs[] = {7, 37, 64, 130};
+    const int two0 = lstm__cpu()->step_two_pass8;
     for (int cell = LSTM_CELL_LSTM; cell <= LSTM_CELL_GRU; cell++) {
         int all_same = 1, runs = 0;
         for (size_t bi = 0; bi < sizeof Bs / sizeof *Bs; bi++)
@@ -347,7 +350,10 @@ static void test_fused(void) {
                 fused_run(&net, T, B, 1, x, B % 2 ? NULL : h0, gy, ref);
                 int same = memcmp(ref[FU_Y], ref[FU_YS], n[FU_Y] * 4) == 0; /* streaming == whole */
                 for (int threads = 1; threads <= 3; threads++)
-                    for (int step_x = 0; step_x <= 1; step_x++) { /* x·W_ihᵀ in the step, or a GEMM before */
+                    for (int mode = 0; mode < 4; mode++) { /* x·W_ihᵀ in the step or a GEMM before; two passes or not */
+                        const int step_x = mode & 1;
+                        if ((mode >> 1) && B != 8 && B != 16) continue;
+                        lstm__cpu_set_step_two_pass8(mode >> 1 ? !two0 : two0);
                         lstm__kernel_set_fused(1);
                         lstm__set_step_x(step_x);
                         fused_run(&net, T, B, threads, x, B % 2 ? NULL : h0, gy, got);
@@ -358,6 +364,7 @@ static void test_fused(void) {
                     }
                 lstm__set_step_x(-1);
                 lstm__kernel_set_fused(-1);
+                lstm__cpu_set_step_two_pass8(two0);
                 if (!same) fprintf(stderr, "  fused differs: %s H=%d B=%d\n", cell ? "gru" : "lstm", Hs[hi], B);
                 all_same &= same;
                 for (int k = 0; k < FU_N; k++) { free(ref[k]); free(got[k]); }

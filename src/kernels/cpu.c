@@ -139,6 +139,17 @@ const lstm__cpu_info *lstm__cpu(void) {
      * So off on AMD family 26 and later, on elsewhere. */
     c.step_pf_tiles2 = !(c.vendor == LSTM__CPU_AMD && c.family >= 26);
     c.step_pf_tiles2 = env01("LSTM_STEP_PF_TILES2", c.step_pf_tiles2);
+    /* 8 rows of the LSTM's fused step as one tile in two passes over k (gates i, f, then
+     * g, o), each weight line read once a step, instead of two tiles of 4 that read the
+     * block twice (the second time from L2).  On a Xeon (Emerald Rapids, 2 threads,
+     * forward, 2026-11-30, 6 interleaved pairs, the fastest iteration of each, two
+     * passes / two tiles): I = 64, H = 1024, B = 8 0.92-0.99 (median 0.96); I = H = 512,
+     * B = 8 0.93-0.98 (0.94); I = H = 1024, B = 8 0.94-1.21 (0.95); 768-b8 forward and
+     * train even (5 pairs, medians 1.02 and 0.98).  On Zen 5 (session 15 of
+     * BENCHMARKS.md) the same tile took 1.08 the time at I = 64, H = 1024 and 1.05 at
+     * 768-b8.  So on Intel only. */
+    c.step_two_pass8 = c.vendor == LSTM__CPU_INTEL;
+    c.step_two_pass8 = env01("LSTM_STEP_TWO_PASS8", c.step_two_pass8);
     /* The batch-1 step past L1 streams its pack (W_hh's rows, and W_ih's with x) from L2,
      * or past L2 from L3.  Software prefetch two rows ahead made it ~20 % faster on Zen 4.
      * On Zen 5 (family 26), one thread, idle, interleaved A/B of `lstm bench --mode step`
@@ -178,6 +189,11 @@ void lstm__cpu_set_gemm_blocking(int kc, int nc) {
 void lstm__cpu_set_gemm_ta_direct(int on) {
     lstm__cpu();
     info.gemm_ta_direct = on != 0;
+}
+
+void lstm__cpu_set_step_two_pass8(int on) {
+    lstm__cpu();
+    info.step_two_pass8 = on != 0;
 }
 
 static void publish_blocking(int kc, int nc) {

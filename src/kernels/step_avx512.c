@@ -111,6 +111,65 @@ STEP_TILE_SHAPES(TILE_FN)
 #undef TILE_FN
 #undef TILE_ARGS
 
+/* 8 rows × 1 unit block in two passes over k, gates i and f, then g and o (16
+ * accumulators each): each weight line is read once per step, where two tiles
+ * of 4 rows read the block twice.  Each pre-activation's chain and the gate
+ * math are tile()'s, so the bits are the same.  pf: the next block's lines
+ * (4·K of them), half of them prefetched into L2 in each pass, or NULL. */
+__attribute__((target("avx512f,fma"), noinline)) NO_SANITIZE static void
+tile_8_two(int H, int Hout, int in, int u, float *act, const float *x, int ldx, const float *pih,
+           const float *bsum, const float *h, int ldh, const float *phh, const float *c_prev, float *c, float *m,
+           int ldm, const float *pf, const float *pfx) {
+    const int G = 4 * H, j0 = 16 * u;
+    const __mmask16 km = lanes16(H - j0);
+    for (int gp = 0; gp < 2; gp++) {
+        __m512 acc[8][2];
+        UNROLL for (int r = 0; r < 8; r++)
+            UNROLL for (int q = 0; q < 2; q++) {
+                const int gq = 2 * gp + q;
+                acc[r][q] = !x ? _mm512_maskz_loadu_ps(km, act + (size_t)r * G + gq * H + j0)
+                            : bsum ? _mm512_maskz_loadu_ps(km, bsum + gq * H + j0)
+                                   : _mm512_setzero_ps();
+            }
+        if (!x && gp == 0 && j0 + 16 < H)
+            UNROLL for (int r = 0; r < 8; r++)
+                UNROLL for (int q = 0; q < 4; q++) _mm_prefetch((const char *)(act + (size_t)r * G + q * H + j0 + 16), _MM_HINT_T0);
+#define ACC2(A, lda, P, K, PF)                                                                          \
+    for (int k = 0; k < (K); k++) {                                                                    \
+        if (PF) {                                                                                      \
+            _mm_prefetch((const char *)((PF) + ((size_t)2 * gp * (K) + k) * 16), _MM_HINT_T1);          \
+            _mm_prefetch((const char *)((PF) + ((size_t)(2 * gp + 1) * (K) + k) * 16), _MM_HINT_T1);    \
+        }                                                                                              \
+        const float *wp = (P) + ((size_t)u * (K) + k) * 64 + 32 * gp;                                   \
+        const __m512 w0 = _mm512_loadu_ps(wp), w1 = _mm512_loadu_ps(wp + 16);                          \
+        UNROLL for (int r = 0; r < 8; r++) {                                                           \
+            const __m512 a = _mm512_set1_ps((A)[(size_t)r * (lda) + k]);                               \
+            acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);                                             \
+            acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);                                             \
+        }                                                                                              \
+    }
+        if (x) ACC2(x, ldx, pih, in, pfx)
+        if (h) ACC2(h, ldh, phh, Hout, pf)
+#undef ACC2
+        UNROLL for (int r = 0; r < 8; r++) {
+            float *a = act + (size_t)r * G + j0;
+            if (gp == 0) {
+                _mm512_mask_storeu_ps(a, km, sigmoid512(acc[r][0]));
+                _mm512_mask_storeu_ps(a + H, km, sigmoid512(acc[r][1]));
+            } else {
+                const __m512 g = tanh512(acc[r][0]), o = sigmoid512(acc[r][1]);
+                const __m512 i = _mm512_maskz_loadu_ps(km, a), f = _mm512_maskz_loadu_ps(km, a + H);
+                _mm512_mask_storeu_ps(a + 2 * H, km, g);
+                _mm512_mask_storeu_ps(a + 3 * H, km, o);
+                __m512 cp = c_prev ? _mm512_maskz_loadu_ps(km, c_prev + (size_t)r * H + j0) : _mm512_setzero_ps();
+                __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, cp), _mm512_mul_ps(i, g));
+                _mm512_mask_storeu_ps(c + (size_t)r * H + j0, km, cn);
+                _mm512_mask_storeu_ps(m + (size_t)r * ldm + j0, km, _mm512_mul_ps(o, tanh512(cn)));
+            }
+        }
+    }
+}
+
 __attribute__((target("avx512f,fma"))) NO_SANITIZE void
 lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
                   const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
@@ -123,6 +182,14 @@ lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, co
                      h ? h + (size_t)(b) * ldh : NULL, ldh, phh, c_prev ? c_prev + (size_t)(b) * H : NULL,   \
                      c + (size_t)(b) * H, m + (size_t)(b) * ldm, ldm, PREFETCH(h, phh, Hout, u, PF),   \
                      PREFETCH(x, pih, in, u, PF))
+    if (B == 8 && lstm__cpu()->step_two_pass8) { /* one tile in two passes (cpu.c) */
+        for (int u = u0; u < u1; u++) {
+            const float *nb = u + 1 < u1 ? phh + (size_t)(u + 1) * 4 * Hout * 16 : NULL;
+            const float *nbx = x && u + 1 < u1 ? pih + (size_t)(u + 1) * 4 * in * 16 : NULL;
+            tile_8_two(H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm, h ? nb : NULL, nbx);
+        }
+        return;
+    }
     STEP_FOR_TILES(B, u0, u1, TILE);
 #undef TILE
 #undef PREFETCH
