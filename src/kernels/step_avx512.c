@@ -40,6 +40,16 @@ void lstm__pack_units_range(float *P, int H, int K, const float *W, int ldw, int
 /* NO_SANITIZE: see step_tiles.h; tests/test_core.c checks the tiles bit for
  * bit against the sanitized GEMM + gate path. */
 
+/* c = f·c_prev + i·g and m = o·tanh(c) for one row of 16 units (lanes km), stored at c and m;
+ * cp: that row's c_prev or NULL (zero state).  The one cell update of both tile kinds. */
+__attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
+cell_out(__mmask16 km, __m512 i, __m512 f, __m512 g, __m512 o, const float *cp, float *c, float *m) {
+    __m512 cprev = cp ? _mm512_maskz_loadu_ps(km, cp) : _mm512_setzero_ps();
+    __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, cprev), _mm512_mul_ps(i, g));
+    _mm512_mask_storeu_ps(c, km, cn);
+    _mm512_mask_storeu_ps(m, km, _mm512_mul_ps(o, tanh512(cn)));
+}
+
 __attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
 tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, const float *x, int ldx,
      const float *pih, const float *bsum, const float *h, int ldh, const float *phh, const float *c_prev,
@@ -90,10 +100,8 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
             _mm512_mask_storeu_ps(a + H, k, f);
             _mm512_mask_storeu_ps(a + 2 * H, k, g);
             _mm512_mask_storeu_ps(a + 3 * H, k, o);
-            __m512 cp = c_prev ? _mm512_maskz_loadu_ps(k, c_prev + (size_t)r * H + j0) : _mm512_setzero_ps();
-            __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, cp), _mm512_mul_ps(i, g));
-            _mm512_mask_storeu_ps(c + (size_t)r * H + j0, k, cn);
-            _mm512_mask_storeu_ps(m + (size_t)r * ldm + j0, k, _mm512_mul_ps(o, tanh512(cn)));
+            cell_out(k, i, f, g, o, c_prev ? c_prev + (size_t)r * H + j0 : NULL, c + (size_t)r * H + j0,
+                     m + (size_t)r * ldm + j0);
         }
 }
 
@@ -161,10 +169,8 @@ tile_8_two(int H, int Hout, int in, int u, float *act, const float *x, int ldx, 
                 const __m512 i = _mm512_maskz_loadu_ps(km, a), f = _mm512_maskz_loadu_ps(km, a + H);
                 _mm512_mask_storeu_ps(a + 2 * H, km, g);
                 _mm512_mask_storeu_ps(a + 3 * H, km, o);
-                __m512 cp = c_prev ? _mm512_maskz_loadu_ps(km, c_prev + (size_t)r * H + j0) : _mm512_setzero_ps();
-                __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, cp), _mm512_mul_ps(i, g));
-                _mm512_mask_storeu_ps(c + (size_t)r * H + j0, km, cn);
-                _mm512_mask_storeu_ps(m + (size_t)r * ldm + j0, km, _mm512_mul_ps(o, tanh512(cn)));
+                cell_out(km, i, f, g, o, c_prev ? c_prev + (size_t)r * H + j0 : NULL, c + (size_t)r * H + j0,
+                         m + (size_t)r * ldm + j0);
             }
         }
     }
