@@ -650,7 +650,7 @@ static void test_dropout_one(int cell) {
 /* The thread team (threads.c): every task of every run runs exactly once and the run
  * returns only after all have finished, with 2-5 threads on this machine's cores (so with
  * workers that are late or descheduled), runs of 1..9 tasks, and pauses between some runs
- * that send the workers to sleep on their futex (a lost wake-up hangs here). */
+ * that send the workers to sleep on their futex (a lost wake-up would hang: alarm ends it). */
 typedef struct {
     int hits[16];
     int ran;

@@ -189,10 +189,10 @@ lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, co
                      c + (size_t)(b) * H, m + (size_t)(b) * ldm, ldm, PREFETCH(h, phh, Hout, u, PF),   \
                      PREFETCH(x, pih, in, u, PF))
     if (B == 8 && lstm__cpu()->step_two_pass8) { /* one tile in two passes (cpu.c) */
-        for (int u = u0; u < u1; u++) {
-            const float *nb = u + 1 < u1 ? phh + (size_t)(u + 1) * 4 * Hout * 16 : NULL;
-            const float *nbx = x && u + 1 < u1 ? pih + (size_t)(u + 1) * 4 * in * 16 : NULL;
-            tile_8_two(H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm, h ? nb : NULL, nbx);
+        for (int u = u0; u < u1; u++) { /* the next block's start (its first K lines), if any */
+            const int pf = u + 1 < u1 ? 0 : -1;
+            tile_8_two(H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm,
+                       PREFETCH(h, phh, Hout, u, pf), PREFETCH(x, pih, in, u, pf));
         }
         return;
     }
