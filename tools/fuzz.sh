@@ -6,7 +6,7 @@ set -u
 secs=${1:-60}
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
-make -s fuzz BUILD="$BUILD" || { echo "fuzz.sh: building the fuzz targets failed"; exit 1; }
+make -s -j2 fuzz BUILD="$BUILD" || { echo "fuzz.sh: building the fuzz targets failed"; exit 1; }
 work=$BUILD/fuzz/work
 rm -rf "$work"
 mkdir -p "$work/st" "$work/npy" "$BUILD/fuzz/artifacts"
