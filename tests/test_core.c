@@ -430,6 +430,39 @@ static void test_threads_change(void) {
     }
 }
 
+/* LSTMP at H = 1024: inference keeps m (the projection's A) in rows of H + 16
+ * floats (m_ld in lstm_layer.c), training in rows of H; inference y equals the
+ * training forward's y bit for bit, on 1 and 2 threads, for batches that take
+ * the projection's edge and full row tiles. */
+static void test_proj_1024(void) {
+    lstm_config cfg = {.input_size = 8, .hidden_size = 1024, .num_layers = 1, .bias = 1, .proj_size = 16};
+    lstm_net net;
+    lstm_net_init(&net, &cfg);
+    lstm_net_init_uniform(&net, 5);
+    const int T = 3, Bs[] = {5, 40};
+    for (int bi = 0; bi < 2; bi++) {
+        const int B = Bs[bi];
+        size_t nx = (size_t)T * B * 8, ny = (size_t)T * B * 16;
+        float *x = malloc(nx * 4), *ref = malloc(ny * 4), *got = malloc(ny * 4);
+        fill(x, nx, 1.0);
+        lstm_workspace *tr, *inf;
+        lstm_workspace_init(&tr, &net, T, B, LSTM_WS_TRAIN);
+        lstm_forward(&net, tr, T, B, x, NULL, NULL, ref, NULL, NULL);
+        int same = 1;
+        for (int n = 1; n <= 2; n++) {
+            lstm_workspace_init(&inf, &net, T, B, 0);
+            lstm_workspace_set_threads(inf, n);
+            lstm_forward(&net, inf, T, B, x, NULL, NULL, got, NULL, NULL);
+            same &= memcmp(ref, got, ny * 4) == 0;
+            lstm_workspace_free(inf);
+        }
+        CHECK_V(same, "proj H=1024 B=%d: inference (m rows of H + 16) == training forward, 1 and 2 threads", B);
+        lstm_workspace_free(tr);
+        free(x), free(ref), free(got);
+    }
+    lstm_net_free(&net);
+}
+
 /* LSTM_WS_KEEP_PACKS: lstm_forward packs the weights once and reuses them on
  * the same net->params until lstm_workspace_weights_changed; the bits equal a
  * plain workspace's, both before and after a change of the weights in place. */
@@ -714,6 +747,7 @@ int main(void) {
     test_fused();
     test_threads_change();
     test_keep_packs();
+    test_proj_1024();
     test_step_dh();
     core_case big[] = {
         {"threads deep bidir", {24, 40, 2, 0, 1, 1, 0}, 9, 7, 0},

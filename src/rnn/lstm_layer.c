@@ -96,6 +96,12 @@ struct lstm_workspace {
  * generic or avx2 turns it off). */
 static int fused_available(const lstm__cell *cell) { return cell->fused_step && lstm__kernel_fused(); }
 
+/* The row stride of an inference step's m (LSTMP: o·tanh(c), [B, H], the projection's A).
+ * At H a multiple of 1024 its rows are 4 KB apart, which the GEMM does not read in
+ * place (a_direct in gemm.c: every row in the same L1 sets) but packs, at every step
+ * and on each thread; 16 floats more a row let it read m in place. */
+static int m_ld(int H) { return H % 1024 ? H : H + 16; }
+
 /* Zeroed and touched: the pages are mapped here, at workspace init, not by
  * the first lstm_forward (calloc's fresh pages fault on first write). */
 /* n floats (at least 1), zeroed (so touched now, not in the first forward),
@@ -189,7 +195,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     } else {
         ws->act = alloc_f(ws->tbg, &ok);
         if (cell->has_c) ws->cs = alloc_f(2 * bh, &ok);
-        if (ws->P) ws->ms = alloc_f(bh, &ok);
+        if (ws->P) ws->ms = alloc_f((size_t)B * m_ld(ws->H), &ok);
         ws->ys = alloc_f(ws->L > 1 ? 2 * ws->tby : 1, &ok);
     }
     ws->fused = fused_available(cell);
@@ -517,7 +523,7 @@ lstm_status lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rn
  *   X [T,B,in]; h0 [B,Hout] or NULL; c0 [B,H] or NULL (cells with c)
  *   act [T,B,A·H] (forward out: what backward needs; backward: dG in place)
  *   cs: has_c, [T,B,H] when keeping all cell states (train), else NULL and cbuf [2][B,H]
- *   ms (proj): [T,B,H] if train else [B,H]
+ *   ms (proj): [T,B,H] if train else [B,ldm] (ldm = m_ld(H), see there)
  *   Y [T,B,D·Hout]: this direction's columns [d·Hout, (d+1)·Hout)
  *   bias [A·H]; pk: the GEMM path's packed W_hh runs; pu, pui: the fused
  *   step's packs; p1: the cell's batch-1 step pack (B = 1, instead of pu, pui);
@@ -530,6 +536,7 @@ typedef struct {
     int k, d, T, B, H, Hout, D;
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
+    int ldm;         /* ms's row stride (proj) */
     int train;       /* training storage: every step of act, c, ms kept */
     const float *bias, *pk[2], *pu, *pui, *p1, *pdh, *pdx;
     const float *pr; /* LSTMP: packed W_hr */
@@ -552,6 +559,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
         op.cbuf = tr ? NULL : ws->cs;
     }
     op.ms = ws->ms && tr ? ws->ms + (size_t)k * ws->tbh : ws->ms;
+    op.ldm = tr ? ws->H : m_ld(ws->H);
     if (ws->pr) op.pr = ws->pr + (size_t)k * ws->pr_size;
     for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
     if (ws->p1) {
@@ -670,7 +678,7 @@ static fwd_bufs fwd_step_bufs(const dir_op *op, int s, int b0, int x_in_step) {
     f.a = op->act + (x_in_step && !op->train ? (size_t)b0 : row) * op->cell->A * H;
     f.c = op->cs ? op->cs + row * H : op->cbuf ? op->cbuf + ((size_t)(s & 1) * B + b0) * H : NULL;
     f.y = op->Y + row * ldy + (size_t)d * Hout;
-    f.m = op->w->w_hr ? (op->train ? op->ms + row * H : op->ms + (size_t)b0 * H) : f.y;
+    f.m = op->w->w_hr ? (op->train ? op->ms + row * H : op->ms + (size_t)b0 * op->ldm) : f.y;
     f.x = x_in_step ? op->X + row * op->w->in : NULL;
     return f;
 }
@@ -685,7 +693,7 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
     const fwd_rows_job *j = arg;
     const dir_op *op = j->op;
     const lstm_weights *w = op->w;
-    const int H = op->H, Hout = op->Hout, ldy = op->D * Hout, ldm = w->w_hr ? H : ldy;
+    const int H = op->H, Hout = op->Hout, ldy = op->D * Hout, ldm = w->w_hr ? op->ldm : ldy;
     int b0, b1;
     share_of(op->B, task, ntasks, &b0, &b1);
     const int nb = b1 - b0;
@@ -696,7 +704,7 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
         fwd_bufs f = fwd_step_bufs(op, s, b0, j->x_in_step);
         op->cell->fused_step(nb, H, Hout, w->in, 0, (H + 15) / 16, f.a, f.x, w->in, op->pui, w->b_ih ? op->bias : NULL,
                              hp, ldh, op->pu, cp, f.c, f.m, ldm);
-        if (w->w_hr) lstm_gemm_packed(nb, Hout, H, f.m, H, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
+        if (w->w_hr) lstm_gemm_packed(nb, Hout, H, f.m, ldm, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
         hp = f.y;
         ldh = ldy;
         cp = f.c;
@@ -798,7 +806,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
                 sj.c_prev = cp;
                 sj.c = f.c;
                 sj.m = f.m;
-                sj.ldm = w->w_hr ? H : ldy;
+                sj.ldm = w->w_hr ? op->ldm : ldy;
                 if (ntasks > 1) lstm__team_run_tasks(team, ntasks, step_task, &sj);
                 else step_task(&sj, 0, 1);
             } else {
@@ -806,13 +814,13 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
                     lstm_gemm_packed_mt(team, B, cell->hh[k].n * H, Hout, hp, ldh, op->pk[k],
                                         f.a + (size_t)cell->hh[k].a * H, AH, 1.0f);
                 step_fwd_job fj = {cell, {.B = B, .H = H, .act = f.a, .h_prev = hp, .ldhp = ldh, .h = f.m,
-                                          .ldh = w->w_hr ? H : ldy, .c_prev = cp, .c = f.c}};
+                                          .ldh = w->w_hr ? op->ldm : ldy, .c_prev = cp, .c = f.c}};
                 int nt = team ? lstm__team_size(team) : 1;
                 if (nt > B) nt = B;
                 if (nt > 1) lstm__team_run_tasks(team, nt, step_fwd_task, &fj);
                 else step_fwd_task(&fj, 0, 1);
             }
-            if (w->w_hr) lstm_gemm_packed_mt(team, B, Hout, H, f.m, H, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
+            if (w->w_hr) lstm_gemm_packed_mt(team, B, Hout, H, f.m, op->ldm, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
             hp = f.y;
             ldh = ldy;
             cp = f.c;
