@@ -463,6 +463,45 @@ static void test_proj_1024(void) {
     lstm_net_free(&net);
 }
 
+/* Bidirectional inference: on 2 threads the two directions run at once, one
+ * each (forward in lstm_layer.c); y, hn and cn equal 1 and 3 threads' bit for
+ * bit (LSTM, LSTMP and GRU; B = 1 takes the batch-1 step, 7 the row split, 32
+ * the unit split with x·W_ihᵀ in the step). */
+static void test_bidir_inference(void) {
+    struct { int cell, I, H, P, B; } cs[] = {{LSTM_CELL_LSTM, 12, 40, 0, 7}, {LSTM_CELL_GRU, 12, 40, 0, 7},
+                                             {LSTM_CELL_LSTM, 9, 33, 6, 1}, {LSTM_CELL_GRU, 9, 33, 0, 1},
+                                             {LSTM_CELL_LSTM, 64, 256, 0, 32}, {LSTM_CELL_GRU, 64, 256, 0, 32}};
+    for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+        lstm_config cfg = {.input_size = cs[c].I, .hidden_size = cs[c].H, .num_layers = 2, .bias = 1,
+                           .bidirectional = 1, .proj_size = cs[c].P, .cell = cs[c].cell};
+        lstm_net net;
+        lstm_net_init(&net, &cfg);
+        lstm_net_init_uniform(&net, 9);
+        const int T = 6, B = cs[c].B, has_c = cs[c].cell == LSTM_CELL_LSTM;
+        size_t nx = (size_t)T * B * cs[c].I, ny = (size_t)T * B * 2 * net.Hout, nh = (size_t)4 * B * net.Hout,
+               nc = (size_t)4 * B * cs[c].H;
+        float *x = malloc(nx * 4), *y[3], *hn[3], *cn[3];
+        fill(x, nx, 1.0);
+        int same = 1;
+        for (int n = 1; n <= 3; n++) {
+            y[n - 1] = malloc(ny * 4), hn[n - 1] = malloc(nh * 4), cn[n - 1] = malloc(nc * 4);
+            lstm_workspace *ws;
+            lstm_workspace_init(&ws, &net, T, B, 0);
+            lstm_workspace_set_threads(ws, n);
+            lstm_forward(&net, ws, T, B, x, NULL, NULL, y[n - 1], hn[n - 1], has_c ? cn[n - 1] : NULL);
+            lstm_workspace_free(ws);
+            if (n > 1)
+                same &= memcmp(y[0], y[n - 1], ny * 4) == 0 && memcmp(hn[0], hn[n - 1], nh * 4) == 0 &&
+                        (!has_c || memcmp(cn[0], cn[n - 1], nc * 4) == 0);
+        }
+        CHECK_V(same, "%s bidir inference I=%d H=%d P=%d B=%d: 1, 2 (a direction a thread) and 3 threads give the same y, hn, cn",
+                has_c ? "lstm" : "gru", cs[c].I, cs[c].H, cs[c].P, B);
+        for (int n = 0; n < 3; n++) free(y[n]), free(hn[n]), free(cn[n]);
+        free(x);
+        lstm_net_free(&net);
+    }
+}
+
 /* LSTM_WS_KEEP_PACKS: lstm_forward packs the weights once and reuses them on
  * the same net->params until lstm_workspace_weights_changed; the bits equal a
  * plain workspace's, both before and after a change of the weights in place. */
@@ -748,6 +787,7 @@ int main(void) {
     test_threads_change();
     test_keep_packs();
     test_proj_1024();
+    test_bidir_inference();
     test_step_dh();
     core_case big[] = {
         {"threads deep bidir", {24, 40, 2, 0, 1, 1, 0}, 9, 7, 0},

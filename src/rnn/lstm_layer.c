@@ -24,9 +24,9 @@ struct lstm_workspace {
     const lstm__cell *cell;
     int AH;               /* act columns: A·H */
     size_t tbg, tbh, tby; /* T·B·A·H, T·B·H, T·B·D·Hout */
-    float *act;   /* train: [L·D][T,B,A·H] activations; else [T,B,A·H] scratch */
-    float *cs;    /* has_c: train [L·D][T,B,H] cell states; else [2][B,H]; NULL without c */
-    float *ms;    /* proj: train [L·D][T,B,H] m = o·tanh(c); else [B,H]; NULL without proj */
+    float *act;   /* train: [L·D][T,B,A·H] activations; else [D][T,B,A·H] scratch */
+    float *cs;    /* has_c: train [L·D][T,B,H] cell states; else [D][2][B,H]; NULL without c */
+    float *ms;    /* proj: train [L·D][T,B,H] m = o·tanh(c); else [D][B,m_ld(H)]; NULL without proj */
     float *ys;    /* train: [L][T,B,D·Hout] layer outputs; else [2][T,B,D·Hout] */
     /* training only */
     float *x0;    /* [T,B,I] copy of the input */
@@ -193,9 +193,10 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
             ws->mask = alloc_f((size_t)(ws->L - 1) * ws->tby, &ok);
         }
     } else {
-        ws->act = alloc_f(ws->tbg, &ok);
-        if (cell->has_c) ws->cs = alloc_f(2 * bh, &ok);
-        if (ws->P) ws->ms = alloc_f((size_t)B * m_ld(ws->H), &ok);
+        /* a scratch per direction: the two run at once on 2 threads (forward) */
+        ws->act = alloc_f((size_t)ws->D * ws->tbg, &ok);
+        if (cell->has_c) ws->cs = alloc_f((size_t)ws->D * 2 * bh, &ok);
+        if (ws->P) ws->ms = alloc_f((size_t)ws->D * B * m_ld(ws->H), &ok);
         ws->ys = alloc_f(ws->L > 1 ? 2 * ws->tby : 1, &ok);
     }
     ws->fused = fused_available(cell);
@@ -537,6 +538,7 @@ typedef struct {
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
     int ldm;         /* ms's row stride (proj) */
+    int solo;        /* run on the calling thread (team: only for the choices, see forward) */
     int train;       /* training storage: every step of act, c, ms kept */
     const float *bias, *pk[2], *pu, *pui, *p1, *pdh, *pdx;
     const float *pr; /* LSTMP: packed W_hr */
@@ -553,12 +555,13 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     dir_op op = {.cell = ws->cell, .w = &net->w[k], .g = &net->g[k], .team = ws->team, .k = k, .d = k % ws->D, .T = T,
                  .B = ws->B, .H = ws->H, .Hout = ws->Hout, .D = ws->D, .X = X, .h0 = h0, .c0 = c0, .Y = Y,
                  .train = tr, .bias = ws->bias + (size_t)k * ws->AH, .xpack = ws->xpack, .xpack_n = ws->xpack_n};
-    op.act = tr ? ws->act + (size_t)k * ws->tbg : ws->act;
+    const size_t d = (size_t)op.d; /* inference: each direction its own scratch */
+    op.act = tr ? ws->act + (size_t)k * ws->tbg : ws->act + d * ws->tbg;
     if (ws->cs) {
         op.cs = tr ? ws->cs + (size_t)k * ws->tbh : NULL;
-        op.cbuf = tr ? NULL : ws->cs;
+        op.cbuf = tr ? NULL : ws->cs + d * 2 * (size_t)ws->B * ws->H;
     }
-    op.ms = ws->ms && tr ? ws->ms + (size_t)k * ws->tbh : ws->ms;
+    if (ws->ms) op.ms = tr ? ws->ms + (size_t)k * ws->tbh : ws->ms + d * ws->B * (size_t)m_ld(ws->H);
     op.ldm = tr ? ws->H : m_ld(ws->H);
     if (ws->pr) op.pr = ws->pr + (size_t)k * ws->pr_size;
     for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
@@ -764,19 +767,19 @@ static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, 
 static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const lstm__cell *cell = op->cell;
     const lstm_weights *w = op->w;
-    lstm__team *team = op->team;
+    lstm__team *team = op->solo ? NULL : op->team; /* runs the work; op->team makes the choices */
     const int T = op->T, B = op->B, H = op->H, Hout = op->Hout;
     const int in = w->in, AH = cell->A * H, ldy = op->D * Hout;
     const size_t rows = (size_t)T * B;
     /* one step (streaming), or a sequence where x_in_fused_step: the fused kernel also does x·W_ihᵀ + b */
     const int x_in_step =
-        !op->act_ready && (((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(cell, op->train, team, B, H, in, Hout)));
+        !op->act_ready && (((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(cell, op->train, op->team, B, H, in, Hout)));
     if (!x_in_step && !op->act_ready) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
         lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act,
                                 op->xpack, op->xpack_n);
     const float *hp = op->h0, *cp = op->c0;
     int ldh = Hout;
-    int nrow = op->pu ? fwd_row_tasks(cell, op->train, team, B, H, in, Hout) : 0;
+    int nrow = op->pu ? fwd_row_tasks(cell, op->train, op->team, B, H, in, Hout) : 0;
     if (nrow) {
         fwd_rows_job rj = {op, x_in_step};
         lstm__team_run_tasks(team, nrow, fwd_rows_task, &rj);
@@ -885,6 +888,18 @@ static int net_fits(const lstm_net *net, const lstm_workspace *ws) {
 
 /* stream: reuse the packed W_hh of an earlier call on the same params. */
 /* act0 (stream, T = 1): layer 0's bias + x·W_ihᵀ [B, A·H] given (x unused). */
+typedef struct {
+    dir_op op[2];
+    float *hn[2], *cn[2];
+    int n;
+} dir_par_job;
+
+static void dir_par_task(void *arg, int task, int ntasks) {
+    (void)ntasks;
+    dir_par_job *j = arg;
+    dir_forward(&j->op[task], j->hn[task], j->cn[task]);
+}
+
 static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B, const float *x,
                            const float *h0, const float *c0, float *y, float *hn, float *cn, int stream,
                            const float *act0) {
@@ -909,10 +924,16 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
     if (!(stream || ws->keep_packs) || ws->pk_src != net->params) pack_recurrent(net, ws);
     if (ws->fused && (T == 1 || !ws->p1) && ws->pui_ok < (T == 1 ? 2 : 1)) pack_input(net, ws, T);
     const float *in = ws->train ? ws->x0 : x;
+    /* Inference with two directions on two threads: each thread runs one direction
+     * over the whole sequence, with no hand-off per step (each streams its own
+     * weights); the choices (row or unit split, x·W_ihᵀ in the step) stay those
+     * of two threads, so the same work in the same order and the same bits. */
+    const int par_dirs = !ws->train && D == 2 && lstm__team_size(ws->team) == 2;
     for (int l = 0; l < L; l++) {
         float *out;
         if (ws->train) out = ws->ys + (size_t)l * ws->tby;
         else out = l == L - 1 ? y : ws->ys + (size_t)(l & 1) * ws->tby;
+        dir_par_job pj = {.n = 0};
         for (int d = 0; d < D; d++) {
             size_t k = (size_t)l * D + d;
             const float *h0k = ws->train ? (ws->has_h0 ? ws->h0 + k * bho : NULL) : (h0 ? h0 + k * bho : NULL);
@@ -923,8 +944,15 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
                 memcpy(op.act, act0, (size_t)B * ws->AH * sizeof(float));
                 op.act_ready = 1;
             }
-            dir_forward(&op, hn ? hn + k * bho : NULL, cn ? cn + k * bh : NULL);
+            float *hnk = hn ? hn + k * bho : NULL, *cnk = cn ? cn + k * bh : NULL;
+            if (par_dirs) { /* both directions at once below, each on one thread */
+                op.solo = 1;
+                if (d) op.xpack = NULL, op.xpack_n = 0; /* (one room: the input product unpacked, the same bits) */
+                pj.op[d] = op, pj.hn[d] = hnk, pj.cn[d] = cnk, pj.n++;
+            } else
+                dir_forward(&op, hnk, cnk);
         }
+        if (pj.n) lstm__team_run_tasks(ws->team, pj.n, dir_par_task, &pj);
         in = out;
         if (ws->train && l < L - 1 && ws->dropout > 0.0f) {
             float *xd = ws->xdrop + (size_t)l * ws->tby;
