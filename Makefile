@@ -98,7 +98,7 @@ $(BUILD)/bench_sample: tools/bench_sample.c $(BUILD)/liblstm.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
 
 # The library's objects are compiled once for both targets (make -j2 fuzz builds them
-# two at a time).
+# two at a time) and kept (named prerequisites of a static pattern rule, not intermediates).
 FUZZ_TARGETS = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_OBJ     = $(SRC:src/%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_CFLAGS  = -std=c11 -g -O1 -Iinclude -Isrc -D_GNU_SOURCE -pthread -fno-sanitize-recover=undefined
@@ -106,7 +106,7 @@ fuzz: $(FUZZ_TARGETS)
 $(BUILD)/fuzz/obj/%.o: src/%.c $(HDR)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined $(SAN_KERNEL_FLAGS_$(notdir $*)) -c $< -o $@
-$(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_OBJ) $(HDR)
+$(FUZZ_TARGETS): $(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_OBJ) $(HDR)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) -lm
 

@@ -465,11 +465,14 @@ static void test_proj_1024(void) {
 
 /* Bidirectional inference: on 2 threads the two directions run at once, one
  * each (forward in lstm_layer.c); y, hn and cn equal 1 and 3 threads' bit for
- * bit (LSTM, LSTMP and GRU; B = 1 takes the batch-1 step, 7 the row split, 32
- * the unit split with x·W_ihᵀ in the step). */
+ * bit (LSTM, LSTMP and GRU; B = 1 takes the batch-1 step, 7 the unit split,
+ * 16 and 40 at H = 32 the row split (8 rows a thread or more, small weights),
+ * 32 at H = 256 the unit split with x·W_ihᵀ in the step). */
 static void test_bidir_inference(void) {
     struct { int cell, I, H, P, B; } cs[] = {{LSTM_CELL_LSTM, 12, 40, 0, 7}, {LSTM_CELL_GRU, 12, 40, 0, 7},
                                              {LSTM_CELL_LSTM, 9, 33, 6, 1}, {LSTM_CELL_GRU, 9, 33, 0, 1},
+                                             {LSTM_CELL_LSTM, 20, 32, 0, 16}, {LSTM_CELL_GRU, 20, 32, 0, 16},
+                                             {LSTM_CELL_LSTM, 20, 32, 6, 40},
                                              {LSTM_CELL_LSTM, 64, 256, 0, 32}, {LSTM_CELL_GRU, 64, 256, 0, 32}};
     for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
         lstm_config cfg = {.input_size = cs[c].I, .hidden_size = cs[c].H, .num_layers = 2, .bias = 1,
