@@ -450,6 +450,10 @@ void lstm_gemm_nt_bias_mt(lstm__team *team, int M, int N, int K, const float *A,
  * the same bits either way.  lstm__gemm_apack_size: the floats abuf needs
  * for that product under the current kernel, 0 when it would not be used. */
 size_t lstm__gemm_apack_size(int M, int N, int K, int lda);
+/* A row stride >= K (K + 16 when K is a multiple of 1024) at which the kernels read a
+ * row-major A [M, K] in place instead of packing it (gemm.c's a_direct): for buffers
+ * made to be a GEMM's A, e.g. the LSTMP's m at every step. */
+int lstm__gemm_direct_ld(int K);
 void lstm__gemm_nt_bias_apack_mt(lstm__team *team, int M, int N, int K, const float *A, int lda, const float *B,
                                  int ldb, const float *bias, float *C, int ldc, float *abuf, size_t abuf_n);
 

@@ -257,9 +257,12 @@ static void pack_b_block(float *dst, const float *B, ptrdiff_t bk, ptrdiff_t bn,
  * lda = M): 2048 512 6400 from 171-175 to 190-193 GF/s, 1024 64 2048 140 ->
  * 194, 1536 512 6400 179 -> 189; 2 threads 2048 512 6400 326 -> 362.  The
  * same bits: packing only copies. */
+#define A_ALIAS_FLOATS 1024 /* 4 KiB */
 static int a_direct(const lstm__gemm_kdesc *kd, ptrdiff_t am, ptrdiff_t ak) {
-    return kd->direct_a && ((ak == 1 && am % 1024 != 0) || (am == 1 && lstm__cpu()->gemm_ta_direct));
+    return kd->direct_a && ((ak == 1 && am % A_ALIAS_FLOATS != 0) || (am == 1 && lstm__cpu()->gemm_ta_direct));
 }
+
+int lstm__gemm_direct_ld(int K) { return K % A_ALIAS_FLOATS ? K : K + 16; }
 
 /* Computes the block C[m0..m1, n0..n1] of the job (n0 a multiple of nr when prepacked;
  * m0 a multiple of mr with PA). */

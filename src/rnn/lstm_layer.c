@@ -96,11 +96,9 @@ struct lstm_workspace {
  * generic or avx2 turns it off). */
 static int fused_available(const lstm__cell *cell) { return cell->fused_step && lstm__kernel_fused(); }
 
-/* The row stride of an inference step's m (LSTMP: o·tanh(c), [B, H], the projection's A).
- * At H a multiple of 1024 its rows are 4 KB apart, which the GEMM does not read in
- * place (a_direct in gemm.c: every row in the same L1 sets) but packs, at every step
- * and on each thread; 16 floats more a row let it read m in place. */
-static int m_ld(int H) { return H % 1024 ? H : H + 16; }
+/* The row stride of an inference step's m (LSTMP: o·tanh(c), [B, H], the projection's A):
+ * one the GEMM reads in place (rows 4 KB apart it would pack at every step, on each thread). */
+static int m_ld(int H) { return lstm__gemm_direct_ld(H); }
 
 /* Zeroed and touched: the pages are mapped here, at workspace init, not by
  * the first lstm_forward (calloc's fresh pages fault on first write). */
@@ -891,7 +889,6 @@ static int net_fits(const lstm_net *net, const lstm_workspace *ws) {
 typedef struct {
     dir_op op[2];
     float *hn[2], *cn[2];
-    int n;
 } dir_par_job;
 
 static void dir_par_task(void *arg, int task, int ntasks) {
@@ -933,7 +930,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         float *out;
         if (ws->train) out = ws->ys + (size_t)l * ws->tby;
         else out = l == L - 1 ? y : ws->ys + (size_t)(l & 1) * ws->tby;
-        dir_par_job pj = {.n = 0};
+        dir_par_job pj;
         for (int d = 0; d < D; d++) {
             size_t k = (size_t)l * D + d;
             const float *h0k = ws->train ? (ws->has_h0 ? ws->h0 + k * bho : NULL) : (h0 ? h0 + k * bho : NULL);
@@ -948,11 +945,11 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             if (par_dirs) { /* both directions at once below, each on one thread */
                 op.solo = 1;
                 if (d) op.xpack = NULL, op.xpack_n = 0; /* (one room: the input product unpacked, the same bits) */
-                pj.op[d] = op, pj.hn[d] = hnk, pj.cn[d] = cnk, pj.n++;
+                pj.op[d] = op, pj.hn[d] = hnk, pj.cn[d] = cnk;
             } else
                 dir_forward(&op, hnk, cnk);
         }
-        if (pj.n) lstm__team_run_tasks(ws->team, pj.n, dir_par_task, &pj);
+        if (par_dirs) lstm__team_run_tasks(ws->team, 2, dir_par_task, &pj);
         in = out;
         if (ws->train && l < L - 1 && ws->dropout > 0.0f) {
             float *xd = ws->xdrop + (size_t)l * ws->tby;
