@@ -261,8 +261,10 @@ typedef struct { int w, a, n; } lstm__run;
  * GRU's hn); when x is given (one-step streaming), bsum [A·H] = lstm__cell_bias
  * (NULL without bias) and x [B, ldx].  It continues each column's FMA chain
  * with h·W_hhᵀ (h NULL = zeros), runs the point-wise forward and writes act as
- * the cell's forward does, h into m [B, ldm], and c (cells with c; NULL else). */
-typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x,
+ * the cell's forward does, h into m [B, ldm], and c (cells with c; NULL else).
+ * rev (0/1): the blocks in descending order (no bit depends on it; callers
+ * alternate it per step so that a step starts on the weights still in cache). */
+typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, const float *x,
                                     int ldx, const float *pih, const float *bsum, const float *h, int ldh,
                                     const float *phh, const float *c_prev, float *c, float *m, int ldm);
 
@@ -332,12 +334,13 @@ void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows,
  * unit-interleaved layout of lstm__pack_units_size(H, K) floats.
  * lstm__step_avx512: one time step for batch rows [0,B) and unit blocks
  * [u0,u1) of 16 units: pre = (x ? bsum + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
- * zeros), then act [B,4H] = activations, c [B,H], m [B,ldm] = σ(o)·tanh(c).
+ * zeros), then act [B,4H] = activations, c [B,H], m [B,ldm] = σ(o)·tanh(c);
+ * rev: the blocks in descending order (the same bits).
  * Same bits as lstm_gemm_* (AVX2/AVX-512 kernels) followed by lstm__gates_forward_avx512. */
 size_t lstm__pack_units_size(int H, int K);
 void lstm__pack_units(float *P, int H, int K, const float *W, int ldw);
 void lstm__pack_units_range(float *P, int H, int K, const float *W, int ldw, int u0, int u1); /* blocks [u0,u1) */
-void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
+void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, const float *x, int ldx,
                        const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                        const float *c_prev, float *c, float *m, int ldm);
 
@@ -359,13 +362,14 @@ void lstm__set_step_x(int mode);
  * (row strides lda, ldc) with W rows packed as above from P on, pstride the
  * panel stride (K'·64 for a pack of K' >= K rows; a run of W_hh rows
  * [k0, k0 + K) is P + k0·64): dh_prev (+)= dG_t · W_hh for one hh run.  Same
- * bits as lstm_gemm_nn with the AVX2/AVX-512 kernels; call only where the
- * fused step runs (lstm__kernel_fused). */
+ * bits as lstm_gemm_nn with the AVX2/AVX-512 kernels, with the panels in
+ * either order (rev 0 or 1); call only where the fused step runs
+ * (lstm__kernel_fused). */
 size_t lstm__step_dh_pack_size(int N, int K);
 void lstm__step_dh_pack(float *P, int N, int K, const float *W, int ldw);
 void lstm__step_dh_pack_rows(float *P, int N, int K, const float *W, int ldw, int k0, int k1); /* rows [k0, k1) of it */
 void lstm__step_dh_avx512(int B, int N, int K, const float *A, int lda, const float *P, size_t pstride, float *C,
-                          int ldc, int accumulate);
+                          int ldc, int accumulate, int rev);
 
 /* ---- the step at batch 1 (src/kernels/step1_avx512.c) ----
  * lstm__step1_pack: W_ih [4H, I] and W_hh [4H, Hout] (dense rows) into the

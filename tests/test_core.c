@@ -575,7 +575,8 @@ static void test_keep_packs(void) {
  * (the AVX-512 or AVX2 kernel the fused step goes with), bit for bit: every
  * row tile (B = 1..13), column edges (N = 1, 37, 64, 100), depth blocks and
  * their prefetches (K = 1, 255, 256, 257, 700), C from zero or accumulated,
- * padded strides, W a run of rows inside a larger pack. */
+ * padded strides, W a run of rows inside a larger pack, the panels in either
+ * order (N = 100: two panels). */
 static void test_step_dh(void) {
 #if LSTM_X86
     if (!lstm__kernel_fused()) {
@@ -598,19 +599,21 @@ static void test_step_dh(void) {
                 memcpy(W7 + (size_t)7 * ldw, W, (size_t)K * ldw * 4);
                 for (size_t i = 0; i < (size_t)7 * ldw; i++) W7[i] = NAN;
                 lstm__step_dh_pack(P, N, K + 7, W7, ldw);
-                for (int acc = 0; acc <= 1; acc++) {
+                for (int mode = 0; mode < 4; mode++) {
+                    const int acc = mode & 1, rev = mode >> 1;
                     fill(c1, (size_t)B * ldc, 1.0);
                     memcpy(c2, c1, (size_t)B * ldc * 4);
                     lstm_gemm_nn(B, N, K, A, lda, W, ldw, c1, ldc, acc ? 1.0f : 0.0f);
-                    lstm__step_dh_avx512(B, N, K, A, lda, P + 7 * 64, (size_t)(K + 7) * 64, c2, ldc, acc);
+                    lstm__step_dh_avx512(B, N, K, A, lda, P + 7 * 64, (size_t)(K + 7) * 64, c2, ldc, acc, rev);
                     int ok = memcmp(c1, c2, (size_t)B * ldc * 4) == 0; /* the padding too */
-                    if (!ok) fprintf(stderr, "  step_dh differs: B=%d N=%d K=%d acc=%d\n", B, N, K, acc);
+                    if (!ok) fprintf(stderr, "  step_dh differs: B=%d N=%d K=%d acc=%d rev=%d\n", B, N, K, acc, rev);
                     same &= ok;
                     runs++;
                 }
                 free(A); free(W); free(W7); free(P); free(c1); free(c2);
             }
-    CHECK_V(same, "step_dh: dh (+)= dG·W_hh == lstm_gemm_nn (%s kernel), bit for bit (%d runs: B 1..13, N, K edges)",
+    CHECK_V(same, "step_dh: dh (+)= dG·W_hh == lstm_gemm_nn (%s kernel), bit for bit (%d runs: B 1..13, N, K edges, "
+            "panels in both orders)",
             lstm_gemm_kernel_name(lstm_gemm_kernel()), runs);
 #endif
 }

@@ -207,7 +207,8 @@ static void test_step(void) {
         fill(x, (size_t)B * ldx, 1.0f); fill(h, (size_t)B * ldh, 1.0f); fill(act0, (size_t)B * G4, 2.0f);
         lstm__pack_gate_units(pih, 3, H, I, wih, I);
         lstm__pack_gate_units(phh, 3, H, H, whh, H);
-        for (int mode = 0; mode < 16; mode++) { /* bit 0: x given, 1: h given, 2: bias, 3: split in two */
+        for (int mode = 0; mode < 32; mode++) { /* bit 0: x given, 1: h given, 2: bias, 3: split in two, 4: rev */
+            const int rev = mode >> 4;
             const float *xp = mode & 1 ? x : NULL, *hpp = mode & 2 ? h : NULL, *bp = mode & 4 ? bias : NULL;
             fillv(o1, (size_t)B * ldho, PAD); fillv(o2, (size_t)B * ldho, PAD);
             step_ref(s, a1, act0, xp, wih, bp, hpp, whh, o1, ldho);
@@ -217,17 +218,17 @@ static void test_step(void) {
                     a2[(size_t)b * G4 + q] = (xp || q >= 3 * H) ? NAN : act0[(size_t)b * G4 + q];
             if (mode & 8) {
                 int m = nub / 2;
-                lstm__gru_step_avx512(B, H, I, 0, m, a2, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
+                lstm__gru_step_avx512(B, H, I, 0, m, rev, a2, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
                 for (int b = 0; b < B; b++) /* the other thread's units: not written yet */
                     for (int j = 16 * m; j < H; j++) partial_ok &= bits(o2[(size_t)b * ldho + j]) == bits(PAD);
-                lstm__gru_step_avx512(B, H, I, m, nub, a2, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
+                lstm__gru_step_avx512(B, H, I, m, nub, rev, a2, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
             } else {
-                lstm__gru_step_avx512(B, H, I, 0, nub, a2, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
+                lstm__gru_step_avx512(B, H, I, 0, nub, rev, a2, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
             }
             int same = same_bits(a1, a2, (size_t)B * G4) && same_bits(o1, o2, (size_t)B * ldho);
             if (!same)
-                printf("     step differs: B=%d H=%d I=%d x=%d h=%d bias=%d split=%d (max |diff| h %.1e)\n", B, H, I,
-                       mode & 1, (mode >> 1) & 1, (mode >> 2) & 1, (mode >> 3) & 1, test_maxabs(o1, o2, (size_t)B * ldho));
+                printf("     step differs: B=%d H=%d I=%d x=%d h=%d bias=%d split=%d rev=%d (max |diff| h %.1e)\n", B, H, I,
+                       mode & 1, (mode >> 1) & 1, (mode >> 2) & 1, (mode >> 3) & 1, rev, test_maxabs(o1, o2, (size_t)B * ldho));
             ok &= same;
             runs++;
         }
@@ -247,7 +248,7 @@ static void test_step(void) {
         free(wih); free(whh); free(bias); free(x); free(h); free(act0); free(pih); free(phh);
         free(a1); free(a2); free(o1); free(o2);
     }
-    CHECK_V(ok, "fused step == lstm_gemm_nt (beta 1) + gate kernel, bit for bit (%d runs: %d shapes x {x, h, bias} given or not x whole/split)",
+    CHECK_V(ok, "fused step == lstm_gemm_nt (beta 1) + gate kernel, bit for bit (%d runs: %d shapes x {x, h, bias} given or not x whole/split x block order)",
             runs, (int)(sizeof shapes / sizeof *shapes));
     CHECK_V(partial_ok, "fused step on unit blocks [0, m) leaves the units of [m, end) alone");
     CHECK_V(pack_ok, "lstm__pack_gate_units with 4 gates == lstm__pack_units == lstm__pack_units_range over ranges of "
@@ -301,11 +302,11 @@ static void test_nan_inf(void) {
     lstm__pack_gate_units(phh, 3, H2, H2, whh, H2);
     fill(x, 14, 1.0f); fill(h, 80, 1.0f);
     x[I + 3] = NAN; /* row 1 */
-    lstm__gru_step_avx512(2, H2, I, 0, nub, act, x, I, pih, NULL, h, H2, phh, ho, H2);
+    lstm__gru_step_avx512(2, H2, I, 0, nub, 0, act, x, I, pih, NULL, h, H2, phh, ho, H2);
     for (int j = 0; j < H2; j++) step_nan &= isnan(ho[H2 + j]) && !isnan(ho[j]);
     x[I + 3] = 0.5f;
     h[5] = NAN; /* row 0, unit 5: every sum of row 0 */
-    lstm__gru_step_avx512(2, H2, I, 0, nub, act, x, I, pih, NULL, h, H2, phh, ho, H2);
+    lstm__gru_step_avx512(2, H2, I, 0, nub, 0, act, x, I, pih, NULL, h, H2, phh, ho, H2);
     for (int j = 0; j < H2; j++) step_hnan &= isnan(ho[j]) && !isnan(ho[H2 + j]);
     step_hnan5 = isnan(ho[5]) && !isnan(ho[H2 + 5]);
     free(wih); free(whh); free(pih); free(phh);

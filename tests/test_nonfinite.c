@@ -168,7 +168,7 @@ static void test_step(void) {
         lstm_gemm_nt(B, G, I, x, I, wih, I, a1, G, 1.0f);
         lstm_gemm_nt(B, G, H, h, H, whh, H, a1, G, 1.0f);
         lstm__gates_forward_ref(a1, c1, m1, H, cp, B, H);
-        lstm__step_avx512(B, H, H, I, 0, (H + 15) / 16, a2, x, I, pih, bs, h, H, phh, cp, c2, m2, H);
+        lstm__step_avx512(B, H, H, I, 0, (H + 15) / 16, 0, a2, x, I, pih, bs, h, H, phh, cp, c2, m2, H);
         char w[160] = "";
         size_t bad = mismatches(a2, a1, na, 1e-6, w, sizeof w) + mismatches(c2, c1, nh, 1e-6, w, sizeof w) +
                      mismatches(m2, m1, nh, 1e-6, w, sizeof w);

@@ -52,8 +52,9 @@ void lstm__pack_gate_units_range(float *P, int G, int H, int K, const float *W, 
  * without biases (zeros).  Writes act columns (r, z, n, hn) and
  * h_out [B, ldho] = (h − n)·z + n for the units of [16·u0, min(16·u1, H)).
  * A caller that splits [0, ceil(H/16)) among threads gets the same bits as one
- * call; every thread reads all of h, so h_out must not overlap h. */
-void lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, float *act, const float *x, int ldx,
+ * call, in either order of the blocks (rev 0 or 1); every thread reads all
+ * of h, so h_out must not overlap h. */
+void lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, int rev, float *act, const float *x, int ldx,
                            const float *pih, const float *bias, const float *h, int ldh, const float *phh,
                            float *h_out, int ldho);
 #endif

@@ -119,16 +119,16 @@ STEP_TILE_SHAPES(TILE_FN)
 #undef TILE_ARGS
 
 __attribute__((target("avx512f,fma"))) NO_SANITIZE void
-lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, float *act, const float *x, int ldx, const float *pih,
+lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, int rev, float *act, const float *x, int ldx, const float *pih,
                       const float *bias, const float *h, int ldh, const float *phh, float *h_out, int ldho) {
     const int G4 = 4 * H;
-    /* the PF-th K lines of unit block u + 1 of P (of its 3·K lines), or none */
-#define PREFETCH(A, P, K, u, PF) ((A) && (PF) >= 0 && (PF) < 3 ? (P) + ((size_t)((u) + 1) * 3 + (PF)) * (K) * 16 : NULL)
-#define TILE(b, u, NR, NU, PF)                                                                          \
+    /* the PF-th K lines of unit block un of P (of its 3·K lines), or none */
+#define PREFETCH(A, P, K, un, PF) ((A) && (PF) >= 0 && (PF) < 3 ? (P) + ((size_t)(un) * 3 + (PF)) * (K) * 16 : NULL)
+#define TILE(b, u, NR, NU, PF, UN)                                                                        \
     tile_##NR##_##NU(H, in, u, act + (size_t)(b) * G4, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bias, \
-                     h ? h + (size_t)(b) * ldh : NULL, ldh, phh, h_out + (size_t)(b) * ldho, ldho, PREFETCH(h, phh, H, u, PF),  \
-                     PREFETCH(x, pih, in, u, PF))
-    STEP_FOR_TILES(B, u0, u1, TILE);
+                     h ? h + (size_t)(b) * ldh : NULL, ldh, phh, h_out + (size_t)(b) * ldho, ldho, PREFETCH(h, phh, H, UN, PF),  \
+                     PREFETCH(x, pih, in, UN, PF))
+    STEP_FOR_TILES(B, u0, u1, rev, TILE);
 #undef TILE
 #undef PREFETCH
 }

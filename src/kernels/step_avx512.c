@@ -177,26 +177,26 @@ tile_8_two(int H, int Hout, int in, int u, float *act, const float *x, int ldx, 
 }
 
 __attribute__((target("avx512f,fma"))) NO_SANITIZE void
-lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
+lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, const float *x, int ldx,
                   const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                   const float *c_prev, float *c, float *m, int ldm) {
     const int G = 4 * H;
-    /* the PF-th K lines of unit block u + 1 of P (of its 4·K lines), or none */
-#define PREFETCH(A, P, K, u, PF) ((A) && (PF) >= 0 && (PF) < 4 ? (P) + ((size_t)((u) + 1) * 4 + (PF)) * (K) * 16 : NULL)
-#define TILE(b, u, NR, NU, PF)                                                                              \
+    /* the PF-th K lines of unit block un of P (of its 4·K lines), or none */
+#define PREFETCH(A, P, K, un, PF) ((A) && (PF) >= 0 && (PF) < 4 ? (P) + ((size_t)(un) * 4 + (PF)) * (K) * 16 : NULL)
+#define TILE(b, u, NR, NU, PF, UN)                                                                          \
     tile_##NR##_##NU(H, Hout, in, u, act + (size_t)(b) * G, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bsum, \
                      h ? h + (size_t)(b) * ldh : NULL, ldh, phh, c_prev ? c_prev + (size_t)(b) * H : NULL,   \
-                     c + (size_t)(b) * H, m + (size_t)(b) * ldm, ldm, PREFETCH(h, phh, Hout, u, PF),   \
-                     PREFETCH(x, pih, in, u, PF))
+                     c + (size_t)(b) * H, m + (size_t)(b) * ldm, ldm, PREFETCH(h, phh, Hout, UN, PF),  \
+                     PREFETCH(x, pih, in, UN, PF))
     if (B == 8 && lstm__cpu()->step_two_pass8) { /* one tile in two passes (cpu.c) */
-        for (int u = u0; u < u1; u++) { /* the next block's start (its first K lines), if any */
-            const int pf = u + 1 < u1 ? 0 : -1;
+        for (int i = 0; i < u1 - u0; i++) { /* the next block's start (its first K lines), if any */
+            const int u = rev ? u1 - 1 - i : u0 + i, un = rev ? u - 1 : u + 1, pf = i + 1 < u1 - u0 ? 0 : -1;
             tile_8_two(H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm,
-                       PREFETCH(h, phh, Hout, u, pf), PREFETCH(x, pih, in, u, pf));
+                       PREFETCH(h, phh, Hout, un, pf), PREFETCH(x, pih, in, un, pf));
         }
         return;
     }
-    STEP_FOR_TILES(B, u0, u1, TILE);
+    STEP_FOR_TILES(B, u0, u1, rev, TILE);
 #undef TILE
 #undef PREFETCH
 }

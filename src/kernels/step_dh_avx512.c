@@ -8,7 +8,9 @@
  * accumulators, 4 weight vectors and a broadcast), A read in place (nothing
  * packed per step), K in blocks of KB rows whose slice of the panel (64 KiB,
  * contiguous) stays in L2 for every row tile, and the next block prefetched
- * into L2 while the current one is used.  (W read in place, with rows a
+ * into L2 while the current one is used.  rev walks the panels from the last
+ * to the first (the k blocks of each still in order: no bit depends on the
+ * panel order); callers alternate it per step like the forward's.  (W read in place, with rows a
  * multiple of 512 bytes apart, maps a block into a few cache sets: 99 GF/s at
  * H = 1024 against 183 packed, one thread, Zen 5.)
  *
@@ -76,18 +78,19 @@ void lstm__step_dh_pack_rows(float *P, int N, int K, const float *W, int ldw, in
 
 __attribute__((target("avx512f,fma"))) NO_SANITIZE void
 lstm__step_dh_avx512(int B, int N, int K, const float *A, int lda, const float *P, size_t pstride, float *C,
-                     int ldc, int accumulate) {
+                     int ldc, int accumulate, int rev) {
     if (B <= 0 || N <= 0) return;
-    const int nt = (B + STEP_ROWS - 1) / STEP_ROWS;
-    for (int j0 = 0; j0 < N; j0 += 64)
+    const int nt = (B + STEP_ROWS - 1) / STEP_ROWS, np = (N + 63) / 64;
+    for (int pi = 0; pi < np; pi++) {
+        const int j0 = 64 * (rev ? np - 1 - pi : pi);
         for (int k0 = 0; k0 < K || (k0 == 0 && !accumulate); k0 += KB) {
             const int kb = K - k0 < KB ? K - k0 : KB, load_c = accumulate || k0 > 0;
-            /* the block after this one, (j0, k0 + KB) or else (j0 + 64, 0): its
-             * kb2 rows are 4·kb2 contiguous lines; row tile i prefetches lines
-             * [i·kb, (i + 1)·kb) of them */
+            /* the block after this one, (j0, k0 + KB) or else the next panel's
+             * first, (j0 ± 64, 0): its kb2 rows are 4·kb2 contiguous lines; row
+             * tile i prefetches lines [i·kb, (i + 1)·kb) of them */
             int jn = j0, kn = k0 + KB;
-            if (kn >= K) jn += 64, kn = 0;
-            const int kb2 = jn < N ? (K - kn < KB ? K - kn : KB) : 0;
+            if (kn >= K) jn += rev ? -64 : 64, kn = 0;
+            const int kb2 = jn >= 0 && jn < N ? (K - kn < KB ? K - kn : KB) : 0;
             const float *next = P + (size_t)(jn / 64) * pstride + (size_t)kn * 64;
             const float *w = P + (size_t)(j0 / 64) * pstride + (size_t)k0 * 64;
             for (int i = 0; i < nt; i++) {
@@ -108,5 +111,6 @@ lstm__step_dh_avx512(int B, int N, int K, const float *A, int lda, const float *
             }
             if (K == 0) break;
         }
+    }
 }
 #endif

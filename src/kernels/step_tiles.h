@@ -24,11 +24,16 @@
  * 24 accumulators, 4 weight vectors and a broadcast fit the 32
  * registers, and each weight vector loaded serves 6 rows.  B = 2 takes 2 × 2
  * and B = 1 takes 1 × 4 (so that 16 chains of fused multiply-adds are in
- * flight), smaller at the edges.  TILE(b, u, NR, NU) is called with constant
+ * flight), smaller at the edges.  TILE(b, u, NR, NU, PF, UN) is called with constant
  * NR and NU, so each shape is its own unrolled instance with the
  * accumulators in registers; STEP_TILE_SHAPES lists them.
+ * rev (0 or 1): walk the tile columns from the last to the first.  No bit
+ * depends on the order (each output's chain is within one tile); callers
+ * alternate it per step, so a step starts on the weights the one before
+ * ended with, still in L2 when a thread's weights exceed it.
  * TILE's fifth argument, PF, is the tile's index among the row tiles of its
- * unit block when there is a next unit block in [u0, u1) (else -1): tile PF
+ * unit block when a next unit block is walked (else -1), and the sixth, UN,
+ * that block (u + 1, or u − 1 with rev): tile PF
  * prefetches the PF-th K lines of that block's weights into L2 while it
  * computes (a block's weights, 16·G·K floats, are G·K lines of 64 bytes), so
  * that the next block's first tile does not wait on L3 or memory.  With two
@@ -40,27 +45,30 @@
  * 0.98, and four, B = 24, 1.02: kept); on a Xeon they gain (cpu.c). */
 #define STEP_ROWS 6
 #define STEP_TILE_SHAPES(X) X(6, 1) X(5, 1) X(4, 1) X(3, 1) X(2, 2) X(2, 1) X(1, 4) X(1, 3) X(1, 2) X(1, 1)
-#define STEP_FOR_TILES(B, u0, u1, TILE)                                      \
+#define STEP_FOR_TILES(B, u0, u1, rev, TILE)                                 \
     do {                                                                     \
         const int nu_max_ = (B) >= 3 ? 1 : (B) == 2 ? 2 : 4;                 \
         const int nt_ = ((B) + STEP_ROWS - 1) / STEP_ROWS;                   \
         const int pft_ = nt_ != 2 || lstm__cpu()->step_pf_tiles2;            \
-        for (int u_ = (u0); u_ < (u1); u_ += nu_max_) {                      \
+        const int ng_ = ((u1) - (u0) + nu_max_ - 1) / nu_max_;              \
+        for (int g_ = 0; g_ < ng_; g_++) {                                   \
+            const int u_ = (u0) + ((rev) ? ng_ - 1 - g_ : g_) * nu_max_;     \
             int nu_ = (u1) - u_ < nu_max_ ? (u1) - u_ : nu_max_;             \
+            const int un_ = (rev) ? u_ - 1 : u_ + 1; /* the block walked next */ \
             for (int i_ = 0; i_ < nt_; i_++) {                               \
                 int b_ = (B) * i_ / nt_, nr_ = (B) * (i_ + 1) / nt_ - b_;    \
-                int pf_ = nu_max_ == 1 && pft_ && u_ + 1 < (u1) ? i_ : -1;   \
+                int pf_ = nu_max_ == 1 && pft_ && g_ + 1 < ng_ ? i_ : -1;    \
                 switch (nr_ * 8 + nu_) {                                     \
-                case 6 * 8 + 1: TILE(b_, u_, 6, 1, pf_); break;                   \
-                case 5 * 8 + 1: TILE(b_, u_, 5, 1, pf_); break;                   \
-                case 4 * 8 + 1: TILE(b_, u_, 4, 1, pf_); break;                   \
-                case 3 * 8 + 1: TILE(b_, u_, 3, 1, pf_); break;                   \
-                case 2 * 8 + 2: TILE(b_, u_, 2, 2, pf_); break;                   \
-                case 2 * 8 + 1: TILE(b_, u_, 2, 1, pf_); break;                   \
-                case 1 * 8 + 4: TILE(b_, u_, 1, 4, pf_); break;                   \
-                case 1 * 8 + 3: TILE(b_, u_, 1, 3, pf_); break;                   \
-                case 1 * 8 + 2: TILE(b_, u_, 1, 2, pf_); break;                   \
-                default: TILE(b_, u_, 1, 1, pf_); break;                          \
+                case 6 * 8 + 1: TILE(b_, u_, 6, 1, pf_, un_); break;              \
+                case 5 * 8 + 1: TILE(b_, u_, 5, 1, pf_, un_); break;              \
+                case 4 * 8 + 1: TILE(b_, u_, 4, 1, pf_, un_); break;              \
+                case 3 * 8 + 1: TILE(b_, u_, 3, 1, pf_, un_); break;              \
+                case 2 * 8 + 2: TILE(b_, u_, 2, 2, pf_, un_); break;              \
+                case 2 * 8 + 1: TILE(b_, u_, 2, 1, pf_, un_); break;              \
+                case 1 * 8 + 4: TILE(b_, u_, 1, 4, pf_, un_); break;              \
+                case 1 * 8 + 3: TILE(b_, u_, 1, 3, pf_, un_); break;              \
+                case 1 * 8 + 2: TILE(b_, u_, 1, 2, pf_, un_); break;              \
+                default: TILE(b_, u_, 1, 1, pf_, un_); break;                     \
                 }                                                            \
             }                                                                \
         }                                                                    \

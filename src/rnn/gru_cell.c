@@ -116,11 +116,11 @@ static void gru_pack(float *P, int H, int K, const float *W, int ldw, int u0, in
     lstm__pack_gate_units_range(P, 3, H, K, W, ldw, u0, u1);
 }
 
-static void gru_fused_step(int B, int H, int Hout, int in, int u0, int u1, float *act, const float *x, int ldx,
+static void gru_fused_step(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, const float *x, int ldx,
                            const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                            const float *c_prev, float *c, float *m, int ldm) {
     (void)Hout, (void)c_prev, (void)c;
-    lstm__gru_step_avx512(B, H, in, u0, u1, act, x, ldx, pih, bsum, h, ldh, phh, m, ldm);
+    lstm__gru_step_avx512(B, H, in, u0, u1, rev, act, x, ldx, pih, bsum, h, ldh, phh, m, ldm);
 }
 #endif
 

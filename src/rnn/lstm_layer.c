@@ -485,6 +485,7 @@ static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
 typedef struct {
     lstm__fused_step_fn fn;
     int B, H, Hout, in, nub;
+    int rev; /* this step's block order (alternates: see lstm__fused_step_fn) */
     float *act;
     const float *x, *pih, *bsum, *h, *phh, *c_prev;
     int ldx, ldh, ldm;
@@ -504,7 +505,7 @@ static void step_task(void *arg, int task, int ntasks) {
         for (int b = 0; b < j->B; b++)
             for (int k = 0; k < j->Hout; k += 16) __builtin_prefetch(j->h + (size_t)b * j->ldh + k, 0, 2);
     if (u0 < u1)
-        j->fn(j->B, j->H, j->Hout, j->in, u0, u1, j->act, j->x, j->ldx, j->pih, j->bsum, j->h, j->ldh,
+        j->fn(j->B, j->H, j->Hout, j->in, u0, u1, j->rev, j->act, j->x, j->ldx, j->pih, j->bsum, j->h, j->ldh,
                           j->phh, j->c_prev, j->c, j->m, j->ldm);
 }
 
@@ -703,7 +704,7 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
     int ldh = Hout;
     for (int s = 0; s < op->T; s++) {
         fwd_bufs f = fwd_step_bufs(op, s, b0, j->x_in_step);
-        op->cell->fused_step(nb, H, Hout, w->in, 0, (H + 15) / 16, f.a, f.x, w->in, op->pui, w->b_ih ? op->bias : NULL,
+        op->cell->fused_step(nb, H, Hout, w->in, 0, (H + 15) / 16, s & 1, f.a, f.x, w->in, op->pui, w->b_ih ? op->bias : NULL,
                              hp, ldh, op->pu, cp, f.c, f.m, ldm);
         if (w->w_hr) lstm_gemm_packed(nb, Hout, H, f.m, ldm, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
         hp = f.y;
@@ -796,6 +797,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
                 cell->step1(team, H, in, Hout, (op->rev0 + s) & 1, op->p1, f.a, a_next, f.x, w->b_ih ? op->bias : NULL,
                             hp, cp, f.c, f.m, NULL);
             } else if (op->pu) {
+                sj.rev = s & 1;
                 sj.act = f.a;
                 sj.x = f.x;
                 sj.ldx = in;
@@ -1039,6 +1041,7 @@ typedef struct {
     float *C;       /* [rows, N] */
     int N, rows;
     int acc0;       /* the first run accumulates into C too */
+    int rev;        /* each task's panels from its last to its first (alternate per step) */
 } panel_job;
 
 static void panel_task(void *arg, int task, int ntasks) {
@@ -1055,7 +1058,7 @@ static void panel_task(void *arg, int task, int ntasks) {
         const lstm__run *r = &j->runs[k];
         lstm__step_dh_avx512(j->rows, n, r->n * H, j->A + (size_t)r->a * H, AH,
                              j->P + (size_t)r->w * H * 64 + (size_t)p0 * pstride, pstride, j->C + 64 * p0, j->N,
-                             k || j->acc0);
+                             k || j->acc0, j->rev);
     }
 #else
     (void)arg, (void)task, (void)ntasks;
@@ -1075,12 +1078,12 @@ static void panel_run(lstm__team *team, const panel_job *j) {
  * by column panels.  The team's GEMM instead packed W_hh's panels again at
  * every step: Zen 5, 2 threads, I = 64, H = 1024, B = 8, T = 100 training
  * took 96-106 ms with it and 71 ms with the panels. */
-static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, float *dh, int b0, int b1) {
+static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, float *dh, int b0, int b1, int rev) {
     const lstm__cell *cell = op->cell;
     const int H = op->H, Hout = op->Hout, AH = cell->A * H;
     if (op->pdh && team) {
         panel_job j = {op, cell->hh, cell->n_hh, op->pdh, dGt + (size_t)b0 * AH, dh + (size_t)b0 * Hout, Hout,
-                       b1 - b0, cell->direct_dh};
+                       b1 - b0, cell->direct_dh, rev};
         panel_run(team, &j);
         return;
     }
@@ -1091,7 +1094,7 @@ static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, fl
 #if LSTM_X86
         if (op->pdh && !team) {
             lstm__step_dh_avx512(b1 - b0, Hout, r->n * H, a, AH, op->pdh + (size_t)r->w * H * 64,
-                                 (size_t)cell->G * H * 64, dh + (size_t)b0 * Hout, Hout, acc);
+                                 (size_t)cell->G * H * 64, dh + (size_t)b0 * Hout, Hout, acc, rev);
             continue;
         }
 #endif
@@ -1105,7 +1108,7 @@ static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, fl
  * while dG_t is in cache, instead of one product over all steps after it (whose dG rows,
  * 4 KiB-multiples apart, must be packed first).  The same bits: each element is one
  * in-order chain of fused multiply-adds from beta·dX or 0, as in lstm_gemm_nn. */
-static void step_bwd_dx(const dir_op *op, const float *dGt, float *dXt, float beta, int b0, int b1) {
+static void step_bwd_dx(const dir_op *op, const float *dGt, float *dXt, float beta, int b0, int b1, int rev) {
 #if LSTM_X86
     const lstm__cell *cell = op->cell;
     const int H = op->H, AH = cell->A * H, in = op->w->in;
@@ -1113,10 +1116,10 @@ static void step_bwd_dx(const dir_op *op, const float *dGt, float *dXt, float be
         const lstm__run *r = &cell->ih[k];
         lstm__step_dh_avx512(b1 - b0, in, r->n * H, dGt + (size_t)b0 * AH + (size_t)r->a * H, AH,
                              op->pdx + (size_t)r->w * H * 64, (size_t)cell->G * H * 64, dXt + (size_t)b0 * in, in,
-                             k || beta != 0.0f);
+                             k || beta != 0.0f, rev);
     }
 #else
-    (void)op, (void)dGt, (void)dXt, (void)beta, (void)b0, (void)b1;
+    (void)op, (void)dGt, (void)dXt, (void)beta, (void)b0, (void)b1, (void)rev;
 #endif
 }
 
@@ -1155,10 +1158,10 @@ static void bwd_rows_task(void *arg, int task, int ntasks) {
     for (int s = op->T - 1; s >= 0; s--) {
         step_bwd_job sj = bwd_step_job(op, j->ws, j->dY, s);
         step_bwd_rows(&sj, b0, b1);
-        if (s > 0 || j->need_dh0) step_bwd_dh(op, NULL, sj.act, sj.dh, b0, b1);
+        if (s > 0 || j->need_dh0) step_bwd_dh(op, NULL, sj.act, sj.dh, b0, b1, s & 1);
         if (j->dX) {
             const int t = op->d ? op->T - 1 - s : s;
-            step_bwd_dx(op, sj.act, j->dX + (size_t)t * op->B * op->w->in, j->dx_beta, b0, b1);
+            step_bwd_dx(op, sj.act, j->dX + (size_t)t * op->B * op->w->in, j->dx_beta, b0, b1, s & 1);
         }
     }
 }
@@ -1224,14 +1227,14 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
             step_bwd_job sj = bwd_step_job(op, ws, dY, s);
             if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
             else step_bwd_task(&sj, 0, 1);
-            if (s > 0 || dh0) step_bwd_dh(op, ws->team, sj.act, dh, 0, B);
+            if (s > 0 || dh0) step_bwd_dh(op, ws->team, sj.act, dh, 0, B, s & 1);
         }
     }
     if (dh0) memcpy(dh0, dh, bho * sizeof(float));
     if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
     lstm__team *team = ws->team;
     if (dX && !dX_loop && op->pdx) { /* (the unit split's dX: by column panels, see train_row_tasks) */
-        panel_job xj = {op, cell->ih, cell->n_ih, op->pdx, dG, dX, in, (int)rows, dx_beta != 0.0f};
+        panel_job xj = {op, cell->ih, cell->n_ih, op->pdx, dG, dX, in, (int)rows, dx_beta != 0.0f, 0};
         panel_run(team, &xj);
     }
     for (int k = 0; dX && !dX_loop && !op->pdx && k < cell->n_ih; k++) {
