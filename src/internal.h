@@ -468,11 +468,12 @@ void lstm__gemm_nt_bias_apack_mt(lstm__team *team, int M, int N, int K, const fl
  * lstm__workspace_saved (valid until the next forward):
  *   X [T,B,in] layer input, Y [T,B,Hout] layer output, h0 [B,Hout] or NULL,
  *   dG [T,B,A·H] the act columns' gradients (the cell's backward; the runs map
- *   them to W_ih / W_hh rows), dH [T,B,P] and ms [T,B,H] (proj only, else NULL).
+ *   them to W_ih / W_hh rows), dH [T,B,P] and ms [T,B,H] in rows of ldm floats
+ *   (proj only, else NULL).
  * lstm__workspace_dropout_slice: this workspace's B rows are rows [b0, b0+B)
  * of a batch of btot; dropout draws every row's numbers and keeps its own. */
 typedef struct {
-    int in;
+    int in, ldm;
     const float *X, *Y, *h0, *dG, *dH, *ms;
 } lstm__saved;
 void lstm__workspace_defer_wgrad(lstm_workspace *ws, int on);

@@ -777,6 +777,8 @@ int main(void) {
         {"bidirectional x2", {5, 6, 2, 0, 1, 1, 0}, 5, 2, 1},
         {"projected", {5, 9, 1, 4, 1, 0, 0}, 6, 2, 1},
         {"projected deep bidir", {4, 7, 2, 3, 1, 1, 0}, 5, 2, 1},
+        /* H a multiple of 1024: m in rows of H + 16 (m_ld in lstm_layer.c), inference and training */
+        {"projected H=1024", {8, 1024, 1, 16, 1, 0, 0}, 3, 3, 1},
         {"no bias", {5, 6, 2, 0, 0, 0, 0}, 4, 3, 1},
         {"no bias zero state", {5, 6, 1, 0, 0, 1, 0}, 4, 3, 0},
         {"gru 1x1x1x1", {1, 1, 1, 0, 1, 0, 1}, 1, 1, 0},

@@ -125,12 +125,13 @@ static int same_f(const float *a, const float *b, size_t n) { return n == 0 || m
  * the plain float backward of the same batch from the same state: each tensor
  * within 2e-6 of its largest entry (float32 sums in another order).  GRU: the
  * r and z rows of the b_ih and b_hh gradients are the same bits, the n rows
- * (da_n against da_n·r) are not. */
-static void check_vs_plain(int cell, int H, int B, int T) {
+ * (da_n against da_n·r) are not.  P > 0: LSTM layers with a projection of
+ * size P (H = 1024: m in rows of H + 16 floats, lstm__saved.ldm). */
+static void check_vs_plain(int cell, int H, int B, int T, int P) {
     const char *name = cell == LSTM_CELL_GRU ? "GRU" : "LSTM";
     unsigned char vocab[256];
     int V;
-    lstm_config cfg = {.input_size = 6, .hidden_size = H, .num_layers = 2, .bias = 1, .cell = cell};
+    lstm_config cfg = {.input_size = 6, .hidden_size = H, .num_layers = 2, .bias = 1, .proj_size = P, .cell = cell};
     lstm_train_config tc;
     lstm_train_config_default(&tc);
     tc.batch = B;
@@ -166,18 +167,20 @@ static void check_vs_plain(int cell, int H, int B, int T) {
         /* per tensor: the embedding, each layer's four, the head's two */
         const float *t0[16];
         size_t tn[16];
-        const char *tname[16] = {"embedding", "w_ih_l0", "w_hh_l0", "b_ih_l0", "b_hh_l0", "w_ih_l1", "w_hh_l1",
-                                 "b_ih_l1", "b_hh_l1", "head.weight", "head.bias"};
-        int nt = 0, GH = m.net.G * H;
+        const char *tname[16] = {"embedding"}, *lname[2][5] = {{"w_ih_l0", "w_hh_l0", "b_ih_l0", "b_hh_l0", "w_hr_l0"},
+                                                                {"w_ih_l1", "w_hh_l1", "b_ih_l1", "b_hh_l1", "w_hr_l1"}};
+        int nt = 0, GH = m.net.G * H, Ho = m.net.Hout;
         t0[nt] = m.emb; tn[nt++] = (size_t)V * m.E;
         for (int l = 0; l < 2; l++) {
             const lstm_weights *w = &m.net.w[l];
-            t0[nt] = w->w_ih; tn[nt++] = (size_t)GH * w->in;
-            t0[nt] = w->w_hh; tn[nt++] = (size_t)GH * H;
-            t0[nt] = w->b_ih; tn[nt++] = (size_t)GH;
-            t0[nt] = w->b_hh; tn[nt++] = (size_t)GH;
+            tname[nt] = lname[l][0]; t0[nt] = w->w_ih; tn[nt++] = (size_t)GH * w->in;
+            tname[nt] = lname[l][1]; t0[nt] = w->w_hh; tn[nt++] = (size_t)GH * Ho;
+            tname[nt] = lname[l][2]; t0[nt] = w->b_ih; tn[nt++] = (size_t)GH;
+            tname[nt] = lname[l][3]; t0[nt] = w->b_hh; tn[nt++] = (size_t)GH;
+            if (w->w_hr) { tname[nt] = lname[l][4]; t0[nt] = w->w_hr; tn[nt++] = (size_t)Ho * H; }
         }
-        t0[nt] = m.head_w; tn[nt++] = (size_t)V * H;
+        tname[nt] = "head.weight"; t0[nt] = m.head_w; tn[nt++] = (size_t)V * Ho;
+        tname[nt] = "head.bias";
         t0[nt] = m.head_b; tn[nt++] = (size_t)V;
         for (int i = 0; i < nt; i++) {
             size_t o = (size_t)(t0[i] - m.params);
@@ -197,8 +200,8 @@ static void check_vs_plain(int cell, int H, int B, int T) {
     }
     if (st) CHECK_V(0, "%s: %s", name, lstm_last_error());
     else
-        CHECK_V(ok && err < 2e-6 && worst > 0.0, "%s exact gradient vs the plain float backward, 3 steps (H %d, B %d, T %d): "
-                "max |diff| / max |g| %.2e in %s (tol 2e-6), losses within 1e-6", name, H, B, T, err, where);
+        CHECK_V(ok && err < 2e-6 && worst > 0.0, "%s exact gradient vs the plain float backward, 3 steps (H %d, P %d, B %d, T %d): "
+                "max |diff| / max |g| %.2e in %s (tol 2e-6), losses within 1e-6", name, H, P, B, T, err, where);
     CHECK_V(bias_ok, cell == LSTM_CELL_GRU ? "GRU: b_ih and b_hh gradients: r, z rows the same bits, n rows differ"
                                            : "LSTM: b_ih and b_hh gradients the same bits");
 done:
@@ -276,9 +279,10 @@ int main(void) {
     uint64_t s = 5;
     for (int i = 0; i < NDATA + NVAL; i++) data[i] = (uint8_t)("abcdefgh ij\n"[(lstm__rng_next(&s) >> 33) % 12]);
     /* ---- one step's exact gradient against the plain backward */
-    check_vs_plain(LSTM_CELL_LSTM, 10, 8, 12);
-    check_vs_plain(LSTM_CELL_GRU, 10, 8, 12);
-    check_vs_plain(LSTM_CELL_GRU, 40, 16, 20); /* 4H = 160: a job's 64 act columns span two blocks */
+    check_vs_plain(LSTM_CELL_LSTM, 10, 8, 12, 0);
+    check_vs_plain(LSTM_CELL_LSTM, 1024, 4, 5, 16); /* m in rows of H + 16 */
+    check_vs_plain(LSTM_CELL_GRU, 10, 8, 12, 0);
+    check_vs_plain(LSTM_CELL_GRU, 40, 16, 20, 0); /* 4H = 160: a job's 64 act columns span two blocks */
     for (int cell = 0; cell < 2; cell++)
         run_ranks(cell);
     return TEST_REPORT();

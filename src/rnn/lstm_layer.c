@@ -24,9 +24,10 @@ struct lstm_workspace {
     const lstm__cell *cell;
     int AH;               /* act columns: A·H */
     size_t tbg, tbh, tby; /* T·B·A·H, T·B·H, T·B·D·Hout */
+    size_t tbm;           /* T·B·m_ld(H): train, proj: ms of one (l,d) */
     float *act;   /* train: [L·D][T,B,A·H] activations; else [D][T,B,A·H] scratch */
     float *cs;    /* has_c: train [L·D][T,B,H] cell states; else [D][2][B,H]; NULL without c */
-    float *ms;    /* proj: train [L·D][T,B,H] m = o·tanh(c); else [D][B,m_ld(H)]; NULL without proj */
+    float *ms;    /* proj: m = o·tanh(c) in rows of m_ld(H): train [L·D][T,B], else [D][B]; NULL without proj */
     float *ys;    /* train: [L][T,B,D·Hout] layer outputs; else [2][T,B,D·Hout] */
     /* training only */
     float *x0;    /* [T,B,I] copy of the input */
@@ -96,8 +97,9 @@ struct lstm_workspace {
  * generic or avx2 turns it off). */
 static int fused_available(const lstm__cell *cell) { return cell->fused_step && lstm__kernel_fused(); }
 
-/* The row stride of an inference step's m (LSTMP: o·tanh(c), [B, H], the projection's A):
- * one the GEMM reads in place (rows 4 KB apart it would pack at every step, on each thread). */
+/* The row stride of m (LSTMP: o·tanh(c), [B, H] a step, the projection's A), in inference
+ * and training: one the GEMM reads in place (rows 4 KB apart it would pack at every step, on
+ * each thread). */
 static int m_ld(int H) { return lstm__gemm_direct_ld(H); }
 
 /* Zeroed and touched: the pages are mapped here, at workspace init, not by
@@ -163,6 +165,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     size_t tb = (size_t)T * B, LD = (size_t)ws->L * ws->D;
     ws->tbg = tb * ws->AH;
     ws->tbh = tb * ws->H;
+    ws->tbm = tb * (size_t)m_ld(ws->H);
     ws->tby = tb * ws->D * ws->Hout;
     size_t bh = (size_t)B * ws->H, bho = (size_t)B * ws->Hout;
     size_t in_max = (size_t)(ws->I > ws->D * ws->Hout ? ws->I : ws->D * ws->Hout); /* widest layer input */
@@ -170,7 +173,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     if (ws->train) {
         ws->act = alloc_f(LD * ws->tbg, &ok);
         if (cell->has_c) ws->cs = alloc_f(LD * ws->tbh, &ok);
-        if (ws->P) ws->ms = alloc_f(LD * ws->tbh, &ok);
+        if (ws->P) ws->ms = alloc_f(LD * ws->tbm, &ok);
         ws->ys = alloc_f((size_t)ws->L * ws->tby, &ok);
         ws->x0 = alloc_f(tb * ws->I, &ok);
         ws->h0 = alloc_f(LD * bho, &ok);
@@ -560,8 +563,8 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
         op.cs = tr ? ws->cs + (size_t)k * ws->tbh : NULL;
         op.cbuf = tr ? NULL : ws->cs + d * 2 * (size_t)ws->B * ws->H;
     }
-    if (ws->ms) op.ms = tr ? ws->ms + (size_t)k * ws->tbh : ws->ms + d * ws->B * (size_t)m_ld(ws->H);
-    op.ldm = tr ? ws->H : m_ld(ws->H);
+    if (ws->ms) op.ms = tr ? ws->ms + (size_t)k * ws->tbm : ws->ms + d * ws->B * (size_t)m_ld(ws->H);
+    op.ldm = m_ld(ws->H);
     if (ws->pr) op.pr = ws->pr + (size_t)k * ws->pr_size;
     for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
     if (ws->p1) {
@@ -680,7 +683,7 @@ static fwd_bufs fwd_step_bufs(const dir_op *op, int s, int b0, int x_in_step) {
     f.a = op->act + (x_in_step && !op->train ? (size_t)b0 : row) * op->cell->A * H;
     f.c = op->cs ? op->cs + row * H : op->cbuf ? op->cbuf + ((size_t)(s & 1) * B + b0) * H : NULL;
     f.y = op->Y + row * ldy + (size_t)d * Hout;
-    f.m = op->w->w_hr ? (op->train ? op->ms + row * H : op->ms + (size_t)b0 * op->ldm) : f.y;
+    f.m = op->w->w_hr ? op->ms + (op->train ? row : (size_t)b0) * op->ldm : f.y;
     f.x = x_in_step ? op->X + row * op->w->in : NULL;
     return f;
 }
@@ -876,7 +879,8 @@ int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, 
     sv->h0 = ws->has_h0 ? ws->h0 + k * (size_t)ws->B * ws->Hout : NULL;
     sv->dG = ws->act + k * ws->tbg;
     sv->dH = ws->P ? ws->dH + k * tb * ws->P : NULL;
-    sv->ms = ws->ms ? ws->ms + k * ws->tbh : NULL;
+    sv->ms = ws->ms ? ws->ms + k * ws->tbm : NULL;
+    sv->ldm = m_ld(ws->H);
     return 0;
 }
 
@@ -1310,7 +1314,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         for (int k = 0; k < cell->n_hh; k++)
             for (int j = 0; j < cell->hh[k].n * H; j++) g->b_hh[(size_t)cell->hh[k].w * H + j] += bs[(size_t)cell->hh[k].a * H + j];
     }
-    if (P) lstm__gemm_tn_acc_rows(team, P, H, (int)rows, dHk, P, op->ms, H, g->w_hr, H, ws->wtmp, NULL, NULL);
+    if (P) lstm__gemm_tn_acc_rows(team, P, H, (int)rows, dHk, P, op->ms, op->ldm, g->w_hr, H, ws->wtmp, NULL, NULL);
 }
 
 static lstm_status backward(lstm_net *net, lstm_workspace *ws,

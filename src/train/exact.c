@@ -367,7 +367,7 @@ static void factor_maxima(struct lstm__exact *ex, const lstm_charlm *m) {
         if (sv->h0) rowmax_abs(bm + N, sv->h0, (size_t)B, Hout, Hout);
         else memset(bm + N, 0, (size_t)B * sizeof(float));
         rowmax_abs(bm + N + B, sv->Y, N - (size_t)B, Hout, Hout);
-        if (sv->ms) rowmax_abs(bm + 2 * N, sv->ms, N, m->net.H, m->net.H);
+        if (sv->ms) rowmax_abs(bm + 2 * N, sv->ms, N, m->net.H, sv->ldm);
     }
     rowmax_abs(ex->bm + (size_t)3 * L * N, ex->cp.y, N, Hout, Hout);
     rowmax_abs(ex->bm + ((size_t)3 * L + 1) * N, ex->cp.dx, N, m->E, m->E);
@@ -459,7 +459,7 @@ static void job_task(void *arg, int task, int ntasks) {
     case R_HEADW: A = ex->cp.logits; X = ex->cp.y; break;
     case R_HEADB: A = ex->cp.logits; break;
     }
-    const int lda = rg->lda, ldx = C;
+    const int lda = rg->lda, ldx = rg->kind == R_WHR ? sv->ldm : C; /* (ms: rows of ldm) */
     for (int s = 0; s < B; s++) {
         const float *As = A + (size_t)s * lda + rg->a0 + j->r0;
         size_t ldA = (size_t)B * lda;
