@@ -49,7 +49,8 @@ void lstm__pack_gate_units_range(float *P, int G, int H, int K, const float *W, 
  * acc[r·NU + v][s]: s = 0 pre_r, 1 pre_z, 2 xn, 3 hn. */
 __attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
 tile(const int NR, const int NU, int H, int in, int u, float *act, const float *x, int ldx, const float *pih,
-     const float *bias, const float *h, int ldh, const float *phh, float *h_out, int ldho, const float *pf, const float *pfx) {
+     const float *bias, const float *h, int ldh, const float *phh, float *h_out, int ldho, const float *pf, const float *pfx,
+     int un) {
     __m512 acc[STEP_ROWS][4];
     const int G4 = 4 * H;
     UNROLL for (int r = 0; r < NR; r++)
@@ -64,9 +65,9 @@ tile(const int NR, const int NU, int H, int in, int u, float *act, const float *
         }
     /* act from the GEMM before the loop: the next unit block's lines of these rows
      * are requested now (as in step_avx512.c) */
-    if (!x && 16 * (u + NU) < H)
+    if (!x && un >= 0 && 16 * un < H) /* un: the block walked next (step_tiles.h's UN) */
         UNROLL for (int r = 0; r < NR; r++)
-            UNROLL for (int s = 0; s < 3; s++) _mm_prefetch((const char *)(act + (size_t)r * G4 + s * H + 16 * (u + NU)), _MM_HINT_T0);
+            UNROLL for (int s = 0; s < 3; s++) _mm_prefetch((const char *)(act + (size_t)r * G4 + s * H + 16 * un), _MM_HINT_T0);
     /* acc[r,v][s_q] += A[r][k] · P_{u+v}[k][q] for k in [0, K), gates q = 0, 1, 2
      * going to sums 0, 1, S2 (xn for x, hn for h) */
 #define ACCUMULATE(A, lda, P, K, S2, PF)                                                               \
@@ -109,10 +110,10 @@ tile(const int NR, const int NU, int H, int in, int u, float *act, const float *
  * registers that the accumulators need. */
 #define TILE_ARGS                                                                                      \
     int H, int in, int u, float *act, const float *x, int ldx, const float *pih, const float *bias,   \
-        const float *h, int ldh, const float *phh, float *h_out, int ldho, const float *pf, const float *pfx
+        const float *h, int ldh, const float *phh, float *h_out, int ldho, const float *pf, const float *pfx, int un
 #define TILE_FN(NR, NU)                                                                                \
     __attribute__((target("avx512f,fma"), noinline)) NO_SANITIZE static void tile_##NR##_##NU(TILE_ARGS) { \
-        tile(NR, NU, H, in, u, act, x, ldx, pih, bias, h, ldh, phh, h_out, ldho, pf, pfx);                  \
+        tile(NR, NU, H, in, u, act, x, ldx, pih, bias, h, ldh, phh, h_out, ldho, pf, pfx, un);              \
     }
 STEP_TILE_SHAPES(TILE_FN)
 #undef TILE_FN
@@ -127,7 +128,7 @@ lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, int rev, float *act,
 #define TILE(b, u, NR, NU, PF, UN)                                                                        \
     tile_##NR##_##NU(H, in, u, act + (size_t)(b) * G4, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bias, \
                      h ? h + (size_t)(b) * ldh : NULL, ldh, phh, h_out + (size_t)(b) * ldho, ldho, PREFETCH(h, phh, H, UN, PF),  \
-                     PREFETCH(x, pih, in, UN, PF))
+                     PREFETCH(x, pih, in, UN, PF), UN)
     STEP_FOR_TILES(B, u0, u1, rev, TILE);
 #undef TILE
 #undef PREFETCH

@@ -53,7 +53,7 @@ cell_out(__mmask16 km, __m512 i, __m512 f, __m512 g, __m512 o, const float *cp, 
 __attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
 tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, const float *x, int ldx,
      const float *pih, const float *bsum, const float *h, int ldh, const float *phh, const float *c_prev,
-     float *c, float *m, int ldm, const float *pf, const float *pfx) {
+     float *c, float *m, int ldm, const float *pf, const float *pfx, int un) {
     __m512 acc[STEP_ROWS][4];
     const int G = 4 * H;
     UNROLL for (int r = 0; r < NR; r++)
@@ -64,14 +64,14 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
                     : bsum ? _mm512_maskz_loadu_ps(lanes16(H - 16 * (u + v)), bsum + q * H + 16 * (u + v))
                            : _mm512_setzero_ps();
     /* x·W_ihᵀ + b came from the GEMM before the loop (act, long out of cache):
-     * the next unit block's lines of these rows are requested now, one unit
+     * the lines of these rows of the block walked next (un) are requested now, one unit
      * block (all its row tiles) ahead of their use.  Zen 5, I = H = 1024,
      * B = 64, T = 50, the recurrence alone, interleaved, a busy host (ms):
      * 2 threads 82.7-85.6 -> 80.6-85.0 (mean 84.0 -> 82.4), 1 thread mean
      * 178 -> 173. */
-    if (!x && 16 * (u + NU) < H)
+    if (!x && un >= 0 && 16 * un < H)
         UNROLL for (int r = 0; r < NR; r++)
-            UNROLL for (int q = 0; q < 4; q++) _mm_prefetch((const char *)(act + (size_t)r * G + q * H + 16 * (u + NU)), _MM_HINT_T0);
+            UNROLL for (int q = 0; q < 4; q++) _mm_prefetch((const char *)(act + (size_t)r * G + q * H + 16 * un), _MM_HINT_T0);
     /* acc[r,v][q] += A[r][k] · P_{u+v}[k][q] for k in [0, K) */
 #define ACCUMULATE(A, lda, P, K, PF)                                                                   \
     for (int k = 0; k < (K); k++) {                                                                    \
@@ -110,10 +110,11 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
  * registers that the accumulators need. */
 #define TILE_ARGS                                                                                      \
     int H, int Hout, int in, int u, float *act, const float *x, int ldx, const float *pih, const float *bsum, \
-        const float *h, int ldh, const float *phh, const float *c_prev, float *c, float *m, int ldm, const float *pf, const float *pfx
+        const float *h, int ldh, const float *phh, const float *c_prev, float *c, float *m, int ldm, const float *pf, const float *pfx, \
+        int un
 #define TILE_FN(NR, NU)                                                                                \
     __attribute__((target("avx512f,fma"), noinline)) NO_SANITIZE static void tile_##NR##_##NU(TILE_ARGS) { \
-        tile(NR, NU, H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm, pf, pfx);      \
+        tile(NR, NU, H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm, pf, pfx, un);  \
     }
 STEP_TILE_SHAPES(TILE_FN)
 #undef TILE_FN
@@ -127,7 +128,7 @@ STEP_TILE_SHAPES(TILE_FN)
 __attribute__((target("avx512f,fma"), noinline)) NO_SANITIZE static void
 tile_8_two(int H, int Hout, int in, int u, float *act, const float *x, int ldx, const float *pih,
            const float *bsum, const float *h, int ldh, const float *phh, const float *c_prev, float *c, float *m,
-           int ldm, const float *pf, const float *pfx) {
+           int ldm, const float *pf, const float *pfx, int un) {
     const int G = 4 * H, j0 = 16 * u;
     const __mmask16 km = lanes16(H - j0);
     for (int gp = 0; gp < 2; gp++) {
@@ -139,9 +140,9 @@ tile_8_two(int H, int Hout, int in, int u, float *act, const float *x, int ldx, 
                             : bsum ? _mm512_maskz_loadu_ps(km, bsum + gq * H + j0)
                                    : _mm512_setzero_ps();
             }
-        if (!x && gp == 0 && j0 + 16 < H)
+        if (!x && gp == 0 && un >= 0 && 16 * un < H)
             UNROLL for (int r = 0; r < 8; r++)
-                UNROLL for (int q = 0; q < 4; q++) _mm_prefetch((const char *)(act + (size_t)r * G + q * H + j0 + 16), _MM_HINT_T0);
+                UNROLL for (int q = 0; q < 4; q++) _mm_prefetch((const char *)(act + (size_t)r * G + q * H + 16 * un), _MM_HINT_T0);
 #define ACC2(A, lda, P, K, PF)                                                                          \
     for (int k = 0; k < (K); k++) {                                                                    \
         if (PF) {                                                                                      \
@@ -187,12 +188,13 @@ lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, int rev, float
     tile_##NR##_##NU(H, Hout, in, u, act + (size_t)(b) * G, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bsum, \
                      h ? h + (size_t)(b) * ldh : NULL, ldh, phh, c_prev ? c_prev + (size_t)(b) * H : NULL,   \
                      c + (size_t)(b) * H, m + (size_t)(b) * ldm, ldm, PREFETCH(h, phh, Hout, UN, PF),  \
-                     PREFETCH(x, pih, in, UN, PF))
+                     PREFETCH(x, pih, in, UN, PF), UN)
     if (B == 8 && lstm__cpu()->step_two_pass8) { /* one tile in two passes (cpu.c) */
         for (int i = 0; i < u1 - u0; i++) { /* the next block's start (its first K lines), if any */
-            const int u = rev ? u1 - 1 - i : u0 + i, un = rev ? u - 1 : u + 1, pf = i + 1 < u1 - u0 ? 0 : -1;
+            const int u = rev ? u1 - 1 - i : u0 + i, pf = i + 1 < u1 - u0 ? 0 : -1;
+            const int un = !rev ? u + 1 : pf == 0 ? u - 1 : -1; /* as STEP_FOR_TILES's UN */
             tile_8_two(H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm,
-                       PREFETCH(h, phh, Hout, un, pf), PREFETCH(x, pih, in, un, pf));
+                       PREFETCH(h, phh, Hout, un, pf), PREFETCH(x, pih, in, un, pf), un);
         }
         return;
     }

@@ -8,9 +8,10 @@
  * accumulators, 4 weight vectors and a broadcast), A read in place (nothing
  * packed per step), K in blocks of KB rows whose slice of the panel (64 KiB,
  * contiguous) stays in L2 for every row tile, and the next block prefetched
- * into L2 while the current one is used.  rev walks the panels from the last
- * to the first (the k blocks of each still in order: no bit depends on the
- * panel order); callers alternate it per step like the forward's.  (W read in place, with rows a
+ * into L2 while the current one is used.  rev walks the panels from the
+ * last to the first (the k blocks of each still in order: no bit depends on
+ * the panel order); callers alternate it per step like the forward's.  (W
+ * read in place, with rows a
  * multiple of 512 bytes apart, maps a block into a few cache sets: 99 GF/s at
  * H = 1024 against 183 packed, one thread, Zen 5.)
  *
@@ -91,11 +92,11 @@ lstm__step_dh_avx512(int B, int N, int K, const float *A, int lda, const float *
             int jn = j0, kn = k0 + KB;
             if (kn >= K) jn += rev ? -64 : 64, kn = 0;
             const int kb2 = jn >= 0 && jn < N ? (K - kn < KB ? K - kn : KB) : 0;
-            const float *next = P + (size_t)(jn / 64) * pstride + (size_t)kn * 64;
+            const float *next = kb2 > 0 ? P + (size_t)(jn / 64) * pstride + (size_t)kn * 64 : NULL;
             const float *w = P + (size_t)(j0 / 64) * pstride + (size_t)k0 * 64;
             for (int i = 0; i < nt; i++) {
                 int b = B * i / nt, nr = B * (i + 1) / nt - b;
-                const float *pf = (i + 1) * kb <= 4 * kb2 ? next + (size_t)i * kb * 16 : NULL;
+                const float *pf = next && (i + 1) * kb <= 4 * kb2 ? next + (size_t)i * kb * 16 : NULL;
                 const float *a = A + (size_t)b * lda + k0;
                 float *c = C + (size_t)b * ldc + j0;
 #define DH(R) dh_tile_##R(kb, a, lda, w, c, ldc, N - j0, load_c, pf)

@@ -31,12 +31,14 @@
  * depends on the order (each output's chain is within one tile); callers
  * alternate it per step, so a step starts on the weights the one before
  * ended with, still in L2 when a thread's weights exceed it.
- * TILE's fifth argument, PF, is the tile's index among the row tiles of its
- * unit block when a next unit block is walked (else -1), and the sixth, UN,
- * that block (u + 1, or u − 1 with rev): tile PF
+ * TILE's sixth argument, UN, is the first block of the tile column walked
+ * next (u + NU; with rev u − NU, or -1 after the last): the tile prefetches
+ * the act lines of that block (x·W_ihᵀ + b from the GEMM before the loop).
+ * The fifth, PF, is the tile's index among the row tiles of its
+ * unit block when a next unit block is walked (else -1): tile PF
  * prefetches the PF-th K lines of that block's weights into L2 while it
  * computes (a block's weights, 16·G·K floats, are G·K lines of 64 bytes), so
- * that the next block's first tile does not wait on L3 or memory.  With two
+ * that the next block's first tile (UN) does not wait on L3 or memory.  With two
  * row tiles (B = 7..12) only where lstm__cpu_info.step_pf_tiles2 says so: on
  * Zen 5 the prefetches cost more than they gain there (2 threads, I = 64,
  * H = 1024, T = 100, 3 interleaved pairs, medians of the paired ratios,
@@ -50,25 +52,25 @@
         const int nu_max_ = (B) >= 3 ? 1 : (B) == 2 ? 2 : 4;                 \
         const int nt_ = ((B) + STEP_ROWS - 1) / STEP_ROWS;                   \
         const int pft_ = nt_ != 2 || lstm__cpu()->step_pf_tiles2;            \
-        const int ng_ = ((u1) - (u0) + nu_max_ - 1) / nu_max_;              \
+        const int ng_ = ((u1) - (u0) + nu_max_ - 1) / nu_max_;               \
         for (int g_ = 0; g_ < ng_; g_++) {                                   \
             const int u_ = (u0) + ((rev) ? ng_ - 1 - g_ : g_) * nu_max_;     \
             int nu_ = (u1) - u_ < nu_max_ ? (u1) - u_ : nu_max_;             \
-            const int un_ = (rev) ? u_ - 1 : u_ + 1; /* the block walked next */ \
+            const int un_ = !(rev) ? u_ + nu_ : g_ + 1 < ng_ ? u_ - nu_max_ : -1; \
             for (int i_ = 0; i_ < nt_; i_++) {                               \
                 int b_ = (B) * i_ / nt_, nr_ = (B) * (i_ + 1) / nt_ - b_;    \
                 int pf_ = nu_max_ == 1 && pft_ && g_ + 1 < ng_ ? i_ : -1;    \
                 switch (nr_ * 8 + nu_) {                                     \
-                case 6 * 8 + 1: TILE(b_, u_, 6, 1, pf_, un_); break;              \
-                case 5 * 8 + 1: TILE(b_, u_, 5, 1, pf_, un_); break;              \
-                case 4 * 8 + 1: TILE(b_, u_, 4, 1, pf_, un_); break;              \
-                case 3 * 8 + 1: TILE(b_, u_, 3, 1, pf_, un_); break;              \
-                case 2 * 8 + 2: TILE(b_, u_, 2, 2, pf_, un_); break;              \
-                case 2 * 8 + 1: TILE(b_, u_, 2, 1, pf_, un_); break;              \
-                case 1 * 8 + 4: TILE(b_, u_, 1, 4, pf_, un_); break;              \
-                case 1 * 8 + 3: TILE(b_, u_, 1, 3, pf_, un_); break;              \
-                case 1 * 8 + 2: TILE(b_, u_, 1, 2, pf_, un_); break;              \
-                default: TILE(b_, u_, 1, 1, pf_, un_); break;                     \
+                case 6 * 8 + 1: TILE(b_, u_, 6, 1, pf_, un_); break;         \
+                case 5 * 8 + 1: TILE(b_, u_, 5, 1, pf_, un_); break;         \
+                case 4 * 8 + 1: TILE(b_, u_, 4, 1, pf_, un_); break;         \
+                case 3 * 8 + 1: TILE(b_, u_, 3, 1, pf_, un_); break;         \
+                case 2 * 8 + 2: TILE(b_, u_, 2, 2, pf_, un_); break;         \
+                case 2 * 8 + 1: TILE(b_, u_, 2, 1, pf_, un_); break;         \
+                case 1 * 8 + 4: TILE(b_, u_, 1, 4, pf_, un_); break;         \
+                case 1 * 8 + 3: TILE(b_, u_, 1, 3, pf_, un_); break;         \
+                case 1 * 8 + 2: TILE(b_, u_, 1, 2, pf_, un_); break;         \
+                default: TILE(b_, u_, 1, 1, pf_, un_); break;                \
                 }                                                            \
             }                                                                \
         }                                                                    \

@@ -85,7 +85,8 @@ struct lstm_workspace {
     size_t pr_size;
     int p1_groups;       /* cell->step1_groups(H, I, Hout): 1 for H <= 48 */
     int cell_kind;       /* net->cfg.cell at init (lstm_stream's check without a lookup) */
-    int p1_rev;          /* the order of the step's unit groups at the next step (alternates; no bit depends on it) */
+    int p1_rev;          /* the order of the step's unit groups (p1) or blocks (fused) at the next step
+                          * (alternates; no bit depends on it) */
     /* p1 with one group, no projection and a cell->step1_one: each layer's step arguments, made
      * once (lstm_stream's fast path); p1_bias: net->cfg.bias they were made for */
     lstm__step1_plan *p1_plan;
@@ -488,7 +489,7 @@ static void pack_input(const lstm_net *net, lstm_workspace *ws, int T) {
 typedef struct {
     lstm__fused_step_fn fn;
     int B, H, Hout, in, nub;
-    int rev; /* this step's block order (alternates: see lstm__fused_step_fn) */
+    int rev; /* this step's block order (alternates, from op->rev0: see lstm__fused_step_fn) */
     float *act;
     const float *x, *pih, *bsum, *h, *phh, *c_prev;
     int ldx, ldh, ldm;
@@ -526,7 +527,7 @@ lstm_status lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rn
  *   X [T,B,in]; h0 [B,Hout] or NULL; c0 [B,H] or NULL (cells with c)
  *   act [T,B,A·H] (forward out: what backward needs; backward: dG in place)
  *   cs: has_c, [T,B,H] when keeping all cell states (train), else NULL and cbuf [2][B,H]
- *   ms (proj): [T,B,H] if train else [B,ldm] (ldm = m_ld(H), see there)
+ *   ms (proj): [T,B,H] if train else [B,H], in rows of ldm = m_ld(H) (see there)
  *   Y [T,B,D·Hout]: this direction's columns [d·Hout, (d+1)·Hout)
  *   bias [A·H]; pk: the GEMM path's packed W_hh runs; pu, pui: the fused
  *   step's packs; p1: the cell's batch-1 step pack (B = 1, instead of pu, pui);
@@ -545,7 +546,8 @@ typedef struct {
     const float *bias, *pk[2], *pu, *pui, *p1, *pdh, *pdx;
     const float *pr; /* LSTMP: packed W_hr */
     int act_ready;   /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
-    int rev0;        /* p1: the group order of step 0 (then alternating) */
+    int rev0;        /* p1 or the fused step: the group (block) order of step 0 (then alternating;
+                      * it continues from call to call, so streaming alternates too) */
     float *xpack;    /* room to pack X for the input product (xpack_n floats), or NULL */
     size_t xpack_n;
 } dir_op;
@@ -567,9 +569,9 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     op.ldm = m_ld(ws->H);
     if (ws->pr) op.pr = ws->pr + (size_t)k * ws->pr_size;
     for (int r = 0; ws->pk && r < ws->cell->n_hh; r++) op.pk[r] = ws->pk + (size_t)k * ws->pk_size + ws->pk_off[r];
+    op.rev0 = ws->p1_rev;
     if (ws->p1) {
         op.p1 = ws->p1 + (size_t)k * ws->p1_size;
-        op.rev0 = ws->p1_rev;
     } else if (ws->fused) {
         op.pu = ws->pu + (size_t)k * ws->pu_size;
         op.pui = ws->pui + (size_t)k * ws->pui_size;
@@ -707,7 +709,7 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
     int ldh = Hout;
     for (int s = 0; s < op->T; s++) {
         fwd_bufs f = fwd_step_bufs(op, s, b0, j->x_in_step);
-        op->cell->fused_step(nb, H, Hout, w->in, 0, (H + 15) / 16, s & 1, f.a, f.x, w->in, op->pui, w->b_ih ? op->bias : NULL,
+        op->cell->fused_step(nb, H, Hout, w->in, 0, (H + 15) / 16, (op->rev0 + s) & 1, f.a, f.x, w->in, op->pui, w->b_ih ? op->bias : NULL,
                              hp, ldh, op->pu, cp, f.c, f.m, ldm);
         if (w->w_hr) lstm_gemm_packed(nb, Hout, H, f.m, ldm, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
         hp = f.y;
@@ -800,7 +802,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
                 cell->step1(team, H, in, Hout, (op->rev0 + s) & 1, op->p1, f.a, a_next, f.x, w->b_ih ? op->bias : NULL,
                             hp, cp, f.c, f.m, NULL);
             } else if (op->pu) {
-                sj.rev = s & 1;
+                sj.rev = (op->rev0 + s) & 1;
                 sj.act = f.a;
                 sj.x = f.x;
                 sj.ldx = in;
