@@ -32,7 +32,8 @@
  * alternate it per step, so a step starts on the weights the one before
  * ended with, still in L2 when a thread's weights exceed it.
  * TILE's sixth argument, UN, is the first block of the tile column walked
- * next (u + NU; with rev u − NU, or -1 after the last): the tile prefetches
+ * next (u + NU; with rev the column before, whose first block is u minus the
+ * full column width, or -1 after the last): the tile prefetches
  * the act lines of that block (x·W_ihᵀ + b from the GEMM before the loop).
  * The fifth, PF, is the tile's index among the row tiles of its
  * unit block when a next unit block is walked (else -1): tile PF
