@@ -408,6 +408,25 @@ void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const fl
 void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *P, float *act, const float *x,
                             const float *bsum, const float *h, float *m, float *m2);
 
+/* A sequence at batch 1 on a team of exactly 2 threads with the step's hand-off
+ * overlapped (step1_avx512.c): thread 0 takes the first half of the groups and
+ * starts each step on the rows of h it wrote itself, waiting for the other
+ * half only midway; thread 1 waits for thread 0's half, then runs its groups
+ * whole.  Every sum is the same chain as lstm__step1's (the same bits).
+ * Inference only, act [T steps] holding bias + x·W_ihᵀ already, no projection
+ * (Hout = H); lstm__step1_seq2_ok says for which shapes.  bufs gives step s's
+ * act, c, m (h out) and its h and c_prev (NULL at s = 0 without h0/c0). */
+typedef struct {
+    float *act, *c, *m;
+    const float *h, *c_prev;
+} lstm__step1_bufs;
+int lstm__step1_seq2_ok(int gru, int H, int I);
+void lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P,
+                      void (*bufs)(void *ctx, int s, lstm__step1_bufs *b), void *ctx);
+int lstm__step1_seq2_runs(void); /* (tests) how many sequences took it in this process */
+void lstm__step1_part_avx512(int gru, int part, int H, int I, int g0, int g1, int rev, int k0, int k1,
+                             const float *P, float *act, const float *h, const float *c_prev, float *c, float *m);
+
 void lstm__step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c, float *y);
 void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c,
                                 float *y);

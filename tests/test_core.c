@@ -505,6 +505,79 @@ static void test_bidir_inference(void) {
     }
 }
 
+/* Batch-1 sequences on 2 threads with the step's hand-off overlapped
+ * (lstm__step1_seq2: thread 0 cuts each chain in two around a wait): y, hn
+ * and cn equal 1 and 3 threads' and lstm_stream's step by step, bit for bit,
+ * and the float64 reference within 1e-5.  H = 256 (4 groups, 2 a thread), 320
+ * (5 groups, 2 and 3), 200 (the GRU's 13 blocks; the LSTM's last block there
+ * is half-packed, so the LSTM takes the plain path), with and without h0/c0,
+ * 2 layers (the second reads the first's y). */
+static void test_step1_seq2(void) {
+    struct { int cell, H; } cs[] = {{LSTM_CELL_LSTM, 256}, {LSTM_CELL_GRU, 256}, {LSTM_CELL_LSTM, 320},
+                                    {LSTM_CELL_GRU, 200}, {LSTM_CELL_LSTM, 200}};
+    const int runs0 = lstm__step1_seq2_runs();
+    int expect = 0;
+    for (size_t c = 0; c < sizeof cs / sizeof *cs; c++)
+        for (int st = 0; st < 2; st++) {
+            const int gru = cs[c].cell == LSTM_CELL_GRU, H = cs[c].H, I = 8, T = 7, L = 2;
+            lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = L, .bias = 1, .cell = cs[c].cell};
+            lstm_net net;
+            lstm_net_init(&net, &cfg);
+            lstm_net_init_uniform(&net, 13);
+            size_t nx = (size_t)T * I, ny = (size_t)T * H, ns = (size_t)L * H;
+            float *x = malloc(nx * 4), *h0 = malloc(ns * 4), *c0 = malloc(ns * 4), *y[4], *hn[4], *cn[4];
+            fill(x, nx, 1.0);
+            fill(h0, ns, 0.5);
+            fill(c0, ns, 0.5);
+            const float *H0 = st ? h0 : NULL, *C0 = st && !gru ? c0 : NULL;
+            for (int n = 0; n < 4; n++) y[n] = malloc(ny * 4), hn[n] = malloc(ns * 4), cn[n] = malloc(ns * 4);
+            for (int n = 1; n <= 3; n++) {
+                lstm_workspace *ws;
+                lstm_workspace_init(&ws, &net, T, 1, 0);
+                lstm_workspace_set_threads(ws, n);
+                lstm_forward(&net, ws, T, 1, x, H0, C0, y[n - 1], hn[n - 1], gru ? NULL : cn[n - 1]);
+                lstm_workspace_free(ws);
+            }
+            lstm_workspace *ws; /* streaming one step a call, 2 threads */
+            lstm_workspace_init(&ws, &net, 1, 1, 0);
+            lstm_workspace_set_threads(ws, 2);
+            lstm_state s;
+            lstm_state_init(&s, &net, 1);
+            if (H0) memcpy(s.h, h0, ns * 4);
+            if (C0) memcpy(s.c, c0, ns * 4);
+            for (int t = 0; t < T; t++) lstm_stream(&net, ws, &s, 1, x + (size_t)t * I, y[3] + (size_t)t * H);
+            memcpy(hn[3], s.h, ns * 4);
+            if (!gru) memcpy(cn[3], s.c, ns * 4);
+            lstm_state_free(&s);
+            lstm_workspace_free(ws);
+            int same = 1;
+            for (int n = 1; n < 4; n++)
+                same &= memcmp(y[0], y[n], ny * 4) == 0 && memcmp(hn[0], hn[n], ns * 4) == 0 &&
+                        (gru || memcmp(cn[0], cn[n], ns * 4) == 0);
+            double *P = malloc(sizeof(double) * net.n_params), *xd = malloc(sizeof(double) * nx);
+            double *h0d = malloc(sizeof(double) * ns), *c0d = malloc(sizeof(double) * ns);
+            double *yd = malloc(sizeof(double) * ny), *hnd = malloc(sizeof(double) * ns), *cnd = malloc(sizeof(double) * ns);
+            for (size_t i = 0; i < net.n_params; i++) P[i] = net.params[i];
+            for (size_t i = 0; i < nx; i++) xd[i] = x[i];
+            for (size_t i = 0; i < ns; i++) h0d[i] = h0[i], c0d[i] = c0[i];
+            ref_forward(&net, P, T, 1, xd, H0 ? h0d : NULL, C0 ? c0d : NULL, yd, hnd, cnd);
+            double e = maxdiff(y[1], yd, ny);
+            if (!(maxdiff(hn[1], hnd, ns) <= e)) e = maxdiff(hn[1], hnd, ns);
+            if (!gru && !(maxdiff(cn[1], cnd, ns) <= e)) e = maxdiff(cn[1], cnd, ns);
+            const int takes = lstm__kernel_fused() && lstm__step1_seq2_ok(gru, H, I) && lstm__step1_seq2_ok(gru, H, H);
+            expect += takes ? L : 0;
+            CHECK_V(same && e < 1e-5, "%s H=%d %s: batch-1 sequence on 2 threads (%s) == 1 and 3 threads and "
+                    "streaming, bit for bit; float64 within %.1e", gru ? "gru" : "lstm", H, st ? "h0, c0" : "zero state",
+                    takes ? "hand-off overlapped" : "plain team path", e);
+            free(P), free(xd), free(h0d), free(c0d), free(yd), free(hnd), free(cnd);
+            for (int n = 0; n < 4; n++) free(y[n]), free(hn[n]), free(cn[n]);
+            free(x), free(h0), free(c0);
+            lstm_net_free(&net);
+        }
+    CHECK_V(lstm__step1_seq2_runs() - runs0 == expect, "the overlapped batch-1 path ran where it applies (%d layer runs)",
+            expect);
+}
+
 /* LSTM_WS_KEEP_PACKS: lstm_forward packs the weights once and reuses them on
  * the same net->params until lstm_workspace_weights_changed; the bits equal a
  * plain workspace's, both before and after a change of the weights in place. */
@@ -795,6 +868,7 @@ int main(void) {
     test_threads_change();
     test_keep_packs();
     test_proj_1024();
+    test_step1_seq2();
     test_bidir_inference();
     test_step_dh();
     core_case big[] = {

@@ -231,10 +231,14 @@ tail(const int GRU, const int half, int H, int j, __m512 a0, __m512 a1, __m512 a
 }
 
 /* One group of NV blocks (a constant at every call, so acc stays in registers);
- * HP: its last block half-packed (half_last: acc [v][0] = [i | f], [v][1] = [g | o]). */
+ * HP: its last block half-packed (half_last: acc [v][0] = [i | f], [v][1] = [g | o]).
+ * PART (a constant; S = 1, no HP, x NULL, a_in = act): 0 the whole step; 1 only
+ * the rows of h [k0, k1), the sums then stored back into act; 2 the rows [k0, k1)
+ * continuing from those sums, then the gates (lstm__step1_part_avx512). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
-group(const int GRU, const int NV, const int S, const int HP, int pf, int H, int I, int Hout, int b0, const float *P,
-      const float *a_in, float *act, const float *x, const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+group(const int GRU, const int NV, const int S, const int HP, const int PART, int k0, int k1, int pf, int H, int I,
+      int Hout, int b0, const float *P, const float *a_in, float *act, const float *x, const float *bsum,
+      const float *h, const float *c_prev, float *c, float *m, float *m2) {
     const int j0 = 16 * b0, K = I + Hout;
     const int G = GRU ? 3 : 4; /* slots per row and block (the pack's) */
     const int RS = NV * G - (HP ? 2 : 0); /* vectors a row */
@@ -274,13 +278,21 @@ group(const int GRU, const int NV, const int S, const int HP, int pf, int H, int
     if (x) for (int k = 0; k < I; k++) ROW(0, x[k], skip_x);
     else p += (size_t)I * RS * 16;
     /* h: row k into partial k mod S, the last Hout mod S rows into partials 0, 1, .. */
-    if (h) {
+    if (h && PART) {
+        p += (size_t)k0 * RS * 16;
+        for (int k = k0; k < k1; k++) ROW(0, h[k], skip_h);
+    } else if (h) {
         int k = 0;
         for (; k + S <= Hout; k += S) UNROLL for (int s = 0; s < S; s++) ROW(s, h[k + s], skip_h);
         UNROLL for (int s = 0; s < S - 1; s++) /* (constant indices: acc stays in registers) */
             if (k + s < Hout) ROW(s, h[k + s], skip_h);
     }
 #undef ROW
+    if (PART == 1) { /* the sums so far, where PART 2 starts from (the same chains) */
+        UNROLL for (int v = 0; v < NV; v++)
+            UNROLL for (int q = 0; q < 4; q++) store_n(act + q * H + j0 + 16 * v, H - j0 - 16 * v, acc[0][v][q]);
+        return;
+    }
     UNROLL for (int v = 0; v < NV; v++)
         UNROLL for (int q = 0; q < 4; q++) {
             if (!USED(v, q)) continue;
@@ -301,7 +313,7 @@ group(const int GRU, const int NV, const int S, const int HP, int pf, int H, int
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 one_group(const int GRU, int H, int I, int Hout, const float *P, const float *a_in, float *act, const float *x,
           const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-#define ONE(NV, HP) group(GRU, NV, SPLITS(NV), HP, 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2)
+#define ONE(NV, HP) group(GRU, NV, SPLITS(NV), HP, 0, 0, Hout, 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2)
     /* one switch on ⌈H/8⌉ - 1 (blocks and half_last in one; at these sizes each instruction
      * before the chain shows: H = 12 and 16 took 4-6 % longer with nub and hp computed apart) */
     const unsigned kind = (unsigned)(H - 1) >> 3 | (GRU ? 1u : 0u); /* even: half_last */
@@ -328,8 +340,8 @@ run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const
         const int b0 = ng == 1 ? 0 : nub * g / ng;
         const int nv = (ng == 1 ? nub : nub * (g + 1) / ng) - b0;
         const int hp = half_last(GRU, H) && b0 + nv == nub;
-#define GRP(NV, S) (hp ? group(GRU, NV, S, 1, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2) \
-                       : group(GRU, NV, S, 0, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2))
+#define GRP(NV, S) (hp ? group(GRU, NV, S, 1, 0, 0, Hout, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2) \
+                       : group(GRU, NV, S, 0, 0, 0, Hout, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2))
         if (ng == 1) one_group(GRU, H, I, Hout, P, act, act, x, bsum, h, c_prev, c, m, m2);
         else switch (nv) {
             case 1: GRP(1, 2); break;
@@ -350,6 +362,37 @@ T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1,
 T512 NO_SANITIZE void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *P, float *act,
                                              const float *x, const float *bsum, const float *h, float *m, float *m2) {
     run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, m2);
+}
+
+/* Groups [g0, g1) over the rows of h [k0, k1) only: part 1 stores the sums
+ * into act, part 2 continues from them and runs the gates.  The step's chains
+ * cut in two (each group one chain a sum: S = 1), so the same bits as
+ * run_groups (lstm__step1_seq2 says where it applies). */
+T512 __attribute__((always_inline)) NO_SANITIZE static inline void
+run_part(const int GRU, const int PART, int H, int I, int g0, int g1, int rev, int k0, int k1, const float *P,
+         float *act, const float *h, const float *c_prev, float *c, float *m) {
+    const int nub = (H + 15) / 16, ng = groups_of(H, I + H, GRU ? 3 : 4);
+    const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (k1 - k0);
+    const int pf = bytes > lstm__cpu()->step1_pf_bytes;
+    for (int i = g0; i < g1; i++) {
+        const int g = rev ? g1 - 1 - (i - g0) : i, b0 = nub * g / ng, nv = nub * (g + 1) / ng - b0;
+#define PG(NV) group(GRU, NV, 1, 0, PART, k0, k1, pf, H, I, H, b0, P, act, act, NULL, NULL, h, c_prev, c, m, NULL)
+        switch (nv) {
+        case 2: PG(2); break;
+        case 3: PG(3); break;
+        default: PG(4); break;
+        }
+#undef PG
+    }
+}
+
+T512 NO_SANITIZE void lstm__step1_part_avx512(int gru, int part, int H, int I, int g0, int g1, int rev, int k0,
+                                              int k1, const float *P, float *act, const float *h,
+                                              const float *c_prev, float *c, float *m) {
+    if (gru && part == 1) run_part(1, 1, H, I, g0, g1, rev, k0, k1, P, act, h, NULL, NULL, m);
+    else if (gru) run_part(1, 2, H, I, g0, g1, rev, k0, k1, P, act, h, NULL, NULL, m);
+    else if (part == 1) run_part(0, 1, H, I, g0, g1, rev, k0, k1, P, act, h, c_prev, c, m);
+    else run_part(0, 2, H, I, g0, g1, rev, k0, k1, P, act, h, c_prev, c, m);
 }
 
 /* One group (H <= 48) in one call with few stores: the cheapest way from a
@@ -430,4 +473,81 @@ void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const fl
     (void)c_prev, (void)c;
     step1_job j = {1, H, I, Hout, groups_of(H, I + Hout, 3), rev, P, x, bsum, h, NULL, a_next, act, NULL, m, m2};
     step1_run(&j, team);
+}
+
+/* ---- a sequence on two threads with the hand-off overlapped (lstm__step1_seq2) ----
+ * With the step split over two threads, each waits at every step for the
+ * other's half of h (Xeon, stream-256: 7.0-7.4 us a step against 5.35-5.70
+ * for either half alone).  Here thread 0 owns units [0, kA) and starts step s
+ * on rows [0, kA) of h_{s-1}, its own, storing the sums; only then does it
+ * need thread 1's rows [kA, H).  Thread 1 needs thread 0's rows first, and
+ * takes them as thread 0 finishes a step, half a step before thread 0 needs
+ * its own.  So each waits only for a step the other finished half a step
+ * earlier.  The chains are those of the whole step (groups of 2-4 blocks
+ * keep one chain a sum; part 1 stores it and part 2 goes on from it), so the
+ * bits equal lstm__step1's on any team.  The team runs the two tasks at
+ * once: task 0 on the caller, task 1 on the worker, which the caller never
+ * takes while task 0 waits on it (lstm__team_run_tasks takes further tasks
+ * only after its own). */
+int lstm__step1_seq2_ok(int gru, int H, int I) {
+    const int nub = (H + 15) / 16, ng = groups_of(H, I + H, gru ? 3 : 4);
+    /* every group of 2-4 blocks (one chain a sum), none half-packed, two or more a side */
+    return ng >= 4 && ng < nub && nub <= 4 * ng && !half_last(gru, H);
+}
+
+static int seq2_count;
+int lstm__step1_seq2_runs(void) { return __atomic_load_n(&seq2_count, __ATOMIC_RELAXED); }
+
+typedef struct {
+    _Alignas(64) int done[2][16]; /* steps finished by thread 0, 1 (own lines) */
+    int gru, H, I, T, rev0, ng, kA;
+    const float *P;
+    void (*bufs)(void *ctx, int s, lstm__step1_bufs *b);
+    void *ctx;
+} seq2_job;
+
+static void seq2_wait(const int *p, int v) {
+    while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < v)
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#else
+        ;
+#endif
+}
+
+static void seq2_task(void *arg, int task, int ntasks) {
+    (void)ntasks;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    seq2_job *j = arg;
+    const int H = j->H, I = j->I, half = j->ng / 2, kA = j->kA;
+    const int g0 = task ? half : 0, g1 = task ? j->ng : half;
+    for (int s = 0; s < j->T; s++) {
+        lstm__step1_bufs b;
+        j->bufs(j->ctx, s, &b);
+        const int rev = (j->rev0 + s) & 1;
+        if (task == 0 && b.h) {
+            lstm__step1_part_avx512(j->gru, 1, H, I, g0, g1, rev, 0, kA, j->P, b.act, b.h, b.c_prev, b.c, b.m);
+            seq2_wait(&j->done[1][0], s); /* thread 1's rows of h_{s-1} */
+            for (int k = kA; k < H; k += 16) __builtin_prefetch(b.h + k, 0, 3);
+            lstm__step1_part_avx512(j->gru, 2, H, I, g0, g1, rev, kA, H, j->P, b.act, b.h, b.c_prev, b.c, b.m);
+        } else {
+            if (task) seq2_wait(&j->done[0][0], s); /* thread 0's rows of h_{s-1} */
+            for (int k = 0; b.h && task && k < kA; k += 16) __builtin_prefetch(b.h + k, 0, 3);
+            if (j->gru) lstm__gru_step1_avx512(H, I, g0, g1, rev, j->P, b.act, NULL, NULL, b.h, b.m, NULL);
+            else lstm__step1_avx512(H, I, H, g0, g1, rev, j->P, b.act, NULL, NULL, b.h, b.c_prev, b.c, b.m, NULL);
+        }
+        __atomic_store_n(&j->done[task][0], s + 1, __ATOMIC_RELEASE);
+    }
+#else
+    (void)arg, (void)task;
+#endif
+}
+
+void lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P,
+                      void (*bufs)(void *ctx, int s, lstm__step1_bufs *b), void *ctx) {
+    seq2_job j = {.gru = gru, .H = H, .I = I, .T = T, .rev0 = rev0, .ng = groups_of(H, I + H, gru ? 3 : 4),
+                  .P = P, .bufs = bufs, .ctx = ctx};
+    j.kA = 16 * block0(H, j.ng, j.ng / 2);
+    __atomic_add_fetch(&seq2_count, 1, __ATOMIC_RELAXED);
+    lstm__team_run_tasks(team, 2, seq2_task, &j);
 }

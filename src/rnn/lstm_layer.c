@@ -767,6 +767,28 @@ static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, 
     return rows >= 32 || block * blocks <= (rows >= 16 ? 4 * l2c : l2c / 2);
 }
 
+/* Step s's buffers for lstm__step1_seq2 (op: a dir_op at B = 1, act from the input GEMM). */
+static void seq2_bufs(void *ctx, int s, lstm__step1_bufs *b) {
+    const dir_op *op = ctx;
+    fwd_bufs f = fwd_step_bufs(op, s, 0, 0);
+    b->act = f.a, b->c = f.c, b->m = f.m;
+    if (s == 0) {
+        b->h = op->h0, b->c_prev = op->c0;
+    } else {
+        fwd_bufs p = fwd_step_bufs(op, s - 1, 0, 0);
+        b->h = p.y, b->c_prev = p.c;
+    }
+}
+
+/* Whether dir_forward runs a batch-1 sequence by lstm__step1_seq2: 2 threads,
+ * inference from the input GEMM, no projection, a shape it takes. */
+static int use_seq2(const dir_op *op, lstm__team *team, int x_in_step) {
+    const lstm__cell *cell = op->cell;
+    const int gru = cell->step1 == lstm__gru_step1;
+    return op->p1 && team && lstm__team_size(team) == 2 && op->T > 1 && !x_in_step && !op->w->w_hr &&
+           (gru || cell->step1 == lstm__step1) && lstm__step1_seq2_ok(gru, op->H, op->w->in);
+}
+
 /* One direction of one layer over the sequence; hn [B,Hout], cn [B,H] or NULL. */
 static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const lstm__cell *cell = op->cell;
@@ -788,6 +810,12 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
         fwd_rows_job rj = {op, x_in_step};
         lstm__team_run_tasks(team, nrow, fwd_rows_task, &rj);
         fwd_bufs f = fwd_step_bufs(op, T - 1, 0, 0); /* the last step's h and c */
+        hp = f.y;
+        ldh = ldy;
+        cp = f.c;
+    } else if (use_seq2(op, team, x_in_step)) {
+        lstm__step1_seq2(team, cell->step1 == lstm__gru_step1, H, in, T, op->rev0, op->p1, seq2_bufs, (void *)op);
+        fwd_bufs f = fwd_step_bufs(op, T - 1, 0, 0);
         hp = f.y;
         ldh = ldy;
         cp = f.c;
