@@ -424,8 +424,6 @@ int lstm__step1_seq2_ok(int gru, int H, int I);
 void lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P,
                       void (*bufs)(void *ctx, int s, lstm__step1_bufs *b), void *ctx);
 int lstm__step1_seq2_runs(void); /* (tests) how many sequences took it in this process */
-void lstm__step1_part_avx512(int gru, int part, int H, int I, int g0, int g1, int rev, int k0, int k1,
-                             const float *P, float *act, const float *h, const float *c_prev, float *c, float *m);
 
 void lstm__step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c, float *y);
 void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c,

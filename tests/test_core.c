@@ -510,16 +510,17 @@ static void test_bidir_inference(void) {
  * and cn equal 1 and 3 threads' and lstm_stream's step by step, bit for bit,
  * and the float64 reference within 1e-5.  H = 256 (4 groups, 2 a thread), 320
  * (5 groups, 2 and 3), 200 (the GRU's 13 blocks; the LSTM's last block there
- * is half-packed, so the LSTM takes the plain path), with and without h0/c0,
- * 2 layers (the second reads the first's y). */
+ * is half-packed, so the LSTM takes the plain path); zero state, h0 and c0,
+ * and c0 alone (LSTM); 2 layers (the second reads the first's y). */
 static void test_step1_seq2(void) {
     struct { int cell, H; } cs[] = {{LSTM_CELL_LSTM, 256}, {LSTM_CELL_GRU, 256}, {LSTM_CELL_LSTM, 320},
-                                    {LSTM_CELL_GRU, 200}, {LSTM_CELL_LSTM, 200}};
+                                    {LSTM_CELL_GRU, 320}, {LSTM_CELL_GRU, 200}, {LSTM_CELL_LSTM, 200}};
     const int runs0 = lstm__step1_seq2_runs();
     int expect = 0;
     for (size_t c = 0; c < sizeof cs / sizeof *cs; c++)
-        for (int st = 0; st < 2; st++) {
+        for (int st = 0; st < 3; st++) { /* zero state, h0 and c0, c0 alone */
             const int gru = cs[c].cell == LSTM_CELL_GRU, H = cs[c].H, I = 8, T = 7, L = 2;
+            if (gru && st == 2) continue;
             lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = L, .bias = 1, .cell = cs[c].cell};
             lstm_net net;
             lstm_net_init(&net, &cfg);
@@ -529,7 +530,7 @@ static void test_step1_seq2(void) {
             fill(x, nx, 1.0);
             fill(h0, ns, 0.5);
             fill(c0, ns, 0.5);
-            const float *H0 = st ? h0 : NULL, *C0 = st && !gru ? c0 : NULL;
+            const float *H0 = st == 1 ? h0 : NULL, *C0 = st && !gru ? c0 : NULL;
             for (int n = 0; n < 4; n++) y[n] = malloc(ny * 4), hn[n] = malloc(ns * 4), cn[n] = malloc(ns * 4);
             for (int n = 1; n <= 3; n++) {
                 lstm_workspace *ws;
@@ -567,7 +568,8 @@ static void test_step1_seq2(void) {
             const int takes = lstm__kernel_fused() && lstm__step1_seq2_ok(gru, H, I) && lstm__step1_seq2_ok(gru, H, H);
             expect += takes ? L : 0;
             CHECK_V(same && e < 1e-5, "%s H=%d %s: batch-1 sequence on 2 threads (%s) == 1 and 3 threads and "
-                    "streaming, bit for bit; float64 within %.1e", gru ? "gru" : "lstm", H, st ? "h0, c0" : "zero state",
+                    "streaming, bit for bit; float64 within %.1e", gru ? "gru" : "lstm", H,
+                    st == 2 ? "c0 alone" : st ? "h0, c0" : "zero state",
                     takes ? "hand-off overlapped" : "plain team path", e);
             free(P), free(xd), free(h0d), free(c0d), free(yd), free(hnd), free(cnd);
             for (int n = 0; n < 4; n++) free(y[n]), free(hn[n]), free(cn[n]);

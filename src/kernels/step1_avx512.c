@@ -42,6 +42,7 @@
  * take whole groups), and lstm_forward at B = 1 and lstm_stream, which both
  * run this kernel, agree bit for bit.  tests/test_step1.c compares it with a
  * float64 step and with lstm__step_avx512 within 1e-5. */
+#include <sched.h>
 #include <stddef.h>
 
 #include "internal.h"
@@ -386,7 +387,7 @@ run_part(const int GRU, const int PART, int H, int I, int g0, int g1, int rev, i
     }
 }
 
-T512 NO_SANITIZE void lstm__step1_part_avx512(int gru, int part, int H, int I, int g0, int g1, int rev, int k0,
+T512 NO_SANITIZE static void step1_part(int gru, int part, int H, int I, int g0, int g1, int rev, int k0,
                                               int k1, const float *P, float *act, const float *h,
                                               const float *c_prev, float *c, float *m) {
     if (gru && part == 1) run_part(1, 1, H, I, g0, g1, rev, k0, k1, P, act, h, NULL, NULL, m);
@@ -491,8 +492,9 @@ void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const fl
  * only after its own). */
 int lstm__step1_seq2_ok(int gru, int H, int I) {
     const int nub = (H + 15) / 16, ng = groups_of(H, I + H, gru ? 3 : 4);
-    /* every group of 2-4 blocks (one chain a sum), none half-packed, two or more a side */
-    return ng >= 4 && ng < nub && nub <= 4 * ng && !half_last(gru, H);
+    /* every group of >= 2 blocks (S = 1: one chain a sum; groups_of makes them 3 or 4 here, the
+     * cases run_part has), none half-packed, two or more a side */
+    return ng >= 4 && nub >= 2 * ng && nub <= 4 * ng && !half_last(gru, H);
 }
 
 static int seq2_count;
@@ -506,13 +508,16 @@ typedef struct {
     void *ctx;
 } seq2_job;
 
+/* Spins until *p >= v; past 2000 pauses (tens of µs; a step takes a few) it yields
+ * the CPU at each check, so that two threads on one CPU (a busy or limited
+ * machine) still go on. */
 static void seq2_wait(const int *p, int v) {
-    while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < v)
+    for (long i = 0; __atomic_load_n(p, __ATOMIC_ACQUIRE) < v; i++) {
+        if (i >= 200) sched_yield();
 #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#else
-        ;
+        else __builtin_ia32_pause();
 #endif
+    }
 }
 
 static void seq2_task(void *arg, int task, int ntasks) {
@@ -526,10 +531,10 @@ static void seq2_task(void *arg, int task, int ntasks) {
         j->bufs(j->ctx, s, &b);
         const int rev = (j->rev0 + s) & 1;
         if (task == 0 && b.h) {
-            lstm__step1_part_avx512(j->gru, 1, H, I, g0, g1, rev, 0, kA, j->P, b.act, b.h, b.c_prev, b.c, b.m);
+            step1_part(j->gru, 1, H, I, g0, g1, rev, 0, kA, j->P, b.act, b.h, b.c_prev, b.c, b.m);
             seq2_wait(&j->done[1][0], s); /* thread 1's rows of h_{s-1} */
             for (int k = kA; k < H; k += 16) __builtin_prefetch(b.h + k, 0, 3);
-            lstm__step1_part_avx512(j->gru, 2, H, I, g0, g1, rev, kA, H, j->P, b.act, b.h, b.c_prev, b.c, b.m);
+            step1_part(j->gru, 2, H, I, g0, g1, rev, kA, H, j->P, b.act, b.h, b.c_prev, b.c, b.m);
         } else {
             if (task) seq2_wait(&j->done[0][0], s); /* thread 0's rows of h_{s-1} */
             for (int k = 0; b.h && task && k < kA; k += 16) __builtin_prefetch(b.h + k, 0, 3);
@@ -548,6 +553,17 @@ void lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, 
     seq2_job j = {.gru = gru, .H = H, .I = I, .T = T, .rev0 = rev0, .ng = groups_of(H, I + H, gru ? 3 : 4),
                   .P = P, .bufs = bufs, .ctx = ctx};
     j.kA = 16 * block0(H, j.ng, j.ng / 2);
+    if (lstm__team_size(team) != 2 || !lstm__step1_seq2_ok(gru, H, I)) {
+        /* (callers check; run_tasks would run task 0 before task 1 on one thread, and task 0
+         * would wait for task 1 forever) the steps one at a time, all groups: the same bits */
+        for (int s = 0; s < T; s++) {
+            lstm__step1_bufs b;
+            bufs(ctx, s, &b);
+            step1_job sj = {gru, H, I, H, j.ng, (rev0 + s) & 1, P, NULL, NULL, b.h, b.c_prev, NULL, b.act, b.c, b.m, NULL};
+            step1_groups(&sj, 0, j.ng);
+        }
+        return;
+    }
     __atomic_add_fetch(&seq2_count, 1, __ATOMIC_RELAXED);
     lstm__team_run_tasks(team, 2, seq2_task, &j);
 }

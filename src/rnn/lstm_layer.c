@@ -767,6 +767,7 @@ static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, 
     return rows >= 32 || block * blocks <= (rows >= 16 ? 4 * l2c : l2c / 2);
 }
 
+#if LSTM_X86 /* (the batch-1 step is x86's: step1_avx512.c) */
 /* Step s's buffers for lstm__step1_seq2 (op: a dir_op at B = 1, act from the input GEMM). */
 static void seq2_bufs(void *ctx, int s, lstm__step1_bufs *b) {
     const dir_op *op = ctx;
@@ -788,6 +789,12 @@ static int use_seq2(const dir_op *op, lstm__team *team, int x_in_step) {
     return op->p1 && team && lstm__team_size(team) == 2 && op->T > 1 && !x_in_step && !op->w->w_hr &&
            (gru || cell->step1 == lstm__step1) && lstm__step1_seq2_ok(gru, op->H, op->w->in);
 }
+#else
+static int use_seq2(const dir_op *op, lstm__team *team, int x_in_step) {
+    (void)op, (void)team, (void)x_in_step;
+    return 0;
+}
+#endif
 
 /* One direction of one layer over the sequence; hn [B,Hout], cn [B,H] or NULL. */
 static void dir_forward(const dir_op *op, float *hn, float *cn) {
@@ -814,7 +821,9 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
         ldh = ldy;
         cp = f.c;
     } else if (use_seq2(op, team, x_in_step)) {
+#if LSTM_X86
         lstm__step1_seq2(team, cell->step1 == lstm__gru_step1, H, in, T, op->rev0, op->p1, seq2_bufs, (void *)op);
+#endif
         fwd_bufs f = fwd_step_bufs(op, T - 1, 0, 0);
         hp = f.y;
         ldh = ldy;
