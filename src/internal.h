@@ -414,7 +414,8 @@ void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *
  * half only midway; thread 1 waits for thread 0's half, then runs its groups
  * whole.  Every sum is the same chain as lstm__step1's (the same bits).
  * Inference only, act [T steps] holding bias + x·W_ihᵀ already, no projection
- * (Hout = H); lstm__step1_seq2_ok says for which shapes.  bufs gives step s's
+ * (Hout = H); lstm__step1_seq2_ok says for which shapes (on another team or
+ * shape it runs the steps one at a time, the same bits).  bufs gives step s's
  * act, c, m (h out) and its h and c_prev (NULL at s = 0 without h0/c0). */
 typedef struct {
     float *act, *c, *m;
