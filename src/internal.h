@@ -414,16 +414,16 @@ void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *
  * half only midway; thread 1 waits for thread 0's half, then runs its groups
  * whole.  Every sum is the same chain as lstm__step1's (the same bits).
  * Inference only, act [T steps] holding bias + x·W_ihᵀ already, no projection
- * (Hout = H); lstm__step1_seq2_ok says for which shapes (on another team or
- * shape it runs the steps one at a time, the same bits).  bufs gives step s's
- * act, c, m (h out) and its h and c_prev (NULL at s = 0 without h0/c0). */
+ * (Hout = H).  Returns 1 when it ran the sequence, 0 (nothing done) on a team
+ * of other than 2 threads or a shape lstm__step1_seq2_ok refuses.  bufs gives
+ * step s's act, c, m (h out) and its h and c_prev (NULL at s = 0 without h0/c0). */
 typedef struct {
     float *act, *c, *m;
     const float *h, *c_prev;
 } lstm__step1_bufs;
 int lstm__step1_seq2_ok(int gru, int H, int I);
-void lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P,
-                      void (*bufs)(void *ctx, int s, lstm__step1_bufs *b), void *ctx);
+int lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P,
+                     void (*bufs)(void *ctx, int s, lstm__step1_bufs *b), void *ctx);
 int lstm__step1_seq2_runs(void); /* (tests) how many sequences took it in this process */
 
 void lstm__step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c, float *y);

@@ -235,7 +235,7 @@ tail(const int GRU, const int half, int H, int j, __m512 a0, __m512 a1, __m512 a
  * HP: its last block half-packed (half_last: acc [v][0] = [i | f], [v][1] = [g | o]).
  * PART (a constant; S = 1, no HP, x NULL, a_in = act): 0 the whole step; 1 only
  * the rows of h [k0, k1), the sums then stored back into act; 2 the rows [k0, k1)
- * continuing from those sums, then the gates (lstm__step1_part_avx512). */
+ * continuing from those sums, then the gates (step1_part). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 group(const int GRU, const int NV, const int S, const int HP, const int PART, int k0, int k1, int pf, int H, int I,
       int Hout, int b0, const float *P, const float *a_in, float *act, const float *x, const float *bsum,
@@ -387,9 +387,9 @@ run_part(const int GRU, const int PART, int H, int I, int g0, int g1, int rev, i
     }
 }
 
-T512 NO_SANITIZE static void step1_part(int gru, int part, int H, int I, int g0, int g1, int rev, int k0,
-                                              int k1, const float *P, float *act, const float *h,
-                                              const float *c_prev, float *c, float *m) {
+T512 NO_SANITIZE static void step1_part(int gru, int part, int H, int I, int g0, int g1, int rev, int k0, int k1,
+                                        const float *P, float *act, const float *h, const float *c_prev, float *c,
+                                        float *m) {
     if (gru && part == 1) run_part(1, 1, H, I, g0, g1, rev, k0, k1, P, act, h, NULL, NULL, m);
     else if (gru) run_part(1, 2, H, I, g0, g1, rev, k0, k1, P, act, h, NULL, NULL, m);
     else if (part == 1) run_part(0, 1, H, I, g0, g1, rev, k0, k1, P, act, h, c_prev, c, m);
@@ -508,7 +508,7 @@ typedef struct {
     void *ctx;
 } seq2_job;
 
-/* Spins until *p >= v; past 2000 pauses (tens of µs; a step takes a few) it yields
+/* Spins until *p >= v; past 200 pauses (several µs; a step takes a few) it yields
  * the CPU at each check, so that two threads on one CPU (a busy or limited
  * machine) still go on. */
 static void seq2_wait(const int *p, int v) {
@@ -548,22 +548,15 @@ static void seq2_task(void *arg, int task, int ntasks) {
 #endif
 }
 
-void lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P,
-                      void (*bufs)(void *ctx, int s, lstm__step1_bufs *b), void *ctx) {
+int lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P,
+                     void (*bufs)(void *ctx, int s, lstm__step1_bufs *b), void *ctx) {
+    /* exactly 2 threads: on one, run_tasks would run task 0 before task 1, and task 0 would
+     * wait for task 1 forever */
+    if (lstm__team_size(team) != 2 || !lstm__step1_seq2_ok(gru, H, I)) return 0;
     seq2_job j = {.gru = gru, .H = H, .I = I, .T = T, .rev0 = rev0, .ng = groups_of(H, I + H, gru ? 3 : 4),
                   .P = P, .bufs = bufs, .ctx = ctx};
     j.kA = 16 * block0(H, j.ng, j.ng / 2);
-    if (lstm__team_size(team) != 2 || !lstm__step1_seq2_ok(gru, H, I)) {
-        /* (callers check; run_tasks would run task 0 before task 1 on one thread, and task 0
-         * would wait for task 1 forever) the steps one at a time, all groups: the same bits */
-        for (int s = 0; s < T; s++) {
-            lstm__step1_bufs b;
-            bufs(ctx, s, &b);
-            step1_job sj = {gru, H, I, H, j.ng, (rev0 + s) & 1, P, NULL, NULL, b.h, b.c_prev, NULL, b.act, b.c, b.m, NULL};
-            step1_groups(&sj, 0, j.ng);
-        }
-        return;
-    }
     __atomic_add_fetch(&seq2_count, 1, __ATOMIC_RELAXED);
     lstm__team_run_tasks(team, 2, seq2_task, &j);
+    return 1;
 }

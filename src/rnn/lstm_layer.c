@@ -781,16 +781,17 @@ static void seq2_bufs(void *ctx, int s, lstm__step1_bufs *b) {
     }
 }
 
-/* Whether dir_forward runs a batch-1 sequence by lstm__step1_seq2: 2 threads,
- * inference from the input GEMM, no projection, a shape it takes. */
-static int use_seq2(const dir_op *op, lstm__team *team, int x_in_step) {
-    const lstm__cell *cell = op->cell;
-    const int gru = cell->step1 == lstm__gru_step1;
-    return op->p1 && team && lstm__team_size(team) == 2 && op->T > 1 && !x_in_step && !op->w->w_hr &&
-           (gru || cell->step1 == lstm__step1) && lstm__step1_seq2_ok(gru, op->H, op->w->in);
+/* A batch-1 sequence by lstm__step1_seq2 where it applies (inference from the input
+ * GEMM, no projection; it checks the team and the shape): 1 when it ran. */
+static int run_seq2(const dir_op *op, lstm__team *team, int x_in_step) {
+    const lstm__step1_fn step1 = op->cell->step1;
+    if (!op->p1 || op->T < 2 || x_in_step || op->w->w_hr || (step1 != lstm__step1 && step1 != lstm__gru_step1))
+        return 0;
+    return lstm__step1_seq2(team, step1 == lstm__gru_step1, op->H, op->w->in, op->T, op->rev0, op->p1, seq2_bufs,
+                            (void *)op);
 }
 #else
-static int use_seq2(const dir_op *op, lstm__team *team, int x_in_step) {
+static int run_seq2(const dir_op *op, lstm__team *team, int x_in_step) {
     (void)op, (void)team, (void)x_in_step;
     return 0;
 }
@@ -813,18 +814,10 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const float *hp = op->h0, *cp = op->c0;
     int ldh = Hout;
     int nrow = op->pu ? fwd_row_tasks(cell, op->train, op->team, B, H, in, Hout) : 0;
-    if (nrow) {
-        fwd_rows_job rj = {op, x_in_step};
-        lstm__team_run_tasks(team, nrow, fwd_rows_task, &rj);
+    fwd_rows_job rj = {op, x_in_step};
+    if (nrow) lstm__team_run_tasks(team, nrow, fwd_rows_task, &rj);
+    if (nrow || run_seq2(op, team, x_in_step)) { /* the whole sequence ran */
         fwd_bufs f = fwd_step_bufs(op, T - 1, 0, 0); /* the last step's h and c */
-        hp = f.y;
-        ldh = ldy;
-        cp = f.c;
-    } else if (use_seq2(op, team, x_in_step)) {
-#if LSTM_X86
-        lstm__step1_seq2(team, cell->step1 == lstm__gru_step1, H, in, T, op->rev0, op->p1, seq2_bufs, (void *)op);
-#endif
-        fwd_bufs f = fwd_step_bufs(op, T - 1, 0, 0);
         hp = f.y;
         ldh = ldy;
         cp = f.c;
