@@ -445,6 +445,9 @@ void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const
  * step_two_pass8: the LSTM's fused step runs 8 rows as one tile in two passes
  * (gates i, f, then g, o) instead of two tiles of 4 (step_avx512.c, rule in
  * cpu.c; LSTM_STEP_TWO_PASS8=0|1 overrides; no bit depends on it).
+ * step_x_quarter: a fused step whose unit block is exactly a quarter of L2
+ * also does x·W_ihᵀ (lstm_layer.c's x_in_fused_step; rule in cpu.c; no bit
+ * depends on it).
  * step1_pf_bytes: the batch-1 step prefetches its pack when one call streams
  * more than this many bytes of it (rule in cpu.c; LSTM_STEP1_PREFETCH=0|1:
  * never|always; no bit depends on it). */
@@ -453,7 +456,7 @@ typedef struct {
     int vendor, family, model; /* family and model as the OS shows them (extended fields added) */
     long l1d, l2, l3;
     int avx2, avx512, fma512_full;
-    int gemm_kc, gemm_nc, gemm_ta_direct, step_pf_tiles2, step_two_pass8;
+    int gemm_kc, gemm_nc, gemm_ta_direct, step_pf_tiles2, step_two_pass8, step_x_quarter;
     long step1_pf_bytes;
 } lstm__cpu_info;
 const lstm__cpu_info *lstm__cpu(void);

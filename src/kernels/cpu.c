@@ -150,6 +150,15 @@ const lstm__cpu_info *lstm__cpu(void) {
      * 768-b8.  So on Intel only. */
     c.step_two_pass8 = c.vendor == LSTM__CPU_INTEL;
     c.step_two_pass8 = env01("LSTM_STEP_TWO_PASS8", c.step_two_pass8);
+    /* A unit block of exactly a quarter of L2 (its weights of both products), fused
+     * with x·W_ihᵀ or the input GEMM before the loop.  On a Xeon (Emerald Rapids, 2 MB
+     * L2, 2026-11-30, 2 threads, interleaved pairs, ratios GEMM / fused): I = H = 1024,
+     * B = 64, T = 50 (fwd-1024) in session 17 0.98 (6 pairs), then even (5); in session
+     * 20, a busier host, 272-372 ms fused vs 249-328, the GEMM faster in 21 of 22 pairs
+     * (median 0.90); its training at T = 25 507-544 vs 489-512 (4 of 4); I = 1536,
+     * H = 512, B = 64 even (0.97-1.07).  Zen 5 (1 MB L2) measured its quarter, fwd-512,
+     * even (session 9: GEMM 79.6-80.0 vs fused 75.4-82.5 ms).  So fused except on Intel. */
+    c.step_x_quarter = c.vendor != LSTM__CPU_INTEL;
     /* The batch-1 step past L1 streams its pack (W_hh's rows, and W_ih's with x) from L2,
      * or past L2 from L3.  Software prefetch two rows ahead made it ~20 % faster on Zen 4.
      * On Zen 5 (family 26), one thread, idle, interleaved A/B of `lstm bench --mode step`

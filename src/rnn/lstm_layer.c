@@ -726,16 +726,8 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
  * reuses what it streams only over its own rows.  So:
  *  - a unit block's weights of both products, 16·G·(in + Hout) floats, must
  *    fit in a quarter of L2 (each row tile reuses them from there, while the
- *    next block is prefetched beside them); on Intel, in less than a quarter.
- *    A Xeon (Emerald Rapids, 2 MB L2, 2026-11-30), interleaved pairs, 2
- *    threads, blocks of exactly a quarter, fused vs GEMM (ratios GEMM /
- *    fused): I = H = 1024, B = 64, T = 50 (fwd-1024) in session 17 0.98 (6
- *    pairs), then even (5); in session 20, a busier host, 272-372 vs 249-328
- *    ms, the GEMM faster in 21 of 22 pairs (median 0.90); its training at
- *    T = 25 507-544 vs 489-512 (4 of 4); I = 1536, H = 512, B = 64 even
- *    (0.97-1.07).  Zen 5 (1 MB L2) measured its quarter, fwd-512, even
- *    (session 9: GEMM 79.6-80.0 vs fused 75.4-82.5 ms), so there the rule
- *    stays;
+ *    next block is prefetched beside them); exactly a quarter only where
+ *    lstm__cpu_info.step_x_quarter says (not on Intel: rule in cpu.c);
  *  - and either a task has >= 32 rows (6 row tiles), or the whole pack a task
  *    streams fits in L2 (inference), or, training (where act is stored either
  *    way), in 4 × L2 with >= 16 rows a task and in L2 / 2 with fewer, counting
@@ -767,7 +759,7 @@ static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, 
     int mode = __atomic_load_n(&step_x_mode, __ATOMIC_RELAXED);
     if (mode >= 0) return mode;
     const int64_t l2 = l2_bytes(), block = (int64_t)64 * cell->G * (in + Hout); /* bytes */
-    if (lstm__cpu()->vendor == LSTM__CPU_INTEL ? block >= l2 / 4 : block > l2 / 4) return 0;
+    if (block > l2 / 4 || (block == l2 / 4 && !lstm__cpu()->step_x_quarter)) return 0;
     int nt = team ? lstm__team_size(team) : 1, nrow = fwd_row_tasks(cell, train, team, B, H, in, Hout);
     int rows = nrow ? (B + nrow - 1) / nrow : B; /* a task's rows (the unit split: all, a share of the blocks) */
     int64_t blocks = (H + 15) / 16;
