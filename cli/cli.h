@@ -3,6 +3,7 @@
 #ifndef LSTM_CLI_H
 #define LSTM_CLI_H
 #include <stddef.h>
+#include <stdio.h>
 #include <stdnoreturn.h>
 
 #include "lstm.h"
@@ -57,9 +58,16 @@ void cli_check_paths(const cli_args *a, const cli_path *p, int n);
  * for the rest of the process, or exits 1 when another process holds it.
  * Devices and FIFOs are not locked.  The lock file is removed at exit. */
 void cli_lock(const char *path, const char *flag);
+/* Removes the lock files now (async-signal-safe: for a handler that then _exits). */
+void cli_locks_unlink(void);
 /* Flushes stdout; a write error anywhere on it (ENOSPC, EFBIG) exits 1.
  * main calls it after every command. */
 void cli_finish_stdout(void);
+/* Writes s to f as a JSON string: '"', '\\' and control bytes escaped (\u00XX),
+ * valid UTF-8 as it is, and each byte that is not part of a valid UTF-8
+ * sequence as \udcXX (Python's surrogateescape: os.fsencode(json.loads(...))
+ * gives back the bytes of a file name). */
+void cli_json_str(FILE *f, const char *s);
 /* fwrite to stdout; a failure exits 1 with "writing WHAT to standard output failed: reason". */
 void cli_write_stdout(const void *p, size_t n, const char *what);
 

@@ -3,6 +3,7 @@
  * saves on Ctrl-C and stops on a non-finite loss. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -137,6 +138,14 @@ static void keep_log_records(const char *path, int64_t start_step) {
  * a regular file is read back: a FIFO or device (a pipe to another program,
  * /dev/stdout) is written into, since reading it would block or never end. */
 static FILE *open_log(const char *path, int resuming, int64_t start_step) {
+    const int alias = lstm__fd_alias(path);
+    if (alias >= 0) { /* /dev/stdout and the like: that descriptor, at its offset (fileio.h) */
+        if (alias == 1) fflush(stdout);
+        const int fd = fcntl(alias, F_DUPFD_CLOEXEC, 3);
+        FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL; /* ("a" would set O_APPEND on the caller's descriptor too) */
+        if (!f) cli_fail("%s: cannot open the log: %s", path, strerror(errno));
+        return f;
+    }
     struct stat st;
     if (resuming && stat(path, &st) == 0 && S_ISREG(st.st_mode)) keep_log_records(path, start_step);
     FILE *f = fopen(path, resuming ? "ab" : "wb");
@@ -446,7 +455,8 @@ int lstm_cmd_train(int argc, char **argv) {
         if (pg.log) { /* rank 0's */
             fprintf(pg.log, "{\"step\":%" PRId64 ",\"epoch\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"tokens_per_s\":%.1f,\"time\":%.3f",
                     info.step, info.epoch, info.loss, info.lr, info.grad_norm, tps, now_s() - t0);
-            if (evaluated) fprintf(pg.log, ",\"val_loss\":%.9g", last_val);
+            if (evaluated && isfinite(last_val)) fprintf(pg.log, ",\"val_loss\":%.9g", last_val);
+            else if (evaluated) fputs(",\"val_loss\":null", pg.log); /* (JSON has no inf or nan) */
             fputs("}\n", pg.log);
             errno = 0;
             if (fflush(pg.log) != 0 || ferror(pg.log)) log_err = errno ? errno : EIO;

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "corpus.h"
+#include "io/fileio.h"
 #include "internal.h"
 
 typedef struct {
@@ -62,6 +64,29 @@ static void list_dir(names *out, const char *dir) {
     free(l.v);
 }
 
+/* The mapping is of the file itself: if another program makes the file shorter
+ * while we train, reading a page past its new end raises SIGBUS.  A SIGBUS inside
+ * the mapping becomes one line and exit 1 (the last checkpoint, if any, is kept;
+ * the lock files are removed); any other SIGBUS is not ours and kills as before.
+ * (A file rewritten in place, not shortened, is read as it now is: the data must
+ * not change while it trains; README, "Training data".) */
+static const unsigned char *bus_lo;
+static size_t bus_n, bus_len;
+static char bus_msg[640];
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    const unsigned char *a = si->si_addr;
+    if (bus_lo && a >= bus_lo && a < bus_lo + bus_n) {
+        ssize_t w = write(2, bus_msg, bus_len);
+        (void)w;
+        cli_locks_unlink();
+        _exit(1);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static void map_fd(cli_corpus *c, int fd, const char *what) {
     struct stat st;
     if (fstat(fd, &st) != 0) cli_fail("%s: cannot stat: %s", what, strerror(errno));
@@ -72,6 +97,19 @@ static void map_fd(cli_corpus *c, int fd, const char *what) {
     madvise(m, c->n, MADV_SEQUENTIAL);
     c->map = m;
     c->p = m;
+    char name[400];
+    int len = snprintf(bus_msg, sizeof bus_msg,
+                       "%slstm: %s: the data file became shorter while training (it had %zu bytes); stopped, "
+                       "the last checkpoint (if any) is kept\n",
+                       isatty(2) ? "\n" : "", lstm__printable(name, sizeof name, what), c->n); /* (after a progress line) */
+    bus_len = len < 0 ? 0 : (size_t)len < sizeof bus_msg ? (size_t)len : sizeof bus_msg - 1;
+    bus_lo = m, bus_n = c->n;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
 }
 
 /* Appends what the open file in (named path) holds to fd. */
@@ -167,6 +205,7 @@ void cli_corpus_open(cli_corpus *c, char **files, int nfiles) {
 }
 
 void cli_corpus_close(cli_corpus *c) {
+    if (c->map && bus_lo == c->map) bus_lo = NULL, bus_n = 0;
     if (c->map) munmap(c->map, c->n);
     memset(c, 0, sizeof *c);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "io/fileio.h"
 
 /* What a path names: an existing file (dev, ino), or a name not yet there in
  * the directory (dev, ino of the directory + the last name).  Symlinks are
@@ -60,6 +61,13 @@ static int same(const identity *a, const identity *b) {
 
 static void check_dest(const cli_args *a, const cli_path *p) {
     if (!*p->path) cli_usage(a, "%s: expected a file name, got an empty string", p->flag);
+    const int alias = lstm__fd_alias(p->path);
+    if (alias >= 0) { /* /dev/stdout and the like: written through that descriptor (fileio.h) */
+        const int fl = fcntl(alias, F_GETFL);
+        if (fl < 0) cli_fail("%s: descriptor %d is not open (%s)", p->path, alias, p->flag);
+        if ((fl & O_ACCMODE) == O_RDONLY) cli_fail("%s: descriptor %d is open for reading only (%s)", p->path, alias, p->flag);
+        return;
+    }
     struct stat lst, st;
     if (lstat(p->path, &lst) == 0 && S_ISLNK(lst.st_mode) && stat(p->path, &st) != 0)
         cli_fail("%s: a symbolic link whose target cannot be resolved (%s): not written through (%s)", p->path,
@@ -70,6 +78,8 @@ static void check_dest(const cli_args *a, const cli_path *p) {
             if (access(p->path, W_OK) != 0) cli_fail("%s: cannot write: %s (%s)", p->path, strerror(errno), p->flag);
             return;
         }
+        /* a file we may not write is not replaced either (cp refuses it too), though the rename could */
+        if (access(p->path, W_OK) != 0) cli_fail("%s: cannot write: %s (%s)", p->path, strerror(errno), p->flag);
     }
     /* a new file or a replaced one: a temporary is created beside the (resolved) target */
     char *real = NULL;
@@ -119,7 +129,12 @@ static void release_locks(void) {
     n_locks = 0;
 }
 
+void cli_locks_unlink(void) {
+    for (int i = 0; i < n_locks; i++) unlink(locks[i]);
+}
+
 void cli_lock(const char *path, const char *flag) {
+    if (lstm__fd_alias(path) >= 0) return; /* a descriptor we were given: nothing to protect */
     struct stat st;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return; /* devices, FIFOs: nothing to protect */
     char *real = NULL;

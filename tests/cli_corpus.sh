@@ -100,5 +100,18 @@ head -c 60 "$T/ks.out" > "$T/ks.a"; tail -c 60 "$T/ks2.out" > "$T/ks.b"
 check 'cmp -s "$T/ks.a" "$T/ks.b" && grep -q "kept the best (validation loss [0-9.]*) in .*ks.st" "$T/e16"' \
     "--keep best --sample: the sample should come from the kept (best) model, and the last line say so: $(tail -n 1 "$T/e16")"
 
+# the data file made shorter while a run trains on it: one line and exit 1, no crash (it is mapped,
+# and pages past the new end fault), no lock files left, the last checkpoint kept
+head -c 1500000 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 3000000 > "$T/big.txt"
+$LSTM train --data "$T/big.txt" --hidden 8 --layers 1 --embed 4 --batch 4 --bptt 16 --time 20 --checkpoint-every 50 \
+    --log "$T/sb.log" --out "$T/sb.st" 2> "$T/e17" &
+pid=$!
+i=0; while [ "$( [ -f "$T/sb.log" ] && wc -l < "$T/sb.log" || echo 0)" -lt 60 ] && [ $i -lt 1000 ]; do sleep 0.02; i=$((i + 1)); done
+: > "$T/big.txt"
+wait $pid
+rc=$?
+check '[ $rc -eq 1 ] && tail -n 1 "$T/e17" | grep -q "^lstm: .*big.txt: the data file became shorter while training (it had 3000000 bytes)" && [ ! -e "$T/sb.st" ] && [ -s "$T/sb.st.ckpt" ] && [ -z "$(ls -A "$T" | grep "\.lock$")" ]' \
+    "the data truncated while training: expected exit 1, one line, a checkpoint and no locks (rc $rc: $(tail -n 1 "$T/e17"); $(ls -A "$T" | grep lock))"
+
 echo "cli_corpus.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -162,5 +162,60 @@ check '[ $rc -eq 1 ] && tail -n 1 err | grep -q "full: writing the log failed at
 "$LSTM" train --resume lf.st.ckpt --out lf.st --steps 200 2> err
 check '[ $? -eq 0 ] && [ -s lf.st ]' "the checkpoint written when the log failed does not resume: $(tail -n 1 err)"
 
+# ---- /dev/stdout and /dev/fd/N are written through the descriptor, at its offset: a file
+# behind stdout keeps what came before and after, >> appends, a socket works; a closed or
+# read-only descriptor is refused before any work
+{ echo HEADER; fwd --output /dev/stdout; echo TRAILER; } > so.bin 2> err
+rc=$?
+n=$(wc -c < ref.npy)
+check '[ $rc -eq 0 ] && [ "$(head -n 1 so.bin)" = HEADER ] && [ "$(tail -c 8 so.bin)" = TRAILER ] && [ $(wc -c < so.bin) -eq $((n + 15)) ] && tail -c +8 so.bin | head -c $n | cmp -s - ref.npy' \
+    "forward --output /dev/stdout into a file: rc $rc, what the shell wrote around it is gone: $(cat err)"
+echo keep > app.bin
+fwd --output /dev/stdout >> app.bin 2> err
+rc=$?
+check '[ $rc -eq 0 ] && [ "$(head -n 1 app.bin)" = keep ] && tail -c +6 app.bin | cmp -s - ref.npy' "forward --output /dev/stdout >> FILE: rc $rc, the earlier contents are gone: $(cat err)"
+fwd --output /dev/fd/3 3> fd3.bin 2> err
+rc=$?
+check '[ $rc -eq 0 ] && cmp -s fd3.bin ref.npy' "forward --output /dev/fd/3: rc $rc: $(cat err)"
+fwd --output /dev/stdout >&- 2> err
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "descriptor 1 is not open" err && [ $(wc -l < err) -eq 1 ]' "forward --output /dev/stdout with stdout closed: expected exit 1 and one line, got rc $rc: $(cat err)"
+cp ref.npy ro.npy
+fwd --output /dev/stdout 1< ro.npy 2> err
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "open for reading only" err && cmp -s ro.npy ref.npy' "forward --output /dev/stdout open for reading: expected exit 1, got rc $rc: $(cat err)"
+if [ -x /usr/bin/python3 ]; then
+    /usr/bin/python3 -c '
+import socket, subprocess, sys
+a, b = socket.socketpair()
+p = subprocess.run(sys.argv[1:], stdout=a, stderr=subprocess.PIPE)
+a.close()
+data = b""
+while True:
+    d = b.recv(65536)
+    if not d: break
+    data += d
+open("sock.bin", "wb").write(data)
+sys.exit(p.returncode)' "$LSTM" forward --model "$FIX/lstm_tiny.safetensors" --prefix model. --input x.npy --output /dev/stdout 2> err
+    rc=$?
+    check '[ $rc -eq 0 ] && cmp -s sock.bin ref.npy' "forward --output /dev/stdout on a socket: rc $rc: $(cat err)"
+fi
+{ echo HEADER; "$LSTM" train $TR --steps 4 --out lo.st --log /dev/stdout 2> err; echo "rc=$?"; } > lo.out
+check '[ "$(head -n 1 lo.out)" = HEADER ] && grep -q "^rc=0$" lo.out && grep -q "^{\"step\":4," lo.out && [ ! -e .lo.out.lock ]' "train --log /dev/stdout into a file: $(head -c 300 lo.out) $(cat err)"
+
+# ---- an existing file that may not be written is refused, not replaced by the rename (as a
+# user: root may write anything; as root, the binary and the files copied for user 65534)
+mkdir rd && cp "$FIX/lstm_tiny.safetensors" rd/m.st && cp x.npy rd/
+RO='echo precious > rd/y.npy && chmod 444 rd/y.npy
+    "$0" forward --model rd/m.st --prefix model. --input rd/x.npy --output rd/y.npy 2> rd/err; echo $? > rd/rc'
+if [ "$(id -u)" != 0 ]; then
+    sh -c "$RO" "$LSTM"
+elif command -v setpriv > /dev/null; then
+    cp "$LSTM" rd/lstm && chmod 755 "$T" rd && chown -R 65534:65534 rd
+    setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "$RO" rd/lstm
+fi
+check '[ "$(cat rd/rc)" = 1 ] && [ "$(cat rd/y.npy)" = precious ] && grep -q "rd/y.npy: cannot write: Permission denied" rd/err' \
+    "forward --output onto a read-only file: expected exit 1 and the file kept, got rc $(cat rd/rc 2> /dev/null): $(cat rd/err 2> /dev/null)"
+
 echo "cli_files: $pass passed, $fail failed"
 [ $fail -eq 0 ]

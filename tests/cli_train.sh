@@ -178,5 +178,10 @@ check '[ $rc -eq 1 ] && grep -Eq "loss at step [0-9]+ is (inf|nan|-nan)" "$T/n.e
 check '$LSTM sample --model "$T/n.ckpt" --length 3 --temperature 0 > /dev/null 2>&1' "non-finite loss: the last checkpoint is not readable"
 check '[ ! -f "$T/n.st" ]' "non-finite loss: a model was written from diverged weights"
 
+# a validation loss that overflows is logged as null (JSON has no inf or nan): the log stays JSON
+$LSTM train --data $DATA --hidden 8 --layers 1 --embed 4 --batch 2 --bptt 8 --steps 5 --lr 1e30 --eval-every 1 --val-fraction 0.2 --log "$T/v.jsonl" --out "$T/v.st" 2> "$T/v.err"
+check 'grep -q "\"val_loss\":null" "$T/v.jsonl" && ! grep -Eqi "inf|nan" "$T/v.jsonl" && { [ ! -x /usr/bin/python3 ] || /usr/bin/python3 -c "import json, sys; [json.loads(l) for l in open(sys.argv[1])]" "$T/v.jsonl"; }' \
+    "a non-finite validation loss made the log invalid JSON: $(head -n 2 "$T/v.jsonl") $(tail -n 1 "$T/v.err")"
+
 echo "cli_train.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -400,7 +400,7 @@ def _log_line(rec):
     """One JSONL record in the CLI's format ("%.9g" numbers, the same keys and order)."""
     s = ('{"step":%d,"epoch":%d,"loss":%.9g,"lr":%.9g,"grad_norm":%.9g,"tokens_per_s":%.1f,"time":%.3f'
          % (rec["step"], rec["epoch"], rec["loss"], rec["lr"], rec["grad_norm"], rec["tokens_per_s"], rec["time"]))
-    if "val_loss" in rec:
-        s += ',"val_loss":%.9g' % rec["val_loss"]
+    if "val_loss" in rec:  # JSON has no inf or nan: null, as the CLI writes
+        s += ',"val_loss":' + ('%.9g' % rec["val_loss"] if math.isfinite(rec["val_loss"]) else "null")
     return s + "}\n"
 

@@ -34,7 +34,7 @@ def plot(recs, out, title=None):
     steps = [r["step"] for r in recs]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax1.plot(steps, [r["loss"] for r in recs], lw=0.8, alpha=0.8, label="training loss")
-    val = [(r["step"], r["val_loss"]) for r in recs if "val_loss" in r]
+    val = [(r["step"], r["val_loss"]) for r in recs if r.get("val_loss") is not None]  # (null: inf or nan)
     if val:
         ax1.plot([s for s, _ in val], [v for _, v in val], "o-", ms=3, label="validation loss")
     ax1.set_ylabel("cross-entropy (nats/char)")

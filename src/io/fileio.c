@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,9 +158,33 @@ static uint64_t tmp_random(void) {
     return r ^ (r >> 29);
 }
 
+int lstm__fd_alias(const char *path) {
+    if (!strcmp(path, "/dev/stdin")) return 0;
+    if (!strcmp(path, "/dev/stdout")) return 1;
+    if (!strcmp(path, "/dev/stderr")) return 2;
+    const char *p = !strncmp(path, "/dev/fd/", 8) ? path + 8 : !strncmp(path, "/proc/self/fd/", 14) ? path + 14 : NULL;
+    if (!p || *p < '0' || *p > '9') return -1;
+    long n = 0;
+    for (; *p >= '0' && *p <= '9' && n <= INT_MAX; p++) n = 10 * n + (*p - '0');
+    return *p || n > INT_MAX ? -1 : (int)n;
+}
+
 lstm_status lstm__afile_open(lstm__afile *a, const char *path) {
     memset(a, 0, sizeof *a);
     a->path = path;
+    const int alias = lstm__fd_alias(path);
+    if (alias >= 0) { /* the descriptor itself, at its offset (see fileio.h) */
+        if (alias == 1) fflush(stdout); /* what was printed before comes first */
+        if (alias == 2) fflush(stderr);
+        int fd = fcntl(alias, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) return lstm__fail(LSTM_ERR_IO, "%s: descriptor %d is not open: %s", path, alias, strerror(errno));
+        if (!(a->fp = fdopen(fd, "wb"))) { /* ("wb" on a descriptor truncates nothing) */
+            int e = errno;
+            close(fd);
+            return lstm__fail(LSTM_ERR_IO, "%s: %s", path, strerror(e));
+        }
+        return LSTM_OK;
+    }
     dest_info d;
     lstm_status st = resolve_dest(path, &d);
     if (st) return st;

@@ -20,7 +20,9 @@ lstm_status lstm__read_file(const char *path, unsigned char **buf, size_t *size)
  *    of this user whose process is gone; commit flushes, fsyncs, closes and
  *    renames it over the target;
  *  - an existing device or FIFO (/dev/null, /dev/full, a pipe): writes into
- *    it directly (a rename would replace it by a regular file).
+ *    it directly (a rename would replace it by a regular file);
+ *  - an alias of an open descriptor (lstm__fd_alias: /dev/stdout, ...):
+ *    writes into a dup of that descriptor, at its offset.
  * write appends; every error is reported.  abort (or a failed write, close,
  * rename) removes the temporary, leaving any previous file intact.
  * commit = close (flush, fsync, close) + rename; callers writing several files
@@ -33,6 +35,14 @@ typedef struct {
 } lstm__afile;
 
 lstm_status lstm__afile_open(lstm__afile *a, const char *path);
+/* The descriptor that path names when it is the kernel's alias of one this
+ * process has open — /dev/stdin, /dev/stdout, /dev/stderr, /dev/fd/N,
+ * /proc/self/fd/N — else -1.  afile_open writes such a path through a copy
+ * (dup) of that descriptor: opened again by name it would start at offset 0 of
+ * a regular file behind it (overwriting what the shell wrote before, or an >>
+ * append), a rename would replace that file, and a socket cannot be opened by
+ * name at all. */
+int lstm__fd_alias(const char *path);
 /* On failure the temporary file is already removed (no abort needed). */
 lstm_status lstm__afile_write(lstm__afile *a, const void *p, size_t n);
 lstm_status lstm__afile_close(lstm__afile *a);
