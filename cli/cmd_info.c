@@ -11,19 +11,9 @@ static const char info_usage[] =
     "Prints the configuration inferred from the tensor names and shapes under\n"
     "prefix P (default ''): the cell (lstm or gru), input_size, hidden_size,\n"
     "num_layers, proj_size, bias, bidirectional, and the parameter count.\n"
-    "--json prints one JSON object.\n";
-
-/* Writes s as a JSON string. */
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
+    "--json prints one JSON object; a byte of --model or --prefix that is not\n"
+    "UTF-8 is written as \\udcXX (Python's surrogateescape: os.fsencode gives\n"
+    "the bytes back).\n";
 
 int lstm_cmd_info(int argc, char **argv) {
     cli_args a = {argc, argv, 0, "info"};
@@ -47,9 +37,9 @@ int lstm_cmd_info(int argc, char **argv) {
     const char *cell = c->cell == LSTM_CELL_GRU ? "gru" : "lstm";
     if (json) {
         printf("{\"model\": ");
-        json_str(model);
+        cli_json_str(stdout, model);
         printf(", \"prefix\": ");
-        json_str(prefix);
+        cli_json_str(stdout, prefix);
         printf(", \"cell\": \"%s\"", cell);
         printf(", \"input_size\": %d, \"hidden_size\": %d, \"num_layers\": %d, \"proj_size\": %d, "
                "\"bias\": %s, \"bidirectional\": %s, \"parameters\": %zu}\n",

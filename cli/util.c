@@ -1,5 +1,6 @@
 /* util.c — option parsing and error exits shared by the subcommands. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -104,6 +105,7 @@ int cli_opt_double(cli_args *a, const char *name, double *val, double min, doubl
     char *end;
     errno = 0;
     double v = strtod(s, &end);
+    if (errno == ERANGE && fabs(v) <= DBL_MIN) errno = 0; /* underflow: the denormal or 0 it gives is the value */
     if (errno || end == s || *end || !isfinite(v) || v < min || v > max)
         cli_usage(a, "option %s: expected a number in [%g, %g], got '%s'", name, min, max, s);
     *val = v;
@@ -121,6 +123,42 @@ void cli_finish_stdout(void) {
     int bad = fflush(stdout) != 0 || ferror(stdout);
     if (bad && errno) cli_fail("writing to standard output failed: %s", strerror(errno));
     if (bad) cli_fail("writing to standard output failed");
+}
+
+/* Length of the valid UTF-8 sequence at s (lead byte s[0] >= 0x80), or 0 when
+ * it is not one: a stray continuation byte, an overlong form, a surrogate
+ * U+D800..DFFF, a code point above U+10FFFF or a truncated sequence.  s is
+ * NUL-terminated, so a truncated sequence stops at a byte that is not 10xxxxxx. */
+static size_t utf8_seq_len(const unsigned char *s) {
+    unsigned c = s[0];
+    size_t len;
+    unsigned long cp;
+    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
+    else return 0; /* 80..C1 (continuation, overlong 2-byte lead), F5..FF */
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
+    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
+    return len;
+}
+
+void cli_json_str(FILE *f, const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', f);
+    while (*p) {
+        size_t len = *p < 0x80 ? 1 : utf8_seq_len(p);
+        if (len > 1) fwrite(p, 1, len, f);
+        else if (len == 0) fprintf(f, "\\udc%02x", *p); /* surrogateescape: a lone byte 0xXX is U+DCXX */
+        else if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f); /* printable ASCII and DEL */
+        p += len ? len : 1;
+    }
+    fputc('"', f);
 }
 
 void cli_write_stdout(const void *p, size_t n, const char *what) {

@@ -2,7 +2,8 @@
 # cli_errors.sh — the lstm CLI on good and bad inputs: usage errors exit 2,
 # failures exit 1 with ONE line on stderr naming the offending file, and no
 # output file is created (or an existing one changed) on error.  Fixtures are
-# crafted with printf/head only, so this runs without Python.
+# crafted with printf/head only, so this runs without Python (which, when
+# /usr/bin/python3 is there, also checks that info --json is JSON).
 LSTM=${LSTM:-build/lstm}
 case $LSTM in /*) ;; *) LSTM=$(pwd)/$LSTM ;; esac
 pass=0 fail=0
@@ -44,6 +45,8 @@ expect() {
     "$LSTM" "$@" > out.txt 2> err.txt
     rc=$?
     what="lstm $*"
+    # (ASan's own note on a refused allocation, with allocator_may_return_null below)
+    grep -v '^==[0-9]*==WARNING: AddressSanitizer failed to allocate' err.txt > err2.txt; mv err2.txt err.txt
     [ $rc -eq "$code" ] || { bad "$what: exit $rc, expected $code: $(cat err.txt)"; return; }
     [ "$(wc -l < err.txt)" -eq 1 ] || { bad "$what: stderr is not one line: $(cat err.txt)"; return; }
     if [ "$name" != - ] && ! grep -qF -- "$name" err.txt; then bad "$what: message lacks '$name': $(cat err.txt)"; return; fi
@@ -197,6 +200,78 @@ printf 'old' > y.npy
 [ -z "$(ls | grep partial)" ] && ok || bad "partial output files left behind: $(ls | grep partial)"
 # stdin / directories as inputs
 expect 1 "$dir" "y2.npy" -- forward $F --input "$dir" --output y2.npy
+
+# ---- info --json names any file: invalid UTF-8 bytes come out as \udcXX
+# (Python's surrogateescape), so os.fsencode(json.loads(...)["model"]) gives
+# back the name's bytes.  The name holds a quote, a backslash, \001, DEL, é,
+# and byte runs that are not UTF-8: a lone \377, an overlong \300\257, an
+# encoded surrogate \355\240\200, U+110000 \364\220\200\200, a truncated \342\202.
+wname=$(printf 'a"b\\c\001\177\303\251\377\300\257\355\240\200\364\220\200\200\342\202.safetensors')
+cp m.safetensors "$wname"
+printf '%s' "$wname" > wname.bin
+# a prefix with a quote, a backslash and a control byte (the tensor names hold it as JSON escapes)
+mk_st wp.safetensors "{\"q\\\"\\\\\\u0001.weight_ih_l0\":$ih,\"q\\\"\\\\\\u0001.weight_hh_l0\":$hh,\"q\\\"\\\\\\u0001.bias_ih_l0\":$bi,\"q\\\"\\\\\\u0001.bias_hh_l0\":$bh}" 80
+wpre=$(printf 'q"\\\001.')
+printf '%s' "$wpre" > wpre.bin
+"$LSTM" info --model "$wname" --json > out.txt 2> err.txt && grep -q '"model": "a\\"b\\\\c\\u0001' out.txt &&
+    grep -q '\\udcff\\udcc0\\udcaf\\udced\\udca0\\udc80\\udcf4\\udc90\\udc80\\udc80\\udce2\\udc82\.safetensors"' out.txt &&
+    ok || bad "info --json on a name that is not UTF-8: $(cat out.txt err.txt)"
+"$LSTM" info --model wp.safetensors --prefix "$wpre" --json > out2.txt 2> err.txt && grep -q '"prefix": "q\\"\\\\\\u0001\."' out2.txt &&
+    ok || bad "info --json --prefix with a quote and a control byte: $(cat out2.txt err.txt)"
+if [ -x /usr/bin/python3 ]; then
+    /usr/bin/python3 -c '
+import json, os, sys
+d = json.load(open("out.txt", "rb"))
+assert os.fsencode(d["model"]) == open("wname.bin", "rb").read(), ascii(d["model"])
+d = json.load(open("out2.txt", "rb"))
+assert os.fsencode(d["prefix"]) == open("wpre.bin", "rb").read(), ascii(d["prefix"])
+' 2> err.txt && ok || bad "info --json: not JSON, or the names do not round-trip: $(cat err.txt)"
+else
+    echo "note: no /usr/bin/python3; the info --json round trip through Python skipped"
+fi
+rm -f "$wname" wp.safetensors wname.bin wpre.bin out2.txt
+
+# ---- a char model (vocab "ab", E=1, H=1) whose own tensors have an unsupported dtype: the message names the file
+cm() { # cm FILE EMB_DTYPE HEAD_W_DTYPE HEAD_B_DTYPE
+    mk_st "$1" "{\"__metadata__\":{\"vocab\":\"[97,98]\"},\"lstm.weight_ih_l0\":$(T F32 4,1 0 16),\"lstm.weight_hh_l0\":$(T F32 4,1 16 32),\"lstm.bias_ih_l0\":$(T F32 4 32 48),\"lstm.bias_hh_l0\":$(T F32 4 48 64),\"embedding.weight\":$(T "$2" 2,1 64 72),\"head.weight\":$(T "$3" 2,1 72 80),\"head.bias\":$(T "$4" 2 80 88)}" 88
+}
+cm cm.safetensors F32 F32 F32
+cm cm_emb.safetensors I32 F32 F32
+cm cm_hw.safetensors F32 I32 F32
+cm cm_hb.safetensors F32 F32 I32
+"$LSTM" sample --model cm.safetensors --length 4 > out.txt 2> err.txt && [ "$(wc -c < out.txt)" -ge 4 ] &&
+    ok || bad "sample on a crafted char model: $(cat err.txt)"
+expect 1 "cm_emb.safetensors: tensor 'embedding.weight': dtype I32" "" -- sample --model cm_emb.safetensors
+expect 1 "cm_hw.safetensors: tensor 'head.weight': dtype I32" "" -- sample --model cm_hw.safetensors
+expect 1 "cm_hb.safetensors: tensor 'head.bias': dtype I32" "" -- sample --model cm_hb.safetensors
+expect 1 "cm_hb.safetensors: tensor 'head.bias': dtype I32" "" -- eval --model cm_hb.safetensors --data x.npy
+
+# ---- out of memory names the real parameter count: V=2, E=H=2^20, 8 layers is
+# 2E + 8(8H^2 + 8H) + 2H + 2 parameters, 256 TiB a buffer: no address space holds
+# it, so calloc fails at once whatever the overcommit policy
+ab10=abababababababababab
+printf '%s' "$ab10$ab10$ab10$ab10$ab10$ab10$ab10$ab10$ab10$ab10" > ab.txt # 100 bytes: 10 for validation
+H=1048576
+asan_was=${ASAN_OPTIONS-} # (under ASan, calloc then returns NULL as libc's does, instead of aborting)
+export ASAN_OPTIONS="${asan_was:+$asan_was:}allocator_may_return_null=1"
+expect 1 "char model: out of memory for $((2 * H + 8 * (8 * H * H + 8 * H) + 2 * H + 2)) parameters" "h.st" -- \
+    train --data ab.txt --hidden $H --embed $H --layers 8 --batch 2 --bptt 4 --steps 1 --out h.st
+if [ -n "$asan_was" ]; then export ASAN_OPTIONS="$asan_was"; else unset ASAN_OPTIONS; fi
+
+# ---- numbers that underflow are that number (a denormal or 0), then range-checked; overflow is an error
+"$LSTM" sample --model cm.safetensors --length 4 --temperature 4.9e-324 > out.txt 2> err.txt && [ "$(wc -c < out.txt)" -ge 4 ] &&
+    ok || bad "sample --temperature 4.9e-324 (a denormal): $(cat err.txt)"
+"$LSTM" sample --model cm.safetensors --length 4 --temperature 1e-400 > out.txt 2> err.txt &&
+    ok || bad "sample --temperature 1e-400 (underflows to 0): $(cat err.txt)"
+expect 2 "option --temperature: expected a number in [0, 1e+06], got '1e999'" "" -- sample --model cm.safetensors --temperature 1e999
+expect 2 "option --temperature: expected a number in [0, 1e+06], got '-4.9e-324'" "" -- sample --model cm.safetensors --temperature -4.9e-324
+TR="--data ab.txt --hidden 2 --embed 2 --layers 1 --batch 2 --bptt 4 --steps 1"
+"$LSTM" train $TR --lr 1e-320 --out u.st > /dev/null 2> err.txt && [ -s u.st ] &&
+    ok || bad "train --lr 1e-320 (a denormal): $(cat err.txt)"
+rm -f u.st
+expect 1 "ab.txt: the validation part has 0 bytes" "u.st" -- train $TR --val-fraction 1e-320 --out u.st
+expect 2 "--lr: expected a number in [0, 1e+38], got '1e999'" "u.st" -- train $TR --lr 1e999 --out u.st
+expect 2 "--val-fraction: expected a number in [0, 0.9], got '-1e-320'" "u.st" -- train $TR --val-fraction -1e-320 --out u.st
 
 echo "cli_errors.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

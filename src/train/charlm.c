@@ -168,12 +168,13 @@ lstm_status lstm_charlm_init(lstm_charlm *m, const unsigned char *vocab, int V, 
     m->V = V;
     m->E = E;
     /* one buffer: embedding.weight [V,E] | the recurrent net | head.weight [V,Hout], head.bias [V] */
-    m->n_params = (size_t)V * E + n_rnn + (size_t)V * Hout + (size_t)V;
-    m->params = calloc(m->n_params, sizeof(float));
-    m->grads = calloc(m->n_params, sizeof(float));
+    const size_t n_params = (size_t)V * E + n_rnn + (size_t)V * Hout + (size_t)V;
+    m->n_params = n_params;
+    m->params = calloc(n_params, sizeof(float));
+    m->grads = calloc(n_params, sizeof(float));
     if (!m->params || !m->grads) {
-        lstm_charlm_free(m);
-        return lstm__fail(LSTM_ERR_NOMEM, "char model: out of memory for %zu parameters", m->n_params);
+        lstm_charlm_free(m); /* zeroes m: the count is the local's */
+        return lstm__fail(LSTM_ERR_NOMEM, "char model: out of memory for %zu parameters", n_params);
     }
     size_t o_rnn = (size_t)V * E, o_head = o_rnn + n_rnn;
     if ((st = lstm_net_init_external(&m->net, cfg, m->params + o_rnn, m->grads + o_rnn))) {
@@ -302,6 +303,13 @@ bad:;
                       path, lstm__printable(shown, sizeof shown, s));
 }
 
+/* Prefixes the last error with "PATH: " (for a callee that does not know the file) and returns st. */
+static lstm_status in_file(lstm_status st, const char *path) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", lstm_last_error());
+    return lstm__fail(st, "%s: %s", path, why);
+}
+
 static lstm_status load_tensor(const lstm_st_file *f, const char *path, const char *name, int ndim,
                                int64_t d0, int64_t d1, float *out) {
     const lstm_st_tensor *t = lstm_st_find(f, name);
@@ -314,7 +322,8 @@ static lstm_status load_tensor(const lstm_st_file *f, const char *path, const ch
         return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected shape [%lld], got %d dims [%lld, ...]", path,
                           name, (long long)d0, t->ndim, (long long)(t->ndim ? t->shape[0] : 0));
     }
-    return lstm_st_to_f32(f, t, out);
+    lstm_status st = lstm_st_to_f32(f, t, out);
+    return st ? in_file(st, path) : LSTM_OK;
 }
 
 lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, const char *path) {
@@ -353,7 +362,7 @@ lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, const cha
                           (long long)(te->ndim > 1 ? te->shape[1] : 0));
     }
     st = lstm_charlm_init(m, vocab, V, net.cfg.input_size, &net.cfg);
-    if (st) { lstm_net_free(&net); return st; }
+    if (st) { lstm_net_free(&net); return in_file(st, path); } /* "char model: out of memory ..." */
     memcpy(m->net.params, net.params, net.n_params * sizeof(float));
     lstm_net_free(&net);
     if ((st = load_tensor(f, path, "embedding.weight", 2, V, m->E, m->emb)) ||

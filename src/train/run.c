@@ -4,6 +4,7 @@
  * flag.  Paths are escaped so that any byte string round-trips through the
  * JSON header (which must be UTF-8). */
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
@@ -210,6 +211,7 @@ lstm_status lstm_train_run_set(lstm_train_run *r, const char *key, const char *v
         snprintf(expected, sizeof expected, "a number in [%g, %g]", k->lo, k->hi);
         errno = 0;
         double v = strtod(value, &end); /* inf only where hi is inf (best_val: none yet) */
+        if (errno == ERANGE && fabs(v) <= DBL_MIN) errno = 0; /* underflow: the denormal or 0 it gives is the value */
         if (errno || end == value || *end || isnan(v) || v < k->lo || v > k->hi || (isinf(v) && !isinf(k->hi)))
             return bad_value(k, src, value, expected);
         *(double *)p = v;
