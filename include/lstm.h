@@ -26,7 +26,10 @@
  *   *_init / *_load allocate; the matching *_free releases and accepts NULL or
  *   zeroed structs.  Pointers passed in are borrowed for the duration of the call.
  *   A workspace serves one call at a time (it holds the thread team and scratch);
- *   use one workspace per calling thread.
+ *   use one workspace per calling thread.  Forwards of one net may run at once
+ *   on workspaces of their own; backwards may not (each adds into net->grads).
+ *   A workspace may serve several nets of its shape: what it keeps of one (a
+ *   packed copy of the weights) is never used for another (lstm_net.stamp).
  *
  * Kernels and determinism
  *   The CPU picks the kernels at run time: AVX-512, else AVX2+FMA, else portable C.
@@ -136,6 +139,9 @@ typedef struct {
     lstm_weights *w;  /* [L*D] views into params, index l*D + d */
     lstm_weights *g;  /* [L*D] views into grads */
     int external;     /* 1: params and grads belong to the caller (lstm_net_init_external) */
+    uint64_t stamp;   /* this init's number, unique in the process (0 after lstm_net_free): a
+                       * workspace's packed copy of the weights is of one (params, stamp), so a
+                       * net made where a freed one was is never taken for it */
 } lstm_net;
 
 /* Validates cfg, allocates params and grads (zeroed).  Tensor names are those
@@ -295,7 +301,9 @@ LSTM_API void lstm_workspace_weights_changed(lstm_workspace *ws);
  * c0 and cn must be NULL).
  *   x  [T, B, I]                    (T <= ws T, B == ws B)
  *   h0 [L*D, B, Hout] or NULL (zeros)   c0 [L*D, B, H] or NULL (zeros)
- *   y  [T, B, D*Hout]   hn [L*D, B, Hout] or NULL   cn [L*D, B, H] or NULL */
+ *   y  [T, B, D*Hout]   hn [L*D, B, Hout] or NULL   cn [L*D, B, H] or NULL
+ * hn may be h0 and cn may be c0 (read before written); y and x must not
+ * overlap (LSTM_ERR_ARG, nothing computed). */
 LSTM_API lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
                          const float *x, const float *h0, const float *c0,
                          float *y, float *hn, float *cn);
@@ -306,7 +314,10 @@ LSTM_API lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T
  *   dy [T, B, D*Hout] or NULL (zeros)  dhn [L*D, B, Hout] or NULL  dcn [L*D, B, H] or NULL
  * Accumulates parameter gradients into net->grads (+=).  Writes (overwrites)
  *   dx [T, B, I], dh0 [L*D, B, Hout], dc0 [L*D, B, H]; each may be NULL.
- * A GRU: dcn and dc0 must be NULL. */
+ * A GRU: dcn and dc0 must be NULL.  dh0 may be dhn and dc0 dcn; dx and dy must
+ * not overlap (LSTM_ERR_ARG before anything is consumed: the call may be made
+ * again).  Two threads may not run lstm_backward on one net at once (both add
+ * into net->grads), even on workspaces of their own. */
 LSTM_API lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
                           const float *dy, const float *dhn, const float *dcn,
                           float *dx, float *dh0, float *dc0);

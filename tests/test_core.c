@@ -848,6 +848,90 @@ static void test_team(void) {
     alarm(0);
 }
 
+/* A workspace keeps packs of one net's weights: a new net made over the very
+ * same params buffer (init_external after a free: what a reload at the freed
+ * address gives) must not run on the old net's packs, on LSTM_WS_KEEP_PACKS
+ * or through lstm_stream (B = 1: the batch-1 step's packs; B = 3).  And inputs
+ * that overlap outputs are refused, not computed wrong: x and y (forward),
+ * dy and dx (backward), time-major (batch_first copies them first, so allowed). */
+static void test_reuse_and_overlap(void) {
+    int ok_keep = 1, ok_stream = 1, n = 0;
+    for (int cell = 0; cell < 2; cell++)
+        for (int Bi = 0; Bi < 2; Bi++) {
+            const int I = 6, H = 20, T = 4, B = Bi ? 3 : 1;
+            lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 2, .bias = 1, .cell = cell};
+            lstm_net a, b, fresh;
+            lstm_net_init(&fresh, &cfg);
+            float *P = calloc(fresh.n_params, 4), *G = calloc(fresh.n_params, 4);
+            size_t nx = (size_t)T * B * I, ny = (size_t)T * B * H;
+            float *x = malloc(nx * 4), *ya = malloc(ny * 4), *yb = malloc(ny * 4), *ref = malloc(ny * 4);
+            fill(x, nx, 0.5);
+            lstm_net_init_uniform(&fresh, 7); /* b's weights */
+            lstm_workspace *w0, *keep, *st;
+            lstm_workspace_init(&w0, &fresh, T, B, 0);
+            lstm_forward(&fresh, w0, T, B, x, NULL, NULL, ref, NULL, NULL);
+            lstm_net_init_external(&a, &cfg, P, G);
+            lstm_net_init_uniform(&a, 5);
+            lstm_workspace_init(&keep, &a, T, B, LSTM_WS_KEEP_PACKS);
+            lstm_workspace_init(&st, &a, 1, B, 0);
+            lstm_state s;
+            lstm_state_init(&s, &a, B);
+            lstm_forward(&a, keep, T, B, x, NULL, NULL, ya, NULL, NULL);
+            for (int t = 0; t < T; t++) lstm_stream(&a, st, &s, 1, x + (size_t)t * B * I, ya + (size_t)t * B * H);
+            lstm_net_free(&a);
+            lstm_net_init_external(&b, &cfg, P, G); /* the same params pointer */
+            memcpy(b.params, fresh.params, fresh.n_params * 4);
+            lstm_forward(&b, keep, T, B, x, NULL, NULL, yb, NULL, NULL);
+            ok_keep &= memcmp(yb, ref, ny * 4) == 0 && memcmp(ya, ref, ny * 4) != 0;
+            lstm_state_reset(&s);
+            for (int t = 0; t < T; t++) lstm_stream(&b, st, &s, 1, x + (size_t)t * B * I, yb + (size_t)t * B * H);
+            float e = 0;
+            for (size_t i = 0; i < ny; i++) e = fmaxf(e, fabsf(yb[i] - ref[i]));
+            ok_stream &= e < 1e-5f; /* (B = 1: the batch-1 step's own rounding) */
+            n++;
+            lstm_state_free(&s);
+            lstm_workspace_free(w0);
+            lstm_workspace_free(keep);
+            lstm_workspace_free(st);
+            lstm_net_free(&b);
+            lstm_net_free(&fresh);
+            free(P); free(G); free(x); free(ya); free(yb); free(ref);
+        }
+    CHECK_V(ok_keep, "a net made over a freed net's params: a LSTM_WS_KEEP_PACKS workspace runs the new weights (%d cases)", n);
+    CHECK_V(ok_stream, "a net made over a freed net's params: lstm_stream runs the new weights (%d cases)", n);
+
+    lstm_config cfg = {.input_size = 8, .hidden_size = 8, .num_layers = 1, .bias = 1, .bidirectional = 1};
+    lstm_net net;
+    lstm_net_init(&net, &cfg);
+    lstm_net_init_uniform(&net, 2);
+    const int T = 3, B = 2;
+    const size_t n16 = (size_t)T * B * 16;
+    float *buf = malloc(n16 * 4 * 2), *y = malloc(n16 * 4), *dy = malloc(n16 * 4);
+    fill(buf, n16 * 2, 0.3);
+    fill(dy, n16, 0.2);
+    lstm_workspace *ws, *bf;
+    lstm_workspace_init(&ws, &net, T, B, LSTM_WS_TRAIN);
+    CHECK(lstm_forward(&net, ws, T, B, buf, NULL, NULL, buf + 8, NULL, NULL) == LSTM_ERR_ARG &&
+              strstr(lstm_last_error(), "x and y overlap"),
+          "lstm_forward with y overlapping x: LSTM_ERR_ARG (%s)", lstm_last_error());
+    CHECK(lstm_forward(&net, ws, T, B, buf, NULL, NULL, buf + T * B * 8, NULL, NULL) == LSTM_OK,
+          "lstm_forward with y just past x: allowed (%s)", lstm_last_error());
+    CHECK(lstm_backward(&net, ws, buf, NULL, NULL, buf + 4, NULL, NULL) == LSTM_ERR_ARG &&
+              strstr(lstm_last_error(), "dy and dx overlap"),
+          "lstm_backward with dx overlapping dy: LSTM_ERR_ARG (%s)", lstm_last_error());
+    CHECK(lstm_backward(&net, ws, dy, NULL, NULL, y, NULL, NULL) == LSTM_OK,
+          "lstm_backward after a refused call, with dx of its own: runs (%s)", lstm_last_error());
+    lstm_workspace_init(&bf, &net, T, B, LSTM_WS_BATCH_FIRST);
+    float *yr = malloc(n16 * 4);
+    lstm_forward(&net, bf, T, B, buf, NULL, NULL, yr, NULL, NULL);
+    CHECK(lstm_forward(&net, bf, T, B, buf, NULL, NULL, buf, NULL, NULL) == LSTM_OK && memcmp(buf, yr, n16 * 4) == 0,
+          "batch_first: y may be x (x is copied first), the same bits (%s)", lstm_last_error());
+    lstm_workspace_free(ws);
+    lstm_workspace_free(bf);
+    lstm_net_free(&net);
+    free(buf); free(y); free(dy); free(yr);
+}
+
 int main(void) {
     test_config();
     test_team();
@@ -879,6 +963,7 @@ int main(void) {
     test_fused();
     test_threads_change();
     test_keep_packs();
+    test_reuse_and_overlap();
     test_proj_1024();
     test_step1_seq2();
     test_bidir_inference();

@@ -14,6 +14,7 @@
  *             dW_hr += dHᵀM, dX = dG·W_ih. */
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "internal.h"
@@ -51,6 +52,7 @@ struct lstm_workspace {
     float *pk;
     size_t pk_size, pk_off[2];
     const float *pk_src; /* params the packs were made from (lstm_stream reuses them) */
+    uint64_t pk_stamp;   /* and that net's stamp: another net at a freed one's address is not it */
     int keep_packs;      /* LSTM_WS_KEEP_PACKS: lstm_forward reuses them too */
     long n_packs;        /* times the weights were packed (tests) */
     int pui_ok;          /* pui holds the current W_ih: 2 all of it (one-step calls), 1 where x_in_fused_step */
@@ -439,6 +441,7 @@ static void pack_recurrent(const lstm_net *net, lstm_workspace *ws) {
         if (ws->pr) lstm_gemm_pack_nt(ws->pr + (size_t)k * ws->pr_size, Hout, H, w->w_hr, H);
     }
     ws->pk_src = net->params;
+    ws->pk_stamp = net->stamp;
     ws->pui_ok = 0;
     ws->n_packs++;
 }
@@ -958,7 +961,7 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         if (c0) memcpy(ws->c0, c0, (size_t)L * D * bh * sizeof(float));
         ws->fwd_T = T;
     }
-    if (!(stream || ws->keep_packs) || ws->pk_src != net->params) pack_recurrent(net, ws);
+    if (!(stream || ws->keep_packs) || ws->pk_src != net->params || ws->pk_stamp != net->stamp) pack_recurrent(net, ws);
     if (ws->fused && (T == 1 || !ws->p1) && ws->pui_ok < (T == 1 ? 2 : 1)) pack_input(net, ws, T);
     const float *in = ws->train ? ws->x0 : x;
     /* Inference with two directions on two threads: each thread runs one direction
@@ -1010,11 +1013,22 @@ static void swap01(float *dst, const float *src, size_t n0, size_t n1, size_t m)
         for (size_t b = 0; b < n1; b++) memcpy(dst + (b * n0 + a) * m, src + (a * n1 + b) * m, m * sizeof(float));
 }
 
+/* Whether the n floats at a and the m floats at b share memory. */
+static int overlap(const float *a, size_t n, const float *b, size_t m) {
+    if (!a || !b || !n || !m) return 0;
+    const uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
+    return a0 < b0 + m * sizeof(float) && b0 < a0 + n * sizeof(float);
+}
+
 lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
                          const float *x, const float *h0, const float *c0,
                          float *y, float *hn, float *cn) {
-    if (!ws->bf || T < 1 || T > ws->T || B != ws->B) /* (a bad T or B: forward says so) */
+    if (T < 1 || T > ws->T || B != ws->B) /* (a bad T or B: forward says so) */
         return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0, NULL);
+    /* time-major, y is written while x is still read (the fused step, the other direction) */
+    if (!ws->bf && overlap(x, (size_t)T * B * ws->I, y, (size_t)T * B * ws->D * ws->Hout))
+        return lstm__fail(LSTM_ERR_ARG, "lstm_forward: x and y overlap; y needs memory of its own");
+    if (!ws->bf) return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0, NULL);
     /* batch_first: x [B,T,I] -> [T,B,I]; y [T,B,D·Hout] -> [B,T,D·Hout] */
     swap01(ws->bfx, x, (size_t)B, (size_t)T, (size_t)ws->I);
     lstm_status st = forward(net, ws, T, B, ws->bfx, h0, c0, ws->bfy, hn, cn, 0, NULL);
@@ -1391,6 +1405,9 @@ lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
                           const float *dy, const float *dhn, const float *dcn,
                           float *dx, float *dh0, float *dc0) {
     const int T = ws->fwd_T, B = ws->B;
+    /* time-major, one direction writes dx while the other still reads dy */
+    if (!ws->bf && ws->train && T >= 1 && overlap(dy, (size_t)T * B * ws->D * ws->Hout, dx, (size_t)T * B * ws->I))
+        return lstm__fail(LSTM_ERR_ARG, "lstm_backward: dy and dx overlap; dx needs memory of its own");
     if (!ws->bf || !ws->train || T < 1) return backward(net, ws, dy, dhn, dcn, dx, dh0, dc0);
     /* batch_first: dy [B,T,D·Hout] -> [T,B,D·Hout]; dx [T,B,I] -> [B,T,I] (x0 holds the input) */
     if (dy) swap01(ws->bfy, dy, (size_t)B, (size_t)T, (size_t)ws->D * ws->Hout);
@@ -1484,7 +1501,7 @@ static lstm_status stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s
         return lstm__fail(LSTM_ERR_SHAPE, "stream: state was made for another network or batch size");
     /* forward's checks of the network against the workspace (cheap: the cell is
      * compared by kind; forward repeats them on its own path) */
-    if (T == 1 && ws->p1 && ws->pui_ok && ws->pk_src == net->params && !ws->train && !ws->P &&
+    if (T == 1 && ws->p1 && ws->pui_ok && ws->pk_src == net->params && ws->pk_stamp == net->stamp && !ws->train && !ws->P &&
         net->cfg.num_layers == ws->L && net->H == ws->H && net->Hout == ws->Hout &&
         net->cfg.input_size == ws->I && (int)net->cfg.cell == ws->cell_kind) {
         stream_step1(net, ws, s, x, act0, y);

@@ -132,6 +132,8 @@ static lstm_status net_setup(lstm_net *net, const lstm_config *cfg, float *param
     set_views(net->w, net->params, net, ti);
     set_views(net->g, net->grads, net, ti);
     free(ti);
+    static uint64_t stamps;
+    net->stamp = __atomic_add_fetch(&stamps, 1, __ATOMIC_RELAXED);
     return LSTM_OK;
 }
 
