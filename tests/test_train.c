@@ -814,6 +814,17 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
         snprintf(want, sizeof want, "expected shape [%d, 4]", V);
         CHECK_V(lstm_charlm_load(&g, path) == LSTM_ERR_SHAPE && strstr(lstm_last_error(), want),
                 "embedding [V, 5] for an LSTM of input 4: %s", lstm_last_error());
+        /* the head: the whole shape found (it gave only its first size) */
+        float *big2 = calloc((size_t)V * (m.net.Hout + 1), sizeof(float));
+        for (int i = 0; i < nt; i++) {
+            e[i] = (lstm_st_entry){.name = t[i].name, .ndim = t[i].ndim, .shape = {t[i].shape[0], t[i].shape[1]}, .data = t[i].param};
+            if (!strcmp(t[i].name, "head.weight")) e[i].shape[1] = m.net.Hout + 1, e[i].data = big2;
+        }
+        CHECK(lstm_st_write(path, e, nt, kv) == LSTM_OK, "write: %s", lstm_last_error());
+        snprintf(want, sizeof want, "expected shape [%d, %d], got [%d, %d]", V, m.net.Hout, V, m.net.Hout + 1);
+        CHECK_V(lstm_charlm_load(&g, path) == LSTM_ERR_SHAPE && strstr(lstm_last_error(), want),
+                "head.weight [V, Hout + 1]: %s", lstm_last_error());
+        free(big2);
         free(big);
     }
     free(img);
@@ -822,6 +833,36 @@ static void untrusted_checkpoints(const unsigned char *data, size_t n) {
     lstm_charlm_free(&m);
     free(ids);
     unlink(path);
+}
+
+/* lstm_trainer_set_bytes: a byte outside the vocabulary fails the step naming the
+ * byte and its offset (not the id it maps to); lstm_charlm_load's shape error gives
+ * the whole shape it found. */
+static void bytes_outside_vocab(void) {
+    unsigned char data[64];
+    for (int i = 0; i < 64; i++) data[i] = (unsigned char)"abc"[i % 3];
+    lstm_charlm m;
+    uint8_t *ids = tiny_model(&m, data, 64, 4, 8, 1, 3, 0);
+    data[40] = 0;
+    lstm_train_config c;
+    lstm_train_config_default(&c);
+    c.batch = 2;
+    c.bptt = 4;
+    lstm_trainer tr;
+    CHECK(lstm_trainer_init(&tr, &m, &c, data, 64) == LSTM_OK, "bytes: trainer: %s", lstm_last_error());
+    lstm_trainer_set_bytes(&tr, 1);
+    lstm_status st = LSTM_OK;
+    int k = 0;
+    for (; k < 20 && !st; k++) st = lstm_trainer_step(&tr, NULL);
+    CHECK_V(st == LSTM_ERR_ARG && strstr(lstm_last_error(), "byte 0x00 at offset 40 is not in the model's vocabulary (3 bytes)"),
+            "raw bytes with one outside the vocabulary: step %d fails naming it: %s", k, lstm_last_error());
+    double loss;
+    st = lstm_trainer_validate(&tr, data + 20, 40, &loss);
+    CHECK_V(st == LSTM_ERR_ARG && strstr(lstm_last_error(), "byte 0x00 at offset 20 is not in the model's vocabulary"),
+            "raw bytes with one outside the vocabulary: validation fails naming it: %s", lstm_last_error());
+    lstm_trainer_free(&tr);
+    lstm_charlm_free(&m);
+    free(ids);
 }
 
 /* lstm.h: every *_free accepts NULL and zeroed structs (a crash fails the run). */
@@ -914,6 +955,7 @@ static void parallel_saves(const unsigned char *data, size_t n) {
 
 int main(void) {
     frees_accept_null();
+    bytes_outside_vocab();
     size_t n;
     unsigned char *data = slurp("tests/fixtures/train/data.txt", &n);
     CHECK(data != NULL, "tests/fixtures/train/data.txt missing");

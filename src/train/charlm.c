@@ -316,11 +316,16 @@ static lstm_status load_tensor(const lstm_st_file *f, const char *path, const ch
     if (!t) return lstm__fail(LSTM_ERR_MISSING, "%s: tensor '%s' is missing", path, name);
     int ok = t->ndim == ndim && t->shape[0] == d0 && (ndim == 1 || t->shape[1] == d1);
     if (!ok) {
+        char got[160];
+        size_t o = 0;
+        got[o++] = '[';
+        for (int k = 0; k < t->ndim && o < sizeof got - 32; k++)
+            o += (size_t)snprintf(got + o, sizeof got - o, "%s%lld", k ? ", " : "", (long long)t->shape[k]);
+        snprintf(got + o, sizeof got - o, "]");
         if (ndim == 2)
-            return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected shape [%lld, %lld], got %d dims [%lld, ...]",
-                              path, name, (long long)d0, (long long)d1, t->ndim, (long long)(t->ndim ? t->shape[0] : 0));
-        return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected shape [%lld], got %d dims [%lld, ...]", path,
-                          name, (long long)d0, t->ndim, (long long)(t->ndim ? t->shape[0] : 0));
+            return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected shape [%lld, %lld], got %s", path, name,
+                              (long long)d0, (long long)d1, got);
+        return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected shape [%lld], got %s", path, name, (long long)d0, got);
     }
     lstm_status st = lstm_st_to_f32(f, t, out);
     return st ? in_file(st, path) : LSTM_OK;
@@ -609,6 +614,12 @@ lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, const 
         for (int t = 0; t < Tb; t++)
             for (int b = 0; b < B; b++) {
                 size_t i = (size_t)(b0 + b) * S + j0 + (size_t)t;
+                if (map && (map[ids[i]] < 0 || map[ids[i + 1]] < 0)) {
+                    const size_t at = map[ids[i]] < 0 ? i : i + 1;
+                    st = lstm__fail(LSTM_ERR_ARG, "eval: byte 0x%02x at offset %zu is not in the model's vocabulary (%d bytes)",
+                                    ids[at], at, m->V);
+                    goto done;
+                }
                 x[t * B + b] = map ? (uint8_t)map[ids[i]] : ids[i];
                 y[t * B + b] = map ? (uint8_t)map[ids[i + 1]] : ids[i + 1];
             }
