@@ -140,7 +140,7 @@ static void keep_log_records(const char *path, int64_t start_step) {
 static FILE *open_log(const char *path, int resuming, int64_t start_step) {
     const int alias = lstm__fd_alias(path);
     if (alias >= 0) { /* /dev/stdout and the like: that descriptor, at its offset (fileio.h) */
-        if (alias == 1) fflush(stdout);
+        fflush(stdout);
         const int fd = fcntl(alias, F_DUPFD_CLOEXEC, 3);
         FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL; /* ("a" would set O_APPEND on the caller's descriptor too) */
         if (!f) cli_fail("%s: cannot open the log: %s", path, strerror(errno));
@@ -309,6 +309,14 @@ int lstm_cmd_train(int argc, char **argv) {
     }
     if (run.cfg.batch % cli_dist_size()) /* under mpirun -np N */
         cli_usage(&a, "--batch %d is not divisible by the %d processes", run.cfg.batch, cli_dist_size());
+    /* --out as a stream (/dev/stdout, a FIFO, a device): written once, at the end; never read back */
+    struct stat ost;
+    const int out_stream = lstm__fd_alias(run.out) >= 0 || (stat(run.out, &ost) == 0 && !S_ISREG(ost.st_mode) && !S_ISDIR(ost.st_mode));
+    if (out_stream && run.keep_best)
+        cli_usage(&a, "--keep best rewrites --out at every better evaluation and reads it back: %s must be a regular file",
+                  run.out);
+    if (out_stream && !run.checkpoint)
+        cli_usage(&a, "--out %s is not a regular file: give --checkpoint FILE (OUT.ckpt would be beside it)", run.out);
     if (!run.checkpoint) { /* beside --out, never the path recorded in a resumed file */
         size_t n = strlen(run.out) + 6;
         char *c = malloc(n);

@@ -65,20 +65,22 @@ static void list_dir(names *out, const char *dir) {
 }
 
 /* The mapping is of the file itself: if another program makes the file shorter
- * while we train, reading a page past its new end raises SIGBUS.  A SIGBUS inside
- * the mapping becomes one line and exit 1 (the last checkpoint, if any, is kept;
- * the lock files are removed); any other SIGBUS is not ours and kills as before.
- * (A file rewritten in place, not shortened, is read as it now is: the data must
- * not change while it trains; README, "Training data".) */
+ * while we train, reading a page past its new end raises SIGBUS (BUS_ADRERR; a
+ * read error of the device under it, BUS_OBJERR).  A SIGBUS the kernel raises
+ * inside the mapping becomes one line and exit 1 (the last checkpoint, if any,
+ * is kept; the lock files are removed); any other SIGBUS is not ours and kills
+ * as before.  (A file rewritten in place, not shortened, is read as it now is:
+ * the data must not change while it trains; TRAINING.md, "Corpora of any size".) */
 static const unsigned char *bus_lo;
-static size_t bus_n, bus_len;
-static char bus_msg[640];
+static size_t bus_n, bus_len[2];
+static char bus_msg[2][640];
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc) {
     (void)uc;
     const unsigned char *a = si->si_addr;
-    if (bus_lo && a >= bus_lo && a < bus_lo + bus_n) {
-        ssize_t w = write(2, bus_msg, bus_len);
+    if (si->si_code > 0 && bus_lo && a >= bus_lo && a < bus_lo + bus_n) { /* (> 0: from the kernel, not kill) */
+        const int k = si->si_code == BUS_ADRERR ? 0 : 1;
+        ssize_t w = write(2, bus_msg[k], bus_len[k]);
         (void)w;
         cli_locks_unlink();
         _exit(1);
@@ -98,11 +100,13 @@ static void map_fd(cli_corpus *c, int fd, const char *what) {
     c->map = m;
     c->p = m;
     char name[400];
-    int len = snprintf(bus_msg, sizeof bus_msg,
-                       "%slstm: %s: the data file became shorter while training (it had %zu bytes); stopped, "
-                       "the last checkpoint (if any) is kept\n",
-                       isatty(2) ? "\n" : "", lstm__printable(name, sizeof name, what), c->n); /* (after a progress line) */
-    bus_len = len < 0 ? 0 : (size_t)len < sizeof bus_msg ? (size_t)len : sizeof bus_msg - 1;
+    static const char *const why[2] = {"the data file became shorter while training", "the data file could not be read"};
+    for (int k = 0; k < 2; k++) {
+        int len = snprintf(bus_msg[k], sizeof bus_msg[k],
+                           "%slstm: %s: %s (it had %zu bytes); stopped, the last checkpoint (if any) is kept\n",
+                           isatty(2) ? "\n" : "", lstm__printable(name, sizeof name, what), why[k], c->n); /* (after a progress line) */
+        bus_len[k] = len < 0 ? 0 : (size_t)len < sizeof bus_msg[k] ? (size_t)len : sizeof bus_msg[k] - 1;
+    }
     bus_lo = m, bus_n = c->n;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

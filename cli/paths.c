@@ -79,7 +79,8 @@ static void check_dest(const cli_args *a, const cli_path *p) {
             return;
         }
         /* a file we may not write is not replaced either (cp refuses it too), though the rename could */
-        if (access(p->path, W_OK) != 0) cli_fail("%s: cannot write: %s (%s)", p->path, strerror(errno), p->flag);
+        if (faccessat(AT_FDCWD, p->path, W_OK, AT_EACCESS) != 0)
+            cli_fail("%s: cannot write: %s (%s)", p->path, strerror(errno), p->flag);
     }
     /* a new file or a replaced one: a temporary is created beside the (resolved) target */
     char *real = NULL;

@@ -9,6 +9,7 @@ checkpoints."""
 import collections
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -143,10 +144,32 @@ def _setting_text(name, v):
     raise TypeError(f"{name}: expected a number, a str or a path, got {type(v).__name__}")
 
 
+def _fd_alias(path):
+    """The descriptor that path names when it is an alias of an open one
+    (/dev/stdout, /dev/fd/N, ...: the CLI's rule, src/io/fileio.c), else -1."""
+    p = os.fsdecode(path)
+    fixed = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+    if p in fixed:
+        return fixed[p]
+    for pre in ("/dev/fd/", "/proc/self/fd/"):
+        n = p[len(pre):]
+        if p.startswith(pre) and n.isascii() and n.isdigit() and len(n) < 10:
+            return int(n)
+    return -1
+
+
 def _open_log(path, resuming, start_step):
-    """The log, keeping on resume the records up to the resumed step (as the CLI)."""
+    """The log, keeping on resume the records up to the resumed step (as the CLI).
+    /dev/stdout and the like: written through a copy of that descriptor, at its
+    offset (opened by name, a file behind it would be written from its start);
+    only a regular file is read back."""
+    fd = _fd_alias(path)
+    if fd >= 0:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return os.fdopen(os.dup(fd), "wb")
     keep = b""
-    if resuming and os.path.exists(path):
+    if resuming and os.path.isfile(path):
         with open(path, "rb") as f:
             for line in f:
                 i = line.find(b'"step":')

@@ -165,7 +165,7 @@ int lstm__fd_alias(const char *path) {
     const char *p = !strncmp(path, "/dev/fd/", 8) ? path + 8 : !strncmp(path, "/proc/self/fd/", 14) ? path + 14 : NULL;
     if (!p || *p < '0' || *p > '9') return -1;
     long n = 0;
-    for (; *p >= '0' && *p <= '9' && n <= INT_MAX; p++) n = 10 * n + (*p - '0');
+    for (; *p >= '0' && *p <= '9' && n < INT_MAX / 10; p++) n = 10 * n + (*p - '0'); /* (no overflow of a 32-bit long) */
     return *p || n > INT_MAX ? -1 : (int)n;
 }
 
@@ -174,8 +174,8 @@ lstm_status lstm__afile_open(lstm__afile *a, const char *path) {
     a->path = path;
     const int alias = lstm__fd_alias(path);
     if (alias >= 0) { /* the descriptor itself, at its offset (see fileio.h) */
-        if (alias == 1) fflush(stdout); /* what was printed before comes first */
-        if (alias == 2) fflush(stderr);
+        fflush(stdout); /* what was printed before comes first (fd 1, or a copy of it) */
+        fflush(stderr);
         int fd = fcntl(alias, F_DUPFD_CLOEXEC, 3);
         if (fd < 0) return lstm__fail(LSTM_ERR_IO, "%s: descriptor %d is not open: %s", path, alias, strerror(errno));
         if (!(a->fp = fdopen(fd, "wb"))) { /* ("wb" on a descriptor truncates nothing) */
