@@ -9,7 +9,8 @@
 # stage: stripped copies of build/lstm, build/tests/test_*, build/cpu_probe,
 #   build/bench/onednn_lstm with Debian's libdnnl.so.2 (2.6.3), libgomp and libOpenCL,
 #   tools/stream_bw, and RTNeural's step bench built with -march=x86-64-v4 (any AVX-512
-#   CPU; `make all bench-onednn` first, and libeigen3-dev and ../shared/anchors/RTNeural).
+#   CPU); it builds what is missing (make all, bench-onednn, the test binaries; needs
+#   libdnnl-dev, libeigen3-dev and ../shared/anchors/RTNeural).
 # run: the CPU and its caches; the test binaries and CLI tests (all at once); the live
 #   cross-check against the python3 there when it has torch; tools/cpu_probe and stream_bw;
 #   the batch rows, ours and oneDNN's on 2 cores (taskset), $ROUNDS rounds (default 2),
@@ -24,6 +25,8 @@ if [ "${1:-}" = stage ]; then
     set -e
     grep -qx "/.dev/" .git/info/exclude 2>/dev/null || { mkdir -p .git/info; echo "/.dev/" >> .git/info/exclude; }
     rm -rf "$D"; mkdir -p "$D/lib" "$D/tests" "$D/bench"
+    make -s all bench-onednn $(for t in tests/test_*.c; do t=${t#tests/}; echo "build/tests/${t%.c}"; done) > /dev/null
+    ${CC:-cc} -O2 -pthread tools/cpu_probe.c -o build/cpu_probe
     for t in build/tests/test_*; do strip -o "$D/tests/$(basename "$t")" "$t"; done
     strip -o "$D/lstm" build/lstm; strip -o "$D/cpu_probe" build/cpu_probe
     strip -o "$D/bench/onednn_lstm" build/bench/onednn_lstm
