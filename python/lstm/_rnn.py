@@ -215,7 +215,7 @@ class _RNNBase:
             raise ValueError(f"{self._mode}: expected input to be 2-D or 3-D, got {x.ndim}-D")
         if x3.shape[2] != self.input_size:
             raise ValueError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x3.shape[2]}")
-        if x3.shape[0] < 1 or x3.shape[1] < 1:
+        if x3.shape[0] < 1:  # (a batch of 0 sequences is allowed, as in PyTorch: empty outputs)
             raise ValueError(f"{self._mode}: expected a non-empty input, got shape {list(x.shape)}")
         if x3.shape[0] > _INT_MAX or x3.shape[1] > _INT_MAX:
             raise ValueError(f"{self._mode}: input shape {list(x.shape)} too large")
@@ -270,9 +270,12 @@ class _RNNBase:
         sizes = self._state_sizes()
         ins = [self._state_in(s, w, B, n, unbatched) for s, (w, n) in zip(states, sizes)]
         train = self.training
-        ws = self._workspace(T, B, train)
         y = np.empty((T, B, self._D * self._Hout), dtype=np.float32)
         outs = [np.empty((self.num_layers * self._D, B, n), dtype=np.float32) for _, n in sizes]
+        if B == 0:  # no sequences: empty outputs, and a backward that adds nothing (as PyTorch)
+            self._saved = (None, T, B, unbatched, x3.shape) if train else None
+            return y, outs, unbatched
+        ws = self._workspace(T, B, train)
         pad = [None] * (2 - len(sizes))  # a GRU has no c: the library takes c0, cn as NULL
         ws.forward(T, x3, *ins, *pad, y, *outs, *pad)
         if train and self.dropout > 0 and self.num_layers > 1:
@@ -281,7 +284,7 @@ class _RNNBase:
         return y, outs, unbatched
 
     def _run_backward(self, dy, dstates):
-        if self._saved is None or self._saved[0].fwd_T == 0:
+        if self._saved is None or (self._saved[0] is not None and self._saved[0].fwd_T == 0):
             raise RuntimeError("backward: needs a forward in training mode (m.train()) first; "
                                "each forward serves one backward")
         ws, T, B, unbatched, xshape = self._saved
@@ -300,7 +303,8 @@ class _RNNBase:
         dx = np.empty((T, B, self.input_size), dtype=np.float32)
         douts = [np.empty((self.num_layers * self._D, B, n), dtype=np.float32) for _, n in sizes]
         pad = [None] * (2 - len(sizes))
-        ws.backward(dy, *dins, *pad, dx, *douts, *pad)
+        if ws is not None:  # (None: a batch of 0, nothing to add)
+            ws.backward(dy, *dins, *pad, dx, *douts, *pad)
         self._saved = None
         return self._user_layout(dx, unbatched), [self._state_out(d, unbatched) for d in douts]
 

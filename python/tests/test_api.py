@@ -223,7 +223,7 @@ class Errors(unittest.TestCase):
 
     def test_bad_inputs(self):
         m = lstm.LSTM(3, 4, num_layers=2)
-        cases = [None, "abc", [[1, 2]], rand(3), rand(2, 2, 2, 3), rand(4, 2, 2), rand(0, 2, 3), rand(2, 0, 3),
+        cases = [None, "abc", [[1, 2]], rand(3), rand(2, 2, 2, 3), rand(4, 2, 2), rand(0, 2, 3),
                  np.array([[["a", "b", "c"]]]), np.zeros((2, 1, 3), dtype=complex), object(), {"x": 1}]
         for x in cases:
             with self.subTest(x=type(x).__name__ + str(getattr(x, "shape", ""))):

@@ -84,6 +84,26 @@ class TorchLSTM(unittest.TestCase):
             with self.subTest(I=I, H=H, **kw):
                 self.run_case(I, H, kw, unbatched=True)
 
+    def test_empty_batch(self):
+        """A batch of 0 sequences: the shapes PyTorch gives, no gradient added."""
+        for mod, tmod in ((lstm.LSTM, torch.nn.LSTM), (lstm.GRU, torch.nn.GRU)):
+            for bf in (False, True):
+                m = mod(4, 6, num_layers=2, bidirectional=True, batch_first=bf, seed=1)
+                t = tmod(4, 6, num_layers=2, bidirectional=True, batch_first=bf)
+                x = np.zeros((0, 3, 4) if bf else (3, 0, 4), dtype=np.float32)
+                y, hn = m(x)
+                ty, thn = t(torch.from_numpy(x))
+                self.assertEqual(y.shape, tuple(ty.shape))
+                hs = hn if isinstance(hn, tuple) else (hn,)
+                ths = thn if isinstance(thn, tuple) else (thn,)
+                self.assertEqual([a.shape for a in hs], [tuple(a.shape) for a in ths])
+                m.zero_grad()
+                dx, _ = m.backward(np.zeros_like(y))
+                self.assertEqual(dx.shape, x.shape)
+                self.assertTrue(all((g == 0).all() for g in m.grad.values()))
+                with self.assertRaises(ValueError):
+                    m(np.zeros((3, 0, 4) if bf else (0, 3, 4), dtype=np.float32))  # T = 0: refused, as torch
+
     def test_long_sequence_batch(self):
         self.run_case(16, 32, {"num_layers": 2}, T=200, B=8)
 
