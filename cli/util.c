@@ -10,8 +10,11 @@
 #include "cli.h"
 #include "dist.h"
 
+static size_t utf8_seq_len(const unsigned char *s);
+
 /* Writes the message to f on one line: control bytes (a newline in a file
- * name, say) are written as \n, \r, \t or \xNN. */
+ * name, say) are written as \n, \r, \t or \xNN, and so is every byte that is
+ * not part of valid UTF-8 (a Latin-1 file name): what is printed is text. */
 static void put_escaped(FILE *f, const char *fmt, va_list ap) {
     char small[1024], *m = small;
     va_list aq;
@@ -25,7 +28,11 @@ static void put_escaped(FILE *f, const char *fmt, va_list ap) {
     }
     if (m != small) vsnprintf(m, (size_t)n + 1, fmt, ap);
     for (const unsigned char *p = (const unsigned char *)m; *p; p++) {
-        if (*p >= 0x20 && *p != 0x7f) fputc(*p, f);
+        const size_t len = *p >= 0x80 ? utf8_seq_len(p) : 0;
+        if (len) { /* a whole UTF-8 character */
+            fwrite(p, 1, len, f);
+            p += len - 1;
+        } else if (*p >= 0x20 && *p < 0x7f) fputc(*p, f);
         else if (*p == '\n') fputs("\\n", f);
         else if (*p == '\r') fputs("\\r", f);
         else if (*p == '\t') fputs("\\t", f);

@@ -153,6 +153,9 @@ expect 1 "weight_hh_l0': expected shape [4, 1], got [4, 2]" "y.npy" -- forward -
 nl=$(printf 'no\nsuch\001.safetensors')
 expect 1 'no\nsuch\x01.safetensors: cannot open' "y.npy" -- forward --model "$nl" --input x.npy --output y.npy
 expect 2 'no\nsuch\x01.safetensors' "" -- forward --model m.safetensors --input x.npy --output y.npy "$nl"
+# bytes that are not UTF-8 (a Latin-1 name) are shown as \xNN; UTF-8 characters as they are
+expect 1 'caf\xe9.safetensors: cannot open' "y.npy" -- forward --model "$(printf 'caf\351.safetensors')" --input x.npy --output y.npy
+expect 1 "$(printf 'caf\303\251.safetensors'): cannot open" "y.npy" -- forward --model "$(printf 'caf\303\251.safetensors')" --input x.npy --output y.npy
 expect 1 "unexpected tensor 'step'" "y.npy" -- forward --model extra.safetensors --input x.npy --output y.npy
 expect 1 "'bias_hh_l0' not found" "y.npy" -- forward --model missing.safetensors --input x.npy --output y.npy
 expect 1 "dtype I32" "y.npy" -- forward --model dtype.safetensors --input x.npy --output y.npy
