@@ -443,11 +443,16 @@ int lstm_cmd_train(int argc, char **argv) {
         loss_ema = isnan(loss_ema) ? info.loss : 0.95 * loss_ema + 0.05 * info.loss;
         int last = cli_dist_any((total && tr.step >= total) || (time_limit > 0 && now_s() - t0 >= time_limit) || stop_signal);
         int evaluated = 0;
-        if (n_val && ((eval_every && tr.step % eval_every == 0) || last)) {
+        /* Only the scheduled evaluations count for --keep best and --patience (with --eval-every 0,
+         * the one at the end of --steps/--epochs): the last step of a run that stops in between
+         * (Ctrl-C, SIGTERM, --time, a --steps off the grid) is evaluated, printed and logged, not
+         * counted, so that a stop and a resume keep what a run never stopped keeps. */
+        const int scheduled = eval_every ? tr.step % eval_every == 0 : total && tr.step >= total;
+        if (n_val && (scheduled || last)) {
             if ((st = lstm_trainer_validate(&tr, val_ids, n_val, &last_val))) cli_fail_status(st);
             evaluated = 1;
-            int out_of_patience; /* the same on every rank: validation sums are exact */
-            if (lstm_train_run_record_val(&run, last_val, &out_of_patience)) {
+            int out_of_patience = 0; /* the same on every rank: validation sums are exact */
+            if (scheduled && lstm_train_run_record_val(&run, last_val, &out_of_patience)) {
                 if (run.keep_best && cli_dist_rank() == 0 && (st = lstm_charlm_save(&model, out_path, NULL)))
                     cli_fail("model not written: %s", lstm_last_error());
             } else if (out_of_patience) {
@@ -456,7 +461,7 @@ int lstm_cmd_train(int argc, char **argv) {
                             pg.tty ? "\n" : "", run.bad_evals);
                 last = 1;
             }
-            kv = ckpt_meta(&run, hash_s, kv); /* the new state */
+            if (scheduled) kv = ckpt_meta(&run, hash_s, kv); /* the new state */
         }
         double tps = (double)done_steps * batch * bptt / (train_time > 0 ? train_time : 1e-9);
         int log_err = 0;
@@ -469,7 +474,8 @@ int lstm_cmd_train(int argc, char **argv) {
             errno = 0;
             if (fflush(pg.log) != 0 || ferror(pg.log)) log_err = errno ? errno : EIO;
         }
-        if (log_path && cli_dist_any(log_err)) { /* a lost record: every rank stops, with a checkpoint */
+        if (cli_dist_any(log_err) && log_path) { /* a lost record: every rank stops, with a checkpoint (every
+                                                  * rank calls the collective: a --log may be given to some only) */
             if (pg.tty) fputc('\n', stderr);
             if ((st = cli_dist_save(&tr, ckpt_path, kv)))
                 cli_fail("%s: writing the log failed: %s; and the checkpoint was not written: %s", log_path,
@@ -518,14 +524,16 @@ int lstm_cmd_train(int argc, char **argv) {
     }
     char val_s[96] = "", wrote_s[64] = "wrote";
     if (n_val) snprintf(val_s, sizeof val_s, ", validation loss %.4f (%.4f bits/char)", last_val, last_val / log(2.0));
-    if (run.keep_best) snprintf(wrote_s, sizeof wrote_s, "kept the best (validation loss %.4f) in", run.best_val);
+    const int kept = !run.keep_best || isfinite(run.best_val); /* (no evaluation counted yet: --out not written) */
+    if (run.keep_best && kept) snprintf(wrote_s, sizeof wrote_s, "kept the best (validation loss %.4f) in", run.best_val);
+    else if (run.keep_best) snprintf(wrote_s, sizeof wrote_s, "no evaluation counted yet, nothing written to");
     fprintf(stderr, "trained %" PRId64 " steps (to step %" PRId64 ", epoch %.2f) in %.1f s: loss %.4f%s, %.0f tokens/s; %s %s\n",
             done_steps, tr.step, (double)tr.step / (double)spe, now_s() - t0, loss_ema, val_s,
             (double)done_steps * batch * bptt / (train_time > 0 ? train_time : 1e-9), wrote_s, out_path);
     /* from the model in --out: with --keep best the best, not the last weights.  Rank 0 alone
      * (it alone prints; the others' stdout is /dev/null): on the others it was time thrown away
      * that the job's end waited for, and with --keep best a read of an --out they never wrote */
-    if (sample_n > 0 && cli_dist_rank() == 0) {
+    if (sample_n > 0 && cli_dist_rank() == 0 && kept) {
         lstm_charlm kept;
         if (run.keep_best && (st = lstm_charlm_load(&kept, out_path))) cli_fail_status(st);
         lstm_charlm *sm = run.keep_best ? &kept : &model;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "corpus.h"
+#include "dist.h"
 #include "io/fileio.h"
 #include "internal.h"
 
@@ -72,6 +73,7 @@ static void list_dir(names *out, const char *dir) {
  * as before.  (A file rewritten in place, not shortened, is read as it now is:
  * the data must not change while it trains; TRAINING.md, "Corpora of any size".) */
 static const unsigned char *bus_lo;
+static int bus_fd = 2; /* stderr, or under mpirun on a rank above 0 the job's (cli_dist_err_fd) */
 static size_t bus_n, bus_len[2];
 static char bus_msg[2][640];
 
@@ -80,7 +82,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc) {
     const unsigned char *a = si->si_addr;
     if (si->si_code > 0 && bus_lo && a >= bus_lo && a < bus_lo + bus_n) { /* (> 0: from the kernel, not kill) */
         const int k = si->si_code == BUS_ADRERR ? 0 : 1;
-        ssize_t w = write(2, bus_msg[k], bus_len[k]);
+        ssize_t w = write(bus_fd, bus_msg[k], bus_len[k]);
         (void)w;
         cli_locks_unlink();
         _exit(1);
@@ -101,10 +103,12 @@ static void map_fd(cli_corpus *c, int fd, const char *what) {
     c->p = m;
     char name[400];
     static const char *const why[2] = {"the data file became shorter while training", "the data file could not be read"};
+    const char *tag;
+    bus_fd = cli_dist_err_fd(&tag);
     for (int k = 0; k < 2; k++) {
         int len = snprintf(bus_msg[k], sizeof bus_msg[k],
-                           "%slstm: %s: %s (it had %zu bytes); stopped, the last checkpoint (if any) is kept\n",
-                           isatty(2) ? "\n" : "", lstm__printable(name, sizeof name, what), why[k], c->n); /* (after a progress line) */
+                           "%slstm: %s%s: %s (it had %zu bytes); stopped, the last checkpoint (if any) is kept\n",
+                           isatty(bus_fd) ? "\n" : "", tag, lstm__printable(name, sizeof name, what), why[k], c->n); /* (after a progress line) */
         bus_len[k] = len < 0 ? 0 : (size_t)len < sizeof bus_msg[k] ? (size_t)len : sizeof bus_msg[k] - 1;
     }
     bus_lo = m, bus_n = c->n;

@@ -7,6 +7,10 @@ FILE *cli_dist_fail_out(const char **tag) {
     *tag = "";
     return stderr;
 }
+int cli_dist_err_fd(const char **tag) {
+    *tag = "";
+    return 2;
+}
 int cli_dist_rank(void) { return 0; }
 int cli_dist_size(void) { return 1; }
 const char *cli_dist_help(void) { return NULL; }

@@ -17,6 +17,9 @@ void cli_dist_init(int *argc, char ***argv); /* first thing in main */
  * ends the job when rank 0 exits; one only this rank meets (its file) still
  * gets its line. */
 FILE *cli_dist_fail_out(const char **tag);
+/* The descriptor of that stream and its tag, at once (no wait): for a signal
+ * handler's line, written with write(2). */
+int cli_dist_err_fd(const char **tag);
 void cli_dist_finalize(void);                /* on a normal return from main */
 int cli_dist_rank(void);
 int cli_dist_size(void);

@@ -64,6 +64,14 @@ FILE *cli_dist_fail_out(const char **tag) {
     *tag = t;
     return job_err_;
 }
+int cli_dist_err_fd(const char **tag) {
+    static char t[48];
+    *tag = "";
+    if (rank_ == 0 || !job_err_) return 2;
+    snprintf(t, sizeof t, "rank %d of %d: ", rank_, size_);
+    *tag = t;
+    return fileno(job_err_);
+}
 int cli_dist_rank(void) { return rank_; }
 int cli_dist_size(void) { return size_; }
 const char *cli_dist_help(void) {

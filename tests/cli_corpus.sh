@@ -78,6 +78,17 @@ done
 $LSTM train $G --steps 200 --keep best --out "$T/r.st" 2> "$T/e12" || bad "best to 200: $(tail -n 1 "$T/e12")"
 $LSTM train --resume "$T/r.st.ckpt" --steps 400 2> "$T/e13" || bad "resumed best: $(tail -n 1 "$T/e13")"
 check 'cmp -s "$T/r.st" "$T/best.st"' "--keep best resumed at step 200: expected the weights of step $at, as the run never stopped"
+# ... and stopped between evaluations (step 63, 55): the stop's own evaluation does not count
+for s in 63 55; do
+    $LSTM train $G --steps $s --keep best --out "$T/r$s.st" 2> "$T/e12" || bad "best to $s: $(tail -n 1 "$T/e12")"
+    $LSTM train --resume "$T/r$s.st.ckpt" --steps 400 2> "$T/e13" || bad "resumed best from $s: $(tail -n 1 "$T/e13")"
+    check 'cmp -s "$T/r$s.st" "$T/best.st"' "--keep best stopped at step $s and resumed: expected the weights of step $at, as the run never stopped"
+done
+# --patience too: stopped at step 70 and resumed, it stops where the run never stopped did
+$LSTM train $G --steps 70 --patience 2 --eval-every 20 --out "$T/q.st" --log "$T/q.log" 2> "$T/e9" || bad "patience to 70: $(tail -n 1 "$T/e9")"
+$LSTM train --resume "$T/q.st.ckpt" --steps 400 2> "$T/e9"
+check '[ "$(wc -l < "$T/q.log" | tr -d " ")" = "$n" ] && grep -q "without improvement" "$T/e9"' \
+    "--patience 2 stopped at step 70 and resumed: stopped at step $(wc -l < "$T/q.log"), the run never stopped at $n"
 # --keep best with no --out holding the best so far: a copy of the checkpoint resumed with a
 # new --out (the best weights are in the first run's --out), or a run that kept its last
 # weights resumed with --keep best.  An evaluation that did not beat the checkpoint's best

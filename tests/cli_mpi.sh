@@ -272,5 +272,24 @@ check '[ $rc -eq 0 ] && cmp -s "$T/ref/m.st" "$T/k/m.st"' \
     "SIGKILL of a rank, resumed from the last checkpoint: the model differs from the uninterrupted run's (rc $rc: $(tail -n 1 "$T/kr.err"))"
 echo "SIGKILL of rank $victim: job ended in ${secs} s with a non-zero status; resumed: same model"
 
+# a --log given to rank 0 alone (destinations may differ between ranks): the job trains as with it
+# everywhere (every rank takes part in the check of a lost log record)
+F1="--data $DATA --hidden 16 --layers 1 --embed 8 --batch 4 --bptt 8 --threads 1 --eval-every 5 --steps 40"
+run_in lg $MPIRUN -np 1 "$LMPI" train $F1 --out m.st --log m.log : -np 1 "$LMPI" train $F1 --out m.st > "$T/lg.err" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && [ "$(wc -l < "$T/lg/m.log")" -eq 40 ] && [ -s "$T/lg/m.st" ]' "--log on rank 0 alone: rc $rc, $(tail -n 2 "$T/lg.err")"
+# rank 1's data file made shorter while training: its line reaches the job's stderr
+head -c 400000 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 800000 > "$T/d0.txt"
+cp "$T/d0.txt" "$T/d1.txt"
+F2="--hidden 16 --embed 8 --batch 8 --bptt 32 --threads 1 --steps 100000 --checkpoint-every 20 --eval-every 0 --val-fraction 0"
+run_in sb $MPIRUN -np 1 "$LMPI" train $F2 --data "$T/d0.txt" --out m.st --log m.log : -np 1 "$LMPI" train $F2 --data "$T/d1.txt" --out m.st > "$T/sb.err" 2>&1 &
+pid=$!
+wait_steps "$T/sb/m.log" 50
+: > "$T/d1.txt"
+wait $pid
+rc=$?
+check '[ $rc -ne 0 ] && grep -q "^lstm: rank 1 of 2: .*d1.txt: the data file became shorter while training" "$T/sb.err"' \
+    "rank 1's data made shorter: expected its line on the job's stderr, rc $rc: $(tail -n 3 "$T/sb.err")"
+
 echo "cli_mpi.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

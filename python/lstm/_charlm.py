@@ -357,15 +357,18 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
                    "tokens_per_s": done * B * T / (train_time if train_time > 0 else 1e-9),
                    "time": time.monotonic() - t0}
             last = bool((total and tr.steps_done >= total) or (o["time"] > 0 and time.monotonic() - t0 >= o["time"]))
-            if n_val and ((eval_every and tr.steps_done % eval_every == 0) or last):
-                last_val, kv, out_of_patience = _validate(tr, run, model, val_ids, ri, out_path, hash_s)
+            # as the CLI: only the scheduled evaluations count for keep/patience (with eval_every 0,
+            # the one at the end of steps/epochs); a stop in between is evaluated and logged, not counted
+            scheduled = tr.steps_done % eval_every == 0 if eval_every else bool(total and tr.steps_done >= total)
+            if n_val and (scheduled or last):
+                last_val, kv2, out_of_patience = _validate(tr, run, model, val_ids, ri, out_path, hash_s, scheduled)
                 rec["val_loss"] = last_val
+                kv = kv2 if scheduled else kv
                 last = last or out_of_patience
             if callback is not None and callback(dict(rec)) is True:
                 stop = True
                 if n_val and "val_loss" not in rec:
-                    last_val, kv, _ = _validate(tr, run, model, val_ids, ri, out_path, hash_s)
-                    rec["val_loss"] = last_val
+                    rec["val_loss"] = last_val = tr.validate(val_ids)
                 last = True
             if log:
                 log.write(_log_line(rec).encode())
@@ -409,10 +412,13 @@ def _kept(run, model, out_path):
     return {"model": CharModel(kept), "best_val_loss": best}
 
 
-def _validate(tr, run, model, val_ids, ri, out_path, hash_s):
+def _validate(tr, run, model, val_ids, ri, out_path, hash_s, counts=True):
     """lstm train's evaluation: the exact validation loss, the run's best and
-    patience state, --keep best's save; returns (loss, checkpoint meta, stop)."""
+    patience state, --keep best's save; returns (loss, checkpoint meta, stop).
+    counts=False (a stop between scheduled evaluations): the loss alone."""
     loss = tr.validate(val_ids)
+    if not counts:
+        return loss, None, False
     best, out_of_patience = run.record_val(loss)
     if best and ri["keep_best"]:
         model.save(out_path, None)
