@@ -515,7 +515,8 @@ int lstm_cmd_train(int argc, char **argv) {
     if ((st = cli_dist_save(&tr, ckpt_path, kv)))
         cli_fail("checkpoint not written: %s (the previous checkpoint is intact)", lstm_last_error());
     if (cli_dist_rank() == 0 && !run.keep_best && (st = lstm_charlm_save(&model, out_path, NULL)))
-        cli_fail("model not written: %s", lstm_last_error());
+        cli_fail("model not written: %s; the checkpoint %s holds these weights (lstm sample and eval read it)",
+                 lstm_last_error(), ckpt_path);
     if (stop_signal) {
         fprintf(stderr, "interrupted at step %" PRId64 ": checkpoint saved to %s; continue with: lstm train --resume %s\n",
                 tr.step, ckpt_path, ckpt_path);

@@ -154,6 +154,11 @@ on_full "train --sample" train $TR --steps 5 --out ws.st --sample 50
 (ulimit -f 8; exec "$LSTM" sample --model w.st --length 100000 > big.txt) 2> err
 rc=$?
 check '[ $rc -eq 1 ] && grep -q "^lstm: .*File too large" err' "sample past ulimit -f: expected exit 1 and a message, got rc $rc: $(cat err)"
+# --out on a full device: the message says the checkpoint (written first) holds the weights, which sample reads
+"$LSTM" train $TR --steps 5 --out full --checkpoint of.ckpt 2> err
+rc=$?
+check '[ $rc -eq 1 ] && tail -n 1 err | grep -q "full: write failed: No space left on device; the checkpoint of.ckpt holds these weights" && "$LSTM" sample --model of.ckpt --length 5 > /dev/null 2>&1' \
+    "--out on a full device: expected exit 1 naming the checkpoint, which loads; got rc $rc: $(tail -n 1 err)"
 # a log on a full device: training stops at the first lost record, with a checkpoint to resume from
 "$LSTM" train $TR --steps 200 --log full --out lf.st 2> err
 rc=$?
