@@ -3,7 +3,6 @@
  * saves on Ctrl-C and stops on a non-finite loss. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -140,9 +139,7 @@ static void keep_log_records(const char *path, int64_t start_step) {
 static FILE *open_log(const char *path, int resuming, int64_t start_step) {
     const int alias = lstm__fd_alias(path);
     if (alias >= 0) { /* /dev/stdout and the like: that descriptor, at its offset (fileio.h) */
-        fflush(stdout);
-        const int fd = fcntl(alias, F_DUPFD_CLOEXEC, 3);
-        FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL; /* ("a" would set O_APPEND on the caller's descriptor too) */
+        FILE *f = lstm__fd_alias_open(alias);
         if (!f) cli_fail("%s: cannot open the log: %s", path, strerror(errno));
         return f;
     }
@@ -525,8 +522,8 @@ int lstm_cmd_train(int argc, char **argv) {
     }
     char val_s[96] = "", wrote_s[64] = "wrote";
     if (n_val) snprintf(val_s, sizeof val_s, ", validation loss %.4f (%.4f bits/char)", last_val, last_val / log(2.0));
-    const int kept = !run.keep_best || isfinite(run.best_val); /* (no evaluation counted yet: --out not written) */
-    if (run.keep_best && kept) snprintf(wrote_s, sizeof wrote_s, "kept the best (validation loss %.4f) in", run.best_val);
+    const int out_written = !run.keep_best || isfinite(run.best_val); /* (no evaluation counted yet: not written) */
+    if (run.keep_best && out_written) snprintf(wrote_s, sizeof wrote_s, "kept the best (validation loss %.4f) in", run.best_val);
     else if (run.keep_best) snprintf(wrote_s, sizeof wrote_s, "no evaluation counted yet, nothing written to");
     fprintf(stderr, "trained %" PRId64 " steps (to step %" PRId64 ", epoch %.2f) in %.1f s: loss %.4f%s, %.0f tokens/s; %s %s\n",
             done_steps, tr.step, (double)tr.step / (double)spe, now_s() - t0, loss_ema, val_s,
@@ -534,7 +531,7 @@ int lstm_cmd_train(int argc, char **argv) {
     /* from the model in --out: with --keep best the best, not the last weights.  Rank 0 alone
      * (it alone prints; the others' stdout is /dev/null): on the others it was time thrown away
      * that the job's end waited for, and with --keep best a read of an --out they never wrote */
-    if (sample_n > 0 && cli_dist_rank() == 0 && kept) {
+    if (sample_n > 0 && cli_dist_rank() == 0 && out_written) {
         lstm_charlm kept;
         if (run.keep_best && (st = lstm_charlm_load(&kept, out_path))) cli_fail_status(st);
         lstm_charlm *sm = run.keep_best ? &kept : &model;

@@ -52,18 +52,6 @@ void cli_dist_init(int *argc, char ***argv) {
 
 void cli_dist_finalize(void) { MPI_Finalize(); }
 
-FILE *cli_dist_fail_out(const char **tag) {
-    static char t[48];
-    *tag = "";
-    if (rank_ == 0 || !job_err_) return stderr;
-    signal(SIGTERM, SIG_DFL); /* mpirun ending the job during the wait ends this process, silently */
-    signal(SIGINT, SIG_DFL);
-    struct timespec ts = {2, 0};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
-    snprintf(t, sizeof t, "rank %d of %d: ", rank_, size_);
-    *tag = t;
-    return job_err_;
-}
 int cli_dist_err_fd(const char **tag) {
     static char t[48];
     *tag = "";
@@ -71,6 +59,14 @@ int cli_dist_err_fd(const char **tag) {
     snprintf(t, sizeof t, "rank %d of %d: ", rank_, size_);
     *tag = t;
     return fileno(job_err_);
+}
+FILE *cli_dist_fail_out(const char **tag) {
+    if (cli_dist_err_fd(tag) == 2) return stderr;
+    signal(SIGTERM, SIG_DFL); /* mpirun ending the job during the wait ends this process, silently */
+    signal(SIGINT, SIG_DFL);
+    struct timespec ts = {2, 0};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    return job_err_;
 }
 int cli_dist_rank(void) { return rank_; }
 int cli_dist_size(void) { return size_; }

@@ -169,20 +169,27 @@ int lstm__fd_alias(const char *path) {
     return *p || n > INT_MAX ? -1 : (int)n;
 }
 
+FILE *lstm__fd_alias_open(int fd) {
+    fflush(stdout); /* what was printed before comes first (fd 1, or a copy of it) */
+    fflush(stderr);
+    const int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    /* "wb" on a descriptor truncates nothing ("a" would set O_APPEND on the caller's too) */
+    FILE *f = d >= 0 ? fdopen(d, "wb") : NULL;
+    if (!f && d >= 0) {
+        const int e = errno;
+        close(d);
+        errno = e;
+    }
+    return f;
+}
+
 lstm_status lstm__afile_open(lstm__afile *a, const char *path) {
     memset(a, 0, sizeof *a);
     a->path = path;
     const int alias = lstm__fd_alias(path);
     if (alias >= 0) { /* the descriptor itself, at its offset (see fileio.h) */
-        fflush(stdout); /* what was printed before comes first (fd 1, or a copy of it) */
-        fflush(stderr);
-        int fd = fcntl(alias, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0) return lstm__fail(LSTM_ERR_IO, "%s: descriptor %d is not open: %s", path, alias, strerror(errno));
-        if (!(a->fp = fdopen(fd, "wb"))) { /* ("wb" on a descriptor truncates nothing) */
-            int e = errno;
-            close(fd);
-            return lstm__fail(LSTM_ERR_IO, "%s: %s", path, strerror(e));
-        }
+        if (!(a->fp = lstm__fd_alias_open(alias)))
+            return lstm__fail(LSTM_ERR_IO, "%s: descriptor %d: %s", path, alias, strerror(errno));
         return LSTM_OK;
     }
     dest_info d;
@@ -302,6 +309,13 @@ lstm_status lstm__afile_rename(lstm__afile *a) {
 lstm_status lstm__afile_commit(lstm__afile *a) {
     lstm_status st = lstm__afile_close(a);
     return st ? st : lstm__afile_rename(a);
+}
+
+void lstm__fmt_shape(char *out, size_t cap, int ndim, const int64_t *shape) {
+    size_t n = (size_t)snprintf(out, cap, "[");
+    for (int k = 0; k < ndim && n < cap; k++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%lld", k ? ", " : "", (long long)shape[k]);
+    if (n < cap) snprintf(out + n, cap - n, "]");
 }
 
 const char *lstm__printable(char *out, size_t cap, const char *s) {

@@ -43,6 +43,9 @@ lstm_status lstm__afile_open(lstm__afile *a, const char *path);
  * append), a rename would replace that file, and a socket cannot be opened by
  * name at all. */
 int lstm__fd_alias(const char *path);
+/* A stream on a copy of descriptor fd (close-on-exec), after flushing stdout and
+ * stderr; NULL with errno set when fd is not open. */
+FILE *lstm__fd_alias_open(int fd);
 /* On failure the temporary file is already removed (no abort needed). */
 lstm_status lstm__afile_write(lstm__afile *a, const void *p, size_t n);
 lstm_status lstm__afile_close(lstm__afile *a);
@@ -57,5 +60,7 @@ lstm_status lstm__npy_put(lstm__afile *a, const float *data, int ndim, const int
 /* Copies s into out[cap] for messages: control bytes and backslashes become
  * \xNN, and long strings are cut with "...".  Returns out. */
 const char *lstm__printable(char *out, size_t cap, const char *s);
+/* "[d0, d1, ...]" into out[cap] (cut short if it does not fit), for messages. */
+void lstm__fmt_shape(char *out, size_t cap, int ndim, const int64_t *shape);
 
 #endif

@@ -22,13 +22,6 @@ static const lstm_st_tensor *find(finder *F, const char *base, int layer, const 
     return lstm_st_find(F->f, F->name);
 }
 
-static void fmt_shape(char *out, size_t cap, int ndim, const int64_t *shape) {
-    size_t n = (size_t)snprintf(out, cap, "[");
-    for (int k = 0; k < ndim && n < cap; k++)
-        n += (size_t)snprintf(out + n, cap - n, "%s%lld", k ? ", " : "", (long long)shape[k]);
-    if (n < cap) snprintf(out + n, cap - n, "]");
-}
-
 static int is_float(const lstm_st_tensor *t) { return t->dtype != LSTM_DT_OTHER; }
 
 /* A tensor used to infer the configuration: present, a float, 2-D, dims in [1, INT_MAX/8]. */
@@ -39,7 +32,7 @@ static lstm_status probe(finder *F, const lstm_st_tensor *t, const char *what) {
     if (!is_float(t))
         return lstm__fail(LSTM_ERR_DTYPE, "%s: tensor '%s': dtype %s not supported (expected F32, F64, F16 or BF16)",
                           F->path, nm, lstm__printable(dn, sizeof dn, t->dtype_str));
-    fmt_shape(sh, sizeof sh, t->ndim, t->shape);
+    lstm__fmt_shape(sh, sizeof sh, t->ndim, t->shape);
     if (t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < 1 || t->shape[0] > INT_MAX / 8 || t->shape[1] > INT_MAX / 8)
         return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected a non-empty 2-D shape (%s), got %s", F->path, nm,
                           what, sh);
@@ -74,7 +67,7 @@ lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, const char *p
     int64_t rows = hh0->shape[0], cols = hh0->shape[1];
     int gru = !hr0 && (rows == 3 * cols || (rows != 4 * cols && rows % 4 && rows % 3 == 0));
     if (rows % (gru ? 3 : 4)) {
-        fmt_shape(sh, sizeof sh, hh0->ndim, hh0->shape);
+        lstm__fmt_shape(sh, sizeof sh, hh0->ndim, hh0->shape);
         st = lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected [4*hidden_size, ...] (rows a multiple of 4)%s, got %s",
                         path, lstm__printable(nm, sizeof nm, F.name), hr0 ? "" : " or [3*hidden_size, ...] (GRU)", sh);
         goto out;
@@ -112,7 +105,7 @@ lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, const char *p
     for (int k = 0; k < n; k++) {
         const lstm_st_tensor *t = find(&F, ti[k].name, -1, "");
         lstm__printable(nm, sizeof nm, F.name);
-        fmt_shape(sh, sizeof sh, ti[k].ndim, ti[k].shape);
+        lstm__fmt_shape(sh, sizeof sh, ti[k].ndim, ti[k].shape);
         if (!t) {
             st = lstm__fail(LSTM_ERR_MISSING, "%s: tensor '%s' not found (expected shape %s)", path, nm, sh);
             goto out;
@@ -120,7 +113,7 @@ lstm_status lstm_net_from_st(lstm_net *net, const lstm_st_file *f, const char *p
         int same = t->ndim == ti[k].ndim;
         for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == ti[k].shape[d];
         if (!same) {
-            fmt_shape(sh2, sizeof sh2, t->ndim, t->shape);
+            lstm__fmt_shape(sh2, sizeof sh2, t->ndim, t->shape);
             st = lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected shape %s, got %s", path, nm, sh, sh2);
             goto out;
         }

@@ -318,14 +318,6 @@ static const struct { const char *name; lstm_dtype dt; size_t size; } dtypes[] =
     {"C64", LSTM_DT_OTHER, 8},
 };
 
-static void fmt_shape(char *out, size_t cap, int ndim, const int64_t *shape) {
-    size_t n = 0;
-    n += (size_t)snprintf(out + n, cap - n, "[");
-    for (int k = 0; k < ndim && n < cap; k++)
-        n += (size_t)snprintf(out + n, cap - n, "%s%lld", k ? ", " : "", (long long)shape[k]);
-    if (n < cap) snprintf(out + n, cap - n, "]");
-}
-
 static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int cmp_by_offset(const void *a, const void *b) {
@@ -461,7 +453,7 @@ static lstm_status st_build(lstm_st_file *f, const jparser *p, int root, const c
             else numel *= (size_t)v;
         }
         if (zero) numel = 0, overflow = 0;
-        fmt_shape(sh, sizeof sh, t->ndim, t->shape);
+        lstm__fmt_shape(sh, sizeof sh, t->ndim, t->shape);
         if (overflow || (esize && numel > SIZE_MAX / esize))
             return lstm__fail(LSTM_ERR_FORMAT, "%s: tensor '%s': shape %s is too large", what, nm, sh);
         t->numel = numel;

@@ -1023,12 +1023,11 @@ static int overlap(const float *a, size_t n, const float *b, size_t m) {
 lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
                          const float *x, const float *h0, const float *c0,
                          float *y, float *hn, float *cn) {
-    if (T < 1 || T > ws->T || B != ws->B) /* (a bad T or B: forward says so) */
-        return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0, NULL);
     /* time-major, y is written while x is still read (the fused step, the other direction) */
-    if (!ws->bf && overlap(x, (size_t)T * B * ws->I, y, (size_t)T * B * ws->D * ws->Hout))
+    if (!ws->bf && T >= 1 && T <= ws->T && B == ws->B && overlap(x, (size_t)T * B * ws->I, y, (size_t)T * B * ws->D * ws->Hout))
         return lstm__fail(LSTM_ERR_ARG, "lstm_forward: x and y overlap; y needs memory of its own");
-    if (!ws->bf) return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0, NULL);
+    if (!ws->bf || T < 1 || T > ws->T || B != ws->B) /* (a bad T or B: forward says so) */
+        return forward(net, ws, T, B, x, h0, c0, y, hn, cn, 0, NULL);
     /* batch_first: x [B,T,I] -> [T,B,I]; y [T,B,D·Hout] -> [B,T,D·Hout] */
     swap01(ws->bfx, x, (size_t)B, (size_t)T, (size_t)ws->I);
     lstm_status st = forward(net, ws, T, B, ws->bfx, h0, c0, ws->bfy, hn, cn, 0, NULL);

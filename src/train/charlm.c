@@ -317,11 +317,7 @@ static lstm_status load_tensor(const lstm_st_file *f, const char *path, const ch
     int ok = t->ndim == ndim && t->shape[0] == d0 && (ndim == 1 || t->shape[1] == d1);
     if (!ok) {
         char got[160];
-        size_t o = 0;
-        got[o++] = '[';
-        for (int k = 0; k < t->ndim && o < sizeof got - 32; k++)
-            o += (size_t)snprintf(got + o, sizeof got - o, "%s%lld", k ? ", " : "", (long long)t->shape[k]);
-        snprintf(got + o, sizeof got - o, "]");
+        lstm__fmt_shape(got, sizeof got, t->ndim, t->shape);
         if (ndim == 2)
             return lstm__fail(LSTM_ERR_SHAPE, "%s: tensor '%s': expected shape [%lld, %lld], got %s", path, name,
                               (long long)d0, (long long)d1, got);
@@ -587,6 +583,13 @@ lstm_status lstm_charlm_eval(const lstm_charlm *m, const uint8_t *ids, size_t n,
 }
 
 /* Streams [b0, b0+Bl) of the B-stream reading of ids[0..n): their loss sum into q. */
+lstm_status lstm__charlm_pair_in_vocab(const lstm_charlm *m, const uint8_t *ids, size_t i) {
+    if (m->id[ids[i]] >= 0 && m->id[ids[i + 1]] >= 0) return LSTM_OK;
+    const size_t at = m->id[ids[i]] < 0 ? i : i + 1;
+    return lstm__fail(LSTM_ERR_ARG, "byte 0x%02x at offset %zu is not in the model's vocabulary (%d bytes)", ids[at], at,
+                      m->V);
+}
+
 lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, const int16_t *map, size_t n, int Btot,
                                 int b0, int B, int T, int threads, int64_t q[2]) {
     if (Btot < 1 || T < 1 || b0 < 0 || B < 1 || b0 + B > Btot)
@@ -614,12 +617,7 @@ lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, const 
         for (int t = 0; t < Tb; t++)
             for (int b = 0; b < B; b++) {
                 size_t i = (size_t)(b0 + b) * S + j0 + (size_t)t;
-                if (map && (map[ids[i]] < 0 || map[ids[i + 1]] < 0)) {
-                    const size_t at = map[ids[i]] < 0 ? i : i + 1;
-                    st = lstm__fail(LSTM_ERR_ARG, "eval: byte 0x%02x at offset %zu is not in the model's vocabulary (%d bytes)",
-                                    ids[at], at, m->V);
-                    goto done;
-                }
+                if (map && (st = lstm__charlm_pair_in_vocab(m, ids, i))) goto done;
                 x[t * B + b] = map ? (uint8_t)map[ids[i]] : ids[i];
                 y[t * B + b] = map ? (uint8_t)map[ids[i + 1]] : ids[i + 1];
             }

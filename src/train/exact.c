@@ -527,11 +527,8 @@ lstm_status lstm__exact_grads(lstm_trainer *tr, int64_t k, double *loss, int *ba
     for (int t = 0; t < T; t++)
         for (int b = 0; b < B; b++) {
             size_t i = (size_t)(ex->b0 + b) * tr->S + (size_t)k * T + (size_t)t;
-            if (map && (map[tr->ids[i]] < 0 || map[tr->ids[i + 1]] < 0)) {
-                const size_t at = map[tr->ids[i]] < 0 ? i : i + 1;
-                return lstm__fail(LSTM_ERR_ARG, "byte 0x%02x at offset %zu is not in the model's vocabulary (%d bytes)",
-                                  tr->ids[at], at, V);
-            }
+            lstm_status st = map ? lstm__charlm_pair_in_vocab(m, tr->ids, i) : LSTM_OK;
+            if (st) return st;
             tr->x[t * B + b] = map ? (uint8_t)map[tr->ids[i]] : tr->ids[i];
             tr->y[t * B + b] = map ? (uint8_t)map[tr->ids[i + 1]] : tr->ids[i + 1];
         }

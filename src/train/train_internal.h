@@ -47,6 +47,9 @@ double lstm__lossq_value(const int64_t q[2]);
 /* The loss sum of streams [b0, b0+B) of the Btot-stream reading of ids[0..n)
  * (lstm_charlm_eval's blocks of T), added to q.  map: NULL, or ids are bytes
  * and map[byte] their token ids (the model's id table). */
+/* Raw bytes ids[i] and ids[i + 1] (an input and its target) both in m's vocabulary:
+ * LSTM_OK, else LSTM_ERR_ARG naming the first one outside and its offset. */
+lstm_status lstm__charlm_pair_in_vocab(const lstm_charlm *m, const uint8_t *ids, size_t i);
 lstm_status lstm__charlm_eval_q(const lstm_charlm *m, const uint8_t *ids, const int16_t *map, size_t n, int Btot,
                                 int b0, int B, int T, int threads, int64_t q[2]);
 void lstm__xent_backward(float *dlogits, const float *logits, const uint8_t *targets, int N, int V,
