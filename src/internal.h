@@ -132,6 +132,9 @@ void lstm__team_run_tasks(lstm__team *team, int ntasks,
                           void (*fn)(void *arg, int task, int ntasks), void *arg);
 void lstm__team_run(lstm__team *team, void (*fn)(void *arg, int tid, int n), void *arg);
 void lstm__team_free(lstm__team *team);
+/* The CPUs this process may run on (sched_getaffinity on Linux, else the ones
+ * online), at least 1. */
+int lstm__cpus_usable(void);
 
 /* Multi-threaded GEMMs: same arguments as above after team (NULL or a team of
  * 1 = the single-threaded call).  Work is split into tasks over disjoint blocks

@@ -156,6 +156,17 @@ lstm__team *lstm__team_create(int n) {
 
 int lstm__team_size(const lstm__team *t) { return t ? t->n : 1; }
 
+int lstm__cpus_usable(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 1 ? (n > 1 << 20 ? 1 << 20 : (int)n) : 1;
+#else
+    return 1;
+#endif
+}
+
 void lstm__team_run_tasks(lstm__team *t, int ntasks, void (*fn)(void *arg, int task, int ntasks),
                           void *arg) {
     if (ntasks <= 0) return;

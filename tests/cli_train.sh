@@ -119,6 +119,14 @@ check '[ "$(head -c 4 "$T/s1")" = "The " ] && [ "$(wc -c < "$T/s1" | tr -d " ")"
 $LSTM sample --model "$T/a.st" --length 200 --temperature 1 --top-k 5 --seed 9 > "$T/s3"
 rc=$?  # taken at once: the message below runs commands of its own
 check '[ $rc -eq 0 ] && [ "$(wc -c < "$T/s3" | tr -d " ")" -eq 201 ]' "sampling with temperature and top-k"
+# --threads: the same bytes for every count, and for the default (0: the library's choice, which
+# LSTM_CPU_L2=1, an L2 no model fits in, turns to the CPUs)
+for th in "--threads 1" "--threads 3" "--threads 0" ""; do
+    LSTM_CPU_L2=1 $LSTM sample --model "$T/a.st" --length 200 --temperature 1 --top-k 5 --seed 9 $th > "$T/s4"
+    rc=$?  # taken at once: the message below runs commands of its own
+    check '[ $rc -eq 0 ] && cmp -s "$T/s3" "$T/s4"' "sample ${th:-(no --threads)}: rc $rc, the bytes of the first run"
+done
+usage_error "sample --threads -1" "--threads" $LSTM sample --model "$T/a.st" --threads -1
 $LSTM sample --model "$T/a.st" --prime "Zq#" --length 5 > /dev/null 2> "$T/p.err"
 rc=$?  # taken at once: the message below runs commands of its own
 check '[ $rc -eq 1 ] && [ "$(lines "$T/p.err")" -eq 1 ] && grep -q "byte 0x" "$T/p.err"' "prime outside the vocabulary: $(cat "$T/p.err")"

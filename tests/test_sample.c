@@ -151,7 +151,10 @@ static void test_errors(void) {
     lstm_charlm m;
     make_model(&m, LSTM_CELL_LSTM, 8, 20, 0, 3);
     lstm_charlm_sampler *s = (lstm_charlm_sampler *)&m;
-    CHECK(lstm_charlm_sampler_init(&s, &m, 0) == LSTM_ERR_ARG && s == NULL, "threads 0: LSTM_ERR_ARG, *s NULL");
+    CHECK(lstm_charlm_sampler_init(&s, &m, -1) == LSTM_ERR_ARG && s == NULL, "threads -1: LSTM_ERR_ARG, *s NULL");
+    s = (lstm_charlm_sampler *)&m;
+    CHECK(lstm_charlm_sampler_init(&s, &m, LSTM_MAX_THREADS + 1) == LSTM_ERR_ARG && s == NULL,
+          "threads LSTM_MAX_THREADS + 1: LSTM_ERR_ARG, *s NULL");
     CHECK(lstm_charlm_sampler_init(&s, &m, 1) == LSTM_OK, "init");
     unsigned char out[4];
     CHECK(lstm_charlm_sampler_logits(s) == NULL, "logits before any byte: NULL");
@@ -208,8 +211,44 @@ static void test_nonfinite_logits(void) {
     }
 }
 
+/* threads 0: the rule (one thread while a byte's weights fit in L2), its
+ * byte count, and a sampler made with it gives the bytes of one thread. */
+static void test_auto_threads(void) {
+    lstm_charlm m;
+    make_model(&m, LSTM_CELL_LSTM, 12, 40, 0, 4); /* 2 layers, V 64, H 40 */
+    /* the bytes a step reads: layer 0's W_hh 4·40·40, layer 1's 4·40·(40 + 40), the head 64·40 */
+    const long w = 4L * (4 * 40 * 40 + 4 * 40 * 80 + 64 * 40);
+    CHECK_V(lstm__sampler_auto_threads(&m, w, 2) == 1 && lstm__sampler_auto_threads(&m, w - 4, 2) == 2 &&
+                lstm__sampler_auto_threads(&m, w - 4, 1) == 1 && lstm__sampler_auto_threads(&m, w - 4, 0) == 1 &&
+                lstm__sampler_auto_threads(&m, w - 4, 64) == 8 && lstm__sampler_auto_threads(&m, 0, 64) == 1,
+            "auto threads, LSTM 2x40: 1 when its %ld bytes fit in L2, else the CPUs (at most 8); L2 unknown: 1 MB", w);
+    lstm_charlm g;
+    make_model(&g, LSTM_CELL_GRU, 12, 40, 0, 4); /* 3 gates */
+    const long wg = 4L * (3 * 40 * 40 + 3 * 40 * 80 + 64 * 40);
+    CHECK_V(lstm__sampler_auto_threads(&g, wg, 4) == 1 && lstm__sampler_auto_threads(&g, wg - 4, 4) == 4,
+            "auto threads, GRU 2x40: %ld bytes", wg);
+    lstm_charlm p;
+    make_model(&p, LSTM_CELL_LSTM, 12, 40, 16, 4); /* projections: Hout 16 */
+    const long wp = 4L * (4 * 40 * 16 + 16 * 40 + 4 * 40 * (16 + 16) + 16 * 40 + 64 * 16);
+    CHECK_V(lstm__sampler_auto_threads(&p, wp, 4) == 1 && lstm__sampler_auto_threads(&p, wp - 4, 4) == 4,
+            "auto threads, LSTM 2x40 P 16: %ld bytes", wp);
+    unsigned char a[80], b[80];
+    CHECK(lstm_charlm_generate(&m, (const unsigned char *)"AB", 2, a, sizeof a, 0.9, 0, 3) == LSTM_OK, "generate");
+    lstm_charlm_sampler *s;
+    CHECK(lstm_charlm_sampler_init(&s, &m, 0) == LSTM_OK, "threads 0: %s", lstm_last_error());
+    lstm_charlm_sampler_reset(s, 3);
+    CHECK_V(lstm_charlm_sampler_feed(s, (const unsigned char *)"AB", 2) == LSTM_OK &&
+                lstm_charlm_sampler_generate(s, b, sizeof b, 0.9, 0) == LSTM_OK && memcmp(a, b, sizeof a) == 0,
+            "a sampler of threads 0 draws lstm_charlm_generate's bytes");
+    lstm_charlm_sampler_free(s);
+    lstm_charlm_free(&m);
+    lstm_charlm_free(&g);
+    lstm_charlm_free(&p);
+}
+
 int main(void) {
     test_nonfinite_logits();
+    test_auto_threads();
     test_against_stream(LSTM_CELL_LSTM, 12, 24, 0);   /* one group of 2 blocks */
     test_against_stream(LSTM_CELL_LSTM, 16, 130, 0);  /* 9 blocks: groups of 3 */
     test_against_stream(LSTM_CELL_LSTM, 10, 40, 24);  /* projections */

@@ -44,10 +44,34 @@ void lstm_charlm_sampler_free(lstm_charlm_sampler *s) {
     free(s);
 }
 
+/* Automatic threads: a byte's step reads every weight of the layers and the
+ * head once, in a fixed order, so past one core's L2 one thread streams them
+ * from L3 at each byte, while split over the team each core keeps its part in
+ * its own L2.  Below it the hand-off between threads costs more than the
+ * split gains.  Measured (tools/bench_sample, µs a byte, fastest / median of
+ * 200 blocks, 1 thread against 2): Xeon (Emerald Rapids, L2 2 MB, 2026-12-01)
+ * 1×64 (0.1 MB) 1.00/1.03 against 1.52/1.78, 2×128 (0.8 MB) 7.52/7.71
+ * against 7.36/8.10, 2×256 (3.1 MB) 102/114 against 25.5/34.8, 1×512 (4.2 MB)
+ * 117/126 against 40.2/46.0; Zen 5 (L2 1 MB, BENCHMARKS.md session 15):
+ * 2×128 5.68 against 7.44, 2×256 38.4 against 26.8. */
+int lstm__sampler_auto_threads(const lstm_charlm *m, long l2, int ncpu) {
+    const lstm_net *net = &m->net;
+    const int G = lstm__cell_of(net->cfg.cell)->G, H = net->H, Hout = net->Hout;
+    double bytes = 4.0 * m->V * Hout; /* the head */
+    for (int l = 0; l < net->cfg.num_layers * net->D; l++) {
+        bytes += 4.0 * G * H * ((l < net->D ? 0 : net->w[l].in) + Hout);
+        if (net->w[l].w_hr) bytes += 4.0 * Hout * H;
+    }
+    if (l2 <= 0) l2 = 1024 * 1024;
+    if (bytes <= (double)l2 || ncpu <= 1) return 1;
+    return ncpu < 8 ? ncpu : 8;
+}
+
 lstm_status lstm_charlm_sampler_init(lstm_charlm_sampler **out, const lstm_charlm *m, int threads) {
     *out = NULL;
-    if (threads < 1 || threads > LSTM_MAX_THREADS)
-        return lstm__fail(LSTM_ERR_ARG, "sample: threads %d must be in [1, %d]", threads, LSTM_MAX_THREADS);
+    if (threads < 0 || threads > LSTM_MAX_THREADS)
+        return lstm__fail(LSTM_ERR_ARG, "sample: threads %d must be in [0, %d]", threads, LSTM_MAX_THREADS);
+    if (threads == 0) threads = lstm__sampler_auto_threads(m, lstm__cpu()->l2, lstm__cpus_usable());
     lstm_charlm_sampler *s = calloc(1, sizeof *s);
     if (!s) return lstm__fail(LSTM_ERR_NOMEM, "sample: out of memory");
     s->m = m;

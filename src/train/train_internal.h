@@ -20,6 +20,13 @@ void lstm__embedding_backward(float *d_emb, const float *dx, const uint8_t *ids,
  * (k <= 32); with a NaN, or a larger k, by that sort itself. */
 float lstm__kth_largest(float *tmp, const float *x, int n, int k);
 
+/* ---- the sampler's thread count when asked for 0 (automatic; src/train/sample.c) ----
+ * 1 while the weights a byte's step reads fit in l2 (one core's L2 cache in
+ * bytes; <= 0: taken as 1 MB), else min(ncpu, 8) (ncpu < 1: 1).  The weights
+ * a step reads: layer 0's W_hh (its input product comes from the table),
+ * W_ih and W_hh of the layers above, the projections and the head. */
+int lstm__sampler_auto_threads(const lstm_charlm *m, long l2, int ncpu);
+
 /* ---- linear: y [N, K] -> out [N, M] = y wᵀ + b, w [M, K], b [M] ---- */
 void lstm__linear_forward(float *out, const float *y, const float *w, const float *b, int N, int K, int M);
 /* dw [M, K] += doutᵀ y, db [M] += column sums of dout [N, M],
