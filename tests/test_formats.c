@@ -2,11 +2,13 @@
  * round trips, exact F16/BF16/F64 conversion, and every malformed input the
  * readers must reject (with the right status and a message naming it). */
 #include <dirent.h>
+#include <grp.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lstm.h"
@@ -706,6 +708,57 @@ static void test_models(void) {
     }
 }
 
+static int read_file_is(const char *path, const char *want) {
+    char buf[64] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    return f && n == strlen(want) && memcmp(buf, want, n) == 0;
+}
+
+/* A regular file this user may not write is refused (LSTM_ERR_IO naming it,
+ * "cannot write: Permission denied"), not replaced by the rename, and no
+ * temporary is left; as root (who may write anything) the save runs in a
+ * child that has become user and group 65534.  Writable again, the same save
+ * replaces it. */
+static void test_read_only(void) {
+    lstm_config cfg = {.input_size = 3, .hidden_size = 4, .num_layers = 1, .bias = 1};
+    lstm_net net;
+    CHECK(lstm_net_init(&net, &cfg) == LSTM_OK, "init");
+    lstm_net_init_uniform(&net, 1);
+    char dir[300], path[320];
+    snprintf(dir, sizeof dir, "%s", tpath("ro"));
+    snprintf(path, sizeof path, "%s/m.st", dir);
+    FILE *f = NULL;
+    int ok = chmod(tmpdir, 0755) == 0 && mkdir(dir, 0777) == 0 && chmod(dir, 0777) == 0 && (f = fopen(path, "wb")) &&
+             fputs("precious", f) >= 0;
+    if (f) ok &= fclose(f) == 0;
+    CHECK(ok && chmod(path, 0444) == 0, "setup of %s", path);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgroups(0, NULL), setgid(65534) != 0 || setuid(65534) != 0)) _exit(3);
+        lstm_status s = lstm_net_save(&net, path, "");
+        const char *e = lstm_last_error();
+        _exit(s == LSTM_ERR_IO && strstr(e, "m.st: cannot write: Permission denied") && !strchr(e, '\n') ? 0 : 1);
+    }
+    int wst = 0;
+    CHECK(pid > 0 && waitpid(pid, &wst, 0) == pid, "fork/wait");
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int tmps = 0;
+    while (d && (de = readdir(d))) tmps += strstr(de->d_name, ".lstm-tmp.") != NULL;
+    if (d) closedir(d);
+    CHECK_V(WIFEXITED(wst) && WEXITSTATUS(wst) == 0 && read_file_is(path, "precious") && tmps == 0,
+            "save onto a read-only file%s: LSTM_ERR_IO \"cannot write: Permission denied\" (child exit %d), the file "
+            "kept, %d temporaries left",
+            geteuid() == 0 ? " (as user 65534)" : "", WIFEXITED(wst) ? WEXITSTATUS(wst) : -1, tmps);
+    const lstm_status s = chmod(path, 0644) == 0 ? lstm_net_save(&net, path, "") : LSTM_ERR_IO;
+    CHECK_V(s == LSTM_OK && !read_file_is(path, "precious"), "the same save once the file is writable: %s, replaced",
+            lstm_status_str(s));
+    lstm_net_free(&net);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/lstm_test_formats.XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -717,6 +770,7 @@ int main(void) {
     test_conversion();
     test_npy();
     test_models();
+    test_read_only();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);

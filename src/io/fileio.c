@@ -95,10 +95,15 @@ static lstm_status resolve_dest(const char *path, dest_info *d) {
     }
     if (stat(d->target, &d->st) == 0) {
         d->exists = 1;
-        if (S_ISDIR(d->st.st_mode)) {
+        /* a regular file this user may not write is refused, not replaced by the rename
+         * (which needs only the directory): open(O_WRONLY) and cp refuse it too */
+        const int dir = S_ISDIR(d->st.st_mode);
+        const int e = !dir && S_ISREG(d->st.st_mode) && faccessat(AT_FDCWD, d->target, W_OK, AT_EACCESS) != 0 ? errno : 0;
+        if (dir || e) {
             free(d->target);
             d->target = NULL;
-            return lstm__fail(LSTM_ERR_IO, "%s: is a directory", path);
+            return dir ? lstm__fail(LSTM_ERR_IO, "%s: is a directory", path)
+                       : lstm__fail(LSTM_ERR_IO, "%s: cannot write: %s", path, strerror(e));
         }
     }
     return LSTM_OK;

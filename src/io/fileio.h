@@ -13,7 +13,8 @@
 lstm_status lstm__read_file(const char *path, unsigned char **buf, size_t *size);
 
 /* Atomic writer.  open resolves path (a symbolic link is written through to
- * its target; a dangling one, a directory or "" is an error), then:
+ * its target; a dangling one, a directory, "" or a regular file this user may
+ * not write (faccessat W_OK: root may) is an error), then:
  *  - a regular file or a new name: creates DIR/.NAME.lstm-tmp.PID.RANDOM beside
  *    the target with O_CREAT|O_EXCL|O_NOFOLLOW (mode 0666 less the umask, or
  *    the permissions of the file it replaces), after removing such temporaries
