@@ -101,6 +101,8 @@ def main():
     p.add_argument("--ours-threads", type=int, default=1)  # lstm sample --threads
     p.add_argument("--json", action="store_true")  # always JSON
     a = p.parse_args()
+    if a.ours_threads < 1 or a.threads < 1:  # (lstm sample's 0, its own choice, is not timed here)
+        p.error("--threads and --ours-threads: expected >= 1")
     tmp = None
     if not a.model:
         tmp = tempfile.TemporaryDirectory()

@@ -211,30 +211,59 @@ static void test_nonfinite_logits(void) {
     }
 }
 
-/* threads 0: the rule (one thread while a byte's weights fit in L2), its
- * byte count, and a sampler made with it gives the bytes of one thread. */
+/* threads 0: the rule (one thread while the bytes a byte's step reads fit in
+ * L2, else the CPUs up to 8 and the unit groups), its byte count on LSTM, GRU
+ * and projected models, that init applies it, and the bytes of one thread. */
 static void test_auto_threads(void) {
-    lstm_charlm m;
-    make_model(&m, LSTM_CELL_LSTM, 12, 40, 0, 4); /* 2 layers, V 64, H 40 */
-    /* the bytes a step reads: layer 0's W_hh 4·40·40, layer 1's 4·40·(40 + 40), the head 64·40 */
-    const long w = 4L * (4 * 40 * 40 + 4 * 40 * 80 + 64 * 40);
-    CHECK_V(lstm__sampler_auto_threads(&m, w, 2) == 1 && lstm__sampler_auto_threads(&m, w - 4, 2) == 2 &&
-                lstm__sampler_auto_threads(&m, w - 4, 1) == 1 && lstm__sampler_auto_threads(&m, w - 4, 0) == 1 &&
-                lstm__sampler_auto_threads(&m, w - 4, 64) == 8 && lstm__sampler_auto_threads(&m, 0, 64) == 1,
-            "auto threads, LSTM 2x40: 1 when its %ld bytes fit in L2, else the CPUs (at most 8); L2 unknown: 1 MB", w);
-    lstm_charlm g;
-    make_model(&g, LSTM_CELL_GRU, 12, 40, 0, 4); /* 3 gates */
-    const long wg = 4L * (3 * 40 * 40 + 3 * 40 * 80 + 64 * 40);
-    CHECK_V(lstm__sampler_auto_threads(&g, wg, 4) == 1 && lstm__sampler_auto_threads(&g, wg - 4, 4) == 4,
-            "auto threads, GRU 2x40: %ld bytes", wg);
-    lstm_charlm p;
-    make_model(&p, LSTM_CELL_LSTM, 12, 40, 16, 4); /* projections: Hout 16 */
-    const long wp = 4L * (4 * 40 * 16 + 16 * 40 + 4 * 40 * (16 + 16) + 16 * 40 + 64 * 16);
-    CHECK_V(lstm__sampler_auto_threads(&p, wp, 4) == 1 && lstm__sampler_auto_threads(&p, wp - 4, 4) == 4,
-            "auto threads, LSTM 2x40 P 16: %ld bytes", wp);
+    lstm_charlm m, g, p, t;
+    make_model(&m, LSTM_CELL_LSTM, 12, 100, 0, 4); /* 2 layers, V 64, H 100: 7 blocks of 16 */
+    make_model(&g, LSTM_CELL_GRU, 12, 100, 0, 4);
+    make_model(&p, LSTM_CELL_LSTM, 12, 100, 16, 4); /* projections: Hout 16 */
+    make_model(&t, LSTM_CELL_LSTM, 12, 40, 0, 4);  /* H <= 48: one group */
+#if LSTM_X86
+    /* floats read a step: the packs, 7 blocks · K rows · 16 lanes · 4 (LSTM) or 3 (GRU) gates, layer 0's
+     * K without its 12 input rows; the projections 16·100; the packed head 16 + 64·Hout */
+    const long w = 4L * (7 * 100 * 64 + 7 * 200 * 64 + 16 + 64 * 100);
+    const long wg = 4L * (7 * 100 * 48 + 7 * 200 * 48 + 16 + 64 * 100);
+    const long wp = 4L * (7 * 16 * 64 + 1600 + 7 * 32 * 64 + 1600 + 16 + 64 * 16);
+    const lstm__cell *lc = lstm__cell_of(LSTM_CELL_LSTM), *gc = lstm__cell_of(LSTM_CELL_GRU);
+    const int gm = lc->step1_groups(100, 12, 100) > lc->step1_groups(100, 100, 100) ? lc->step1_groups(100, 12, 100)
+                                                                                   : lc->step1_groups(100, 100, 100);
+    const int gg = gc->step1_groups(100, 12, 100) > gc->step1_groups(100, 100, 100) ? gc->step1_groups(100, 12, 100)
+                                                                                   : gc->step1_groups(100, 100, 100);
+    const int gp = lc->step1_groups(100, 12, 16) > lc->step1_groups(100, 16, 16) ? lc->step1_groups(100, 12, 16)
+                                                                                 : lc->step1_groups(100, 16, 16);
+#else
+    /* no batch-1 step in this build: the weight matrices (layer 0's W_hh, layer 1's W_ih and W_hh), no group cap */
+    const long w = 4L * (400 * 100 + 400 * 200 + 16 + 64 * 100);
+    const long wg = 4L * (300 * 100 + 300 * 200 + 16 + 64 * 100);
+    const long wp = 4L * (400 * 16 + 1600 + 400 * 32 + 1600 + 16 + 64 * 16);
+    const int gm = 8, gg = 8, gp = 8;
+#endif
+#define MIN8(a) ((a) < 8 ? (a) : 8)
+    CHECK_V(gm >= 2 && gg >= 2 && gp >= 2, "test models of H = 100 run in groups (%d, %d, %d)", gm, gg, gp);
+    CHECK_V(lstm__sampler_auto_threads(&m, w, 64) == 1 && lstm__sampler_auto_threads(&m, w - 4, 64) == MIN8(gm) &&
+                lstm__sampler_auto_threads(&m, w - 4, 2) == 2 && lstm__sampler_auto_threads(&m, w - 4, 1) == 1 &&
+                lstm__sampler_auto_threads(&m, w - 4, 0) == 1 && lstm__sampler_auto_threads(&m, 0, 64) == 1,
+            "auto threads, LSTM 2x100: 1 when its %ld bytes fit in L2, else the CPUs, at most 8 and its %d groups; "
+            "L2 unknown: 1 MB", w, gm);
+    CHECK_V(lstm__sampler_auto_threads(&g, wg, 64) == 1 && lstm__sampler_auto_threads(&g, wg - 4, 64) == MIN8(gg),
+            "auto threads, GRU 2x100: %ld bytes, %d groups", wg, gg);
+    CHECK_V(lstm__sampler_auto_threads(&p, wp, 64) == 1 && lstm__sampler_auto_threads(&p, wp - 4, 64) == MIN8(gp),
+            "auto threads, LSTM 2x100 P 16: %ld bytes, %d groups", wp, gp);
+    CHECK_V(lstm__sampler_auto_threads(&t, 1, 64) == (LSTM_X86 ? 1 : 8), "auto threads, LSTM 2x40 (one group) past L2: %d",
+            LSTM_X86 ? 1 : 8);
+#undef MIN8
+    lstm_charlm_sampler *s;
+    const int want = lstm__sampler_auto_threads(&m, lstm__cpu()->l2, lstm__cpus_usable());
+    CHECK(lstm_charlm_sampler_init(&s, &m, 0) == LSTM_OK, "threads 0: %s", lstm_last_error());
+    CHECK_V(lstm__sampler_threads(s) == want, "a sampler of threads 0 runs on the rule's %d (this CPU: L2 %ld, %d CPUs)",
+            want, lstm__cpu()->l2, lstm__cpus_usable());
+    lstm_charlm_sampler_free(s);
+    CHECK(lstm_charlm_sampler_init(&s, &m, 3) == LSTM_OK && lstm__sampler_threads(s) == 3, "threads 3: 3");
+    lstm_charlm_sampler_free(s);
     unsigned char a[80], b[80];
     CHECK(lstm_charlm_generate(&m, (const unsigned char *)"AB", 2, a, sizeof a, 0.9, 0, 3) == LSTM_OK, "generate");
-    lstm_charlm_sampler *s;
     CHECK(lstm_charlm_sampler_init(&s, &m, 0) == LSTM_OK, "threads 0: %s", lstm_last_error());
     lstm_charlm_sampler_reset(s, 3);
     CHECK_V(lstm_charlm_sampler_feed(s, (const unsigned char *)"AB", 2) == LSTM_OK &&
@@ -244,6 +273,7 @@ static void test_auto_threads(void) {
     lstm_charlm_free(&m);
     lstm_charlm_free(&g);
     lstm_charlm_free(&p);
+    lstm_charlm_free(&t);
 }
 
 int main(void) {

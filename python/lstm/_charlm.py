@@ -79,8 +79,9 @@ class CharModel:
         seeded by seed: the same arguments give the same bytes as
         `lstm sample --prime P --length N --temperature T --top-k K --seed S`.
         threads split each byte's step, the same bytes for every count (0, the
-        default: one thread while the model's weights fit in a core's L2 cache,
-        else the CPUs, at most 8, as `lstm sample`; None: set_num_threads's count)."""
+        default: one thread while the weights a byte reads fit in a core's L2
+        cache, else the CPUs, at most 8, as `lstm sample`; None:
+        set_num_threads's count)."""
         p = _as_bytes(prime, "prime")
         if not p:
             p = b"\n" if b"\n"[0] in self.vocab else self.vocab[:1]

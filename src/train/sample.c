@@ -30,10 +30,13 @@ struct lstm_charlm_sampler {
     float *logits;        /* [V]: of the last byte fed (valid when have_logits) */
     float *p, *sorted;    /* [V] scratch of the draw */
     uint8_t *ids;         /* [TB] */
+    int threads;          /* the team's size */
     int pending;          /* token picked and not yet fed, or -1 */
     int have_logits;
     uint64_t rng;
 };
+
+int lstm__sampler_threads(const lstm_charlm_sampler *s) { return s->threads; }
 
 void lstm_charlm_sampler_free(lstm_charlm_sampler *s) {
     if (!s) return;
@@ -48,23 +51,36 @@ void lstm_charlm_sampler_free(lstm_charlm_sampler *s) {
  * head once, in a fixed order, so past one core's L2 one thread streams them
  * from L3 at each byte, while split over the team each core keeps its part in
  * its own L2.  Below it the hand-off between threads costs more than the
- * split gains.  Measured (tools/bench_sample, µs a byte, fastest / median of
- * 200 blocks, 1 thread against 2): Xeon (Emerald Rapids, L2 2 MB, 2026-12-01)
- * 1×64 (0.1 MB) 1.00/1.03 against 1.52/1.78, 2×128 (0.8 MB) 7.52/7.71
- * against 7.36/8.10, 2×256 (3.1 MB) 102/114 against 25.5/34.8, 1×512 (4.2 MB)
- * 117/126 against 40.2/46.0; Zen 5 (L2 1 MB, BENCHMARKS.md session 15):
- * 2×128 5.68 against 7.44, 2×256 38.4 against 26.8. */
+ * split gains.  A step splits into its unit groups (cell->step1_groups, the
+ * most of any layer), so more threads than groups would only wait.  Measured
+ * (tools/bench_sample, µs a byte, fastest / median of 200 blocks, 1 thread
+ * against 2; only 2 cores were there): Xeon (Emerald Rapids, L2 2 MB,
+ * 2026-12-01) 1×64 (0.1 MB) 1.00/1.03 against 1.52/1.78, 2×128 (0.8 MB)
+ * 7.52/7.71 against 7.36/8.10, 2×256 (3.1 MB) 102/114 against 25.5/34.8,
+ * 1×512 (4.2 MB) 117/126 against 40.2/46.0; Zen 5 (L2 1 MB, BENCHMARKS.md
+ * session 15): 2×128 5.68 against 7.44, 2×256 38.4 against 26.8. */
 int lstm__sampler_auto_threads(const lstm_charlm *m, long l2, int ncpu) {
     const lstm_net *net = &m->net;
-    const int G = lstm__cell_of(net->cfg.cell)->G, H = net->H, Hout = net->Hout;
-    double bytes = 4.0 * m->V * Hout; /* the head */
+    const lstm__cell *cell = lstm__cell_of(net->cfg.cell);
+    const int H = net->H, Hout = net->Hout;
+    double bytes = 4.0 * (double)lstm_gemm_packed_size(m->V, Hout); /* the packed head */
+    int groups = 1;
     for (int l = 0; l < net->cfg.num_layers * net->D; l++) {
-        bytes += 4.0 * G * H * ((l < net->D ? 0 : net->w[l].in) + Hout);
+        const int in = net->w[l].in, k_in = l < net->D ? 0 : in; /* layer 0's input product: the table */
+        if (cell->step1_pack_size) { /* the batch-1 step's pack and its unit groups */
+            bytes += 4.0 * (double)cell->step1_pack_size(H, k_in, Hout);
+            const int g = cell->step1_groups(H, in, Hout);
+            if (g > groups) groups = g;
+        } else { /* (no such kernel in this build: the GEMM splits the weights over any team) */
+            bytes += 4.0 * cell->G * H * (double)(k_in + Hout);
+            groups = 8;
+        }
         if (net->w[l].w_hr) bytes += 4.0 * Hout * H;
     }
     if (l2 <= 0) l2 = 1024 * 1024;
-    if (bytes <= (double)l2 || ncpu <= 1) return 1;
-    return ncpu < 8 ? ncpu : 8;
+    int n = ncpu < 8 ? ncpu : 8;
+    if (n > groups) n = groups;
+    return bytes <= (double)l2 || n < 1 ? 1 : n;
 }
 
 lstm_status lstm_charlm_sampler_init(lstm_charlm_sampler **out, const lstm_charlm *m, int threads) {
@@ -75,6 +91,7 @@ lstm_status lstm_charlm_sampler_init(lstm_charlm_sampler **out, const lstm_charl
     lstm_charlm_sampler *s = calloc(1, sizeof *s);
     if (!s) return lstm__fail(LSTM_ERR_NOMEM, "sample: out of memory");
     s->m = m;
+    s->threads = threads;
     lstm_status st = lstm_workspace_init(&s->ws, &m->net, TB, 1, 0);
     if (!st && threads > 1) st = lstm_workspace_set_threads(s->ws, threads);
     if (!st) st = lstm_state_init(&s->st, &m->net, 1);

@@ -21,11 +21,15 @@ void lstm__embedding_backward(float *d_emb, const float *dx, const uint8_t *ids,
 float lstm__kth_largest(float *tmp, const float *x, int n, int k);
 
 /* ---- the sampler's thread count when asked for 0 (automatic; src/train/sample.c) ----
- * 1 while the weights a byte's step reads fit in l2 (one core's L2 cache in
- * bytes; <= 0: taken as 1 MB), else min(ncpu, 8) (ncpu < 1: 1).  The weights
- * a step reads: layer 0's W_hh (its input product comes from the table),
- * W_ih and W_hh of the layers above, the projections and the head. */
+ * 1 while the bytes a byte's step reads fit in l2 (one core's L2 cache in
+ * bytes; <= 0: taken as 1 MB), else min(ncpu, 8, the most unit groups of a
+ * layer's batch-1 step) (1 when that is < 1).  The bytes: each layer's step
+ * pack (cell->step1_pack_size; layer 0's without its input rows, whose
+ * product comes from the table), the projections and the packed head
+ * (lstm_gemm_packed_size); in a build without the batch-1 step (not x86),
+ * the layers' weight matrices instead, and no cap from groups.  lstm__sampler_threads: the count a sampler runs on. */
 int lstm__sampler_auto_threads(const lstm_charlm *m, long l2, int ncpu);
+int lstm__sampler_threads(const lstm_charlm_sampler *s);
 
 /* ---- linear: y [N, K] -> out [N, M] = y wᵀ + b, w [M, K], b [M] ---- */
 void lstm__linear_forward(float *out, const float *y, const float *w, const float *b, int N, int K, int M);
