@@ -55,10 +55,11 @@ void lstm_charlm_sampler_free(lstm_charlm_sampler *s) {
  * most of any layer), so more threads than groups would only wait.  Measured
  * (tools/bench_sample, µs a byte, fastest / median of 200 blocks, 1 thread
  * against 2; only 2 cores were there): Xeon (Emerald Rapids, L2 2 MB,
- * 2026-12-01) 1×64 (0.1 MB) 1.00/1.03 against 1.52/1.78, 2×128 (0.8 MB)
- * 7.52/7.71 against 7.36/8.10, 2×256 (3.1 MB) 102/114 against 25.5/34.8,
- * 1×512 (4.2 MB) 117/126 against 40.2/46.0; Zen 5 (L2 1 MB, BENCHMARKS.md
- * session 15): 2×128 5.68 against 7.44, 2×256 38.4 against 26.8. */
+ * 2026-12-01; the bytes this rule counts) 1×64 (0.1 MB) 1.00/1.03 against
+ * 1.52/1.78, 2×128 (0.85 MB) 7.52/7.71 against 7.36/8.10, 2×256 (3.3 MB)
+ * 102/114 against 25.5/34.8, 1×512 (4.5 MB) 117/126 against 40.2/46.0;
+ * Zen 5 (L2 1 MB, BENCHMARKS.md session 15): 2×128 5.68 against 7.44, 2×256
+ * 38.4 against 26.8. */
 int lstm__sampler_auto_threads(const lstm_charlm *m, long l2, int ncpu) {
     const lstm_net *net = &m->net;
     const lstm__cell *cell = lstm__cell_of(net->cfg.cell);
