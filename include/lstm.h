@@ -364,8 +364,9 @@ LSTM_API void lstm_state_reset(lstm_state *s);                                  
 LSTM_API lstm_status lstm_state_copy(lstm_state *dst, const lstm_state *src);    /* same shapes */
 LSTM_API void lstm_state_free(lstm_state *s);
 /* Runs T steps from the state and leaves the final state in it:
- *   x [T, B, I] -> y [T, B, Hout].  ws: lstm_workspace_init(net, Tmax >= T, B, 0).
- * Bidirectional nets cannot stream (LSTM_ERR_ARG).  Feeding a sequence in
+ *   x [T, B, I] -> y [T, B, Hout].  ws: lstm_workspace_init(net, Tmax >= T, B, 0):
+ * a LSTM_WS_TRAIN or LSTM_WS_BATCH_FIRST workspace is LSTM_ERR_ARG, and so are
+ * bidirectional nets, which cannot stream.  Feeding a sequence in
  * pieces gives the same bits as feeding it at once. */
 LSTM_API lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s,
                         int T, const float *x, float *y);

@@ -778,6 +778,42 @@ static void test_backward_net_check(void) {
     lstm_net_free(&b);
 }
 
+/* lstm_stream on a train workspace is LSTM_ERR_ARG and changes nothing: the
+ * state stays, and a backward still answers the last forward (T = 1), which it
+ * would not if the stream (T = 5) had been recorded in its place. */
+static void test_stream_train_ws(void) {
+    for (int cell = 0; cell < 2; cell++) {
+        lstm_config cfg = {3, 4, 1, 0, 1, 0, cell};
+        lstm_net net;
+        lstm_workspace *ws = NULL;
+        lstm_state s;
+        CHECK(lstm_net_init(&net, &cfg) == LSTM_OK && lstm_state_init(&s, &net, 2) == LSTM_OK, "net, state");
+        lstm_net_init_uniform(&net, 3);
+        float x[5 * 2 * 3], y[5 * 2 * 4], dy[2 * 4], dx[5 * 2 * 3];
+        fill(x, 5 * 2 * 3, 1.0);
+        fill(dy, 2 * 4, 1.0);
+        for (int i = 0; i < 5 * 2 * 3; i++) dx[i] = 7.0f;
+        CHECK(lstm_workspace_init(&ws, &net, 5, 2, LSTM_WS_TRAIN) == LSTM_OK &&
+                  lstm_forward(&net, ws, 1, 2, x, NULL, NULL, y, NULL, NULL) == LSTM_OK,
+              "forward: %s", lstm_last_error());
+        lstm_status st = lstm_stream(&net, ws, &s, 5, x, y);
+        int zero = 1;
+        for (int i = 0; i < 2 * 4; i++) zero &= s.h[i] == 0.0f;
+        CHECK_V(st == LSTM_ERR_ARG && strstr(lstm_last_error(), "inference workspace") && zero,
+                "%s: lstm_stream on a LSTM_WS_TRAIN workspace is LSTM_ERR_ARG, the state untouched (%s)",
+                cell ? "gru" : "lstm", st ? lstm_last_error() : "accepted");
+        lstm_net_zero_grad(&net);
+        int past = 1; /* dx past the forward's one step keeps its 7s */
+        st = lstm_backward(&net, ws, dy, NULL, NULL, dx, NULL, NULL);
+        for (int i = 2 * 3; i < 5 * 2 * 3; i++) past &= dx[i] == 7.0f;
+        CHECK_V(st == LSTM_OK && past, "%s: then the backward answers the forward's T = 1 (%s)", cell ? "gru" : "lstm",
+                st ? lstm_last_error() : "dx of one step");
+        lstm_workspace_free(ws);
+        lstm_state_free(&s);
+        lstm_net_free(&net);
+    }
+}
+
 /* Dropout p = 1 (nn.LSTM/nn.GRU accept it): every output of layer 0 is dropped,
  * so layer 1 sees zeros: y does not depend on x and dx is exactly zero.  p
  * outside [0, 1] or NaN is LSTM_ERR_ARG and leaves the setting as it was. */
@@ -938,6 +974,7 @@ int main(void) {
     test_dropout_one(0);
     test_dropout_one(1);
     test_backward_net_check();
+    test_stream_train_ws();
     core_case cases[] = {
         {"1x1x1x1", {1, 1, 1, 0, 1, 0, 0}, 1, 1, 0},
         {"small states", {3, 4, 1, 0, 1, 0, 0}, 5, 2, 1},

@@ -713,11 +713,12 @@ static PyObject *charlm_create(PyObject *cls, PyObject *args) {
         if (vb.len < 1 || vb.len > 256) {
             PyErr_Format(PyExc_ValueError, "vocab: expected 1 to 256 distinct bytes, got %zd", vb.len);
         } else {
+            /* (c is not yet visible to other threads; vb holds its buffer) */
+            Py_BEGIN_ALLOW_THREADS
             st = lstm_charlm_init(&c->m, vb.buf, (int)vb.len, cfg.input_size, &cfg);
-            if (!st) {
-                c->ok = 1;
-                lstm_charlm_init_params(&c->m, (uint64_t)seed);
-            }
+            if (!st) lstm_charlm_init_params(&c->m, (uint64_t)seed);
+            Py_END_ALLOW_THREADS
+            c->ok = !st;
         }
     }
     PyBuffer_Release(&vb);
@@ -884,13 +885,18 @@ static const char **meta_array(PyObject *list, PyObject **keep) {
         PyErr_NoMemory();
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (!(kv[i] = PyUnicode_Check(PyTuple_GET_ITEM(t, i)) ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(t, i)) : NULL)) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "meta: expected str keys and values");
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(t, i);
+        Py_ssize_t len = 0;
+        if (!(kv[i] = PyUnicode_Check(o) ? PyUnicode_AsUTF8AndSize(o, &len) : NULL) || strlen(kv[i]) != (size_t)len) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(kv[i] ? PyExc_ValueError : PyExc_TypeError,
+                                kv[i] ? "meta: a key or value holds a NUL character" : "meta: expected str keys and values");
             PyMem_Free(kv);
             Py_DECREF(t);
             return NULL;
         }
+    }
     *keep = t;
     return kv;
 }

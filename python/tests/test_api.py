@@ -282,7 +282,20 @@ class Errors(unittest.TestCase):
                     f()
         with self.assertRaisesRegex(ValueError, r"got 1\.5$"):  # the value, not a literal "%g"
             ws.set_dropout(1.5, 1)
+        # a train workspace cannot stream (the library refuses it; a stream recorded there made the
+        # next backward write the stream's steps into a dx sized for the last forward)
+        with self.assertRaisesRegex(ValueError, "inference workspace"):
+            ws.stream(_lstm.State(net, 2), 5, x, y)
         ws.backward(None, None, None, None, None, None)  # the good forward is still usable
+        # metadata with a NUL (C strings would end there): refused, nothing written
+        c = _lstm.CharLM.new(b"abc", 4, 8, 1, 0, 1)
+        with TempDir() as d:
+            for meta in (["key\0tail", "v"], ["k", "val\0tail"]):
+                with self.assertRaisesRegex(ValueError, "NUL"):
+                    c.save(d + "/m.st", meta)
+            self.assertFalse(os.path.exists(d + "/m.st"))
+            c.save(d + "/m.st", ["k", "v"])
+            self.assertEqual(_lstm.read_meta(d + "/m.st")["k"], "v")
 
     def test_fuzz_public_calls(self):
         """Junk in every argument position of the public calls: exceptions only

@@ -159,6 +159,31 @@ class GIL(unittest.TestCase):
         ws.backward(dy, None, None, guard[:1], None, None)
         self.assertTrue(guard[:1].any() and not guard[1:].any(), "a 1-step backward alone: dx, and nothing past it")
 
+    def test_python_runs_while_a_char_model_is_made(self):
+        """CharLM.new (lstm.train's model) allocates, zeroes and initializes the
+        parameters without the GIL (it held it: the other thread stood still for
+        the whole call)."""
+        from lstm import _lstm
+        span, started = [], threading.Event()
+
+        def make():
+            started.set()
+            t0 = time.monotonic()
+            _lstm.CharLM.new(bytes(range(256)), 256, 1024, 4, 0, 1)  # 33.6 M parameters
+            span.extend((t0, time.monotonic()))
+
+        t = threading.Thread(target=make)
+        t.start()
+        started.wait()
+        stamps = [time.monotonic()]
+        while t.is_alive():
+            stamps.append(time.monotonic())
+        t.join()
+        t0, t1 = span
+        inside = [t0] + [s for s in stamps if t0 < s < t1] + [t1]
+        gap = max(b - a for a, b in zip(inside, inside[1:]))
+        self.assertLess(gap, 0.5 * (t1 - t0), f"Python stood still {gap:.3f} s of a {t1 - t0:.3f} s call")
+
     def test_save_meta_emptied_by_another_thread(self):
         """save(path, meta) reads the metadata strings without the GIL: another
         thread emptying the list meanwhile must not free them under the library

@@ -1494,6 +1494,8 @@ static void stream_step1(const lstm_net *net, lstm_workspace *ws, lstm_state *s,
 static lstm_status stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int T, const float *x,
                           const float *act0, float *y) {
     if (ws->bf) return lstm__fail(LSTM_ERR_ARG, "stream: runs time-major: the workspace must not be LSTM_WS_BATCH_FIRST");
+    /* (a train workspace would record the stream for lstm_backward: its T, not the last forward's) */
+    if (ws->train) return lstm__fail(LSTM_ERR_ARG, "stream: needs an inference workspace (made without LSTM_WS_TRAIN)");
     if (net->D != 1) return lstm__fail(LSTM_ERR_ARG, "stream: a bidirectional network cannot run step by step");
     if (s->L != net->cfg.num_layers || s->D != net->D || s->H != net->H || s->Hout != net->Hout || s->B != ws->B ||
         !s->c != !ws->cell->has_c)
@@ -1515,6 +1517,5 @@ lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, 
 }
 
 lstm_status lstm__stream_act0(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *act0, float *y) {
-    if (ws->train) return lstm__fail(LSTM_ERR_ARG, "stream: a step from a given input product needs an inference workspace");
     return stream(net, ws, s, 1, NULL, act0, y);
 }
