@@ -323,6 +323,7 @@ LSTM_API lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
                           float *dx, float *dh0, float *dc0);
 
 /* ---- the cell: one step of torch.nn.LSTMCell on a batch ----
+ * (B >= 1, H >= 1, I >= 0; other sizes do nothing: these calls return no status)
  *   x [B, I], h [B, H] or NULL (zeros), c [B, H] or NULL (zeros); w_ih [4H, I], w_hh [4H, H],
  *   b_ih, b_hh [4H] or both NULL
  *   out: h1 [B, H], c1 [B, H], act [B, 4H] (σ(i), σ(f), tanh(g), σ(o), kept for backward) */

@@ -286,7 +286,38 @@ static void null_state_nonfinite(int gru) {
             gru ? "GRU" : "LSTM", nan_w, same_values(dwhh[0], dwhh[1], (size_t)G * H * H) ? "the same" : "others");
 }
 
+/* B, H < 1 or I < 0: nothing is read or written (the calls return no status; B = 0 wrote a
+ * row of act, B = -1 walked pointers backwards). */
+static void bad_sizes(void) {
+    enum { N = 4096 };
+    static float buf[14][N];
+    const int sizes[][3] = {{0, 4, 4}, {-1, 4, 4}, {2, 4, 0}, {2, 4, -3}, {2, -1, 4}, {-5, -5, -5}};
+    int bad = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        const int B = sizes[k][0], I = sizes[k][1], H = sizes[k][2];
+        for (int gru = 0; gru < 2; gru++) {
+            for (int i = 0; i < 14; i++)
+                for (int j = 0; j < N; j++) buf[i][j] = 7.0f;
+            if (gru) {
+                lstm_gru_cell_forward(buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7], B, I, H);
+                lstm_gru_cell_backward(buf[8], buf[9], buf[10], buf[11], buf[12], buf[13], buf[0], buf[1], buf[2],
+                                       buf[3], buf[4], buf[5], buf[6], B, I, H);
+            } else {
+                lstm_cell_forward(buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7], buf[8], buf[9], B, I,
+                                  H);
+                lstm_cell_backward(buf[10], buf[11], buf[12], buf[13], buf[0], buf[1], buf[2], buf[3], buf[4], buf[5],
+                                   buf[6], buf[7], buf[8], buf[9], buf[0], buf[1], buf[2], B, I, H);
+            }
+            for (int i = 0; i < 14; i++)
+                for (int j = 0; j < N; j++) bad += buf[i][j] != 7.0f;
+        }
+    }
+    CHECK_V(bad == 0, "cell forward/backward with B, H < 1 or I < 0 (6 shapes, LSTM and GRU): nothing written (%d "
+            "floats changed)", bad);
+}
+
 int main(int argc, char **argv) {
+    bad_sizes();
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
     DIR *d = opendir(dir);
     CHECK(d != NULL, "cannot open fixture directory '%s'", dir);

@@ -814,6 +814,58 @@ static void test_stream_train_ws(void) {
     }
 }
 
+/* API audit: sizes that overflow are refused (a bidirectional GRU of H = 2 at T = B = 2^30
+ * wrapped its act size to 0 and init said LSTM_OK); a backward refuses another net of the
+ * same shape (it ran on the forward net's packed weights); the dropout a backward undoes is
+ * the one its forward ran with, whatever was set in between. */
+static void test_api_audit(void) {
+    lstm_config cg = {1, 2, 1, 0, 1, 1, 1};
+    lstm_net g;
+    lstm_workspace *ws = NULL;
+    CHECK(lstm_net_init(&g, &cg) == LSTM_OK, "net");
+    lstm_status st = lstm_workspace_init(&ws, &g, 1 << 30, 1 << 30, 0);
+    CHECK_V(st == LSTM_ERR_ARG && ws == NULL && strstr(lstm_last_error(), "overflow"),
+            "workspace T = B = 2^30 (bidirectional GRU, H = 2): LSTM_ERR_ARG (%s)", st ? lstm_last_error() : "accepted");
+    if (ws) lstm_workspace_free(ws);
+    st = lstm_workspace_init(&ws, &g, 1 << 16, 1 << 15, 0);
+    CHECK_V(st == LSTM_ERR_ARG && ws == NULL, "workspace T*B = 2^31 > INT_MAX: LSTM_ERR_ARG (%s)",
+            st ? lstm_last_error() : "accepted");
+    if (ws) lstm_workspace_free(ws);
+    lstm_net_free(&g);
+
+    lstm_config ca = {3, 4, 2, 0, 1, 0, 0};
+    lstm_net a, b;
+    CHECK(lstm_net_init(&a, &ca) == LSTM_OK && lstm_net_init(&b, &ca) == LSTM_OK, "nets");
+    lstm_net_init_uniform(&a, 1);
+    lstm_net_init_uniform(&b, 2);
+    float x[5 * 2 * 3], y[5 * 2 * 4], dy[5 * 2 * 4], dx[2][5 * 2 * 3];
+    fill(x, 5 * 2 * 3, 1.0);
+    fill(dy, 5 * 2 * 4, 1.0);
+    CHECK(lstm_workspace_init(&ws, &a, 5, 2, LSTM_WS_TRAIN) == LSTM_OK &&
+              lstm_forward(&a, ws, 5, 2, x, NULL, NULL, y, NULL, NULL) == LSTM_OK,
+          "forward: %s", lstm_last_error());
+    lstm_net_zero_grad(&b);
+    st = lstm_backward(&b, ws, dy, NULL, NULL, dx[0], NULL, NULL);
+    int untouched = 1;
+    for (size_t i = 0; i < b.n_params; i++) untouched &= b.grads[i] == 0.0f;
+    CHECK_V(st == LSTM_ERR_ARG && untouched, "lstm_backward of another net of the same shape: LSTM_ERR_ARG, its "
+            "gradients untouched (%s)", st ? lstm_last_error() : "accepted");
+    lstm_net_zero_grad(&a);
+    CHECK(lstm_backward(&a, ws, dy, NULL, NULL, dx[0], NULL, NULL) == LSTM_OK, "the forward's net: %s",
+          lstm_last_error());
+    /* dropout 0 at the forward, 0.5 set before the backward: dx as with no change */
+    uint64_t rng = 9;
+    CHECK(lstm_forward(&a, ws, 5, 2, x, NULL, NULL, y, NULL, NULL) == LSTM_OK &&
+              lstm_workspace_set_dropout(ws, 0.5f, &rng) == LSTM_OK &&
+              lstm_backward(&a, ws, dy, NULL, NULL, dx[1], NULL, NULL) == LSTM_OK,
+          "forward, set_dropout, backward: %s", lstm_last_error());
+    CHECK_V(memcmp(dx[0], dx[1], sizeof dx[0]) == 0, "a dropout set between forward and backward: the backward undoes "
+            "the forward's (none), dx the same bits");
+    lstm_workspace_free(ws);
+    lstm_net_free(&a);
+    lstm_net_free(&b);
+}
+
 /* Dropout p = 1 (nn.LSTM/nn.GRU accept it): every output of layer 0 is dropped,
  * so layer 1 sees zeros: y does not depend on x and dx is exactly zero.  p
  * outside [0, 1] or NaN is LSTM_ERR_ARG and leaves the setting as it was. */
@@ -975,6 +1027,7 @@ int main(void) {
     test_dropout_one(1);
     test_backward_net_check();
     test_stream_train_ws();
+    test_api_audit();
     core_case cases[] = {
         {"1x1x1x1", {1, 1, 1, 0, 1, 0, 0}, 1, 1, 0},
         {"small states", {3, 4, 1, 0, 1, 0, 0}, 5, 2, 1},

@@ -79,6 +79,7 @@ static uint8_t data[NDATA + NVAL];
 
 typedef struct {
     int cell, rank, size, threads;
+    int detour; /* first a reducer of 2 ranks, then none again */
     shared *sh;
     lstm_charlm model;
     lstm_trainer tr;
@@ -104,8 +105,10 @@ static void *run_main(void *arg) {
     lstm_charlm_vocab_of(data, NDATA + NVAL, vocab, &V);
     if ((r->st = lstm_charlm_init(&r->model, vocab, V, 6, &cfg))) return NULL;
     lstm_charlm_init_params(&r->model, 3);
+    lstm_reducer two = {0, 2, NULL, r_max, r_sum, r_gather}; /* (set, never called) */
     if ((r->st = lstm_trainer_init(&r->tr, &r->model, &tc, data, NDATA)) ||
         (r->st = lstm_trainer_set_bytes(&r->tr, 1)) ||
+        (r->detour && (r->st = lstm_trainer_set_reducer(&r->tr, &two))) ||
         (r->st = lstm_trainer_set_reducer(&r->tr, r->size > 1 ? &red : NULL)) ||
         (r->st = lstm_trainer_set_threads(&r->tr, r->threads)))
         return NULL;
@@ -294,6 +297,19 @@ static void run_ranks(int cell) {
     run one = {.cell = cell, .rank = 0, .size = 1, .threads = 1};
     run_main(&one);
     CHECK_V(one.st == LSTM_OK, "%s: one trainer: %s", name, one.st ? lstm_last_error() : "ok");
+    /* a reducer of 2 ranks set and then taken away again: the trainer of all the streams (it kept
+     * the half-batch workspace, and its steps overflowed it) */
+    run back = {.cell = cell, .rank = 0, .size = 1, .threads = 1, .detour = 1};
+    run_main(&back);
+    CHECK_V(back.st == LSTM_OK && one.st == LSTM_OK &&
+                same_f(back.model.params, one.model.params, one.model.n_params) &&
+                memcmp(back.loss, one.loss, sizeof one.loss) == 0 && memcmp(&back.val, &one.val, sizeof one.val) == 0,
+            "%s: set_reducer(2 ranks), then set_reducer(NULL): %d steps identical to one trainer's (%s)", name, STEPS,
+            back.st ? lstm_last_error() : "ok");
+    if (back.st == LSTM_OK) {
+        lstm_trainer_free(&back.tr);
+        lstm_charlm_free(&back.model);
+    }
     const int sizes[] = {1, 2, 4, 8}, threads[] = {3, 2, 1, 1};
     for (int k = 0; k < 4 && one.st == LSTM_OK; k++) {
         int n = sizes[k];

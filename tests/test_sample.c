@@ -276,8 +276,41 @@ static void test_auto_threads(void) {
     lstm_charlm_free(&t);
 }
 
+/* A draw that fails (LSTM_ERR_NONFINITE) after its first byte: that byte was fed once,
+ * and a later feed continues from there (it stayed pending and was fed a second time:
+ * the state of "caac" where "cac" was meant). */
+static void test_error_after_a_byte(void) {
+    unsigned char v[3] = {'a', 'b', 'c'};
+    lstm_config cfg = {.input_size = 2, .hidden_size = 2, .num_layers = 1, .bias = 1};
+    lstm_charlm m;
+    CHECK(lstm_charlm_init(&m, v, 3, 2, &cfg) == LSTM_OK, "init");
+    m.emb[0] = 10; /* 'a' = [10, 0]; 'b', 'c' = 0 */
+    for (int r = 0; r < 8; r++) m.net.w[0].w_ih[r * 2] = 10;
+    m.head_b[0] = 100, m.head_b[1] = -100, m.head_b[2] = -100; /* after "c": 'a' */
+    m.head_w[2] = 3e38f, m.head_w[3] = 3e38f;                  /* after 'a': logit 'b' +Inf */
+    lstm_charlm_sampler *s;
+    CHECK(lstm_charlm_sampler_init(&s, &m, 1) == LSTM_OK, "sampler");
+    lstm_charlm_sampler_reset(s, 1);
+    unsigned char out[3] = {0};
+    lstm_charlm_sampler_feed(s, (const unsigned char *)"c", 1);
+    lstm_status st = lstm_charlm_sampler_generate(s, out, 3, 1.0, 0);
+    CHECK(st == LSTM_ERR_NONFINITE && out[0] == 'a', "the draw stops at byte 1 (%d, '%c')", st, out[0]);
+    lstm_charlm_sampler_feed(s, (const unsigned char *)"c", 1);
+    const float *lg = lstm_charlm_sampler_logits(s);
+    float got[3], want[3];
+    memcpy(got, lg, sizeof got);
+    lstm_charlm_sampler_reset(s, 1);
+    lstm_charlm_sampler_feed(s, (const unsigned char *)"cac", 3);
+    memcpy(want, lstm_charlm_sampler_logits(s), sizeof want);
+    CHECK_V(memcmp(got, want, sizeof got) == 0, "after the error, feeding \"c\": the logits of \"cac\" (%g against %g)",
+            (double)got[1], (double)want[1]);
+    lstm_charlm_sampler_free(s);
+    lstm_charlm_free(&m);
+}
+
 int main(void) {
     test_nonfinite_logits();
+    test_error_after_a_byte();
     test_auto_threads();
     test_against_stream(LSTM_CELL_LSTM, 12, 24, 0);   /* one group of 2 blocks */
     test_against_stream(LSTM_CELL_LSTM, 16, 130, 0);  /* 9 blocks: groups of 3 */

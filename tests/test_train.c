@@ -428,6 +428,8 @@ static void bad_inputs(const unsigned char *data, size_t n) {
             {"sgd momentum = -0.5", LSTM_OPT_SGD, 0.9, 0.999, 1e-8, 0, -0.5, 0},
             {"sgd nesterov without momentum", LSTM_OPT_SGD, 0.9, 0.999, 1e-8, 0, 0.0, 1},
             {"optimizer 7", (lstm_optimizer)7, 0.9, 0.999, 1e-8, 0, 0.9, 0},
+            {"adam weight_decay = inf", LSTM_OPT_ADAM, 0.9, 0.999, 1e-8, INFINITY, 0.9, 0},
+            {"sgd momentum = inf", LSTM_OPT_SGD, 0.9, 0.999, 1e-8, 0, INFINITY, 0},
         };
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
             lstm_train_config b = c;
@@ -436,6 +438,20 @@ static void bad_inputs(const unsigned char *data, size_t n) {
             b.weight_decay = bad[i].wd; b.momentum = bad[i].mom; b.nesterov = bad[i].nesterov;
             st = lstm_trainer_init(&tr, &m, &b, ids, 7);
             CHECK_V(st == LSTM_ERR_ARG, "trainer: %s is LSTM_ERR_ARG (got %d: %s)", bad[i].what, st,
+                    st ? lstm_last_error() : "accepted");
+            if (st == LSTM_OK) lstm_trainer_free(&tr);
+        }
+        /* learning rates that are not finite numbers >= 0 (lr = inf and lr_min = NaN were
+         * accepted, and the first step made every weight inf or NaN) */
+        const double lrs[][2] = {{INFINITY, 0.0}, {NAN, 0.0}, {-1e-3, 0.0}, {1e-3, NAN}, {1e-3, INFINITY}, {1e-3, -1e-4}};
+        for (size_t i = 0; i < sizeof lrs / sizeof *lrs; i++) {
+            lstm_train_config b = c;
+            b.lr = lrs[i][0];
+            b.lr_min = lrs[i][1];
+            b.schedule = LSTM_SCHED_COSINE;
+            b.total_steps = 10;
+            st = lstm_trainer_init(&tr, &m, &b, ids, 7);
+            CHECK_V(st == LSTM_ERR_ARG, "trainer: lr %g, lr_min %g is LSTM_ERR_ARG (got %d: %s)", b.lr, b.lr_min, st,
                     st ? lstm_last_error() : "accepted");
             if (st == LSTM_OK) lstm_trainer_free(&tr);
         }
@@ -469,6 +485,35 @@ static void bad_inputs(const unsigned char *data, size_t n) {
         if (st == LSTM_OK) st = lstm_charlm_backward(&m, ws);
         CHECK_V(st == LSTM_ERR_ARG, "backward after the first forward, without targets, is LSTM_ERR_ARG (got %d)", st);
         lstm_charlm_ws_free(ws);
+    }
+    /* a workspace made for another model: refused before anything is written (its buffers are
+     * sized by its own model: a larger vocabulary overflowed the logits); a backward after a
+     * forward of another model of the same shape: refused before any gradient is added */
+    {
+        unsigned char big[200];
+        for (int v = 0; v < 200; v++) big[v] = (unsigned char)(v + 40);
+        lstm_charlm m2, m3;
+        CHECK(lstm_charlm_init(&m2, big, 200, 4, &cfg) == LSTM_OK && lstm_charlm_init(&m3, vocab, V, 4, &cfg) == LSTM_OK,
+              "models");
+        lstm_charlm_ws *ws;
+        uint8_t in[6] = {0, 1, 2, 2, 1, 0}, tg[6] = {1, 2, 0, 0, 2, 1};
+        CHECK(lstm_charlm_ws_init(&ws, &m, 3, 2, LSTM_WS_TRAIN) == LSTM_OK, "char ws");
+        st = lstm_charlm_forward(&m2, ws, 3, in, tg, NULL, NULL, NULL);
+        CHECK_V(st == LSTM_ERR_ARG && strstr(lstm_last_error(), "another model shape"),
+                "char forward of a 200-byte model on a workspace of a %d-byte one: LSTM_ERR_ARG (%s)", V,
+                st ? lstm_last_error() : "accepted");
+        lstm_charlm_init_params(&m3, 5);
+        lstm_charlm_zero_grad(&m3);
+        CHECK(lstm_charlm_forward(&m, ws, 3, in, tg, NULL, NULL, NULL) == LSTM_OK, "forward: %s", lstm_last_error());
+        st = lstm_charlm_backward(&m3, ws);
+        int zero = 1;
+        for (size_t i = 0; i < m3.n_params; i++) zero &= m3.grads[i] == 0.0f;
+        CHECK_V(st == LSTM_ERR_ARG && zero, "char backward of another model of the same shape: LSTM_ERR_ARG, its "
+                "gradients untouched (%s)", st ? lstm_last_error() : "accepted");
+        CHECK(lstm_charlm_backward(&m, ws) == LSTM_OK, "then the forward's own model: %s", lstm_last_error());
+        lstm_charlm_ws_free(ws);
+        lstm_charlm_free(&m2);
+        lstm_charlm_free(&m3);
     }
     lstm_charlm_free(&m);
     (void)data; (void)n;

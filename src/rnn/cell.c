@@ -76,6 +76,7 @@ void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows,
 static void cell_forward(const lstm__cell *cell, float *h1, float *c1, float *act, const float *x, const float *h,
                          const float *c, const float *w_ih, const float *w_hh, const float *b_ih,
                          const float *b_hh, int B, int I, int H) {
+    if (B < 1 || I < 0 || H < 1) return; /* (no status to return: nothing is written) */
     const int AH = cell->A * H;
     int bias = b_ih && b_hh;
     lstm__cell_bias(cell, H, act, bias ? b_ih : NULL, bias ? b_hh : NULL);
@@ -103,6 +104,7 @@ static void cell_backward(const lstm__cell *cell, float *dx, float *dh, float *d
                           float *db_ih, float *db_hh, const float *dh1, const float *dc1, const float *act,
                           const float *x, const float *h, const float *c, const float *c1, const float *w_ih,
                           const float *w_hh, float *scratch, int B, int I, int H) {
+    if (B < 1 || I < 0 || H < 1) return;
     const int AH = cell->A * H;
     const size_t bh = (size_t)B * H;
     float *dG = scratch, *cs = scratch + (size_t)B * AH, *extra = cs + (size_t)cell->scratch_units * bh;

@@ -13,6 +13,7 @@
  *             then one GEMM each: dW_ih += dGᵀX, dW_hh += dGᵀH_prev,
  *             dW_hr += dHᵀM, dX = dG·W_ih. */
 #include <math.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -34,9 +35,12 @@ struct lstm_workspace {
     float *x0;    /* [T,B,I] copy of the input */
     float *h0, *c0; /* [L·D,B,Hout], [L·D,B,H] copies of the initial state */
     int has_h0, has_c0, fwd_T;
+    const float *fwd_src; /* the net of that forward (params, stamp): backward runs on its packs and saved */
+    uint64_t fwd_stamp;   /* activations, so it refuses another net of the same shape */
     float *xdrop; /* dropout: [L-1][T,B,D·Hout] inputs of layers 1.. after dropout */
     float *mask;  /* dropout: [L-1][T,B,D·Hout] 0 or 1/(1-p) */
     float dropout;
+    float fwd_dropout; /* the dropout the last training forward ran with: what its backward undoes */
     uint64_t *rng;
     int drop_btot, drop_b0; /* dropout slice: rows [b0, b0+B) of a batch of btot (0: the whole batch) */
     int defer_wgrad;        /* backward leaves the weight gradients to the caller (lstm__workspace_saved) */
@@ -144,9 +148,24 @@ static int xpack_reserve(lstm_workspace *ws) {
     return 0;
 }
 
+/* Whether the workspace's sizes fit: T·B rows (the GEMMs and kernels take them as int) and
+ * the largest buffers, L·D·T·B rows of the widest row a step keeps, counted 16 times over (the
+ * buffers of a kind, 4 bytes a float), in size_t: past them a product would wrap and a buffer
+ * be allocated short. */
+static int ws_sizes_fit(const lstm_net *net, const lstm__cell *cell, int T, int B) {
+    const size_t H = (size_t)net->H, w = (size_t)cell->A * H + (size_t)lstm__gemm_direct_ld(net->H) + H +
+                                          (size_t)net->D * (size_t)net->Hout + (size_t)net->cfg.input_size;
+    size_t n;
+    return (size_t)T * (size_t)B <= INT_MAX &&
+           !__builtin_mul_overflow((size_t)T * (size_t)B, (size_t)net->cfg.num_layers * (size_t)net->D, &n) &&
+           !__builtin_mul_overflow(n, w, &n) && !__builtin_mul_overflow(n, (size_t)16, &n);
+}
+
 lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T, int B, int flags) {
     *out = NULL;
     if (T < 1 || B < 1) return lstm__fail(LSTM_ERR_ARG, "workspace: T=%d and B=%d must be >= 1", T, B);
+    if (!ws_sizes_fit(net, lstm__cell_of(net->cfg.cell), T, B))
+        return lstm__fail(LSTM_ERR_ARG, "workspace: T=%d, B=%d: T*B or the buffers' sizes overflow for this network", T, B);
     if ((flags & LSTM_WS_KEEP_PACKS) && (flags & LSTM_WS_TRAIN))
         return lstm__fail(LSTM_ERR_ARG, "workspace: LSTM_WS_KEEP_PACKS is for inference (training changes the weights)");
     lstm_workspace *ws = calloc(1, sizeof *ws);
@@ -911,7 +930,7 @@ int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, 
     if (!ws->train || l < 0 || l >= ws->L || d < 0 || d >= ws->D) return -1;
     size_t k = (size_t)l * ws->D + d, tb = (size_t)ws->T * ws->B;
     sv->in = net->w[k].in;
-    sv->X = l == 0 ? ws->x0 : ws->dropout > 0.0f ? ws->xdrop + (size_t)(l - 1) * ws->tby : ws->ys + (size_t)(l - 1) * ws->tby;
+    sv->X = l == 0 ? ws->x0 : ws->fwd_dropout > 0.0f ? ws->xdrop + (size_t)(l - 1) * ws->tby : ws->ys + (size_t)(l - 1) * ws->tby;
     sv->Y = ws->ys + (size_t)l * ws->tby;
     sv->h0 = ws->has_h0 ? ws->h0 + k * (size_t)ws->B * ws->Hout : NULL;
     sv->dG = ws->act + k * ws->tbg;
@@ -960,6 +979,9 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
         if (h0) memcpy(ws->h0, h0, (size_t)L * D * bho * sizeof(float));
         if (c0) memcpy(ws->c0, c0, (size_t)L * D * bh * sizeof(float));
         ws->fwd_T = T;
+        ws->fwd_src = net->params;
+        ws->fwd_stamp = net->stamp;
+        ws->fwd_dropout = ws->dropout;
     }
     if (!(stream || ws->keep_packs) || ws->pk_src != net->params || ws->pk_stamp != net->stamp) pack_recurrent(net, ws);
     if (ws->fused && (T == 1 || !ws->p1) && ws->pui_ok < (T == 1 ? 2 : 1)) pack_input(net, ws, T);
@@ -1370,6 +1392,8 @@ static lstm_status backward(lstm_net *net, lstm_workspace *ws,
     if (!ws->train || ws->fwd_T < 1)
         return lstm__fail(LSTM_ERR_ARG, "backward: needs a training workspace after lstm_forward");
     if (!net_fits(net, ws)) return lstm__fail(LSTM_ERR_ARG, "backward: workspace was made for another network shape");
+    if (ws->fwd_src != net->params || ws->fwd_stamp != net->stamp)
+        return lstm__fail(LSTM_ERR_ARG, "backward: the last lstm_forward on this workspace ran another network");
     if (!ws->cell->has_c && (dcn || dc0))
         return lstm__fail(LSTM_ERR_ARG, "backward: a %s has no cell state: dcn and dc0 must be NULL", ws->cell->name);
     const int L = ws->L, D = ws->D, T = ws->fwd_T, B = ws->B;
@@ -1378,7 +1402,7 @@ static lstm_status backward(lstm_net *net, lstm_workspace *ws,
     const float *dYl = dy; /* NULL: zeros */
     for (int l = L - 1; l >= 0; l--) {
         const float *X = l == 0 ? ws->x0
-                         : ws->dropout > 0.0f ? ws->xdrop + (size_t)(l - 1) * ws->tby
+                         : ws->fwd_dropout > 0.0f ? ws->xdrop + (size_t)(l - 1) * ws->tby
                                               : ws->ys + (size_t)(l - 1) * ws->tby;
         float *dX = l == 0 ? dx : ws->dY[(L - 1 - l) & 1];
         for (int d = 0; d < D; d++) {
@@ -1389,7 +1413,7 @@ static lstm_status backward(lstm_net *net, lstm_workspace *ws,
                          dh0 ? dh0 + k * bho : NULL, dc0 ? dc0 + k * bh : NULL);
         }
         if (l > 0) {
-            if (ws->dropout > 0.0f) {
+            if (ws->fwd_dropout > 0.0f) {
                 const float *mask = ws->mask + (size_t)(l - 1) * ws->tby;
                 for (size_t i = 0; i < tby; i++) dX[i] *= mask[i];
             }

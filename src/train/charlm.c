@@ -440,6 +440,9 @@ size_t lstm__charlm_c_floats(const lstm_charlm *m, int B) {
 
 struct lstm_charlm_ws {
     int T, B, train, Tlast;
+    int V, E, L, H, Hout, cell; /* the model's shape it was made for (its buffers' sizes) */
+    const float *fwd_params;    /* the model of the last forward (net params, stamp): the backward's */
+    uint64_t fwd_stamp;
     lstm_workspace *lws;
     float *x;       /* [T, B, E]    embeddings */
     float *y;       /* [T, B, Hout] LSTM outputs */
@@ -475,6 +478,8 @@ lstm_status lstm_charlm_ws_init(lstm_charlm_ws **out, const lstm_charlm *m, int 
     ws->T = T;
     ws->B = B;
     ws->train = (flags & LSTM_WS_TRAIN) != 0;
+    ws->V = m->V, ws->E = m->E, ws->L = m->net.cfg.num_layers, ws->H = m->net.H, ws->Hout = m->net.Hout;
+    ws->cell = m->net.cfg.cell;
     lstm_status st = lstm_workspace_init(&ws->lws, &m->net, T, B, flags & (LSTM_WS_TRAIN | LSTM__WS_SLICE)); /* time-major */
     if (st) { free(ws); return st; }
     size_t N = (size_t)T * B, Hout = (size_t)m->net.Hout;
@@ -522,11 +527,21 @@ void lstm__charlm_ws_parts(lstm_charlm_ws *ws, lstm__charlm_parts *p) {
                               .lossq = {ws->lossq[0], ws->lossq[1]}};
 }
 
+/* Whether ws was made for a model of m's shape (its buffers are sized by it). */
+static lstm_status ws_fits(const lstm_charlm *m, const lstm_charlm_ws *ws, const char *what) {
+    if (ws->V == m->V && ws->E == m->E && ws->L == m->net.cfg.num_layers && ws->H == m->net.H &&
+        ws->Hout == m->net.Hout && ws->cell == m->net.cfg.cell)
+        return LSTM_OK;
+    return lstm__fail(LSTM_ERR_ARG, "char model %s: the workspace was made for another model shape", what);
+}
+
 /* ids, targets [T, B]; h [L, B, Hout], c [L, B, H] in/out -> logits [T, B, V], *loss */
 lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
                                 const uint8_t *ids, const uint8_t *targets,
                                 float *h, float *c, double *loss) {
     int B = ws->B, V = m->V, E = m->E, Hout = m->net.Hout;
+    lstm_status fit = ws_fits(m, ws, "forward");
+    if (fit) return fit;
     if (T < 1 || T > ws->T)
         return lstm__fail(LSTM_ERR_ARG, "char model forward: expected 1 <= T <= %d, got %d", ws->T, T);
     int N = T * B;
@@ -548,6 +563,8 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
     if (c && nc) memcpy(c, ws->cn, nc * sizeof(float));
     lstm__linear_forward(ws->logits, ws->y, m->head_w, m->head_b, N, Hout, V);
     ws->Tlast = T;
+    ws->fwd_params = m->net.params;
+    ws->fwd_stamp = m->net.stamp;
     ws->lossq[0] = ws->lossq[1] = 0;
     ws->xcached = targets && ws->train; /* the backward's softmax from the loss's exps: the same bits, no exp */
     if (targets) lstm__xent_forward_q(ws->logits, targets, N, V, ws->lossq, ws->xcached ? ws->xe : NULL, ws->xinv);
@@ -559,6 +576,10 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
 lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws) {
     if (!ws->train || ws->Tlast < 1 || !ws->xcached)
         return lstm__fail(LSTM_ERR_ARG, "char model backward: needs a forward with targets on a train workspace first");
+    lstm_status fit = ws_fits(m, ws, "backward");
+    if (fit) return fit;
+    if (ws->fwd_params != m->net.params || ws->fwd_stamp != m->net.stamp) /* before any gradient is added */
+        return lstm__fail(LSTM_ERR_ARG, "char model backward: the forward ran another model");
     int N = ws->Tlast * ws->B, V = m->V, Hout = m->net.Hout;
     /* dlogits = (softmax - onehot) / N, in place */
     lstm__xent_backward_cached(ws->logits, ws->xe, ws->xinv, ws->tg, N, V, 1.0f / (float)N);

@@ -162,12 +162,15 @@ static int ceil_log2(size_t n) {
 
 /* ---------------------------------------------------------------- setup */
 
-void lstm__exact_free(lstm_trainer *tr) {
-    struct lstm__exact *ex = tr->exact;
+static void exact_free(struct lstm__exact *ex) {
     if (!ex) return;
     free(ex->reg); free(ex->jobs); free(ex->mx); free(ex->sc); free(ex->q); free(ex->tmp);
     free(ex->bm); free(ex->bsum); free(ex->cb); free(ex->hl); free(ex->cl); free(ex->sv);
     free(ex);
+}
+
+void lstm__exact_free(lstm_trainer *tr) {
+    exact_free(tr->exact);
     tr->exact = NULL;
 }
 
@@ -183,17 +186,17 @@ static void add_region(struct lstm__exact *ex, int kind, int layer, int R, int C
         ex->jobs[ex->njob++] = (job){ex->nreg - 1, r0, r0 + 64 < R ? r0 + 64 : R};
 }
 
-/* Streams [b0, b0+B) of Btot; r may be NULL (one process). */
+/* Streams [b0, b0+B) of Btot; r may be NULL (one process).  Everything is made
+ * aside first: on an error the trainer keeps its sums and workspace as they were. */
 lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
     lstm_charlm *m = tr->model;
     int Btot = tr->cfg.batch, T = tr->cfg.bptt, size = r ? r->size : 1, rank = r ? r->rank : 0;
     if (size < 1 || rank < 0 || rank >= size || Btot % size)
         return lstm__fail(LSTM_ERR_ARG, "training: %d processes must divide the batch %d", size, Btot);
     int threads = tr->exact ? tr->exact->threads : 1, bytes = tr->exact ? tr->exact->bytes : 0;
-    lstm__exact_free(tr);
     struct lstm__exact *ex = calloc(1, sizeof *ex);
+    lstm_charlm_ws *ws = NULL; /* a new workspace, when this process's stream count changes */
     if (!ex) return lstm__fail(LSTM_ERR_NOMEM, "training: out of memory");
-    tr->exact = ex;
     ex->Btot = Btot;
     ex->B = Btot / size;
     ex->b0 = rank * ex->B;
@@ -249,24 +252,28 @@ lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
         ex->cl = nc ? calloc(nc, sizeof(float)) : NULL;
         if (!ex->hl || (nc && !ex->cl)) goto nomem;
     }
-    if (B != Btot) { /* the workspace holds this process's streams */
-        lstm_charlm_ws_free(tr->ws);
-        tr->ws = NULL;
-        lstm_status st = lstm_charlm_ws_init(&tr->ws, m, T, B, LSTM_WS_TRAIN);
-        if (st) { lstm__exact_free(tr); return st; }
-        if (tr->cfg.dropout > 0.0 && (st = lstm_charlm_ws_set_dropout(tr->ws, (float)tr->cfg.dropout, &tr->rng))) {
-            lstm__exact_free(tr);
-            return st;
-        }
-        if (threads > 1 && (st = lstm_charlm_ws_set_threads(tr->ws, threads))) { lstm__exact_free(tr); return st; }
-    }
     lstm__charlm_parts cp;
     lstm__charlm_ws_parts(tr->ws, &cp);
+    if (cp.B != B) { /* the workspace holds this process's streams (all of them again after a reducer) */
+        lstm_status st = lstm_charlm_ws_init(&ws, m, T, B, LSTM_WS_TRAIN);
+        if (!st && tr->cfg.dropout > 0.0) st = lstm_charlm_ws_set_dropout(ws, (float)tr->cfg.dropout, &tr->rng);
+        if (!st && threads > 1) st = lstm_charlm_ws_set_threads(ws, threads);
+        if (st) {
+            lstm_charlm_ws_free(ws);
+            exact_free(ex);
+            return st;
+        }
+        lstm_charlm_ws_free(tr->ws);
+        tr->ws = ws;
+        lstm__charlm_ws_parts(tr->ws, &cp);
+    }
+    lstm__exact_free(tr);
+    tr->exact = ex;
     lstm__workspace_defer_wgrad(cp.lws, 1);
     lstm__workspace_dropout_slice(cp.lws, Btot, ex->b0);
     return LSTM_OK;
 nomem:
-    lstm__exact_free(tr);
+    exact_free(ex);
     return lstm__fail(LSTM_ERR_NOMEM, "training: out of memory for the gradient sums");
 }
 

@@ -263,7 +263,7 @@ lstm_status lstm_charlm_sampler_generate(lstm_charlm_sampler *s, unsigned char *
     if ((st = feed_pending(s))) return st;
     if (!s->have_logits) return lstm__fail(LSTM_ERR_ARG, "sample: expected a prime of at least one byte first");
     for (size_t k = 0; k < n; k++) {
-        if (k > 0 && (st = step_id(s, s->pending))) return st;
+        if (k > 0 && (st = feed_pending(s))) return st; /* (fed: not pending, whatever comes next) */
         int id = pick(s, temperature, top_k);
         if (id < 0)
             return lstm__fail(LSTM_ERR_NONFINITE, "sample: byte %zu: the logits hold NaN or +Inf (or are all -Inf): no distribution to draw from", k);

@@ -25,20 +25,23 @@ lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train
     int B = cfg->batch, T = cfg->bptt;
     if (B < 1 || T < 1)
         return lstm__fail(LSTM_ERR_ARG, "training: expected batch >= 1 and bptt >= 1, got %d and %d", B, T);
-    if (!(cfg->lr >= 0.0) || !(cfg->clip >= 0.0) || !(cfg->dropout >= 0.0 && cfg->dropout < 1.0))
-        return lstm__fail(LSTM_ERR_ARG, "training: expected lr >= 0, clip >= 0, dropout in [0, 1)");
+    if (!(cfg->lr >= 0.0 && cfg->lr < INFINITY) || !(cfg->lr_min >= 0.0 && cfg->lr_min < INFINITY) || !(cfg->clip >= 0.0) ||
+        !(cfg->dropout >= 0.0 && cfg->dropout < 1.0))
+        return lstm__fail(LSTM_ERR_ARG, "training: expected finite lr >= 0 and lr_min >= 0, clip >= 0, dropout in [0, 1); "
+                                        "got %g, %g, %g, %g", cfg->lr, cfg->lr_min, cfg->clip, cfg->dropout);
     if ((unsigned)cfg->optimizer > LSTM_OPT_SGD || (unsigned)cfg->schedule > LSTM_SCHED_COSINE)
         return lstm__fail(LSTM_ERR_ARG, "training: unknown optimizer %d or schedule %d", (int)cfg->optimizer,
                           (int)cfg->schedule);
     /* torch.optim's own checks: a beta of 1 makes Adam's bias correction 1 - beta^t zero (every
      * weight NaN after the first step), and SGD refuses Nesterov without momentum */
-    if (!(cfg->weight_decay >= 0.0))
-        return lstm__fail(LSTM_ERR_ARG, "training: expected weight_decay >= 0, got %g", cfg->weight_decay);
+    if (!(cfg->weight_decay >= 0.0 && cfg->weight_decay < INFINITY))
+        return lstm__fail(LSTM_ERR_ARG, "training: expected a finite weight_decay >= 0, got %g", cfg->weight_decay);
     if (cfg->optimizer != LSTM_OPT_SGD &&
         (!(cfg->beta1 >= 0.0 && cfg->beta1 < 1.0) || !(cfg->beta2 >= 0.0 && cfg->beta2 < 1.0) || !(cfg->eps >= 0.0)))
         return lstm__fail(LSTM_ERR_ARG, "training: Adam expects beta1 and beta2 in [0, 1) and eps >= 0, got %g, %g, %g",
                           cfg->beta1, cfg->beta2, cfg->eps);
-    if (cfg->optimizer == LSTM_OPT_SGD && (!(cfg->momentum >= 0.0) || (cfg->nesterov && !(cfg->momentum > 0.0))))
+    if (cfg->optimizer == LSTM_OPT_SGD &&
+        (!(cfg->momentum >= 0.0 && cfg->momentum < INFINITY) || (cfg->nesterov && !(cfg->momentum > 0.0))))
         return lstm__fail(LSTM_ERR_ARG, "training: SGD expects momentum >= 0 (> 0 with nesterov), got %g%s",
                           cfg->momentum, cfg->nesterov ? " with nesterov" : "");
     if (cfg->schedule == LSTM_SCHED_COSINE && cfg->total_steps <= cfg->warmup)
