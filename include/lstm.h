@@ -273,7 +273,8 @@ typedef struct lstm_workspace lstm_workspace;
  * (without it, outputs mix old and new weights). */
 enum { LSTM_WS_TRAIN = 1, LSTM_WS_BATCH_FIRST = 2, LSTM_WS_KEEP_PACKS = 4 };
 
-/* T >= 1 steps (calls may use fewer), B >= 1 streams; flags 0 or LSTM_WS_TRAIN,
+/* T >= 1 steps (calls may use fewer), B >= 1 streams, T*B <= INT_MAX (and
+ * buffer sizes that fit in size_t; else LSTM_ERR_ARG); flags 0 or LSTM_WS_TRAIN,
  * or-ed with LSTM_WS_BATCH_FIRST; or 0 or-ed with LSTM_WS_KEEP_PACKS
  * (LSTM_WS_TRAIN with it: LSTM_ERR_ARG).
  * One thread until lstm_workspace_set_threads.  *ws is NULL on failure. */
@@ -308,9 +309,11 @@ LSTM_API lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T
                          const float *x, const float *h0, const float *c0,
                          float *y, float *hn, float *cn);
 
-/* Backward through time after lstm_forward on the same LSTM_WS_TRAIN workspace;
+/* Backward through time after lstm_forward on the same LSTM_WS_TRAIN workspace,
+ * with the forward's net (another net, even of the same shape: LSTM_ERR_ARG);
  * it consumes what the forward saved (one backward per forward: a second call
- * returns LSTM_ERR_ARG).
+ * returns LSTM_ERR_ARG) and undoes the dropout that forward ran with (a
+ * lstm_workspace_set_dropout in between applies from the next forward).
  *   dy [T, B, D*Hout] or NULL (zeros)  dhn [L*D, B, Hout] or NULL  dcn [L*D, B, H] or NULL
  * Accumulates parameter gradients into net->grads (+=).  Writes (overwrites)
  *   dx [T, B, I], dh0 [L*D, B, Hout], dc0 [L*D, B, H]; each may be NULL.
@@ -457,11 +460,13 @@ LSTM_API lstm_status lstm_charlm_ws_set_threads(lstm_charlm_ws *ws, int n);
  *   h [L, B, Hout], c [L, B, H]: initial state in (NULL: zeros), final state out
  *   (c: ignored for a GRU)
  *   *loss (may be NULL): mean cross-entropy over the T*B targets, in nats.
- * The logits [T, B, V] stay in the workspace (lstm_charlm_logits). */
+ * The logits [T, B, V] stay in the workspace (lstm_charlm_logits).  ws must
+ * have been made for a model of m's shape (else LSTM_ERR_ARG, nothing written). */
 LSTM_API lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
                                 const uint8_t *ids, const uint8_t *targets,
                                 float *h, float *c, double *loss);
-/* After a forward with targets on a train workspace: grads += d(mean loss)/dθ
+/* After a forward with targets on a train workspace, with that forward's model
+ * (another: LSTM_ERR_ARG, no gradient added): grads += d(mean loss)/dθ
  * (embedding, recurrent net and head). */
 LSTM_API lstm_status lstm_charlm_backward(lstm_charlm *m, lstm_charlm_ws *ws);
 LSTM_API const float *lstm_charlm_logits(const lstm_charlm_ws *ws);

@@ -713,9 +713,12 @@ static PyObject *charlm_create(PyObject *cls, PyObject *args) {
         if (vb.len < 1 || vb.len > 256) {
             PyErr_Format(PyExc_ValueError, "vocab: expected 1 to 256 distinct bytes, got %zd", vb.len);
         } else {
-            /* (c is not yet visible to other threads; vb holds its buffer) */
+            /* without the GIL: c is not yet visible to other threads, and the vocabulary is a copy
+             * (another thread could change a bytearray meanwhile) */
+            unsigned char voc[256];
+            memcpy(voc, vb.buf, (size_t)vb.len);
             Py_BEGIN_ALLOW_THREADS
-            st = lstm_charlm_init(&c->m, vb.buf, (int)vb.len, cfg.input_size, &cfg);
+            st = lstm_charlm_init(&c->m, voc, (int)vb.len, cfg.input_size, &cfg);
             if (!st) lstm_charlm_init_params(&c->m, (uint64_t)seed);
             Py_END_ALLOW_THREADS
             c->ok = !st;
@@ -889,9 +892,11 @@ static const char **meta_array(PyObject *list, PyObject **keep) {
         PyObject *o = PyTuple_GET_ITEM(t, i);
         Py_ssize_t len = 0;
         if (!(kv[i] = PyUnicode_Check(o) ? PyUnicode_AsUTF8AndSize(o, &len) : NULL) || strlen(kv[i]) != (size_t)len) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(kv[i] ? PyExc_ValueError : PyExc_TypeError,
-                                kv[i] ? "meta: a key or value holds a NUL character" : "meta: expected str keys and values");
+            if (!PyErr_Occurred() && kv[i])
+                PyErr_Format(PyExc_ValueError, "meta: the %s of entry %zd holds a NUL character", i % 2 ? "value" : "key",
+                             i / 2);
+            else if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "meta: expected str keys and values");
             PyMem_Free(kv);
             Py_DECREF(t);
             return NULL;

@@ -148,24 +148,24 @@ static int xpack_reserve(lstm_workspace *ws) {
     return 0;
 }
 
-/* Whether the workspace's sizes fit: T·B rows (the GEMMs and kernels take them as int) and
- * the largest buffers, L·D·T·B rows of the widest row a step keeps, counted 16 times over (the
- * buffers of a kind, 4 bytes a float), in size_t: past them a product would wrap and a buffer
- * be allocated short. */
+/* Whether the largest buffers fit in size_t: L·D·T·B rows of the widest row a step keeps,
+ * counted 16 times over (the buffers of a kind, 4 bytes a float); past it a product would
+ * wrap and a buffer be allocated short.  (T·B <= INT_MAX is checked apart.) */
 static int ws_sizes_fit(const lstm_net *net, const lstm__cell *cell, int T, int B) {
     const size_t H = (size_t)net->H, w = (size_t)cell->A * H + (size_t)lstm__gemm_direct_ld(net->H) + H +
                                           (size_t)net->D * (size_t)net->Hout + (size_t)net->cfg.input_size;
     size_t n;
-    return (size_t)T * (size_t)B <= INT_MAX &&
-           !__builtin_mul_overflow((size_t)T * (size_t)B, (size_t)net->cfg.num_layers * (size_t)net->D, &n) &&
+    return !__builtin_mul_overflow((size_t)T * (size_t)B, (size_t)net->cfg.num_layers * (size_t)net->D, &n) &&
            !__builtin_mul_overflow(n, w, &n) && !__builtin_mul_overflow(n, (size_t)16, &n);
 }
 
 lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T, int B, int flags) {
     *out = NULL;
     if (T < 1 || B < 1) return lstm__fail(LSTM_ERR_ARG, "workspace: T=%d and B=%d must be >= 1", T, B);
+    if ((size_t)T * (size_t)B > INT_MAX) /* (rows are int in the GEMMs and kernels) */
+        return lstm__fail(LSTM_ERR_ARG, "workspace: T*B = %zu exceeds %d (T=%d, B=%d)", (size_t)T * (size_t)B, INT_MAX, T, B);
     if (!ws_sizes_fit(net, lstm__cell_of(net->cfg.cell), T, B))
-        return lstm__fail(LSTM_ERR_ARG, "workspace: T=%d, B=%d: T*B or the buffers' sizes overflow for this network", T, B);
+        return lstm__fail(LSTM_ERR_ARG, "workspace: T=%d, B=%d: its buffers' sizes overflow for this network", T, B);
     if ((flags & LSTM_WS_KEEP_PACKS) && (flags & LSTM_WS_TRAIN))
         return lstm__fail(LSTM_ERR_ARG, "workspace: LSTM_WS_KEEP_PACKS is for inference (training changes the weights)");
     lstm_workspace *ws = calloc(1, sizeof *ws);

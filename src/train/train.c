@@ -28,7 +28,7 @@ lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train
     if (!(cfg->lr >= 0.0 && cfg->lr < INFINITY) || !(cfg->lr_min >= 0.0 && cfg->lr_min < INFINITY) || !(cfg->clip >= 0.0) ||
         !(cfg->dropout >= 0.0 && cfg->dropout < 1.0))
         return lstm__fail(LSTM_ERR_ARG, "training: expected finite lr >= 0 and lr_min >= 0, clip >= 0, dropout in [0, 1); "
-                                        "got %g, %g, %g, %g", cfg->lr, cfg->lr_min, cfg->clip, cfg->dropout);
+                                        "got lr %g, lr_min %g, clip %g, dropout %g", cfg->lr, cfg->lr_min, cfg->clip, cfg->dropout);
     if ((unsigned)cfg->optimizer > LSTM_OPT_SGD || (unsigned)cfg->schedule > LSTM_SCHED_COSINE)
         return lstm__fail(LSTM_ERR_ARG, "training: unknown optimizer %d or schedule %d", (int)cfg->optimizer,
                           (int)cfg->schedule);
@@ -42,7 +42,7 @@ lstm_status lstm_trainer_init(lstm_trainer *tr, lstm_charlm *m, const lstm_train
                           cfg->beta1, cfg->beta2, cfg->eps);
     if (cfg->optimizer == LSTM_OPT_SGD &&
         (!(cfg->momentum >= 0.0 && cfg->momentum < INFINITY) || (cfg->nesterov && !(cfg->momentum > 0.0))))
-        return lstm__fail(LSTM_ERR_ARG, "training: SGD expects momentum >= 0 (> 0 with nesterov), got %g%s",
+        return lstm__fail(LSTM_ERR_ARG, "training: SGD expects a finite momentum >= 0 (> 0 with nesterov), got %g%s",
                           cfg->momentum, cfg->nesterov ? " with nesterov" : "");
     if (cfg->schedule == LSTM_SCHED_COSINE && cfg->total_steps <= cfg->warmup)
         return lstm__fail(LSTM_ERR_ARG, "training: the cosine schedule needs a total step count above the warmup (%" PRId64 "), got %" PRId64,
