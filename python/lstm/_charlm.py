@@ -9,6 +9,7 @@ checkpoints."""
 import collections
 import math
 import os
+import stat
 import sys
 import time
 
@@ -120,14 +121,44 @@ _CLI_ONLY = {"hidden": (128, 1, 1 << 20), "layers": (2, 1, 1024), "embed": (64, 
 # (default, lo, hi): an integer option where hi is an int (threads' default None means "the CPUs")
 
 
+def _corpus_files(spec):
+    """The files of `lstm train --data SPEC` (cli/corpus.c's rule): a comma-separated list of
+    files and directories in the order given; a directory stands for its regular files (not
+    links, not subdirectories, names starting with '.' skipped) in byte-wise order of their
+    names; a device is refused."""
+    files = []
+    for tok in (t for t in os.fsencode(spec).split(b",") if t):
+        st = os.stat(tok)  # (FileNotFoundError etc. name it)
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            raise ValueError(f"{os.fsdecode(tok)}: is a device, not a data file")
+        if stat.S_ISDIR(st.st_mode):
+            for n in sorted(n for n in os.listdir(tok) if not n.startswith(b".")):
+                p = tok + b"/" + n
+                if stat.S_ISREG(os.lstat(p).st_mode):
+                    files.append(p)
+        else:
+            files.append(tok)
+    if not files:
+        raise ValueError(f"{spec}: no data files")
+    return files
+
+
+def _read_corpus(spec):
+    """The bytes of `lstm train --data SPEC`: its files joined in order."""
+    out = []
+    for p in _corpus_files(spec):
+        with open(p, "rb") as f:
+            out.append(f.read())
+    return b"".join(out)
+
+
 def _read_default_corpus():
+    if not os.path.isdir(DEFAULT_CORPUS_DIR):
+        raise OSError(f"no data given and the default corpus {DEFAULT_CORPUS_DIR} is absent; pass data=")
     try:
-        names = sorted(os.path.join(DEFAULT_CORPUS_DIR, n) for n in os.listdir(DEFAULT_CORPUS_DIR)
-                       if not n.startswith("."))
-    except OSError:
-        raise OSError(f"no data given and the default corpus {DEFAULT_CORPUS_DIR} is absent; pass data=") from None
-    names = [n for n in names if os.path.isfile(n) and not os.path.islink(n)][:256]
-    out = b"".join(open(n, "rb").read() for n in names)
+        out = _read_corpus(DEFAULT_CORPUS_DIR)
+    except ValueError:
+        out = b""
     if not out:
         raise ValueError(f"no data given and the default corpus {DEFAULT_CORPUS_DIR} is empty; pass data=")
     return out
@@ -191,7 +222,9 @@ def _open_log(path, resuming, start_step):
 def train(data=None, out=None, callback=None, verbose=False, init=None, resume=None, **options):
     """Trains a char-level model by truncated BPTT: `lstm train` as a function.
 
-    data: a file path, or the training bytes (bytes/str); None reads the
+    data: the training bytes (bytes, bytearray), or a path (str or PathLike)
+    read as `lstm train --data` reads it: a comma-separated list of files and
+    directories (a directory: its regular files, by name); None reads the
     default corpus (/usr/share/common-licenses) as `lstm train` does.  out: the
     model file to write.  Every other option of `lstm train` is a keyword,
     with '-' spelled '_': init, resume, cell ('lstm', 'gru'), hidden, layers,
@@ -209,15 +242,16 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
 
     callback(record) is called after every step with the log record (a dict:
     step, epoch, loss, lr, grad_norm, tokens_per_s, time, and val_loss when
-    evaluated); if it returns True, training stops there and saves as at the
-    end.  verbose=True prints a progress line per evaluation to stderr.
+    evaluated); if it returns a true value, training stops there and saves as
+    at the end.  verbose=True prints a progress line per evaluation to stderr.
 
     Returns a dict: model (a CharModel: the model in out, with keep="best"
-    the weights of the best validation loss, not the last ones), steps (taken
+    the weights of the best validation loss, not the last ones; None when
+    keep="best" counted no evaluation and so wrote no out), steps (taken
     in this call), step (the last step number), loss (smoothed training loss),
     val_loss (the last evaluation's, or None), best_val_loss (the best so far,
     or None), tokens_per_s, out, checkpoint, sample (bytes, when sample=N > 0:
-    drawn from that model, as `lstm train --sample N`).
+    drawn from that model, as `lstm train --sample N`; none without one).
     Errors raise: ValueError for options, data and a non-finite loss (after
     which the last checkpoint is intact), OSError for files.  KeyboardInterrupt
     saves the checkpoint and the model, then propagates."""
@@ -225,6 +259,8 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     o = {k: v[0] for k, v in _CLI_ONLY.items()}
     run = _lstm.Run()
     for k, v in options.items():
+        if k in _CLI_ONLY and v is None and _CLI_ONLY[k][0] is None:  # (threads=None: the default, the CPUs)
+            continue
         if k in _CLI_ONLY:
             _, lo, hi = _CLI_ONLY[k]
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not lo <= v <= hi \
@@ -284,8 +320,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     # ---- data
     if data_bytes is None:
         if ri["data"]:
-            with open(ri["data"], "rb") as f:
-                data_bytes = f.read()
+            data_bytes = _read_corpus(ri["data"])
         else:
             data_bytes = _read_default_corpus()
     data_name = ri["data"] or ("data" if data is not None else DEFAULT_CORPUS_DIR)
@@ -367,7 +402,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
                 rec["val_loss"] = last_val
                 kv = kv2 if scheduled else kv
                 last = last or out_of_patience
-            if callback is not None and callback(dict(rec)) is True:
+            if callback is not None and bool(callback(dict(rec))):  # (any true value, np.True_ too)
                 stop = True
                 if n_val and "val_loss" not in rec:
                     rec["val_loss"] = last_val = tr.validate(val_ids)
@@ -397,7 +432,8 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     result.update(steps=done, step=tr.steps_done, loss=loss_ema, val_loss=None if math.isnan(last_val) else last_val,
                   tokens_per_s=done * B * T / (train_time if train_time > 0 else 1e-9))
     result.update(_kept(run, model, out_path))
-    if o["sample"] > 0:  # from the model in out, as `lstm train --sample N` (any thread count: the same bytes)
+    if result["model"] is not None and o["sample"] > 0:
+        # from the model in out, as `lstm train --sample N` (any thread count: the same bytes)
         kept = result["model"]._c
         vocab = kept.info()["vocab"]
         prime = b"\n" if b"\n"[0] in vocab else vocab[:1]
@@ -410,7 +446,9 @@ def _kept(run, model, out_path):
     loss, read back from out (the trainer's model holds the last ones), else the trainer's."""
     ri = run.info()
     best = ri["best_val"] if math.isfinite(ri["best_val"]) else None
-    kept = _lstm.CharLM.load(out_path) if ri["keep_best"] and best is not None else model
+    if ri["keep_best"] and best is None:  # no counted evaluation: nothing was written to out (as the CLI)
+        return {"model": None, "best_val_loss": None}
+    kept = _lstm.CharLM.load(out_path) if ri["keep_best"] else model
     return {"model": CharModel(kept), "best_val_loss": best}
 
 

@@ -53,7 +53,10 @@ def as_f32(a, what):
     if isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous:
         return a
     if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch.Tensor, without importing torch
-        a = a.detach().cpu().numpy()
+        a = a.detach().cpu()
+        if str(a.dtype) == "torch.bfloat16":  # (NumPy has no bfloat16: exact in float32)
+            a = a.float()
+        a = a.numpy()
     try:
         arr = np.asarray(a)
         if arr.dtype.kind not in "biuf":
@@ -97,7 +100,8 @@ class _RNNBase:
         self.bidirectional = bool(cfg["bidirectional"])
         self.proj_size = cfg["proj_size"]
         self.batch_first = bool(batch_first)
-        if not isinstance(dropout, (int, float, np.floating)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
+        if not isinstance(dropout, (int, float, np.integer, np.floating)) or isinstance(dropout, bool) \
+                or not 0 <= dropout <= 1:
             raise ValueError(f"dropout: expected a probability in [0, 1], got {dropout!r}")
         self.dropout = float(dropout)
         self.training = True

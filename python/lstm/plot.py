@@ -17,9 +17,13 @@ def read_log(path):
             if not line.strip():
                 continue
             try:
-                recs.append(json.loads(line))
+                rec = json.loads(line)
             except ValueError as e:
                 raise ValueError(f"{path}:{i}: not a JSON record: {e}") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("step"), (int, float)) \
+                    or not isinstance(rec.get("loss"), (int, float)):
+                raise ValueError(f"{path}:{i}: not a training record (an object with a step and a loss)")
+            recs.append(rec)
     if not recs:
         raise ValueError(f"{path}: no records")
     return recs

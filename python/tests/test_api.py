@@ -209,6 +209,8 @@ class Errors(unittest.TestCase):
                     lstm.LSTM(*args, **kw)
         with self.assertRaises(ValueError):
             lstm.set_num_threads(0)
+        for p in (np.int64(0), np.int32(1), np.float32(0.5)):  # NumPy numbers, as torch takes them
+            self.assertEqual(lstm.LSTM(3, 4, num_layers=2, dropout=p).dropout, float(p))
 
     def test_huge_sizes_fail_cleanly(self):
         for args in [(2**31 - 1, 2**31 - 1), (1, 2**30), (2**30, 2**20, 1000)]:

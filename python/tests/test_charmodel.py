@@ -171,9 +171,46 @@ class CharModelVsCLI(unittest.TestCase):
             lstm.train(resume=b + "/m.safetensors.ckpt", data=self.data, out=b + "/m3.safetensors", steps=40,
                        val_fraction=0.5)
 
+    def test_data_lists_and_directories_as_cli(self):
+        """data="a.txt,dir" reads what `lstm train --data a.txt,dir` reads (the files in order, a
+        directory's regular files by name, dot-names, links and subdirectories skipped): the same
+        model and checkpoint bytes, and each side resumes the other's checkpoint (it raised
+        FileNotFoundError on the list, IsADirectoryError on a directory)."""
+        text = corpus()
+        for tag in ("la", "lb"):
+            d = os.path.join(self.d, tag)
+            os.makedirs(os.path.join(d, "dir", "sub"))
+            with open(os.path.join(d, "a.txt"), "wb") as f:
+                f.write(text[:1500])
+            for name, part in (("z.txt", text[1500:2500]), ("b.txt", text[2500:]), (".hidden", b"~~~~"),
+                               (os.path.join("sub", "c.txt"), b"^^^^")):
+                with open(os.path.join(d, "dir", name), "wb") as f:
+                    f.write(part)
+            os.symlink("b.txt", os.path.join(d, "dir", "link.txt"))
+        a, b = os.path.join(self.d, "la"), os.path.join(self.d, "lb")
+        subprocess.run([lstm_bin(), "train", "--data", "a.txt,dir", "--out", "m.safetensors", "--steps", "12", *OPTS],
+                       cwd=a, check=True, capture_output=True)
+        cwd = os.getcwd()
+        os.chdir(b)
+        try:
+            lstm.train(data="a.txt,dir", out="m.safetensors", steps=12, **KW)
+            r = lstm.train(resume=os.path.join(a, "m.safetensors.ckpt"), data="a.txt,dir", out="m2.safetensors",
+                           steps=16)
+        finally:
+            os.chdir(cwd)
+        for f in ("m.safetensors", "m.safetensors.ckpt"):
+            with open(os.path.join(a, f), "rb") as fa, open(os.path.join(b, f), "rb") as fb:
+                self.assertTrue(fa.read() == fb.read(), f + " differs from the CLI's")
+        self.assertEqual(r["steps"], 4)
+        from lstm._charlm import _read_corpus
+        self.assertEqual(_read_corpus(os.path.join(a, "a.txt") + "," + os.path.join(a, "dir")),
+                         text[:1500] + text[2500:] + text[1500:2500])
+        with self.assertRaisesRegex(ValueError, "is a device"):
+            _read_corpus("/dev/zero")
+
     def test_train_callback_stop_and_errors(self):
         out = os.path.join(self.d, "cb.safetensors")
-        r = lstm.train(data=corpus(), out=out, steps=1000, callback=lambda rec: rec["step"] >= 5, **KW)
+        r = lstm.train(data=corpus(), out=out, steps=1000, callback=lambda rec: np.bool_(rec["step"] >= 5), **KW)
         self.assertEqual(r["step"], 5)
         self.assertIsNotNone(r["val_loss"])
         self.assertEqual(lstm.CharModel.load(out).vocab, r["model"].vocab)
@@ -184,6 +221,7 @@ class CharModelVsCLI(unittest.TestCase):
                 with self.assertRaises((ValueError, TypeError)):
                     lstm.train(data=corpus(), out=out, **dict(KW, steps=2, **bad) if "steps" not in bad
                                and "epochs" not in bad and "time" not in bad else dict(KW, **bad))
+        lstm.train(data=corpus(), out=out, **dict(KW, steps=2, threads=None))  # the documented default: the CPUs
         for th in (2.5, 0.5):  # not a thread count: a ValueError as for the other integer options
             with self.subTest(threads=th):  # (2.5 was a TypeError from the extension, 0.5 trained)
                 with self.assertRaisesRegex(ValueError, "threads"):
@@ -208,6 +246,13 @@ class CharModelVsCLI(unittest.TestCase):
         r = subprocess.run([sys.executable, "-m", "lstm.plot", bad, "-o", png], capture_output=True, text=True, env=sub_env())
         self.assertEqual(r.returncode, 1)
         self.assertIn("bad.jsonl:2", r.stderr)
+        for line in ("[1, 2]", '{"step": 3}', '"text"'):  # JSON, but not a record (it gave a traceback)
+            with open(bad, "w") as f:
+                f.write('{"step": 1, "loss": 2}\n' + line + "\n")
+            r = subprocess.run([sys.executable, "-m", "lstm.plot", bad, "-o", png], capture_output=True, text=True,
+                               env=sub_env())
+            self.assertEqual((r.returncode, "Traceback" in r.stderr), (1, False), r.stderr)
+            self.assertIn("bad.jsonl:2: not a training record", r.stderr)
 
 
 # an overfitting run: its best validation loss (step 110 of 300) is not its last
@@ -280,6 +325,12 @@ class KeepBest(unittest.TestCase):
         self.assertLess(r["best_val_loss"], r["val_loss"])
         # keep="last": out holds the last weights, the sample is theirs (sample= raised TypeError:
         # the extension's generate had gained a threads argument)
+        # keep="best" with no counted evaluation (every 100 steps, 5 taken): out is not written, so
+        # there is no model and no sample (it returned the last weights and their sample)
+        rn = lstm.train(data=self.data, out=self.path("kn.st"), steps=5, keep="best", sample=20,
+                        **dict(KB, eval_every=100))
+        self.assertFalse(os.path.exists(self.path("kn.st")))
+        self.assertEqual((rn["model"], rn.get("sample"), rn["best_val_loss"]), (None, None, None))
         rl = lstm.train(data=self.data, out=self.path("kl.st"), steps=20, sample=30, **KB)
         self.assertEqual(rl["sample"], lstm.CharModel.load(self.path("kl.st")).generate(
             length=30, temperature=0.8, seed=KB["seed"])[1:])

@@ -157,6 +157,15 @@ class TorchLSTM(unittest.TestCase):
         y, _ = m.eval()(x)
         yt, _ = t(torch.from_numpy(x))
         np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        # bfloat16 tensors (NumPy has none: .numpy() raised TypeError) convert exactly, as float16 ones
+        for dt in (torch.bfloat16, torch.float16):
+            tb = torch.nn.LSTM(6, 10, 2, bidirectional=True, proj_size=4).to(dt)
+            m.load_state_dict(tb.state_dict())
+            for k, v in tb.state_dict().items():
+                self.assertTrue(np.array_equal(m.state_dict()[k], v.float().numpy()), f"{dt} {k}")
+            xb = torch.from_numpy(x).to(dt)
+            yb, _ = m(xb)
+            self.assertTrue(np.array_equal(yb, m(xb.float().numpy())[0]), f"{dt} input")
 
     def test_init_law(self):
         m = lstm.LSTM(30, 50, num_layers=2, proj_size=20, seed=7)
