@@ -18,11 +18,13 @@
  * size, G = 4 gates for --cell lstm, 3 for gru, D = 2 when bidirectional,
  * Hout = P when projected, the last term only then), three times that for
  * train (forward, dX/dH, dW).  Step mode counts as forward. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cli.h"
@@ -104,6 +106,7 @@ static noreturn void bench_help(void) {
          "FLOPs: 2*T*B*D*(G*H*(I_l+Hout) + Hout*H) per layer (G = 4 gates LSTM, 3 GRU; last term\n"
          "with --proj only), x3 for train.\n"
          "--json prints one line: {\"ms\": ..., \"gflops\": ..., ...}.");
+    cli_finish_stdout(); /* (exit 1 with a message when stdout cannot take it) */
     exit(0);
 }
 
@@ -174,7 +177,12 @@ int lstm_cmd_bench(int argc, char **argv) {
     for (int m = 0; m < 3; m++)
         if (strcmp(mode_s, mode_names[m]) == 0) mode = m;
     if (mode < 0) cli_usage(&a, "--mode: expected forward, train or step, got '%s'", mode_s);
-    if (max_iters < min_iters) max_iters = min_iters;
+    if (max_iters < min_iters)
+        cli_usage(&a, "--max-iters %ld is below --min-iters %ld", max_iters, min_iters);
+    /* sizes the engine cannot take (T*B rows are int) or this machine cannot hold: said at once,
+     * before arrays of that size are made and filled (the kernel's OOM killer said nothing) */
+    if (mode != MODE_STEP && (double)T * (double)B > (double)INT_MAX)
+        cli_usage(&a, "--seq %ld x --batch %ld = %.0f rows: at most %d", T, B, (double)T * (double)B, INT_MAX);
     int gru = strcmp(cell_s, "gru") == 0;
     if (!gru && strcmp(cell_s, "lstm") != 0) cli_usage(&a, "--cell: expected lstm or gru, got '%s'", cell_s);
     if (proj && gru) cli_usage(&a, "--proj: a GRU has no projection");
@@ -187,6 +195,21 @@ int lstm_cmd_bench(int argc, char **argv) {
     lstm_net net;
     lstm_status s = lstm_net_init(&net, &cfg);
     if (s != LSTM_OK) cli_fail_status(s);
+    {   /* parameters and gradients, the inputs and outputs (twice with their gradients), and the
+         * workspace: a train one keeps about A·H + 2H + 2·D·Hout floats a row and layer, an inference
+         * one two layers' outputs and one layer's activations (a lower bound: it is refused only
+         * when even that is more than the machine has) */
+        const double A = 4 /* act columns a unit, LSTM and GRU */, rows = (double)(mode == MODE_STEP ? 1 : T) * (double)B, D = net.D;
+        const double io = rows * ((double)I + D * net.Hout) * (mode == MODE_TRAIN ? 2 : 1);
+        const double ws = mode == MODE_TRAIN ? (double)L * D * rows * (A * H + 2.0 * H + 2.0 * D * net.Hout)
+                                             : D * rows * (A * H + 2.0 * D * net.Hout);
+        const double need = 4.0 * (2.0 * (double)net.n_params + io + ws);
+        const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        const double have = pages > 0 && psz > 0 ? (double)pages * (double)psz : 0.0;
+        if (have > 0.0 && need > have)
+            cli_fail("bench: this shape needs at least %.1f GB of memory; this machine has %.1f GB", need / 1e9,
+                     have / 1e9);
+    }
     lstm_net_init_uniform(&net, (uint64_t)seed);
 
     bench_ctx c = {0};

@@ -70,6 +70,7 @@ static void parse_opts(int argc, char **argv, int grad, opts *o) {
         if (grad && cli_opt_str(&a, "--grad-cn", &o->gcn)) continue;
         if (cli_opt_flag(&a, "--help", &help) || cli_opt_flag(&a, "-h", &help)) {
             fputs(grad ? grad_usage : forward_usage, stdout);
+            cli_finish_stdout(); /* (exit 1 with a message when stdout cannot take it) */
             exit(0);
         }
         cli_usage(&a, "unknown option '%s'", a.argv[a.i]);

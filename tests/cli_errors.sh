@@ -276,5 +276,38 @@ expect 1 "ab.txt: the validation part has 0 bytes" "u.st" -- train $TR --val-fra
 expect 2 "--lr: expected a number in [0, 1e+38], got '1e999'" "u.st" -- train $TR --lr 1e999 --out u.st
 expect 2 "--val-fraction: expected a number in [0, 0.9], got '-1e-320'" "u.st" -- train $TR --val-fraction -1e-320 --out u.st
 
+# bench: shapes it cannot run are refused at once, before arrays of that size are made and filled
+# (T*B past int took 47 s and 16 GB to fail; a model past the machine's memory was killed by the
+# kernel with no message); --max-iters below --min-iters is a usage error (it was raised silently)
+expect 2 "--seq 67108864 x --batch 64 = 4294967296 rows: at most 2147483647" "" -- bench --input-size 1 --hidden 1 --seq 67108864 --batch 64
+# a model whose parameters and gradients are 1.5 times this machine's memory (each allocation is
+# less than the memory, so calloc gives it; touching them all was the OOM killer's)
+mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2> /dev/null)
+if [ -n "$mem_kb" ]; then
+    bigH=$(awk -v m="$mem_kb" 'BEGIN { printf "%d", sqrt(1.5 * m * 1024 / 32) }')
+    timeout 120 "$LSTM" bench --input-size 1 --hidden "$bigH" --mode train > out.txt 2> err.txt
+    rc=$?
+    [ $rc -eq 1 ] && [ "$(grep -cv 'WARNING: AddressSanitizer failed to allocate' err.txt)" -eq 1 ] &&
+        grep -q -e "bench: this shape needs at least" -e "out of memory allocating" err.txt && ok ||
+        bad "bench --hidden $bigH --mode train (1.5x the memory): exit $rc, $(cat err.txt)"
+fi
+expect 2 "--max-iters 3 is below --min-iters 10" "" -- bench --input-size 2 --hidden 2 --min-iters 10 --max-iters 3
+# --help onto a stdout that cannot take it: exit 1 and a message, for every command (forward, grad
+# and bench exited 0 in silence)
+if [ -w /dev/full ]; then
+    for c in "forward --help" "grad --help" "bench --help" "info --help" "train --help" "sample --help" "--help"; do
+        "$LSTM" $c > /dev/full 2> err.txt
+        rc=$?
+        [ $rc -eq 1 ] && grep -q "writing to standard output failed: No space left on device" err.txt && ok ||
+            bad "lstm $c > /dev/full: exit $rc, $(cat err.txt)"
+    done
+    "$LSTM" info --model gru.safetensors --json > /dev/full 2> err.txt
+    rc=$?
+    [ $rc -eq 1 ] && [ "$(wc -l < err.txt)" -eq 1 ] && grep -q "writing to standard output failed: No space left" err.txt &&
+        ok || bad "info --json > /dev/full: exit $rc, $(cat err.txt)"
+else
+    echo "note: no writable /dev/full: the stdout write-error checks did not run"
+fi
+
 echo "cli_errors.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]
