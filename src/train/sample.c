@@ -30,13 +30,12 @@ struct lstm_charlm_sampler {
     float *logits;        /* [V]: of the last byte fed (valid when have_logits) */
     float *p, *sorted;    /* [V] scratch of the draw */
     uint8_t *ids;         /* [TB] */
-    int threads;          /* the team's size */
     int pending;          /* token picked and not yet fed, or -1 */
     int have_logits;
     uint64_t rng;
 };
 
-int lstm__sampler_threads(const lstm_charlm_sampler *s) { return s->threads; }
+int lstm__sampler_threads(const lstm_charlm_sampler *s) { return lstm__team_size(lstm__workspace_team(s->ws)); }
 
 void lstm_charlm_sampler_free(lstm_charlm_sampler *s) {
     if (!s) return;
@@ -92,7 +91,6 @@ lstm_status lstm_charlm_sampler_init(lstm_charlm_sampler **out, const lstm_charl
     lstm_charlm_sampler *s = calloc(1, sizeof *s);
     if (!s) return lstm__fail(LSTM_ERR_NOMEM, "sample: out of memory");
     s->m = m;
-    s->threads = threads;
     lstm_status st = lstm_workspace_init(&s->ws, &m->net, TB, 1, 0);
     if (!st && threads > 1) st = lstm_workspace_set_threads(s->ws, threads);
     if (!st) st = lstm_state_init(&s->st, &m->net, 1);
