@@ -186,41 +186,43 @@ void lstm__gemm_nn_rows(lstm__team *team, int M, int N, int K, const float *A, i
                         float *C, int ldc, float beta);
 
 /* ---- point-wise gate math (src/rnn/lstm_cell.c) ----
- * act [B,4H]: in: pre-activations (i,f,g,o); out: σ(i), σ(f), tanh(g), σ(o).
+ * act [B, lda] (lda >= 4H: the row stride): in: pre-activations (i,f,g,o) in
+ * columns [0,4H); out: σ(i), σ(f), tanh(g), σ(o).
  * c_prev [B,H] (NULL = zeros) -> c [B,H], m [B, ldm] = σ(o)·tanh(c). */
-void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
+void lstm__gates_forward(float *act, int lda, float *c, float *m, int ldm, const float *c_prev, int B, int H);
 /* dm [B, ldm]: dL/dm.  dc [B,H]: in dL/dc from later steps, out dL/dc_prev.
- * act, c, c_prev (NULL = zeros) as saved by forward; writes dG [B,4H] = dL/d pre-activation. */
-void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
+ * act, c, c_prev (NULL = zeros) as saved by forward; writes dG [B, lda] = dL/d pre-activation
+ * (columns [0,4H); dG may be act). */
+void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act, int lda,
                           const float *c, const float *c_prev, int B, int H);
 /* The scalar oracles and the AVX-512 versions behind the dispatch above. */
-void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
-void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act,
+void lstm__gates_forward_ref(float *act, int lda, float *c, float *m, int ldm, const float *c_prev, int B, int H);
+void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act, int lda,
                               const float *c, const float *c_prev, int B, int H);
-void lstm__gates_forward_avx512(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H);
-void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm, const float *act,
+void lstm__gates_forward_avx512(float *act, int lda, float *c, float *m, int ldm, const float *c_prev, int B, int H);
+void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm, const float *act, int lda,
                                  const float *c, const float *c_prev, int B, int H);
 
 /* ---- GRU point-wise gate math (src/rnn/gru_cell.c: scalar oracle) ----
- * act [B,4H], row stride 4H.  In: columns [0,H) pre_r, [H,2H) pre_z (each one FMA chain
+ * act [B, lda], lda >= 4H.  In: columns [0,H) pre_r, [H,2H) pre_z (each one FMA chain
  * b_ih + b_hh, then x·W_ihᵀ, then h·W_hhᵀ), [2H,3H) xn = b_in + x·W_inᵀ,
  * [3H,4H) hn = b_hn + h·W_hnᵀ.  Out: r, z, n, hn (hn kept for backward).
  * h [B, ldh] = (h_prev − n)·z + n;  h_prev [B, ldhp] (NULL = zeros).
  * n = tanh(xn + r·hn), the product and the sum rounded separately (no FMA). */
-void lstm__gru_gates_forward_ref(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
+void lstm__gru_gates_forward_ref(float *act, int lda, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
 /* dh [B, lddh] = dL/dh' (all of it, later steps included); act, h_prev as in forward.
- * Writes dgx [B, ldgx] = dL/d(pre_r, pre_z, xn)   (3H columns; may alias act with ldgx = 4H:
+ * Writes dgx [B, ldgx] = dL/d(pre_r, pre_z, xn)   (3H columns; may alias act with ldgx = lda:
  *        each element is read before the same element is written),
  *        dgh [B, 3H]  = dL/d(pre_r, pre_z, hn)    (= dgx with the n block times r),
  *        dh_prev [B, H] = dh·z, the direct part (the caller adds dgh·W_hh). */
 void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
-                                  const float *act, const float *h_prev, int ldhp, int B, int H);
+                                  const float *act, int lda, const float *h_prev, int ldhp, int B, int H);
 
 /* GRU gate dispatch: the AVX-512 versions (src/kernels/gru_kernels.h, the _ref
  * signatures) when lstm__kernel_gates_avx512(), else the oracles. */
-void lstm__gru_gates_forward(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
+void lstm__gru_gates_forward(float *act, int lda, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
 void lstm__gru_gates_backward(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
-                              const float *act, const float *h_prev, int ldhp, int B, int H);
+                              const float *act, int lda, const float *h_prev, int ldhp, int B, int H);
 
 /* ---- the cell table (src/rnn/cell.c) ----
  * What the recurrent-layer driver (lstm_layer.c) and the cell API need to know
@@ -245,7 +247,7 @@ void lstm__gru_gates_backward(float *dgx, int ldgx, float *dgh, float *dh_prev, 
  *             that does not go through W_hh (the driver then adds dG·W_hh). */
 typedef struct {
     int B, H;
-    float *act;
+    float *act; int lda;            /* [B, lda], lda >= A·H */
     const float *h_prev; int ldhp;  /* NULL = zeros */
     float *h; int ldh;              /* forward output */
     const float *c_prev; float *c;  /* LSTM: [B, H] (c_prev NULL = zeros) */
@@ -267,7 +269,8 @@ typedef struct { int w, a, n; } lstm__run;
  * the cell's forward does, h into m [B, ldm], and c (cells with c; NULL else).
  * rev (0/1): the blocks in descending order (no bit depends on it; callers
  * alternate it per step so that a step starts on the weights still in cache). */
-typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, const float *x,
+typedef void (*lstm__fused_step_fn)(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, int lda,
+                                    const float *x,
                                     int ldx, const float *pih, const float *bsum, const float *h, int ldh,
                                     const float *phh, const float *c_prev, float *c, float *m, int ldm);
 
@@ -322,14 +325,14 @@ int lstm__all_finite(const float *p, size_t n);
 int lstm__cell_run_row(const lstm__run *r, int n, int a);
 /* bias [A·H] of one (l,d) from b_ih, b_hh (both NULL: zeros), by the runs. */
 void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_ih, const float *b_hh);
-/* act [B, A·H] (+)= X [B, in]·W_ihᵀ by the ih runs (beta as in lstm_gemm_*). */
+/* act [B, lda] (+)= X [B, in]·W_ihᵀ by the ih runs (beta as in lstm_gemm_*). */
 void lstm__cell_gemm_ih(const lstm__cell *cell, lstm__team *team, int B, int H, int in, const float *X, int ldx,
-                        const float *w_ih, float *act, float beta);
-/* act [rows, A·H] = bias + X·W_ihᵀ (bias [A·H] or NULL: zeros), the sum in that
+                        const float *w_ih, float *act, int lda, float beta);
+/* act [rows, lda] = bias + X·W_ihᵀ (bias [A·H] or NULL: zeros), the sum in that
  * order, every act column block written (the sequence engine's input product).
  * abuf (abuf_n floats) or NULL: room to pack X once (lstm__gemm_nt_bias_apack_mt). */
 void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows, int H, int in, const float *X,
-                             int ldx, const float *w_ih, const float *bias, float *act,
+                             int ldx, const float *w_ih, const float *bias, float *act, int lda,
                              float *abuf, size_t abuf_n);
 
 /* ---- fused recurrent step (src/kernels/step_avx512.c) ----
@@ -337,13 +340,13 @@ void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows,
  * unit-interleaved layout of lstm__pack_units_size(H, K) floats.
  * lstm__step_avx512: one time step for batch rows [0,B) and unit blocks
  * [u0,u1) of 16 units: pre = (x ? bsum + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
- * zeros), then act [B,4H] = activations, c [B,H], m [B,ldm] = σ(o)·tanh(c);
+ * zeros), then act [B, lda] = activations, c [B,H], m [B,ldm] = σ(o)·tanh(c);
  * rev: the blocks in descending order (the same bits).
  * Same bits as lstm_gemm_* (AVX2/AVX-512 kernels) followed by lstm__gates_forward_avx512. */
 size_t lstm__pack_units_size(int H, int K);
 void lstm__pack_units(float *P, int H, int K, const float *W, int ldw);
 void lstm__pack_units_range(float *P, int H, int K, const float *W, int ldw, int u0, int u1); /* blocks [u0,u1) */
-void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, const float *x, int ldx,
+void lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, int lda, const float *x, int ldx,
                        const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                        const float *c_prev, float *c, float *m, int ldm);
 
@@ -356,6 +359,9 @@ enum { LSTM__WS_SLICE = 1 << 16 };
  * (lstm_layer.c): -1 by its rule (the default), 0 never, 1 always; set it
  * before making a workspace. */
 void lstm__set_step_x(int mode);
+/* Tests: the row stride of act (lstm_layer.c's act_ld): -1 by its rule (the
+ * default), 0 A·H always, 1 A·H + 16 always; set it before making a workspace. */
+void lstm__set_act_pad(int mode);
 
 /* ---- the backward step's recurrent product (src/kernels/step_dh_avx512.c) ----
  * lstm__step_dh_pack: W [K, N] (row stride ldw) into panels of 64 columns,
@@ -491,13 +497,13 @@ void lstm__gemm_nt_bias_apack_mt(lstm__team *team, int M, int N, int K, const fl
  * gates' gradients but no weight gradients; the caller forms them from
  * lstm__workspace_saved (valid until the next forward):
  *   X [T,B,in] layer input, Y [T,B,Hout] layer output, h0 [B,Hout] or NULL,
- *   dG [T,B,A·H] the act columns' gradients (the cell's backward; the runs map
- *   them to W_ih / W_hh rows), dH [T,B,P] and ms [T,B,H] in rows of ldm floats
+ *   dG [T,B,A·H] in rows of ldg floats: the act columns' gradients (the cell's backward;
+ *   the runs map them to W_ih / W_hh rows), dH [T,B,P] and ms [T,B,H] in rows of ldm floats
  *   (proj only, else NULL).
  * lstm__workspace_dropout_slice: this workspace's B rows are rows [b0, b0+B)
  * of a batch of btot; dropout draws every row's numbers and keeps its own. */
 typedef struct {
-    int in, ldm;
+    int in, ldm, ldg;
     const float *X, *Y, *h0, *dG, *dH, *ms;
 } lstm__saved;
 void lstm__workspace_defer_wgrad(lstm_workspace *ws, int on);

@@ -1021,6 +1021,102 @@ static void test_reuse_and_overlap(void) {
     free(buf); free(y); free(dy); free(yr);
 }
 
+/* act's row stride (lstm_layer.c's act_ld: A·H + 16 where A·H rows would be a
+ * multiple of 4 KiB apart) only moves rows: every kernel that reads or writes
+ * act or dG takes it.  So A·H + 16 everywhere (lstm__set_act_pad(1)) must give
+ * the bits of A·H everywhere (0): LSTM and GRU, bidirectional, projected, no
+ * bias; training (y, hn, cn, dx, dh0, dc0, every gradient), inference and
+ * streaming in pieces; GEMM path and fused step, x·W_ihᵀ in the step or before
+ * it; 1 and 2 threads (row and unit splits: B = 3 and 17). */
+enum { AP_Y, AP_HN, AP_CN, AP_DX, AP_DH0, AP_DC0, AP_G, AP_YI, AP_YS, AP_N };
+
+static void act_pad_run(lstm_net *net, int T, int B, int threads, const float *x, const float *h0, const float *c0,
+                        const float *gy, float *out[AP_N]) {
+    const int I = net->cfg.input_size, Hout = net->Hout, has_c = net->cfg.cell == LSTM_CELL_LSTM;
+    const int LD = net->cfg.num_layers * net->D;
+    lstm_workspace *ws;
+    lstm_workspace_init(&ws, net, T, B, LSTM_WS_TRAIN);
+    lstm_workspace_set_threads(ws, threads);
+    lstm_net_zero_grad(net);
+    lstm_forward(net, ws, T, B, x, h0, has_c ? c0 : NULL, out[AP_Y], out[AP_HN], has_c ? out[AP_CN] : NULL);
+    lstm_backward(net, ws, gy, NULL, NULL, out[AP_DX], out[AP_DH0], has_c ? out[AP_DC0] : NULL);
+    memcpy(out[AP_G], net->grads, net->n_params * 4);
+    lstm_workspace_free(ws);
+    lstm_workspace_init(&ws, net, T, B, 0);
+    lstm_workspace_set_threads(ws, threads);
+    lstm_forward(net, ws, T, B, x, h0, has_c ? c0 : NULL, out[AP_YI], NULL, NULL);
+    lstm_workspace_free(ws);
+    if (net->D == 1) { /* streaming: one direction */
+        lstm_workspace_init(&ws, net, 3, B, 0);
+        lstm_workspace_set_threads(ws, threads);
+        lstm_state st;
+        lstm_state_init(&st, net, B);
+        memcpy(st.h, h0, (size_t)LD * B * Hout * 4);
+        if (has_c) memcpy(st.c, c0, (size_t)LD * B * net->H * 4);
+        for (int t = 0, len = 1; t < T; t += len, len = len % 3 + 1) {
+            int n = T - t < len ? T - t : len;
+            lstm_stream(net, ws, &st, n, x + (size_t)t * B * I, out[AP_YS] + (size_t)t * B * Hout);
+        }
+        lstm_state_free(&st);
+        lstm_workspace_free(ws);
+    }
+}
+
+static void test_act_pad(void) {
+    const lstm_config cfgs[] = {
+        {9, 20, 2, 0, 1, 1, LSTM_CELL_LSTM}, {9, 20, 2, 0, 1, 1, LSTM_CELL_GRU}, {9, 37, 2, 6, 1, 0, LSTM_CELL_LSTM},
+        {9, 33, 1, 0, 0, 0, LSTM_CELL_GRU},  {9, 24, 2, 0, 1, 0, LSTM_CELL_LSTM},
+    };
+    const int Bs[] = {1, 3, 17};
+    int all_same = 1, runs = 0;
+    for (size_t ci = 0; ci < sizeof cfgs / sizeof *cfgs; ci++)
+        for (size_t bi = 0; bi < sizeof Bs / sizeof *Bs; bi++) {
+            lstm_net net;
+            lstm_net_init(&net, &cfgs[ci]);
+            lstm_net_init_uniform(&net, 7);
+            const int T = 5, B = Bs[bi], LD = net.cfg.num_layers * net.D;
+            size_t n[AP_N] = {(size_t)T * B * net.D * net.Hout, (size_t)LD * B * net.Hout, (size_t)LD * B * net.H,
+                              (size_t)T * B * 9, (size_t)LD * B * net.Hout, (size_t)LD * B * net.H, net.n_params,
+                              (size_t)T * B * net.D * net.Hout, (size_t)T * B * net.Hout};
+            float *x = malloc(n[AP_DX] * 4), *gy = malloc(n[AP_Y] * 4), *h0 = malloc(n[AP_HN] * 4),
+                  *c0 = malloc(n[AP_CN] * 4);
+            fill(x, n[AP_DX], 1.0);
+            fill(gy, n[AP_Y], 1.0);
+            fill(h0, n[AP_HN], 0.5);
+            fill(c0, n[AP_CN], 0.5);
+            float *ref[AP_N], *got[AP_N];
+            for (int k = 0; k < AP_N; k++) {
+                ref[k] = calloc(n[k], 4);
+                got[k] = calloc(n[k], 4);
+            }
+            for (int threads = 1; threads <= 2; threads++)
+                for (int mode = 0; mode < 3; mode++) { /* GEMM path; fused, x·W_ihᵀ before; fused, in the step */
+                    lstm__kernel_set_fused(mode > 0);
+                    lstm__set_step_x(mode == 2);
+                    lstm__set_act_pad(0);
+                    act_pad_run(&net, T, B, threads, x, h0, c0, gy, ref);
+                    lstm__set_act_pad(1);
+                    act_pad_run(&net, T, B, threads, x, h0, c0, gy, got);
+                    int same = 1;
+                    for (int k = 0; k < AP_N; k++) same &= memcmp(ref[k], got[k], n[k] * 4) == 0;
+                    if (!same)
+                        fprintf(stderr, "  act stride changes bits: %s H=%d B=%d, %d threads, mode %d\n",
+                                net.cfg.cell ? "gru" : "lstm", net.H, B, threads, mode);
+                    all_same &= same;
+                    runs++;
+                }
+            lstm__set_act_pad(-1);
+            lstm__set_step_x(-1);
+            lstm__kernel_set_fused(-1);
+            for (int k = 0; k < AP_N; k++) { free(ref[k]); free(got[k]); }
+            free(x); free(gy); free(h0); free(c0);
+            lstm_net_free(&net);
+        }
+    CHECK_V(all_same,
+            "act in rows of A·H + 16 == rows of A·H, bit for bit: training, inference, streaming; "
+            "GEMM path and fused step; 1 and 2 threads (%d runs)", runs);
+}
+
 int main(void) {
     test_config();
     test_team();
@@ -1061,6 +1157,7 @@ int main(void) {
     test_step1_seq2();
     test_bidir_inference();
     test_step_dh();
+    test_act_pad();
     core_case big[] = {
         {"threads deep bidir", {24, 40, 2, 0, 1, 1, 0}, 9, 7, 0},
         {"threads projected", {16, 96, 2, 32, 1, 0, 0}, 12, 33, 0},

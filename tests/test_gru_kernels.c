@@ -72,8 +72,8 @@ static void test_gates(void) {
                 memcpy(a1, a0, na * 4); memcpy(a2, a0, na * 4);
                 fillv(h1, (size_t)B * ldh, PAD); fillv(h2, (size_t)B * ldh, PAD);
                 const float *hpp = has_hp ? hp : NULL;
-                lstm__gru_gates_forward_ref(a1, h1, ldh, hpp, ldhp, B, H);
-                lstm__gru_gates_forward_avx512(a2, h2, ldh, hpp, ldhp, B, H);
+                lstm__gru_gates_forward_ref(a1, 4 * H, h1, ldh, hpp, ldhp, B, H);
+                lstm__gru_gates_forward_avx512(a2, 4 * H, h2, ldh, hpp, ldhp, B, H);
                 for (int b = 0; b < B; b++)
                     for (int j = 0; j < H; j++) {
                         const float *in = a0 + (size_t)b * 4 * H, *o1 = a1 + (size_t)b * 4 * H, *o2 = a2 + (size_t)b * 4 * H;
@@ -105,13 +105,13 @@ static void test_gates(void) {
                 float *dp1 = fa((size_t)B * H), *dp2 = fa((size_t)B * H);
                 fill(dh, (size_t)B * lddh, 1.0f);
                 fillv(gx1, (size_t)B * ldgx, PAD); fillv(gx2, (size_t)B * ldgx, PAD);
-                lstm__gru_gates_backward_ref(gx1, ldgx, gh1, dp1, dh, lddh, a1, hpp, ldhp, B, H);
-                lstm__gru_gates_backward_avx512(gx2, ldgx, gh2, dp2, dh, lddh, a1, hpp, ldhp, B, H);
+                lstm__gru_gates_backward_ref(gx1, ldgx, gh1, dp1, dh, lddh, a1, 4 * H, hpp, ldhp, B, H);
+                lstm__gru_gates_backward_avx512(gx2, ldgx, gh2, dp2, dh, lddh, a1, 4 * H, hpp, ldhp, B, H);
                 bwd_ok &= same_bits(gx1, gx2, (size_t)B * ldgx) && same_bits(gh1, gh2, (size_t)B * 3 * H) &&
                           same_bits(dp1, dp2, (size_t)B * H) && pad_kept(gx2, B, ldgx, 3 * H);
                 /* dgx written over act (ldgx = 4H): the same values, hn column left as it was */
                 memcpy(a2, a1, na * 4);
-                lstm__gru_gates_backward_avx512(a2, 4 * H, gh2, dp2, dh, lddh, a2, hpp, ldhp, B, H);
+                lstm__gru_gates_backward_avx512(a2, 4 * H, gh2, dp2, dh, lddh, a2, 4 * H, hpp, ldhp, B, H);
                 for (int b = 0; b < B; b++)
                     alias_ok &= same_bits(a2 + (size_t)b * 4 * H, gx1 + (size_t)b * ldgx, (size_t)3 * H) &&
                                 same_bits(a2 + (size_t)b * 4 * H + 3 * H, a1 + (size_t)b * 4 * H + 3 * H, (size_t)H);
@@ -149,7 +149,7 @@ static void test_sweep(void) {
             float x = (float)(base + j / 16) / 16384.0f + (float)(j % 16) / 262144.0f;
             a[j] = x; a[H + j] = 0.0f; a[2 * H + j] = x; a[3 * H + j] = 0.0f;
         }
-        lstm__gru_gates_forward_avx512(a, h, H, NULL, H, 1, H);
+        lstm__gru_gates_forward_avx512(a, 4 * H, h, H, NULL, H, 1, H);
         for (int j = 0; j < H; j++) {
             float x = (float)(base + j / 16) / 16384.0f + (float)(j % 16) / 262144.0f;
             float rr = 1.0f / (1.0f + expf(-x)), nr = tanhf(x);
@@ -186,7 +186,7 @@ static void step_ref(const shape *s, float *act, const float *act0, const float 
         lstm_gemm_nt(B, 2 * H, H, h, H + 2, whh, H, act, G4, 1.0f);
         lstm_gemm_nt(B, H, H, h, H + 2, whh + (size_t)2 * H * H, H, act + 3 * H, G4, 1.0f);
     }
-    lstm__gru_gates_forward_avx512(act, hout, ldho, h, H + 2, B, H);
+    lstm__gru_gates_forward_avx512(act, 4 * H, hout, ldho, h, H + 2, B, H);
 }
 
 static void test_step(void) {
@@ -218,12 +218,12 @@ static void test_step(void) {
                     a2[(size_t)b * G4 + q] = (xp || q >= 3 * H) ? NAN : act0[(size_t)b * G4 + q];
             if (mode & 8) {
                 int m = nub / 2;
-                lstm__gru_step_avx512(B, H, I, 0, m, rev, a2, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
+                lstm__gru_step_avx512(B, H, I, 0, m, rev, a2, 4 * H, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
                 for (int b = 0; b < B; b++) /* the other thread's units: not written yet */
                     for (int j = 16 * m; j < H; j++) partial_ok &= bits(o2[(size_t)b * ldho + j]) == bits(PAD);
-                lstm__gru_step_avx512(B, H, I, m, nub, rev, a2, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
+                lstm__gru_step_avx512(B, H, I, m, nub, rev, a2, 4 * H, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
             } else {
-                lstm__gru_step_avx512(B, H, I, 0, nub, rev, a2, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
+                lstm__gru_step_avx512(B, H, I, 0, nub, rev, a2, 4 * H, xp, ldx, pih, bp, hpp, ldh, phh, o2, ldho);
             }
             int same = same_bits(a1, a2, (size_t)B * G4) && same_bits(o1, o2, (size_t)B * ldho);
             if (!same)
@@ -263,7 +263,7 @@ static int simd_propagates_nan(void) {
     for (int i = 0; i < 8; i++) a[i] = 0.5f;
     a[0] = NAN; /* i of unit 0 */
     a[5] = NAN; /* g of unit 1 */
-    lstm__gates_forward_avx512(a, c, m, 2, NULL, 1, 2);
+    lstm__gates_forward_avx512(a, 8, c, m, 2, NULL, 1, 2);
     return isnan(c[0]) && isnan(c[1]);
 }
 
@@ -280,8 +280,8 @@ static void test_nan_inf(void) {
                 if (where < 4) a1[4 * H + where * H + j] = specials[si]; /* row 1 */
                 else hp[H + j] = specials[si];
                 memcpy(a2, a1, sizeof a1);
-                lstm__gru_gates_forward_ref(a1, h1, H, hp, H, B, H);
-                lstm__gru_gates_forward_avx512(a2, h2, H, hp, H, B, H);
+                lstm__gru_gates_forward_ref(a1, 4 * H, h1, H, hp, H, B, H);
+                lstm__gru_gates_forward_avx512(a2, 4 * H, h2, H, hp, H, B, H);
                 if (si == 0) {
                     nan_oracle &= isnan(h1[H + j]) != 0;
                     if (where < 4) nan_avx &= isnan(h2[H + j]) != 0;
@@ -302,11 +302,11 @@ static void test_nan_inf(void) {
     lstm__pack_gate_units(phh, 3, H2, H2, whh, H2);
     fill(x, 14, 1.0f); fill(h, 80, 1.0f);
     x[I + 3] = NAN; /* row 1 */
-    lstm__gru_step_avx512(2, H2, I, 0, nub, 0, act, x, I, pih, NULL, h, H2, phh, ho, H2);
+    lstm__gru_step_avx512(2, H2, I, 0, nub, 0, act, 4 * H2, x, I, pih, NULL, h, H2, phh, ho, H2);
     for (int j = 0; j < H2; j++) step_nan &= isnan(ho[H2 + j]) && !isnan(ho[j]);
     x[I + 3] = 0.5f;
     h[5] = NAN; /* row 0, unit 5: every sum of row 0 */
-    lstm__gru_step_avx512(2, H2, I, 0, nub, 0, act, x, I, pih, NULL, h, H2, phh, ho, H2);
+    lstm__gru_step_avx512(2, H2, I, 0, nub, 0, act, 4 * H2, x, I, pih, NULL, h, H2, phh, ho, H2);
     for (int j = 0; j < H2; j++) step_hnan &= isnan(ho[j]) && !isnan(ho[H2 + j]);
     step_hnan5 = isnan(ho[5]) && !isnan(ho[H2 + 5]);
     free(wih); free(whh); free(pih); free(phh);

@@ -76,8 +76,8 @@ static void test_gates(void) {
             cp[(size_t)b * H + j] = specials[(size_t)b];
         }
     memcpy(a2, a1, na * 4);
-    lstm__gates_forward_ref(a1, c1, m1, ldm, cp, B, H);
-    lstm__gates_forward_avx512(a2, c2, m2, ldm, cp, B, H);
+    lstm__gates_forward_ref(a1, 4 * H, c1, m1, ldm, cp, B, H);
+    lstm__gates_forward_avx512(a2, 4 * H, c2, m2, ldm, cp, B, H);
     char w[160] = "";
     size_t bad = mismatches(a2, a1, na, 1e-6, w, sizeof w);
     CHECK_V(bad == 0, "gates forward: activations of %zu special pre-activations, %zu differ from libm %s", na, bad, w);
@@ -114,8 +114,8 @@ static void test_gates(void) {
     a1[H + 3] = NAN;                  /* row 0: f of unit 3 */
     a1[(size_t)4 * H + H + 20] = NAN; /* row 1: f of unit 20 (tail lanes) */
     memcpy(a2, a1, na * 4);
-    lstm__gates_forward_ref(a1, c1, m1, ldm, NULL, B, H);
-    lstm__gates_forward_avx512(a2, c2, m2, ldm, NULL, B, H);
+    lstm__gates_forward_ref(a1, 4 * H, c1, m1, ldm, NULL, B, H);
+    lstm__gates_forward_avx512(a2, 4 * H, c2, m2, ldm, NULL, B, H);
     CHECK_V(isnan(c1[3]) && isnan(c2[3]) && isnan(c1[H + 20]) && isnan(c2[H + 20]) && count_nonfinite(c1, nh) == 2 &&
                 count_nonfinite(c2, nh) == 2,
             "gates forward, NULL c_prev: NaN f gives NaN c in both kernels, nothing else non-finite");
@@ -126,8 +126,8 @@ static void test_gates(void) {
         d1[i] = d2[i] = i % 5 == 1 ? specials[(i / 5) % NSPEC] : frand(1.0f);
     }
     for (size_t i = 0; i < na; i += 11) a2[i] = specials[(i / 11) % NSPEC] > 0 ? 1.0f : -0.0f; /* saturated */
-    lstm__gates_backward_ref(g1, d1, dm, ldm, a2, c1, cp, B, H);
-    lstm__gates_backward_avx512(g2, d2, dm, ldm, a2, c1, cp, B, H);
+    lstm__gates_backward_ref(g1, d1, dm, ldm, a2, 4 * H, c1, cp, B, H);
+    lstm__gates_backward_avx512(g2, d2, dm, ldm, a2, 4 * H, c1, cp, B, H);
     bad = mismatches(g2, g1, na, 1e-6, w, sizeof w) + mismatches(d2, d1, nh, 1e-6, w, sizeof w);
     CHECK_V(bad == 0 && count_nonfinite(g1, na) > 0, "gates backward: %zu non-finite dG, %zu differ %s",
             count_nonfinite(g1, na), bad, w);
@@ -167,8 +167,8 @@ static void test_step(void) {
         for (int b = 0; b < B; b++) memcpy(a1 + (size_t)b * G, bs, (size_t)G * 4);
         lstm_gemm_nt(B, G, I, x, I, wih, I, a1, G, 1.0f);
         lstm_gemm_nt(B, G, H, h, H, whh, H, a1, G, 1.0f);
-        lstm__gates_forward_ref(a1, c1, m1, H, cp, B, H);
-        lstm__step_avx512(B, H, H, I, 0, (H + 15) / 16, 0, a2, x, I, pih, bs, h, H, phh, cp, c2, m2, H);
+        lstm__gates_forward_ref(a1, 4 * H, c1, m1, H, cp, B, H);
+        lstm__step_avx512(B, H, H, I, 0, (H + 15) / 16, 0, a2, 4 * H, x, I, pih, bs, h, H, phh, cp, c2, m2, H);
         char w[160] = "";
         size_t bad = mismatches(a2, a1, na, 1e-6, w, sizeof w) + mismatches(c2, c1, nh, 1e-6, w, sizeof w) +
                      mismatches(m2, m1, nh, 1e-6, w, sizeof w);

@@ -147,7 +147,7 @@ static void test_kernel(void) {
                 const float *xv = var < 2 ? x : NULL, *bv = var == 0 ? b : NULL;
                 const float *hv = var == 1 ? NULL : h, *cv = var == 1 ? NULL : cp;
                 for (int k = 0; k < 3; k++) memcpy(act[k], pre, G * sizeof(float));
-                lstm__step_avx512(1, H, H, I, 0, nub, 0, act[0], xv, I, pui, bv, hv, H, pu, cv, c[0], m[0], H);
+                lstm__step_avx512(1, H, H, I, 0, nub, 0, act[0], 4 * H, xv, I, pui, bv, hv, H, pu, cv, c[0], m[0], H);
                 lstm__step1_avx512(H, I, H, 0, ng, var & 1, P1, act[1], xv, bv, hv, cv, c[1], m[1], NULL);
                 lstm__step1_avx512(H, I, H, 0, ng, !(var & 1), P1, act[2], xv, bv, hv, cv, c[2], m[2], m[3]);
                 ref_step1(H, I, wih, whh, bv, xv, hv, cv, pre, ad, cd, md);

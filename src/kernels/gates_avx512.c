@@ -8,9 +8,9 @@
 #include "internal.h"
 #include "simd_avx512.h"
 
-T512 void lstm__gates_forward_avx512(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
+T512 void lstm__gates_forward_avx512(float *act, int lda, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
     for (int b = 0; b < B; b++) {
-        float *a = act + (size_t)b * 4 * H;
+        float *a = act + (size_t)b * lda;
         float *cb = c + (size_t)b * H;
         float *mb = m + (size_t)b * ldm;
         const float *cp = c_prev ? c_prev + (size_t)b * H : NULL;
@@ -33,12 +33,12 @@ T512 void lstm__gates_forward_avx512(float *act, float *c, float *m, int ldm, co
     }
 }
 
-T512 void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm, const float *act,
+T512 void lstm__gates_backward_avx512(float *dG, float *dc, const float *dm, int ldm, const float *act, int lda,
                                      const float *c, const float *c_prev, int B, int H) {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int b = 0; b < B; b++) {
-        const float *a = act + (size_t)b * 4 * H;
-        float *d = dG + (size_t)b * 4 * H;
+        const float *a = act + (size_t)b * lda;
+        float *d = dG + (size_t)b * lda;
         float *dcb = dc + (size_t)b * H;
         const float *dmb = dm + (size_t)b * ldm;
         const float *cb = c + (size_t)b * H;

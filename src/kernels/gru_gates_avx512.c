@@ -10,9 +10,9 @@
 #include "gru_simd_avx512.h"
 
 /* act [B,4H]: pre_r, pre_z, xn, hn -> r, z, n, hn;  h [B,ldh];  h_prev [B,ldhp] or NULL. */
-T512 void lstm__gru_gates_forward_avx512(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H) {
+T512 void lstm__gru_gates_forward_avx512(float *act, int lda, float *h, int ldh, const float *h_prev, int ldhp, int B, int H) {
     for (int b = 0; b < B; b++) {
-        float *a = act + (size_t)b * 4 * H;
+        float *a = act + (size_t)b * lda;
         float *hb = h + (size_t)b * ldh;
         const float *hp = h_prev ? h_prev + (size_t)b * ldhp : NULL;
         for (int j = 0; j < H; j += 16) {
@@ -35,10 +35,10 @@ T512 void lstm__gru_gates_forward_avx512(float *act, float *h, int ldh, const fl
  * order of operations (gru_cell.c); all four act values of a block are loaded
  * before anything is stored, so dgx may alias act. */
 T512 void lstm__gru_gates_backward_avx512(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
-                                          const float *act, const float *h_prev, int ldhp, int B, int H) {
+                                          const float *act, int lda, const float *h_prev, int ldhp, int B, int H) {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int b = 0; b < B; b++) {
-        const float *a = act + (size_t)b * 4 * H;
+        const float *a = act + (size_t)b * lda;
         const float *dhb = dh + (size_t)b * lddh;
         const float *hp = h_prev ? h_prev + (size_t)b * ldhp : NULL;
         float *gx = dgx + (size_t)b * ldgx;

@@ -15,9 +15,9 @@
  * rest (r·hn, xn + r·hn, h_prev − n, ·z, + n) rounded as the oracle does,
  * each operation separately.  Backward: only + − ·, in the oracle's order:
  * the same bits.  dgx may alias act with ldgx = 4H. */
-void lstm__gru_gates_forward_avx512(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
+void lstm__gru_gates_forward_avx512(float *act, int lda, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
 void lstm__gru_gates_backward_avx512(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
-                                     const float *act, const float *h_prev, int ldhp, int B, int H);
+                                     const float *act, int lda, const float *h_prev, int ldhp, int B, int H);
 
 /* ---- unit-interleaved packing for a fused step (gru_step_avx512.c) ----
  * W [G·H, K] (row stride ldw; G gates of H rows stacked, e.g. GRU W_hh
@@ -49,12 +49,12 @@ void lstm__pack_gate_units_range(float *P, int G, int H, int K, const float *W, 
  *   then pre_r, pre_z and hn add h·W_hhᵀ over k in [0, H), phh = W_hh [3H, H]
  *   packed with G = 3 (h [B, ldh] is h_prev; NULL = zeros: no products).
  * bias [4H] = (b_ir + b_hr, b_iz + b_hz, b_in, b_hn), or NULL for a net
- * without biases (zeros).  Writes act columns (r, z, n, hn) and
+ * without biases (zeros).  Writes act [B, lda] columns (r, z, n, hn) and
  * h_out [B, ldho] = (h − n)·z + n for the units of [16·u0, min(16·u1, H)).
  * A caller that splits [0, ceil(H/16)) among threads gets the same bits as one
  * call, in either order of the blocks (rev 0 or 1); every thread reads all
  * of h, so h_out must not overlap h. */
-void lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, int rev, float *act, const float *x, int ldx,
+void lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, int rev, float *act, int lda, const float *x, int ldx,
                            const float *pih, const float *bias, const float *h, int ldh, const float *phh,
                            float *h_out, int ldho);
 #endif

@@ -48,11 +48,11 @@ void lstm__pack_gate_units_range(float *P, int G, int H, int K, const float *W, 
  * bit for bit against the sanitized GEMM + gate kernel path.
  * acc[r·NU + v][s]: s = 0 pre_r, 1 pre_z, 2 xn, 3 hn. */
 __attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
-tile(const int NR, const int NU, int H, int in, int u, float *act, const float *x, int ldx, const float *pih,
+tile(const int NR, const int NU, int H, int in, int u, float *act, int ldact, const float *x, int ldx, const float *pih,
      const float *bias, const float *h, int ldh, const float *phh, float *h_out, int ldho, const float *pf, const float *pfx,
      int un) {
     __m512 acc[STEP_ROWS][4];
-    const int G4 = 4 * H;
+    const int G4 = ldact;
     UNROLL for (int r = 0; r < NR; r++)
         UNROLL for (int v = 0; v < NU; v++) {
             const int j0 = 16 * (u + v);
@@ -109,24 +109,24 @@ tile(const int NR, const int NU, int H, int in, int u, float *act, const float *
  * the gate math's constants would be hoisted out of them and take the
  * registers that the accumulators need. */
 #define TILE_ARGS                                                                                      \
-    int H, int in, int u, float *act, const float *x, int ldx, const float *pih, const float *bias,   \
+    int H, int in, int u, float *act, int ldact, const float *x, int ldx, const float *pih, const float *bias, \
         const float *h, int ldh, const float *phh, float *h_out, int ldho, const float *pf, const float *pfx, int un
 #define TILE_FN(NR, NU)                                                                                \
     __attribute__((target("avx512f,fma"), noinline)) NO_SANITIZE static void tile_##NR##_##NU(TILE_ARGS) { \
-        tile(NR, NU, H, in, u, act, x, ldx, pih, bias, h, ldh, phh, h_out, ldho, pf, pfx, un);              \
+        tile(NR, NU, H, in, u, act, ldact, x, ldx, pih, bias, h, ldh, phh, h_out, ldho, pf, pfx, un);              \
     }
 STEP_TILE_SHAPES(TILE_FN)
 #undef TILE_FN
 #undef TILE_ARGS
 
 __attribute__((target("avx512f,fma"))) NO_SANITIZE void
-lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, int rev, float *act, const float *x, int ldx, const float *pih,
+lstm__gru_step_avx512(int B, int H, int in, int u0, int u1, int rev, float *act, int lda, const float *x, int ldx,
+                      const float *pih,
                       const float *bias, const float *h, int ldh, const float *phh, float *h_out, int ldho) {
-    const int G4 = 4 * H;
     /* the PF-th K lines of unit block un of P (of its 3·K lines), or none */
 #define PREFETCH(A, P, K, un, PF) ((A) && (PF) >= 0 && (PF) < 3 ? (P) + ((size_t)(un) * 3 + (PF)) * (K) * 16 : NULL)
 #define TILE(b, u, NR, NU, PF, UN)                                                                        \
-    tile_##NR##_##NU(H, in, u, act + (size_t)(b) * G4, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bias, \
+    tile_##NR##_##NU(H, in, u, act + (size_t)(b) * lda, lda, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bias, \
                      h ? h + (size_t)(b) * ldh : NULL, ldh, phh, h_out + (size_t)(b) * ldho, ldho, PREFETCH(h, phh, H, UN, PF),  \
                      PREFETCH(x, pih, in, UN, PF), UN)
     STEP_FOR_TILES(B, u0, u1, rev, TILE);

@@ -51,11 +51,11 @@ cell_out(__mmask16 km, __m512 i, __m512 f, __m512 g, __m512 o, const float *cp, 
 }
 
 __attribute__((target("avx512f,fma"), always_inline)) NO_SANITIZE static inline void
-tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, const float *x, int ldx,
+tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, int ldact, const float *x, int ldx,
      const float *pih, const float *bsum, const float *h, int ldh, const float *phh, const float *c_prev,
      float *c, float *m, int ldm, const float *pf, const float *pfx, int un) {
     __m512 acc[STEP_ROWS][4];
-    const int G = 4 * H;
+    const int G = ldact;
     UNROLL for (int r = 0; r < NR; r++)
         UNROLL for (int v = 0; v < NU; v++)
             UNROLL for (int q = 0; q < 4; q++)
@@ -109,12 +109,12 @@ tile(const int NR, const int NU, int H, int Hout, int in, int u, float *act, con
  * the gate math's constants would be hoisted out of them and take the
  * registers that the accumulators need. */
 #define TILE_ARGS                                                                                      \
-    int H, int Hout, int in, int u, float *act, const float *x, int ldx, const float *pih, const float *bsum, \
+    int H, int Hout, int in, int u, float *act, int ldact, const float *x, int ldx, const float *pih, const float *bsum, \
         const float *h, int ldh, const float *phh, const float *c_prev, float *c, float *m, int ldm, const float *pf, const float *pfx, \
         int un
 #define TILE_FN(NR, NU)                                                                                \
     __attribute__((target("avx512f,fma"), noinline)) NO_SANITIZE static void tile_##NR##_##NU(TILE_ARGS) { \
-        tile(NR, NU, H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm, pf, pfx, un);  \
+        tile(NR, NU, H, Hout, in, u, act, ldact, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm, pf, pfx, un);  \
     }
 STEP_TILE_SHAPES(TILE_FN)
 #undef TILE_FN
@@ -126,10 +126,10 @@ STEP_TILE_SHAPES(TILE_FN)
  * math are tile()'s, so the bits are the same.  pf: the next block's lines
  * (4·K of them), half of them prefetched into L2 in each pass, or NULL. */
 __attribute__((target("avx512f,fma"), noinline)) NO_SANITIZE static void
-tile_8_two(int H, int Hout, int in, int u, float *act, const float *x, int ldx, const float *pih,
+tile_8_two(int H, int Hout, int in, int u, float *act, int ldact, const float *x, int ldx, const float *pih,
            const float *bsum, const float *h, int ldh, const float *phh, const float *c_prev, float *c, float *m,
            int ldm, const float *pf, const float *pfx, int un) {
-    const int G = 4 * H, j0 = 16 * u;
+    const int G = ldact, j0 = 16 * u;
     const __mmask16 km = lanes16(H - j0);
     for (int gp = 0; gp < 2; gp++) {
         __m512 acc[8][2];
@@ -178,14 +178,13 @@ tile_8_two(int H, int Hout, int in, int u, float *act, const float *x, int ldx, 
 }
 
 __attribute__((target("avx512f,fma"))) NO_SANITIZE void
-lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, const float *x, int ldx,
+lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, int lda, const float *x, int ldx,
                   const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                   const float *c_prev, float *c, float *m, int ldm) {
-    const int G = 4 * H;
     /* the PF-th K lines of unit block un of P (of its 4·K lines), or none */
 #define PREFETCH(A, P, K, un, PF) ((A) && (PF) >= 0 && (PF) < 4 ? (P) + ((size_t)(un) * 4 + (PF)) * (K) * 16 : NULL)
 #define TILE(b, u, NR, NU, PF, UN)                                                                          \
-    tile_##NR##_##NU(H, Hout, in, u, act + (size_t)(b) * G, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bsum, \
+    tile_##NR##_##NU(H, Hout, in, u, act + (size_t)(b) * lda, lda, x ? x + (size_t)(b) * ldx : NULL, ldx, pih, bsum, \
                      h ? h + (size_t)(b) * ldh : NULL, ldh, phh, c_prev ? c_prev + (size_t)(b) * H : NULL,   \
                      c + (size_t)(b) * H, m + (size_t)(b) * ldm, ldm, PREFETCH(h, phh, Hout, UN, PF),  \
                      PREFETCH(x, pih, in, UN, PF), UN)
@@ -193,7 +192,7 @@ lstm__step_avx512(int B, int H, int Hout, int in, int u0, int u1, int rev, float
         for (int i = 0; i < u1 - u0; i++) { /* the next block's start (its first K lines), if any */
             const int u = rev ? u1 - 1 - i : u0 + i, pf = i + 1 < u1 - u0 ? 0 : -1;
             const int un = !rev ? u + 1 : pf == 0 ? u - 1 : -1; /* as STEP_FOR_TILES's UN */
-            tile_8_two(H, Hout, in, u, act, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm,
+            tile_8_two(H, Hout, in, u, act, lda, x, ldx, pih, bsum, h, ldh, phh, c_prev, c, m, ldm,
                        PREFETCH(h, phh, Hout, un, pf), PREFETCH(x, pih, in, un, pf), un);
         }
         return;

@@ -36,12 +36,11 @@ void lstm__cell_bias(const lstm__cell *cell, int H, float *bias, const float *b_
 }
 
 void lstm__cell_gemm_ih(const lstm__cell *cell, lstm__team *team, int B, int H, int in, const float *X, int ldx,
-                        const float *w_ih, float *act, float beta) {
-    const int AH = cell->A * H;
+                        const float *w_ih, float *act, int lda, float beta) {
     for (int k = 0; k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         lstm_gemm_nt_mt(team, B, r->n * H, in, X, ldx, w_ih + (size_t)r->w * H * in, in, act + (size_t)r->a * H,
-                        AH, beta);
+                        lda, beta);
     }
 }
 
@@ -50,19 +49,19 @@ void lstm__cell_gemm_ih(const lstm__cell *cell, lstm__team *team, int B, int H, 
  * adding the product with beta 1), act blocks no W_ih run feeds (the GRU's hn)
  * get the bias alone.  bias NULL: zeros. */
 void lstm__cell_gemm_ih_bias(const lstm__cell *cell, lstm__team *team, int rows, int H, int in, const float *X,
-                             int ldx, const float *w_ih, const float *bias, float *act, float *abuf, size_t abuf_n) {
-    const int AH = cell->A * H;
+                             int ldx, const float *w_ih, const float *bias, float *act, int lda, float *abuf,
+                             size_t abuf_n) {
     for (int k = 0; k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         float *C = act + (size_t)r->a * H;
         const float *W = w_ih + (size_t)r->w * H * in;
         lstm__gemm_nt_bias_apack_mt(team, rows, r->n * H, in, X, ldx, W, in, bias ? bias + (size_t)r->a * H : NULL, C,
-                                    AH, abuf, abuf_n);
+                                    lda, abuf, abuf_n);
     }
     for (int a = 0; a < cell->A; a++) {
         if (lstm__cell_run_row(cell->ih, cell->n_ih, a) >= 0) continue;
         for (int i = 0; i < rows; i++) {
-            float *o = act + (size_t)i * AH + (size_t)a * H;
+            float *o = act + (size_t)i * lda + (size_t)a * H;
             if (bias) memcpy(o, bias + (size_t)a * H, (size_t)H * sizeof(float));
             else memset(o, 0, (size_t)H * sizeof(float));
         }
@@ -81,7 +80,7 @@ static void cell_forward(const lstm__cell *cell, float *h1, float *c1, float *ac
     int bias = b_ih && b_hh;
     lstm__cell_bias(cell, H, act, bias ? b_ih : NULL, bias ? b_hh : NULL);
     for (int b = 1; b < B; b++) memcpy(act + (size_t)b * AH, act, (size_t)AH * sizeof(float));
-    lstm__cell_gemm_ih(cell, NULL, B, H, I, x, I, w_ih, act, 1.0f);
+    lstm__cell_gemm_ih(cell, NULL, B, H, I, x, I, w_ih, act, AH, 1.0f);
     for (int k = 0; k < cell->n_hh; k++) {
         const lstm__run *r = &cell->hh[k];
         if (h) {
@@ -94,7 +93,7 @@ static void cell_forward(const lstm__cell *cell, float *h1, float *c1, float *ac
             if (!lstm__all_finite(w_hh + ((size_t)r->w * H + j) * H, (size_t)H))
                 for (int b = 0; b < B; b++) act[(size_t)b * AH + (size_t)r->a * H + j] += NAN;
     }
-    lstm__cell_step s = {.B = B, .H = H, .act = act, .h_prev = h, .ldhp = H, .h = h1, .ldh = H, .c_prev = c, .c = c1};
+    lstm__cell_step s = {.B = B, .H = H, .act = act, .lda = AH, .h_prev = h, .ldhp = H, .h = h1, .ldh = H, .c_prev = c, .c = c1};
     cell->forward(&s);
 }
 
@@ -115,7 +114,7 @@ static void cell_backward(const lstm__cell *cell, float *dx, float *dh, float *d
         for (size_t k = 0; k < bh; k++) dcr[k] = dc1 ? dc1[k] : 0.0f;
     }
     if (cell->direct_dh) dhp = dh ? dh : extra;
-    lstm__cell_step s = {.B = B, .H = H, .act = dG, .h_prev = h, .ldhp = H, .c_prev = c, .c = (float *)c1,
+    lstm__cell_step s = {.B = B, .H = H, .act = dG, .lda = AH, .h_prev = h, .ldhp = H, .c_prev = c, .c = (float *)c1,
                          .dh = dh1, .lddh = H, .dc = dcr, .dh_prev = dhp, .scratch = cs};
     cell->backward(&s);
     for (int k = 0; dx && k < cell->n_ih; k++) {

@@ -17,9 +17,9 @@
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-void lstm__gru_gates_forward_ref(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H) {
+void lstm__gru_gates_forward_ref(float *act, int lda, float *h, int ldh, const float *h_prev, int ldhp, int B, int H) {
     for (int b = 0; b < B; b++) {
-        float *a = act + (size_t)b * 4 * H;
+        float *a = act + (size_t)b * lda;
         float *hb = h + (size_t)b * ldh;
         const float *hp = h_prev ? h_prev + (size_t)b * ldhp : NULL;
         for (int j = 0; j < H; j++) {
@@ -40,9 +40,9 @@ void lstm__gru_gates_forward_ref(float *act, float *h, int ldh, const float *h_p
  * da_n = dn·(1 − n²);  d hn = da_n·r;  dr = da_n·hn;
  * da_r = dr·r·(1 − r);  da_z = dz·z·(1 − z). */
 void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
-                                  const float *act, const float *h_prev, int ldhp, int B, int H) {
+                                  const float *act, int lda, const float *h_prev, int ldhp, int B, int H) {
     for (int b = 0; b < B; b++) {
-        const float *a = act + (size_t)b * 4 * H;
+        const float *a = act + (size_t)b * lda;
         const float *dhb = dh + (size_t)b * lddh;
         const float *hp = h_prev ? h_prev + (size_t)b * ldhp : NULL;
         float *gx = dgx + (size_t)b * ldgx;
@@ -68,40 +68,40 @@ void lstm__gru_gates_backward_ref(float *dgx, int ldgx, float *dgh, float *dh_pr
     }
 }
 
-void lstm__gru_gates_forward(float *act, float *h, int ldh, const float *h_prev, int ldhp, int B, int H) {
+void lstm__gru_gates_forward(float *act, int lda, float *h, int ldh, const float *h_prev, int ldhp, int B, int H) {
 #if LSTM_X86
     if (lstm__kernel_gates_avx512()) {
-        lstm__gru_gates_forward_avx512(act, h, ldh, h_prev, ldhp, B, H);
+        lstm__gru_gates_forward_avx512(act, lda, h, ldh, h_prev, ldhp, B, H);
         return;
     }
 #endif
-    lstm__gru_gates_forward_ref(act, h, ldh, h_prev, ldhp, B, H);
+    lstm__gru_gates_forward_ref(act, lda, h, ldh, h_prev, ldhp, B, H);
 }
 
 void lstm__gru_gates_backward(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
-                              const float *act, const float *h_prev, int ldhp, int B, int H) {
+                              const float *act, int lda, const float *h_prev, int ldhp, int B, int H) {
 #if LSTM_X86
     if (lstm__kernel_gates_avx512()) {
-        lstm__gru_gates_backward_avx512(dgx, ldgx, dgh, dh_prev, dh, lddh, act, h_prev, ldhp, B, H);
+        lstm__gru_gates_backward_avx512(dgx, ldgx, dgh, dh_prev, dh, lddh, act, lda, h_prev, ldhp, B, H);
         return;
     }
 #endif
-    lstm__gru_gates_backward_ref(dgx, ldgx, dgh, dh_prev, dh, lddh, act, h_prev, ldhp, B, H);
+    lstm__gru_gates_backward_ref(dgx, ldgx, dgh, dh_prev, dh, lddh, act, lda, h_prev, ldhp, B, H);
 }
 
 /* ---- the GRU's entry in the cell table (internal.h) ----
  * act (pre_r, pre_z, xn, hn); backward leaves (da_r, da_z, da_n, da_n·r): the
  * gradients of the pre-activations fed by W_ih (blocks 0..2) and W_hh (0, 1, 3). */
 static void gru_step_forward(const lstm__cell_step *s) {
-    lstm__gru_gates_forward(s->act, s->h, s->ldh, s->h_prev, s->ldhp, s->B, s->H);
+    lstm__gru_gates_forward(s->act, s->lda, s->h, s->ldh, s->h_prev, s->ldhp, s->B, s->H);
 }
 
 /* scratch [B, 3H]: dgh, whose n block goes to act block 3. */
 static void gru_step_backward(const lstm__cell_step *s) {
     const int B = s->B, H = s->H;
-    lstm__gru_gates_backward(s->act, 4 * H, s->scratch, s->dh_prev, s->dh, s->lddh, s->act, s->h_prev, s->ldhp, B, H);
+    lstm__gru_gates_backward(s->act, s->lda, s->scratch, s->dh_prev, s->dh, s->lddh, s->act, s->lda, s->h_prev, s->ldhp, B, H);
     for (int b = 0; b < B; b++)
-        memcpy(s->act + (size_t)b * 4 * H + 3 * H, s->scratch + (size_t)b * 3 * H + 2 * H, (size_t)H * sizeof(float));
+        memcpy(s->act + (size_t)b * s->lda + 3 * H, s->scratch + (size_t)b * 3 * H + 2 * H, (size_t)H * sizeof(float));
 }
 
 #if LSTM_X86
@@ -116,11 +116,12 @@ static void gru_pack(float *P, int H, int K, const float *W, int ldw, int u0, in
     lstm__pack_gate_units_range(P, 3, H, K, W, ldw, u0, u1);
 }
 
-static void gru_fused_step(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, const float *x, int ldx,
+static void gru_fused_step(int B, int H, int Hout, int in, int u0, int u1, int rev, float *act, int lda, const float *x,
+                           int ldx,
                            const float *pih, const float *bsum, const float *h, int ldh, const float *phh,
                            const float *c_prev, float *c, float *m, int ldm) {
     (void)Hout, (void)c_prev, (void)c;
-    lstm__gru_step_avx512(B, H, in, u0, u1, rev, act, x, ldx, pih, bsum, h, ldh, phh, m, ldm);
+    lstm__gru_step_avx512(B, H, in, u0, u1, rev, act, lda, x, ldx, pih, bsum, h, ldh, phh, m, ldm);
 }
 #endif
 

@@ -12,9 +12,9 @@ static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 /* act [B,4H] pre-activations -> activations; c = f·c_prev + i·g; m = o·tanh(c).
  * The scalar loops below are the oracle; lstm__gates_forward/backward dispatch
  * to the AVX-512 versions (gates_avx512.c) when the CPU has them. */
-void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
+void lstm__gates_forward_ref(float *act, int lda, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
     for (int b = 0; b < B; b++) {
-        float *a = act + (size_t)b * 4 * H;
+        float *a = act + (size_t)b * lda;
         float *cb = c + (size_t)b * H;
         float *mb = m + (size_t)b * ldm;
         const float *cp = c_prev ? c_prev + (size_t)b * H : NULL;
@@ -38,11 +38,11 @@ void lstm__gates_forward_ref(float *act, float *c, float *m, int ldm, const floa
 /* With t = tanh(c):  do = dm·t;  dc_tot = dc + dm·o·(1−t²);
  * di = dc_tot·g;  df = dc_tot·c_prev;  dg = dc_tot·i;  dc_prev = dc_tot·f;
  * through the activations: σ' = σ(1−σ), tanh' = 1−tanh². */
-void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act,
+void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, const float *act, int lda,
                           const float *c, const float *c_prev, int B, int H) {
     for (int b = 0; b < B; b++) {
-        const float *a = act + (size_t)b * 4 * H;
-        float *d = dG + (size_t)b * 4 * H;
+        const float *a = act + (size_t)b * lda;
+        float *d = dG + (size_t)b * lda;
         float *dcb = dc + (size_t)b * H;
         const float *dmb = dm + (size_t)b * ldm;
         const float *cb = c + (size_t)b * H;
@@ -61,34 +61,34 @@ void lstm__gates_backward_ref(float *dG, float *dc, const float *dm, int ldm, co
     }
 }
 
-void lstm__gates_forward(float *act, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
+void lstm__gates_forward(float *act, int lda, float *c, float *m, int ldm, const float *c_prev, int B, int H) {
 #if LSTM_X86
     if (lstm__kernel_gates_avx512()) {
-        lstm__gates_forward_avx512(act, c, m, ldm, c_prev, B, H);
+        lstm__gates_forward_avx512(act, lda, c, m, ldm, c_prev, B, H);
         return;
     }
 #endif
-    lstm__gates_forward_ref(act, c, m, ldm, c_prev, B, H);
+    lstm__gates_forward_ref(act, lda, c, m, ldm, c_prev, B, H);
 }
 
-void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act,
+void lstm__gates_backward(float *dG, float *dc, const float *dm, int ldm, const float *act, int lda,
                           const float *c, const float *c_prev, int B, int H) {
 #if LSTM_X86
     if (lstm__kernel_gates_avx512()) {
-        lstm__gates_backward_avx512(dG, dc, dm, ldm, act, c, c_prev, B, H);
+        lstm__gates_backward_avx512(dG, dc, dm, ldm, act, lda, c, c_prev, B, H);
         return;
     }
 #endif
-    lstm__gates_backward_ref(dG, dc, dm, ldm, act, c, c_prev, B, H);
+    lstm__gates_backward_ref(dG, dc, dm, ldm, act, lda, c, c_prev, B, H);
 }
 
 /* ---- the LSTM's entry in the cell table (internal.h) ---- */
 static void lstm_step_forward(const lstm__cell_step *s) {
-    lstm__gates_forward(s->act, s->c, s->h, s->ldh, s->c_prev, s->B, s->H);
+    lstm__gates_forward(s->act, s->lda, s->c, s->h, s->ldh, s->c_prev, s->B, s->H);
 }
 
 static void lstm_step_backward(const lstm__cell_step *s) {
-    lstm__gates_backward(s->act, s->dc, s->dh, s->lddh, s->act, s->c, s->c_prev, s->B, s->H);
+    lstm__gates_backward(s->act, s->dc, s->dh, s->lddh, s->act, s->lda, s->c, s->c_prev, s->B, s->H);
 }
 
 const lstm__cell lstm__cell_lstm = {

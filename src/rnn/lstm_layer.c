@@ -25,9 +25,10 @@ struct lstm_workspace {
     int L, D, H, Hout, I, P;
     const lstm__cell *cell;
     int AH;               /* act columns: A·H */
-    size_t tbg, tbh, tby; /* T·B·A·H, T·B·H, T·B·D·Hout */
+    int lda;              /* act's row stride (act_ld: A·H, or past it where A·H rows alias) */
+    size_t tbg, tbh, tby; /* T·B·lda, T·B·H, T·B·D·Hout */
     size_t tbm;           /* T·B·m_ld(H): train, proj: ms of one (l,d) */
-    float *act;   /* train: [L·D][T,B,A·H] activations; else [D][T,B,A·H] scratch */
+    float *act;   /* train: [L·D][T,B,lda] activations; else [D][T,B,lda] scratch */
     float *cs;    /* has_c: train [L·D][T,B,H] cell states; else [D][2][B,H]; NULL without c */
     float *ms;    /* proj: m = o·tanh(c) in rows of m_ld(H): train [L·D][T,B], else [D][B]; NULL without proj */
     float *ys;    /* train: [L][T,B,D·Hout] layer outputs; else [2][T,B,D·Hout] */
@@ -148,11 +149,27 @@ static int xpack_reserve(lstm_workspace *ws) {
     return 0;
 }
 
+/* The row stride of act (and of dG, which overwrites it) for A·H columns: A·H, or
+ * A·H + 16 where rows A·H floats apart are a multiple of 4 KiB apart (H = 256,
+ * 512, 768, 1024, ...).  Such rows share their L1 sets, so a GEMM reads dG
+ * (dX = dG·W_ih) only after packing it (gemm.c, a_direct); 16 floats more a
+ * row and it reads dG where it lies.  lstm__set_act_pad (tests): -1 this rule,
+ * 0 never pad, 1 always. */
+static int act_pad_mode = -1;
+
+void lstm__set_act_pad(int mode) { __atomic_store_n(&act_pad_mode, mode, __ATOMIC_RELAXED); }
+
+static int act_ld(int AH) {
+    int mode = __atomic_load_n(&act_pad_mode, __ATOMIC_RELAXED);
+    if (mode >= 0) return mode ? AH + 16 : AH;
+    return lstm__gemm_direct_ld(AH);
+}
+
 /* Whether the largest buffers fit in size_t: L·D·T·B rows of the widest row a step keeps,
  * counted 16 times over (the buffers of a kind, 4 bytes a float); past it a product would
  * wrap and a buffer be allocated short.  (T·B <= INT_MAX is checked apart.) */
 static int ws_sizes_fit(const lstm_net *net, const lstm__cell *cell, int T, int B) {
-    const size_t H = (size_t)net->H, w = (size_t)cell->A * H + (size_t)lstm__gemm_direct_ld(net->H) + H +
+    const size_t H = (size_t)net->H, w = (size_t)act_ld(cell->A * net->H) + (size_t)lstm__gemm_direct_ld(net->H) + H +
                                           (size_t)net->D * (size_t)net->Hout + (size_t)net->cfg.input_size;
     size_t n;
     return !__builtin_mul_overflow((size_t)T * (size_t)B, (size_t)net->cfg.num_layers * (size_t)net->D, &n) &&
@@ -184,8 +201,9 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
     const lstm__cell *cell = ws->cell = lstm__cell_of(net->cfg.cell);
     ws->cell_kind = net->cfg.cell;
     ws->AH = cell->A * ws->H;
+    ws->lda = act_ld(ws->AH);
     size_t tb = (size_t)T * B, LD = (size_t)ws->L * ws->D;
-    ws->tbg = tb * ws->AH;
+    ws->tbg = tb * ws->lda;
     ws->tbh = tb * ws->H;
     ws->tbm = tb * (size_t)m_ld(ws->H);
     ws->tby = tb * ws->D * ws->Hout;
@@ -514,7 +532,7 @@ typedef struct {
     int rev; /* this step's block order (alternates, from op->rev0: see lstm__fused_step_fn) */
     float *act;
     const float *x, *pih, *bsum, *h, *phh, *c_prev;
-    int ldx, ldh, ldm;
+    int lda, ldx, ldh, ldm;
     float *c, *m;
 } step_job;
 
@@ -531,7 +549,7 @@ static void step_task(void *arg, int task, int ntasks) {
         for (int b = 0; b < j->B; b++)
             for (int k = 0; k < j->Hout; k += 16) __builtin_prefetch(j->h + (size_t)b * j->ldh + k, 0, 2);
     if (u0 < u1)
-        j->fn(j->B, j->H, j->Hout, j->in, u0, u1, j->rev, j->act, j->x, j->ldx, j->pih, j->bsum, j->h, j->ldh,
+        j->fn(j->B, j->H, j->Hout, j->in, u0, u1, j->rev, j->act, j->lda, j->x, j->ldx, j->pih, j->bsum, j->h, j->ldh,
                           j->phh, j->c_prev, j->c, j->m, j->ldm);
 }
 
@@ -545,9 +563,9 @@ lstm_status lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rn
 
 /* The operation of one (layer, direction): everything dir_forward and
  * dir_backward work on.  Tensors are time-major; act holds step t at
- * act + t·B·A·H.
+ * act + t·B·lda.
  *   X [T,B,in]; h0 [B,Hout] or NULL; c0 [B,H] or NULL (cells with c)
- *   act [T,B,A·H] (forward out: what backward needs; backward: dG in place)
+ *   act [T,B,lda] (forward out: what backward needs; backward: dG in place)
  *   cs: has_c, [T,B,H] when keeping all cell states (train), else NULL and cbuf [2][B,H]
  *   ms (proj): [T,B,H] if train else [B,H], in rows of ldm = m_ld(H) (see there)
  *   Y [T,B,D·Hout]: this direction's columns [d·Hout, (d+1)·Hout)
@@ -562,6 +580,7 @@ typedef struct {
     int k, d, T, B, H, Hout, D;
     const float *X, *h0, *c0;
     float *act, *cs, *cbuf, *ms, *Y;
+    int lda;         /* act's row stride */
     int ldm;         /* ms's row stride (proj) */
     int solo;        /* run on the calling thread (team: only for the choices, see forward) */
     int train;       /* training storage: every step of act, c, ms kept */
@@ -583,6 +602,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
                  .train = tr, .bias = ws->bias + (size_t)k * ws->AH, .xpack = ws->xpack, .xpack_n = ws->xpack_n};
     const size_t d = (size_t)op.d; /* inference: each direction its own scratch */
     op.act = tr ? ws->act + (size_t)k * ws->tbg : ws->act + d * ws->tbg;
+    op.lda = ws->lda;
     if (ws->cs) {
         op.cs = tr ? ws->cs + (size_t)k * ws->tbh : NULL;
         op.cbuf = tr ? NULL : ws->cs + d * 2 * (size_t)ws->B * ws->H;
@@ -618,7 +638,7 @@ static void step_fwd_task(void *arg, int task, int ntasks) {
     if (b0 >= b1) return;
     lstm__cell_step r = *s;
     r.B = b1 - b0;
-    r.act += (size_t)b0 * j->cell->A * s->H;
+    r.act += (size_t)b0 * s->lda;
     r.h += (size_t)b0 * s->ldh;
     if (r.h_prev) r.h_prev += (size_t)b0 * s->ldhp;
     if (r.c) r.c += (size_t)b0 * s->H;
@@ -704,7 +724,7 @@ static fwd_bufs fwd_step_bufs(const dir_op *op, int s, int b0, int x_in_step) {
     const size_t row = (size_t)t * B + b0;
     fwd_bufs f;
     /* inference with x·W_ihᵀ in the step: act is the step's scratch, nothing reads it later */
-    f.a = op->act + (x_in_step && !op->train ? (size_t)b0 : row) * op->cell->A * H;
+    f.a = op->act + (x_in_step && !op->train ? (size_t)b0 : row) * op->lda;
     f.c = op->cs ? op->cs + row * H : op->cbuf ? op->cbuf + ((size_t)(s & 1) * B + b0) * H : NULL;
     f.y = op->Y + row * ldy + (size_t)d * Hout;
     f.m = op->w->w_hr ? op->ms + (op->train ? row : (size_t)b0) * op->ldm : f.y;
@@ -731,7 +751,7 @@ static void fwd_rows_task(void *arg, int task, int ntasks) {
     int ldh = Hout;
     for (int s = 0; s < op->T; s++) {
         fwd_bufs f = fwd_step_bufs(op, s, b0, j->x_in_step);
-        op->cell->fused_step(nb, H, Hout, w->in, 0, (H + 15) / 16, (op->rev0 + s) & 1, f.a, f.x, w->in, op->pui, w->b_ih ? op->bias : NULL,
+        op->cell->fused_step(nb, H, Hout, w->in, 0, (H + 15) / 16, (op->rev0 + s) & 1, f.a, op->lda, f.x, w->in, op->pui, w->b_ih ? op->bias : NULL,
                              hp, ldh, op->pu, cp, f.c, f.m, ldm);
         if (w->w_hr) lstm_gemm_packed(nb, Hout, H, f.m, ldm, op->pr, f.y, ldy, 0.0f); /* y = m·W_hrᵀ */
         hp = f.y;
@@ -827,14 +847,14 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
     const lstm_weights *w = op->w;
     lstm__team *team = op->solo ? NULL : op->team; /* runs the work; op->team makes the choices */
     const int T = op->T, B = op->B, H = op->H, Hout = op->Hout;
-    const int in = w->in, AH = cell->A * H, ldy = op->D * Hout;
+    const int in = w->in, ldy = op->D * Hout;
     const size_t rows = (size_t)T * B;
     /* one step (streaming), or a sequence where x_in_fused_step: the fused kernel also does x·W_ihᵀ + b */
     const int x_in_step =
         !op->act_ready && (((op->pu || op->p1) && T == 1) || (op->pu && x_in_fused_step(cell, op->train, op->team, B, H, in, Hout)));
     if (!x_in_step && !op->act_ready) /* act = bias + X·W_ihᵀ, the sum in that order, by the cell's runs */
         lstm__cell_gemm_ih_bias(cell, team, (int)rows, H, in, op->X, in, w->w_ih, w->b_ih ? op->bias : NULL, op->act,
-                                op->xpack, op->xpack_n);
+                                op->lda, op->xpack, op->xpack_n);
     const float *hp = op->h0, *cp = op->c0;
     int ldh = Hout;
     int nrow = op->pu ? fwd_row_tasks(cell, op->train, op->team, B, H, in, Hout) : 0;
@@ -858,6 +878,7 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
             } else if (op->pu) {
                 sj.rev = (op->rev0 + s) & 1;
                 sj.act = f.a;
+                sj.lda = op->lda;
                 sj.x = f.x;
                 sj.ldx = in;
                 sj.pih = op->pui;
@@ -874,8 +895,8 @@ static void dir_forward(const dir_op *op, float *hn, float *cn) {
             } else {
                 for (int k = 0; hp && k < cell->n_hh; k++)
                     lstm_gemm_packed_mt(team, B, cell->hh[k].n * H, Hout, hp, ldh, op->pk[k],
-                                        f.a + (size_t)cell->hh[k].a * H, AH, 1.0f);
-                step_fwd_job fj = {cell, {.B = B, .H = H, .act = f.a, .h_prev = hp, .ldhp = ldh, .h = f.m,
+                                        f.a + (size_t)cell->hh[k].a * H, op->lda, 1.0f);
+                step_fwd_job fj = {cell, {.B = B, .H = H, .act = f.a, .lda = op->lda, .h_prev = hp, .ldhp = ldh, .h = f.m,
                                           .ldh = w->w_hr ? op->ldm : ldy, .c_prev = cp, .c = f.c}};
                 int nt = team ? lstm__team_size(team) : 1;
                 if (nt > B) nt = B;
@@ -934,6 +955,7 @@ int lstm__workspace_saved(const lstm_workspace *ws, const lstm_net *net, int l, 
     sv->Y = ws->ys + (size_t)l * ws->tby;
     sv->h0 = ws->has_h0 ? ws->h0 + k * (size_t)ws->B * ws->Hout : NULL;
     sv->dG = ws->act + k * ws->tbg;
+    sv->ldg = ws->lda;
     sv->dH = ws->P ? ws->dH + k * tb * ws->P : NULL;
     sv->ms = ws->ms ? ws->ms + k * ws->tbm : NULL;
     sv->ldm = m_ld(ws->H);
@@ -1003,7 +1025,8 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
             h0k = zero_h0_for(ws, k, h0k);
             dir_op op = dir_op_make(net, ws, (int)k, T, in, h0k, c0k, out);
             if (act0 && l == 0) {
-                memcpy(op.act, act0, (size_t)B * ws->AH * sizeof(float));
+                for (int b = 0; b < B; b++)
+                    memcpy(op.act + (size_t)b * op.lda, act0 + (size_t)b * ws->AH, (size_t)ws->AH * sizeof(float));
                 op.act_ready = 1;
             }
             float *hnk = hn ? hn + k * bho : NULL, *cnk = cn ? cn + k * bh : NULL;
@@ -1061,7 +1084,7 @@ lstm_status lstm_forward(const lstm_net *net, lstm_workspace *ws, int T, int B,
  * dh_t = dY_t + dh (from step t+1); (LSTMP: dm = dh_t·W_hr); the cell's backward. */
 typedef struct {
     const lstm__cell *cell;
-    int B, H, Hout, P, ldy, ldhp;
+    int B, H, Hout, P, ldy, ldhp, lda;
     const float *w_hr, *dyt, *h_prev, *c, *c_prev;
     float *dh, *dht, *dm, *act, *dc, *scratch;
 } step_bwd_job;
@@ -1069,7 +1092,7 @@ typedef struct {
 static void step_bwd_rows(const step_bwd_job *j, int b0, int b1) {
     const int nb = b1 - b0;
     if (nb <= 0) return;
-    const int H = j->H, Hout = j->Hout, AH = j->cell->A * H;
+    const int H = j->H, Hout = j->Hout;
     float *dht = j->dht + (size_t)b0 * Hout;
     for (int b = 0; b < nb; b++) {
         const float *dh = j->dh + (size_t)(b0 + b) * Hout;
@@ -1086,7 +1109,7 @@ static void step_bwd_rows(const step_bwd_job *j, int b0, int b1) {
         lstm_gemm_nn(nb, H, j->P, dht, j->P, j->w_hr, H, j->dm + (size_t)b0 * H, H, 0.0f);
         dm = j->dm + (size_t)b0 * H;
     }
-    lstm__cell_step st = {.B = nb, .H = H, .act = j->act + (size_t)b0 * AH,
+    lstm__cell_step st = {.B = nb, .H = H, .act = j->act + (size_t)b0 * j->lda, .lda = j->lda,
                           .h_prev = j->h_prev ? j->h_prev + (size_t)b0 * j->ldhp : NULL, .ldhp = j->ldhp,
                           .c_prev = j->c_prev ? j->c_prev + (size_t)b0 * H : NULL,
                           .c = j->c ? (float *)j->c + (size_t)b0 * H : NULL, .dh = dm, .lddh = H,
@@ -1110,7 +1133,7 @@ typedef struct {
     const lstm__run *runs;
     int nruns;
     const float *P; /* the pack */
-    const float *A; /* [rows, A·H], the runs' columns at r->a·H */
+    const float *A; /* [rows, op->lda], the runs' columns at r->a·H */
     float *C;       /* [rows, N] */
     int N, rows;
     int acc0;       /* the first run accumulates into C too */
@@ -1121,7 +1144,7 @@ static void panel_task(void *arg, int task, int ntasks) {
 #if LSTM_X86
     const panel_job *j = arg;
     const lstm__cell *cell = j->op->cell;
-    const int H = j->op->H, AH = cell->A * H;
+    const int H = j->op->H;
     const size_t pstride = (size_t)cell->G * H * 64;
     int p0, p1;
     share_of((j->N + 63) / 64, task, ntasks, &p0, &p1);
@@ -1129,7 +1152,7 @@ static void panel_task(void *arg, int task, int ntasks) {
     const int n = (64 * p1 < j->N ? 64 * p1 : j->N) - 64 * p0;
     for (int k = 0; k < j->nruns; k++) {
         const lstm__run *r = &j->runs[k];
-        lstm__step_dh_avx512(j->rows, n, r->n * H, j->A + (size_t)r->a * H, AH,
+        lstm__step_dh_avx512(j->rows, n, r->n * H, j->A + (size_t)r->a * H, j->op->lda,
                              j->P + (size_t)r->w * H * 64 + (size_t)p0 * pstride, pstride, j->C + 64 * p0, j->N,
                              k || j->acc0, j->rev);
     }
@@ -1153,41 +1176,42 @@ static void panel_run(lstm__team *team, const panel_job *j) {
  * took 96-106 ms with it and 71 ms with the panels. */
 static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, float *dh, int b0, int b1, int rev) {
     const lstm__cell *cell = op->cell;
-    const int H = op->H, Hout = op->Hout, AH = cell->A * H;
+    const int H = op->H, Hout = op->Hout, lda = op->lda;
     if (op->pdh && team) {
-        panel_job j = {op, cell->hh, cell->n_hh, op->pdh, dGt + (size_t)b0 * AH, dh + (size_t)b0 * Hout, Hout,
+        panel_job j = {op, cell->hh, cell->n_hh, op->pdh, dGt + (size_t)b0 * lda, dh + (size_t)b0 * Hout, Hout,
                        b1 - b0, cell->direct_dh, rev};
         panel_run(team, &j);
         return;
     }
     for (int k = 0; k < cell->n_hh; k++) {
         const lstm__run *r = &cell->hh[k];
-        const float *a = dGt + (size_t)b0 * AH + (size_t)r->a * H;
+        const float *a = dGt + (size_t)b0 * lda + (size_t)r->a * H;
         const int acc = k || cell->direct_dh;
 #if LSTM_X86
         if (op->pdh && !team) {
-            lstm__step_dh_avx512(b1 - b0, Hout, r->n * H, a, AH, op->pdh + (size_t)r->w * H * 64,
+            lstm__step_dh_avx512(b1 - b0, Hout, r->n * H, a, lda, op->pdh + (size_t)r->w * H * 64,
                                  (size_t)cell->G * H * 64, dh + (size_t)b0 * Hout, Hout, acc, rev);
             continue;
         }
 #endif
-        lstm_gemm_nn_mt(team, b1 - b0, Hout, r->n * H, a, AH, op->w->w_hh + (size_t)r->w * H * Hout, Hout,
+        lstm_gemm_nn_mt(team, b1 - b0, Hout, r->n * H, a, lda, op->w->w_hh + (size_t)r->w * H * Hout, Hout,
                         dh + (size_t)b0 * Hout, Hout, acc ? 1.0f : 0.0f);
     }
 }
 
 /* dX_t [B, in] = beta·dX_t + dG_t·W_ih over the cell's ih runs, rows [b0, b1), on one
  * thread with W_ih packed like W_hh for step_bwd_dh (op->pdx): inside the backward's loop
- * while dG_t is in cache, instead of one product over all steps after it (whose dG rows,
- * 4 KiB-multiples apart, must be packed first).  The same bits: each element is one
+ * while dG_t is in cache, instead of one product over all steps after it (measured when
+ * dG's rows were 4 KiB-multiples apart and that product packed them; see act_ld).  The
+ * same bits: each element is one
  * in-order chain of fused multiply-adds from beta·dX or 0, as in lstm_gemm_nn. */
 static void step_bwd_dx(const dir_op *op, const float *dGt, float *dXt, float beta, int b0, int b1, int rev) {
 #if LSTM_X86
     const lstm__cell *cell = op->cell;
-    const int H = op->H, AH = cell->A * H, in = op->w->in;
+    const int H = op->H, lda = op->lda, in = op->w->in;
     for (int k = 0; k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
-        lstm__step_dh_avx512(b1 - b0, in, r->n * H, dGt + (size_t)b0 * AH + (size_t)r->a * H, AH,
+        lstm__step_dh_avx512(b1 - b0, in, r->n * H, dGt + (size_t)b0 * lda + (size_t)r->a * H, lda,
                              op->pdx + (size_t)r->w * H * 64, (size_t)cell->G * H * 64, dXt + (size_t)b0 * in, in,
                              k || beta != 0.0f, rev);
     }
@@ -1205,7 +1229,7 @@ static step_bwd_job bwd_step_job(const dir_op *op, lstm_workspace *ws, const flo
     step_bwd_job sj = {.cell = op->cell, .B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = op->w->w_hr,
                        .dht = P ? ws->dH + ((size_t)op->k * T + t) * B * P : ws->dH,
                        .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = ws->dh, .dm = ws->dm,
-                       .act = op->act + (size_t)t * B * op->cell->A * H, .dc = ws->dc, .scratch = ws->cscr,
+                       .act = op->act + (size_t)t * B * op->lda, .lda = op->lda, .dc = ws->dc, .scratch = ws->cscr,
                        .h_prev = s > 0 ? op->Y + (size_t)tp * B * ldy + (size_t)d * Hout : op->h0,
                        .ldhp = s > 0 ? ldy : Hout,
                        .c = op->cs ? op->cs + (size_t)t * bh : NULL,
@@ -1249,7 +1273,7 @@ static void bwd_rows_task(void *arg, int task, int ntasks) {
 typedef struct {
     const float *dG;
     size_t rows;
-    int AH, lo, hi;
+    int ld, lo, hi; /* ld: dG's row stride */
     float *bs, *blk;
 } bias_sum_job;
 
@@ -1261,7 +1285,7 @@ static void bias_sum_task(void *arg, int task, int ntasks) {
     c1 = j->lo + c1 * 16 < j->hi ? j->lo + c1 * 16 : j->hi;
     if (c0 >= c1) return;
     memset(j->bs + c0, 0, (size_t)(c1 - c0) * sizeof(float));
-    lstm__col_sums(j->dG, j->AH, 0, j->rows, c0, c1, j->bs, j->blk);
+    lstm__col_sums(j->dG, j->ld, 0, j->rows, c0, c1, j->bs, j->blk);
 }
 
 /* Backward of dir_forward (training storage).  dY [T,B,D·Hout] (NULL: zeros) is dL/dY for the
@@ -1274,7 +1298,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     const lstm_weights *w = op->w;
     lstm_weights *g = op->g;
     const int T = op->T, B = op->B, H = op->H, Hout = op->Hout, D = op->D, P = ws->P, d = op->d;
-    const int AH = cell->A * H, in = w->in, ldy = D * Hout;
+    const int AH = cell->A * H, lda = op->lda, in = w->in, ldy = D * Hout;
     const size_t bh = (size_t)B * H, bho = (size_t)B * Hout, rows = (size_t)T * B;
     const float *X = op->X, *Y = op->Y, *h0 = op->h0;
     float *dHk = P ? ws->dH + (size_t)op->k * rows * P : NULL; /* proj: [T,B,P] of this (l,d), kept */
@@ -1312,7 +1336,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     }
     for (int k = 0; dX && !dX_loop && !op->pdx && k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
-        lstm__gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, AH, w->w_ih + (size_t)r->w * H * in, in, dX,
+        lstm__gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, lda, w->w_ih + (size_t)r->w * H * in, in, dX,
                      in, k ? 1.0f : dx_beta);
     }
     if (ws->defer_wgrad) return; /* the caller forms the weight gradients (lstm__workspace_saved) */
@@ -1332,8 +1356,8 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         const lstm__run *ri = &cell->ih[0], *rh = &cell->hh[k];
         const size_t a = (size_t)(ri->a + off) * H;
         /* h_prev of step t: Y_{t-1} (rows t = 1.. of dG), reverse: Y_{t+1} (rows t = ..T-2) */
-        lstm__tn_prod pi = {in, (int)rows, dG + a, AH, X, in, g->w_ih + (size_t)(ri->w + off) * H * in, in},
-                      ph = {Hout, (T - 1) * B, dG + (size_t)rh->a * H + (d ? 0 : (size_t)B * AH), AH,
+        lstm__tn_prod pi = {in, (int)rows, dG + a, lda, X, in, g->w_ih + (size_t)(ri->w + off) * H * in, in},
+                      ph = {Hout, (T - 1) * B, dG + (size_t)rh->a * H + (d ? 0 : (size_t)B * lda), lda,
                             Y + (d ? (size_t)B * ldy : 0) + (size_t)d * Hout, ldy, g->w_hh + (size_t)rh->w * H * Hout, Hout};
         lstm__gemm_tn_acc_rows2(team, rh->n * H, &pi, &ph, ws->wtmp, g->b_ih ? bs + a : NULL, bblk + a);
         off += rh->n;
@@ -1342,7 +1366,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     for (int k = 0; !pair && k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         const size_t a = (size_t)r->a * H;
-        lstm__gemm_tn_acc_rows(team, r->n * H, in, (int)rows, dG + a, AH, X, in, g->w_ih + (size_t)r->w * H * in,
+        lstm__gemm_tn_acc_rows(team, r->n * H, in, (int)rows, dG + a, lda, X, in, g->w_ih + (size_t)r->w * H * in,
                     in, ws->wtmp, g->b_ih ? bs + a : NULL, bblk + a);
         bias_cols |= ((1u << r->n) - 1) << r->a;
     }
@@ -1352,26 +1376,26 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         const float *dGr = dG + (size_t)r->a * H;
         if (T > 1 && !pair) {
             if (d == 0) /* h_prev of step t is Y_{t-1}: rows t = 1..T-1 of dG against Y rows 0..T-2 */
-                lstm__gemm_tn_acc_rows(team, r->n * H, Hout, (T - 1) * B, dGr + (size_t)B * AH, AH, Y + (size_t)d * Hout, ldy, gw,
+                lstm__gemm_tn_acc_rows(team, r->n * H, Hout, (T - 1) * B, dGr + (size_t)B * lda, lda, Y + (size_t)d * Hout, ldy, gw,
                             Hout, ws->wtmp, NULL, NULL);
             else /* reverse: h_prev of step t is Y_{t+1} */
-                lstm__gemm_tn_acc_rows(team, r->n * H, Hout, (T - 1) * B, dGr, AH, Y + (size_t)B * ldy + (size_t)d * Hout, ldy, gw,
+                lstm__gemm_tn_acc_rows(team, r->n * H, Hout, (T - 1) * B, dGr, lda, Y + (size_t)B * ldy + (size_t)d * Hout, ldy, gw,
                             Hout, ws->wtmp, NULL, NULL);
         }
-        const float *dG0 = dGr + (size_t)(d ? T - 1 : 0) * B * AH, *h0r = h0;
+        const float *dG0 = dGr + (size_t)(d ? T - 1 : 0) * B * lda, *h0r = h0;
         /* h0 NULL: zeros, which matter only for a non-finite dG (see zero_h0_for) */
-        if (!h0r && !all_finite_rows(dG0, B, r->n * H, AH)) {
+        if (!h0r && !all_finite_rows(dG0, B, r->n * H, lda)) {
             memset(ws->dh, 0, bho * sizeof(float)); /* free again: dh was copied out above */
             h0r = ws->dh;
         }
-        if (h0r) lstm_gemm_tn_mt(team, r->n * H, Hout, B, dG0, AH, h0r, Hout, gw, Hout, 1.0f);
+        if (h0r) lstm_gemm_tn_mt(team, r->n * H, Hout, B, dG0, lda, h0r, Hout, gw, Hout, 1.0f);
     }
     if (g->b_ih) {
         for (int q = 0; q < cell->A; q++) { /* the columns no ih run summed */
             if (bias_cols >> q & 1) continue;
             int q1 = q + 1;
             while (q1 < cell->A && !(bias_cols >> q1 & 1)) q1++;
-            bias_sum_job bj = {dG, rows, AH, q * H, q1 * H, bs, bblk};
+            bias_sum_job bj = {dG, rows, lda, q * H, q1 * H, bs, bblk};
             int nt = team ? lstm__team_size(team) : 1, n16 = ((q1 - q) * H + 15) / 16;
             if (nt > n16) nt = n16;
             if (nt > 1) lstm__team_run_tasks(team, nt, bias_sum_task, &bj);

@@ -332,19 +332,19 @@ VECTORIZE static void bound_rows(float *restrict mx, const float *restrict A, in
     }
 }
 
-/* The three bounds of act columns [m0, m0+R) (R <= 64) in one pass over dG [T,B,AH]:
+/* The three bounds of act columns [m0, m0+R) (R <= 64) in one pass over dG [T,B,AH] (rows of ldg):
  * mx1[m] as a W_ih row's (bm1: X's row maxima), mx2[m] as a W_hh row's (bm2: h_prev's),
  * mx3[m] as a bias row's, whose per-stream sums go to bsum [B, AH]. */
 VECTORIZE static void bound_gates(float *restrict mx1, float *restrict mx2, float *restrict mx3,
                                   const float *restrict dG, const float *restrict bm1, const float *restrict bm2,
-                                  int T, int B, int AH, int m0, int R, float *restrict bsum) {
+                                  int T, int B, int ldg, int AH, int m0, int R, float *restrict bsum) {
     float a1[64], a2[64], a3[64];
     for (int s = 0; s < B; s++) {
         memset(a1, 0, sizeof a1);
         memset(a2, 0, sizeof a2);
         memset(a3, 0, sizeof a3);
         for (int t = 0; t < T; t++) {
-            const float *a = dG + ((size_t)t * B + s) * (size_t)AH + m0;
+            const float *a = dG + ((size_t)t * B + s) * (size_t)ldg + m0;
             float w1 = bm1[(size_t)t * B + s], w2 = bm2[(size_t)t * B + s];
             for (int m = 0; m < R; m++) {
                 float v = fabsf(a[m]);
@@ -401,7 +401,7 @@ static void bound_task(void *arg, int task, int ntasks) {
     switch (rg->kind) {
     case R_BIAS: { /* and the columns' W_ih and W_hh bounds, which bound_weights hands to those regions */
         float *cb = ex->cb + (size_t)2 * rg->layer * ex->AH;
-        bound_gates(cb, cb + ex->AH, mx, sv->dG, bml, bml + N, T, B, ex->AH, j->r0, R, bias_sums(ex, rg));
+        bound_gates(cb, cb + ex->AH, mx, sv->dG, bml, bml + N, T, B, sv->ldg, ex->AH, j->r0, R, bias_sums(ex, rg));
         break;
     }
     case R_WIH: case R_WHH: break;
@@ -466,7 +466,9 @@ static void job_task(void *arg, int task, int ntasks) {
     case R_HEADW: A = ex->cp.logits; X = ex->cp.y; break;
     case R_HEADB: A = ex->cp.logits; break;
     }
-    const int lda = rg->lda, ldx = rg->kind == R_WHR ? sv->ldm : C; /* (ms: rows of ldm) */
+    /* (dG: rows of ldg; ms: rows of ldm) */
+    const int lda = rg->kind == R_WIH || rg->kind == R_WHH || rg->kind == R_BIAS ? sv->ldg : rg->lda;
+    const int ldx = rg->kind == R_WHR ? sv->ldm : C;
     for (int s = 0; s < B; s++) {
         const float *As = A + (size_t)s * lda + rg->a0 + j->r0;
         size_t ldA = (size_t)B * lda;

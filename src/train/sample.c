@@ -119,7 +119,7 @@ lstm_status lstm_charlm_sampler_init(lstm_charlm_sampler **out, const lstm_charl
     /* the engine's bias and input product of a block (net->w[0]: layer 0, forward) */
     const lstm_weights *w0 = &m->net.w[0];
     lstm__cell_bias(cell, H, bias, w0->b_ih, w0->b_hh);
-    lstm__cell_gemm_ih_bias(cell, NULL, V, H, E, m->emb, E, w0->w_ih, w0->b_ih ? bias : NULL, s->table, NULL, 0);
+    lstm__cell_gemm_ih_bias(cell, NULL, V, H, E, m->emb, E, w0->w_ih, w0->b_ih ? bias : NULL, s->table, AH, NULL, 0);
     free(bias);
     lstm_charlm_sampler_reset(s, 0);
     *out = s;
