@@ -17,6 +17,7 @@
 #include "io/fileio.h"
 #include "corpus.h"
 #include "dist.h"
+#include "internal.h" /* lstm__cpus_usable */
 
 #define DEFAULT_CORPUS_DIR "/usr/share/common-licenses"
 
@@ -87,7 +88,8 @@ static const char train_usage[] =
     "                     and so are --out, --checkpoint and --log unless one of them is\n"
     "                     given or FILE is not the checkpoint its run wrote (a copy)\n"
     "  --log LOG.jsonl    one JSON object per step\n"
-    "  --threads N        threads for the LSTM/GRU (default: the CPUs, at most 8; same bits for any N)\n"
+    "  --threads N        threads for the LSTM/GRU (default: the CPUs this process may use, at most 8;\n"
+    "                     same bits for any N)\n"
     "  --sample N         print N sampled bytes to stdout when done\n"
     "Two runs may not write the same files: each holds a lock beside them.\n";
 
@@ -241,7 +243,8 @@ static int parse_run_opt(cli_args *a, lstm_train_run *run) {
 int lstm_cmd_train(int argc, char **argv) {
     const char *init_path = NULL, *resume_path = NULL;
     long hidden = 128, layers = 2, embed = 64, proj = 0, sample_n = 0;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN), threads = ncpu > 1 ? (ncpu < 8 ? ncpu : 8) : 1;
+    /* the CPUs this process may run on (its affinity: taskset, a container), at most 8 */
+    long ncpu = lstm__cpus_usable(), threads = ncpu < 8 ? ncpu : 8;
     double time_limit = 0;
     int help = 0, arch_given[4] = {0};
     lstm_train_run run;
@@ -416,9 +419,9 @@ int lstm_cmd_train(int argc, char **argv) {
     lstm_step_info info = {0};
     if (resume_path)
         fprintf(stderr, "resuming %s at step %" PRId64 " (epoch %" PRId64 ")\n", resume_path, tr.step, tr.step / spe);
-    fprintf(stderr, "model: %s, V %d, E %d, H %d, L %d, P %d: %zu parameters; data %s: %zu training + %zu validation bytes, %" PRId64 " steps/epoch\n",
+    fprintf(stderr, "model: %s, V %d, E %d, H %d, L %d, P %d: %zu parameters; data %s: %zu training + %zu validation bytes, %" PRId64 " steps/epoch, %ld thread%s\n",
             model.net.cfg.cell == LSTM_CELL_GRU ? "GRU" : "LSTM", model.V, model.E, model.net.H, model.net.cfg.num_layers, model.net.cfg.proj_size,
-            model.n_params, data_name, n_train, n_val, spe);
+            model.n_params, data_name, n_train, n_val, spe, threads > 1 ? threads : 1L, threads > 1 ? "s" : "");
     for (;;) {
         if (total && tr.step >= total) break;
         if (cli_dist_any((time_limit > 0 && now_s() - t0 >= time_limit) || stop_signal)) break;

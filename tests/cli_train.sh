@@ -191,5 +191,19 @@ $LSTM train --data $DATA --hidden 8 --layers 1 --embed 4 --batch 2 --bptt 8 --st
 check 'grep -q "\"val_loss\":null" "$T/v.jsonl" && ! grep -Eqi "inf|nan" "$T/v.jsonl" && { [ ! -x /usr/bin/python3 ] || /usr/bin/python3 -c "import json, sys; [json.loads(l) for l in open(sys.argv[1])]" "$T/v.jsonl"; }' \
     "a non-finite validation loss made the log invalid JSON: $(head -n 2 "$T/v.jsonl") $(tail -n 1 "$T/v.err")"
 
+# The default thread count: the CPUs this process may run on (its affinity, as nproc counts
+# them), at most 8; one under taskset -c 0.
+threads_line() { "$@" --data $DATA --hidden 8 --layers 1 --embed 4 --batch 2 --bptt 4 --steps 1 --out "$T/th.st" 2>&1 | grep "^model: "; }
+n=$(nproc); [ "$n" -gt 8 ] && n=8
+want="$n threads"; [ "$n" -eq 1 ] && want="1 thread"
+check 'threads_line $LSTM train | grep -q ", $want\$"' "default threads: expected '$want', got: $(threads_line $LSTM train)"
+if command -v taskset > /dev/null && taskset -c 0 true 2> /dev/null; then
+    check 'threads_line taskset -c 0 $LSTM train | grep -q ", 1 thread\$"' \
+        "taskset -c 0: expected 1 thread, got: $(threads_line taskset -c 0 $LSTM train)"
+else
+    echo "skip taskset: not here (the affinity case untested)"
+fi
+check 'threads_line $LSTM train --threads 3 | grep -q ", 3 threads\$"' "--threads 3: $(threads_line $LSTM train --threads 3)"
+
 echo "cli_train.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from . import _lstm
-from ._rnn import _check_int, get_num_threads
+from ._rnn import _check_int, _usable_cpus, get_num_threads
 
 DEFAULT_CORPUS_DIR = "/usr/share/common-licenses"
 
@@ -279,7 +279,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     if out is not None:
         run.set("out", _setting_text("out", out))
     if o["threads"] is None:
-        o["threads"] = max(1, min(os.cpu_count() or 1, 8))
+        o["threads"] = min(_usable_cpus(), 8)
 
     # ---- the model: from a checkpoint, an init file, or new
     if resume is not None and init is not None:

@@ -21,7 +21,18 @@ _INT_MAX = 2**31 - 1
 # ---------------------------------------------------------------- threads
 
 _threads_lock = threading.Lock()
-_num_threads = max(1, min(os.cpu_count() or 1, 8))
+
+
+def _usable_cpus():
+    """The CPUs this process may run on (its affinity: taskset, a container), as
+    `lstm train`'s default counts them; os.cpu_count() where there is no affinity."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+_num_threads = min(_usable_cpus(), 8)
 
 
 def set_num_threads(n):
@@ -37,7 +48,8 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """The thread count set by set_num_threads."""
+    """The thread count set by set_num_threads (default: the CPUs this process may run on,
+    at most 8)."""
     return _num_threads
 
 

@@ -80,6 +80,20 @@ class Layouts(unittest.TestCase):
             self.assertTrue(all(np.array_equal(a, b) for a, b in zip(outs[0], o)))
         self.assertEqual(lstm.get_num_threads(), 1)
 
+    @unittest.skipUnless(hasattr(os, "sched_setaffinity"), "no CPU affinity on this system")
+    def test_default_threads_follow_affinity(self):
+        # the default thread count is the CPUs this process may run on (taskset, a
+        # container), at most 8, as lstm train counts them: one CPU -> 1 thread
+        import subprocess
+        import sys
+        code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+                "import lstm; print(lstm.get_num_threads())")
+        r = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), b"1")
+        self.assertEqual(lstm._rnn._usable_cpus(), len(os.sched_getaffinity(0)))
+
     def test_stream(self):
         m = lstm.LSTM(4, 8, num_layers=2, batch_first=True, seed=9).eval()
         x = rand(3, 25, 4)
