@@ -227,7 +227,8 @@ void lstm__gru_gates_backward(float *dgx, int ldgx, float *dgh, float *dh_prev, 
 /* ---- the cell table (src/rnn/cell.c) ----
  * What the recurrent-layer driver (lstm_layer.c) and the cell API need to know
  * about a cell.  A cell has G gates per unit (rows of W_ih and W_hh: G·H) and
- * A·H activation columns per batch row (act [B, A·H]).  Each activation column
+ * A·H activation columns per batch row (act [B, A·H], rows lda >= A·H floats
+ * apart).  Each activation column
  * block of H columns receives the product of at most one W_ih block and one
  * W_hh block; "runs" list them, in units of H:
  *   ih[k]: W_ih rows [w·H, (w+n)·H) -> act columns [a·H, (a+n)·H)

@@ -1115,6 +1115,54 @@ static void test_act_pad(void) {
     CHECK_V(all_same,
             "act in rows of A·H + 16 == rows of A·H, bit for bit: training, inference, streaming; "
             "GEMM path and fused step; 1 and 2 threads (%d runs)", runs);
+    /* the char model: trainer steps (their exact gradient sums read dG in its rows:
+     * lstm__saved.ldg), then the sampler (layer 0's act row from its table, act0) */
+    for (int cell = LSTM_CELL_LSTM; cell <= LSTM_CELL_GRU; cell++) {
+        float *params[2] = {NULL, NULL}, logits[2][12];
+        unsigned char text[2][40];
+        size_t np = 0;
+        int ok = 1;
+        for (int pad = 0; pad < 2; pad++) {
+            lstm__set_act_pad(pad);
+            unsigned char vocab[12];
+            for (int v = 0; v < 12; v++) vocab[v] = (unsigned char)('a' + v);
+            lstm_config cfg = {5, 20, 2, cell ? 0 : 7, 1, 0, cell};
+            lstm_charlm m;
+            ok &= lstm_charlm_init(&m, vocab, 12, 5, &cfg) == LSTM_OK;
+            lstm_charlm_init_params(&m, 3);
+            uint8_t ids[400];
+            for (int i = 0; i < 400; i++) ids[i] = (uint8_t)((i * 7 + i / 5) % 12);
+            lstm_train_config c;
+            lstm_train_config_default(&c);
+            c.batch = 3, c.bptt = 6, c.dropout = 0.2, c.clip = 1.0;
+            lstm_trainer tr;
+            ok &= lstm_trainer_init(&tr, &m, &c, ids, sizeof ids) == LSTM_OK;
+            ok &= lstm_trainer_set_threads(&tr, 2) == LSTM_OK;
+            for (int k = 0; k < 3; k++) {
+                lstm_step_info info;
+                ok &= lstm_trainer_step(&tr, &info) == LSTM_OK;
+            }
+            lstm_trainer_free(&tr);
+            np = m.n_params;
+            params[pad] = malloc(np * 4);
+            memcpy(params[pad], m.params, np * 4);
+            lstm_charlm_sampler *smp;
+            ok &= lstm_charlm_sampler_init(&smp, &m, 1) == LSTM_OK;
+            lstm_charlm_sampler_reset(smp, 5);
+            ok &= lstm_charlm_sampler_feed(smp, (const unsigned char *)"abcabd", 6) == LSTM_OK;
+            ok &= lstm_charlm_sampler_generate(smp, text[pad], sizeof text[pad], 1.0, 0) == LSTM_OK;
+            memcpy(logits[pad], lstm_charlm_sampler_logits(smp), sizeof logits[pad]);
+            lstm_charlm_sampler_free(smp);
+            lstm_charlm_free(&m);
+        }
+        lstm__set_act_pad(-1);
+        CHECK_V(ok && memcmp(params[0], params[1], np * 4) == 0 && memcmp(text[0], text[1], sizeof text[0]) == 0 &&
+                    memcmp(logits[0], logits[1], sizeof logits[0]) == 0,
+                "%s char model: act in rows of A·H + 16 == A·H, bit for bit: 3 trainer steps (dropout, "
+                "2 threads), then 40 sampled bytes and the last logits", cell ? "gru" : "lstm");
+        free(params[0]);
+        free(params[1]);
+    }
 }
 
 int main(void) {

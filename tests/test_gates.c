@@ -28,27 +28,27 @@ int main(void) {
     const float scales[] = {0.1f, 1.0f, 4.0f, 20.0f, 120.0f};
     for (size_t hi = 0; hi < sizeof Hs / sizeof *Hs; hi++)
         for (size_t si = 0; si < sizeof scales / sizeof *scales; si++) {
-            int H = Hs[hi], B = 3, ldm = H + 3;
-            size_t na = (size_t)B * 4 * H, nh = (size_t)B * H;
+            int H = Hs[hi], B = 3, ldm = H + 3, lda = 4 * H + (int)(hi % 2) * 5; /* act rows: dense or padded */
+            size_t na = (size_t)B * lda, nh = (size_t)B * H;
             float *a1 = malloc(na * 4), *a2 = malloc(na * 4), *cp = malloc(nh * 4);
             float *c1 = malloc(nh * 4), *c2 = malloc(nh * 4), *m1 = calloc((size_t)B * ldm, 4), *m2 = calloc((size_t)B * ldm, 4);
             for (size_t i = 0; i < na; i++) a1[i] = a2[i] = frand(scales[si]);
             for (size_t i = 0; i < nh; i++) cp[i] = frand(2.0f);
-            lstm__gates_forward_ref(a1, 4 * H, c1, m1, ldm, cp, B, H);
-            lstm__gates_forward_avx512(a2, 4 * H, c2, m2, ldm, cp, B, H);
+            lstm__gates_forward_ref(a1, lda, c1, m1, ldm, cp, B, H);
+            lstm__gates_forward_avx512(a2, lda, c2, m2, ldm, cp, B, H);
             double ea = test_maxabs(a1, a2, na), ec = test_maxabs(c1, c2, nh), em = test_maxabs(m1, m2, (size_t)B * ldm);
             CHECK_V(ea < 4e-7 && ec < 8e-7 && em < 4e-7, "forward  H=%3d |x|<%5.1f: act %.1e c %.1e h %.1e", H,
                     scales[si], ea, ec, em);
             float *dm = malloc((size_t)B * ldm * 4), *dc1 = malloc(nh * 4), *dc2 = malloc(nh * 4);
-            float *g1 = malloc(na * 4), *g2 = malloc(na * 4);
+            float *g1 = calloc(na, 4), *g2 = calloc(na, 4); /* (the padding stays 0) */
             for (size_t i = 0; i < (size_t)B * ldm; i++) dm[i] = frand(1.0f);
             for (size_t i = 0; i < nh; i++) dc1[i] = dc2[i] = frand(1.0f);
-            lstm__gates_backward_ref(g1, dc1, dm, ldm, a1, 4 * H, c1, cp, B, H);
-            lstm__gates_backward_avx512(g2, dc2, dm, ldm, a1, 4 * H, c1, cp, B, H);
+            lstm__gates_backward_ref(g1, dc1, dm, ldm, a1, lda, c1, cp, B, H);
+            lstm__gates_backward_avx512(g2, dc2, dm, ldm, a1, lda, c1, cp, B, H);
             double eg = test_maxabs(g1, g2, na), ed = test_maxabs(dc1, dc2, nh);
             CHECK_V(eg < 1e-6 && ed < 1e-6, "backward H=%3d |x|<%5.1f: dG %.1e dc %.1e", H, scales[si], eg, ed);
             /* NULL c_prev means zeros */
-            lstm__gates_forward_avx512(a2, 4 * H, c2, m2, ldm, NULL, B, H);
+            lstm__gates_forward_avx512(a2, lda, c2, m2, ldm, NULL, B, H);
             int finite = 1;
             for (size_t i = 0; i < nh; i++) finite &= isfinite(c2[i]) && fabsf(c2[i]) <= 1.0f;
             CHECK(finite, "forward with c_prev NULL gives |c| <= 1");

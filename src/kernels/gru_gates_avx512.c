@@ -9,7 +9,7 @@
 #include "gru_kernels.h"
 #include "gru_simd_avx512.h"
 
-/* act [B,4H]: pre_r, pre_z, xn, hn -> r, z, n, hn;  h [B,ldh];  h_prev [B,ldhp] or NULL. */
+/* act [B, lda]: pre_r, pre_z, xn, hn -> r, z, n, hn;  h [B,ldh];  h_prev [B,ldhp] or NULL. */
 T512 void lstm__gru_gates_forward_avx512(float *act, int lda, float *h, int ldh, const float *h_prev, int ldhp, int B, int H) {
     for (int b = 0; b < B; b++) {
         float *a = act + (size_t)b * lda;
@@ -30,7 +30,7 @@ T512 void lstm__gru_gates_forward_avx512(float *act, int lda, float *h, int ldh,
     }
 }
 
-/* dh [B,lddh]; act [B,4H] = r, z, n, hn; h_prev [B,ldhp] or NULL ->
+/* dh [B,lddh]; act [B, lda] = r, z, n, hn; h_prev [B,ldhp] or NULL ->
  * dgx [B,ldgx] (3H), dgh [B,3H], dh_prev [B,H].  The oracle's formulas in its
  * order of operations (gru_cell.c); all four act values of a block are loaded
  * before anything is stored, so dgx may alias act. */

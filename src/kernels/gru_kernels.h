@@ -9,12 +9,12 @@
 
 /* ---- point-wise gate math (gru_gates_avx512.c) ----
  * Same arguments and layouts as lstm__gru_gates_forward_ref / _backward_ref:
- *   act [B,4H] (row stride 4H): in pre_r, pre_z, xn, hn; out r, z, n, hn.
+ *   act [B, lda] (lda >= 4H): in pre_r, pre_z, xn, hn; out r, z, n, hn.
  *   h [B,ldh] = (h_prev − n)·z + n;  h_prev [B,ldhp] (NULL = zeros).
  * Forward: σ and tanh within 2 float32 ulps of libm (simd_avx512.h); the
  * rest (r·hn, xn + r·hn, h_prev − n, ·z, + n) rounded as the oracle does,
  * each operation separately.  Backward: only + − ·, in the oracle's order:
- * the same bits.  dgx may alias act with ldgx = 4H. */
+ * the same bits.  dgx may alias act with ldgx = lda. */
 void lstm__gru_gates_forward_avx512(float *act, int lda, float *h, int ldh, const float *h_prev, int ldhp, int B, int H);
 void lstm__gru_gates_backward_avx512(float *dgx, int ldgx, float *dgh, float *dh_prev, const float *dh, int lddh,
                                      const float *act, int lda, const float *h_prev, int ldhp, int B, int H);

@@ -9,7 +9,7 @@
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* act [B,4H] pre-activations -> activations; c = f·c_prev + i·g; m = o·tanh(c).
+/* act [B, lda] (columns [0,4H)) pre-activations -> activations; c = f·c_prev + i·g; m = o·tanh(c).
  * The scalar loops below are the oracle; lstm__gates_forward/backward dispatch
  * to the AVX-512 versions (gates_avx512.c) when the CPU has them. */
 void lstm__gates_forward_ref(float *act, int lda, float *c, float *m, int ldm, const float *c_prev, int B, int H) {

@@ -5,7 +5,8 @@
  * one contiguous [B, N] block.
  *
  * Per (layer, direction), one dir_op:
- *   forward:  act[T·B, A·H] = bias + X·W_ihᵀ           (one GEMM over all steps)
+ *   forward:  act[T·B, A·H] = bias + X·W_ihᵀ           (one GEMM over all steps;
+ *             act's rows lda = act_ld(A·H) floats apart)
  *             for each step: act_t += h_prev·W_hhᵀ (by the cell's runs);
  *             the cell's point-wise forward; h_t (LSTMP: m_t·W_hrᵀ)
  *   backward: reverse loop: the cell's point-wise backward turns act_t into
@@ -586,7 +587,7 @@ typedef struct {
     int train;       /* training storage: every step of act, c, ms kept */
     const float *bias, *pk[2], *pu, *pui, *p1, *pdh, *pdx;
     const float *pr; /* LSTMP: packed W_hr */
-    int act_ready;   /* act [T,B,A·H] already holds bias + X·W_ihᵀ (X unused) */
+    int act_ready;   /* act [T,B,lda] already holds bias + X·W_ihᵀ (X unused) */
     int rev0;        /* p1 or the fused step: the group (block) order of step 0 (then alternating;
                       * it continues from call to call, so streaming alternates too) */
     float *xpack;    /* room to pack X for the input product (xpack_n floats), or NULL */
@@ -1263,7 +1264,7 @@ static void bwd_rows_task(void *arg, int task, int ntasks) {
     }
 }
 
-/* bs [lo, hi) = the column sums of dG [rows, AH] in columns [lo, hi), two-level:
+/* bs [lo, hi) = the column sums of dG [rows, A·H] (rows ld floats apart) in columns [lo, hi), two-level:
  * blocks of 64 rows into blk, blocks into bs.  A plain running sum over
  * thousands of rows loses ~8x more than PyTorch's float32 (T=50, B=128:
  * 2.5e-4 vs 2.6e-5 max error).  Tasks own column ranges (multiples of 16), so

@@ -23,7 +23,8 @@
 enum { R_WIH, R_WHH, R_BIAS, R_WHR, R_HEADW, R_HEADB, R_EMB };
 
 /* A gradient [R, C] whose stream partials are products Aᵀ·X over the stream's
- * T steps (or column sums of A): A's rows (t, s) hold lda floats, the region's
+ * T steps (or column sums of A): A's rows (t, s) are lda floats apart (the dG
+ * regions: lstm__saved.ldg, the workspace's act stride, read when a job runs), the region's
  * rows are A's columns [a0, a0+R).  A layer's W_ih and W_hh regions are one per
  * run of the cell table (lstm__cell: run k sends act column block ih[k].a to
  * W_ih row block ih[k].w); its bias region's rows are the act columns
@@ -34,7 +35,8 @@ typedef struct {
     int kind, layer;
     int R, C;         /* the gradient is [R, C] */
     float *g, *g2;    /* its float gradient; R_BIAS: b_ih and b_hh [G·H] */
-    int lda, a0;      /* the left factor's row length and this region's first column in it */
+    int lda, a0;      /* the left factor's row length (dG regions: 0, sv->ldg instead) and this
+                       * region's first column in it */
     size_t q0, row0;  /* offset in q / tmp; first row in mx / sc */
     int nb;           /* ceil(log2(number of terms of one element)) */
 } region;
@@ -226,13 +228,13 @@ lstm_status lstm__exact_init(lstm_trainer *tr, const lstm_reducer *r) {
         lstm_weights *g = &m->net.g[l];
         for (int k = 0; k < cell->n_ih; k++) {
             const lstm__run *u = &cell->ih[k];
-            add_region(ex, R_WIH, l, u->n * H, g->in, g->w_ih + (size_t)u->w * H * g->in, NULL, AH, u->a * H, nbB);
+            add_region(ex, R_WIH, l, u->n * H, g->in, g->w_ih + (size_t)u->w * H * g->in, NULL, 0, u->a * H, nbB);
         }
         for (int k = 0; k < cell->n_hh; k++) {
             const lstm__run *u = &cell->hh[k];
-            add_region(ex, R_WHH, l, u->n * H, Hout, g->w_hh + (size_t)u->w * H * Hout, NULL, AH, u->a * H, nbB);
+            add_region(ex, R_WHH, l, u->n * H, Hout, g->w_hh + (size_t)u->w * H * Hout, NULL, 0, u->a * H, nbB);
         }
-        add_region(ex, R_BIAS, l, AH, 1, g->b_ih, g->b_hh, AH, 0, nbB);
+        add_region(ex, R_BIAS, l, AH, 1, g->b_ih, g->b_hh, 0, 0, nbB);
         if (P) add_region(ex, R_WHR, l, P, H, g->w_hr, NULL, P, 0, nbB);
     }
     add_region(ex, R_HEADW, 0, V, Hout, m->d_head_w, NULL, V, 0, nbB);
