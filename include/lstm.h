@@ -503,7 +503,7 @@ LSTM_API lstm_status lstm_charlm_generate(const lstm_charlm *m, const unsigned c
  * init: *s owns its workspace, state and a team of threads (1..LSTM_MAX_THREADS,
  *   or 0: chosen from m and this CPU — one thread while the weights a byte
  *   reads fit in one core's L2 cache (1 MB when the CPU does not say), else
- *   the CPUs this process may use, at most 8 and at most the groups the step
+ *   the cores this process may use (SMT siblings once), at most 8 and at most the groups the step
  *   splits into; LSTM_ERR_ARG otherwise, LSTM_ERR_NOMEM, *s NULL on failure); it borrows m,
  *   reads m's weights once (changed weights need a new sampler); the state is
  *   zero and the generator that of seed 0.  free(NULL) is a no-op.

@@ -132,9 +132,15 @@ void lstm__team_run_tasks(lstm__team *team, int ntasks,
                           void (*fn)(void *arg, int task, int ntasks), void *arg);
 void lstm__team_run(lstm__team *team, void (*fn)(void *arg, int tid, int n), void *arg);
 void lstm__team_free(lstm__team *team);
-/* The CPUs this process may run on (sched_getaffinity on Linux, else the ones
- * online), at least 1. */
-int lstm__cpus_usable(void);
+/* The cores this process may run on: the CPUs of its affinity (sched_getaffinity on
+ * Linux, else the ones online), SMT siblings counted once (sysfs topology; where it
+ * cannot be read, every CPU); at least 1.  The default thread count of lstm train,
+ * of the sampler and of the Python package: the kernels keep both FMA units of a
+ * core busy and size their blocks by its L1 and L2, which siblings share.
+ * lstm__cores_of (tests): the cores among CPUs c < ncpu with in_set[c], from
+ * cpu_dir/cpuN/topology/thread_siblings_list; -1 when a file is missing or wrong. */
+int lstm__cores_usable(void);
+int lstm__cores_of(const char *cpu_dir, const unsigned char *in_set, int ncpu);
 
 /* Multi-threaded GEMMs: same arguments as above after team (NULL or a team of
  * 1 = the single-threaded call).  Work is split into tasks over disjoint blocks

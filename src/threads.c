@@ -13,6 +13,7 @@
  * threads spin briefly, then sleep on a futex. */
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,10 +157,56 @@ lstm__team *lstm__team_create(int n) {
 
 int lstm__team_size(const lstm__team *t) { return t ? t->n : 1; }
 
-int lstm__cpus_usable(void) {
+/* The lowest CPU of a cpulist ("0-3,8,10-11") that in_set[0..ncpu) holds; -1 when
+ * none, -2 when the text is not a cpulist. */
+static int cpulist_first_in(const char *s, const unsigned char *in_set, int ncpu) {
+    int best = -1;
+    while (*s && *s != '\n') {
+        char *e;
+        long a = strtol(s, &e, 10), b = a;
+        if (e == s || a < 0) return -2;
+        if (*e == '-') {
+            const char *t = e + 1;
+            b = strtol(t, &e, 10);
+            if (e == t || b < a) return -2;
+        }
+        for (long c = a; c <= b && c < ncpu; c++)
+            if (in_set[c] && (best < 0 || c < best)) best = (int)c;
+        if (*e == ',') e++;
+        else if (*e && *e != '\n') return -2;
+        s = e;
+    }
+    return best;
+}
+
+int lstm__cores_of(const char *cpu_dir, const unsigned char *in_set, int ncpu) {
+    int n = 0;
+    for (int c = 0; c < ncpu; c++) {
+        if (!in_set[c]) continue;
+        char path[512], buf[4096];
+        if (snprintf(path, sizeof path, "%s/cpu%d/topology/thread_siblings_list", cpu_dir, c) >= (int)sizeof path)
+            return -1;
+        FILE *f = fopen(path, "r");
+        if (!f) return -1;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        const int first = cpulist_first_in(buf, in_set, ncpu);
+        if (first < 0 || first > c) return -1; /* unreadable, or c not among its own siblings */
+        n += first == c;                       /* one CPU of each core: the lowest in the set */
+    }
+    return n;
+}
+
+int lstm__cores_usable(void) {
 #if defined(__linux__)
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+        unsigned char in_set[CPU_SETSIZE];
+        for (int c = 0; c < CPU_SETSIZE; c++) in_set[c] = CPU_ISSET(c, &set) != 0;
+        const int cores = lstm__cores_of("/sys/devices/system/cpu", in_set, CPU_SETSIZE);
+        return cores >= 1 ? cores : CPU_COUNT(&set);
+    }
 #endif
 #if defined(_SC_NPROCESSORS_ONLN)
     long n = sysconf(_SC_NPROCESSORS_ONLN);

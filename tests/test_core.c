@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h" /* lstm__kernel_set_fused */
@@ -1165,9 +1166,65 @@ static void test_act_pad(void) {
     }
 }
 
+/* The default thread count's cores: SMT siblings (thread_siblings_list) counted once,
+ * only CPUs of the affinity set counted, -1 (every CPU then) when the topology is
+ * missing or not a cpulist.  On a fake sysfs tree. */
+static int fake_cpu(const char *dir, int c, const char *siblings) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/cpu%d", dir, c);
+    mkdir(p, 0700);
+    snprintf(p, sizeof p, "%s/cpu%d/topology", dir, c);
+    mkdir(p, 0700);
+    snprintf(p, sizeof p, "%s/cpu%d/topology/thread_siblings_list", dir, c);
+    FILE *f = fopen(p, "w");
+    if (!f) return 0;
+    fputs(siblings, f);
+    return fclose(f) == 0;
+}
+
+static void test_cores_of(void) {
+    char dir[] = "/tmp/lstm_cores_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp: cannot make a fake sysfs");
+        return;
+    }
+    struct { const char *sib[4]; unsigned char set[4]; int want; const char *what; } cases[] = {
+        {{"0,2\n", "1,3\n", "0,2\n", "1,3\n"}, {1, 1, 1, 1}, 2, "2 cores x 2 threads (0,2 and 1,3)"},
+        {{"0-1\n", "0-1\n", "2-3\n", "2-3\n"}, {1, 1, 1, 1}, 2, "ranges 0-1 and 2-3"},
+        {{"0,2\n", "1,3\n", "0,2\n", "1,3\n"}, {1, 0, 1, 0}, 1, "affinity {0, 2}: one core's two threads"},
+        {{"0,2\n", "1,3\n", "0,2\n", "1,3\n"}, {0, 0, 1, 1}, 2, "affinity {2, 3}: a thread of each core"},
+        {{"0\n", "1\n", "2\n", "3\n"}, {1, 1, 1, 1}, 4, "no SMT"},
+        {{"0-3\n", "0-3\n", "0-3\n", "0-3\n"}, {1, 1, 1, 1}, 1, "4 threads of one core"},
+        {{"0,2\n", "1,3\n", "x\n", "1,3\n"}, {1, 1, 1, 1}, -1, "a sibling list that is not a cpulist"},
+        {{"1\n", "1\n", "2\n", "3\n"}, {1, 1, 1, 1}, -1, "cpu0 not among its own siblings"},
+        {{"3-1\n", "1\n", "2\n", "3\n"}, {1, 1, 1, 1}, -1, "a backwards range"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int ok = 1;
+        for (int c = 0; c < 4; c++) ok &= fake_cpu(dir, c, cases[i].sib[c]);
+        int got = lstm__cores_of(dir, cases[i].set, 4);
+        CHECK_V(ok && got == cases[i].want, "cores_of: %s: %d (want %d)", cases[i].what, got, cases[i].want);
+    }
+    unsigned char five[5] = {1, 1, 1, 1, 1}; /* cpu4 has no topology directory */
+    CHECK(lstm__cores_of(dir, five, 5) == -1, "cores_of: a CPU without topology: -1");
+    char p[512];
+    for (int c = 0; c < 4; c++) {
+        snprintf(p, sizeof p, "%s/cpu%d/topology/thread_siblings_list", dir, c);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/cpu%d/topology", dir, c);
+        rmdir(p);
+        snprintf(p, sizeof p, "%s/cpu%d", dir, c);
+        rmdir(p);
+    }
+    rmdir(dir);
+    int n = lstm__cores_usable();
+    CHECK_V(n >= 1 && n <= sysconf(_SC_NPROCESSORS_ONLN), "cores_usable: %d (1 .. the CPUs online)", n);
+}
+
 int main(void) {
     test_config();
     test_team();
+    test_cores_of();
     test_dropout_one(0);
     test_dropout_one(1);
     const lstm_config other = {3, 16, 2, 0, 1, 1, 0}, same = {3, 4, 2, 0, 1, 0, 0};

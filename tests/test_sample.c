@@ -259,21 +259,21 @@ static void test_auto_threads(void) {
             LSTM_X86 ? 1 : 8);
 #undef MIN8
     lstm_charlm_sampler *s;
-    const int want = lstm__sampler_auto_threads(&m, lstm__cpu()->l2, lstm__cpus_usable());
+    const int want = lstm__sampler_auto_threads(&m, lstm__cpu()->l2, lstm__cores_usable());
     CHECK(lstm_charlm_sampler_init(&s, &m, 0) == LSTM_OK, "threads 0: %s", lstm_last_error());
     CHECK_V(lstm__sampler_threads(s) == want, "a sampler of threads 0 runs on the rule's %d (this CPU: L2 %ld, %d CPUs)",
-            want, lstm__cpu()->l2, lstm__cpus_usable());
+            want, lstm__cpu()->l2, lstm__cores_usable());
     lstm_charlm_sampler_free(s);
     CHECK(lstm_charlm_sampler_init(&s, &m, 3) == LSTM_OK && lstm__sampler_threads(s) == 3, "threads 3: 3");
     lstm_charlm_sampler_free(s);
     { /* a model past any L2 (12 MB a byte): with 2 or more CPUs the rule takes more than one thread */
         lstm_charlm big;
         make_model(&big, LSTM_CELL_LSTM, 12, 512, 0, 4);
-        const int wb = lstm__sampler_auto_threads(&big, lstm__cpu()->l2, lstm__cpus_usable());
+        const int wb = lstm__sampler_auto_threads(&big, lstm__cpu()->l2, lstm__cores_usable());
         CHECK(lstm_charlm_sampler_init(&s, &big, 0) == LSTM_OK, "threads 0: %s", lstm_last_error());
-        CHECK_V(lstm__sampler_threads(s) == wb && (wb > 1 || lstm__cpus_usable() < 2),
+        CHECK_V(lstm__sampler_threads(s) == wb && (wb > 1 || lstm__cores_usable() < 2),
                 "a 2x512 sampler of threads 0 runs on %d threads (the rule's %d; %d CPUs)", lstm__sampler_threads(s), wb,
-                lstm__cpus_usable());
+                lstm__cores_usable());
         lstm_charlm_sampler_free(s);
         lstm_charlm_free(&big);
     }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "internal.h" /* lstm__cores_usable */
 #include "lstm.h"
 
 /* ---------------------------------------------------------------- errors */
@@ -1337,11 +1338,18 @@ static PyObject *mod_vocab_of(PyObject *self, PyObject *arg) {
     return PyBytes_FromStringAndSize((const char *)vocab, V);
 }
 
+static PyObject *mod_cores_usable(PyObject *self, PyObject *noargs) {
+    (void)self, (void)noargs;
+    return PyLong_FromLong(lstm__cores_usable());
+}
+
 static PyMethodDef module_methods[] = {
     {"read_meta", mod_read_meta, METH_VARARGS, "read_meta(path) -> dict: a safetensors file's metadata"},
     {"check_data", mod_check_data, METH_VARARGS, "check_data(path, data_hash, data_name) (lstm_train_check_data)"},
     {"vocab_of", mod_vocab_of, METH_O, "vocab_of(data) -> bytes (lstm_charlm_vocab_of)"},
     {"data_hash", mod_data_hash, METH_O, "data_hash(data) -> int: FNV-1a 64 (lstm_train_data_hash)"},
+    {"cores_usable", mod_cores_usable, METH_NOARGS,
+     "cores_usable() -> int: the cores this process may run on, SMT siblings once (lstm__cores_usable)"},
     {NULL, NULL, 0, NULL},
 };
 

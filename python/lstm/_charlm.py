@@ -81,7 +81,7 @@ class CharModel:
         `lstm sample --prime P --length N --temperature T --top-k K --seed S`.
         threads split each byte's step, the same bytes for every count (0, the
         default: one thread while the weights a byte reads fit in a core's L2
-        cache, else the CPUs, at most 8, as `lstm sample`; None:
+        cache, else the cores, at most 8, as `lstm sample`; None:
         set_num_threads's count)."""
         p = _as_bytes(prime, "prime")
         if not p:
@@ -118,7 +118,7 @@ class CharModel:
 # `lstm train`'s options that are not settings of the run (lstm_train_run): name: (default, lo, hi)
 _CLI_ONLY = {"hidden": (128, 1, 1 << 20), "layers": (2, 1, 1024), "embed": (64, 1, 1 << 20), "proj": (0, 0, 1 << 20),
              "time": (0.0, 0, 1e9), "threads": (None, 0, 256), "sample": (0, 0, 1 << 30)}
-# (default, lo, hi): an integer option where hi is an int (threads' default None means "the CPUs")
+# (default, lo, hi): an integer option where hi is an int (threads' default None means "the cores")
 
 
 def _corpus_files(spec):
@@ -259,7 +259,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     o = {k: v[0] for k, v in _CLI_ONLY.items()}
     run = _lstm.Run()
     for k, v in options.items():
-        if k in _CLI_ONLY and v is None and _CLI_ONLY[k][0] is None:  # (threads=None: the default, the CPUs)
+        if k in _CLI_ONLY and v is None and _CLI_ONLY[k][0] is None:  # (threads=None: the default, the cores)
             continue
         if k in _CLI_ONLY:
             _, lo, hi = _CLI_ONLY[k]

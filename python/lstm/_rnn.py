@@ -24,12 +24,9 @@ _threads_lock = threading.Lock()
 
 
 def _usable_cpus():
-    """The CPUs this process may run on (its affinity: taskset, a container), as
-    `lstm train`'s default counts them; os.cpu_count() where there is no affinity."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    """The cores this process may run on (its affinity: taskset, a container; SMT
+    siblings once), as `lstm train`'s default counts them (the library's rule)."""
+    return _lstm.cores_usable()
 
 
 _num_threads = min(_usable_cpus(), 8)
@@ -39,7 +36,7 @@ def set_num_threads(n):
     """Sets the threads each model's forward/backward uses (as torch.set_num_threads).
 
     The results are the same bits for any count.  The default is the number of
-    CPUs, at most 8.  Applies to calls made after it."""
+    cores this process may run on, at most 8.  Applies to calls made after it."""
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= int(n) <= 256:
         raise ValueError(f"set_num_threads: expected an integer in [1, 256], got {n!r}")
@@ -48,7 +45,7 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """The thread count set by set_num_threads (default: the CPUs this process may run on,
+    """The thread count set by set_num_threads (default: the cores this process may run on,
     at most 8)."""
     return _num_threads
 

@@ -82,8 +82,8 @@ class Layouts(unittest.TestCase):
 
     @unittest.skipUnless(hasattr(os, "sched_setaffinity"), "no CPU affinity on this system")
     def test_default_threads_follow_affinity(self):
-        # the default thread count is the CPUs this process may run on (taskset, a
-        # container), at most 8, as lstm train counts them: one CPU -> 1 thread
+        # the default thread count is the cores this process may run on (taskset, a
+        # container; SMT siblings once), at most 8, as lstm train counts them: one CPU -> 1
         import subprocess
         import sys
         code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
@@ -92,7 +92,7 @@ class Layouts(unittest.TestCase):
                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), b"1")
-        self.assertEqual(lstm._rnn._usable_cpus(), len(os.sched_getaffinity(0)))
+        self.assertTrue(1 <= lstm._rnn._usable_cpus() <= len(os.sched_getaffinity(0)))
 
     def test_stream(self):
         m = lstm.LSTM(4, 8, num_layers=2, batch_first=True, seed=9).eval()

@@ -87,7 +87,7 @@ lstm_status lstm_charlm_sampler_init(lstm_charlm_sampler **out, const lstm_charl
     *out = NULL;
     if (threads < 0 || threads > LSTM_MAX_THREADS)
         return lstm__fail(LSTM_ERR_ARG, "sample: threads %d must be in [0, %d]", threads, LSTM_MAX_THREADS);
-    if (threads == 0) threads = lstm__sampler_auto_threads(m, lstm__cpu()->l2, lstm__cpus_usable());
+    if (threads == 0) threads = lstm__sampler_auto_threads(m, lstm__cpu()->l2, lstm__cores_usable());
     lstm_charlm_sampler *s = calloc(1, sizeof *s);
     if (!s) return lstm__fail(LSTM_ERR_NOMEM, "sample: out of memory");
     s->m = m;
