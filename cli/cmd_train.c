@@ -88,8 +88,8 @@ static const char train_usage[] =
     "                     and so are --out, --checkpoint and --log unless one of them is\n"
     "                     given or FILE is not the checkpoint its run wrote (a copy)\n"
     "  --log LOG.jsonl    one JSON object per step\n"
-    "  --threads N        threads for the LSTM/GRU (default: the cores this process may use, at most 8;\n"
-    "                     same bits for any N)\n"
+    "  --threads N        threads for the LSTM/GRU (default, or 0: the cores this process may use,\n"
+    "                     at most 8; same bits for any N)\n"
     "  --sample N         print N sampled bytes to stdout when done\n"
     "Two runs may not write the same files: each holds a lock beside them.\n";
 
@@ -244,7 +244,8 @@ int lstm_cmd_train(int argc, char **argv) {
     const char *init_path = NULL, *resume_path = NULL;
     long hidden = 128, layers = 2, embed = 64, proj = 0, sample_n = 0;
     /* the cores this process may run on (its affinity: taskset, a container; SMT siblings once), at most 8 */
-    long ncpu = lstm__cores_usable(), threads = ncpu < 8 ? ncpu : 8;
+    const long ncpu = lstm__cores_usable(), auto_threads = ncpu < 8 ? ncpu : 8;
+    long threads = auto_threads;
     double time_limit = 0;
     int help = 0, arch_given[4] = {0};
     lstm_train_run run;
@@ -266,6 +267,7 @@ int lstm_cmd_train(int argc, char **argv) {
         cli_usage(&a, "unknown option '%s'", arg);
     }
     if (help) { fputs(train_usage, stdout); return 0; }
+    if (threads == 0) threads = auto_threads; /* (as lstm sample's --threads 0) */
 
     /* ---- the model: from a checkpoint, an init file, or new ---- */
     lstm_charlm model;

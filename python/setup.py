@@ -6,7 +6,8 @@ The library's sources are found, in this order, in
   the directory above this file (python/ inside the repository; pip builds
   local directories in place),
   _vendor/ beside this file (made by `python3 setup.py vendor`, for a copy of
-  python/ taken out of the repository).
+  python/ taken out of the repository; `python3 setup.py vendor sdist` makes an
+  sdist that carries it: MANIFEST.in).
 Offline, no build isolation needed: only setuptools and a C compiler."""
 import glob
 import os

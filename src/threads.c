@@ -11,6 +11,7 @@
  * 5-45 % of a batch-1 step's runs, and each trade moved the 512 KB of weights
  * a task of H = 256 reads from one core's L2 to the other's).  Waiting
  * threads spin briefly, then sleep on a futex. */
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -157,26 +158,29 @@ lstm__team *lstm__team_create(int n) {
 
 int lstm__team_size(const lstm__team *t) { return t ? t->n : 1; }
 
-/* The lowest CPU of a cpulist ("0-3,8,10-11") that in_set[0..ncpu) holds; -1 when
- * none, -2 when the text is not a cpulist. */
-static int cpulist_first_in(const char *s, const unsigned char *in_set, int ncpu) {
-    int best = -1;
+/* The lowest CPU of a cpulist ("0-3,8,10-11": digits, '-', ',', then an optional
+ * newline) that in_set[0..ncpu) holds; -2 when the text is not a cpulist or does not
+ * hold self (a CPU's siblings include it). */
+static int cpulist_first_in(const char *s, const unsigned char *in_set, int ncpu, int self) {
+    int best = -1, has_self = 0;
     while (*s && *s != '\n') {
         char *e;
+        if (*s < '0' || *s > '9') return -2; /* (strtol would skip spaces and take signs) */
         long a = strtol(s, &e, 10), b = a;
-        if (e == s || a < 0) return -2;
         if (*e == '-') {
             const char *t = e + 1;
+            if (*t < '0' || *t > '9') return -2;
             b = strtol(t, &e, 10);
-            if (e == t || b < a) return -2;
+            if (b < a) return -2;
         }
+        has_self |= a <= self && self <= b;
         for (long c = a; c <= b && c < ncpu; c++)
             if (in_set[c] && (best < 0 || c < best)) best = (int)c;
         if (*e == ',') e++;
         else if (*e && *e != '\n') return -2;
         s = e;
     }
-    return best;
+    return has_self ? best : -2;
 }
 
 int lstm__cores_of(const char *cpu_dir, const unsigned char *in_set, int ncpu) {
@@ -191,21 +195,39 @@ int lstm__cores_of(const char *cpu_dir, const unsigned char *in_set, int ncpu) {
         size_t len = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
         buf[len] = '\0';
-        const int first = cpulist_first_in(buf, in_set, ncpu);
-        if (first < 0 || first > c) return -1; /* unreadable, or c not among its own siblings */
-        n += first == c;                       /* one CPU of each core: the lowest in the set */
+        const int first = cpulist_first_in(buf, in_set, ncpu, c);
+        if (first < 0) return -1; /* not a cpulist, or c not among its own siblings */
+        n += first == c;          /* one CPU of each core: the lowest in the set */
     }
     return n;
 }
 
 int lstm__cores_usable(void) {
 #if defined(__linux__)
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
-        unsigned char in_set[CPU_SETSIZE];
-        for (int c = 0; c < CPU_SETSIZE; c++) in_set[c] = CPU_ISSET(c, &set) != 0;
-        const int cores = lstm__cores_of("/sys/devices/system/cpu", in_set, CPU_SETSIZE);
-        return cores >= 1 ? cores : CPU_COUNT(&set);
+    /* a set as large as the kernel's (more than CPU_SETSIZE possible CPUs: EINVAL, then twice) */
+    for (int ncpu = CPU_SETSIZE; ncpu <= 1 << 20; ncpu *= 2) {
+        cpu_set_t *set = CPU_ALLOC(ncpu);
+        unsigned char *in_set = malloc((size_t)ncpu);
+        if (!set || !in_set) {
+            CPU_FREE(set);
+            free(in_set);
+            break;
+        }
+        const size_t size = CPU_ALLOC_SIZE(ncpu);
+        CPU_ZERO_S(size, set);
+        if (sched_getaffinity(0, size, set) == 0) {
+            const int count = CPU_COUNT_S(size, set);
+            for (int c = 0; c < ncpu; c++) in_set[c] = CPU_ISSET_S(c, size, set) != 0;
+            const int cores = count > 0 ? lstm__cores_of("/sys/devices/system/cpu", in_set, ncpu) : -1;
+            CPU_FREE(set);
+            free(in_set);
+            if (count > 0) return cores >= 1 ? cores : count;
+            break;
+        }
+        const int again = errno == EINVAL;
+        CPU_FREE(set);
+        free(in_set);
+        if (!again) break;
     }
 #endif
 #if defined(_SC_NPROCESSORS_ONLN)

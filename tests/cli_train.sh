@@ -191,10 +191,13 @@ $LSTM train --data $DATA --hidden 8 --layers 1 --embed 4 --batch 2 --bptt 8 --st
 check 'grep -q "\"val_loss\":null" "$T/v.jsonl" && ! grep -Eqi "inf|nan" "$T/v.jsonl" && { [ ! -x /usr/bin/python3 ] || /usr/bin/python3 -c "import json, sys; [json.loads(l) for l in open(sys.argv[1])]" "$T/v.jsonl"; }' \
     "a non-finite validation loss made the log invalid JSON: $(head -n 2 "$T/v.jsonl") $(tail -n 1 "$T/v.err")"
 
-# The default thread count: the cores this process may run on (its affinity, as nproc counts
-# CPUs, with SMT siblings once), at most 8; one under taskset -c 0.
+# The default thread count (and --threads 0's): the cores this process may run on (the CPUs
+# of its affinity, with SMT siblings once), at most 8; one under taskset -c 0.  (nproc is not
+# the affinity: OMP_NUM_THREADS and cgroup quotas move it.)
 threads_line() { "$@" --data $DATA --hidden 8 --layers 1 --embed 4 --batch 2 --bptt 4 --steps 1 --out "$T/th.st" 2>&1 | grep "^model: "; }
-n=$(nproc); [ "$n" -gt 8 ] && n=8
+n=$(awk '/^Cpus_allowed_list:/ { n = 0; k = split($2, a, ","); for (i = 1; i <= k; i++) n += split(a[i], r, "-") == 2 ? r[2] - r[1] + 1 : 1; print n }' /proc/self/status 2> /dev/null)
+[ -n "$n" ] || n=$(getconf _NPROCESSORS_ONLN)
+[ "$n" -gt 8 ] && n=8
 smt=0
 for f in /sys/devices/system/cpu/cpu[0-9]*/topology/thread_siblings_list; do
     [ -r "$f" ] && case $(cat "$f") in *[,-]*) smt=1 ;; esac
@@ -202,6 +205,7 @@ done
 if [ $smt = 0 ]; then # no SMT: a core per CPU
     want="$n threads"; [ "$n" -eq 1 ] && want="1 thread"
     check 'threads_line $LSTM train | grep -q ", $want\$"' "default threads: expected '$want', got: $(threads_line $LSTM train)"
+    check 'threads_line $LSTM train --threads 0 | grep -q ", $want\$"' "--threads 0: expected '$want', got: $(threads_line $LSTM train --threads 0)"
 else # SMT: between 1 and the CPUs
     check 'k=$(threads_line $LSTM train | sed -n "s/.*, \([0-9]*\) threads*\$/\1/p"); [ -n "$k" ] && [ "$k" -ge 1 ] && [ "$k" -le "$n" ]' \
         "default threads with SMT: expected 1..$n, got: $(threads_line $LSTM train)"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1197,6 +1198,13 @@ static void test_cores_of(void) {
         {{"0-3\n", "0-3\n", "0-3\n", "0-3\n"}, {1, 1, 1, 1}, 1, "4 threads of one core"},
         {{"0,2\n", "1,3\n", "x\n", "1,3\n"}, {1, 1, 1, 1}, -1, "a sibling list that is not a cpulist"},
         {{"1\n", "1\n", "2\n", "3\n"}, {1, 1, 1, 1}, -1, "cpu0 not among its own siblings"},
+        {{"0-1\n", "0\n", "2\n", "3\n"}, {1, 1, 1, 1}, -1, "cpu1 not among its own (0 with it)"},
+        {{" 0\n", "1\n", "2\n", "3\n"}, {1, 1, 1, 1}, -1, "a space before a number"},
+        {{"+0\n", "1\n", "2\n", "3\n"}, {1, 1, 1, 1}, -1, "a sign"},
+        {{"0-+1\n", "0-1\n", "2\n", "3\n"}, {1, 1, 1, 1}, -1, "a sign after '-'"},
+        {{"0\n1\n", "1\n", "2\n", "3\n"}, {1, 1, 1, 1}, 4, "text after the newline is not read"},
+        {{"", "1\n", "2\n", "3\n"}, {1, 1, 1, 1}, -1, "an empty file"},
+        {{"0,99999999999999999999\n", "1\n", "2\n", "3\n"}, {1, 1, 1, 1}, 4, "a CPU past the set (huge)"},
         {{"3-1\n", "1\n", "2\n", "3\n"}, {1, 1, 1, 1}, -1, "a backwards range"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -1217,8 +1225,12 @@ static void test_cores_of(void) {
         rmdir(p);
     }
     rmdir(dir);
-    int n = lstm__cores_usable();
-    CHECK_V(n >= 1 && n <= sysconf(_SC_NPROCESSORS_ONLN), "cores_usable: %d (1 .. the CPUs online)", n);
+    int n = lstm__cores_usable(), aff = (int)sysconf(_SC_NPROCESSORS_ONLN);
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) aff = CPU_COUNT(&set);
+#endif
+    CHECK_V(n >= 1 && n <= aff, "cores_usable: %d (1 .. the %d CPUs of this process's affinity)", n, aff);
 }
 
 int main(void) {

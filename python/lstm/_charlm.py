@@ -278,7 +278,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
             data_bytes = _as_bytes(data, "data")
     if out is not None:
         run.set("out", _setting_text("out", out))
-    if o["threads"] is None:
+    if o["threads"] is None or o["threads"] == 0:  # (0: the default, as lstm train --threads 0)
         o["threads"] = min(_usable_cpus(), 8)
 
     # ---- the model: from a checkpoint, an init file, or new
