@@ -297,9 +297,28 @@ static void test_threads(const core_case *cc) {
  * hoisted input product). */
 enum { FU_Y, FU_HN, FU_DX, FU_DH0, FU_G, FU_YS, FU_N };
 
+/* y [T,B,Hout] = x [T,B,I] streamed through lstm_stream (one direction) in pieces of
+ * 1, 2, 3, 1, ... steps from h0 [L,B,Hout] and c0 [L,B,H] (NULL: zeros), on threads. */
+static void stream_pieces(lstm_net *net, int T, int B, int threads, const float *x, const float *h0,
+                          const float *c0, float *y) {
+    const int I = net->cfg.input_size, Hout = net->Hout, L = net->cfg.num_layers;
+    lstm_workspace *ws;
+    lstm_workspace_init(&ws, net, 3, B, 0);
+    lstm_workspace_set_threads(ws, threads);
+    lstm_state st;
+    lstm_state_init(&st, net, B);
+    if (h0) memcpy(st.h, h0, (size_t)L * B * Hout * 4);
+    if (c0 && st.c) memcpy(st.c, c0, (size_t)L * B * net->H * 4);
+    for (int t = 0, len = 1; t < T; t += len, len = len % 3 + 1) {
+        int n = T - t < len ? T - t : len;
+        lstm_stream(net, ws, &st, n, x + (size_t)t * B * I, y + (size_t)t * B * Hout);
+    }
+    lstm_state_free(&st);
+    lstm_workspace_free(ws);
+}
+
 static void fused_run(lstm_net *net, int T, int B, int threads, const float *x, const float *h0, const float *gy,
                       float *out[FU_N]) {
-    const int I = net->cfg.input_size, Hout = net->Hout;
     lstm_workspace *ws;
     lstm_workspace_init(&ws, net, T, B, LSTM_WS_TRAIN);
     CHECK(lstm_workspace_set_threads(ws, threads) == LSTM_OK, "set_threads(%d): %s", threads, lstm_last_error());
@@ -308,17 +327,7 @@ static void fused_run(lstm_net *net, int T, int B, int threads, const float *x, 
     lstm_backward(net, ws, gy, NULL, NULL, out[FU_DX], out[FU_DH0], NULL);
     memcpy(out[FU_G], net->grads, net->n_params * 4);
     lstm_workspace_free(ws);
-    lstm_workspace_init(&ws, net, 3, B, 0);
-    lstm_workspace_set_threads(ws, threads);
-    lstm_state st;
-    lstm_state_init(&st, net, B);
-    if (h0) memcpy(st.h, h0, (size_t)net->cfg.num_layers * B * Hout * 4);
-    for (int t = 0, len = 1; t < T; t += len, len = len % 3 + 1) {
-        int n = T - t < len ? T - t : len;
-        lstm_stream(net, ws, &st, n, x + (size_t)t * B * I, out[FU_YS] + (size_t)t * B * Hout);
-    }
-    lstm_state_free(&st);
-    lstm_workspace_free(ws);
+    stream_pieces(net, T, B, threads, x, h0, NULL, out[FU_YS]);
 }
 
 static void test_fused(void) {
@@ -1034,8 +1043,7 @@ enum { AP_Y, AP_HN, AP_CN, AP_DX, AP_DH0, AP_DC0, AP_G, AP_YI, AP_YS, AP_N };
 
 static void act_pad_run(lstm_net *net, int T, int B, int threads, const float *x, const float *h0, const float *c0,
                         const float *gy, float *out[AP_N]) {
-    const int I = net->cfg.input_size, Hout = net->Hout, has_c = net->cfg.cell == LSTM_CELL_LSTM;
-    const int LD = net->cfg.num_layers * net->D;
+    const int has_c = net->cfg.cell == LSTM_CELL_LSTM;
     lstm_workspace *ws;
     lstm_workspace_init(&ws, net, T, B, LSTM_WS_TRAIN);
     lstm_workspace_set_threads(ws, threads);
@@ -1048,20 +1056,7 @@ static void act_pad_run(lstm_net *net, int T, int B, int threads, const float *x
     lstm_workspace_set_threads(ws, threads);
     lstm_forward(net, ws, T, B, x, h0, has_c ? c0 : NULL, out[AP_YI], NULL, NULL);
     lstm_workspace_free(ws);
-    if (net->D == 1) { /* streaming: one direction */
-        lstm_workspace_init(&ws, net, 3, B, 0);
-        lstm_workspace_set_threads(ws, threads);
-        lstm_state st;
-        lstm_state_init(&st, net, B);
-        memcpy(st.h, h0, (size_t)LD * B * Hout * 4);
-        if (has_c) memcpy(st.c, c0, (size_t)LD * B * net->H * 4);
-        for (int t = 0, len = 1; t < T; t += len, len = len % 3 + 1) {
-            int n = T - t < len ? T - t : len;
-            lstm_stream(net, ws, &st, n, x + (size_t)t * B * I, out[AP_YS] + (size_t)t * B * Hout);
-        }
-        lstm_state_free(&st);
-        lstm_workspace_free(ws);
-    }
+    if (net->D == 1) stream_pieces(net, T, B, threads, x, h0, has_c ? c0 : NULL, out[AP_YS]); /* one direction */
 }
 
 static void test_act_pad(void) {
