@@ -89,7 +89,8 @@ static const char train_usage[] =
     "                     given or FILE is not the checkpoint its run wrote (a copy)\n"
     "  --log LOG.jsonl    one JSON object per step\n"
     "  --threads N        threads for the LSTM/GRU (default, or 0: the cores this process may use,\n"
-    "                     at most 8; same bits for any N)\n"
+    "                     at most 8, and under MPI at most its share of the machine's cores;\n"
+    "                     same bits for any N)\n"
     "  --sample N         print N sampled bytes to stdout when done\n"
     "Two runs may not write the same files: each holds a lock beside them.\n";
 
@@ -243,8 +244,13 @@ static int parse_run_opt(cli_args *a, lstm_train_run *run) {
 int lstm_cmd_train(int argc, char **argv) {
     const char *init_path = NULL, *resume_path = NULL;
     long hidden = 128, layers = 2, embed = 64, proj = 0, sample_n = 0;
-    /* the cores this process may run on (its affinity: taskset, a container; SMT siblings once), at most 8 */
-    const long ncpu = lstm__cores_usable(), auto_threads = ncpu < 8 ? ncpu : 8;
+    /* the cores this process may run on (its affinity: taskset, a container; SMT siblings once), at most 8,
+     * and under MPI at most its share of the machine's cores (ranks that mpirun did not bind, or bound
+     * to a socket, would otherwise each take every core) */
+    long ncpu = lstm__cores_usable();
+    const long online = lstm__cores_online(), share = online > 0 ? online / cli_dist_local_size() : ncpu;
+    if (ncpu > share) ncpu = share > 1 ? share : 1;
+    const long auto_threads = ncpu < 8 ? ncpu : 8;
     long threads = auto_threads;
     double time_limit = 0;
     int help = 0, arch_given[4] = {0};

@@ -23,6 +23,7 @@ int cli_dist_err_fd(const char **tag);
 void cli_dist_finalize(void);                /* on a normal return from main */
 int cli_dist_rank(void);
 int cli_dist_size(void);
+int cli_dist_local_size(void); /* the ranks on this machine (MPI_COMM_TYPE_SHARED; 1 without MPI) */
 /* The lines 'lstm --help' ends with on what runs under mpirun, or NULL (build/lstm). */
 const char *cli_dist_help(void);
 /* The training reducer over all processes; NULL for one. */

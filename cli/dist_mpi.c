@@ -15,7 +15,7 @@
 
 #include "dist.h"
 
-static int rank_, size_ = 1;
+static int rank_, size_ = 1, local_size_ = 1;
 static FILE *job_err_; /* a rank above 0: the job's stderr, for the line of a failure */
 
 static int red_max_f32(void *ctx, float *buf, size_t n) {
@@ -38,6 +38,11 @@ void cli_dist_init(int *argc, char ***argv) {
     MPI_Init(argc, argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &local_size_);
+        MPI_Comm_free(&node);
+    }
     reducer_ = (lstm_reducer){rank_, size_, NULL, red_max_f32, red_sum_i64, red_allgather_f32};
     if (rank_ > 0) { /* rank 0 speaks for the job */
         int fd = open("/dev/null", O_WRONLY), efd = fcntl(2, F_DUPFD_CLOEXEC, 3);
@@ -70,6 +75,7 @@ FILE *cli_dist_fail_out(const char **tag) {
 }
 int cli_dist_rank(void) { return rank_; }
 int cli_dist_size(void) { return size_; }
+int cli_dist_local_size(void) { return local_size_ > 0 ? local_size_ : 1; }
 const char *cli_dist_help(void) {
     return "under mpirun with more than one process only 'train' runs (its batch split over the ranks);\n"
            "run the other commands without mpirun (or with -np 1)";

@@ -202,6 +202,38 @@ int lstm__cores_of(const char *cpu_dir, const unsigned char *in_set, int ncpu) {
     return n;
 }
 
+/* The cores among the CPUs online (/sys/devices/system/cpu/online); -1 when unknown. */
+int lstm__cores_online(void) {
+#if defined(__linux__)
+    FILE *f = fopen("/sys/devices/system/cpu/online", "r");
+    if (!f) return -1;
+    char buf[4096];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    const int ncpu = 1 << 16;
+    unsigned char *in_set = calloc((size_t)ncpu, 1);
+    if (!in_set) return -1;
+    int n = -1;
+    /* every CPU the list names: mark all, then count the cores among them */
+    for (const char *s = buf; *s >= '0' && *s <= '9';) {
+        char *e;
+        long a = strtol(s, &e, 10), b = a;
+        if (*e == '-' && e[1] >= '0' && e[1] <= '9') b = strtol(e + 1, &e, 10);
+        for (long c = a; c <= b && c < ncpu; c++) in_set[c] = 1;
+        if (*e != ',') break;
+        s = e + 1;
+    }
+    int last = ncpu - 1;
+    while (last >= 0 && !in_set[last]) last--;
+    if (last >= 0) n = lstm__cores_of("/sys/devices/system/cpu", in_set, last + 1);
+    free(in_set);
+    return n;
+#else
+    return -1;
+#endif
+}
+
 int lstm__cores_usable(void) {
 #if defined(__linux__)
     /* a set as large as the kernel's (more than CPU_SETSIZE possible CPUs: EINVAL, then twice) */
