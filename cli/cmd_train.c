@@ -245,11 +245,11 @@ int lstm_cmd_train(int argc, char **argv) {
     const char *init_path = NULL, *resume_path = NULL;
     long hidden = 128, layers = 2, embed = 64, proj = 0, sample_n = 0;
     /* the cores this process may run on (its affinity: taskset, a container; SMT siblings once), at most 8,
-     * and under MPI at most its share of the machine's cores (ranks that mpirun did not bind, or bound
-     * to a socket, would otherwise each take every core) */
+     * and under MPI at most its share of the cores its machine's ranks may run on (ranks that mpirun did
+     * not bind, or bound to a socket, would otherwise each take every core) */
     long ncpu = lstm__cores_usable();
-    const long online = lstm__cores_online(), share = online > 0 ? online / cli_dist_local_size() : ncpu;
-    if (ncpu > share) ncpu = share > 1 ? share : 1;
+    const long share = cli_dist_core_share();
+    if (share > 0 && ncpu > share) ncpu = share;
     const long auto_threads = ncpu < 8 ? ncpu : 8;
     long threads = auto_threads;
     double time_limit = 0;

@@ -13,7 +13,7 @@ int cli_dist_err_fd(const char **tag) {
 }
 int cli_dist_rank(void) { return 0; }
 int cli_dist_size(void) { return 1; }
-int cli_dist_local_size(void) { return 1; }
+int cli_dist_core_share(void) { return 0; }
 const char *cli_dist_help(void) { return NULL; }
 const lstm_reducer *cli_dist_reducer(void) { return NULL; }
 int cli_dist_any(int flag) { return flag != 0; }

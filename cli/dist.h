@@ -23,7 +23,10 @@ int cli_dist_err_fd(const char **tag);
 void cli_dist_finalize(void);                /* on a normal return from main */
 int cli_dist_rank(void);
 int cli_dist_size(void);
-int cli_dist_local_size(void); /* the ranks on this machine (MPI_COMM_TYPE_SHARED; 1 without MPI) */
+/* MPI: this rank's share of its machine's cores, the cores of the union of the affinities of
+ * the ranks on the machine (MPI_COMM_TYPE_SHARED) divided by their number, >= 1; 0 without
+ * MPI or where the affinity cannot be read (no cap). */
+int cli_dist_core_share(void);
 /* The lines 'lstm --help' ends with on what runs under mpirun, or NULL (build/lstm). */
 const char *cli_dist_help(void);
 /* The training reducer over all processes; NULL for one. */

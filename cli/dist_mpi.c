@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <mpi.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +15,9 @@
 #include <unistd.h>
 
 #include "dist.h"
+#include "internal.h" /* lstm__cores_in */
 
-static int rank_, size_ = 1, local_size_ = 1;
+static int rank_, size_ = 1, core_share_;
 static FILE *job_err_; /* a rank above 0: the job's stderr, for the line of a failure */
 
 static int red_max_f32(void *ctx, float *buf, size_t n) {
@@ -34,15 +36,34 @@ static int red_allgather_f32(void *ctx, float *buf, size_t n) {
 }
 static lstm_reducer reducer_;
 
+/* The cores of the union of the affinities of the ranks on this machine, over their number
+ * (at least 1); 0 when the affinity or the machine's ranks cannot be had.  Collective. */
+static int node_core_share(void) {
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return 0;
+    int local = 1, ok = 1, all_ok = 0;
+    MPI_Comm_size(node, &local);
+    cpu_set_t set;
+    unsigned char bits[CPU_SETSIZE / 8] = {0}, in_set[CPU_SETSIZE];
+    if (sched_getaffinity(0, sizeof set, &set) != 0) ok = 0;
+    for (int c = 0; ok && c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set)) bits[c / 8] |= (unsigned char)(1u << (c % 8));
+    /* (every rank takes part in both reductions, whatever its own outcome) */
+    MPI_Allreduce(MPI_IN_PLACE, bits, (int)sizeof bits, MPI_BYTE, MPI_BOR, node);
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, node);
+    MPI_Comm_free(&node);
+    if (!all_ok) return 0;
+    for (int c = 0; c < CPU_SETSIZE; c++) in_set[c] = bits[c / 8] >> (c % 8) & 1;
+    const int cores = lstm__cores_in(in_set, CPU_SETSIZE), share = cores / (local > 0 ? local : 1);
+    return share > 1 ? share : 1;
+}
+
 void cli_dist_init(int *argc, char ***argv) {
     MPI_Init(argc, argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
-    MPI_Comm node;
-    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
-        MPI_Comm_size(node, &local_size_);
-        MPI_Comm_free(&node);
-    }
+    core_share_ = node_core_share();
     reducer_ = (lstm_reducer){rank_, size_, NULL, red_max_f32, red_sum_i64, red_allgather_f32};
     if (rank_ > 0) { /* rank 0 speaks for the job */
         int fd = open("/dev/null", O_WRONLY), efd = fcntl(2, F_DUPFD_CLOEXEC, 3);
@@ -75,7 +96,7 @@ FILE *cli_dist_fail_out(const char **tag) {
 }
 int cli_dist_rank(void) { return rank_; }
 int cli_dist_size(void) { return size_; }
-int cli_dist_local_size(void) { return local_size_ > 0 ? local_size_ : 1; }
+int cli_dist_core_share(void) { return core_share_; }
 const char *cli_dist_help(void) {
     return "under mpirun with more than one process only 'train' runs (its batch split over the ranks);\n"
            "run the other commands without mpirun (or with -np 1)";

@@ -114,9 +114,12 @@ def extension():
     )
 
 
-# `setup.py vendor` and `clean` need no compiler and must work before the sources are copied
-needs_ext = not (len(sys.argv) > 1 and (sys.argv[1] in ("vendor", "clean", "--help", "--version")
-                                        or sys.argv[1:] == ["link_user", "--remove"]))
+# `setup.py vendor` and `clean` need no compiler and must work before the sources are copied;
+# any other command among them (`vendor sdist`) needs the extension listed
+_commands = [a for a in sys.argv[1:] if not a.startswith("-")]
+needs_ext = not (set(sys.argv[1:]) & {"--help", "--version"} and not _commands
+                 or _commands and set(_commands) <= {"vendor", "clean"}
+                 or sys.argv[1:] == ["link_user", "--remove"])
 
 setup(
     name="lstm",

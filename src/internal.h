@@ -141,9 +141,9 @@ void lstm__team_free(lstm__team *team);
  * cpu_dir/cpuN/topology/thread_siblings_list; -1 when a file is missing or wrong. */
 int lstm__cores_usable(void);
 int lstm__cores_of(const char *cpu_dir, const unsigned char *in_set, int ncpu);
-/* The cores among all the CPUs online (the machine's, whatever the affinity); -1 when
- * unknown.  lstm train under MPI shares them among the ranks on the machine. */
-int lstm__cores_online(void);
+/* The cores among CPUs c < ncpu with in_set[c] (lstm__cores_of on this machine's sysfs;
+ * where that fails, the CPUs).  lstm-mpi shares those of its ranks on a machine. */
+int lstm__cores_in(const unsigned char *in_set, int ncpu);
 
 /* Multi-threaded GEMMs: same arguments as above after team (NULL or a team of
  * 1 = the single-threaded call).  Work is split into tasks over disjoint blocks

@@ -202,36 +202,12 @@ int lstm__cores_of(const char *cpu_dir, const unsigned char *in_set, int ncpu) {
     return n;
 }
 
-/* The cores among the CPUs online (/sys/devices/system/cpu/online); -1 when unknown. */
-int lstm__cores_online(void) {
-#if defined(__linux__)
-    FILE *f = fopen("/sys/devices/system/cpu/online", "r");
-    if (!f) return -1;
-    char buf[4096];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    const int ncpu = 1 << 16;
-    unsigned char *in_set = calloc((size_t)ncpu, 1);
-    if (!in_set) return -1;
-    int n = -1;
-    /* every CPU the list names: mark all, then count the cores among them */
-    for (const char *s = buf; *s >= '0' && *s <= '9';) {
-        char *e;
-        long a = strtol(s, &e, 10), b = a;
-        if (*e == '-' && e[1] >= '0' && e[1] <= '9') b = strtol(e + 1, &e, 10);
-        for (long c = a; c <= b && c < ncpu; c++) in_set[c] = 1;
-        if (*e != ',') break;
-        s = e + 1;
-    }
-    int last = ncpu - 1;
-    while (last >= 0 && !in_set[last]) last--;
-    if (last >= 0) n = lstm__cores_of("/sys/devices/system/cpu", in_set, last + 1);
-    free(in_set);
+int lstm__cores_in(const unsigned char *in_set, int ncpu) {
+    const int cores = lstm__cores_of("/sys/devices/system/cpu", in_set, ncpu);
+    if (cores >= 1) return cores;
+    int n = 0; /* no topology: every CPU */
+    for (int c = 0; c < ncpu; c++) n += in_set[c] != 0;
     return n;
-#else
-    return -1;
-#endif
 }
 
 int lstm__cores_usable(void) {
@@ -250,7 +226,7 @@ int lstm__cores_usable(void) {
         if (sched_getaffinity(0, size, set) == 0) {
             const int count = CPU_COUNT_S(size, set);
             for (int c = 0; c < ncpu; c++) in_set[c] = CPU_ISSET_S(c, size, set) != 0;
-            const int cores = count > 0 ? lstm__cores_of("/sys/devices/system/cpu", in_set, ncpu) : -1;
+            const int cores = count > 0 ? lstm__cores_in(in_set, ncpu) : 0;
             CPU_FREE(set);
             free(in_set);
             if (count > 0) return cores >= 1 ? cores : count;

@@ -291,9 +291,9 @@ rc=$?
 check '[ $rc -ne 0 ] && grep -q "^lstm: rank 1 of 2: .*d1.txt: the data file became shorter while training" "$T/sb.err"' \
     "rank 1's data made shorter: expected its line on the job's stderr, rc $rc: $(tail -n 3 "$T/sb.err")"
 
-# ---- the default thread count under MPI: at most each rank's share of the machine's cores,
-# so that ranks mpirun did not bind (4 on 2 cores, oversubscribed; 2 with --bind-to none)
-# do not each take every core.  Rank 0's header line names its count.
+# ---- the default thread count under MPI: at most each rank's share of the cores its machine's
+# ranks may run on, so that ranks mpirun did not bind (4 on 2 cores, oversubscribed; 2 with
+# --bind-to none) do not each take every core.  Rank 0's header line names its count.
 cores=$(awk '/^Cpus_allowed_list:/ { n = 0; k = split($2, a, ","); for (i = 1; i <= k; i++) n += split(a[i], r, "-") == 2 ? r[2] - r[1] + 1 : 1; print n }' /proc/self/status 2> /dev/null)
 D="--data $DATA --hidden 8 --embed 4 --batch 4 --bptt 4 --steps 1 --eval-every 0 --checkpoint-every 0"
 for spec in "4" "2 --bind-to none"; do
@@ -306,6 +306,16 @@ for spec in "4" "2 --bind-to none"; do
     check '[ $rc -eq 0 ] && [ -n "$k" ] && [ "$k" -ge 1 ] && [ "$k" -le $want ]' \
         "$np ranks ($spec) on $cores CPUs: expected 1..$want thread(s) each, got '$k' (rc $rc): $(grep -m1 "^model:" "$T/th$np.err")"
 done
+# the whole job held to CPUs 0 and 1 (as a container's cpuset would): 2 unbound ranks, 1 thread
+# each on any machine (the old rule gave each all the CPUs it may use)
+if taskset -c 0,1 true 2> /dev/null; then
+    run_in thts taskset -c 0,1 $MPIRUN --bind-to none -np 2 "$LMPI" train $D --out m.st > "$T/thts.err" 2>&1
+    rc=$?
+    k=$(sed -n 's/^model: .*, \([0-9]*\) threads*$/\1/p' "$T/thts.err")
+    check '[ $rc -eq 0 ] && [ "$k" = 1 ]' "2 unbound ranks under taskset -c 0,1: expected 1 thread each, got '$k' (rc $rc)"
+else
+    echo "skip: taskset -c 0,1 (fewer than 2 CPUs here)"
+fi
 
 echo "cli_mpi.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

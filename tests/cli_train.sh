@@ -195,7 +195,9 @@ check 'grep -q "\"val_loss\":null" "$T/v.jsonl" && ! grep -Eqi "inf|nan" "$T/v.j
 # of its affinity, with SMT siblings once), at most 8; one under taskset -c 0.  (nproc is not
 # the affinity: OMP_NUM_THREADS and cgroup quotas move it.)
 threads_line() { "$@" --data $DATA --hidden 8 --layers 1 --embed 4 --batch 2 --bptt 4 --steps 1 --out "$T/th.st" 2>&1 | grep "^model: "; }
-n=$(awk '/^Cpus_allowed_list:/ { n = 0; k = split($2, a, ","); for (i = 1; i <= k; i++) n += split(a[i], r, "-") == 2 ? r[2] - r[1] + 1 : 1; print n }' /proc/self/status 2> /dev/null)
+# (sched_getaffinity where Python is, which leaves out offline CPUs; else Cpus_allowed_list)
+n=$(/usr/bin/python3 -c 'import os; print(len(os.sched_getaffinity(0)))' 2> /dev/null ||
+    awk '/^Cpus_allowed_list:/ { n = 0; k = split($2, a, ","); for (i = 1; i <= k; i++) n += split(a[i], r, "-") == 2 ? r[2] - r[1] + 1 : 1; print n }' /proc/self/status 2> /dev/null)
 [ -n "$n" ] || n=$(getconf _NPROCESSORS_ONLN)
 [ "$n" -gt 8 ] && n=8
 smt=0

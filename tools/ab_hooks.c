@@ -1,6 +1,8 @@
 /* ab_hooks.c — an in-process A/B of one engine choice that a test hook switches:
  * two workspaces of the same net, one made with each setting, timed in alternating
- * iterations (A B, B A, ...), so that a busy or drifting host weighs on both alike.
+ * iterations (A B, B A, ...), so that a busy or drifting host weighs on both alike.  The
+ * hook is set to a side's value before each of its iterations too (step_x is read at
+ * every forward, act_pad when a workspace is made).
  * Prints each side's fastest and median iteration and the median of the paired
  * ratios B/A with its quartiles.  Not a test.
  *   cc -O2 -Iinclude -Isrc tools/ab_hooks.c build/liblstm.a -lm -pthread -o build/ab_hooks
@@ -39,6 +41,7 @@ int main(int argc, char **argv) {
     }
     lstm_config cfg = {atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), 0, 1, 0, LSTM_CELL_LSTM};
     const int B = atoi(argv[5]), T = atoi(argv[6]), train = !strcmp(argv[7], "train");
+    if (!train && strcmp(argv[7], "forward")) { fprintf(stderr, "ab_hooks: MODE: forward or train\n"); return 2; }
     int N = 20, threads = 2;
     for (int i = 8; i < argc; i++) {
         if (!strcmp(argv[i], "--bidirectional")) cfg.bidirectional = 1;
@@ -61,7 +64,6 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    set_hook(argv[1], 0);
     size_t nx = (size_t)T * B * cfg.input_size, ny = (size_t)T * B * net.D * net.Hout;
     float *x = malloc(nx * 4), *y = malloc(ny * 4), *dy = malloc(ny * 4), *dx = malloc(nx * 4);
     double *t[2] = {malloc((size_t)N * sizeof(double)), malloc((size_t)N * sizeof(double))};
@@ -73,11 +75,13 @@ int main(int argc, char **argv) {
     for (int it = -1; it < N; it++)
         for (int q = 0; q < 2; q++) {
             const int side = (it & 1) ? 1 - q : q; /* A B, then B A */
+            set_hook(argv[1], side);
             double t0 = now_ms();
             lstm_forward(&net, ws[side], T, B, x, NULL, NULL, y, NULL, NULL);
             if (train) lstm_backward(&net, ws[side], dy, NULL, NULL, dx, NULL, NULL);
             if (it >= 0) t[side][it] = now_ms() - t0;
         }
+    set_hook(argv[1], 0);
     for (int i = 0; i < N; i++) r[i] = t[1][i] / t[0][i];
     qsort(r, (size_t)N, sizeof *r, cmp);
     qsort(t[0], (size_t)N, sizeof *t[0], cmp);
