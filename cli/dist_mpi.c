@@ -7,15 +7,15 @@
 #include <fcntl.h>
 #include <math.h>
 #include <mpi.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dist.h"
-#include "internal.h" /* lstm__cores_in */
+#include "internal.h" /* lstm__affinity, lstm__cores_in */
 
 static int rank_, size_ = 1, core_share_;
 static FILE *job_err_; /* a rank above 0: the job's stderr, for the line of a failure */
@@ -42,20 +42,22 @@ static int node_core_share(void) {
     MPI_Comm node;
     if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node) != MPI_SUCCESS)
         return 0;
-    int local = 1, ok = 1, all_ok = 0;
+    int local = 1, n = 0, nmax = 0, ok, all_ok = 0;
     MPI_Comm_size(node, &local);
-    cpu_set_t set;
-    unsigned char bits[CPU_SETSIZE / 8] = {0}, in_set[CPU_SETSIZE];
-    if (sched_getaffinity(0, sizeof set, &set) != 0) ok = 0;
-    for (int c = 0; ok && c < CPU_SETSIZE; c++)
-        if (CPU_ISSET(c, &set)) bits[c / 8] |= (unsigned char)(1u << (c % 8));
-    /* (every rank takes part in both reductions, whatever its own outcome) */
-    MPI_Allreduce(MPI_IN_PLACE, bits, (int)sizeof bits, MPI_BYTE, MPI_BOR, node);
+    unsigned char *mine = lstm__affinity(&n);
+    /* (every rank takes part in every reduction, whatever its own outcome) */
+    MPI_Allreduce(&n, &nmax, 1, MPI_INT, MPI_MAX, node);
+    unsigned char *all = calloc(nmax > 0 ? (size_t)nmax : 1, 1);
+    ok = mine && all;
+    if (ok) memcpy(all, mine, (size_t)n);
+    MPI_Allreduce(MPI_IN_PLACE, all, nmax, MPI_UNSIGNED_CHAR, MPI_MAX, node); /* the union */
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, node);
     MPI_Comm_free(&node);
+    const int cores = all_ok ? lstm__cores_in(all, nmax) : 0;
+    free(mine);
+    free(all);
     if (!all_ok) return 0;
-    for (int c = 0; c < CPU_SETSIZE; c++) in_set[c] = bits[c / 8] >> (c % 8) & 1;
-    const int cores = lstm__cores_in(in_set, CPU_SETSIZE), share = cores / (local > 0 ? local : 1);
+    const int share = cores / (local > 0 ? local : 1);
     return share > 1 ? share : 1;
 }
 

@@ -144,6 +144,9 @@ int lstm__cores_of(const char *cpu_dir, const unsigned char *in_set, int ncpu);
 /* The cores among CPUs c < ncpu with in_set[c] (lstm__cores_of on this machine's sysfs;
  * where that fails, the CPUs).  lstm-mpi shares those of its ranks on a machine. */
 int lstm__cores_in(const unsigned char *in_set, int ncpu);
+/* The CPUs this process may run on as in_set[0..*ncpu) (0 or 1 each; malloc'd, the
+ * caller frees it), sized as the kernel's CPU masks; NULL when unknown (not Linux) or empty. */
+unsigned char *lstm__affinity(int *ncpu);
 
 /* Multi-threaded GEMMs: same arguments as above after team (NULL or a team of
  * 1 = the single-threaded call).  Work is split into tasks over disjoint blocks

@@ -210,34 +210,43 @@ int lstm__cores_in(const unsigned char *in_set, int ncpu) {
     return n;
 }
 
-int lstm__cores_usable(void) {
+unsigned char *lstm__affinity(int *ncpu) {
 #if defined(__linux__)
     /* a set as large as the kernel's (more than CPU_SETSIZE possible CPUs: EINVAL, then twice) */
-    for (int ncpu = CPU_SETSIZE; ncpu <= 1 << 20; ncpu *= 2) {
-        cpu_set_t *set = CPU_ALLOC(ncpu);
-        unsigned char *in_set = malloc((size_t)ncpu);
+    for (int n = CPU_SETSIZE; n <= 1 << 20; n *= 2) {
+        cpu_set_t *set = CPU_ALLOC(n);
+        unsigned char *in_set = malloc((size_t)n);
         if (!set || !in_set) {
             CPU_FREE(set);
             free(in_set);
-            break;
+            return NULL;
         }
-        const size_t size = CPU_ALLOC_SIZE(ncpu);
+        const size_t size = CPU_ALLOC_SIZE(n);
         CPU_ZERO_S(size, set);
-        if (sched_getaffinity(0, size, set) == 0) {
-            const int count = CPU_COUNT_S(size, set);
-            for (int c = 0; c < ncpu; c++) in_set[c] = CPU_ISSET_S(c, size, set) != 0;
-            const int cores = count > 0 ? lstm__cores_in(in_set, ncpu) : 0;
+        if (sched_getaffinity(0, size, set) == 0 && CPU_COUNT_S(size, set) > 0) {
+            for (int c = 0; c < n; c++) in_set[c] = CPU_ISSET_S(c, size, set) != 0;
             CPU_FREE(set);
-            free(in_set);
-            if (count > 0) return cores >= 1 ? cores : count;
-            break;
+            *ncpu = n;
+            return in_set;
         }
         const int again = errno == EINVAL;
         CPU_FREE(set);
         free(in_set);
-        if (!again) break;
+        if (!again) return NULL;
     }
 #endif
+    (void)ncpu;
+    return NULL;
+}
+
+int lstm__cores_usable(void) {
+    int ncpu;
+    unsigned char *in_set = lstm__affinity(&ncpu);
+    if (in_set) {
+        const int cores = lstm__cores_in(in_set, ncpu); /* (>= 1: the set is not empty) */
+        free(in_set);
+        return cores;
+    }
 #if defined(_SC_NPROCESSORS_ONLN)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 1 ? (n > 1 << 20 ? 1 << 20 : (int)n) : 1;

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from . import _lstm
-from ._rnn import _check_int, _usable_cpus, get_num_threads
+from ._rnn import _check_int, _default_threads, get_num_threads
 
 DEFAULT_CORPUS_DIR = "/usr/share/common-licenses"
 
@@ -279,7 +279,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     if out is not None:
         run.set("out", _setting_text("out", out))
     if o["threads"] is None or o["threads"] == 0:  # (0: the default, as lstm train --threads 0)
-        o["threads"] = min(_usable_cpus(), 8)
+        o["threads"] = _default_threads()
 
     # ---- the model: from a checkpoint, an init file, or new
     if resume is not None and init is not None:

@@ -23,13 +23,13 @@ _INT_MAX = 2**31 - 1
 _threads_lock = threading.Lock()
 
 
-def _usable_cpus():
+def _default_threads():
     """The cores this process may run on (its affinity: taskset, a container; SMT
-    siblings once), as `lstm train`'s default counts them (the library's rule)."""
-    return _lstm.cores_usable()
+    siblings once: the library's count), at most 8, as `lstm train`'s default."""
+    return min(_lstm.cores_usable(), 8)
 
 
-_num_threads = min(_usable_cpus(), 8)
+_num_threads = _default_threads()
 
 
 def set_num_threads(n):

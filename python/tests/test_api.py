@@ -92,7 +92,7 @@ class Layouts(unittest.TestCase):
                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), b"1")
-        self.assertTrue(1 <= lstm._rnn._usable_cpus() <= len(os.sched_getaffinity(0)))
+        self.assertTrue(1 <= lstm._lstm.cores_usable() <= len(os.sched_getaffinity(0)))
 
     def test_stream(self):
         m = lstm.LSTM(4, 8, num_layers=2, batch_first=True, seed=9).eval()
