@@ -49,9 +49,11 @@ static int node_core_share(void) {
     MPI_Allreduce(&n, &nmax, 1, MPI_INT, MPI_MAX, node);
     unsigned char *all = calloc(nmax > 0 ? (size_t)nmax : 1, 1);
     ok = mine && all;
-    if (ok) memcpy(all, mine, (size_t)n);
-    MPI_Allreduce(MPI_IN_PLACE, all, nmax, MPI_UNSIGNED_CHAR, MPI_MAX, node); /* the union */
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, node);
+    if (all_ok) { /* the same on every rank: all enter the union or none does */
+        memcpy(all, mine, (size_t)n);
+        MPI_Allreduce(MPI_IN_PLACE, all, nmax, MPI_UNSIGNED_CHAR, MPI_MAX, node); /* the union */
+    }
     MPI_Comm_free(&node);
     const int cores = all_ok ? lstm__cores_in(all, nmax) : 0;
     free(mine);

@@ -250,7 +250,8 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
     keep="best" counted no evaluation and so wrote no out), steps (taken
     in this call), step (the last step number), loss (smoothed training loss),
     val_loss (the last evaluation's, or None), best_val_loss (the best so far,
-    or None), tokens_per_s, out, checkpoint, sample (bytes, when sample=N > 0:
+    or None), tokens_per_s, threads (the count it trained with), out,
+    checkpoint, sample (bytes, when sample=N > 0:
     drawn from that model, as `lstm train --sample N`; none without one).
     Errors raise: ValueError for options, data and a non-finite loss (after
     which the last checkpoint is intact), OSError for files.  KeyboardInterrupt
@@ -359,7 +360,7 @@ def train(data=None, out=None, callback=None, verbose=False, init=None, resume=N
         tr.set_threads(threads)
     start_step = tr.steps_done
     result = {"model": None, "steps": 0, "step": start_step, "loss": None, "val_loss": None,
-              "best_val_loss": None, "tokens_per_s": 0.0, "out": out_path, "checkpoint": ckpt}
+              "best_val_loss": None, "tokens_per_s": 0.0, "threads": threads, "out": out_path, "checkpoint": ckpt}
     if total and start_step >= total:  # nothing to train; no file written
         result.update(_kept(run, model, out_path))
         return result

@@ -221,7 +221,11 @@ class CharModelVsCLI(unittest.TestCase):
                 with self.assertRaises((ValueError, TypeError)):
                     lstm.train(data=corpus(), out=out, **dict(KW, steps=2, **bad) if "steps" not in bad
                                and "epochs" not in bad and "time" not in bad else dict(KW, **bad))
-        lstm.train(data=corpus(), out=out, **dict(KW, steps=2, threads=None))  # the documented default: the CPUs
+        for th in (None, 0):  # the documented default (the cores, at most 8), and 0 meaning it as in lstm train
+            with self.subTest(threads=th):
+                r = lstm.train(data=corpus(), out=out, **dict(KW, steps=2, threads=th))
+                self.assertEqual(r["threads"], min(lstm._lstm.cores_usable(), 8))
+        self.assertEqual(lstm.train(data=corpus(), out=out, **dict(KW, steps=2, threads=1))["threads"], 1)
         for th in (2.5, 0.5):  # not a thread count: a ValueError as for the other integer options
             with self.subTest(threads=th):  # (2.5 was a TypeError from the extension, 0.5 trained)
                 with self.assertRaisesRegex(ValueError, "threads"):
