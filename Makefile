@@ -26,7 +26,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HDR      = include/lstm.h $(wildcard src/*.h src/*/*.h) $(wildcard cli/*.h)
 
-.PHONY: all test test-portable asan fuzz install clean crosscheck bench-gemm bench-sample bench bench-onednn python python-test mpi test-mpi
+.PHONY: all test test-portable asan fuzz install clean crosscheck bench-gemm bench-sample bench-rules bench bench-onednn python python-test mpi test-mpi
 all: $(BUILD)/lstm $(BUILD)/liblstm.a $(BUILD)/liblstm.so
 
 # The library is built with hidden visibility: only what lstm.h marks LSTM_API is exported.
@@ -47,7 +47,7 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/liblstm.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
 
 # Unit and fixture tests, then the CLI tests, then the live PyTorch cross-check.
-test: all $(TEST_BIN)
+test: all $(TEST_BIN) $(BUILD)/ab_hooks
 	@BUILD=$(BUILD) CC="$(CC)" LINKFLAGS="$(LDFLAGS)" sh tests/run.sh $(TEST_BIN)
 
 # The same tests with the x86 SIMD kernels compiled out (a stand-in for an aarch64 build);
@@ -93,6 +93,11 @@ $(BUILD)/bench_gemm: tools/bench_gemm.c $(BUILD)/liblstm.a
 # Sampling micro-benchmark (not a test): µs per greedy byte, stream loop vs the sampler.
 bench-sample: $(BUILD)/bench_sample
 $(BUILD)/bench_sample: tools/bench_sample.c $(BUILD)/liblstm.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
+
+# The engine's CPU rules, each A/B'd in process on this CPU (not a test): bench/rules.sh.
+bench-rules: $(BUILD)/ab_hooks
+$(BUILD)/ab_hooks: tools/ab_hooks.c $(BUILD)/liblstm.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblstm.a $(LDLIBS)
 
 # The library's objects are compiled once for both targets (make -j2 fuzz builds them

@@ -372,6 +372,9 @@ enum { LSTM__WS_SLICE = 1 << 16 };
  * (lstm_layer.c): -1 by its rule (the default), 0 never, 1 always; set it
  * before making a workspace. */
 void lstm__set_step_x(int mode);
+/* Whether the rule (mode -1) puts x·W_ihᵀ in the fused step for a layer of input size in
+ * on ws (its threads as set now); 0 where ws has no fused step (tools/ab_hooks). */
+int lstm__step_x_rule(const lstm_workspace *ws, int in);
 /* Tests: the row stride of act (lstm_layer.c's act_ld): -1 by its rule (the
  * default), 0 A·H always, 1 A·H + 16 always; set it before making a workspace. */
 void lstm__set_act_pad(int mode);
@@ -486,6 +489,8 @@ void lstm__cpu_blocking(long l1d, long l2, int *kc, int *nc);
 void lstm__cpu_set_gemm_blocking(int kc, int nc); /* tests: the results must not change */
 void lstm__cpu_set_gemm_ta_direct(int on);       /* tests: the results must not change */
 void lstm__cpu_set_step_two_pass8(int on);       /* tests: the results must not change */
+void lstm__cpu_set_step_pf_tiles2(int on);      /* tools/ab_hooks: no bit depends on it */
+void lstm__cpu_set_step1_pf_bytes(long bytes);  /* tools/ab_hooks: no bit depends on it */
 
 /* C[M,N] = bias[N] (in every row) + A[M,K]·B[N,K]ᵀ: the same sum, in the same
  * order, as filling C with the bias and calling lstm_gemm_nt_mt with beta 1,

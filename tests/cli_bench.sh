@@ -107,5 +107,23 @@ usage "0 < P < H" --input-size 4 --hidden 4 --proj 4
 usage "cannot run step by step" --input-size 4 --hidden 4 --bidirectional --mode step
 usage "a GRU has no projection" --input-size 4 --hidden 4 --cell gru --proj 2
 
+# tools/ab_hooks (bench/rules.sh's A/B of the engine's CPU rules): every hook runs both sides
+# and names the rule's side and a verdict; act_pad's rule pads rows of 4 KiB multiples only
+AB=$(dirname "$LSTM")/ab_hooks
+if [ -x "$AB" ]; then
+    for hook in act_pad step_x ta_direct two_pass8 pf_tiles2 step1_pf; do
+        b=3; [ $hook = step1_pf ] && b=1
+        out=$("$AB" $hook 5 7 2 $b 11 forward --iters 2 2>&1)
+        case $out in "$hook: off fastest "*" | rule: o"[nf]*" | "*[a-z]) ok ;; *) bad "ab_hooks $hook: $out" ;; esac
+    done
+    out=$("$AB" two_pass8 5 7 1 8 4 train --iters 2 --threads 1 2>&1)
+    case $out in *" pairs | rule: o"*) ok ;; *) bad "ab_hooks two_pass8 train: $out" ;; esac
+    case $("$AB" act_pad 4 256 1 2 3 forward --iters 2) in *"rule: on |"*) ok ;; *) bad "ab_hooks: H = 256 not padded" ;; esac
+    case $("$AB" act_pad 4 7 1 2 3 forward --iters 2) in *"rule: off |"*) ok ;; *) bad "ab_hooks: H = 7 padded" ;; esac
+    "$AB" no_such_hook 4 7 1 2 3 forward >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "ab_hooks: an unknown hook is not a usage error"
+else
+    bad "$AB missing (make test builds it)"
+fi
+
 echo "cli_bench: $pass passed, $fail failed"
 [ $fail -eq 0 ]

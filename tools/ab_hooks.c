@@ -1,16 +1,27 @@
 /* ab_hooks.c — an in-process A/B of one engine choice that a test hook switches:
  * two workspaces of the same net, one made with each setting, timed in alternating
  * iterations (A B, B A, ...), so that a busy or drifting host weighs on both alike.  The
- * hook is set to a side's value before each of its iterations too (step_x is read at
- * every forward, act_pad when a workspace is made).
- * Prints each side's fastest and median iteration and the median of the paired
- * ratios B/A with its quartiles.  Not a test.
+ * hook is set to a side's value before each of its iterations too (some are read at
+ * every forward, act_pad when a workspace is made).  Side A is the choice off, B on.
+ * Prints each side's fastest and median iteration, the median of the paired ratios
+ * B/A with its quartiles, which side the engine's rule takes on this CPU and shape,
+ * and a verdict: "rule faster" or "rule slower" when the quartiles of the ratio are
+ * both on one side of 1, else "even".  Not a test; bench/rules.sh runs it over the
+ * shapes each rule was chosen on.
  *   cc -O2 -Iinclude -Isrc tools/ab_hooks.c build/liblstm.a -lm -pthread -o build/ab_hooks
  *   build/ab_hooks HOOK I H L B T MODE [--bidirectional] [--proj P] [--gru] [--iters N] [--threads N]
- * HOOK: act_pad (A: rows of A·H, B: A·H + 16; lstm__set_act_pad) or step_x (A: the
- * rule, B: x·W_ihᵀ as a GEMM before the loop; lstm__set_step_x).  MODE: forward
- * (packs kept, as lstm bench) or train (forward + backward).  Defaults: 20
+ * HOOK (off / on):
+ *   act_pad    act's rows A·H / A·H + 16 floats (lstm__set_act_pad)
+ *   step_x     x·W_ihᵀ as a GEMM before the loop / inside the fused step (lstm__set_step_x)
+ *   ta_direct  the weight gradients' dGᵀ packed / read in place (gemm_ta_direct)
+ *   two_pass8  8 rows of the fused step as two tiles of 4 / one tile in two passes
+ *   pf_tiles2  two row tiles of a fused step without / with the next block's prefetch
+ *   step1_pf   the batch-1 step never / always prefetches its pack (the rule: when a
+ *              thread's share of the pack, 64·A·ceil(H/16)·(I + H) bytes over the threads,
+ *              passes lstm__cpu_info.step1_pf_bytes)
+ * MODE: forward (packs kept, as lstm bench) or train (forward + backward).  Defaults: 20
  * iterations after one warm-up pair, 2 threads. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +29,9 @@
 
 #include "internal.h"
 #include "lstm.h"
+
+static const char *const hooks[] = {"act_pad", "step_x", "ta_direct", "two_pass8", "pf_tiles2", "step1_pf"};
+enum { ACT_PAD, STEP_X, TA_DIRECT, TWO_PASS8, PF_TILES2, STEP1_PF, N_HOOKS };
 
 static double now_ms(void) {
     struct timespec t;
@@ -28,15 +42,24 @@ static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
-static void set_hook(const char *hook, int side) {
-    if (!strcmp(hook, "act_pad")) lstm__set_act_pad(side);
-    else lstm__set_step_x(side ? 0 : -1);
+/* side -1: back to the rule (the CPU's own values, saved in cpu0) */
+static void set_hook(int hook, int side, const lstm__cpu_info *cpu0) {
+    switch (hook) {
+    case ACT_PAD: lstm__set_act_pad(side); break;
+    case STEP_X: lstm__set_step_x(side); break;
+    case TA_DIRECT: lstm__cpu_set_gemm_ta_direct(side < 0 ? cpu0->gemm_ta_direct : side); break;
+    case TWO_PASS8: lstm__cpu_set_step_two_pass8(side < 0 ? cpu0->step_two_pass8 : side); break;
+    case PF_TILES2: lstm__cpu_set_step_pf_tiles2(side < 0 ? cpu0->step_pf_tiles2 : side); break;
+    default: lstm__cpu_set_step1_pf_bytes(side < 0 ? cpu0->step1_pf_bytes : side ? 0 : LONG_MAX); break;
+    }
 }
 
 int main(int argc, char **argv) {
-    if (argc < 8 || (strcmp(argv[1], "act_pad") && strcmp(argv[1], "step_x"))) {
-        fprintf(stderr, "usage: ab_hooks act_pad|step_x I H L B T forward|train [--bidirectional] [--proj P] "
-                        "[--gru] [--iters N] [--threads N]\n");
+    int hook = 0;
+    while (hook < N_HOOKS && argc > 1 && strcmp(argv[1], hooks[hook])) hook++;
+    if (argc < 8 || hook == N_HOOKS) {
+        fprintf(stderr, "usage: ab_hooks act_pad|step_x|ta_direct|two_pass8|pf_tiles2|step1_pf I H L B T forward|train\n"
+                        "                [--bidirectional] [--proj P] [--gru] [--iters N] [--threads N]\n");
         return 2;
     }
     lstm_config cfg = {atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), 0, 1, 0, LSTM_CELL_LSTM};
@@ -52,17 +75,34 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "ab_hooks: unknown argument '%s'\n", argv[i]); return 2; }
     }
     if (N < 2 || B < 1 || T < 1) { fprintf(stderr, "ab_hooks: bad sizes\n"); return 2; }
+    const lstm__cpu_info cpu0 = *lstm__cpu();
     lstm_net net;
     if (lstm_net_init(&net, &cfg) != LSTM_OK) { fprintf(stderr, "ab_hooks: %s\n", lstm_last_error()); return 1; }
     lstm_net_init_uniform(&net, 1);
     lstm_workspace *ws[2];
     for (int side = 0; side < 2; side++) {
-        set_hook(argv[1], side);
+        set_hook(hook, side, &cpu0);
         if (lstm_workspace_init(&ws[side], &net, T, B, train ? LSTM_WS_TRAIN : LSTM_WS_KEEP_PACKS) != LSTM_OK ||
             lstm_workspace_set_threads(ws[side], threads) != LSTM_OK) {
             fprintf(stderr, "ab_hooks: %s\n", lstm_last_error());
             return 1;
         }
+    }
+    /* the rule's side for this shape (layer 0's input; set_hook(-1) restores the rule) */
+    set_hook(hook, -1, &cpu0);
+    const int A = cfg.cell == LSTM_CELL_GRU ? 3 : 4, Hh = cfg.hidden_size;
+    char rule[64];
+    switch (hook) {
+    case ACT_PAD: snprintf(rule, sizeof rule, "%s", lstm__gemm_direct_ld(A * Hh) != A * Hh ? "on" : "off"); break;
+    case STEP_X: snprintf(rule, sizeof rule, "%s", lstm__step_x_rule(ws[0], cfg.input_size) ? "on" : "off"); break;
+    case TA_DIRECT: snprintf(rule, sizeof rule, "%s", cpu0.gemm_ta_direct ? "on" : "off"); break;
+    case TWO_PASS8: snprintf(rule, sizeof rule, "%s", cpu0.step_two_pass8 ? "on" : "off"); break;
+    case PF_TILES2: snprintf(rule, sizeof rule, "%s", cpu0.step_pf_tiles2 ? "on" : "off"); break;
+    default: { /* a thread's share of the pack a step streams, against the rule's size */
+        const long bytes = 64L * A * ((Hh + 15) / 16) * (cfg.input_size + Hh) / threads;
+        snprintf(rule, sizeof rule, "%s", bytes > cpu0.step1_pf_bytes ? "on" : "off");
+        break;
+    }
     }
     size_t nx = (size_t)T * B * cfg.input_size, ny = (size_t)T * B * net.D * net.Hout;
     float *x = malloc(nx * 4), *y = malloc(ny * 4), *dy = malloc(ny * 4), *dx = malloc(nx * 4);
@@ -75,19 +115,24 @@ int main(int argc, char **argv) {
     for (int it = -1; it < N; it++)
         for (int q = 0; q < 2; q++) {
             const int side = (it & 1) ? 1 - q : q; /* A B, then B A */
-            set_hook(argv[1], side);
+            set_hook(hook, side, &cpu0);
             double t0 = now_ms();
             lstm_forward(&net, ws[side], T, B, x, NULL, NULL, y, NULL, NULL);
             if (train) lstm_backward(&net, ws[side], dy, NULL, NULL, dx, NULL, NULL);
             if (it >= 0) t[side][it] = now_ms() - t0;
         }
-    set_hook(argv[1], 0);
+    set_hook(hook, -1, &cpu0);
     for (int i = 0; i < N; i++) r[i] = t[1][i] / t[0][i];
     qsort(r, (size_t)N, sizeof *r, cmp);
     qsort(t[0], (size_t)N, sizeof *t[0], cmp);
     qsort(t[1], (size_t)N, sizeof *t[1], cmp);
-    printf("%s: A fastest %.2f median %.2f ms | B fastest %.2f median %.2f ms | B/A paired: median %.3f "
-           "(quartiles %.3f %.3f), %d pairs\n",
-           argv[1], t[0][0], t[0][N / 2], t[1][0], t[1][N / 2], r[N / 2], r[N / 4], r[3 * N / 4], N);
+    const double q1 = r[N / 4], q3 = r[3 * N / 4];
+    const int on_faster = q3 < 1.0, off_faster = q1 > 1.0, rule_on = rule[1] == 'n';
+    const char *verdict = !on_faster && !off_faster ? "even"
+                          : on_faster == rule_on     ? "rule faster"
+                                                     : "rule slower";
+    printf("%s: off fastest %.2f median %.2f ms | on fastest %.2f median %.2f ms | on/off paired: median %.3f "
+           "(quartiles %.3f %.3f), %d pairs | rule: %s | %s\n",
+           argv[1], t[0][0], t[0][N / 2], t[1][0], t[1][N / 2], r[N / 2], q1, q3, N, rule, verdict);
     return 0;
 }

@@ -205,6 +205,17 @@ void lstm__cpu_set_step_two_pass8(int on) {
     info.step_two_pass8 = on != 0;
 }
 
+/* For tools/ab_hooks: the other choice of a rule, for an A/B; no bit depends on these. */
+void lstm__cpu_set_step_pf_tiles2(int on) {
+    lstm__cpu();
+    info.step_pf_tiles2 = on != 0;
+}
+
+void lstm__cpu_set_step1_pf_bytes(long bytes) {
+    lstm__cpu();
+    info.step1_pf_bytes = bytes;
+}
+
 static void publish_blocking(int kc, int nc) {
     info.gemm_kc = kc;
     info.gemm_nc = nc;

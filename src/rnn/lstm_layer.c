@@ -812,6 +812,10 @@ static int x_in_fused_step(const lstm__cell *cell, int train, lstm__team *team, 
     return rows >= 32 || block * blocks <= (rows >= 16 ? 4 * l2c : l2c / 2);
 }
 
+int lstm__step_x_rule(const lstm_workspace *ws, int in) {
+    return ws->fused && !ws->p1 && x_in_fused_step(ws->cell, ws->train, ws->team, ws->B, ws->H, in, ws->Hout);
+}
+
 #if LSTM_X86 /* (the batch-1 step is x86's: step1_avx512.c) */
 /* Step s's buffers for lstm__step1_seq2 (op: a dir_op at B = 1, act from the input GEMM). */
 static void seq2_bufs(void *ctx, int s, lstm__step1_bufs *b) {
