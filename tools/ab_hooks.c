@@ -134,5 +134,9 @@ int main(int argc, char **argv) {
     printf("%s: off fastest %.2f median %.2f ms | on fastest %.2f median %.2f ms | on/off paired: median %.3f "
            "(quartiles %.3f %.3f), %d pairs | rule: %s | %s\n",
            argv[1], t[0][0], t[0][N / 2], t[1][0], t[1][N / 2], r[N / 2], q1, q3, N, rule, verdict);
+    free(x), free(y), free(dy), free(dx), free(t[0]), free(t[1]), free(r);
+    lstm_workspace_free(ws[0]);
+    lstm_workspace_free(ws[1]);
+    lstm_net_free(&net);
     return 0;
 }
