@@ -115,9 +115,9 @@ $(FUZZ_TARGETS): $(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_OBJ) $(HDR)
 
 # Benchmarks (bench/run.sh); oneDNN is only needed for bench-onednn, never for all/test.
 bench-onednn: $(BUILD)/bench/onednn_lstm
-$(BUILD)/bench/onednn_lstm: bench/onednn_lstm.c
+$(BUILD)/bench/onednn_lstm: bench/onednn_lstm.c $(BUILD)/liblstm.a
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O2 -g -Wall -Wextra -fopenmp -D_GNU_SOURCE -o $@ $< -ldnnl -lm
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -fopenmp -D_GNU_SOURCE -Iinclude -o $@ $< $(BUILD)/liblstm.a -ldnnl -lm -pthread
 bench: all
 	sh bench/run.sh
 

@@ -36,12 +36,14 @@
 #endif
 #include <dnnl.h>
 #include <omp.h>
+#include "lstm.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CHECK_DNNL(call)                                                                   \
     do {                                                                                   \
@@ -358,63 +360,101 @@ typedef struct {
     long n, warm_done;
 } result;
 
-/* Builds the net with the forward weights in layout wfmt (W_ANY or W_LDIGO),
- * times it, frees it. */
-static result measure(int wfmt) {
-    result res = {0};
-    rng_state = 0x2545F4914F6CDD1DULL; /* the same net and data for every layout */
-    /* blocks: one of L layers when I equals the output width W = D·Hout; else
-     * [layer 0] [layers 1..L-1]; bidirectional: one block per layer */
-    block *k = calloc((size_t)L, sizeof *k);
-    if (!k) exit(1);
-    int nk = 0;
+/* A whole net on oneDNN: blocks of L layers when I equals the output width
+ * W = D·Hout, else [layer 0] [layers 1..L-1]; bidirectional: one block per layer. */
+typedef struct {
+    block *k;
+    int nk;
+    dnnl_memory_t xmem, dy;
+    float *x, *y; /* step mode: the whole sequence in and out */
+} dnn_net;
+
+/* The net with the forward weights in layout wfmt (W_ANY or W_LDIGO); the same
+ * weights and data for every layout (the generator restarts). */
+static dnn_net dnn_make(int wfmt) {
+    dnn_net n = {0};
+    rng_state = 0x2545F4914F6CDD1DULL;
+    n.k = calloc((size_t)L, sizeof *n.k);
+    if (!n.k) exit(1);
+    block *k = n.k;
     const long W = ndir * hout((int)H);
     int Tp = mode == MODE_STEP ? 1 : (int)T;
     dnnl_dims_t d_x = {Tp, B, I};
     dnnl_memory_desc_t m_x = md_tag(3, d_x, dnnl_tnc);
-    dnnl_memory_t xmem = mem_new(&m_x);
+    n.xmem = mem_new(&m_x);
     if (ndir == 2) {
         for (int l = 0; l < L; l++)
-            block_init(&k[nk++], 1, l ? (int)W : (int)I, (int)H, (int)T, (int)B, mode, wfmt, l ? k[l - 1].dst : xmem);
+            block_init(&k[n.nk++], 1, l ? (int)W : (int)I, (int)H, (int)T, (int)B, mode, wfmt, l ? k[l - 1].dst : n.xmem);
     } else if (I == W) {
-        block_init(&k[nk++], (int)L, (int)I, (int)H, (int)T, (int)B, mode, wfmt, xmem);
+        block_init(&k[n.nk++], (int)L, (int)I, (int)H, (int)T, (int)B, mode, wfmt, n.xmem);
     } else {
-        block_init(&k[nk++], 1, (int)I, (int)H, (int)T, (int)B, mode, wfmt, xmem);
-        if (L > 1) block_init(&k[nk++], (int)L - 1, (int)W, (int)H, (int)T, (int)B, mode, wfmt, k[0].dst);
+        block_init(&k[n.nk++], 1, (int)I, (int)H, (int)T, (int)B, mode, wfmt, n.xmem);
+        if (L > 1) block_init(&k[n.nk++], (int)L - 1, (int)W, (int)H, (int)T, (int)B, mode, wfmt, k[0].dst);
     }
     size_t nx = (size_t)T * B * I, ny = (size_t)T * B * W;
-    float *x = NULL, *y = NULL;
     if (mode == MODE_STEP) {
-        x = malloc(nx * sizeof(float));
-        y = malloc(ny * sizeof(float));
-        if (!x || !y) exit(1);
-        for (size_t i = 0; i < nx; i++) x[i] = rnd();
+        n.x = malloc(nx * sizeof(float));
+        n.y = malloc(ny * sizeof(float));
+        if (!n.x || !n.y) exit(1);
+        for (size_t i = 0; i < nx; i++) n.x[i] = rnd();
     } else {
-        mem_fill(xmem, 1.0f);
+        mem_fill(n.xmem, 1.0f);
     }
-    dnnl_memory_t dy = NULL;
     if (mode == MODE_TRAIN) {
         dnnl_dims_t d_y = {T, B, W};
         dnnl_memory_desc_t m_y = md_tag(3, d_y, dnnl_tnc);
-        dy = mem_new(&m_y);
-        mem_fill(dy, 1.0f);
-        for (int j = 0; j < nk; j++) k[j].ddst = j + 1 < nk ? k[j + 1].dsrc : dy;
+        n.dy = mem_new(&m_y);
+        mem_fill(n.dy, 1.0f);
+        for (int j = 0; j < n.nk; j++) k[j].ddst = j + 1 < n.nk ? k[j + 1].dsrc : n.dy;
     }
+    return n;
+}
 
+/* One timed unit: the sequence forward (and backward for train), finished. */
+static void dnn_iter(dnn_net *n) {
+    if (mode == MODE_STEP) {
+        run_steps(n->k, n->nk, n->x, n->y, (int)T, (int)B, (int)I, (int)H);
+        return;
+    }
+    for (int j = 0; j < n->nk; j++) block_forward(&n->k[j], mode);
+    if (mode == MODE_TRAIN)
+        for (int j = n->nk - 1; j >= 0; j--) block_backward(&n->k[j]);
+    CHECK_DNNL(dnnl_stream_wait(strm));
+}
+
+/* The sum of the output (and of dX for train). */
+static double dnn_checksum(const dnn_net *n) {
+    const size_t nx = (size_t)T * B * I, ny = (size_t)T * B * ndir * hout((int)H);
+    const float *out = mode == MODE_STEP ? n->y : mem_ptr(n->k[n->nk - 1].dst);
+    double sum = 0.0;
+    for (size_t i = 0; i < ny; i++) sum += out[i];
+    if (mode == MODE_TRAIN) {
+        const float *dx = mem_ptr(n->k[0].dsrc);
+        for (size_t i = 0; i < nx; i++) sum += dx[i];
+    }
+    return sum;
+}
+
+static void dnn_free(dnn_net *n) {
+    free(n->x);
+    free(n->y);
+    for (int j = n->nk - 1; j >= 0; j--) block_free(&n->k[j]);
+    free(n->k);
+    mem_free(n->dy, NULL);
+    mem_free(n->xmem, NULL);
+}
+
+/* Builds the net with the forward weights in layout wfmt, times it, frees it. */
+static result measure(int wfmt) {
+    result res = {0};
+    dnn_net net = dnn_make(wfmt);
     double *times = malloc((size_t)max_iters * sizeof(double));
     if (!times) exit(1);
     long n = 0, warm_done = 0;
     double start = 0.0;
     for (long it = -warmup;; it++) {
         double t0 = now_s();
-        if (mode == MODE_STEP) {
-            run_steps(k, nk, x, y, (int)T, (int)B, (int)I, (int)H);
-        } else {
-            for (int j = 0; j < nk; j++) block_forward(&k[j], mode);
-            if (mode == MODE_TRAIN)
-                for (int j = nk - 1; j >= 0; j--) block_backward(&k[j]);
-            CHECK_DNNL(dnnl_stream_wait(strm));
-        }
+        dnn_iter(&net);
         double dt = now_s() - t0;
         if (it < 0) { /* warm-up; a first one longer than max_seconds is the measurement */
             warm_done++;
@@ -438,25 +478,114 @@ static result measure(int wfmt) {
     res.tmax = times[n - 1];
     res.n = n;
     res.warm_done = warm_done;
-
-    const float *out = mode == MODE_STEP ? y : mem_ptr(k[nk - 1].dst);
-    for (size_t i = 0; i < ny; i++) res.checksum += out[i];
-    if (mode == MODE_TRAIN) {
-        const float *dx = mem_ptr(k[0].dsrc);
-        for (size_t i = 0; i < nx; i++) res.checksum += dx[i];
-    }
+    res.checksum = dnn_checksum(&net);
     free(times);
-    free(x);
-    free(y);
-    for (int j = nk - 1; j >= 0; j--) block_free(&k[j]);
-    free(k);
-    mem_free(dy, NULL);
-    mem_free(xmem, NULL);
+    dnn_free(&net);
     return res;
 }
 
+/* --paired: ours (liblstm, as `lstm bench` runs it) and oneDNN (each layout of the
+ * forward, "any" for train) in this one process, in rounds: every side once a
+ * round, the order rotating; a side's turn is gap_ms of sleep (so that neither
+ * library's idle threads still spin into the other's runs), one run that warms its
+ * caches and threads, and the timed run.  The host's swings then
+ * fall on all sides of a round alike; the ratio of a round is oneDNN's time (its
+ * faster layout by median) over ours.  Prints one JSON line. */
+static double gap_ms = 20.0;
+
+static double median_of(double *v, long n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int paired(void) {
+    lstm_config cfg = {(int)I, (int)H, (int)L, proj, 1, ndir == 2, cell == CELL_GRU ? LSTM_CELL_GRU : LSTM_CELL_LSTM};
+    lstm_net net;
+    lstm_workspace *ws = NULL;
+    if (lstm_net_init(&net, &cfg) != LSTM_OK) {
+        fprintf(stderr, "onednn_lstm: %s\n", lstm_last_error());
+        return 1;
+    }
+    lstm_net_init_uniform(&net, 1);
+    if (lstm_workspace_init(&ws, &net, (int)T, (int)B, mode == MODE_TRAIN ? LSTM_WS_TRAIN : LSTM_WS_KEEP_PACKS) != LSTM_OK ||
+        lstm_workspace_set_threads(ws, (int)threads) != LSTM_OK) {
+        fprintf(stderr, "onednn_lstm: %s\n", lstm_last_error());
+        return 1;
+    }
+    const size_t nx = (size_t)T * B * I, ny = (size_t)T * B * ndir * hout((int)H);
+    float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float));
+    float *dx = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float));
+    const int nd = mode == MODE_FORWARD ? 2 : 1, sides = 1 + nd;
+    double *t[3], *r = malloc((size_t)max_iters * sizeof(double));
+    for (int q = 0; q < 3; q++) t[q] = malloc((size_t)max_iters * sizeof(double));
+    if (!x || !y || !dx || !dy || !r || !t[0] || !t[1] || !t[2]) exit(1);
+    for (size_t i = 0; i < nx; i++) x[i] = rnd();
+    for (size_t i = 0; i < ny; i++) dy[i] = rnd();
+    dnn_net d[2];
+    d[0] = dnn_make(W_ANY);
+    if (nd == 2) d[1] = dnn_make(W_LDIGO);
+    long n = 0;
+    double start = 0.0;
+    const struct timespec gap = {(time_t)(gap_ms / 1e3), (long)(fmod(gap_ms, 1e3) * 1e6)};
+    for (long it = -warmup;; it++) {
+        double round = 0.0;
+        for (int q = 0; q < sides; q++) {
+            const int side = (int)((q + (it < 0 ? 0 : it)) % sides);
+            nanosleep(&gap, NULL);
+            double t0 = 0.0;
+            for (int rep = 0; rep < 2; rep++) { /* the first run warms the caches and threads */
+                t0 = now_s();
+                if (side == 0) {
+                    if (lstm_forward(&net, ws, (int)T, (int)B, x, NULL, NULL, y, NULL, NULL) != LSTM_OK ||
+                        (mode == MODE_TRAIN && lstm_backward(&net, ws, dy, NULL, NULL, dx, NULL, NULL) != LSTM_OK)) {
+                        fprintf(stderr, "onednn_lstm: %s\n", lstm_last_error());
+                        return 1;
+                    }
+                } else {
+                    dnn_iter(&d[side - 1]);
+                }
+            }
+            double dt = now_s() - t0;
+            round += 2 * dt;
+            if (it >= 0) t[side][n] = dt;
+        }
+        if (it < 0) continue;
+        if (n == 0) start = now_s() - round;
+        n++;
+        double el = now_s() - start;
+        if (n >= max_iters || (n >= min_iters && el >= budget) || el + round > max_seconds) break;
+    }
+    double med[3];
+    for (int q = 0; q < sides; q++) {
+        memcpy(r, t[q], (size_t)n * sizeof *r);
+        med[q] = median_of(r, n);
+    }
+    const int best = nd == 2 && med[2] < med[1] ? 2 : 1;
+    for (long i = 0; i < n; i++) r[i] = t[best][i] / t[0][i];
+    const double ratio = median_of(r, n); /* (r now sorted) */
+    double ours_sum = 0.0, dnn_sum = dnn_checksum(&d[best - 1]);
+    for (size_t i = 0; i < ny; i++) ours_sum += y[i];
+    if (mode == MODE_TRAIN)
+        for (size_t i = 0; i < nx; i++) ours_sum += dx[i];
+    printf("{\"impl\": \"paired\", \"cell\": \"%s\", \"input_size\": %ld, \"hidden\": %ld, \"layers\": %ld, "
+           "\"batch\": %ld, \"seq\": %ld, \"bidirectional\": %s, \"proj\": %d, \"mode\": \"%s\", \"threads\": %ld, "
+           "\"ours_ms\": %.6g, \"onednn_ms\": %.6g, \"weights\": \"%s\", \"onednn_any_ms\": %.6g",
+           cell_names[cell], I, H, L, B, T, ndir == 2 ? "true" : "false", proj, mode_names[mode], threads,
+           med[0] * 1e3, med[best] * 1e3, best == 2 ? "ldigo" : "any", med[1] * 1e3);
+    if (nd == 2) printf(", \"onednn_ldigo_ms\": %.6g", med[2] * 1e3);
+    printf(", \"ratio\": %.4f, \"ratio_q1\": %.4f, \"ratio_q3\": %.4f, \"rounds\": %ld, \"gap_ms\": %g, "
+           "\"checksum_ours\": %.6g, \"checksum_onednn\": %.6g}\n",
+           ratio, r[n / 4], r[(3 * n) / 4 < n ? (3 * n) / 4 : n - 1], n, gap_ms, ours_sum, dnn_sum);
+    for (int q = 0; q < nd; q++) dnn_free(&d[q]);
+    for (int q = 0; q < 3; q++) free(t[q]);
+    free(r), free(x), free(y), free(dx), free(dy);
+    lstm_workspace_free(ws);
+    lstm_net_free(&net);
+    return isfinite(ratio) ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
-    int wfmt = -1;
+    int wfmt = -1, do_paired = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "--input-size")) I = arg_long(argc, argv, &i, 1, 1 << 20);
@@ -469,6 +598,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(o, "--min-iters")) min_iters = arg_long(argc, argv, &i, 1, 1000000);
         else if (!strcmp(o, "--max-iters")) max_iters = arg_long(argc, argv, &i, 1, 100000000);
         else if (!strcmp(o, "--json")) continue; /* always JSON */
+        else if (!strcmp(o, "--paired")) do_paired = 1;
+        else if (!strcmp(o, "--gap-ms") && i + 1 < argc) gap_ms = atof(argv[++i]);
         else if (!strcmp(o, "--bidirectional")) ndir = 2;
         else if (!strcmp(o, "--proj")) proj = (int)arg_long(argc, argv, &i, 1, 1 << 20);
         else if (!strcmp(o, "--budget") && i + 1 < argc) budget = atof(argv[++i]);
@@ -523,6 +654,16 @@ int main(int argc, char **argv) {
 
     CHECK_DNNL(dnnl_engine_create(&eng, dnnl_cpu, 0));
     CHECK_DNNL(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
+    if (do_paired) {
+        if (mode == MODE_STEP || !(gap_ms >= 0.0 && gap_ms <= 1e4)) {
+            fprintf(stderr, "onednn_lstm: --paired: forward or train, --gap-ms in [0, 10000]\n");
+            return 2;
+        }
+        int rc = paired();
+        dnnl_stream_destroy(strm);
+        dnnl_engine_destroy(eng);
+        return rc;
+    }
 
     int used = wfmt == W_LDIGO ? W_LDIGO : W_ANY;
     result res = measure(used), other = {0};

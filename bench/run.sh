@@ -59,32 +59,8 @@ case $ROUNDS in ""|*[!0-9]*|0) echo "bench/run.sh: --rounds: expected a positive
 has_impl() { case ",$IMPLS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 only() { [ -z "$ONLY" ] && return 0; case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
-# name I H L B T mode threads cell opts (lstm: nn.LSTM, oneDNN vanilla_lstm; gru: nn.GRU, oneDNN
-# lbr_gru; opts: - or bidir (--bidirectional) or proj=P (--proj P), passed to all three sides).
-# The rows after gru-audio-step are the issue's "shapes like them": other sizes, layer counts,
-# batch sizes, bidirectional and projected layers.
-SHAPES="fwd-512 512 512 1 64 100 forward 2 lstm
-train-512 512 512 1 64 100 train 2 lstm
-fwd-1024 1024 1024 1 64 50 forward 2 lstm
-stream-256 256 256 1 1 1000 forward 2 lstm
-charlm-train 64 256 2 32 64 train 2 lstm
-audio-step 1 64 1 1 48000 step 1 lstm
-gru-fwd-512 512 512 1 64 100 forward 2 gru
-gru-train-512 512 512 1 64 100 train 2 gru
-gru-stream-256 256 256 1 1 1000 forward 2 gru
-gru-audio-step 1 64 1 1 48000 step 1 gru
-fwd-768-b8 768 768 1 8 200 forward 2 lstm
-train-768-b8 768 768 1 8 100 train 2 lstm
-fwd-1024-b8 64 1024 1 8 100 forward 2 lstm
-gru-train-768-b8 256 768 1 8 100 train 2 gru
-deep-fwd-256 256 256 4 16 100 forward 2 lstm
-deep-train-256 256 256 4 16 100 train 2 lstm
-bidir-fwd-256 256 256 2 32 100 forward 2 lstm bidir
-bidir-train-256 256 256 2 32 100 train 2 lstm bidir
-proj-fwd-1024 512 1024 1 32 100 forward 2 lstm proj=256
-proj-train-1024 512 1024 1 32 100 train 2 lstm proj=256
-gru-bidir-fwd-256 256 256 2 32 100 forward 2 gru bidir
-gru-bidir-train-256 256 256 2 32 100 train 2 gru bidir"
+# The rows: bench/shapes.txt (name I H L B T mode threads cell opts), shared with bench/paired.sh.
+SHAPES=$(grep -v '^#' "$(dirname "$0")/shapes.txt")
 
 # ---- build what is needed
 if has_impl ours; then

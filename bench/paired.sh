@@ -1,0 +1,50 @@
+#!/bin/sh
+# bench/paired.sh — ours against oneDNN in one process per row (bench/onednn_lstm.c
+# --paired): every round runs each side once, order rotating, after a short sleep;
+# the ratio of a round is oneDNN's time (its faster forward layout by median) over
+# ours, so a host whose speed swings between runs (other guests on the cores) weighs
+# on both sides of a ratio alike.  Prints a markdown table of the batch rows of
+# bench/shapes.txt (not the step rows): the medians, the median ratio with its
+# quartiles, and whether it meets the issue's target (2.0x for the stream rows, B = 1,
+# else 1.0x).
+#
+# usage: sh bench/paired.sh [--only NAME,NAME] [--budget SECONDS] [--min-rounds N]
+#   defaults: every batch row, 3 s and at least 11 rounds a row (about 4 minutes)
+#   env: BUILD (default build)
+set -eu
+BUILD=${BUILD:-build}
+ONLY="" BUDGET=3 MINR=11
+while [ $# -gt 0 ]; do
+    case $1 in
+    --only) ONLY=$2; shift 2 ;;
+    --budget) BUDGET=$2; shift 2 ;;
+    --min-rounds) MINR=$2; shift 2 ;;
+    *) echo "usage: sh bench/paired.sh [--only NAME,NAME] [--budget SECONDS] [--min-rounds N]" >&2; exit 2 ;;
+    esac
+done
+[ -f /usr/include/dnnl.h ] || { echo "bench/paired.sh: needs oneDNN (apt-get install libdnnl-dev)" >&2; exit 1; }
+make -s BUILD="$BUILD" bench-onednn >/dev/null
+field() { echo "$1" | sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" | tr -d '"'; }
+
+model=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+fam=$(grep -m1 "cpu family" /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
+mod=$(grep -m1 "^model[[:space:]]*:" /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
+echo "Paired with oneDNN on $model (family $fam, model $mod), $(date -u +%Y-%m-%dT%H:%MZ):"
+echo
+echo "| row | I,H,L,B,T | mode | threads | ours ms | oneDNN ms (layout) | oneDNN/ours (quartiles) | rounds | target |"
+echo "|---|---|---|---|---|---|---|---|---|"
+grep -v '^#' "$(dirname "$0")/shapes.txt" | while read -r name I H L B T mode thr cell opts; do
+    [ "$mode" = step ] && continue
+    if [ -n "$ONLY" ]; then case ",$ONLY," in *",$name,"*) ;; *) continue ;; esac; fi
+    extra=""
+    case ${opts:--} in bidir) extra="--bidirectional" ;; proj=*) extra="--proj ${opts#proj=}" ;; esac
+    # shellcheck disable=SC2086
+    out=$("$BUILD/bench/onednn_lstm" --paired --input-size "$I" --hidden "$H" --layers "$L" --batch "$B" --seq "$T" \
+        --mode "$mode" --threads "$thr" --cell "$cell" --budget "$BUDGET" --min-iters "$MINR" --max-seconds 60 $extra) ||
+        { echo "| $name | $I,$H,$L,$B,$T | $mode | $thr | failed | | | | |"; continue; }
+    r=$(field "$out" ratio)
+    tgt=1.0; [ "$B" = 1 ] && tgt=2.0
+    met=$(awk -v r="$r" -v t=$tgt 'BEGIN { print (r >= t ? "met" : "not met") " (" t "×)" }')
+    ms() { awk -v v="$1" 'BEGIN { printf(v < 100 ? "%.2f" : "%.1f", v) }'; }
+    echo "| $name | $I,$H,$L,$B,$T${extra:+ $extra} | $mode | $thr | $(ms "$(field "$out" ours_ms)") | $(ms "$(field "$out" onednn_ms)") ($(field "$out" weights)) | ${r}× ($(field "$out" ratio_q1)–$(field "$out" ratio_q3)) | $(field "$out" rounds) | $met |"
+done
