@@ -372,6 +372,11 @@ enum { LSTM__WS_SLICE = 1 << 16 };
  * (lstm_layer.c): -1 by its rule (the default), 0 never, 1 always; set it
  * before making a workspace. */
 void lstm__set_step_x(int mode);
+/* Tools (ab_hooks): training's split of a step over the threads, -1 its rule
+ * (train_row_tasks), 0 by units, 1 by batch rows where there are enough rows; and
+ * whether the rule splits ws's rows (its threads as set now). */
+void lstm__set_train_split(int mode);
+int lstm__train_split_rule(const lstm_workspace *ws);
 /* Whether the rule (mode -1) puts x·W_ihᵀ in the fused step for a layer of input size in
  * on ws (its threads as set now); 0 where ws has no fused step (tools/ab_hooks). */
 int lstm__step_x_rule(const lstm_workspace *ws, int in);

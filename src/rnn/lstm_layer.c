@@ -706,10 +706,19 @@ static int fwd_row_tasks(const lstm__cell *cell, int train, lstm__team *team, in
  * unit split was faster: 512, B = 16 0.86-0.95; 640, B = 16 0.92-1.01; 768,
  * B = 24 0.87-0.97, B = 32 0.98-0.99; at 512, B = 32 (256 KB) the two were
  * even there too (0.95-1.02). */
+static int train_split_mode = -1;
+
+void lstm__set_train_split(int mode) { __atomic_store_n(&train_split_mode, mode, __ATOMIC_RELAXED); }
+
 static int train_row_tasks(const lstm__cell *cell, lstm__team *team, int B, int H, int Hout) {
-    int nrow = row_tasks(team, B);
+    int nrow = row_tasks(team, B), mode = __atomic_load_n(&train_split_mode, __ATOMIC_RELAXED);
     const int64_t l2 = l2_train_bytes();
+    if (mode >= 0) return mode ? nrow : 0;
     return nrow && (int64_t)4 * cell->G * H * Hout * nrow >= (int64_t)B * (l2 / 2) ? 0 : nrow;
+}
+
+int lstm__train_split_rule(const lstm_workspace *ws) {
+    return train_row_tasks(ws->cell, ws->team, ws->B, ws->H, ws->Hout) > 0;
 }
 
 
