@@ -1,8 +1,8 @@
 #!/bin/sh
 # bench/rules.sh — every run-time rule the engine takes from the CPU (src/kernels/cpu.c;
-# act_ld, x_in_fused_step and train_row_tasks in lstm_layer.c), A/B'd in process on this
-# CPU over the shapes it was chosen on (tools/ab_hooks.c: the two sides alternate, the medians of
-# the paired ratios on/off with their quartiles).  Prints a markdown table whose last
+# act_ld, x_in_fused_step, train_row_tasks and the parallel directions in lstm_layer.c),
+# A/B'd in process on this CPU over the shapes it was chosen on (tools/ab_hooks.c: the two
+# sides alternate, the medians of the paired ratios on/off with their quartiles).  Prints a markdown table whose last
 # column says whether the rule's side was faster, slower, or even (quartiles across 1).
 # A "rule slower" row is the evidence to change that rule for this CPU (cpu.c).
 #
@@ -42,6 +42,9 @@ train_rows 512 512 1 32 100 train 2
 train_rows 768 768 1 24 100 train 2
 train_rows 256 256 4 16 100 train 2
 train_rows 512 1024 1 32 100 train 2 --proj 256
+par_dirs 256 256 2 32 100 train 2 --bidirectional
+par_dirs 256 256 2 32 100 train 2 --bidirectional --gru
+par_dirs 64 64 2 8 100 train 2 --bidirectional
 step1_pf 1 64 1 1 20000 forward 1
 step1_pf 1 128 1 1 20000 forward 1
 step1_pf 256 256 1 1 1000 forward 2"

@@ -111,7 +111,7 @@ usage "a GRU has no projection" --input-size 4 --hidden 4 --cell gru --proj 2
 # and names the rule's side and a verdict; act_pad's rule pads rows of 4 KiB multiples only
 AB=$(dirname "$LSTM")/ab_hooks
 if [ -x "$AB" ]; then
-    for hook in act_pad step_x ta_direct two_pass8 pf_tiles2 step1_pf train_rows; do
+    for hook in act_pad step_x ta_direct two_pass8 pf_tiles2 step1_pf train_rows par_dirs; do
         b=3; [ $hook = step1_pf ] && b=1
         out=$("$AB" $hook 5 7 2 $b 11 forward --iters 2 2>&1)
         case $out in "$hook: off fastest "*" | rule: o"[nf]*" | "*[a-z]) ok ;; *) bad "ab_hooks $hook: $out" ;; esac

@@ -1278,6 +1278,9 @@ int main(void) {
         {"threads long batch", {20, 100, 1, 0, 1, 0, 0}, 40, 64, 0},
         {"gru threads deep bidir", {24, 40, 2, 0, 1, 1, 1}, 9, 7, 0},
         {"gru threads long batch", {20, 100, 1, 0, 1, 0, 1}, 40, 64, 0},
+        /* 2 threads: training's forward runs a direction a thread, each taking its row split */
+        {"threads bidir rows", {20, 64, 2, 0, 1, 1, 0}, 6, 32, 0},
+        {"gru threads bidir rows", {20, 64, 2, 0, 1, 1, 1}, 6, 32, 0},
     };
     for (size_t i = 0; i < sizeof big / sizeof *big; i++) test_threads(&big[i]);
     return TEST_REPORT();

@@ -17,6 +17,7 @@
  *   two_pass8  8 rows of the fused step as two tiles of 4 / one tile in two passes
  *   pf_tiles2  two row tiles of a fused step without / with the next block's prefetch
  *   train_rows training splits a step over the threads by units / by batch rows
+ *   par_dirs   training's forward runs two directions in turn / at once, one a thread
  *   step1_pf   the batch-1 step never / always prefetches its pack (the rule: when a
  *              thread's share of the pack, 64·A·ceil(H/16)·(I + H) bytes over the threads,
  *              passes lstm__cpu_info.step1_pf_bytes)
@@ -31,8 +32,8 @@
 #include "internal.h"
 #include "lstm.h"
 
-static const char *const hooks[] = {"act_pad", "step_x", "ta_direct", "two_pass8", "pf_tiles2", "step1_pf", "train_rows"};
-enum { ACT_PAD, STEP_X, TA_DIRECT, TWO_PASS8, PF_TILES2, STEP1_PF, TRAIN_ROWS, N_HOOKS };
+static const char *const hooks[] = {"act_pad", "step_x", "ta_direct", "two_pass8", "pf_tiles2", "step1_pf", "train_rows", "par_dirs"};
+enum { ACT_PAD, STEP_X, TA_DIRECT, TWO_PASS8, PF_TILES2, STEP1_PF, TRAIN_ROWS, PAR_DIRS, N_HOOKS };
 
 static double now_ms(void) {
     struct timespec t;
@@ -52,6 +53,7 @@ static void set_hook(int hook, int side, const lstm__cpu_info *cpu0) {
     case TWO_PASS8: lstm__cpu_set_step_two_pass8(side < 0 ? cpu0->step_two_pass8 : side); break;
     case PF_TILES2: lstm__cpu_set_step_pf_tiles2(side < 0 ? cpu0->step_pf_tiles2 : side); break;
     case TRAIN_ROWS: lstm__set_train_split(side); break;
+    case PAR_DIRS: lstm__set_train_par_dirs(side < 0 ? 1 : side); break;
     default: lstm__cpu_set_step1_pf_bytes(side < 0 ? cpu0->step1_pf_bytes : side ? 0 : LONG_MAX); break;
     }
 }
@@ -60,7 +62,7 @@ int main(int argc, char **argv) {
     int hook = 0;
     while (hook < N_HOOKS && argc > 1 && strcmp(argv[1], hooks[hook])) hook++;
     if (argc < 8 || hook == N_HOOKS) {
-        fprintf(stderr, "usage: ab_hooks act_pad|step_x|ta_direct|two_pass8|pf_tiles2|step1_pf|train_rows I H L B T forward|train\n"
+        fprintf(stderr, "usage: ab_hooks act_pad|step_x|ta_direct|two_pass8|pf_tiles2|step1_pf|train_rows|par_dirs I H L B T forward|train\n"
                         "                [--bidirectional] [--proj P] [--gru] [--iters N] [--threads N]\n");
         return 2;
     }
@@ -101,6 +103,7 @@ int main(int argc, char **argv) {
     case TWO_PASS8: snprintf(rule, sizeof rule, "%s", cpu0.step_two_pass8 ? "on" : "off"); break;
     case PF_TILES2: snprintf(rule, sizeof rule, "%s", cpu0.step_pf_tiles2 ? "on" : "off"); break;
     case TRAIN_ROWS: snprintf(rule, sizeof rule, "%s", lstm__train_split_rule(ws[0]) ? "on" : "off"); break;
+    case PAR_DIRS: snprintf(rule, sizeof rule, "%s", train && cfg.bidirectional && threads == 2 ? "on" : "off"); break;
     default: { /* a thread's share of the pack a step streams, against the rule's size */
         const long bytes = 64L * A * ((Hh + 15) / 16) * (cfg.input_size + Hh) / threads;
         snprintf(rule, sizeof rule, "%s", bytes > cpu0.step1_pf_bytes ? "on" : "off");

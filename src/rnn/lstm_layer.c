@@ -707,6 +707,9 @@ static int fwd_row_tasks(const lstm__cell *cell, int train, lstm__team *team, in
  * B = 24 0.87-0.97, B = 32 0.98-0.99; at 512, B = 32 (256 KB) the two were
  * even there too (0.95-1.02). */
 static int train_split_mode = -1;
+static int train_par_dirs = 1;
+
+void lstm__set_train_par_dirs(int on) { __atomic_store_n(&train_par_dirs, on, __ATOMIC_RELAXED); }
 
 void lstm__set_train_split(int mode) { __atomic_store_n(&train_split_mode, mode, __ATOMIC_RELAXED); }
 
@@ -1022,11 +1025,18 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
     if (!(stream || ws->keep_packs) || ws->pk_src != net->params || ws->pk_stamp != net->stamp) pack_recurrent(net, ws);
     if (ws->fused && (T == 1 || !ws->p1) && ws->pui_ok < (T == 1 ? 2 : 1)) pack_input(net, ws, T);
     const float *in = ws->train ? ws->x0 : x;
-    /* Inference with two directions on two threads: each thread runs one direction
-     * over the whole sequence, with no hand-off per step (each streams its own
-     * weights); the choices (row or unit split, x·W_ihᵀ in the step) stay those
-     * of two threads, so the same work in the same order and the same bits. */
-    const int par_dirs = !ws->train && D == 2 && lstm__team_size(ws->team) == 2;
+    /* Two directions on two threads: each thread runs one direction over the whole
+     * sequence, with no hand-off per step (each streams its own weights); the
+     * choices (row or unit split, x·W_ihᵀ in the step) stay those of two threads,
+     * so the same work in the same order and the same bits.  Training's forward too
+     * (its directions keep separate storage; the backward runs them in turn on both
+     * threads).  Xeon (Emerald Rapids, 2026-12-01, `tools/ab_hooks par_dirs`, medians
+     * of paired ratios with / without, 20-40 pairs): bidir-train-256 0.991-0.997, its
+     * GRU 0.989-1.000, I = H = 64 x 2 at B = 8 0.948-0.979, 128 x 2 at B = 16 1.003,
+     * 512 at B = 64 0.987, 1024 with P = 256 at B = 32 0.986.  lstm__set_train_par_dirs
+     * (tools): 1 this rule, 0 training's directions in turn. */
+    const int par_dirs = (!ws->train || __atomic_load_n(&train_par_dirs, __ATOMIC_RELAXED)) && D == 2 &&
+                         lstm__team_size(ws->team) == 2;
     for (int l = 0; l < L; l++) {
         float *out;
         if (ws->train) out = ws->ys + (size_t)l * ws->tby;
