@@ -30,6 +30,10 @@
  * Timing as in `lstm bench` (cli/cmd_bench.c): --warmup, --min-iters,
  * --max-iters, --budget, --max-seconds with the same meaning and defaults.
  *
+ * --paired [--gap-ms G]: ours (liblstm, linked in) and oneDNN in this one process,
+ * in rounds (see paired() below; bench/paired.sh runs it over the rows); the
+ * iteration counts and time limits then count rounds.  Forward and train only.
+ *
  * Build: make bench-onednn   (needs libdnnl-dev; never part of the default build) */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* clock_gettime */

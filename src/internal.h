@@ -376,10 +376,10 @@ void lstm__set_step_x(int mode);
  * (train_row_tasks), 0 by units, 1 by batch rows where there are enough rows; and
  * whether the rule splits ws's rows (its threads as set now). */
 void lstm__set_train_split(int mode);
+int lstm__train_split_rule(const lstm_workspace *ws);
 /* Tools (ab_hooks): training's forward runs two directions on two threads at once (1,
  * the default, as inference does) or in turn (0). */
 void lstm__set_train_par_dirs(int on);
-int lstm__train_split_rule(const lstm_workspace *ws);
 /* Whether the rule (mode -1) puts x·W_ihᵀ in the fused step for a layer of input size in
  * on ws (its threads as set now); 0 where ws has no fused step (tools/ab_hooks). */
 int lstm__step_x_rule(const lstm_workspace *ws, int in);

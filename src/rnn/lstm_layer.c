@@ -692,6 +692,10 @@ static int fwd_row_tasks(const lstm__cell *cell, int train, lstm__team *team, in
     return nrow && (int64_t)4 * cell->G * H * (in + Hout) > l2_bytes() / 4 ? 0 : nrow;
 }
 
+static int train_split_mode = -1; /* lstm__set_train_split (tools): -1 train_row_tasks's rule */
+
+void lstm__set_train_split(int mode) { __atomic_store_n(&train_split_mode, mode, __ATOMIC_RELAXED); }
+
 /* Training (forward and backward alike): the row split, unless each thread would
  * stream half an L2 (of at most 1 MiB) or more of W_hh per step for each of its rows; there the unit
  * split wins now that its backward's dh and dX run on the fused step's packs by
@@ -706,13 +710,6 @@ static int fwd_row_tasks(const lstm__cell *cell, int train, lstm__team *team, in
  * unit split was faster: 512, B = 16 0.86-0.95; 640, B = 16 0.92-1.01; 768,
  * B = 24 0.87-0.97, B = 32 0.98-0.99; at 512, B = 32 (256 KB) the two were
  * even there too (0.95-1.02). */
-static int train_split_mode = -1;
-static int train_par_dirs = 1;
-
-void lstm__set_train_par_dirs(int on) { __atomic_store_n(&train_par_dirs, on, __ATOMIC_RELAXED); }
-
-void lstm__set_train_split(int mode) { __atomic_store_n(&train_split_mode, mode, __ATOMIC_RELAXED); }
-
 static int train_row_tasks(const lstm__cell *cell, lstm__team *team, int B, int H, int Hout) {
     int nrow = row_tasks(team, B), mode = __atomic_load_n(&train_split_mode, __ATOMIC_RELAXED);
     const int64_t l2 = l2_train_bytes();
@@ -997,6 +994,10 @@ static void dir_par_task(void *arg, int task, int ntasks) {
     dir_par_job *j = arg;
     dir_forward(&j->op[task], j->hn[task], j->cn[task]);
 }
+
+static int train_par_dirs = 1; /* lstm__set_train_par_dirs (tools): see par_dirs in forward */
+
+void lstm__set_train_par_dirs(int on) { __atomic_store_n(&train_par_dirs, on, __ATOMIC_RELAXED); }
 
 static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B, const float *x,
                            const float *h0, const float *c0, float *y, float *hn, float *cn, int stream,
