@@ -1,8 +1,9 @@
 #!/bin/sh
-# bench/rules.sh — every run-time rule the engine takes from the CPU (src/kernels/cpu.c;
-# act_ld, x_in_fused_step, train_row_tasks and the parallel directions in lstm_layer.c),
-# A/B'd in process on this CPU over the shapes it was chosen on (tools/ab_hooks.c: the two
-# sides alternate, the medians of the paired ratios on/off with their quartiles).  Prints a markdown table whose last
+# bench/rules.sh — the run-time rules the engine takes from the CPU that a test hook can
+# switch (src/kernels/cpu.c; act_ld, x_in_fused_step, train_row_tasks and the parallel
+# directions in lstm_layer.c; not yet step_x_quarter alone or the inference split),
+# A/B'd in process on this CPU over the shapes each was chosen on (tools/ab_hooks.c: the
+# two sides alternate, the medians of the paired ratios on/off with their quartiles).  Prints a markdown table whose last
 # column says whether the rule's side was faster, slower, or even (quartiles across 1).
 # A "rule slower" row is the evidence to change that rule for this CPU (cpu.c).
 #
@@ -61,7 +62,11 @@ echo "$RUNS" | while read -r hook I H L B T mode thr opts; do
     # shellcheck disable=SC2086
     line=$("$BUILD/ab_hooks" "$hook" "$I" "$H" "$L" "$B" "$T" "$mode" --threads "$thr" --iters "$ITERS" $opts) || {
         echo "| $hook | $I,$H,$L,$B,$T $opts | $mode | $thr | failed | | | | |"; continue; }
-    echo "$line" | sed -n 's/^[^:]*: off fastest [0-9.]* median \([0-9.]*\) ms | on fastest [0-9.]* median \([0-9.]*\) ms | on\/off paired: median \([0-9.]*\) (quartiles \([0-9.]*\) \([0-9.]*\)), [0-9]* pairs | rule: \(.*\) | \(.*\)$/\1 \2 \3 \4 \5|\6|\7/p' |
-        { IFS='|' read -r nums rule verdict; set -- $nums
-          echo "| $hook | $I,$H,$L,$B,$T${opts:+ $opts} | $mode | $thr | $1 | $2 | $3 ($4–$5) | $rule | $verdict |"; }
+    row=$(echo "$line" | sed -n 's/^[^:]*: off fastest [0-9.]* median \([0-9.]*\) ms | on fastest [0-9.]* median \([0-9.]*\) ms | on\/off paired: median \([0-9.]*\) (quartiles \([0-9.]*\) \([0-9.]*\)), [0-9]* pairs | rule: \(.*\) | \(.*\)$/\1 \2 \3 \4 \5|\6|\7/p')
+    if [ -z "$row" ]; then # (a nan or inf time, say): the line as it came
+        echo "| $hook | $I,$H,$L,$B,$T${opts:+ $opts} | $mode | $thr | unparsed: $line | | | | |"
+        continue
+    fi
+    echo "$row" | { IFS='|' read -r nums rule verdict; set -- $nums
+        echo "| $hook | $I,$H,$L,$B,$T${opts:+ $opts} | $mode | $thr | $1 | $2 | $3 ($4–$5) | $rule | $verdict |"; }
 done

@@ -374,14 +374,16 @@ enum { LSTM__WS_SLICE = 1 << 16 };
 void lstm__set_step_x(int mode);
 /* Tools (ab_hooks): training's split of a step over the threads, -1 its rule
  * (train_row_tasks), 0 by units, 1 by batch rows where there are enough rows; and
- * whether the rule splits ws's rows (its threads as set now). */
+ * whether ws's rows are split (its threads as set now; the rule's answer when the
+ * mode is -1). */
 void lstm__set_train_split(int mode);
 int lstm__train_split_rule(const lstm_workspace *ws);
 /* Tools (ab_hooks): training's forward runs two directions on two threads at once (1,
  * the default, as inference does) or in turn (0). */
 void lstm__set_train_par_dirs(int on);
-/* Whether the rule (mode -1) puts x·W_ihᵀ in the fused step for a layer of input size in
- * on ws (its threads as set now); 0 where ws has no fused step (tools/ab_hooks). */
+/* Whether x·W_ihᵀ goes in the fused step for a layer of input size in on ws (its threads
+ * as set now; the rule's answer when lstm__set_step_x's mode is -1); 0 where ws has no
+ * fused step (tools/ab_hooks). */
 int lstm__step_x_rule(const lstm_workspace *ws, int in);
 /* Tests: the row stride of act (lstm_layer.c's act_ld): -1 by its rule (the
  * default), 0 A·H always, 1 A·H + 16 always; set it before making a workspace. */
@@ -499,6 +501,8 @@ void lstm__cpu_set_gemm_ta_direct(int on);       /* tests: the results must not 
 void lstm__cpu_set_step_two_pass8(int on);       /* tests: the results must not change */
 void lstm__cpu_set_step_pf_tiles2(int on);      /* tools/ab_hooks: no bit depends on it */
 void lstm__cpu_set_step1_pf_bytes(long bytes);  /* tools/ab_hooks: no bit depends on it */
+void lstm__step1_pf_note(void);                 /* a batch-1 step call prefetched its pack */
+int lstm__step1_pf_seen(int reset);             /* since the last reset (tools/ab_hooks) */
 
 /* C[M,N] = bias[N] (in every row) + A[M,K]·B[N,K]ᵀ: the same sum, in the same
  * order, as filling C with the bias and calling lstm_gemm_nt_mt with beta 1,

@@ -4,9 +4,10 @@
  * hook is set to a side's value before each of its iterations too (some are read at
  * every forward, act_pad when a workspace is made).  Side A is the choice off, B on.
  * Prints each side's fastest and median iteration, the median of the paired ratios
- * B/A with its quartiles, which side the engine's rule takes on this CPU and shape,
- * and a verdict: "rule faster" or "rule slower" when the quartiles of the ratio are
- * both on one side of 1, else "even".  Not a test; bench/rules.sh runs it over the
+ * B/A with its quartiles, which side the engine's rule takes on this CPU and shape
+ * ("n/a" where the hook changes nothing, e.g. a training choice in forward mode), and
+ * a verdict: "rule faster" or "rule slower" when the quartiles of the ratio are both
+ * on one side of 1, else "even".  Not a test; bench/rules.sh runs it over the
  * shapes each rule was chosen on.
  *   cc -O2 -Iinclude -Isrc tools/ab_hooks.c build/liblstm.a -lm -pthread -o build/ab_hooks
  *   build/ab_hooks HOOK I H L B T MODE [--bidirectional] [--proj P] [--gru] [--iters N] [--threads N]
@@ -18,9 +19,8 @@
  *   pf_tiles2  two row tiles of a fused step without / with the next block's prefetch
  *   train_rows training splits a step over the threads by units / by batch rows
  *   par_dirs   training's forward runs two directions in turn / at once, one a thread
- *   step1_pf   the batch-1 step never / always prefetches its pack (the rule: when a
- *              thread's share of the pack, 64·A·ceil(H/16)·(I + H) bytes over the threads,
- *              passes lstm__cpu_info.step1_pf_bytes)
+ *   step1_pf   the batch-1 step never / always prefetches its pack (the rule's side: what
+ *              the kernel did in one forward under the rule, lstm__step1_pf_seen)
  * MODE: forward (packs kept, as lstm bench) or train (forward + backward).  Defaults: 20
  * iterations after one warm-up pair, 2 threads. */
 #include <limits.h>
@@ -83,41 +83,43 @@ int main(int argc, char **argv) {
     lstm_net net;
     if (lstm_net_init(&net, &cfg) != LSTM_OK) { fprintf(stderr, "ab_hooks: %s\n", lstm_last_error()); return 1; }
     lstm_net_init_uniform(&net, 1);
-    lstm_workspace *ws[2];
+    lstm_workspace *ws[2] = {NULL, NULL};
+    size_t nx = (size_t)T * B * cfg.input_size, ny = (size_t)T * B * net.D * net.Hout;
+    float *x = malloc(nx * 4), *y = malloc(ny * 4), *dy = malloc(ny * 4), *dx = malloc(nx * 4);
+    double *t[2] = {malloc((size_t)N * sizeof(double)), malloc((size_t)N * sizeof(double))};
+    double *r = malloc((size_t)N * sizeof(double));
+    int rc = 1;
+    if (!x || !y || !dy || !dx || !t[0] || !t[1] || !r) { fprintf(stderr, "ab_hooks: out of memory\n"); goto done; }
     for (int side = 0; side < 2; side++) {
         set_hook(hook, side, &cpu0);
         if (lstm_workspace_init(&ws[side], &net, T, B, train ? LSTM_WS_TRAIN : LSTM_WS_KEEP_PACKS) != LSTM_OK ||
             lstm_workspace_set_threads(ws[side], threads) != LSTM_OK) {
             fprintf(stderr, "ab_hooks: %s\n", lstm_last_error());
-            return 1;
+            goto done;
         }
     }
-    /* the rule's side for this shape (layer 0's input; set_hook(-1) restores the rule) */
-    set_hook(hook, -1, &cpu0);
-    const int A = cfg.cell == LSTM_CELL_GRU ? 3 : 4, Hh = cfg.hidden_size;
-    char rule[64];
-    switch (hook) {
-    case ACT_PAD: snprintf(rule, sizeof rule, "%s", lstm__gemm_direct_ld(A * Hh) != A * Hh ? "on" : "off"); break;
-    case STEP_X: snprintf(rule, sizeof rule, "%s", lstm__step_x_rule(ws[0], cfg.input_size) ? "on" : "off"); break;
-    case TA_DIRECT: snprintf(rule, sizeof rule, "%s", cpu0.gemm_ta_direct ? "on" : "off"); break;
-    case TWO_PASS8: snprintf(rule, sizeof rule, "%s", cpu0.step_two_pass8 ? "on" : "off"); break;
-    case PF_TILES2: snprintf(rule, sizeof rule, "%s", cpu0.step_pf_tiles2 ? "on" : "off"); break;
-    case TRAIN_ROWS: snprintf(rule, sizeof rule, "%s", lstm__train_split_rule(ws[0]) ? "on" : "off"); break;
-    case PAR_DIRS: snprintf(rule, sizeof rule, "%s", train && cfg.bidirectional && threads == 2 ? "on" : "off"); break;
-    default: { /* a thread's share of the pack a step streams, against the rule's size */
-        const long bytes = 64L * A * ((Hh + 15) / 16) * (cfg.input_size + Hh) / threads;
-        snprintf(rule, sizeof rule, "%s", bytes > cpu0.step1_pf_bytes ? "on" : "off");
-        break;
-    }
-    }
-    size_t nx = (size_t)T * B * cfg.input_size, ny = (size_t)T * B * net.D * net.Hout;
-    float *x = malloc(nx * 4), *y = malloc(ny * 4), *dy = malloc(ny * 4), *dx = malloc(nx * 4);
-    double *t[2] = {malloc((size_t)N * sizeof(double)), malloc((size_t)N * sizeof(double))};
-    double *r = malloc((size_t)N * sizeof(double));
-    if (!x || !y || !dy || !dx || !t[0] || !t[1] || !r) { fprintf(stderr, "ab_hooks: out of memory\n"); return 1; }
     uint64_t s = 88172645463325252ull;
     for (size_t i = 0; i < nx; i++) { s ^= s << 13, s ^= s >> 7, s ^= s << 17; x[i] = (float)(s >> 40) / 16777216.0f - 0.5f; }
     for (size_t i = 0; i < ny; i++) { s ^= s << 13, s ^= s >> 7, s ^= s << 17; dy[i] = (float)(s >> 40) / 16777216.0f - 0.5f; }
+    /* the rule's side for this shape (layer 0's input; set_hook(-1) restores the rule);
+     * n/a where the hook changes nothing here */
+    set_hook(hook, -1, &cpu0);
+    const int A = lstm__cell_of(cfg.cell)->A, Hh = cfg.hidden_size, rule_on_par = cfg.bidirectional && threads == 2;
+    const char *rule = "off";
+    switch (hook) {
+    case ACT_PAD: rule = lstm__gemm_direct_ld(A * Hh) != A * Hh ? "on" : "off"; break;
+    case STEP_X: rule = lstm__step_x_rule(ws[0], cfg.input_size) ? "on" : "off"; break;
+    case TA_DIRECT: rule = !train ? "n/a" : cpu0.gemm_ta_direct ? "on" : "off"; break;
+    case TWO_PASS8: rule = cpu0.step_two_pass8 ? "on" : "off"; break;
+    case PF_TILES2: rule = cpu0.step_pf_tiles2 ? "on" : "off"; break;
+    case TRAIN_ROWS: rule = !train ? "n/a" : lstm__train_split_rule(ws[0]) ? "on" : "off"; break;
+    case PAR_DIRS: rule = !train || !rule_on_par ? "n/a" : "on"; break;
+    default: /* as the kernel decides it: one forward under the rule */
+        lstm__step1_pf_seen(1);
+        lstm_forward(&net, ws[0], T, B, x, NULL, NULL, y, NULL, NULL);
+        rule = lstm__step1_pf_seen(1) ? "on" : "off";
+        break;
+    }
     for (int it = -1; it < N; it++)
         for (int q = 0; q < 2; q++) {
             const int side = (it & 1) ? 1 - q : q; /* A B, then B A */
@@ -133,16 +135,19 @@ int main(int argc, char **argv) {
     qsort(t[0], (size_t)N, sizeof *t[0], cmp);
     qsort(t[1], (size_t)N, sizeof *t[1], cmp);
     const double q1 = r[N / 4], q3 = r[3 * N / 4];
-    const int on_faster = q3 < 1.0, off_faster = q1 > 1.0, rule_on = rule[1] == 'n';
-    const char *verdict = !on_faster && !off_faster ? "even"
+    const int on_faster = q3 < 1.0, off_faster = q1 > 1.0, rule_on = !strcmp(rule, "on");
+    const char *verdict = !strcmp(rule, "n/a")       ? "n/a"
+                          : !on_faster && !off_faster ? "even"
                           : on_faster == rule_on     ? "rule faster"
                                                      : "rule slower";
     printf("%s: off fastest %.2f median %.2f ms | on fastest %.2f median %.2f ms | on/off paired: median %.3f "
            "(quartiles %.3f %.3f), %d pairs | rule: %s | %s\n",
            argv[1], t[0][0], t[0][N / 2], t[1][0], t[1][N / 2], r[N / 2], q1, q3, N, rule, verdict);
+    rc = 0;
+done:
     free(x), free(y), free(dy), free(dx), free(t[0]), free(t[1]), free(r);
-    lstm_workspace_free(ws[0]);
-    lstm_workspace_free(ws[1]);
+    if (ws[0]) lstm_workspace_free(ws[0]);
+    if (ws[1]) lstm_workspace_free(ws[1]);
     lstm_net_free(&net);
-    return 0;
+    return rc;
 }

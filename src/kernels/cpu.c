@@ -216,6 +216,14 @@ void lstm__cpu_set_step1_pf_bytes(long bytes) {
     info.step1_pf_bytes = bytes;
 }
 
+/* Whether a batch-1 step call prefetched its pack since the last lstm__step1_pf_seen(1)
+ * (tools/ab_hooks: the rule's side, as the kernel decided it). */
+static int step1_pf_seen;
+void lstm__step1_pf_note(void) { __atomic_store_n(&step1_pf_seen, 1, __ATOMIC_RELAXED); }
+int lstm__step1_pf_seen(int reset) {
+    return reset ? __atomic_exchange_n(&step1_pf_seen, 0, __ATOMIC_RELAXED) : __atomic_load_n(&step1_pf_seen, __ATOMIC_RELAXED);
+}
+
 static void publish_blocking(int kc, int nc) {
     info.gemm_kc = kc;
     info.gemm_nc = nc;

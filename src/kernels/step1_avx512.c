@@ -336,6 +336,7 @@ run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const
     /* the pack bytes this call streams: blocks of groups [g0, g1), the rows it reads */
     const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (Hout + (x ? I : 0));
     const int pf = ng > 1 && bytes > lstm__cpu()->step1_pf_bytes;
+    if (pf) lstm__step1_pf_note();
     for (int i = g0; i < g1; i++) {
         const int g = rev ? g1 - 1 - (i - g0) : i;
         const int b0 = ng == 1 ? 0 : nub * g / ng;
@@ -375,6 +376,7 @@ run_part(const int GRU, const int PART, int H, int I, int g0, int g1, int rev, i
     const int nub = (H + 15) / 16, ng = groups_of(H, I + H, GRU ? 3 : 4);
     const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (k1 - k0);
     const int pf = bytes > lstm__cpu()->step1_pf_bytes;
+    if (pf) lstm__step1_pf_note();
     for (int i = g0; i < g1; i++) {
         const int g = rev ? g1 - 1 - (i - g0) : i, b0 = nub * g / ng, nv = nub * (g + 1) / ng - b0;
 #define PG(NV) group(GRU, NV, 1, 0, PART, k0, k1, pf, H, I, H, b0, P, act, act, NULL, NULL, h, c_prev, c, m, NULL)
