@@ -26,10 +26,8 @@ done
 make -s BUILD="$BUILD" bench-onednn >/dev/null
 field() { echo "$1" | sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" | tr -d '"'; }
 
-model=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-fam=$(grep -m1 "cpu family" /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
-mod=$(grep -m1 "^model[[:space:]]*:" /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
-echo "Paired with oneDNN on $model (family $fam, model $mod), $(date -u +%Y-%m-%dT%H:%MZ):"
+. "$(dirname "$0")/cpu_name.sh"
+echo "Paired with oneDNN on $(cpu_name), $(date -u +%Y-%m-%dT%H:%MZ):"
 echo
 echo "| row | I,H,L,B,T | mode | threads | ours ms | oneDNN ms (layout) | oneDNN/ours (quartiles) | rounds | target |"
 echo "|---|---|---|---|---|---|---|---|---|"

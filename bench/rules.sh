@@ -50,10 +50,8 @@ step1_pf 1 64 1 1 20000 forward 1
 step1_pf 1 128 1 1 20000 forward 1
 step1_pf 256 256 1 1 1000 forward 2"
 
-model=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-fam=$(grep -m1 "cpu family" /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
-mod=$(grep -m1 "^model[[:space:]]*:" /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
-echo "Rules on $model (family $fam, model $mod), $(date -u +%Y-%m-%dT%H:%MZ), $ITERS pairs a row:"
+. "$(dirname "$0")/cpu_name.sh"
+echo "Rules on $(cpu_name), $(date -u +%Y-%m-%dT%H:%MZ), $ITERS pairs a row:"
 echo
 echo "| rule | I,H,L,B,T | mode | threads | off ms | on ms | on/off (quartiles) | rule | verdict |"
 echo "|---|---|---|---|---|---|---|---|---|"
