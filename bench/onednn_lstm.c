@@ -449,6 +449,12 @@ static void dnn_free(dnn_net *n) {
     mem_free(n->xmem, NULL);
 }
 
+/* The median of v[0..n) (sorts v). */
+static double median_of(double *v, long n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 /* Builds the net with the forward weights in layout wfmt, times it, frees it. */
 static result measure(int wfmt) {
     result res = {0};
@@ -477,8 +483,7 @@ static result measure(int wfmt) {
         double el = now_s() - start;
         if (n >= max_iters || (n >= min_iters && el >= budget) || el + dt > max_seconds) break;
     }
-    qsort(times, (size_t)n, sizeof(double), cmp_double);
-    res.med = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+    res.med = median_of(times, n);
     res.tmin = times[0];
     res.tmax = times[n - 1];
     res.n = n;
@@ -497,11 +502,6 @@ static result measure(int wfmt) {
  * fall on all sides of a round alike; the ratio of a round is oneDNN's time (its
  * faster layout by median) over ours.  Prints one JSON line. */
 static double gap_ms = 20.0;
-
-static double median_of(double *v, long n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int paired(void) {
     lstm_config cfg = {(int)I, (int)H, (int)L, proj, 1, ndir == 2, cell == CELL_GRU ? LSTM_CELL_GRU : LSTM_CELL_LSTM};

@@ -9,7 +9,8 @@
 # else 1.0x).
 #
 # usage: sh bench/paired.sh [--only NAME,NAME] [--budget SECONDS] [--min-rounds N]
-#   defaults: every batch row, 3 s and at least 11 rounds a row (about 4 minutes)
+#   defaults: every batch row, 3 s and at least 11 rounds a row (3 minutes on the
+#   2-core Xeon of BENCHMARKS.md's session 24)
 #   env: BUILD (default build)
 set -eu
 BUILD=${BUILD:-build}
@@ -25,6 +26,7 @@ done
 [ -f /usr/include/dnnl.h ] || { echo "bench/paired.sh: needs oneDNN (apt-get install libdnnl-dev)" >&2; exit 1; }
 make -s BUILD="$BUILD" bench-onednn >/dev/null
 field() { echo "$1" | sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" | tr -d '"'; }
+ms() { awk -v v="$1" 'BEGIN { printf(v < 100 ? "%.2f" : "%.1f", v) }'; }
 
 . "$(dirname "$0")/cpu_name.sh"
 echo "Paired with oneDNN on $(cpu_name), $(date -u +%Y-%m-%dT%H:%MZ):"
@@ -43,6 +45,5 @@ grep -v '^#' "$(dirname "$0")/shapes.txt" | while read -r name I H L B T mode th
     r=$(field "$out" ratio)
     tgt=1.0; [ "$B" = 1 ] && tgt=2.0
     met=$(awk -v r="$r" -v t=$tgt 'BEGIN { print (r >= t ? "met" : "not met") " (" t "×)" }')
-    ms() { awk -v v="$1" 'BEGIN { printf(v < 100 ? "%.2f" : "%.1f", v) }'; }
     echo "| $name | $I,$H,$L,$B,$T${extra:+ $extra} | $mode | $thr | $(ms "$(field "$out" ours_ms)") | $(ms "$(field "$out" onednn_ms)") ($(field "$out" weights)) | ${r}× ($(field "$out" ratio_q1)–$(field "$out" ratio_q3)) | $(field "$out" rounds) | $met |"
 done

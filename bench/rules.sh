@@ -3,11 +3,13 @@
 # switch (src/kernels/cpu.c; act_ld, x_in_fused_step, train_row_tasks and the parallel
 # directions in lstm_layer.c; not yet step_x_quarter alone or the inference split),
 # A/B'd in process on this CPU over the shapes each was chosen on (tools/ab_hooks.c: the
-# two sides alternate, the medians of the paired ratios on/off with their quartiles).  Prints a markdown table whose last
-# column says whether the rule's side was faster, slower, or even (quartiles across 1).
-# A "rule slower" row is the evidence to change that rule for this CPU (cpu.c).
+# two sides alternate, the medians of the paired ratios on/off with their quartiles).
+# Prints a markdown table whose last column says whether the rule's side was faster,
+# slower, or even (quartiles across 1), or n/a where the hook changes nothing.  A "rule
+# slower" row is the evidence to change that rule for this CPU (cpu.c).
 #
-# usage: sh bench/rules.sh [--iters N] [--only HOOK,HOOK]     (about 8 minutes at N = 20)
+# usage: sh bench/rules.sh [--iters N] [--only HOOK,HOOK]
+#   (2-3 minutes at N = 20 on the 2-core Xeon of BENCHMARKS.md's session 24)
 #   env: BUILD (default build)
 set -eu
 BUILD=${BUILD:-build}

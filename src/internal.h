@@ -502,7 +502,7 @@ void lstm__cpu_set_step_two_pass8(int on);       /* tests: the results must not 
 void lstm__cpu_set_step_pf_tiles2(int on);      /* tools/ab_hooks: no bit depends on it */
 void lstm__cpu_set_step1_pf_bytes(long bytes);  /* tools/ab_hooks: no bit depends on it */
 void lstm__step1_pf_note(void);                 /* a batch-1 step call prefetched its pack */
-int lstm__step1_pf_seen(int reset);             /* since the last reset (tools/ab_hooks) */
+int lstm__step1_pf_seen(void);                  /* since the last call; clears (tools/ab_hooks) */
 
 /* C[M,N] = bias[N] (in every row) + A[M,K]·B[N,K]ᵀ: the same sum, in the same
  * order, as filling C with the bias and calling lstm_gemm_nt_mt with beta 1,

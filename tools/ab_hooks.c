@@ -104,20 +104,20 @@ int main(int argc, char **argv) {
     /* the rule's side for this shape (layer 0's input; set_hook(-1) restores the rule);
      * n/a where the hook changes nothing here */
     set_hook(hook, -1, &cpu0);
-    const int A = lstm__cell_of(cfg.cell)->A, Hh = cfg.hidden_size, rule_on_par = cfg.bidirectional && threads == 2;
-    const char *rule = "off";
+    const int A = lstm__cell_of(cfg.cell)->A, Hh = cfg.hidden_size;
+    int rule; /* 1 on, 0 off, -1 n/a */
     switch (hook) {
-    case ACT_PAD: rule = lstm__gemm_direct_ld(A * Hh) != A * Hh ? "on" : "off"; break;
-    case STEP_X: rule = lstm__step_x_rule(ws[0], cfg.input_size) ? "on" : "off"; break;
-    case TA_DIRECT: rule = !train ? "n/a" : cpu0.gemm_ta_direct ? "on" : "off"; break;
-    case TWO_PASS8: rule = cpu0.step_two_pass8 ? "on" : "off"; break;
-    case PF_TILES2: rule = cpu0.step_pf_tiles2 ? "on" : "off"; break;
-    case TRAIN_ROWS: rule = !train ? "n/a" : lstm__train_split_rule(ws[0]) ? "on" : "off"; break;
-    case PAR_DIRS: rule = !train || !rule_on_par ? "n/a" : "on"; break;
+    case ACT_PAD: rule = lstm__gemm_direct_ld(A * Hh) != A * Hh; break;
+    case STEP_X: rule = lstm__step_x_rule(ws[0], cfg.input_size); break;
+    case TA_DIRECT: rule = train ? cpu0.gemm_ta_direct : -1; break;
+    case TWO_PASS8: rule = cpu0.step_two_pass8; break;
+    case PF_TILES2: rule = cpu0.step_pf_tiles2; break;
+    case TRAIN_ROWS: rule = train ? lstm__train_split_rule(ws[0]) : -1; break;
+    case PAR_DIRS: rule = train && cfg.bidirectional && threads == 2 ? 1 : -1; break;
     default: /* as the kernel decides it: one forward under the rule */
-        lstm__step1_pf_seen(1);
+        lstm__step1_pf_seen();
         lstm_forward(&net, ws[0], T, B, x, NULL, NULL, y, NULL, NULL);
-        rule = lstm__step1_pf_seen(1) ? "on" : "off";
+        rule = lstm__step1_pf_seen();
         break;
     }
     for (int it = -1; it < N; it++)
@@ -135,14 +135,15 @@ int main(int argc, char **argv) {
     qsort(t[0], (size_t)N, sizeof *t[0], cmp);
     qsort(t[1], (size_t)N, sizeof *t[1], cmp);
     const double q1 = r[N / 4], q3 = r[3 * N / 4];
-    const int on_faster = q3 < 1.0, off_faster = q1 > 1.0, rule_on = !strcmp(rule, "on");
-    const char *verdict = !strcmp(rule, "n/a")       ? "n/a"
+    const int on_faster = q3 < 1.0, off_faster = q1 > 1.0;
+    const char *verdict = rule < 0                    ? "n/a"
                           : !on_faster && !off_faster ? "even"
-                          : on_faster == rule_on     ? "rule faster"
-                                                     : "rule slower";
+                          : on_faster == rule         ? "rule faster"
+                                                      : "rule slower";
     printf("%s: off fastest %.2f median %.2f ms | on fastest %.2f median %.2f ms | on/off paired: median %.3f "
            "(quartiles %.3f %.3f), %d pairs | rule: %s | %s\n",
-           argv[1], t[0][0], t[0][N / 2], t[1][0], t[1][N / 2], r[N / 2], q1, q3, N, rule, verdict);
+           argv[1], t[0][0], t[0][N / 2], t[1][0], t[1][N / 2], r[N / 2], q1, q3, N,
+           rule < 0 ? "n/a" : rule ? "on" : "off", verdict);
     rc = 0;
 done:
     free(x), free(y), free(dy), free(dx), free(t[0]), free(t[1]), free(r);

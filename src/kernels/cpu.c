@@ -216,13 +216,15 @@ void lstm__cpu_set_step1_pf_bytes(long bytes) {
     info.step1_pf_bytes = bytes;
 }
 
-/* Whether a batch-1 step call prefetched its pack since the last lstm__step1_pf_seen(1)
- * (tools/ab_hooks: the rule's side, as the kernel decided it). */
+/* Whether a batch-1 step call prefetched its pack since the last lstm__step1_pf_seen
+ * (tools/ab_hooks: the rule's side, as the kernel decided it).  The note stores only
+ * when the flag is clear: two threads' steps then share the line read-only, not a write
+ * a step each. */
 static int step1_pf_seen;
-void lstm__step1_pf_note(void) { __atomic_store_n(&step1_pf_seen, 1, __ATOMIC_RELAXED); }
-int lstm__step1_pf_seen(int reset) {
-    return reset ? __atomic_exchange_n(&step1_pf_seen, 0, __ATOMIC_RELAXED) : __atomic_load_n(&step1_pf_seen, __ATOMIC_RELAXED);
+void lstm__step1_pf_note(void) {
+    if (!__atomic_load_n(&step1_pf_seen, __ATOMIC_RELAXED)) __atomic_store_n(&step1_pf_seen, 1, __ATOMIC_RELAXED);
 }
+int lstm__step1_pf_seen(void) { return __atomic_exchange_n(&step1_pf_seen, 0, __ATOMIC_RELAXED); }
 
 static void publish_blocking(int kc, int nc) {
     info.gemm_kc = kc;
