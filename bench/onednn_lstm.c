@@ -415,17 +415,25 @@ static dnn_net dnn_make(int wfmt) {
     return n;
 }
 
-/* One timed unit: the sequence forward (and backward for train), finished. */
-static void dnn_iter(dnn_net *n) {
+/* One timed unit: the sequence forward (and backward for train), finished.
+ * fwd_s: if not NULL, the seconds the forward took (train: then finished apart). */
+static void dnn_iter_split(dnn_net *n, double *fwd_s) {
     if (mode == MODE_STEP) {
         run_steps(n->k, n->nk, n->x, n->y, (int)T, (int)B, (int)I, (int)H);
         return;
     }
+    const double t0 = fwd_s ? now_s() : 0.0;
     for (int j = 0; j < n->nk; j++) block_forward(&n->k[j], mode);
+    if (fwd_s) {
+        CHECK_DNNL(dnnl_stream_wait(strm));
+        *fwd_s = now_s() - t0;
+    }
     if (mode == MODE_TRAIN)
         for (int j = n->nk - 1; j >= 0; j--) block_backward(&n->k[j]);
     CHECK_DNNL(dnnl_stream_wait(strm));
 }
+
+static void dnn_iter(dnn_net *n) { dnn_iter_split(n, NULL); }
 
 /* The sum of the output (and of dX for train). */
 static double dnn_checksum(const dnn_net *n) {
@@ -494,7 +502,7 @@ static result measure(int wfmt) {
     return res;
 }
 
-/* --paired: ours (liblstm, as `lstm bench` runs it) and oneDNN (each layout of the
+/* --paired: ours (liblstm, as `lstm bench` runs it: packs kept) and oneDNN (each layout of the
  * forward, "any" for train) in this one process, in rounds: every side once a
  * round, the order rotating; a side's turn is gap_ms of sleep (so that neither
  * library's idle threads still spin into the other's runs), one run that warms its
@@ -512,7 +520,7 @@ static int paired(void) {
         return 1;
     }
     lstm_net_init_uniform(&net, 1);
-    if (lstm_workspace_init(&ws, &net, (int)T, (int)B, mode == MODE_TRAIN ? LSTM_WS_TRAIN : LSTM_WS_KEEP_PACKS) != LSTM_OK ||
+    if (lstm_workspace_init(&ws, &net, (int)T, (int)B, (mode == MODE_TRAIN ? LSTM_WS_TRAIN : 0) | LSTM_WS_KEEP_PACKS) != LSTM_OK ||
         lstm_workspace_set_threads(ws, (int)threads) != LSTM_OK) {
         fprintf(stderr, "onednn_lstm: %s\n", lstm_last_error());
         return 1;
@@ -521,9 +529,11 @@ static int paired(void) {
     float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float));
     float *dx = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float));
     const int nd = mode == MODE_FORWARD ? 2 : 1, sides = 1 + nd;
-    double *t[3], *r = malloc((size_t)max_iters * sizeof(double));
+    /* t: each side's times; tf: train, their forward parts (the rest the backward) */
+    double *t[3], *tf[3], *r = malloc((size_t)max_iters * sizeof(double));
     for (int q = 0; q < 3; q++) t[q] = malloc((size_t)max_iters * sizeof(double));
-    if (!x || !y || !dx || !dy || !r || !t[0] || !t[1] || !t[2]) exit(1);
+    for (int q = 0; q < 3; q++) tf[q] = malloc((size_t)max_iters * sizeof(double));
+    if (!x || !y || !dx || !dy || !r || !t[0] || !t[1] || !t[2] || !tf[0] || !tf[1] || !tf[2]) exit(1);
     for (size_t i = 0; i < nx; i++) x[i] = rnd();
     for (size_t i = 0; i < ny; i++) dy[i] = rnd();
     dnn_net d[2];
@@ -537,22 +547,26 @@ static int paired(void) {
         for (int q = 0; q < sides; q++) {
             const int side = (int)((q + (it < 0 ? 0 : it)) % sides);
             nanosleep(&gap, NULL);
-            double t0 = 0.0;
+            double t0 = 0.0, fwd = 0.0;
             for (int rep = 0; rep < 2; rep++) { /* the first run warms the caches and threads */
                 t0 = now_s();
                 if (side == 0) {
-                    if (lstm_forward(&net, ws, (int)T, (int)B, x, NULL, NULL, y, NULL, NULL) != LSTM_OK ||
-                        (mode == MODE_TRAIN && lstm_backward(&net, ws, dy, NULL, NULL, dx, NULL, NULL) != LSTM_OK)) {
+                    if (lstm_forward(&net, ws, (int)T, (int)B, x, NULL, NULL, y, NULL, NULL) != LSTM_OK) {
+                        fprintf(stderr, "onednn_lstm: %s\n", lstm_last_error());
+                        return 1;
+                    }
+                    fwd = now_s() - t0;
+                    if (mode == MODE_TRAIN && lstm_backward(&net, ws, dy, NULL, NULL, dx, NULL, NULL) != LSTM_OK) {
                         fprintf(stderr, "onednn_lstm: %s\n", lstm_last_error());
                         return 1;
                     }
                 } else {
-                    dnn_iter(&d[side - 1]);
+                    dnn_iter_split(&d[side - 1], mode == MODE_TRAIN ? &fwd : NULL);
                 }
             }
             double dt = now_s() - t0;
             round += 2 * dt;
-            if (it >= 0) t[side][n] = dt;
+            if (it >= 0) t[side][n] = dt, tf[side][n] = fwd;
         }
         if (it < 0) continue;
         if (n == 0) start = now_s() - round;
@@ -565,6 +579,12 @@ static int paired(void) {
         memcpy(r, t[q], (size_t)n * sizeof *r);
         med[q] = median_of(r, n);
     }
+    double part_med[2][2] = {{0}}; /* train: ours, oneDNN's "any": the forward's, the backward's median */
+    for (int q = 0; mode == MODE_TRAIN && q < 2; q++)
+        for (int part = 0; part < 2; part++) {
+            for (long i = 0; i < n; i++) r[i] = part ? t[q][i] - tf[q][i] : tf[q][i];
+            part_med[q][part] = median_of(r, n);
+        }
     const int best = nd == 2 && med[2] < med[1] ? 2 : 1;
     for (long i = 0; i < n; i++) r[i] = t[best][i] / t[0][i];
     const double ratio = median_of(r, n); /* (r now sorted) */
@@ -578,11 +598,14 @@ static int paired(void) {
            cell_names[cell], I, H, L, B, T, ndir == 2 ? "true" : "false", proj, mode_names[mode], threads,
            med[0] * 1e3, med[best] * 1e3, best == 2 ? "ldigo" : "any", med[1] * 1e3);
     if (nd == 2) printf(", \"onednn_ldigo_ms\": %.6g", med[2] * 1e3);
+    for (int q = 0; mode == MODE_TRAIN && q < 2; q++)
+        printf(", \"%s_fwd_ms\": %.6g, \"%s_bwd_ms\": %.6g", q ? "onednn" : "ours", part_med[q][0] * 1e3,
+               q ? "onednn" : "ours", part_med[q][1] * 1e3);
     printf(", \"ratio\": %.4f, \"ratio_q1\": %.4f, \"ratio_q3\": %.4f, \"rounds\": %ld, \"gap_ms\": %g, "
            "\"checksum_ours\": %.6g, \"checksum_onednn\": %.6g}\n",
            ratio, r[n / 4], r[(3 * n) / 4 < n ? (3 * n) / 4 : n - 1], n, gap_ms, ours_sum, dnn_sum);
     for (int q = 0; q < nd; q++) dnn_free(&d[q]);
-    for (int q = 0; q < 3; q++) free(t[q]);
+    for (int q = 0; q < 3; q++) free(t[q]), free(tf[q]);
     free(r), free(x), free(y), free(dx), free(dy);
     lstm_workspace_free(ws);
     lstm_net_free(&net);

@@ -8,11 +8,13 @@
  * alone exceeds --max-seconds is reported as the single measurement
  * (warmup = 0, iters = 1), so a very slow shape costs one run.
  *
- * Forward mode keeps the packed weights between iterations (LSTM_WS_KEEP_PACKS:
- * the first iteration, normally the warm-up, packs them), as an inference
- * server would and as oneDNN's bench reorders its weights once; --repack
- * packs them in every iteration (lstm_forward's default).  Rows measured
- * before this (session 8 and earlier) include the packing.
+ * Forward and train modes keep the packed weights between iterations
+ * (LSTM_WS_KEEP_PACKS: the first iteration, normally the warm-up, packs them),
+ * as an inference server would and as oneDNN's bench reorders its weights once
+ * (for its training primitives too); --repack packs them in every iteration
+ * (lstm_forward's default, and what a training loop pays, its weights changing at
+ * every step).  Rows measured before this (forward: session 8 and earlier,
+ * train: session 24 and earlier) include the packing.
  *
  * FLOPs: 2·T·B·D·(G·H·(I_l + Hout) + Hout·H) per layer (I_l the layer's input
  * size, G = 4 gates for --cell lstm, 3 for gru, D = 2 when bidirectional,
@@ -96,9 +98,9 @@ static noreturn void bench_help(void) {
          "  step     the sequence fed one time step per call through lstm_stream\n"
          "           (not with --bidirectional)\n"
          "--bidirectional: two directions; --proj P: LSTM with projections (h of size P < H).\n"
-         "forward keeps the weights packed between iterations (LSTM_WS_KEEP_PACKS: packed once, in\n"
-         "the warm-up, as oneDNN's bench reorders its weights once); --repack packs them in every\n"
-         "iteration (lstm_forward's default).\n"
+         "forward and train keep the weights packed between iterations (LSTM_WS_KEEP_PACKS: packed\n"
+         "once, in the warm-up, as oneDNN's bench reorders its weights once); --repack packs them in\n"
+         "every iteration (lstm_forward's default; a training loop's weights change at every step).\n"
          "Reports the median time per iteration (one whole sequence) over at least --min-iters\n"
          "(default 5) timed iterations after --warmup (default 1), running for about --budget\n"
          "seconds (default 2) and starting none that would end past --max-seconds (default 10;\n"
@@ -188,7 +190,7 @@ int lstm_cmd_bench(int argc, char **argv) {
     if (proj && gru) cli_usage(&a, "--proj: a GRU has no projection");
     if (proj && proj >= H) cli_usage(&a, "--proj: expected 0 < P < H (%ld), got %ld", H, proj);
     if (bidir && mode == MODE_STEP) cli_usage(&a, "--mode step: a bidirectional network cannot run step by step");
-    if (repack && mode != MODE_FORWARD) cli_usage(&a, "--repack: only for --mode forward (train and step pack as they must)");
+    if (repack && mode == MODE_STEP) cli_usage(&a, "--repack: only for --mode forward or train (step packs as it must)");
 
     double rss_base = current_rss_mb();
     lstm_config cfg = {(int)I, (int)H, (int)L, (int)proj, 1, bidir, gru ? LSTM_CELL_GRU : LSTM_CELL_LSTM};
@@ -233,7 +235,7 @@ int lstm_cmd_bench(int argc, char **argv) {
         c.dx = dx;
     }
     s = lstm_workspace_init(&c.ws, &net, mode == MODE_STEP ? 1 : (int)T, (int)B,
-                            mode == MODE_TRAIN ? LSTM_WS_TRAIN : mode == MODE_FORWARD && !repack ? LSTM_WS_KEEP_PACKS : 0);
+                            (mode == MODE_TRAIN ? LSTM_WS_TRAIN : 0) | (mode != MODE_STEP && !repack ? LSTM_WS_KEEP_PACKS : 0));
     if (s != LSTM_OK) cli_fail_status(s);
     s = lstm_workspace_set_threads(c.ws, (int)threads);
     if (s != LSTM_OK) cli_fail_status(s);
@@ -300,7 +302,7 @@ int lstm_cmd_bench(int argc, char **argv) {
                cell_s, I, H, L, B, T, bidir ? "true" : "false", proj, mode_names[mode], threads, ms,
                gflops);
         if (mode == MODE_STEP) printf(", \"us_per_step\": %.6g", us_step);
-        if (mode == MODE_FORWARD) printf(", \"packs\": \"%s\"", repack ? "every iteration" : "kept");
+        if (mode != MODE_STEP) printf(", \"packs\": \"%s\"", repack ? "every iteration" : "kept");
         printf(", \"iters\": %ld, \"warmup\": %ld, \"ms_min\": %.6g, \"ms_max\": %.6g, "
                "\"peak_rss_mb\": %.1f, \"base_rss_mb\": %.1f, \"checksum\": %.6g}\n",
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3, rss, rss_base, checksum);
@@ -308,7 +310,7 @@ int lstm_cmd_bench(int argc, char **argv) {
         printf("bench %s %s: I=%ld H=%ld L=%ld B=%ld T=%ld%s", cell_s, mode_names[mode], I, H, L, B, T,
                bidir ? " bidirectional" : "");
         if (proj) printf(" P=%ld", proj);
-        printf(" threads=%ld%s\n", threads, mode == MODE_FORWARD ? repack ? " (packs every iteration)" : " (packs kept)" : "");
+        printf(" threads=%ld%s\n", threads, mode != MODE_STEP ? repack ? " (packs every iteration)" : " (packs kept)" : "");
         printf("  %.3f ms per iteration (median of %ld after %ld warm-up; min %.3f, max %.3f)\n", ms,
                n, warm_done, times[0] * 1e3, times[n - 1] * 1e3);
         printf("  %.2f GFLOP/s", gflops);

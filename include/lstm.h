@@ -266,17 +266,19 @@ typedef struct lstm_workspace lstm_workspace;
  * their [L*D, B, ...] shapes, as in PyTorch); the results are the same bits as
  * the time-major call on transposed arrays.  The workspace holds the
  * time-major copies (T*B*(I + D*Hout) floats more).  lstm_stream refuses it. */
-/* LSTM_WS_KEEP_PACKS (inference only): lstm_forward keeps its repacked copy
- * of the weights between calls on the same net->params, as lstm_stream does,
- * instead of repacking on every call (2-9 % of a forward of 50-100 steps);
- * call lstm_workspace_weights_changed after changing net->params in place
- * (without it, outputs mix old and new weights). */
+/* LSTM_WS_KEEP_PACKS: lstm_forward keeps its repacked copy of the weights
+ * between calls on the same net->params, as lstm_stream does, instead of
+ * repacking on every call (2-9 % of a forward of 50-100 steps); call
+ * lstm_workspace_weights_changed after changing net->params in place (without
+ * it, outputs mix old and new weights).  With LSTM_WS_TRAIN the backward runs
+ * on the kept copies too: a training loop calls lstm_workspace_weights_changed
+ * after every optimizer step (and then gains nothing); it pays where the weights
+ * stay fixed between forwards, e.g. gradients with respect to the input. */
 enum { LSTM_WS_TRAIN = 1, LSTM_WS_BATCH_FIRST = 2, LSTM_WS_KEEP_PACKS = 4 };
 
 /* T >= 1 steps (calls may use fewer), B >= 1 streams, T*B <= INT_MAX (and
  * buffer sizes that fit in size_t; else LSTM_ERR_ARG); flags 0 or LSTM_WS_TRAIN,
- * or-ed with LSTM_WS_BATCH_FIRST; or 0 or-ed with LSTM_WS_KEEP_PACKS
- * (LSTM_WS_TRAIN with it: LSTM_ERR_ARG).
+ * or-ed with LSTM_WS_BATCH_FIRST and LSTM_WS_KEEP_PACKS.
  * One thread until lstm_workspace_set_threads.  *ws is NULL on failure. */
 LSTM_API lstm_status lstm_workspace_init(lstm_workspace **ws, const lstm_net *net, int T, int B, int flags);
 LSTM_API void lstm_workspace_free(lstm_workspace *ws);

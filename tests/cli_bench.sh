@@ -48,6 +48,16 @@ done
 # streaming one step per call sees the same weights and inputs as the full forward
 near "$step_sum" "$fwd_sum" 0.0001 && ok || bad "step checksum $step_sum != forward checksum $fwd_sum"
 
+# packs kept between iterations (forward, train) or packed in every one (--repack): the same bits
+for mode in forward train; do
+    kept=$("$LSTM" bench $SHAPE --mode $mode --json --budget 0 --min-iters 3 --threads 2 2>&1)
+    every=$("$LSTM" bench $SHAPE --mode $mode --json --budget 0 --min-iters 3 --threads 2 --repack 2>&1)
+    [ "$(field "$kept" packs)" = kept ] && [ "$(field "$every" packs)" = "every iteration" ] && ok ||
+        bad "$mode: packs fields: $kept / $every"
+    [ -n "$(field "$kept" checksum)" ] && [ "$(field "$kept" checksum)" = "$(field "$every" checksum)" ] && ok ||
+        bad "$mode: checksum with packs kept $(field "$kept" checksum) != with --repack $(field "$every" checksum)"
+done
+
 # timing controls: exact iteration count, and the single-run path
 out=$("$LSTM" bench $SHAPE --json --budget 0 --min-iters 7)
 [ "$(field "$out" iters)" = 7 ] && ok || bad "--min-iters 7 --budget 0: iters $(field "$out" iters)"
@@ -86,6 +96,7 @@ usage "--batch" --input-size 4 --hidden 4 --batch 0
 usage "--seq" --input-size 4 --hidden 4 --seq x
 usage "unknown option" --input-size 4 --hidden 4 --bogus
 usage "needs a value" --input-size 4 --hidden
+usage "--repack: only for --mode forward or train" --input-size 4 --hidden 4 --mode step --repack
 usage "expected lstm or gru" --input-size 4 --hidden 4 --cell rnn
 
 # --cell gru: an nn.GRU of the same shape, 3 gates (3/4 of the LSTM's FLOPs)

@@ -659,13 +659,71 @@ static void test_keep_packs(void) {
     CHECK_V(ok_kept, "keep packs: one pack for 2 forwards, one more after lstm_workspace_weights_changed "
                      "(a plain workspace: one per forward)");
     CHECK_V(ok_changed, "keep packs: after lstm_workspace_weights_changed the new weights' bits");
-    lstm_config cfg = {.input_size = 3, .hidden_size = 4, .num_layers = 1, .bias = 1};
-    lstm_net net;
-    lstm_net_init(&net, &cfg);
-    lstm_workspace *ws = NULL;
-    CHECK(lstm_workspace_init(&ws, &net, 2, 2, LSTM_WS_KEEP_PACKS | LSTM_WS_TRAIN) == LSTM_ERR_ARG && !ws,
-          "keep packs with LSTM_WS_TRAIN: LSTM_ERR_ARG (%s)", lstm_last_error());
-    lstm_net_free(&net);
+}
+
+/* One training pass on ws: y, dx and the gradients (zeroed first) into out (ny + nx + n_params floats). */
+static void train_pass(lstm_net *net, lstm_workspace *ws, int T, int B, const float *x, const float *dy, float *out,
+                       size_t ny, size_t nx) {
+    lstm_net_zero_grad(net);
+    lstm_forward(net, ws, T, B, x, NULL, NULL, out, NULL, NULL);
+    lstm_backward(net, ws, dy, NULL, NULL, out + ny, NULL, NULL);
+    memcpy(out + ny + nx, net->grads, net->n_params * sizeof(float));
+}
+
+/* LSTM_WS_KEEP_PACKS on a training workspace: the forward packs once and the
+ * backward runs on the kept packs (W_hh's for dh, W_ih's for dX); outputs, dX and
+ * every gradient equal a plain training workspace's bits, before and after a
+ * change of the weights in place with lstm_workspace_weights_changed. */
+static void test_keep_packs_train(void) {
+    struct { int cell, I, H, P, L, B, bidir; } cs[] = {{LSTM_CELL_LSTM, 256, 256, 0, 2, 32, 0},
+                                                       {LSTM_CELL_GRU, 64, 96, 0, 2, 16, 1},
+                                                       {LSTM_CELL_LSTM, 11, 37, 5, 2, 4, 0},
+                                                       {LSTM_CELL_LSTM, 48, 64, 0, 1, 8, 1}};
+    int ok_same = 1, ok_kept = 1, ok_changed = 1, n = 0;
+    for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+        lstm_config cfg = {.input_size = cs[c].I, .hidden_size = cs[c].H, .num_layers = cs[c].L, .bias = 1,
+                           .proj_size = cs[c].P, .bidirectional = cs[c].bidir, .cell = cs[c].cell};
+        lstm_net net;
+        lstm_net_init(&net, &cfg);
+        lstm_net_init_uniform(&net, 5);
+        const int T = 6, B = cs[c].B;
+        const size_t nx = (size_t)T * B * cs[c].I, ny = (size_t)T * B * net.D * net.Hout, no = ny + nx + net.n_params;
+        float *x = malloc(nx * 4), *dy = malloc(ny * 4), *ref = malloc(no * 4), *got = malloc(no * 4), *old = malloc(no * 4);
+        fill(x, nx, 1.0);
+        fill(dy, ny, 0.5);
+        lstm_workspace *plain, *keep;
+        lstm_workspace_init(&plain, &net, T, B, LSTM_WS_TRAIN);
+        CHECK(lstm_workspace_init(&keep, &net, T, B, LSTM_WS_TRAIN | LSTM_WS_KEEP_PACKS) == LSTM_OK, "keep: %s",
+              lstm_last_error());
+        lstm_workspace_set_threads(plain, 2);
+        lstm_workspace_set_threads(keep, 2);
+        train_pass(&net, plain, T, B, x, dy, ref, ny, nx);
+        for (int i = 0; i < 2; i++) {
+            train_pass(&net, keep, T, B, x, dy, got, ny, nx);
+            ok_same &= memcmp(ref, got, no * 4) == 0;
+        }
+        ok_kept &= lstm__workspace_packs(keep) == 1 && lstm__workspace_packs(plain) == 1;
+        memcpy(old, ref, no * 4);
+        for (size_t i = 0; i < net.n_params; i++) net.params[i] *= 0.75f; /* in place */
+        lstm_workspace_weights_changed(keep);
+        lstm_workspace *fresh; /* (a workspace that never packed the old weights) */
+        lstm_workspace_init(&fresh, &net, T, B, LSTM_WS_TRAIN);
+        lstm_workspace_set_threads(fresh, 2);
+        train_pass(&net, fresh, T, B, x, dy, ref, ny, nx);
+        train_pass(&net, keep, T, B, x, dy, got, ny, nx);
+        ok_changed &= memcmp(ref, got, no * 4) == 0 && memcmp(ref, old, no * 4) != 0;
+        ok_kept &= lstm__workspace_packs(keep) == 2;
+        lstm_workspace_free(fresh);
+        n++;
+        lstm_workspace_free(plain);
+        lstm_workspace_free(keep);
+        free(x); free(dy); free(ref); free(got); free(old);
+        lstm_net_free(&net);
+    }
+    CHECK_V(ok_same, "keep packs, training: %d nets (LSTM B = 32, bidirectional GRU, LSTMP, bidirectional LSTM), "
+                     "2 threads: two forward + backward passes equal a plain workspace's y, dX and gradients", n);
+    CHECK_V(ok_kept, "keep packs, training: one pack for 2 passes, one more after lstm_workspace_weights_changed");
+    CHECK_V(ok_changed, "keep packs, training: after lstm_workspace_weights_changed the new weights' y, dX and gradients");
 }
 
 /* The backward step's product (lstm__step_dh_avx512) against lstm_gemm_nn
@@ -1266,6 +1324,7 @@ int main(void) {
     test_fused();
     test_threads_change();
     test_keep_packs();
+    test_keep_packs_train();
     test_reuse_and_overlap();
     test_proj_1024();
     test_step1_seq2();

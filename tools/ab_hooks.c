@@ -21,7 +21,7 @@
  *   par_dirs   training's forward runs two directions in turn / at once, one a thread
  *   step1_pf   the batch-1 step never / always prefetches its pack (the rule's side: what
  *              the kernel did in one forward under the rule, lstm__step1_pf_seen)
- * MODE: forward (packs kept, as lstm bench) or train (forward + backward).  Defaults: 20
+ * MODE: forward or train (forward + backward), packs kept as in lstm bench.  Defaults: 20
  * iterations after one warm-up pair, 2 threads. */
 #include <limits.h>
 #include <stdio.h>
@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
     if (!x || !y || !dy || !dx || !t[0] || !t[1] || !r) { fprintf(stderr, "ab_hooks: out of memory\n"); goto done; }
     for (int side = 0; side < 2; side++) {
         set_hook(hook, side, &cpu0);
-        if (lstm_workspace_init(&ws[side], &net, T, B, train ? LSTM_WS_TRAIN : LSTM_WS_KEEP_PACKS) != LSTM_OK ||
+        if (lstm_workspace_init(&ws[side], &net, T, B, (train ? LSTM_WS_TRAIN : 0) | LSTM_WS_KEEP_PACKS) != LSTM_OK ||
             lstm_workspace_set_threads(ws[side], threads) != LSTM_OK) {
             fprintf(stderr, "ab_hooks: %s\n", lstm_last_error());
             goto done;

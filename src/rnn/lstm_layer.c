@@ -184,8 +184,6 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         return lstm__fail(LSTM_ERR_ARG, "workspace: T*B = %zu exceeds %d (T=%d, B=%d)", (size_t)T * (size_t)B, INT_MAX, T, B);
     if (!ws_sizes_fit(net, lstm__cell_of(net->cfg.cell), T, B))
         return lstm__fail(LSTM_ERR_ARG, "workspace: T=%d, B=%d: its buffers' sizes overflow for this network", T, B);
-    if ((flags & LSTM_WS_KEEP_PACKS) && (flags & LSTM_WS_TRAIN))
-        return lstm__fail(LSTM_ERR_ARG, "workspace: LSTM_WS_KEEP_PACKS is for inference (training changes the weights)");
     lstm_workspace *ws = calloc(1, sizeof *ws);
     if (!ws) return lstm__fail(LSTM_ERR_NOMEM, "workspace: out of memory");
     ws->T = T;
