@@ -18,7 +18,7 @@
  *   two_pass8  8 rows of the fused step as two tiles of 4 / one tile in two passes
  *   pf_tiles2  two row tiles of a fused step without / with the next block's prefetch
  *   train_rows training splits a step over the threads by units / by batch rows
- *   par_dirs   training's forward runs two directions in turn / at once, one a thread
+ *   par_dirs   training's forward and backward run two directions in turn / at once, one a thread
  *   step1_pf   the batch-1 step never / always prefetches its pack (the rule's side: what
  *              the kernel did in one forward under the rule, lstm__step1_pf_seen)
  * MODE: forward or train (forward + backward), packs kept as in lstm bench.  Defaults: 20

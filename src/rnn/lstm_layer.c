@@ -47,11 +47,12 @@ struct lstm_workspace {
     int drop_btot, drop_b0; /* dropout slice: rows [b0, b0+B) of a batch of btot (0: the whole batch) */
     int defer_wgrad;        /* backward leaves the weight gradients to the caller (lstm__workspace_saved) */
     float *dY[2]; /* [T,B,D·Hout] gradients between layers (2 buffers for L >= 3, 1 for L = 2) */
-    float *dH;    /* proj: [L·D][T,B,P] (kept for dW_hr); else [B,Hout] */
-    float *dh;    /* [B,Hout] running dL/dh_prev */
-    float *dm;    /* has_c: [B,H] */
-    float *dc;    /* has_c: [B,H] running dL/dc */
-    float *cscr;  /* the cell's backward scratch [B, scratch_units·H] (NULL if none) */
+    float *dH;    /* proj: [L·D][T,B,P] (kept for dW_hr); else [D][B,Hout] */
+    float *dh;    /* [D][B,Hout] running dL/dh_prev (per direction d: see bwd_scratch) */
+    float *dm;    /* has_c: [D][B,H] */
+    float *dc;    /* has_c: [D][B,H] running dL/dc */
+    float *cscr;  /* the cell's backward scratch [D][B, scratch_units·H] (NULL if none) */
+    float *dx2;   /* D = 2: [T,B,in] the second direction's dX, added to the first's (see backward) */
     float *dbias; /* [2][A·H]: bias-gradient sum and block sum */
     float *wtmp;  /* [max(A·H·max(in, Hout), P·H)] partial sums of weight gradients */
     /* GEMM path: W_hh repacked for the per-step products, one pack per hh run, per (l,d) */
@@ -219,13 +220,16 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         if (cell->has_c) ws->c0 = alloc_f(LD * bh, &ok);
         if (ws->L >= 2) ws->dY[0] = alloc_f(ws->tby, &ok);
         if (ws->L >= 3) ws->dY[1] = alloc_f(ws->tby, &ok);
-        ws->dH = alloc_f(ws->P ? LD * tb * ws->P : bho, &ok);
-        ws->dh = alloc_f(bho, &ok);
+        /* the backward's running buffers, one set per direction (two run at once: see backward) */
+        const size_t D = (size_t)ws->D;
+        if (D == 2) ws->dx2 = alloc_f(tb * in_max, &ok);
+        ws->dH = alloc_f(ws->P ? LD * tb * ws->P : D * bho, &ok);
+        ws->dh = alloc_f(D * bho, &ok);
         if (cell->has_c) {
-            ws->dm = alloc_f(bh, &ok);
-            ws->dc = alloc_f(bh, &ok);
+            ws->dm = alloc_f(D * bh, &ok);
+            ws->dc = alloc_f(D * bh, &ok);
         }
-        if (cell->scratch_units) ws->cscr = alloc_f((size_t)cell->scratch_units * bh, &ok);
+        if (cell->scratch_units) ws->cscr = alloc_f(D * cell->scratch_units * bh, &ok);
         ws->dbias = alloc_f((size_t)2 * ((ws->AH + 15) / 16 * 16), &ok); /* sum and block sum */
         ws->wtmp = alloc_f((size_t)ws->AH * in_max, &ok); /* >= A·H·Hout and P·H too */
         if (ws->L > 1) {
@@ -310,7 +314,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
                      ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->pdx, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy,
-                     ws->pr, ws->xpack};
+                     ws->pr, ws->xpack, ws->dx2};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(ws->p1_plan);
     free(ws->pdx_on);
@@ -407,20 +411,26 @@ typedef struct {
     float *dst;
     const float *src;
     size_t n;
+    int add; /* dst += src instead of dst = src */
 } copy_job;
 
 static void copy_task(void *arg, int task, int ntasks) {
     const copy_job *j = arg;
     size_t lo = j->n / 16 * task / ntasks * 16, hi = task == ntasks - 1 ? j->n : j->n / 16 * (task + 1) / ntasks * 16;
-    if (lo < hi) memcpy(j->dst + lo, j->src + lo, (hi - lo) * sizeof(float));
+    if (lo < hi && !j->add) memcpy(j->dst + lo, j->src + lo, (hi - lo) * sizeof(float));
+    for (size_t i = lo; j->add && i < hi; i++) j->dst[i] += j->src[i];
 }
 
-static void team_copy(lstm__team *team, float *dst, const float *src, size_t n) {
+static void team_copy_op(lstm__team *team, float *dst, const float *src, size_t n, int add) {
     int nt = lstm__team_size(team);
-    copy_job j = {dst, src, n};
+    copy_job j = {dst, src, n, add};
     if (nt > 1 && n >= (size_t)1 << 16) lstm__team_run_tasks(team, nt, copy_task, &j);
-    else memcpy(dst, src, n * sizeof(float));
+    else copy_task(&j, 0, 1);
 }
+
+static void team_copy(lstm__team *team, float *dst, const float *src, size_t n) { team_copy_op(team, dst, src, n, 0); }
+/* dst += src, element by element */
+static void team_add(lstm__team *team, float *dst, const float *src, size_t n) { team_copy_op(team, dst, src, n, 1); }
 
 #if LSTM_X86
 typedef struct {
@@ -1028,12 +1038,15 @@ static lstm_status forward(const lstm_net *net, lstm_workspace *ws, int T, int B
      * sequence, with no hand-off per step (each streams its own weights); the
      * choices (row or unit split, x·W_ihᵀ in the step) stay those of two threads,
      * so the same work in the same order and the same bits.  Training's forward too
-     * (its directions keep separate storage; the backward runs them in turn on both
-     * threads).  Xeon (Emerald Rapids, 2026-12-01, `tools/ab_hooks par_dirs`, medians
-     * of paired ratios with / without, 20-40 pairs): bidir-train-256 0.991-0.997, its
-     * GRU 0.989-1.000, I = H = 64 x 2 at B = 8 0.948-0.979, 128 x 2 at B = 16 1.003,
-     * 512 at B = 64 0.987, 1024 with P = 256 at B = 32 0.986.  lstm__set_train_par_dirs
-     * (tools): 1 this rule, 0 training's directions in turn. */
+     * (its directions keep separate storage), and its backward (see backward).  Xeon
+     * (Emerald Rapids, `tools/ab_hooks par_dirs`, medians of paired ratios with /
+     * without, 20-40 pairs), the forward alone (2026-11-30): bidir-train-256
+     * 0.991-0.997, its GRU 0.989-1.000, I = H = 64 x 2 at B = 8 0.948-0.979, 128 x 2
+     * at B = 16 1.003, 512 at B = 64 0.987, 1024 with P = 256 at B = 32 0.986; the
+     * backward too (2026-12-01, against both in turn): bidir-train-256 0.981-0.995,
+     * its GRU 0.972-0.977, 64 x 2 0.796, 128 x 2 0.979, 512 0.994-1.016 (quartiles
+     * 0.94-1.07), 1024 with P = 256 0.977.  lstm__set_train_par_dirs (tools): 1 this
+     * rule, 0 training's directions in turn. */
     const int par_dirs = (!ws->train || __atomic_load_n(&train_par_dirs, __ATOMIC_RELAXED)) && D == 2 &&
                          lstm__team_size(ws->team) == 2;
     for (int l = 0; l < L; l++) {
@@ -1243,16 +1256,30 @@ static void step_bwd_dx(const dir_op *op, const float *dGt, float *dXt, float be
 #endif
 }
 
+/* Direction d's running buffers of the backward (dh, dm, dc, cscr; dH without projections). */
+typedef struct {
+    float *dH, *dh, *dm, *dc, *cscr;
+} bwd_scratch;
+
+static bwd_scratch bwd_scratch_of(const lstm_workspace *ws, int d) {
+    const size_t bh = (size_t)ws->B * ws->H, bho = (size_t)ws->B * ws->Hout;
+    bwd_scratch sc = {.dH = ws->P ? NULL : ws->dH + d * bho, .dh = ws->dh + d * bho,
+                      .dm = ws->dm ? ws->dm + d * bh : NULL, .dc = ws->dc ? ws->dc + d * bh : NULL,
+                      .cscr = ws->cscr ? ws->cscr + d * ws->cell->scratch_units * bh : NULL};
+    return sc;
+}
+
 /* What step s of dir_backward works on (all batch rows). */
 static step_bwd_job bwd_step_job(const dir_op *op, lstm_workspace *ws, const float *dY, int s) {
     const int T = op->T, B = op->B, H = op->H, Hout = op->Hout, P = ws->P, d = op->d, ldy = op->D * Hout;
     const size_t bh = (size_t)B * H;
+    const bwd_scratch sc = bwd_scratch_of(ws, d);
     const int t = d ? T - 1 - s : s;
     const int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
     step_bwd_job sj = {.cell = op->cell, .B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = op->w->w_hr,
-                       .dht = P ? ws->dH + ((size_t)op->k * T + t) * B * P : ws->dH,
-                       .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = ws->dh, .dm = ws->dm,
-                       .act = op->act + (size_t)t * B * op->lda, .lda = op->lda, .dc = ws->dc, .scratch = ws->cscr,
+                       .dht = P ? ws->dH + ((size_t)op->k * T + t) * B * P : sc.dH,
+                       .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = sc.dh, .dm = sc.dm,
+                       .act = op->act + (size_t)t * B * op->lda, .lda = op->lda, .dc = sc.dc, .scratch = sc.cscr,
                        .h_prev = s > 0 ? op->Y + (size_t)tp * B * ldy + (size_t)d * Hout : op->h0,
                        .ldhp = s > 0 ? ldy : Hout,
                        .c = op->cs ? op->cs + (size_t)t * bh : NULL,
@@ -1267,7 +1294,6 @@ typedef struct {
     const float *dY;
     int need_dh0;
     float *dX; /* [T,B,in] formed in the loop (op->pdx), or NULL */
-    float dx_beta;
 } bwd_rows_job;
 
 static void bwd_rows_task(void *arg, int task, int ntasks) {
@@ -1281,7 +1307,7 @@ static void bwd_rows_task(void *arg, int task, int ntasks) {
         if (s > 0 || j->need_dh0) step_bwd_dh(op, NULL, sj.act, sj.dh, b0, b1, s & 1);
         if (j->dX) {
             const int t = op->d ? op->T - 1 - s : s;
-            step_bwd_dx(op, sj.act, j->dX + (size_t)t * op->B * op->w->in, j->dx_beta, b0, b1, s & 1);
+            step_bwd_dx(op, sj.act, j->dX + (size_t)t * op->B * op->w->in, 0.0f, b0, b1, s & 1);
         }
     }
 }
@@ -1311,12 +1337,27 @@ static void bias_sum_task(void *arg, int task, int ntasks) {
     lstm__col_sums(j->dG, j->ld, 0, j->rows, c0, c1, j->bs, j->blk);
 }
 
+/* Where dir_backward forms dX: inside its reverse loop (returns dX) or after it (NULL).
+ * Inside with W_ih packed (op->pdx) where each task runs its steps alone: a row task, one
+ * thread, or op->solo. */
+static float *bwd_dx_in_loop(const dir_op *op, const lstm_workspace *ws, float *dX) {
+    if (!dX || !op->pdx) return NULL;
+    if (op->solo) return dX;
+    const int nrow = train_row_tasks(op->cell, ws->team, op->B, op->H, op->Hout);
+    return nrow || !ws->team || lstm__team_size(ws->team) == 1 ? dX : NULL;
+}
+
+enum { BWD_LOOP = 1, BWD_REST = 2 }; /* dir_backward's phases */
+
 /* Backward of dir_forward (training storage).  dY [T,B,D·Hout] (NULL: zeros) is dL/dY for the
  * layer output (this direction's columns are read); dhn [B,Hout], dcn [B,H] or NULL.
- * Accumulates into op->g; writes dX [T,B,in] (= beta·dX + ...) when dX is not NULL,
- * and dh0 [B,Hout], dc0 [B,H] when not NULL. */
+ * Accumulates into op->g; writes dX [T,B,in] when dX is not NULL,
+ * and dh0 [B,Hout], dc0 [B,H] when not NULL.  phases: BWD_LOOP, the reverse loop over
+ * the steps (on the calling thread alone where op->solo; dh0 and dc0 are written then),
+ * and BWD_REST, what follows it (dX where formed after the loop, the weight gradients);
+ * both phases take the same arguments. */
 static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, const float *dhn, const float *dcn,
-                         float *dX, float dx_beta, float *dh0, float *dc0) {
+                         float *dX, float *dh0, float *dc0, int phases) {
     const lstm__cell *cell = op->cell;
     const lstm_weights *w = op->w;
     lstm_weights *g = op->g;
@@ -1327,40 +1368,44 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     float *dHk = P ? ws->dH + (size_t)op->k * rows * P : NULL; /* proj: [T,B,P] of this (l,d), kept */
     /* dG_t overwrites act_t in place: the cell's backward reads a step's activations
      * before it writes that step's gradients, and nothing reads them later. */
-    float *dG = op->act, *dh = ws->dh, *dc = ws->dc;
-    if (dhn) memcpy(dh, dhn, bho * sizeof(float));
-    else memset(dh, 0, bho * sizeof(float));
-    if (dc) {
-        if (dcn) memcpy(dc, dcn, bh * sizeof(float));
-        else memset(dc, 0, bh * sizeof(float));
-    }
-    int nrow = train_row_tasks(cell, ws->team, B, H, Hout), nt = ws->team ? lstm__team_size(ws->team) : 1;
-    /* dX inside the loop: with W_ih packed (op->pdx), where each task runs its steps alone */
-    float *dX_loop = dX && op->pdx && (nrow || nt == 1) ? dX : NULL;
-    if (nrow || nt == 1) {
-        bwd_rows_job rj = {op, ws, dY, dh0 != NULL, dX_loop, dx_beta};
-        if (nrow) lstm__team_run_tasks(ws->team, nrow, bwd_rows_task, &rj);
-        else bwd_rows_task(&rj, 0, 1);
-    } else {
-        if (nt > B) nt = B;
-        for (int s = T - 1; s >= 0; s--) {
-            step_bwd_job sj = bwd_step_job(op, ws, dY, s);
-            if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
-            else step_bwd_task(&sj, 0, 1);
-            if (s > 0 || dh0) step_bwd_dh(op, ws->team, sj.act, dh, 0, B, s & 1);
+    const bwd_scratch sc = bwd_scratch_of(ws, d);
+    float *dG = op->act, *dh = sc.dh, *dc = sc.dc;
+    float *dX_loop = bwd_dx_in_loop(op, ws, dX);
+    if (phases & BWD_LOOP) {
+        if (dhn) memcpy(dh, dhn, bho * sizeof(float));
+        else memset(dh, 0, bho * sizeof(float));
+        if (dc) {
+            if (dcn) memcpy(dc, dcn, bh * sizeof(float));
+            else memset(dc, 0, bh * sizeof(float));
         }
+        int nrow = op->solo ? 0 : train_row_tasks(cell, ws->team, B, H, Hout);
+        int nt = op->solo || !ws->team ? 1 : lstm__team_size(ws->team);
+        if (nrow || nt == 1) {
+            bwd_rows_job rj = {op, ws, dY, dh0 != NULL, dX_loop};
+            if (nrow) lstm__team_run_tasks(ws->team, nrow, bwd_rows_task, &rj);
+            else bwd_rows_task(&rj, 0, 1);
+        } else {
+            if (nt > B) nt = B;
+            for (int s = T - 1; s >= 0; s--) {
+                step_bwd_job sj = bwd_step_job(op, ws, dY, s);
+                if (nt > 1) lstm__team_run_tasks(ws->team, nt, step_bwd_task, &sj);
+                else step_bwd_task(&sj, 0, 1);
+                if (s > 0 || dh0) step_bwd_dh(op, ws->team, sj.act, dh, 0, B, s & 1);
+            }
+        }
+        if (dh0) memcpy(dh0, dh, bho * sizeof(float));
+        if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
     }
-    if (dh0) memcpy(dh0, dh, bho * sizeof(float));
-    if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
+    if (!(phases & BWD_REST)) return;
     lstm__team *team = ws->team;
     if (dX && !dX_loop && op->pdx) { /* (the unit split's dX: by column panels, see train_row_tasks) */
-        panel_job xj = {op, cell->ih, cell->n_ih, op->pdx, dG, dX, in, (int)rows, dx_beta != 0.0f, 0};
+        panel_job xj = {op, cell->ih, cell->n_ih, op->pdx, dG, dX, in, (int)rows, 0, 0};
         panel_run(team, &xj);
     }
     for (int k = 0; dX && !dX_loop && !op->pdx && k < cell->n_ih; k++) {
         const lstm__run *r = &cell->ih[k];
         lstm__gemm_nn_rows(team, (int)rows, in, r->n * H, dG + (size_t)r->a * H, lda, w->w_ih + (size_t)r->w * H * in, in, dX,
-                     in, k ? 1.0f : dx_beta);
+                     in, k ? 1.0f : 0.0f);
     }
     if (ws->defer_wgrad) return; /* the caller forms the weight gradients (lstm__workspace_saved) */
     /* weight gradients: one product each over all steps; the ih runs' products
@@ -1408,8 +1453,8 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         const float *dG0 = dGr + (size_t)(d ? T - 1 : 0) * B * lda, *h0r = h0;
         /* h0 NULL: zeros, which matter only for a non-finite dG (see zero_h0_for) */
         if (!h0r && !all_finite_rows(dG0, B, r->n * H, lda)) {
-            memset(ws->dh, 0, bho * sizeof(float)); /* free again: dh was copied out above */
-            h0r = ws->dh;
+            memset(dh, 0, bho * sizeof(float)); /* free again: dh was copied out above */
+            h0r = dh;
         }
         if (h0r) lstm_gemm_tn_mt(team, r->n * H, Hout, B, dG0, lda, h0r, Hout, gw, Hout, 1.0f);
     }
@@ -1433,6 +1478,21 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     if (P) lstm__gemm_tn_acc_rows(team, P, H, (int)rows, dHk, P, op->ms, op->ldm, g->w_hr, H, ws->wtmp, NULL, NULL);
 }
 
+/* The reverse loops of a layer's two directions, one on each thread (see backward). */
+typedef struct {
+    dir_op op[2];
+    lstm_workspace *ws;
+    const float *dY, *dhn[2], *dcn[2];
+    float *dX[2], *dh0[2], *dc0[2];
+} bwd_par_job;
+
+static void bwd_par_task(void *arg, int task, int ntasks) {
+    (void)ntasks;
+    const bwd_par_job *j = arg;
+    dir_backward(&j->op[task], j->ws, j->dY, j->dhn[task], j->dcn[task], j->dX[task], j->dh0[task], j->dc0[task],
+                 BWD_LOOP);
+}
+
 static lstm_status backward(lstm_net *net, lstm_workspace *ws,
                             const float *dy, const float *dhn, const float *dcn,
                             float *dx, float *dh0, float *dc0) {
@@ -1447,18 +1507,33 @@ static lstm_status backward(lstm_net *net, lstm_workspace *ws,
     const size_t bh = (size_t)B * ws->H, bho = (size_t)B * ws->Hout;
     const size_t tby = (size_t)T * B * D * ws->Hout;
     const float *dYl = dy; /* NULL: zeros */
+    /* Two directions: each forms its own dX (the second in ws->dx2), added after both,
+     * as PyTorch's autograd adds the two uses of a layer's input.  On two threads, as
+     * the forward's (par_dirs there): each thread runs one direction's reverse loop
+     * over all batch rows with its own running buffers; then, on both threads, each
+     * direction's rest in turn.  The same sums in the same order either way. */
+    const int par = D == 2 && lstm__team_size(ws->team) == 2 && __atomic_load_n(&train_par_dirs, __ATOMIC_RELAXED);
     for (int l = L - 1; l >= 0; l--) {
         const float *X = l == 0 ? ws->x0
                          : ws->fwd_dropout > 0.0f ? ws->xdrop + (size_t)(l - 1) * ws->tby
                                               : ws->ys + (size_t)(l - 1) * ws->tby;
         float *dX = l == 0 ? dx : ws->dY[(L - 1 - l) & 1];
+        bwd_par_job pj = {.ws = ws, .dY = dYl, .dX = {dX, dX ? ws->dx2 : NULL}};
         for (int d = 0; d < D; d++) {
             size_t k = (size_t)l * D + d;
-            dir_op op = dir_op_make(net, ws, (int)k, T, X, ws->has_h0 ? ws->h0 + k * bho : NULL,
-                                    ws->has_c0 ? ws->c0 + k * bh : NULL, ws->ys + (size_t)l * ws->tby);
-            dir_backward(&op, ws, dYl, dhn ? dhn + k * bho : NULL, dcn ? dcn + k * bh : NULL, dX, d ? 1.0f : 0.0f,
-                         dh0 ? dh0 + k * bho : NULL, dc0 ? dc0 + k * bh : NULL);
+            pj.op[d] = dir_op_make(net, ws, (int)k, T, X, ws->has_h0 ? ws->h0 + k * bho : NULL,
+                                   ws->has_c0 ? ws->c0 + k * bh : NULL, ws->ys + (size_t)l * ws->tby);
+            pj.op[d].solo = par;
+            pj.dhn[d] = dhn ? dhn + k * bho : NULL;
+            pj.dcn[d] = dcn ? dcn + k * bh : NULL;
+            pj.dh0[d] = dh0 ? dh0 + k * bho : NULL;
+            pj.dc0[d] = dc0 ? dc0 + k * bh : NULL;
         }
+        if (par) lstm__team_run_tasks(ws->team, 2, bwd_par_task, &pj);
+        for (int d = 0; d < D; d++)
+            dir_backward(&pj.op[d], ws, dYl, pj.dhn[d], pj.dcn[d], pj.dX[d], pj.dh0[d], pj.dc0[d],
+                         par ? BWD_REST : BWD_LOOP | BWD_REST);
+        if (dX && D == 2) team_add(ws->team, dX, ws->dx2, (size_t)T * B * pj.op[0].w->in);
         if (l > 0) {
             if (ws->fwd_dropout > 0.0f) {
                 const float *mask = ws->mask + (size_t)(l - 1) * ws->tby;
