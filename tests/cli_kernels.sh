@@ -15,6 +15,10 @@ for k in avx2 generic; do
         fi
     done
 done
+# the reference GEMM kernel: the engine's other choices where it runs (e.g. a
+# bidirectional backward's weight gradients on both threads, one direction after the other)
+if out=$(LSTM_KERNEL=ref "$bin/test_core" 2>&1); then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL LSTM_KERNEL=ref test_core:"; echo "$out" | grep FAIL | head -5; fi
 # a CPU with a tiny L2 (LSTM_CPU_L2 bytes): the engine on the smallest GEMM blocking
 if out=$(LSTM_CPU_L2=1 "$bin/test_core" 2>&1); then pass=$((pass + 1)); else
     fail=$((fail + 1)); echo "FAIL LSTM_CPU_L2=1 test_core:"; echo "$out" | grep FAIL | head -5; fi

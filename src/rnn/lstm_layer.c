@@ -230,7 +230,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
             ws->dc = alloc_f(D * bh, &ok);
         }
         if (cell->scratch_units) ws->cscr = alloc_f(D * cell->scratch_units * bh, &ok);
-        ws->dbias = alloc_f((size_t)2 * ((ws->AH + 15) / 16 * 16), &ok); /* sum and block sum */
+        ws->dbias = alloc_f(D * 2 * ((ws->AH + 15) / 16 * 16), &ok); /* per direction: sum and block sum */
         ws->wtmp = alloc_f((size_t)ws->AH * in_max, &ok); /* >= A·H·Hout and P·H too */
         if (ws->L > 1) {
             ws->xdrop = alloc_f((size_t)(ws->L - 1) * ws->tby, &ok);
@@ -591,7 +591,8 @@ typedef struct {
     float *act, *cs, *cbuf, *ms, *Y;
     int lda;         /* act's row stride */
     int ldm;         /* ms's row stride (proj) */
-    int solo;        /* run on the calling thread (team: only for the choices, see forward) */
+    int solo;        /* run on the calling thread (team: only for the choices, see forward); the
+                      * backward: 1 its loop, 2 its weight gradients too (see backward) */
     int train;       /* training storage: every step of act, c, ms kept */
     const float *bias, *pk[2], *pu, *pui, *p1, *pdh, *pdx;
     const float *pr; /* LSTMP: packed W_hr */
@@ -1354,8 +1355,8 @@ enum { BWD_LOOP = 1, BWD_REST = 2 }; /* dir_backward's phases */
  * Accumulates into op->g; writes dX [T,B,in] when dX is not NULL,
  * and dh0 [B,Hout], dc0 [B,H] when not NULL.  phases: BWD_LOOP, the reverse loop over
  * the steps (on the calling thread alone where op->solo; dh0 and dc0 are written then),
- * and BWD_REST, what follows it (dX where formed after the loop, the weight gradients);
- * both phases take the same arguments. */
+ * and BWD_REST, what follows it (dX where formed after the loop, the weight gradients:
+ * on the calling thread alone where op->solo is 2); both phases take the same arguments. */
 static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, const float *dhn, const float *dcn,
                          float *dX, float *dh0, float *dc0, int phases) {
     const lstm__cell *cell = op->cell;
@@ -1397,7 +1398,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
         if (dc0 && dc) memcpy(dc0, dc, bh * sizeof(float));
     }
     if (!(phases & BWD_REST)) return;
-    lstm__team *team = ws->team;
+    lstm__team *team = op->solo > 1 ? NULL : ws->team; /* (solo 2: the rest on this thread too) */
     if (dX && !dX_loop && op->pdx) { /* (the unit split's dX: by column panels, see train_row_tasks) */
         panel_job xj = {op, cell->ih, cell->n_ih, op->pdx, dG, dX, in, (int)rows, 0, 0};
         panel_run(team, &xj);
@@ -1410,7 +1411,7 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     if (ws->defer_wgrad) return; /* the caller forms the weight gradients (lstm__workspace_saved) */
     /* weight gradients: one product each over all steps; the ih runs' products
      * also sum their columns of dG into the bias gradient bs */
-    float *bs = ws->dbias, *bblk = ws->dbias + (AH + 15) / 16 * 16;
+    float *bs = ws->dbias + (size_t)d * 2 * ((AH + 15) / 16 * 16), *bblk = bs + (AH + 15) / 16 * 16;
     unsigned bias_cols = 0; /* bit q: act column q summed */
     /* One ih run whose columns the hh runs split (LSTM: i,f,g,o = i,f,g,o; GRU: r,z,xn
      * against r,z and hn): the ih run's product is cut into pieces of the hh runs' sizes and
@@ -1484,13 +1485,14 @@ typedef struct {
     lstm_workspace *ws;
     const float *dY, *dhn[2], *dcn[2];
     float *dX[2], *dh0[2], *dc0[2];
+    int phases;
 } bwd_par_job;
 
 static void bwd_par_task(void *arg, int task, int ntasks) {
     (void)ntasks;
     const bwd_par_job *j = arg;
     dir_backward(&j->op[task], j->ws, j->dY, j->dhn[task], j->dcn[task], j->dX[task], j->dh0[task], j->dc0[task],
-                 BWD_LOOP);
+                 j->phases);
 }
 
 static lstm_status backward(lstm_net *net, lstm_workspace *ws,
@@ -1509,16 +1511,23 @@ static lstm_status backward(lstm_net *net, lstm_workspace *ws,
     const float *dYl = dy; /* NULL: zeros */
     /* Two directions: each forms its own dX (the second in ws->dx2), added after both,
      * as PyTorch's autograd adds the two uses of a layer's input.  On two threads, as
-     * the forward's (par_dirs there): each thread runs one direction's reverse loop
-     * over all batch rows with its own running buffers; then, on both threads, each
-     * direction's rest in turn.  The same sums in the same order either way. */
-    const int par = D == 2 && lstm__team_size(ws->team) == 2 && __atomic_load_n(&train_par_dirs, __ATOMIC_RELAXED);
+     * the forward's (par_dirs there): each thread runs one direction's backward, its
+     * reverse loop over all batch rows with its own running buffers and bias sums, and
+     * then its weight gradients alone (par 2; with the reference GEMM kernel, par 1,
+     * those on both threads, one direction after the other).  Each thread's products
+     * then pack only their own operands, where a product on both threads packs its B
+     * block twice.  The same sums in the same order either way.  Xeon (Emerald Rapids,
+     * 2026-12-01, the backward alone in alternating runs, 20 pairs, weight gradients
+     * alone per direction / on both threads in turn): bidir-train-256 0.973, its GRU
+     * 0.962, 1024 with P = 256 at B = 32 0.985, 64 x 2 at B = 8 0.931. */
+    int par = D == 2 && lstm__team_size(ws->team) == 2 && __atomic_load_n(&train_par_dirs, __ATOMIC_RELAXED);
+    if (par && lstm_gemm_kernel() != LSTM_GEMM_REF) par = 2; /* (ref: the products' partial sums share ws->wtmp) */
     for (int l = L - 1; l >= 0; l--) {
         const float *X = l == 0 ? ws->x0
                          : ws->fwd_dropout > 0.0f ? ws->xdrop + (size_t)(l - 1) * ws->tby
                                               : ws->ys + (size_t)(l - 1) * ws->tby;
         float *dX = l == 0 ? dx : ws->dY[(L - 1 - l) & 1];
-        bwd_par_job pj = {.ws = ws, .dY = dYl, .dX = {dX, dX ? ws->dx2 : NULL}};
+        bwd_par_job pj = {.ws = ws, .dY = dYl, .dX = {dX, dX ? ws->dx2 : NULL}, .phases = par > 1 ? BWD_LOOP | BWD_REST : BWD_LOOP};
         for (int d = 0; d < D; d++) {
             size_t k = (size_t)l * D + d;
             pj.op[d] = dir_op_make(net, ws, (int)k, T, X, ws->has_h0 ? ws->h0 + k * bho : NULL,
@@ -1530,7 +1539,7 @@ static lstm_status backward(lstm_net *net, lstm_workspace *ws,
             pj.dc0[d] = dc0 ? dc0 + k * bh : NULL;
         }
         if (par) lstm__team_run_tasks(ws->team, 2, bwd_par_task, &pj);
-        for (int d = 0; d < D; d++)
+        for (int d = 0; d < D && par < 2; d++)
             dir_backward(&pj.op[d], ws, dYl, pj.dhn[d], pj.dcn[d], pj.dX[d], pj.dh0[d], pj.dc0[d],
                          par ? BWD_REST : BWD_LOOP | BWD_REST);
         if (dX && D == 2) team_add(ws->team, dX, ws->dx2, (size_t)T * B * pj.op[0].w->in);
