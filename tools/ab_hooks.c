@@ -62,7 +62,9 @@ int main(int argc, char **argv) {
     int hook = 0;
     while (hook < N_HOOKS && argc > 1 && strcmp(argv[1], hooks[hook])) hook++;
     if (argc < 8 || hook == N_HOOKS) {
-        fprintf(stderr, "usage: ab_hooks act_pad|step_x|ta_direct|two_pass8|pf_tiles2|step1_pf|train_rows|par_dirs I H L B T forward|train\n"
+        fprintf(stderr, "usage: ab_hooks ");
+        for (int h = 0; h < N_HOOKS; h++) fprintf(stderr, "%s%s", h ? "|" : "", hooks[h]);
+        fprintf(stderr, " I H L B T forward|train\n"
                         "                [--bidirectional] [--proj P] [--gru] [--iters N] [--threads N]\n");
         return 2;
     }
