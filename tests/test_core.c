@@ -678,7 +678,8 @@ static void test_keep_packs_train(void) {
     struct { int cell, I, H, P, L, B, bidir; } cs[] = {{LSTM_CELL_LSTM, 256, 256, 0, 2, 32, 0},
                                                        {LSTM_CELL_GRU, 64, 96, 0, 2, 16, 1},
                                                        {LSTM_CELL_LSTM, 11, 37, 5, 2, 4, 0},
-                                                       {LSTM_CELL_LSTM, 48, 64, 0, 1, 8, 1}};
+                                                       {LSTM_CELL_LSTM, 48, 64, 0, 1, 8, 1},
+                                                       {LSTM_CELL_LSTM, 48, 512, 0, 1, 16, 0}};
     int ok_same = 1, ok_kept = 1, ok_changed = 1, n = 0;
     for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
         lstm_config cfg = {.input_size = cs[c].I, .hidden_size = cs[c].H, .num_layers = cs[c].L, .bias = 1,
@@ -696,12 +697,33 @@ static void test_keep_packs_train(void) {
         CHECK(lstm_workspace_init(&keep, &net, T, B, LSTM_WS_TRAIN | LSTM_WS_KEEP_PACKS) == LSTM_OK, "keep: %s",
               lstm_last_error());
         lstm_workspace_set_threads(plain, 2);
-        lstm_workspace_set_threads(keep, 2);
+        lstm_workspace_set_threads(keep, 1); /* (then 2: layers whose W_ih only 2 threads pack) */
         train_pass(&net, plain, T, B, x, dy, ref, ny, nx);
         for (int i = 0; i < 2; i++) {
             train_pass(&net, keep, T, B, x, dy, got, ny, nx);
             ok_same &= memcmp(ref, got, no * 4) == 0;
         }
+        /* other thread counts (which layers' W_ih the step packs depends on them) and a
+         * one-step pass in between, each against a plain workspace */
+        const int thr[] = {2, 3, 2};
+        for (int i = 0; i < 3; i++) {
+            lstm_workspace_set_threads(keep, thr[i]);
+            train_pass(&net, keep, T, B, x, dy, got, ny, nx);
+            ok_same &= memcmp(ref, got, no * 4) == 0;
+        }
+        {
+            const size_t ny1 = (size_t)B * net.D * net.Hout, nx1 = (size_t)B * cs[c].I, no1 = ny1 + nx1 + net.n_params;
+            float *r1 = malloc(no1 * 4);
+            lstm_workspace *p1;
+            lstm_workspace_init(&p1, &net, T, B, LSTM_WS_TRAIN);
+            train_pass(&net, p1, 1, B, x, dy, r1, ny1, nx1);
+            train_pass(&net, keep, 1, B, x, dy, got, ny1, nx1);
+            ok_same &= memcmp(r1, got, no1 * 4) == 0;
+            lstm_workspace_free(p1);
+            free(r1);
+        }
+        train_pass(&net, keep, T, B, x, dy, got, ny, nx);
+        ok_same &= memcmp(ref, got, no * 4) == 0;
         ok_kept &= lstm__workspace_packs(keep) == 1 && lstm__workspace_packs(plain) == 1;
         memcpy(old, ref, no * 4);
         for (size_t i = 0; i < net.n_params; i++) net.params[i] *= 0.75f; /* in place */
@@ -720,8 +742,9 @@ static void test_keep_packs_train(void) {
         free(x); free(dy); free(ref); free(got); free(old);
         lstm_net_free(&net);
     }
-    CHECK_V(ok_same, "keep packs, training: %d nets (LSTM B = 32, bidirectional GRU, LSTMP, bidirectional LSTM), "
-                     "2 threads: two forward + backward passes equal a plain workspace's y, dX and gradients", n);
+    CHECK_V(ok_same, "keep packs, training: %d nets (LSTM B = 32, bidirectional GRU, LSTMP, bidirectional LSTM, "
+                     "48 -> 512 at B = 16), passes on 1, 2, 3, 2 threads and at T = 1 in between equal a plain "
+                     "workspace's y, dX and gradients", n);
     CHECK_V(ok_kept, "keep packs, training: one pack for 2 passes, one more after lstm_workspace_weights_changed");
     CHECK_V(ok_changed, "keep packs, training: after lstm_workspace_weights_changed the new weights' y, dX and gradients");
 }

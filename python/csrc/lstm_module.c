@@ -414,8 +414,8 @@ typedef struct {
 
 static PyTypeObject WorkspaceType;
 
-/* Workspace(net, T, B, train[, keep_packs]): keep_packs (inference only) is
- * LSTM_WS_KEEP_PACKS: the caller calls weights_changed() after changing the
+/* Workspace(net, T, B, train[, keep_packs]): keep_packs is LSTM_WS_KEEP_PACKS
+ * (training too): the caller calls weights_changed() after changing the
  * parameters. */
 static PyObject *ws_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     (void)type;
@@ -423,10 +423,6 @@ static PyObject *ws_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     NetObject *net;
     int T, B, train, keep = 0;
     if (!PyArg_ParseTuple(args, "O!iip|p", &NetType, &net, &T, &B, &train, &keep)) return NULL;
-    if (train && keep) {
-        PyErr_SetString(PyExc_ValueError, "Workspace: keep_packs is for inference (train = False)");
-        return NULL;
-    }
     WorkspaceObject *w = PyObject_New(WorkspaceObject, &WorkspaceType);
     if (!w) return NULL;
     Py_INCREF(net);
@@ -440,7 +436,7 @@ static PyObject *ws_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     w->rng = 0;
     lstm_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = lstm_workspace_init(&w->ws, &net->net, T, B, train ? LSTM_WS_TRAIN : keep ? LSTM_WS_KEEP_PACKS : 0);
+    st = lstm_workspace_init(&w->ws, &net->net, T, B, (train ? LSTM_WS_TRAIN : 0) | (keep ? LSTM_WS_KEEP_PACKS : 0));
     Py_END_ALLOW_THREADS
     if (st) {
         Py_DECREF(w);
@@ -637,7 +633,7 @@ static PyTypeObject WorkspaceType = {
     .tp_basicsize = sizeof(WorkspaceObject),
     .tp_dealloc = (destructor)ws_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Workspace(net, T, B, train[, keep_packs]): an lstm_workspace for up to T steps of B streams; keep_packs (inference): LSTM_WS_KEEP_PACKS, call weights_changed() after changing the parameters.",
+    .tp_doc = "Workspace(net, T, B, train[, keep_packs]): an lstm_workspace for up to T steps of B streams; keep_packs: LSTM_WS_KEEP_PACKS (training too), call weights_changed() after changing the parameters.",
     .tp_methods = ws_methods,
     .tp_getset = ws_getset,
     .tp_new = ws_new,

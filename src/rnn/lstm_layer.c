@@ -53,7 +53,7 @@ struct lstm_workspace {
     float *dc;    /* has_c: [D][B,H] running dL/dc */
     float *cscr;  /* the cell's backward scratch [D][B, scratch_units·H] (NULL if none) */
     float *dx2;   /* D = 2: [T,B,in] the second direction's dX, added to the first's (see backward) */
-    float *dbias; /* [2][A·H]: bias-gradient sum and block sum */
+    float *dbias; /* [D][2][A·H]: per direction, bias-gradient sum and block sum */
     float *wtmp;  /* [max(A·H·max(in, Hout), P·H)] partial sums of weight gradients */
     /* GEMM path: W_hh repacked for the per-step products, one pack per hh run, per (l,d) */
     float *pk;
@@ -1285,7 +1285,7 @@ static step_bwd_job bwd_step_job(const dir_op *op, lstm_workspace *ws, const flo
     const int t = d ? T - 1 - s : s;
     const int tp = d ? t + 1 : t - 1; /* the step before t in this direction's order */
     step_bwd_job sj = {.cell = op->cell, .B = B, .H = H, .Hout = Hout, .P = P, .ldy = ldy, .w_hr = op->w->w_hr,
-                       .dht = P ? ws->dH + ((size_t)op->k * T + t) * B * P : sc.dH,
+                       .dht = P ? ws->dH + ((size_t)op->k * ws->T + t) * B * P : sc.dH,
                        .dyt = dY ? dY + (size_t)t * B * ldy + (size_t)d * Hout : NULL, .dh = sc.dh, .dm = sc.dm,
                        .act = op->act + (size_t)t * B * op->lda, .lda = op->lda, .dc = sc.dc, .scratch = sc.cscr,
                        .h_prev = s > 0 ? op->Y + (size_t)tp * B * ldy + (size_t)d * Hout : op->h0,
@@ -1373,7 +1373,8 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     const int AH = cell->A * H, lda = op->lda, in = w->in, ldy = D * Hout;
     const size_t bh = (size_t)B * H, bho = (size_t)B * Hout, rows = (size_t)T * B;
     const float *X = op->X, *Y = op->Y, *h0 = op->h0;
-    float *dHk = P ? ws->dH + (size_t)op->k * rows * P : NULL; /* proj: [T,B,P] of this (l,d), kept */
+    /* proj: [T,B,P] of this (l,d), kept; (l,d)s the workspace's T apart, as lstm__workspace_saved reads them */
+    float *dHk = P ? ws->dH + (size_t)op->k * ws->T * B * P : NULL;
     /* dG_t overwrites act_t in place: the cell's backward reads a step's activations
      * before it writes that step's gradients, and nothing reads them later. */
     const bwd_scratch sc = bwd_scratch_of(ws, d);
