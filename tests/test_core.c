@@ -749,6 +749,45 @@ static void test_keep_packs_train(void) {
     CHECK_V(ok_changed, "keep packs, training: after lstm_workspace_weights_changed the new weights' y, dX and gradients");
 }
 
+/* lstm__workspace_saved after a backward with the weight gradients deferred: a
+ * forward of fewer steps than the workspace holds saves the same dG, dH (LSTMP) and
+ * ms as a workspace of exactly that T, for every (layer, direction). */
+static void test_saved_short_T(void) {
+    lstm_config cfg = {.input_size = 7, .hidden_size = 20, .num_layers = 2, .bias = 1, .proj_size = 6, .bidirectional = 1};
+    lstm_net net;
+    lstm_net_init(&net, &cfg);
+    lstm_net_init_uniform(&net, 9);
+    const int Tw = 9, T = 5, B = 3;
+    const size_t nx = (size_t)T * B * 7, ny = (size_t)T * B * 2 * 6;
+    float *x = malloc(nx * 4), *dy = malloc(ny * 4), *y = malloc(ny * 4), *dx = malloc(nx * 4);
+    fill(x, nx, 1.0);
+    fill(dy, ny, 0.5);
+    lstm_workspace *ws[2];
+    int same = 1;
+    for (int w = 0; w < 2; w++) { /* 0: T steps of a workspace of Tw; 1: of exactly T */
+        lstm_workspace_init(&ws[w], &net, w ? T : Tw, B, LSTM_WS_TRAIN);
+        lstm__workspace_defer_wgrad(ws[w], 1);
+        lstm_forward(&net, ws[w], T, B, x, NULL, NULL, y, NULL, NULL);
+        lstm_backward(&net, ws[w], dy, NULL, NULL, dx, NULL, NULL);
+    }
+    for (int l = 0; l < 2; l++)
+        for (int d = 0; d < 2; d++) {
+            lstm__saved a, b;
+            lstm__workspace_saved(ws[0], &net, l, d, &a);
+            lstm__workspace_saved(ws[1], &net, l, d, &b);
+            for (int r = 0; r < T * B; r++) {
+                same &= memcmp(a.dG + (size_t)r * a.ldg, b.dG + (size_t)r * b.ldg, 4 * 20 * sizeof(float)) == 0;
+                same &= memcmp(a.dH + (size_t)r * 6, b.dH + (size_t)r * 6, 6 * sizeof(float)) == 0;
+                same &= memcmp(a.ms + (size_t)r * a.ldm, b.ms + (size_t)r * b.ldm, 20 * sizeof(float)) == 0;
+            }
+        }
+    CHECK_V(same, "lstm__workspace_saved after T = %d steps on a workspace of T = %d: dG, dH and ms as a workspace "
+                  "of T = %d's (LSTMP, 2 layers, bidirectional, weight gradients deferred)", T, Tw, T);
+    for (int w = 0; w < 2; w++) lstm_workspace_free(ws[w]);
+    free(x); free(dy); free(y); free(dx);
+    lstm_net_free(&net);
+}
+
 /* The backward step's product (lstm__step_dh_avx512) against lstm_gemm_nn
  * (the AVX-512 or AVX2 kernel the fused step goes with), bit for bit: every
  * row tile (B = 1..13), column edges (N = 1, 37, 64, 100), depth blocks and
@@ -1348,6 +1387,7 @@ int main(void) {
     test_threads_change();
     test_keep_packs();
     test_keep_packs_train();
+    test_saved_short_T();
     test_reuse_and_overlap();
     test_proj_1024();
     test_step1_seq2();
