@@ -378,8 +378,8 @@ void lstm__set_step_x(int mode);
  * mode is -1). */
 void lstm__set_train_split(int mode);
 int lstm__train_split_rule(const lstm_workspace *ws);
-/* Tools (ab_hooks): training's forward runs two directions on two threads at once (1,
- * the default, as inference does) or in turn (0). */
+/* Tools (ab_hooks): training's forward and backward run two directions on two threads
+ * at once (1, the default, as inference does) or in turn (0). */
 void lstm__set_train_par_dirs(int on);
 /* Whether x·W_ihᵀ goes in the fused step for a layer of input size in on ws (its threads
  * as set now; the rule's answer when lstm__set_step_x's mode is -1); 0 where ws has no

@@ -1243,13 +1243,12 @@ static void step_bwd_dh(const dir_op *op, lstm__team *team, const float *dGt, fl
     }
 }
 
-/* dX_t [B, in] = beta·dX_t + dG_t·W_ih over the cell's ih runs, rows [b0, b1), on one
- * thread with W_ih packed like W_hh for step_bwd_dh (op->pdx): inside the backward's loop
- * while dG_t is in cache, instead of one product over all steps after it (measured when
- * dG's rows were 4 KiB-multiples apart and that product packed them; see act_ld).  The
- * same bits: each element is one
- * in-order chain of fused multiply-adds from beta·dX or 0, as in lstm_gemm_nn. */
-static void step_bwd_dx(const dir_op *op, const float *dGt, float *dXt, float beta, int b0, int b1, int rev) {
+/* dX_t [B, in] = dG_t·W_ih over the cell's ih runs, rows [b0, b1), on one thread with
+ * W_ih packed like W_hh for step_bwd_dh (op->pdx): inside the backward's loop while dG_t
+ * is in cache, instead of one product over all steps after it (measured when dG's rows
+ * were 4 KiB-multiples apart and that product packed them; see act_ld).  The same bits:
+ * each element is one in-order chain of fused multiply-adds from 0, as in lstm_gemm_nn. */
+static void step_bwd_dx(const dir_op *op, const float *dGt, float *dXt, int b0, int b1, int rev) {
 #if LSTM_X86
     const lstm__cell *cell = op->cell;
     const int H = op->H, lda = op->lda, in = op->w->in;
@@ -1257,10 +1256,10 @@ static void step_bwd_dx(const dir_op *op, const float *dGt, float *dXt, float be
         const lstm__run *r = &cell->ih[k];
         lstm__step_dh_avx512(b1 - b0, in, r->n * H, dGt + (size_t)b0 * lda + (size_t)r->a * H, lda,
                              op->pdx + (size_t)r->w * H * 64, (size_t)cell->G * H * 64, dXt + (size_t)b0 * in, in,
-                             k || beta != 0.0f, rev);
+                             k > 0, rev);
     }
 #else
-    (void)op, (void)dGt, (void)dXt, (void)beta, (void)b0, (void)b1, (void)rev;
+    (void)op, (void)dGt, (void)dXt, (void)b0, (void)b1, (void)rev;
 #endif
 }
 
@@ -1315,7 +1314,7 @@ static void bwd_rows_task(void *arg, int task, int ntasks) {
         if (s > 0 || j->need_dh0) step_bwd_dh(op, NULL, sj.act, sj.dh, b0, b1, s & 1);
         if (j->dX) {
             const int t = op->d ? op->T - 1 - s : s;
-            step_bwd_dx(op, sj.act, j->dX + (size_t)t * op->B * op->w->in, 0.0f, b0, b1, s & 1);
+            step_bwd_dx(op, sj.act, j->dX + (size_t)t * op->B * op->w->in, b0, b1, s & 1);
         }
     }
 }
@@ -1487,7 +1486,8 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
     if (P) lstm__gemm_tn_acc_rows(team, P, H, (int)rows, dHk, P, op->ms, op->ldm, g->w_hr, H, ws->wtmp, NULL, NULL);
 }
 
-/* The reverse loops of a layer's two directions, one on each thread (see backward). */
+/* A layer's two directions, one on each thread: their reverse loops, and their weight
+ * gradients too where phases has BWD_REST (see backward). */
 typedef struct {
     dir_op op[2];
     lstm_workspace *ws;
