@@ -278,7 +278,8 @@ enum { LSTM_WS_TRAIN = 1, LSTM_WS_BATCH_FIRST = 2, LSTM_WS_KEEP_PACKS = 4 };
 
 /* T >= 1 steps (calls may use fewer), B >= 1 streams, T*B <= INT_MAX (and
  * buffer sizes that fit in size_t; else LSTM_ERR_ARG); flags 0 or LSTM_WS_TRAIN,
- * or-ed with LSTM_WS_BATCH_FIRST and LSTM_WS_KEEP_PACKS.
+ * or-ed with LSTM_WS_BATCH_FIRST and LSTM_WS_KEEP_PACKS (any other bit:
+ * LSTM_ERR_ARG).
  * One thread until lstm_workspace_set_threads.  *ws is NULL on failure. */
 LSTM_API lstm_status lstm_workspace_init(lstm_workspace **ws, const lstm_net *net, int T, int B, int flags);
 LSTM_API void lstm_workspace_free(lstm_workspace *ws);
@@ -447,8 +448,8 @@ LSTM_API lstm_status lstm_charlm_load_st(lstm_charlm *m, const lstm_st_file *f, 
 LSTM_API lstm_status lstm_charlm_save(lstm_charlm *m, const char *path, const char *const *meta_kv);
 
 /* Scratch for blocks of up to T steps of B streams (time-major: LSTM_WS_BATCH_FIRST
- * is ignored); LSTM_WS_TRAIN keeps what
- * lstm_charlm_backward needs.  Allocated once; forward/backward never allocate. */
+ * and LSTM_WS_KEEP_PACKS are ignored, any other bit is LSTM_ERR_ARG); LSTM_WS_TRAIN
+ * keeps what lstm_charlm_backward needs.  Allocated once; forward/backward never allocate. */
 typedef struct lstm_charlm_ws lstm_charlm_ws;
 LSTM_API lstm_status lstm_charlm_ws_init(lstm_charlm_ws **ws, const lstm_charlm *m, int T, int B, int flags);
 LSTM_API void lstm_charlm_ws_free(lstm_charlm_ws *ws);

@@ -963,6 +963,18 @@ static void test_api_audit(void) {
     CHECK_V(st == LSTM_ERR_ARG && ws == NULL && strstr(lstm_last_error(), "T*B = 2147483648 exceeds"),
             "workspace T*B = 2^31 > INT_MAX: LSTM_ERR_ARG (%s)", st ? lstm_last_error() : "accepted");
     if (ws) lstm_workspace_free(ws);
+    /* a flag bit the library does not know (a later version's, or not flags at all) */
+    const int unknown[] = {8, 1 << 15, 1 << 30, -1};
+    for (int i = 0; i < 4; i++) {
+        st = lstm_workspace_init(&ws, &g, 2, 2, LSTM_WS_TRAIN | unknown[i]);
+        CHECK_V(st == LSTM_ERR_ARG && ws == NULL && strstr(lstm_last_error(), "unknown flags"),
+                "workspace flags 0x%x: LSTM_ERR_ARG (%s)", (unsigned)unknown[i], st ? lstm_last_error() : "accepted");
+        if (ws) lstm_workspace_free(ws);
+    }
+    st = lstm_workspace_init(&ws, &g, 2, 2, LSTM_WS_TRAIN | LSTM_WS_BATCH_FIRST | LSTM_WS_KEEP_PACKS);
+    CHECK_V(st == LSTM_OK && ws, "workspace with every public flag: %s", st ? lstm_last_error() : "ok");
+    if (ws) lstm_workspace_free(ws);
+    ws = NULL;
     lstm_net_free(&g);
     /* T*B within int, the buffers past size_t: a net's shape alone (its weights would not fit in
      * memory, so only the fields the workspace reads first are filled in) */

@@ -485,6 +485,14 @@ static void bad_inputs(const unsigned char *data, size_t n) {
         if (st == LSTM_OK) st = lstm_charlm_backward(&m, ws);
         CHECK_V(st == LSTM_ERR_ARG, "backward after the first forward, without targets, is LSTM_ERR_ARG (got %d)", st);
         lstm_charlm_ws_free(ws);
+        /* flags: the public ones accepted (time-major, so batch-first is ignored), any other refused */
+        st = lstm_charlm_ws_init(&ws, &m, 3, 2, LSTM_WS_TRAIN | LSTM_WS_BATCH_FIRST | LSTM_WS_KEEP_PACKS);
+        CHECK_V(st == LSTM_OK, "char ws with every public flag: %s", st ? lstm_last_error() : "ok");
+        if (st == LSTM_OK) lstm_charlm_ws_free(ws);
+        st = lstm_charlm_ws_init(&ws, &m, 3, 2, LSTM_WS_TRAIN | 64);
+        CHECK_V(st == LSTM_ERR_ARG && ws == NULL && strstr(lstm_last_error(), "unknown flags 0x40"),
+                "char ws with flag 64: LSTM_ERR_ARG (%s)", st ? lstm_last_error() : "accepted");
+        if (st == LSTM_OK) lstm_charlm_ws_free(ws);
     }
     /* a workspace made for another model: refused before anything is written (its buffers are
      * sized by its own model: a larger vocabulary overflowed the logits); a backward after a

@@ -180,6 +180,9 @@ static int ws_sizes_fit(const lstm_net *net, const lstm__cell *cell, int T, int 
 
 lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T, int B, int flags) {
     *out = NULL;
+    const int known = LSTM_WS_TRAIN | LSTM_WS_BATCH_FIRST | LSTM_WS_KEEP_PACKS | LSTM__WS_SLICE;
+    if (flags & ~known) /* (a bit of a later version, or a value that is not flags at all) */
+        return lstm__fail(LSTM_ERR_ARG, "workspace: unknown flags 0x%x", (unsigned)(flags & ~known));
     if (T < 1 || B < 1) return lstm__fail(LSTM_ERR_ARG, "workspace: T=%d and B=%d must be >= 1", T, B);
     if ((size_t)T * (size_t)B > INT_MAX) /* (rows are int in the GEMMs and kernels) */
         return lstm__fail(LSTM_ERR_ARG, "workspace: T*B = %zu exceeds %d (T=%d, B=%d)", (size_t)T * (size_t)B, INT_MAX, T, B);

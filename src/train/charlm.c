@@ -471,6 +471,9 @@ void lstm_charlm_ws_free(lstm_charlm_ws *ws) {
 
 lstm_status lstm_charlm_ws_init(lstm_charlm_ws **out, const lstm_charlm *m, int T, int B, int flags) {
     *out = NULL;
+    const int known = LSTM_WS_TRAIN | LSTM_WS_BATCH_FIRST | LSTM_WS_KEEP_PACKS | LSTM__WS_SLICE;
+    if (flags & ~known)
+        return lstm__fail(LSTM_ERR_ARG, "char model workspace: unknown flags 0x%x", (unsigned)(flags & ~known));
     if (T < 1 || B < 1)
         return lstm__fail(LSTM_ERR_ARG, "char model workspace: expected T >= 1 and B >= 1, got T %d, B %d", T, B);
     lstm_charlm_ws *ws = calloc(1, sizeof *ws);
