@@ -194,24 +194,31 @@ int lstm_cmd_bench(int argc, char **argv) {
 
     double rss_base = current_rss_mb();
     lstm_config cfg = {(int)I, (int)H, (int)L, (int)proj, 1, bidir, gru ? LSTM_CELL_GRU : LSTM_CELL_LSTM};
-    lstm_net net;
-    lstm_status s = lstm_net_init(&net, &cfg);
+    size_t n_params = 0;
+    lstm_status s = lstm_net_size(&cfg, &n_params);
     if (s != LSTM_OK) cli_fail_status(s);
     {   /* parameters and gradients, the inputs and outputs (twice with their gradients), and the
          * workspace: a train one keeps about A·H + 2H + 2·D·Hout floats a row and layer, an inference
          * one two layers' outputs and one layer's activations (a lower bound: it is refused only
-         * when even that is more than the machine has) */
-        const double A = 4 /* act columns a unit, LSTM and GRU */, rows = (double)(mode == MODE_STEP ? 1 : T) * (double)B, D = net.D;
-        const double io = rows * ((double)I + D * net.Hout) * (mode == MODE_TRAIN ? 2 : 1);
-        const double ws = mode == MODE_TRAIN ? (double)L * D * rows * (A * H + 2.0 * H + 2.0 * D * net.Hout)
-                                             : D * rows * (A * H + 2.0 * D * net.Hout);
-        const double need = 4.0 * (2.0 * (double)net.n_params + io + ws);
+         * when even that is more than the machine has).  Checked before the net is made: a
+         * refused net's untouched parameters were still there at exit, where LeakSanitizer's
+         * scan of them brought in every page (an ASan build was killed for memory after the
+         * message). */
+        const double A = 4 /* act columns a unit, LSTM and GRU */, rows = (double)(mode == MODE_STEP ? 1 : T) * (double)B;
+        const double D = bidir ? 2 : 1, Hout = proj ? (double)proj : (double)H;
+        const double io = rows * ((double)I + D * Hout) * (mode == MODE_TRAIN ? 2 : 1);
+        const double ws = mode == MODE_TRAIN ? (double)L * D * rows * (A * H + 2.0 * H + 2.0 * D * Hout)
+                                             : D * rows * (A * H + 2.0 * D * Hout);
+        const double need = 4.0 * (2.0 * (double)n_params + io + ws);
         const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
         const double have = pages > 0 && psz > 0 ? (double)pages * (double)psz : 0.0;
         if (have > 0.0 && need > have)
             cli_fail("bench: this shape needs at least %.1f GB of memory; this machine has %.1f GB", need / 1e9,
                      have / 1e9);
     }
+    lstm_net net;
+    s = lstm_net_init(&net, &cfg);
+    if (s != LSTM_OK) cli_fail_status(s);
     lstm_net_init_uniform(&net, (uint64_t)seed);
 
     bench_ctx c = {0};
