@@ -8,21 +8,25 @@
 # quartiles, and whether it meets the issue's target (2.0x for the stream rows, B = 1,
 # else 1.0x).
 #
-# usage: sh bench/paired.sh [--only NAME,NAME] [--budget SECONDS] [--min-rounds N]
-#   defaults: every batch row, 3 s and at least 11 rounds a row (3 minutes on the
-#   2-core Xeon of BENCHMARKS.md's session 24)
+# usage: sh bench/paired.sh [--only NAME,NAME] [--budget SECONDS] [--min-rounds N] [--shapes FILE]
+#   defaults: every batch row of bench/shapes.txt, 3 s and at least 11 rounds a row (3
+#   minutes on the 2-core Xeon of BENCHMARKS.md's session 24).  --shapes: rows in
+#   shapes.txt's format from another file, e.g. bench/shapes_more.txt (sizes, batches
+#   and layer counts off the issue's table, BENCHMARKS.md's session 26)
 #   env: BUILD (default build)
 set -eu
 BUILD=${BUILD:-build}
-ONLY="" BUDGET=3 MINR=11
+ONLY="" BUDGET=3 MINR=11 SHAPES="$(dirname "$0")/shapes.txt"
 while [ $# -gt 0 ]; do
     case $1 in
     --only) ONLY=$2; shift 2 ;;
     --budget) BUDGET=$2; shift 2 ;;
     --min-rounds) MINR=$2; shift 2 ;;
-    *) echo "usage: sh bench/paired.sh [--only NAME,NAME] [--budget SECONDS] [--min-rounds N]" >&2; exit 2 ;;
+    --shapes) SHAPES=$2; shift 2 ;;
+    *) echo "usage: sh bench/paired.sh [--only NAME,NAME] [--budget SECONDS] [--min-rounds N] [--shapes FILE]" >&2; exit 2 ;;
     esac
 done
+[ -r "$SHAPES" ] || { echo "bench/paired.sh: cannot read $SHAPES" >&2; exit 2; }
 [ -f /usr/include/dnnl.h ] || { echo "bench/paired.sh: needs oneDNN (apt-get install libdnnl-dev)" >&2; exit 1; }
 make -s BUILD="$BUILD" bench-onednn >/dev/null
 field() { echo "$1" | sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" | tr -d '"'; }
@@ -33,7 +37,7 @@ echo "Paired with oneDNN on $(cpu_name), $(date -u +%Y-%m-%dT%H:%MZ):"
 echo
 echo "| row | I,H,L,B,T | mode | threads | ours ms | oneDNN ms (layout) | oneDNN/ours (quartiles) | rounds | target |"
 echo "|---|---|---|---|---|---|---|---|---|"
-grep -v '^#' "$(dirname "$0")/shapes.txt" | while read -r name I H L B T mode thr cell opts; do
+grep -v '^#' "$SHAPES" | while read -r name I H L B T mode thr cell opts; do
     [ "$mode" = step ] && continue
     if [ -n "$ONLY" ]; then case ",$ONLY," in *",$name,"*) ;; *) continue ;; esac; fi
     extra=""
