@@ -420,8 +420,9 @@ typedef struct {
 static void copy_task(void *arg, int task, int ntasks) {
     const copy_job *j = arg;
     size_t lo = j->n / 16 * task / ntasks * 16, hi = task == ntasks - 1 ? j->n : j->n / 16 * (task + 1) / ntasks * 16;
-    if (lo < hi && !j->add) memcpy(j->dst + lo, j->src + lo, (hi - lo) * sizeof(float));
-    for (size_t i = lo; j->add && i < hi; i++) j->dst[i] += j->src[i];
+    if (lo >= hi) return;
+    if (j->add) lstm__add_to(j->dst + lo, j->src + lo, hi - lo);
+    else memcpy(j->dst + lo, j->src + lo, (hi - lo) * sizeof(float));
 }
 
 static void team_copy_op(lstm__team *team, float *dst, const float *src, size_t n, int add) {
@@ -1347,16 +1348,6 @@ static void bias_sum_task(void *arg, int task, int ntasks) {
     lstm__col_sums(j->dG, j->ld, 0, j->rows, c0, c1, j->bs, j->blk);
 }
 
-/* Where dir_backward forms dX: inside its reverse loop (returns dX) or after it (NULL).
- * Inside with W_ih packed (op->pdx) where each task runs its steps alone: a row task, one
- * thread, or op->solo. */
-static float *bwd_dx_in_loop(const dir_op *op, const lstm_workspace *ws, float *dX) {
-    if (!dX || !op->pdx) return NULL;
-    if (op->solo) return dX;
-    const int nrow = train_row_tasks(op->cell, ws->team, op->B, op->H, op->Hout);
-    return nrow || !ws->team || lstm__team_size(ws->team) == 1 ? dX : NULL;
-}
-
 enum { BWD_LOOP = 1, BWD_REST = 2 }; /* dir_backward's phases */
 
 /* Backward of dir_forward (training storage).  dY [T,B,D·Hout] (NULL: zeros) is dL/dY for the
@@ -1381,7 +1372,12 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
      * before it writes that step's gradients, and nothing reads them later. */
     const bwd_scratch sc = bwd_scratch_of(ws, d);
     float *dG = op->act, *dh = sc.dh, *dc = sc.dc;
-    float *dX_loop = bwd_dx_in_loop(op, ws, dX);
+    /* the loop's split (both phases derive the same): by rows (nrow tasks), by units (nt
+     * threads), or one thread; dX inside the loop with W_ih packed (op->pdx) where each
+     * task runs its steps alone, else after it */
+    const int nrow = op->solo ? 0 : train_row_tasks(cell, ws->team, B, H, Hout);
+    int nt = op->solo || !ws->team ? 1 : lstm__team_size(ws->team);
+    float *dX_loop = dX && op->pdx && (nrow || nt == 1) ? dX : NULL;
     if (phases & BWD_LOOP) {
         if (dhn) memcpy(dh, dhn, bho * sizeof(float));
         else memset(dh, 0, bho * sizeof(float));
@@ -1389,8 +1385,6 @@ static void dir_backward(const dir_op *op, lstm_workspace *ws, const float *dY, 
             if (dcn) memcpy(dc, dcn, bh * sizeof(float));
             else memset(dc, 0, bh * sizeof(float));
         }
-        int nrow = op->solo ? 0 : train_row_tasks(cell, ws->team, B, H, Hout);
-        int nt = op->solo || !ws->team ? 1 : lstm__team_size(ws->team);
         if (nrow || nt == 1) {
             bwd_rows_job rj = {op, ws, dY, dh0 != NULL, dX_loop};
             if (nrow) lstm__team_run_tasks(ws->team, nrow, bwd_rows_task, &rj);

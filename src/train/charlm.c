@@ -471,9 +471,6 @@ void lstm_charlm_ws_free(lstm_charlm_ws *ws) {
 
 lstm_status lstm_charlm_ws_init(lstm_charlm_ws **out, const lstm_charlm *m, int T, int B, int flags) {
     *out = NULL;
-    const int known = LSTM_WS_TRAIN | LSTM_WS_BATCH_FIRST | LSTM_WS_KEEP_PACKS | LSTM__WS_SLICE;
-    if (flags & ~known)
-        return lstm__fail(LSTM_ERR_ARG, "char model workspace: unknown flags 0x%x", (unsigned)(flags & ~known));
     if (T < 1 || B < 1)
         return lstm__fail(LSTM_ERR_ARG, "char model workspace: expected T >= 1 and B >= 1, got T %d, B %d", T, B);
     lstm_charlm_ws *ws = calloc(1, sizeof *ws);
@@ -483,7 +480,8 @@ lstm_status lstm_charlm_ws_init(lstm_charlm_ws **out, const lstm_charlm *m, int 
     ws->train = (flags & LSTM_WS_TRAIN) != 0;
     ws->V = m->V, ws->E = m->E, ws->L = m->net.cfg.num_layers, ws->H = m->net.H, ws->Hout = m->net.Hout;
     ws->cell = m->net.cfg.cell;
-    lstm_status st = lstm_workspace_init(&ws->lws, &m->net, T, B, flags & (LSTM_WS_TRAIN | LSTM__WS_SLICE)); /* time-major */
+    /* time-major, packs not kept; any bit lstm_workspace_init does not know is refused there */
+    lstm_status st = lstm_workspace_init(&ws->lws, &m->net, T, B, flags & ~(LSTM_WS_BATCH_FIRST | LSTM_WS_KEEP_PACKS));
     if (st) { free(ws); return st; }
     size_t N = (size_t)T * B, Hout = (size_t)m->net.Hout;
     size_t nh = lstm__charlm_h_floats(m, B), nc = lstm__charlm_c_floats(m, B);
