@@ -412,7 +412,7 @@ void lstm__step_dh_avx512(int B, int N, int K, const float *A, int lda, const fl
  * aligned buffer); a NULL matrix leaves its rows as they are (steps with x
  * NULL read only the W_hh rows).  lstm__step1: one step of one batch row, unit groups split
  * over the team: pre = (x ? bsum (NULL = 0) + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
- * zeros), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c) and, when
+ * zeros; groups of 2-4 blocks add h·W_hhᵀ's sum, made from 0, last of all), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c) and, when
  * m2 is not NULL, a copy in m2 [H]; c_prev NULL = zeros.  c may be c_prev; m may
  * be h only with one group (lstm__step1_groups(H, ..) == 1, that is H <= 48).  a_next: the next
  * step's act (x NULL there), which each task prefetches for its units, or NULL.
@@ -451,15 +451,36 @@ void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *
  * Inference only, act [T steps] holding bias + x·W_ihᵀ already, no projection
  * (Hout = H).  Returns 1 when it ran the sequence, 0 (nothing done) on a team
  * of other than 2 threads or a shape lstm__step1_seq2_ok refuses.  bufs gives
- * step s's act, c, m (h out) and its h and c_prev (NULL at s = 0 without h0/c0). */
+ * step s's act, c, m (h out) and its h and c_prev (NULL at s = 0 without h0/c0);
+ * part: scratch of 4H floats. */
 typedef struct {
     float *act, *c, *m;
     const float *h, *c_prev;
 } lstm__step1_bufs;
 int lstm__step1_seq2_ok(int gru, int H, int I);
-int lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P,
+int lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P, float *part,
                      void (*bufs)(void *ctx, int s, lstm__step1_bufs *b), void *ctx);
 int lstm__step1_seq2_runs(void); /* (tests) how many sequences took it in this process */
+/* A step in two calls, where lstm__step1_sums_ok(gru, H, I) (every unit group of 2-4
+ * blocks, none half-packed, Hout = H): lstm__step1_sums, part [4, H] = h·W_hhᵀ, each
+ * sum the chain from 0 the step makes (groups [g0, g1) of lstm__step1_ngroups); and
+ * lstm__step1_finish, the step from part and act (bias + x·W_ihᵀ): pre = part + act,
+ * then act, c, m as lstm__step1.  The two give lstm__step1's bits, and the sum
+ * over h needs neither x nor act, so it may run before they exist (the sampler:
+ * layer 0's sum for the next byte while the layers above run). */
+int lstm__step1_sums_ok(int gru, int H, int I);
+int lstm__step1_ngroups(int gru, int H, int I);
+void lstm__step1_sums(int gru, int H, int I, int g0, int g1, int rev, const float *P, float *part, const float *h,
+                      long other);
+void lstm__step1_finish(int gru, int H, int I, int g0, int g1, int rev, const float *P, const float *part, float *act,
+                        const float *h, const float *c_prev, float *c, float *m);
+/* lstm__step1_layer: lstm__step1_avx512 (gru: lstm__gru_step1_avx512) with Hout = H and no m2.
+ * other (here and in lstm__step1_sums): the pack bytes the thread streams besides between two
+ * steps, which with the call's own decide the prefetch (lstm__cpu_info.step1_pf_bytes);
+ * lstm__step1_bytes: a call's own, on groups [g0, g1) over that many rows. */
+void lstm__step1_layer(int gru, int H, int I, int g0, int g1, int rev, const float *P, float *act, const float *x,
+                       const float *bsum, const float *h, const float *c_prev, float *c, float *m, long other);
+long lstm__step1_bytes(int gru, int H, int I, int g0, int g1, int rows);
 
 void lstm__step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c, float *y);
 void lstm__gru_step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c,
@@ -548,6 +569,17 @@ long lstm__workspace_packs(const lstm_workspace *ws);
  * chain with h·W_hhᵀ exactly as a step of a longer lstm_stream block does, so the
  * bits are those of lstm_stream on x (the streaming invariant). */
 lstm_status lstm__stream_act0(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *act0, float *y);
+/* lstm__stream_act0_early: the same step (the same bits), with layer 0's sum over
+ * h for the next call made in this one (lstm__step1_sums), beside layer 1's step,
+ * where lstm__stream_early_ok (the batch-1 step's packs, no projection, one
+ * direction, layer 0's groups of 2-4 blocks).  *have_sums: 1 when the workspace
+ * holds the sums of the state's h0 (the previous call made them); set to 0
+ * whenever the state changes otherwise (lstm_stream, a reset), and to what the
+ * call leaves.  Elsewhere a plain lstm__stream_act0 step. */
+int lstm__stream_early_ok(const lstm_net *net, const lstm_workspace *ws);
+int lstm__stream_early_runs(void); /* (tests) how many steps took it in this process */
+lstm_status lstm__stream_act0_early(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *act0, float *y,
+                                    int *have_sums);
 
 uint64_t lstm__rng_next(uint64_t *s);
 float lstm__rng_uniform(uint64_t *s); /* [0, 1), 24 random bits */

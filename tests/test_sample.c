@@ -12,15 +12,19 @@
 
 enum { V = 64 }; /* bytes 0x20..0x5f */
 
-static void make_model(lstm_charlm *m, int cell, int E, int H, int P, uint64_t seed) {
+static void make_model_L(lstm_charlm *m, int cell, int E, int H, int P, int L, uint64_t seed) {
     unsigned char vocab[V];
     for (int v = 0; v < V; v++) vocab[v] = (unsigned char)(' ' + v);
-    lstm_config cfg = {.cell = cell, .input_size = E, .hidden_size = H, .num_layers = 2, .bias = 1, .proj_size = P};
+    lstm_config cfg = {.cell = cell, .input_size = E, .hidden_size = H, .num_layers = L, .bias = 1, .proj_size = P};
     CHECK(lstm_charlm_init(m, vocab, V, E, &cfg) == LSTM_OK, "init: %s", lstm_last_error());
     lstm_charlm_init_params(m, seed);
     /* strong weights: the greedy loop wanders instead of settling on one byte */
     for (size_t i = 0; i < (size_t)V * m->net.Hout; i++) m->head_w[i] *= 8.0f;
     for (size_t i = 0; i < m->net.n_params; i++) m->net.params[i] *= 3.0f;
+}
+
+static void make_model(lstm_charlm *m, int cell, int E, int H, int P, uint64_t seed) {
+    make_model_L(m, cell, E, H, P, 2, seed);
 }
 
 /* The reference: the plain streaming loop, one step at a time. */
@@ -56,9 +60,15 @@ static void ref_feed(ref_loop *r, const unsigned char *bytes, int n) {
                  1.0f);
 }
 
-static void test_against_stream(int cell, int E, int H, int P) {
+static void test_against_stream_L(int cell, int E, int H, int P, int L) {
     lstm_charlm m;
-    make_model(&m, cell, E, H, P, 11 + (uint64_t)H);
+    make_model_L(&m, cell, E, H, P, L, 11 + (uint64_t)H);
+    /* the step with layer 0's sums made a byte early (lstm__stream_act0_early): taken where the
+     * sampler's workspace allows it, and then the same bits */
+    lstm_workspace *w;
+    CHECK(lstm_workspace_init(&w, &m.net, 64, 1, 0) == LSTM_OK, "workspace");
+    const int early = lstm__stream_early_ok(&m.net, w), early0 = lstm__stream_early_runs();
+    lstm_workspace_free(w);
     const unsigned char prime[] = "0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]!\"#$%&()*+,-./0123456789:;<=>?@ABC";
     const int np = (int)sizeof prime - 1, n = 150; /* the prime: a block of 64 and one of 16 */
     const double temps[] = {0.0, 0.9};
@@ -83,10 +93,25 @@ static void test_against_stream(int cell, int E, int H, int P) {
                 ref_feed(&r, &b, 1);
                 same = memcmp(lstm_charlm_sampler_logits(s), r.lg, V * sizeof(float)) == 0;
             }
+            /* then a second prime (a block through lstm_stream changes the state under the sums)
+             * and 10 more bytes */
+            const unsigned char more[] = "ZYXWVUTSRQPONMLKJIHG";
+            if (same) {
+                CHECK(lstm_charlm_sampler_feed(s, more, 20) == LSTM_OK, "feed: %s", lstm_last_error());
+                ref_feed(&r, more, 20);
+                same = memcmp(lstm_charlm_sampler_logits(s), r.lg, V * sizeof(float)) == 0;
+            }
+            for (int k = 0; k < 10 && same; k++) {
+                unsigned char b;
+                CHECK(lstm_charlm_sampler_generate(s, &b, 1, temps[ti], ti ? 7 : 0) == LSTM_OK, "generate: %s",
+                      lstm_last_error());
+                ref_feed(&r, &b, 1);
+                same = memcmp(lstm_charlm_sampler_logits(s), r.lg, V * sizeof(float)) == 0;
+            }
             CHECK_V(same && steps == n && distinct > 3,
-                    "%s E %d H %d P %d, T %.1f, %d threads: sampler logits == plain lstm_stream loop's after the "
-                    "prime and each of %d bytes (%d equal, %d distinct bytes)",
-                    cell == LSTM_CELL_GRU ? "gru" : "lstm", E, H, P, temps[ti], threads, n, steps, distinct);
+                    "%s E %d H %d P %d L %d, T %.1f, %d threads: sampler logits == plain lstm_stream loop's after "
+                    "the prime, each of %d bytes, a second prime and 10 more (%d equal, %d distinct bytes)",
+                    cell == LSTM_CELL_GRU ? "gru" : "lstm", E, H, P, L, temps[ti], threads, n, steps, distinct);
             ref_free(&r);
             lstm_charlm_sampler_free(s);
         }
@@ -110,8 +135,14 @@ static void test_against_stream(int cell, int E, int H, int P) {
                 H, temps[ti]);
         lstm_charlm_sampler_free(s);
     }
+    const int runs = lstm__stream_early_runs() - early0;
+    CHECK_V(early ? runs > 6 * 150 : runs == 0, "%s E %d H %d P %d L %d: %s (%d steps)",
+            cell == LSTM_CELL_GRU ? "gru" : "lstm", E, H, P, L,
+            early ? "the bytes took the early-sums step" : "no early-sums step here", runs);
     lstm_charlm_free(&m);
 }
+
+static void test_against_stream(int cell, int E, int H, int P) { test_against_stream_L(cell, E, H, P, 2); }
 
 static int cmp_desc(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
@@ -331,6 +362,12 @@ int main(void) {
     test_against_stream(LSTM_CELL_LSTM, 16, 130, 0);  /* 9 blocks: groups of 3 */
     test_against_stream(LSTM_CELL_LSTM, 10, 40, 24);  /* projections */
     test_against_stream(LSTM_CELL_GRU, 12, 40, 0);
+    /* 9 and 10 blocks of 16: groups of 3 or 4 blocks on any L1, none half-packed, so on x86 the
+     * bytes take the early-sums step; 1, 2 and 3 layers */
+    test_against_stream_L(LSTM_CELL_LSTM, 16, 144, 0, 2);
+    test_against_stream_L(LSTM_CELL_GRU, 12, 144, 0, 2);
+    test_against_stream_L(LSTM_CELL_LSTM, 8, 160, 0, 3);
+    test_against_stream_L(LSTM_CELL_GRU, 8, 160, 0, 1);
     test_kth_largest();
     test_errors();
     return TEST_REPORT();

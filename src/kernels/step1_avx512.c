@@ -35,7 +35,9 @@
  * input GEMM's chain: a step with x given and one with act from
  * lstm__cell_gemm_ih_bias give the same bits), then h·W_hhᵀ as S chains
  * added in a fixed order (S: SPLITS(nv) with one group, 2 for groups of one
- * block, else 1); the gates use sigmoid512_fast and tanh512_fast
+ * block); groups of 2-4 blocks instead make h·W_hhᵀ one chain from 0 and add
+ * the input's sum to it last ("act last": so the sum over h can be made before
+ * x or act exist, lstm__step1_sums); the gates use sigmoid512_fast and tanh512_fast
  * (simd_avx512.h, ≤ 4 and ≤ 6 ulp from libm).  Everything is fixed by the
  * shape and the CPU's L1 size (groups_of), so the bits do not depend on the
  * thread count (threads
@@ -44,6 +46,7 @@
  * float64 step and with lstm__step_avx512 within 1e-5. */
 #include <sched.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -61,6 +64,11 @@ static int groups_of(int H, int K, int G) {
     return nub <= 6 ? (nub + 1) / 2 : (nub + 3) / 4;
 }
 int lstm__step1_groups(int H, int I, int Hout) { return groups_of(H, I + Hout, 4); }
+int lstm__step1_ngroups(int gru, int H, int I) { return groups_of(H, I + H, gru ? 3 : 4); }
+long lstm__step1_bytes(int gru, int H, int I, int g0, int g1, int rows) {
+    const int nub = (H + 15) / 16, ng = groups_of(H, I + H, gru ? 3 : 4);
+    return (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (gru ? 3 : 4) * 64 * rows;
+}
 int lstm__gru_step1_groups(int H, int I, int Hout) { return groups_of(H, I + Hout, 3); }
 /* First block of group g (g = ng: nub). */
 static int block0(int H, int ng, int g) { return (int)((long)((H + 15) / 16) * g / ng); }
@@ -234,29 +242,41 @@ tail(const int GRU, const int half, int H, int j, __m512 a0, __m512 a1, __m512 a
 /* One group of NV blocks (a constant at every call, so acc stays in registers);
  * HP: its last block half-packed (half_last: acc [v][0] = [i | f], [v][1] = [g | o]).
  * PART (a constant; S = 1, no HP, x NULL, a_in = act): 0 the whole step; 1 only
- * the rows of h [k0, k1), the sums then stored back into act; 2 the rows [k0, k1)
- * continuing from those sums, then the gates (step1_part). */
+ * the rows of h [k0, k1), their sums (from 0) stored into part; 2 the rows
+ * [k0, k1) continuing from part, then act added and the gates (step1_part).
+ * With S = 1 and h given ("act last", AL) a pre-activation is (Σ_k h[k]·W[k],
+ * one chain from 0) + (a_in, or bias + x·W_ihᵀ): the sum over h does not wait
+ * for the input's (lstm__step1_sums); a column no row of h feeds (the GRU's xn)
+ * is its input sum alone. */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 group(const int GRU, const int NV, const int S, const int HP, const int PART, int k0, int k1, int pf, int H, int I,
       int Hout, int b0, const float *P, const float *a_in, float *act, const float *x, const float *bsum,
-      const float *h, const float *c_prev, float *c, float *m, float *m2) {
+      const float *h, const float *c_prev, float *c, float *m, float *m2, float *part) {
     const int j0 = 16 * b0, K = I + Hout;
     const int G = GRU ? 3 : 4; /* slots per row and block (the pack's) */
     const int RS = NV * G - (HP ? 2 : 0); /* vectors a row */
     const float *p = P + (size_t)16 * G * K * b0;
     __m512 acc[4][4][4]; /* [split][block][gate] */
+    _Alignas(64) float xs[4][4][16]; /* AL with x: bias + x·W_ihᵀ, added after the rows of h (in memory:
+                                      * held in registers through the rows, they cost spills there) */
+    if (S == 1) memset(xs, 0, sizeof xs); /* (what gcc's -Wmaybe-uninitialized cannot follow; 1 KB a group) */
+    const int AL = S == 1 && (h != NULL || PART), skip_h = GRU ? 2 : -1; /* (the column no row of h feeds) */
 #define USED(v, q) (!HP || (v) < NV - 1 || (q) < 2)
+    /* vector (v, q) of a [4, H] array of sums (HP: its [i | f] and [g | o] pairs) */
+#define SUMS(src, v, q)                                                                                  \
+    (HP && (v) == NV - 1 ? pair8(load_n((src) + 2 * (q) * H + j0 + 16 * (v), H - j0 - 16 * (v)),         \
+                                 load_n((src) + (2 * (q) + 1) * H + j0 + 16 * (v), H - j0 - 16 * (v)))    \
+                         : load_n((src) + (q) * H + j0 + 16 * (v), H - j0 - 16 * (v)))
     UNROLL for (int v = 0; v < NV; v++) {
-        const int n = H - j0 - 16 * v;
         const float *src = !x ? a_in : bsum; /* the sums' start: act, the bias, or 0 */
         UNROLL for (int q = 0; q < 4; q++) {
             if (!USED(v, q)) continue;
-            if (HP && v == NV - 1)
-                acc[0][v][q] = src ? pair8(load_n(src + 2 * q * H + j0 + 16 * v, n),
-                                           load_n(src + (2 * q + 1) * H + j0 + 16 * v, n))
-                                   : _mm512_setzero_ps();
-            else
-                acc[0][v][q] = src ? load_n(src + q * H + j0 + 16 * v, n) : _mm512_setzero_ps();
+            if (PART == 2 && q != skip_h) acc[0][v][q] = SUMS(part, v, q); /* (part 1's) */
+            else if (AL && !x && q != skip_h) { /* a_in comes last: its line asked for now (it may be far) */
+                acc[0][v][q] = _mm512_setzero_ps();
+                if (a_in) _mm_prefetch((const char *)(a_in + q * H + j0 + 16 * v), _MM_HINT_T0);
+            }
+            else acc[0][v][q] = src ? SUMS(src, v, q) : _mm512_setzero_ps();
             UNROLL for (int s = 1; s < S; s++) acc[s][v][q] = _mm512_setzero_ps();
         }
     }
@@ -275,10 +295,16 @@ group(const int GRU, const int NV, const int S, const int HP, const int PART, in
     /* x: one chain from the bias, in order (the input GEMM's chain, so a step with x
      * given and one with act = bias + x·W_ihᵀ from lstm_gemm give the same bits); the GRU's
      * hn column takes no x rows, its xn column no h rows */
-    const int skip_x = GRU ? 3 : -1, skip_h = GRU ? 2 : -1;
+    const int skip_x = GRU ? 3 : -1;
     if (x) for (int k = 0; k < I; k++) ROW(0, x[k], skip_x);
     else p += (size_t)I * RS * 16;
-    /* h: row k into partial k mod S, the last Hout mod S rows into partials 0, 1, .. */
+    if (AL && x) /* the input's sums wait in xs; the rows of h start from 0 */
+        UNROLL for (int v = 0; v < NV; v++) UNROLL for (int q = 0; q < 4; q++) {
+            if (!USED(v, q) || q == skip_h) continue;
+            _mm512_storeu_ps(&xs[v][q][0], acc[0][v][q]);
+            acc[0][v][q] = _mm512_setzero_ps();
+        }
+    /* h: row k into partial k mod S, the last Hout mod S rows into partials 0, 1, .. (AL: S = 1) */
     if (h && PART) {
         p += (size_t)k0 * RS * 16;
         for (int k = k0; k < k1; k++) ROW(0, h[k], skip_h);
@@ -291,7 +317,7 @@ group(const int GRU, const int NV, const int S, const int HP, const int PART, in
 #undef ROW
     if (PART == 1) { /* the sums so far, where PART 2 starts from (the same chains) */
         UNROLL for (int v = 0; v < NV; v++)
-            UNROLL for (int q = 0; q < 4; q++) store_n(act + q * H + j0 + 16 * v, H - j0 - 16 * v, acc[0][v][q]);
+            UNROLL for (int q = 0; q < 4; q++) store_n(part + q * H + j0 + 16 * v, H - j0 - 16 * v, acc[0][v][q]);
         return;
     }
     UNROLL for (int v = 0; v < NV; v++)
@@ -303,6 +329,13 @@ group(const int GRU, const int NV, const int S, const int HP, const int PART, in
                 acc[0][v][q] = _mm512_add_ps(_mm512_add_ps(acc[0][v][q], acc[1][v][q]),
                                              _mm512_add_ps(acc[2][v][q], acc[3][v][q]));
         }
+    if (AL) /* the input's sums last (xs: from the input's rows above, AL && x) */
+        UNROLL for (int v = 0; v < NV; v++) UNROLL for (int q = 0; q < 4; q++) {
+            if (!USED(v, q) || q == skip_h) continue;
+            if (x) acc[0][v][q] = _mm512_add_ps(acc[0][v][q], _mm512_loadu_ps(&xs[v][q][0]));
+            else if (a_in) acc[0][v][q] = _mm512_add_ps(acc[0][v][q], SUMS(a_in, v, q));
+        }
+#undef SUMS
 #undef USED
     UNROLL for (int v = 0; v < NV; v++)
         tail(GRU, HP && v == NV - 1, H, j0 + 16 * v, acc[0][v][0], acc[0][v][1], acc[0][v][2], acc[0][v][3], h,
@@ -314,7 +347,7 @@ group(const int GRU, const int NV, const int S, const int HP, const int PART, in
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 one_group(const int GRU, int H, int I, int Hout, const float *P, const float *a_in, float *act, const float *x,
           const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
-#define ONE(NV, HP) group(GRU, NV, SPLITS(NV), HP, 0, 0, Hout, 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2)
+#define ONE(NV, HP) group(GRU, NV, SPLITS(NV), HP, 0, 0, Hout, 0, H, I, Hout, 0, P, a_in, act, x, bsum, h, c_prev, c, m, m2, NULL)
     /* one switch on ⌈H/8⌉ - 1 (blocks and half_last in one; at these sizes each instruction
      * before the chain shows: H = 12 and 16 took 4-6 % longer with nub and hp computed apart) */
     const unsigned kind = (unsigned)(H - 1) >> 3 | (GRU ? 1u : 0u); /* even: half_last */
@@ -331,19 +364,20 @@ one_group(const int GRU, int H, int I, int Hout, const float *P, const float *a_
 
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
-           const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2) {
+           const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2, long other) {
     const int nub = (H + 15) / 16, ng = groups_of(H, I + Hout, GRU ? 3 : 4);
-    /* the pack bytes this call streams: blocks of groups [g0, g1), the rows it reads */
+    /* the pack bytes this call streams: blocks of groups [g0, g1), the rows it reads; other: what
+     * the thread streams besides between two steps (lstm__step1_layer) */
     const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (Hout + (x ? I : 0));
-    const int pf = ng > 1 && bytes > lstm__cpu()->step1_pf_bytes;
+    const int pf = ng > 1 && bytes + other > lstm__cpu()->step1_pf_bytes;
     if (pf) lstm__step1_pf_note();
     for (int i = g0; i < g1; i++) {
         const int g = rev ? g1 - 1 - (i - g0) : i;
         const int b0 = ng == 1 ? 0 : nub * g / ng;
         const int nv = (ng == 1 ? nub : nub * (g + 1) / ng) - b0;
         const int hp = half_last(GRU, H) && b0 + nv == nub;
-#define GRP(NV, S) (hp ? group(GRU, NV, S, 1, 0, 0, Hout, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2) \
-                       : group(GRU, NV, S, 0, 0, 0, Hout, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2))
+#define GRP(NV, S) (hp ? group(GRU, NV, S, 1, 0, 0, Hout, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2, NULL) \
+                       : group(GRU, NV, S, 0, 0, 0, Hout, pf, H, I, Hout, b0, P, act, act, x, bsum, h, c_prev, c, m, m2, NULL))
         if (ng == 1) one_group(GRU, H, I, Hout, P, act, act, x, bsum, h, c_prev, c, m, m2);
         else switch (nv) {
             case 1: GRP(1, 2); break;
@@ -358,28 +392,35 @@ run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const
 T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const float *P,
                                          float *act, const float *x, const float *bsum, const float *h,
                                          const float *c_prev, float *c, float *m, float *m2) {
-    run_groups(0, H, I, Hout, g0, g1, rev, P, act, x, bsum, h, c_prev, c, m, m2);
+    run_groups(0, H, I, Hout, g0, g1, rev, P, act, x, bsum, h, c_prev, c, m, m2, 0);
 }
 
 T512 NO_SANITIZE void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *P, float *act,
                                              const float *x, const float *bsum, const float *h, float *m, float *m2) {
-    run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, m2);
+    run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, m2, 0);
+}
+
+T512 NO_SANITIZE void lstm__step1_layer(int gru, int H, int I, int g0, int g1, int rev, const float *P, float *act,
+                                        const float *x, const float *bsum, const float *h, const float *c_prev,
+                                        float *c, float *m, long other) {
+    if (gru) run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, NULL, other);
+    else run_groups(0, H, I, H, g0, g1, rev, P, act, x, bsum, h, c_prev, c, m, NULL, other);
 }
 
 /* Groups [g0, g1) over the rows of h [k0, k1) only: part 1 stores the sums
- * into act, part 2 continues from them and runs the gates.  The step's chains
- * cut in two (each group one chain a sum: S = 1), so the same bits as
- * run_groups (lstm__step1_seq2 says where it applies). */
+ * (from 0) into part, part 2 continues from them, adds act and runs the gates.
+ * The step's chains cut in two (each group one chain a sum: S = 1, act last),
+ * so the same bits as run_groups (lstm__step1_sums_ok says where it applies). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 run_part(const int GRU, const int PART, int H, int I, int g0, int g1, int rev, int k0, int k1, const float *P,
-         float *act, const float *h, const float *c_prev, float *c, float *m) {
+         float *part, float *act, const float *h, const float *c_prev, float *c, float *m, long other) {
     const int nub = (H + 15) / 16, ng = groups_of(H, I + H, GRU ? 3 : 4);
     const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (k1 - k0);
-    const int pf = bytes > lstm__cpu()->step1_pf_bytes;
+    const int pf = k1 > k0 && bytes + other > lstm__cpu()->step1_pf_bytes;
     if (pf) lstm__step1_pf_note();
     for (int i = g0; i < g1; i++) {
         const int g = rev ? g1 - 1 - (i - g0) : i, b0 = nub * g / ng, nv = nub * (g + 1) / ng - b0;
-#define PG(NV) group(GRU, NV, 1, 0, PART, k0, k1, pf, H, I, H, b0, P, act, act, NULL, NULL, h, c_prev, c, m, NULL)
+#define PG(NV) group(GRU, NV, 1, 0, PART, k0, k1, pf, H, I, H, b0, P, act, act, NULL, NULL, h, c_prev, c, m, NULL, part)
         switch (nv) {
         case 2: PG(2); break;
         case 3: PG(3); break;
@@ -389,13 +430,24 @@ run_part(const int GRU, const int PART, int H, int I, int g0, int g1, int rev, i
     }
 }
 
-T512 NO_SANITIZE static void step1_part(int gru, int part, int H, int I, int g0, int g1, int rev, int k0, int k1,
-                                        const float *P, float *act, const float *h, const float *c_prev, float *c,
-                                        float *m) {
-    if (gru && part == 1) run_part(1, 1, H, I, g0, g1, rev, k0, k1, P, act, h, NULL, NULL, m);
-    else if (gru) run_part(1, 2, H, I, g0, g1, rev, k0, k1, P, act, h, NULL, NULL, m);
-    else if (part == 1) run_part(0, 1, H, I, g0, g1, rev, k0, k1, P, act, h, c_prev, c, m);
-    else run_part(0, 2, H, I, g0, g1, rev, k0, k1, P, act, h, c_prev, c, m);
+T512 NO_SANITIZE static void step1_part(int gru, int which, int H, int I, int g0, int g1, int rev, int k0, int k1,
+                                        const float *P, float *part, float *act, const float *h, const float *c_prev,
+                                        float *c, float *m, long other) {
+    if (gru && which == 1) run_part(1, 1, H, I, g0, g1, rev, k0, k1, P, part, act, h, NULL, NULL, m, other);
+    else if (gru) run_part(1, 2, H, I, g0, g1, rev, k0, k1, P, part, act, h, NULL, NULL, m, other);
+    else if (which == 1) run_part(0, 1, H, I, g0, g1, rev, k0, k1, P, part, act, h, c_prev, c, m, other);
+    else run_part(0, 2, H, I, g0, g1, rev, k0, k1, P, part, act, h, c_prev, c, m, other);
+}
+
+T512 NO_SANITIZE void lstm__step1_sums(int gru, int H, int I, int g0, int g1, int rev, const float *P, float *part,
+                                       const float *h, long other) {
+    step1_part(gru, 1, H, I, g0, g1, rev, 0, H, P, part, NULL, h, NULL, NULL, NULL, other);
+}
+
+T512 NO_SANITIZE void lstm__step1_finish(int gru, int H, int I, int g0, int g1, int rev, const float *P,
+                                         const float *part, float *act, const float *h, const float *c_prev, float *c,
+                                         float *m) {
+    step1_part(gru, 2, H, I, g0, g1, rev, H, H, P, (float *)part, act, h, c_prev, c, m, 0);
 }
 
 /* One group (H <= 48) in one call with few stores: the cheapest way from a
@@ -492,11 +544,15 @@ void lstm__gru_step1(lstm__team *team, int H, int I, int Hout, int rev, const fl
  * once: task 0 on the caller, task 1 on the worker, which the caller never
  * takes while task 0 waits on it (lstm__team_run_tasks takes further tasks
  * only after its own). */
-int lstm__step1_seq2_ok(int gru, int H, int I) {
+int lstm__step1_sums_ok(int gru, int H, int I) {
     const int nub = (H + 15) / 16, ng = groups_of(H, I + H, gru ? 3 : 4);
-    /* every group of >= 2 blocks (S = 1: one chain a sum; groups_of makes them 3 or 4 here, the
-     * cases run_part has), none half-packed, two or more a side */
-    return ng >= 4 && nub >= 2 * ng && nub <= 4 * ng && !half_last(gru, H);
+    /* every group of 2-4 blocks (S = 1, act last: one chain a sum; the cases run_part has), none
+     * half-packed */
+    return ng >= 2 && nub >= 2 * ng && nub <= 4 * ng && !half_last(gru, H);
+}
+int lstm__step1_seq2_ok(int gru, int H, int I) {
+    /* (groups_of makes them 3 or 4 here) two or more a side */
+    return lstm__step1_sums_ok(gru, H, I) && groups_of(H, I + H, gru ? 3 : 4) >= 4;
 }
 
 static int seq2_count;
@@ -506,6 +562,7 @@ typedef struct {
     _Alignas(64) int done[2][16]; /* steps finished by thread 0, 1 (own lines) */
     int gru, H, I, T, rev0, ng, kA;
     const float *P;
+    float *part; /* [4, H]: thread 0's part-1 sums */
     void (*bufs)(void *ctx, int s, lstm__step1_bufs *b);
     void *ctx;
 } seq2_job;
@@ -533,10 +590,10 @@ static void seq2_task(void *arg, int task, int ntasks) {
         j->bufs(j->ctx, s, &b);
         const int rev = (j->rev0 + s) & 1;
         if (task == 0 && b.h) {
-            step1_part(j->gru, 1, H, I, g0, g1, rev, 0, kA, j->P, b.act, b.h, b.c_prev, b.c, b.m);
+            step1_part(j->gru, 1, H, I, g0, g1, rev, 0, kA, j->P, j->part, b.act, b.h, b.c_prev, b.c, b.m, 0);
             seq2_wait(&j->done[1][0], s); /* thread 1's rows of h_{s-1} */
             for (int k = kA; k < H; k += 16) __builtin_prefetch(b.h + k, 0, 3);
-            step1_part(j->gru, 2, H, I, g0, g1, rev, kA, H, j->P, b.act, b.h, b.c_prev, b.c, b.m);
+            step1_part(j->gru, 2, H, I, g0, g1, rev, kA, H, j->P, j->part, b.act, b.h, b.c_prev, b.c, b.m, 0);
         } else {
             if (task) seq2_wait(&j->done[0][0], s); /* thread 0's rows of h_{s-1} */
             for (int k = 0; b.h && task && k < kA; k += 16) __builtin_prefetch(b.h + k, 0, 3);
@@ -550,13 +607,13 @@ static void seq2_task(void *arg, int task, int ntasks) {
 #endif
 }
 
-int lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P,
+int lstm__step1_seq2(lstm__team *team, int gru, int H, int I, int T, int rev0, const float *P, float *part,
                      void (*bufs)(void *ctx, int s, lstm__step1_bufs *b), void *ctx) {
     /* exactly 2 threads: on one, run_tasks would run task 0 before task 1, and task 0 would
      * wait for task 1 forever */
     if (lstm__team_size(team) != 2 || !lstm__step1_seq2_ok(gru, H, I)) return 0;
     seq2_job j = {.gru = gru, .H = H, .I = I, .T = T, .rev0 = rev0, .ng = groups_of(H, I + H, gru ? 3 : 4),
-                  .P = P, .bufs = bufs, .ctx = ctx};
+                  .P = P, .part = part, .bufs = bufs, .ctx = ctx};
     j.kA = 16 * block0(H, j.ng, j.ng / 2);
     __atomic_add_fetch(&seq2_count, 1, __ATOMIC_RELAXED);
     lstm__team_run_tasks(team, 2, seq2_task, &j);

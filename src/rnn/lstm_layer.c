@@ -89,6 +89,7 @@ struct lstm_workspace {
     /* batch 1 with the fused step and a cell->step1: its pack of W_ih and W_hh per (l,d) (instead of pu, pui) */
     float *p1;
     size_t p1_size;
+    float *p1_part;      /* with p1: [D, 4H] sums over h of a step cut in two (lstm__step1_seq2, the sampler) */
     /* LSTMP: W_hr packed for the per-step m·W_hrᵀ, per (l,d) (with the other packs) */
     float *pr;
     size_t pr_size;
@@ -251,6 +252,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         ws->p1_size = (cell->step1_pack_size(ws->H, (int)in_max, ws->Hout) + 15) / 16 * 16;
         ws->p1_groups = cell->step1_groups(ws->H, (int)in_max, ws->Hout); /* (1 or not: H alone decides) */
         if (!(ws->p1 = aligned_alloc(64, LD * ws->p1_size * sizeof(float)))) ok = 0;
+        ws->p1_part = alloc_f((size_t)ws->D * 4 * ws->H, &ok);
     } else if (ws->fused) {
         ws->pu_size = (cell->fused_pack_size(ws->H, ws->Hout) + 15) / 16 * 16;
         ws->pui_size = (cell->fused_pack_size(ws->H, (int)in_max) + 15) / 16 * 16;
@@ -316,7 +318,7 @@ void lstm_workspace_free(lstm_workspace *ws) {
     if (!ws) return;
     float *bufs[] = {ws->act, ws->cs,    ws->ms, ws->ys, ws->x0, ws->h0, ws->c0, ws->xdrop, ws->mask,
                      ws->dY[0], ws->dY[1], ws->dH, ws->dh, ws->dm, ws->dc, ws->cscr, ws->dbias,
-                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->pdx, ws->bias, ws->p1, ws->zeros, ws->bfx, ws->bfy,
+                     ws->wtmp, ws->pk, ws->pu, ws->pui, ws->pdh, ws->pdx, ws->bias, ws->p1, ws->p1_part, ws->zeros, ws->bfx, ws->bfy,
                      ws->pr, ws->xpack, ws->dx2};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(ws->p1_plan);
@@ -599,6 +601,7 @@ typedef struct {
                       * backward: 1 its loop, 2 its weight gradients too (see backward) */
     int train;       /* training storage: every step of act, c, ms kept */
     const float *bias, *pk[2], *pu, *pui, *p1, *pdh, *pdx;
+    float *p1_part;  /* with p1: [4H] scratch of a step cut in two */
     const float *pr; /* LSTMP: packed W_hr */
     int act_ready;   /* act [T,B,lda] already holds bias + X·W_ihᵀ (X unused) */
     int rev0;        /* p1 or the fused step: the group (block) order of step 0 (then alternating;
@@ -628,6 +631,7 @@ static dir_op dir_op_make(const lstm_net *net, lstm_workspace *ws, int k, int T,
     op.rev0 = ws->p1_rev;
     if (ws->p1) {
         op.p1 = ws->p1 + (size_t)k * ws->p1_size;
+        op.p1_part = ws->p1_part + d * 4 * ws->H;
     } else if (ws->fused) {
         op.pu = ws->pu + (size_t)k * ws->pu_size;
         op.pui = ws->pui + (size_t)k * ws->pui_size;
@@ -858,7 +862,7 @@ static int run_seq2(const dir_op *op, lstm__team *team, int x_in_step) {
     const lstm__step1_fn step1 = op->cell->step1;
     if (!op->p1 || op->T < 2 || x_in_step || op->w->w_hr || (step1 != lstm__step1 && step1 != lstm__gru_step1))
         return 0;
-    return lstm__step1_seq2(team, step1 == lstm__gru_step1, op->H, op->w->in, op->T, op->rev0, op->p1, seq2_bufs,
+    return lstm__step1_seq2(team, step1 == lstm__gru_step1, op->H, op->w->in, op->T, op->rev0, op->p1, op->p1_part, seq2_bufs,
                             (void *)op);
 }
 #else
@@ -1679,3 +1683,111 @@ lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, 
 lstm_status lstm__stream_act0(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *act0, float *y) {
     return stream(net, ws, s, 1, NULL, act0, y);
 }
+
+static int early_count;
+int lstm__stream_early_runs(void) { return __atomic_load_n(&early_count, __ATOMIC_RELAXED); }
+
+#if LSTM_X86
+/* One byte of the sampler with layer 0's sum over h made a step early
+ * (lstm__stream_act0_early).  Per call: layer 0's step finished from that sum
+ * and act0 (the caller's thread: gates only), then one team run in which every
+ * task takes its share of layer 1's groups (the whole step) and of layer 0's
+ * sums over the new h0 (for the next call), the two in one order and then the
+ * other from call to call.  So each core reads its share of both layers'
+ * weights in one stretch, back and forth: what it read last is what it reads
+ * first next time, still in its L2, where layer by layer a core's layer-0 share
+ * always came back from L3 after its layer-1 share had passed through.  One
+ * team run a byte instead of one a layer. */
+typedef struct {
+    const lstm_net *net;
+    const lstm_workspace *ws;
+    lstm_state *s;
+    float *m1; /* layer 1's h out */
+    int gru, rev, ng0, ng1, L;
+} early_job;
+
+static void early_task(void *arg, int task, int ntasks) {
+    const early_job *j = arg;
+    const lstm_workspace *ws = j->ws;
+    const int a0 = (int)((long)j->ng1 * task / ntasks), a1 = (int)((long)j->ng1 * (task + 1) / ntasks);
+    const int b0 = (int)((long)j->ng0 * task / ntasks), b1 = (int)((long)j->ng0 * (task + 1) / ntasks);
+    const int H = ws->H, I0 = j->net->w[0].in, I1 = j->L > 1 ? j->net->w[1].in : 0;
+    /* the bytes of each share (both stream between two bytes: each call's prefetch rule sees both) */
+    const long by1 = j->L > 1 ? lstm__step1_bytes(j->gru, H, I1, a0, a1, I1 + H) : 0;
+    const long by0 = lstm__step1_bytes(j->gru, H, I0, b0, b1, H);
+    for (int i = 0; i < 2; i++) {
+        if ((i == 0) == (j->rev == 0)) {
+            if (j->L > 1 && a0 < a1) { /* layer 1's whole step */
+                const lstm_weights *w = &j->net->w[1];
+                float *c1 = j->s->c ? j->s->c + H : NULL;
+                lstm__step1_layer(j->gru, H, I1, a0, a1, j->rev, ws->p1 + ws->p1_size, ws->act, j->s->h,
+                                  w->b_ih ? ws->bias + ws->AH : NULL, j->s->h + H, c1, c1, j->m1, by0);
+            }
+        } else if (b0 < b1) {
+            lstm__step1_sums(j->gru, H, I0, b0, b1, j->rev, ws->p1, ws->p1_part, j->s->h, by1);
+        }
+    }
+}
+
+int lstm__stream_early_ok(const lstm_net *net, const lstm_workspace *ws) {
+    const lstm__cell *cell = ws->cell;
+    const int gru = cell->step1 == lstm__gru_step1;
+    return ws->p1 && ws->p1_part && !ws->P && !ws->train && ws->D == 1 && ws->B == 1 &&
+           (cell->step1 == lstm__step1 || gru) && net->cfg.num_layers == ws->L && net->H == ws->H &&
+           net->Hout == ws->H && lstm__step1_sums_ok(gru, ws->H, net->w[0].in);
+}
+
+lstm_status lstm__stream_act0_early(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *act0, float *y,
+                                    int *have_sums) {
+    /* the packs current and the state this net's (stream's own checks), else a plain step */
+    if (!lstm__stream_early_ok(net, ws) || !ws->pui_ok || ws->pk_src != net->params || ws->pk_stamp != net->stamp ||
+        net->cfg.input_size != ws->I || (int)net->cfg.cell != ws->cell_kind || s->L != ws->L || s->D != 1 ||
+        s->H != ws->H || s->Hout != ws->Hout || s->B != 1 || !s->c != !ws->cell->has_c) {
+        *have_sums = 0;
+        return stream(net, ws, s, 1, NULL, act0, y);
+    }
+    const lstm__cell *cell = ws->cell;
+    const int gru = cell->step1 == lstm__gru_step1, L = ws->L, H = ws->H, I0 = net->w[0].in;
+    const int ng0 = lstm__step1_ngroups(gru, H, I0), rev = ws->p1_rev;
+    ws->p1_rev ^= 1;
+    __atomic_add_fetch(&early_count, 1, __ATOMIC_RELAXED);
+    early_job j = {net, ws, s, L == 2 ? y : ws->ys, gru, rev, ng0, L > 1 ? lstm__step1_ngroups(gru, H, net->w[1].in) : 0, L};
+    int nt = lstm__team_size(ws->team);
+    if (nt > ng0) nt = ng0;
+    if (!*have_sums) { /* (the first step since the state changed) */
+        early_job js = j;
+        js.L = 1;
+        lstm__team_run_tasks(nt > 1 ? ws->team : NULL, nt, early_task, &js);
+    }
+    /* layer 0 from its sums and act0 */
+    float *m0 = L == 1 ? y : ws->ys;
+    memcpy(ws->act, act0, (size_t)ws->AH * sizeof(float));
+    lstm__step1_finish(gru, H, I0, 0, ng0, rev, ws->p1, ws->p1_part, ws->act, s->h, s->c, s->c, m0);
+    memcpy(s->h, m0, (size_t)H * sizeof(float));
+    /* layer 1's step and layer 0's next sums */
+    lstm__team_run_tasks(nt > 1 ? ws->team : NULL, nt, early_task, &j);
+    *have_sums = 1;
+    if (L == 1) return LSTM_OK;
+    memcpy(s->h + H, j.m1, (size_t)H * sizeof(float));
+    /* layers 2.. as stream_step1 */
+    for (int l = 2; l < L; l++) {
+        const lstm_weights *w = &net->w[l];
+        float *h = s->h + (size_t)l * H, *c = s->c ? s->c + (size_t)l * H : NULL, *m = l == L - 1 ? y : ws->ys;
+        cell->step1(ws->team, H, w->in, H, rev, ws->p1 + (size_t)l * ws->p1_size, ws->act, NULL, h - H,
+                    w->b_ih ? ws->bias + (size_t)l * ws->AH : NULL, h, c, c, m, NULL);
+        memcpy(h, m, (size_t)H * sizeof(float));
+    }
+    return LSTM_OK;
+}
+#else
+int lstm__stream_early_ok(const lstm_net *net, const lstm_workspace *ws) {
+    (void)net, (void)ws;
+    return 0;
+}
+
+lstm_status lstm__stream_act0_early(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *act0, float *y,
+                                    int *have_sums) {
+    *have_sums = 0;
+    return stream(net, ws, s, 1, NULL, act0, y);
+}
+#endif

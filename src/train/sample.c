@@ -10,6 +10,9 @@
  *     lstm_stream on the embedding row, and the step reads 4H floats instead
  *     of W_ih0 (4H·E);
  *   - the head weight packed for lstm_gemm_packed (the bits of lstm_gemm_nt).
+ * A byte's step makes layer 0's sum over h for the next byte beside layer 1's
+ * step (lstm__stream_act0_early, where the shape allows: the same bits), so
+ * that a core reads its share of all the weights in one stretch.
  * A prime goes through lstm_stream in blocks of up to TB steps (the input
  * product one GEMM per block).  Nothing is allocated per byte or per call. */
 #include <math.h>
@@ -32,6 +35,7 @@ struct lstm_charlm_sampler {
     uint8_t *ids;         /* [TB] */
     int pending;          /* token picked and not yet fed, or -1 */
     int have_logits;
+    int have_sums;        /* the workspace holds layer 0's sum over h of the state (lstm__stream_act0_early) */
     uint64_t rng;
 };
 
@@ -129,6 +133,7 @@ lstm_status lstm_charlm_sampler_init(lstm_charlm_sampler **out, const lstm_charl
 void lstm_charlm_sampler_reset(lstm_charlm_sampler *s, uint64_t seed) {
     lstm_state_reset(&s->st);
     s->pending = -1;
+    s->have_sums = 0;
     s->have_logits = 0;
     s->rng = seed * 0x9E3779B97F4A7C15ull + 0xD6E8FEB86659FD93ull;
 }
@@ -145,7 +150,7 @@ static void head(lstm_charlm_sampler *s, const float *y) {
 static lstm_status step_id(lstm_charlm_sampler *s, int id) {
     const lstm__cell *cell = lstm__cell_of(s->m->net.cfg.cell);
     const float *act0 = s->table + (size_t)id * cell->A * s->m->net.H;
-    lstm_status st = lstm__stream_act0(&s->m->net, s->ws, &s->st, act0, s->y);
+    lstm_status st = lstm__stream_act0_early(&s->m->net, s->ws, &s->st, act0, s->y, &s->have_sums);
     if (st) return st;
     head(s, s->y);
     return LSTM_OK;
@@ -174,6 +179,7 @@ lstm_status lstm_charlm_sampler_feed(lstm_charlm_sampler *s, const unsigned char
             continue;
         }
         lstm__embedding_forward(s->x, m->emb, s->ids, T, m->E);
+        s->have_sums = 0;
         if ((st = lstm_stream(&m->net, s->ws, &s->st, T, s->x, s->y))) return st;
         head(s, s->y + (size_t)(T - 1) * m->net.Hout);
     }
