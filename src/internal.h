@@ -471,15 +471,15 @@ int lstm__step1_seq2_runs(void); /* (tests) how many sequences took it in this p
 int lstm__step1_sums_ok(int gru, int H, int I);
 int lstm__step1_ngroups(int gru, int H, int I);
 void lstm__step1_sums(int gru, int H, int I, int g0, int g1, int rev, const float *P, float *part, const float *h,
-                      long other);
+                      int pf);
 void lstm__step1_finish(int gru, int H, int I, int g0, int g1, int rev, const float *P, const float *part, float *act,
                         const float *h, const float *c_prev, float *c, float *m);
 /* lstm__step1_layer: lstm__step1_avx512 (gru: lstm__gru_step1_avx512) with Hout = H and no m2.
- * other (here and in lstm__step1_sums): the pack bytes the thread streams besides between two
- * steps, which with the call's own decide the prefetch (lstm__cpu_info.step1_pf_bytes);
- * lstm__step1_bytes: a call's own, on groups [g0, g1) over that many rows. */
+ * pf (here and in lstm__step1_sums): prefetch the pack's rows ahead (1) or not (0), or -1: by
+ * the call's own bytes (lstm__cpu_info.step1_pf_bytes); no bit depends on it.
+ * lstm__step1_bytes: the pack bytes of a call on groups [g0, g1) over that many rows. */
 void lstm__step1_layer(int gru, int H, int I, int g0, int g1, int rev, const float *P, float *act, const float *x,
-                       const float *bsum, const float *h, const float *c_prev, float *c, float *m, long other);
+                       const float *bsum, const float *h, const float *c_prev, float *c, float *m, int pf);
 long lstm__step1_bytes(int gru, int H, int I, int g0, int g1, int rows);
 
 void lstm__step1_one_avx512(const lstm__step1_plan *p, const float *x, const float *a0, float *h, float *c, float *y);

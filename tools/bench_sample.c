@@ -1,5 +1,5 @@
 /* bench_sample.c — µs per greedy byte of a char model, in one process (not a test).
- *   make bench-sample && build/bench_sample M.safetensors [threads...] [--block N] [--blocks N]
+ *   make bench-sample && build/bench_sample M.safetensors [threads...] [--block N] [--blocks N] [--no-stream]
  * Times, interleaved block by block (so every side sees the same minutes of a
  * shared machine): "stream", the per-byte loop `main` ran before the sampler
  * (lstm_stream on the byte's embedding row, the packed head, the argmax) on one
@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "../src/train/train_internal.h"
 
 static double now(void) {
     struct timespec ts;
@@ -29,9 +30,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_sample M.safetensors [threads...] [--block N] [--blocks N]\n");
         return 2;
     }
-    int nth = 0, th[8], blk = 20, nblk = 400;
+    int nth = 0, th[8], blk = 20, nblk = 400, no_stream = 0;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--block") && i + 1 < argc) blk = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--no-stream")) no_stream = 1;
+        else if (!strcmp(argv[i], "--block") && i + 1 < argc) blk = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--blocks") && i + 1 < argc) nblk = atoi(argv[++i]);
         else if (nth < 8) th[nth++] = atoi(argv[i]);
     }
@@ -57,15 +59,21 @@ int main(int argc, char **argv) {
     /* the samplers */
     lstm_charlm_sampler *s[8];
     unsigned char *out = malloc((size_t)blk);
-    for (int k = 0; k < nth; k++)
-        if (lstm_charlm_sampler_init(&s[k], &m, th[k]) || lstm_charlm_sampler_feed(s[k], &m.vocab[id], 1)) {
+    for (int k = 0; k < nth; k++) { /* a thread count -N: N threads, plain steps (no early sums) */
+        if (lstm_charlm_sampler_init(&s[k], &m, th[k] < 0 ? -th[k] : th[k])) {
             fprintf(stderr, "bench_sample: %s\n", lstm_last_error());
             return 1;
         }
+        lstm__sampler_set_plain(s[k], th[k] < 0);
+        if (lstm_charlm_sampler_feed(s[k], &m.vocab[id], 1)) {
+            fprintf(stderr, "bench_sample: %s\n", lstm_last_error());
+            return 1;
+        }
+    }
     double *t = malloc((size_t)(nth + 1) * nblk * sizeof(double));
     for (int r = 0; r < nblk; r++) {
         double t0 = now();
-        for (int b = 0; b < blk; b++) {
+        for (int b = 0; b < blk && !no_stream; b++) {
             lstm_stream(&m.net, ws, &st, 1, m.emb + (size_t)id * E, y);
             memcpy(lg, m.head_b, (size_t)V * sizeof(float));
             lstm_gemm_packed(1, V, Hout, y, Hout, hp, lg, V, 1.0f);
@@ -88,8 +96,10 @@ int main(int argc, char **argv) {
     for (int k = 0; k <= nth; k++) {
         double *tk = t + (size_t)k * nblk;
         qsort(tk, (size_t)nblk, sizeof(double), cmp);
-        if (k == 0) printf("  stream loop, threads 1: %.2f / %.2f\n", tk[0], tk[nblk / 2]);
-        else printf("  sampler, threads %-3d:   %.2f / %.2f\n", th[k - 1], tk[0], tk[nblk / 2]);
+        if (k == 0 && !no_stream) printf("  stream loop, threads 1: %.2f / %.2f\n", tk[0], tk[nblk / 2]);
+        else if (k > 0)
+            printf("  sampler, threads %-3d%s:   %.2f / %.2f\n", th[k - 1] < 0 ? -th[k - 1] : th[k - 1],
+                   th[k - 1] < 0 ? " (plain steps)" : "", tk[0], tk[nblk / 2]);
     }
     for (int k = 0; k < nth; k++) lstm_charlm_sampler_free(s[k]);
     lstm_workspace_free(ws);

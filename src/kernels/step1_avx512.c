@@ -364,12 +364,12 @@ one_group(const int GRU, int H, int I, int Hout, const float *P, const float *a_
 
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const float *P, float *act, const float *x,
-           const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2, long other) {
+           const float *bsum, const float *h, const float *c_prev, float *c, float *m, float *m2, int pf_set) {
     const int nub = (H + 15) / 16, ng = groups_of(H, I + Hout, GRU ? 3 : 4);
-    /* the pack bytes this call streams: blocks of groups [g0, g1), the rows it reads; other: what
-     * the thread streams besides between two steps (lstm__step1_layer) */
+    /* the pack bytes this call streams: blocks of groups [g0, g1), the rows it reads (pf_set >= 0:
+     * the caller's choice, lstm__step1_layer) */
     const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (Hout + (x ? I : 0));
-    const int pf = ng > 1 && bytes + other > lstm__cpu()->step1_pf_bytes;
+    const int pf = ng > 1 && (pf_set >= 0 ? pf_set : bytes > lstm__cpu()->step1_pf_bytes);
     if (pf) lstm__step1_pf_note();
     for (int i = g0; i < g1; i++) {
         const int g = rev ? g1 - 1 - (i - g0) : i;
@@ -392,19 +392,19 @@ run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const
 T512 NO_SANITIZE void lstm__step1_avx512(int H, int I, int Hout, int g0, int g1, int rev, const float *P,
                                          float *act, const float *x, const float *bsum, const float *h,
                                          const float *c_prev, float *c, float *m, float *m2) {
-    run_groups(0, H, I, Hout, g0, g1, rev, P, act, x, bsum, h, c_prev, c, m, m2, 0);
+    run_groups(0, H, I, Hout, g0, g1, rev, P, act, x, bsum, h, c_prev, c, m, m2, -1);
 }
 
 T512 NO_SANITIZE void lstm__gru_step1_avx512(int H, int I, int g0, int g1, int rev, const float *P, float *act,
                                              const float *x, const float *bsum, const float *h, float *m, float *m2) {
-    run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, m2, 0);
+    run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, m2, -1);
 }
 
 T512 NO_SANITIZE void lstm__step1_layer(int gru, int H, int I, int g0, int g1, int rev, const float *P, float *act,
                                         const float *x, const float *bsum, const float *h, const float *c_prev,
-                                        float *c, float *m, long other) {
-    if (gru) run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, NULL, other);
-    else run_groups(0, H, I, H, g0, g1, rev, P, act, x, bsum, h, c_prev, c, m, NULL, other);
+                                        float *c, float *m, int pf) {
+    if (gru) run_groups(1, H, I, H, g0, g1, rev, P, act, x, bsum, h, NULL, NULL, m, NULL, pf);
+    else run_groups(0, H, I, H, g0, g1, rev, P, act, x, bsum, h, c_prev, c, m, NULL, pf);
 }
 
 /* Groups [g0, g1) over the rows of h [k0, k1) only: part 1 stores the sums
@@ -413,10 +413,10 @@ T512 NO_SANITIZE void lstm__step1_layer(int gru, int H, int I, int g0, int g1, i
  * so the same bits as run_groups (lstm__step1_sums_ok says where it applies). */
 T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 run_part(const int GRU, const int PART, int H, int I, int g0, int g1, int rev, int k0, int k1, const float *P,
-         float *part, float *act, const float *h, const float *c_prev, float *c, float *m, long other) {
+         float *part, float *act, const float *h, const float *c_prev, float *c, float *m, int pf_set) {
     const int nub = (H + 15) / 16, ng = groups_of(H, I + H, GRU ? 3 : 4);
     const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (k1 - k0);
-    const int pf = k1 > k0 && bytes + other > lstm__cpu()->step1_pf_bytes;
+    const int pf = k1 > k0 && (pf_set >= 0 ? pf_set : bytes > lstm__cpu()->step1_pf_bytes);
     if (pf) lstm__step1_pf_note();
     for (int i = g0; i < g1; i++) {
         const int g = rev ? g1 - 1 - (i - g0) : i, b0 = nub * g / ng, nv = nub * (g + 1) / ng - b0;
@@ -432,22 +432,22 @@ run_part(const int GRU, const int PART, int H, int I, int g0, int g1, int rev, i
 
 T512 NO_SANITIZE static void step1_part(int gru, int which, int H, int I, int g0, int g1, int rev, int k0, int k1,
                                         const float *P, float *part, float *act, const float *h, const float *c_prev,
-                                        float *c, float *m, long other) {
-    if (gru && which == 1) run_part(1, 1, H, I, g0, g1, rev, k0, k1, P, part, act, h, NULL, NULL, m, other);
-    else if (gru) run_part(1, 2, H, I, g0, g1, rev, k0, k1, P, part, act, h, NULL, NULL, m, other);
-    else if (which == 1) run_part(0, 1, H, I, g0, g1, rev, k0, k1, P, part, act, h, c_prev, c, m, other);
-    else run_part(0, 2, H, I, g0, g1, rev, k0, k1, P, part, act, h, c_prev, c, m, other);
+                                        float *c, float *m, int pf) {
+    if (gru && which == 1) run_part(1, 1, H, I, g0, g1, rev, k0, k1, P, part, act, h, NULL, NULL, m, pf);
+    else if (gru) run_part(1, 2, H, I, g0, g1, rev, k0, k1, P, part, act, h, NULL, NULL, m, pf);
+    else if (which == 1) run_part(0, 1, H, I, g0, g1, rev, k0, k1, P, part, act, h, c_prev, c, m, pf);
+    else run_part(0, 2, H, I, g0, g1, rev, k0, k1, P, part, act, h, c_prev, c, m, pf);
 }
 
 T512 NO_SANITIZE void lstm__step1_sums(int gru, int H, int I, int g0, int g1, int rev, const float *P, float *part,
-                                       const float *h, long other) {
-    step1_part(gru, 1, H, I, g0, g1, rev, 0, H, P, part, NULL, h, NULL, NULL, NULL, other);
+                                       const float *h, int pf) {
+    step1_part(gru, 1, H, I, g0, g1, rev, 0, H, P, part, NULL, h, NULL, NULL, NULL, pf);
 }
 
 T512 NO_SANITIZE void lstm__step1_finish(int gru, int H, int I, int g0, int g1, int rev, const float *P,
                                          const float *part, float *act, const float *h, const float *c_prev, float *c,
                                          float *m) {
-    step1_part(gru, 2, H, I, g0, g1, rev, H, H, P, (float *)part, act, h, c_prev, c, m, 0);
+    step1_part(gru, 2, H, I, g0, g1, rev, H, H, P, (float *)part, act, h, c_prev, c, m, -1);
 }
 
 /* One group (H <= 48) in one call with few stores: the cheapest way from a
@@ -590,10 +590,10 @@ static void seq2_task(void *arg, int task, int ntasks) {
         j->bufs(j->ctx, s, &b);
         const int rev = (j->rev0 + s) & 1;
         if (task == 0 && b.h) {
-            step1_part(j->gru, 1, H, I, g0, g1, rev, 0, kA, j->P, j->part, b.act, b.h, b.c_prev, b.c, b.m, 0);
+            step1_part(j->gru, 1, H, I, g0, g1, rev, 0, kA, j->P, j->part, b.act, b.h, b.c_prev, b.c, b.m, -1);
             seq2_wait(&j->done[1][0], s); /* thread 1's rows of h_{s-1} */
             for (int k = kA; k < H; k += 16) __builtin_prefetch(b.h + k, 0, 3);
-            step1_part(j->gru, 2, H, I, g0, g1, rev, kA, H, j->P, j->part, b.act, b.h, b.c_prev, b.c, b.m, 0);
+            step1_part(j->gru, 2, H, I, g0, g1, rev, kA, H, j->P, j->part, b.act, b.h, b.c_prev, b.c, b.m, -1);
         } else {
             if (task) seq2_wait(&j->done[0][0], s); /* thread 0's rows of h_{s-1} */
             for (int k = 0; b.h && task && k < kA; k += 16) __builtin_prefetch(b.h + k, 0, 3);

@@ -1712,19 +1712,25 @@ static void early_task(void *arg, int task, int ntasks) {
     const int a0 = (int)((long)j->ng1 * task / ntasks), a1 = (int)((long)j->ng1 * (task + 1) / ntasks);
     const int b0 = (int)((long)j->ng0 * task / ntasks), b1 = (int)((long)j->ng0 * (task + 1) / ntasks);
     const int H = ws->H, I0 = j->net->w[0].in, I1 = j->L > 1 ? j->net->w[1].in : 0;
-    /* the bytes of each share (both stream between two bytes: each call's prefetch rule sees both) */
-    const long by1 = j->L > 1 ? lstm__step1_bytes(j->gru, H, I1, a0, a1, I1 + H) : 0;
-    const long by0 = lstm__step1_bytes(j->gru, H, I0, b0, b1, H);
+    /* the rows ahead asked for (prefetch) where the task's shares of both layers, which it reads
+     * between two bytes, are more than its core's L2 (then partly from L3), as the one-layer rule
+     * (Zen 5, L2 1 MB: 2x256 on 2 threads, 1.5 MB a core, a mock-up of this step alternating 50-byte
+     * blocks in one process: 16.0-16.4 us a byte with both shares prefetched, 18.0-18.3 with the
+     * one-layer rule, which leaves layer 0's 0.5 MB share alone; the sampler itself later, in
+     * separate processes on a noisier host, even: off 20.9-23.3, on 21.0-21.9 us) */
+    const long bytes = (j->L > 1 ? lstm__step1_bytes(j->gru, H, I1, a0, a1, I1 + H) : 0) +
+                       lstm__step1_bytes(j->gru, H, I0, b0, b1, H);
+    const int pf = bytes / 2 > lstm__cpu()->step1_pf_bytes; /* (Zen 5, Intel: more than L2; Zen 4: always) */
     for (int i = 0; i < 2; i++) {
         if ((i == 0) == (j->rev == 0)) {
             if (j->L > 1 && a0 < a1) { /* layer 1's whole step */
                 const lstm_weights *w = &j->net->w[1];
                 float *c1 = j->s->c ? j->s->c + H : NULL;
                 lstm__step1_layer(j->gru, H, I1, a0, a1, j->rev, ws->p1 + ws->p1_size, ws->act, j->s->h,
-                                  w->b_ih ? ws->bias + ws->AH : NULL, j->s->h + H, c1, c1, j->m1, by0);
+                                  w->b_ih ? ws->bias + ws->AH : NULL, j->s->h + H, c1, c1, j->m1, pf);
             }
         } else if (b0 < b1) {
-            lstm__step1_sums(j->gru, H, I0, b0, b1, j->rev, ws->p1, ws->p1_part, j->s->h, by1);
+            lstm__step1_sums(j->gru, H, I0, b0, b1, j->rev, ws->p1, ws->p1_part, j->s->h, pf);
         }
     }
 }

@@ -36,10 +36,12 @@ struct lstm_charlm_sampler {
     int pending;          /* token picked and not yet fed, or -1 */
     int have_logits;
     int have_sums;        /* the workspace holds layer 0's sum over h of the state (lstm__stream_act0_early) */
+    int plain;            /* (tools) a plain lstm_stream step a byte, not the early-sums one */
     uint64_t rng;
 };
 
 int lstm__sampler_threads(const lstm_charlm_sampler *s) { return lstm__team_size(lstm__workspace_team(s->ws)); }
+void lstm__sampler_set_plain(lstm_charlm_sampler *s, int plain) { s->plain = plain, s->have_sums = 0; }
 
 void lstm_charlm_sampler_free(lstm_charlm_sampler *s) {
     if (!s) return;
@@ -150,7 +152,8 @@ static void head(lstm_charlm_sampler *s, const float *y) {
 static lstm_status step_id(lstm_charlm_sampler *s, int id) {
     const lstm__cell *cell = lstm__cell_of(s->m->net.cfg.cell);
     const float *act0 = s->table + (size_t)id * cell->A * s->m->net.H;
-    lstm_status st = lstm__stream_act0_early(&s->m->net, s->ws, &s->st, act0, s->y, &s->have_sums);
+    lstm_status st = s->plain ? lstm__stream_act0(&s->m->net, s->ws, &s->st, act0, s->y)
+                              : lstm__stream_act0_early(&s->m->net, s->ws, &s->st, act0, s->y, &s->have_sums);
     if (st) return st;
     head(s, s->y);
     return LSTM_OK;

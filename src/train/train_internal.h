@@ -30,6 +30,9 @@ float lstm__kth_largest(float *tmp, const float *x, int n, int k);
  * the layers' weight matrices instead, and no cap from groups.  lstm__sampler_threads: the count a sampler runs on. */
 int lstm__sampler_auto_threads(const lstm_charlm *m, long l2, int ncpu);
 int lstm__sampler_threads(const lstm_charlm_sampler *s);
+/* (tools/bench_sample) plain 1: every byte a plain lstm__stream_act0 step instead of the early-sums
+ * one (the same bits; an A/B of the two in one process) */
+void lstm__sampler_set_plain(lstm_charlm_sampler *s, int plain);
 
 /* ---- linear: y [N, K] -> out [N, M] = y wᵀ + b, w [M, K], b [M] ---- */
 void lstm__linear_forward(float *out, const float *y, const float *w, const float *b, int N, int K, int M);
