@@ -1715,7 +1715,7 @@ static void early_task(void *arg, int task, int ntasks) {
     /* the rows ahead asked for (prefetch) where the task's shares of both layers, which it reads
      * between two bytes, are more than its core's L2 (then partly from L3), as the one-layer rule
      * (Zen 5, L2 1 MB: 2x256 on 2 threads, 1.5 MB a core, a mock-up of this step alternating 50-byte
-     * blocks in one process: 16.0-16.4 us a byte with both shares prefetched, 18.0-18.3 with the
+     * blocks in one process: 15.9-16.1 us a byte with both shares prefetched, 18.0-18.3 with the
      * one-layer rule, which leaves layer 0's 0.5 MB share alone; the sampler itself later, in
      * separate processes on a noisier host, even: off 20.9-23.3, on 21.0-21.9 us) */
     const long bytes = (j->L > 1 ? lstm__step1_bytes(j->gru, H, I1, a0, a1, I1 + H) : 0) +
