@@ -412,7 +412,8 @@ void lstm__step_dh_avx512(int B, int N, int K, const float *A, int lda, const fl
  * aligned buffer); a NULL matrix leaves its rows as they are (steps with x
  * NULL read only the W_hh rows).  lstm__step1: one step of one batch row, unit groups split
  * over the team: pre = (x ? bsum (NULL = 0) + x·W_ihᵀ : act) + h·W_hhᵀ (h NULL =
- * zeros; groups of 2-4 blocks add h·W_hhᵀ's sum, made from 0, last of all), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c) and, when
+ * zeros; groups of 2-4 blocks make h·W_hhᵀ from 0 and add the input part to it
+ * last), then act [4H] = activations, c [H], m [H] = σ(o)·tanh(c) and, when
  * m2 is not NULL, a copy in m2 [H]; c_prev NULL = zeros.  c may be c_prev; m may
  * be h only with one group (lstm__step1_groups(H, ..) == 1, that is H <= 48).  a_next: the next
  * step's act (x NULL there), which each task prefetches for its units, or NULL.
