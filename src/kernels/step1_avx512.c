@@ -65,10 +65,12 @@ static int groups_of(int H, int K, int G) {
 }
 int lstm__step1_groups(int H, int I, int Hout) { return groups_of(H, I + Hout, 4); }
 int lstm__step1_ngroups(int gru, int H, int I) { return groups_of(H, I + H, gru ? 3 : 4); }
-long lstm__step1_bytes(int gru, int H, int I, int g0, int g1, int rows) {
-    const int nub = (H + 15) / 16, ng = groups_of(H, I + H, gru ? 3 : 4);
+/* The pack bytes of groups [g0, g1) of a layer of K rows over that many rows. */
+static long group_bytes(int gru, int H, int K, int g0, int g1, int rows) {
+    const int nub = (H + 15) / 16, ng = groups_of(H, K, gru ? 3 : 4);
     return (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (gru ? 3 : 4) * 64 * rows;
 }
+long lstm__step1_bytes(int gru, int H, int I, int g0, int g1, int rows) { return group_bytes(gru, H, I + H, g0, g1, rows); }
 int lstm__gru_step1_groups(int H, int I, int Hout) { return groups_of(H, I + Hout, 3); }
 /* First block of group g (g = ng: nub). */
 static int block0(int H, int ng, int g) { return (int)((long)((H + 15) / 16) * g / ng); }
@@ -259,7 +261,7 @@ group(const int GRU, const int NV, const int S, const int HP, const int PART, in
     __m512 acc[4][4][4]; /* [split][block][gate] */
     _Alignas(64) float xs[4][4][16]; /* AL with x: bias + x·W_ihᵀ, added after the rows of h (in memory:
                                       * held in registers through the rows, they cost spills there) */
-    if (S == 1) memset(xs, 0, sizeof xs); /* (what gcc's -Wmaybe-uninitialized cannot follow; 1 KB a group) */
+    if (S == 1 && x) memset(xs, 0, sizeof xs); /* (what gcc's -Wmaybe-uninitialized cannot follow) */
     const int AL = S == 1 && (h != NULL || PART), skip_h = GRU ? 2 : -1; /* (the column no row of h feeds) */
 #define USED(v, q) (!HP || (v) < NV - 1 || (q) < 2)
     /* vector (v, q) of a [4, H] array of sums (HP: its [i | f] and [g | o] pairs) */
@@ -368,7 +370,7 @@ run_groups(const int GRU, int H, int I, int Hout, int g0, int g1, int rev, const
     const int nub = (H + 15) / 16, ng = groups_of(H, I + Hout, GRU ? 3 : 4);
     /* the pack bytes this call streams: blocks of groups [g0, g1), the rows it reads (pf_set >= 0:
      * the caller's choice, lstm__step1_layer) */
-    const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (Hout + (x ? I : 0));
+    const long bytes = group_bytes(GRU, H, I + Hout, g0, g1, Hout + (x ? I : 0));
     const int pf = ng > 1 && (pf_set >= 0 ? pf_set : bytes > lstm__cpu()->step1_pf_bytes);
     if (pf) lstm__step1_pf_note();
     for (int i = g0; i < g1; i++) {
@@ -415,7 +417,7 @@ T512 __attribute__((always_inline)) NO_SANITIZE static inline void
 run_part(const int GRU, const int PART, int H, int I, int g0, int g1, int rev, int k0, int k1, const float *P,
          float *part, float *act, const float *h, const float *c_prev, float *c, float *m, int pf_set) {
     const int nub = (H + 15) / 16, ng = groups_of(H, I + H, GRU ? 3 : 4);
-    const long bytes = (long)((long)nub * g1 / ng - (long)nub * g0 / ng) * (GRU ? 3 : 4) * 64 * (k1 - k0);
+    const long bytes = group_bytes(GRU, H, I + H, g0, g1, k1 - k0);
     const int pf = k1 > k0 && (pf_set >= 0 ? pf_set : bytes > lstm__cpu()->step1_pf_bytes);
     if (pf) lstm__step1_pf_note();
     for (int i = g0; i < g1; i++) {

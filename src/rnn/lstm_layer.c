@@ -1629,10 +1629,23 @@ void lstm_state_free(lstm_state *s) {
  * h in place (it reads all of h before it writes any); with more, through
  * scratch.  The same kernel and arguments as forward's T = 1 path, so the
  * same bits; act0 (layer 0's bias + x·W_ihᵀ, given) as forward's act_ready. */
+/* Layer l's batch-1 step on the state from in (NULL: ws->act holds its input sums), the last
+ * layer's h also into y. */
+static void stream_layer(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int l, const float *in, float *y,
+                         int rev) {
+    const lstm_weights *w = &net->w[l];
+    const int H = ws->H, Hout = ws->Hout, in_place = ws->p1_groups == 1;
+    float *h = s->h + (size_t)l * Hout, *c = s->c ? s->c + (size_t)l * H : NULL;
+    float *last = l == ws->L - 1 ? y : NULL, *m = in_place ? h : last ? last : ws->ys;
+    ws->cell->step1(ws->team, H, w->in, Hout, rev, ws->p1 + (size_t)l * ws->p1_size, ws->act, NULL, in,
+                    w->b_ih ? ws->bias + (size_t)l * ws->AH : NULL, h, c, c, m, in_place ? last : NULL);
+    if (!in_place) memcpy(h, m, (size_t)Hout * sizeof(float));
+}
+
 static void stream_step1(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *x, const float *act0,
                          float *y) {
     const lstm__cell *cell = ws->cell;
-    const int L = ws->L, H = ws->H, Hout = ws->Hout, in_place = ws->p1_groups == 1, rev = ws->p1_rev;
+    const int L = ws->L, H = ws->H, Hout = ws->Hout, rev = ws->p1_rev;
     if (ws->p1_plan && net->cfg.bias == ws->p1_bias) { /* one group: the lean entry, in place on the state */
         const lstm__step1_one_fn one = cell->step1_one;
         one(ws->p1_plan, act0 ? NULL : x, act0, s->h, s->c, L == 1 ? y : NULL);
@@ -1641,22 +1654,13 @@ static void stream_step1(const lstm_net *net, lstm_workspace *ws, lstm_state *s,
                 s->c ? s->c + (size_t)l * H : NULL, l == L - 1 ? y : NULL);
         return;
     }
-    const float *in = x;
     ws->p1_rev ^= 1;
-    for (int l = 0; l < L; l++) {
-        const lstm_weights *w = &net->w[l];
-        float *h = s->h + (size_t)l * Hout, *c = s->c ? s->c + (size_t)l * H : NULL;
-        float *last = l == L - 1 ? y : NULL, *m = in_place ? h : last ? last : ws->ys;
-        if (l == 0 && act0) memcpy(ws->act, act0, (size_t)ws->AH * sizeof(float));
-        cell->step1(ws->team, H, w->in, Hout, rev, ws->p1 + (size_t)l * ws->p1_size, ws->act, NULL, l == 0 && act0 ? NULL : in,
-                    w->b_ih ? ws->bias + (size_t)l * ws->AH : NULL, h, c, c, m, in_place ? last : NULL);
-        if (!in_place) memcpy(h, m, (size_t)Hout * sizeof(float));
-        in = h;
-    }
+    if (act0) memcpy(ws->act, act0, (size_t)ws->AH * sizeof(float));
+    for (int l = 0; l < L; l++) stream_layer(net, ws, s, l, l == 0 ? (act0 ? NULL : x) : s->h + (size_t)(l - 1) * Hout, y, rev);
 }
 
-static lstm_status stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int T, const float *x,
-                          const float *act0, float *y) {
+/* The checks of a stream call against its workspace and state (errors). */
+static lstm_status stream_check(const lstm_net *net, const lstm_workspace *ws, const lstm_state *s) {
     if (ws->bf) return lstm__fail(LSTM_ERR_ARG, "stream: runs time-major: the workspace must not be LSTM_WS_BATCH_FIRST");
     /* (a train workspace would record the stream for lstm_backward: its T, not the last forward's) */
     if (ws->train) return lstm__fail(LSTM_ERR_ARG, "stream: needs an inference workspace (made without LSTM_WS_TRAIN)");
@@ -1664,11 +1668,23 @@ static lstm_status stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s
     if (s->L != net->cfg.num_layers || s->D != net->D || s->H != net->H || s->Hout != net->Hout || s->B != ws->B ||
         !s->c != !ws->cell->has_c)
         return lstm__fail(LSTM_ERR_SHAPE, "stream: state was made for another network or batch size");
-    /* forward's checks of the network against the workspace (cheap: the cell is
-     * compared by kind; forward repeats them on its own path) */
-    if (T == 1 && ws->p1 && ws->pui_ok && ws->pk_src == net->params && ws->pk_stamp == net->stamp && !ws->train && !ws->P &&
-        net->cfg.num_layers == ws->L && net->H == ws->H && net->Hout == ws->Hout &&
-        net->cfg.input_size == ws->I && (int)net->cfg.cell == ws->cell_kind) {
+    return LSTM_OK;
+}
+
+/* Whether a step may go straight to the batch-1 kernel: its packs made and current for this net
+ * (forward's checks of the network against the workspace, cheap: the cell is compared by kind;
+ * forward repeats them on its own path). */
+static int step1_current(const lstm_net *net, const lstm_workspace *ws) {
+    return ws->p1 && ws->pui_ok && ws->pk_src == net->params && ws->pk_stamp == net->stamp && !ws->train && !ws->P &&
+           net->cfg.num_layers == ws->L && net->H == ws->H && net->Hout == ws->Hout &&
+           net->cfg.input_size == ws->I && (int)net->cfg.cell == ws->cell_kind;
+}
+
+static lstm_status stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s, int T, const float *x,
+                          const float *act0, float *y) {
+    lstm_status st = stream_check(net, ws, s);
+    if (st) return st;
+    if (T == 1 && step1_current(net, ws)) {
         stream_step1(net, ws, s, x, act0, y);
         return LSTM_OK;
     }
@@ -1703,7 +1719,7 @@ typedef struct {
     const lstm_workspace *ws;
     lstm_state *s;
     float *m1; /* layer 1's h out */
-    int gru, rev, ng0, ng1, L;
+    int gru, rev, ng0, ng1; /* ng1 0: no layer-1 step (one layer, or the sums alone) */
 } early_job;
 
 static void early_task(void *arg, int task, int ntasks) {
@@ -1711,19 +1727,19 @@ static void early_task(void *arg, int task, int ntasks) {
     const lstm_workspace *ws = j->ws;
     const int a0 = (int)((long)j->ng1 * task / ntasks), a1 = (int)((long)j->ng1 * (task + 1) / ntasks);
     const int b0 = (int)((long)j->ng0 * task / ntasks), b1 = (int)((long)j->ng0 * (task + 1) / ntasks);
-    const int H = ws->H, I0 = j->net->w[0].in, I1 = j->L > 1 ? j->net->w[1].in : 0;
+    const int H = ws->H, I0 = j->net->w[0].in, I1 = j->ng1 ? j->net->w[1].in : 0;
     /* the rows ahead asked for (prefetch) where the task's shares of both layers, which it reads
      * between two bytes, are more than its core's L2 (then partly from L3), as the one-layer rule
      * (Zen 5, L2 1 MB: 2x256 on 2 threads, 1.5 MB a core, a mock-up of this step alternating 50-byte
      * blocks in one process: 15.9-16.1 us a byte with both shares prefetched, 18.0-18.3 with the
      * one-layer rule, which leaves layer 0's 0.5 MB share alone; the sampler itself later, in
      * separate processes on a noisier host, even: off 20.9-23.3, on 21.0-21.9 us) */
-    const long bytes = (j->L > 1 ? lstm__step1_bytes(j->gru, H, I1, a0, a1, I1 + H) : 0) +
+    const long bytes = (j->ng1 ? lstm__step1_bytes(j->gru, H, I1, a0, a1, I1 + H) : 0) +
                        lstm__step1_bytes(j->gru, H, I0, b0, b1, H);
     const int pf = bytes / 2 > lstm__cpu()->step1_pf_bytes; /* (Zen 5, Intel: more than L2; Zen 4: always) */
     for (int i = 0; i < 2; i++) {
         if ((i == 0) == (j->rev == 0)) {
-            if (j->L > 1 && a0 < a1) { /* layer 1's whole step */
+            if (a0 < a1) { /* layer 1's whole step */
                 const lstm_weights *w = &j->net->w[1];
                 float *c1 = j->s->c ? j->s->c + H : NULL;
                 lstm__step1_layer(j->gru, H, I1, a0, a1, j->rev, ws->p1 + ws->p1_size, ws->act, j->s->h,
@@ -1745,24 +1761,22 @@ int lstm__stream_early_ok(const lstm_net *net, const lstm_workspace *ws) {
 
 lstm_status lstm__stream_act0_early(const lstm_net *net, lstm_workspace *ws, lstm_state *s, const float *act0, float *y,
                                     int *have_sums) {
-    /* the packs current and the state this net's (stream's own checks), else a plain step */
-    if (!lstm__stream_early_ok(net, ws) || !ws->pui_ok || ws->pk_src != net->params || ws->pk_stamp != net->stamp ||
-        net->cfg.input_size != ws->I || (int)net->cfg.cell != ws->cell_kind || s->L != ws->L || s->D != 1 ||
-        s->H != ws->H || s->Hout != ws->Hout || s->B != 1 || !s->c != !ws->cell->has_c) {
+    lstm_status st = stream_check(net, ws, s);
+    if (st || !lstm__stream_early_ok(net, ws) || !step1_current(net, ws)) { /* (the packs not made yet: stream makes them) */
         *have_sums = 0;
-        return stream(net, ws, s, 1, NULL, act0, y);
+        return st ? st : stream(net, ws, s, 1, NULL, act0, y);
     }
     const lstm__cell *cell = ws->cell;
     const int gru = cell->step1 == lstm__gru_step1, L = ws->L, H = ws->H, I0 = net->w[0].in;
     const int ng0 = lstm__step1_ngroups(gru, H, I0), rev = ws->p1_rev;
     ws->p1_rev ^= 1;
     __atomic_add_fetch(&early_count, 1, __ATOMIC_RELAXED);
-    early_job j = {net, ws, s, L == 2 ? y : ws->ys, gru, rev, ng0, L > 1 ? lstm__step1_ngroups(gru, H, net->w[1].in) : 0, L};
+    early_job j = {net, ws, s, L == 2 ? y : ws->ys, gru, rev, ng0, L > 1 ? lstm__step1_ngroups(gru, H, net->w[1].in) : 0};
     int nt = lstm__team_size(ws->team);
     if (nt > ng0) nt = ng0;
-    if (!*have_sums) { /* (the first step since the state changed) */
+    if (!*have_sums) { /* (the first step since the state changed: the sums alone) */
         early_job js = j;
-        js.L = 1;
+        js.ng1 = 0;
         lstm__team_run_tasks(nt > 1 ? ws->team : NULL, nt, early_task, &js);
     }
     /* layer 0 from its sums and act0 */
@@ -1775,14 +1789,7 @@ lstm_status lstm__stream_act0_early(const lstm_net *net, lstm_workspace *ws, lst
     *have_sums = 1;
     if (L == 1) return LSTM_OK;
     memcpy(s->h + H, j.m1, (size_t)H * sizeof(float));
-    /* layers 2.. as stream_step1 */
-    for (int l = 2; l < L; l++) {
-        const lstm_weights *w = &net->w[l];
-        float *h = s->h + (size_t)l * H, *c = s->c ? s->c + (size_t)l * H : NULL, *m = l == L - 1 ? y : ws->ys;
-        cell->step1(ws->team, H, w->in, H, rev, ws->p1 + (size_t)l * ws->p1_size, ws->act, NULL, h - H,
-                    w->b_ih ? ws->bias + (size_t)l * ws->AH : NULL, h, c, c, m, NULL);
-        memcpy(h, m, (size_t)H * sizeof(float));
-    }
+    for (int l = 2; l < L; l++) stream_layer(net, ws, s, l, s->h + (size_t)(l - 1) * H, y, rev); /* layers 2.. */
     return LSTM_OK;
 }
 #else
