@@ -4,8 +4,10 @@
  * shared machine): "stream", the per-byte loop `main` ran before the sampler
  * (lstm_stream on the byte's embedding row, the packed head, the argmax) on one
  * thread, and the sampler (lstm_charlm_sampler_generate, temperature 0) on each
- * thread count given (default 1 2).  Prints the fastest and the median block
- * of --blocks (400) blocks of --block (20) bytes, in µs per byte. */
+ * thread count given (default 1 2; -N: N threads with plain per-layer steps instead
+ * of the early-sums one, lstm__sampler_set_plain).  --no-stream leaves the stream
+ * loop out.  Prints the fastest and the median block of --blocks (400) blocks of
+ * --block (20) bytes, in µs per byte. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,8 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_sample M.safetensors [threads...] [--block N] [--blocks N]\n");
+        fprintf(stderr, "usage: bench_sample M.safetensors [threads...] [--block N] [--blocks N] [--no-stream]\n"
+                        "  (a thread count -N: a sampler of N threads with plain steps, no early sums)\n");
         return 2;
     }
     int nth = 0, th[8], blk = 20, nblk = 400, no_stream = 0;

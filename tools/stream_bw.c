@@ -67,6 +67,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) nt = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-z") && i + 1 < argc) chunk = (size_t)atol(argv[++i]);
+    if (chunk && chunk < 1024) chunk = 1024; /* (a chunk is whole 1 KB rounds of the 16 chains) */
         else if (ns < 64 && atol(argv[i]) > 0) sizes[ns++] = (size_t)atol(argv[i]);
     }
     if (nt < 1 || nt > 64) nt = 1;
