@@ -204,9 +204,10 @@ int lstm_cmd_bench(int argc, char **argv) {
          * refused net's untouched parameters were still there at exit, where LeakSanitizer's
          * scan of them brought in every page (an ASan build was killed for memory after the
          * message). */
+        /* (step mode's workspace holds one step, its x and y the whole sequence) */
         const double A = 4 /* act columns a unit, LSTM and GRU */, rows = (double)(mode == MODE_STEP ? 1 : T) * (double)B;
         const double D = bidir ? 2 : 1, Hout = proj ? (double)proj : (double)H;
-        const double io = rows * ((double)I + D * Hout) * (mode == MODE_TRAIN ? 2 : 1);
+        const double io = (double)T * (double)B * ((double)I + D * Hout) * (mode == MODE_TRAIN ? 2 : 1);
         const double ws = mode == MODE_TRAIN ? (double)L * D * rows * (A * H + 2.0 * H + 2.0 * D * Hout)
                                              : D * rows * (A * H + 2.0 * D * Hout);
         const double need = 4.0 * (2.0 * (double)n_params + io + ws);

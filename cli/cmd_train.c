@@ -340,14 +340,15 @@ int lstm_cmd_train(int argc, char **argv) {
     /* ---- every file, before any work: destinations, collisions (each data file), locks ---- */
     int n_data;
     char **data_files = cli_corpus_list(data_name, &n_data);
-    cli_path *paths = calloc((size_t)n_data + 4, sizeof *paths);
+    cli_path *paths = calloc((size_t)n_data + 5, sizeof *paths);
     if (!paths) cli_fail("out of memory");
     paths[0] = (cli_path){"--out", out_path, 1, NULL};
     paths[1] = (cli_path){"--checkpoint", ckpt_path, 1, "--resume"};
     paths[2] = (cli_path){"--log", log_path, 1, NULL};
     paths[3] = (cli_path){"--resume", resume_path, 0, "--checkpoint"};
-    for (int i = 0; i < n_data; i++) paths[4 + i] = (cli_path){"--data", data_files[i], 0, NULL};
-    cli_check_paths(&a, paths, n_data + 4);
+    paths[4] = (cli_path){"--init", init_path, 0, NULL}; /* read once at the start, but never overwritten */
+    for (int i = 0; i < n_data; i++) paths[5 + i] = (cli_path){"--data", data_files[i], 0, NULL};
+    cli_check_paths(&a, paths, n_data + 5);
     free(paths);
     if (cli_dist_rank() == 0) { /* rank 0 alone writes the files */
         cli_lock(ckpt_path, "--checkpoint");
@@ -403,7 +404,7 @@ int lstm_cmd_train(int argc, char **argv) {
     if (total && start_step >= total) {
         fprintf(stderr, "nothing to train: %s is at step %" PRId64 ", and the run stops at step %" PRId64
                         " (raise --steps or --epochs to continue); no file written\n",
-                resume_path, start_step, total);
+                resume_path ? resume_path : "the model", start_step, total);
         lstm_trainer_free(&tr);
         lstm_charlm_free(&model);
         lstm_st_free(&ckpt);

@@ -4,6 +4,7 @@
  * spelling; and locks that keep two runs from writing the same files. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +73,11 @@ static void check_dest(const cli_args *a, const cli_path *p) {
     if (lstat(p->path, &lst) == 0 && S_ISLNK(lst.st_mode) && stat(p->path, &st) != 0)
         cli_fail("%s: a symbolic link whose target cannot be resolved (%s): not written through (%s)", p->path,
                  strerror(errno), p->flag);
-    if (stat(p->path, &st) == 0) {
+    const int se = stat(p->path, &st) == 0 ? 0 : errno;
+    /* not there is a new file; any other failure (a name too long, a component not a directory,
+     * a loop of links, a directory we may not search) would fail the write only after the work */
+    if (se && se != ENOENT) cli_fail("%s: cannot write: %s (%s)", p->path, strerror(se), p->flag);
+    if (!se) {
         if (S_ISDIR(st.st_mode)) cli_fail("%s: is a directory (%s expects a file)", p->path, p->flag);
         if (!S_ISREG(st.st_mode)) { /* a device or FIFO is written into */
             if (access(p->path, W_OK) != 0) cli_fail("%s: cannot write: %s (%s)", p->path, strerror(errno), p->flag);
@@ -143,10 +148,17 @@ void cli_lock(const char *path, const char *flag) {
     if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) real = realpath(path, NULL);
     const char *base;
     char *dir = dir_part(real ? real : path, &base);
-    size_t cap = (dir ? strlen(dir) : 0) + strlen(base) + 16;
+    size_t cap = (dir ? strlen(dir) : 0) + strlen(base) + 40;
     char *lk = malloc(cap);
     if (!dir || !lk || n_locks == (int)(sizeof locks / sizeof locks[0])) cli_fail("out of memory");
-    snprintf(lk, cap, "%s/.%.*s.lock", dir, NAME_MAX - 6, base);
+    if (strlen(base) <= NAME_MAX - 6) {
+        snprintf(lk, cap, "%s/.%s.lock", dir, base);
+    } else { /* ".NAME.lock" would be too long: a cut NAME and the whole name's hash, so that two
+              * names alike in their first bytes (OUT and OUT.ckpt) still take two locks */
+        uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+        for (const unsigned char *c = (const unsigned char *)base; *c; c++) h = (h ^ *c) * 0x100000001b3ull;
+        snprintf(lk, cap, "%s/.%.*s-%016" PRIx64 ".lock", dir, NAME_MAX - 23, base, h);
+    }
     free(dir);
     free(real);
     for (int tries = 0;; tries++) {

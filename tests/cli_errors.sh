@@ -291,6 +291,15 @@ if [ -n "$mem_kb" ]; then
         grep -q -e "bench: this shape needs at least" -e "out of memory allocating" err.txt && ok ||
         bad "bench --hidden $bigH --mode train (1.5x the memory): exit $rc, $(cat err.txt)"
 fi
+# --mode step's x and y hold the whole sequence (its workspace one step): 1.5 times the memory
+# in two arrays of 0.75 each was not refused (the check counted one step's rows)
+if [ -n "$mem_kb" ]; then
+    stepT=$((mem_kb * 3 / 16))
+    timeout 120 "$LSTM" bench --input-size 1024 --hidden 1024 --seq "$stepT" --mode step > out.txt 2> err.txt
+    rc=$?
+    [ $rc -eq 1 ] && [ "$(wc -l < err.txt)" -eq 1 ] && grep -q "bench: this shape needs at least" err.txt && ok ||
+        bad "bench --mode step --seq $stepT (x and y 1.5x the memory): exit $rc, $(cat err.txt)"
+fi
 expect 2 "--max-iters 3 is below --min-iters 10" "" -- bench --input-size 2 --hidden 2 --min-iters 10 --max-iters 3
 # --help onto a stdout that cannot take it: exit 1 and a message, for every command (forward, grad
 # and bench exited 0 in silence)

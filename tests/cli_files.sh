@@ -216,6 +216,47 @@ rc=$?
 "$LSTM" sample --model so.st --length 5 > /dev/null 2>> err
 check '[ $rc -eq 0 ] && [ $? -eq 0 ] && [ -s so.ckpt ]' "train --out /dev/stdout --checkpoint FILE > m.st: rc $rc, a model that does not load: $(cat err)"
 
+# ---- names the write would fail on are refused before any work: a name past NAME_MAX (stat
+# said ENAMETOOLONG, which was taken for "not there yet"; the run trained, then wrote nothing),
+# also as the default OUT.ckpt; a name under a regular file
+long=$(printf '%0260d' 0)
+expect_refused 1 "cannot write: File name too long (--checkpoint)" "train --checkpoint NAME-PAST-NAME_MAX" \
+    train $TR --log t.log --out lg.st --checkpoint "$long"
+expect_refused 1 "cannot write: File name too long (--output)" "forward --output NAME-PAST-NAME_MAX" \
+    forward --model "$FIX/lstm_tiny.safetensors" --prefix model. --input x.npy --output "$long.npy"
+long252=$(printf '%0252d' 0)
+expect_refused 1 "cannot write: File name too long (--checkpoint)" "train --out NAME whose NAME.ckpt is past NAME_MAX" \
+    train $TR --log t.log --out "$long252"
+expect_refused 1 "cannot write: Not a directory (--out)" "train --out FILE/NAME" train $TR --log t.log --out data.txt/m.st
+check '[ ! -e lg.st ] && [ ! -e "$long252" ]' "a refused train wrote its --out"
+# a long valid --out (250 bytes: OUT.ckpt 255) takes two locks: both once shared the lock of
+# their first 249 bytes, and the run refused itself ("another lstm run is writing it")
+long250=$(printf '%0238d' 0).safetensors
+"$LSTM" train $TR --steps 2 --out "$long250" 2> err
+rc=$?
+check '[ $rc -eq 0 ] && [ -s "$long250" ] && [ -s "$long250.ckpt" ]' "train --out NAME of 250 bytes: rc $rc: $(tail -n 1 err)"
+rm -f "$long250" "$long250.ckpt"
+
+# ---- --init is read, never written: --checkpoint, --log or --out on it is refused (a checkpoint,
+# or log lines, replaced the model given)
+"$LSTM" train $TR --steps 2 --out init.st --checkpoint init.ckpt 2> err || bad "train for --init failed: $(cat err)"
+cp init.st init.keep
+expect_refused 2 "--checkpoint init.st and --init init.st are the same file" "train --init M --checkpoint M" \
+    train $TR --log t.log --init init.st --out i2.st --checkpoint init.st
+expect_refused 2 "--log init.st and --init init.st are the same file" "train --init M --log M" \
+    train $TR --init init.st --out i2.st --log init.st
+expect_refused 2 "--out init.st and --init init.st are the same file" "train --init M --out M" \
+    train $TR --log t.log --init init.st --out init.st
+check 'cmp -s init.st init.keep && [ ! -e i2.st ]' "a refused train --init changed its model or wrote --out"
+
+# ---- --epochs times the steps of an epoch past 10^15 (past 2^63 it wrapped: a negative total,
+# "nothing to train: (null)", exit 0): refused with the numbers
+head -c 1100000 /dev/zero | tr '\000' a > big.txt
+printf 'bcd\n' >> big.txt
+expect_refused 2 "--epochs 1000000000 of 1100003 steps each is more than 10^15 steps" "train --epochs 1e9 of 1.1M steps" \
+    train --data big.txt --hidden 4 --layers 1 --embed 2 --batch 1 --bptt 1 --val-fraction 0 --epochs 1000000000 \
+    --time 3 --log t.log --out ep.st
+
 # ---- an existing file that may not be written is refused, not replaced by the rename (as a
 # user: root may write anything; as root, the binary and the files copied for user 65534)
 mkdir rd && cp "$FIX/lstm_tiny.safetensors" rd/m.st && cp x.npy rd/

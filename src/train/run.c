@@ -412,7 +412,10 @@ lstm_status lstm_train_run_total(lstm_train_run *r, int64_t spe) {
     if (r->patience && r->val_fraction == 0)
         return lstm__fail(LSTM_ERR_ARG, "--patience %" PRId64 " needs validation data (--val-fraction above 0)", r->patience);
     if (r->cfg.weight_decay < 0) r->cfg.weight_decay = r->cfg.optimizer == LSTM_OPT_ADAMW ? 0.01 : 0.0;
-    int64_t total = r->steps ? r->steps : r->epochs ? r->epochs * spe : 0;
+    int64_t total = r->steps;
+    if (!r->steps && r->epochs && (__builtin_mul_overflow(r->epochs, spe, &total) || total > (int64_t)1e15))
+        return lstm__fail(LSTM_ERR_ARG, "--epochs %" PRId64 " of %" PRId64 " steps each is more than 10^15 steps",
+                          r->epochs, spe);
     r->cfg.total_steps = total;
     if (r->cfg.schedule == LSTM_SCHED_COSINE && !total)
         return lstm__fail(LSTM_ERR_ARG, "--schedule cosine needs --steps or --epochs");
