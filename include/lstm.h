@@ -279,7 +279,7 @@ enum { LSTM_WS_TRAIN = 1, LSTM_WS_BATCH_FIRST = 2, LSTM_WS_KEEP_PACKS = 4 };
 /* T >= 1 steps (calls may use fewer), B >= 1 streams, T*B <= INT_MAX (and
  * buffer sizes that fit in size_t; else LSTM_ERR_ARG); flags 0 or LSTM_WS_TRAIN,
  * or-ed with LSTM_WS_BATCH_FIRST and LSTM_WS_KEEP_PACKS (any other bit:
- * LSTM_ERR_ARG).
+ * LSTM_ERR_ARG); a net not made by lstm_net_init, or freed: LSTM_ERR_ARG.
  * One thread until lstm_workspace_set_threads.  *ws is NULL on failure. */
 LSTM_API lstm_status lstm_workspace_init(lstm_workspace **ws, const lstm_net *net, int T, int B, int flags);
 LSTM_API void lstm_workspace_free(lstm_workspace *ws);
@@ -287,7 +287,8 @@ LSTM_API void lstm_workspace_free(lstm_workspace *ws);
  * lstm_forward on a LSTM_WS_TRAIN workspace (PyTorch's train-mode dropout);
  * *rng is a xorshift state advanced by each forward.  p in [0, 1], as
  * nn.LSTM's dropout: p = 0 turns it off, p = 1 zeroes those outputs (x·0:
- * NaN stays NaN).  LSTM_ERR_ARG (the setting unchanged): p NaN or outside [0, 1]. */
+ * NaN stays NaN).  LSTM_ERR_ARG (the setting unchanged): p NaN or outside [0, 1],
+ * or p > 0 with rng NULL. */
 LSTM_API lstm_status lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng);
 /* Runs forward/backward on n threads (n = 1: the calling thread only; at most
  * LSTM_MAX_THREADS).  The threads live as long as ws; results are
@@ -366,15 +367,17 @@ typedef struct {
     float *c; /* [L*D, B, H]; NULL for a GRU */
 } lstm_state;
 
-LSTM_API lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B); /* zeros; c only for an LSTM */
-LSTM_API void lstm_state_reset(lstm_state *s);                                   /* back to zeros */
+LSTM_API lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B); /* zeros; c only for an LSTM
+                                                                                 * (a freed net: LSTM_ERR_ARG) */
+LSTM_API void lstm_state_reset(lstm_state *s);                                   /* back to zeros (freed: nothing) */
 LSTM_API lstm_status lstm_state_copy(lstm_state *dst, const lstm_state *src);    /* same shapes */
 LSTM_API void lstm_state_free(lstm_state *s);
 /* Runs T steps from the state and leaves the final state in it:
  *   x [T, B, I] -> y [T, B, Hout].  ws: lstm_workspace_init(net, Tmax >= T, B, 0):
  * a LSTM_WS_TRAIN or LSTM_WS_BATCH_FIRST workspace is LSTM_ERR_ARG, and so are
- * bidirectional nets, which cannot stream.  Feeding a sequence in
- * pieces gives the same bits as feeding it at once. */
+ * bidirectional nets, which cannot stream; so is y overlapping x (y is
+ * written while x is still read).  Feeding a sequence in pieces gives the
+ * same bits as feeding it at once. */
 LSTM_API lstm_status lstm_stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s,
                         int T, const float *x, float *y);
 

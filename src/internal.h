@@ -333,6 +333,8 @@ extern const lstm__cell lstm__cell_gru;  /* src/rnn/gru_cell.c */
 const lstm__cell *lstm__cell_of(int kind);
 /* Whether p[0..n) holds no NaN or ±Inf (rnn/lstm_layer.c; an OR of exponent bits, vectorized). */
 int lstm__all_finite(const float *p, size_t n);
+/* Whether net was made by lstm_net_init(_external) and not freed (a freed one is all zeros). */
+int lstm__net_made(const lstm_net *net);
 /* The W_ih (r = cell->ih, n = n_ih) or W_hh (hh, n_hh) row block that feeds
  * act column block a, -1 when none: the runs read backwards. */
 int lstm__cell_run_row(const lstm__run *r, int n, int a);

@@ -1026,6 +1026,13 @@ static void test_dropout_one(int cell) {
         CHECK_V(lstm_workspace_set_dropout(ws, bad[i], &rng) == LSTM_ERR_ARG, "dropout %g refused", (double)bad[i]);
     CHECK(lstm_workspace_set_dropout(ws, 1.0f, &rng) == LSTM_OK, "dropout 1 accepted: %s", lstm_last_error());
     CHECK(lstm_workspace_set_dropout(ws, 2.0f, &rng) == LSTM_ERR_ARG, "dropout 2 refused");
+    /* p > 0 with no random state: refused at once, the setting (1) kept; it was taken, and the
+     * next forward refused instead, after lstm_charlm_forward had already replaced the ids and
+     * targets of the forward a backward was still to use */
+    CHECK(lstm_workspace_set_dropout(ws, 0.5f, NULL) == LSTM_ERR_ARG && strstr(lstm_last_error(), "random state"),
+          "dropout 0.5 with rng NULL refused (%s)", lstm_last_error());
+    CHECK(lstm_workspace_set_dropout(ws, 0.0f, NULL) == LSTM_OK && lstm_workspace_set_dropout(ws, 1.0f, &rng) == LSTM_OK,
+          "dropout 0 needs no random state: %s", lstm_last_error());
     float x1[T * B * 3], x2[T * B * 3], y1[T * B * 5], y2[T * B * 5], dy[T * B * 5], dx[T * B * 3];
     fill(x1, T * B * 3, 1.0);
     fill(x2, T * B * 3, 1.0);
@@ -1162,6 +1169,70 @@ static void test_reuse_and_overlap(void) {
     lstm_workspace_free(bf);
     lstm_net_free(&net);
     free(buf); free(y); free(dy); free(yr);
+}
+
+/* Misuse the header answers with LSTM_ERR_ARG: lstm_stream with y overlapping x (y is
+ * written while x is still read: it returned LSTM_OK and wrong values); a net that was
+ * freed (or never made: all zeros) given to lstm_workspace_init or lstm_state_init (both
+ * said LSTM_OK, and lstm_forward then "ran" without writing y); a freed state reset or
+ * copied, a freed net's gradients zeroed (memset/memcpy of NULL: nothing, no UB). */
+static void test_misuse(void) {
+    int n_ok = 0, n = 0;
+    for (int cell = 0; cell < 2; cell++)
+        for (int Bi = 0; Bi < 2; Bi++) {
+            const int I = 16, H = 16, T = 3, B = Bi ? 3 : 1;
+            lstm_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 2, .bias = 1, .cell = cell};
+            lstm_net net;
+            lstm_net_init(&net, &cfg);
+            lstm_net_init_uniform(&net, 4);
+            float *buf = malloc((size_t)2 * T * B * I * 4), *y = malloc((size_t)T * B * H * 4);
+            fill(buf, (size_t)2 * T * B * I, 0.4);
+            lstm_workspace *ws;
+            lstm_state s;
+            lstm_workspace_init(&ws, &net, T, B, 0);
+            lstm_state_init(&s, &net, B);
+            lstm_status a1 = lstm_stream(&net, ws, &s, T, buf, buf); /* the same memory */
+            int ok1 = a1 == LSTM_ERR_ARG && strstr(lstm_last_error(), "x and y overlap");
+            lstm_status a2 = lstm_stream(&net, ws, &s, 1, buf, buf + 4); /* one step, partly */
+            int ok2 = a2 == LSTM_ERR_ARG;
+            lstm_status a3 = lstm_stream(&net, ws, &s, T, buf, buf + (size_t)T * B * I); /* just past */
+            n_ok += ok1 && ok2 && a3 == LSTM_OK;
+            n++;
+            lstm_state_free(&s);
+            lstm_workspace_free(ws);
+            lstm_net_free(&net);
+            free(buf);
+            free(y);
+        }
+    CHECK_V(n_ok == n, "lstm_stream with y overlapping x: LSTM_ERR_ARG; y just past x: runs (%d of %d cases; %s)", n_ok, n,
+            lstm_last_error());
+
+    lstm_config cfg = {.input_size = 3, .hidden_size = 4, .num_layers = 1, .bias = 1};
+    lstm_net net;
+    lstm_net_init(&net, &cfg);
+    lstm_state s, s2;
+    lstm_state_init(&s, &net, 2);
+    lstm_state_init(&s2, &net, 2);
+    lstm_net_free(&net); /* (zeroed) */
+    lstm_workspace *ws = NULL;
+    lstm_status st = lstm_workspace_init(&ws, &net, 2, 1, 0);
+    CHECK(st == LSTM_ERR_ARG && ws == NULL && strstr(lstm_last_error(), "not initialized"),
+          "lstm_workspace_init on a freed net: LSTM_ERR_ARG (%s)", st ? lstm_last_error() : "accepted");
+    if (ws) lstm_workspace_free(ws);
+    st = lstm_workspace_init(&ws, &net, 2, 1, LSTM_WS_TRAIN);
+    CHECK(st == LSTM_ERR_ARG && ws == NULL, "lstm_workspace_init (train) on a freed net: LSTM_ERR_ARG");
+    if (ws) lstm_workspace_free(ws);
+    lstm_state s3;
+    st = lstm_state_init(&s3, &net, 1);
+    CHECK(st == LSTM_ERR_ARG && s3.h == NULL, "lstm_state_init on a freed net: LSTM_ERR_ARG (%s)",
+          st ? lstm_last_error() : "accepted");
+    if (!st) lstm_state_free(&s3);
+    lstm_net_zero_grad(&net); /* a freed net: nothing to zero */
+    lstm_state_free(&s);
+    lstm_state_reset(&s); /* a freed state: nothing to reset */
+    lstm_state_free(&s2);
+    CHECK(lstm_state_copy(&s2, &s) == LSTM_ERR_ARG && strstr(lstm_last_error(), "freed"),
+          "lstm_state_copy between freed states: LSTM_ERR_ARG (%s)", lstm_last_error());
 }
 
 /* act's row stride (lstm_layer.c's act_ld: A·H + 16 where A·H rows would be a
@@ -1373,6 +1444,7 @@ int main(void) {
     test_backward_net_check(&same, "another net of the same shape");
     test_stream_train_ws();
     test_api_audit();
+    test_misuse();
     core_case cases[] = {
         {"1x1x1x1", {1, 1, 1, 0, 1, 0, 0}, 1, 1, 0},
         {"small states", {3, 4, 1, 0, 1, 0, 0}, 5, 2, 1},

@@ -303,6 +303,14 @@ class Errors(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "inference workspace"):
             ws.stream(_lstm.State(net, 2), 5, x, y)
         ws.backward(None, None, None, None, None, None)  # the good forward is still usable
+        # a stream whose y is its x: refused like forward's (it ran, and returned wrong values)
+        net8 = _lstm.Net(4, 4, 1, 0, True, False)
+        ws8 = _lstm.Workspace(net8, 5, 2, False)
+        a = np.full((5, 2, 4), 0.3, np.float32)
+        with self.assertRaisesRegex(ValueError, "x and y overlap"):
+            ws8.stream(_lstm.State(net8, 2), 5, a, a)
+        # dropout above 0 needs a random state (the rng argument is the extension's own): accepted
+        ws.set_dropout(0.5, 1)
         # metadata with a NUL (C strings would end there): refused, nothing written
         c = _lstm.CharLM.new(b"abc", 4, 8, 1, 0, 1)
         with TempDir() as d:

@@ -189,6 +189,7 @@ lstm_status lstm_workspace_init(lstm_workspace **out, const lstm_net *net, int T
         return lstm__fail(LSTM_ERR_ARG, "workspace: T*B = %zu exceeds %d (T=%d, B=%d)", (size_t)T * (size_t)B, INT_MAX, T, B);
     if (!ws_sizes_fit(net, lstm__cell_of(net->cfg.cell), T, B))
         return lstm__fail(LSTM_ERR_ARG, "workspace: T=%d, B=%d: its buffers' sizes overflow for this network", T, B);
+    if (!lstm__net_made(net)) return lstm__fail(LSTM_ERR_ARG, "workspace: the network is not initialized (or was freed)");
     lstm_workspace *ws = calloc(1, sizeof *ws);
     if (!ws) return lstm__fail(LSTM_ERR_NOMEM, "workspace: out of memory");
     ws->T = T;
@@ -571,6 +572,7 @@ static void step_task(void *arg, int task, int ntasks) {
 
 lstm_status lstm_workspace_set_dropout(lstm_workspace *ws, float p, uint64_t *rng) {
     if (!(p >= 0.0f && p <= 1.0f)) return lstm__fail(LSTM_ERR_ARG, "dropout: p = %g is not a probability in [0, 1]", (double)p);
+    if (p > 0.0f && !rng) return lstm__fail(LSTM_ERR_ARG, "dropout: p = %g needs a random state (rng is NULL)", (double)p);
     ws->dropout = p;
     ws->rng = rng;
     return LSTM_OK;
@@ -1583,6 +1585,7 @@ lstm_status lstm_backward(lstm_net *net, lstm_workspace *ws,
 
 lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B) {
     memset(s, 0, sizeof *s);
+    if (!lstm__net_made(net)) return lstm__fail(LSTM_ERR_ARG, "state: the network is not initialized (or was freed)");
     if (B < 1) return lstm__fail(LSTM_ERR_ARG, "state: B=%d must be >= 1", B);
     s->L = net->cfg.num_layers;
     s->D = net->D;
@@ -1602,7 +1605,7 @@ lstm_status lstm_state_init(lstm_state *s, const lstm_net *net, int B) {
 
 void lstm_state_reset(lstm_state *s) {
     size_t n = (size_t)s->L * s->D * s->B;
-    memset(s->h, 0, n * s->Hout * sizeof(float));
+    if (s->h) memset(s->h, 0, n * s->Hout * sizeof(float)); /* (a freed state: nothing) */
     if (s->c) memset(s->c, 0, n * s->H * sizeof(float));
 }
 
@@ -1611,6 +1614,7 @@ lstm_status lstm_state_copy(lstm_state *dst, const lstm_state *src) {
         !dst->c != !src->c)
         return lstm__fail(LSTM_ERR_SHAPE, "state copy: shapes differ");
     size_t n = (size_t)src->L * src->D * src->B;
+    if (!src->h || !dst->h) return lstm__fail(LSTM_ERR_ARG, "state copy: a state is not initialized (or was freed)");
     memcpy(dst->h, src->h, n * src->Hout * sizeof(float));
     if (src->c) memcpy(dst->c, src->c, n * src->H * sizeof(float));
     return LSTM_OK;
@@ -1684,6 +1688,9 @@ static lstm_status stream(const lstm_net *net, lstm_workspace *ws, lstm_state *s
                           const float *act0, float *y) {
     lstm_status st = stream_check(net, ws, s);
     if (st) return st;
+    /* y is written while x is still read (a step's later groups, the next layer's steps) */
+    if (T >= 1 && T <= ws->T && overlap(x, (size_t)T * ws->B * ws->I, y, (size_t)T * ws->B * ws->Hout))
+        return lstm__fail(LSTM_ERR_ARG, "lstm_stream: x and y overlap; y needs memory of its own");
     if (T == 1 && step1_current(net, ws)) {
         stream_step1(net, ws, s, x, act0, y);
         return LSTM_OK;

@@ -164,4 +164,10 @@ void lstm_net_init_uniform(lstm_net *net, uint64_t seed) {
     for (size_t i = 0; i < net->n_params; i++) net->params[i] = (2.0f * lstm__rng_uniform(&s) - 1.0f) * k;
 }
 
-void lstm_net_zero_grad(lstm_net *net) { memset(net->grads, 0, net->n_params * sizeof(float)); }
+void lstm_net_zero_grad(lstm_net *net) {
+    if (net->grads) memset(net->grads, 0, net->n_params * sizeof(float)); /* (a freed net: nothing) */
+}
+
+int lstm__net_made(const lstm_net *net) {
+    return net && net->params && net->grads && net->cfg.num_layers >= 1 && net->D >= 1 && net->H >= 1 && net->Hout >= 1;
+}

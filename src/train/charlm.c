@@ -551,8 +551,6 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
         if (ids[n] >= V || (targets && targets[n] >= V))
             return lstm__fail(LSTM_ERR_ARG, "char model forward: token id %d at %d: expected < %d",
                               ids[n] >= V ? ids[n] : targets[n], n, V);
-    memcpy(ws->ids, ids, (size_t)N);
-    if (targets) memcpy(ws->tg, targets, (size_t)N);
     if (h) memcpy(ws->h0, h, nh * sizeof(float));
     if (c && nc) memcpy(ws->c0, c, nc * sizeof(float));
     else if (nc) memset(ws->c0, 0, nc * sizeof(float));
@@ -560,6 +558,9 @@ lstm_status lstm_charlm_forward(const lstm_charlm *m, lstm_charlm_ws *ws, int T,
     lstm__embedding_forward(ws->x, m->emb, ids, N, E);
     lstm_status st = lstm_forward(&m->net, ws->lws, T, B, ws->x, ws->h0, ws->c0, ws->y, ws->hn, ws->cn);
     if (st) return st;
+    /* the backward's ids and targets: only once the forward they belong to has run */
+    memcpy(ws->ids, ids, (size_t)N);
+    if (targets) memcpy(ws->tg, targets, (size_t)N);
     if (h) memcpy(h, ws->hn, nh * sizeof(float));
     if (c && nc) memcpy(c, ws->cn, nc * sizeof(float));
     lstm__linear_forward(ws->logits, ws->y, m->head_w, m->head_b, N, Hout, V);
