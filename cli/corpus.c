@@ -46,6 +46,7 @@ static void list_dir(names *out, const char *dir) {
     if (!d) cli_fail("%s: cannot open the directory: %s", dir, strerror(errno));
     names l = {0};
     struct dirent *e;
+    errno = 0;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         size_t n = strlen(dir) + strlen(e->d_name) + 2;
@@ -53,9 +54,15 @@ static void list_dir(names *out, const char *dir) {
         struct stat st;
         if (!p) cli_fail("out of memory listing %s", dir);
         snprintf(p, n, "%s/%s", dir, e->d_name);
-        if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) push(&l, p);
+        if (lstat(p, &st) == 0) {
+            if (S_ISREG(st.st_mode)) push(&l, p);
+        } else if (errno != ENOENT) { /* (gone since the listing: skipped) */
+            cli_fail("%s: cannot examine: %s", p, strerror(errno));
+        }
         free(p);
+        errno = 0;
     }
+    if (errno) cli_fail("%s: cannot list the directory: %s", dir, strerror(errno));
     closedir(d);
     qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_str);
     for (int i = 0; i < l.n; i++) {
@@ -91,12 +98,19 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc) {
     raise(sig);
 }
 
-static void map_fd(cli_corpus *c, int fd, const char *what) {
+/* 0, or with may_fail -1 where the file cannot be mapped (a procfs or sysfs file: its size
+ * reads 0, or mmap says ENODEV): the caller copies it instead. */
+static int map_fd(cli_corpus *c, int fd, const char *what, int may_fail) {
     struct stat st;
     if (fstat(fd, &st) != 0) cli_fail("%s: cannot stat: %s", what, strerror(errno));
+    if (may_fail && st.st_size == 0) return -1;
     c->n = (size_t)st.st_size;
-    if (c->n == 0) { c->p = NULL; return; }
+    if (c->n == 0) { c->p = NULL; return 0; }
     void *m = mmap(NULL, c->n, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED && may_fail && (errno == ENODEV || errno == EINVAL || errno == EACCES)) {
+        c->n = 0;
+        return -1;
+    }
     if (m == MAP_FAILED) cli_fail("%s: cannot map: %s", what, strerror(errno));
     madvise(m, c->n, MADV_SEQUENTIAL);
     c->map = m;
@@ -118,6 +132,7 @@ static void map_fd(cli_corpus *c, int fd, const char *what) {
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGBUS, &sa, NULL);
+    return 0;
 }
 
 /* Appends what the open file in (named path) holds to fd. */
@@ -194,17 +209,17 @@ void cli_corpus_open(cli_corpus *c, char **files, int nfiles) {
     struct stat st;
     int fd0 = nfiles == 1 ? open(files[0], O_RDONLY) : -1;
     if (nfiles == 1 && fd0 < 0) cli_fail("%s: cannot open: %s", files[0], strerror(errno));
-    if (fd0 >= 0 && !(fstat(fd0, &st) == 0 && S_ISFIFO(st.st_mode))) {
-        map_fd(c, fd0, files[0]);
+    if (fd0 >= 0 && !(fstat(fd0, &st) == 0 && S_ISFIFO(st.st_mode)) && map_fd(c, fd0, files[0], 1) == 0) {
         close(fd0);
-    } else { /* several files, or a pipe or FIFO (--data <(cmd)), which cannot be mapped: copied */
+    } else { /* several files, or a pipe or FIFO (--data <(cmd)), or a file that cannot be mapped
+              * (procfs, sysfs): copied */
         int fd = join_file();
         if (fd0 >= 0) {
             append_fd(fd, fd0, files[0]);
             close(fd0);
         }
         for (int i = 0; fd0 < 0 && i < nfiles; i++) append(fd, files[i]);
-        map_fd(c, fd, fd0 >= 0 ? files[0] : "the joined data files");
+        map_fd(c, fd, fd0 >= 0 ? files[0] : "the joined data files", 0);
         close(fd);
     }
     for (int i = 0; i < nfiles; i++) free(files[i]);

@@ -109,14 +109,19 @@ void cli_check_paths(const cli_args *a, const cli_path *p, int n) {
         if (p[i].dest) check_dest(a, &p[i]);
         known[i] = *p[i].path && identify(p[i].path, &id[i]);
     }
-    for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++) {
-            if (!known[i] || !known[j] || (!p[i].dest && !p[j].dest) || !same(&id[i], &id[j])) continue;
+    /* every pair with a destination in it: a destination (a few) against every path (a corpus
+     * directory may give 10^5 inputs, and all pairs of those took minutes) */
+    for (int d = 0; d < n; d++) {
+        if (!p[d].dest || !known[d]) continue;
+        for (int o = 0; o < n; o++) {
+            if (o == d || !known[o] || (p[o].dest && o < d) || !same(&id[d], &id[o])) continue; /* (two dests: once) */
+            const int i = d < o ? d : o, j = d < o ? o : d;
             if ((p[i].allow_same && !strcmp(p[i].allow_same, p[j].flag)) ||
                 (p[j].allow_same && !strcmp(p[j].allow_same, p[i].flag)))
                 continue;
             cli_usage(a, "%s %s and %s %s are the same file", p[i].flag, p[i].path, p[j].flag, p[j].path);
         }
+    }
     free(id);
     free(known);
 }

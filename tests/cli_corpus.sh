@@ -124,5 +124,30 @@ rc=$?
 check '[ $rc -eq 1 ] && tail -n 1 "$T/e17" | grep -q "^lstm: .*big.txt: the data file became shorter while training (it had 3000000 bytes)" && [ ! -e "$T/sb.st" ] && [ -s "$T/sb.st.ckpt" ] && [ -z "$(ls -A "$T" | grep "\.lock$")" ]' \
     "the data truncated while training: expected exit 1, one line, a checkpoint and no locks (rc $rc: $(tail -n 1 "$T/e17"); $(ls -A "$T" | grep lock))"
 
+# a file whose size reads 0 but that holds bytes (procfs): read through, as a list's files are
+# (alone it was mapped by its size: "the data is empty"), the same model as its copy
+if [ -r /proc/version ] && [ "$(stat -c %s /proc/version 2> /dev/null)" = 0 ]; then
+    cat /proc/version > "$T/cpu.txt"
+    if [ "$(wc -c < "$T/cpu.txt")" -gt 100 ] && cat /proc/version | cmp -s - "$T/cpu.txt"; then
+        $LSTM train $F --eval-every 0 --val-fraction 0 --data /proc/version --out "$T/p.st" 2> "$T/e18"
+        rc=$?
+        $LSTM train $F --eval-every 0 --val-fraction 0 --data "$T/cpu.txt" --out "$T/pc.st" 2> "$T/e19"
+        check '[ $rc -eq 0 ] && cmp -s "$T/p.st" "$T/pc.st"' "--data /proc/version (size 0, bytes in it): rc $rc, $(tail -n 1 "$T/e18")"
+    fi
+fi
+# an entry of a --data directory that cannot be examined is an error naming it (it was skipped
+# without a word: "no data files", or a smaller corpus); as a user, or as root through setpriv
+mkdir -p "$T/ns/r" && cp "$T/ab.txt" "$T/ns/r/a.txt" && chmod 644 "$T/ns/r" && chmod 777 "$T/ns"
+NS='cd "$1" && "$0" train --hidden 8 --embed 4 --batch 2 --bptt 4 --steps 2 --data r --out o.st 2> err; echo $? > rc'
+if [ "$(id -u)" != 0 ]; then
+    sh -c "$NS" "$LSTM" "$T/ns"
+elif command -v setpriv > /dev/null; then
+    cp "$LSTM" "$T/ns/lstm" && chmod 755 "$T" "$T/ns/lstm"
+    setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "$NS" "$T/ns/lstm" "$T/ns"
+fi
+[ -e "$T/ns/rc" ] && check '[ "$(cat "$T/ns/rc")" = 1 ] && grep -q "r/a.txt: cannot examine: Permission denied" "$T/ns/err" && [ ! -e "$T/ns/o.st" ]' \
+    "--data DIR with an entry it cannot examine: expected exit 1 naming it, got rc $(cat "$T/ns/rc"): $(cat "$T/ns/err")"
+chmod 755 "$T/ns/r"
+
 echo "cli_corpus.sh: $pass passed, $fail failed"
 [ $fail -eq 0 ]

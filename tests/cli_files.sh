@@ -205,6 +205,15 @@ sys.exit(p.returncode)' "$LSTM" forward --model "$FIX/lstm_tiny.safetensors" --p
     rc=$?
     check '[ $rc -eq 0 ] && cmp -s sock.bin ref.npy' "forward --output /dev/stdout on a socket: rc $rc: $(cat err)"
 fi
+# other spellings of stdout are stdout too (/dev//stdout and /proc/thread-self/fd/1 were taken for
+# files: the rename replaced what stdout's file held)
+for sp in /dev//stdout /dev/./stdout /proc/thread-self/fd/1; do
+    [ -e "$sp" ] || continue
+    echo HEADER > sp.out
+    fwd --output "$sp" >> sp.out 2> err
+    rc=$?
+    check '[ $rc -eq 0 ] && [ "$(head -n 1 sp.out)" = HEADER ] && tail -c +8 sp.out | cmp -s - ref.npy' "forward --output $sp >> FILE: rc $rc, the file's head $(head -c 10 sp.out | od -c | head -n 1): $(cat err)"
+done
 { echo HEADER; "$LSTM" train $TR --steps 4 --out lo.st --log /dev/stdout 2> err; echo "rc=$?"; } > lo.out
 check '[ "$(head -n 1 lo.out)" = HEADER ] && grep -q "^rc=0$" lo.out && grep -q "^{\"step\":4," lo.out' "train --log /dev/stdout into a file: $(head -c 300 lo.out) $(cat err)"
 # --out a stream: written once at the end, so it needs a --checkpoint of its own, and --keep best

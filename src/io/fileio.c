@@ -164,10 +164,28 @@ static uint64_t tmp_random(void) {
 }
 
 int lstm__fd_alias(const char *path) {
+    /* the spelling with "//" and "/./" taken out (/dev//stdout was written as a file: a rename
+     * replaced what stdout's file held); the aliases are short */
+    char q[64];
+    size_t n_q = 0;
+    for (const char *s = path; *s; s++) {
+        if (*s == '/' && s[1] == '/') continue;                                /* "//": one '/' */
+        if (*s == '/' && s[1] == '.' && (s[2] == '/' || !s[2])) { s++; continue; } /* "/./": "/" */
+        if (n_q + 1 >= sizeof q) return -1;
+        q[n_q++] = *s;
+    }
+    q[n_q] = '\0';
+    path = q;
     if (!strcmp(path, "/dev/stdin")) return 0;
     if (!strcmp(path, "/dev/stdout")) return 1;
     if (!strcmp(path, "/dev/stderr")) return 2;
-    const char *p = !strncmp(path, "/dev/fd/", 8) ? path + 8 : !strncmp(path, "/proc/self/fd/", 14) ? path + 14 : NULL;
+    char own[40]; /* /proc/PID/fd/ of this process */
+    snprintf(own, sizeof own, "/proc/%ld/fd/", (long)getpid());
+    const char *p = !strncmp(path, "/dev/fd/", 8)              ? path + 8
+                    : !strncmp(path, "/proc/self/fd/", 14)        ? path + 14
+                    : !strncmp(path, "/proc/thread-self/fd/", 21) ? path + 21
+                    : !strncmp(path, own, strlen(own))            ? path + strlen(own)
+                                                                  : NULL;
     if (!p || *p < '0' || *p > '9') return -1;
     long n = 0;
     for (; *p >= '0' && *p <= '9' && n < INT_MAX / 10; p++) n = 10 * n + (*p - '0'); /* (no overflow of a 32-bit long) */
