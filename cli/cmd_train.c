@@ -177,12 +177,12 @@ static const char **ckpt_meta(lstm_train_run *run, const char *hash_s, const cha
  * any step, with one line naming what differs.  Call before ckpt_meta (it
  * renews the run's metadata list). */
 static void check_ranks_alike(lstm_train_run *run, uint64_t data_hash, size_t n_all, const lstm_charlm *m,
-                              const lstm_trainer *tr, const char *resume_path) {
+                              const lstm_trainer *tr, const char *resume_path, const char *init_path) {
     static const char *const keys[] = {"cell", "batch", "bptt", "steps", "epochs", "lr", "optimizer", "clip",
                                        "dropout", "weight-decay", "momentum", "nesterov", "schedule", "warmup",
                                        "lr-min", "val-fraction", "eval-every", "seed", "checkpoint-every", "keep",
                                        "patience", "best_val", "bad_evals"};
-    enum { NK = sizeof keys / sizeof keys[0], NV = NK + 4 };
+    enum { NK = sizeof keys / sizeof keys[0], NV = NK + 5 };
     if (cli_dist_size() == 1) return;
     const char *const *kv = lstm_train_run_meta(run);
     if (!kv) cli_fail("out of memory");
@@ -203,16 +203,16 @@ static void check_ranks_alike(lstm_train_run *run, uint64_t data_hash, size_t n_
     v[NK + 1] = lstm__fnv1a(lstm__fnv1a(LSTM__FNV1A_INIT, &data_hash, sizeof data_hash), &n_all, sizeof n_all);
     const lstm_config *c = &m->net.cfg;
     int arch[6] = {m->V, m->E, c->cell, m->net.H, c->num_layers, c->proj_size};
-    uint64_t hm = lstm__fnv1a(LSTM__FNV1A_INIT, arch, sizeof arch);
-    hm = lstm__fnv1a(hm, m->vocab, (size_t)m->V);
-    v[NK + 2] = lstm__fnv1a(hm, m->params, m->n_params * sizeof(float));
+    uint64_t hm = lstm__fnv1a(LSTM__FNV1A_INIT, arch, sizeof arch); /* the sizes apart from the weights: */
+    v[NK + 2] = lstm__fnv1a(hm, m->vocab, (size_t)m->V);             /* (compared first, named as such) */
+    v[NK + 3] = lstm__fnv1a(LSTM__FNV1A_INIT, m->params, m->n_params * sizeof(float));
     size_t nh = (size_t)c->num_layers * tr->cfg.batch * m->net.Hout, nc = (size_t)c->num_layers * tr->cfg.batch * m->net.H;
     uint64_t h = lstm__fnv1a(lstm__fnv1a(LSTM__FNV1A_INIT, &tr->step, sizeof tr->step), &tr->rng, sizeof tr->rng);
     if (tr->m1) h = lstm__fnv1a(h, tr->m1, tr->n_state * sizeof(float));
     if (tr->m2) h = lstm__fnv1a(h, tr->m2, tr->n_state * sizeof(float));
     h = lstm__fnv1a(h, tr->h, nh * sizeof(float));
     if (tr->c) h = lstm__fnv1a(h, tr->c, nc * sizeof(float));
-    v[NK + 3] = h;
+    v[NK + 4] = h;
     int d = cli_dist_differ(v, NV);
     if (d < 0) return;
     char what[64];
@@ -220,7 +220,9 @@ static void check_ranks_alike(lstm_train_run *run, uint64_t data_hash, size_t n_
         snprintf(what, sizeof what, "--%s", keys[d]);
     else if (d == NK) snprintf(what, sizeof what, "settings");
     else if (d == NK + 1) snprintf(what, sizeof what, "--data (its bytes)");
-    else if (d == NK + 2 && !resume_path) snprintf(what, sizeof what, "--init model");
+    else if (d == NK + 2 && !resume_path && !init_path) /* (from a file, its sizes are the file's) */
+        snprintf(what, sizeof what, "model size (--hidden, --layers, --embed or --proj)");
+    else if (d <= NK + 3 && !resume_path) snprintf(what, sizeof what, "--init model");
     else snprintf(what, sizeof what, "--resume checkpoint");
     cli_fail("the %d processes were not started alike: their %s differs (every rank needs the same flags, data, "
              "--init and --resume files; --threads, --time and paths may differ)",
@@ -399,7 +401,7 @@ int lstm_cmd_train(int argc, char **argv) {
     if (resume_path && (st = lstm_trainer_restore(&tr, &ckpt, resume_path))) cli_fail_status(st);
     if ((st = lstm_trainer_set_reducer(&tr, cli_dist_reducer()))) cli_fail_status(st); /* this process's streams */
     if (threads > 1 && (st = lstm_trainer_set_threads(&tr, (int)threads))) cli_fail_status(st);
-    check_ranks_alike(&run, hash, n_all, &model, &tr, resume_path);
+    check_ranks_alike(&run, hash, n_all, &model, &tr, resume_path, init_path);
     int64_t start_step = tr.step;
     if (total && start_step >= total) {
         fprintf(stderr, "nothing to train: %s is at step %" PRId64 ", and the run stops at step %" PRId64

@@ -125,6 +125,9 @@ unlike sd "--seed" "$M --steps 20" "$M --steps 20 --seed 2"
 unlike pt "--patience" "$M --steps 20" "$M --steps 20 --patience 1"
 unlike da "--data" "$M --steps 20" "$M --steps 20 --data $T/data2.txt"
 unlike in "--init" "$M --steps 20 --init $T/i1.st" "$M --steps 20 --init $T/i2.st"
+# (sizes differing were named "--init model" with no --init given)
+unlike hd "model size (--hidden, --layers, --embed or --proj)" "$M --steps 20" "$M --steps 20 --hidden 12"
+unlike em "model size (--hidden, --layers, --embed or --proj)" "$M --steps 20" "$M --steps 20 --embed 6"
 unlike rs "--resume" "--resume $T/uc1/m.st.ckpt --steps 60" "--resume $T/uc2/m.st.ckpt --steps 60"
 # what may differ: --threads, the path of the data (the same bytes), --time (stopping is decided together)
 run_in ua timeout 120 $MPIRUN -np 1 "$LMPI" train $M --steps 20 --out m.st : -np 1 "$LMPI" train $M --steps 20 --out m.st --threads 2 --data "$T/dcopy.txt" --time 1000 > "$T/ua.err" 2>&1

@@ -121,6 +121,7 @@ class _RNNBase:
         self._grads = np.frombuffer(net.grads(), dtype=np.float32)
         self._ws = {}          # train flag -> Workspace (grown as needed)
         self._rng = None       # dropout generator state carried across workspaces
+        self._ws_p = 0.0       # the dropout the training workspace was last set to
         self._saved = None     # what backward needs from the last training forward
         self._version = 0      # bumped when the parameters change (streams repack)
         self._ws_version = 0   # _version when the inference workspace last packed
@@ -262,11 +263,16 @@ class _RNNBase:
             ws = _lstm.Workspace(self._net, T, B, train, not train)
             if not train:  # _ws_version is the inference workspace's: a training one packs on every call
                 self._ws_version = self._version
-            if train and self.dropout > 0 and self.num_layers > 1:
-                if self._rng is None:
-                    self._rng = self._seed_value * 0x9E3779B97F4A7C15 % 2**64 or 1
-                ws.set_dropout(self.dropout, self._rng)
+            else:
+                self._ws_p = 0.0
             self._ws[train] = ws
+        if train:  # m.dropout as it is now (a plain attribute, as nn.LSTM's: set at any time)
+            p = float(self.dropout) if self.num_layers > 1 else 0.0
+            if p != self._ws_p:
+                if p > 0 and self._rng is None:
+                    self._rng = self._seed_value * 0x9E3779B97F4A7C15 % 2**64 or 1
+                ws.set_dropout(p, self._rng if p > 0 else 0)
+                self._ws_p = p
         if not train and self._ws_version != self._version:
             ws.weights_changed()
             self._ws_version = self._version
@@ -291,7 +297,7 @@ class _RNNBase:
         ws = self._workspace(T, B, train)
         pad = [None] * (2 - len(sizes))  # a GRU has no c: the library takes c0, cn as NULL
         ws.forward(T, x3, *ins, *pad, y, *outs, *pad)
-        if train and self.dropout > 0 and self.num_layers > 1:
+        if train and self._ws_p > 0:
             self._rng = ws.rng
         self._saved = (ws, T, B, unbatched, x3.shape) if train else None
         return y, outs, unbatched

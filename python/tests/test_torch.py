@@ -194,6 +194,29 @@ class TorchLSTM(unittest.TestCase):
         np.testing.assert_allclose(y_eval, yt.detach().numpy(), rtol=1e-4, atol=1e-5)
         self.assertFalse(np.allclose(y_train1, y_eval))
 
+    def test_dropout_set_later(self):
+        """m.dropout set after construction takes effect at the next training forward, as
+        nn.LSTM's does (it was read once, when a training workspace was made: whether a call
+        dropped depended on earlier calls' shapes)."""
+        x, x3 = rand(5, 2, 3, seed=1), rand(5, 3, 3, seed=2)
+        m = lstm.LSTM(3, 8, num_layers=2, seed=1)
+        y0, _ = m(x)
+        y_eval, _ = m.eval()(x)
+        m.train()
+        np.testing.assert_array_equal(y0, y_eval)   # no dropout: train and eval alike
+        m.dropout = 0.9
+        y1, _ = m(x)                                # the same workspace, now with dropout
+        self.assertFalse(np.array_equal(y1, y0))
+        m.dropout = 0.0
+        y2, _ = m(x)
+        np.testing.assert_array_equal(y2, y0)
+        m(x3)                                       # another batch size: a new workspace, still none
+        np.testing.assert_array_equal(m(x)[0], y0)
+        m2 = lstm.LSTM(3, 8, num_layers=2, seed=1, dropout=0.9)
+        m2(x)
+        m2.dropout = 0.0
+        np.testing.assert_array_equal(m2(x)[0], y0)
+
 
 GRU_CONFIGS = [(5, 8, {}), (6, 12, {"num_layers": 2, "bidirectional": True}), (4, 9, {"num_layers": 3, "bias": False}),
                (3, 8, {"batch_first": True, "num_layers": 2})]
