@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "internal.h" /* lstm__fnv1a */
 #include "io/fileio.h"
 
 /* What a path names: an existing file (dev, ino), or a name not yet there in
@@ -110,7 +111,7 @@ void cli_check_paths(const cli_args *a, const cli_path *p, int n) {
         known[i] = *p[i].path && identify(p[i].path, &id[i]);
     }
     /* every pair with a destination in it: a destination (a few) against every path (a corpus
-     * directory may give 10^5 inputs, and all pairs of those took minutes) */
+     * directory may give 10^5 inputs: all pairs of 120000 took 7 s) */
     for (int d = 0; d < n; d++) {
         if (!p[d].dest || !known[d]) continue;
         for (int o = 0; o < n; o++) {
@@ -160,9 +161,8 @@ void cli_lock(const char *path, const char *flag) {
         snprintf(lk, cap, "%s/.%s.lock", dir, base);
     } else { /* ".NAME.lock" would be too long: a cut NAME and the whole name's hash, so that two
               * names alike in their first bytes (OUT and OUT.ckpt) still take two locks */
-        uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-        for (const unsigned char *c = (const unsigned char *)base; *c; c++) h = (h ^ *c) * 0x100000001b3ull;
-        snprintf(lk, cap, "%s/.%.*s-%016" PRIx64 ".lock", dir, NAME_MAX - 23, base, h);
+        snprintf(lk, cap, "%s/.%.*s-%016" PRIx64 ".lock", dir, NAME_MAX - 23, base,
+                 lstm__fnv1a(LSTM__FNV1A_INIT, base, strlen(base)));
     }
     free(dir);
     free(real);
